@@ -37,7 +37,7 @@ impl Value<'_> {
 }
 
 /// Whether any value of parameter `key` in `query` satisfies `pred`.
-pub(crate) fn any_value(query: &[u8], key: &[u8], mut pred: impl FnMut(Value<'_>) -> bool) -> bool {
+pub(crate) fn any_value(query: &[u8], key: &[u8], pred: impl FnMut(Value<'_>) -> bool) -> bool {
     query
         .split(|&b| b == b'&')
         .filter(|pair| !pair.is_empty() && !pair.contains(&b';'))
@@ -49,7 +49,7 @@ pub(crate) fn any_value(query: &[u8], key: &[u8], mut pred: impl FnMut(Value<'_>
             let key_matches = Value { raw: k }.equals(key);
             (key_matches && Unescape::new(v).all(|b| b.is_ok())).then_some(Value { raw: v })
         })
-        .any(|value| pred(value))
+        .any(pred)
 }
 
 /// Go's `QueryUnescape`, byte by byte; an invalid escape yields `Err`.

@@ -46,6 +46,10 @@ pub struct RequestView<'a> {
 }
 
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the inline buffer is the point: a view lives on the stack for one request"
+)]
 enum Normalized<'a> {
     Borrowed(&'a [u8]),
     Owned(SmallVec<[u8; INLINE]>),

@@ -1,1 +1,26 @@
-//! x
+//! switchyard: an embeddable edge router that speaks Traefik's configuration.
+//!
+//! This facade is the crate applications depend on. Today it carries the routing-rule engine;
+//! the configuration model, providers and the proxy join it as they land, each behind a cargo
+//! feature so an application compiles only what it uses.
+//!
+//! ```
+//! use switchyard::rules::{RequestView, Route, RouteTable, Rule};
+//!
+//! let table = RouteTable::new([Route::new(
+//!     "whoami",
+//!     Rule::parse("Host(`whoami.localhost`) || PathPrefix(`/whoami`)").unwrap(),
+//!     "whoami-service",
+//! )]);
+//! let (parts, _) = http::Request::get("http://whoami.localhost/").body(()).unwrap().into_parts();
+//! let request = RequestView::new(&parts, None).unwrap();
+//! assert_eq!(table.route(&request).map(|m| *m.value()), Some("whoami-service"));
+//! ```
+
+/// Traefik v3 routing rules and the indexed route table (the `switchyard-rules` crate).
+pub use switchyard_rules as rules;
+
+/// The README's Rust examples, compiled and run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
