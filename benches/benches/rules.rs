@@ -115,3 +115,46 @@ fn parse_and_compile(bencher: Bencher, n: usize) {
         )
     });
 }
+
+/// Routes that constrain neither host nor path, only an unanchored regexp on the path: screened by
+/// one `RegexSet` pass instead of evaluating each.
+fn regex_only_table(n: usize) -> RouteTable<usize> {
+    RouteTable::new((0..n).map(|i| {
+        let rule = Rule::parse(&format!(r"PathRegexp(`\.ext{i}$`) && Method(`GET`)")).unwrap();
+        Route::new(format!("r{i}"), rule, i)
+    }))
+}
+
+#[divan::bench(args = [10, 100, 1_000])]
+fn regex_only_screened(bencher: Bencher, n: usize) {
+    let table = regex_only_table(n);
+    let parts = http::Request::get(format!("http://any.example/file.ext{}", n / 2))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    assert_eq!(
+        table
+            .route(&RequestView::new(&parts, None).unwrap())
+            .map(|m| *m.value()),
+        Some(n / 2)
+    );
+    bencher.bench_local(|| {
+        let view = RequestView::new(black_box(&parts), None).unwrap();
+        table.route(&view).map(|m| *m.value())
+    });
+}
+
+#[divan::bench(args = [10, 100, 1_000])]
+fn regex_only_scan(bencher: Bencher, n: usize) {
+    let table = regex_only_table(n);
+    let parts = http::Request::get(format!("http://any.example/file.ext{}", n / 2))
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    bencher.bench_local(|| {
+        let view = RequestView::new(black_box(&parts), None).unwrap();
+        table.route_by_scan(&view).map(|m| *m.value())
+    });
+}

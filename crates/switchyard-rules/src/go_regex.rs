@@ -25,6 +25,7 @@ const SIZE_LIMIT: usize = 1 << 20;
 #[derive(Clone)]
 pub struct GoRegex {
     source: String,
+    translated: String,
     regex: Regex,
     hir: Option<Hir>,
 }
@@ -59,6 +60,7 @@ impl GoRegex {
             .ok();
         Ok(Self {
             source: source.to_owned(),
+            translated,
             regex,
             hir,
         })
@@ -67,6 +69,11 @@ impl GoRegex {
     /// The pattern as written in the rule.
     pub fn as_str(&self) -> &str {
         &self.source
+    }
+
+    /// The pattern in the `regex` crate's syntax, with the same meaning.
+    pub(crate) fn translated(&self) -> &str {
+        &self.translated
     }
 
     /// Whether the pattern matches anywhere in `haystack`.

@@ -4,14 +4,14 @@ use std::collections::HashMap;
 
 use smallvec::SmallVec;
 
+use super::gate::{Field, RegexGate, required_regex};
 use super::keys::{HostKey, PathKey, host_keys, path_keys};
 use super::radix::Radix;
 use crate::expr::Expr;
 use crate::matcher::after_first_label;
 use crate::request::RequestView;
 
-/// Route ranks (positions in match order) are `u32`; lists of them are kept ascending.
-type Rank = u32;
+use super::Rank;
 
 #[derive(Debug, Default)]
 pub(super) struct Index {
@@ -21,6 +21,9 @@ pub(super) struct Index {
     suffix: Radix<Option<Box<Paths>>>,
     has_suffix: bool,
     any_host: Paths,
+    /// Routes with neither host nor path keys, but a required `HostRegexp` or `PathRegexp`.
+    host_gate: RegexGate,
+    path_gate: RegexGate,
 }
 
 /// The routes of one host bucket, by the path they require.
@@ -41,10 +44,16 @@ impl Index {
     /// Indexes expressions given in match order.
     pub(super) fn build<'a>(exprs: impl Iterator<Item = &'a Expr>) -> Self {
         let mut index = Index::default();
+        let (mut host_gated, mut path_gated) = (Vec::new(), Vec::new());
         for (rank, expr) in exprs.enumerate() {
             let rank = Rank::try_from(rank).expect("a route table holds fewer than 2^32 routes");
             let paths = path_keys(expr);
             match host_keys(expr) {
+                None if paths.is_none() => match required_regex(expr) {
+                    Some((Field::Host, re)) => host_gated.push((rank, re)),
+                    Some((Field::Path, re)) => path_gated.push((rank, re)),
+                    None => index.any_host.insert(rank, None),
+                },
                 None => index.any_host.insert(rank, paths.as_deref()),
                 Some(hosts) => {
                     for host in hosts {
@@ -53,6 +62,8 @@ impl Index {
                 }
             }
         }
+        index.host_gate = RegexGate::new(host_gated);
+        index.path_gate = RegexGate::new(path_gated);
         index
     }
 
@@ -66,6 +77,10 @@ impl Index {
                 self.suffix.entry(&suffix).get_or_insert_with(Box::default)
             }
         }
+    }
+
+    pub(super) fn gated_len(&self) -> usize {
+        self.host_gate.len() + self.path_gate.len()
     }
 
     pub(super) fn unindexed_len(&self) -> usize {
@@ -100,6 +115,8 @@ impl Index {
             });
         }
         probe(&self.any_host);
+        self.host_gate.find(host, &mut best, &matches);
+        self.path_gate.find(path, &mut best, &matches);
         (best != Rank::MAX).then_some(best)
     }
 }
@@ -138,7 +155,7 @@ fn push(list: &mut Vec<Rank>, rank: Rank) {
 
 /// Tries the candidates that could still beat `best`, in order; the first that matches is the best.
 #[inline]
-fn scan(list: &[Rank], best: &mut Rank, matches: &impl Fn(Rank) -> bool) {
+pub(super) fn scan(list: &[Rank], best: &mut Rank, matches: &impl Fn(Rank) -> bool) {
     for &rank in list {
         if rank >= *best {
             return;

@@ -1,5 +1,6 @@
 //! A compiled set of routes that finds the first match without trying the routes that cannot match.
 
+mod gate;
 mod index;
 mod keys;
 mod radix;
@@ -13,6 +14,9 @@ use crate::matcher::Matcher;
 use crate::request::RequestView;
 use index::Index;
 
+/// Route ranks (positions in match order) are `u32`; lists of them are kept ascending.
+type Rank = u32;
+
 /// Routes compiled for matching, in the order Traefik tries them.
 ///
 /// **Order.** Higher [`priority`](Route::priority) first; at equal priority the lower
@@ -25,8 +29,10 @@ use index::Index;
 /// they require (including the literal prefix of a start-anchored `PathRegexp`). A lookup walks the
 /// request's host and path once and evaluates the full rule only for the candidates found there, in
 /// match order, stopping at the first match; lists are cut short as soon as they can no longer beat
-/// the best match so far. Routes that constrain neither host nor path are tried by every request,
-/// like Traefik's linear scan, but only those. Matching does not allocate.
+/// the best match so far. Routes that constrain neither host nor path but require an unanchored
+/// `HostRegexp` or `PathRegexp` are screened by one `RegexSet` pass per field. Only the rest
+/// (`Method(`GET`)`, `!Host(…)`, …) are tried by every request, like Traefik's linear scan.
+/// Matching does not allocate (beyond a per-thread buffer that the `RegexSet` screen reuses).
 ///
 /// ```
 /// use switchyard_rules::{RequestView, Route, RouteTable, Rule};
@@ -108,9 +114,15 @@ impl<T> RouteTable<T> {
         self.routes.is_empty()
     }
 
-    /// How many routes every request must try because they constrain neither host nor path.
+    /// How many routes every request must try because they constrain neither host nor path and
+    /// require no regexp on either.
     pub fn unindexed_len(&self) -> usize {
         self.index.unindexed_len()
+    }
+
+    /// How many routes are screened by a `RegexSet` on the host or path instead of being indexed.
+    pub fn regex_screened_len(&self) -> usize {
+        self.index.gated_len()
     }
 }
 
