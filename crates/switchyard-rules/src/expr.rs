@@ -66,12 +66,27 @@ impl Expr {
         }
     }
 
-    /// Every matcher in the expression, depth first, left to right.
-    pub fn matchers(&self) -> Box<dyn Iterator<Item = &Matcher> + '_> {
+    /// Calls `f` on every matcher, depth first and left to right, until it returns `Some`; that
+    /// value is returned. Walks the tree without allocating.
+    ///
+    /// ```
+    /// use switchyard_rules::{Matcher, Rule};
+    ///
+    /// let rule = Rule::parse("Method(`GET`) && (Host(`a.example`) || !Host(`b.example`))").unwrap();
+    /// let mut hosts = Vec::new();
+    /// rule.expr().find_matcher(&mut |m| {
+    ///     if let Matcher::Host(host) = m {
+    ///         hosts.push(host.clone());
+    ///     }
+    ///     None::<()>
+    /// });
+    /// assert_eq!(hosts, ["a.example", "b.example"]);
+    /// ```
+    pub fn find_matcher<'a, R>(&'a self, f: &mut impl FnMut(&'a Matcher) -> Option<R>) -> Option<R> {
         match self {
-            Expr::Matcher(m) => Box::new(std::iter::once(m)),
-            Expr::Not(inner) => inner.matchers(),
-            Expr::And(children) | Expr::Or(children) => Box::new(children.iter().flat_map(Expr::matchers)),
+            Expr::Matcher(m) => f(m),
+            Expr::Not(inner) => inner.find_matcher(f),
+            Expr::And(children) | Expr::Or(children) => children.iter().find_map(|e| e.find_matcher(f)),
         }
     }
 }

@@ -4,7 +4,8 @@
 
 use std::cell::RefCell;
 
-use regex::bytes::{RegexSet, RegexSetBuilder};
+use regex_automata::meta::{self, Regex as MultiRegex};
+use regex_automata::{Input, MatchKind, PatternSet};
 
 use super::Rank;
 use crate::expr::Expr;
@@ -35,22 +36,30 @@ pub(super) fn required_regex(expr: &Expr) -> Option<(Field, &GoRegex)> {
 #[derive(Debug, Default)]
 pub(super) struct RegexGate {
     ranks: Vec<Rank>,
-    /// `None` when there are no routes, or the set would be too large (then every route is tried).
-    set: Option<RegexSet>,
+    /// One automaton for all the gating regexps, reporting every pattern that matches. `None` when
+    /// there are no routes, or the set would be too large (then every route is tried).
+    set: Option<MultiRegex>,
 }
 
 thread_local! {
     /// Which patterns of a set matched; reused so that matching does not allocate.
-    static HITS: RefCell<Vec<bool>> = const { RefCell::new(Vec::new()) };
+    static HITS: RefCell<PatternSet> = RefCell::new(PatternSet::new(0));
 }
 
 impl RegexGate {
     pub(super) fn new(gated: Vec<(Rank, &GoRegex)>) -> Self {
-        let set = (!gated.is_empty())
+        let patterns: Vec<&str> = gated.iter().map(|(_, re)| re.translated()).collect();
+        let set = (!patterns.is_empty())
             .then(|| {
-                RegexSetBuilder::new(gated.iter().map(|(_, re)| re.translated()))
-                    .size_limit(SET_SIZE_LIMIT)
-                    .build()
+                meta::Builder::new()
+                    .configure(
+                        meta::Config::new()
+                            .match_kind(MatchKind::All)
+                            .utf8_empty(false)
+                            .nfa_size_limit(Some(SET_SIZE_LIMIT)),
+                    )
+                    .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+                    .build_many(&patterns)
                     .ok()
             })
             .flatten();
@@ -75,16 +84,18 @@ impl RegexGate {
             return;
         };
         HITS.with_borrow_mut(|hits| {
-            hits.clear();
-            hits.resize(self.ranks.len(), false);
-            if !set.matches_read_at(hits, haystack, 0) {
-                return;
+            if hits.capacity() < self.ranks.len() {
+                *hits = PatternSet::new(self.ranks.len());
             }
-            for (&rank, &hit) in self.ranks.iter().zip(hits.iter()) {
+            hits.clear();
+            set.which_overlapping_matches(&Input::new(haystack), hits);
+            // Pattern IDs come out ascending, and so do the ranks they stand for.
+            for pattern in hits.iter() {
+                let rank = self.ranks[pattern.as_usize()];
                 if rank >= *best {
                     return;
                 }
-                if hit && matches(rank) {
+                if matches(rank) {
                     *best = rank;
                     return;
                 }

@@ -148,7 +148,7 @@ impl<'t, 'r, T> RouteMatch<'t, 'r, T> {
     /// `None` when the rule has no template that fits (or the path is not UTF-8).
     pub fn params(&self) -> Option<matchit::Params<'t, 'r>> {
         let path = std::str::from_utf8(self.path).ok()?;
-        self.route.rule().expr().matchers().find_map(|m| match m {
+        self.route.rule().expr().find_matcher(&mut |m| match m {
             Matcher::PathTemplate(t) => t.params(path),
             _ => None,
         })
