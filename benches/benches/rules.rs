@@ -58,25 +58,32 @@ fn miss_request() -> http::request::Parts {
 
 const SIZES: [usize; 4] = [1, 100, 1_000, 10_000];
 
+/// Measures building the request view and routing it, through the index or the linear scan.
+fn bench_routing(bencher: Bencher, table: &RouteTable<usize>, parts: &http::request::Parts, by_scan: bool) {
+    bencher.bench_local(|| {
+        let view = RequestView::new(black_box(parts), None).unwrap();
+        let found = if by_scan {
+            table.route_by_scan(&view)
+        } else {
+            table.route(&view)
+        };
+        found.map(|m| *m.value())
+    });
+}
+
 #[divan::bench(args = SIZES)]
 fn route_hit(bencher: Bencher, n: usize) {
     let table = table(n);
     let parts = hit_request(n);
     assert!(table.route(&RequestView::new(&parts, None).unwrap()).is_some());
-    bencher.bench_local(|| {
-        let view = RequestView::new(black_box(&parts), None).unwrap();
-        table.route(&view).map(|m| *m.value())
-    });
+    bench_routing(bencher, &table, &parts, false);
 }
 
 #[divan::bench(args = SIZES)]
 fn route_miss(bencher: Bencher, n: usize) {
     let table = table(n);
     let parts = miss_request();
-    bencher.bench_local(|| {
-        let view = RequestView::new(black_box(&parts), None).unwrap();
-        table.route(&view).map(|m| *m.value())
-    });
+    bench_routing(bencher, &table, &parts, false);
 }
 
 /// The linear scan Traefik performs, for comparison.
@@ -84,10 +91,7 @@ fn route_miss(bencher: Bencher, n: usize) {
 fn scan_hit(bencher: Bencher, n: usize) {
     let table = table(n);
     let parts = hit_request(n);
-    bencher.bench_local(|| {
-        let view = RequestView::new(black_box(&parts), None).unwrap();
-        table.route_by_scan(&view).map(|m| *m.value())
-    });
+    bench_routing(bencher, &table, &parts, true);
 }
 
 #[divan::bench(args = [100, 10_000])]
@@ -125,36 +129,28 @@ fn regex_only_table(n: usize) -> RouteTable<usize> {
     }))
 }
 
+/// A request for the route in the middle of a regexp-only table.
+fn regex_only_request(n: usize) -> http::request::Parts {
+    let uri = format!("http://any.example/file.ext{}", n / 2);
+    http::Request::get(uri).body(()).unwrap().into_parts().0
+}
+
 #[divan::bench(args = [10, 100, 1_000])]
 fn regex_only_screened(bencher: Bencher, n: usize) {
     let table = regex_only_table(n);
-    let parts = http::Request::get(format!("http://any.example/file.ext{}", n / 2))
-        .body(())
-        .unwrap()
-        .into_parts()
-        .0;
+    let parts = regex_only_request(n);
     assert_eq!(
         table
             .route(&RequestView::new(&parts, None).unwrap())
             .map(|m| *m.value()),
         Some(n / 2)
     );
-    bencher.bench_local(|| {
-        let view = RequestView::new(black_box(&parts), None).unwrap();
-        table.route(&view).map(|m| *m.value())
-    });
+    bench_routing(bencher, &table, &parts, false);
 }
 
 #[divan::bench(args = [10, 100, 1_000])]
 fn regex_only_scan(bencher: Bencher, n: usize) {
     let table = regex_only_table(n);
-    let parts = http::Request::get(format!("http://any.example/file.ext{}", n / 2))
-        .body(())
-        .unwrap()
-        .into_parts()
-        .0;
-    bencher.bench_local(|| {
-        let view = RequestView::new(black_box(&parts), None).unwrap();
-        table.route_by_scan(&view).map(|m| *m.value())
-    });
+    let parts = regex_only_request(n);
+    bench_routing(bencher, &table, &parts, true);
 }
