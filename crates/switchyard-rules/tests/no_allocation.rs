@@ -89,7 +89,7 @@ fn routing_does_not_allocate() {
         }
         found
     };
-    // Warm the regex engine's per-thread caches and the RegexSet screen's buffer.
+    // Warm the regex engine's per-thread caches and the regexp screen's buffer.
     let expected = route_all();
     assert_eq!(expected, 7, "six requests route, and one captures a parameter");
 

@@ -1,5 +1,5 @@
 //! Routes that constrain neither host nor path but require a regexp on one of them
-//! (`PathRegexp(`\.php$`)`, `HostRegexp(`internal`) && Method(`POST`)`): one `RegexSet` pass over
+//! (`PathRegexp(`\.php$`)`, `HostRegexp(`internal`) && Method(`POST`)`): one multi-pattern automaton pass over
 //! the host or path tells which of them can match, so the rest are never evaluated.
 
 use std::cell::RefCell;

@@ -30,9 +30,9 @@ type Rank = u32;
 /// request's host and path once and evaluates the full rule only for the candidates found there, in
 /// match order, stopping at the first match; lists are cut short as soon as they can no longer beat
 /// the best match so far. Routes that constrain neither host nor path but require an unanchored
-/// `HostRegexp` or `PathRegexp` are screened by one `RegexSet` pass per field. Only the rest
+/// `HostRegexp` or `PathRegexp` are screened by one multi-pattern automaton pass per field. Only the rest
 /// (`Method(`GET`)`, `!Host(…)`, …) are tried by every request, like Traefik's linear scan.
-/// Matching does not allocate (beyond a per-thread buffer that the `RegexSet` screen reuses).
+/// Matching does not allocate (the screen reuses a per-thread buffer).
 ///
 /// ```
 /// use switchyard_rules::{RequestView, Route, RouteTable, Rule};
@@ -120,7 +120,7 @@ impl<T> RouteTable<T> {
         self.index.unindexed_len()
     }
 
-    /// How many routes are screened by a `RegexSet` on the host or path instead of being indexed.
+    /// How many routes are screened by a multi-pattern regexp on the host or path instead of being indexed.
     pub fn regex_screened_len(&self) -> usize {
         self.index.gated_len()
     }
