@@ -46,6 +46,10 @@
 //!   leaves them unordered.
 //! - Reserved escapes in the path are recognised in either hex case (`%2f` like `%2F`) and kept
 //!   encoded; Traefik decodes a lower-case `%2f` into `/` when routing.
+//! - Reserved escapes stay encoded even when the path also holds characters Go re-escapes (`{`, `|`,
+//!   raw non-ASCII bytes); Go then rebuilds the path from its decoded form and `%2F` becomes `/`.
+//! - Regexps see header and query bytes that are not UTF-8 as bytes: `.` does not match them, where Go
+//!   reads each as U+FFFD.
 //! - A header matcher with an invalid header name is an error; Traefik accepts it and never matches.
 //! - `PathTemplate` is an addition; Traefik does not know it.
 //! - Matching cost does not grow with the routes that cannot match (Traefik tries every rule in turn).

@@ -345,13 +345,25 @@ fn client_ip(text: &str) -> Result<ClientIp, ArgumentError> {
         Ok(ip) => IpNet::from(ip.to_canonical()),
         Err(_) => text
             .parse::<IpNet>()
-            .map(|net| net.trunc())
+            .map(|net| ipv4_if_mapped(net.trunc()))
             .map_err(|_| (0, format!("`{text}` is an invalid IP address or CIDR")))?,
     };
     Ok(ClientIp {
         net,
         source: text.to_owned(),
     })
+}
+
+/// A network of IPv4-mapped IPv6 addresses (`::ffff:10.0.0.0/104`) as the IPv4 network it stands for
+/// (`10.0.0.0/8`), since peers are compared in canonical form; Go's `IPNet.Contains` does the same.
+fn ipv4_if_mapped(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        _ => net,
+    }
 }
 
 impl fmt::Display for Matcher {

@@ -69,7 +69,7 @@ impl<'a> RequestView<'a> {
     /// `ClientIP`; `None` makes every `ClientIP` matcher fail).
     pub fn new(parts: &'a Parts, client_ip: Option<IpAddr>) -> Result<Self, RequestError> {
         let raw_host = match parts.uri.authority() {
-            Some(authority) => authority.as_str().as_bytes(),
+            Some(authority) => without_userinfo(authority.as_str().as_bytes()),
             None => parts.headers.get(http::header::HOST).map_or(&b""[..], |v| v.as_bytes()),
         };
         Ok(Self {
@@ -110,6 +110,14 @@ impl<'a> RequestView<'a> {
     /// The client address, with IPv4-mapped IPv6 addresses turned into IPv4.
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.client_ip
+    }
+}
+
+/// The `host[:port]` part of a URI authority: Go's URL parser keeps `user:password@` apart from the host.
+fn without_userinfo(authority: &[u8]) -> &[u8] {
+    match authority.iter().rposition(|&b| b == b'@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
     }
 }
 
