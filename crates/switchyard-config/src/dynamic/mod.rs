@@ -5,6 +5,7 @@
 //! replaces.
 
 mod middleware;
+mod references;
 mod router;
 mod service;
 mod tls;

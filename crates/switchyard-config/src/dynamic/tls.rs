@@ -8,4 +8,8 @@ use serde::{Deserialize, Serialize};
 pub struct TlsConfig {
     /// Certificates.
     pub certificates: Vec<serde_json::Value>,
+    /// TLS options.
+    pub options: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Stores.
+    pub stores: std::collections::BTreeMap<String, serde_json::Value>,
 }

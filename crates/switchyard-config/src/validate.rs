@@ -1,0 +1,337 @@
+//! Checking a merged configuration: every reference resolves, every rule parses. What is broken is
+//! reported per element and left out; the rest goes live.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use switchyard_rules::Rule;
+
+use crate::merge::{DEFAULT_TLS_NAME, Merged};
+use crate::report::{ConfigError, ElementReport, Problem, Report, Status};
+use crate::{DynamicConfig, Middleware, Service};
+
+/// What validation needs to know beyond the dynamic configuration itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationOptions {
+    /// The entrypoints that exist. `None` skips the check (no static configuration at hand).
+    pub entry_points: Option<BTreeSet<String>>,
+}
+
+/// A checked configuration: only what is valid, the parsed rules, and the report of everything.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    /// The elements that went live, with qualified names.
+    pub config: DynamicConfig,
+    /// The parsed rule of every live router.
+    pub rules: BTreeMap<String, Rule>,
+    /// The status and errors of every element, live or not.
+    pub report: Report,
+}
+
+/// Checks a merged configuration (see [`crate::Aggregator`], which calls this for you).
+pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeConfig {
+    let mut checker = Checker {
+        merged: &merged,
+        report: Report {
+            general: merged.errors.clone(),
+            ..Report::default()
+        },
+    };
+    let http = &merged.config.http;
+
+    let mut service_state = BTreeMap::new();
+    for name in http.services.keys() {
+        checker.service(name, &mut service_state, &mut Vec::new());
+    }
+    let mut middleware_state = BTreeMap::new();
+    for name in http.middlewares.keys() {
+        checker.middleware(name, &mut middleware_state, &mut Vec::new());
+    }
+
+    let mut live = DynamicConfig {
+        tls: merged.config.tls.clone(),
+        ..DynamicConfig::default()
+    };
+    let mut rules = BTreeMap::new();
+    for (name, router) in &http.routers {
+        let key_path = format!("http.routers.{name}");
+        let mut errors = Vec::new();
+        let mut fatal = false;
+        let mut problem = |field: &str, problem: Problem, is_fatal: bool| {
+            fatal |= is_fatal;
+            errors.push(checker.error(&key_path, field, problem));
+        };
+        let rule = match router.rule_syntax.as_deref() {
+            None | Some("" | "v3" | "default") if router.rule.trim().is_empty() => {
+                problem("rule", Problem::EmptyRule, true);
+                None
+            }
+            None | Some("" | "v3" | "default") => match Rule::parse(&router.rule) {
+                Ok(rule) => Some(rule),
+                Err(err) => {
+                    problem("rule", Problem::Rule(err.to_string()), true);
+                    None
+                }
+            },
+            Some(other) => {
+                problem("ruleSyntax", Problem::RuleSyntax(other.to_owned()), true);
+                None
+            }
+        };
+        match checker.report.services.get(&router.service) {
+            _ if router.service.is_empty() => problem("service", Problem::Invalid("no service given".into()), true),
+            None => problem("service", Problem::MissingService(router.service.clone()), true),
+            Some(service) if service.status == Status::Disabled => {
+                problem("service", Problem::DisabledService(router.service.clone()), true);
+            }
+            Some(_) => {}
+        }
+        for (index, middleware) in router.middlewares.iter().enumerate() {
+            let field = format!("middlewares[{index}]");
+            match checker.report.middlewares.get(middleware) {
+                None => problem(&field, Problem::MissingMiddleware(middleware.clone()), true),
+                Some(m) if m.status == Status::Disabled => {
+                    problem(&field, Problem::DisabledMiddleware(middleware.clone()), true);
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(tls) = &router.tls {
+            let name = if tls.options.is_empty() {
+                DEFAULT_TLS_NAME
+            } else {
+                &tls.options
+            };
+            if name != DEFAULT_TLS_NAME && !merged.config.tls.options.contains_key(name) {
+                problem("tls.options", Problem::MissingTlsOptions(name.to_owned()), true);
+            }
+        }
+        let mut router = router.clone();
+        if let Some(known) = &options.entry_points {
+            let before = router.entry_points.len();
+            router.entry_points.retain(|ep| known.contains(ep));
+            let missing: Vec<_> = merged.config.http.routers[name]
+                .entry_points
+                .iter()
+                .filter(|ep| !known.contains(*ep))
+                .cloned()
+                .collect();
+            for ep in missing {
+                problem("entryPoints", Problem::MissingEntryPoint(ep), false);
+            }
+            if before > 0 && router.entry_points.is_empty() {
+                fatal = true;
+            }
+        }
+        let status = if fatal {
+            Status::Disabled
+        } else if errors.is_empty() {
+            Status::Enabled
+        } else {
+            Status::Warning
+        };
+        if let (false, Some(rule)) = (fatal, rule) {
+            rules.insert(name.clone(), rule);
+            live.http.routers.insert(name.clone(), router);
+        }
+        let provider = merged.origin_of(&key_path).0;
+        checker.report.routers.insert(
+            name.clone(),
+            ElementReport {
+                provider,
+                status,
+                errors,
+            },
+        );
+    }
+
+    for (name, report) in &checker.report.services {
+        if report.status != Status::Disabled {
+            live.http.services.insert(name.clone(), http.services[name].clone());
+        }
+    }
+    for (name, report) in &checker.report.middlewares {
+        if report.status != Status::Disabled {
+            live.http
+                .middlewares
+                .insert(name.clone(), http.middlewares[name].clone());
+        }
+    }
+    live.http.servers_transports = http.servers_transports.clone();
+    for error in checker.report.errors() {
+        tracing::warn!(target: "switchyard::config", "{error}");
+    }
+    RuntimeConfig {
+        config: live,
+        rules,
+        report: checker.report,
+    }
+}
+
+/// Depth-first resolution state of one element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    InProgress,
+    Done(bool),
+}
+
+struct Checker<'a> {
+    merged: &'a Merged,
+    report: Report,
+}
+
+impl Checker<'_> {
+    fn error(&self, element_path: &str, field: &str, problem: Problem) -> ConfigError {
+        let (provider, origin) = self.merged.origin_of(element_path);
+        ConfigError {
+            provider,
+            origin,
+            key_path: if field.is_empty() {
+                element_path.to_owned()
+            } else {
+                format!("{element_path}.{field}")
+            },
+            problem,
+        }
+    }
+
+    /// Checks a service and, first, the services it refers to; returns whether it is valid.
+    fn service(&mut self, name: &str, state: &mut BTreeMap<String, Visit>, stack: &mut Vec<String>) -> bool {
+        match state.get(name) {
+            Some(Visit::Done(ok)) => return *ok,
+            Some(Visit::InProgress) => return false,
+            None => {}
+        }
+        let http = &self.merged.config.http;
+        let Some(service) = http.services.get(name) else {
+            return false;
+        };
+        state.insert(name.to_owned(), Visit::InProgress);
+        stack.push(name.to_owned());
+        let key_path = format!("http.services.{name}");
+        let mut errors = Vec::new();
+        for child in service.referenced_services() {
+            if state.get(child) == Some(&Visit::InProgress) {
+                let start = stack.iter().position(|s| s == child).unwrap_or(0);
+                let cycle = stack[start..].join(" → ");
+                errors.push(self.error(&key_path, "", Problem::Cycle(format!("{cycle} → {child}"))));
+            } else if !http.services.contains_key(child) {
+                errors.push(self.error(&key_path, "", Problem::MissingService(child.to_owned())));
+            } else if !self.service(child, state, stack) {
+                errors.push(self.error(&key_path, "", Problem::DisabledService(child.to_owned())));
+            }
+        }
+        errors.extend(self.service_own_errors(&key_path, service));
+        stack.pop();
+        self.finish(&key_path, name, errors, state, ElementKind::Service)
+    }
+
+    fn service_own_errors(&self, key_path: &str, service: &Service) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        if let Some(transport) = service.servers_transport() {
+            if !self.merged.config.http.servers_transports.contains_key(transport) {
+                errors.push(self.error(
+                    key_path,
+                    "serversTransport",
+                    Problem::MissingServersTransport(transport.to_owned()),
+                ));
+            }
+        }
+        for (index, url) in service.server_urls().enumerate() {
+            if let Err(reason) = check_server_url(url) {
+                errors.push(self.error(
+                    key_path,
+                    &format!("{}.servers[{index}].url", service.kind()),
+                    Problem::Invalid(format!("`{url}`: {reason}")),
+                ));
+            }
+        }
+        errors
+    }
+
+    /// Checks a middleware and, first, the middlewares it refers to; returns whether it is valid.
+    fn middleware(&mut self, name: &str, state: &mut BTreeMap<String, Visit>, stack: &mut Vec<String>) -> bool {
+        match state.get(name) {
+            Some(Visit::Done(ok)) => return *ok,
+            Some(Visit::InProgress) => return false,
+            None => {}
+        }
+        let http = &self.merged.config.http;
+        let Some(middleware) = http.middlewares.get(name) else {
+            return false;
+        };
+        state.insert(name.to_owned(), Visit::InProgress);
+        stack.push(name.to_owned());
+        let key_path = format!("http.middlewares.{name}");
+        let mut errors = Vec::new();
+        for child in middleware.referenced_middlewares() {
+            if state.get(child) == Some(&Visit::InProgress) {
+                let start = stack.iter().position(|s| s == child).unwrap_or(0);
+                let cycle = stack[start..].join(" → ");
+                errors.push(self.error(&key_path, "", Problem::Cycle(format!("{cycle} → {child}"))));
+            } else if !http.middlewares.contains_key(child) {
+                errors.push(self.error(&key_path, "", Problem::MissingMiddleware(child.to_owned())));
+            } else if !self.middleware(child, state, stack) {
+                errors.push(self.error(&key_path, "", Problem::DisabledMiddleware(child.to_owned())));
+            }
+        }
+        errors.extend(self.middleware_service_errors(&key_path, middleware));
+        stack.pop();
+        self.finish(&key_path, name, errors, state, ElementKind::Middleware)
+    }
+
+    fn middleware_service_errors(&self, key_path: &str, middleware: &Middleware) -> Vec<ConfigError> {
+        middleware
+            .referenced_services()
+            .into_iter()
+            .filter_map(|service| match self.report.services.get(service) {
+                None => Some(self.error(key_path, "", Problem::MissingService(service.to_owned()))),
+                Some(r) if r.status == Status::Disabled => {
+                    Some(self.error(key_path, "", Problem::DisabledService(service.to_owned())))
+                }
+                Some(_) => None,
+            })
+            .collect()
+    }
+
+    fn finish(
+        &mut self,
+        key_path: &str,
+        name: &str,
+        errors: Vec<ConfigError>,
+        state: &mut BTreeMap<String, Visit>,
+        kind: ElementKind,
+    ) -> bool {
+        let ok = errors.is_empty();
+        state.insert(name.to_owned(), Visit::Done(ok));
+        let report = ElementReport {
+            provider: self.merged.origin_of(key_path).0,
+            status: if ok { Status::Enabled } else { Status::Disabled },
+            errors,
+        };
+        match kind {
+            ElementKind::Service => self.report.services.insert(name.to_owned(), report),
+            ElementKind::Middleware => self.report.middlewares.insert(name.to_owned(), report),
+        };
+        ok
+    }
+}
+
+#[derive(Clone, Copy)]
+enum ElementKind {
+    Service,
+    Middleware,
+}
+
+/// A backend URL must be absolute with a host, over `http`, `https` or `h2c`.
+fn check_server_url(url: &str) -> Result<(), &'static str> {
+    let uri: http::Uri = url.parse().map_err(|_| "not a valid URL")?;
+    match uri.scheme_str() {
+        Some("http" | "https" | "h2c") => {}
+        Some(_) => return Err("the scheme must be http, https or h2c"),
+        None => return Err("the URL needs a scheme (http://, https:// or h2c://)"),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("the URL has no host");
+    }
+    Ok(())
+}
