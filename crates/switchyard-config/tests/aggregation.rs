@@ -1,0 +1,296 @@
+//! The aggregator end to end: providers publish, names are qualified, broken elements are reported and
+//! left out while the rest goes live, bursts are throttled, failing providers keep their last good state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_config::{
+    Aggregator, AggregatorError, DynamicConfig, LoadBalancer, MemoryProvider, Problem, Provider, ProviderError,
+    ProviderSink, Published, Router, RunningAggregator, Service, Snapshot, Status,
+};
+use tokio::sync::watch;
+
+fn service(url: &str) -> Service {
+    Service::LoadBalancer(LoadBalancer::with_urls([url]))
+}
+
+fn config(routers: &[(&str, &str, &str)], services: &[&str]) -> DynamicConfig {
+    let mut config = DynamicConfig::default();
+    for (name, rule, service) in routers {
+        config.http.routers.insert((*name).into(), Router::new(*rule, *service));
+    }
+    for name in services {
+        config
+            .http
+            .services
+            .insert((*name).into(), service("http://127.0.0.1:9"));
+    }
+    config
+}
+
+async fn wait(updates: &mut watch::Receiver<Arc<Published>>, what: impl Fn(&Published) -> bool) -> Arc<Published> {
+    tokio::time::timeout(Duration::from_secs(5), updates.wait_for(|p| what(p)))
+        .await
+        .expect("timed out waiting for a configuration")
+        .expect("aggregator stopped")
+        .clone()
+}
+
+fn start(aggregator: Aggregator) -> (RunningAggregator, watch::Receiver<Arc<Published>>) {
+    let running = aggregator
+        .throttle(Duration::from_millis(5))
+        .start()
+        .expect("aggregator starts");
+    let updates = running.subscribe();
+    (running, updates)
+}
+
+#[tokio::test]
+async fn names_are_qualified_and_references_resolve_within_and_across_providers() {
+    let (a, _a) = MemoryProvider::new(
+        "a",
+        config(
+            &[("web", "Host(`a.test`)", "web"), ("cross", "Host(`x.test`)", "api@b")],
+            &["web"],
+        ),
+    );
+    let (b, _b) = MemoryProvider::new("b", config(&[], &["api"]));
+    let (running, mut updates) = start(Aggregator::new().provider(a).provider(b));
+    let published = wait(&mut updates, |p| p.runtime.rules.len() == 2).await;
+    let routers = &published.runtime.config.http.routers;
+    assert_eq!(routers["web@a"].service, "web@a");
+    assert_eq!(routers["cross@a"].service, "api@b");
+    assert!(published.runtime.config.http.services.contains_key("api@b"));
+    assert_eq!(published.runtime.report.routers["web@a"].status, Status::Enabled);
+    assert_eq!(published.runtime.report.errors().count(), 0);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_broken_router_is_reported_with_its_key_path_and_the_rest_goes_live() {
+    let mut cfg = config(
+        &[
+            ("good", "Host(`good.test`)", "svc"),
+            ("bad-rule", "Host(`a.test`) && (Path(`/x`)", "svc"),
+            ("no-service", "Host(`b.test`)", "missing"),
+            ("old-syntax", "Host(`c.test`)", "svc"),
+            ("bad-mw", "Host(`d.test`)", "svc"),
+        ],
+        &["svc"],
+    );
+    cfg.http.routers.get_mut("old-syntax").unwrap().rule_syntax = Some("v2".into());
+    cfg.http
+        .routers
+        .get_mut("bad-mw")
+        .unwrap()
+        .middlewares
+        .push("nope".into());
+    let mut snapshot = Snapshot::from(cfg);
+    snapshot
+        .origins
+        .insert("http.routers.no-service".into(), "conf/routes.yml".into());
+    let (provider, _handle) = MemoryProvider::new("file", snapshot);
+    let (running, mut updates) = start(Aggregator::new().provider(provider));
+    let published = wait(&mut updates, |p| p.generation > 0).await;
+
+    assert_eq!(published.runtime.rules.keys().collect::<Vec<_>>(), ["good@file"]);
+    let report = &published.runtime.report.routers;
+    let only_error = |name: &str| {
+        assert_eq!(report[name].status, Status::Disabled, "{name}");
+        assert_eq!(report[name].errors.len(), 1, "{name}: {:?}", report[name].errors);
+        report[name].errors[0].clone()
+    };
+
+    let err = only_error("bad-rule@file");
+    assert_eq!(err.key_path, "http.routers.bad-rule@file.rule");
+    assert!(err.to_string().contains("expected ')' at column 30"), "{err}");
+
+    let err = only_error("no-service@file");
+    assert_eq!(err.problem, Problem::MissingService("missing@file".into()));
+    assert_eq!(err.origin.as_deref(), Some("conf/routes.yml"));
+    assert_eq!(
+        err.to_string(),
+        "http.routers.no-service@file.service (conf/routes.yml): service `missing@file` does not exist"
+    );
+
+    assert_eq!(only_error("old-syntax@file").problem, Problem::RuleSyntax("v2".into()));
+    let err = only_error("bad-mw@file");
+    assert_eq!(err.key_path, "http.routers.bad-mw@file.middlewares[0]");
+    assert_eq!(err.problem, Problem::MissingMiddleware("nope@file".into()));
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_server_urls_disable_the_service_and_its_routers() {
+    let mut cfg = config(&[("r", "Path(`/`)", "svc")], &[]);
+    cfg.http.services.insert("svc".into(), service("ftp://10.0.0.1"));
+    let (provider, _handle) = MemoryProvider::new("p", cfg);
+    let (running, mut updates) = start(Aggregator::new().provider(provider));
+    let published = wait(&mut updates, |p| p.generation > 0).await;
+    let service = &published.runtime.report.services["svc@p"];
+    assert_eq!(service.status, Status::Disabled);
+    assert_eq!(
+        service.errors[0].key_path,
+        "http.services.svc@p.loadBalancer.servers[0].url"
+    );
+    assert_eq!(
+        published.runtime.report.routers["r@p"].errors[0].problem,
+        Problem::DisabledService("svc@p".into())
+    );
+    assert!(published.runtime.config.http.services.is_empty());
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn entry_points_default_and_unknown_ones_are_reported() {
+    let mut cfg = config(
+        &[
+            ("plain", "Path(`/a`)", "svc"),
+            ("typo", "Path(`/b`)", "svc"),
+            ("mixed", "Path(`/c`)", "svc"),
+        ],
+        &["svc"],
+    );
+    cfg.http.routers.get_mut("typo").unwrap().entry_points = vec!["wbe".into()];
+    cfg.http.routers.get_mut("mixed").unwrap().entry_points = vec!["web".into(), "wbe".into()];
+    let (provider, _handle) = MemoryProvider::new("p", cfg);
+    let aggregator = Aggregator::new()
+        .entry_points(["web".to_owned(), "websecure".to_owned()], vec!["web".into()])
+        .provider(provider);
+    let (running, mut updates) = start(aggregator);
+    let published = wait(&mut updates, |p| p.generation > 0).await;
+    let routers = &published.runtime.config.http.routers;
+    assert_eq!(routers["plain@p"].entry_points, ["web"]);
+    assert_eq!(routers["mixed@p"].entry_points, ["web"]);
+    assert!(!routers.contains_key("typo@p"));
+    let report = &published.runtime.report.routers;
+    assert_eq!(report["mixed@p"].status, Status::Warning);
+    assert_eq!(report["typo@p"].status, Status::Disabled);
+    assert_eq!(
+        report["typo@p"].errors[0].problem,
+        Problem::MissingEntryPoint("wbe".into())
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn changes_reach_subscribers_and_unchanged_snapshots_publish_nothing() {
+    let (provider, handle) = MemoryProvider::new("p", config(&[("a", "Path(`/a`)", "svc")], &["svc"]));
+    let (running, mut updates) = start(Aggregator::new().provider(provider));
+    let first = wait(&mut updates, |p| p.generation > 0).await;
+    handle.update(|c| {
+        c.http.routers.insert("b".into(), Router::new("Path(`/b`)", "svc"));
+    });
+    let second = wait(&mut updates, |p| p.runtime.rules.len() == 2).await;
+    assert!(second.generation > first.generation);
+    // Re-publishing the same configuration changes nothing.
+    handle.update(|_| {});
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(running.current().generation, second.generation);
+    running.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn bursts_are_throttled_and_the_latest_state_wins() {
+    let (provider, handle) = MemoryProvider::new("p", DynamicConfig::default());
+    let running = Aggregator::new()
+        .throttle(Duration::from_secs(2))
+        .provider(provider)
+        .start()
+        .unwrap();
+    let mut updates = running.subscribe();
+    wait(&mut updates, |p| p.generation > 0).await;
+    let start = running.current().generation;
+    for i in 0..50 {
+        handle.set(config(&[(&format!("r{i}"), "Path(`/`)", "svc")], &["svc"]));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // 50 changes over one second: at most one publication at once and one when the period ends.
+    let published = wait(&mut updates, |p| p.runtime.rules.contains_key("r49@p")).await;
+    assert!(
+        published.generation - start <= 2,
+        "{} publications for a 1 s burst with a 2 s throttle",
+        published.generation - start
+    );
+    running.shutdown().await;
+}
+
+/// A provider that publishes once, then fails on demand.
+struct Flaky {
+    fail: tokio::sync::mpsc::Receiver<&'static str>,
+}
+
+impl Provider for Flaky {
+    fn name(&self) -> &str {
+        "flaky"
+    }
+
+    async fn run(mut self, sink: ProviderSink) -> Result<(), ProviderError> {
+        sink.publish(config(&[("r", "Path(`/`)", "svc")], &["svc"]));
+        let reason = self.fail.recv().await.unwrap_or("closed");
+        sink.report(&ProviderError::Settings(format!("recoverable: {reason}")));
+        let reason = self.fail.recv().await.unwrap_or("closed");
+        Err(ProviderError::Settings(format!("fatal: {reason}")))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_provider_keeps_its_last_good_snapshot() {
+    let (fail, rx) = tokio::sync::mpsc::channel(2);
+    let (running, mut updates) = start(Aggregator::new().provider(Flaky { fail: rx }));
+    wait(&mut updates, |p| p.runtime.rules.contains_key("r@flaky")).await;
+
+    fail.send("source unreachable").await.unwrap();
+    let published = wait(&mut updates, |p| p.providers["flaky"].last_error.is_some()).await;
+    assert!(
+        published.providers["flaky"]
+            .last_error
+            .as_ref()
+            .unwrap()
+            .contains("source unreachable")
+    );
+    assert!(published.runtime.rules.contains_key("r@flaky"));
+
+    fail.send("gave up").await.unwrap();
+    let published = wait(&mut updates, |p| p.providers["flaky"].ended).await;
+    assert!(
+        published.providers["flaky"]
+            .last_error
+            .as_ref()
+            .unwrap()
+            .contains("gave up")
+    );
+    assert!(published.runtime.rules.contains_key("r@flaky"));
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn provider_names_must_be_unique_and_plain() {
+    let (a, _) = MemoryProvider::new("same", DynamicConfig::default());
+    let (b, _) = MemoryProvider::new("same", DynamicConfig::default());
+    assert_eq!(
+        Aggregator::new().provider(a).provider(b).start().unwrap_err(),
+        AggregatorError::DuplicateProvider("same".into())
+    );
+    let (c, _) = MemoryProvider::new("a@b", DynamicConfig::default());
+    assert_eq!(
+        Aggregator::new().provider(c).start().unwrap_err(),
+        AggregatorError::InvalidProviderName("a@b".into())
+    );
+}
+
+#[tokio::test]
+async fn tcp_and_udp_sections_are_reported_as_unsupported() {
+    let cfg = DynamicConfig {
+        tcp: Some(serde_json::json!({"routers": {"db": {"rule": "HostSNI(`*`)", "service": "db"}}})),
+        ..DynamicConfig::default()
+    };
+    let (provider, _handle) = MemoryProvider::new("p", cfg);
+    let (running, mut updates) = start(Aggregator::new().provider(provider));
+    let published = wait(&mut updates, |p| p.generation > 0).await;
+    let general = &published.runtime.report.general;
+    assert_eq!(general.len(), 1);
+    assert_eq!(general[0].key_path, "tcp");
+    assert!(matches!(general[0].problem, Problem::Unsupported(_)));
+    running.shutdown().await;
+}
