@@ -1,8 +1,8 @@
 //! switchyard: an embeddable edge router that speaks Traefik's configuration.
 //!
-//! This facade is the crate applications depend on. Today it carries the routing-rule engine;
-//! the configuration model, providers and the proxy join it as they land, each behind a cargo
-//! feature so an application compiles only what it uses.
+//! This facade is the crate applications depend on. Today it carries the routing-rule engine
+//! ([`rules`]) and the configuration model with its providers ([`config`]); the proxy joins it as it
+//! lands. Optional pieces sit behind cargo features so an application compiles only what it uses.
 //!
 //! ```
 //! use switchyard::rules::{RequestView, Route, RouteTable, Rule};
@@ -19,6 +19,10 @@
 
 /// Traefik v3 routing rules and the indexed route table (the `switchyard-rules` crate).
 pub use switchyard_rules as rules;
+
+/// Traefik's static and dynamic configuration, the `Provider` trait and the aggregator (the
+/// `switchyard-config` crate).
+pub use switchyard_config as config;
 
 /// The README's Rust examples, compiled and run as doctests so they cannot drift.
 #[cfg(doctest)]

@@ -1,0 +1,20 @@
+//! Arbitrary bytes into the configuration loaders: every format must answer with a value or an error,
+//! never a panic, and an error must point inside the input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use switchyard_config::{DynamicConfig, Format, load_str};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for format in [Format::Yaml, Format::Toml, Format::Json] {
+        if let Err(err) = load_str::<DynamicConfig>(text, format, "fuzz") {
+            if let Some((line, column)) = err.position {
+                assert!(line >= 1 && column >= 1, "{format:?}: position {line}:{column}");
+                assert!(line <= text.lines().count().max(1) + 1, "{format:?}: line {line} beyond the input");
+            }
+        }
+    }
+});
