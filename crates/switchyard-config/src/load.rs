@@ -188,7 +188,8 @@ fn json_error(err: &serde_json::Error, origin: &str) -> ParseError {
     }
     ParseError {
         origin: origin.to_owned(),
-        position: (err.line() > 0).then(|| (err.line(), err.column())),
+        // serde_json reports column 0 for an error right after a newline; columns here start at 1.
+        position: (err.line() > 0).then(|| (err.line(), err.column().max(1))),
         key_path: None,
         message,
     }
@@ -206,6 +207,12 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_errors_right_after_a_newline_have_column_one() {
+        let err = load_str::<crate::DynamicConfig>("-\n\u{8}\u{19}", Format::Json, "x.json").unwrap_err();
+        assert_eq!(err.position, Some((2, 1)), "{err}");
+    }
 
     #[test]
     fn line_column_counts_characters() {
