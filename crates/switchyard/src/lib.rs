@@ -4,6 +4,12 @@
 //! ([`rules`]) and the configuration model with its providers ([`config`]); the proxy joins it as it
 //! lands. Optional pieces sit behind cargo features so an application compiles only what it uses.
 //!
+//! # Cargo features
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | `file` | [`file`]: the file provider, Traefik's `providers.file` (YAML, TOML, JSON; watched) |
+//!
 //! ```
 //! use switchyard::rules::{RequestView, Route, RouteTable, Rule};
 //!
@@ -23,6 +29,10 @@ pub use switchyard_rules as rules;
 /// Traefik's static and dynamic configuration, the `Provider` trait and the aggregator (the
 /// `switchyard-config` crate).
 pub use switchyard_config as config;
+
+/// The file provider (the `switchyard-file` crate; cargo feature `file`).
+#[cfg(feature = "file")]
+pub use switchyard_file as file;
 
 /// The README's Rust examples, compiled and run as doctests so they cannot drift.
 #[cfg(doctest)]

@@ -1,0 +1,179 @@
+//! The provider: load, publish, watch, reload.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use switchyard_config::{Provider, ProviderError, ProviderSink, Snapshot};
+
+use crate::error::FileError;
+use crate::files::{Files, Target};
+use crate::watch::DirectoryWatch;
+
+/// How often a lost watch (its directory deleted or not created yet) is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Traefik's file provider: dynamic configuration from one file or a directory of files, reloaded when
+/// they change.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use switchyard_config::Aggregator;
+/// use switchyard_file::FileProvider;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let running = Aggregator::new()
+///     .throttle(Duration::from_millis(200))
+///     .provider(FileProvider::directory("/etc/switchyard/conf.d"))
+///     .start()?;
+/// let live = running.current();
+/// println!("{} routers live", live.runtime.rules.len());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FileProvider {
+    name: String,
+    target: Result<Target, ()>,
+    watch: bool,
+}
+
+impl FileProvider {
+    /// Reads one file (Traefik's `providers.file.filename`).
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Self::new(Ok(Target::File(path.into())))
+    }
+
+    /// Reads every `.yml`, `.yaml`, `.toml` and `.json` file in a directory and its subdirectories
+    /// (Traefik's `providers.file.directory`).
+    pub fn directory(path: impl Into<PathBuf>) -> Self {
+        Self::new(Ok(Target::Directory(path.into())))
+    }
+
+    /// The provider as Traefik's `providers.file` options describe it: exactly one of `filename` and
+    /// `directory`. A wrong combination is reported when the provider runs.
+    ///
+    /// ```
+    /// use switchyard_file::FileProvider;
+    /// let provider = FileProvider::from_options(Some("dynamic.yml".into()), None, true);
+    /// ```
+    pub fn from_options(filename: Option<PathBuf>, directory: Option<PathBuf>, watch: bool) -> Self {
+        let target = match (filename, directory) {
+            (Some(file), None) => Ok(Target::File(file)),
+            (None, Some(dir)) => Ok(Target::Directory(dir)),
+            _ => Err(()),
+        };
+        Self::new(target).watch(watch)
+    }
+
+    fn new(target: Result<Target, ()>) -> Self {
+        Self {
+            name: "file".to_owned(),
+            target,
+            watch: true,
+        }
+    }
+
+    /// Whether to reload on changes (default: yes, as in Traefik).
+    pub fn watch(mut self, watch: bool) -> Self {
+        self.watch = watch;
+        self
+    }
+
+    /// Renames the provider (default: `file`), for several file providers side by side.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+}
+
+impl Provider for FileProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(self, sink: ProviderSink) -> Result<(), ProviderError> {
+        let target = self
+            .target
+            .map_err(|()| ProviderError::Settings(FileError::Settings.to_string()))?;
+        let mut runner = Runner {
+            target,
+            files: Files::default(),
+            published: None,
+            sink,
+        };
+        runner.reload();
+        if !self.watch {
+            runner.sink.shutdown().await;
+            return Ok(());
+        }
+        runner.watch().await;
+        Ok(())
+    }
+}
+
+struct Runner {
+    target: Target,
+    files: Files,
+    published: Option<Snapshot>,
+    sink: ProviderSink,
+}
+
+impl Runner {
+    /// Reads everything, reports what failed, and publishes when the result differs from the last one.
+    fn reload(&mut self) {
+        let reload = self.files.reload(&self.target);
+        for warning in reload.warnings {
+            self.sink.warn(warning);
+        }
+        for problem in &reload.problems {
+            self.sink.report(problem);
+        }
+        if self.published.as_ref() != Some(&reload.snapshot) {
+            self.sink.publish(reload.snapshot.clone());
+            self.published = Some(reload.snapshot);
+        }
+    }
+
+    /// Watches until shutdown, re-establishing the watch when its directory goes away and comes back.
+    async fn watch(&mut self) {
+        let (root, recursive) = self.target.watch_root();
+        let mut watch = None;
+        loop {
+            if watch.is_none() {
+                match DirectoryWatch::start(&root, recursive) {
+                    Ok(started) => {
+                        watch = Some(started);
+                        // Changes made while nothing watched are picked up now.
+                        self.reload();
+                    }
+                    Err(err) => self.sink.report(&err),
+                }
+            }
+            let target = self.target.clone();
+            let change = async {
+                match &mut watch {
+                    Some(active) => active.next_change(|path| target.concerns(path)).await,
+                    None => {
+                        tokio::time::sleep(RETRY).await;
+                        Ok(false)
+                    }
+                }
+            };
+            tokio::select! {
+                changed = change => match changed {
+                    Ok(true) => {
+                        self.reload();
+                        if !root.is_dir() {
+                            watch = None;
+                        }
+                    }
+                    Ok(false) => watch = None,
+                    Err(source) => {
+                        self.sink.report(&FileError::Watch { path: root.clone(), source });
+                        watch = None;
+                    }
+                },
+                () = self.sink.shutdown() => return,
+            }
+        }
+    }
+}
