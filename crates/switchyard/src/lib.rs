@@ -8,7 +8,7 @@
 //!
 //! | feature | what it adds |
 //! | --- | --- |
-//! | `file` | [`file`]: the file provider, Traefik's `providers.file` (YAML, TOML, JSON; watched) |
+//! | `file` | [`file`](mod@crate::file): the file provider, Traefik's `providers.file` (YAML, TOML, JSON; watched) |
 //!
 //! ```
 //! use switchyard::rules::{RequestView, Route, RouteTable, Rule};
