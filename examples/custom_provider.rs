@@ -46,7 +46,7 @@ impl Provider for RegistryProvider {
             for (app, (host, backends)) in self.0.apps.lock().expect("registry lock").iter() {
                 let rule = format!("Host(`{host}`)");
                 config.http.routers.insert(app.clone(), Router::new(rule, app.clone()));
-                let service = Service::LoadBalancer(LoadBalancer::with_urls(backends.iter().cloned()));
+                let service = Service::from(LoadBalancer::with_urls(backends.iter().cloned()));
                 config.http.services.insert(app.clone(), service);
             }
             sink.publish(config);

@@ -68,7 +68,7 @@ pub struct Published {
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let mut config = DynamicConfig::default();
 /// config.http.routers.insert("api".into(), Router::new("PathPrefix(`/api`)", "api"));
-/// config.http.services.insert("api".into(), Service::LoadBalancer(LoadBalancer::with_urls(["http://127.0.0.1:9000"])));
+/// config.http.services.insert("api".into(), Service::from(LoadBalancer::with_urls(["http://127.0.0.1:9000"])));
 /// let (provider, handle) = MemoryProvider::new("memory", config);
 ///
 /// let running = Aggregator::new().throttle(Duration::from_millis(10)).provider(provider).start().unwrap();

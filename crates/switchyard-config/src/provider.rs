@@ -47,7 +47,7 @@ use crate::error::LoadError;
 ///             let mut config = DynamicConfig::default();
 ///             config.http.routers.insert("app".into(), Router::new("PathPrefix(`/`)", "app"));
 ///             let backend = format!("http://10.0.0.{}:8080", generation % 250 + 1);
-///             config.http.services.insert("app".into(), Service::LoadBalancer(LoadBalancer::with_urls([backend])));
+///             config.http.services.insert("app".into(), Service::from(LoadBalancer::with_urls([backend])));
 ///             sink.publish(config);
 ///         }
 ///         Ok(())

@@ -47,6 +47,8 @@ pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeCo
         checker.middleware(name, &mut middleware_state, &mut Vec::new());
     }
 
+    checker.service_middlewares();
+
     let mut live = DynamicConfig {
         tls: merged.config.tls.clone(),
         ..DynamicConfig::default()
@@ -240,7 +242,7 @@ impl Checker<'_> {
             if let Err(reason) = check_server_url(url) {
                 errors.push(self.error(
                     key_path,
-                    &format!("{}.servers[{index}].url", service.kind()),
+                    &format!("{}.servers[{index}].url", service.kind.name()),
                     Problem::Invalid(format!("`{url}`: {reason}")),
                 ));
             }
@@ -291,6 +293,31 @@ impl Checker<'_> {
                 Some(_) => None,
             })
             .collect()
+    }
+
+    /// Disables services whose own middlewares are missing or disabled. Runs after both services and
+    /// middlewares are checked, since an `errors` middleware may itself refer to a service.
+    fn service_middlewares(&mut self) {
+        for (name, service) in &self.merged.config.http.services {
+            let key_path = format!("http.services.{name}");
+            let errors: Vec<_> = service
+                .middlewares
+                .iter()
+                .enumerate()
+                .filter_map(|(index, middleware)| {
+                    let problem = match self.report.middlewares.get(middleware) {
+                        None => Problem::MissingMiddleware(middleware.clone()),
+                        Some(m) if m.status == Status::Disabled => Problem::DisabledMiddleware(middleware.clone()),
+                        Some(_) => return None,
+                    };
+                    Some(self.error(&key_path, &format!("middlewares[{index}]"), problem))
+                })
+                .collect();
+            if let (false, Some(report)) = (errors.is_empty(), self.report.services.get_mut(name)) {
+                report.status = Status::Disabled;
+                report.errors.extend(errors);
+            }
+        }
     }
 
     fn finish(

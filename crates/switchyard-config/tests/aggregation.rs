@@ -11,7 +11,7 @@ use switchyard_config::{
 use tokio::sync::watch;
 
 fn service(url: &str) -> Service {
-    Service::LoadBalancer(LoadBalancer::with_urls([url]))
+    Service::from(LoadBalancer::with_urls([url]))
 }
 
 fn config(routers: &[(&str, &str, &str)], services: &[&str]) -> DynamicConfig {

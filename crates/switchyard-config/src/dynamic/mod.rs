@@ -28,7 +28,7 @@ pub use transport::*;
 ///
 /// let mut config = DynamicConfig::default();
 /// config.http.routers.insert("api".into(), Router::new("Host(`api.example.com`)", "api"));
-/// config.http.services.insert("api".into(), Service::LoadBalancer(LoadBalancer::with_urls(["http://10.0.0.1:8080"])));
+/// config.http.services.insert("api".into(), Service::from(LoadBalancer::with_urls(["http://10.0.0.1:8080"])));
 /// assert_eq!(config.http.routers["api"].service, "api");
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,16 +1,61 @@
 //! The names one element refers to, and qualifying them with the referring element's provider.
 
-use super::{Middleware, Service};
+use super::{Middleware, Service, ServiceKind};
 use crate::names::qualify;
 
 impl Service {
-    /// Qualifies the names this service refers to (child services, servers transport) with `provider`.
-    pub(crate) fn qualify_references(&mut self, provider: &str) {
-        match self {
-            Service::LoadBalancer(_) => {}
+    /// The services this service sends requests to (children of weighted, mirroring, failover and
+    /// highest-random-weight services), in configuration order.
+    pub fn referenced_services(&self) -> Vec<&str> {
+        match &self.kind {
+            ServiceKind::LoadBalancer(_) => Vec::new(),
+            ServiceKind::Weighted(w) => w.services.iter().map(|s| s.name.as_str()).collect(),
+            ServiceKind::HighestRandomWeight(h) => h.services.iter().map(|s| s.name.as_str()).collect(),
+            ServiceKind::Mirroring(m) => std::iter::once(m.service.as_str())
+                .chain(m.mirrors.iter().map(|s| s.name.as_str()))
+                .collect(),
+            ServiceKind::Failover(f) => vec![f.service.as_str(), f.fallback.as_str()],
         }
-        let _ = provider;
-        let _ = qualify;
+    }
+
+    /// The servers transport a load balancer names, if any.
+    pub fn servers_transport(&self) -> Option<&str> {
+        match &self.kind {
+            ServiceKind::LoadBalancer(lb) if !lb.servers_transport.is_empty() => Some(&lb.servers_transport),
+            _ => None,
+        }
+    }
+
+    /// The URLs of a load balancer's servers (none for other service types).
+    pub fn server_urls(&self) -> impl Iterator<Item = &str> {
+        let servers = match &self.kind {
+            ServiceKind::LoadBalancer(lb) => lb.servers.as_slice(),
+            _ => &[],
+        };
+        servers.iter().map(|s| s.url.as_str())
+    }
+
+    /// Qualifies every name this service refers to with `provider`.
+    pub(crate) fn qualify_references(&mut self, provider: &str) {
+        let q = |name: &mut String| *name = qualify(name, provider);
+        self.middlewares.iter_mut().for_each(q);
+        match &mut self.kind {
+            ServiceKind::LoadBalancer(lb) => {
+                if !lb.servers_transport.is_empty() {
+                    q(&mut lb.servers_transport);
+                }
+            }
+            ServiceKind::Weighted(w) => w.services.iter_mut().for_each(|s| q(&mut s.name)),
+            ServiceKind::HighestRandomWeight(h) => h.services.iter_mut().for_each(|s| q(&mut s.name)),
+            ServiceKind::Mirroring(m) => {
+                q(&mut m.service);
+                m.mirrors.iter_mut().for_each(|s| q(&mut s.name));
+            }
+            ServiceKind::Failover(f) => {
+                q(&mut f.service);
+                q(&mut f.fallback);
+            }
+        }
     }
 }
 
@@ -28,29 +73,5 @@ impl Middleware {
     /// Qualifies the names this middleware refers to with `provider`.
     pub(crate) fn qualify_references(&mut self, provider: &str) {
         let _ = provider;
-    }
-}
-
-impl Service {
-    /// The servers transport a load balancer uses, if it names one.
-    pub fn servers_transport(&self) -> Option<&str> {
-        None
-    }
-
-    /// The URLs of a load balancer's servers (none for other service types).
-    pub fn server_urls(&self) -> impl Iterator<Item = &str> {
-        match self {
-            Service::LoadBalancer(lb) => lb.servers.iter().map(|s| s.url.as_str()),
-        }
-    }
-
-    /// Placeholder until the service model lands.
-    pub fn referenced_services(&self) -> Vec<&str> {
-        Vec::new()
-    }
-
-    /// The Traefik key of this service type.
-    pub fn kind(&self) -> &'static str {
-        "loadBalancer"
     }
 }
