@@ -62,16 +62,32 @@ impl Service {
 impl Middleware {
     /// The middlewares this middleware refers to (a chain's members).
     pub fn referenced_middlewares(&self) -> Vec<&str> {
-        Vec::new()
+        match self {
+            Middleware::Chain(chain) => chain.middlewares.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The services this middleware refers to (the `errors` middleware's error page service).
     pub fn referenced_services(&self) -> Vec<&str> {
-        Vec::new()
+        match self {
+            Middleware::Errors(errors) if !errors.service.is_empty() => vec![errors.service.as_str()],
+            _ => Vec::new(),
+        }
     }
 
     /// Qualifies the names this middleware refers to with `provider`.
     pub(crate) fn qualify_references(&mut self, provider: &str) {
-        let _ = provider;
+        match self {
+            Middleware::Chain(chain) => {
+                for name in &mut chain.middlewares {
+                    *name = qualify(name, provider);
+                }
+            }
+            Middleware::Errors(errors) if !errors.service.is_empty() => {
+                errors.service = qualify(&errors.service, provider);
+            }
+            _ => {}
+        }
     }
 }

@@ -1,0 +1,266 @@
+//! Middlewares: every type and option from YAML and TOML, Traefik's defaults, and errors.
+
+use switchyard_config::{
+    CircuitBreaker, Compress, Duration, DynamicConfig, Format, Middleware, RateLimit, Retry, load_str,
+};
+
+fn fixture(name: &str) -> DynamicConfig {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("fixture readable");
+    let format = if name.ends_with(".toml") {
+        Format::Toml
+    } else {
+        Format::Yaml
+    };
+    let loaded = load_str::<DynamicConfig>(&text, format, &path).expect("fixture loads");
+    assert!(loaded.unknown_keys.is_empty(), "{path}: {:?}", loaded.unknown_keys);
+    loaded.value
+}
+
+fn middleware(yaml: &str) -> Middleware {
+    let text = format!("http:\n  middlewares:\n    m:\n{yaml}");
+    let loaded = load_str::<DynamicConfig>(&text, Format::Yaml, "t.yml").expect("middleware loads");
+    assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
+    loaded.value.http.middlewares["m"].clone()
+}
+
+#[test]
+fn every_middleware_type_loads_from_yaml_and_toml_alike() {
+    let config = fixture("middlewares.yml");
+    assert_eq!(config, fixture("middlewares.toml"));
+    let kinds: std::collections::BTreeSet<_> = config.http.middlewares.values().map(Middleware::kind).collect();
+    // Every type Traefik's file provider accepts.
+    for kind in [
+        "addPrefix",
+        "stripPrefix",
+        "stripPrefixRegex",
+        "replacePath",
+        "replacePathRegex",
+        "chain",
+        "ipWhiteList",
+        "ipAllowList",
+        "headers",
+        "encodedCharacters",
+        "errors",
+        "rateLimit",
+        "redirectRegex",
+        "redirectScheme",
+        "basicAuth",
+        "digestAuth",
+        "forwardAuth",
+        "inFlightReq",
+        "buffering",
+        "circuitBreaker",
+        "compress",
+        "contentType",
+        "passTLSClientCert",
+        "retry",
+        "grpcWeb",
+        "plugin",
+    ] {
+        assert!(kinds.contains(kind), "fixture lacks {kind}");
+    }
+    assert_eq!(kinds.len(), 26);
+}
+
+#[test]
+fn kind_names_the_key_each_middleware_was_loaded_from() {
+    let text =
+        std::fs::read_to_string(format!("{}/tests/fixtures/middlewares.yml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let config = fixture("middlewares.yml");
+    for (name, middleware) in &config.http.middlewares {
+        let declared = format!("    {name}:\n      {}:", middleware.kind());
+        assert!(
+            text.contains(&declared),
+            "{name} was not declared as {}",
+            middleware.kind()
+        );
+    }
+}
+
+#[test]
+fn option_values_arrive_where_they_belong() {
+    let config = fixture("middlewares.yml");
+    let m = &config.http.middlewares;
+    let Middleware::Headers(h) = &m["security"] else {
+        panic!()
+    };
+    assert_eq!(h.custom_request_headers["X-Remove"], "");
+    assert_eq!(h.access_control_max_age, Some(100));
+    assert_eq!(h.ssl_proxy_headers["X-Forwarded-Proto"], "https");
+    assert_eq!(h.sts_seconds, Some(31_536_000));
+    assert!(h.sts_include_subdomains && h.sts_preload && h.force_sts_header && h.browser_xss_filter);
+    assert_eq!(h.custom_browser_xss_value, "0");
+    assert_eq!(h.ssl_host.as_deref(), Some("secure.example.org"));
+    assert_eq!(h.feature_policy.as_deref(), Some("vibrate 'none'"));
+
+    let Middleware::IpAllowList(allow) = &m["allow"] else {
+        panic!()
+    };
+    assert_eq!(allow.reject_status_code, 404);
+    let strategy = allow.ip_strategy.as_ref().unwrap();
+    assert_eq!((strategy.depth, strategy.ipv6_subnet), (2, Some(64)));
+    assert_eq!(strategy.excluded_ips, ["127.0.0.1/32"]);
+    assert!(matches!(&m["legacy-allow"], Middleware::IpWhiteList(_)));
+
+    let Middleware::RateLimit(limit) = &m["limit"] else {
+        panic!()
+    };
+    assert_eq!(
+        (limit.average, limit.burst, limit.period),
+        (100, 50, Duration::from_secs(60))
+    );
+    let criterion = limit.source_criterion.as_ref().unwrap();
+    assert_eq!(criterion.request_header_name, "X-Tenant");
+    let redis = limit.redis.as_ref().unwrap();
+    assert_eq!(redis.endpoints, ["redis-0:6379", "redis-1:6379"]);
+    assert_eq!((redis.db, redis.pool_size, redis.max_active_conns), (2, 20, 50));
+    assert_eq!(redis.dial_timeout, Duration::from_secs(4));
+
+    let Middleware::ForwardAuth(sso) = &m["sso"] else {
+        panic!()
+    };
+    assert!(sso.trust_forward_header && sso.forward_body && sso.preserve_request_method);
+    assert_eq!(sso.max_body_size, 1024);
+    assert_eq!(sso.max_response_body_size, Some(4096));
+    assert_eq!(sso.tls.as_ref().unwrap().ca_optional, Some(true));
+
+    let Middleware::Errors(errors) = &m["error-pages"] else {
+        panic!()
+    };
+    assert_eq!(errors.status_rewrites["500-503"], 500);
+    assert_eq!(errors.query, "/{status}.html");
+
+    let Middleware::PassTlsClientCert(cert) = &m["client-cert"] else {
+        panic!()
+    };
+    let info = cert.info.as_ref().unwrap();
+    assert!(info.subject.unwrap().organizational_unit && info.issuer.unwrap().domain_component);
+
+    let Middleware::Plugin(plugin) = &m["plugin-demo"] else {
+        panic!()
+    };
+    assert_eq!(plugin["tenant-check"]["header"], "X-Tenant");
+
+    let Middleware::Retry(retry) = &m["again"] else {
+        panic!()
+    };
+    assert_eq!(retry.initial_interval, Duration::from_millis(100));
+    assert_eq!(retry.status, ["503", "500-502"]);
+}
+
+#[test]
+fn defaults_are_traefiks() {
+    let Middleware::RateLimit(limit) = middleware("      rateLimit: {average: 5}\n") else {
+        panic!()
+    };
+    assert_eq!(
+        limit,
+        RateLimit {
+            average: 5,
+            ..RateLimit::default()
+        }
+    );
+    assert_eq!((limit.period, limit.burst), (Duration::from_secs(1), 1));
+
+    let Middleware::CircuitBreaker(breaker) =
+        middleware("      circuitBreaker: {expression: 'NetworkErrorRatio() > 0.5'}\n")
+    else {
+        panic!()
+    };
+    assert_eq!(breaker.check_period, Duration::from_millis(100));
+    assert_eq!(breaker.fallback_duration, Duration::from_secs(10));
+    assert_eq!(breaker.recovery_duration, Duration::from_secs(10));
+    assert_eq!(breaker.response_code, 503);
+    assert_eq!(
+        breaker,
+        CircuitBreaker {
+            expression: "NetworkErrorRatio() > 0.5".into(),
+            ..CircuitBreaker::default()
+        }
+    );
+
+    let Middleware::Compress(compress) = middleware("      compress: {}\n") else {
+        panic!()
+    };
+    assert_eq!(compress, Compress::default());
+    assert_eq!(compress.encodings, ["gzip", "br", "zstd"]);
+
+    let Middleware::Retry(retry) = middleware("      retry: {attempts: 3}\n") else {
+        panic!()
+    };
+    assert_eq!(retry.max_request_body_bytes, 2 * 1024 * 1024);
+    assert_eq!(
+        retry,
+        Retry {
+            attempts: 3,
+            ..Retry::default()
+        }
+    );
+
+    let Middleware::BasicAuth(basic) = middleware("      basicAuth: {users: ['a:b']}\n") else {
+        panic!()
+    };
+    assert_eq!(basic.realm, "traefik");
+    let Middleware::ForwardAuth(forward) = middleware("      forwardAuth: {address: 'http://auth'}\n") else {
+        panic!()
+    };
+    assert_eq!(forward.max_body_size, -1);
+    let Middleware::RateLimit(limit) = middleware("      rateLimit: {redis: {}}\n") else {
+        panic!()
+    };
+    let redis = limit.redis.unwrap();
+    assert_eq!(redis.endpoints, ["localhost:6379"]);
+    assert_eq!(
+        (redis.read_timeout, redis.write_timeout),
+        (Duration::from_secs(3), Duration::from_secs(3))
+    );
+}
+
+#[test]
+fn wrong_middlewares_are_errors_at_their_key_path() {
+    let load = |yaml: &str| {
+        load_str::<DynamicConfig>(&format!("http:\n  middlewares:\n    m:\n{yaml}"), Format::Yaml, "t.yml").unwrap_err()
+    };
+    // Two types in one middleware: the error points at the second one.
+    let err = load("      stripPrefix: {prefixes: [/a]}\n      addPrefix: {prefix: /b}\n");
+    assert_eq!(err.key_path.as_deref(), Some("http.middlewares.m.stripPrefix"), "{err}");
+    assert_eq!(err.position, Some((5, 7)), "{err}");
+
+    let err = load("      stripprefix: {prefixes: [/a]}\n");
+    assert_eq!(err.key_path.as_deref(), Some("http.middlewares.m"), "{err}");
+    assert!(
+        err.message.contains("stripprefix") && err.message.contains("stripPrefix"),
+        "{err}"
+    );
+
+    let err = load("      rateLimit: {average: lots}\n");
+    assert_eq!(
+        err.key_path.as_deref(),
+        Some("http.middlewares.m.rateLimit.average"),
+        "{err}"
+    );
+    assert_eq!(err.position, Some((4, 28)), "{err}");
+
+    let err = load("      retry: {initialInterval: soon}\n");
+    assert_eq!(
+        err.key_path.as_deref(),
+        Some("http.middlewares.m.retry.initialInterval"),
+        "{err}"
+    );
+    assert!(err.message.contains("invalid duration `soon`"), "{err}");
+}
+
+#[test]
+fn chains_and_error_pages_expose_their_references() {
+    let config = fixture("middlewares.yml");
+    assert_eq!(
+        config.http.middlewares["stack"].referenced_middlewares(),
+        ["strip", "auth@kubernetes"]
+    );
+    assert_eq!(
+        config.http.middlewares["error-pages"].referenced_services(),
+        ["error-service"]
+    );
+    assert!(config.http.middlewares["strip"].referenced_middlewares().is_empty());
+}
