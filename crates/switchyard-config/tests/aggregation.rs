@@ -294,3 +294,63 @@ async fn tcp_and_udp_sections_are_reported_as_unsupported() {
     assert!(matches!(general[0].problem, Problem::Unsupported(_)));
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn broken_references_cascade_and_cycles_are_named() {
+    let yaml = r#"
+http:
+  routers:
+    via-chain: {rule: "Path(`/a`)", service: svc, middlewares: [outer]}
+    via-loop: {rule: "Path(`/b`)", service: svc, middlewares: [loop-a]}
+    via-weighted: {rule: "Path(`/c`)", service: split}
+    via-service-mw: {rule: "Path(`/d`)", service: guarded}
+    fine: {rule: "Path(`/e`)", service: split-ok, middlewares: [inner]}
+  middlewares:
+    outer: {chain: {middlewares: [inner, ghost]}}
+    inner: {addPrefix: {prefix: /x}}
+    loop-a: {chain: {middlewares: [loop-b]}}
+    loop-b: {chain: {middlewares: [loop-a]}}
+  services:
+    svc: {loadBalancer: {servers: [{url: "http://127.0.0.1:9"}]}}
+    split: {weighted: {services: [{name: svc, weight: 1}, {name: missing, weight: 1}]}}
+    split-ok: {weighted: {services: [{name: svc, weight: 3}]}}
+    guarded: {loadBalancer: {servers: [{url: "http://127.0.0.1:9"}]}, middlewares: [absent]}
+"#;
+    let cfg = switchyard_config::load_str::<DynamicConfig>(yaml, switchyard_config::Format::Yaml, "refs.yml")
+        .unwrap()
+        .value;
+    let (provider, _handle) = MemoryProvider::new("file", cfg);
+    let (running, mut updates) = start(Aggregator::new().provider(provider));
+    let published = wait(&mut updates, |p| p.generation > 0).await;
+    let report = &published.runtime.report;
+
+    assert_eq!(
+        report.middlewares["outer@file"].errors[0].problem,
+        Problem::MissingMiddleware("ghost@file".into())
+    );
+    assert_eq!(
+        report.routers["via-chain@file"].errors[0].problem,
+        Problem::DisabledMiddleware("outer@file".into())
+    );
+    // The element that closes the loop names it; the others are disabled through it.
+    let Problem::Cycle(cycle) = &report.middlewares["loop-b@file"].errors[0].problem else {
+        panic!("{:?}", report.middlewares["loop-b@file"])
+    };
+    assert_eq!(cycle, "loop-a@file → loop-b@file → loop-a@file");
+    assert_eq!(report.middlewares["loop-a@file"].status, Status::Disabled);
+    assert_eq!(report.routers["via-loop@file"].status, Status::Disabled);
+    assert_eq!(
+        report.services["split@file"].errors[0].problem,
+        Problem::MissingService("missing@file".into())
+    );
+    assert_eq!(report.routers["via-weighted@file"].status, Status::Disabled);
+    let guarded = &report.services["guarded@file"];
+    assert_eq!(guarded.errors[0].key_path, "http.services.guarded@file.middlewares[0]");
+    assert_eq!(report.routers["via-service-mw@file"].status, Status::Disabled);
+
+    assert_eq!(published.runtime.rules.keys().collect::<Vec<_>>(), ["fine@file"]);
+    let live = &published.runtime.config.http;
+    assert!(live.middlewares.contains_key("inner@file") && !live.middlewares.contains_key("outer@file"));
+    assert!(live.services.contains_key("split-ok@file") && !live.services.contains_key("split@file"));
+    running.shutdown().await;
+}
