@@ -117,6 +117,28 @@ impl Aggregator {
         }
     }
 
+    /// An aggregator set up from a static configuration: its throttle, its entrypoints (as Traefik
+    /// makes them effective) and the entrypoints of routers that name none.
+    ///
+    /// ```
+    /// use switchyard_config::{Aggregator, Format, StaticConfig, load_str};
+    ///
+    /// let yaml = "entryPoints:\n  web: {address: ':80'}\n  websecure: {address: ':443', asDefault: true}\n";
+    /// let config = load_str::<StaticConfig>(yaml, Format::Yaml, "static.yml").unwrap().value;
+    /// let aggregator = Aggregator::for_static(&config);
+    /// ```
+    pub fn for_static(config: &crate::StaticConfig) -> Self {
+        let throttle = config
+            .providers
+            .providers_throttle_duration
+            .to_std()
+            .unwrap_or_default();
+        Self::new().throttle(throttle).entry_points(
+            config.effective_entry_points().into_keys(),
+            config.default_entry_points(),
+        )
+    }
+
     /// Sets the throttle period (`providers.providersThrottleDuration`).
     pub fn throttle(mut self, period: Duration) -> Self {
         self.throttle = period;

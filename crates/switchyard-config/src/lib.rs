@@ -17,6 +17,7 @@ mod merge;
 mod names;
 mod provider;
 mod report;
+mod static_config;
 mod validate;
 
 pub use aggregator::{Aggregator, AggregatorError, DEFAULT_THROTTLE, ProviderStatus, Published, RunningAggregator};
@@ -28,4 +29,5 @@ pub use merge::DEFAULT_TLS_NAME;
 pub use names::{PROVIDER_SEPARATOR, qualify, split_qualified};
 pub use provider::{MemoryHandle, MemoryProvider, Provider, ProviderError, ProviderSink, Snapshot};
 pub use report::{ConfigError, ElementReport, Problem, Report, Status};
+pub use static_config::*;
 pub use validate::{RuntimeConfig, ValidationOptions};

@@ -64,6 +64,19 @@ impl FileProvider {
         Self::new(target).watch(watch)
     }
 
+    /// The provider as the static configuration's `providers.file` section describes it.
+    ///
+    /// ```
+    /// use switchyard_config::FileProviderOptions;
+    /// use switchyard_file::FileProvider;
+    ///
+    /// let options = FileProviderOptions { directory: Some("/etc/switchyard".into()), ..FileProviderOptions::default() };
+    /// let provider = FileProvider::from_static(&options);
+    /// ```
+    pub fn from_static(options: &switchyard_config::FileProviderOptions) -> Self {
+        Self::from_options(options.filename.clone(), options.directory.clone(), options.watch)
+    }
+
     fn new(target: Result<Target, ()>) -> Self {
         Self {
             name: "file".to_owned(),
