@@ -40,11 +40,11 @@ pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeCo
 
     let mut service_state = BTreeMap::new();
     for name in http.services.keys() {
-        checker.service(name, &mut service_state, &mut Vec::new());
+        checker.element(ElementKind::Service, name, &mut service_state, &mut Vec::new());
     }
     let mut middleware_state = BTreeMap::new();
     for name in http.middlewares.keys() {
-        checker.middleware(name, &mut middleware_state, &mut Vec::new());
+        checker.element(ElementKind::Middleware, name, &mut middleware_state, &mut Vec::new());
     }
 
     checker.service_middlewares();
@@ -196,38 +196,57 @@ impl Checker<'_> {
         }
     }
 
-    /// Checks a service and, first, the services it refers to; returns whether it is valid.
-    fn service(&mut self, name: &str, state: &mut BTreeMap<String, Visit>, stack: &mut Vec<String>) -> bool {
+    /// Checks a service or middleware and, first, the elements of the same kind it refers to (a weighted
+    /// service's children, a chain's members); returns whether it is valid. Loops are reported by the
+    /// element that closes them.
+    fn element(
+        &mut self,
+        kind: ElementKind,
+        name: &str,
+        state: &mut BTreeMap<String, Visit>,
+        stack: &mut Vec<String>,
+    ) -> bool {
         match state.get(name) {
             Some(Visit::Done(ok)) => return *ok,
             Some(Visit::InProgress) => return false,
             None => {}
         }
         let http = &self.merged.config.http;
-        let Some(service) = http.services.get(name) else {
+        let children = match kind {
+            ElementKind::Service => http.services.get(name).map(Service::referenced_services),
+            ElementKind::Middleware => http.middlewares.get(name).map(Middleware::referenced_middlewares),
+        };
+        let Some(children) = children else {
             return false;
         };
         state.insert(name.to_owned(), Visit::InProgress);
         stack.push(name.to_owned());
-        let key_path = format!("http.services.{name}");
+        let key_path = format!("http.{}.{name}", kind.section());
         let mut errors = Vec::new();
-        for child in service.referenced_services() {
-            if state.get(child) == Some(&Visit::InProgress) {
+        for child in children {
+            let problem = if state.get(child) == Some(&Visit::InProgress) {
                 let start = stack.iter().position(|s| s == child).unwrap_or(0);
-                let cycle = stack[start..].join(" → ");
-                errors.push(self.error(&key_path, "", Problem::Cycle(format!("{cycle} → {child}"))));
-            } else if !http.services.contains_key(child) {
-                errors.push(self.error(&key_path, "", Problem::MissingService(child.to_owned())));
-            } else if !self.service(child, state, stack) {
-                errors.push(self.error(&key_path, "", Problem::DisabledService(child.to_owned())));
-            }
+                Problem::Cycle(format!("{} → {child}", stack[start..].join(" → ")))
+            } else if !kind.exists(http, child) {
+                kind.missing(child)
+            } else if !self.element(kind, child, state, stack) {
+                kind.disabled(child)
+            } else {
+                continue;
+            };
+            errors.push(self.error(&key_path, "", problem));
         }
-        errors.extend(self.service_own_errors(&key_path, service));
+        errors.extend(match kind {
+            ElementKind::Service => self.service_own_errors(&key_path, name),
+            ElementKind::Middleware => self.middleware_service_errors(&key_path, name),
+        });
         stack.pop();
-        self.finish(&key_path, name, errors, state, ElementKind::Service)
+        self.finish(&key_path, name, errors, state, kind)
     }
 
-    fn service_own_errors(&self, key_path: &str, service: &Service) -> Vec<ConfigError> {
+    /// A service's problems of its own: its servers transport and server URLs.
+    fn service_own_errors(&self, key_path: &str, name: &str) -> Vec<ConfigError> {
+        let service: &Service = &self.merged.config.http.services[name];
         let mut errors = Vec::new();
         if let Some(transport) = service.servers_transport() {
             if !self.merged.config.http.servers_transports.contains_key(transport) {
@@ -250,38 +269,9 @@ impl Checker<'_> {
         errors
     }
 
-    /// Checks a middleware and, first, the middlewares it refers to; returns whether it is valid.
-    fn middleware(&mut self, name: &str, state: &mut BTreeMap<String, Visit>, stack: &mut Vec<String>) -> bool {
-        match state.get(name) {
-            Some(Visit::Done(ok)) => return *ok,
-            Some(Visit::InProgress) => return false,
-            None => {}
-        }
-        let http = &self.merged.config.http;
-        let Some(middleware) = http.middlewares.get(name) else {
-            return false;
-        };
-        state.insert(name.to_owned(), Visit::InProgress);
-        stack.push(name.to_owned());
-        let key_path = format!("http.middlewares.{name}");
-        let mut errors = Vec::new();
-        for child in middleware.referenced_middlewares() {
-            if state.get(child) == Some(&Visit::InProgress) {
-                let start = stack.iter().position(|s| s == child).unwrap_or(0);
-                let cycle = stack[start..].join(" → ");
-                errors.push(self.error(&key_path, "", Problem::Cycle(format!("{cycle} → {child}"))));
-            } else if !http.middlewares.contains_key(child) {
-                errors.push(self.error(&key_path, "", Problem::MissingMiddleware(child.to_owned())));
-            } else if !self.middleware(child, state, stack) {
-                errors.push(self.error(&key_path, "", Problem::DisabledMiddleware(child.to_owned())));
-            }
-        }
-        errors.extend(self.middleware_service_errors(&key_path, middleware));
-        stack.pop();
-        self.finish(&key_path, name, errors, state, ElementKind::Middleware)
-    }
-
-    fn middleware_service_errors(&self, key_path: &str, middleware: &Middleware) -> Vec<ConfigError> {
+    /// The services a middleware refers to (an `errors` middleware's page service) must be live.
+    fn middleware_service_errors(&self, key_path: &str, name: &str) -> Vec<ConfigError> {
+        let middleware: &Middleware = &self.merged.config.http.middlewares[name];
         middleware
             .referenced_services()
             .into_iter()
@@ -343,10 +333,41 @@ impl Checker<'_> {
     }
 }
 
+/// The two kinds of element that refer to others of their kind.
 #[derive(Clone, Copy)]
 enum ElementKind {
     Service,
     Middleware,
+}
+
+impl ElementKind {
+    fn section(self) -> &'static str {
+        match self {
+            ElementKind::Service => "services",
+            ElementKind::Middleware => "middlewares",
+        }
+    }
+
+    fn exists(self, http: &crate::HttpConfig, name: &str) -> bool {
+        match self {
+            ElementKind::Service => http.services.contains_key(name),
+            ElementKind::Middleware => http.middlewares.contains_key(name),
+        }
+    }
+
+    fn missing(self, name: &str) -> Problem {
+        match self {
+            ElementKind::Service => Problem::MissingService(name.to_owned()),
+            ElementKind::Middleware => Problem::MissingMiddleware(name.to_owned()),
+        }
+    }
+
+    fn disabled(self, name: &str) -> Problem {
+        match self {
+            ElementKind::Service => Problem::DisabledService(name.to_owned()),
+            ElementKind::Middleware => Problem::DisabledMiddleware(name.to_owned()),
+        }
+    }
 }
 
 /// A backend URL must be absolute with a host, over `http`, `https` or `h2c`.
