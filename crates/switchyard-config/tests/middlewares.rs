@@ -1,20 +1,13 @@
 //! Middlewares: every type and option from YAML and TOML, Traefik's defaults, and errors.
 
+mod support;
+
 use switchyard_config::{
     CircuitBreaker, Compress, Duration, DynamicConfig, Format, Middleware, RateLimit, Retry, load_str,
 };
 
 fn fixture(name: &str) -> DynamicConfig {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).expect("fixture readable");
-    let format = if name.ends_with(".toml") {
-        Format::Toml
-    } else {
-        Format::Yaml
-    };
-    let loaded = load_str::<DynamicConfig>(&text, format, &path).expect("fixture loads");
-    assert!(loaded.unknown_keys.is_empty(), "{path}: {:?}", loaded.unknown_keys);
-    loaded.value
+    support::fixture(name)
 }
 
 fn middleware(yaml: &str) -> Middleware {

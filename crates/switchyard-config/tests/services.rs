@@ -1,22 +1,15 @@
 //! Services, servers transports and TLS: every type and option from YAML and TOML, Traefik's defaults,
 //! and the errors a wrong service produces.
 
+mod support;
+
 use switchyard_config::{
     Duration, DynamicConfig, Format, HealthCheckMode, LoadBalancer, ParseError, Server, ServerHealthCheck, Service,
     ServiceKind, Strategy, load_str,
 };
 
 fn fixture(name: &str) -> DynamicConfig {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).expect("fixture readable");
-    let format = if name.ends_with(".toml") {
-        Format::Toml
-    } else {
-        Format::Yaml
-    };
-    let loaded = load_str::<DynamicConfig>(&text, format, &path).expect("fixture loads");
-    assert!(loaded.unknown_keys.is_empty(), "{path}: {:?}", loaded.unknown_keys);
-    loaded.value
+    support::fixture(name)
 }
 
 fn load_yaml(text: &str) -> Result<DynamicConfig, ParseError> {

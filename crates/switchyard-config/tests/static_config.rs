@@ -1,6 +1,8 @@
 //! The static configuration: every modelled option from YAML and TOML, Traefik's defaults and its
 //! effective entrypoints, entrypoint addresses, and unknown providers reported rather than fatal.
 
+mod support;
+
 use std::net::SocketAddr;
 
 use switchyard_config::{
@@ -8,16 +10,7 @@ use switchyard_config::{
 };
 
 fn fixture(name: &str) -> StaticConfig {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).expect("fixture readable");
-    let format = if name.ends_with(".toml") {
-        Format::Toml
-    } else {
-        Format::Yaml
-    };
-    let loaded = load_str::<StaticConfig>(&text, format, &path).expect("fixture loads");
-    assert!(loaded.unknown_keys.is_empty(), "{path}: {:?}", loaded.unknown_keys);
-    loaded.value
+    support::fixture(name)
 }
 
 fn yaml(text: &str) -> StaticConfig {
