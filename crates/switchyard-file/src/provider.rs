@@ -32,20 +32,21 @@ const RETRY: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct FileProvider {
     name: String,
-    target: Result<Target, ()>,
+    /// `None` when the options name neither or both of a file and a directory (reported on run).
+    target: Option<Target>,
     watch: bool,
 }
 
 impl FileProvider {
     /// Reads one file (Traefik's `providers.file.filename`).
     pub fn file(path: impl Into<PathBuf>) -> Self {
-        Self::new(Ok(Target::File(path.into())))
+        Self::new(Some(Target::File(path.into())))
     }
 
     /// Reads every `.yml`, `.yaml`, `.toml` and `.json` file in a directory and its subdirectories
     /// (Traefik's `providers.file.directory`).
     pub fn directory(path: impl Into<PathBuf>) -> Self {
-        Self::new(Ok(Target::Directory(path.into())))
+        Self::new(Some(Target::Directory(path.into())))
     }
 
     /// The provider as Traefik's `providers.file` options describe it: exactly one of `filename` and
@@ -57,9 +58,9 @@ impl FileProvider {
     /// ```
     pub fn from_options(filename: Option<PathBuf>, directory: Option<PathBuf>, watch: bool) -> Self {
         let target = match (filename, directory) {
-            (Some(file), None) => Ok(Target::File(file)),
-            (None, Some(dir)) => Ok(Target::Directory(dir)),
-            _ => Err(()),
+            (Some(file), None) => Some(Target::File(file)),
+            (None, Some(dir)) => Some(Target::Directory(dir)),
+            _ => None,
         };
         Self::new(target).watch(watch)
     }
@@ -77,7 +78,7 @@ impl FileProvider {
         Self::from_options(options.filename.clone(), options.directory.clone(), options.watch)
     }
 
-    fn new(target: Result<Target, ()>) -> Self {
+    fn new(target: Option<Target>) -> Self {
         Self {
             name: "file".to_owned(),
             target,
@@ -106,7 +107,7 @@ impl Provider for FileProvider {
     async fn run(self, sink: ProviderSink) -> Result<(), ProviderError> {
         let target = self
             .target
-            .map_err(|()| ProviderError::Settings(FileError::Settings.to_string()))?;
+            .ok_or_else(|| ProviderError::Settings(FileError::Settings.to_string()))?;
         let mut runner = Runner {
             target,
             files: Files::default(),
