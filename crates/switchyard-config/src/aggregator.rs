@@ -16,6 +16,9 @@ use crate::merge::merge;
 use crate::provider::{Provider, ProviderEvent, ProviderSink, Snapshot};
 use crate::validate::{RuntimeConfig, ValidationOptions, validate};
 
+/// How many warnings a provider's status keeps.
+pub const MAX_WARNINGS: usize = 100;
+
 /// Traefik's default `providers.providersThrottleDuration`.
 pub const DEFAULT_THROTTLE: Duration = Duration::from_secs(2);
 
@@ -39,6 +42,9 @@ pub struct ProviderStatus {
     pub published: bool,
     /// Its last reported problem, cleared by its next snapshot.
     pub last_error: Option<String>,
+    /// Warnings about its current snapshot (unknown keys, skipped duplicates), oldest first, without
+    /// repeats and at most [`MAX_WARNINGS`]; cleared by its next snapshot.
+    pub warnings: Vec<String>,
     /// Whether its task has ended.
     pub ended: bool,
 }
@@ -297,6 +303,7 @@ impl LoopState {
             ProviderEvent::Snapshot(snapshot) => {
                 status.published = true;
                 status.last_error = None;
+                status.warnings.clear();
                 let changed = self.snapshots.get(&name) != Some(&snapshot);
                 self.snapshots.insert(name, snapshot);
                 changed || self.generation == 0
@@ -307,8 +314,12 @@ impl LoopState {
                 true
             }
             ProviderEvent::Warning(warning) => {
+                if status.warnings.contains(&warning) || status.warnings.len() >= MAX_WARNINGS {
+                    return false;
+                }
                 tracing::warn!(target: "switchyard::config", provider = %name, "{warning}");
-                false
+                status.warnings.push(warning);
+                true
             }
             ProviderEvent::Ended(problem) => {
                 status.ended = true;

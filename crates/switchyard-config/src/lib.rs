@@ -20,7 +20,9 @@ mod report;
 mod static_config;
 mod validate;
 
-pub use aggregator::{Aggregator, AggregatorError, DEFAULT_THROTTLE, ProviderStatus, Published, RunningAggregator};
+pub use aggregator::{
+    Aggregator, AggregatorError, DEFAULT_THROTTLE, MAX_WARNINGS, ProviderStatus, Published, RunningAggregator,
+};
 pub use duration::{Duration, DurationError};
 pub use dynamic::*;
 pub use error::{LoadError, ParseError, UnknownKey};

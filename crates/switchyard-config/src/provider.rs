@@ -147,7 +147,9 @@ impl ProviderSink {
         self.send(ProviderEvent::Problem(error.to_string()));
     }
 
-    /// Reports something worth a warning that changes nothing (an unknown key, a skipped duplicate).
+    /// Reports something worth a warning about the snapshot published last (an unknown key, a skipped
+    /// duplicate). Warnings show in [`ProviderStatus::warnings`](crate::ProviderStatus::warnings) until
+    /// the next snapshot, so send them *after* publishing the snapshot they are about.
     pub fn warn(&self, message: impl Into<String>) {
         self.send(ProviderEvent::Warning(message.into()));
     }

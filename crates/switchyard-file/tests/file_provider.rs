@@ -64,7 +64,9 @@ async fn a_single_file_loads_and_changes_go_live_within_a_second() {
 #[tokio::test]
 async fn a_directory_merges_yaml_toml_and_json_including_subdirectories() {
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("a.yml"), &router_yaml("from-yaml", "/y"));
+    // With a misspelt key: loaded around, and reported.
+    let with_typo = router_yaml("from-yaml", "/y").replace("  services:", "      priorty: 3\n  services:");
+    write(&dir.path().join("a.yml"), &with_typo);
     write(
         &dir.path().join("b.toml"),
         "[http.routers.from-toml]\nrule = \"Path(`/t`)\"\nservice = \"backend\"\n",
@@ -86,6 +88,12 @@ async fn a_directory_merges_yaml_toml_and_json_including_subdirectories() {
         ["from-json@file", "from-toml@file", "from-yaml@file"]
     );
     assert!(published.providers["file"].last_error.is_none());
+    let published = wait(&mut updates, |p| !p.providers["file"].warnings.is_empty()).await;
+    let warning = &published.providers["file"].warnings[0];
+    assert!(
+        warning.contains("a.yml") && warning.contains("unknown key `http.routers.from-yaml.priorty`"),
+        "{warning}"
+    );
     running.shutdown().await;
 }
 
@@ -200,8 +208,16 @@ async fn duplicates_keep_the_first_file_and_errors_name_the_file() {
         "http:\n  routers:\n    dup:\n      rule: Path(`/second`)\n      service: backend\n    orphan:\n      rule: Path(`/o`)\n      service: nowhere\n",
     );
     let (running, mut updates) = start(FileProvider::directory(dir.path()));
-    let published = wait(&mut updates, |p| p.runtime.report.routers.len() == 2).await;
+    let published = wait(&mut updates, |p| {
+        p.runtime.report.routers.len() == 2 && !p.providers["file"].warnings.is_empty()
+    })
+    .await;
     assert_eq!(published.runtime.config.http.routers["dup@file"].rule, "Path(`/first`)");
+    let warning = &published.providers["file"].warnings[0];
+    assert!(
+        warning.contains("20-second.yml") && warning.contains("router `dup`") && warning.contains("10-first.yml"),
+        "{warning}"
+    );
     let orphan = &published.runtime.report.routers["orphan@file"];
     assert_eq!(orphan.errors[0].problem, Problem::MissingService("nowhere@file".into()));
     let origin = orphan.errors[0].origin.as_deref().unwrap();
