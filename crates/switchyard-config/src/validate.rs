@@ -285,28 +285,91 @@ impl Checker<'_> {
             .collect()
     }
 
-    /// Disables services whose own middlewares are missing or disabled. Runs after both services and
-    /// middlewares are checked, since an `errors` middleware may itself refer to a service.
+    /// Disables services whose own middlewares are missing or disabled, then spreads every disabling
+    /// across kinds until nothing changes: a service whose child or middleware went down, a middleware
+    /// whose member or error-page service went down. Runs after both depth-first walks, since services
+    /// and middlewares can refer to each other.
     fn service_middlewares(&mut self) {
-        for (name, service) in &self.merged.config.http.services {
-            let key_path = format!("http.services.{name}");
-            let errors: Vec<_> = service
-                .middlewares
-                .iter()
-                .enumerate()
-                .filter_map(|(index, middleware)| {
-                    let problem = match self.report.middlewares.get(middleware) {
-                        None => Problem::MissingMiddleware(middleware.clone()),
-                        Some(m) if m.status == Status::Disabled => Problem::DisabledMiddleware(middleware.clone()),
-                        Some(_) => return None,
-                    };
-                    Some(self.error(&key_path, &format!("middlewares[{index}]"), problem))
-                })
-                .collect();
-            if let (false, Some(report)) = (errors.is_empty(), self.report.services.get_mut(name)) {
-                report.status = Status::Disabled;
-                report.errors.extend(errors);
+        let http = &self.merged.config.http;
+        for (name, service) in &http.services {
+            for (index, middleware) in service.middlewares.iter().enumerate() {
+                if !self.report.middlewares.contains_key(middleware) {
+                    let field = format!("middlewares[{index}]");
+                    let error = self.error(
+                        &format!("http.services.{name}"),
+                        &field,
+                        Problem::MissingMiddleware(middleware.clone()),
+                    );
+                    self.disable(ElementKind::Service, name, error);
+                }
             }
+        }
+        loop {
+            let mut changed = false;
+            for (name, service) in &http.services {
+                let middlewares = service
+                    .middlewares
+                    .iter()
+                    .map(|m| (ElementKind::Middleware, m.as_str()));
+                let children = service
+                    .referenced_services()
+                    .into_iter()
+                    .map(|s| (ElementKind::Service, s));
+                changed |= self.disable_if_any_down(ElementKind::Service, name, middlewares.chain(children));
+            }
+            for (name, middleware) in &http.middlewares {
+                let members = middleware
+                    .referenced_middlewares()
+                    .into_iter()
+                    .map(|m| (ElementKind::Middleware, m));
+                let services = middleware
+                    .referenced_services()
+                    .into_iter()
+                    .map(|s| (ElementKind::Service, s));
+                changed |= self.disable_if_any_down(ElementKind::Middleware, name, members.chain(services));
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+
+    /// Disables an enabled element when one of the elements it uses is disabled; returns whether it did.
+    fn disable_if_any_down<'n>(
+        &mut self,
+        kind: ElementKind,
+        name: &str,
+        uses: impl Iterator<Item = (ElementKind, &'n str)>,
+    ) -> bool {
+        if self.status(kind, name) != Some(Status::Enabled) {
+            return false;
+        }
+        for (used_kind, used) in uses {
+            if self.status(used_kind, used) == Some(Status::Disabled) {
+                let error = self.error(&format!("http.{}.{name}", kind.section()), "", used_kind.disabled(used));
+                self.disable(kind, name, error);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn status(&self, kind: ElementKind, name: &str) -> Option<Status> {
+        let reports = match kind {
+            ElementKind::Service => &self.report.services,
+            ElementKind::Middleware => &self.report.middlewares,
+        };
+        reports.get(name).map(|r| r.status)
+    }
+
+    fn disable(&mut self, kind: ElementKind, name: &str, error: ConfigError) {
+        let reports = match kind {
+            ElementKind::Service => &mut self.report.services,
+            ElementKind::Middleware => &mut self.report.middlewares,
+        };
+        if let Some(report) = reports.get_mut(name) {
+            report.status = Status::Disabled;
+            report.errors.push(error);
         }
     }
 

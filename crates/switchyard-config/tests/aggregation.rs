@@ -305,6 +305,7 @@ http:
     via-weighted: {rule: "Path(`/c`)", service: split}
     via-service-mw: {rule: "Path(`/d`)", service: guarded}
     fine: {rule: "Path(`/e`)", service: split-ok, middlewares: [inner]}
+    via-parent: {rule: "Path(`/f`)", service: parent}
   middlewares:
     outer: {chain: {middlewares: [inner, ghost]}}
     inner: {addPrefix: {prefix: /x}}
@@ -315,6 +316,7 @@ http:
     split: {weighted: {services: [{name: svc, weight: 1}, {name: missing, weight: 1}]}}
     split-ok: {weighted: {services: [{name: svc, weight: 3}]}}
     guarded: {loadBalancer: {servers: [{url: "http://127.0.0.1:9"}]}, middlewares: [absent]}
+    parent: {weighted: {services: [{name: guarded, weight: 1}]}}
 "#;
     let cfg = switchyard_config::load_str::<DynamicConfig>(yaml, switchyard_config::Format::Yaml, "refs.yml")
         .unwrap()
@@ -347,6 +349,12 @@ http:
     let guarded = &report.services["guarded@file"];
     assert_eq!(guarded.errors[0].key_path, "http.services.guarded@file.middlewares[0]");
     assert_eq!(report.routers["via-service-mw@file"].status, Status::Disabled);
+    // Disabled through its middleware, the service takes its parents down with it.
+    assert_eq!(
+        report.services["parent@file"].errors[0].problem,
+        Problem::DisabledService("guarded@file".into())
+    );
+    assert_eq!(report.routers["via-parent@file"].status, Status::Disabled);
 
     assert_eq!(published.runtime.rules.keys().collect::<Vec<_>>(), ["fine@file"]);
     let live = &published.runtime.config.http;
