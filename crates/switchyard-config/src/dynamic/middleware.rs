@@ -10,7 +10,10 @@ mod traffic;
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 pub use auth::{BasicAuth, ClientTls, DigestAuth, ForwardAuth};
 pub use content::{
@@ -33,7 +36,7 @@ pub use traffic::{InFlightReq, IpAllowList, IpStrategy, RateLimit, Redis, Source
 /// ```
 // Configuration is built once per reload, never per request; a flat enum keeps matching plain.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Middleware {
     /// Adds a prefix to the path.
@@ -94,37 +97,98 @@ pub enum Middleware {
     Plugin(BTreeMap<String, serde_json::Value>),
 }
 
-impl Middleware {
-    /// The Traefik key of this middleware type (`stripPrefix`, `basicAuth`, ...).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Middleware::AddPrefix(_) => "addPrefix",
-            Middleware::StripPrefix(_) => "stripPrefix",
-            Middleware::StripPrefixRegex(_) => "stripPrefixRegex",
-            Middleware::ReplacePath(_) => "replacePath",
-            Middleware::ReplacePathRegex(_) => "replacePathRegex",
-            Middleware::Chain(_) => "chain",
-            Middleware::IpWhiteList(_) => "ipWhiteList",
-            Middleware::IpAllowList(_) => "ipAllowList",
-            Middleware::Headers(_) => "headers",
-            Middleware::EncodedCharacters(_) => "encodedCharacters",
-            Middleware::Errors(_) => "errors",
-            Middleware::RateLimit(_) => "rateLimit",
-            Middleware::RedirectRegex(_) => "redirectRegex",
-            Middleware::RedirectScheme(_) => "redirectScheme",
-            Middleware::BasicAuth(_) => "basicAuth",
-            Middleware::DigestAuth(_) => "digestAuth",
-            Middleware::ForwardAuth(_) => "forwardAuth",
-            Middleware::InFlightReq(_) => "inFlightReq",
-            Middleware::Buffering(_) => "buffering",
-            Middleware::CircuitBreaker(_) => "circuitBreaker",
-            Middleware::Compress(_) => "compress",
-            Middleware::ContentType(_) => "contentType",
-            Middleware::PassTlsClientCert(_) => "passTLSClientCert",
-            Middleware::Retry(_) => "retry",
-            Middleware::GrpcWeb(_) => "grpcWeb",
-            Middleware::Plugin(_) => "plugin",
+/// Lists every middleware type once, as (variant, Traefik key), and derives from the list the type's
+/// name and its reading from a map with exactly one type key.
+macro_rules! middleware_types {
+    ($($variant:ident => $key:literal,)*) => {
+        /// Every middleware type key Traefik's file provider accepts.
+        pub const MIDDLEWARE_TYPES: &[&str] = &[$($key),*];
+
+        impl Middleware {
+            /// The Traefik key of this middleware type (`stripPrefix`, `basicAuth`, ...).
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Middleware::$variant(_) => $key,)*
+                }
+            }
         }
+
+        impl<'de> MiddlewareVisitor {
+            fn read_type<A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Middleware>, A::Error> {
+                Ok(Some(match key {
+                    $($key => Middleware::$variant(map.next_value()?),)*
+                    _ => return Ok(None),
+                }))
+            }
+        }
+    };
+}
+
+middleware_types! {
+    AddPrefix => "addPrefix",
+    StripPrefix => "stripPrefix",
+    StripPrefixRegex => "stripPrefixRegex",
+    ReplacePath => "replacePath",
+    ReplacePathRegex => "replacePathRegex",
+    Chain => "chain",
+    IpWhiteList => "ipWhiteList",
+    IpAllowList => "ipAllowList",
+    Headers => "headers",
+    EncodedCharacters => "encodedCharacters",
+    Errors => "errors",
+    RateLimit => "rateLimit",
+    RedirectRegex => "redirectRegex",
+    RedirectScheme => "redirectScheme",
+    BasicAuth => "basicAuth",
+    DigestAuth => "digestAuth",
+    ForwardAuth => "forwardAuth",
+    InFlightReq => "inFlightReq",
+    Buffering => "buffering",
+    CircuitBreaker => "circuitBreaker",
+    Compress => "compress",
+    ContentType => "contentType",
+    PassTlsClientCert => "passTLSClientCert",
+    Retry => "retry",
+    GrpcWeb => "grpcWeb",
+    Plugin => "plugin",
+}
+
+impl<'de> Deserialize<'de> for Middleware {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(MiddlewareVisitor)
+    }
+}
+
+/// Reads a middleware: a map with exactly one type key, whose errors say which keys were wrong.
+struct MiddlewareVisitor;
+
+impl<'de> Visitor<'de> for MiddlewareVisitor {
+    type Value = Middleware;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a middleware: a map with one type key such as `stripPrefix` or `basicAuth`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Middleware, A::Error> {
+        let mut found: Option<Middleware> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let Some(middleware) = Self::read_type(&key, &mut map)? else {
+                let hint = MIDDLEWARE_TYPES
+                    .iter()
+                    .find(|known| known.eq_ignore_ascii_case(&key))
+                    .map_or(String::new(), |known| format!(" (did you mean `{known}`?)"));
+                return Err(de::Error::custom(format!("unknown middleware type `{key}`{hint}")));
+            };
+            if let Some(first) = &found {
+                return Err(de::Error::custom(format!(
+                    "a middleware has exactly one type, found both `{}` and `{}`",
+                    first.kind(),
+                    middleware.kind()
+                )));
+            }
+            found = Some(middleware);
+        }
+        found.ok_or_else(|| de::Error::custom("a middleware needs a type, such as `stripPrefix` or `basicAuth`"))
     }
 }
 
