@@ -7,7 +7,7 @@ use switchyard_rules::Rule;
 
 use crate::merge::{DEFAULT_TLS_NAME, Merged};
 use crate::report::{ConfigError, ElementReport, Problem, Report, Status};
-use crate::{DynamicConfig, Middleware, Service};
+use crate::{DynamicConfig, Middleware, Router, Service};
 
 /// What validation needs to know beyond the dynamic configuration itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeCo
         checker.element(ElementKind::Middleware, name, &mut middleware_state, &mut Vec::new());
     }
 
-    checker.service_middlewares();
+    checker.propagate_disabled();
 
     let mut live = DynamicConfig {
         tls: merged.config.tls.clone(),
@@ -55,95 +55,12 @@ pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeCo
     };
     let mut rules = BTreeMap::new();
     for (name, router) in &http.routers {
-        let key_path = format!("http.routers.{name}");
-        let mut errors = Vec::new();
-        let mut fatal = false;
-        let mut problem = |field: &str, problem: Problem, is_fatal: bool| {
-            fatal |= is_fatal;
-            errors.push(checker.error(&key_path, field, problem));
-        };
-        let rule = match router.rule_syntax.as_deref() {
-            None | Some("" | "v3" | "default") if router.rule.trim().is_empty() => {
-                problem("rule", Problem::EmptyRule, true);
-                None
-            }
-            None | Some("" | "v3" | "default") => match Rule::parse(&router.rule) {
-                Ok(rule) => Some(rule),
-                Err(err) => {
-                    problem("rule", Problem::Rule(err.to_string()), true);
-                    None
-                }
-            },
-            Some(other) => {
-                problem("ruleSyntax", Problem::RuleSyntax(other.to_owned()), true);
-                None
-            }
-        };
-        match checker.report.services.get(&router.service) {
-            _ if router.service.is_empty() => problem("service", Problem::Invalid("no service given".into()), true),
-            None => problem("service", Problem::MissingService(router.service.clone()), true),
-            Some(service) if service.status == Status::Disabled => {
-                problem("service", Problem::DisabledService(router.service.clone()), true);
-            }
-            Some(_) => {}
-        }
-        for (index, middleware) in router.middlewares.iter().enumerate() {
-            let field = format!("middlewares[{index}]");
-            match checker.report.middlewares.get(middleware) {
-                None => problem(&field, Problem::MissingMiddleware(middleware.clone()), true),
-                Some(m) if m.status == Status::Disabled => {
-                    problem(&field, Problem::DisabledMiddleware(middleware.clone()), true);
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(tls) = &router.tls {
-            let name = if tls.options.is_empty() {
-                DEFAULT_TLS_NAME
-            } else {
-                &tls.options
-            };
-            if name != DEFAULT_TLS_NAME && !merged.config.tls.options.contains_key(name) {
-                problem("tls.options", Problem::MissingTlsOptions(name.to_owned()), true);
-            }
-        }
-        let mut router = router.clone();
-        if let Some(known) = &options.entry_points {
-            let before = router.entry_points.len();
-            router.entry_points.retain(|ep| known.contains(ep));
-            let missing: Vec<_> = merged.config.http.routers[name]
-                .entry_points
-                .iter()
-                .filter(|ep| !known.contains(*ep))
-                .cloned()
-                .collect();
-            for ep in missing {
-                problem("entryPoints", Problem::MissingEntryPoint(ep), false);
-            }
-            if before > 0 && router.entry_points.is_empty() {
-                fatal = true;
-            }
-        }
-        let status = if fatal {
-            Status::Disabled
-        } else if errors.is_empty() {
-            Status::Enabled
-        } else {
-            Status::Warning
-        };
-        if let (false, Some(rule)) = (fatal, rule) {
+        let (report, live_router) = checker.router(name, router, options);
+        if let Some((router, rule)) = live_router {
             rules.insert(name.clone(), rule);
             live.http.routers.insert(name.clone(), router);
         }
-        let provider = merged.origin_of(&key_path).0;
-        checker.report.routers.insert(
-            name.clone(),
-            ElementReport {
-                provider,
-                status,
-                errors,
-            },
-        );
+        checker.report.routers.insert(name.clone(), report);
     }
 
     for (name, report) in &checker.report.services {
@@ -194,6 +111,105 @@ impl Checker<'_> {
             },
             problem,
         }
+    }
+
+    /// Checks one router: its rule, service, middlewares, TLS options and entrypoints. Returns its report
+    /// and, when it can go live, the router (unknown entrypoints dropped) with its parsed rule.
+    fn router(
+        &self,
+        name: &str,
+        router: &Router,
+        options: &ValidationOptions,
+    ) -> (ElementReport, Option<(Router, Rule)>) {
+        let key_path = format!("http.routers.{name}");
+        let mut errors = Vec::new();
+        let mut fatal = false;
+        let mut problem = |field: &str, problem: Problem, is_fatal: bool| {
+            fatal |= is_fatal;
+            errors.push(self.error(&key_path, field, problem));
+        };
+        let rule = match router.rule_syntax.as_deref() {
+            None | Some("" | "v3" | "default") if router.rule.trim().is_empty() => {
+                problem("rule", Problem::EmptyRule, true);
+                None
+            }
+            None | Some("" | "v3" | "default") => match Rule::parse(&router.rule) {
+                Ok(rule) => Some(rule),
+                Err(err) => {
+                    problem("rule", Problem::Rule(err.to_string()), true);
+                    None
+                }
+            },
+            Some(other) => {
+                problem("ruleSyntax", Problem::RuleSyntax(other.to_owned()), true);
+                None
+            }
+        };
+        match self.report.services.get(&router.service) {
+            _ if router.service.is_empty() => problem("service", Problem::Invalid("no service given".into()), true),
+            None => problem("service", Problem::MissingService(router.service.clone()), true),
+            Some(service) if service.status == Status::Disabled => {
+                problem("service", Problem::DisabledService(router.service.clone()), true);
+            }
+            Some(_) => {}
+        }
+        for (index, middleware) in router.middlewares.iter().enumerate() {
+            let field = format!("middlewares[{index}]");
+            match self.report.middlewares.get(middleware) {
+                None => problem(&field, Problem::MissingMiddleware(middleware.clone()), true),
+                Some(m) if m.status == Status::Disabled => {
+                    problem(&field, Problem::DisabledMiddleware(middleware.clone()), true);
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(tls) = &router.tls {
+            let name = if tls.options.is_empty() {
+                DEFAULT_TLS_NAME
+            } else {
+                &tls.options
+            };
+            if name != DEFAULT_TLS_NAME && !self.merged.config.tls.options.contains_key(name) {
+                problem("tls.options", Problem::MissingTlsOptions(name.to_owned()), true);
+            }
+        }
+        let mut router = router.clone();
+        if let Some(known) = &options.entry_points {
+            let before = router.entry_points.len();
+            router.entry_points.retain(|ep| known.contains(ep));
+            let missing: Vec<_> = self.merged.config.http.routers[name]
+                .entry_points
+                .iter()
+                .filter(|ep| !known.contains(*ep))
+                .cloned()
+                .collect();
+            for ep in missing {
+                problem("entryPoints", Problem::MissingEntryPoint(ep), false);
+            }
+            if before > 0 && router.entry_points.is_empty() {
+                fatal = true;
+            }
+        }
+        let status = if fatal {
+            Status::Disabled
+        } else if errors.is_empty() {
+            Status::Enabled
+        } else {
+            Status::Warning
+        };
+        let provider = self.merged.origin_of(&key_path).0;
+        let live = match (fatal, rule) {
+            (false, Some(rule)) => Some((router, rule)),
+            _ => None,
+        };
+        (
+            ElementReport {
+                provider,
+                status,
+                errors,
+            },
+            live,
+        )
     }
 
     /// Checks a service or middleware and, first, the elements of the same kind it refers to (a weighted
@@ -289,7 +305,7 @@ impl Checker<'_> {
     /// across kinds until nothing changes: a service whose child or middleware went down, a middleware
     /// whose member or error-page service went down. Runs after both depth-first walks, since services
     /// and middlewares can refer to each other.
-    fn service_middlewares(&mut self) {
+    fn propagate_disabled(&mut self) {
         let http = &self.merged.config.http;
         for (name, service) in &http.services {
             for (index, middleware) in service.middlewares.iter().enumerate() {
