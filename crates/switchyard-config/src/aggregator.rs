@@ -12,9 +12,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::merge::merge;
 use crate::provider::{Provider, ProviderEvent, ProviderSink, Snapshot};
-use crate::validate::{RuntimeConfig, ValidationOptions, validate};
+use crate::validate::{RuntimeConfig, ValidationOptions};
 
 /// How many warnings a provider's status keeps.
 pub const MAX_WARNINGS: usize = 100;
@@ -334,8 +333,7 @@ impl LoopState {
 
     fn publish(&mut self, published: &watch::Sender<Arc<Published>>) {
         self.generation += 1;
-        let merged = merge(&self.snapshots, &self.default_entry_points);
-        let runtime = validate(merged, &self.validation);
+        let runtime = RuntimeConfig::resolve(&self.snapshots, &self.default_entry_points, &self.validation);
         published.send_replace(Arc::new(Published {
             runtime,
             providers: self.statuses.clone(),

@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use switchyard_rules::Rule;
 
-use crate::merge::{DEFAULT_TLS_NAME, Merged};
+use std::sync::Arc;
+
+use crate::merge::{DEFAULT_TLS_NAME, Merged, merge};
+use crate::provider::Snapshot;
 use crate::report::{ConfigError, ElementReport, Problem, Report, Status};
 use crate::{DynamicConfig, Middleware, Router, Service};
 
@@ -25,6 +28,32 @@ pub struct RuntimeConfig {
     pub rules: BTreeMap<String, Rule>,
     /// The status and errors of every element, live or not.
     pub report: Report,
+}
+
+impl RuntimeConfig {
+    /// Merges provider snapshots (by provider name) and checks the result: what the aggregator does on
+    /// every publication, available for tools and tests that have snapshots at hand. Routers without
+    /// entrypoints get `default_entry_points`.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::sync::Arc;
+    /// use switchyard_config::{DynamicConfig, Router, RuntimeConfig, Snapshot, ValidationOptions};
+    ///
+    /// let mut config = DynamicConfig::default();
+    /// config.http.routers.insert("r".into(), Router::new("Path(`/`)", "missing"));
+    /// let snapshots = BTreeMap::from([(Arc::from("file"), Arc::new(Snapshot::from(config)))]);
+    /// let runtime = RuntimeConfig::resolve(&snapshots, &[], &ValidationOptions::default());
+    /// assert!(runtime.rules.is_empty());
+    /// assert_eq!(runtime.report.errors().count(), 1);
+    /// ```
+    pub fn resolve(
+        snapshots: &BTreeMap<Arc<str>, Arc<Snapshot>>,
+        default_entry_points: &[String],
+        options: &ValidationOptions,
+    ) -> Self {
+        validate(merge(snapshots, default_entry_points), options)
+    }
 }
 
 /// Checks a merged configuration (see [`crate::Aggregator`], which calls this for you).
