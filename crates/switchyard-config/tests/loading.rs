@@ -180,3 +180,11 @@ fn durations_read_as_traefik_writes_them() {
     assert_eq!(err.key_path.as_deref(), Some("a"));
     assert!(err.message.contains("invalid duration `5 minutes`"), "{err}");
 }
+
+#[test]
+fn tcp_and_udp_sections_are_kept_for_reporting() {
+    let yaml = "tcp:\n  routers:\n    db: {rule: 'HostSNI(`*`)', service: db}\nudp:\n  services:\n    dns: {loadBalancer: {servers: [{address: '10.0.0.53:53'}]}}\n";
+    let config = load(yaml, Format::Yaml).unwrap();
+    assert_eq!(config.tcp.unwrap()["routers"]["db"]["service"], "db");
+    assert!(config.udp.is_some());
+}
