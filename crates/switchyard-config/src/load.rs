@@ -71,9 +71,16 @@ pub fn load_str<T: DeserializeOwned + Default>(
 ) -> Result<Loaded<T>, ParseError> {
     let mut unknown = Vec::new();
     let mut on_unknown = |path: serde_ignored::Path<'_>| {
+        // serde_ignored marks the inside of an `Option` with a `?` segment; users never wrote one.
+        let key_path = path
+            .to_string()
+            .split('.')
+            .filter(|segment| *segment != "?")
+            .collect::<Vec<_>>()
+            .join(".");
         unknown.push(UnknownKey {
             origin: origin.to_owned(),
-            key_path: path.to_string(),
+            key_path,
         });
     };
     let mut key_path = None;

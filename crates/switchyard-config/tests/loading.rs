@@ -188,3 +188,11 @@ fn tcp_and_udp_sections_are_kept_for_reporting() {
     assert_eq!(config.tcp.unwrap()["routers"]["db"]["service"], "db");
     assert!(config.udp.is_some());
 }
+
+#[test]
+fn unknown_keys_inside_optional_sections_have_plain_paths() {
+    let yaml =
+        "http:\n  routers:\n    api:\n      rule: Path(`/`)\n      service: api\n      tls:\n        optons: modern\n";
+    let loaded = load_str::<DynamicConfig>(yaml, Format::Yaml, "t.yml").unwrap();
+    assert_eq!(loaded.unknown_keys[0].key_path, "http.routers.api.tls.optons");
+}

@@ -123,6 +123,10 @@ fn option_values_arrive_where_they_belong() {
     };
     assert_eq!(errors.status_rewrites["500-503"], 500);
     assert_eq!(errors.query, "/{status}.html");
+    assert_eq!(
+        errors.error_request_headers.as_deref(),
+        Some(&["Accept-Language".to_owned()][..])
+    );
 
     let Middleware::PassTlsClientCert(cert) = &m["client-cert"] else {
         panic!()
@@ -265,6 +269,30 @@ fn chains_and_error_pages_expose_their_references() {
         ["error-service"]
     );
     assert!(config.http.middlewares["strip"].referenced_middlewares().is_empty());
+}
+
+#[test]
+fn options_traefik_reads_in_more_than_one_shape() {
+    // A port as a number or a string.
+    for yaml in [
+        "      redirectScheme: {scheme: https, port: 8443}\n",
+        "      redirectScheme: {scheme: https, port: '8443'}\n",
+    ] {
+        let Middleware::RedirectScheme(redirect) = middleware(yaml) else {
+            panic!()
+        };
+        assert_eq!(redirect.port, "8443");
+    }
+    // Unset error request headers means all of them; an empty list means none.
+    let Middleware::Errors(all) = middleware("      errors: {status: ['500'], service: s}\n") else {
+        panic!()
+    };
+    assert_eq!(all.error_request_headers, None);
+    let Middleware::Errors(none) = middleware("      errors: {status: ['500'], service: s, errorRequestHeaders: []}\n")
+    else {
+        panic!()
+    };
+    assert_eq!(none.error_request_headers, Some(Vec::new()));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Redirections: `redirectRegex`, `redirectScheme`.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// `redirectRegex`: redirects when the request URL matches a regexp.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,8 +20,23 @@ pub struct RedirectRegex {
 pub struct RedirectScheme {
     /// The target scheme (`https`).
     pub scheme: String,
-    /// The target port; empty keeps the default port of the scheme.
+    /// The target port; empty keeps the default port of the scheme. Written as a string or a number.
+    #[serde(deserialize_with = "string_or_number")]
     pub port: String,
     /// Permanent (301/308) rather than temporary (302/307) redirection.
     pub permanent: bool,
+}
+
+/// Reads a port written as `"8443"` or `8443`, as Traefik's file loader accepts both.
+fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Port {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Port::deserialize(deserializer)? {
+        Port::Text(text) => text,
+        Port::Number(number) => number.to_string(),
+    })
 }

@@ -109,6 +109,7 @@ pub struct ErrorPage {
     pub service: String,
     /// The path asked of it, with `{status}`, `{originalStatus}` and `{url}` placeholders.
     pub query: String,
-    /// Request headers passed on to the error page service.
-    pub error_request_headers: Vec<String>,
+    /// Request headers passed on to the error page service: all when unset, none when empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_request_headers: Option<Vec<String>>,
 }

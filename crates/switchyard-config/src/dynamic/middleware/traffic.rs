@@ -52,7 +52,8 @@ pub struct SourceCriterion {
 pub struct InFlightReq {
     /// The limit.
     pub amount: i64,
-    /// What a source is; absent means the client address.
+    /// What a source is; absent means the requested host (unlike `rateLimit`, whose default is the
+    /// client address).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_criterion: Option<SourceCriterion>,
 }
