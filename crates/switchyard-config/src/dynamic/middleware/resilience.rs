@@ -20,10 +20,6 @@ pub struct Buffering {
     pub mem_response_body_bytes: i64,
     /// When to replay the buffered request (`IsNetworkError() && Attempts() < 2`).
     pub retry_expression: String,
-    /// Stream request bodies instead of buffering them.
-    pub disable_request_buffer: bool,
-    /// Stream response bodies instead of buffering them.
-    pub disable_response_buffer: bool,
 }
 
 /// `circuitBreaker`: while `expression` holds, requests get `responseCode` instead of the service.
