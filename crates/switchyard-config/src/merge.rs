@@ -91,44 +91,61 @@ pub(crate) fn merge(snapshots: &BTreeMap<Arc<str>, Arc<Snapshot>>, default_entry
         }
         let tls = &snapshot.config.tls;
         merged.config.tls.certificates.extend(tls.certificates.iter().cloned());
-        for (name, options) in &tls.options {
-            let key = if name == DEFAULT_TLS_NAME {
-                default_options_from.push(provider.to_owned());
-                name.clone()
-            } else {
-                qualify(name, provider)
-            };
-            merged.config.tls.options.insert(key, options.clone());
-        }
-        for (name, store) in &tls.stores {
-            let key = if name == DEFAULT_TLS_NAME {
-                default_store_from.push(provider.to_owned());
-                name.clone()
-            } else {
-                qualify(name, provider)
-            };
-            merged.config.tls.stores.insert(key, store.clone());
-        }
+        merge_shared_default(
+            &mut merged.config.tls.options,
+            &tls.options,
+            provider,
+            &mut default_options_from,
+        );
+        merge_shared_default(
+            &mut merged.config.tls.stores,
+            &tls.stores,
+            provider,
+            &mut default_store_from,
+        );
     }
-    for (what, providers) in [("options", default_options_from), ("stores", default_store_from)] {
-        if providers.len() > 1 {
-            if what == "options" {
-                merged.config.tls.options.remove(DEFAULT_TLS_NAME);
-            } else {
-                merged.config.tls.stores.remove(DEFAULT_TLS_NAME);
-            }
-            merged.errors.push(ConfigError {
-                provider: providers.join(", "),
-                origin: None,
-                key_path: format!("tls.{what}.{DEFAULT_TLS_NAME}"),
-                problem: Problem::Conflict(format!(
-                    "the default TLS {what} are defined by several providers ({}); none of them is used",
-                    providers.join(", ")
-                )),
-            });
-        }
+    if let Some(error) = default_conflict("options", &default_options_from) {
+        merged.config.tls.options.remove(DEFAULT_TLS_NAME);
+        merged.errors.push(error);
+    }
+    if let Some(error) = default_conflict("stores", &default_store_from) {
+        merged.config.tls.stores.remove(DEFAULT_TLS_NAME);
+        merged.errors.push(error);
     }
     merged
+}
+
+/// Adds a provider's TLS options or stores: names are qualified, except `default`, which every provider
+/// shares; who defined `default` is recorded to detect conflicts.
+fn merge_shared_default<T: Clone>(
+    into: &mut BTreeMap<String, T>,
+    from: &BTreeMap<String, T>,
+    provider: &str,
+    default_from: &mut Vec<String>,
+) {
+    for (name, value) in from {
+        let key = if name == DEFAULT_TLS_NAME {
+            default_from.push(provider.to_owned());
+            name.clone()
+        } else {
+            qualify(name, provider)
+        };
+        into.insert(key, value.clone());
+    }
+}
+
+/// The error for a `default` TLS options set or store defined by several providers: then none is used,
+/// as in Traefik.
+fn default_conflict(what: &str, providers: &[String]) -> Option<ConfigError> {
+    (providers.len() > 1).then(|| ConfigError {
+        provider: providers.join(", "),
+        origin: None,
+        key_path: format!("tls.{what}.{DEFAULT_TLS_NAME}"),
+        problem: Problem::Conflict(format!(
+            "the default TLS {what} are defined by several providers ({}); none of them is used",
+            providers.join(", ")
+        )),
+    })
 }
 
 fn qualified_router(router: &Router, provider: &str, default_entry_points: &[String]) -> Router {

@@ -362,3 +362,49 @@ http:
     assert!(live.services.contains_key("split-ok@file") && !live.services.contains_key("split@file"));
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn tls_options_are_qualified_except_a_shared_default_defined_once() {
+    let tls = |names: &[&str]| {
+        let mut cfg = DynamicConfig::default();
+        for name in names {
+            cfg.tls
+                .options
+                .insert((*name).into(), switchyard_config::TlsOptions::default());
+        }
+        cfg
+    };
+    let mut a_cfg = tls(&["default", "modern"]);
+    let mut router = Router::new("Host(`a.test`)", "svc");
+    router.tls = Some(switchyard_config::RouterTls {
+        options: "modern".into(),
+        ..Default::default()
+    });
+    a_cfg.http.routers.insert("secure".into(), router);
+    a_cfg.http.services.insert("svc".into(), service("http://127.0.0.1:9"));
+    let (a, _a) = MemoryProvider::new("a", a_cfg);
+    let (b, b_handle) = MemoryProvider::new("b", tls(&["legacy"]));
+    let (running, mut updates) = start(Aggregator::new().provider(a).provider(b));
+    let published = wait(&mut updates, |p| p.runtime.config.tls.options.len() == 3).await;
+    let names: Vec<_> = published.runtime.config.tls.options.keys().cloned().collect();
+    assert_eq!(names, ["default", "legacy@b", "modern@a"]);
+    assert_eq!(
+        published.runtime.config.http.routers["secure@a"]
+            .tls
+            .as_ref()
+            .unwrap()
+            .options,
+        "modern@a"
+    );
+    assert!(published.runtime.report.general.is_empty());
+
+    // A second provider defining `default` too: neither is used, and the conflict is reported.
+    b_handle.set(tls(&["default", "legacy"]));
+    let published = wait(&mut updates, |p| !p.runtime.report.general.is_empty()).await;
+    assert!(!published.runtime.config.tls.options.contains_key("default"));
+    let conflict = &published.runtime.report.general[0];
+    assert_eq!(conflict.key_path, "tls.options.default");
+    assert!(matches!(conflict.problem, Problem::Conflict(_)));
+    assert_eq!(conflict.provider, "a, b");
+    running.shutdown().await;
+}
