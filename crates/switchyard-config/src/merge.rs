@@ -34,48 +34,33 @@ pub(crate) fn merge(snapshots: &BTreeMap<Arc<str>, Arc<Snapshot>>, default_entry
     let mut default_store_from = Vec::new();
     for (provider, snapshot) in snapshots {
         let provider: &str = provider;
-        let origin = |section: &str, name: &str| {
-            (
-                provider.to_owned(),
-                snapshot.origins.get(&format!("{section}.{name}")).cloned(),
-            )
-        };
         let http = &snapshot.config.http;
         let out = &mut merged.config.http;
-        for (name, router) in &http.routers {
-            let key = qualify(name, provider);
-            merged
-                .origins
-                .insert(format!("http.routers.{key}"), origin("http.routers", name));
-            out.routers
-                .insert(key, qualified_router(router, provider, default_entry_points));
-        }
-        for (name, service) in &http.services {
-            let key = qualify(name, provider);
-            let mut service = service.clone();
+        let mut section = Section {
+            provider,
+            origins: &snapshot.origins,
+            merged_origins: &mut merged.origins,
+        };
+        section.add("http.routers", &mut out.routers, &http.routers, |router| {
+            qualify_router(router, provider, default_entry_points);
+        });
+        section.add("http.services", &mut out.services, &http.services, |service| {
             service.qualify_references(provider);
-            merged
-                .origins
-                .insert(format!("http.services.{key}"), origin("http.services", name));
-            out.services.insert(key, service);
-        }
-        for (name, middleware) in &http.middlewares {
-            let key = qualify(name, provider);
-            let mut middleware = middleware.clone();
-            middleware.qualify_references(provider);
-            merged
-                .origins
-                .insert(format!("http.middlewares.{key}"), origin("http.middlewares", name));
-            out.middlewares.insert(key, middleware);
-        }
-        for (name, transport) in &http.servers_transports {
-            let key = qualify(name, provider);
-            merged.origins.insert(
-                format!("http.serversTransports.{key}"),
-                origin("http.serversTransports", name),
-            );
-            out.servers_transports.insert(key, transport.clone());
-        }
+        });
+        section.add(
+            "http.middlewares",
+            &mut out.middlewares,
+            &http.middlewares,
+            |middleware| {
+                middleware.qualify_references(provider);
+            },
+        );
+        section.add(
+            "http.serversTransports",
+            &mut out.servers_transports,
+            &http.servers_transports,
+            |_| {},
+        );
         for (section, present) in [("tcp", &snapshot.config.tcp), ("udp", &snapshot.config.udp)] {
             if present.is_some() {
                 merged.errors.push(ConfigError {
@@ -148,8 +133,38 @@ fn default_conflict(what: &str, providers: &[String]) -> Option<ConfigError> {
     })
 }
 
-fn qualified_router(router: &Router, provider: &str, default_entry_points: &[String]) -> Router {
-    let mut router = router.clone();
+/// One provider's elements of one section, added to the merged configuration.
+struct Section<'a> {
+    provider: &'a str,
+    /// The provider's own record of where its elements came from, by local key path.
+    origins: &'a BTreeMap<String, String>,
+    merged_origins: &'a mut BTreeMap<String, (String, Option<String>)>,
+}
+
+impl Section<'_> {
+    /// Adds the elements of `from` to `into` under qualified names, after `qualify_references` made the
+    /// names they refer to qualified too, and records where each came from.
+    fn add<T: Clone>(
+        &mut self,
+        section: &str,
+        into: &mut BTreeMap<String, T>,
+        from: &BTreeMap<String, T>,
+        qualify_references: impl Fn(&mut T),
+    ) {
+        for (name, element) in from {
+            let key = qualify(name, self.provider);
+            let origin = self.origins.get(&format!("{section}.{name}")).cloned();
+            self.merged_origins
+                .insert(format!("{section}.{key}"), (self.provider.to_owned(), origin));
+            let mut element = element.clone();
+            qualify_references(&mut element);
+            into.insert(key, element);
+        }
+    }
+}
+
+/// Qualifies a router's references and gives it the default entrypoints when it names none.
+fn qualify_router(router: &mut Router, provider: &str, default_entry_points: &[String]) {
     if !router.service.is_empty() {
         router.service = qualify(&router.service, provider);
     }
@@ -164,5 +179,4 @@ fn qualified_router(router: &Router, provider: &str, default_entry_points: &[Str
     if router.entry_points.is_empty() {
         router.entry_points = default_entry_points.to_vec();
     }
-    router
 }

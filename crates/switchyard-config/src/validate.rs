@@ -400,19 +400,11 @@ impl Checker<'_> {
     }
 
     fn status(&self, kind: ElementKind, name: &str) -> Option<Status> {
-        let reports = match kind {
-            ElementKind::Service => &self.report.services,
-            ElementKind::Middleware => &self.report.middlewares,
-        };
-        reports.get(name).map(|r| r.status)
+        kind.reports(&self.report).get(name).map(|r| r.status)
     }
 
     fn disable(&mut self, kind: ElementKind, name: &str, error: ConfigError) {
-        let reports = match kind {
-            ElementKind::Service => &mut self.report.services,
-            ElementKind::Middleware => &mut self.report.middlewares,
-        };
-        if let Some(report) = reports.get_mut(name) {
+        if let Some(report) = kind.reports_mut(&mut self.report).get_mut(name) {
             report.status = Status::Disabled;
             report.errors.push(error);
         }
@@ -433,10 +425,7 @@ impl Checker<'_> {
             status: if ok { Status::Enabled } else { Status::Disabled },
             errors,
         };
-        match kind {
-            ElementKind::Service => self.report.services.insert(name.to_owned(), report),
-            ElementKind::Middleware => self.report.middlewares.insert(name.to_owned(), report),
-        };
+        kind.reports_mut(&mut self.report).insert(name.to_owned(), report);
         ok
     }
 }
@@ -449,6 +438,20 @@ enum ElementKind {
 }
 
 impl ElementKind {
+    fn reports(self, report: &Report) -> &BTreeMap<String, ElementReport> {
+        match self {
+            ElementKind::Service => &report.services,
+            ElementKind::Middleware => &report.middlewares,
+        }
+    }
+
+    fn reports_mut(self, report: &mut Report) -> &mut BTreeMap<String, ElementReport> {
+        match self {
+            ElementKind::Service => &mut report.services,
+            ElementKind::Middleware => &mut report.middlewares,
+        }
+    }
+
     fn section(self) -> &'static str {
         match self {
             ElementKind::Service => "services",
