@@ -158,6 +158,13 @@ impl Aggregator {
         self
     }
 
+    /// Declares services that exist outside any provider's configuration (`api@internal`), so that
+    /// routers naming them are not reported as broken.
+    pub fn internal_services(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.validation.internal_services.extend(names);
+        self
+    }
+
     /// Adds a provider.
     pub fn provider<P: Provider>(mut self, provider: P) -> Self {
         let name: Arc<str> = Arc::from(provider.name());

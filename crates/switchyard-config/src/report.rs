@@ -96,6 +96,8 @@ pub enum Status {
 pub struct ElementReport {
     /// The provider that defined it.
     pub provider: String,
+    /// Where within the provider (a file, a Kubernetes object), when known.
+    pub origin: Option<String>,
     /// Whether it went live.
     pub status: Status,
     /// Its problems.

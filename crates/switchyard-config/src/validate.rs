@@ -17,6 +17,8 @@ use crate::{DynamicConfig, Middleware, Router, Service};
 pub struct ValidationOptions {
     /// The entrypoints that exist. `None` skips the check (no static configuration at hand).
     pub entry_points: Option<BTreeSet<String>>,
+    /// Services that exist outside the configuration (`api@internal`): routers may name them.
+    pub internal_services: BTreeSet<String>,
 }
 
 /// A checked configuration: only what is valid, the parsed rules, and the report of everything.
@@ -28,6 +30,8 @@ pub struct RuntimeConfig {
     pub rules: BTreeMap<String, Rule>,
     /// The status and errors of every element, live or not.
     pub report: Report,
+    /// The definitions of the elements left out (disabled), so that tools can show them with their errors.
+    pub disabled: crate::HttpConfig,
 }
 
 impl RuntimeConfig {
@@ -83,26 +87,33 @@ pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeCo
         ..DynamicConfig::default()
     };
     let mut rules = BTreeMap::new();
+    let mut disabled = crate::HttpConfig::default();
     for (name, router) in &http.routers {
         let (report, live_router) = checker.router(name, router, options);
         if let Some((router, rule)) = live_router {
             rules.insert(name.clone(), rule);
             live.http.routers.insert(name.clone(), router);
+        } else {
+            disabled.routers.insert(name.clone(), router.clone());
         }
         checker.report.routers.insert(name.clone(), report);
     }
 
     for (name, report) in &checker.report.services {
-        if report.status != Status::Disabled {
-            live.http.services.insert(name.clone(), http.services[name].clone());
-        }
+        let target = if report.status == Status::Disabled {
+            &mut disabled.services
+        } else {
+            &mut live.http.services
+        };
+        target.insert(name.clone(), http.services[name].clone());
     }
     for (name, report) in &checker.report.middlewares {
-        if report.status != Status::Disabled {
-            live.http
-                .middlewares
-                .insert(name.clone(), http.middlewares[name].clone());
-        }
+        let target = if report.status == Status::Disabled {
+            &mut disabled.middlewares
+        } else {
+            &mut live.http.middlewares
+        };
+        target.insert(name.clone(), http.middlewares[name].clone());
     }
     live.http.servers_transports = http.servers_transports.clone();
     for error in checker.report.errors() {
@@ -112,6 +123,7 @@ pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeCo
         config: live,
         rules,
         report: checker.report,
+        disabled,
     }
 }
 
@@ -175,6 +187,7 @@ impl Checker<'_> {
             }
         };
         match self.report.services.get(&router.service) {
+            None if options.internal_services.contains(&router.service) => {}
             _ if router.service.is_empty() => problem("service", Problem::Invalid("no service given".into()), true),
             None => problem("service", Problem::MissingService(router.service.clone()), true),
             Some(service) if service.status == Status::Disabled => {
@@ -226,7 +239,7 @@ impl Checker<'_> {
         } else {
             Status::Warning
         };
-        let provider = self.merged.origin_of(&key_path).0;
+        let (provider, origin) = self.merged.origin_of(&key_path);
         let live = match (fatal, rule) {
             (false, Some(rule)) => Some((router, rule)),
             _ => None,
@@ -234,6 +247,7 @@ impl Checker<'_> {
         (
             ElementReport {
                 provider,
+                origin,
                 status,
                 errors,
             },
@@ -420,8 +434,10 @@ impl Checker<'_> {
     ) -> bool {
         let ok = errors.is_empty();
         state.insert(name.to_owned(), Visit::Done(ok));
+        let (provider, origin) = self.merged.origin_of(key_path);
         let report = ElementReport {
-            provider: self.merged.origin_of(key_path).0,
+            provider,
+            origin,
             status: if ok { Status::Enabled } else { Status::Disabled },
             errors,
         };

@@ -1,0 +1,261 @@
+//! The internal API (`api@internal`): read-only JSON of the live configuration, in the shape of Traefik's
+//! `/api/http/routers`, `/api/http/services`, `/api/http/middlewares`, `/api/entrypoints`,
+//! `/api/overview`, `/api/rawdata` and `/api/version`, with Traefik's `search`, `status`, `page` and
+//! `per_page` query parameters and `X-Next-Page` header on lists.
+
+use std::collections::BTreeMap;
+
+use http::header::CONTENT_TYPE;
+use http::request::Parts;
+use http::{HeaderValue, Method, Response, StatusCode};
+use serde_json::{Map, Value, json};
+use switchyard_config::{ElementReport, HttpConfig, Status};
+
+use crate::body::ResponseBody;
+use crate::router::status_response;
+use crate::snapshot::Snapshot;
+
+const DEFAULT_PER_PAGE: usize = 100;
+
+/// Answers one API request from a snapshot.
+pub(crate) fn respond(snapshot: &Snapshot, parts: &Parts) -> Response<ResponseBody> {
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        return status_response(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let path = parts.uri.path();
+    let segments: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(|s| percent_decode(s).unwrap_or_else(|| s.to_owned()))
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let query = Query::parse(parts.uri.query().unwrap_or(""));
+    let view = View { snapshot };
+    match segments.as_slice() {
+        ["api", "version"] => json_response(&json!({ "Version": env!("CARGO_PKG_VERSION"), "Codename": "switchyard" })),
+        ["api", "overview"] => json_response(&view.overview()),
+        ["api", "rawdata"] => json_response(&view.rawdata()),
+        ["api", "entrypoints"] => list_response(&query, snapshot.entry_points.iter().map(|e| json!(e)).collect()),
+        ["api", "entrypoints", name] => one_response(snapshot.entry_points.iter().find(|e| e.name == *name).map(|e| json!(e))),
+        ["api", "http", kind] => match view.elements(kind) {
+            Some(elements) => list_response(&query, elements.into_values().collect()),
+            None => status_response(StatusCode::NOT_FOUND),
+        },
+        ["api", "http", kind, name] => one_response(view.elements(kind).and_then(|mut all| all.remove(*name))),
+        _ => status_response(StatusCode::NOT_FOUND),
+    }
+}
+
+struct View<'s> {
+    snapshot: &'s Snapshot,
+}
+
+impl View<'_> {
+    fn live(&self) -> &HttpConfig {
+        &self.snapshot.published.runtime.config.http
+    }
+
+    fn disabled(&self) -> &HttpConfig {
+        &self.snapshot.published.runtime.disabled
+    }
+
+    /// Every element of a kind (`routers`, `services`, `middlewares`) as Traefik's API shows it.
+    fn elements(&self, kind: &str) -> Option<BTreeMap<String, Value>> {
+        let report = &self.snapshot.report;
+        let (live, disabled) = (self.live(), self.disabled());
+        let out = match kind {
+            "routers" => describe(&report.routers, |name| {
+                let router = live.routers.get(name).or_else(|| disabled.routers.get(name))?;
+                let mut value = serde_json::to_value(router).ok()?;
+                value["using"] = json!(router.entry_points);
+                Some(value)
+            }),
+            "services" => describe(&report.services, |name| {
+                let service = live.services.get(name).or_else(|| disabled.services.get(name))?;
+                let mut value = serde_json::to_value(service).ok()?;
+                value["type"] = json!(service.kind.name().to_ascii_lowercase());
+                value["usedBy"] = json!(self.used_by(|r| r.service == name));
+                let status: Map<String, Value> = service.server_urls().map(|u| (u.to_owned(), json!("UP"))).collect();
+                if !status.is_empty() {
+                    value["serverStatus"] = Value::Object(status);
+                }
+                Some(value)
+            }),
+            "middlewares" => describe(&report.middlewares, |name| {
+                let middleware = live.middlewares.get(name).or_else(|| disabled.middlewares.get(name))?;
+                let mut value = serde_json::to_value(middleware).ok()?;
+                value["type"] = json!(middleware.kind().to_ascii_lowercase());
+                value["usedBy"] = json!(self.used_by(|r| r.middlewares.iter().any(|m| m == name)));
+                Some(value)
+            }),
+            _ => return None,
+        };
+        Some(out)
+    }
+
+    fn used_by(&self, uses: impl Fn(&switchyard_config::Router) -> bool) -> Vec<&str> {
+        let (live, disabled) = (self.live(), self.disabled());
+        let mut names: Vec<&str> = live
+            .routers
+            .iter()
+            .chain(&disabled.routers)
+            .filter(|(_, r)| uses(r))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    fn overview(&self) -> Value {
+        let report = &self.snapshot.report;
+        let count = |section: &BTreeMap<String, ElementReport>| {
+            let of = |status| section.values().filter(|e| e.status == status).count();
+            json!({ "total": section.len(), "warnings": of(Status::Warning), "errors": of(Status::Disabled) })
+        };
+        json!({
+            "http": {
+                "routers": count(&report.routers),
+                "services": count(&report.services),
+                "middlewares": count(&report.middlewares),
+            },
+            "providers": self.snapshot.published.providers.keys().collect::<Vec<_>>(),
+            "generation": self.snapshot.generation,
+            "errors": report.general.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })
+    }
+
+    fn rawdata(&self) -> Value {
+        let section = |kind| Value::Object(self.elements(kind).unwrap_or_default().into_iter().collect());
+        json!({ "routers": section("routers"), "services": section("services"), "middlewares": section("middlewares") })
+    }
+}
+
+/// Adds Traefik's `name`, `provider`, `status` and `error` fields to each element's definition.
+fn describe(
+    reports: &BTreeMap<String, ElementReport>,
+    definition: impl Fn(&str) -> Option<Value>,
+) -> BTreeMap<String, Value> {
+    reports
+        .iter()
+        .filter_map(|(name, report)| {
+            let mut value = definition(name)?;
+            let object = value.as_object_mut()?;
+            object.insert("name".into(), json!(name));
+            object.insert("provider".into(), json!(report.provider));
+            object.insert("status".into(), json!(status_name(report.status)));
+            if !report.errors.is_empty() {
+                let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+                object.insert("error".into(), json!(errors));
+            }
+            Some((name.clone(), value))
+        })
+        .collect()
+}
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Enabled => "enabled",
+        Status::Warning => "warning",
+        Status::Disabled => "disabled",
+    }
+}
+
+/// Traefik's list parameters.
+struct Query {
+    search: String,
+    status: String,
+    page: usize,
+    per_page: usize,
+}
+
+impl Query {
+    fn parse(query: &str) -> Self {
+        let mut out = Self {
+            search: String::new(),
+            status: String::new(),
+            page: 1,
+            per_page: DEFAULT_PER_PAGE,
+        };
+        for pair in query.split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decode(&value.replace('+', " ")).unwrap_or_default();
+            match key {
+                "search" => out.search = value.to_lowercase(),
+                "status" => out.status = value,
+                "page" => out.page = value.parse().unwrap_or(1).max(1),
+                "per_page" => out.per_page = value.parse().unwrap_or(DEFAULT_PER_PAGE).max(1),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn keeps(&self, value: &Value) -> bool {
+        let field = |name| value.get(name).and_then(Value::as_str).unwrap_or("");
+        (self.status.is_empty() || field("status") == self.status)
+            && (self.search.is_empty() || field("name").to_lowercase().contains(&self.search))
+    }
+}
+
+fn list_response(query: &Query, items: Vec<Value>) -> Response<ResponseBody> {
+    let kept: Vec<Value> = items.into_iter().filter(|v| query.keeps(v)).collect();
+    let start = (query.page - 1).saturating_mul(query.per_page);
+    let end = start.saturating_add(query.per_page).min(kept.len());
+    if start > kept.len() || (start == kept.len() && start > 0) {
+        return status_response(StatusCode::BAD_REQUEST);
+    }
+    let next = if end < kept.len() { query.page + 1 } else { 1 };
+    let mut response = json_response(&Value::Array(kept[start..end].to_vec()));
+    response.headers_mut().insert("x-next-page", HeaderValue::from(next));
+    response
+}
+
+fn one_response(value: Option<Value>) -> Response<ResponseBody> {
+    match value {
+        Some(value) => json_response(&value),
+        None => status_response(StatusCode::NOT_FOUND),
+    }
+}
+
+fn json_response(value: &Value) -> Response<ResponseBody> {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut response = Response::new(ResponseBody::from(bytes::Bytes::from(body)));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Decodes `%XX` escapes; `None` when the result is not UTF-8 or an escape is broken.
+fn percent_decode(input: &str) -> Option<String> {
+    if !input.contains('%') {
+        return Some(input.to_owned());
+    }
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_names_and_queries() {
+        assert_eq!(percent_decode("api%40file").as_deref(), Some("api@file"));
+        assert_eq!(percent_decode("%zz"), None);
+        let query = Query::parse("search=Web&status=enabled&page=2&per_page=5");
+        assert_eq!((query.search.as_str(), query.status.as_str(), query.page, query.per_page), ("web", "enabled", 2, 5));
+    }
+}

@@ -1,0 +1,129 @@
+//! An entrypoint's static settings, read from Traefik's `entryPoints.<name>` with Traefik's defaults.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use switchyard_config::{AddressError, EntryPoint};
+
+use crate::forward::{ForwardedPolicy, TrustedIpError};
+use crate::router::KeepAliveLimits;
+
+/// hyper refuses read buffers smaller than this.
+const MIN_BUFFER: usize = 8192;
+
+/// Why an entrypoint cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryPointError {
+    /// The address does not parse.
+    #[error("entryPoints.{name}.address: {source}")]
+    Address {
+        /// The entrypoint.
+        name: String,
+        /// The parse error.
+        source: AddressError,
+    },
+    /// A UDP entrypoint: switchyard does not route UDP.
+    #[error("entryPoints.{name}.address: UDP entrypoints are not supported")]
+    Udp {
+        /// The entrypoint.
+        name: String,
+    },
+    /// The socket could not be bound.
+    #[error("entryPoints.{name}: cannot listen on {address}: {source}")]
+    Bind {
+        /// The entrypoint.
+        name: String,
+        /// The address.
+        address: SocketAddr,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// A trusted IP is malformed.
+    #[error("entryPoints.{name}.forwardedHeaders.trustedIPs: {source}")]
+    TrustedIps {
+        /// The entrypoint.
+        name: String,
+        /// The bad entry.
+        source: TrustedIpError,
+    },
+}
+
+/// What an entrypoint needs from its configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) address: SocketAddr,
+    pub(crate) reuse_port: bool,
+    pub(crate) accept_grace: Duration,
+    pub(crate) grace: Duration,
+    /// Bounds the wait for a request head, including the idle wait between keep-alive requests.
+    header_timeout: Option<Duration>,
+    max_header_bytes: usize,
+    max_concurrent_streams: u32,
+    pub(crate) keep_alive: KeepAliveLimits,
+    pub(crate) policy: ForwardedPolicy,
+    pub(crate) tls: bool,
+}
+
+fn positive(d: switchyard_config::Duration) -> Option<Duration> {
+    d.to_std().filter(|d| !d.is_zero())
+}
+
+impl Settings {
+    pub(crate) fn from_config(name: &str, config: &EntryPoint, hostname: Option<&str>) -> Result<Self, EntryPointError> {
+        let address = config.address().map_err(|source| EntryPointError::Address {
+            name: name.to_owned(),
+            source,
+        })?;
+        if address.is_udp() {
+            return Err(EntryPointError::Udp { name: name.to_owned() });
+        }
+        let policy = ForwardedPolicy::new(&config.forwarded_headers, hostname).map_err(|source| {
+            EntryPointError::TrustedIps {
+                name: name.to_owned(),
+                source,
+            }
+        })?;
+        let transport = &config.transport;
+        let timeouts = &transport.responding_timeouts;
+        // hyper's head timer also runs while a keep-alive connection waits for its next request, so it
+        // serves as both Traefik's readTimeout (for the head) and its idleTimeout: the shorter one wins.
+        let header_timeout = match (positive(timeouts.read_timeout), positive(timeouts.idle_timeout)) {
+            (Some(read), Some(idle)) => Some(read.min(idle)),
+            (read, idle) => read.or(idle),
+        };
+        Ok(Self {
+            address: address.socket_addr(),
+            reuse_port: config.reuse_port,
+            accept_grace: positive(transport.life_cycle.request_accept_grace_timeout).unwrap_or_default(),
+            grace: positive(transport.life_cycle.grace_time_out).unwrap_or_default(),
+            header_timeout,
+            max_header_bytes: config.http.max_header_bytes,
+            max_concurrent_streams: config.http2.max_concurrent_streams,
+            keep_alive: KeepAliveLimits {
+                max_requests: (transport.keep_alive_max_requests > 0).then_some(transport.keep_alive_max_requests),
+                max_time: positive(transport.keep_alive_max_time),
+            },
+            policy,
+            tls: config.http.tls.is_some(),
+        })
+    }
+
+    /// The hyper connection builder: HTTP/1.1 and h2c (by preface) with these limits.
+    pub(crate) fn builder(&self) -> auto::Builder<TokioExecutor> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_timeout)
+            .max_buf_size(self.max_header_bytes.max(MIN_BUFFER))
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(self.max_concurrent_streams)
+            .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
+        builder
+    }
+}

@@ -1,0 +1,356 @@
+//! The headers a proxy owns: `X-Forwarded-*` and `X-Real-Ip` on the way in, hop-by-hop headers both ways.
+
+use std::net::IpAddr;
+
+use http::header::{CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+use switchyard_config::ForwardedHeaders;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_SERVER: HeaderName = HeaderName::from_static("x-forwarded-server");
+const X_FORWARDED_SCHEME: HeaderName = HeaderName::from_static("x-forwarded-scheme");
+const X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// The headers Traefik manages and drops from untrusted peers (with `_` spelled either way).
+const MANAGED: [&str; 13] = [
+    "x-forwarded-proto",
+    "x-forwarded-scheme",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-server",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+    "x-forwarded-prefix",
+    "x-forwarded-tls-client-cert",
+    "x-forwarded-tls-client-cert-info",
+    "x-scheme",
+    "x-real-ip",
+];
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1 and the legacy ones Go's proxy also drops).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    CONNECTION,
+    PROXY_CONNECTION,
+    KEEP_ALIVE,
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+];
+
+/// Whether a header is one of the `X-Forwarded-*` family that untrusted peers may not set.
+pub(crate) fn is_managed(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    if !name.starts_with('x') {
+        return false;
+    }
+    MANAGED.iter().any(|m| {
+        m.len() == name.len()
+            && m.bytes()
+                .zip(name.bytes())
+                .all(|(a, b)| a == b || (a == b'-' && b == b'_'))
+    })
+}
+
+/// An entrypoint's `forwardedHeaders` settings, parsed.
+#[derive(Debug, Clone)]
+pub struct ForwardedPolicy {
+    insecure: bool,
+    trusted: Vec<IpNet>,
+    not_append_x_forwarded_for: bool,
+    add_scheme_headers: bool,
+    server: Option<HeaderValue>,
+}
+
+/// A `forwardedHeaders.trustedIPs` entry that is neither an address nor a CIDR range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is neither an IP address nor a CIDR range")]
+pub struct TrustedIpError(pub String);
+
+impl ForwardedPolicy {
+    /// Parses the settings; `server` is the value of `X-Forwarded-Server` (the host name).
+    ///
+    /// ```
+    /// use switchyard_config::ForwardedHeaders;
+    /// use switchyard_proxy::ForwardedPolicy;
+    ///
+    /// let config = ForwardedHeaders { trusted_ips: vec!["10.0.0.0/8".into()], ..Default::default() };
+    /// let policy = ForwardedPolicy::new(&config, Some("edge-1")).unwrap();
+    /// assert!(policy.trusts("10.1.2.3".parse().unwrap()));
+    /// assert!(!policy.trusts("192.0.2.1".parse().unwrap()));
+    /// ```
+    pub fn new(config: &ForwardedHeaders, server: Option<&str>) -> Result<Self, TrustedIpError> {
+        let trusted = config
+            .trusted_ips
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| TrustedIpError(entry.to_owned()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            insecure: config.insecure,
+            trusted,
+            not_append_x_forwarded_for: config.not_append_x_forwarded_for,
+            add_scheme_headers: config.add_x_forwarded_scheme_headers,
+            server: server.and_then(|s| HeaderValue::from_str(s).ok()),
+        })
+    }
+
+    /// Whether a peer's `X-Forwarded-*` headers are kept.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.insecure || self.trusted.iter().any(|net| net.contains(&peer))
+    }
+}
+
+/// What a connection tells about the client, computed once per connection.
+#[derive(Debug)]
+pub(crate) struct Client {
+    pub(crate) ip: IpAddr,
+    pub(crate) ip_value: HeaderValue,
+    pub(crate) trusted: bool,
+    pub(crate) tls: bool,
+    port_value: std::sync::OnceLock<(u16, HeaderValue)>,
+}
+
+impl Client {
+    pub(crate) fn new(ip: IpAddr, trusted: bool, tls: bool) -> Self {
+        let ip = ip.to_canonical();
+        let ip_value = HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static(""));
+        Self {
+            ip,
+            ip_value,
+            trusted,
+            tls,
+            port_value: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The `X-Forwarded-Port` value for a port; a connection almost always sees one, so it is kept.
+    fn port_value(&self, port: u16) -> HeaderValue {
+        let (cached, value) = self
+            .port_value
+            .get_or_init(|| (port, HeaderValue::from(port)));
+        if *cached == port {
+            value.clone()
+        } else {
+            HeaderValue::from(port)
+        }
+    }
+}
+
+/// Sets the forwarding headers on a request about to leave for a backend, as Traefik's entrypoint does.
+/// `host` is the request's host (`Host` header or HTTP/2 authority).
+pub(crate) fn set_forwarded(
+    headers: &mut HeaderMap,
+    host: Option<&HeaderValue>,
+    client: &Client,
+    policy: &ForwardedPolicy,
+    websocket: bool,
+) {
+    if !client.trusted && headers.keys().any(is_managed) {
+        let managed: Vec<HeaderName> = headers.keys().filter(|n| is_managed(n)).cloned().collect();
+        for name in managed {
+            headers.remove(name);
+        }
+    }
+    if !headers.contains_key(X_REAL_IP) {
+        headers.insert(X_REAL_IP, client.ip_value.clone());
+    }
+    let proto = match headers.get(X_FORWARDED_PROTO) {
+        Some(value) => value.clone(),
+        None => {
+            let proto = HeaderValue::from_static(match (websocket, client.tls) {
+                (true, true) => "wss",
+                (true, false) => "ws",
+                (false, true) => "https",
+                (false, false) => "http",
+            });
+            headers.insert(X_FORWARDED_PROTO, proto.clone());
+            proto
+        }
+    };
+    if !headers.contains_key(X_FORWARDED_PORT) {
+        let secure = matches!(proto.as_bytes(), b"https" | b"wss");
+        let value = match host.and_then(|h| host_port(h.as_bytes())) {
+            Some(port) => client.port_value(port),
+            None => HeaderValue::from_static(if secure { "443" } else { "80" }),
+        };
+        headers.insert(X_FORWARDED_PORT, value);
+    }
+    if policy.add_scheme_headers {
+        headers.insert(X_FORWARDED_SCHEME, proto.clone());
+        headers.insert(X_SCHEME, proto);
+    }
+    if let Some(host) = host.filter(|h| !h.is_empty()) {
+        if !headers.contains_key(X_FORWARDED_HOST) {
+            headers.insert(X_FORWARDED_HOST, host.clone());
+        }
+    }
+    if let Some(server) = &policy.server {
+        headers.insert(X_FORWARDED_SERVER, server.clone());
+    }
+    if !policy.not_append_x_forwarded_for {
+        append_forwarded_for(headers, client);
+    }
+}
+
+/// `X-Forwarded-For`: the prior values (kept only from trusted peers) joined, then the client address.
+fn append_forwarded_for(headers: &mut HeaderMap, client: &Client) {
+    let mut prior = headers.get_all(X_FORWARDED_FOR).iter().peekable();
+    if prior.peek().is_none() {
+        headers.insert(X_FORWARDED_FOR, client.ip_value.clone());
+        return;
+    }
+    let mut joined = Vec::new();
+    for value in prior {
+        joined.extend_from_slice(value.as_bytes());
+        joined.extend_from_slice(b", ");
+    }
+    joined.extend_from_slice(client.ip_value.as_bytes());
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(X_FORWARDED_FOR, value);
+    }
+}
+
+/// The explicit port of a `host[:port]` value, if any.
+fn host_port(host: &[u8]) -> Option<u16> {
+    let colon = host.iter().rposition(|&b| b == b':')?;
+    let port = &host[colon + 1..];
+    if port.is_empty() || !port.iter().all(u8::is_ascii_digit) || host[..colon].ends_with(b":") {
+        return None;
+    }
+    std::str::from_utf8(port).ok()?.parse().ok()
+}
+
+/// The protocol a request asks to switch to (`Upgrade` named in `Connection`), if any.
+pub(crate) fn requested_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
+    let upgrade = headers.get(UPGRADE)?;
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .any(|v| has_token(v, "upgrade"))
+        .then(|| upgrade.clone())
+}
+
+fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Removes hop-by-hop headers and those the `Connection` header names, except `X-Forwarded-*` ones (a
+/// client must not be able to strip them by listing them). `TE: trailers` survives, as gRPC needs it.
+/// With `upgrade`, the `Connection: Upgrade` / `Upgrade` pair is kept.
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
+    if !headers.keys().any(|n| HOP_BY_HOP.contains(n) || *n == UPGRADE) {
+        return;
+    }
+    let listed: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
+        .filter(|n| !is_managed(n) && *n != HOST)
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    let te_trailers = headers.get_all(TE).iter().any(|v| has_token(v, "trailers"));
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(UPGRADE);
+    if te_trailers {
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+    }
+    if let Some(protocol) = upgrade {
+        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(UPGRADE, protocol);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(trusted: bool) -> Client {
+        Client::new("192.0.2.7".parse().unwrap(), trusted, false)
+    }
+
+    fn policy() -> ForwardedPolicy {
+        ForwardedPolicy::new(&ForwardedHeaders::default(), Some("edge")).unwrap()
+    }
+
+    #[test]
+    fn untrusted_peers_lose_their_forwarded_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        headers.insert("x_real_ip", HeaderValue::from_static("6.6.6.6"));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        let host = HeaderValue::from_static("example.com:8080");
+        set_forwarded(&mut headers, Some(&host), &client(false), &policy(), false);
+        assert_eq!(headers["x-forwarded-for"], "192.0.2.7");
+        assert_eq!(headers["x-real-ip"], "192.0.2.7");
+        assert!(!headers.contains_key("x_real_ip"));
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        assert_eq!(headers["x-forwarded-port"], "8080");
+        assert_eq!(headers["x-forwarded-host"], "example.com:8080");
+        assert_eq!(headers["x-forwarded-server"], "edge");
+    }
+
+    #[test]
+    fn trusted_peers_keep_them_and_the_chain_grows() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", HeaderValue::from_static("1.1.1.1"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("2.2.2.2"));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        set_forwarded(&mut headers, None, &client(true), &policy(), true);
+        assert_eq!(headers["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 192.0.2.7");
+        assert_eq!(headers["x-forwarded-proto"], "https");
+        assert_eq!(headers["x-forwarded-port"], "443");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_but_forwarded_ones_stay() {
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", HeaderValue::from_static("keep-alive, x-secret, X-Forwarded-For, upgrade"));
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        headers.insert("te", HeaderValue::from_static("trailers, deflate"));
+        headers.insert("upgrade", HeaderValue::from_static("websocket"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        let upgrade = requested_upgrade(&headers);
+        assert_eq!(upgrade.as_ref().unwrap(), "websocket");
+        remove_hop_by_hop(&mut headers, upgrade);
+        assert!(!headers.contains_key("x-secret"));
+        assert!(!headers.contains_key("keep-alive"));
+        assert_eq!(headers["x-forwarded-for"], "1.2.3.4");
+        assert_eq!(headers["te"], "trailers");
+        assert_eq!(headers["connection"], "Upgrade");
+        assert_eq!(headers["upgrade"], "websocket");
+    }
+
+    #[test]
+    fn ports_come_from_the_host_only_when_explicit() {
+        assert_eq!(host_port(b"a.example:8443"), Some(8443));
+        assert_eq!(host_port(b"[::1]:9000"), Some(9000));
+        assert_eq!(host_port(b"[::1]"), None);
+        assert_eq!(host_port(b"a.example"), None);
+        assert_eq!(host_port(b"a.example:"), None);
+    }
+}

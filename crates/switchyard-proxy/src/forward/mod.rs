@@ -1,0 +1,135 @@
+//! Forwarding one request to one backend server and shaping the answer for the client.
+
+mod headers;
+mod upgrade;
+
+use std::sync::Arc;
+
+use http::header::HOST;
+use http::request::Parts;
+use http::uri::{PathAndQuery, Uri};
+use http::{HeaderValue, Request, Response, StatusCode, Version};
+
+pub(crate) use headers::Client;
+pub use headers::{ForwardedPolicy, TrustedIpError};
+
+use crate::body::{RequestBody, ResponseBody};
+use crate::upstream::{Pool, Protocol, UpstreamError};
+
+/// How a request is adapted for a backend, beyond the server's address.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ForwardOptions {
+    pub(crate) pass_host_header: bool,
+    pub(crate) preserve_path: bool,
+}
+
+/// Forwards a request to the server behind `pool` and returns the response with its body streaming.
+pub(crate) async fn forward(
+    pool: &Arc<Pool>,
+    options: ForwardOptions,
+    mut parts: Parts,
+    body: RequestBody,
+    client: &Client,
+    policy: &ForwardedPolicy,
+) -> Result<Response<ResponseBody>, UpstreamError> {
+    let host = parts
+        .headers
+        .get(HOST)
+        .cloned()
+        .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    let upgrade = headers::requested_upgrade(&parts.headers);
+    let websocket = upgrade
+        .as_ref()
+        .is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let client_upgrade = upgrade
+        .is_some()
+        .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
+        .flatten();
+    headers::set_forwarded(&mut parts.headers, host.as_ref(), client, policy, websocket);
+    headers::remove_hop_by_hop(&mut parts.headers, client_upgrade.as_ref().and(upgrade));
+
+    let origin = pool.origin();
+    let path = upstream_path(&parts.uri, origin.path(), options.preserve_path);
+    match origin.protocol() {
+        Protocol::Http1 | Protocol::Https => {
+            parts.version = Version::HTTP_11;
+            if let Some(path) = path {
+                parts.uri = Uri::from(path);
+            }
+            if !options.pass_host_header {
+                parts.headers.insert(HOST, origin.host_header().clone());
+            } else if let (false, Some(host)) = (parts.headers.contains_key(HOST), host) {
+                parts.headers.insert(HOST, host);
+            }
+        }
+        Protocol::H2c => {
+            parts.version = Version::HTTP_2;
+            let authority = match (&host, options.pass_host_header) {
+                (Some(host), true) => host.to_str().ok().and_then(|h| h.parse().ok()),
+                _ => None,
+            }
+            .unwrap_or_else(|| origin.authority().clone());
+            let path = path
+                .or_else(|| parts.uri.path_and_query().cloned())
+                .unwrap_or_else(|| PathAndQuery::from_static("/"));
+            let mut uri = http::uri::Parts::default();
+            uri.scheme = Some(origin.scheme());
+            uri.authority = Some(authority);
+            uri.path_and_query = Some(path);
+            parts.uri = Uri::from_parts(uri).map_err(|_| UpstreamError::Unsupported("cannot build the backend URI"))?;
+            parts.headers.remove(HOST);
+        }
+    }
+
+    let mut response = pool.send(Request::from_parts(parts, body)).await?;
+    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    let response_upgrade = switching.then(|| headers::requested_upgrade(response.headers())).flatten();
+    if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
+        let backend_upgrade = hyper::upgrade::on(&mut response);
+        tokio::spawn(upgrade::tunnel(client_upgrade, backend_upgrade));
+    }
+    headers::remove_hop_by_hop(response.headers_mut(), response_upgrade);
+    Ok(response)
+}
+
+/// The path and query to send, when they differ from the request URI's origin form: an absolute-form
+/// or HTTP/2 request, `preservePath`, or a query with `;` (sent as `&`, as Traefik does).
+fn upstream_path(uri: &Uri, prefix: &str, preserve_path: bool) -> Option<PathAndQuery> {
+    let path = uri.path_and_query()?;
+    let semicolons = path.query().is_some_and(|q| q.contains(';'));
+    if !semicolons && !(preserve_path && !prefix.is_empty()) {
+        // Origin form already: reuse the URI as it is, without copying.
+        return uri.scheme().is_some().then(|| path.clone());
+    }
+    let mut out = String::with_capacity(prefix.len() + path.as_str().len() + 1);
+    if preserve_path {
+        out.push_str(prefix);
+    }
+    out.push_str(path.path());
+    if let Some(query) = path.query() {
+        out.push('?');
+        out.push_str(&query.replace(';', "&"));
+    }
+    PathAndQuery::from_maybe_shared(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_form_is_reused() {
+        let uri: Uri = "/a?b=1".parse().unwrap();
+        assert_eq!(upstream_path(&uri, "", false), None);
+        let absolute: Uri = "http://x/a?b=1".parse().unwrap();
+        assert_eq!(upstream_path(&absolute, "", false).unwrap().as_str(), "/a?b=1");
+    }
+
+    #[test]
+    fn semicolons_become_ampersands_and_paths_are_preserved() {
+        let uri: Uri = "/a?b=1;c=2".parse().unwrap();
+        assert_eq!(upstream_path(&uri, "", false).unwrap().as_str(), "/a?b=1&c=2");
+        let uri: Uri = "/a".parse().unwrap();
+        assert_eq!(upstream_path(&uri, "/base", true).unwrap().as_str(), "/base/a");
+    }
+}

@@ -1,0 +1,263 @@
+//! A whole gateway: providers feed the aggregator, each configuration is compiled into a snapshot and
+//! swapped in, and the entrypoints serve requests through whichever snapshot is current.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_config::{
+    AggregatorError, Aggregator, DynamicConfig, MemoryProvider, Provider, Router, RunningAggregator, StaticConfig,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::compile::{API_SERVICE, Compiler};
+use crate::entry_point::{EntryPointError, EntryPointServer, Settings};
+use crate::router::{EntryPointContext, RouterService};
+use crate::snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
+use crate::upstream::TransportSettings;
+
+/// The entrypoint Traefik serves its API on when `api.insecure` is set.
+const API_ENTRY_POINT: &str = "traefik";
+
+/// Why a gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// An entrypoint is misconfigured or its address is taken.
+    #[error(transparent)]
+    EntryPoint(#[from] EntryPointError),
+    /// The providers are misconfigured (duplicate names, ...).
+    #[error(transparent)]
+    Aggregator(#[from] AggregatorError),
+}
+
+/// Builds a gateway from a Traefik static configuration and any number of providers.
+///
+/// ```no_run
+/// use switchyard_config::{DynamicConfig, LoadBalancer, MemoryProvider, Router, Service, StaticConfig};
+/// use switchyard_proxy::Gateway;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut dynamic = DynamicConfig::default();
+/// dynamic.http.routers.insert("web".into(), Router::new("PathPrefix(`/`)", "web"));
+/// dynamic.http.services.insert("web".into(), Service::from(LoadBalancer::with_urls(["http://127.0.0.1:9000"])));
+/// let (provider, _handle) = MemoryProvider::new("memory", dynamic);
+///
+/// let static_config: StaticConfig = switchyard_config::load_str(
+///     "entryPoints:\n  web:\n    address: 127.0.0.1:8000\n",
+///     switchyard_config::Format::Yaml,
+///     "static.yml",
+/// )?.value;
+/// let gateway = Gateway::new(&static_config).provider(provider).start().await?;
+/// println!("listening on {:?}", gateway.local_addr("web"));
+/// gateway.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Gateway {
+    static_config: StaticConfig,
+    aggregator: Aggregator,
+    hostname: Option<String>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").field("aggregator", &self.aggregator).finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// A gateway with the entrypoints, throttle and API of a static configuration. Providers are added
+    /// with [`provider`](Self::provider); the static configuration's `providers` section is read by the
+    /// caller (the `switchyard` facade does it for the providers it was built with).
+    pub fn new(static_config: &StaticConfig) -> Self {
+        let mut aggregator = Aggregator::for_static(static_config).internal_services([API_SERVICE.to_owned()]);
+        if static_config.api.as_ref().is_some_and(|api| api.insecure) {
+            let mut internal = DynamicConfig::default();
+            let mut router = Router::new("PathPrefix(`/api`) || PathPrefix(`/dashboard`)", API_SERVICE);
+            router.priority = i64::MAX - 1;
+            router.entry_points = vec![API_ENTRY_POINT.to_owned()];
+            internal.http.routers.insert("api".into(), router);
+            let (provider, _handle) = MemoryProvider::new("internal", internal);
+            aggregator = aggregator.provider(provider);
+        }
+        Self {
+            static_config: static_config.clone(),
+            aggregator,
+            hostname: system_hostname(),
+        }
+    }
+
+    /// Adds a provider.
+    pub fn provider<P: Provider>(mut self, provider: P) -> Self {
+        self.aggregator = self.aggregator.provider(provider);
+        self
+    }
+
+    /// Overrides `providers.providersThrottleDuration` (tests and demos use 0 to see changes at once).
+    pub fn throttle(mut self, period: Duration) -> Self {
+        self.aggregator = self.aggregator.throttle(period);
+        self
+    }
+
+    /// Binds every entrypoint, starts the providers and serves. Fails before serving anything if an
+    /// entrypoint cannot be bound.
+    pub async fn start(self) -> Result<RunningGateway, GatewayError> {
+        let entry_points = self.static_config.effective_entry_points();
+        let mut settings = Vec::with_capacity(entry_points.len());
+        for (name, config) in &entry_points {
+            settings.push((name.clone(), Settings::from_config(name, config, self.hostname.as_deref())?));
+        }
+        let handle = SnapshotHandle::default();
+        let mut servers = Vec::with_capacity(settings.len());
+        for (index, (name, settings)) in settings.iter().enumerate() {
+            let context = Arc::new(EntryPointContext {
+                index,
+                snapshots: handle.clone(),
+                policy: settings.policy.clone(),
+                keep_alive: settings.keep_alive,
+            });
+            servers.push(EntryPointServer::bind(name, settings.clone(), context)?);
+        }
+        let infos: Arc<[EntryPointInfo]> = servers
+            .iter()
+            .zip(&settings)
+            .map(|(server, (name, s))| EntryPointInfo {
+                name: name.clone(),
+                address: server.local_addr().map_or_else(|_| s.address.to_string(), |a| a.to_string()),
+            })
+            .collect();
+        handle.store(Arc::new(Snapshot::empty(Arc::clone(&infos))));
+        let compiler = Compiler::new(infos, settings.iter().map(|(_, s)| s.tls).collect(), self.default_transport());
+
+        let aggregator = self.aggregator.start()?;
+        let shutdown = CancellationToken::new();
+        let (live_tx, live_rx) = watch::channel(handle.load());
+        let compile_task = tokio::spawn(compile_loop(compiler, aggregator.subscribe(), handle.clone(), live_tx));
+        let mut addresses = Vec::new();
+        let mut contexts = Vec::new();
+        let mut tasks = Vec::new();
+        for server in servers {
+            let name = settings[server.context().index].0.clone();
+            if let Ok(address) = server.local_addr() {
+                addresses.push((name.clone(), address));
+            }
+            contexts.push((name, Arc::clone(server.context())));
+            tasks.push(tokio::spawn(server.run(shutdown.clone())));
+        }
+        Ok(RunningGateway {
+            addresses,
+            contexts,
+            handle,
+            live: live_rx,
+            shutdown,
+            entry_point_tasks: tasks,
+            compile_task,
+            aggregator,
+        })
+    }
+
+    fn default_transport(&self) -> TransportSettings {
+        let global = self.static_config.servers_transport.clone().unwrap_or_default();
+        TransportSettings::new(
+            &global.forwarding_timeouts.unwrap_or_default(),
+            global.max_idle_conns_per_host,
+            false,
+        )
+    }
+}
+
+async fn compile_loop(
+    mut compiler: Compiler,
+    mut updates: watch::Receiver<Arc<switchyard_config::Published>>,
+    handle: SnapshotHandle,
+    live: watch::Sender<Arc<Snapshot>>,
+) {
+    loop {
+        let published = Arc::clone(&updates.borrow_and_update());
+        if published.generation > 0 {
+            // Compiling 10k routes takes tens of milliseconds: keep it off the threads serving requests.
+            let compiled = tokio::task::spawn_blocking(move || {
+                let snapshot = compiler.compile(published);
+                (compiler, snapshot)
+            })
+            .await;
+            let Ok((returned, snapshot)) = compiled else { return };
+            compiler = returned;
+            let snapshot = Arc::new(snapshot);
+            handle.store(Arc::clone(&snapshot));
+            live.send_replace(snapshot);
+        }
+        if updates.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A started gateway.
+#[derive(Debug)]
+pub struct RunningGateway {
+    addresses: Vec<(String, SocketAddr)>,
+    contexts: Vec<(String, Arc<EntryPointContext>)>,
+    handle: SnapshotHandle,
+    live: watch::Receiver<Arc<Snapshot>>,
+    shutdown: CancellationToken,
+    entry_point_tasks: Vec<JoinHandle<()>>,
+    compile_task: JoinHandle<()>,
+    aggregator: RunningAggregator,
+}
+
+impl RunningGateway {
+    /// The address an entrypoint is bound to (with port 0 resolved).
+    pub fn local_addr(&self, entry_point: &str) -> Option<SocketAddr> {
+        self.addresses.iter().find(|(n, _)| n == entry_point).map(|(_, a)| *a)
+    }
+
+    /// The snapshot requests currently run through.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.handle.load()
+    }
+
+    /// Waits until the live snapshot satisfies `ready` (say, a router is routed) and returns it.
+    pub async fn wait_for(&self, mut ready: impl FnMut(&Snapshot) -> bool) -> Arc<Snapshot> {
+        let mut live = self.live.clone();
+        match live.wait_for(|s| ready(s)).await {
+            Ok(snapshot) => Arc::clone(&snapshot),
+            Err(_) => self.handle.load(),
+        }
+    }
+
+    /// Notifications of each snapshot going live.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.live.clone()
+    }
+
+    /// An entrypoint's router as a tower `Service`, to embed in another server.
+    pub fn service(&self, entry_point: &str) -> Option<RouterService> {
+        self.contexts
+            .iter()
+            .find(|(n, _)| n == entry_point)
+            .map(|(_, context)| RouterService::new(Arc::clone(context)))
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish within each entrypoint's grace
+    /// period, then stops the providers.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for task in self.entry_point_tasks {
+            let _ = task.await;
+        }
+        self.aggregator.shutdown().await;
+        self.compile_task.abort();
+    }
+}
+
+/// The host name, for `X-Forwarded-Server`.
+fn system_hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| Some("localhost".to_owned()))
+}

@@ -1,0 +1,69 @@
+//! The data plane of switchyard: entrypoints that accept connections, a router that sends each request
+//! through the live [`Snapshot`], and the upstream client that forwards it to a backend.
+//!
+//! Configuration flows in from providers through the aggregator of `switchyard-config`; each checked
+//! configuration is compiled into an immutable [`Snapshot`] (route tables per entrypoint, a load balancer
+//! per service, pooled connections per server) and swapped in atomically. A request loads the snapshot
+//! once and keeps it to the end, so reloads never disturb requests in flight; connection pools and load
+//! balancers of unchanged services are carried over from one snapshot to the next.
+//!
+//! Most applications use [`Gateway`]:
+//!
+//! ```no_run
+//! use switchyard_config::{DynamicConfig, LoadBalancer, MemoryProvider, Router, Service, StaticConfig};
+//! use switchyard_proxy::Gateway;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut dynamic = DynamicConfig::default();
+//! dynamic.http.routers.insert("whoami".into(), Router::new("Host(`whoami.localhost`)", "whoami"));
+//! dynamic.http.services.insert("whoami".into(), Service::from(LoadBalancer::with_urls(["http://127.0.0.1:9000"])));
+//! let (provider, handle) = MemoryProvider::new("memory", dynamic);
+//!
+//! let gateway = Gateway::new(&StaticConfig::default()).provider(provider).start().await?;
+//! // ... later, change the configuration: it goes live without dropping a request.
+//! handle.update(|c| { c.http.routers.get_mut("whoami").unwrap().rule = "PathPrefix(`/`)".into(); });
+//! gateway.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # What a request goes through
+//! - **Entrypoint**: HTTP/1.1 and h2c on one port (HTTP/2 by its preface), Traefik's limits:
+//!   `respondingTimeouts` (see below), `http.maxHeaderBytes`, `http2.maxConcurrentStreams`,
+//!   `transport.keepAliveMaxRequests`/`keepAliveMaxTime`, and graceful shutdown by
+//!   `transport.lifeCycle` (`requestAcceptGraceTimeout`, `graceTimeOut`).
+//! - **Routing**: the entrypoint's indexed [`RouteTable`](switchyard_rules::RouteTable); no match is
+//!   `404 page not found`, a request whose path cannot be decoded is `400`.
+//! - **Forwarding**: `X-Forwarded-For/Host/Port/Proto/Server` and `X-Real-Ip` set as Traefik sets them,
+//!   with client-supplied values kept only from `forwardedHeaders.trustedIPs` (or `insecure`);
+//!   hop-by-hop headers removed both ways (but a client cannot strip `X-Forwarded-*` headers by naming
+//!   them in `Connection`); `passHostHeader`; `preservePath`; `;` in queries sent as `&`; `Upgrade`
+//!   requests (WebSocket) tunnelled; HTTP/2 backends with `h2c://` server URLs, trailers included.
+//! - **Errors**: connection refused or reset `502`, `dialTimeout` and `responseHeaderTimeout` `504`, no
+//!   server `503`, each with its reason phrase as body, as Traefik answers.
+//!
+//! # Differences from Traefik, on purpose
+//! - hyper's request-head timer also covers the wait between keep-alive requests, so it enforces both
+//!   `readTimeout` (for request heads) and `idleTimeout`, whichever is shorter. Request bodies are not
+//!   cut after `readTimeout`: uploads slower than a minute keep working.
+//! - Response bodies are streamed frame by frame as they arrive, which is never later than any
+//!   `responseForwarding.flushInterval` would flush them.
+
+mod api;
+mod body;
+mod compile;
+mod entry_point;
+mod forward;
+mod gateway;
+mod router;
+mod service;
+mod snapshot;
+mod upstream;
+
+pub use body::{BoxError, RequestBody, ResponseBody};
+pub use compile::API_SERVICE;
+pub use entry_point::EntryPointError;
+pub use forward::{ForwardedPolicy, TrustedIpError};
+pub use gateway::{Gateway, GatewayError, RunningGateway};
+pub use router::{PeerAddr, RouterService};
+pub use snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
+pub use upstream::{Origin, OriginError, Protocol, TransportSettings, UpstreamError};

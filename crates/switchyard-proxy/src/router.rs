@@ -1,0 +1,183 @@
+//! The request handler every entrypoint runs: load the snapshot, route, forward, map errors to statuses.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONNECTION, CONTENT_TYPE};
+use http::request::Parts;
+use http::{HeaderValue, Request, Response, StatusCode};
+use switchyard_rules::RequestView;
+
+use crate::api;
+use crate::body::{BoxError, RequestBody, ResponseBody};
+use crate::forward::{Client, ForwardedPolicy};
+use crate::snapshot::{Handler, Snapshot, SnapshotHandle};
+
+/// What every connection of one entrypoint shares.
+#[derive(Debug)]
+pub(crate) struct EntryPointContext {
+    pub(crate) index: usize,
+    pub(crate) snapshots: SnapshotHandle,
+    pub(crate) policy: ForwardedPolicy,
+    pub(crate) keep_alive: KeepAliveLimits,
+}
+
+/// `transport.keepAliveMaxRequests` / `keepAliveMaxTime`: when a connection has served enough, its
+/// next response says `Connection: close`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeepAliveLimits {
+    pub(crate) max_requests: Option<u64>,
+    pub(crate) max_time: Option<Duration>,
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) entry: Arc<EntryPointContext>,
+    pub(crate) client: Client,
+    served: AtomicU64,
+    opened: Instant,
+}
+
+impl Connection {
+    pub(crate) fn new(entry: Arc<EntryPointContext>, peer: IpAddr, tls: bool) -> Self {
+        let trusted = entry.policy.trusts(peer);
+        Self {
+            entry,
+            client: Client::new(peer, trusted, tls),
+            served: AtomicU64::new(0),
+            opened: Instant::now(),
+        }
+    }
+
+    fn should_close(&self) -> bool {
+        let limits = self.entry.keep_alive;
+        let by_count = limits
+            .max_requests
+            .is_some_and(|max| self.served.fetch_add(1, Ordering::Relaxed) + 1 >= max);
+        by_count || limits.max_time.is_some_and(|max| self.opened.elapsed() >= max)
+    }
+
+    /// Serves one request to completion of its response head.
+    pub(crate) async fn handle(&self, req: Request<RequestBody>) -> Response<ResponseBody> {
+        let snapshot = self.entry.snapshots.load();
+        let (parts, body) = req.into_parts();
+        let mut response = match self.route(&snapshot, &parts) {
+            Ok(target) => match &snapshot.targets[target as usize].handler {
+                Handler::Service(balancer) => {
+                    match balancer.forward(parts, body, &self.client, &self.entry.policy).await {
+                        Ok(response) => response,
+                        Err(error) => {
+                            tracing::debug!(target: "switchyard::proxy", %error, "forwarding failed");
+                            status_response(error.status())
+                        }
+                    }
+                }
+                Handler::Api => api::respond(&snapshot, &parts),
+            },
+            Err(response) => response,
+        };
+        if (self.entry.keep_alive.max_requests.is_some() || self.entry.keep_alive.max_time.is_some())
+            && self.should_close()
+        {
+            response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+
+    fn route(&self, snapshot: &Snapshot, parts: &Parts) -> Result<u32, Response<ResponseBody>> {
+        let view = RequestView::new(parts, Some(self.client.ip)).map_err(|_| status_response(StatusCode::BAD_REQUEST))?;
+        let table = snapshot.table(self.entry.index, self.client.tls);
+        match table.and_then(|t| t.route(&view)) {
+            Some(found) => Ok(*found.value()),
+            None => Err(not_found()),
+        }
+    }
+}
+
+/// Go's `http.NotFound`, which Traefik answers when no router matches.
+fn not_found() -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::from("404 page not found\n"));
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// A status with its reason phrase as body, as Traefik's proxy error handler writes it.
+pub(crate) fn status_response(status: StatusCode) -> Response<ResponseBody> {
+    let text = status.canonical_reason().unwrap_or("Error");
+    let mut response = Response::new(ResponseBody::from(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// The client address of a request handed to a [`RouterService`]; without it, requests count as coming
+/// from `0.0.0.0` (which `ClientIP` rules and `X-Forwarded-For` then see).
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use switchyard_proxy::PeerAddr;
+///
+/// let mut req = http::Request::new(());
+/// req.extensions_mut().insert(PeerAddr("192.0.2.1:5000".parse::<SocketAddr>().unwrap()));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// One entrypoint's router as a tower `Service`, for embedding switchyard in another server (axum,
+/// tonic, a hyper server of your own). It follows live configuration changes like the entrypoint does.
+///
+/// Get one from [`RunningGateway::service`](crate::RunningGateway::service).
+#[derive(Debug, Clone)]
+pub struct RouterService {
+    entry: Arc<EntryPointContext>,
+    tls: bool,
+}
+
+impl RouterService {
+    pub(crate) fn new(entry: Arc<EntryPointContext>) -> Self {
+        Self { entry, tls: false }
+    }
+
+    /// Routes requests as if they came over TLS (to the routers with a `tls` section).
+    #[must_use]
+    pub fn over_tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for RouterService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let peer = req
+            .extensions()
+            .get::<PeerAddr>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
+        let connection = Connection::new(Arc::clone(&self.entry), peer, self.tls);
+        Box::pin(async move { Ok(connection.handle(req.map(RequestBody::new)).await) })
+    }
+}

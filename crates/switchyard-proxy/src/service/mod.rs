@@ -1,0 +1,6 @@
+//! Services: what a router sends its requests to.
+
+mod load_balancer;
+mod weighted_round_robin;
+
+pub(crate) use load_balancer::{LoadBalancer, Server};

@@ -1,0 +1,138 @@
+//! The compiled configuration that requests run through, and the handle that swaps it atomically.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use switchyard_config::{Published, Report};
+use switchyard_rules::RouteTable;
+
+use crate::service::LoadBalancer;
+
+/// An immutable, compiled configuration: one route table per entrypoint (and per TLS-ness of the
+/// connection), each route leading to a compiled service.
+///
+/// A request loads the current snapshot once and keeps it until its response ends, so a reload never
+/// changes a request in flight; the previous snapshot is freed when its last request finishes.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub(crate) generation: u64,
+    pub(crate) tables: Vec<EntryPointTables>,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) published: Arc<Published>,
+    pub(crate) report: Report,
+    pub(crate) entry_points: Arc<[EntryPointInfo]>,
+}
+
+/// An entrypoint as the internal API describes it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EntryPointInfo {
+    /// Its name.
+    pub name: String,
+    /// The address it listens on, as bound (port 0 resolved).
+    pub address: String,
+}
+
+/// The routes of one entrypoint: routers with a `tls` section serve TLS connections only, the others
+/// plain connections only, as in Traefik.
+#[derive(Debug)]
+pub(crate) struct EntryPointTables {
+    pub(crate) plain: RouteTable<u32>,
+    pub(crate) tls: RouteTable<u32>,
+}
+
+/// What a route leads to.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub(crate) handler: Handler,
+}
+
+#[derive(Debug)]
+pub(crate) enum Handler {
+    /// A load-balanced service.
+    Service(Arc<LoadBalancer>),
+    /// The internal API (`api@internal`).
+    Api,
+}
+
+impl Snapshot {
+    /// An empty snapshot: every request gets 404 until a configuration is compiled.
+    pub(crate) fn empty(entry_points: Arc<[EntryPointInfo]>) -> Self {
+        Self {
+            generation: 0,
+            tables: entry_points
+                .iter()
+                .map(|_| EntryPointTables {
+                    plain: RouteTable::new([]),
+                    tls: RouteTable::new([]),
+                })
+                .collect(),
+            targets: Vec::new(),
+            published: Arc::new(Published::default()),
+            report: Report::default(),
+            entry_points,
+        }
+    }
+
+    /// The aggregator generation this snapshot was compiled from (0 before the first configuration).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The status and errors of every router, service and middleware, including what compiling found
+    /// (a service the proxy cannot run, say).
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The configuration this snapshot was compiled from, and the providers' statuses.
+    pub fn published(&self) -> &Published {
+        &self.published
+    }
+
+    /// How many routes an entrypoint serves on plain (`tls == false`) or TLS connections.
+    pub fn route_count(&self, entry_point: &str, tls: bool) -> usize {
+        self.entry_points
+            .iter()
+            .position(|ep| ep.name == entry_point)
+            .map_or(0, |i| {
+                let tables = &self.tables[i];
+                if tls { tables.tls.len() } else { tables.plain.len() }
+            })
+    }
+
+    pub(crate) fn table(&self, entry_point: usize, tls: bool) -> Option<&RouteTable<u32>> {
+        let tables = self.tables.get(entry_point)?;
+        Some(if tls { &tables.tls } else { &tables.plain })
+    }
+}
+
+/// The shared pointer to the current snapshot: the control plane stores, the data plane loads.
+///
+/// ```
+/// # use switchyard_proxy::SnapshotHandle;
+/// let handle = SnapshotHandle::default();
+/// assert_eq!(handle.load().generation(), 0);
+/// ```
+#[derive(Debug, Clone)]
+pub struct SnapshotHandle(Arc<ArcSwap<Snapshot>>);
+
+impl Default for SnapshotHandle {
+    fn default() -> Self {
+        Self::new(Snapshot::empty(Arc::from([])))
+    }
+}
+
+impl SnapshotHandle {
+    pub(crate) fn new(snapshot: Snapshot) -> Self {
+        Self(Arc::new(ArcSwap::from_pointee(snapshot)))
+    }
+
+    /// The current snapshot.
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.0.load_full()
+    }
+
+    pub(crate) fn store(&self, snapshot: Arc<Snapshot>) {
+        self.0.store(snapshot);
+    }
+}

@@ -1,0 +1,64 @@
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// Why a request could not be forwarded to a backend.
+///
+/// ```
+/// use http::StatusCode;
+/// use std::time::Duration;
+/// use switchyard_proxy::UpstreamError;
+///
+/// assert_eq!(UpstreamError::ResponseTimeout(Duration::from_secs(1)).status(), StatusCode::GATEWAY_TIMEOUT);
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The TCP connection could not be established.
+    #[error("cannot connect to {origin}: {source}")]
+    Connect {
+        /// The backend's `host:port`.
+        origin: String,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// The TCP connection was not established within the dial timeout.
+    #[error("connecting to {origin} timed out after {timeout:?}")]
+    ConnectTimeout {
+        /// The backend's `host:port`.
+        origin: String,
+        /// The dial timeout.
+        timeout: Duration,
+    },
+    /// The HTTP handshake with the backend failed.
+    #[error("HTTP handshake with {origin} failed: {source}")]
+    Handshake {
+        /// The backend's `host:port`.
+        origin: String,
+        /// hyper's error.
+        source: hyper::Error,
+    },
+    /// The backend did not send response headers within `responseHeaderTimeout`.
+    #[error("no response headers from the backend within {0:?}")]
+    ResponseTimeout(Duration),
+    /// The exchange with the backend failed (connection reset, malformed response, ...).
+    #[error("backend request failed: {0}")]
+    Request(#[source] hyper::Error),
+    /// The service has no server that can take the request.
+    #[error("no available server")]
+    NoServer,
+    /// The backend needs a protocol this build cannot speak.
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+impl UpstreamError {
+    /// The status the client receives: 504 for timeouts, 503 without a server, 502 otherwise.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::ConnectTimeout { .. } | Self::ResponseTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Request(err) if err.is_timeout() => StatusCode::GATEWAY_TIMEOUT,
+            Self::NoServer => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Shared test parts: a real backend server, a gateway on loopback, and real clients.
+#![allow(dead_code, reason = "each test file uses a different part")]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::client::legacy::Client as LegacyClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use switchyard_config::{
+    DynamicConfig, EntryPoint, LoadBalancer, MemoryHandle, MemoryProvider, Router, Service, StaticConfig,
+};
+use switchyard_proxy::{Gateway, RunningGateway};
+use tokio::net::TcpListener;
+
+pub type TestBody = BoxBody<Bytes, Infallible>;
+
+/// A request as the backend saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: http::Method,
+    pub uri: http::Uri,
+    pub version: http::Version,
+    pub headers: HeaderMap,
+    pub peer: SocketAddr,
+}
+
+/// A backend on 127.0.0.1 speaking HTTP/1.1 and h2c. Paths:
+/// `/echo` streams the request body back; `/bytes/N` sends N bytes; `/slow/MS` waits before answering;
+/// `/status/N` answers N; `/trailers` sends a body with gRPC-style trailers; `/ws` accepts a WebSocket
+/// and echoes its messages; anything else answers 200 with the backend's name.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub name: &'static str,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Backend {
+    pub async fn start(name: &'static str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, name)
+    }
+
+    pub fn serve(listener: TcpListener, name: &'static str) -> Self {
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&seen);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, peer)) = listener.accept().await else { return };
+                let recorded = Arc::clone(&recorded);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let recorded = Arc::clone(&recorded);
+                        async move { Ok::<_, Infallible>(answer(name, peer, req, &recorded).await) }
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, name, seen, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen().pop().expect("the backend saw no request")
+    }
+
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+async fn answer(name: &'static str, peer: SocketAddr, mut req: Request<Incoming>, seen: &Mutex<Vec<Seen>>) -> Response<TestBody> {
+    seen.lock().unwrap().push(Seen {
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        version: req.version(),
+        headers: req.headers().clone(),
+        peer,
+    });
+    let path = req.uri().path().to_owned();
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let response = match (parts.next().unwrap_or(""), parts.next()) {
+        ("echo", _) => Response::new(req.into_body().map_err(|_| unreachable!()).boxed_unsync_compat()),
+        ("bytes", Some(n)) => Response::new(bytes_body(n.parse().unwrap())),
+        ("slow", Some(ms)) => {
+            tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+            Response::new(full(name))
+        }
+        ("status", Some(code)) => {
+            let mut response = Response::new(full(name));
+            *response.status_mut() = StatusCode::from_u16(code.parse().unwrap()).unwrap();
+            response
+        }
+        ("trailers", _) => {
+            let mut trailers = HeaderMap::new();
+            trailers.insert("grpc-status", "0".parse().unwrap());
+            trailers.insert("grpc-message", "done".parse().unwrap());
+            let frames = vec![Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"payload"))), Ok(Frame::trailers(trailers))];
+            let mut response = Response::new(StreamBody::new(futures_util::stream::iter(frames)).boxed());
+            response.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
+            response
+        }
+        ("ws", _) => websocket(&mut req),
+        _ => {
+            let mut response = Response::new(full(name));
+            response.headers_mut().insert("x-backend", name.parse().unwrap());
+            response.headers_mut().insert("connection", "x-hop".parse().unwrap());
+            response.headers_mut().insert("x-hop", "must not reach the client".parse().unwrap());
+            response.headers_mut().insert("keep-alive", "timeout=5".parse().unwrap());
+            response
+        }
+    };
+    response
+}
+
+trait CompatBoxed {
+    fn boxed_unsync_compat(self) -> TestBody;
+}
+
+impl<B: hyper::body::Body<Data = Bytes, Error = Infallible> + Send + Sync + 'static> CompatBoxed for B {
+    fn boxed_unsync_compat(self) -> TestBody {
+        self.boxed()
+    }
+}
+
+pub fn full(text: &'static str) -> TestBody {
+    Full::new(Bytes::from_static(text.as_bytes())).boxed()
+}
+
+/// `n` bytes in 64 KiB chunks, generated as they are sent.
+pub fn bytes_body(n: usize) -> TestBody {
+    const CHUNK: usize = 64 * 1024;
+    let chunk = Bytes::from(vec![b'x'; CHUNK]);
+    let stream = futures_util::stream::unfold(n, move |left| {
+        let chunk = chunk.clone();
+        async move {
+            (left > 0).then(|| {
+                let take = left.min(CHUNK);
+                (Ok::<_, Infallible>(Frame::data(chunk.slice(..take))), left - take)
+            })
+        }
+    });
+    StreamBody::new(stream).boxed()
+}
+
+fn websocket(req: &mut Request<Incoming>) -> Response<TestBody> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    let key = req.headers()["sec-websocket-key"].as_bytes().to_vec();
+    let upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        let upgraded = upgrade.await.unwrap();
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        while let Some(Ok(message)) = ws.next().await {
+            if message.is_close() {
+                break;
+            }
+            if ws.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-accept", derive_accept_key(&key))
+        .body(full(""))
+        .unwrap()
+}
+
+/// A static configuration with one entrypoint `web` on 127.0.0.1:0.
+pub fn static_config() -> StaticConfig {
+    let mut config = StaticConfig::default();
+    config.entry_points.insert("web".into(), EntryPoint::new("127.0.0.1:0"));
+    config
+}
+
+/// A dynamic configuration routing `rule` to the given servers.
+pub fn route(rule: &str, urls: &[String]) -> DynamicConfig {
+    let mut config = DynamicConfig::default();
+    config.http.routers.insert("r".into(), Router::new(rule, "s"));
+    config
+        .http
+        .services
+        .insert("s".into(), Service::from(LoadBalancer::with_urls(urls.iter().cloned())));
+    config
+}
+
+/// A started gateway fed by a memory provider, and its `web` address.
+pub struct TestGateway {
+    pub gateway: RunningGateway,
+    pub handle: MemoryHandle,
+    pub addr: SocketAddr,
+}
+
+impl TestGateway {
+    pub async fn start(dynamic: DynamicConfig) -> Self {
+        Self::start_with(static_config(), dynamic).await
+    }
+
+    pub async fn start_with(static_config: StaticConfig, dynamic: DynamicConfig) -> Self {
+        let (provider, handle) = MemoryProvider::new("test", dynamic);
+        let gateway = Gateway::new(&static_config)
+            .provider(provider)
+            .throttle(Duration::ZERO)
+            .start()
+            .await
+            .unwrap();
+        gateway.wait_for(|s| s.generation() > 0).await;
+        let addr = gateway.local_addr("web").unwrap_or_else(|| "127.0.0.1:9".parse().unwrap());
+        Self { gateway, handle, addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Changes the configuration and waits until it is live.
+    pub async fn reconfigure(&self, change: impl FnOnce(&mut DynamicConfig)) {
+        let before = self.gateway.snapshot().generation();
+        self.handle.update(change);
+        self.gateway.wait_for(|s| s.generation() > before).await;
+    }
+}
+
+pub type Client = LegacyClient<HttpConnector, TestBody>;
+
+pub fn client() -> Client {
+    LegacyClient::builder(TokioExecutor::new()).build_http()
+}
+
+/// Sends a GET with a `Host` header and returns status, headers and body text.
+pub async fn get(client: &Client, url: &str, host: Option<&str>) -> (StatusCode, HeaderMap, String) {
+    let mut request = Request::get(url);
+    if let Some(host) = host {
+        request = request.header("host", host);
+    }
+    send(client, request.body(full("")).unwrap()).await
+}
+
+pub async fn send(client: &Client, request: Request<TestBody>) -> (StatusCode, HeaderMap, String) {
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+        .await
+        .expect("request timed out")
+        .expect("request failed");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (parts.status, parts.headers, String::from_utf8_lossy(&body).into_owned())
+}
