@@ -36,7 +36,9 @@ pub(crate) fn respond(snapshot: &Snapshot, parts: &Parts) -> Response<ResponseBo
         ["api", "overview"] => json_response(&view.overview()),
         ["api", "rawdata"] => json_response(&view.rawdata()),
         ["api", "entrypoints"] => list_response(&query, snapshot.entry_points.iter().map(|e| json!(e)).collect()),
-        ["api", "entrypoints", name] => one_response(snapshot.entry_points.iter().find(|e| e.name == *name).map(|e| json!(e))),
+        ["api", "entrypoints", name] => {
+            one_response(snapshot.entry_points.iter().find(|e| e.name == *name).map(|e| json!(e)))
+        }
         ["api", "http", kind] => match view.elements(kind) {
             Some(elements) => list_response(&query, elements.into_values().collect()),
             None => status_response(StatusCode::NOT_FOUND),
@@ -256,6 +258,9 @@ mod tests {
         assert_eq!(percent_decode("api%40file").as_deref(), Some("api@file"));
         assert_eq!(percent_decode("%zz"), None);
         let query = Query::parse("search=Web&status=enabled&page=2&per_page=5");
-        assert_eq!((query.search.as_str(), query.status.as_str(), query.page, query.per_page), ("web", "enabled", 2, 5));
+        assert_eq!(
+            (query.search.as_str(), query.status.as_str(), query.page, query.per_page),
+            ("web", "enabled", 2, 5)
+        );
     }
 }

@@ -136,7 +136,9 @@ macro_rules! body_type {
         impl $name {
             /// An empty body.
             pub fn empty() -> Self {
-                Self { inner: Inner::Full { data: None } }
+                Self {
+                    inner: Inner::Full { data: None },
+                }
             }
 
             /// Wraps any body whose data is `Bytes`.
@@ -145,13 +147,17 @@ macro_rules! body_type {
                 B: Body<Data = Bytes> + Send + 'static,
                 B::Error: Into<BoxError>,
             {
-                Self { inner: Inner::boxed(body) }
+                Self {
+                    inner: Inner::boxed(body),
+                }
             }
         }
 
         impl From<Bytes> for $name {
             fn from(data: Bytes) -> Self {
-                Self { inner: Inner::full(data) }
+                Self {
+                    inner: Inner::full(data),
+                }
             }
         }
 
@@ -186,7 +192,9 @@ macro_rules! body_type {
 
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($name)).field("size_hint", &self.inner.size_hint()).finish()
+                f.debug_struct(stringify!($name))
+                    .field("size_hint", &self.inner.size_hint())
+                    .finish()
             }
         }
     };

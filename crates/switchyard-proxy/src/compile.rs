@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use switchyard_config::{
-    ConfigError, ElementReport, LoadBalancer as LoadBalancerConfig, Problem, Published, Report, Router,
-    ServiceKind, Status, Strategy,
+    ConfigError, ElementReport, LoadBalancer as LoadBalancerConfig, Problem, Published, Report, Router, ServiceKind,
+    Status, Strategy,
 };
 use switchyard_rules::{Route, RouteTable};
 
@@ -47,7 +47,14 @@ struct Findings<'r> {
 }
 
 impl Findings<'_> {
-    fn record(section: &mut BTreeMap<String, ElementReport>, kind: &str, name: &str, field: &str, problem: Problem, fatal: bool) {
+    fn record(
+        section: &mut BTreeMap<String, ElementReport>,
+        kind: &str,
+        name: &str,
+        field: &str,
+        problem: Problem,
+        fatal: bool,
+    ) {
         let Some(element) = section.get_mut(name) else { return };
         let key_path = if field.is_empty() {
             format!("http.{kind}.{name}")
@@ -78,7 +85,11 @@ impl Findings<'_> {
 }
 
 impl Compiler {
-    pub(crate) fn new(entry_points: Arc<[EntryPointInfo]>, tls_entry_points: Vec<bool>, default_transport: TransportSettings) -> Self {
+    pub(crate) fn new(
+        entry_points: Arc<[EntryPointInfo]>,
+        tls_entry_points: Vec<bool>,
+        default_transport: TransportSettings,
+    ) -> Self {
         Self {
             entry_points,
             tls_entry_points,
@@ -130,14 +141,17 @@ impl Compiler {
             }
         }
 
-        let mut routes: Vec<(Vec<Route<u32>>, Vec<Route<u32>>)> =
-            self.entry_points.iter().map(|_| (Vec::new(), Vec::new())).collect();
+        // Per entrypoint: routes for plain connections, routes for TLS connections.
+        let mut routes: Vec<[Vec<Route<u32>>; 2]> =
+            self.entry_points.iter().map(|_| [Vec::new(), Vec::new()]).collect();
         let mut targets = Vec::new();
         for (name, router) in &http.routers {
             let Some(handler) = self.handler(name, router, &services, &mut findings) else {
                 continue;
             };
-            let Some(rule) = published.runtime.rules.get(name) else { continue };
+            let Some(rule) = published.runtime.rules.get(name) else {
+                continue;
+            };
             let index = u32::try_from(targets.len()).unwrap_or(u32::MAX);
             targets.push(Target { handler });
             for entry_point in &router.entry_points {
@@ -148,11 +162,8 @@ impl Compiler {
                 if router.priority != 0 {
                     route = route.with_priority(router.priority);
                 }
-                if router.tls.is_some() || self.tls_entry_points[ep] {
-                    routes[ep].1.push(route);
-                } else {
-                    routes[ep].0.push(route);
-                }
+                let tls = router.tls.is_some() || self.tls_entry_points[ep];
+                routes[ep][usize::from(tls)].push(route);
             }
         }
         self.pools = pools;
@@ -161,7 +172,7 @@ impl Compiler {
             generation: published.generation,
             tables: routes
                 .into_iter()
-                .map(|(plain, tls)| EntryPointTables {
+                .map(|[plain, tls]| EntryPointTables {
                     plain: RouteTable::new(plain),
                     tls: RouteTable::new(tls),
                 })
@@ -283,9 +294,21 @@ impl Compiler {
             });
         }
         let unsupported = [
-            (definition.strategy != Strategy::Wrr, "strategy", "only `wrr` is implemented yet; wrr is used"),
-            (definition.sticky.is_some(), "sticky", "sticky sessions are not implemented yet; ignored"),
-            (definition.health_check.is_some(), "healthCheck", "active health checks are not implemented yet; ignored"),
+            (
+                definition.strategy != Strategy::Wrr,
+                "strategy",
+                "only `wrr` is implemented yet; wrr is used",
+            ),
+            (
+                definition.sticky.is_some(),
+                "sticky",
+                "sticky sessions are not implemented yet; ignored",
+            ),
+            (
+                definition.health_check.is_some(),
+                "healthCheck",
+                "active health checks are not implemented yet; ignored",
+            ),
             (
                 definition.passive_health_check.is_some(),
                 "passiveHealthCheck",
@@ -293,7 +316,12 @@ impl Compiler {
             ),
         ];
         for (field, message) in unsupported.iter().filter(|(on, ..)| *on).map(|(_, f, m)| (f, m)) {
-            findings.service(name, &format!("loadBalancer.{field}"), Problem::Unsupported((*message).into()), false);
+            findings.service(
+                name,
+                &format!("loadBalancer.{field}"),
+                Problem::Unsupported((*message).into()),
+                false,
+            );
         }
         Some(LoadBalancer::new(servers, definition.pass_host_header))
     }

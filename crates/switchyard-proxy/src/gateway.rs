@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_config::{
-    AggregatorError, Aggregator, DynamicConfig, MemoryProvider, Provider, Router, RunningAggregator, StaticConfig,
+    Aggregator, AggregatorError, DynamicConfig, MemoryProvider, Provider, Router, RunningAggregator, StaticConfig,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -62,7 +62,9 @@ pub struct Gateway {
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway").field("aggregator", &self.aggregator).finish_non_exhaustive()
+        f.debug_struct("Gateway")
+            .field("aggregator", &self.aggregator)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,7 +108,10 @@ impl Gateway {
         let entry_points = self.static_config.effective_entry_points();
         let mut settings = Vec::with_capacity(entry_points.len());
         for (name, config) in &entry_points {
-            settings.push((name.clone(), Settings::from_config(name, config, self.hostname.as_deref())?));
+            settings.push((
+                name.clone(),
+                Settings::from_config(name, config, self.hostname.as_deref())?,
+            ));
         }
         let handle = SnapshotHandle::default();
         let mut servers = Vec::with_capacity(settings.len());
@@ -124,11 +129,17 @@ impl Gateway {
             .zip(&settings)
             .map(|(server, (name, s))| EntryPointInfo {
                 name: name.clone(),
-                address: server.local_addr().map_or_else(|_| s.address.to_string(), |a| a.to_string()),
+                address: server
+                    .local_addr()
+                    .map_or_else(|_| s.address.to_string(), |a| a.to_string()),
             })
             .collect();
         handle.store(Arc::new(Snapshot::empty(Arc::clone(&infos))));
-        let compiler = Compiler::new(infos, settings.iter().map(|(_, s)| s.tls).collect(), self.default_transport());
+        let compiler = Compiler::new(
+            infos,
+            settings.iter().map(|(_, s)| s.tls).collect(),
+            self.default_transport(),
+        );
 
         let aggregator = self.aggregator.start()?;
         let shutdown = CancellationToken::new();

@@ -70,7 +70,7 @@ impl Connection {
         let snapshot = self.entry.snapshots.load();
         let (parts, body) = req.into_parts();
         let mut response = match self.route(&snapshot, &parts) {
-            Ok(target) => match &snapshot.targets[target as usize].handler {
+            Routed::To(target) => match &snapshot.targets[target as usize].handler {
                 Handler::Service(balancer) => {
                     match balancer.forward(parts, body, &self.client, &self.entry.policy).await {
                         Ok(response) => response,
@@ -82,24 +82,35 @@ impl Connection {
                 }
                 Handler::Api => api::respond(&snapshot, &parts),
             },
-            Err(response) => response,
+            Routed::Status(status) if status == StatusCode::NOT_FOUND => not_found(),
+            Routed::Status(status) => status_response(status),
         };
         if (self.entry.keep_alive.max_requests.is_some() || self.entry.keep_alive.max_time.is_some())
             && self.should_close()
         {
-            response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }
 
-    fn route(&self, snapshot: &Snapshot, parts: &Parts) -> Result<u32, Response<ResponseBody>> {
-        let view = RequestView::new(parts, Some(self.client.ip)).map_err(|_| status_response(StatusCode::BAD_REQUEST))?;
+    fn route(&self, snapshot: &Snapshot, parts: &Parts) -> Routed {
+        let Ok(view) = RequestView::new(parts, Some(self.client.ip)) else {
+            return Routed::Status(StatusCode::BAD_REQUEST);
+        };
         let table = snapshot.table(self.entry.index, self.client.tls);
         match table.and_then(|t| t.route(&view)) {
-            Some(found) => Ok(*found.value()),
-            None => Err(not_found()),
+            Some(found) => Routed::To(*found.value()),
+            None => Routed::Status(StatusCode::NOT_FOUND),
         }
     }
+}
+
+/// Where routing sent a request: a target of the snapshot, or straight to an error status.
+enum Routed {
+    To(u32),
+    Status(StatusCode),
 }
 
 /// Go's `http.NotFound`, which Traefik answers when no router matches.

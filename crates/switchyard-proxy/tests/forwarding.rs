@@ -1,5 +1,6 @@
 //! What a backend receives: forwarding headers as Traefik sets them, no hop-by-hop headers, the host
 //! and path it is configured for.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod support;
 
@@ -43,7 +44,12 @@ async fn untrusted_clients_cannot_forge_forwarded_headers() {
 async fn trusted_peers_extend_the_forwarded_chain() {
     let backend = Backend::start("b").await;
     let mut config = static_config();
-    config.entry_points.get_mut("web").unwrap().forwarded_headers.trusted_ips = vec!["127.0.0.0/8".into()];
+    config
+        .entry_points
+        .get_mut("web")
+        .unwrap()
+        .forwarded_headers
+        .trusted_ips = vec!["127.0.0.0/8".into()];
     let gateway = TestGateway::start_with(config, route("PathPrefix(`/`)", &[backend.url()])).await;
     let request = Request::get(gateway.url("/"))
         .header("host", "app.example")
@@ -55,7 +61,10 @@ async fn trusted_peers_extend_the_forwarded_chain() {
     let seen = backend.last().headers;
     assert_eq!(seen["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
     assert_eq!(seen["x-forwarded-proto"], "https");
-    assert_eq!(seen["x-forwarded-port"], "443", "no port in Host: the trusted protocol's default");
+    assert_eq!(
+        seen["x-forwarded-port"], "443",
+        "no port in Host: the trusted protocol's default"
+    );
 }
 
 #[tokio::test]
@@ -74,7 +83,10 @@ async fn hop_by_hop_headers_are_removed_both_ways() {
     assert!(!seen.contains_key("x-private"));
     assert!(!seen.contains_key("proxy-authorization"));
     assert_eq!(seen["te"], "trailers");
-    assert_eq!(seen["x-forwarded-for"], "127.0.0.1", "naming it in Connection must not strip it");
+    assert_eq!(
+        seen["x-forwarded-for"], "127.0.0.1",
+        "naming it in Connection must not strip it"
+    );
     // The backend's own hop-by-hop headers stop at the proxy.
     assert!(!headers.contains_key("x-hop"));
     assert!(!headers.contains_key("keep-alive"));
@@ -98,17 +110,27 @@ async fn preserve_path_prefixes_the_server_path_and_queries_survive() {
     let backend = Backend::start("b").await;
     let mut config = route("PathPrefix(`/`)", &[format!("{}/base/", backend.url())]);
     load_balancer(&mut config).servers[0].preserve_path = true;
-    config.http.routers.insert("plain".into(), switchyard_config::Router::new("PathPrefix(`/plain`)", "plain"));
+    config.http.routers.insert(
+        "plain".into(),
+        switchyard_config::Router::new("PathPrefix(`/plain`)", "plain"),
+    );
     config.http.services.insert(
         "plain".into(),
-        switchyard_config::Service::from(switchyard_config::LoadBalancer::with_urls([format!("{}/ignored", backend.url())])),
+        switchyard_config::Service::from(switchyard_config::LoadBalancer::with_urls([format!(
+            "{}/ignored",
+            backend.url()
+        )])),
     );
     let gateway = TestGateway::start(config).await;
     let client = client();
     get(&client, &gateway.url("/x/y?a=1;b=2"), None).await;
     assert_eq!(backend.last().uri, "/base/x/y?a=1&b=2");
     get(&client, &gateway.url("/plain/%2Fkeep?q=%20"), None).await;
-    assert_eq!(backend.last().uri, "/plain/%2Fkeep?q=%20", "without preservePath the server path is ignored");
+    assert_eq!(
+        backend.last().uri,
+        "/plain/%2Fkeep?q=%20",
+        "without preservePath the server path is ignored"
+    );
 }
 
 #[tokio::test]

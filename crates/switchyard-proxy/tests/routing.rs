@@ -1,4 +1,5 @@
 //! Requests reach the backend their rule selects; what no rule selects gets Traefik's 404.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod support;
 
@@ -10,7 +11,10 @@ async fn routes_by_host_and_path_and_answers_404_otherwise() {
     let api = Backend::start("api").await;
     let web = Backend::start("web").await;
     let mut config = route("Host(`example.com`) && PathPrefix(`/api`)", &[api.url()]);
-    config.http.routers.insert("web".into(), Router::new("Host(`example.com`)", "web"));
+    config
+        .http
+        .routers
+        .insert("web".into(), Router::new("Host(`example.com`)", "web"));
     config
         .http
         .services
@@ -36,7 +40,10 @@ async fn explicit_priority_beats_rule_length() {
     let long = Backend::start("long").await;
     let mut config = route("PathPrefix(`/`)", &[short.url()]);
     config.http.routers.get_mut("r").unwrap().priority = 1000;
-    config.http.routers.insert("long".into(), Router::new("PathPrefix(`/a`) && Method(`GET`)", "long"));
+    config
+        .http
+        .routers
+        .insert("long".into(), Router::new("PathPrefix(`/a`) && Method(`GET`)", "long"));
     config
         .http
         .services

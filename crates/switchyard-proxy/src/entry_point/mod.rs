@@ -33,7 +33,11 @@ pub(crate) struct EntryPointServer {
 }
 
 impl EntryPointServer {
-    pub(crate) fn bind(name: &str, settings: Settings, context: Arc<EntryPointContext>) -> Result<Self, EntryPointError> {
+    pub(crate) fn bind(
+        name: &str,
+        settings: Settings,
+        context: Arc<EntryPointContext>,
+    ) -> Result<Self, EntryPointError> {
         let listener = listen(settings.address, settings.reuse_port).map_err(|source| EntryPointError::Bind {
             name: name.to_owned(),
             address: settings.address,

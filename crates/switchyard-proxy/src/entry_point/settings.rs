@@ -71,7 +71,11 @@ fn positive(d: switchyard_config::Duration) -> Option<Duration> {
 }
 
 impl Settings {
-    pub(crate) fn from_config(name: &str, config: &EntryPoint, hostname: Option<&str>) -> Result<Self, EntryPointError> {
+    pub(crate) fn from_config(
+        name: &str,
+        config: &EntryPoint,
+        hostname: Option<&str>,
+    ) -> Result<Self, EntryPointError> {
         let address = config.address().map_err(|source| EntryPointError::Address {
             name: name.to_owned(),
             source,

@@ -141,9 +141,7 @@ impl Client {
 
     /// The `X-Forwarded-Port` value for a port; a connection almost always sees one, so it is kept.
     fn port_value(&self, port: u16) -> HeaderValue {
-        let (cached, value) = self
-            .port_value
-            .get_or_init(|| (port, HeaderValue::from(port)));
+        let (cached, value) = self.port_value.get_or_init(|| (port, HeaderValue::from(port)));
         if *cached == port {
             value.clone()
         } else {
@@ -328,7 +326,10 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_go_but_forwarded_ones_stay() {
         let mut headers = HeaderMap::new();
-        headers.insert("connection", HeaderValue::from_static("keep-alive, x-secret, X-Forwarded-For, upgrade"));
+        headers.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-secret, X-Forwarded-For, upgrade"),
+        );
         headers.insert("x-secret", HeaderValue::from_static("1"));
         headers.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
         headers.insert("te", HeaderValue::from_static("trailers, deflate"));

@@ -32,11 +32,12 @@ pub(crate) async fn forward(
     client: &Client,
     policy: &ForwardedPolicy,
 ) -> Result<Response<ResponseBody>, UpstreamError> {
-    let host = parts
-        .headers
-        .get(HOST)
-        .cloned()
-        .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    let host = parts.headers.get(HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
     let upgrade = headers::requested_upgrade(&parts.headers);
     let websocket = upgrade
         .as_ref()
@@ -83,7 +84,9 @@ pub(crate) async fn forward(
 
     let mut response = pool.send(Request::from_parts(parts, body)).await?;
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-    let response_upgrade = switching.then(|| headers::requested_upgrade(response.headers())).flatten();
+    let response_upgrade = switching
+        .then(|| headers::requested_upgrade(response.headers()))
+        .flatten();
     if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
         let backend_upgrade = hyper::upgrade::on(&mut response);
         tokio::spawn(upgrade::tunnel(client_upgrade, backend_upgrade));
@@ -97,7 +100,7 @@ pub(crate) async fn forward(
 fn upstream_path(uri: &Uri, prefix: &str, preserve_path: bool) -> Option<PathAndQuery> {
     let path = uri.path_and_query()?;
     let semicolons = path.query().is_some_and(|q| q.contains(';'));
-    if !semicolons && !(preserve_path && !prefix.is_empty()) {
+    if !semicolons && (!preserve_path || prefix.is_empty()) {
         // Origin form already: reuse the URI as it is, without copying.
         return uri.scheme().is_some().then(|| path.clone());
     }

@@ -67,9 +67,7 @@ impl LoadBalancer {
     fn pick(&self) -> Option<&Server> {
         let index = match &self.picker {
             Picker::Empty => return None,
-            Picker::RoundRobin { next, eligible } => {
-                eligible[next.fetch_add(1, Ordering::Relaxed) % eligible.len()]
-            }
+            Picker::RoundRobin { next, eligible } => eligible[next.fetch_add(1, Ordering::Relaxed) % eligible.len()],
             Picker::Weighted(schedule) => schedule.lock().ok()?.next()?,
         };
         self.servers.get(index)

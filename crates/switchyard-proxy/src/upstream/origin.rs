@@ -59,13 +59,18 @@ impl Origin {
             _ => return Err(error("the scheme must be http, https or h2c")),
         };
         let authority = uri.authority().cloned().ok_or_else(|| error("the URL has no host"))?;
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         if host.is_empty() {
             return Err(error("the URL has no host"));
         }
         let port = authority.port_u16().unwrap_or(default_port);
         let address = host.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, port));
-        let host_header = HeaderValue::from_str(authority.as_str()).map_err(|_| error("the host is not a valid header value"))?;
+        let host_header =
+            HeaderValue::from_str(authority.as_str()).map_err(|_| error("the host is not a valid header value"))?;
         let path = uri.path().trim_end_matches('/').to_owned();
         Ok(Self {
             protocol,

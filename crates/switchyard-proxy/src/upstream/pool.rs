@@ -48,7 +48,9 @@ pub(crate) struct Release {
 
 impl std::fmt::Debug for Release {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Release").field("pool", &self.pool).finish_non_exhaustive()
+        f.debug_struct("Release")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
     }
 }
 
@@ -79,7 +81,10 @@ impl Pool {
 
     /// Sends a request (its URI already in the form the protocol needs) and returns the response head
     /// with the body still streaming.
-    pub(crate) async fn send(self: &Arc<Self>, req: Request<RequestBody>) -> Result<Response<ResponseBody>, UpstreamError> {
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        req: Request<RequestBody>,
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
         match self.origin.protocol() {
             Protocol::Http1 => self.send_http1(req).await,
             Protocol::H2c => self.send_http2(req).await,
@@ -89,7 +94,10 @@ impl Pool {
         }
     }
 
-    async fn send_http1(self: &Arc<Self>, mut req: Request<RequestBody>) -> Result<Response<ResponseBody>, UpstreamError> {
+    async fn send_http1(
+        self: &Arc<Self>,
+        mut req: Request<RequestBody>,
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
         loop {
             let (mut sender, reused) = match self.take_idle() {
                 Some(sender) => (sender, true),
@@ -140,7 +148,10 @@ impl Pool {
     fn take_idle(&self) -> Option<http1::SendRequest<RequestBody>> {
         let mut idle = self.idle.lock().ok()?;
         while let Some(conn) = idle.pop() {
-            let expired = self.settings.idle_timeout.is_some_and(|limit| conn.since.elapsed() >= limit);
+            let expired = self
+                .settings
+                .idle_timeout
+                .is_some_and(|limit| conn.since.elapsed() >= limit);
             if !expired && !conn.sender.is_closed() {
                 return Some(conn.sender);
             }

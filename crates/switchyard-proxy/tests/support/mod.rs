@@ -55,7 +55,9 @@ impl Backend {
         let recorded = Arc::clone(&seen);
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, peer)) = listener.accept().await else { return };
+                let Ok((stream, peer)) = listener.accept().await else {
+                    return;
+                };
                 let recorded = Arc::clone(&recorded);
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -88,7 +90,12 @@ impl Backend {
     }
 }
 
-async fn answer(name: &'static str, peer: SocketAddr, mut req: Request<Incoming>, seen: &Mutex<Vec<Seen>>) -> Response<TestBody> {
+async fn answer(
+    name: &'static str,
+    peer: SocketAddr,
+    mut req: Request<Incoming>,
+    seen: &Mutex<Vec<Seen>>,
+) -> Response<TestBody> {
     seen.lock().unwrap().push(Seen {
         method: req.method().clone(),
         uri: req.uri().clone(),
@@ -98,7 +105,7 @@ async fn answer(name: &'static str, peer: SocketAddr, mut req: Request<Incoming>
     });
     let path = req.uri().path().to_owned();
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
-    let response = match (parts.next().unwrap_or(""), parts.next()) {
+    match (parts.next().unwrap_or(""), parts.next()) {
         ("echo", _) => Response::new(req.into_body().map_err(|_| unreachable!()).boxed_unsync_compat()),
         ("bytes", Some(n)) => Response::new(bytes_body(n.parse().unwrap())),
         ("slow", Some(ms)) => {
@@ -114,9 +121,14 @@ async fn answer(name: &'static str, peer: SocketAddr, mut req: Request<Incoming>
             let mut trailers = HeaderMap::new();
             trailers.insert("grpc-status", "0".parse().unwrap());
             trailers.insert("grpc-message", "done".parse().unwrap());
-            let frames = vec![Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"payload"))), Ok(Frame::trailers(trailers))];
+            let frames = vec![
+                Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"payload"))),
+                Ok(Frame::trailers(trailers)),
+            ];
             let mut response = Response::new(StreamBody::new(futures_util::stream::iter(frames)).boxed());
-            response.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
+            response
+                .headers_mut()
+                .insert("content-type", "application/grpc".parse().unwrap());
             response
         }
         ("ws", _) => websocket(&mut req),
@@ -124,12 +136,15 @@ async fn answer(name: &'static str, peer: SocketAddr, mut req: Request<Incoming>
             let mut response = Response::new(full(name));
             response.headers_mut().insert("x-backend", name.parse().unwrap());
             response.headers_mut().insert("connection", "x-hop".parse().unwrap());
-            response.headers_mut().insert("x-hop", "must not reach the client".parse().unwrap());
-            response.headers_mut().insert("keep-alive", "timeout=5".parse().unwrap());
+            response
+                .headers_mut()
+                .insert("x-hop", "must not reach the client".parse().unwrap());
+            response
+                .headers_mut()
+                .insert("keep-alive", "timeout=5".parse().unwrap());
             response
         }
-    };
-    response
+    }
 }
 
 trait CompatBoxed {
@@ -171,7 +186,8 @@ fn websocket(req: &mut Request<Incoming>) -> Response<TestBody> {
     let upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         let upgraded = upgrade.await.unwrap();
-        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        let mut ws =
+            tokio_tungstenite::WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
         while let Some(Ok(message)) = ws.next().await {
             if message.is_close() {
                 break;
@@ -229,7 +245,9 @@ impl TestGateway {
             .await
             .unwrap();
         gateway.wait_for(|s| s.generation() > 0).await;
-        let addr = gateway.local_addr("web").unwrap_or_else(|| "127.0.0.1:9".parse().unwrap());
+        let addr = gateway
+            .local_addr("web")
+            .unwrap_or_else(|| "127.0.0.1:9".parse().unwrap());
         Self { gateway, handle, addr }
     }
 

@@ -1,0 +1,129 @@
+//! Bodies and connections that are more than one small exchange: WebSocket, h2c with trailers, and
+//! clients that leave mid-body.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::Request;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use support::{Backend, TestGateway, client, get, route};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn websocket_echo_through_the_proxy() {
+    let backend = Backend::start("ws").await;
+    let gateway = TestGateway::start(route("PathPrefix(`/ws`)", &[backend.url()])).await;
+    let stream = TcpStream::connect(gateway.addr).await.unwrap();
+    let (mut ws, response) = tokio_tungstenite::client_async(format!("ws://{}/ws", gateway.addr), stream)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    for text in ["hello", "through", "switchyard"] {
+        ws.send(Message::text(text)).await.unwrap();
+        let echoed = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(echoed.into_text().unwrap().as_str(), text);
+    }
+    ws.close(None).await.unwrap();
+    let seen = backend.last().headers;
+    assert_eq!(seen["upgrade"], "websocket");
+    assert_eq!(seen["x-forwarded-proto"], "ws");
+}
+
+#[tokio::test]
+async fn h2c_clients_and_backends_keep_trailers() {
+    let backend = Backend::start("grpc").await;
+    let gateway = TestGateway::start(route("PathPrefix(`/`)", &[format!("h2c://{}", backend.addr)])).await;
+    let stream = TcpStream::connect(gateway.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request = Request::post(format!("http://{}/trailers", gateway.addr))
+        .header("te", "trailers")
+        .header("content-type", "application/grpc")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let collected = response.into_body().collect().await.unwrap();
+    let trailers = collected.trailers().cloned().expect("trailers reach the client");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(trailers["grpc-message"], "done");
+    assert_eq!(collected.to_bytes(), "payload");
+    let seen = backend.last();
+    assert_eq!(seen.version, http::Version::HTTP_2);
+    assert_eq!(seen.headers["te"], "trailers");
+}
+
+#[tokio::test]
+async fn clients_leaving_mid_body_do_not_hurt_the_next_requests() {
+    let backend = Backend::start("b").await;
+    let gateway = TestGateway::start(route("PathPrefix(`/`)", &[backend.url()])).await;
+
+    // Leaves while the response streams.
+    let mut stream = TcpStream::connect(gateway.addr).await.unwrap();
+    stream
+        .write_all(b"GET /bytes/104857600 HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0; 65536];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    drop(stream);
+
+    // Leaves while the request body is uploading.
+    let mut stream = TcpStream::connect(gateway.addr).await.unwrap();
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\npartial")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(stream);
+
+    let client = client();
+    for _ in 0..5 {
+        let (status, _, body) = get(&client, &gateway.url("/"), None).await;
+        assert_eq!((status.as_u16(), body.as_str()), (200, "b"));
+    }
+}
+
+#[tokio::test]
+async fn malformed_requests_get_4xx_and_the_server_keeps_going() {
+    let backend = Backend::start("b").await;
+    let gateway = TestGateway::start(route("PathPrefix(`/`)", &[backend.url()])).await;
+    for raw in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\n",
+        b"GET / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n",
+    ] {
+        let mut stream = TcpStream::connect(gateway.addr).await.unwrap();
+        stream.write_all(raw).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 4"), "{raw:?} answered {answer:?}");
+    }
+    let mut stream = TcpStream::connect(gateway.addr).await.unwrap();
+    let huge = format!("GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(2 << 20));
+    let _ = stream.write_all(huge.as_bytes()).await;
+    let mut answer = vec![0; 64];
+    let n = stream.read(&mut answer).await.unwrap_or(0);
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 431"),
+        "headers over maxHeaderBytes"
+    );
+    assert!(backend.seen().is_empty());
+    let (status, _, _) = get(&client(), &gateway.url("/"), None).await;
+    assert_eq!(status, 200);
+}
