@@ -1,8 +1,19 @@
 //! switchyard: an embeddable edge router that speaks Traefik's configuration.
 //!
-//! This facade is the crate applications depend on. Today it carries the routing-rule engine
-//! ([`rules`]) and the configuration model with its providers ([`config`]); the proxy joins it as it
-//! lands. Optional pieces sit behind cargo features so an application compiles only what it uses.
+//! This facade is the crate applications depend on: the proxy ([`Gateway`], from [`proxy`]), the
+//! routing-rule engine ([`rules`]) and the configuration model with its providers ([`config`]).
+//! Optional pieces sit behind cargo features so an application compiles only what it uses.
+//!
+//! [`gateway_from_static`] turns a Traefik static configuration into a [`Gateway`] with the providers
+//! it names, so an existing `traefik.yml` runs unchanged:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = switchyard::config::load_file::<switchyard::config::StaticConfig>("traefik.yml")?.value;
+//! let gateway = switchyard::gateway_from_static(&config)?.start().await?;
+//! gateway.shutdown().await;
+//! # Ok(()) }
+//! ```
 //!
 //! # Cargo features
 //!
@@ -33,6 +44,63 @@ pub use switchyard_config as config;
 /// The file provider (the `switchyard-file` crate; cargo feature `file`).
 #[cfg(feature = "file")]
 pub use switchyard_file as file;
+
+/// The data plane: entrypoints, routing, forwarding, hot-swapped snapshots (the `switchyard-proxy` crate).
+pub use switchyard_proxy as proxy;
+
+pub use switchyard_proxy::{Gateway, RunningGateway};
+
+/// A static configuration names a provider this build does not include.
+#[derive(Debug, thiserror::Error)]
+#[error("providers.{provider} is configured, but switchyard was built without the `{feature}` feature")]
+pub struct MissingFeature {
+    /// The provider's key in the static configuration.
+    pub provider: &'static str,
+    /// The cargo feature that provides it.
+    pub feature: &'static str,
+}
+
+/// A [`Gateway`] for a static configuration, with the providers it configures (`providers.file`, and
+/// the Kubernetes providers as they land). A provider this build was compiled without is an error
+/// rather than silently missing routes.
+///
+/// ```
+/// use switchyard::config::{Format, StaticConfig, load_str};
+///
+/// let config: StaticConfig = load_str("entryPoints:\n  web:\n    address: ':8000'\n", Format::Yaml, "traefik.yml")
+///     .unwrap()
+///     .value;
+/// let gateway = switchyard::gateway_from_static(&config).unwrap();
+/// # drop(gateway);
+/// ```
+pub fn gateway_from_static(config: &config::StaticConfig) -> Result<Gateway, MissingFeature> {
+    #[allow(unused_mut, reason = "providers are added by feature")]
+    let mut gateway = Gateway::new(config);
+    let providers = &config.providers;
+    #[cfg(feature = "file")]
+    if let Some(options) = &providers.file {
+        gateway = gateway.provider(file::FileProvider::from_static(options));
+    }
+    #[cfg(not(feature = "file"))]
+    if providers.file.is_some() {
+        return Err(MissingFeature {
+            provider: "file",
+            feature: "file",
+        });
+    }
+    let kubernetes = [
+        ("kubernetesIngress", providers.kubernetes_ingress.is_some()),
+        ("kubernetesCRD", providers.kubernetes_crd.is_some()),
+        ("kubernetesGateway", providers.kubernetes_gateway.is_some()),
+    ];
+    if let Some((provider, _)) = kubernetes.into_iter().find(|(_, on)| *on) {
+        return Err(MissingFeature {
+            provider,
+            feature: "kubernetes",
+        });
+    }
+    Ok(gateway)
+}
 
 /// The README's Rust examples, compiled and run as doctests so they cannot drift.
 #[cfg(doctest)]
