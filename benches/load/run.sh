@@ -9,7 +9,7 @@ HARNESS=${BENCH_HARNESS:-../shared/bench/run.sh}
 W=/tmp/switchyard-load
 mkdir -p "$W"
 cargo build --release --example gateway
-python3 - "$W" <<'PY'
+python3 - "$W" "$PWD/benches/load/routes-1.yml" <<'PY'
 import sys
 w = sys.argv[1]
 with open(f"{w}/routes-10k.yml", "w") as f:
@@ -19,7 +19,7 @@ with open(f"{w}/routes-10k.yml", "w") as f:
         f.write("      service: backend\n      entryPoints: [web]\n")
     f.write("    all:\n      rule: \"PathPrefix(`/`)\"\n      service: backend\n      entryPoints: [web]\n")
     f.write("  services:\n    backend:\n      loadBalancer:\n        servers:\n          - url: \"http://127.0.0.1:9000\"\n")
-for name, port, routes in [("one", 8090, "benches/load/routes-1.yml"), ("10k", 8091, f"{w}/routes-10k.yml")]:
+for name, port, routes in [("one", 8090, sys.argv[2]), ("10k", 8091, f"{w}/routes-10k.yml")]:
     with open(f"{w}/static-{name}.yml", "w") as f:
         f.write(f"entryPoints:\n  web:\n    address: \"127.0.0.1:{port}\"\n")
         f.write(f"providers:\n  file:\n    filename: \"{routes}\"\n    watch: false\n")

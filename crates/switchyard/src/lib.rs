@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let config = switchyard::config::load_file::<switchyard::config::StaticConfig>("traefik.yml")?.value;
+//! let config = switchyard::config::load_file::<switchyard::config::StaticConfig>("traefik.yml".as_ref())?.value;
 //! let gateway = switchyard::gateway_from_static(&config)?.start().await?;
 //! gateway.shutdown().await;
 //! # Ok(()) }

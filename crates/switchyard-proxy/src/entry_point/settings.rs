@@ -122,7 +122,8 @@ impl Settings {
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_timeout)
             .max_buf_size(self.max_header_bytes.max(MIN_BUFFER))
-            .keep_alive(true);
+            .keep_alive(true)
+            .writev(false);
         builder
             .http2()
             .timer(TokioTimer::new())

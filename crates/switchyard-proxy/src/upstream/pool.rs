@@ -204,6 +204,7 @@ impl Pool {
     async fn connect_http1(&self) -> Result<http1::SendRequest<RequestBody>, UpstreamError> {
         let io = self.connect().await?;
         let (sender, connection) = http1::Builder::new()
+            .writev(false)
             .handshake(io)
             .await
             .map_err(|source| self.handshake_error(source))?;

@@ -1,0 +1,106 @@
+//! A Traefik user's static and dynamic files, unchanged, run through the facade route the same way;
+//! editing the dynamic file changes routing live.
+#![cfg(feature = "file")]
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use switchyard::config::{StaticConfig, load_file};
+
+async fn backend(name: &'static str) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = hyper::service::service_fn(move |_req| async move {
+                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(name.as_bytes()))))
+            });
+            tokio::spawn(async move {
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    addr
+}
+
+async fn get(addr: SocketAddr, host: &str, path: &str) -> (u16, String) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let request = http::Request::get(format!("http://{addr}{path}"))
+        .header("host", host)
+        .body(Empty::new())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traefik_static_and_dynamic_files_route_and_reload() {
+    let blue = backend("blue").await;
+    let green = backend("green").await;
+    let dir = tempfile::tempdir().unwrap();
+    let dynamic = dir.path().join("dynamic.yml");
+    let write_dynamic = |target: SocketAddr| {
+        let yaml = format!(
+            "http:\n  routers:\n    app:\n      rule: Host(`app.example`) && PathPrefix(`/v1`)\n      service: app\n      entryPoints: [web]\n  services:\n    app:\n      loadBalancer:\n        servers:\n          - url: http://{target}\n"
+        );
+        std::fs::write(&dynamic, yaml).unwrap();
+    };
+    write_dynamic(blue);
+    let static_file = dir.path().join("traefik.yml");
+    std::fs::write(
+        &static_file,
+        format!(
+            "entryPoints:\n  web:\n    address: 127.0.0.1:0\nproviders:\n  providersThrottleDuration: 0s\n  file:\n    filename: {}\n    watch: true\n",
+            dynamic.display()
+        ),
+    )
+    .unwrap();
+
+    let config = load_file::<StaticConfig>(&static_file).unwrap();
+    assert!(config.unknown_keys.is_empty(), "{:?}", config.unknown_keys);
+    let gateway = switchyard::gateway_from_static(&config.value)
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    gateway.wait_for(|s| s.route_count("web", false) == 1).await;
+    let addr = gateway.local_addr("web").unwrap();
+
+    assert_eq!(get(addr, "app.example", "/v1/users").await, (200, "blue".into()));
+    assert_eq!(get(addr, "other.example", "/v1/users").await.0, 404);
+
+    let generation = gateway.snapshot().generation();
+    write_dynamic(green);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    gateway.wait_for(|s| s.generation() > generation).await;
+    loop {
+        if get(addr, "app.example", "/v1").await.1 == "green" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the edited file never went live");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gateway.shutdown().await;
+}
+
+#[test]
+fn providers_this_build_lacks_are_an_error() {
+    let yaml = "providers:\n  kubernetesIngress: {}\n";
+    let config: StaticConfig = switchyard::config::load_str(yaml, switchyard::config::Format::Yaml, "traefik.yml")
+        .unwrap()
+        .value;
+    let error = switchyard::gateway_from_static(&config).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "providers.kubernetesIngress is configured, but switchyard was built without the `kubernetes` feature"
+    );
+}
