@@ -46,6 +46,9 @@ pub(crate) async fn forward(
         .is_some()
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
+    // hyper sizes a request's header map to the headers it parsed; grow it once for the up to seven
+    // forwarding headers rather than rehashing on the way.
+    parts.headers.reserve(7);
     headers::set_forwarded(&mut parts.headers, host.as_ref(), client, policy, websocket);
     headers::remove_hop_by_hop(&mut parts.headers, client_upgrade.as_ref().and(upgrade));
 
