@@ -108,6 +108,9 @@ impl Gateway {
         let entry_points = self.static_config.effective_entry_points();
         let mut settings = Vec::with_capacity(entry_points.len());
         for (name, config) in &entry_points {
+            for option in not_yet_honoured(config) {
+                tracing::warn!(target: "switchyard::entrypoint", "entryPoints.{name}.{option} is not supported yet and is ignored");
+            }
             settings.push((
                 name.clone(),
                 Settings::from_config(name, config, self.hostname.as_deref())?,
@@ -261,6 +264,26 @@ impl RunningGateway {
         self.aggregator.shutdown().await;
         self.compile_task.abort();
     }
+}
+
+/// Static entrypoint options read from Traefik files that this build does not act on yet.
+fn not_yet_honoured(config: &switchyard_config::EntryPoint) -> Vec<&'static str> {
+    let http = &config.http;
+    let options = [
+        ("http.redirections", http.redirections.is_some()),
+        ("http.middlewares", !http.middlewares.is_empty()),
+        ("http.tls", http.tls.is_some()),
+        (
+            "transport.respondingTimeouts.writeTimeout",
+            !config.transport.responding_timeouts.write_timeout.is_zero(),
+        ),
+        ("http3", config.http3.is_some()),
+    ];
+    options
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// The host name, for `X-Forwarded-Server`.

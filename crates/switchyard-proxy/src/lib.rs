@@ -29,8 +29,10 @@
 //! # What a request goes through
 //! - **Entrypoint**: HTTP/1.1 and h2c on one port (HTTP/2 by its preface), Traefik's limits:
 //!   `respondingTimeouts` (see below), `http.maxHeaderBytes`, `http2.maxConcurrentStreams`,
-//!   `transport.keepAliveMaxRequests`/`keepAliveMaxTime`, and graceful shutdown by
-//!   `transport.lifeCycle` (`requestAcceptGraceTimeout`, `graceTimeOut`).
+//!   `transport.keepAliveMaxRequests`/`keepAliveMaxTime`, the PROXY protocol (v1 and v2) from
+//!   `proxyProtocol.trustedIPs`, and graceful shutdown by `transport.lifeCycle`
+//!   (`requestAcceptGraceTimeout`, `graceTimeOut`). Options not acted on yet (`http.redirections`,
+//!   `http.middlewares`, `http.tls`, `writeTimeout`, `http3`) are logged as warnings at start.
 //! - **Routing**: the entrypoint's indexed [`RouteTable`](switchyard_rules::RouteTable); no match is
 //!   `404 page not found`, a request whose path cannot be decoded is `400`.
 //! - **Forwarding**: `X-Forwarded-For/Host/Port/Proto/Server` and `X-Real-Ip` set as Traefik sets them,

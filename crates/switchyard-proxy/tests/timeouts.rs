@@ -25,7 +25,12 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Durati
 async fn idle_and_slow_connections_are_closed() {
     let backend = Backend::start("b").await;
     let mut config = static_config();
-    let timeouts = &mut config.entry_points.get_mut("web").unwrap().transport.responding_timeouts;
+    let timeouts = &mut config
+        .entry_points
+        .get_mut("web")
+        .unwrap()
+        .transport
+        .responding_timeouts;
     timeouts.idle_timeout = switchyard_config::Duration::from_millis(300);
     let gateway = TestGateway::start_with(config, route("PathPrefix(`/`)", &[backend.url()])).await;
 
@@ -35,11 +40,16 @@ async fn idle_and_slow_connections_are_closed() {
     let mut buf = vec![0; 4096];
     let n = idle.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-    let closed = closed_within(&mut idle, Duration::from_secs(3)).await.expect("idle connection left open");
+    let closed = closed_within(&mut idle, Duration::from_secs(3))
+        .await
+        .expect("idle connection left open");
     assert!(closed >= Duration::from_millis(200), "closed too early: {closed:?}");
 
     // A request head that never ends (slowloris): closed too.
     let mut slow = TcpStream::connect(gateway.addr).await.unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n").await.unwrap();
-    assert!(closed_within(&mut slow, Duration::from_secs(3)).await.is_some(), "slow head left open");
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(3)).await.is_some(),
+        "slow head left open"
+    );
 }

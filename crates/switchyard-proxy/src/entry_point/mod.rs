@@ -1,5 +1,6 @@
 //! EntryPoints: listening sockets that serve HTTP/1.1, h2c and (with TLS) h2 through the router.
 
+mod proxy_protocol;
 mod settings;
 
 use std::convert::Infallible;
@@ -16,7 +17,11 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use proxy_protocol::{Header, ProxyProtocol};
 pub use settings::EntryPointError;
+
+/// How long a PROXY protocol header may take when no request-head timeout is configured.
+const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) use settings::Settings;
 
 use crate::body::RequestBody;
@@ -28,6 +33,8 @@ pub(crate) struct EntryPointServer {
     listener: TcpListener,
     context: Arc<EntryPointContext>,
     builder: auto::Builder<TokioExecutor>,
+    proxy_protocol: Option<Arc<ProxyProtocol>>,
+    header_timeout: Duration,
     accept_grace: Duration,
     grace: Duration,
 }
@@ -48,6 +55,8 @@ impl EntryPointServer {
             listener,
             context,
             builder: settings.builder(),
+            proxy_protocol: settings.proxy_protocol.clone().map(Arc::new),
+            header_timeout: settings.header_timeout.unwrap_or(DEFAULT_HEADER_TIMEOUT),
             accept_grace: settings.accept_grace,
             grace: settings.grace,
         })
@@ -100,20 +109,38 @@ impl EntryPointServer {
         while connections.join_next().await.is_some() {}
     }
 
-    fn serve(&self, stream: TcpStream, peer: SocketAddr, graceful: &GracefulShutdown, connections: &mut JoinSet<()>) {
+    fn serve(
+        &self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        graceful: &GracefulShutdown,
+        connections: &mut JoinSet<()>,
+    ) {
         let _ = stream.set_nodelay(true);
-        let connection = Arc::new(Connection::new(Arc::clone(&self.context), peer.ip(), false));
-        let service = service_fn(move |req: hyper::Request<Incoming>| {
-            let connection = Arc::clone(&connection);
-            async move { Ok::<_, Infallible>(connection.handle(req.map(RequestBody::from)).await) }
-        });
-        let serving = self
-            .builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let serving = graceful.watch(serving);
+        let context = Arc::clone(&self.context);
+        let builder = self.builder.clone();
+        let proxy_protocol = self.proxy_protocol.clone();
+        let header_timeout = self.header_timeout;
+        let watcher = graceful.watcher();
         connections.spawn(async move {
-            if let Err(error) = serving.await {
+            let client = match &proxy_protocol {
+                None => peer,
+                Some(proxy) => match proxy.accept(&mut stream, peer, header_timeout).await {
+                    Ok(Header::Client(client)) => client,
+                    Ok(Header::Absent | Header::Local) => peer,
+                    Err(error) => {
+                        tracing::debug!(target: "switchyard::entrypoint", %peer, %error, "connection refused");
+                        return;
+                    }
+                },
+            };
+            let connection = Arc::new(Connection::new(context, client.ip(), false));
+            let service = service_fn(move |req: hyper::Request<Incoming>| {
+                let connection = Arc::clone(&connection);
+                async move { Ok::<_, Infallible>(connection.handle(req.map(RequestBody::from)).await) }
+            });
+            let serving = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(serving.into_owned()).await {
                 tracing::debug!(target: "switchyard::entrypoint", %peer, %error, "connection ended with an error");
             }
         });

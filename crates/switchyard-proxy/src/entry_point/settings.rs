@@ -7,7 +7,8 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use switchyard_config::{AddressError, EntryPoint};
 
-use crate::forward::{ForwardedPolicy, TrustedIpError};
+use super::proxy_protocol::ProxyProtocol;
+use crate::forward::{ForwardedPolicy, TrustedIpError, parse_trusted};
 use crate::router::KeepAliveLimits;
 
 /// hyper refuses read buffers smaller than this.
@@ -41,10 +42,12 @@ pub enum EntryPointError {
         source: std::io::Error,
     },
     /// A trusted IP is malformed.
-    #[error("entryPoints.{name}.forwardedHeaders.trustedIPs: {source}")]
+    #[error("entryPoints.{name}.{section}.trustedIPs: {source}")]
     TrustedIps {
         /// The entrypoint.
         name: String,
+        /// `forwardedHeaders` or `proxyProtocol`.
+        section: &'static str,
         /// The bad entry.
         source: TrustedIpError,
     },
@@ -58,11 +61,12 @@ pub(crate) struct Settings {
     pub(crate) accept_grace: Duration,
     pub(crate) grace: Duration,
     /// Bounds the wait for a request head, including the idle wait between keep-alive requests.
-    header_timeout: Option<Duration>,
+    pub(crate) header_timeout: Option<Duration>,
     max_header_bytes: usize,
     max_concurrent_streams: u32,
     pub(crate) keep_alive: KeepAliveLimits,
     pub(crate) policy: ForwardedPolicy,
+    pub(crate) proxy_protocol: Option<ProxyProtocol>,
     pub(crate) tls: bool,
 }
 
@@ -83,12 +87,22 @@ impl Settings {
         if address.is_udp() {
             return Err(EntryPointError::Udp { name: name.to_owned() });
         }
-        let policy = ForwardedPolicy::new(&config.forwarded_headers, hostname).map_err(|source| {
-            EntryPointError::TrustedIps {
+        let trusted_error = |section| {
+            move |source| EntryPointError::TrustedIps {
                 name: name.to_owned(),
+                section,
                 source,
             }
-        })?;
+        };
+        let policy =
+            ForwardedPolicy::new(&config.forwarded_headers, hostname).map_err(trusted_error("forwardedHeaders"))?;
+        let proxy_protocol = match &config.proxy_protocol {
+            Some(proxy) => Some(ProxyProtocol {
+                insecure: proxy.insecure,
+                trusted: parse_trusted(&proxy.trusted_ips).map_err(trusted_error("proxyProtocol"))?,
+            }),
+            None => None,
+        };
         let transport = &config.transport;
         let timeouts = &transport.responding_timeouts;
         // hyper's head timer also runs while a keep-alive connection waits for its next request, so it
@@ -110,6 +124,7 @@ impl Settings {
                 max_time: positive(transport.keep_alive_max_time),
             },
             policy,
+            proxy_protocol,
             tls: config.http.tls.is_some(),
         })
     }

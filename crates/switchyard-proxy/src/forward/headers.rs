@@ -89,17 +89,7 @@ impl ForwardedPolicy {
     /// assert!(!policy.trusts("192.0.2.1".parse().unwrap()));
     /// ```
     pub fn new(config: &ForwardedHeaders, server: Option<&str>) -> Result<Self, TrustedIpError> {
-        let trusted = config
-            .trusted_ips
-            .iter()
-            .map(|entry| {
-                let entry = entry.trim();
-                entry
-                    .parse::<IpNet>()
-                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| TrustedIpError(entry.to_owned()))
-            })
-            .collect::<Result<_, _>>()?;
+        let trusted = parse_trusted(&config.trusted_ips)?;
         Ok(Self {
             insecure: config.insecure,
             trusted,
@@ -114,6 +104,20 @@ impl ForwardedPolicy {
         let peer = peer.to_canonical();
         self.insecure || self.trusted.iter().any(|net| net.contains(&peer))
     }
+}
+
+/// Parses a `trustedIPs` list: addresses and CIDR ranges.
+pub(crate) fn parse_trusted(entries: &[String]) -> Result<Vec<IpNet>, TrustedIpError> {
+    entries
+        .iter()
+        .map(|entry| {
+            let entry = entry.trim();
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| TrustedIpError(entry.to_owned()))
+        })
+        .collect()
 }
 
 /// What a connection tells about the client, computed once per connection.

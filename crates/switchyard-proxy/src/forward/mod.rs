@@ -10,7 +10,7 @@ use http::request::Parts;
 use http::uri::{PathAndQuery, Uri};
 use http::{HeaderValue, Request, Response, StatusCode, Version};
 
-pub(crate) use headers::Client;
+pub(crate) use headers::{Client, parse_trusted};
 pub use headers::{ForwardedPolicy, TrustedIpError};
 
 use crate::body::{RequestBody, ResponseBody};
