@@ -59,13 +59,15 @@ mod gateway;
 mod router;
 mod service;
 mod snapshot;
+mod trusted_peers;
 mod upstream;
 
 pub use body::{BoxError, RequestBody, ResponseBody};
 pub use compile::API_SERVICE;
 pub use entry_point::EntryPointError;
-pub use forward::{ForwardedPolicy, TrustedIpError};
+pub use forward::ForwardedPolicy;
 pub use gateway::{Gateway, GatewayError, RunningGateway};
 pub use router::{PeerAddr, RouterService};
 pub use snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
+pub use trusted_peers::TrustedIpError;
 pub use upstream::{Origin, OriginError, Protocol, TransportSettings, UpstreamError};

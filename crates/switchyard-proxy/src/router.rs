@@ -57,6 +57,8 @@ impl Connection {
         }
     }
 
+    /// Whether this response must close the connection (`keepAliveMaxRequests`/`keepAliveMaxTime`);
+    /// without limits it touches neither the counter nor the clock.
     fn should_close(&self) -> bool {
         let limits = self.entry.keep_alive;
         let by_count = limits
@@ -85,9 +87,7 @@ impl Connection {
             Routed::Status(status) if status == StatusCode::NOT_FOUND => not_found(),
             Routed::Status(status) => status_response(status),
         };
-        if (self.entry.keep_alive.max_requests.is_some() || self.entry.keep_alive.max_time.is_some())
-            && self.should_close()
-        {
+        if self.should_close() {
             response
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));

@@ -8,8 +8,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use ipnet::IpNet;
 use tokio::net::TcpStream;
+
+use crate::trusted_peers::TrustedPeers;
 
 /// The 12-byte signature that starts a version 2 header.
 const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
@@ -21,8 +22,7 @@ const PEEK: usize = 536;
 /// Which peers may send a PROXY header.
 #[derive(Debug, Clone)]
 pub(crate) struct ProxyProtocol {
-    pub(crate) insecure: bool,
-    pub(crate) trusted: Vec<IpNet>,
+    pub(crate) peers: TrustedPeers,
 }
 
 /// What was read at the start of a connection.
@@ -48,11 +48,6 @@ pub(crate) enum HeaderError {
 }
 
 impl ProxyProtocol {
-    fn trusts(&self, peer: IpAddr) -> bool {
-        let peer = peer.to_canonical();
-        self.insecure || self.trusted.iter().any(|net| net.contains(&peer))
-    }
-
     /// Reads a header from a trusted peer, leaving the bytes after it for HTTP.
     pub(crate) async fn accept(
         &self,
@@ -60,7 +55,7 @@ impl ProxyProtocol {
         peer: SocketAddr,
         limit: Duration,
     ) -> Result<Header, HeaderError> {
-        if !self.trusts(peer.ip()) {
+        if !self.peers.trusts(peer.ip()) {
             return Ok(Header::Absent);
         }
         let mut buf = [0u8; PEEK];

@@ -8,8 +8,9 @@ use hyper_util::server::conn::auto;
 use switchyard_config::{AddressError, EntryPoint};
 
 use super::proxy_protocol::ProxyProtocol;
-use crate::forward::{ForwardedPolicy, TrustedIpError, parse_trusted};
+use crate::forward::ForwardedPolicy;
 use crate::router::KeepAliveLimits;
+use crate::trusted_peers::{TrustedIpError, TrustedPeers};
 
 /// hyper refuses read buffers smaller than this.
 const MIN_BUFFER: usize = 8192;
@@ -98,8 +99,8 @@ impl Settings {
             ForwardedPolicy::new(&config.forwarded_headers, hostname).map_err(trusted_error("forwardedHeaders"))?;
         let proxy_protocol = match &config.proxy_protocol {
             Some(proxy) => Some(ProxyProtocol {
-                insecure: proxy.insecure,
-                trusted: parse_trusted(&proxy.trusted_ips).map_err(trusted_error("proxyProtocol"))?,
+                peers: TrustedPeers::parse(proxy.insecure, &proxy.trusted_ips)
+                    .map_err(trusted_error("proxyProtocol"))?,
             }),
             None => None,
         };

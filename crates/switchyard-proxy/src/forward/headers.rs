@@ -4,8 +4,9 @@ use std::net::IpAddr;
 
 use http::header::{CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use ipnet::IpNet;
 use switchyard_config::ForwardedHeaders;
+
+use crate::trusted_peers::{TrustedIpError, TrustedPeers};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -64,17 +65,11 @@ pub(crate) fn is_managed(name: &HeaderName) -> bool {
 /// An entrypoint's `forwardedHeaders` settings, parsed.
 #[derive(Debug, Clone)]
 pub struct ForwardedPolicy {
-    insecure: bool,
-    trusted: Vec<IpNet>,
+    peers: TrustedPeers,
     not_append_x_forwarded_for: bool,
     add_scheme_headers: bool,
     server: Option<HeaderValue>,
 }
-
-/// A `forwardedHeaders.trustedIPs` entry that is neither an address nor a CIDR range.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is neither an IP address nor a CIDR range")]
-pub struct TrustedIpError(pub String);
 
 impl ForwardedPolicy {
     /// Parses the settings; `server` is the value of `X-Forwarded-Server` (the host name).
@@ -89,10 +84,8 @@ impl ForwardedPolicy {
     /// assert!(!policy.trusts("192.0.2.1".parse().unwrap()));
     /// ```
     pub fn new(config: &ForwardedHeaders, server: Option<&str>) -> Result<Self, TrustedIpError> {
-        let trusted = parse_trusted(&config.trusted_ips)?;
         Ok(Self {
-            insecure: config.insecure,
-            trusted,
+            peers: TrustedPeers::parse(config.insecure, &config.trusted_ips)?,
             not_append_x_forwarded_for: config.not_append_x_forwarded_for,
             add_scheme_headers: config.add_x_forwarded_scheme_headers,
             server: server.and_then(|s| HeaderValue::from_str(s).ok()),
@@ -101,23 +94,8 @@ impl ForwardedPolicy {
 
     /// Whether a peer's `X-Forwarded-*` headers are kept.
     pub fn trusts(&self, peer: IpAddr) -> bool {
-        let peer = peer.to_canonical();
-        self.insecure || self.trusted.iter().any(|net| net.contains(&peer))
+        self.peers.trusts(peer)
     }
-}
-
-/// Parses a `trustedIPs` list: addresses and CIDR ranges.
-pub(crate) fn parse_trusted(entries: &[String]) -> Result<Vec<IpNet>, TrustedIpError> {
-    entries
-        .iter()
-        .map(|entry| {
-            let entry = entry.trim();
-            entry
-                .parse::<IpNet>()
-                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| TrustedIpError(entry.to_owned()))
-        })
-        .collect()
 }
 
 /// What a connection tells about the client, computed once per connection.

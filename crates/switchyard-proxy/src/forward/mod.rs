@@ -10,8 +10,8 @@ use http::request::Parts;
 use http::uri::{PathAndQuery, Uri};
 use http::{HeaderValue, Request, Response, StatusCode, Version};
 
-pub(crate) use headers::{Client, parse_trusted};
-pub use headers::{ForwardedPolicy, TrustedIpError};
+pub(crate) use headers::Client;
+pub use headers::ForwardedPolicy;
 
 use crate::body::{RequestBody, ResponseBody};
 use crate::upstream::{Pool, Protocol, UpstreamError};
