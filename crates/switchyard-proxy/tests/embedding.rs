@@ -5,7 +5,7 @@ mod support;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use support::{Backend, TestGateway, route, static_config};
+use support::{Backend, TestGateway, route, static_config_with};
 use switchyard_proxy::PeerAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_service::Service;
@@ -43,13 +43,7 @@ async fn the_router_serves_requests_handed_to_it_and_follows_reloads() {
 #[tokio::test]
 async fn keep_alive_max_requests_closes_the_connection_after_the_limit() {
     let backend = Backend::start("b").await;
-    let mut config = static_config();
-    config
-        .entry_points
-        .get_mut("web")
-        .unwrap()
-        .transport
-        .keep_alive_max_requests = 2;
+    let config = static_config_with(|web| web.transport.keep_alive_max_requests = 2);
     let gateway = TestGateway::start_with(config, route("PathPrefix(`/`)", &[backend.url()])).await;
     let mut stream = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
     stream

@@ -5,7 +5,7 @@
 mod support;
 
 use http::Request;
-use support::{Backend, TestGateway, client, full, get, route, send, static_config};
+use support::{Backend, TestGateway, client, full, get, route, send, static_config_with};
 use switchyard_config::ServiceKind;
 
 fn load_balancer(config: &mut switchyard_config::DynamicConfig) -> &mut switchyard_config::LoadBalancer {
@@ -43,13 +43,7 @@ async fn untrusted_clients_cannot_forge_forwarded_headers() {
 #[tokio::test]
 async fn trusted_peers_extend_the_forwarded_chain() {
     let backend = Backend::start("b").await;
-    let mut config = static_config();
-    config
-        .entry_points
-        .get_mut("web")
-        .unwrap()
-        .forwarded_headers
-        .trusted_ips = vec!["127.0.0.0/8".into()];
+    let config = static_config_with(|web| web.forwarded_headers.trusted_ips = vec!["127.0.0.0/8".into()]);
     let gateway = TestGateway::start_with(config, route("PathPrefix(`/`)", &[backend.url()])).await;
     let request = Request::get(gateway.url("/"))
         .header("host", "app.example")

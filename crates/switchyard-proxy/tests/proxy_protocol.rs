@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Backend, TestGateway, route, static_config};
+use support::{Backend, TestGateway, route, static_config_with};
 use switchyard_config::ProxyProtocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -17,10 +17,11 @@ async fn exchange(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
 }
 
 async fn gateway(trusted: &str, backend: &Backend) -> TestGateway {
-    let mut config = static_config();
-    config.entry_points.get_mut("web").unwrap().proxy_protocol = Some(ProxyProtocol {
-        insecure: false,
-        trusted_ips: vec![trusted.into()],
+    let config = static_config_with(|web| {
+        web.proxy_protocol = Some(ProxyProtocol {
+            insecure: false,
+            trusted_ips: vec![trusted.into()],
+        });
     });
     TestGateway::start_with(config, route("PathPrefix(`/`)", &[backend.url()])).await
 }

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Backend, TestGateway, client, get, route, static_config};
+use support::{Backend, TestGateway, client, get, route, static_config_with};
 use tokio::net::TcpStream;
 
 #[tokio::test]
@@ -30,14 +30,9 @@ async fn in_flight_requests_finish_and_new_connections_are_refused() {
 #[tokio::test]
 async fn requests_outliving_the_grace_period_are_cut() {
     let backend = Backend::start("b").await;
-    let mut config = static_config();
-    config
-        .entry_points
-        .get_mut("web")
-        .unwrap()
-        .transport
-        .life_cycle
-        .grace_time_out = switchyard_config::Duration::from_millis(200);
+    let config = static_config_with(|web| {
+        web.transport.life_cycle.grace_time_out = switchyard_config::Duration::from_millis(200);
+    });
     let gateway = TestGateway::start_with(config, route("PathPrefix(`/`)", &[backend.url()])).await;
     let url = gateway.url("/slow/5000");
     let in_flight = tokio::spawn(async move {

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Backend, TestGateway, route, static_config};
+use support::{Backend, TestGateway, route, static_config_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -24,14 +24,9 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Durati
 #[tokio::test]
 async fn idle_and_slow_connections_are_closed() {
     let backend = Backend::start("b").await;
-    let mut config = static_config();
-    let timeouts = &mut config
-        .entry_points
-        .get_mut("web")
-        .unwrap()
-        .transport
-        .responding_timeouts;
-    timeouts.idle_timeout = switchyard_config::Duration::from_millis(300);
+    let config = static_config_with(|web| {
+        web.transport.responding_timeouts.idle_timeout = switchyard_config::Duration::from_millis(300);
+    });
     let gateway = TestGateway::start_with(config, route("PathPrefix(`/`)", &[backend.url()])).await;
 
     // Idle after a request: closed after about idleTimeout.

@@ -20,7 +20,9 @@ use switchyard_config::{
 use switchyard_proxy::{Gateway, RunningGateway};
 use tokio::net::TcpListener;
 
-pub type TestBody = BoxBody<Bytes, Infallible>;
+/// Bodies of test requests and backend responses; errors pass through (a client that leaves mid-upload
+/// ends the echo's body with an error, which must not panic the backend).
+pub type TestBody = BoxBody<Bytes, switchyard_proxy::BoxError>;
 
 /// A request as the backend saw it.
 #[derive(Debug, Clone)]
@@ -106,7 +108,7 @@ async fn answer(
     let path = req.uri().path().to_owned();
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     match (parts.next().unwrap_or(""), parts.next()) {
-        ("echo", _) => Response::new(req.into_body().map_err(|_| unreachable!()).boxed_unsync_compat()),
+        ("echo", _) => Response::new(req.into_body().map_err(Into::into).boxed()),
         ("bytes", Some(n)) => Response::new(bytes_body(n.parse().unwrap())),
         ("slow", Some(ms)) => {
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
@@ -122,7 +124,7 @@ async fn answer(
             trailers.insert("grpc-status", "0".parse().unwrap());
             trailers.insert("grpc-message", "done".parse().unwrap());
             let frames = vec![
-                Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"payload"))),
+                Ok::<_, switchyard_proxy::BoxError>(Frame::data(Bytes::from_static(b"payload"))),
                 Ok(Frame::trailers(trailers)),
             ];
             let mut response = Response::new(StreamBody::new(futures_util::stream::iter(frames)).boxed());
@@ -147,18 +149,10 @@ async fn answer(
     }
 }
 
-trait CompatBoxed {
-    fn boxed_unsync_compat(self) -> TestBody;
-}
-
-impl<B: hyper::body::Body<Data = Bytes, Error = Infallible> + Send + Sync + 'static> CompatBoxed for B {
-    fn boxed_unsync_compat(self) -> TestBody {
-        self.boxed()
-    }
-}
-
 pub fn full(text: &'static str) -> TestBody {
-    Full::new(Bytes::from_static(text.as_bytes())).boxed()
+    Full::new(Bytes::from_static(text.as_bytes()))
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// `n` bytes in 64 KiB chunks, generated as they are sent.
@@ -170,7 +164,10 @@ pub fn bytes_body(n: usize) -> TestBody {
         async move {
             (left > 0).then(|| {
                 let take = left.min(CHUNK);
-                (Ok::<_, Infallible>(Frame::data(chunk.slice(..take))), left - take)
+                (
+                    Ok::<_, switchyard_proxy::BoxError>(Frame::data(chunk.slice(..take))),
+                    left - take,
+                )
             })
         }
     });
@@ -208,8 +205,15 @@ fn websocket(req: &mut Request<Incoming>) -> Response<TestBody> {
 
 /// A static configuration with one entrypoint `web` on 127.0.0.1:0.
 pub fn static_config() -> StaticConfig {
+    static_config_with(|_| {})
+}
+
+/// A static configuration with one entrypoint `web` on 127.0.0.1:0, changed by `change`.
+pub fn static_config_with(change: impl FnOnce(&mut EntryPoint)) -> StaticConfig {
+    let mut web = EntryPoint::new("127.0.0.1:0");
+    change(&mut web);
     let mut config = StaticConfig::default();
-    config.entry_points.insert("web".into(), EntryPoint::new("127.0.0.1:0"));
+    config.entry_points.insert("web".into(), web);
     config
 }
 
