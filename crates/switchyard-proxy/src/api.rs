@@ -11,9 +11,9 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use serde_json::{Map, Value, json};
 use switchyard_config::{ElementReport, HttpConfig, Status};
 
-use crate::body::ResponseBody;
 use crate::router::status_response;
 use crate::snapshot::Snapshot;
+use switchyard_middleware::ResponseBody;
 
 const DEFAULT_PER_PAGE: usize = 100;
 

@@ -1,14 +1,16 @@
 //! Turning a checked configuration into a [`Snapshot`], reusing what did not change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use switchyard_config::{
-    ConfigError, ElementReport, LoadBalancer as LoadBalancerConfig, Problem, Published, Report, Router, ServiceKind,
-    Status, Strategy,
+    ConfigError, ElementReport, LoadBalancer as LoadBalancerConfig, Middleware, Problem, Published, Report, Router,
+    ServiceKind, Status, Strategy,
 };
+use switchyard_middleware::{BuildContext, HttpService, MiddlewareLayer, Plugins, Resolve};
 use switchyard_rules::{Route, RouteTable};
 
+use crate::endpoint::{ApiEndpoint, ServiceEndpoint};
 use crate::service::{LoadBalancer, Server};
 use crate::snapshot::{EntryPointInfo, EntryPointTables, Handler, Snapshot, Target};
 use crate::upstream::{Origin, Pool, Protocol, TransportSettings};
@@ -26,6 +28,42 @@ pub(crate) struct Compiler {
     default_transport: TransportSettings,
     pools: HashMap<PoolKey, Arc<Pool>>,
     services: HashMap<String, CompiledService>,
+    middlewares: HashMap<String, CompiledMiddleware>,
+    plugins: Plugins,
+}
+
+/// A built middleware and the definition it was built from; its layer (and the state in it) is reused
+/// while the definition stays the same.
+#[derive(Clone)]
+struct CompiledMiddleware {
+    definition: Middleware,
+    layer: MiddlewareLayer,
+}
+
+impl std::fmt::Debug for CompiledMiddleware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledMiddleware")
+            .field("kind", &self.definition.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What middlewares may refer to while they are built: compiled services, and middlewares built before.
+struct Resolver<'a> {
+    services: &'a HashMap<String, CompiledService>,
+    middlewares: &'a HashMap<String, CompiledMiddleware>,
+}
+
+impl Resolve for Resolver<'_> {
+    fn service(&self, name: &str) -> Option<HttpService> {
+        self.services
+            .get(name)
+            .map(|s| ServiceEndpoint::boxed(Arc::clone(&s.balancer)))
+    }
+
+    fn middleware(&self, name: &str) -> Option<MiddlewareLayer> {
+        self.middlewares.get(name).map(|m| m.layer.clone())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -79,6 +117,10 @@ impl Findings<'_> {
         Self::record(&mut self.report.services, "services", name, field, problem, fatal);
     }
 
+    fn middleware(&mut self, name: &str, field: &str, problem: Problem) {
+        Self::record(&mut self.report.middlewares, "middlewares", name, field, problem, true);
+    }
+
     fn router(&mut self, name: &str, field: &str, problem: Problem, fatal: bool) {
         Self::record(&mut self.report.routers, "routers", name, field, problem, fatal);
     }
@@ -96,7 +138,15 @@ impl Compiler {
             default_transport,
             pools: HashMap::new(),
             services: HashMap::new(),
+            middlewares: HashMap::new(),
+            plugins: Plugins::new(),
         }
+    }
+
+    /// Builds `plugin` middlewares from `plugins`.
+    pub(crate) fn with_plugins(mut self, plugins: Plugins) -> Self {
+        self.plugins = plugins;
+        self
     }
 
     /// Compiles a published configuration. Elements the proxy cannot run are reported and left out;
@@ -141,12 +191,14 @@ impl Compiler {
             }
         }
 
+        let middlewares = self.build_middlewares(&published, &services, &mut findings);
+
         // Per entrypoint: routes for plain connections, routes for TLS connections.
         let mut routes: Vec<[Vec<Route<u32>>; 2]> =
             self.entry_points.iter().map(|_| [Vec::new(), Vec::new()]).collect();
         let mut targets = Vec::new();
         for (name, router) in &http.routers {
-            let Some(handler) = self.handler(name, router, &services, &mut findings) else {
+            let Some(handler) = Self::handler(name, router, &services, &middlewares, &mut findings) else {
                 continue;
             };
             let Some(rule) = published.runtime.rules.get(name) else {
@@ -168,6 +220,7 @@ impl Compiler {
         }
         self.pools = pools;
         self.services = services;
+        self.middlewares = middlewares;
         Snapshot {
             generation: published.generation,
             tables: routes
@@ -184,32 +237,122 @@ impl Compiler {
         }
     }
 
-    fn handler(
+    /// Builds every middleware, reusing the layers (and their state) of unchanged ones. Chains are built
+    /// after their members; a middleware that fails to build is reported and left out.
+    fn build_middlewares(
         &self,
+        published: &Published,
+        services: &HashMap<String, CompiledService>,
+        findings: &mut Findings<'_>,
+    ) -> HashMap<String, CompiledMiddleware> {
+        let definitions = &published.runtime.config.http.middlewares;
+        let mut built: HashMap<String, CompiledMiddleware> = HashMap::new();
+        let mut attempted: HashSet<&str> = HashSet::new();
+        let mut pending: Vec<&String> = definitions.keys().collect();
+        // Each round builds the middlewares that do not wait for a chain member not attempted yet;
+        // validation has ruled out cycles, and a round that builds nothing ends the loop regardless.
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut waiting = Vec::new();
+            for name in pending {
+                let definition = &definitions[name];
+                if let Middleware::Chain(chain) = definition {
+                    let member_pending = chain.middlewares.iter().any(|m| {
+                        m != name
+                            && !attempted.contains(m.as_str())
+                            && matches!(definitions.get(m), Some(Middleware::Chain(_)))
+                    });
+                    if member_pending {
+                        waiting.push(name);
+                        continue;
+                    }
+                }
+                attempted.insert(name);
+                let reusable = !matches!(definition, Middleware::Chain(_) | Middleware::Errors(_));
+                if let Some(previous) = self
+                    .middlewares
+                    .get(name)
+                    .filter(|p| reusable && p.definition == *definition)
+                {
+                    built.insert(name.clone(), previous.clone());
+                    continue;
+                }
+                let resolver = Resolver {
+                    services,
+                    middlewares: &built,
+                };
+                let context = BuildContext::new(name)
+                    .with_resolve(&resolver)
+                    .with_plugins(&self.plugins);
+                match switchyard_middleware::build(definition, &context) {
+                    Ok(layer) => {
+                        let compiled = CompiledMiddleware {
+                            definition: definition.clone(),
+                            layer,
+                        };
+                        built.insert(name.clone(), compiled);
+                    }
+                    Err(error) => {
+                        let field = match error.field() {
+                            "" => definition.kind().to_owned(),
+                            field => format!("{}.{field}", definition.kind()),
+                        };
+                        findings.middleware(name, &field, Problem::Invalid(error.to_string()));
+                    }
+                }
+            }
+            if waiting.len() == before {
+                // Only possible with a cycle, which validation reports; build them to report them.
+                waiting.iter().for_each(|name| {
+                    attempted.insert(name);
+                });
+            }
+            pending = waiting;
+        }
+        built
+    }
+
+    fn handler(
         name: &str,
         router: &Router,
         services: &HashMap<String, CompiledService>,
+        middlewares: &HashMap<String, CompiledMiddleware>,
         findings: &mut Findings<'_>,
     ) -> Option<Handler> {
-        if !router.middlewares.is_empty() {
-            let problem = Problem::Unsupported("router middlewares are not applied yet".into());
-            findings.router(name, "middlewares", problem, true);
-            return None;
-        }
         if router.tls.is_some() {
             let problem = Problem::Unsupported("TLS is not served yet: the router only matches TLS connections".into());
             findings.router(name, "tls", problem, false);
         }
-        if router.service == API_SERVICE {
-            return Some(Handler::Api);
+        let endpoint = if router.service == API_SERVICE {
+            Handler::Api
+        } else {
+            match services.get(&router.service) {
+                Some(compiled) => Handler::Service(Arc::clone(&compiled.balancer)),
+                None => {
+                    findings.router(name, "service", Problem::DisabledService(router.service.clone()), true);
+                    return None;
+                }
+            }
+        };
+        if router.middlewares.is_empty() {
+            return Some(endpoint);
         }
-        match services.get(&router.service) {
-            Some(compiled) => Some(Handler::Service(Arc::clone(&compiled.balancer))),
-            None => {
-                findings.router(name, "service", Problem::DisabledService(router.service.clone()), true);
-                None
+        let mut layers = Vec::with_capacity(router.middlewares.len());
+        for (index, middleware) in router.middlewares.iter().enumerate() {
+            match middlewares.get(middleware) {
+                Some(compiled) => layers.push(compiled.layer.clone()),
+                None => {
+                    let field = format!("middlewares[{index}]");
+                    findings.router(name, &field, Problem::DisabledMiddleware(middleware.clone()), true);
+                    return None;
+                }
             }
         }
+        let service = match endpoint {
+            Handler::Service(balancer) => ServiceEndpoint::boxed(balancer),
+            _ => HttpService::new(ApiEndpoint),
+        };
+        Some(Handler::Stack(switchyard_middleware::chain(&layers, service)))
     }
 
     fn transport(&self, published: &Published, name: &str) -> TransportSettings {

@@ -12,6 +12,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use switchyard_middleware::Plugins;
+
 use crate::compile::{API_SERVICE, Compiler};
 use crate::entry_point::{EntryPointError, EntryPointServer, Settings};
 use crate::router::{EntryPointContext, RouterService};
@@ -58,6 +60,7 @@ pub struct Gateway {
     static_config: StaticConfig,
     aggregator: Aggregator,
     hostname: Option<String>,
+    plugins: Plugins,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -87,7 +90,26 @@ impl Gateway {
             static_config: static_config.clone(),
             aggregator,
             hostname: system_hostname(),
+            plugins: Plugins::new(),
         }
+    }
+
+    /// Middlewares of your own, which configuration refers to as `plugin: { <name>: {...} }`.
+    ///
+    /// ```
+    /// use switchyard_config::StaticConfig;
+    /// use switchyard_middleware::{HttpService, MiddlewareLayer, Plugins};
+    /// use switchyard_proxy::Gateway;
+    ///
+    /// let plugins = Plugins::new().with("noop", |_options| {
+    ///     Ok(MiddlewareLayer::new(tower::layer::layer_fn(|inner: HttpService| inner)))
+    /// });
+    /// let gateway = Gateway::new(&StaticConfig::default()).plugins(plugins);
+    /// # let _ = gateway;
+    /// ```
+    pub fn plugins(mut self, plugins: Plugins) -> Self {
+        self.plugins = plugins;
+        self
     }
 
     /// Adds a provider.
@@ -142,7 +164,8 @@ impl Gateway {
             infos,
             settings.iter().map(|(_, s)| s.tls).collect(),
             self.default_transport(),
-        );
+        )
+        .with_plugins(self.plugins.clone());
 
         let aggregator = self.aggregator.start()?;
         let shutdown = CancellationToken::new();

@@ -51,8 +51,8 @@
 //!   `responseForwarding.flushInterval` would flush them.
 
 mod api;
-mod body;
 mod compile;
+mod endpoint;
 mod entry_point;
 mod forward;
 mod gateway;
@@ -62,12 +62,12 @@ mod snapshot;
 mod trusted_peers;
 mod upstream;
 
-pub use body::{BoxError, RequestBody, ResponseBody};
 pub use compile::API_SERVICE;
 pub use entry_point::EntryPointError;
 pub use forward::ForwardedPolicy;
 pub use gateway::{Gateway, GatewayError, RunningGateway};
 pub use router::{PeerAddr, RouterService};
 pub use snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
+pub use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
 pub use trusted_peers::TrustedIpError;
 pub use upstream::{Origin, OriginError, Protocol, TransportSettings, UpstreamError};

@@ -16,9 +16,11 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use switchyard_rules::RequestView;
 
 use crate::api;
-use crate::body::{BoxError, RequestBody, ResponseBody};
-use crate::forward::{Client, ForwardedPolicy};
+use crate::endpoint::RouteContext;
+use crate::forward::{Client, EntryHeaders, ForwardedPolicy};
 use crate::snapshot::{Handler, Snapshot, SnapshotHandle};
+use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
+use tower::ServiceExt;
 
 /// What every connection of one entrypoint shares.
 #[derive(Debug)]
@@ -70,11 +72,15 @@ impl Connection {
     /// Serves one request to completion of its response head.
     pub(crate) async fn handle(&self, req: Request<RequestBody>) -> Response<ResponseBody> {
         let snapshot = self.entry.snapshots.load();
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let mut response = match self.route(&snapshot, &parts) {
             Routed::To(target) => match &snapshot.targets[target as usize].handler {
                 Handler::Service(balancer) => {
-                    match balancer.forward(parts, body, &self.client, &self.entry.policy).await {
+                    let policy = &self.entry.policy;
+                    match balancer
+                        .forward(parts, body, &self.client, policy, EntryHeaders::Pending)
+                        .await
+                    {
                         Ok(response) => response,
                         Err(error) => {
                             tracing::debug!(target: "switchyard::proxy", %error, "forwarding failed");
@@ -83,6 +89,17 @@ impl Connection {
                     }
                 }
                 Handler::Api => api::respond(&snapshot, &parts),
+                Handler::Stack(stack) => {
+                    let context = RouteContext {
+                        entry: Arc::clone(&self.entry),
+                        client: self.client.clone(),
+                        snapshot: Arc::clone(&snapshot),
+                    };
+                    context.attach(&mut parts);
+                    let req = Request::from_parts(parts, body);
+                    let Ok(response) = stack.clone().oneshot(req).await;
+                    response
+                }
             },
             Routed::Status(status) if status == StatusCode::NOT_FOUND => not_found(),
             Routed::Status(status) => status_response(status),

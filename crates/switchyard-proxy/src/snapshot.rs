@@ -6,6 +6,8 @@ use arc_swap::ArcSwap;
 use switchyard_config::{Published, Report};
 use switchyard_rules::RouteTable;
 
+use switchyard_middleware::HttpService;
+
 use crate::service::LoadBalancer;
 
 /// An immutable, compiled configuration: one route table per entrypoint (and per TLS-ness of the
@@ -52,6 +54,8 @@ pub(crate) enum Handler {
     Service(Arc<LoadBalancer>),
     /// The internal API (`api@internal`).
     Api,
+    /// A router's middlewares around its service (or the API).
+    Stack(HttpService),
 }
 
 impl Snapshot {

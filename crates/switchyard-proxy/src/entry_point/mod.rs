@@ -24,8 +24,8 @@ pub use settings::EntryPointError;
 const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) use settings::Settings;
 
-use crate::body::RequestBody;
 use crate::router::{Connection, EntryPointContext};
+use switchyard_middleware::RequestBody;
 
 /// A bound entrypoint, ready to serve.
 pub(crate) struct EntryPointServer {

@@ -99,7 +99,7 @@ impl ForwardedPolicy {
 }
 
 /// What a connection tells about the client, computed once per connection.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Client {
     pub(crate) ip: IpAddr,
     pub(crate) ip_value: HeaderValue,
@@ -132,8 +132,10 @@ impl Client {
     }
 }
 
-/// Sets the forwarding headers on a request about to leave for a backend, as Traefik's entrypoint does.
-/// `host` is the request's host (`Host` header or HTTP/2 authority).
+/// Sets the forwarding headers as Traefik's entrypoint does before routing — all but `X-Forwarded-For`
+/// (see [`set_forwarded_for`]): managed headers from untrusted peers dropped, then `X-Real-Ip`,
+/// `X-Forwarded-Proto/Port/Host/Server` filled in. `host` is the request's host (`Host` header or
+/// HTTP/2 authority).
 pub(crate) fn set_forwarded(
     headers: &mut HeaderMap,
     host: Option<&HeaderValue>,
@@ -183,6 +185,11 @@ pub(crate) fn set_forwarded(
     if let Some(server) = &policy.server {
         headers.insert(X_FORWARDED_SERVER, server.clone());
     }
+}
+
+/// `X-Forwarded-For`, which Go's reverse proxy sets as the request leaves (after the middlewares):
+/// the prior values joined, then the client address — unless `notAppendXForwardedFor`.
+pub(crate) fn set_forwarded_for(headers: &mut HeaderMap, client: &Client, policy: &ForwardedPolicy) {
     if !policy.not_append_x_forwarded_for {
         append_forwarded_for(headers, client);
     }
@@ -284,6 +291,7 @@ mod tests {
         headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         let host = HeaderValue::from_static("example.com:8080");
         set_forwarded(&mut headers, Some(&host), &client(false), &policy(), false);
+        set_forwarded_for(&mut headers, &client(false), &policy());
         assert_eq!(headers["x-forwarded-for"], "192.0.2.7");
         assert_eq!(headers["x-real-ip"], "192.0.2.7");
         assert!(!headers.contains_key("x_real_ip"));
@@ -300,6 +308,7 @@ mod tests {
         headers.append("x-forwarded-for", HeaderValue::from_static("2.2.2.2"));
         headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         set_forwarded(&mut headers, None, &client(true), &policy(), true);
+        set_forwarded_for(&mut headers, &client(true), &policy());
         assert_eq!(headers["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 192.0.2.7");
         assert_eq!(headers["x-forwarded-proto"], "https");
         assert_eq!(headers["x-forwarded-port"], "443");

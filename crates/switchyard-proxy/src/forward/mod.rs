@@ -11,16 +11,49 @@ use http::uri::{PathAndQuery, Uri};
 use http::{HeaderValue, Request, Response, StatusCode, Version};
 
 pub(crate) use headers::Client;
+
 pub use headers::ForwardedPolicy;
 
-use crate::body::{RequestBody, ResponseBody};
 use crate::upstream::{Pool, Protocol, UpstreamError};
+use switchyard_middleware::{RequestBody, ResponseBody};
 
 /// How a request is adapted for a backend, beyond the server's address.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ForwardOptions {
     pub(crate) pass_host_header: bool,
     pub(crate) preserve_path: bool,
+}
+
+/// Where a request stands with the entrypoint's forwarding headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryHeaders {
+    /// Not set yet: the request went straight from the router to its service.
+    Pending,
+    /// Set by [`set_entry_headers`] before a middleware stack, which may have changed them since.
+    Set,
+}
+
+/// The host of a request: its `Host` header, or the HTTP/2 authority.
+fn request_host(parts: &Parts) -> Option<HeaderValue> {
+    parts.headers.get(HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    })
+}
+
+fn is_websocket(upgrade: Option<&HeaderValue>) -> bool {
+    upgrade.is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"))
+}
+
+/// Sets the forwarding headers the entrypoint owns (all but `X-Forwarded-For`) before a middleware
+/// stack sees the request, as Traefik's entrypoint does.
+pub(crate) fn set_entry_headers(parts: &mut Parts, client: &Client, policy: &ForwardedPolicy) {
+    let host = request_host(parts);
+    let websocket = is_websocket(headers::requested_upgrade(&parts.headers).as_ref());
+    parts.headers.reserve(7);
+    headers::set_forwarded(&mut parts.headers, host.as_ref(), client, policy, websocket);
 }
 
 /// Forwards a request to the server behind `pool` and returns the response with its body streaming.
@@ -31,25 +64,22 @@ pub(crate) async fn forward(
     body: RequestBody,
     client: &Client,
     policy: &ForwardedPolicy,
+    entry_headers: EntryHeaders,
 ) -> Result<Response<ResponseBody>, UpstreamError> {
-    let host = parts.headers.get(HOST).cloned().or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
+    let host = request_host(&parts);
     let upgrade = headers::requested_upgrade(&parts.headers);
-    let websocket = upgrade
-        .as_ref()
-        .is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let websocket = is_websocket(upgrade.as_ref());
     let client_upgrade = upgrade
         .is_some()
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
     // hyper sizes a request's header map to the headers it parsed; grow it once for the up to seven
     // forwarding headers rather than rehashing on the way.
-    parts.headers.reserve(7);
-    headers::set_forwarded(&mut parts.headers, host.as_ref(), client, policy, websocket);
+    if entry_headers == EntryHeaders::Pending {
+        parts.headers.reserve(7);
+        headers::set_forwarded(&mut parts.headers, host.as_ref(), client, policy, websocket);
+    }
+    headers::set_forwarded_for(&mut parts.headers, client, policy);
     headers::remove_hop_by_hop(&mut parts.headers, client_upgrade.as_ref().and(upgrade));
 
     let origin = pool.origin();

@@ -7,9 +7,9 @@ use http::Response;
 use http::request::Parts;
 
 use super::weighted_round_robin::EarliestDeadline;
-use crate::body::{RequestBody, ResponseBody};
-use crate::forward::{self, Client, ForwardOptions, ForwardedPolicy};
+use crate::forward::{self, Client, EntryHeaders, ForwardOptions, ForwardedPolicy};
 use crate::upstream::{Pool, UpstreamError};
+use switchyard_middleware::{RequestBody, ResponseBody};
 
 /// One server of a load balancer.
 #[derive(Debug)]
@@ -79,12 +79,13 @@ impl LoadBalancer {
         body: RequestBody,
         client: &Client,
         policy: &ForwardedPolicy,
+        entry_headers: EntryHeaders,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
         let server = self.pick().ok_or(UpstreamError::NoServer)?;
         let options = ForwardOptions {
             pass_host_header: self.pass_host_header,
             preserve_path: server.preserve_path,
         };
-        forward::forward(&server.pool, options, parts, body, client, policy).await
+        forward::forward(&server.pool, options, parts, body, client, policy, entry_headers).await
     }
 }

@@ -8,5 +8,5 @@ mod transport;
 
 pub use error::UpstreamError;
 pub use origin::{Origin, OriginError, Protocol};
-pub(crate) use pool::{Pool, Release};
+pub(crate) use pool::Pool;
 pub use transport::TransportSettings;

@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
 use super::{Origin, Protocol, TransportSettings, UpstreamError};
-use crate::body::{RequestBody, ResponseBody};
+use switchyard_middleware::{ConnectionPool, Release, RequestBody, ResponseBody};
 
 /// The connections to one server, under one transport's settings.
 pub(crate) struct Pool {
@@ -37,27 +37,6 @@ impl std::fmt::Debug for Pool {
 struct Idle {
     sender: http1::SendRequest<RequestBody>,
     since: Instant,
-}
-
-/// An HTTP/1 connection lent to a response; it returns to the pool when the body has been read to the end,
-/// and is closed if the body is dropped before that.
-pub(crate) struct Release {
-    pool: Arc<Pool>,
-    sender: http1::SendRequest<RequestBody>,
-}
-
-impl std::fmt::Debug for Release {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Release")
-            .field("pool", &self.pool)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Release {
-    pub(crate) fn reuse(self) {
-        self.pool.put(self.sender);
-    }
 }
 
 impl Pool {
@@ -117,10 +96,7 @@ impl Pool {
                 Ok(response) => {
                     let keep = response.status() != http::StatusCode::SWITCHING_PROTOCOLS
                         && self.settings.max_idle_per_host > 0;
-                    let release = keep.then(|| Release {
-                        pool: Arc::clone(self),
-                        sender,
-                    });
+                    let release = keep.then(|| Release::new(Arc::clone(self) as Arc<dyn ConnectionPool>, sender));
                     return Ok(response.map(|body| ResponseBody::upstream(body, release)));
                 }
                 Err(mut failed) => match failed.take_message() {
@@ -157,22 +133,6 @@ impl Pool {
             }
         }
         None
-    }
-
-    fn put(&self, sender: http1::SendRequest<RequestBody>) {
-        if sender.is_closed() {
-            return;
-        }
-        let Ok(mut idle) = self.idle.lock() else { return };
-        let now = Instant::now();
-        if let Some(limit) = self.settings.idle_timeout {
-            // The oldest connections sit at the bottom of the stack.
-            let expired = idle.iter().take_while(|c| now.duration_since(c.since) >= limit).count();
-            idle.drain(..expired);
-        }
-        if idle.len() < self.settings.max_idle_per_host {
-            idle.push(Idle { sender, since: now });
-        }
     }
 
     async fn connect(&self) -> Result<TokioIo<TcpStream>, UpstreamError> {
@@ -240,6 +200,25 @@ impl Pool {
         UpstreamError::Handshake {
             origin: self.origin.authority().to_string(),
             source,
+        }
+    }
+}
+
+/// Connections come back when the response body read from them ends.
+impl ConnectionPool for Pool {
+    fn put(&self, sender: http1::SendRequest<RequestBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        let Ok(mut idle) = self.idle.lock() else { return };
+        let now = Instant::now();
+        if let Some(limit) = self.settings.idle_timeout {
+            // The oldest connections sit at the bottom of the stack.
+            let expired = idle.iter().take_while(|c| now.duration_since(c.since) >= limit).count();
+            idle.drain(..expired);
+        }
+        if idle.len() < self.settings.max_idle_per_host {
+            idle.push(Idle { sender, since: now });
         }
     }
 }

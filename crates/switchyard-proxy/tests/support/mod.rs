@@ -15,7 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use switchyard_config::{
-    DynamicConfig, EntryPoint, LoadBalancer, MemoryHandle, MemoryProvider, Router, Service, StaticConfig,
+    DynamicConfig, EntryPoint, LoadBalancer, MemoryHandle, MemoryProvider, Middleware, Router, Service, StaticConfig,
 };
 use switchyard_proxy::{Gateway, RunningGateway};
 use tokio::net::TcpListener;
@@ -228,6 +228,18 @@ pub fn route(rule: &str, urls: &[String]) -> DynamicConfig {
     config
 }
 
+/// A dynamic configuration routing `rule` to the given servers through `middlewares`, applied in the
+/// order given (the first outermost).
+pub fn middleware_route(rule: &str, urls: &[String], middlewares: Vec<(&str, Middleware)>) -> DynamicConfig {
+    let mut config = route(rule, urls);
+    let router = config.http.routers.get_mut("r").unwrap();
+    router.middlewares = middlewares.iter().map(|(name, _)| (*name).to_owned()).collect();
+    for (name, middleware) in middlewares {
+        config.http.middlewares.insert(name.to_owned(), middleware);
+    }
+    config
+}
+
 /// A started gateway fed by a memory provider, and its `web` address.
 pub struct TestGateway {
     pub gateway: RunningGateway,
@@ -241,8 +253,17 @@ impl TestGateway {
     }
 
     pub async fn start_with(static_config: StaticConfig, dynamic: DynamicConfig) -> Self {
+        Self::start_built(static_config, dynamic, |gateway| gateway).await
+    }
+
+    /// Starts a gateway after `build` has added to it (plugins, say).
+    pub async fn start_built(
+        static_config: StaticConfig,
+        dynamic: DynamicConfig,
+        build: impl FnOnce(Gateway) -> Gateway,
+    ) -> Self {
         let (provider, handle) = MemoryProvider::new("test", dynamic);
-        let gateway = Gateway::new(&static_config)
+        let gateway = build(Gateway::new(&static_config))
             .provider(provider)
             .throttle(Duration::ZERO)
             .start()

@@ -13,7 +13,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 
-use crate::upstream::Release;
+use crate::release::Release;
 
 /// The error type of proxied bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -153,6 +153,12 @@ macro_rules! body_type {
             }
         }
 
+        impl Default for $name {
+            fn default() -> Self {
+                Self::empty()
+            }
+        }
+
         impl From<Bytes> for $name {
             fn from(data: Bytes) -> Self {
                 Self {
@@ -213,7 +219,7 @@ impl From<Incoming> for RequestBody {
 
 impl ResponseBody {
     /// A backend's body; `release` returns its connection to the pool once the body has ended.
-    pub(crate) fn upstream(body: Incoming, release: Option<Release>) -> Self {
+    pub fn upstream(body: Incoming, release: Option<Release>) -> Self {
         Self {
             inner: Inner::streamed(body, release),
         }

@@ -1,0 +1,66 @@
+//! Traefik's HTTP middlewares as tower layers, and a registry for middlewares of your own.
+//!
+//! Every middleware of Traefik's dynamic configuration (`stripPrefix`, `headers`, `basicAuth`,
+//! `rateLimit`, ...) is built by [`build`] from its [`Middleware`](switchyard_config::Middleware)
+//! configuration into a [`MiddlewareLayer`]: a tower `Layer` over the type-erased [`HttpService`] that
+//! routes and services are. The proxy stacks a router's middlewares in the order the router lists them,
+//! the first one outermost, as Traefik does.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use http::{Request, Response};
+//! use switchyard_config::{Middleware, StripPrefix};
+//! use switchyard_middleware::{build, BuildContext, HttpService, RequestBody, ResponseBody};
+//! use tower::{Layer, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let config = Middleware::StripPrefix(StripPrefix { prefixes: vec!["/api".into()], ..Default::default() });
+//! let layer = build(&config, &BuildContext::new("strip")).unwrap();
+//!
+//! // A service that answers with the path it received.
+//! let echo = HttpService::new(tower::service_fn(|req: Request<RequestBody>| async move {
+//!     Ok::<_, Infallible>(Response::new(ResponseBody::from(req.uri().path().to_owned())))
+//! }));
+//! let response = layer.layer(echo).oneshot(Request::new(RequestBody::empty())).await.unwrap();
+//! # let _ = response;
+//! # }
+//! ```
+//!
+//! Middlewares that need to know the client (`ipAllowList`, `rateLimit`, `inFlightReq`, ...) read the
+//! [`ClientInfo`] request extension, which the proxy sets on every request that goes through a stack.
+//!
+//! Your own middleware is registered in [`Plugins`] under a name and referenced from configuration as
+//! Traefik references plugins: `plugin: { <name>: { ...options } }`.
+
+mod auth;
+mod body;
+mod buffering;
+mod build;
+mod circuit_breaker;
+mod compress;
+mod content_type;
+mod encoded_characters;
+mod error;
+mod errors;
+mod grpc_web;
+mod headers;
+mod in_flight;
+mod ip_allow_list;
+mod pass_tls_client_cert;
+mod path;
+mod rate_limit;
+mod redirect;
+mod registry;
+mod release;
+mod response;
+mod retry;
+mod stack;
+mod uri;
+
+pub use body::{BoxError, RequestBody, ResponseBody};
+pub use build::{BuildContext, Resolve, build};
+pub use error::MiddlewareError;
+pub use registry::{PluginFactory, Plugins};
+pub use release::{ConnectionPool, Release};
+pub use response::error_response;
+pub use stack::{ClientInfo, HttpService, MiddlewareLayer, chain};

@@ -1,0 +1,235 @@
+//! The types a middleware stack is made of, and the building block most middlewares share: a step that
+//! sees the request on the way in and the response on the way out.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower::util::{BoxCloneSyncService, BoxCloneSyncServiceLayer};
+use tower::{Layer, Service};
+
+use crate::{RequestBody, ResponseBody};
+
+/// What routes, services and middleware stacks are: a cloneable, type-erased tower service from a proxied
+/// request to its response. Errors are answers (a `502`, a `401`), so the service never fails.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use switchyard_middleware::{HttpService, RequestBody, ResponseBody};
+///
+/// let hello = HttpService::new(tower::service_fn(|_req: Request<RequestBody>| async {
+///     Ok::<_, Infallible>(Response::new(ResponseBody::from("hello")))
+/// }));
+/// # let _ = hello;
+/// ```
+pub type HttpService = BoxCloneSyncService<Request<RequestBody>, Response<ResponseBody>, Infallible>;
+
+/// A middleware built from its configuration: a tower layer that wraps the rest of the stack.
+///
+/// ```
+/// use switchyard_middleware::{HttpService, MiddlewareLayer};
+/// use tower::layer::layer_fn;
+///
+/// // A middleware that does nothing but pass requests on.
+/// let identity = MiddlewareLayer::new(layer_fn(|inner: HttpService| inner));
+/// # let _ = identity;
+/// ```
+pub type MiddlewareLayer =
+    BoxCloneSyncServiceLayer<HttpService, Request<RequestBody>, Response<ResponseBody>, Infallible>;
+
+/// Applies `layers` around `service`, the first layer outermost (it sees the request first), as a
+/// router's `middlewares` list and a `chain` are applied.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use switchyard_middleware::{chain, HttpService, RequestBody, ResponseBody};
+///
+/// let service = HttpService::new(tower::service_fn(|_req: Request<RequestBody>| async {
+///     Ok::<_, Infallible>(Response::new(ResponseBody::empty()))
+/// }));
+/// let stacked = chain(&[], service);
+/// # let _ = stacked;
+/// ```
+pub fn chain(layers: &[MiddlewareLayer], service: HttpService) -> HttpService {
+    layers.iter().rev().fold(service, |inner, layer| layer.layer(inner))
+}
+
+/// The client of a request, as the connection it came on tells: set by the proxy as a request extension
+/// before a middleware stack runs. Without it, middlewares see the client as `0.0.0.0` over plain HTTP.
+///
+/// ```
+/// use switchyard_middleware::ClientInfo;
+///
+/// let mut req = http::Request::new(());
+/// req.extensions_mut().insert(ClientInfo::new("192.0.2.7".parse().unwrap(), true));
+/// assert!(ClientInfo::of(&req).tls);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientInfo {
+    /// The peer's address (after the PROXY protocol, if the entrypoint accepts it).
+    pub ip: IpAddr,
+    /// Whether the request came over TLS.
+    pub tls: bool,
+}
+
+impl ClientInfo {
+    /// The client at `ip`, over TLS or not.
+    pub fn new(ip: IpAddr, tls: bool) -> Self {
+        Self { ip, tls }
+    }
+
+    /// The client of `req`, or `0.0.0.0` over plain HTTP when the extension is missing.
+    pub fn of<B>(req: &Request<B>) -> Self {
+        req.extensions()
+            .get::<Self>()
+            .copied()
+            .unwrap_or(Self::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), false))
+    }
+}
+
+/// A middleware step around the rest of the stack: it sees each request first and may answer it itself;
+/// otherwise the request goes on and the step sees its response on the way back.
+pub(crate) trait Around: Send + Sync + 'static {
+    /// What the step remembers of a request for its response.
+    type State: Send + 'static;
+
+    /// Looks at (and may change) a request; `Err` answers it without going further.
+    fn on_request(&self, req: &mut Request<RequestBody>) -> Result<Self::State, Response<ResponseBody>>;
+
+    /// Shapes the response of a request that went on.
+    fn on_response(&self, state: Self::State, response: Response<ResponseBody>) -> Response<ResponseBody>;
+}
+
+/// A step with nothing to do on the way back.
+pub(crate) trait OnRequest: Send + Sync + 'static {
+    /// Looks at (and may change) a request; `Err` answers it without going further.
+    fn on_request(&self, req: &mut Request<RequestBody>) -> Result<(), Response<ResponseBody>>;
+}
+
+/// Wraps an [`OnRequest`] step so that it is an [`Around`] one.
+pub(crate) struct RequestOnly<T>(pub(crate) T);
+
+impl<T: OnRequest> Around for RequestOnly<T> {
+    type State = ();
+
+    fn on_request(&self, req: &mut Request<RequestBody>) -> Result<(), Response<ResponseBody>> {
+        self.0.on_request(req)
+    }
+
+    fn on_response(&self, (): (), response: Response<ResponseBody>) -> Response<ResponseBody> {
+        response
+    }
+}
+
+/// Boxes an [`Around`] step as a middleware layer.
+pub(crate) fn around<T: Around>(step: T) -> MiddlewareLayer {
+    MiddlewareLayer::new(AroundLayer(Arc::new(step)))
+}
+
+/// Boxes an [`OnRequest`] step as a middleware layer.
+pub(crate) fn on_request<T: OnRequest>(step: T) -> MiddlewareLayer {
+    around(RequestOnly(step))
+}
+
+/// The layer of an [`Around`] step.
+pub(crate) struct AroundLayer<T>(Arc<T>);
+
+impl<T> Clone for AroundLayer<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<T, S> Layer<S> for AroundLayer<T> {
+    type Service = AroundService<T, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AroundService {
+            step: Arc::clone(&self.0),
+            inner,
+        }
+    }
+}
+
+/// The service of an [`Around`] step.
+pub(crate) struct AroundService<T, S> {
+    step: Arc<T>,
+    inner: S,
+}
+
+impl<T, S: Clone> Clone for AroundService<T, S> {
+    fn clone(&self) -> Self {
+        Self {
+            step: Arc::clone(&self.step),
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T, S> Service<Request<RequestBody>> for AroundService<T, S>
+where
+    T: Around,
+    S: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = AroundFuture<T, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<RequestBody>) -> Self::Future {
+        match self.step.on_request(&mut req) {
+            Ok(state) => AroundFuture::Inner {
+                future: self.inner.call(req),
+                step: Arc::clone(&self.step),
+                state: Some(state),
+            },
+            Err(response) => AroundFuture::Answered {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response of an [`AroundService`]: answered by the step, or the inner service's, shaped.
+    #[project = AroundProj]
+    pub(crate) enum AroundFuture<T: Around, F> {
+        Answered { response: Option<Response<ResponseBody>> },
+        Inner { #[pin] future: F, step: Arc<T>, state: Option<T::State> },
+    }
+}
+
+impl<T, F> Future for AroundFuture<T, F>
+where
+    T: Around,
+    F: Future<Output = Result<Response<ResponseBody>, Infallible>>,
+{
+    type Output = Result<Response<ResponseBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AroundProj::Answered { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => Poll::Pending,
+            },
+            AroundProj::Inner { future, step, state } => {
+                let Ok(response) = std::task::ready!(future.poll(cx));
+                match state.take() {
+                    Some(state) => Poll::Ready(Ok(step.on_response(state, response))),
+                    None => Poll::Pending,
+                }
+            }
+        }
+    }
+}
