@@ -166,11 +166,6 @@ impl Compiler {
                 findings.service(name, service.kind.name(), problem, true);
                 continue;
             };
-            if !service.middlewares.is_empty() {
-                let problem = Problem::Unsupported("service middlewares are not applied yet".into());
-                findings.service(name, "middlewares", problem, true);
-                continue;
-            }
             let settings = self.transport(&published, &definition.servers_transport);
             if let Some(compiled) = self.reuse(name, definition, &settings, &mut pools) {
                 services.insert(name.clone(), compiled);
@@ -192,13 +187,36 @@ impl Compiler {
         }
 
         let middlewares = self.build_middlewares(&published, &services, &mut findings);
+        // A service whose own middlewares could not be built cannot serve.
+        services.retain(|name, _| {
+            let own = http.services.get(name).map_or(&[][..], |s| s.middlewares.as_slice());
+            match own.iter().position(|m| !middlewares.contains_key(m)) {
+                Some(index) => {
+                    let problem = Problem::DisabledMiddleware(own[index].clone());
+                    findings.service(name, &format!("middlewares[{index}]"), problem, true);
+                    false
+                }
+                None => true,
+            }
+        });
 
         // Per entrypoint: routes for plain connections, routes for TLS connections.
         let mut routes: Vec<[Vec<Route<u32>>; 2]> =
             self.entry_points.iter().map(|_| [Vec::new(), Vec::new()]).collect();
         let mut targets = Vec::new();
         for (name, router) in &http.routers {
-            let Some(handler) = Self::handler(name, router, &services, &middlewares, &mut findings) else {
+            let service_middlewares = http
+                .services
+                .get(&router.service)
+                .map_or(&[][..], |s| s.middlewares.as_slice());
+            let Some(handler) = Self::handler(
+                name,
+                router,
+                service_middlewares,
+                &services,
+                &middlewares,
+                &mut findings,
+            ) else {
                 continue;
             };
             let Some(rule) = published.runtime.rules.get(name) else {
@@ -249,19 +267,18 @@ impl Compiler {
         let mut built: HashMap<String, CompiledMiddleware> = HashMap::new();
         let mut attempted: HashSet<&str> = HashSet::new();
         let mut pending: Vec<&String> = definitions.keys().collect();
-        // Each round builds the middlewares that do not wait for a chain member not attempted yet;
-        // validation has ruled out cycles, and a round that builds nothing ends the loop regardless.
+        // Each round builds the middlewares that do not wait for a member not attempted yet (only chains
+        // wait); validation has ruled out cycles, and a round without progress attempts the rest anyway.
         while !pending.is_empty() {
             let before = pending.len();
             let mut waiting = Vec::new();
             for name in pending {
                 let definition = &definitions[name];
                 if let Middleware::Chain(chain) = definition {
-                    let member_pending = chain.middlewares.iter().any(|m| {
-                        m != name
-                            && !attempted.contains(m.as_str())
-                            && matches!(definitions.get(m), Some(Middleware::Chain(_)))
-                    });
+                    let member_pending = chain
+                        .middlewares
+                        .iter()
+                        .any(|m| m != name && !attempted.contains(m.as_str()) && definitions.contains_key(m));
                     if member_pending {
                         waiting.push(name);
                         continue;
@@ -312,9 +329,12 @@ impl Compiler {
         built
     }
 
+    /// What a router leads to: its service (or the API), behind the router's middlewares and then the
+    /// service's own.
     fn handler(
         name: &str,
         router: &Router,
+        service_middlewares: &[String],
         services: &HashMap<String, CompiledService>,
         middlewares: &HashMap<String, CompiledMiddleware>,
         findings: &mut Findings<'_>,
@@ -334,10 +354,10 @@ impl Compiler {
                 }
             }
         };
-        if router.middlewares.is_empty() {
+        if router.middlewares.is_empty() && service_middlewares.is_empty() {
             return Some(endpoint);
         }
-        let mut layers = Vec::with_capacity(router.middlewares.len());
+        let mut layers = Vec::with_capacity(router.middlewares.len() + service_middlewares.len());
         for (index, middleware) in router.middlewares.iter().enumerate() {
             match middlewares.get(middleware) {
                 Some(compiled) => layers.push(compiled.layer.clone()),
@@ -348,6 +368,13 @@ impl Compiler {
                 }
             }
         }
+        // Checked when services were compiled: a service's own middlewares are all built.
+        layers.extend(
+            service_middlewares
+                .iter()
+                .filter_map(|m| middlewares.get(m))
+                .map(|c| c.layer.clone()),
+        );
         let service = match endpoint {
             Handler::Service(balancer) => ServiceEndpoint::boxed(balancer),
             _ => HttpService::new(ApiEndpoint),
