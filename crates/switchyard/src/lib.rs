@@ -48,6 +48,10 @@ pub use switchyard_file as file;
 /// The data plane: entrypoints, routing, forwarding, hot-swapped snapshots (the `switchyard-proxy` crate).
 pub use switchyard_proxy as proxy;
 
+/// Traefik's HTTP middlewares as tower layers, and the registry for your own (the
+/// `switchyard-middleware` crate).
+pub use switchyard_middleware as middleware;
+
 pub use switchyard_proxy::{Gateway, RunningGateway};
 
 /// A static configuration names a provider this build does not include.
