@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{HeaderName, HeaderValue, Request, StatusCode};
 use serde::Deserialize;
+use switchyard::Gateway;
 use switchyard::config::{DynamicConfig, EntryPoint, Format, MemoryProvider, StaticConfig, load_str};
 use switchyard::middleware::{HttpService, MiddlewareLayer, Plugins, RequestBody, error_response};
-use switchyard::Gateway;
 use switchyard_examples::demo_backend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::layer::layer_fn;
@@ -72,7 +72,8 @@ fn plugins() -> Plugins {
                 HttpService::new(inner.map_request(move |mut req: Request<RequestBody>| {
                     if !req.headers().contains_key(&header) {
                         let id = format!("req-{:08}", next.fetch_add(1, Ordering::Relaxed));
-                        req.headers_mut().insert(&header, HeaderValue::from_str(&id).expect("ASCII id"));
+                        req.headers_mut()
+                            .insert(&header, HeaderValue::from_str(&id).expect("ASCII id"));
                     }
                     req
                 }))
@@ -90,7 +91,11 @@ fn plugins() -> Plugins {
                     let known = tenant.is_some_and(|t| allowed.contains(t));
                     let inner = inner.clone();
                     async move {
-                        if known { inner.oneshot(req).await } else { Ok(error_response(StatusCode::FORBIDDEN)) }
+                        if known {
+                            inner.oneshot(req).await
+                        } else {
+                            Ok(error_response(StatusCode::FORBIDDEN))
+                        }
                     }
                 }))
             })))
@@ -117,14 +122,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut config = StaticConfig::default();
     config.entry_points.insert("web".into(), EntryPoint::new("127.0.0.1:0"));
-    let gateway = Gateway::new(&config).plugins(plugins()).provider(provider).start().await?;
+    let gateway = Gateway::new(&config)
+        .plugins(plugins())
+        .provider(provider)
+        .start()
+        .await?;
     gateway.wait_for(|s| s.generation() > 0).await;
     let addr = gateway.local_addr("web").ok_or("no web entrypoint")?;
 
     for error in gateway.snapshot().report().errors() {
         println!("reported: {error}\n");
     }
-    for (path, tenant) in [("/orders", Some("acme")), ("/orders", Some("initech")), ("/broken", Some("acme"))] {
+    for (path, tenant) in [
+        ("/orders", Some("acme")),
+        ("/orders", Some("initech")),
+        ("/broken", Some("acme")),
+    ] {
         let response = request(addr, path, tenant).await?;
         let status = response.lines().next().unwrap_or_default();
         let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use switchyard_config::{
     ConfigError, ElementReport, LoadBalancer as LoadBalancerConfig, Middleware, Problem, Published, Report, Router,
-    ServiceKind, Status, Strategy,
+    ServiceKind, Status, Strategy, qualify,
 };
 use switchyard_middleware::{BuildContext, HttpService, MiddlewareLayer, Plugins, Resolve};
 use switchyard_rules::{Route, RouteTable};
@@ -23,13 +23,36 @@ pub const API_SERVICE: &str = "api@internal";
 #[derive(Debug)]
 pub(crate) struct Compiler {
     entry_points: Arc<[EntryPointInfo]>,
-    /// Entry points whose every router is served over TLS (`http.tls` in the static configuration).
-    tls_entry_points: Vec<bool>,
+    /// What each entrypoint's static configuration adds to its routers.
+    entry_defaults: Vec<EntryPointDefaults>,
     default_transport: TransportSettings,
     pools: HashMap<PoolKey, Arc<Pool>>,
     services: HashMap<String, CompiledService>,
     middlewares: HashMap<String, CompiledMiddleware>,
     plugins: Plugins,
+}
+
+/// What an entrypoint's static `http` section adds to every router on it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EntryPointDefaults {
+    /// `http.tls`: every router is served over TLS.
+    pub(crate) tls: bool,
+    /// `http.middlewares`: in front of each router's own middlewares (names without `@provider` are
+    /// the router's provider's, as in Traefik).
+    pub(crate) middlewares: Vec<String>,
+}
+
+/// The middlewares in front of one route, outermost first.
+struct Stack<'a> {
+    entry_point: &'a [String],
+    router: &'a [String],
+    service: &'a [String],
+}
+
+impl Stack<'_> {
+    fn is_empty(&self) -> bool {
+        self.entry_point.is_empty() && self.router.is_empty() && self.service.is_empty()
+    }
 }
 
 /// A built middleware and the definition it was built from; its layer (and the state in it) is reused
@@ -129,12 +152,12 @@ impl Findings<'_> {
 impl Compiler {
     pub(crate) fn new(
         entry_points: Arc<[EntryPointInfo]>,
-        tls_entry_points: Vec<bool>,
+        entry_defaults: Vec<EntryPointDefaults>,
         default_transport: TransportSettings,
     ) -> Self {
         Self {
             entry_points,
-            tls_entry_points,
+            entry_defaults,
             default_transport,
             pools: HashMap::new(),
             services: HashMap::new(),
@@ -209,30 +232,44 @@ impl Compiler {
                 .services
                 .get(&router.service)
                 .map_or(&[][..], |s| s.middlewares.as_slice());
-            let Some(handler) = Self::handler(
-                name,
-                router,
-                service_middlewares,
-                &services,
-                &middlewares,
-                &mut findings,
-            ) else {
-                continue;
-            };
             let Some(rule) = published.runtime.rules.get(name) else {
                 continue;
             };
-            let index = u32::try_from(targets.len()).unwrap_or(u32::MAX);
-            targets.push(Target { handler });
+            let provider = findings
+                .report
+                .routers
+                .get(name)
+                .map(|r| r.provider.clone())
+                .unwrap_or_default();
+            // The router's target without entrypoint middlewares, shared by its entrypoints that add none.
+            let mut shared: Option<Option<u32>> = None;
             for entry_point in &router.entry_points {
                 let Some(ep) = self.entry_points.iter().position(|e| &e.name == entry_point) else {
                     continue;
                 };
+                let defaults = &self.entry_defaults[ep];
+                let leading: Vec<String> = defaults.middlewares.iter().map(|m| qualify(m, &provider)).collect();
+                let stack = Stack {
+                    entry_point: &leading,
+                    router: &router.middlewares,
+                    service: service_middlewares,
+                };
+                let mut build = || {
+                    let handler = Self::handler(name, router, &stack, &services, &middlewares, &mut findings)?;
+                    targets.push(Target { handler });
+                    Some(u32::try_from(targets.len() - 1).unwrap_or(u32::MAX))
+                };
+                let index = if leading.is_empty() {
+                    *shared.get_or_insert_with(build)
+                } else {
+                    build()
+                };
+                let Some(index) = index else { continue };
                 let mut route = Route::new(name.as_str(), rule.clone(), index);
                 if router.priority != 0 {
                     route = route.with_priority(router.priority);
                 }
-                let tls = router.tls.is_some() || self.tls_entry_points[ep];
+                let tls = router.tls.is_some() || defaults.tls;
                 routes[ep][usize::from(tls)].push(route);
             }
         }
@@ -334,7 +371,7 @@ impl Compiler {
     fn handler(
         name: &str,
         router: &Router,
-        service_middlewares: &[String],
+        stack: &Stack<'_>,
         services: &HashMap<String, CompiledService>,
         middlewares: &HashMap<String, CompiledMiddleware>,
         findings: &mut Findings<'_>,
@@ -354,23 +391,32 @@ impl Compiler {
                 }
             }
         };
-        if router.middlewares.is_empty() && service_middlewares.is_empty() {
+        if stack.is_empty() {
             return Some(endpoint);
         }
-        let mut layers = Vec::with_capacity(router.middlewares.len() + service_middlewares.len());
-        for (index, middleware) in router.middlewares.iter().enumerate() {
-            match middlewares.get(middleware) {
-                Some(compiled) => layers.push(compiled.layer.clone()),
-                None => {
-                    let field = format!("middlewares[{index}]");
-                    findings.router(name, &field, Problem::DisabledMiddleware(middleware.clone()), true);
-                    return None;
-                }
-            }
+        let mut layers = Vec::with_capacity(stack.entry_point.len() + stack.router.len() + stack.service.len());
+        for (index, middleware) in stack.entry_point.iter().enumerate() {
+            let Some(compiled) = middlewares.get(middleware) else {
+                let problem = Problem::Invalid(format!(
+                    "middleware `{middleware}` from the entrypoint's http.middlewares[{index}] does not exist or is disabled"
+                ));
+                findings.router(name, "entryPoints", problem, true);
+                return None;
+            };
+            layers.push(compiled.layer.clone());
+        }
+        for (index, middleware) in stack.router.iter().enumerate() {
+            let Some(compiled) = middlewares.get(middleware) else {
+                let field = format!("middlewares[{index}]");
+                findings.router(name, &field, Problem::DisabledMiddleware(middleware.clone()), true);
+                return None;
+            };
+            layers.push(compiled.layer.clone());
         }
         // Checked when services were compiled: a service's own middlewares are all built.
         layers.extend(
-            service_middlewares
+            stack
+                .service
                 .iter()
                 .filter_map(|m| middlewares.get(m))
                 .map(|c| c.layer.clone()),

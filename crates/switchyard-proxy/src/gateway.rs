@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use switchyard_middleware::Plugins;
 
-use crate::compile::{API_SERVICE, Compiler};
+use crate::compile::{API_SERVICE, Compiler, EntryPointDefaults};
 use crate::entry_point::{EntryPointError, EntryPointServer, Settings};
 use crate::router::{EntryPointContext, RouterService};
 use crate::snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
@@ -162,7 +162,13 @@ impl Gateway {
         handle.store(Arc::new(Snapshot::empty(Arc::clone(&infos))));
         let compiler = Compiler::new(
             infos,
-            settings.iter().map(|(_, s)| s.tls).collect(),
+            settings
+                .iter()
+                .map(|(_, s)| EntryPointDefaults {
+                    tls: s.tls,
+                    middlewares: s.middlewares.clone(),
+                })
+                .collect(),
             self.default_transport(),
         )
         .with_plugins(self.plugins.clone());
@@ -294,7 +300,6 @@ fn not_yet_honoured(config: &switchyard_config::EntryPoint) -> Vec<&'static str>
     let http = &config.http;
     let options = [
         ("http.redirections", http.redirections.is_some()),
-        ("http.middlewares", !http.middlewares.is_empty()),
         ("http.tls", http.tls.is_some()),
         (
             "transport.respondingTimeouts.writeTimeout",

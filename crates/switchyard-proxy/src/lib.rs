@@ -32,9 +32,16 @@
 //!   `transport.keepAliveMaxRequests`/`keepAliveMaxTime`, the PROXY protocol (v1 and v2) from
 //!   `proxyProtocol.trustedIPs`, and graceful shutdown by `transport.lifeCycle`
 //!   (`requestAcceptGraceTimeout`, `graceTimeOut`). Options not acted on yet (`http.redirections`,
-//!   `http.middlewares`, `http.tls`, `writeTimeout`, `http3`) are logged as warnings at start.
+//!   `http.tls`, `writeTimeout`, `http3`) are logged as warnings at start.
 //! - **Routing**: the entrypoint's indexed [`RouteTable`](switchyard_rules::RouteTable); no match is
 //!   `404 page not found`, a request whose path cannot be decoded is `400`.
+//! - **Middlewares**: the entrypoint's `http.middlewares`, then the router's, then the service's, the
+//!   first outermost, built by `switchyard-middleware` (Traefik's set and your own
+//!   [`Plugins`](switchyard_middleware::Plugins), see [`Gateway::plugins`]). The entrypoint's
+//!   forwarding headers are set before the stack runs (as Traefik's entrypoint does), and
+//!   `X-Forwarded-For` is appended when the request leaves. A middleware that cannot be built is
+//!   reported and takes its routers down; the rest serves. Layers of unchanged middlewares (and their
+//!   state: rate-limit buckets, circuit-breaker windows) are kept across reloads.
 //! - **Forwarding**: `X-Forwarded-For/Host/Port/Proto/Server` and `X-Real-Ip` set as Traefik sets them,
 //!   with client-supplied values kept only from `forwardedHeaders.trustedIPs` (or `insecure`);
 //!   hop-by-hop headers removed both ways (but a client cannot strip `X-Forwarded-*` headers by naming

@@ -181,3 +181,28 @@ async fn the_internal_api_can_sit_behind_middlewares() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"middlewares\":[\"strip@test\"]"), "{body}");
 }
+
+#[tokio::test]
+async fn entrypoint_middlewares_come_first_on_that_entrypoint() {
+    let backend = Backend::start("b").await;
+    let mut config = middleware_route("PathPrefix(`/`)", &[backend.url()], vec![("router-tag", tag("router"))]);
+    config.http.middlewares.insert("ep-tag".into(), tag("entrypoint"));
+    let static_config = support::static_config_with(|web| web.http.middlewares = vec!["ep-tag".into()]);
+    let builds = Arc::new(AtomicUsize::new(0));
+    let plugins = tagging(Arc::clone(&builds));
+    let gateway = TestGateway::start_built(static_config, config, |g| g.plugins(plugins)).await;
+    get(&client(), &gateway.url("/"), None).await;
+    assert_eq!(order(&backend), ["entrypoint", "router"]);
+
+    // A missing entrypoint middleware takes the router down, with a report that says why.
+    gateway.reconfigure(|c| drop(c.http.middlewares.remove("ep-tag"))).await;
+    assert_eq!(get(&client(), &gateway.url("/"), None).await.0, 404);
+    let snapshot = gateway.gateway.snapshot();
+    let router = &snapshot.report().routers["r@test"];
+    assert_eq!(router.status, Status::Disabled);
+    assert!(
+        router.errors[0].to_string().contains("ep-tag@test"),
+        "{}",
+        router.errors[0]
+    );
+}

@@ -69,6 +69,8 @@ pub(crate) struct Settings {
     pub(crate) policy: ForwardedPolicy,
     pub(crate) proxy_protocol: Option<ProxyProtocol>,
     pub(crate) tls: bool,
+    /// `http.middlewares`: put in front of every router's own middlewares on this entrypoint.
+    pub(crate) middlewares: Vec<String>,
 }
 
 fn positive(d: switchyard_config::Duration) -> Option<Duration> {
@@ -127,6 +129,7 @@ impl Settings {
             policy,
             proxy_protocol,
             tls: config.http.tls.is_some(),
+            middlewares: config.http.middlewares.clone(),
         })
     }
 
