@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use switchyard_config::{
     ConfigError, ElementReport, LoadBalancer as LoadBalancerConfig, Middleware, Problem, Published, Report, Router,
-    ServiceKind, Status, Strategy, qualify,
+    ServiceKind, Status, qualify,
 };
 use switchyard_middleware::{BuildContext, HttpService, MiddlewareLayer, Plugins, Resolve};
 use switchyard_rules::{Route, RouteTable};
 
 use crate::endpoint::{ApiEndpoint, ServiceEndpoint};
-use crate::service::{LoadBalancer, Server};
+use crate::service::{LoadBalancer, Server, ServerStats};
 use crate::snapshot::{EntryPointInfo, EntryPointTables, Handler, Snapshot, Target};
 use crate::upstream::{Origin, Pool, Protocol, TransportSettings};
 
@@ -476,6 +476,18 @@ impl Compiler {
         findings: &mut Findings<'_>,
     ) -> Option<LoadBalancer> {
         let mut servers = Vec::with_capacity(definition.servers.len());
+        // Servers that stay in a changed service keep what the strategy learnt about them.
+        let previous_stats: HashMap<&str, &Arc<ServerStats>> = self
+            .services
+            .get(name)
+            .map(|p| {
+                p.balancer
+                    .servers()
+                    .iter()
+                    .map(|s| (s.url.as_str(), &s.stats))
+                    .collect()
+            })
+            .unwrap_or_default();
         for (index, server) in definition.servers.iter().enumerate() {
             let field = format!("loadBalancer.servers[{index}].url");
             let origin = match Origin::parse(&server.url) {
@@ -505,16 +517,15 @@ impl Compiler {
                 .clone();
             servers.push(Server {
                 pool,
+                url: server.url.clone(),
                 weight: server.weight.unwrap_or(1),
                 preserve_path: server.preserve_path,
+                stats: previous_stats
+                    .get(server.url.as_str())
+                    .map_or_else(Arc::default, |s| Arc::clone(s)),
             });
         }
         let unsupported = [
-            (
-                definition.strategy != Strategy::Wrr,
-                "strategy",
-                "only `wrr` is implemented yet; wrr is used",
-            ),
             (
                 definition.sticky.is_some(),
                 "sticky",
@@ -539,6 +550,10 @@ impl Compiler {
                 false,
             );
         }
-        Some(LoadBalancer::new(servers, definition.pass_host_header))
+        Some(LoadBalancer::new(
+            servers,
+            definition.strategy,
+            definition.pass_host_header,
+        ))
     }
 }

@@ -1,22 +1,45 @@
 //! `loadBalancer` services: a set of servers and the choice among them.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
 
+use bytes::Bytes;
 use http::Response;
 use http::request::Parts;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use switchyard_config::Strategy;
+use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
 
-use super::weighted_round_robin::EarliestDeadline;
+use super::strategy::{Candidate, InFlight, Picker, ServerStats};
 use crate::forward::{self, Client, EntryHeaders, ForwardOptions, ForwardedPolicy};
 use crate::upstream::{Pool, UpstreamError};
-use switchyard_middleware::{RequestBody, ResponseBody};
 
 /// One server of a load balancer.
 #[derive(Debug)]
 pub(crate) struct Server {
     pub(crate) pool: Arc<Pool>,
+    pub(crate) url: String,
     pub(crate) weight: u32,
     pub(crate) preserve_path: bool,
+    pub(crate) stats: Arc<ServerStats>,
+}
+
+impl Candidate for Server {
+    fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn stats(&self) -> &Arc<ServerStats> {
+        &self.stats
+    }
 }
 
 /// A compiled `loadBalancer` service.
@@ -27,35 +50,11 @@ pub(crate) struct LoadBalancer {
     pass_host_header: bool,
 }
 
-#[derive(Debug)]
-enum Picker {
-    /// No server can take requests (none configured, or every weight is 0).
-    Empty,
-    /// Equal weights: a lock-free rotation over the servers with a positive weight.
-    RoundRobin { next: AtomicUsize, eligible: Vec<usize> },
-    /// Unequal weights: Traefik's earliest-deadline schedule.
-    Weighted(Mutex<EarliestDeadline>),
-}
-
 impl LoadBalancer {
-    pub(crate) fn new(servers: Vec<Server>, pass_host_header: bool) -> Self {
-        let eligible: Vec<usize> = (0..servers.len()).filter(|&i| servers[i].weight > 0).collect();
-        let first_weight = eligible.first().map(|&i| servers[i].weight);
-        let picker = if eligible.is_empty() {
-            Picker::Empty
-        } else if eligible.iter().all(|&i| Some(servers[i].weight) == first_weight) {
-            Picker::RoundRobin {
-                next: AtomicUsize::new(0),
-                eligible,
-            }
-        } else {
-            Picker::Weighted(Mutex::new(EarliestDeadline::new(
-                eligible.iter().map(|&i| (i, servers[i].weight)),
-            )))
-        };
+    pub(crate) fn new(servers: Vec<Server>, strategy: Strategy, pass_host_header: bool) -> Self {
         Self {
+            picker: Picker::new(strategy, &servers),
             servers,
-            picker,
             pass_host_header,
         }
     }
@@ -64,13 +63,9 @@ impl LoadBalancer {
         &self.servers
     }
 
-    fn pick(&self) -> Option<&Server> {
-        let index = match &self.picker {
-            Picker::Empty => return None,
-            Picker::RoundRobin { next, eligible } => eligible[next.fetch_add(1, Ordering::Relaxed) % eligible.len()],
-            Picker::Weighted(schedule) => schedule.lock().ok()?.next()?,
-        };
-        self.servers.get(index)
+    /// The server for the next request from `client`.
+    pub(crate) fn pick(&self, client: IpAddr) -> Option<&Server> {
+        self.picker.pick(&self.servers, client).map(|i| &self.servers[i])
     }
 
     pub(crate) async fn forward(
@@ -81,11 +76,52 @@ impl LoadBalancer {
         policy: &ForwardedPolicy,
         entry_headers: EntryHeaders,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
-        let server = self.pick().ok_or(UpstreamError::NoServer)?;
+        let server = self.pick(client.ip).ok_or(UpstreamError::NoServer)?;
         let options = ForwardOptions {
             pass_host_header: self.pass_host_header,
             preserve_path: server.preserve_path,
         };
-        forward::forward(&server.pool, options, parts, body, client, policy, entry_headers).await
+        let sent = forward::forward(&server.pool, options, parts, body, client, policy, entry_headers);
+        if !self.picker.tracks_load() {
+            return sent.await;
+        }
+        // p2c and leasttime count the request until its response body is done, and leasttime learns
+        // the time to first byte.
+        let in_flight = server.stats.start();
+        let started = Instant::now();
+        let response = sent.await?;
+        server.stats.observe(started.elapsed());
+        Ok(response.map(|body| {
+            ResponseBody::new(Counted {
+                body,
+                _in_flight: in_flight,
+            })
+        }))
+    }
+}
+
+pin_project! {
+    /// A response body that keeps its request counted in flight until it is dropped.
+    struct Counted {
+        #[pin]
+        body: ResponseBody,
+        _in_flight: InFlight,
+    }
+}
+
+impl Body for Counted {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }

@@ -1,6 +1,8 @@
 //! Services: what a router sends its requests to.
 
 mod load_balancer;
+mod strategy;
 mod weighted_round_robin;
 
 pub(crate) use load_balancer::{LoadBalancer, Server};
+pub(crate) use strategy::ServerStats;

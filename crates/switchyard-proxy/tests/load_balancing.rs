@@ -1,0 +1,116 @@
+//! Load-balancing strategies through the proxy, with real backends.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+mod support;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use support::{Backend, TestGateway, client, full, get, route};
+use switchyard_config::Strategy;
+use tokio::net::TcpListener;
+
+/// A backend that answers every request with `name` after `delay`.
+async fn slow_backend(name: &'static str, delay: Duration) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = hyper::service::service_fn(move |_req: http::Request<Incoming>| async move {
+                tokio::time::sleep(delay).await;
+                Ok::<_, Infallible>(http::Response::new(full(name)))
+            });
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Sends `total` requests from `parallel` clients, each sending its next request when the previous one
+/// is answered, and counts the answers by body.
+async fn spread(gateway: &TestGateway, total: usize, parallel: usize) -> std::collections::BTreeMap<String, usize> {
+    let client = client();
+    let loops: Vec<_> = (0..parallel)
+        .map(|_| {
+            let (client, url) = (client.clone(), gateway.url("/"));
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                for _ in 0..total / parallel {
+                    answers.push(get(&client, &url, None).await.2);
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut counts = std::collections::BTreeMap::new();
+    for answers in loops {
+        for answer in answers.await.unwrap() {
+            *counts.entry(answer).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+async fn gateway_with(strategy: Strategy, urls: &[String]) -> TestGateway {
+    let mut config = route("PathPrefix(`/`)", urls);
+    let service = config.http.services.get_mut("s").unwrap();
+    if let switchyard_config::ServiceKind::LoadBalancer(lb) = &mut service.kind {
+        lb.strategy = strategy;
+    }
+    TestGateway::start(config).await
+}
+
+#[tokio::test]
+async fn p2c_steers_away_from_a_slow_backend() {
+    let slow = slow_backend("slow", Duration::from_millis(150)).await;
+    let fast = slow_backend("fast", Duration::from_millis(1)).await;
+    let urls = [format!("http://{slow}"), format!("http://{fast}")];
+    let gateway = gateway_with(Strategy::P2c, &urls).await;
+    let counts = spread(&gateway, 80, 8).await;
+    let (slow, fast) = (counts.get("slow").copied().unwrap_or(0), counts["fast"]);
+    assert!(fast >= 3 * slow, "fast {fast}, slow {slow}");
+}
+
+#[tokio::test]
+async fn leasttime_learns_which_backend_is_slow() {
+    let slow = slow_backend("slow", Duration::from_millis(60)).await;
+    let fast = slow_backend("fast", Duration::from_millis(1)).await;
+    let urls = [format!("http://{slow}"), format!("http://{fast}")];
+    let gateway = gateway_with(Strategy::LeastTime, &urls).await;
+    let counts = spread(&gateway, 40, 2).await;
+    let (slow, fast) = (counts.get("slow").copied().unwrap_or(0), counts["fast"]);
+    assert!(slow <= 4 && fast >= 36, "fast {fast}, slow {slow}");
+}
+
+#[tokio::test]
+async fn hrw_keeps_a_client_on_one_backend_and_skips_weight_zero() {
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let c = Backend::start("c").await;
+    let gateway = gateway_with(Strategy::Hrw, &[a.url(), b.url(), c.url()]).await;
+    let counts = spread(&gateway, 30, 3).await;
+    assert_eq!(counts.len(), 1, "one client, one backend: {counts:?}");
+
+    // Taking the chosen backend out (weight 0) moves the client to another one, and only there.
+    let chosen = counts.keys().next().unwrap().clone();
+    let index = ["a", "b", "c"].iter().position(|n| *n == chosen).unwrap();
+    gateway
+        .reconfigure(|config| {
+            if let switchyard_config::ServiceKind::LoadBalancer(lb) =
+                &mut config.http.services.get_mut("s").unwrap().kind
+            {
+                lb.servers[index].weight = Some(0);
+            }
+        })
+        .await;
+    let counts = spread(&gateway, 30, 3).await;
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    assert!(!counts.contains_key(&chosen));
+}
