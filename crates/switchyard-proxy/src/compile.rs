@@ -11,7 +11,7 @@ use switchyard_middleware::{BuildContext, HttpService, MiddlewareLayer, Plugins,
 use switchyard_rules::{Route, RouteTable};
 
 use crate::endpoint::{ApiEndpoint, ServiceEndpoint};
-use crate::service::{LoadBalancer, Server, ServerStats};
+use crate::service::{LoadBalancer, Server, ServerStats, Sticky};
 use crate::snapshot::{EntryPointInfo, EntryPointTables, Handler, Snapshot, Target};
 use crate::upstream::{Origin, Pool, Protocol, TransportSettings};
 
@@ -527,11 +527,6 @@ impl Compiler {
         }
         let unsupported = [
             (
-                definition.sticky.is_some(),
-                "sticky",
-                "sticky sessions are not implemented yet; ignored",
-            ),
-            (
                 definition.health_check.is_some(),
                 "healthCheck",
                 "active health checks are not implemented yet; ignored",
@@ -550,9 +545,15 @@ impl Compiler {
                 false,
             );
         }
+        let sticky = definition
+            .sticky
+            .as_ref()
+            .and_then(|s| s.cookie.as_ref())
+            .map(|cookie| Sticky::new(cookie, name, definition.servers.iter().map(|s| s.url.as_str())));
         Some(LoadBalancer::new(
             servers,
             definition.strategy,
+            sticky,
             definition.pass_host_header,
         ))
     }

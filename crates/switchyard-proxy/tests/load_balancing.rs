@@ -114,3 +114,80 @@ async fn hrw_keeps_a_client_on_one_backend_and_skips_weight_zero() {
     assert_eq!(counts.len(), 1, "{counts:?}");
     assert!(!counts.contains_key(&chosen));
 }
+
+#[tokio::test]
+async fn sticky_cookies_hold_across_requests_and_reloads_and_move_off_a_removed_server() {
+    let backends = [
+        Backend::start("a").await,
+        Backend::start("b").await,
+        Backend::start("c").await,
+    ];
+    let urls: Vec<String> = backends.iter().map(Backend::url).collect();
+    let mut config = route("PathPrefix(`/`)", &urls);
+    if let switchyard_config::ServiceKind::LoadBalancer(lb) = &mut config.http.services.get_mut("s").unwrap().kind {
+        lb.sticky = Some(switchyard_config::Sticky {
+            cookie: Some(switchyard_config::Cookie {
+                name: "sid".into(),
+                http_only: true,
+                ..Default::default()
+            }),
+        });
+    }
+    let gateway = TestGateway::start(config).await;
+    let client = client();
+    let (_, headers, first) = get(&client, &gateway.url("/"), None).await;
+    let set_cookie = headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set_cookie.starts_with("sid=") && set_cookie.ends_with("; Path=/; HttpOnly"),
+        "{set_cookie}"
+    );
+    for url in &urls {
+        assert!(
+            !set_cookie.contains(url.trim_start_matches("http://")),
+            "the cookie names no address"
+        );
+    }
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let with_cookie = |cookie: String| {
+        http::Request::get(gateway.url("/"))
+            .header("cookie", cookie)
+            .body(full(""))
+            .unwrap()
+    };
+    for _ in 0..10 {
+        let (_, headers, body) = support::send(&client, with_cookie(cookie.clone())).await;
+        assert_eq!(body, first);
+        assert!(!headers.contains_key("set-cookie"), "a valid cookie is not rewritten");
+    }
+
+    gateway
+        .reconfigure(|c| {
+            drop(
+                c.http
+                    .routers
+                    .insert("other".into(), switchyard_config::Router::new("Path(`/x`)", "s")),
+            )
+        })
+        .await;
+    assert_eq!(
+        support::send(&client, with_cookie(cookie.clone())).await.2,
+        first,
+        "sticky across a reload"
+    );
+
+    let index = ["a", "b", "c"].iter().position(|n| *n == first).unwrap();
+    gateway
+        .reconfigure(|c| {
+            if let switchyard_config::ServiceKind::LoadBalancer(lb) = &mut c.http.services.get_mut("s").unwrap().kind {
+                lb.servers[index].weight = Some(0);
+            }
+        })
+        .await;
+    let (status, headers, body) = support::send(&client, with_cookie(cookie)).await;
+    assert_eq!(status, 200);
+    assert_ne!(body, first, "the sticky server left; another one answers");
+    assert!(
+        headers["set-cookie"].to_str().unwrap().starts_with("sid="),
+        "and the cookie is rewritten"
+    );
+}

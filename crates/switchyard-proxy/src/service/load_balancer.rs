@@ -14,6 +14,7 @@ use pin_project_lite::pin_project;
 use switchyard_config::Strategy;
 use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
 
+use super::sticky::Sticky;
 use super::strategy::{Candidate, InFlight, Picker, ServerStats};
 use crate::forward::{self, Client, EntryHeaders, ForwardOptions, ForwardedPolicy};
 use crate::upstream::{Pool, UpstreamError};
@@ -47,25 +48,44 @@ impl Candidate for Server {
 pub(crate) struct LoadBalancer {
     servers: Vec<Server>,
     picker: Picker,
+    sticky: Option<Sticky>,
     pass_host_header: bool,
 }
 
 impl LoadBalancer {
-    pub(crate) fn new(servers: Vec<Server>, strategy: Strategy, pass_host_header: bool) -> Self {
+    pub(crate) fn new(
+        servers: Vec<Server>,
+        strategy: Strategy,
+        sticky: Option<Sticky>,
+        pass_host_header: bool,
+    ) -> Self {
         Self {
             picker: Picker::new(strategy, &servers),
             servers,
+            sticky,
             pass_host_header,
         }
+    }
+
+    /// Whether a server can take new requests.
+    fn available(&self, index: usize) -> bool {
+        self.servers.get(index).is_some_and(|s| s.weight > 0)
     }
 
     pub(crate) fn servers(&self) -> &[Server] {
         &self.servers
     }
 
-    /// The server for the next request from `client`.
-    pub(crate) fn pick(&self, client: IpAddr) -> Option<&Server> {
-        self.picker.pick(&self.servers, client).map(|i| &self.servers[i])
+    /// The server for the next request from `client`, and the sticky cookie to set, if any: the server
+    /// the request's cookie names while it is available, else the strategy's pick.
+    fn choose(&self, headers: &http::HeaderMap, client: IpAddr) -> Option<(usize, bool)> {
+        if let Some(sticky) = &self.sticky {
+            if let Some((index, rewrite)) = sticky.server(headers).filter(|(i, _)| self.available(*i)) {
+                return Some((index, rewrite));
+            }
+            return self.picker.pick(&self.servers, client).map(|i| (i, true));
+        }
+        self.picker.pick(&self.servers, client).map(|i| (i, false))
     }
 
     pub(crate) async fn forward(
@@ -76,27 +96,33 @@ impl LoadBalancer {
         policy: &ForwardedPolicy,
         entry_headers: EntryHeaders,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
-        let server = self.pick(client.ip).ok_or(UpstreamError::NoServer)?;
+        let (index, set_cookie) = self.choose(&parts.headers, client.ip).ok_or(UpstreamError::NoServer)?;
+        let server = &self.servers[index];
         let options = ForwardOptions {
             pass_host_header: self.pass_host_header,
             preserve_path: server.preserve_path,
         };
         let sent = forward::forward(&server.pool, options, parts, body, client, policy, entry_headers);
-        if !self.picker.tracks_load() {
-            return sent.await;
-        }
-        // p2c and leasttime count the request until its response body is done, and leasttime learns
-        // the time to first byte.
-        let in_flight = server.stats.start();
-        let started = Instant::now();
-        let response = sent.await?;
-        server.stats.observe(started.elapsed());
-        Ok(response.map(|body| {
-            ResponseBody::new(Counted {
-                body,
-                _in_flight: in_flight,
+        let mut response = if self.picker.tracks_load() {
+            // p2c and leasttime count the request until its response body is done, and leasttime
+            // learns the time to first byte.
+            let in_flight = server.stats.start();
+            let started = Instant::now();
+            let response = sent.await?;
+            server.stats.observe(started.elapsed());
+            response.map(|body| {
+                ResponseBody::new(Counted {
+                    body,
+                    _in_flight: in_flight,
+                })
             })
-        }))
+        } else {
+            sent.await?
+        };
+        if let (true, Some(sticky)) = (set_cookie, &self.sticky) {
+            sticky.write(response.headers_mut(), index);
+        }
+        Ok(response)
     }
 }
 

@@ -133,6 +133,8 @@ pub struct Cookie {
     pub path: String,
     /// The `Domain` attribute.
     pub domain: String,
+    /// Seconds until the cookie expires (the `Expires` attribute); 0 sets none.
+    pub expires: i64,
 }
 
 impl Default for Cookie {
@@ -145,6 +147,7 @@ impl Default for Cookie {
             max_age: 0,
             path: "/".into(),
             domain: String::new(),
+            expires: 0,
         }
     }
 }
