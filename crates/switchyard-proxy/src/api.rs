@@ -77,7 +77,16 @@ impl View<'_> {
                 let mut value = serde_json::to_value(service).ok()?;
                 value["type"] = json!(service.kind.name().to_ascii_lowercase());
                 value["usedBy"] = json!(self.used_by(|r| r.service == name));
-                let status: Map<String, Value> = service.server_urls().map(|u| (u.to_owned(), json!("UP"))).collect();
+                let balancer = self.snapshot.balancers.get(name);
+                let status: Map<String, Value> = service
+                    .server_urls()
+                    .map(|url| {
+                        let up = balancer
+                            .and_then(|b| b.servers().iter().find(|s| s.url == url))
+                            .is_none_or(|s| s.stats.is_up());
+                        (url.to_owned(), json!(if up { "UP" } else { "DOWN" }))
+                    })
+                    .collect();
                 if !status.is_empty() {
                     value["serverStatus"] = Value::Object(status);
                 }

@@ -11,7 +11,7 @@ use switchyard_middleware::{BuildContext, HttpService, MiddlewareLayer, Plugins,
 use switchyard_rules::{Route, RouteTable};
 
 use crate::endpoint::{ApiEndpoint, ServiceEndpoint};
-use crate::service::{LoadBalancer, Server, ServerStats, Sticky};
+use crate::service::{LoadBalancer, Options, Passive, Probe, Server, ServerStats, Sticky, spawn_active};
 use crate::snapshot::{EntryPointInfo, EntryPointTables, Handler, Snapshot, Target};
 use crate::upstream::{Origin, Pool, Protocol, TransportSettings};
 
@@ -201,7 +201,7 @@ impl Compiler {
                         CompiledService {
                             definition: definition.clone(),
                             settings,
-                            balancer: Arc::new(balancer),
+                            balancer,
                         },
                     );
                 }
@@ -276,7 +276,13 @@ impl Compiler {
         self.pools = pools;
         self.services = services;
         self.middlewares = middlewares;
+        let balancers = self
+            .services
+            .iter()
+            .map(|(name, compiled)| (name.clone(), Arc::clone(&compiled.balancer)))
+            .collect();
         Snapshot {
+            balancers,
             generation: published.generation,
             tables: routes
                 .into_iter()
@@ -474,7 +480,7 @@ impl Compiler {
         settings: &TransportSettings,
         pools: &mut HashMap<PoolKey, Arc<Pool>>,
         findings: &mut Findings<'_>,
-    ) -> Option<LoadBalancer> {
+    ) -> Option<Arc<LoadBalancer>> {
         let mut servers = Vec::with_capacity(definition.servers.len());
         // Servers that stay in a changed service keep what the strategy learnt about them.
         let previous_stats: HashMap<&str, &Arc<ServerStats>> = self
@@ -525,36 +531,52 @@ impl Compiler {
                     .map_or_else(Arc::default, |s| Arc::clone(s)),
             });
         }
-        let unsupported = [
-            (
-                definition.health_check.is_some(),
-                "healthCheck",
-                "active health checks are not implemented yet; ignored",
-            ),
-            (
-                definition.passive_health_check.is_some(),
-                "passiveHealthCheck",
-                "passive health checks are not implemented yet; ignored",
-            ),
-        ];
-        for (field, message) in unsupported.iter().filter(|(on, ..)| *on).map(|(_, f, m)| (f, m)) {
-            findings.service(
-                name,
-                &format!("loadBalancer.{field}"),
-                Problem::Unsupported((*message).into()),
-                false,
-            );
+        let probes = match &definition.health_check {
+            Some(check) => {
+                let mut probes = Vec::with_capacity(definition.servers.len());
+                for server in &definition.servers {
+                    match Probe::new(check, &server.url) {
+                        Ok(probe) => probes.push(Some(probe)),
+                        Err(error) => {
+                            findings.service(
+                                name,
+                                "loadBalancer.healthCheck",
+                                Problem::Invalid(error.to_string()),
+                                true,
+                            );
+                            return None;
+                        }
+                    }
+                }
+                Some(probes)
+            }
+            None => None,
+        };
+        if probes.is_none() {
+            // Without probes nothing would bring back a server a previous configuration took out.
+            for server in &servers {
+                server.stats.unbench();
+                server.stats.set_up(true);
+            }
         }
         let sticky = definition
             .sticky
             .as_ref()
             .and_then(|s| s.cookie.as_ref())
             .map(|cookie| Sticky::new(cookie, name, definition.servers.iter().map(|s| s.url.as_str())));
-        Some(LoadBalancer::new(
-            servers,
-            definition.strategy,
+        let options = Options {
+            strategy: definition.strategy,
             sticky,
-            definition.pass_host_header,
-        ))
+            passive: definition
+                .passive_health_check
+                .as_ref()
+                .map(|p| Passive::new(p, probes.is_some())),
+            pass_host_header: definition.pass_host_header,
+        };
+        let balancer = Arc::new(LoadBalancer::new(name, servers, options));
+        if let (Some(probes), Some(check)) = (probes, &definition.health_check) {
+            spawn_active(&balancer, probes, check);
+        }
+        Some(balancer)
     }
 }

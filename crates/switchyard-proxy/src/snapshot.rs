@@ -23,6 +23,8 @@ pub struct Snapshot {
     pub(crate) published: Arc<Published>,
     pub(crate) report: Report,
     pub(crate) entry_points: Arc<[EntryPointInfo]>,
+    /// The compiled load balancers by service name, for the servers' health in the API.
+    pub(crate) balancers: std::collections::HashMap<String, Arc<LoadBalancer>>,
 }
 
 /// An entrypoint as the internal API describes it.
@@ -74,6 +76,7 @@ impl Snapshot {
             published: Arc::new(Published::default()),
             report: Report::default(),
             entry_points,
+            balancers: std::collections::HashMap::new(),
         }
     }
 

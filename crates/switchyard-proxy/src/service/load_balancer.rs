@@ -14,6 +14,7 @@ use pin_project_lite::pin_project;
 use switchyard_config::Strategy;
 use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
 
+use super::health::Passive;
 use super::sticky::Sticky;
 use super::strategy::{Candidate, InFlight, Picker, ServerStats};
 use crate::forward::{self, Client, EntryHeaders, ForwardOptions, ForwardedPolicy};
@@ -46,34 +47,56 @@ impl Candidate for Server {
 /// A compiled `loadBalancer` service.
 #[derive(Debug)]
 pub(crate) struct LoadBalancer {
+    name: String,
     servers: Vec<Server>,
     picker: Picker,
     sticky: Option<Sticky>,
+    passive: Option<Passive>,
     pass_host_header: bool,
 }
 
+/// How a load balancer is built, besides its servers.
+#[derive(Debug)]
+pub(crate) struct Options {
+    pub(crate) strategy: Strategy,
+    pub(crate) sticky: Option<Sticky>,
+    pub(crate) passive: Option<Passive>,
+    pub(crate) pass_host_header: bool,
+}
+
 impl LoadBalancer {
-    pub(crate) fn new(
-        servers: Vec<Server>,
-        strategy: Strategy,
-        sticky: Option<Sticky>,
-        pass_host_header: bool,
-    ) -> Self {
+    pub(crate) fn new(name: &str, servers: Vec<Server>, options: Options) -> Self {
         Self {
-            picker: Picker::new(strategy, &servers),
+            name: name.to_owned(),
+            picker: Picker::new(options.strategy, &servers),
             servers,
-            sticky,
-            pass_host_header,
+            sticky: options.sticky,
+            passive: options.passive,
+            pass_host_header: options.pass_host_header,
         }
     }
 
-    /// Whether a server can take new requests.
-    fn available(&self, index: usize) -> bool {
-        self.servers.get(index).is_some_and(|s| s.weight > 0)
+    /// The service's qualified name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     pub(crate) fn servers(&self) -> &[Server] {
         &self.servers
+    }
+
+    /// Whether a server can take new requests.
+    fn available(&self, index: usize) -> bool {
+        self.servers.get(index).is_some_and(|s| s.weight > 0 && s.stats.is_up())
+    }
+
+    /// Puts a server in or out of rotation.
+    pub(crate) fn set_status(&self, index: usize, up: bool) {
+        let Some(server) = self.servers.get(index) else { return };
+        if server.stats.set_up(up) {
+            let status = if up { "UP" } else { "DOWN" };
+            tracing::info!(target: "switchyard::health", service = self.name, server = server.url, status, "server status changed");
+        }
     }
 
     /// The server for the next request from `client`, and the sticky cookie to set, if any: the server
@@ -89,7 +112,7 @@ impl LoadBalancer {
     }
 
     pub(crate) async fn forward(
-        &self,
+        self: &Arc<Self>,
         parts: Parts,
         body: RequestBody,
         client: &Client,
@@ -103,22 +126,29 @@ impl LoadBalancer {
             preserve_path: server.preserve_path,
         };
         let sent = forward::forward(&server.pool, options, parts, body, client, policy, entry_headers);
-        let mut response = if self.picker.tracks_load() {
+        let outcome = if self.picker.tracks_load() {
             // p2c and leasttime count the request until its response body is done, and leasttime
             // learns the time to first byte.
             let in_flight = server.stats.start();
             let started = Instant::now();
-            let response = sent.await?;
+            let outcome = sent.await;
             server.stats.observe(started.elapsed());
-            response.map(|body| {
-                ResponseBody::new(Counted {
-                    body,
-                    _in_flight: in_flight,
+            outcome.map(|response| {
+                response.map(|body| {
+                    ResponseBody::new(Counted {
+                        body,
+                        _in_flight: in_flight,
+                    })
                 })
             })
         } else {
-            sent.await?
+            sent.await
         };
+        if let Some(passive) = &self.passive {
+            let success = outcome.as_ref().is_ok_and(|r| r.status().as_u16() < 500);
+            passive.record(self, index, success);
+        }
+        let mut response = outcome?;
         if let (true, Some(sticky)) = (set_cookie, &self.sticky) {
             sticky.write(response.headers_mut(), index);
         }

@@ -12,7 +12,7 @@
 //!   reacts to a server slowing down at once and forgets it gradually. Ties rotate.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,14 +21,67 @@ use super::weighted_round_robin::EarliestDeadline;
 /// How long a latency peak takes to fade to 1/e of itself.
 const DECAY: Duration = Duration::from_secs(10);
 
-/// What a load balancer keeps per server for picking.
-#[derive(Debug, Default)]
+/// What a load balancer keeps per server for picking: load, latency and health. It outlives a reload
+/// for a server that stays.
+#[derive(Debug)]
 pub(crate) struct ServerStats {
     in_flight: AtomicU64,
     latency: PeakEwma,
+    up: AtomicBool,
+    /// Passive health: recent failures, and whether the server is already benched for them.
+    failures: Mutex<Vec<Instant>>,
+    benched: AtomicBool,
+}
+
+impl Default for ServerStats {
+    fn default() -> Self {
+        Self {
+            in_flight: AtomicU64::new(0),
+            latency: PeakEwma::default(),
+            up: AtomicBool::new(true),
+            failures: Mutex::new(Vec::new()),
+            benched: AtomicBool::new(false),
+        }
+    }
 }
 
 impl ServerStats {
+    /// Whether the server is in rotation.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Sets the server in or out of rotation; returns whether that changed anything.
+    pub(crate) fn set_up(&self, up: bool) -> bool {
+        self.up.swap(up, Ordering::Relaxed) != up
+    }
+
+    pub(crate) fn clear_failures(&self) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.clear();
+        }
+    }
+
+    /// Records a failure at `now` and returns how many fall within `window`.
+    pub(crate) fn add_failure(&self, now: Instant, window: Duration) -> usize {
+        let Ok(mut failures) = self.failures.lock() else {
+            return 0;
+        };
+        failures.retain(|t| now.saturating_duration_since(*t) < window);
+        failures.push(now);
+        failures.len()
+    }
+
+    /// Marks the server benched by passive health; `false` when it already was.
+    pub(crate) fn bench(&self) -> bool {
+        !self.benched.swap(true, Ordering::Relaxed)
+    }
+
+    pub(crate) fn unbench(&self) {
+        self.benched.store(false, Ordering::Relaxed);
+        self.clear_failures();
+    }
+
     pub(crate) fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::Relaxed)
     }
@@ -145,34 +198,46 @@ impl Picker {
         matches!(self, Self::PowerOfTwo { .. } | Self::LeastTime { .. })
     }
 
-    /// The index of the server for the next request from `client`.
+    /// The index of the server for the next request from `client`, among servers in rotation.
     pub(crate) fn pick<S: Candidate>(&self, servers: &[S], client: IpAddr) -> Option<usize> {
+        let up = |i: &usize| servers[*i].stats().is_up();
         match self {
             Self::Empty => None,
             Self::RoundRobin { next, eligible } => {
-                Some(eligible[next.fetch_add(1, Ordering::Relaxed) % eligible.len()])
+                // At most one turn around the ring to find a server in rotation.
+                (0..eligible.len())
+                    .map(|_| eligible[next.fetch_add(1, Ordering::Relaxed) % eligible.len()])
+                    .find(up)
             }
-            Self::Weighted(schedule) => schedule.lock().ok()?.next(),
+            Self::Weighted(schedule) => {
+                let mut schedule = schedule.lock().ok()?;
+                (0..schedule.len()).filter_map(|_| schedule.next()).find(up)
+            }
             Self::PowerOfTwo { eligible } => {
-                if eligible.len() == 1 {
-                    return Some(eligible[0]);
+                let healthy: smallvec::SmallVec<[usize; 16]> = eligible.iter().copied().filter(up).collect();
+                match healthy.len() {
+                    0 => None,
+                    1 => Some(healthy[0]),
+                    n => {
+                        let first = fastrand::usize(..n);
+                        let mut second = fastrand::usize(..n);
+                        if second == first {
+                            second = (second + 1) % n;
+                        }
+                        let (a, b) = (healthy[first], healthy[second]);
+                        Some(if servers[b].stats().in_flight() < servers[a].stats().in_flight() {
+                            b
+                        } else {
+                            a
+                        })
+                    }
                 }
-                let first = fastrand::usize(..eligible.len());
-                let mut second = fastrand::usize(..eligible.len());
-                if second == first {
-                    second = (second + 1) % eligible.len();
-                }
-                let (a, b) = (eligible[first], eligible[second]);
-                Some(if servers[b].stats().in_flight() < servers[a].stats().in_flight() {
-                    b
-                } else {
-                    a
-                })
             }
             Self::Rendezvous { eligible } => {
                 let key = Fnv1a::new().write(client.to_string().as_bytes());
                 eligible
                     .iter()
+                    .filter(|i| up(i))
                     .map(|&i| (i, rendezvous_score(key, &servers[i])))
                     .fold(None, |best: Option<(usize, f64)>, (i, score)| match best {
                         Some((_, top)) if top >= score => best,
@@ -184,7 +249,7 @@ impl Picker {
                 let now = Instant::now();
                 let mut best = f64::MAX;
                 let mut candidates: smallvec::SmallVec<[usize; 8]> = smallvec::SmallVec::new();
-                for &i in eligible {
+                for &i in eligible.iter().filter(|i| up(i)) {
                     let server = &servers[i];
                     let stats = server.stats();
                     let score =
@@ -197,8 +262,11 @@ impl Picker {
                         candidates.push(i);
                     }
                 }
+                if candidates.is_empty() {
+                    return None;
+                }
                 let turn = tie.fetch_add(1, Ordering::Relaxed);
-                candidates.get(turn % candidates.len().max(1)).copied()
+                candidates.get(turn % candidates.len()).copied()
             }
         }
     }

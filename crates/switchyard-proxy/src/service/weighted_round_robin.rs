@@ -32,6 +32,11 @@ impl EarliestDeadline {
         Self { current: 0.0, entries }
     }
 
+    /// How many servers are scheduled.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// The next server's index, or `None` without servers. Ties go to the server listed first.
     pub(crate) fn next(&mut self) -> Option<usize> {
         let entry = self

@@ -1,0 +1,470 @@
+//! Server health: active probes (`healthCheck`) and passive failure counting (`passiveHealthCheck`),
+//! with Traefik's options and defaults.
+//!
+//! - **Active**: each server is probed every `interval` while healthy and every `unhealthyInterval`
+//!   (default: `interval`) while not. An HTTP probe passes with the expected `status`, or any 2xx/3xx
+//!   when none is set (redirects followed unless `followRedirects: false`); a gRPC probe passes when
+//!   `grpc.health.v1.Health/Check` answers `SERVING`. A probe that takes longer than `timeout` fails.
+//! - **Passive**: a request that never reached the server or got a 5xx counts as a failure; a success
+//!   clears the count. `maxFailedAttempts` failures within `failureWindow` take the server out; it comes
+//!   back after `failureWindow`, or — when active probes run too — when a probe passes.
+//!
+//! A server out of rotation receives no new requests (sticky ones move too); with none healthy, the
+//! service answers 503.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST, LOCATION, TE};
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use switchyard_config::{HealthCheckMode, PassiveHealthCheck, ServerHealthCheck};
+use tokio::net::TcpStream;
+
+use super::load_balancer::LoadBalancer;
+use super::strategy::ServerStats;
+
+/// The most redirects a probe follows, as Go's HTTP client.
+const MAX_REDIRECTS: usize = 10;
+
+/// A server's probe, ready to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Probe {
+    mode: HealthCheckMode,
+    uri: Uri,
+    method: Method,
+    host: Option<HeaderValue>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    expected: Option<StatusCode>,
+    follow_redirects: bool,
+    timeout: Duration,
+}
+
+/// Why a probe configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProbeError {
+    #[error("health check path must be a relative URL, got `{0}`")]
+    AbsolutePath(String),
+    #[error("the probe URL `{0}` is not valid")]
+    Uri(String),
+    #[error("`{0}` is not a valid HTTP method")]
+    Method(String),
+    #[error("header `{0}` is not valid")]
+    Header(String),
+    #[error("`{0}` is not a valid status code")]
+    Status(u16),
+    #[error("HTTPS health checks come with TLS towards backends, which is not supported yet")]
+    Https,
+}
+
+impl Probe {
+    /// The probe of the server at `server_url` (`http://host:port[/base]`).
+    pub(crate) fn new(config: &ServerHealthCheck, server_url: &str) -> Result<Self, ProbeError> {
+        let path = if config.path.is_empty() {
+            "/"
+        } else {
+            config.path.as_str()
+        };
+        if path.contains("://") || path.starts_with("//") {
+            return Err(ProbeError::AbsolutePath(config.path.clone()));
+        }
+        let base: Uri = server_url.parse().map_err(|_| ProbeError::Uri(server_url.to_owned()))?;
+        let scheme = match (config.scheme.as_str(), base.scheme_str()) {
+            ("", Some(scheme)) | (scheme, _) if !scheme.is_empty() => scheme.to_owned(),
+            _ => "http".to_owned(),
+        };
+        let scheme = if scheme == "h2c" { "http".to_owned() } else { scheme };
+        if scheme == "https" {
+            return Err(ProbeError::Https);
+        }
+        let host = base.host().unwrap_or("localhost");
+        let port = if config.port != 0 {
+            config.port
+        } else {
+            base.port_u16().unwrap_or(80)
+        };
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        // Like Go's `URL.Parse`, a relative path replaces the base path's last segment.
+        let base_path = base.path();
+        let joined = if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            let dir = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
+            format!("{}{path}", if dir.is_empty() { "/" } else { dir })
+        };
+        let uri: Uri = format!("{scheme}://{host}:{port}{joined}")
+            .parse()
+            .map_err(|_| ProbeError::Uri(joined.clone()))?;
+        let method = if config.method.is_empty() {
+            "GET"
+        } else {
+            config.method.as_str()
+        };
+        let method = Method::from_bytes(method.as_bytes()).map_err(|_| ProbeError::Method(method.to_owned()))?;
+        let host = (!config.hostname.is_empty())
+            .then(|| HeaderValue::from_str(&config.hostname).map_err(|_| ProbeError::Header("Host".into())))
+            .transpose()?;
+        let headers = config
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                Ok((
+                    HeaderName::from_bytes(name.as_bytes()).map_err(|_| ProbeError::Header(name.clone()))?,
+                    HeaderValue::from_str(value).map_err(|_| ProbeError::Header(name.clone()))?,
+                ))
+            })
+            .collect::<Result<_, ProbeError>>()?;
+        let expected = match config.status {
+            0 => None,
+            code => Some(StatusCode::from_u16(code).map_err(|_| ProbeError::Status(code))?),
+        };
+        Ok(Self {
+            mode: config.mode,
+            uri,
+            method,
+            host,
+            headers,
+            expected,
+            follow_redirects: config.follow_redirects,
+            timeout: config.timeout.to_std().unwrap_or(Duration::from_secs(5)),
+        })
+    }
+
+    /// Runs the probe once: `Ok` when the server is healthy, else why not.
+    pub(crate) async fn run(&self) -> Result<(), String> {
+        let run = async {
+            match self.mode {
+                HealthCheckMode::Http => self.http().await,
+                HealthCheckMode::Grpc => self.grpc().await,
+            }
+        };
+        tokio::time::timeout(self.timeout, run)
+            .await
+            .map_err(|_| format!("no answer within {:?}", self.timeout))?
+    }
+
+    async fn http(&self) -> Result<(), String> {
+        let mut uri = self.uri.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let status = self.request_http1(&uri).await?;
+            let (status, location) = status;
+            let redirect = status.is_redirection() && status != StatusCode::NOT_MODIFIED;
+            match (redirect && self.follow_redirects, location) {
+                (true, Some(location)) => uri = resolve(&uri, &location)?,
+                _ => return self.judge(status),
+            }
+        }
+        Err(format!("stopped after {MAX_REDIRECTS} redirects"))
+    }
+
+    fn judge(&self, status: StatusCode) -> Result<(), String> {
+        match self.expected {
+            Some(expected) if status != expected => Err(format!("received status {status}, expected {expected}")),
+            None if !(200..400).contains(&status.as_u16()) => Err(format!("received status {status}")),
+            _ => Ok(()),
+        }
+    }
+
+    async fn connect(uri: &Uri) -> Result<TokioIo<TcpStream>, String> {
+        let host = uri
+            .host()
+            .unwrap_or("localhost")
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(80);
+        let stream = TcpStream::connect((host, port))
+            .await
+            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        Ok(TokioIo::new(stream))
+    }
+
+    async fn request_http1(&self, uri: &Uri) -> Result<(StatusCode, Option<String>), String> {
+        let io = Self::connect(uri).await?;
+        let (mut sender, connection) = http1::handshake::<_, Empty<Bytes>>(io)
+            .await
+            .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+        tokio::spawn(connection);
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut request = Request::builder().method(self.method.clone()).uri(path);
+        let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_default();
+        request = request.header(
+            HOST,
+            self.host
+                .clone()
+                .unwrap_or_else(|| HeaderValue::from_str(&authority).unwrap_or(HeaderValue::from_static("localhost"))),
+        );
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let request = request.body(Empty::new()).map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        Ok((response.status(), location))
+    }
+
+    async fn grpc(&self) -> Result<(), String> {
+        let io = Self::connect(&self.uri).await?;
+        let (mut sender, connection) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake::<_, Full<Bytes>>(io)
+            .await
+            .map_err(|e| format!("HTTP/2 handshake failed: {e}"))?;
+        tokio::spawn(connection);
+        let authority = self.uri.authority().map_or("localhost", |a| a.as_str());
+        let request = Request::post(format!("http://{authority}/grpc.health.v1.Health/Check"))
+            .header(CONTENT_TYPE, "application/grpc")
+            .header(TE, "trailers")
+            // An empty HealthCheckRequest: no compression flag, zero length.
+            .body(Full::new(Bytes::from_static(&[0, 0, 0, 0, 0])))
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("gRPC request failed: {e}"))?;
+        if response.status() != StatusCode::OK {
+            return Err(format!("gRPC health check answered HTTP {}", response.status()));
+        }
+        let collected = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the gRPC answer failed: {e}"))?;
+        let grpc_status = collected
+            .trailers()
+            .and_then(|t| t.get("grpc-status"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("0")
+            .to_owned();
+        match grpc_status.as_str() {
+            "0" => {}
+            "12" => return Err("the gRPC server does not implement the health protocol".into()),
+            code => return Err(format!("gRPC health check failed with status {code}")),
+        }
+        match serving_status(&collected.to_bytes()) {
+            Some(1) => Ok(()),
+            status => Err(format!("received gRPC serving status {}", status.unwrap_or(0))),
+        }
+    }
+}
+
+/// The `status` field (1, a varint) of a length-prefixed `HealthCheckResponse`; absent means 0.
+fn serving_status(frame: &[u8]) -> Option<u64> {
+    let message = frame.get(5..)?;
+    let mut rest = message;
+    while let Some((&key, tail)) = rest.split_first() {
+        let (value, tail) = varint(tail)?;
+        if key == 0x08 {
+            return Some(value);
+        }
+        // Only varint fields are expected; anything else ends the search.
+        if key & 7 != 0 {
+            return None;
+        }
+        rest = tail;
+    }
+    Some(0)
+}
+
+fn varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let mut value = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(10) {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, &bytes[i + 1..]));
+        }
+    }
+    None
+}
+
+/// A redirect target relative to the URI that answered it.
+fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location
+            .parse()
+            .map_err(|_| format!("bad redirect location `{location}`"));
+    }
+    let authority = base.authority().map_or("localhost", |a| a.as_str());
+    let path = if location.starts_with('/') {
+        location.to_owned()
+    } else {
+        let current = base.path();
+        format!("{}{location}", &current[..current.rfind('/').map_or(0, |i| i + 1)])
+    };
+    format!("http://{authority}{path}")
+        .parse()
+        .map_err(|_| format!("bad redirect location `{location}`"))
+}
+
+/// Runs a load balancer's active probes until the balancer is dropped.
+pub(crate) fn spawn_active(balancer: &Arc<LoadBalancer>, probes: Vec<Option<Probe>>, config: &ServerHealthCheck) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(target: "switchyard::health", "no runtime to run health checks on");
+        return;
+    };
+    let interval = config
+        .interval
+        .to_std()
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(30));
+    let unhealthy = config
+        .unhealthy_interval
+        .and_then(|d| d.to_std())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(interval);
+    let weak: Weak<LoadBalancer> = Arc::downgrade(balancer);
+    runtime.spawn(async move {
+        let start = Instant::now();
+        let mut due: Vec<Instant> = probes.iter().map(|_| start + interval).collect();
+        loop {
+            let Some(&next) = due.iter().min() else { return };
+            tokio::time::sleep_until(next.into()).await;
+            let Some(balancer) = weak.upgrade() else { return };
+            let now = Instant::now();
+            let mut checks = tokio::task::JoinSet::new();
+            for (index, probe) in probes.iter().enumerate() {
+                if due[index] > now {
+                    continue;
+                }
+                let Some(probe) = probe.clone() else { continue };
+                checks.spawn(async move { (index, probe.run().await) });
+            }
+            drop(balancer);
+            while let Some(Ok((index, outcome))) = checks.join_next().await {
+                let Some(balancer) = weak.upgrade() else { return };
+                let up = outcome.is_ok();
+                if let Err(reason) = outcome {
+                    tracing::warn!(target: "switchyard::health", service = balancer.name(), server = balancer.servers()[index].url, %reason, "health check failed");
+                }
+                balancer.set_status(index, up);
+                due[index] = Instant::now() + if up { interval } else { unhealthy };
+            }
+        }
+    });
+}
+
+/// Passive health: failures per server within a window.
+#[derive(Debug)]
+pub(crate) struct Passive {
+    window: Duration,
+    max_failures: usize,
+    /// Whether active probes bring servers back (then passive never does).
+    active: bool,
+}
+
+impl Passive {
+    pub(crate) fn new(config: &PassiveHealthCheck, active: bool) -> Self {
+        Self {
+            window: config
+                .failure_window
+                .to_std()
+                .filter(|d| !d.is_zero())
+                .unwrap_or(Duration::from_secs(10)),
+            max_failures: usize::try_from(config.max_failed_attempts.max(1)).unwrap_or(1),
+            active,
+        }
+    }
+
+    /// Records the outcome of a request to server `index` of `balancer`.
+    pub(crate) fn record(&self, balancer: &Arc<LoadBalancer>, index: usize, success: bool) {
+        let stats: &Arc<ServerStats> = &balancer.servers()[index].stats;
+        if success {
+            stats.clear_failures();
+            return;
+        }
+        if stats.add_failure(Instant::now(), self.window) < self.max_failures || !stats.bench() {
+            return;
+        }
+        tracing::warn!(target: "switchyard::health", service = balancer.name(), server = balancer.servers()[index].url, "too many failed requests: out of rotation");
+        balancer.set_status(index, false);
+        if self.active {
+            stats.unbench();
+            return;
+        }
+        let weak = Arc::downgrade(balancer);
+        let window = self.window;
+        tokio::spawn(async move {
+            tokio::time::sleep(window).await;
+            if let Some(balancer) = weak.upgrade() {
+                balancer.servers()[index].stats.unbench();
+                balancer.set_status(index, true);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_urls_follow_traefiks_rules() {
+        let config = ServerHealthCheck {
+            path: "/health?deep=1".into(),
+            port: 9000,
+            ..ServerHealthCheck::default()
+        };
+        let probe = Probe::new(&config, "http://10.0.0.1:8080/base").unwrap();
+        assert_eq!(probe.uri, "http://10.0.0.1:9000/health?deep=1");
+        let relative = ServerHealthCheck {
+            path: "ping".into(),
+            ..ServerHealthCheck::default()
+        };
+        assert_eq!(
+            Probe::new(&relative, "http://a:1/api/v1").unwrap().uri,
+            "http://a:1/api/ping"
+        );
+        let absolute = ServerHealthCheck {
+            path: "http://elsewhere/health".into(),
+            ..ServerHealthCheck::default()
+        };
+        assert!(matches!(
+            Probe::new(&absolute, "http://a:1"),
+            Err(ProbeError::AbsolutePath(_))
+        ));
+    }
+
+    #[test]
+    fn statuses_are_judged_like_traefik() {
+        let probe = Probe::new(&ServerHealthCheck::default(), "http://a:1").unwrap();
+        assert!(probe.judge(StatusCode::OK).is_ok());
+        assert!(probe.judge(StatusCode::FOUND).is_ok());
+        assert!(probe.judge(StatusCode::BAD_REQUEST).is_err());
+        let strict = ServerHealthCheck {
+            status: 204,
+            ..ServerHealthCheck::default()
+        };
+        let probe = Probe::new(&strict, "http://a:1").unwrap();
+        assert!(probe.judge(StatusCode::OK).is_err());
+        assert!(probe.judge(StatusCode::NO_CONTENT).is_ok());
+    }
+
+    #[test]
+    fn grpc_serving_status_is_read_from_the_frame() {
+        assert_eq!(serving_status(&[0, 0, 0, 0, 2, 0x08, 0x01]), Some(1));
+        assert_eq!(serving_status(&[0, 0, 0, 0, 2, 0x08, 0x02]), Some(2));
+        assert_eq!(serving_status(&[0, 0, 0, 0, 0]), Some(0));
+    }
+
+    #[test]
+    fn redirects_resolve_against_the_probe() {
+        let base: Uri = "http://a:1/x/health".parse().unwrap();
+        assert_eq!(resolve(&base, "/ok").unwrap(), "http://a:1/ok");
+        assert_eq!(resolve(&base, "ok").unwrap(), "http://a:1/x/ok");
+        assert_eq!(resolve(&base, "http://b:2/z").unwrap(), "http://b:2/z");
+    }
+}
