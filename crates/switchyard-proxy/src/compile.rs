@@ -11,7 +11,10 @@ use switchyard_middleware::{BuildContext, HttpService, MiddlewareLayer, Plugins,
 use switchyard_rules::{Route, RouteTable};
 
 use crate::endpoint::{ApiEndpoint, ServiceEndpoint};
-use crate::service::{LoadBalancer, Options, Passive, Probe, Server, ServerStats, Sticky, spawn_active};
+use crate::service::{
+    Child, Failover, LoadBalancer, Mirror, Mirroring, Node, Options, Passive, Probe, Server, ServerStats, Sticky,
+    Weighted, spawn_active, status_ranges,
+};
 use crate::snapshot::{EntryPointInfo, EntryPointTables, Handler, Snapshot, Target};
 use crate::upstream::{Origin, Pool, Protocol, TransportSettings};
 
@@ -28,8 +31,17 @@ pub(crate) struct Compiler {
     default_transport: TransportSettings,
     pools: HashMap<PoolKey, Arc<Pool>>,
     services: HashMap<String, CompiledService>,
+    parents: HashMap<String, CompiledParent>,
     middlewares: HashMap<String, CompiledMiddleware>,
     plugins: Plugins,
+}
+
+/// A service over other services, kept while its definition and its children stay the same.
+#[derive(Debug)]
+struct CompiledParent {
+    definition: ServiceKind,
+    children: Vec<Node>,
+    node: Node,
 }
 
 /// What an entrypoint's static `http` section adds to every router on it.
@@ -73,15 +85,13 @@ impl std::fmt::Debug for CompiledMiddleware {
 
 /// What middlewares may refer to while they are built: compiled services, and middlewares built before.
 struct Resolver<'a> {
-    services: &'a HashMap<String, CompiledService>,
+    services: &'a HashMap<String, Node>,
     middlewares: &'a HashMap<String, CompiledMiddleware>,
 }
 
 impl Resolve for Resolver<'_> {
     fn service(&self, name: &str) -> Option<HttpService> {
-        self.services
-            .get(name)
-            .map(|s| ServiceEndpoint::boxed(Arc::clone(&s.balancer)))
+        self.services.get(name).map(|node| ServiceEndpoint::boxed(node.clone()))
     }
 
     fn middleware(&self, name: &str) -> Option<MiddlewareLayer> {
@@ -161,6 +171,7 @@ impl Compiler {
             default_transport,
             pools: HashMap::new(),
             services: HashMap::new(),
+            parents: HashMap::new(),
             middlewares: HashMap::new(),
             plugins: Plugins::new(),
         }
@@ -182,11 +193,6 @@ impl Compiler {
         let http = &published.runtime.config.http;
         for (name, service) in &http.services {
             let ServiceKind::LoadBalancer(definition) = &service.kind else {
-                let problem = Problem::Unsupported(format!(
-                    "`{}` services are not supported yet; use a `loadBalancer` service",
-                    service.kind.name()
-                ));
-                findings.service(name, service.kind.name(), problem, true);
                 continue;
             };
             let settings = self.transport(&published, &definition.servers_transport);
@@ -209,9 +215,15 @@ impl Compiler {
             }
         }
 
-        let middlewares = self.build_middlewares(&published, &services, &mut findings);
+        let mut nodes: HashMap<String, Node> = services
+            .iter()
+            .map(|(name, compiled)| (name.clone(), Node::Balancer(Arc::clone(&compiled.balancer))))
+            .collect();
+        let parents = self.build_parents(&published, &mut nodes, &mut findings);
+
+        let middlewares = self.build_middlewares(&published, &nodes, &mut findings);
         // A service whose own middlewares could not be built cannot serve.
-        services.retain(|name, _| {
+        nodes.retain(|name, _| {
             let own = http.services.get(name).map_or(&[][..], |s| s.middlewares.as_slice());
             match own.iter().position(|m| !middlewares.contains_key(m)) {
                 Some(index) => {
@@ -255,7 +267,7 @@ impl Compiler {
                     service: service_middlewares,
                 };
                 let mut build = || {
-                    let handler = Self::handler(name, router, &stack, &services, &middlewares, &mut findings)?;
+                    let handler = Self::handler(name, router, &stack, &nodes, &middlewares, &mut findings)?;
                     targets.push(Target { handler });
                     Some(u32::try_from(targets.len() - 1).unwrap_or(u32::MAX))
                 };
@@ -275,11 +287,11 @@ impl Compiler {
         }
         self.pools = pools;
         self.services = services;
+        self.parents = parents;
         self.middlewares = middlewares;
-        let balancers = self
-            .services
+        let balancers = nodes
             .iter()
-            .map(|(name, compiled)| (name.clone(), Arc::clone(&compiled.balancer)))
+            .filter_map(|(name, node)| Some((name.clone(), Arc::clone(node.balancer()?))))
             .collect();
         Snapshot {
             balancers,
@@ -298,12 +310,95 @@ impl Compiler {
         }
     }
 
+    /// Builds the services over other services, children first, reusing those whose definition and
+    /// children did not change. A service whose child is missing or down is reported and left out.
+    fn build_parents(
+        &self,
+        published: &Published,
+        nodes: &mut HashMap<String, Node>,
+        findings: &mut Findings<'_>,
+    ) -> HashMap<String, CompiledParent> {
+        let definitions = &published.runtime.config.http.services;
+        let mut built = HashMap::new();
+        let mut pending: Vec<&String> = definitions
+            .iter()
+            .filter(|(_, s)| !matches!(s.kind, ServiceKind::LoadBalancer(_)))
+            .map(|(name, _)| name)
+            .collect();
+        let mut attempted: HashSet<&str> = HashSet::new();
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut waiting = Vec::new();
+            for name in pending {
+                let service = &definitions[name];
+                let children = service.referenced_services();
+                let blocked = children.iter().any(|child| {
+                    !nodes.contains_key(*child)
+                        && !attempted.contains(child)
+                        && definitions
+                            .get(*child)
+                            .is_some_and(|d| !matches!(d.kind, ServiceKind::LoadBalancer(_)))
+                });
+                if blocked {
+                    waiting.push(name);
+                    continue;
+                }
+                attempted.insert(name);
+                let mut child_nodes = Vec::with_capacity(children.len());
+                for (index, child) in children.iter().enumerate() {
+                    match nodes.get(*child) {
+                        Some(node) => child_nodes.push(node.clone()),
+                        None => {
+                            let problem = Problem::DisabledService((*child).to_owned());
+                            findings.service(name, &child_field(&service.kind, index), problem, true);
+                            break;
+                        }
+                    }
+                }
+                if child_nodes.len() != children.len() {
+                    continue;
+                }
+                let reused = self.parents.get(name).filter(|p| {
+                    p.definition == service.kind
+                        && p.children.len() == child_nodes.len()
+                        && p.children.iter().zip(&child_nodes).all(|(a, b)| a.same(b))
+                });
+                let node = match reused {
+                    Some(previous) => previous.node.clone(),
+                    None => match parent_node(name, &service.kind, &child_nodes) {
+                        Ok(node) => node,
+                        Err((field, problem)) => {
+                            findings.service(name, &field, problem, true);
+                            continue;
+                        }
+                    },
+                };
+                nodes.insert(name.clone(), node.clone());
+                built.insert(
+                    name.clone(),
+                    CompiledParent {
+                        definition: service.kind.clone(),
+                        children: child_nodes,
+                        node,
+                    },
+                );
+            }
+            if waiting.len() == before {
+                waiting.iter().for_each(|name| {
+                    attempted.insert(name);
+                });
+            }
+            pending = waiting;
+        }
+        built
+    }
+
     /// Builds every middleware, reusing the layers (and their state) of unchanged ones. Chains are built
     /// after their members; a middleware that fails to build is reported and left out.
     fn build_middlewares(
         &self,
         published: &Published,
-        services: &HashMap<String, CompiledService>,
+        services: &HashMap<String, Node>,
         findings: &mut Findings<'_>,
     ) -> HashMap<String, CompiledMiddleware> {
         let definitions = &published.runtime.config.http.middlewares;
@@ -378,7 +473,7 @@ impl Compiler {
         name: &str,
         router: &Router,
         stack: &Stack<'_>,
-        services: &HashMap<String, CompiledService>,
+        services: &HashMap<String, Node>,
         middlewares: &HashMap<String, CompiledMiddleware>,
         findings: &mut Findings<'_>,
     ) -> Option<Handler> {
@@ -390,7 +485,7 @@ impl Compiler {
             Handler::Api
         } else {
             match services.get(&router.service) {
-                Some(compiled) => Handler::Service(Arc::clone(&compiled.balancer)),
+                Some(node) => Handler::Service(node.clone()),
                 None => {
                     findings.router(name, "service", Problem::DisabledService(router.service.clone()), true);
                     return None;
@@ -428,7 +523,7 @@ impl Compiler {
                 .map(|c| c.layer.clone()),
         );
         let service = match endpoint {
-            Handler::Service(balancer) => ServiceEndpoint::boxed(balancer),
+            Handler::Service(node) => ServiceEndpoint::boxed(node),
             _ => HttpService::new(ApiEndpoint),
         };
         Some(Handler::Stack(switchyard_middleware::chain(&layers, service)))
@@ -571,6 +666,7 @@ impl Compiler {
                 .passive_health_check
                 .as_ref()
                 .map(|p| Passive::new(p, probes.is_some())),
+            active_checks: probes.is_some(),
             pass_host_header: definition.pass_host_header,
         };
         let balancer = Arc::new(LoadBalancer::new(name, servers, options));
@@ -579,4 +675,87 @@ impl Compiler {
         }
         Some(balancer)
     }
+}
+
+/// The key path, below the service, of its `index`-th child reference.
+fn child_field(kind: &ServiceKind, index: usize) -> String {
+    match kind {
+        ServiceKind::LoadBalancer(_) => String::new(),
+        ServiceKind::Weighted(_) => format!("weighted.services[{index}]"),
+        ServiceKind::HighestRandomWeight(_) => format!("highestRandomWeight.services[{index}]"),
+        ServiceKind::Mirroring(_) if index == 0 => "mirroring.service".into(),
+        ServiceKind::Mirroring(_) => format!("mirroring.mirrors[{}]", index - 1),
+        ServiceKind::Failover(_) if index == 0 => "failover.service".into(),
+        ServiceKind::Failover(_) => "failover.fallback".into(),
+    }
+}
+
+/// Builds a service over `children` (in [`Service::referenced_services`] order).
+fn parent_node(name: &str, kind: &ServiceKind, children: &[Node]) -> Result<Node, (String, Problem)> {
+    let weighted = |services: &[switchyard_config::WeightedService],
+                    rendezvous: bool,
+                    sticky: Option<&switchyard_config::Sticky>,
+                    health: bool| {
+        let named: Vec<Child> = services
+            .iter()
+            .zip(children)
+            .map(|(s, node)| Child {
+                name: s.name.clone(),
+                weight: s.weight,
+                node: node.clone(),
+            })
+            .collect();
+        let sticky = sticky
+            .and_then(|s| s.cookie.as_ref())
+            .map(|cookie| Sticky::new(cookie, name, services.iter().map(|s| s.name.as_str())));
+        Node::Weighted(Arc::new(Weighted::new(named, rendezvous, sticky, health)))
+    };
+    Ok(match kind {
+        ServiceKind::LoadBalancer(_) => unreachable!("load balancers are not parents"),
+        ServiceKind::Weighted(w) => weighted(&w.services, false, w.sticky.as_ref(), w.health_check.is_some()),
+        ServiceKind::HighestRandomWeight(h) => weighted(&h.services, true, None, h.health_check.is_some()),
+        ServiceKind::Mirroring(m) => {
+            let mirrors = m
+                .mirrors
+                .iter()
+                .zip(&children[1..])
+                .enumerate()
+                .map(|(index, (mirror, node))| {
+                    if mirror.percent > 100 {
+                        return Err((
+                            format!("mirroring.mirrors[{index}].percent"),
+                            Problem::Invalid(format!("percent must be between 0 and 100, got {}", mirror.percent)),
+                        ));
+                    }
+                    Ok(Mirror {
+                        node: node.clone(),
+                        percent: mirror.percent,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Node::Mirroring(Arc::new(Mirroring::new(
+                children[0].clone(),
+                mirrors,
+                m.mirror_body,
+                m.max_body_size,
+                m.health_check.is_some(),
+            )))
+        }
+        ServiceKind::Failover(f) => {
+            let on_status = match &f.errors {
+                Some(errors) => {
+                    let ranges = status_ranges(&errors.status)
+                        .map_err(|reason| ("failover.errors.status".to_owned(), Problem::Invalid(reason)))?;
+                    Some((ranges, u64::try_from(errors.max_request_body_bytes).ok()))
+                }
+                None => None,
+            };
+            Node::Failover(Arc::new(Failover {
+                main: children[0].clone(),
+                fallback: children[1].clone(),
+                on_status,
+                checks_health: f.health_check.is_some(),
+            }))
+        }
+    })
 }

@@ -13,7 +13,7 @@ use switchyard_middleware::{ClientInfo, HttpService, RequestBody, ResponseBody};
 use crate::api;
 use crate::forward::{self, Client, EntryHeaders};
 use crate::router::{EntryPointContext, status_response};
-use crate::service::LoadBalancer;
+use crate::service::{Forwarding, Node};
 use crate::snapshot::Snapshot;
 
 /// What the end of a stack needs from the connection and the router, set as a request extension before
@@ -42,12 +42,12 @@ type Answer = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infalli
 /// A load-balanced service at the end of a stack.
 #[derive(Debug, Clone)]
 pub(crate) struct ServiceEndpoint {
-    balancer: Arc<LoadBalancer>,
+    node: Node,
 }
 
 impl ServiceEndpoint {
-    pub(crate) fn boxed(balancer: Arc<LoadBalancer>) -> HttpService {
-        HttpService::new(Self { balancer })
+    pub(crate) fn boxed(node: Node) -> HttpService {
+        HttpService::new(Self { node })
     }
 }
 
@@ -61,26 +61,25 @@ impl tower::Service<Request<RequestBody>> for ServiceEndpoint {
     }
 
     fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
-        let balancer = Arc::clone(&self.balancer);
+        let node = self.node.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             let Some(context) = parts.extensions.remove::<RouteContext>() else {
                 tracing::error!(target: "switchyard::proxy", "a service was called outside of a route");
                 return Ok(status_response(StatusCode::INTERNAL_SERVER_ERROR));
             };
-            let policy = &context.entry.policy;
-            Ok(
-                match balancer
-                    .forward(parts, body, &context.client, policy, EntryHeaders::Set)
-                    .await
-                {
-                    Ok(response) => response,
-                    Err(error) => {
-                        tracing::debug!(target: "switchyard::proxy", %error, "forwarding failed");
-                        status_response(error.status())
-                    }
-                },
-            )
+            let how = Forwarding {
+                client: &context.client,
+                policy: &context.entry.policy,
+                entry_headers: EntryHeaders::Set,
+            };
+            Ok(match node.forward(parts, body, how).await {
+                Ok(response) => response,
+                Err(error) => {
+                    tracing::debug!(target: "switchyard::proxy", %error, "forwarding failed");
+                    status_response(error.status())
+                }
+            })
         })
     }
 }

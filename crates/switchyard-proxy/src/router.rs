@@ -18,6 +18,7 @@ use switchyard_rules::RequestView;
 use crate::api;
 use crate::endpoint::RouteContext;
 use crate::forward::{Client, EntryHeaders, ForwardedPolicy};
+use crate::service::Forwarding;
 use crate::snapshot::{Handler, Snapshot, SnapshotHandle};
 use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
 use tower::ServiceExt;
@@ -75,12 +76,13 @@ impl Connection {
         let (mut parts, body) = req.into_parts();
         let mut response = match self.route(&snapshot, &parts) {
             Routed::To(target) => match &snapshot.targets[target as usize].handler {
-                Handler::Service(balancer) => {
-                    let policy = &self.entry.policy;
-                    match balancer
-                        .forward(parts, body, &self.client, policy, EntryHeaders::Pending)
-                        .await
-                    {
+                Handler::Service(node) => {
+                    let how = Forwarding {
+                        client: &self.client,
+                        policy: &self.entry.policy,
+                        entry_headers: EntryHeaders::Pending,
+                    };
+                    match node.forward(parts, body, how).await {
                         Ok(response) => response,
                         Err(error) => {
                             tracing::debug!(target: "switchyard::proxy", %error, "forwarding failed");

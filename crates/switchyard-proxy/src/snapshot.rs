@@ -8,7 +8,7 @@ use switchyard_rules::RouteTable;
 
 use switchyard_middleware::HttpService;
 
-use crate::service::LoadBalancer;
+use crate::service::{LoadBalancer, Node};
 
 /// An immutable, compiled configuration: one route table per entrypoint (and per TLS-ness of the
 /// connection), each route leading to a compiled service.
@@ -52,8 +52,8 @@ pub(crate) struct Target {
 
 #[derive(Debug)]
 pub(crate) enum Handler {
-    /// A load-balanced service.
-    Service(Arc<LoadBalancer>),
+    /// A service.
+    Service(Node),
     /// The internal API (`api@internal`).
     Api,
     /// A router's middlewares around its service (or the API).

@@ -52,6 +52,7 @@ pub(crate) struct LoadBalancer {
     picker: Picker,
     sticky: Option<Sticky>,
     passive: Option<Passive>,
+    checks_health: bool,
     pass_host_header: bool,
 }
 
@@ -61,6 +62,8 @@ pub(crate) struct Options {
     pub(crate) strategy: Strategy,
     pub(crate) sticky: Option<Sticky>,
     pub(crate) passive: Option<Passive>,
+    /// Whether active probes run (passive checks count by themselves).
+    pub(crate) active_checks: bool,
     pub(crate) pass_host_header: bool,
 }
 
@@ -71,6 +74,7 @@ impl LoadBalancer {
             picker: Picker::new(options.strategy, &servers),
             servers,
             sticky: options.sticky,
+            checks_health: options.active_checks || options.passive.is_some(),
             passive: options.passive,
             pass_host_header: options.pass_host_header,
         }
@@ -83,6 +87,12 @@ impl LoadBalancer {
 
     pub(crate) fn servers(&self) -> &[Server] {
         &self.servers
+    }
+
+    /// Whether the service can take requests, as its parents see it: with health checks, while one of
+    /// its servers is in rotation; without, always.
+    pub(crate) fn is_up(&self) -> bool {
+        !self.checks_health || (0..self.servers.len()).any(|i| self.available(i))
     }
 
     /// Whether a server can take new requests.

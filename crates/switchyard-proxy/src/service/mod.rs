@@ -2,11 +2,13 @@
 
 mod health;
 mod load_balancer;
+mod node;
 mod sticky;
 mod strategy;
 mod weighted_round_robin;
 
 pub(crate) use health::{Passive, Probe, spawn_active};
 pub(crate) use load_balancer::{LoadBalancer, Options, Server};
+pub(crate) use node::{Child, Failover, Forwarding, Mirror, Mirroring, Node, Weighted, status_ranges};
 pub(crate) use sticky::Sticky;
 pub(crate) use strategy::ServerStats;

@@ -234,7 +234,7 @@ impl Picker {
                 }
             }
             Self::Rendezvous { eligible } => {
-                let key = Fnv1a::new().write(client.to_string().as_bytes());
+                let key = client_key(client);
                 eligible
                     .iter()
                     .filter(|i| up(i))
@@ -274,18 +274,28 @@ impl Picker {
 
 /// Traefik's rendezvous score of a client key and a server.
 fn rendezvous_score<S: Candidate>(key: Fnv1a, server: &S) -> f64 {
-    let hash = key.write(server.url().as_bytes()).0;
+    rendezvous(key, server.url(), server.weight())
+}
+
+/// The rendezvous score of a client key (see [`client_key`]) and a target's name and weight.
+pub(crate) fn rendezvous(key: Fnv1a, name: &str, weight: u32) -> f64 {
+    let hash = key.write(name.as_bytes()).0;
     // Traefik divides by 2^64 in floating point; a hash of 0 scores 0, the lowest.
     let unit = hash as f64 / 18_446_744_073_709_551_616.0;
     if unit <= 0.0 {
         return 0.0;
     }
-    f64::from(server.weight()) / -unit.ln()
+    f64::from(weight) / -unit.ln()
+}
+
+/// The hashing state of a client address, to score targets with [`rendezvous`].
+pub(crate) fn client_key(client: IpAddr) -> Fnv1a {
+    Fnv1a::new().write(client.to_string().as_bytes())
 }
 
 /// 64-bit FNV-1a, the hash Traefik's `hrw` uses.
 #[derive(Debug, Clone, Copy)]
-struct Fnv1a(u64);
+pub(crate) struct Fnv1a(u64);
 
 impl Fnv1a {
     fn new() -> Self {

@@ -46,18 +46,27 @@ pub enum UpstreamError {
     /// The service has no server that can take the request.
     #[error("no available server")]
     NoServer,
+    /// A request body a service had to keep for replaying (failover on status) was larger than allowed.
+    #[error("request body too large")]
+    RequestBodyTooLarge,
+    /// The client's request body could not be read.
+    #[error("reading the request body failed: {0}")]
+    RequestBody(#[source] switchyard_middleware::BoxError),
     /// The backend needs a protocol this build cannot speak.
     #[error("{0}")]
     Unsupported(&'static str),
 }
 
 impl UpstreamError {
-    /// The status the client receives: 504 for timeouts, 503 without a server, 502 otherwise.
+    /// The status the client receives: 504 for timeouts, 503 without a server, 413 for a body too
+    /// large to replay, 400 for an unreadable request body, 502 otherwise.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::ConnectTimeout { .. } | Self::ResponseTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Request(err) if err.is_timeout() => StatusCode::GATEWAY_TIMEOUT,
             Self::NoServer => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestBody(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
