@@ -4,8 +4,8 @@ mod health;
 mod load_balancer;
 mod node;
 mod sticky;
-mod strategy;
-mod weighted_round_robin;
+pub(crate) mod strategy;
+pub(crate) mod weighted_round_robin;
 
 pub(crate) use health::{Passive, Probe, spawn_active};
 pub(crate) use load_balancer::{LoadBalancer, Options, Server};

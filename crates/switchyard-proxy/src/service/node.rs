@@ -26,7 +26,7 @@ use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
 
 use super::load_balancer::LoadBalancer;
 use super::sticky::Sticky;
-use super::strategy::{client_key, rendezvous};
+use super::strategy::{client_key, mix, name_hash, weighted_score};
 use super::weighted_round_robin::EarliestDeadline;
 use crate::forward::{Client, EntryHeaders, ForwardedPolicy};
 use crate::upstream::UpstreamError;
@@ -165,7 +165,10 @@ impl Weighted {
                 let key = client_key(client.ip);
                 (0..self.children.len())
                     .filter(|&i| self.available(i))
-                    .map(|i| (i, rendezvous(key, &self.children[i].name, self.children[i].weight)))
+                    .map(|i| {
+                        let child = &self.children[i];
+                        (i, weighted_score(mix(key, name_hash(&child.name)), child.weight))
+                    })
                     .fold(None, |best: Option<(usize, f64)>, (i, score)| match best {
                         Some((_, top)) if top >= score => best,
                         _ => Some((i, score)),

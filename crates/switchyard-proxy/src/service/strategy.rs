@@ -4,9 +4,12 @@
 //!   earliest-deadline-first schedule, so each server gets exactly its share over a cycle.
 //! - `p2c`: power of two choices — two servers drawn at random, the one with fewer requests in flight
 //!   wins (as Traefik; weights do not count).
-//! - `hrw`: highest random weight (rendezvous hashing) of the client IP, with Traefik's score
-//!   (`weight / -ln(fnv1a64(ip + url) / 2^64)`), so a client lands on the server Traefik would pick, and
-//!   only the clients of a removed server move.
+//! - `hrw`: highest random weight (rendezvous hashing) of the client IP: each server scores
+//!   `weight / -ln(h)` with `h` a hash of the client and the server, the highest wins, and only the
+//!   clients of a removed server move. Traefik hashes the concatenated client address and URL for each
+//!   server at each pick; switchyard hashes each URL once per configuration and mixes it with the
+//!   client's hash, which costs a few nanoseconds per server instead of a string hash (clients
+//!   therefore land on other servers than under Traefik, with the same stability).
 //! - `leasttime`: the lowest `latency × (1 + in flight) / weight`. Traefik averages the last response
 //!   times; switchyard uses a peak-sensitive moving average (peak EWMA, as Finagle and linkerd do), which
 //!   reacts to a server slowing down at once and forgets it gradually. Ties rotate.
@@ -24,7 +27,7 @@ const DECAY: Duration = Duration::from_secs(10);
 /// What a load balancer keeps per server for picking: load, latency and health. It outlives a reload
 /// for a server that stays.
 #[derive(Debug)]
-pub(crate) struct ServerStats {
+pub struct ServerStats {
     in_flight: AtomicU64,
     latency: PeakEwma,
     up: AtomicBool,
@@ -47,12 +50,12 @@ impl Default for ServerStats {
 
 impl ServerStats {
     /// Whether the server is in rotation.
-    pub(crate) fn is_up(&self) -> bool {
+    pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
 
     /// Sets the server in or out of rotation; returns whether that changed anything.
-    pub(crate) fn set_up(&self, up: bool) -> bool {
+    pub fn set_up(&self, up: bool) -> bool {
         self.up.swap(up, Ordering::Relaxed) != up
     }
 
@@ -82,29 +85,30 @@ impl ServerStats {
         self.clear_failures();
     }
 
-    pub(crate) fn in_flight(&self) -> u64 {
+    /// Requests in flight on the server (counted by [`start`](Self::start)).
+    pub fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::Relaxed)
     }
 
     /// Counts a request in flight until the returned guard is dropped.
-    pub(crate) fn start(self: &Arc<Self>) -> InFlight {
+    pub fn start(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(Arc::clone(self))
     }
 
     /// Records a time to first byte.
-    pub(crate) fn observe(&self, latency: Duration) {
+    pub fn observe(&self, latency: Duration) {
         self.latency.observe(latency, Instant::now());
     }
 
-    fn latency_nanos(&self, now: Instant) -> f64 {
-        self.latency.get(now)
+    fn latency_nanos(&self, since: u64) -> f64 {
+        self.latency.get(since)
     }
 }
 
 /// A request counted in flight on a server, until dropped (with the response body, for a response).
 #[derive(Debug)]
-pub(crate) struct InFlight(Arc<ServerStats>);
+pub struct InFlight(Arc<ServerStats>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -112,43 +116,105 @@ impl Drop for InFlight {
     }
 }
 
-/// A moving average of latency that jumps to a new peak at once and decays over [`DECAY`].
+/// A moving average of latency that jumps to a new peak at once and decays over [`DECAY`]. Kept in
+/// atomics: picks read every server's value, and a lost update between two racing observations only
+/// drops one sample.
 #[derive(Debug, Default)]
-struct PeakEwma(Mutex<Option<(f64, Instant)>>);
+struct PeakEwma {
+    /// Nanoseconds, as `f64` bits; 0 before the first sample.
+    cost: AtomicU64,
+    /// When `cost` was last set, in nanoseconds since [`epoch`].
+    stamp: AtomicU64,
+}
+
+/// The instant latency stamps count from.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// How much of a value measured `elapsed` ago remains: `e^(-elapsed / DECAY)`, with the exponential
+/// spared for the common case of a recent value.
+fn decay(elapsed_nanos: u64) -> f64 {
+    let ratio = elapsed_nanos as f64 / DECAY.as_nanos() as f64;
+    if ratio < 1e-3 {
+        1.0 - ratio
+    } else if ratio < 1.0 {
+        // The Taylor series to the fourth power: within 0.4% of e^-ratio here, at a fraction of the cost.
+        1.0 / (1.0 + ratio * (1.0 + ratio * (0.5 + ratio * (1.0 / 6.0 + ratio / 24.0))))
+    } else {
+        (-ratio).exp()
+    }
+}
+
+/// Nanoseconds from [`epoch`] to `now`.
+fn since_epoch(now: Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
+}
 
 impl PeakEwma {
     fn observe(&self, latency: Duration, now: Instant) {
         let sample = latency.as_nanos() as f64;
-        let Ok(mut state) = self.0.lock() else { return };
-        let cost = match *state {
-            None => sample,
-            Some((cost, _)) if sample > cost => sample,
-            Some((cost, stamp)) => {
-                let weight = (-(now.saturating_duration_since(stamp).as_secs_f64()) / DECAY.as_secs_f64()).exp();
-                cost * weight + sample * (1.0 - weight)
-            }
+        let since = since_epoch(now);
+        let cost = f64::from_bits(self.cost.load(Ordering::Relaxed));
+        let next = if cost == 0.0 || sample > cost {
+            sample
+        } else {
+            let weight = decay(since.saturating_sub(self.stamp.load(Ordering::Relaxed)));
+            cost * weight + sample * (1.0 - weight)
         };
-        *state = Some((cost, now));
+        self.cost.store(next.to_bits(), Ordering::Relaxed);
+        self.stamp.store(since, Ordering::Relaxed);
     }
 
-    fn get(&self, now: Instant) -> f64 {
-        let Ok(state) = self.0.lock() else { return 0.0 };
-        state.map_or(0.0, |(cost, stamp)| {
-            cost * (-(now.saturating_duration_since(stamp).as_secs_f64()) / DECAY.as_secs_f64()).exp()
-        })
+    /// The decayed cost at `since` nanoseconds from [`epoch`].
+    fn get(&self, since: u64) -> f64 {
+        let cost = f64::from_bits(self.cost.load(Ordering::Relaxed));
+        if cost == 0.0 {
+            return 0.0;
+        }
+        cost * decay(since.saturating_sub(self.stamp.load(Ordering::Relaxed)))
     }
 }
 
 /// A server as strategies see it.
-pub(crate) trait Candidate {
+pub trait Candidate {
+    /// Its weight; 0 takes it out of rotation.
     fn weight(&self) -> u32;
+    /// Its URL, which `hrw` hashes.
     fn url(&self) -> &str;
+    /// What the balancer knows of its load, latency and health.
     fn stats(&self) -> &Arc<ServerStats>;
 }
 
-/// A load balancer's picker over its servers with a positive weight (`eligible` indexes).
+/// A load balancer's choice of server, by strategy, over servers with a positive weight.
+///
+/// ```
+/// use std::sync::Arc;
+/// use switchyard_config::Strategy;
+/// use switchyard_proxy::balancing::{Candidate, Picker, ServerStats};
+///
+/// struct Backend { url: String, stats: Arc<ServerStats> }
+///
+/// impl Candidate for Backend {
+///     fn weight(&self) -> u32 { 1 }
+///     fn url(&self) -> &str { &self.url }
+///     fn stats(&self) -> &Arc<ServerStats> { &self.stats }
+/// }
+///
+/// let backends: Vec<Backend> = (0..3)
+///     .map(|i| Backend { url: format!("http://10.0.0.{i}"), stats: Arc::default() })
+///     .collect();
+/// let picker = Picker::new(Strategy::P2c, &backends);
+/// let client = "192.0.2.1".parse().unwrap();
+/// let index = picker.pick(&backends, client).unwrap();
+/// let _in_flight = backends[index].stats.start(); // counted until dropped
+/// ```
 #[derive(Debug)]
-pub(crate) enum Picker {
+pub struct Picker(Choice);
+
+#[derive(Debug)]
+enum Choice {
     /// No server can take requests (none configured, or every weight is 0).
     Empty,
     /// `wrr` with equal weights: a lock-free rotation.
@@ -157,96 +223,122 @@ pub(crate) enum Picker {
     Weighted(Mutex<EarliestDeadline>),
     /// `p2c`.
     PowerOfTwo { eligible: Vec<usize> },
-    /// `hrw`.
-    Rendezvous { eligible: Vec<usize> },
+    /// `hrw`: the servers' URL hashes, and whether all weights are equal.
+    Rendezvous {
+        eligible: Vec<usize>,
+        hashes: Vec<u64>,
+        equal: bool,
+    },
     /// `leasttime`.
     LeastTime { eligible: Vec<usize>, tie: AtomicUsize },
 }
 
 impl Picker {
-    pub(crate) fn new<S: Candidate>(strategy: switchyard_config::Strategy, servers: &[S]) -> Self {
+    /// The picker of `strategy` over `servers` (their weights are read once, here).
+    pub fn new<S: Candidate>(strategy: switchyard_config::Strategy, servers: &[S]) -> Self {
         use switchyard_config::Strategy;
         let eligible: Vec<usize> = (0..servers.len()).filter(|&i| servers[i].weight() > 0).collect();
         if eligible.is_empty() {
-            return Self::Empty;
+            return Self(Choice::Empty);
         }
-        match strategy {
+        Self(match strategy {
             Strategy::Wrr => {
                 let first = servers[eligible[0]].weight();
                 if eligible.iter().all(|&i| servers[i].weight() == first) {
-                    Self::RoundRobin {
+                    Choice::RoundRobin {
                         next: AtomicUsize::new(0),
                         eligible,
                     }
                 } else {
-                    Self::Weighted(Mutex::new(EarliestDeadline::new(
+                    Choice::Weighted(Mutex::new(EarliestDeadline::new(
                         eligible.iter().map(|&i| (i, servers[i].weight())),
                     )))
                 }
             }
-            Strategy::P2c => Self::PowerOfTwo { eligible },
-            Strategy::Hrw => Self::Rendezvous { eligible },
-            Strategy::LeastTime => Self::LeastTime {
+            Strategy::P2c => Choice::PowerOfTwo { eligible },
+            Strategy::Hrw => {
+                let first = servers[eligible[0]].weight();
+                Choice::Rendezvous {
+                    hashes: eligible
+                        .iter()
+                        .map(|&i| Fnv1a::new().write(servers[i].url().as_bytes()).0)
+                        .collect(),
+                    equal: eligible.iter().all(|&i| servers[i].weight() == first),
+                    eligible,
+                }
+            }
+            Strategy::LeastTime => Choice::LeastTime {
                 eligible,
                 tie: AtomicUsize::new(0),
             },
-        }
+        })
     }
 
-    /// Whether the strategy needs requests counted in flight and latencies observed.
-    pub(crate) fn tracks_load(&self) -> bool {
-        matches!(self, Self::PowerOfTwo { .. } | Self::LeastTime { .. })
+    /// Whether the strategy needs requests counted in flight ([`ServerStats::start`]) and latencies
+    /// observed ([`ServerStats::observe`]).
+    pub fn tracks_load(&self) -> bool {
+        matches!(&self.0, Choice::PowerOfTwo { .. } | Choice::LeastTime { .. })
     }
 
     /// The index of the server for the next request from `client`, among servers in rotation.
-    pub(crate) fn pick<S: Candidate>(&self, servers: &[S], client: IpAddr) -> Option<usize> {
+    pub fn pick<S: Candidate>(&self, servers: &[S], client: IpAddr) -> Option<usize> {
         let up = |i: &usize| servers[*i].stats().is_up();
-        match self {
-            Self::Empty => None,
-            Self::RoundRobin { next, eligible } => {
+        match &self.0 {
+            Choice::Empty => None,
+            Choice::RoundRobin { next, eligible } => {
                 // At most one turn around the ring to find a server in rotation.
                 (0..eligible.len())
                     .map(|_| eligible[next.fetch_add(1, Ordering::Relaxed) % eligible.len()])
                     .find(up)
             }
-            Self::Weighted(schedule) => {
+            Choice::Weighted(schedule) => {
                 let mut schedule = schedule.lock().ok()?;
                 (0..schedule.len()).filter_map(|_| schedule.next()).find(up)
             }
-            Self::PowerOfTwo { eligible } => {
-                let healthy: smallvec::SmallVec<[usize; 16]> = eligible.iter().copied().filter(up).collect();
-                match healthy.len() {
-                    0 => None,
-                    1 => Some(healthy[0]),
-                    n => {
-                        let first = fastrand::usize(..n);
-                        let mut second = fastrand::usize(..n);
-                        if second == first {
-                            second = (second + 1) % n;
-                        }
-                        let (a, b) = (healthy[first], healthy[second]);
-                        Some(if servers[b].stats().in_flight() < servers[a].stats().in_flight() {
-                            b
-                        } else {
-                            a
-                        })
+            Choice::PowerOfTwo { eligible } => {
+                let less_loaded = |a: usize, b: usize| {
+                    if servers[b].stats().in_flight() < servers[a].stats().in_flight() {
+                        b
+                    } else {
+                        a
                     }
+                };
+                // Draw from all servers first; only when a draw is out of rotation, from those in it.
+                let (first, second) = two_of(eligible.len());
+                let (a, b) = (eligible[first], eligible[second.unwrap_or(first)]);
+                if up(&a) && up(&b) {
+                    return Some(less_loaded(a, b));
+                }
+                let healthy: Vec<usize> = eligible.iter().copied().filter(up).collect();
+                match two_of(healthy.len()) {
+                    (_, _) if healthy.is_empty() => None,
+                    (first, None) => Some(healthy[first]),
+                    (first, Some(second)) => Some(less_loaded(healthy[first], healthy[second])),
                 }
             }
-            Self::Rendezvous { eligible } => {
+            Choice::Rendezvous {
+                eligible,
+                hashes,
+                equal,
+            } => {
                 let key = client_key(client);
-                eligible
-                    .iter()
-                    .filter(|i| up(i))
-                    .map(|&i| (i, rendezvous_score(key, &servers[i])))
-                    .fold(None, |best: Option<(usize, f64)>, (i, score)| match best {
-                        Some((_, top)) if top >= score => best,
-                        _ => Some((i, score)),
-                    })
-                    .map(|(i, _)| i)
+                let mut best: Option<(usize, f64)> = None;
+                for (&i, &hash) in eligible.iter().zip(hashes.iter()).filter(|(i, _)| up(i)) {
+                    let unit = mix(key, hash);
+                    // With equal weights the largest hash wins; otherwise Traefik's weighted score.
+                    let score = if *equal {
+                        unit
+                    } else {
+                        weighted_score(unit, servers[i].weight())
+                    };
+                    if best.is_none_or(|(_, top)| score > top) {
+                        best = Some((i, score));
+                    }
+                }
+                best.map(|(i, _)| i)
             }
-            Self::LeastTime { eligible, tie } => {
-                let now = Instant::now();
+            Choice::LeastTime { eligible, tie } => {
+                let now = since_epoch(Instant::now());
                 let mut best = f64::MAX;
                 let mut candidates: smallvec::SmallVec<[usize; 8]> = smallvec::SmallVec::new();
                 for &i in eligible.iter().filter(|i| up(i)) {
@@ -272,30 +364,57 @@ impl Picker {
     }
 }
 
-/// Traefik's rendezvous score of a client key and a server.
-fn rendezvous_score<S: Candidate>(key: Fnv1a, server: &S) -> f64 {
-    rendezvous(key, server.url(), server.weight())
-}
-
-/// The rendezvous score of a client key (see [`client_key`]) and a target's name and weight.
-pub(crate) fn rendezvous(key: Fnv1a, name: &str, weight: u32) -> f64 {
-    let hash = key.write(name.as_bytes()).0;
-    // Traefik divides by 2^64 in floating point; a hash of 0 scores 0, the lowest.
-    let unit = hash as f64 / 18_446_744_073_709_551_616.0;
-    if unit <= 0.0 {
-        return 0.0;
+/// Two distinct random positions below `n` (`n > 0`); the second is `None` when `n == 1`.
+fn two_of(n: usize) -> (usize, Option<usize>) {
+    if n <= 1 {
+        return (0, None);
     }
-    f64::from(weight) / -unit.ln()
+    let first = fastrand::usize(..n);
+    let mut second = fastrand::usize(..n);
+    if second == first {
+        second = (second + 1) % n;
+    }
+    (first, Some(second))
 }
 
-/// The hashing state of a client address, to score targets with [`rendezvous`].
-pub(crate) fn client_key(client: IpAddr) -> Fnv1a {
-    Fnv1a::new().write(client.to_string().as_bytes())
+/// The rendezvous weight of a client and a target as a number in (0, 1]: their hashes mixed with a
+/// finalizer that spreads every input bit over the output (SplitMix64's), so that each target's share
+/// of clients is even and a target's removal moves only its own clients.
+pub(crate) fn mix(client: u64, target: u64) -> f64 {
+    let mut z = client ^ target.rotate_left(32);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    // 53 random bits as a float in (0, 1].
+    ((z >> 11) + 1) as f64 / 9_007_199_254_740_992.0
+}
+
+/// Weighted rendezvous: `weight / -ln(unit)`, the highest wins (so a server of weight 2 wins twice as
+/// many clients as one of weight 1).
+pub(crate) fn weighted_score(unit: f64, weight: u32) -> f64 {
+    let log = -unit.ln();
+    if log <= 0.0 { f64::MAX } else { f64::from(weight) / log }
+}
+
+/// The hash of a target's name (a server URL, a service name), to mix with a client's.
+pub(crate) fn name_hash(name: &str) -> u64 {
+    Fnv1a::new().write(name.as_bytes()).0
+}
+
+/// The hash of a client address, to mix with targets' hashes.
+pub(crate) fn client_key(client: IpAddr) -> u64 {
+    match client.to_canonical() {
+        IpAddr::V4(v4) => u64::from(u32::from(v4)).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            ((bits >> 64) as u64 ^ (bits as u64).rotate_left(17)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        }
+    }
 }
 
 /// 64-bit FNV-1a, the hash Traefik's `hrw` uses.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Fnv1a(u64);
+struct Fnv1a(u64);
 
 impl Fnv1a {
     fn new() -> Self {
@@ -387,6 +506,18 @@ mod tests {
     }
 
     #[test]
+    fn hrw_shares_clients_by_weight() {
+        let servers = servers(&[2, 1]);
+        let picker = Picker::new(Strategy::Hrw, &servers);
+        let heavy = (0..6000u32)
+            .map(|i| IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]))
+            .filter(|&c| picker.pick(&servers, c) == Some(0))
+            .count();
+        let share = heavy as f64 / 6000.0;
+        assert!((share - 2.0 / 3.0).abs() < 0.03, "{share}");
+    }
+
+    #[test]
     fn leasttime_avoids_the_slow_server_and_rotates_ties() {
         let servers = servers(&[1, 1, 1]);
         let picker = Picker::new(Strategy::LeastTime, &servers);
@@ -411,8 +542,10 @@ mod tests {
         let t0 = Instant::now();
         ewma.observe(Duration::from_millis(10), t0);
         ewma.observe(Duration::from_millis(100), t0);
-        assert!((ewma.get(t0) - 100e6).abs() < 1.0);
-        let later = t0 + DECAY;
+        assert!((ewma.get(since_epoch(t0)) - 100e6).abs() < 1.0);
+        let later = since_epoch(t0 + DECAY);
         assert!(ewma.get(later) < 40e6, "{}", ewma.get(later));
+        let soon = since_epoch(t0 + DECAY / 2);
+        assert!((ewma.get(soon) / 100e6 - (-0.5f64).exp()).abs() < 0.005);
     }
 }

@@ -1,51 +1,74 @@
 //! Traefik's weighted round robin: an earliest-deadline-first schedule over the servers' weights.
 
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
 /// Each server has a virtual deadline; the earliest is picked and moves `1 / weight` further. Over a
-/// cycle every server is picked in proportion to its weight, spread out rather than in bursts.
+/// cycle every server is picked in proportion to its weight, spread out rather than in bursts. The
+/// deadlines sit in a binary heap, so a pick costs O(log n) for n servers.
 #[derive(Debug)]
 pub(crate) struct EarliestDeadline {
-    current: f64,
-    entries: Vec<Entry>,
+    heap: BinaryHeap<Reverse<Entry>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Entry {
     deadline: f64,
     step: f64,
     index: usize,
 }
 
+// Earliest deadline first; between equal deadlines, the server listed first.
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.deadline
+            .total_cmp(&other.deadline)
+            .then(self.index.cmp(&other.index))
+    }
+}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Entry {}
+
 impl EarliestDeadline {
     /// Schedules `(index, weight)` pairs; weights must be positive.
     pub(crate) fn new(weights: impl IntoIterator<Item = (usize, u32)>) -> Self {
-        let entries = weights
+        let heap = weights
             .into_iter()
             .map(|(index, weight)| {
                 let step = 1.0 / f64::from(weight.max(1));
-                Entry {
+                Reverse(Entry {
                     deadline: step,
                     step,
                     index,
-                }
+                })
             })
             .collect();
-        Self { current: 0.0, entries }
+        Self { heap }
     }
 
     /// How many servers are scheduled.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.heap.len()
     }
 
-    /// The next server's index, or `None` without servers. Ties go to the server listed first.
+    /// The next server's index, or `None` without servers.
     pub(crate) fn next(&mut self) -> Option<usize> {
-        let entry = self
-            .entries
-            .iter_mut()
-            .min_by(|a, b| a.deadline.total_cmp(&b.deadline))?;
-        self.current = entry.deadline;
-        entry.deadline += entry.step;
-        Some(entry.index)
+        let mut top = self.heap.peek_mut()?;
+        let index = top.0.index;
+        top.0.deadline += top.0.step;
+        Some(index)
     }
 }
 
@@ -61,5 +84,19 @@ mod tests {
         assert_eq!(picks.iter().filter(|&&i| i == 1).count(), 2);
         // Spread out: the light server is not starved until the end of the cycle.
         assert!(picks[..4].contains(&1));
+    }
+
+    #[test]
+    fn many_servers_share_exactly() {
+        let weights: Vec<(usize, u32)> = (0..100).map(|i| (i, 1 + (i as u32 % 7))).collect();
+        let total: u32 = weights.iter().map(|(_, w)| w).sum();
+        let mut edf = EarliestDeadline::new(weights.clone());
+        let mut counts = vec![0u32; 100];
+        for _ in 0..total * 10 {
+            counts[edf.next().unwrap()] += 1;
+        }
+        for (i, w) in weights {
+            assert_eq!(counts[i], w * 10, "server {i}");
+        }
     }
 }
