@@ -279,13 +279,17 @@ mod tests {
         )
     }
 
-    fn run(auth: &Digest, uri: &str, header: Option<&str>) -> Result<Request<RequestBody>, Response<ResponseBody>> {
+    fn run(
+        auth: &Digest,
+        uri: &str,
+        header: Option<&str>,
+    ) -> Result<Request<RequestBody>, Box<Response<ResponseBody>>> {
         let mut builder = Request::get(uri);
         if let Some(header) = header {
             builder = builder.header(AUTHORIZATION, header);
         }
         let mut req = builder.body(RequestBody::empty()).unwrap();
-        auth.on_request(&mut req).map(|()| req)
+        auth.on_request(&mut req).map(|()| req).map_err(Box::new)
     }
 
     #[test]

@@ -137,8 +137,8 @@ impl Forward {
             Method::GET
         };
         // A CONNECT body of unknown length is the tunnel's data, not something to show the server.
-        let forward_body =
-            self.forward_body && !(req.method() == Method::CONNECT && !req.headers().contains_key(CONTENT_LENGTH));
+        let tunnel = req.method() == Method::CONNECT && !req.headers().contains_key(CONTENT_LENGTH);
+        let forward_body = self.forward_body && !tunnel;
         let mut body = Bytes::new();
         if forward_body {
             let (parts, request_body) = req.into_parts();
