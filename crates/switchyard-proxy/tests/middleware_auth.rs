@@ -412,7 +412,7 @@ async fn forward_auth_lets_allowed_requests_through_with_the_answers_headers() {
     assert_eq!(asked.headers["x-forwarded-uri"], "/app/page?q=1");
     assert_eq!(
         asked.headers["x-forwarded-for"], "127.0.0.1",
-        "the client's own is dropped"
+        "an untrusted client's own is not sent"
     );
 }
 

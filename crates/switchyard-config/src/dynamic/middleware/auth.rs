@@ -92,7 +92,8 @@ pub struct ForwardAuth {
     pub max_response_body_size: Option<i64>,
     /// Cookies from the authentication answer added to the client's response.
     pub add_auth_cookies_to_response: Vec<String>,
-    /// A header that receives the authenticated user (from the answer's `headerField`).
+    /// The header of a successful authentication answer that names the user (Traefik records it in the
+    /// access log as the client's user name; the request's headers are not changed by it).
     pub header_field: String,
     /// Sends the request body to the authentication service.
     pub forward_body: bool,

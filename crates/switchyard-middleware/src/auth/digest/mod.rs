@@ -6,7 +6,7 @@
 //! credentials were right but their nonce count went backwards (pipelined requests out of order), so
 //! that the client retries without asking its user again. Only entries of the configured realm count.
 //!
-//! Where this differs from Traefik, it is safer:
+//! Where this differs from Traefik, it is on the safe side:
 //! - go-http-auth computes the expected response of an *unknown* user from an empty HA1 and does not
 //!   refuse it, so anyone can compute a response it accepts for a name that is not in the list; here an
 //!   unknown user is always refused (after the same amount of work, against a random HA1).
@@ -14,8 +14,9 @@
 //!   `uri` must be the request target, or its path when the digest `uri` has no query (as some clients
 //!   send it).
 //! - Nonce counts must start at 1 and grow (go-http-auth lets a count of zero be replayed).
-//! - A list without any user is refused when the middleware is built (Traefik builds a middleware that
-//!   refuses everyone).
+//! - An HA1 that is not 32 lowercase hexadecimal digits, which can never match, and a list without any
+//!   user are refused when the middleware is built (Traefik builds a middleware that refuses them, or
+//!   everyone).
 
 mod nonces;
 mod params;
