@@ -113,7 +113,8 @@ fn option_values_arrive_where_they_belong() {
     let Middleware::ForwardAuth(sso) = &m["sso"] else {
         panic!()
     };
-    assert!(sso.trust_forward_header && sso.forward_body && sso.preserve_request_method);
+    assert!(sso.trust_forward_header == Some(true) && sso.forward_body && sso.preserve_request_method);
+    assert_eq!(sso.auth_signin_url, "https://login.example.com/");
     assert_eq!(sso.max_body_size, 1024);
     assert_eq!(sso.max_response_body_size, Some(4096));
     assert_eq!(sso.tls.as_ref().unwrap().ca_optional, Some(true));
@@ -203,6 +204,7 @@ fn defaults_are_traefiks() {
         panic!()
     };
     assert_eq!(forward.max_body_size, -1);
+    assert_eq!(forward.trust_forward_header, None);
     let Middleware::RateLimit(limit) = middleware("      rateLimit: {redis: {}}\n") else {
         panic!()
     };

@@ -61,6 +61,7 @@ mod retry;
 mod stack;
 mod uri;
 
+pub use auth::ClientUsername;
 pub use body::{BoxError, RequestBody, ResponseBody};
 pub use build::{BuildContext, Resolve, build};
 pub use error::MiddlewareError;

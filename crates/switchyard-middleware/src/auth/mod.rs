@@ -1,17 +1,90 @@
-//! Placeholder, replaced by the middleware's implementation.
+//! Authentication: `basicAuth`, `digestAuth` and `forwardAuth`.
+//!
+//! Each lets a request through once it is authenticated and records who the client is in the
+//! [`ClientUsername`] request extension (Traefik's access-log `ClientUsername`).
 
+mod basic;
+mod digest;
+mod forward;
+mod gate;
+mod htpasswd;
+mod users;
+
+use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 use switchyard_config::{BasicAuth, DigestAuth, ForwardAuth};
 
-use crate::{BuildContext, MiddlewareError, MiddlewareLayer};
+use crate::{BuildContext, MiddlewareError, MiddlewareLayer, ResponseBody};
 
-pub(crate) fn basic_auth(_config: &BasicAuth, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
-    Err(MiddlewareError::Unsupported("basicAuth"))
+/// The user an authentication middleware let through: set as a request extension by `basicAuth` and
+/// `digestAuth`, and by `forwardAuth` from its authentication server's `headerField` header, for the
+/// services and access logs after it.
+///
+/// ```
+/// use switchyard_middleware::ClientUsername;
+///
+/// let mut req = http::Request::new(());
+/// req.extensions_mut().insert(ClientUsername("alice".into()));
+/// assert_eq!(req.extensions().get::<ClientUsername>().map(|u| u.0.as_str()), Some("alice"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientUsername(pub String);
+
+pub(crate) fn basic_auth(config: &BasicAuth, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
+    basic::build(config)
 }
 
-pub(crate) fn digest_auth(_config: &DigestAuth, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
-    Err(MiddlewareError::Unsupported("digestAuth"))
+pub(crate) fn digest_auth(config: &DigestAuth, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
+    digest::build(config)
 }
 
-pub(crate) fn forward_auth(_config: &ForwardAuth, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
-    Err(MiddlewareError::Unsupported("forwardAuth"))
+pub(crate) fn forward_auth(config: &ForwardAuth, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
+    forward::build(config)
+}
+
+/// Traefik's realm when none is configured.
+const DEFAULT_REALM: &str = "traefik";
+
+/// The `WWW-Authenticate` value `<scheme> realm="<realm>"` (Traefik's default realm when empty). Traefik
+/// writes the realm as is; quotes and backslashes are escaped here so that the header stays well-formed.
+fn challenge_value(scheme: &str, realm: &str) -> Result<HeaderValue, MiddlewareError> {
+    HeaderValue::from_str(&format!("{scheme} realm=\"{}\"", quoted(realm_or_default(realm))))
+        .map_err(|_| MiddlewareError::invalid("realm", "the realm cannot contain control characters"))
+}
+
+fn realm_or_default(realm: &str) -> &str {
+    if realm.is_empty() { DEFAULT_REALM } else { realm }
+}
+
+/// Escapes `"` and `\` for a quoted-string.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The `headerField` option: none when empty.
+fn header_field(name: &str) -> Result<Option<HeaderName>, MiddlewareError> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    HeaderName::from_bytes(name.as_bytes())
+        .map(Some)
+        .map_err(|_| MiddlewareError::invalid("headerField", format!("`{name}` is not a valid header name")))
+}
+
+/// The `401` the basic and digest authenticators answer with: the challenge, `text/plain` and
+/// `401 Unauthorized` (not Go's `http.Error` text: the library Traefik uses writes its own).
+fn unauthorized(challenge: &HeaderValue) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::from("401 Unauthorized\n"));
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    headers.insert(WWW_AUTHENTICATE, challenge.clone());
+    response
 }

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 pub struct BasicAuth {
     /// `user:hash` entries.
     pub users: Vec<String>,
-    /// A file of `user:hash` lines, merged with `users` (file entries win).
+    /// A file of `user:hash` lines, merged with `users` (an entry of `users` wins over a line of the
+    /// file for the same user, as in Traefik).
     pub users_file: String,
     /// The realm announced. Default: `traefik`.
     pub realm: String,
@@ -43,7 +44,7 @@ impl Default for BasicAuth {
 pub struct DigestAuth {
     /// `user:realm:hash` entries.
     pub users: Vec<String>,
-    /// A file of `user:realm:hash` lines.
+    /// A file of `user:realm:hash` lines, merged with `users` (an entry of `users` wins).
     pub users_file: String,
     /// Removes the `Authorization` header before forwarding.
     pub remove_header: bool,
@@ -74,8 +75,12 @@ pub struct ForwardAuth {
     /// TLS towards the authentication service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<ClientTls>,
-    /// Trust the client's `X-Forwarded-*` headers (only do this behind a trusted proxy).
-    pub trust_forward_header: bool,
+    /// Whether the request's `X-Forwarded-*` headers go to the authentication service: `true` sends them
+    /// (the entrypoint's `forwardedHeaders.trustedIPs` decides which ones a request keeps), `false` drops
+    /// them all before the middleware sets its own. Unset, Traefik's legacy behaviour: the middleware
+    /// overwrites `X-Forwarded-For/Proto/Method/Host/Uri` and sends the others as they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_forward_header: Option<bool>,
     /// Headers copied from the authentication answer to the forwarded request.
     pub auth_response_headers: Vec<String>,
     /// A regexp of further headers copied from the authentication answer.
@@ -87,7 +92,8 @@ pub struct ForwardAuth {
     pub max_response_body_size: Option<i64>,
     /// Cookies from the authentication answer added to the client's response.
     pub add_auth_cookies_to_response: Vec<String>,
-    /// A header that receives the authenticated user (from the answer's `headerField`).
+    /// The header of a successful authentication answer that names the user (Traefik records it in the
+    /// access log as the client's user name; the request's headers are not changed by it).
     pub header_field: String,
     /// Sends the request body to the authentication service.
     pub forward_body: bool,
@@ -97,6 +103,9 @@ pub struct ForwardAuth {
     pub preserve_location_header: bool,
     /// Uses the original request's method towards the authentication service instead of GET.
     pub preserve_request_method: bool,
+    /// Where to redirect the client (`302`) when the authentication service answers `401`.
+    #[serde(rename = "authSigninURL")]
+    pub auth_signin_url: String,
 }
 
 impl Default for ForwardAuth {
@@ -104,7 +113,7 @@ impl Default for ForwardAuth {
         Self {
             address: String::new(),
             tls: None,
-            trust_forward_header: false,
+            trust_forward_header: None,
             auth_response_headers: Vec::new(),
             auth_response_headers_regex: String::new(),
             auth_request_headers: Vec::new(),
@@ -115,6 +124,7 @@ impl Default for ForwardAuth {
             max_body_size: -1,
             preserve_location_header: false,
             preserve_request_method: false,
+            auth_signin_url: String::new(),
         }
     }
 }
