@@ -24,7 +24,7 @@ pin_project! {
     ///
     /// ```
     /// use http_body::Body;
-    /// use switchyard_proxy::RequestBody;
+    /// use switchyard_middleware::RequestBody;
     ///
     /// assert!(RequestBody::empty().is_end_stream());
     /// assert_eq!(RequestBody::from("hello").size_hint().exact(), Some(5));
@@ -41,7 +41,7 @@ pin_project! {
     ///
     /// ```
     /// use http_body::Body;
-    /// use switchyard_proxy::ResponseBody;
+    /// use switchyard_middleware::ResponseBody;
     ///
     /// let body = ResponseBody::from("404 page not found\n");
     /// assert_eq!(body.size_hint().exact(), Some(19));
