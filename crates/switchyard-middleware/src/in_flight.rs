@@ -252,9 +252,7 @@ mod tests {
         // The inner service answers at once with a body that ends when `tx` fires.
         let inner = HttpService::new(tower::service_fn(move |_req: Request<RequestBody>| {
             let rx = rx.lock().unwrap().take();
-            async move {
-                Ok::<_, Infallible>(Response::new(ResponseBody::new(WaitBody(rx))))
-            }
+            async move { Ok::<_, Infallible>(Response::new(ResponseBody::new(WaitBody(rx)))) }
         }));
         let service = InFlightLayer(Arc::clone(&limiter)).layer(inner);
 
@@ -294,7 +292,10 @@ mod tests {
         type Data = Bytes;
         type Error = Infallible;
 
-        fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
             let Some(rx) = self.0.as_mut() else {
                 return Poll::Ready(None);
             };

@@ -309,10 +309,16 @@ pub(crate) fn rate_limit(config: &RateLimit, _ctx: &BuildContext<'_>) -> Result<
         Source::Ip(IpStrategy::RemoteAddr { ipv6_subnet: None }),
     )?;
     if config.burst < 0 {
-        return Err(MiddlewareError::invalid("burst", format!("burst cannot be negative (got {})", config.burst)));
+        return Err(MiddlewareError::invalid(
+            "burst",
+            format!("burst cannot be negative (got {})", config.burst),
+        ));
     }
     if config.period.is_negative() {
-        return Err(MiddlewareError::invalid("period", format!("period cannot be negative (got {})", config.period)));
+        return Err(MiddlewareError::invalid(
+            "period",
+            format!("period cannot be negative (got {})", config.period),
+        ));
     }
     if config.average < 0 {
         return Err(MiddlewareError::invalid(
@@ -323,7 +329,11 @@ pub(crate) fn rate_limit(config: &RateLimit, _ctx: &BuildContext<'_>) -> Result<
     if config.average == 0 {
         return Ok(MiddlewareLayer::new(tower::layer::layer_fn(|inner: HttpService| inner)));
     }
-    let period = if config.period.is_zero() { 1e9 } else { config.period.as_nanos() as f64 };
+    let period = if config.period.is_zero() {
+        1e9
+    } else {
+        config.period.as_nanos() as f64
+    };
     let rate = config.average as f64 * 1e9 / period;
     let burst = config.burst.max(1) as f64;
     Ok(MiddlewareLayer::new(RateLimitLayer(Arc::new(Limiter {
@@ -421,7 +431,11 @@ mod tests {
         assert_eq!(small.decide(b"a", t), Decision::Refuse(Duration::from_secs(1)));
         small.decide(b"c", t);
         assert_eq!(small.len(), 2);
-        assert_eq!(small.decide(b"a", t), Decision::Refuse(Duration::from_secs(1)), "`b` went, not `a`");
+        assert_eq!(
+            small.decide(b"a", t),
+            Decision::Refuse(Duration::from_secs(1)),
+            "`b` went, not `a`"
+        );
         assert_eq!(small.decide(b"b", t), Decision::Now, "`b` starts over");
     }
 
@@ -496,7 +510,12 @@ mod tests {
             ..RateLimit::default()
         };
         let service = rate_limit(&config, &BuildContext::new("m")).unwrap().layer(inner);
-        let request = || Request::builder().header("host", "h").body(RequestBody::empty()).unwrap();
+        let request = || {
+            Request::builder()
+                .header("host", "h")
+                .body(RequestBody::empty())
+                .unwrap()
+        };
         let start = Instant::now();
         assert_eq!(service.clone().oneshot(request()).await.unwrap().status(), 200);
         let refused = service.clone().oneshot(request()).await.unwrap();
@@ -504,6 +523,9 @@ mod tests {
         tokio::time::advance(60 * MS).await;
         assert_eq!(service.clone().oneshot(request()).await.unwrap().status(), 200);
         let waited = Instant::now() - start;
-        assert!(waited >= 99 * MS && waited <= 101 * MS, "held until the token was due: {waited:?}");
+        assert!(
+            waited >= 99 * MS && waited <= 101 * MS,
+            "held until the token was due: {waited:?}"
+        );
     }
 }

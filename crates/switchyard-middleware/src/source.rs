@@ -12,9 +12,13 @@
 //!   trusted proxy that adds a second line would be ignored);
 //! - a selected entry is read as an address (a `host:port` form too) and written back canonically, so
 //!   one client cannot become many sources by spelling its address differently (`::1`, `0::1`);
-//!   IPv4-mapped IPv6 addresses count as their IPv4 address.
+//!   IPv4-mapped IPv6 addresses count as their IPv4 address;
+//! - a source key longer than 64 bytes (a long header value) is kept as a keyed 128-bit hash, so that
+//!   tens of thousands of tracked sources cannot take gigabytes.
 
+use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::OnceLock;
 
 use http::header::{CONTENT_TYPE, HOST, HeaderName};
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -139,7 +143,10 @@ impl IpStrategy {
     pub(crate) fn select<B>(&self, req: &Request<B>) -> Selected {
         match self {
             Self::RemoteAddr { ipv6_subnet: prefix } => Ok(ipv6_subnet(ClientInfo::of(req).ip, *prefix)),
-            Self::Depth { depth, ipv6_subnet: prefix } => {
+            Self::Depth {
+                depth,
+                ipv6_subnet: prefix,
+            } => {
                 let entries = forwarded_for(req);
                 let Some(entry) = entries.len().checked_sub(*depth).and_then(|i| entries.get(i)) else {
                     return Err(String::new());
@@ -175,6 +182,26 @@ fn forwarded_for<B>(req: &Request<B>) -> Vec<&str> {
         entries.extend(text.split(',').map(str::trim));
     }
     entries
+}
+
+/// The longest key kept as is; a limiter tracks up to tens of thousands of sources, and a header can be
+/// kilobytes long.
+pub(crate) const MAX_KEY_LEN: usize = 64;
+
+/// `text` as a source key: itself when short, else `0xff` and a 128-bit hash of it under keys drawn at
+/// random once per process, so that nobody can make two sources collide on purpose (a short key equals
+/// a hashed one only for someone who knows the hash keys).
+fn bounded_key(text: &[u8]) -> Box<[u8]> {
+    static HASHERS: OnceLock<(RandomState, RandomState)> = OnceLock::new();
+    if text.len() <= MAX_KEY_LEN {
+        return text.into();
+    }
+    let (first, second) = HASHERS.get_or_init(|| (RandomState::new(), RandomState::new()));
+    let mut key = Vec::with_capacity(17);
+    key.push(0xff);
+    key.extend_from_slice(&first.hash_one(text).to_le_bytes());
+    key.extend_from_slice(&second.hash_one(text).to_le_bytes());
+    key.into()
 }
 
 /// `sourceCriterion`: what makes requests one source.
@@ -223,21 +250,17 @@ impl Source {
         Ok(default)
     }
 
-    /// The source `req` belongs to.
+    /// The source `req` belongs to, as a key of at most [`MAX_KEY_LEN`] bytes.
     pub(crate) fn key<B>(&self, req: &Request<B>) -> Box<[u8]> {
         match self {
             Self::Ip(strategy) => match strategy.select(req) {
                 Ok(ip) => ip.to_string().into_bytes().into(),
-                Err(text) => text.into_bytes().into(),
+                Err(text) => bounded_key(text.as_bytes()),
             },
-            Self::Header(name) => req.headers().get(name).map_or(&[][..], HeaderValue::as_bytes).into(),
+            Self::Header(name) => bounded_key(req.headers().get(name).map_or(&[][..], HeaderValue::as_bytes)),
             Self::Host => match req.headers().get(HOST) {
-                Some(host) => host.as_bytes().into(),
-                None => req
-                    .uri()
-                    .authority()
-                    .map_or(&[][..], |a| a.as_str().as_bytes())
-                    .into(),
+                Some(host) => bounded_key(host.as_bytes()),
+                None => bounded_key(req.uri().authority().map_or(&[][..], |a| a.as_str().as_bytes())),
             },
         }
     }
@@ -286,11 +309,17 @@ mod tests {
 
     #[test]
     fn ip_sets_take_addresses_and_networks() {
-        let set = IpSet::parse("sourceRange", &["192.0.2.7".into(), "10.0.0.0/8".into(), "2001:db8::/32".into()])
-            .unwrap();
+        let set = IpSet::parse(
+            "sourceRange",
+            &["192.0.2.7".into(), "10.0.0.0/8".into(), "2001:db8::/32".into()],
+        )
+        .unwrap();
         assert!(set.contains("192.0.2.7".parse().unwrap()));
         assert!(set.contains("10.200.0.1".parse().unwrap()));
-        assert!(set.contains("::ffff:10.1.1.1".parse().unwrap()), "IPv4-mapped counts as IPv4");
+        assert!(
+            set.contains("::ffff:10.1.1.1".parse().unwrap()),
+            "IPv4-mapped counts as IPv4"
+        );
         assert!(set.contains("2001:db8::1".parse().unwrap()));
         assert!(!set.contains("192.0.2.8".parse().unwrap()));
         assert!(!set.contains("11.0.0.1".parse().unwrap()));
@@ -330,10 +359,19 @@ mod tests {
     #[test]
     fn remote_addr_and_ipv6_subnets() {
         let req = request("::abcd:1111:2222:3333", &["10.0.0.1"]);
-        assert_eq!(strategy(0, &[], None).select(&req), Ok("::abcd:1111:2222:3333".parse().unwrap()));
-        assert_eq!(strategy(0, &[], Some(80)).select(&req), Ok("::abcd:0:0:0".parse().unwrap()));
+        assert_eq!(
+            strategy(0, &[], None).select(&req),
+            Ok("::abcd:1111:2222:3333".parse().unwrap())
+        );
+        assert_eq!(
+            strategy(0, &[], Some(80)).select(&req),
+            Ok("::abcd:0:0:0".parse().unwrap())
+        );
         assert_eq!(strategy(0, &[], Some(64)).select(&req), Ok("::".parse().unwrap()));
-        assert_eq!(strategy(0, &[], Some(128)).select(&req), Ok("::abcd:1111:2222:3333".parse().unwrap()));
+        assert_eq!(
+            strategy(0, &[], Some(128)).select(&req),
+            Ok("::abcd:1111:2222:3333".parse().unwrap())
+        );
         let v4 = request("192.0.2.1", &[]);
         assert_eq!(strategy(0, &[], Some(64)).select(&v4), Ok("192.0.2.1".parse().unwrap()));
         let bad = IpStrategyConfig {
@@ -360,7 +398,10 @@ mod tests {
         let by_ip = Source::build(None, default()).unwrap();
         assert_eq!(&*by_ip.key(&req), b"192.0.2.9");
         let empty = SourceCriterion::default();
-        assert!(matches!(Source::build(Some(&empty), Source::Host).unwrap(), Source::Host));
+        assert!(matches!(
+            Source::build(Some(&empty), Source::Host).unwrap(),
+            Source::Host
+        ));
 
         let header = SourceCriterion {
             request_header_name: "X-Tenant".into(),
@@ -371,14 +412,20 @@ mod tests {
             request_host: true,
             ..Default::default()
         };
-        assert_eq!(&*Source::build(Some(&host), default()).unwrap().key(&req), b"example.com:8080");
+        assert_eq!(
+            &*Source::build(Some(&host), default()).unwrap().key(&req),
+            b"example.com:8080"
+        );
 
         let both = SourceCriterion {
             request_host: true,
             request_header_name: "X-Tenant".into(),
             ..Default::default()
         };
-        assert_eq!(Source::build(Some(&both), default()).unwrap_err().field(), "sourceCriterion");
+        assert_eq!(
+            Source::build(Some(&both), default()).unwrap_err().field(),
+            "sourceCriterion"
+        );
         let bad = SourceCriterion {
             request_header_name: "bad header".into(),
             ..Default::default()
@@ -387,6 +434,23 @@ mod tests {
             Source::build(Some(&bad), default()).unwrap_err().field(),
             "sourceCriterion.requestHeaderName"
         );
+    }
+
+    #[test]
+    fn long_keys_are_hashed() {
+        let short = b"acme";
+        assert_eq!(&*bounded_key(short), short);
+        let long = vec![b'a'; 4096];
+        let mut other = long.clone();
+        other[4095] = b'b';
+        assert_eq!(bounded_key(&long).len(), 17);
+        assert_eq!(bounded_key(&long), bounded_key(&long));
+        assert_ne!(bounded_key(&long), bounded_key(&other));
+        let mut req = request("192.0.2.9", &[]);
+        req.headers_mut()
+            .insert("x-token", http::HeaderValue::from_bytes(&long).unwrap());
+        let header = Source::Header(HeaderName::from_static("x-token"));
+        assert_eq!(header.key(&req), bounded_key(&long));
     }
 
     #[test]

@@ -7,13 +7,17 @@
 //! is not allowed) run on the changed request. On the way back the security headers are set first, then
 //! the custom response headers (which may override or remove them), then the CORS response headers.
 //!
-//! A configuration that sets nothing is an error, as in Traefik. Traefik v3 removed `sslRedirect`,
-//! `sslTemporaryRedirect`, `sslHost`, `sslForceHost` and `featurePolicy` but still reads them and does
-//! nothing with them; so does switchyard, with a warning when the middleware is built.
+//! `Host` in `customRequestHeaders` changes the host sent to the backend (an empty value leaves it
+//! alone, as in Traefik). A configuration that sets nothing is an error, as in Traefik. Traefik v3
+//! removed `sslRedirect`, `sslTemporaryRedirect`, `sslHost`, `sslForceHost` and `featurePolicy` but
+//! still reads them and does nothing with them; so does switchyard, with a warning when the middleware
+//! is built.
 //!
 //! Differences from Traefik:
 //! - a value that cannot be a header (a newline in it, a malformed name) is a configuration error, named
 //!   by its key, rather than a request failing later;
+//! - a negative `stsSeconds` is a configuration error (Traefik's schema sets its minimum at 0; its file
+//!   provider would send `max-age=-1`);
 //! - an empty `X-Forwarded-For` in `customRequestHeaders` removes the header the client (or a trusted
 //!   proxy) sent, but the proxy still appends the client address when forwarding, where Traefik then
 //!   sends no `X-Forwarded-For` at all;
@@ -74,7 +78,8 @@ impl Around for HeadersStep {
         let secure = match &self.secure {
             Some(secure) => match secure.on_request(req) {
                 Ok(state) => Some(state),
-                Err(mut refused) => {
+                Err(refusal) => {
+                    let mut refused = refusal.response();
                     self.shape(origin.as_ref(), &mut refused);
                     return Err(refused);
                 }
@@ -140,15 +145,27 @@ fn has_secure(c: &Headers) -> bool {
 /// Warns about the options Traefik v3 removed but still reads.
 fn warn_removed(config: &Headers, name: &str) {
     let removed = [
-        ("sslRedirect", config.ssl_redirect.is_some(), "use a redirectScheme middleware"),
+        (
+            "sslRedirect",
+            config.ssl_redirect.is_some(),
+            "use a redirectScheme middleware",
+        ),
         (
             "sslTemporaryRedirect",
             config.ssl_temporary_redirect.is_some(),
             "use a redirectScheme middleware",
         ),
         ("sslHost", config.ssl_host.is_some(), "use a redirectRegex middleware"),
-        ("sslForceHost", config.ssl_force_host.is_some(), "use a redirectRegex middleware"),
-        ("featurePolicy", config.feature_policy.is_some(), "use permissionsPolicy"),
+        (
+            "sslForceHost",
+            config.ssl_force_host.is_some(),
+            "use a redirectRegex middleware",
+        ),
+        (
+            "featurePolicy",
+            config.feature_policy.is_some(),
+            "use permissionsPolicy",
+        ),
     ];
     for (option, set, instead) in removed {
         if set {
@@ -202,7 +219,11 @@ mod tests {
 
     /// Runs `req` through the middleware in front of a service that answers with `backend` headers and
     /// reports the request it saw in `x-seen-*` response headers.
-    async fn run(config: &Headers, req: Request<RequestBody>, backend: &[(&'static str, &'static str)]) -> (Response<ResponseBody>, bool) {
+    async fn run(
+        config: &Headers,
+        req: Request<RequestBody>,
+        backend: &[(&'static str, &'static str)],
+    ) -> (Response<ResponseBody>, bool) {
         let layer = headers(config, &BuildContext::new("h")).unwrap();
         let reached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let seen = std::sync::Arc::clone(&reached);
@@ -215,9 +236,10 @@ mod tests {
             }
             for (name, value) in req.headers() {
                 let seen_name = format!("x-seen-{name}");
-                response
-                    .headers_mut()
-                    .append(http::HeaderName::from_bytes(seen_name.as_bytes()).unwrap(), value.clone());
+                response.headers_mut().append(
+                    http::HeaderName::from_bytes(seen_name.as_bytes()).unwrap(),
+                    value.clone(),
+                );
             }
             async move { Ok::<_, Infallible>(response) }
         })));
@@ -241,15 +263,22 @@ mod tests {
             ssl_redirect: Some(true),
             ..Default::default()
         };
-        assert!(headers(&removed_only, &BuildContext::new("h")).is_ok(), "Traefik accepts it, and ignores it");
+        assert!(
+            headers(&removed_only, &BuildContext::new("h")).is_ok(),
+            "Traefik accepts it, and ignores it"
+        );
     }
 
     #[tokio::test]
     async fn custom_headers_set_and_remove_both_ways() {
         let mut config = Headers::default();
-        config.custom_request_headers.insert("X-Script-Name".into(), "test".into());
+        config
+            .custom_request_headers
+            .insert("X-Script-Name".into(), "test".into());
         config.custom_request_headers.insert("X-Drop".into(), String::new());
-        config.custom_request_headers.insert("Host".into(), "rewritten.example".into());
+        config
+            .custom_request_headers
+            .insert("Host".into(), "rewritten.example".into());
         config.custom_response_headers.insert("Server".into(), String::new());
         config.custom_response_headers.insert("X-Custom".into(), "yes".into());
         let req = get(&[("x-script-name", "old"), ("x-drop", "1"), ("host", "a.example")]);
@@ -328,7 +357,10 @@ mod tests {
         assert_eq!(h["access-control-allow-headers"], "X-A, X-B");
         assert_eq!(h["access-control-allow-origin"], "https://any.example");
         assert_eq!(h["access-control-allow-credentials"], "true");
-        assert!(!h.contains_key("access-control-expose-headers"), "`*` cannot be exposed with credentials");
+        assert!(
+            !h.contains_key("access-control-expose-headers"),
+            "`*` cannot be exposed with credentials"
+        );
 
         let without = Headers {
             access_control_allow_origin_list: vec!["*".into()],
@@ -346,13 +378,23 @@ mod tests {
             add_vary_header: true,
             ..Default::default()
         };
-        let (response, reached) = run(&config, get(&[("origin", "https://a.example.org")]), &[("vary", "Accept-Encoding")]).await;
+        let (response, reached) = run(
+            &config,
+            get(&[("origin", "https://a.example.org")]),
+            &[("vary", "Accept-Encoding")],
+        )
+        .await;
         assert!(reached);
         let h = response.headers();
         assert_eq!(h["access-control-allow-origin"], "https://a.example.org");
         assert_eq!(h["access-control-allow-credentials"], "true");
         assert_eq!(h["vary"], "Accept-Encoding,Origin");
-        let (response, _) = run(&config, get(&[("origin", "https://evil.example")]), &[("vary", "Origin")]).await;
+        let (response, _) = run(
+            &config,
+            get(&[("origin", "https://evil.example")]),
+            &[("vary", "Origin")],
+        )
+        .await;
         assert!(!response.headers().contains_key("access-control-allow-origin"));
         assert_eq!(response.headers()["vary"], "Origin");
 
@@ -391,10 +433,14 @@ mod tests {
         assert!(!h.contains_key("public-key-pins"));
 
         let mut tls = get(&[]);
-        tls.extensions_mut().insert(ClientInfo::new("192.0.2.1".parse().unwrap(), true));
+        tls.extensions_mut()
+            .insert(ClientInfo::new("192.0.2.1".parse().unwrap(), true));
         let (response, _) = run(&config, tls, &[]).await;
         let h = response.headers();
-        assert_eq!(h["strict-transport-security"], "max-age=31536000; includeSubDomains; preload");
+        assert_eq!(
+            h["strict-transport-security"],
+            "max-age=31536000; includeSubDomains; preload"
+        );
         assert_eq!(h["public-key-pins"], "pin-sha256=\"x\"; max-age=10");
 
         let forced = Headers {
@@ -412,7 +458,9 @@ mod tests {
         assert_eq!(h["x-xss-protection"], "0");
 
         let mut proxied = config.clone();
-        proxied.ssl_proxy_headers.insert("X-Forwarded-Proto".into(), "https".into());
+        proxied
+            .ssl_proxy_headers
+            .insert("X-Forwarded-Proto".into(), "https".into());
         let (response, _) = run(&proxied, get(&[("x-forwarded-proto", "https")]), &[]).await;
         assert!(response.headers().contains_key("strict-transport-security"));
 
@@ -429,7 +477,9 @@ mod tests {
             frame_deny: true,
             ..Default::default()
         };
-        config.custom_response_headers.insert("X-Frame-Options".into(), String::new());
+        config
+            .custom_response_headers
+            .insert("X-Frame-Options".into(), String::new());
         let (response, _) = run(&config, get(&[]), &[]).await;
         assert!(!response.headers().contains_key("x-frame-options"));
     }
@@ -441,14 +491,20 @@ mod tests {
             hosts_proxy_headers: vec!["X-Forwarded-Host".into()],
             ..Default::default()
         };
-        config.custom_response_headers.insert("X-Seen-By".into(), "headers".into());
+        config
+            .custom_response_headers
+            .insert("X-Seen-By".into(), "headers".into());
         let (response, reached) = run(&config, get(&[("host", "GOOD.example")]), &[]).await;
         assert!(reached);
         assert_eq!(response.status(), 200);
         let (response, reached) = run(&config, get(&[("host", "bad.example")]), &[]).await;
         assert!(!reached);
         assert_eq!(response.status(), 500);
-        assert_eq!(response.headers()["x-seen-by"], "headers", "custom response headers apply");
+        assert_eq!(
+            response.headers()["x-seen-by"],
+            "headers",
+            "custom response headers apply"
+        );
         let proxied = get(&[("host", "bad.example"), ("x-forwarded-host", "good.example")]);
         assert!(run(&config, proxied, &[]).await.1);
         let proxied = get(&[("host", "good.example"), ("x-forwarded-host", "bad.example")]);
@@ -467,10 +523,19 @@ mod tests {
         let (first, _) = run(&config, get(&[]), &[]).await;
         let (second, _) = run(&config, get(&[]), &[]).await;
         let csp = first.headers()["content-security-policy"].to_str().unwrap().to_owned();
-        let nonce = csp.strip_prefix("script-src 'nonce-").and_then(|r| r.strip_suffix('\'')).unwrap();
+        let nonce = csp
+            .strip_prefix("script-src 'nonce-")
+            .and_then(|r| r.strip_suffix('\''))
+            .unwrap();
         assert_eq!(nonce.len(), 22, "16 random bytes, unpadded base64");
-        assert_ne!(first.headers()["content-security-policy"], second.headers()["content-security-policy"]);
-        assert_eq!(first.headers()["content-security-policy-report-only"], "default-src 'self'");
+        assert_ne!(
+            first.headers()["content-security-policy"],
+            second.headers()["content-security-policy"]
+        );
+        assert_eq!(
+            first.headers()["content-security-policy-report-only"],
+            "default-src 'self'"
+        );
     }
 
     #[test]
@@ -478,10 +543,16 @@ mod tests {
         let ctx = BuildContext::new("h");
         let mut custom = Headers::default();
         custom.custom_response_headers.insert("X-Bad".into(), "a\nb".into());
-        assert_eq!(headers(&custom, &ctx).err().unwrap().field(), "customResponseHeaders.X-Bad");
+        assert_eq!(
+            headers(&custom, &ctx).err().unwrap().field(),
+            "customResponseHeaders.X-Bad"
+        );
         let mut name = Headers::default();
         name.custom_request_headers.insert("Bad Name".into(), "v".into());
-        assert_eq!(headers(&name, &ctx).err().unwrap().field(), "customRequestHeaders.Bad Name");
+        assert_eq!(
+            headers(&name, &ctx).err().unwrap().field(),
+            "customRequestHeaders.Bad Name"
+        );
         let csp = Headers {
             content_security_policy: "a\u{7f}".into(),
             ..Default::default()

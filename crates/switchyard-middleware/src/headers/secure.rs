@@ -2,9 +2,9 @@
 //! `github.com/unrolled/secure` with the options Traefik v3 passes on.
 //!
 //! A request counts as HTTPS when it came over TLS, when its URI says `https`, or when one of
-//! `sslProxyHeaders` has its configured value. HSTS (`stsSeconds`) and `publicKey` are sent only over
-//! HTTPS (HSTS also over HTTP with `forceSTSHeader`), and `isDevelopment` turns them and the
-//! `allowedHosts` check off. `$NONCE` in a content security policy becomes a fresh
+//! `sslProxyHeaders` has its configured value (its first value; an absent header reads as empty, as in
+//! Go). HSTS (`stsSeconds`) and `publicKey` are sent only over HTTPS (HSTS also over HTTP with
+//! `forceSTSHeader`), and `isDevelopment` turns them and the `allowedHosts` check off. `$NONCE` in a content security policy becomes a fresh
 //! `'nonce-<16 random bytes, base64>'` for each request.
 
 use base64::Engine;
@@ -53,6 +53,25 @@ pub(super) struct Secure {
     fixed: Vec<(HeaderName, HeaderValue)>,
     /// Policies with a fresh nonce on every response.
     nonced: Vec<NonceTemplate>,
+}
+
+/// Why a request is answered by the security step itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// The host is not in `allowedHosts`.
+    BadHost,
+    /// No randomness for a CSP nonce.
+    NoNonce,
+}
+
+impl Refusal {
+    /// The answer: `500 Bad Host` as `unrolled/secure` writes it, or a plain `500`.
+    pub(super) fn response(self) -> Response<ResponseBody> {
+        match self {
+            Self::BadHost => text_response(StatusCode::INTERNAL_SERVER_ERROR, "Bad Host\n".to_owned()),
+            Self::NoNonce => error_response(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
 }
 
 /// What a response needs to know of its request.
@@ -109,7 +128,11 @@ impl Secure {
             (value, _) => add(X_XSS_PROTECTION, "customBrowserXSSValue", value)?,
         }
         let policies = [
-            (CONTENT_SECURITY_POLICY, "contentSecurityPolicy", &config.content_security_policy),
+            (
+                CONTENT_SECURITY_POLICY,
+                "contentSecurityPolicy",
+                &config.content_security_policy,
+            ),
             (
                 CONTENT_SECURITY_POLICY_REPORT_ONLY,
                 "contentSecurityPolicyReportOnly",
@@ -124,7 +147,10 @@ impl Secure {
                 };
                 // Any nonce renders the same bytes around it: one check covers them all.
                 if template.render("AAAAAAAAAAAAAAAAAAAAAA").is_none() {
-                    return Err(MiddlewareError::invalid(field, format!("{policy:?} is not a valid header value")));
+                    return Err(MiddlewareError::invalid(
+                        field,
+                        format!("{policy:?} is not a valid header value"),
+                    ));
                 }
                 nonced.push(template);
             } else {
@@ -146,7 +172,11 @@ impl Secure {
             .map(|(name, value)| Ok((header_name(format!("sslProxyHeaders.{name}"), name)?, value.clone())))
             .collect::<Result<_, MiddlewareError>>()?;
         Ok(Self {
-            allowed_hosts: if development { Vec::new() } else { config.allowed_hosts.clone() },
+            allowed_hosts: if development {
+                Vec::new()
+            } else {
+                config.allowed_hosts.clone()
+            },
             hosts_proxy_headers,
             ssl_proxy_headers,
             sts,
@@ -181,14 +211,17 @@ impl Secure {
             })
     }
 
-    /// Checks the host and notes what the response needs; a host not allowed is answered `500 Bad
-    /// Host`, as `unrolled/secure` does.
-    pub(super) fn on_request(&self, req: &Request<RequestBody>) -> Result<SecureState, Response<ResponseBody>> {
+    /// Checks the host and notes what the response needs.
+    pub(super) fn on_request(&self, req: &Request<RequestBody>) -> Result<SecureState, Refusal> {
         if !self.allowed_hosts.is_empty() {
             let host = self.host(req);
-            if !self.allowed_hosts.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(host)) {
+            if !self
+                .allowed_hosts
+                .iter()
+                .any(|h| h.as_bytes().eq_ignore_ascii_case(host))
+            {
                 tracing::debug!(target: "switchyard::middleware", host = %String::from_utf8_lossy(host), "headers refused a host");
-                return Err(text_response(StatusCode::INTERNAL_SERVER_ERROR, "Bad Host\n".to_owned()));
+                return Err(Refusal::BadHost);
             }
         }
         let nonce = if self.nonced.is_empty() {
@@ -197,7 +230,7 @@ impl Secure {
             let mut bytes = [0u8; 16];
             if getrandom::fill(&mut bytes).is_err() {
                 tracing::error!(target: "switchyard::middleware", "no randomness for a CSP nonce");
-                return Err(error_response(StatusCode::INTERNAL_SERVER_ERROR));
+                return Err(Refusal::NoNonce);
             }
             Some(STANDARD_NO_PAD.encode(bytes))
         };
