@@ -128,7 +128,8 @@ pub fn build(middleware: &Middleware, ctx: &BuildContext<'_>) -> Result<Middlewa
             }
         }
         Middleware::Headers(c) => crate::headers::headers(c, ctx),
-        Middleware::IpAllowList(c) | Middleware::IpWhiteList(c) => crate::ip_allow_list::ip_allow_list(c, ctx),
+        Middleware::IpAllowList(c) => crate::ip_allow_list::ip_allow_list(c, ctx),
+        Middleware::IpWhiteList(c) => crate::ip_allow_list::ip_white_list(c, ctx),
         Middleware::RateLimit(c) => crate::rate_limit::rate_limit(c, ctx),
         Middleware::InFlightReq(c) => crate::in_flight::in_flight_req(c, ctx),
         Middleware::BasicAuth(c) => crate::auth::basic_auth(c, ctx),

@@ -58,6 +58,7 @@ mod registry;
 mod release;
 mod response;
 mod retry;
+mod source;
 mod stack;
 mod uri;
 
