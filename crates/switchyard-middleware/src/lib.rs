@@ -69,4 +69,4 @@ pub use error::MiddlewareError;
 pub use registry::{PluginFactory, Plugins};
 pub use release::{ConnectionPool, Release};
 pub use response::error_response;
-pub use stack::{ClientInfo, HttpService, MiddlewareLayer, chain};
+pub use stack::{ClientInfo, HttpService, MiddlewareLayer, OmitForwardedFor, chain};

@@ -95,6 +95,18 @@ impl ClientInfo {
     }
 }
 
+/// A request extension telling the proxy not to add `X-Forwarded-For` when it forwards the request, as
+/// a `headers` middleware with an empty `X-Forwarded-For` in `customRequestHeaders` asks in Traefik.
+///
+/// ```
+/// use switchyard_middleware::OmitForwardedFor;
+///
+/// let mut req = http::Request::new(());
+/// req.extensions_mut().insert(OmitForwardedFor);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OmitForwardedFor;
+
 /// A middleware step around the rest of the stack: it sees each request first and may answer it itself;
 /// otherwise the request goes on and the step sees its response on the way back.
 pub(crate) trait Around: Send + Sync + 'static {

@@ -75,6 +75,30 @@ async fn custom_headers_are_set_and_removed_both_ways() {
     assert!(!seen.contains_key("x-remove-me"));
     assert!(!response.contains_key("x-backend"), "the backend's header is removed");
     assert_eq!(response["x-added"], "yes");
+    assert_eq!(
+        seen["x-forwarded-for"], "127.0.0.1",
+        "the proxy still adds X-Forwarded-For"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_x_forwarded_for_sends_none() {
+    let backend = Backend::start("b").await;
+    let mut headers = Headers::default();
+    headers
+        .custom_request_headers
+        .insert("X-Forwarded-For".into(), String::new());
+    let config = middleware_route(
+        "PathPrefix(`/`)",
+        &[backend.url()],
+        vec![("h", Middleware::Headers(headers))],
+    );
+    let gateway = TestGateway::start(config).await;
+    let (status, _, _) = send(&client(), Request::get(gateway.url("/")).body(full("")).unwrap()).await;
+    assert_eq!(status, 200);
+    let seen = backend.last().headers;
+    assert!(!seen.contains_key("x-forwarded-for"), "{seen:?}");
+    assert_eq!(seen["x-real-ip"], "127.0.0.1");
 }
 
 #[tokio::test]

@@ -8,7 +8,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use switchyard_config::Headers;
 
 use super::{header_name, header_value};
-use crate::{MiddlewareError, RequestBody};
+use crate::{MiddlewareError, OmitForwardedFor, RequestBody};
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// One configured header.
 #[derive(Debug, Clone)]
@@ -34,6 +36,14 @@ impl CustomHeaders {
 
     pub(super) fn apply_to_request(&self, req: &mut Request<RequestBody>) {
         apply(&self.request, req.headers_mut());
+        if self
+            .request
+            .iter()
+            .any(|c| matches!(c, Change::Remove(name) if name == X_FORWARDED_FOR))
+        {
+            // Traefik sends no `X-Forwarded-For` at all when it is configured empty.
+            req.extensions_mut().insert(OmitForwardedFor);
+        }
     }
 
     pub(super) fn apply_to_response(&self, headers: &mut HeaderMap) {

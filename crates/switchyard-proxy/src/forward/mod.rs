@@ -79,7 +79,13 @@ pub(crate) async fn forward(
         parts.headers.reserve(7);
         headers::set_forwarded(&mut parts.headers, host.as_ref(), client, policy, websocket);
     }
-    headers::set_forwarded_for(&mut parts.headers, client, policy);
+    if parts
+        .extensions
+        .get::<switchyard_middleware::OmitForwardedFor>()
+        .is_none()
+    {
+        headers::set_forwarded_for(&mut parts.headers, client, policy);
+    }
     headers::remove_hop_by_hop(&mut parts.headers, client_upgrade.as_ref().and(upgrade));
 
     let origin = pool.origin();
