@@ -104,3 +104,120 @@ fn providers_this_build_lacks_are_an_error() {
         "providers.kubernetesIngress is configured, but switchyard was built without the `kubernetes` feature"
     );
 }
+
+/// A backend answering with its name and the path it received.
+async fn path_backend(name: &'static str) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| async move {
+                let text = format!("{name} {}", req.uri().path());
+                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(text))))
+            });
+            tokio::spawn(async move {
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn middlewares_and_weighted_services_from_a_traefik_dynamic_file() {
+    let blue = path_backend("blue").await;
+    let green = path_backend("green").await;
+    let dir = tempfile::tempdir().unwrap();
+    let dynamic = dir.path().join("dynamic.yml");
+    // The shape of Traefik's documentation examples; the password of `test` is `test`.
+    let yaml = format!(
+        r#"http:
+  routers:
+    shop-api:
+      rule: "Host(`shop.example`) && PathPrefix(`/api`)"
+      service: split
+      middlewares: [strip-api, auth, secure]
+      entryPoints: [web]
+  middlewares:
+    strip-api:
+      stripPrefix:
+        prefixes: ["/api"]
+    auth:
+      basicAuth:
+        users:
+          - "test:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/"
+    secure:
+      headers:
+        frameDeny: true
+        customResponseHeaders:
+          X-Served-By: "switchyard"
+  services:
+    split:
+      weighted:
+        services:
+          - name: blue
+            weight: 3
+          - name: green
+            weight: 1
+    blue:
+      loadBalancer:
+        servers:
+          - url: "http://{blue}"
+    green:
+      loadBalancer:
+        servers:
+          - url: "http://{green}"
+"#
+    );
+    std::fs::write(&dynamic, yaml).unwrap();
+    let static_file = dir.path().join("traefik.yml");
+    let static_yaml = format!(
+        "entryPoints:\n  web:\n    address: 127.0.0.1:0\nproviders:\n  providersThrottleDuration: 0s\n  file:\n    filename: {}\n",
+        dynamic.display()
+    );
+    std::fs::write(&static_file, static_yaml).unwrap();
+    let config = load_file::<StaticConfig>(&static_file).unwrap();
+    let gateway = switchyard::gateway_from_static(&config.value)
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    gateway.wait_for(|s| s.route_count("web", false) == 1).await;
+    let snapshot = gateway.snapshot();
+    assert!(snapshot.report().errors().next().is_none(), "{:?}", snapshot.report());
+    let addr = gateway.local_addr("web").unwrap();
+
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let send = |auth: Option<&'static str>| {
+        let mut request = http::Request::get(format!("http://{addr}/api/orders")).header("host", "shop.example");
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        client.request(request.body(Empty::new()).unwrap())
+    };
+    let refused = send(None).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["www-authenticate"], "Basic realm=\"traefik\"");
+
+    let mut answers = Vec::new();
+    for _ in 0..8 {
+        let response = send(Some("Basic dGVzdDp0ZXN0")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-frame-options"], "DENY");
+        assert_eq!(response.headers()["x-served-by"], "switchyard");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        answers.push(String::from_utf8_lossy(&body).into_owned());
+    }
+    assert_eq!(
+        answers.iter().filter(|a| *a == "blue /orders").count(),
+        6,
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|a| *a == "green /orders").count(),
+        2,
+        "{answers:?}"
+    );
+    gateway.shutdown().await;
+}
