@@ -1,19 +1,349 @@
-//! Placeholder, replaced by the middleware's implementation.
+//! Redirections: `redirectScheme` and `redirectRegex`, with Traefik's rules.
+//!
+//! Both rebuild the URL the client asked for (`scheme://host[:port]/path?query`), rewrite it, and
+//! redirect when the result differs; a request already at its target goes on unchanged. The status
+//! depends on the method as in Traefik: `GET` gets 302 (301 when `permanent`), every other method 307
+//! (308), so that the method and body are kept. The body is the status text.
+//!
+//! The scheme of the request is `https` when it came over TLS, and `X-Forwarded-Proto` (`http`, `ws`,
+//! `https`, `wss`) decides for `redirectScheme`; the entrypoint has removed that header from untrusted
+//! peers before middlewares run, so a client cannot forge it.
 
+use http::header::{HOST, LOCATION};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use regex::Regex;
 use switchyard_config::{RedirectRegex, RedirectScheme};
 
-use crate::{BuildContext, MiddlewareError, MiddlewareLayer};
+use crate::stack::{OnRequest, on_request};
+use crate::{BuildContext, ClientInfo, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, response};
 
-pub(crate) fn redirect_scheme(
-    _config: &RedirectScheme,
-    _ctx: &BuildContext<'_>,
-) -> Result<MiddlewareLayer, MiddlewareError> {
-    Err(MiddlewareError::Unsupported("redirectScheme"))
+/// Traefik's pattern over a request URL: scheme, host, port, and the rest.
+const URL_PATTERN: &str = r"^(https?://)?(\[[\w:.]+\]|[\w._-]+)?(:\d+)?(.*)$";
+
+/// The parts of an absolute-form request target.
+fn absolute_parts(target: &str) -> Option<(String, Option<String>, Option<String>, String)> {
+    let pattern = absolute_pattern();
+    let found = pattern.captures(target)?;
+    Some((
+        found.get(1)?.as_str().to_owned(),
+        found.get(2).map(|m| m.as_str().to_owned()).filter(|h| !h.is_empty()),
+        found.get(3).map(|m| m.as_str().to_owned()).filter(|p| !p.is_empty()),
+        found.get(4).map_or(String::new(), |m| m.as_str().to_owned()),
+    ))
 }
 
-pub(crate) fn redirect_regex(
-    _config: &RedirectRegex,
+fn absolute_pattern() -> &'static Regex {
+    static PATTERN: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        Regex::new(r"^(https?)://(\[[\w:.]+\]|[\w._-]+)?(:\d+)?(.*)$")
+            .unwrap_or_else(|_| unreachable!("a valid pattern"))
+    })
+}
+
+/// The request target as the client sent it (origin or absolute form).
+fn request_target(req: &Request<RequestBody>) -> String {
+    let uri = req.uri();
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => {
+            format!(
+                "{scheme}://{authority}{}",
+                uri.path_and_query().map_or("", |p| p.as_str())
+            )
+        }
+        _ => uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
+    }
+}
+
+/// The request's `Host` (or HTTP/2 authority).
+fn request_host(req: &Request<RequestBody>) -> String {
+    req.headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()))
+        .unwrap_or_default()
+}
+
+/// Splits `host[:port]` as Go's `net.SplitHostPort` does when it succeeds.
+fn split_host_port(host: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = host.strip_prefix('[') {
+        let (inner, after) = rest.split_once(']')?;
+        let port = after.strip_prefix(':')?;
+        return Some((inner, port));
+    }
+    let (h, p) = host.rsplit_once(':')?;
+    (!h.contains(':')).then_some((h, p))
+}
+
+/// The redirect answer for `location`.
+fn redirect(method: &Method, permanent: bool, location: &str) -> Response<ResponseBody> {
+    let status = match (permanent, method == Method::GET) {
+        (false, true) => StatusCode::FOUND,
+        (false, false) => StatusCode::TEMPORARY_REDIRECT,
+        (true, true) => StatusCode::MOVED_PERMANENTLY,
+        (true, false) => StatusCode::PERMANENT_REDIRECT,
+    };
+    let Ok(value) = HeaderValue::from_str(location) else {
+        return response::error_response(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let mut answer = response::text_response(status, status.canonical_reason().unwrap_or("").to_owned());
+    answer.headers_mut().remove(http::header::X_CONTENT_TYPE_OPTIONS);
+    answer.headers_mut().insert(LOCATION, value);
+    answer
+}
+
+/// Whether a rewritten URL is one Go's `url.Parse` would accept (else Traefik answers 500).
+fn parses(url: &str) -> bool {
+    !url.bytes().any(|b| b < 0x20 || b == 0x7f || b == b' ') && url.parse::<http::Uri>().is_ok()
+}
+
+struct SchemeStep {
+    pattern: Regex,
+    replacement: String,
+    permanent: bool,
+}
+
+impl SchemeStep {
+    /// The URL the client asked for, with the scheme it reached the proxy by.
+    fn client_url(req: &Request<RequestBody>) -> String {
+        let host_header = request_host(req);
+        let (mut host, mut port) = match split_host_port(&host_header) {
+            // An IPv6 host keeps its brackets (Traefik drops them and then cannot build the target).
+            Some((host, port)) if host.contains(':') => (format!("[{host}]"), format!(":{port}")),
+            Some((host, port)) => (host.to_owned(), format!(":{port}")),
+            None => (host_header.clone(), String::new()),
+        };
+        let mut scheme = "http".to_owned();
+        let mut uri = request_target(req);
+        if let Some((found_scheme, found_host, found_port, rest)) = absolute_parts(&uri) {
+            scheme = found_scheme;
+            if let Some(found_host) = found_host {
+                host = found_host;
+            }
+            if let Some(found_port) = found_port {
+                port = found_port;
+            }
+            uri = rest;
+        }
+        if ClientInfo::of(req).tls {
+            scheme = "https".to_owned();
+        }
+        if let Some(proto) = req.headers().get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+            if proto.eq_ignore_ascii_case("http") || proto.eq_ignore_ascii_case("ws") {
+                scheme = "http".to_owned();
+            } else if proto.eq_ignore_ascii_case("https") || proto.eq_ignore_ascii_case("wss") {
+                scheme = "https".to_owned();
+            }
+        }
+        if (scheme == "http" && port == ":80") || (scheme == "https" && port == ":443") {
+            port.clear();
+        }
+        format!("{scheme}://{host}{port}{uri}")
+    }
+}
+
+impl OnRequest for SchemeStep {
+    fn on_request(&self, req: &mut Request<RequestBody>) -> Result<(), Response<ResponseBody>> {
+        let old = Self::client_url(req);
+        if !self.pattern.is_match(&old) {
+            return Ok(());
+        }
+        let new = self.pattern.replace_all(&old, self.replacement.as_str()).into_owned();
+        if !parses(&new) {
+            return Err(response::error_response(StatusCode::INTERNAL_SERVER_ERROR));
+        }
+        if new == old {
+            return Ok(());
+        }
+        Err(redirect(req.method(), self.permanent, &new))
+    }
+}
+
+/// `redirectScheme`: `scheme` is required; `port` is left out of the URL when it is the scheme's
+/// default.
+pub(crate) fn redirect_scheme(
+    config: &RedirectScheme,
     _ctx: &BuildContext<'_>,
 ) -> Result<MiddlewareLayer, MiddlewareError> {
-    Err(MiddlewareError::Unsupported("redirectRegex"))
+    if config.scheme.is_empty() {
+        return Err(MiddlewareError::invalid("scheme", "you must provide a target scheme"));
+    }
+    if !config.port.is_empty() && config.port.parse::<u16>().is_err() {
+        return Err(MiddlewareError::invalid(
+            "port",
+            format!("`{}` is not a port", config.port),
+        ));
+    }
+    let default_port =
+        (config.scheme == "http" && config.port == "80") || (config.scheme == "https" && config.port == "443");
+    let port = if config.port.is_empty() || default_port {
+        String::new()
+    } else {
+        format!(":{}", config.port)
+    };
+    let pattern = Regex::new(URL_PATTERN).map_err(|e| MiddlewareError::invalid("", e.to_string()))?;
+    Ok(on_request(SchemeStep {
+        pattern,
+        replacement: format!("{}://${{2}}{port}${{4}}", config.scheme),
+        permanent: config.permanent,
+    }))
+}
+
+struct RegexStep {
+    regex: Regex,
+    replacement: String,
+    permanent: bool,
+}
+
+impl RegexStep {
+    /// The URL as Traefik's `redirectRegex` sees it: the scheme by TLS, the `Host` as sent.
+    fn raw_url(req: &Request<RequestBody>) -> String {
+        let mut scheme = "http".to_owned();
+        let mut host = request_host(req);
+        let mut port = String::new();
+        let mut uri = request_target(req);
+        if let Some((found_scheme, found_host, found_port, rest)) = absolute_parts(&uri) {
+            scheme = found_scheme;
+            if let Some(found_host) = found_host {
+                host = found_host;
+            }
+            if let Some(found_port) = found_port {
+                port = found_port;
+            }
+            uri = rest;
+        }
+        if ClientInfo::of(req).tls {
+            scheme = "https".to_owned();
+        }
+        format!("{scheme}://{host}{port}{uri}")
+    }
+}
+
+impl OnRequest for RegexStep {
+    fn on_request(&self, req: &mut Request<RequestBody>) -> Result<(), Response<ResponseBody>> {
+        let old = Self::raw_url(req);
+        if !self.regex.is_match(&old) {
+            return Ok(());
+        }
+        let new = self.regex.replace_all(&old, self.replacement.as_str()).into_owned();
+        if !parses(&new) {
+            return Err(response::error_response(StatusCode::INTERNAL_SERVER_ERROR));
+        }
+        if new == old {
+            return Ok(());
+        }
+        Err(redirect(req.method(), self.permanent, &new))
+    }
+}
+
+/// `redirectRegex`: the regexp is matched against the full URL and the replacement (with `$1`,
+/// `${name}`) is the target.
+pub(crate) fn redirect_regex(
+    config: &RedirectRegex,
+    _ctx: &BuildContext<'_>,
+) -> Result<MiddlewareLayer, MiddlewareError> {
+    let regex = Regex::new(&config.regex)
+        .map_err(|e| MiddlewareError::invalid("regex", format!("invalid regular expression: {e}")))?;
+    Ok(on_request(RegexStep {
+        regex,
+        replacement: config.replacement.clone(),
+        permanent: config.permanent,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scheme(scheme: &str, port: &str, permanent: bool) -> SchemeStep {
+        let port = if port.is_empty() {
+            String::new()
+        } else {
+            format!(":{port}")
+        };
+        SchemeStep {
+            pattern: Regex::new(URL_PATTERN).unwrap(),
+            replacement: format!("{scheme}://${{2}}{port}${{4}}"),
+            permanent,
+        }
+    }
+
+    fn request(method: &str, uri: &str, host: &str, proto: Option<&str>) -> Request<RequestBody> {
+        let mut builder = Request::builder().method(method).uri(uri).header("host", host);
+        if let Some(proto) = proto {
+            builder = builder.header("x-forwarded-proto", proto);
+        }
+        builder.body(RequestBody::empty()).unwrap()
+    }
+
+    fn outcome(step: &dyn OnRequest, mut req: Request<RequestBody>) -> Option<(u16, String)> {
+        step.on_request(&mut req).err().map(|r| {
+            let location = r
+                .headers()
+                .get(LOCATION)
+                .map(|l| l.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            (r.status().as_u16(), location)
+        })
+    }
+
+    #[test]
+    fn scheme_redirects_follow_traefiks_cases() {
+        let https = scheme("https", "", false);
+        assert_eq!(
+            outcome(&https, request("GET", "/a?b=1", "foo", Some("http"))),
+            Some((302, "https://foo/a?b=1".into()))
+        );
+        assert_eq!(
+            outcome(&https, request("GET", "/", "foo", Some("https"))),
+            None,
+            "already there"
+        );
+        assert_eq!(outcome(&https, request("GET", "/", "foo", Some("wss"))), None);
+        assert_eq!(
+            outcome(&https, request("GET", "/", "foo", Some("bar"))),
+            Some((302, "https://foo/".into()))
+        );
+        assert_eq!(
+            outcome(&https, request("GET", "/", "foo:8080", None)),
+            Some((302, "https://foo/".into()))
+        );
+        assert_eq!(
+            outcome(&https, request("POST", "/", "foo", None)),
+            Some((307, "https://foo/".into()))
+        );
+        let https_8443 = scheme("https", "8443", true);
+        assert_eq!(
+            outcome(&https_8443, request("GET", "/", "foo:8000", None)),
+            Some((301, "https://foo:8443/".into()))
+        );
+        assert_eq!(
+            outcome(&https_8443, request("HEAD", "/", "foo", None)),
+            Some((308, "https://foo:8443/".into()))
+        );
+        assert_eq!(
+            outcome(&https_8443, request("GET", "/", "[::1]:80", Some("http"))),
+            Some((301, "https://[::1]:8443/".into()))
+        );
+    }
+
+    #[test]
+    fn regex_redirects_rewrite_the_full_url() {
+        let step = RegexStep {
+            regex: Regex::new("^http://localhost/(.*)").unwrap(),
+            replacement: "http://mydomain/${1}".into(),
+            permanent: false,
+        };
+        assert_eq!(
+            outcome(&step, request("GET", "/docs?x=1", "localhost", None)),
+            Some((302, "http://mydomain/docs?x=1".into()))
+        );
+        assert_eq!(outcome(&step, request("GET", "/", "other", None)), None);
+        let broken = RegexStep {
+            regex: Regex::new(".*").unwrap(),
+            replacement: "http://bad host/".into(),
+            permanent: false,
+        };
+        assert_eq!(outcome(&broken, request("GET", "/", "x", None)).map(|o| o.0), Some(500));
+    }
 }
