@@ -66,6 +66,7 @@ pub use auth::ClientUsername;
 pub use body::{BoxError, RequestBody, ResponseBody};
 pub use build::{BuildContext, Resolve, build};
 pub use error::MiddlewareError;
+pub use pass_tls_client_cert::PeerCertificates;
 pub use registry::{PluginFactory, Plugins};
 pub use release::{ConnectionPool, Release};
 pub use response::error_response;
