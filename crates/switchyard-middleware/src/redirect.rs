@@ -97,37 +97,41 @@ fn parses(url: &str) -> bool {
     !url.bytes().any(|b| b < 0x20 || b == 0x7f || b == b' ') && url.parse::<http::Uri>().is_ok()
 }
 
-struct SchemeStep {
-    pattern: Regex,
-    replacement: String,
-    permanent: bool,
+/// How a redirect middleware reads the URL the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UrlView {
+    /// `redirectScheme`: the port split off the `Host`, the scheme from `X-Forwarded-Proto` too, and a
+    /// scheme's default port left out.
+    Client,
+    /// `redirectRegex`: the `Host` as sent, the scheme by TLS only.
+    Raw,
 }
 
-impl SchemeStep {
-    /// The URL the client asked for, with the scheme it reached the proxy by.
-    fn client_url(req: &Request<RequestBody>) -> String {
-        let host_header = request_host(req);
-        let (mut host, mut port) = match split_host_port(&host_header) {
-            // An IPv6 host keeps its brackets (Traefik drops them and then cannot build the target).
-            Some((host, port)) if host.contains(':') => (format!("[{host}]"), format!(":{port}")),
-            Some((host, port)) => (host.to_owned(), format!(":{port}")),
-            None => (host_header.clone(), String::new()),
-        };
-        let mut scheme = "http".to_owned();
-        let mut uri = request_target(req);
-        if let Some((found_scheme, found_host, found_port, rest)) = absolute_parts(&uri) {
-            scheme = found_scheme;
-            if let Some(found_host) = found_host {
-                host = found_host;
-            }
-            if let Some(found_port) = found_port {
-                port = found_port;
-            }
-            uri = rest;
+/// The URL of a request as a redirect middleware matches it: `scheme://host[:port]/path?query`.
+fn request_url(req: &Request<RequestBody>, view: UrlView) -> String {
+    let host_header = request_host(req);
+    let (mut host, mut port) = match (view, split_host_port(&host_header)) {
+        // An IPv6 host keeps its brackets (Traefik drops them and then cannot build the target).
+        (UrlView::Client, Some((host, port))) if host.contains(':') => (format!("[{host}]"), format!(":{port}")),
+        (UrlView::Client, Some((host, port))) => (host.to_owned(), format!(":{port}")),
+        _ => (host_header.clone(), String::new()),
+    };
+    let mut scheme = "http".to_owned();
+    let mut uri = request_target(req);
+    if let Some((found_scheme, found_host, found_port, rest)) = absolute_parts(&uri) {
+        scheme = found_scheme;
+        if let Some(found_host) = found_host {
+            host = found_host;
         }
-        if ClientInfo::of(req).tls {
-            scheme = "https".to_owned();
+        if let Some(found_port) = found_port {
+            port = found_port;
         }
+        uri = rest;
+    }
+    if ClientInfo::of(req).tls {
+        scheme = "https".to_owned();
+    }
+    if view == UrlView::Client {
         if let Some(proto) = req.headers().get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
             if proto.eq_ignore_ascii_case("http") || proto.eq_ignore_ascii_case("ws") {
                 scheme = "http".to_owned();
@@ -138,13 +142,22 @@ impl SchemeStep {
         if (scheme == "http" && port == ":80") || (scheme == "https" && port == ":443") {
             port.clear();
         }
-        format!("{scheme}://{host}{port}{uri}")
     }
+    format!("{scheme}://{host}{port}{uri}")
 }
 
-impl OnRequest for SchemeStep {
+/// A redirect step: the request's URL, rewritten by `pattern` and `replacement`, is the target when it
+/// changed.
+struct Redirect {
+    view: UrlView,
+    pattern: Regex,
+    replacement: String,
+    permanent: bool,
+}
+
+impl OnRequest for Redirect {
     fn on_request(&self, req: &mut Request<RequestBody>) -> Result<(), Response<ResponseBody>> {
-        let old = Self::client_url(req);
+        let old = request_url(req, self.view);
         if !self.pattern.is_match(&old) {
             return Ok(());
         }
@@ -182,58 +195,12 @@ pub(crate) fn redirect_scheme(
         format!(":{}", config.port)
     };
     let pattern = Regex::new(URL_PATTERN).map_err(|e| MiddlewareError::invalid("", e.to_string()))?;
-    Ok(on_request(SchemeStep {
+    Ok(on_request(Redirect {
+        view: UrlView::Client,
         pattern,
         replacement: format!("{}://${{2}}{port}${{4}}", config.scheme),
         permanent: config.permanent,
     }))
-}
-
-struct RegexStep {
-    regex: Regex,
-    replacement: String,
-    permanent: bool,
-}
-
-impl RegexStep {
-    /// The URL as Traefik's `redirectRegex` sees it: the scheme by TLS, the `Host` as sent.
-    fn raw_url(req: &Request<RequestBody>) -> String {
-        let mut scheme = "http".to_owned();
-        let mut host = request_host(req);
-        let mut port = String::new();
-        let mut uri = request_target(req);
-        if let Some((found_scheme, found_host, found_port, rest)) = absolute_parts(&uri) {
-            scheme = found_scheme;
-            if let Some(found_host) = found_host {
-                host = found_host;
-            }
-            if let Some(found_port) = found_port {
-                port = found_port;
-            }
-            uri = rest;
-        }
-        if ClientInfo::of(req).tls {
-            scheme = "https".to_owned();
-        }
-        format!("{scheme}://{host}{port}{uri}")
-    }
-}
-
-impl OnRequest for RegexStep {
-    fn on_request(&self, req: &mut Request<RequestBody>) -> Result<(), Response<ResponseBody>> {
-        let old = Self::raw_url(req);
-        if !self.regex.is_match(&old) {
-            return Ok(());
-        }
-        let new = self.regex.replace_all(&old, self.replacement.as_str()).into_owned();
-        if !parses(&new) {
-            return Err(response::error_response(StatusCode::INTERNAL_SERVER_ERROR));
-        }
-        if new == old {
-            return Ok(());
-        }
-        Err(redirect(req.method(), self.permanent, &new))
-    }
 }
 
 /// `redirectRegex`: the regexp is matched against the full URL and the replacement (with `$1`,
@@ -244,8 +211,9 @@ pub(crate) fn redirect_regex(
 ) -> Result<MiddlewareLayer, MiddlewareError> {
     let regex = Regex::new(&config.regex)
         .map_err(|e| MiddlewareError::invalid("regex", format!("invalid regular expression: {e}")))?;
-    Ok(on_request(RegexStep {
-        regex,
+    Ok(on_request(Redirect {
+        view: UrlView::Raw,
+        pattern: regex,
         replacement: config.replacement.clone(),
         permanent: config.permanent,
     }))
@@ -255,13 +223,14 @@ pub(crate) fn redirect_regex(
 mod tests {
     use super::*;
 
-    fn scheme(scheme: &str, port: &str, permanent: bool) -> SchemeStep {
+    fn scheme(scheme: &str, port: &str, permanent: bool) -> Redirect {
         let port = if port.is_empty() {
             String::new()
         } else {
             format!(":{port}")
         };
-        SchemeStep {
+        Redirect {
+            view: UrlView::Client,
             pattern: Regex::new(URL_PATTERN).unwrap(),
             replacement: format!("{scheme}://${{2}}{port}${{4}}"),
             permanent,
@@ -329,8 +298,9 @@ mod tests {
 
     #[test]
     fn regex_redirects_rewrite_the_full_url() {
-        let step = RegexStep {
-            regex: Regex::new("^http://localhost/(.*)").unwrap(),
+        let step = Redirect {
+            view: UrlView::Raw,
+            pattern: Regex::new("^http://localhost/(.*)").unwrap(),
             replacement: "http://mydomain/${1}".into(),
             permanent: false,
         };
@@ -339,8 +309,9 @@ mod tests {
             Some((302, "http://mydomain/docs?x=1".into()))
         );
         assert_eq!(outcome(&step, request("GET", "/", "other", None)), None);
-        let broken = RegexStep {
-            regex: Regex::new(".*").unwrap(),
+        let broken = Redirect {
+            view: UrlView::Raw,
+            pattern: Regex::new(".*").unwrap(),
             replacement: "http://bad host/".into(),
             permanent: false,
         };

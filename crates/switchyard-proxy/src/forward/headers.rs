@@ -19,23 +19,6 @@ const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// The headers Traefik manages and drops from untrusted peers (with `_` spelled either way).
-const MANAGED: [&str; 13] = [
-    "x-forwarded-proto",
-    "x-forwarded-scheme",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-server",
-    "x-forwarded-uri",
-    "x-forwarded-method",
-    "x-forwarded-prefix",
-    "x-forwarded-tls-client-cert",
-    "x-forwarded-tls-client-cert-info",
-    "x-scheme",
-    "x-real-ip",
-];
-
 /// Hop-by-hop headers (RFC 9110 §7.6.1 and the legacy ones Go's proxy also drops).
 const HOP_BY_HOP: [HeaderName; 8] = [
     CONNECTION,
@@ -48,19 +31,7 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     TRANSFER_ENCODING,
 ];
 
-/// Whether a header is one of the `X-Forwarded-*` family that untrusted peers may not set.
-pub(crate) fn is_managed(name: &HeaderName) -> bool {
-    let name = name.as_str();
-    if !name.starts_with('x') {
-        return false;
-    }
-    MANAGED.iter().any(|m| {
-        m.len() == name.len()
-            && m.bytes()
-                .zip(name.bytes())
-                .all(|(a, b)| a == b || (a == b'-' && b == b'_'))
-    })
-}
+use switchyard_middleware::is_managed_header;
 
 /// An entrypoint's `forwardedHeaders` settings, parsed.
 #[derive(Debug, Clone)]
@@ -143,8 +114,8 @@ pub(crate) fn set_forwarded(
     policy: &ForwardedPolicy,
     websocket: bool,
 ) {
-    if !client.trusted && headers.keys().any(is_managed) {
-        let managed: Vec<HeaderName> = headers.keys().filter(|n| is_managed(n)).cloned().collect();
+    if !client.trusted && headers.keys().any(is_managed_header) {
+        let managed: Vec<HeaderName> = headers.keys().filter(|n| is_managed_header(n)).cloned().collect();
         for name in managed {
             headers.remove(name);
         }
@@ -252,7 +223,7 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderV
         .iter()
         .flat_map(|v| v.as_bytes().split(|&b| b == b','))
         .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
-        .filter(|n| !is_managed(n) && *n != HOST)
+        .filter(|n| !is_managed_header(n) && *n != HOST)
         .collect();
     for name in listed {
         headers.remove(name);

@@ -44,9 +44,10 @@ use regex::Regex;
 use switchyard_config::{ClientTls, ForwardAuth};
 
 use self::location::Reference;
-use self::request_headers::{MANAGED, auth_request_headers};
+use self::request_headers::auth_request_headers;
 use super::ClientUsername;
 use super::gate::{BoxFuture, Gate, Verdict, gate};
+use crate::MANAGED_HEADERS as MANAGED;
 use crate::{MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
 
 /// How long the whole exchange with the authentication server may take (Go's `Client.Timeout`).

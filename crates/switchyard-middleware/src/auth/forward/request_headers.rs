@@ -5,7 +5,7 @@
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 
-use crate::{ClientInfo, RequestBody};
+use crate::{ClientInfo, RequestBody, is_managed_header};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -15,34 +15,6 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const TRAILERS: HeaderName = HeaderName::from_static("trailers");
-
-/// The `X-Forwarded-*` family Traefik manages (its `XHeadersSet`), which `trustForwardHeader: false`
-/// removes (with `_` spelled for `-` too) and `trustForwardHeader: true` adds to `authRequestHeaders`.
-pub(super) const MANAGED: [&str; 13] = [
-    "x-forwarded-proto",
-    "x-forwarded-scheme",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-server",
-    "x-forwarded-uri",
-    "x-forwarded-method",
-    "x-forwarded-prefix",
-    "x-forwarded-tls-client-cert",
-    "x-forwarded-tls-client-cert-info",
-    "x-scheme",
-    "x-real-ip",
-];
-
-fn is_managed(name: &HeaderName) -> bool {
-    let name = name.as_str();
-    MANAGED.iter().any(|m| {
-        m.len() == name.len()
-            && m.bytes()
-                .zip(name.bytes())
-                .all(|(a, b)| a == b || (a == b'-' && b == b'_'))
-    })
-}
 
 /// The headers to send for `req`. `trust` is `trustForwardHeader` (unset: the legacy behaviour);
 /// `allowed` is `authRequestHeaders` (empty: every header).
@@ -57,7 +29,7 @@ pub(super) fn auth_request_headers(
     headers.remove(CONTENT_LENGTH);
     remove_hop_by_hop(&mut headers);
     if trust == Some(false) {
-        let managed: Vec<HeaderName> = headers.keys().filter(|n| is_managed(n)).cloned().collect();
+        let managed: Vec<HeaderName> = headers.keys().filter(|n| is_managed_header(n)).cloned().collect();
         for name in managed {
             headers.remove(name);
         }
