@@ -55,6 +55,7 @@ mod release;
 mod response;
 mod retry;
 mod stack;
+mod upstream_failure;
 mod uri;
 
 pub use body::{BoxError, RequestBody, ResponseBody};
@@ -64,3 +65,4 @@ pub use registry::{PluginFactory, Plugins};
 pub use release::{ConnectionPool, Release};
 pub use response::error_response;
 pub use stack::{ClientInfo, HttpService, MiddlewareLayer, chain};
+pub use upstream_failure::{FailureStage, UpstreamFailure};
