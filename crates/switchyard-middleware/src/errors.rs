@@ -24,7 +24,9 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use switchyard_config::ErrorPage;
 use tower::{Layer, Service, ServiceExt};
 
-use crate::{BuildContext, ClientInfo, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, error_response};
+use crate::{
+    BuildContext, ClientInfo, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, error_response,
+};
 
 /// Status codes and inclusive ranges (`"404"`, `"500-599"`), as Traefik's `HTTPCodeRanges`.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +38,9 @@ impl CodeRanges {
         blocks
             .iter()
             .enumerate()
-            .map(|(i, block)| Self::block(block).map_err(|reason| MiddlewareError::invalid(format!("{field}[{i}]"), reason)))
+            .map(|(i, block)| {
+                Self::block(block).map_err(|reason| MiddlewareError::invalid(format!("{field}[{i}]"), reason))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Self)
     }
@@ -69,11 +73,15 @@ pub(crate) fn errors(config: &ErrorPage, ctx: &BuildContext<'_>) -> Result<Middl
         let field = format!("statusRewrites.{from}");
         let ranges = CodeRanges::parse(std::slice::from_ref(from), &field)
             .map_err(|e| MiddlewareError::invalid(field.clone(), e.to_string()))?;
-        let to = StatusCode::from_u16(*to).map_err(|_| MiddlewareError::invalid(field, format!("{to} is not an HTTP status")))?;
+        let to = StatusCode::from_u16(*to)
+            .map_err(|_| MiddlewareError::invalid(field, format!("{to} is not an HTTP status")))?;
         rewrites.push((ranges, to));
     }
     if config.service.is_empty() {
-        return Err(MiddlewareError::invalid("service", "the service serving the error pages is missing"));
+        return Err(MiddlewareError::invalid(
+            "service",
+            "the service serving the error pages is missing",
+        ));
     }
     let service = ctx
         .service(&config.service)
@@ -98,7 +106,12 @@ struct Settings {
 
 impl Settings {
     /// The request for the page, or `None` when the query does not make a valid target.
-    fn page_request(&self, parts: &http::request::Parts, code: StatusCode, original: StatusCode) -> Option<Request<RequestBody>> {
+    fn page_request(
+        &self,
+        parts: &http::request::Parts,
+        code: StatusCode,
+        original: StatusCode,
+    ) -> Option<Request<RequestBody>> {
         let host = parts
             .headers
             .get(HOST)

@@ -35,7 +35,10 @@ use switchyard_config::Retry;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::errors::CodeRanges;
-use crate::{BoxError, BuildContext, FailureStage, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, UpstreamFailure};
+use crate::{
+    BoxError, BuildContext, FailureStage, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody,
+    UpstreamFailure,
+};
 
 pub(crate) fn retry(config: &Retry, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
     if config.status.is_empty() && config.disable_retry_on_network_error {
@@ -160,7 +163,11 @@ impl Service<Request<RequestBody>> for RetryService {
     }
 }
 
-async fn run(settings: Arc<Settings>, inner: HttpService, req: Request<RequestBody>) -> Result<Response<ResponseBody>, Infallible> {
+async fn run(
+    settings: Arc<Settings>,
+    inner: HttpService,
+    req: Request<RequestBody>,
+) -> Result<Response<ResponseBody>, Infallible> {
     let idempotent = !matches!(req.method().as_str(), "POST" | "PATCH" | "LOCK");
     let status_retry = (settings.non_idempotent || idempotent) && !settings.status.is_empty();
     let (parts, body) = req.into_parts();
@@ -383,7 +390,12 @@ mod tests {
             let n = calls.fetch_add(1, Ordering::SeqCst) as usize;
             let status = statuses[n.min(statuses.len() - 1)];
             async move {
-                let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                let body = req
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|c| c.to_bytes())
+                    .unwrap_or_default();
                 let mut response = Response::new(ResponseBody::from(body));
                 *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
                 if status == 502 {
@@ -400,12 +412,18 @@ mod tests {
         let calls = Arc::new(AtomicU32::new(0));
         let layer = retry(&config, &BuildContext::new("r")).unwrap();
         let service = layer.layer(flaky(statuses, Arc::clone(&calls)));
-        let mut req = Request::new(RequestBody::new(http_body_util::Full::new(Bytes::from_static(body.as_bytes()))));
+        let mut req = Request::new(RequestBody::new(http_body_util::Full::new(Bytes::from_static(
+            body.as_bytes(),
+        ))));
         *req.method_mut() = method;
         let response = service.oneshot(req).await.unwrap();
         let status = response.status().as_u16();
         let text = response.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&text).into_owned(), calls.load(Ordering::SeqCst))
+        (
+            status,
+            String::from_utf8_lossy(&text).into_owned(),
+            calls.load(Ordering::SeqCst),
+        )
     }
 
     #[tokio::test]

@@ -1,0 +1,215 @@
+//! `retry`, `circuitBreaker`, `buffering` and `errors` through the proxy, with real backends.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use http::Request;
+use support::{Backend, TestGateway, client, get, middleware_route, send};
+use switchyard_config::{
+    Buffering, CircuitBreaker, DynamicConfig, ErrorPage, LoadBalancer, Middleware, Retry, Service, Status,
+};
+use tokio::net::TcpListener;
+
+/// The URL of a port nothing listens on any more.
+async fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+fn retry(attempts: u32) -> Middleware {
+    Middleware::Retry(Retry {
+        attempts,
+        ..Retry::default()
+    })
+}
+
+fn body(text: &'static str) -> support::TestBody {
+    support::full(text)
+}
+
+/// The error path of `name`'s first error, and its status.
+fn problem(gateway: &TestGateway, name: &str) -> (Status, String) {
+    let snapshot = gateway.gateway.snapshot();
+    let element = &snapshot.report().middlewares[name];
+    let path = element.errors.first().map(|e| e.key_path.clone()).unwrap_or_default();
+    (element.status, path)
+}
+
+#[tokio::test]
+async fn retry_moves_on_from_a_refusing_server_and_replays_the_body() {
+    let backend = Backend::start("up").await;
+    let dead = refused_url().await;
+    let config = middleware_route("PathPrefix(`/`)", &[dead, backend.url()], vec![("retry", retry(2))]);
+    let gateway = TestGateway::start(config).await;
+    let client = client();
+    for _ in 0..4 {
+        let (status, _, text) = get(&client, &gateway.url("/"), None).await;
+        assert_eq!((status.as_u16(), text.as_str()), (200, "up"));
+    }
+    for _ in 0..2 {
+        let request = Request::put(gateway.url("/echo")).body(body("keep me")).unwrap();
+        let (status, _, text) = send(&client, request).await;
+        assert_eq!((status.as_u16(), text.as_str()), (200, "keep me"));
+    }
+    assert_eq!(backend.seen().len(), 6);
+}
+
+#[tokio::test]
+async fn retry_leaves_a_backend_answer_alone() {
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let config = middleware_route("PathPrefix(`/`)", &[a.url(), b.url()], vec![("retry", retry(3))]);
+    let gateway = TestGateway::start(config).await;
+    let client = client();
+    let (status, _, _) = get(&client, &gateway.url("/status/500"), None).await;
+    assert_eq!(status, 500);
+    let (status, _, _) = get(&client, &gateway.url("/status/502"), None).await;
+    assert_eq!(status, 502, "a backend's own 502 is not a network error");
+    assert_eq!(a.seen().len() + b.seen().len(), 2);
+
+    // With statuses configured, a 500 is retried on the other server.
+    let retry_500 = Middleware::Retry(Retry {
+        attempts: 2,
+        status: vec!["500".into()],
+        ..Retry::default()
+    });
+    gateway
+        .reconfigure(|c| {
+            c.http.middlewares.insert("retry".into(), retry_500);
+        })
+        .await;
+    let (status, _, _) = get(&client, &gateway.url("/status/500"), None).await;
+    assert_eq!(status, 500);
+    assert_eq!(a.seen().len() + b.seen().len(), 4);
+}
+
+#[tokio::test]
+async fn circuit_breaker_trips_on_errors_and_recovers() {
+    let backend = Backend::start("b").await;
+    let breaker = Middleware::CircuitBreaker(CircuitBreaker {
+        expression: "ResponseCodeRatio(500, 600, 0, 600) > 0.5".into(),
+        fallback_duration: switchyard_config::Duration::from_millis(200),
+        recovery_duration: switchyard_config::Duration::from_millis(200),
+        response_code: 429,
+        ..CircuitBreaker::default()
+    });
+    let config = middleware_route("PathPrefix(`/`)", &[backend.url()], vec![("cb", breaker)]);
+    let gateway = TestGateway::start(config).await;
+    let client = client();
+
+    let (status, _, _) = get(&client, &gateway.url("/status/500"), None).await;
+    assert_eq!(status, 500);
+    let (status, _, text) = get(&client, &gateway.url("/"), None).await;
+    assert_eq!((status.as_u16(), text.as_str()), (429, "Too Many Requests"));
+    assert_eq!(backend.seen().len(), 1, "a tripped breaker answers itself");
+
+    // Recovery begins with nothing let through, then the breaker is back in standby.
+    tokio::time::sleep(Duration::from_millis(220)).await;
+    let (status, _, _) = get(&client, &gateway.url("/"), None).await;
+    assert_eq!(status, 429);
+    tokio::time::sleep(Duration::from_millis(220)).await;
+    let (status, _, text) = get(&client, &gateway.url("/"), None).await;
+    assert_eq!((status.as_u16(), text.as_str()), (200, "b"));
+}
+
+#[tokio::test]
+async fn circuit_breaker_counts_refused_connections_as_network_errors() {
+    let dead = refused_url().await;
+    let breaker = Middleware::CircuitBreaker(CircuitBreaker {
+        expression: "NetworkErrorRatio() > 0.5".into(),
+        ..CircuitBreaker::default()
+    });
+    let config = middleware_route("PathPrefix(`/`)", &[dead], vec![("cb", breaker)]);
+    let gateway = TestGateway::start(config).await;
+    let client = client();
+    let (status, _, _) = get(&client, &gateway.url("/"), None).await;
+    assert_eq!(status, 502);
+    let (status, _, text) = get(&client, &gateway.url("/"), None).await;
+    assert_eq!((status.as_u16(), text.as_str()), (503, "Service Unavailable"));
+}
+
+fn with_pages(mut config: DynamicConfig, pages: &Backend) -> DynamicConfig {
+    config
+        .http
+        .services
+        .insert("pages".into(), Service::from(LoadBalancer::with_urls([pages.url()])));
+    config
+}
+
+#[tokio::test]
+async fn errors_serves_a_page_with_the_original_status() {
+    let backend = Backend::start("b").await;
+    let pages = Backend::start("pages").await;
+    let errors = Middleware::Errors(ErrorPage {
+        status: vec!["500-599".into(), "404".into()],
+        status_rewrites: BTreeMap::from([("503".to_owned(), 418)]),
+        service: "pages".into(),
+        query: "/{status}/{originalStatus}?u={url}".into(),
+        ..ErrorPage::default()
+    });
+    let config = with_pages(
+        middleware_route("PathPrefix(`/`)", &[backend.url()], vec![("errors", errors)]),
+        &pages,
+    );
+    let gateway = TestGateway::start(config).await;
+    let client = client();
+
+    let (status, _, text) = get(&client, &gateway.url("/status/500?x=1"), Some("site.test")).await;
+    assert_eq!((status.as_u16(), text.as_str()), (500, "pages"));
+    let seen = pages.last();
+    assert_eq!(seen.uri, "/500/500?u=http%3A%2F%2Fsite.test%2Fstatus%2F500%3Fx%3D1");
+    assert_eq!(seen.headers["host"], "site.test");
+
+    let (status, _, text) = get(&client, &gateway.url("/status/503"), None).await;
+    assert_eq!((status.as_u16(), text.as_str()), (418, "pages"));
+    assert!(pages.last().uri.path().starts_with("/418/503"));
+
+    let (status, _, text) = get(&client, &gateway.url("/status/201"), None).await;
+    assert_eq!((status.as_u16(), text.as_str()), (201, "b"));
+    assert_eq!(pages.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn invalid_options_are_reported_with_their_key_path() {
+    let backend = Backend::start("b").await;
+    let cb = Middleware::CircuitBreaker(CircuitBreaker {
+        expression: "NetworkErrorRatio() > 0.5 &&".into(),
+        ..CircuitBreaker::default()
+    });
+    let buffering = Middleware::Buffering(Buffering {
+        retry_expression: "Attempts() <".into(),
+        ..Buffering::default()
+    });
+    let mut config = middleware_route(
+        "PathPrefix(`/`)",
+        &[backend.url()],
+        vec![("cb", cb), ("buf", buffering)],
+    );
+    config.http.middlewares.insert("retry".into(), retry(0));
+    let gateway = TestGateway::start(config).await;
+    assert_eq!(
+        problem(&gateway, "cb@test"),
+        (
+            Status::Disabled,
+            "http.middlewares.cb@test.circuitBreaker.expression".into()
+        )
+    );
+    assert_eq!(
+        problem(&gateway, "buf@test"),
+        (
+            Status::Disabled,
+            "http.middlewares.buf@test.buffering.retryExpression".into()
+        )
+    );
+    assert_eq!(
+        problem(&gateway, "retry@test"),
+        (Status::Disabled, "http.middlewares.retry@test.retry.attempts".into())
+    );
+    let (status, _, _) = get(&client(), &gateway.url("/"), None).await;
+    assert_eq!(status, 404, "the router using them is disabled");
+}
