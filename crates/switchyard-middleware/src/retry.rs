@@ -259,7 +259,7 @@ impl Replay {
             generation: recorded.generation,
             next: 0,
             trailers_sent: false,
-            hint: self.hint.clone(),
+            hint: self.hint,
         })
     }
 }
@@ -339,7 +339,7 @@ impl Body for AttemptBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.hint.clone()
+        self.hint
     }
 }
 

@@ -213,3 +213,80 @@ async fn invalid_options_are_reported_with_their_key_path() {
     let (status, _, _) = get(&client(), &gateway.url("/"), None).await;
     assert_eq!(status, 404, "the router using them is disabled");
 }
+
+fn buffering(change: impl FnOnce(&mut Buffering)) -> Middleware {
+    let mut config = Buffering::default();
+    change(&mut config);
+    Middleware::Buffering(config)
+}
+
+#[tokio::test]
+async fn buffering_limits_spills_and_delivers_intact() {
+    let backend = Backend::start("b").await;
+    let config = middleware_route(
+        "PathPrefix(`/`)",
+        &[backend.url()],
+        vec![(
+            "buf",
+            buffering(|b| {
+                b.max_request_body_bytes = 400_000;
+                b.mem_request_body_bytes = 1000;
+                b.mem_response_body_bytes = 1000;
+                b.max_response_body_bytes = 350_000;
+            }),
+        )],
+    );
+    let gateway = TestGateway::start(config).await;
+    let client = client();
+
+    // 300 kB streamed without a length: spilled to disk both ways, delivered with a Content-Length.
+    let request = Request::put(gateway.url("/echo"))
+        .body(support::bytes_body(300_000))
+        .unwrap();
+    let (status, headers, text) = send(&client, request).await;
+    assert_eq!(status, 200);
+    assert_eq!(text.len(), 300_000);
+    assert!(text.bytes().all(|b| b == b'x'));
+    assert_eq!(headers["content-length"], "300000");
+    assert_eq!(backend.last().headers["content-length"], "300000");
+
+    // Too large by its Content-Length, or by what arrives.
+    let before = backend.seen().len();
+    let request = Request::put(gateway.url("/echo"))
+        .header("content-length", "500000")
+        .body(support::bytes_body(500_000))
+        .unwrap();
+    let (status, _, text) = send(&client, request).await;
+    assert_eq!((status.as_u16(), text.as_str()), (413, "Request Entity Too Large"));
+    let request = Request::put(gateway.url("/echo"))
+        .body(support::bytes_body(500_000))
+        .unwrap();
+    let (status, _, _) = send(&client, request).await;
+    assert_eq!(status, 413);
+    assert_eq!(backend.seen().len(), before, "the service never saw them");
+
+    // A response over its bound is replaced.
+    let (status, _, text) = get(&client, &gateway.url("/bytes/360000"), None).await;
+    assert_eq!((status.as_u16(), text.as_str()), (500, "Internal Server Error"));
+}
+
+#[tokio::test]
+async fn buffering_replays_on_network_errors() {
+    let backend = Backend::start("up").await;
+    let dead = refused_url().await;
+    let config = middleware_route(
+        "PathPrefix(`/`)",
+        &[dead, backend.url()],
+        vec![(
+            "buf",
+            buffering(|b| b.retry_expression = "IsNetworkError() && Attempts() < 2".into()),
+        )],
+    );
+    let gateway = TestGateway::start(config).await;
+    let client = client();
+    for _ in 0..4 {
+        let request = Request::post(gateway.url("/echo")).body(body("again")).unwrap();
+        let (status, _, text) = send(&client, request).await;
+        assert_eq!((status.as_u16(), text.as_str()), (200, "again"));
+    }
+}
