@@ -122,11 +122,8 @@ impl Settings {
         let target = if self.query.is_empty() {
             "/".to_owned()
         } else {
-            let scheme = if ClientInfo::of(&Request::from_parts(clone_head(parts), ())).tls {
-                "https"
-            } else {
-                "http"
-            };
+            let tls = parts.extensions.get::<ClientInfo>().is_some_and(|client| client.tls);
+            let scheme = if tls { "https" } else { "http" };
             let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
             let original_url = format!("{scheme}://{host}{path_and_query}");
             format!("/{}", self.query.trim_start_matches('/'))
@@ -161,8 +158,13 @@ impl Settings {
     }
 }
 
+/// A copy of a request head, for a request sent on while the original is kept for the page request.
 fn clone_head(parts: &http::request::Parts) -> http::request::Parts {
     let (mut head, ()) = Request::new(()).into_parts();
+    head.method = parts.method.clone();
+    head.uri = parts.uri.clone();
+    head.version = parts.version;
+    head.headers = parts.headers.clone();
     head.extensions = parts.extensions.clone();
     head
 }
@@ -214,17 +216,7 @@ impl Service<Request<RequestBody>> for ErrorsService {
         let inner = self.inner.clone();
         Box::pin(async move {
             let (parts, body) = req.into_parts();
-            let forwarded = Request::from_parts(
-                {
-                    let mut head = clone_head(&parts);
-                    head.method = parts.method.clone();
-                    head.uri = parts.uri.clone();
-                    head.version = parts.version;
-                    head.headers = parts.headers.clone();
-                    head
-                },
-                body,
-            );
+            let forwarded = Request::from_parts(clone_head(&parts), body);
             let Ok(response) = inner.oneshot(forwarded).await;
             let original = response.status();
             if !settings.status.contains(original.as_u16()) {

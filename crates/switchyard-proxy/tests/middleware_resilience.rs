@@ -290,3 +290,29 @@ async fn buffering_replays_on_network_errors() {
         assert_eq!((status.as_u16(), text.as_str()), (200, "again"));
     }
 }
+
+#[tokio::test]
+async fn retry_lets_a_websocket_upgrade_through_after_a_refusal() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let backend = Backend::start("ws").await;
+    let dead = refused_url().await;
+    let config = middleware_route("PathPrefix(`/`)", &[dead, backend.url()], vec![("retry", retry(2))]);
+    let gateway = TestGateway::start(config).await;
+    for _ in 0..2 {
+        let stream = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+        let (mut ws, response) = tokio_tungstenite::client_async(format!("ws://{}/ws", gateway.addr), stream)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 101);
+        ws.send(Message::text("hi")).await.unwrap();
+        let echoed = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(echoed.into_text().unwrap().as_str(), "hi");
+        ws.close(None).await.unwrap();
+    }
+}
