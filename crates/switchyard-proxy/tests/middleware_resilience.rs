@@ -191,6 +191,12 @@ async fn invalid_options_are_reported_with_their_key_path() {
         vec![("cb", cb), ("buf", buffering)],
     );
     config.http.middlewares.insert("retry".into(), retry(0));
+    let errors = Middleware::Errors(ErrorPage {
+        status: vec!["500".into()],
+        service: "nowhere".into(),
+        ..ErrorPage::default()
+    });
+    config.http.middlewares.insert("errors".into(), errors);
     let gateway = TestGateway::start(config).await;
     assert_eq!(
         problem(&gateway, "cb@test"),
@@ -210,6 +216,8 @@ async fn invalid_options_are_reported_with_their_key_path() {
         problem(&gateway, "retry@test"),
         (Status::Disabled, "http.middlewares.retry@test.retry.attempts".into())
     );
+    // The proxy checks references before building: an unknown page service disables the middleware.
+    assert_eq!(problem(&gateway, "errors@test").0, Status::Disabled);
     let (status, _, _) = get(&client(), &gateway.url("/"), None).await;
     assert_eq!(status, 404, "the router using them is disabled");
 }
