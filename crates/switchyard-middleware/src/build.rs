@@ -59,7 +59,6 @@ impl<'a> BuildContext<'a> {
     }
 
     /// The service named `name`.
-    #[allow(dead_code, reason = "used by the `errors` middleware, which lands next")]
     pub(crate) fn service(&self, name: &str) -> Result<HttpService, MiddlewareError> {
         self.resolve
             .and_then(|r| r.service(name))

@@ -1,9 +1,259 @@
-//! Placeholder, replaced by the middleware's implementation.
+//! `errors`: when the wrapped service answers a status in `status`, the client gets a page from another
+//! service instead, with the original status (or its rewrite from `statusRewrites`), as Traefik's
+//! `customErrors` middleware does.
+//!
+//! The page is asked with `GET` at `query` (with `/` added in front when missing), where `{status}` is
+//! the status answered, `{originalStatus}` the wrapped service's status and `{url}` the original URL
+//! (scheme, host, path, query), query-escaped. The page request carries the original request's headers —
+//! or only those named in `errorRequestHeaders` when it is set — and the original `Host`. The page
+//! service's headers and body are sent with the caught status whatever the page service answered (its
+//! own failure included), as in Traefik; when the page request cannot be built the answer is the plain
+//! status text. Answers from middlewares before this one are not caught; answers the proxy made up for
+//! an unreachable backend are, as in Traefik.
+//!
+//! Not supported: Traefik's `nginxHeaders` option (the configuration type does not carry it).
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::HOST;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use switchyard_config::ErrorPage;
+use tower::{Layer, Service, ServiceExt};
 
-use crate::{BuildContext, MiddlewareError, MiddlewareLayer};
+use crate::{
+    BuildContext, ClientInfo, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, error_response,
+};
 
-pub(crate) fn errors(_config: &ErrorPage, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
-    Err(MiddlewareError::Unsupported("errors"))
+/// Status codes and inclusive ranges (`"404"`, `"500-599"`), as Traefik's `HTTPCodeRanges`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CodeRanges(Vec<(u16, u16)>);
+
+impl CodeRanges {
+    /// Parses `blocks`; errors name `field[index]`.
+    pub(crate) fn parse(blocks: &[String], field: &str) -> Result<Self, MiddlewareError> {
+        blocks
+            .iter()
+            .enumerate()
+            .map(|(i, block)| {
+                Self::block(block).map_err(|reason| MiddlewareError::invalid(format!("{field}[{i}]"), reason))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+
+    fn block(block: &str) -> Result<(u16, u16), String> {
+        let number = |s: &str| {
+            s.trim()
+                .parse::<u16>()
+                .map_err(|_| format!("`{block}` is not a status code or a range like `500-599`"))
+        };
+        match block.split_once('-') {
+            None => number(block).map(|c| (c, c)),
+            Some((low, high)) => Ok((number(low)?, number(high)?)),
+        }
+    }
+
+    pub(crate) fn contains(&self, code: u16) -> bool {
+        self.0.iter().any(|&(low, high)| (low..=high).contains(&code))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+pub(crate) fn errors(config: &ErrorPage, ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
+    let status = CodeRanges::parse(&config.status, "status")?;
+    let mut rewrites = Vec::new();
+    for (from, to) in &config.status_rewrites {
+        let field = format!("statusRewrites.{from}");
+        let ranges = CodeRanges::parse(std::slice::from_ref(from), &field)
+            .map_err(|e| MiddlewareError::invalid(field.clone(), e.to_string()))?;
+        let to = StatusCode::from_u16(*to)
+            .map_err(|_| MiddlewareError::invalid(field, format!("{to} is not an HTTP status")))?;
+        rewrites.push((ranges, to));
+    }
+    if config.service.is_empty() {
+        return Err(MiddlewareError::invalid(
+            "service",
+            "the service serving the error pages is missing",
+        ));
+    }
+    let service = ctx
+        .service(&config.service)
+        .map_err(|e| MiddlewareError::invalid("service", e.to_string()))?;
+    let settings = Settings {
+        status,
+        rewrites,
+        query: config.query.clone(),
+        headers: config.error_request_headers.clone(),
+        service,
+    };
+    Ok(MiddlewareLayer::new(ErrorsLayer(Arc::new(settings))))
+}
+
+struct Settings {
+    status: CodeRanges,
+    rewrites: Vec<(CodeRanges, StatusCode)>,
+    query: String,
+    headers: Option<Vec<String>>,
+    service: HttpService,
+}
+
+impl Settings {
+    /// The request for the page, or `None` when the query does not make a valid target.
+    fn page_request(
+        &self,
+        parts: &http::request::Parts,
+        code: StatusCode,
+        original: StatusCode,
+    ) -> Option<Request<RequestBody>> {
+        let host = parts
+            .headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or("")
+            .to_owned();
+        let target = if self.query.is_empty() {
+            "/".to_owned()
+        } else {
+            let tls = parts.extensions.get::<ClientInfo>().is_some_and(|client| client.tls);
+            let scheme = if tls { "https" } else { "http" };
+            let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let original_url = format!("{scheme}://{host}{path_and_query}");
+            format!("/{}", self.query.trim_start_matches('/'))
+                .replace("{status}", code.as_str())
+                .replace("{originalStatus}", original.as_str())
+                .replace("{url}", &query_escape(&original_url))
+        };
+        let uri: Uri = target.parse().ok()?;
+        let mut headers = HeaderMap::new();
+        match &self.headers {
+            None => headers.clone_from(&parts.headers),
+            Some(names) => {
+                for name in names {
+                    for value in parts.headers.get_all(name.as_str()) {
+                        if let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) {
+                            headers.append(name, value.clone());
+                        }
+                    }
+                }
+            }
+        }
+        if let Ok(host) = HeaderValue::from_str(&host) {
+            headers.insert(HOST, host);
+        }
+        let mut request = Request::new(RequestBody::empty());
+        *request.method_mut() = Method::GET;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        // The proxy's routing context travels in the extensions; the page service needs it.
+        *request.extensions_mut() = parts.extensions.clone();
+        Some(request)
+    }
+}
+
+/// A copy of a request head, for a request sent on while the original is kept for the page request.
+fn clone_head(parts: &http::request::Parts) -> http::request::Parts {
+    let (mut head, ()) = Request::new(()).into_parts();
+    head.method = parts.method.clone();
+    head.uri = parts.uri.clone();
+    head.version = parts.version;
+    head.headers = parts.headers.clone();
+    head.extensions = parts.extensions.clone();
+    head
+}
+
+/// Go's `url.QueryEscape`.
+fn query_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+#[derive(Clone)]
+struct ErrorsLayer(Arc<Settings>);
+
+impl Layer<HttpService> for ErrorsLayer {
+    type Service = ErrorsService;
+
+    fn layer(&self, inner: HttpService) -> ErrorsService {
+        ErrorsService {
+            settings: Arc::clone(&self.0),
+            inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct ErrorsService {
+    settings: Arc<Settings>,
+    inner: HttpService,
+}
+
+impl Service<Request<RequestBody>> for ErrorsService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
+        let settings = Arc::clone(&self.settings);
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let forwarded = Request::from_parts(clone_head(&parts), body);
+            let Ok(response) = inner.oneshot(forwarded).await;
+            let original = response.status();
+            if !settings.status.contains(original.as_u16()) {
+                return Ok(response);
+            }
+            drop(response);
+            let code = settings
+                .rewrites
+                .iter()
+                .find(|(from, _)| from.contains(original.as_u16()))
+                .map_or(original, |(_, to)| *to);
+            let Some(page) = settings.page_request(&parts, code, original) else {
+                tracing::debug!(target: "switchyard::middleware", query = %settings.query, "invalid error page target");
+                return Ok(error_response(code));
+            };
+            let Ok(mut page) = settings.service.clone().oneshot(page).await;
+            *page.status_mut() = code;
+            Ok(page)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_ranges() {
+        let ranges = CodeRanges::parse(&["404".into(), "500-503".into()], "status").unwrap();
+        assert!(ranges.contains(404) && ranges.contains(500) && ranges.contains(503));
+        assert!(!ranges.contains(504) && !ranges.contains(200));
+        let error = CodeRanges::parse(&["500".into(), "5xx".into()], "status").unwrap_err();
+        assert_eq!(error.field(), "status[1]");
+    }
+
+    #[test]
+    fn escapes_like_go() {
+        assert_eq!(query_escape("http://h/a b?c=d&e"), "http%3A%2F%2Fh%2Fa+b%3Fc%3Dd%26e");
+    }
 }

@@ -61,6 +61,7 @@ mod response;
 mod retry;
 mod source;
 mod stack;
+mod upstream_failure;
 mod uri;
 
 pub use auth::ClientUsername;
@@ -73,3 +74,4 @@ pub use registry::{PluginFactory, Plugins};
 pub use release::{ConnectionPool, Release};
 pub use response::error_response;
 pub use stack::{ClientInfo, HttpService, MiddlewareLayer, OmitForwardedFor, chain};
+pub use upstream_failure::{FailureStage, UpstreamFailure};

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response, StatusCode};
-use switchyard_middleware::{ClientInfo, HttpService, RequestBody, ResponseBody};
+use switchyard_middleware::{ClientInfo, FailureStage, HttpService, RequestBody, ResponseBody, UpstreamFailure};
 
 use crate::api;
 use crate::forward::{self, Client, EntryHeaders};
 use crate::router::{EntryPointContext, status_response};
 use crate::service::{Forwarding, Node};
 use crate::snapshot::Snapshot;
+use crate::upstream::UpstreamError;
 
 /// What the end of a stack needs from the connection and the router, set as a request extension before
 /// the stack runs. It travels with copies of the request a middleware makes (for `errors` pages, say).
@@ -77,10 +78,29 @@ impl tower::Service<Request<RequestBody>> for ServiceEndpoint {
                 Ok(response) => response,
                 Err(error) => {
                     tracing::debug!(target: "switchyard::proxy", %error, "forwarding failed");
-                    status_response(error.status())
+                    let mut response = status_response(error.status());
+                    response
+                        .extensions_mut()
+                        .insert(UpstreamFailure::new(failure_stage(&error)));
+                    response
                 }
             })
         })
+    }
+}
+
+/// How far a failed exchange got, for the middlewares that retry or count network errors.
+fn failure_stage(error: &UpstreamError) -> FailureStage {
+    match error {
+        // Nothing was sent, and no backend failed: not a network error, never retried.
+        UpstreamError::NoServer | UpstreamError::RequestBodyTooLarge | UpstreamError::RequestBody(_) => {
+            FailureStage::NoServer
+        }
+        UpstreamError::Connect { .. }
+        | UpstreamError::ConnectTimeout { .. }
+        | UpstreamError::Handshake { .. }
+        | UpstreamError::Unsupported(_) => FailureStage::BeforeSending,
+        _ => FailureStage::AfterSending,
     }
 }
 

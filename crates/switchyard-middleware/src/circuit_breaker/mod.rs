@@ -1,12 +1,355 @@
-//! Placeholder, replaced by the middleware's implementation.
+//! `circuitBreaker`: stops sending requests to a service while an expression over its recent responses
+//! holds, answering `responseCode` instead, then lets traffic back in gradually — oxy's `cbreaker`, which
+//! Traefik uses.
+//!
+//! States, as oxy: *standby* lets everything through and, at most once per `checkPeriod` (after a
+//! response), evaluates the expression over the last ten seconds; when it holds the breaker *trips* for
+//! `fallbackDuration`, forgetting its measurements, and answers every request itself. Then it is
+//! *recovering* for `recoveryDuration`: the share of requests let through rises linearly from 0 to 50%
+//! (oxy's ramp), and the expression may trip it again; after that it is in standby.
+//!
+//! Functions: `NetworkErrorRatio()`, `ResponseCodeRatio(from, to, dividendFrom, dividendTo)` (ranges
+//! exclude their end), `LatencyAtQuantileMS(quantile)` (quantile in percent), and oxy's
+//! `RequestThreshold()` (requests in the window).
+//!
+//! Deviations: a network error is an answer the proxy made up because the exchange with a server failed
+//! (see [`UpstreamFailure`]), where oxy counts every `502` and `504`, including a backend's own; latency
+//! is measured until the response head arrives (a streamed body is not waited for).
 
+pub(crate) mod expression;
+mod metrics;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Request, Response, StatusCode};
 use switchyard_config::CircuitBreaker;
+use tower::{Layer, Service, ServiceExt};
 
-use crate::{BuildContext, MiddlewareError, MiddlewareLayer};
+use self::expression::{Expr, Kind, Language, Literal, Value, numbers};
+use self::metrics::Metrics;
+use crate::{BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, UpstreamFailure};
+
+/// The functions of a circuit breaker's expression.
+#[derive(Debug)]
+enum Metric {
+    NetworkErrorRatio,
+    ResponseCodeRatio(f64, f64, f64, f64),
+    LatencyAtQuantileMs(f64),
+    RequestThreshold,
+}
+
+struct Breaker;
+
+impl Language for Breaker {
+    type Call = Metric;
+
+    fn call(name: &str, args: &[Literal]) -> Result<(Metric, Kind), String> {
+        let metric = match name {
+            "NetworkErrorRatio" => numbers::<0>(name, args).map(|_| Metric::NetworkErrorRatio)?,
+            "RequestThreshold" => numbers::<0>(name, args).map(|_| Metric::RequestThreshold)?,
+            "LatencyAtQuantileMS" => {
+                let [q] = numbers::<1>(name, args)?;
+                if !(0.0..=100.0).contains(&q) {
+                    return Err(format!("the quantile of `{name}` is a percentage (0 to 100), not {q}"));
+                }
+                Metric::LatencyAtQuantileMs(q)
+            }
+            "ResponseCodeRatio" => {
+                let [a, b, c, d] = numbers::<4>(name, args)?;
+                if a >= b || c >= d {
+                    return Err(format!("`{name}` needs ranges whose start is below their end"));
+                }
+                Metric::ResponseCodeRatio(a, b, c, d)
+            }
+            _ => {
+                return Err(format!(
+                    "unknown function `{name}` (NetworkErrorRatio, ResponseCodeRatio, LatencyAtQuantileMS, RequestThreshold)"
+                ));
+            }
+        };
+        Ok((metric, Kind::Number))
+    }
+}
 
 pub(crate) fn circuit_breaker(
-    _config: &CircuitBreaker,
+    config: &CircuitBreaker,
     _ctx: &BuildContext<'_>,
 ) -> Result<MiddlewareLayer, MiddlewareError> {
-    Err(MiddlewareError::Unsupported("circuitBreaker"))
+    let condition = expression::parse::<Breaker>(&config.expression)
+        .map_err(|reason| MiddlewareError::invalid("expression", reason))?;
+    let response_code = StatusCode::from_u16(config.response_code).map_err(|_| {
+        MiddlewareError::invalid(
+            "responseCode",
+            format!("{} is not an HTTP status", config.response_code),
+        )
+    })?;
+    // As Traefik: a duration that is not positive leaves oxy's default.
+    let positive =
+        |d: switchyard_config::Duration, default: Duration| d.to_std().filter(|d| !d.is_zero()).unwrap_or(default);
+    let settings = Settings {
+        condition,
+        response_code,
+        check_period: positive(config.check_period, Duration::from_millis(100)),
+        fallback_duration: positive(config.fallback_duration, Duration::from_secs(10)),
+        recovery_duration: positive(config.recovery_duration, Duration::from_secs(10)),
+    };
+    let now = Instant::now();
+    let shared = Arc::new(Shared {
+        settings,
+        state: Mutex::new(State {
+            phase: Phase::Standby,
+            last_check: now,
+            metrics: Metrics::new(now),
+        }),
+    });
+    Ok(MiddlewareLayer::new(BreakerLayer(shared)))
+}
+
+struct Settings {
+    condition: Expr<Metric>,
+    response_code: StatusCode,
+    check_period: Duration,
+    fallback_duration: Duration,
+    recovery_duration: Duration,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Standby,
+    Tripped { until: Instant },
+    Recovering { until: Instant, ramp: Ramp },
+}
+
+/// oxy's ratio controller: lets a request through when doing so keeps the share let through below a
+/// target that grows from 0 to 50% over the recovery.
+#[derive(Debug)]
+struct Ramp {
+    start: Instant,
+    duration: Duration,
+    allowed: u64,
+    denied: u64,
+}
+
+impl Ramp {
+    fn allow(&mut self, now: Instant) -> bool {
+        let target = 0.5 * now.saturating_duration_since(self.start).as_secs_f64() / self.duration.as_secs_f64();
+        let share = (self.allowed + 1) as f64 / (self.allowed + 1 + self.denied) as f64;
+        if share < target {
+            self.allowed += 1;
+            true
+        } else {
+            self.denied += 1;
+            false
+        }
+    }
+}
+
+struct State {
+    phase: Phase,
+    last_check: Instant,
+    metrics: Metrics,
+}
+
+struct Shared {
+    settings: Settings,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    /// Whether a request is answered by the breaker instead of the service.
+    fn blocks(&self, now: Instant) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Phase::Tripped { until } = state.phase {
+            if now < until {
+                return true;
+            }
+            state.phase = Phase::Recovering {
+                until: now + self.settings.recovery_duration,
+                ramp: Ramp {
+                    start: now,
+                    duration: self.settings.recovery_duration,
+                    allowed: 0,
+                    denied: 0,
+                },
+            };
+        }
+        match &mut state.phase {
+            Phase::Standby | Phase::Tripped { .. } => false,
+            Phase::Recovering { until, ramp } => {
+                if now > *until {
+                    state.phase = Phase::Standby;
+                    false
+                } else {
+                    !ramp.allow(now)
+                }
+            }
+        }
+    }
+
+    /// Records a response and trips the breaker when it is time to check and the condition holds.
+    fn record(&self, now: Instant, code: u16, network_error: bool, latency: Duration) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.metrics.record(now, code, network_error, latency);
+        if now <= state.last_check {
+            return;
+        }
+        state.last_check = now + self.settings.check_period;
+        if matches!(state.phase, Phase::Tripped { .. }) {
+            return;
+        }
+        let metrics = &state.metrics;
+        let holds = self.settings.condition.eval(&mut |metric: &Metric| {
+            Value::Number(match *metric {
+                Metric::NetworkErrorRatio => metrics.network_error_ratio(now),
+                Metric::ResponseCodeRatio(a, b, c, d) => metrics.response_code_ratio(now, a, b, c, d),
+                Metric::LatencyAtQuantileMs(q) => metrics.latency_at_quantile_ms(now, q),
+                Metric::RequestThreshold => metrics.total(now) as f64,
+            })
+        });
+        if holds {
+            tracing::debug!(target: "switchyard::middleware", "circuit breaker tripped");
+            state.phase = Phase::Tripped {
+                until: now + self.settings.fallback_duration,
+            };
+            state.metrics.reset();
+        }
+    }
+
+    /// What oxy's fallback in Traefik writes: the status text, without a newline.
+    fn fallback(&self) -> Response<ResponseBody> {
+        let status = self.settings.response_code;
+        let mut response = Response::new(ResponseBody::from(status.canonical_reason().unwrap_or("")));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        response
+    }
+}
+
+#[derive(Clone)]
+struct BreakerLayer(Arc<Shared>);
+
+impl Layer<HttpService> for BreakerLayer {
+    type Service = BreakerService;
+
+    fn layer(&self, inner: HttpService) -> BreakerService {
+        BreakerService {
+            shared: Arc::clone(&self.0),
+            inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct BreakerService {
+    shared: Arc<Shared>,
+    inner: HttpService,
+}
+
+impl Service<Request<RequestBody>> for BreakerService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
+        let shared = Arc::clone(&self.shared);
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let start = Instant::now();
+            if shared.blocks(start) {
+                return Ok(shared.fallback());
+            }
+            let Ok(response) = inner.oneshot(req).await;
+            let now = Instant::now();
+            let network_error = UpstreamFailure::of(&response).is_some_and(|f| f.is_network_error());
+            shared.record(now, response.status().as_u16(), network_error, now - start);
+            Ok(response)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(expression: &str) -> Shared {
+        let now = Instant::now();
+        Shared {
+            settings: Settings {
+                condition: expression::parse::<Breaker>(expression).unwrap(),
+                response_code: StatusCode::SERVICE_UNAVAILABLE,
+                check_period: Duration::from_millis(100),
+                fallback_duration: Duration::from_secs(10),
+                recovery_duration: Duration::from_secs(10),
+            },
+            state: Mutex::new(State {
+                phase: Phase::Standby,
+                last_check: now,
+                metrics: Metrics::new(now),
+            }),
+        }
+    }
+
+    #[test]
+    fn trips_waits_and_ramps_back() {
+        let breaker = shared("ResponseCodeRatio(500, 600, 0, 600) > 0.5");
+        let t0 = Instant::now() + Duration::from_millis(1);
+        assert!(!breaker.blocks(t0));
+        breaker.record(t0, 500, false, Duration::ZERO);
+        assert!(breaker.blocks(t0));
+        assert!(breaker.blocks(t0 + Duration::from_millis(9_999)));
+        // Recovery starts: nothing through at first, then about a quarter half-way.
+        let recovery = t0 + Duration::from_secs(10);
+        assert!(breaker.blocks(recovery));
+        let half = recovery + Duration::from_secs(5);
+        let allowed = (0..100).filter(|_| !breaker.blocks(half)).count();
+        assert!((20..=30).contains(&allowed), "{allowed}");
+        assert!(!breaker.blocks(recovery + Duration::from_millis(10_001)));
+        assert!(!breaker.blocks(recovery + Duration::from_secs(11)));
+    }
+
+    #[test]
+    fn checks_once_per_period() {
+        let breaker = shared("NetworkErrorRatio() > 0.5");
+        let t0 = Instant::now() + Duration::from_millis(1);
+        breaker.record(t0, 200, false, Duration::ZERO);
+        // Inside the check period: measured but not checked.
+        breaker.record(t0 + Duration::from_millis(50), 502, true, Duration::ZERO);
+        breaker.record(t0 + Duration::from_millis(60), 502, true, Duration::ZERO);
+        assert!(!breaker.blocks(t0 + Duration::from_millis(60)));
+        // A backend's own 502 is no network error.
+        let t1 = t0 + Duration::from_millis(101);
+        breaker.record(t1, 502, false, Duration::ZERO);
+        assert!(!breaker.blocks(t1));
+        breaker.record(t1 + Duration::from_millis(101), 502, true, Duration::ZERO);
+        assert!(breaker.blocks(t1 + Duration::from_millis(101)));
+    }
+
+    #[test]
+    fn rejects_bad_options() {
+        let config = CircuitBreaker {
+            expression: "NetworkErrorRatio() >".into(),
+            ..CircuitBreaker::default()
+        };
+        let error = circuit_breaker(&config, &BuildContext::new("cb")).err().unwrap();
+        assert_eq!(error.field(), "expression");
+        let config = CircuitBreaker {
+            expression: "LatencyAtQuantileMS(50.0) > 100".into(),
+            response_code: 42,
+            ..CircuitBreaker::default()
+        };
+        let error = circuit_breaker(&config, &BuildContext::new("cb")).err().unwrap();
+        assert_eq!(error.field(), "responseCode");
+    }
 }
