@@ -1,9 +1,598 @@
-//! Placeholder, replaced by the middleware's implementation.
+//! `compress`: compresses responses with gzip, brotli or zstd, as Traefik does.
+//!
+//! - The encoding is negotiated from `Accept-Encoding` with q-values; equal weights go to the order of
+//!   `encodings` (default `gzip`, `br`, `zstd`), `*` picks `defaultEncoding` or the first encoding, and
+//!   a request without `Accept-Encoding` is compressed only with a `defaultEncoding`.
+//! - `HEAD` requests and requests whose own `Content-Type` is excluded (`application/grpc` always is)
+//!   pass untouched. A response is compressed unless it already has a `Content-Encoding`, its type is
+//!   excluded (or not included, with `includedContentTypes`), or its body is shorter than
+//!   `minResponseBodyBytes` (default 1024). `Vary: Accept-Encoding` is added once an encoding was
+//!   chosen; `Content-Length` goes when the body is compressed.
+//! - Up to `minResponseBodyBytes` are held back to decide; after that, every chunk the backend sends is
+//!   compressed and flushed at once, so streams (server-sent events, long polls) keep flowing.
 
+use std::convert::Infallible;
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, VARY};
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
 use switchyard_config::Compress;
+use tower::{Layer, Service};
 
-use crate::{BuildContext, MiddlewareError, MiddlewareLayer};
+use crate::{BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
 
-pub(crate) fn compress(_config: &Compress, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
-    Err(MiddlewareError::Unsupported("compress"))
+/// An encoding switchyard can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Gzip,
+    Brotli,
+    Zstd,
+}
+
+impl Encoding {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "gzip" => Some(Self::Gzip),
+            "br" => Some(Self::Brotli),
+            "zstd" => Some(Self::Zstd),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Gzip => "gzip",
+            Self::Brotli => "br",
+            Self::Zstd => "zstd",
+        }
+    }
+
+    fn encoder(self) -> Result<Encoder, BoxError> {
+        Ok(match self {
+            // Go's defaults in the libraries Traefik uses: gzip level 6, brotli quality 6, zstd level 3.
+            Self::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6))),
+            Self::Brotli => Encoder::Brotli(Box::new(brotli::CompressorWriter::new(Vec::new(), 4096, 6, 22))),
+            Self::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(Vec::new(), 3)?),
+        })
+    }
+}
+
+/// A media type with its parameters, as configured or as a response declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MediaType {
+    essence: String,
+    params: Vec<(String, String)>,
+}
+
+impl MediaType {
+    fn parse(value: &str) -> Option<Self> {
+        let mut parts = value.split(';');
+        let essence = parts.next()?.trim().to_ascii_lowercase();
+        let (kind, sub) = essence.split_once('/')?;
+        if kind.is_empty() || sub.is_empty() || essence.contains(char::is_whitespace) {
+            return None;
+        }
+        let mut params = Vec::new();
+        for param in parts {
+            let (name, value) = param.split_once('=')?;
+            params.push((
+                name.trim().to_ascii_lowercase(),
+                value.trim().trim_matches('"').to_owned(),
+            ));
+        }
+        Some(Self { essence, params })
+    }
+
+    /// Whether a response's type matches this configured one: same type, and every configured
+    /// parameter present with the same value.
+    fn matches(&self, other: &Self) -> bool {
+        self.essence == other.essence
+            && self.params.iter().all(|p| {
+                other
+                    .params
+                    .iter()
+                    .any(|o| o.0 == p.0 && o.1.eq_ignore_ascii_case(&p.1))
+            })
+    }
+}
+
+/// The middleware's configuration, checked.
+#[derive(Debug)]
+struct Settings {
+    excludes: Vec<MediaType>,
+    includes: Vec<MediaType>,
+    min_size: usize,
+    encodings: Vec<Encoding>,
+    default: Option<Encoding>,
+}
+
+impl Settings {
+    /// The encoding for a request, from its `Accept-Encoding` headers (Traefik's rules).
+    fn negotiate(&self, headers: &HeaderMap) -> Option<Encoding> {
+        let mut values = headers.get_all(ACCEPT_ENCODING).iter().peekable();
+        if values.peek().is_none() {
+            return self.default;
+        }
+        // Preference rank: configured encodings in order, `*` before all, `identity` after all.
+        let rank = |name: &str| -> Option<i64> {
+            match name {
+                "*" => Some(-1),
+                "identity" => Some(self.encodings.len() as i64),
+                other => Encoding::parse(other)
+                    .and_then(|e| self.encodings.iter().position(|c| *c == e))
+                    .map(|i| i as i64),
+            }
+        };
+        let mut best: Option<(&str, f64, i64)> = None;
+        for value in values {
+            let Ok(value) = value.to_str() else { continue };
+            for item in value.split(',') {
+                let item = item.trim();
+                let (name, params) = item.split_once(';').unwrap_or((item, ""));
+                let name = name.trim();
+                let Some(order) = rank(name) else { continue };
+                let params = params.replace(' ', "");
+                let weight = match params.strip_prefix("q=") {
+                    Some(q) => q.parse::<f64>().unwrap_or(0.0),
+                    None => 1.0,
+                };
+                if weight == 0.0 {
+                    continue;
+                }
+                let better = match best {
+                    None => true,
+                    Some((_, w, o)) => weight > w || (weight == w && order < o),
+                };
+                if better {
+                    best = Some((name, weight, order));
+                }
+            }
+        }
+        match best?.0 {
+            "*" => self.default.or_else(|| self.encodings.first().copied()),
+            name => Encoding::parse(name),
+        }
+    }
+
+    /// Whether a response of this type may be compressed.
+    fn compressible(&self, headers: &HeaderMap) -> bool {
+        let Some(value) = headers.get(CONTENT_TYPE) else {
+            return true;
+        };
+        let Some(media) = value.to_str().ok().and_then(MediaType::parse) else {
+            return false;
+        };
+        if !self.includes.is_empty() && !self.includes.iter().any(|i| i.matches(&media)) {
+            return false;
+        }
+        !self.excludes.iter().any(|e| e.matches(&media))
+    }
+}
+
+pub(crate) fn compress(config: &Compress, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
+    if !config.excluded_content_types.is_empty() && !config.included_content_types.is_empty() {
+        return Err(MiddlewareError::invalid(
+            "",
+            "excludedContentTypes and includedContentTypes options are mutually exclusive",
+        ));
+    }
+    let parse_all = |field: &str, types: &[String]| {
+        types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                MediaType::parse(t).ok_or_else(|| {
+                    MiddlewareError::invalid(format!("{field}[{i}]"), format!("`{t}` is not a media type"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let mut excludes = vec![MediaType {
+        essence: "application/grpc".into(),
+        params: Vec::new(),
+    }];
+    excludes.extend(parse_all("excludedContentTypes", &config.excluded_content_types)?);
+    let includes = parse_all("includedContentTypes", &config.included_content_types)?;
+    if config.encodings.is_empty() {
+        return Err(MiddlewareError::invalid(
+            "encodings",
+            "at least one encoding must be specified",
+        ));
+    }
+    let encodings = config
+        .encodings
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            Encoding::parse(e).ok_or_else(|| {
+                MiddlewareError::invalid(format!("encodings[{i}]"), format!("unsupported encoding: {e}"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let default = match config.default_encoding.as_str() {
+        "" => None,
+        name => Some(Encoding::parse(name).filter(|e| encodings.contains(e)).ok_or_else(|| {
+            MiddlewareError::invalid("defaultEncoding", format!("unsupported default encoding: {name}"))
+        })?),
+    };
+    let settings = Arc::new(Settings {
+        excludes,
+        includes,
+        min_size: usize::try_from(config.min_response_body_bytes)
+            .ok()
+            .filter(|m| *m > 0)
+            .unwrap_or(1024),
+        encodings,
+        default,
+    });
+    Ok(MiddlewareLayer::new(CompressLayer(settings)))
+}
+
+#[derive(Clone)]
+struct CompressLayer(Arc<Settings>);
+
+impl Layer<HttpService> for CompressLayer {
+    type Service = CompressService;
+
+    fn layer(&self, inner: HttpService) -> CompressService {
+        CompressService {
+            settings: Arc::clone(&self.0),
+            inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct CompressService {
+    settings: Arc<Settings>,
+    inner: HttpService,
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+impl Service<Request<RequestBody>> for CompressService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<RequestBody>) -> Answer {
+        let request_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(MediaType::parse);
+        let excluded = request_type.is_some_and(|t| self.settings.excludes.iter().any(|e| e.matches(&t)));
+        let encoding = (req.method() != Method::HEAD && !excluded)
+            .then(|| self.settings.negotiate(req.headers()))
+            .flatten();
+        let inner = self.inner.call(req);
+        let Some(encoding) = encoding else { return inner };
+        let settings = Arc::clone(&self.settings);
+        Box::pin(async move {
+            let Ok(response) = inner.await;
+            Ok(shape(response, encoding, &settings).await)
+        })
+    }
+}
+
+/// Compresses a response when it qualifies.
+async fn shape(
+    mut response: Response<ResponseBody>,
+    encoding: Encoding,
+    settings: &Settings,
+) -> Response<ResponseBody> {
+    response
+        .headers_mut()
+        .append(VARY, HeaderValue::from_static("Accept-Encoding"));
+    let status = response.status();
+    if status.is_informational()
+        || status == http::StatusCode::NO_CONTENT
+        || status == http::StatusCode::NOT_MODIFIED
+        || response.headers().contains_key(CONTENT_ENCODING)
+        || !settings.compressible(response.headers())
+        || response
+            .body()
+            .size_hint()
+            .exact()
+            .is_some_and(|n| n < settings.min_size as u64)
+    {
+        return response;
+    }
+    let (mut parts, mut body) = response.into_parts();
+    // Hold back up to the threshold to see whether the body is worth compressing.
+    let mut held: Vec<Bytes> = Vec::new();
+    let mut size = 0;
+    let mut trailers = None;
+    while size < settings.min_size {
+        match body.frame().await {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    size += data.len();
+                    held.push(data);
+                }
+                Err(frame) => {
+                    trailers = frame.into_trailers().ok();
+                    break;
+                }
+            },
+            Some(Err(error)) => {
+                held.clear();
+                return Response::from_parts(parts, ResponseBody::new(Replay::failed(error)));
+            }
+            None => break,
+        }
+    }
+    let ended = trailers.is_some() || body.is_end_stream() || size < settings.min_size;
+    if ended && size < settings.min_size {
+        return Response::from_parts(parts, ResponseBody::new(Replay::new(held, trailers, None)));
+    }
+    let Ok(encoder) = encoding.encoder() else {
+        return Response::from_parts(parts, ResponseBody::new(Replay::new(held, trailers, Some(body))));
+    };
+    parts.headers.remove(CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(CONTENT_ENCODING, HeaderValue::from_static(encoding.name()));
+    let compressed = Compressed {
+        encoder: Some(encoder),
+        held: held.into(),
+        trailers,
+        rest: if ended { None } else { Some(body) },
+    };
+    Response::from_parts(parts, ResponseBody::new(compressed))
+}
+
+/// A streaming encoder over an in-memory sink: what is written comes out at each flush.
+enum Encoder {
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
+    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+}
+
+impl Encoder {
+    /// Compresses `data` and returns everything the encoder can emit now.
+    fn push(&mut self, data: &[u8]) -> std::io::Result<Bytes> {
+        let sink = match self {
+            Self::Gzip(e) => {
+                e.write_all(data)?;
+                e.flush()?;
+                e.get_mut()
+            }
+            Self::Brotli(e) => {
+                e.write_all(data)?;
+                e.flush()?;
+                e.get_mut()
+            }
+            Self::Zstd(e) => {
+                e.write_all(data)?;
+                e.flush()?;
+                e.get_mut()
+            }
+        };
+        Ok(Bytes::from(std::mem::take(sink)))
+    }
+
+    /// Ends the stream and returns its last bytes.
+    fn finish(self) -> std::io::Result<Bytes> {
+        Ok(Bytes::from(match self {
+            Self::Gzip(e) => e.finish()?,
+            Self::Brotli(e) => e.into_inner(),
+            Self::Zstd(e) => e.finish()?,
+        }))
+    }
+}
+
+/// The compressed body: the held-back chunks, then the rest of the backend's body, chunk by chunk.
+struct Compressed {
+    encoder: Option<Encoder>,
+    held: std::collections::VecDeque<Bytes>,
+    trailers: Option<HeaderMap>,
+    rest: Option<ResponseBody>,
+}
+
+impl Body for Compressed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            let Some(encoder) = this.encoder.as_mut() else {
+                return Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))));
+            };
+            let chunk = if let Some(chunk) = this.held.pop_front() {
+                chunk
+            } else if let Some(rest) = this.rest.as_mut() {
+                match Pin::new(rest).poll_frame(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
+                    Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                        Ok(data) => data,
+                        Err(frame) => {
+                            this.trailers = frame.into_trailers().ok();
+                            this.rest = None;
+                            continue;
+                        }
+                    },
+                    Poll::Ready(None) => {
+                        this.rest = None;
+                        continue;
+                    }
+                }
+            } else {
+                let last = this.encoder.take().map(Encoder::finish);
+                match last {
+                    Some(Ok(bytes)) if !bytes.is_empty() => return Poll::Ready(Some(Ok(Frame::data(bytes)))),
+                    Some(Err(error)) => return Poll::Ready(Some(Err(error.into()))),
+                    _ => continue,
+                }
+            };
+            if chunk.is_empty() {
+                continue;
+            }
+            match encoder.push(&chunk) {
+                Ok(bytes) if bytes.is_empty() => continue,
+                Ok(bytes) => return Poll::Ready(Some(Ok(Frame::data(bytes)))),
+                Err(error) => return Poll::Ready(Some(Err(error.into()))),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.encoder.is_none() && self.trailers.is_none()
+    }
+}
+
+/// A body sent as it came: the held-back chunks, then the rest (or an error met while holding back).
+struct Replay {
+    held: std::collections::VecDeque<Bytes>,
+    trailers: Option<HeaderMap>,
+    rest: Option<ResponseBody>,
+    error: Option<BoxError>,
+}
+
+impl Replay {
+    fn new(held: Vec<Bytes>, trailers: Option<HeaderMap>, rest: Option<ResponseBody>) -> Self {
+        Self {
+            held: held.into(),
+            trailers,
+            rest,
+            error: None,
+        }
+    }
+
+    fn failed(error: BoxError) -> Self {
+        Self {
+            held: Default::default(),
+            trailers: None,
+            rest: None,
+            error: Some(error),
+        }
+    }
+}
+
+impl Body for Replay {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(error) = this.error.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        if let Some(chunk) = this.held.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+        }
+        if let Some(rest) = this.rest.as_mut() {
+            return Pin::new(rest).poll_frame(cx);
+        }
+        Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.error.is_none()
+            && self.held.is_empty()
+            && self.trailers.is_none()
+            && self.rest.as_ref().is_none_or(Body::is_end_stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    fn settings(config: &Compress) -> Settings {
+        Settings {
+            excludes: vec![MediaType::parse("application/grpc").unwrap()],
+            includes: Vec::new(),
+            min_size: usize::try_from(config.min_response_body_bytes).unwrap(),
+            encodings: config.encodings.iter().map(|e| Encoding::parse(e).unwrap()).collect(),
+            default: Encoding::parse(&config.default_encoding),
+        }
+    }
+
+    fn accept(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn media_types_match_with_their_parameters() {
+        let configured = MediaType::parse("text/event-stream").unwrap();
+        assert!(configured.matches(&MediaType::parse("Text/Event-Stream; charset=utf-8").unwrap()));
+        let with_charset = MediaType::parse("text/html; charset=utf-8").unwrap();
+        assert!(!with_charset.matches(&MediaType::parse("text/html").unwrap()));
+        assert!(MediaType::parse("not a type").is_none());
+    }
+
+    #[test]
+    fn negotiation_follows_traefik() {
+        let s = settings(&Compress::default());
+        assert_eq!(
+            s.negotiate(&accept("gzip, br, zstd")),
+            Some(Encoding::Gzip),
+            "equal weights: config order"
+        );
+        assert_eq!(s.negotiate(&accept("gzip;q=0.5, br")), Some(Encoding::Brotli));
+        assert_eq!(s.negotiate(&accept("zstd;q=0.9, gzip;q=0")), Some(Encoding::Zstd));
+        assert_eq!(s.negotiate(&accept("*")), Some(Encoding::Gzip));
+        assert_eq!(s.negotiate(&accept("identity")), None);
+        assert_eq!(s.negotiate(&accept("deflate")), None);
+        assert_eq!(s.negotiate(&HeaderMap::new()), None, "no header, no default: untouched");
+        let with_default = settings(&Compress {
+            default_encoding: "br".into(),
+            ..Compress::default()
+        });
+        assert_eq!(with_default.negotiate(&HeaderMap::new()), Some(Encoding::Brotli));
+        assert_eq!(with_default.negotiate(&accept("*")), Some(Encoding::Brotli));
+    }
+
+    #[tokio::test]
+    async fn each_encoding_round_trips() {
+        let text: Vec<u8> = b"switchyard compresses this line. ".repeat(200);
+        for (name, encoding) in [
+            ("gzip", Encoding::Gzip),
+            ("br", Encoding::Brotli),
+            ("zstd", Encoding::Zstd),
+        ] {
+            let mut encoder = encoding.encoder().unwrap();
+            let mut out = encoder.push(&text[..1000]).unwrap().to_vec();
+            out.extend_from_slice(&encoder.push(&text[1000..]).unwrap());
+            out.extend_from_slice(&encoder.finish().unwrap());
+            let mut decoded = Vec::new();
+            match name {
+                "gzip" => {
+                    flate2::read::GzDecoder::new(&out[..])
+                        .read_to_end(&mut decoded)
+                        .unwrap();
+                }
+                "br" => {
+                    brotli::Decompressor::new(&out[..], 4096)
+                        .read_to_end(&mut decoded)
+                        .unwrap();
+                }
+                _ => decoded = zstd::stream::decode_all(&out[..]).unwrap(),
+            }
+            assert_eq!(decoded, text, "{name}");
+            assert!(
+                out.len() < text.len() / 4,
+                "{name} compressed {} to {}",
+                text.len(),
+                out.len()
+            );
+        }
+    }
 }
