@@ -25,7 +25,6 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame};
-use http_body_util::BodyExt;
 use switchyard_config::GrpcWeb;
 use tower::{Layer, Service};
 
@@ -321,6 +320,8 @@ impl Body for Base64Decoded {
 
 #[cfg(test)]
 mod tests {
+    use http_body_util::BodyExt;
+
     use super::*;
 
     #[test]
