@@ -19,8 +19,6 @@
 //! answers `502` for a response and `400` for a request (oxy answers its generic error statuses).
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -33,9 +31,10 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use switchyard_config::Buffering;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
-use tower::{Layer, Service, ServiceExt};
+use tower::ServiceExt;
 
 use crate::circuit_breaker::expression::{self, Expr, Kind, Language, Literal, Value, numbers};
+use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{
     BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, UpstreamFailure,
 };
@@ -95,7 +94,7 @@ pub(crate) fn buffering(config: &Buffering, _ctx: &BuildContext<'_>) -> Result<M
         mem_response: mem(config.mem_response_body_bytes, "memResponseBodyBytes")?,
         retry,
     };
-    Ok(MiddlewareLayer::new(BufferLayer(Arc::new(settings))))
+    Ok(async_step(Arc::new(settings)))
 }
 
 fn limit(value: u64) -> Option<u64> {
@@ -376,38 +375,10 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
-#[derive(Clone)]
-struct BufferLayer(Arc<Settings>);
-
-impl Layer<HttpService> for BufferLayer {
-    type Service = BufferService;
-
-    fn layer(&self, inner: HttpService) -> BufferService {
-        BufferService {
-            settings: Arc::clone(&self.0),
-            inner,
-        }
-    }
-}
-
-#[derive(Clone)]
-struct BufferService {
-    settings: Arc<Settings>,
-    inner: HttpService,
-}
-
-impl Service<Request<RequestBody>> for BufferService {
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
-        let settings = Arc::clone(&self.settings);
-        let inner = self.inner.clone();
+impl AsyncStep for Settings {
+    fn call(self: &Arc<Self>, inner: &mut HttpService, req: Request<RequestBody>) -> Answer {
+        let settings = Arc::clone(self);
+        let inner = inner.clone();
         Box::pin(async move { Ok(serve(settings, inner, req).await) })
     }
 }

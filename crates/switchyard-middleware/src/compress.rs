@@ -11,7 +11,6 @@
 //! - Up to `minResponseBodyBytes` are held back to decide; after that, every chunk the backend sends is
 //!   compressed and flushed at once, so streams (server-sent events, long polls) keep flowing.
 
-use std::convert::Infallible;
 use std::io::Write;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,8 +22,9 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use switchyard_config::Compress;
-use tower::{Layer, Service};
+use tower::Service;
 
+use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
 
 /// An encoding switchyard can produce.
@@ -231,53 +231,23 @@ pub(crate) fn compress(config: &Compress, _ctx: &BuildContext<'_>) -> Result<Mid
         encodings,
         default,
     });
-    Ok(MiddlewareLayer::new(CompressLayer(settings)))
+    Ok(async_step(settings))
 }
 
-#[derive(Clone)]
-struct CompressLayer(Arc<Settings>);
-
-impl Layer<HttpService> for CompressLayer {
-    type Service = CompressService;
-
-    fn layer(&self, inner: HttpService) -> CompressService {
-        CompressService {
-            settings: Arc::clone(&self.0),
-            inner,
-        }
-    }
-}
-
-#[derive(Clone)]
-struct CompressService {
-    settings: Arc<Settings>,
-    inner: HttpService,
-}
-
-type Answer = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
-
-impl Service<Request<RequestBody>> for CompressService {
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Answer;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<RequestBody>) -> Answer {
+impl AsyncStep for Settings {
+    fn call(self: &Arc<Self>, inner: &mut HttpService, req: Request<RequestBody>) -> Answer {
         let request_type = req
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(MediaType::parse);
-        let excluded = request_type.is_some_and(|t| self.settings.excludes.iter().any(|e| e.matches(&t)));
+        let excluded = request_type.is_some_and(|t| self.excludes.iter().any(|e| e.matches(&t)));
         let encoding = (req.method() != Method::HEAD && !excluded)
-            .then(|| self.settings.negotiate(req.headers()))
+            .then(|| self.negotiate(req.headers()))
             .flatten();
-        let inner = self.inner.call(req);
+        let inner = inner.call(req);
         let Some(encoding) = encoding else { return inner };
-        let settings = Arc::clone(&self.settings);
+        let settings = Arc::clone(self);
         Box::pin(async move {
             let Ok(response) = inner.await;
             Ok(shape(response, encoding, &settings).await)

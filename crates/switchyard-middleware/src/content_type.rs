@@ -4,7 +4,6 @@
 //! the middleware into a no-op, as there.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -14,8 +13,11 @@ use http::{HeaderValue, Request, Response};
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use switchyard_config::ContentType;
-use tower::{Layer, Service};
+use tower::Service;
 
+use std::sync::Arc;
+
+use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
 
 /// How many bytes Go looks at.
@@ -28,38 +30,15 @@ pub(crate) fn content_type(config: &ContentType, _ctx: &BuildContext<'_>) -> Res
     if config.auto_detect == Some(false) {
         return Ok(MiddlewareLayer::new(tower::layer::layer_fn(|inner: HttpService| inner)));
     }
-    Ok(MiddlewareLayer::new(SniffLayer))
+    Ok(async_step(Arc::new(Sniffer)))
 }
 
-#[derive(Clone, Copy)]
-struct SniffLayer;
+/// The sniffing step (it keeps no state).
+struct Sniffer;
 
-impl Layer<HttpService> for SniffLayer {
-    type Service = Sniff;
-
-    fn layer(&self, inner: HttpService) -> Sniff {
-        Sniff { inner }
-    }
-}
-
-#[derive(Clone)]
-struct Sniff {
-    inner: HttpService,
-}
-
-type Answer = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
-
-impl Service<Request<RequestBody>> for Sniff {
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Answer;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<RequestBody>) -> Answer {
-        let inner = self.inner.call(req);
+impl AsyncStep for Sniffer {
+    fn call(self: &Arc<Self>, inner: &mut HttpService, req: Request<RequestBody>) -> Answer {
+        let inner = inner.call(req);
         Box::pin(async move {
             let Ok(response) = inner.await;
             Ok(sniffed(response).await)

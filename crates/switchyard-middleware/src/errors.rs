@@ -13,20 +13,15 @@
 //!
 //! Not supported: Traefik's `nginxHeaders` option (the configuration type does not carry it).
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use http::header::HOST;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use switchyard_config::ErrorPage;
-use tower::{Layer, Service, ServiceExt};
+use tower::ServiceExt;
 
-use crate::{
-    BuildContext, ClientInfo, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, error_response,
-};
+use crate::stack::{Answer, AsyncStep, async_step};
+use crate::{BuildContext, ClientInfo, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, error_response};
 
 /// Status codes and inclusive ranges (`"404"`, `"500-599"`), as Traefik's `HTTPCodeRanges`.
 #[derive(Debug, Clone, Default)]
@@ -93,7 +88,7 @@ pub(crate) fn errors(config: &ErrorPage, ctx: &BuildContext<'_>) -> Result<Middl
         headers: config.error_request_headers.clone(),
         service,
     };
-    Ok(MiddlewareLayer::new(ErrorsLayer(Arc::new(settings))))
+    Ok(async_step(Arc::new(settings)))
 }
 
 struct Settings {
@@ -182,38 +177,10 @@ fn query_escape(text: &str) -> String {
     out
 }
 
-#[derive(Clone)]
-struct ErrorsLayer(Arc<Settings>);
-
-impl Layer<HttpService> for ErrorsLayer {
-    type Service = ErrorsService;
-
-    fn layer(&self, inner: HttpService) -> ErrorsService {
-        ErrorsService {
-            settings: Arc::clone(&self.0),
-            inner,
-        }
-    }
-}
-
-#[derive(Clone)]
-struct ErrorsService {
-    settings: Arc<Settings>,
-    inner: HttpService,
-}
-
-impl Service<Request<RequestBody>> for ErrorsService {
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
-        let settings = Arc::clone(&self.settings);
-        let inner = self.inner.clone();
+impl AsyncStep for Settings {
+    fn call(self: &Arc<Self>, inner: &mut HttpService, req: Request<RequestBody>) -> Answer {
+        let settings = Arc::clone(self);
+        let inner = inner.clone();
         Box::pin(async move {
             let (parts, body) = req.into_parts();
             let forwarded = Request::from_parts(clone_head(&parts), body);

@@ -11,7 +11,6 @@
 //!   origins in `allowOrigins` (`*` for any) get `Access-Control-Allow-Origin` and the gRPC headers
 //!   exposed, on preflights and answers alike. Other requests pass untouched.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,37 +25,20 @@ use http::header::{
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use switchyard_config::GrpcWeb;
-use tower::{Layer, Service};
+use tower::Service;
 
+use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
 
 /// The headers a browser may read from a gRPC-Web answer.
 const EXPOSED: &str = "grpc-status, grpc-message, grpc-status-details-bin";
 
 pub(crate) fn grpc_web(config: &GrpcWeb, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
-    let origins = config.allow_origins.clone();
-    Ok(MiddlewareLayer::new(GrpcWebLayer(Arc::new(origins))))
+    Ok(async_step(Arc::new(Origins(config.allow_origins.clone()))))
 }
 
-#[derive(Clone)]
-struct GrpcWebLayer(Arc<Vec<String>>);
-
-impl Layer<HttpService> for GrpcWebLayer {
-    type Service = GrpcWebService;
-
-    fn layer(&self, inner: HttpService) -> GrpcWebService {
-        GrpcWebService {
-            origins: Arc::clone(&self.0),
-            inner,
-        }
-    }
-}
-
-#[derive(Clone)]
-struct GrpcWebService {
-    origins: Arc<Vec<String>>,
-    inner: HttpService,
-}
+/// The origins allowed for CORS.
+struct Origins(Vec<String>);
 
 /// The two wire forms of gRPC-Web.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,15 +47,12 @@ enum Form {
     Text,
 }
 
-impl GrpcWebService {
+impl Origins {
     /// The allowed origin of a request, if it has one.
     fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
         let origin = headers.get(ORIGIN)?;
         let text = origin.to_str().ok()?;
-        self.origins
-            .iter()
-            .any(|o| o == "*" || o == text)
-            .then(|| origin.clone())
+        self.0.iter().any(|o| o == "*" || o == text).then(|| origin.clone())
     }
 
     fn preflight(&self, req: &Request<RequestBody>) -> Response<ResponseBody> {
@@ -124,24 +103,14 @@ fn grpc_web_form(req: &Request<RequestBody>) -> Option<(Form, &'static str)> {
     }
 }
 
-type Answer = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
-
-impl Service<Request<RequestBody>> for GrpcWebService {
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Answer;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<RequestBody>) -> Answer {
+impl AsyncStep for Origins {
+    fn call(self: &Arc<Self>, inner: &mut HttpService, req: Request<RequestBody>) -> Answer {
         if is_preflight(&req) {
             let response = self.preflight(&req);
             return Box::pin(std::future::ready(Ok(response)));
         }
         let Some((form, grpc_type)) = grpc_web_form(&req) else {
-            return self.inner.call(req);
+            return inner.call(req);
         };
         let origin = self.allowed_origin(req.headers());
         let (mut parts, body) = req.into_parts();
@@ -156,7 +125,7 @@ impl Service<Request<RequestBody>> for GrpcWebService {
                 pending: Vec::new(),
             }),
         };
-        let inner = self.inner.call(Request::from_parts(parts, body));
+        let inner = inner.call(Request::from_parts(parts, body));
         Box::pin(async move {
             let Ok(response) = inner.await;
             Ok(to_grpc_web(response, form, origin))

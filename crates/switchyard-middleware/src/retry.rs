@@ -21,7 +21,6 @@
 
 use std::collections::hash_map::RandomState;
 use std::convert::Infallible;
-use std::future::Future;
 use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -32,9 +31,10 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use switchyard_config::Retry;
-use tower::{Layer, Service, ServiceExt};
+use tower::ServiceExt;
 
 use crate::errors::CodeRanges;
+use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{
     BoxError, BuildContext, FailureStage, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody,
     UpstreamFailure,
@@ -60,7 +60,7 @@ pub(crate) fn retry(config: &Retry, _ctx: &BuildContext<'_>) -> Result<Middlewar
         timeout: config.timeout.to_std().filter(|t| !t.is_zero()),
         non_idempotent: config.retry_non_idempotent_method,
     };
-    Ok(MiddlewareLayer::new(RetryLayer(Arc::new(settings))))
+    Ok(async_step(Arc::new(settings)))
 }
 
 #[derive(Debug)]
@@ -124,38 +124,10 @@ fn random() -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
-#[derive(Clone)]
-struct RetryLayer(Arc<Settings>);
-
-impl Layer<HttpService> for RetryLayer {
-    type Service = RetryService;
-
-    fn layer(&self, inner: HttpService) -> RetryService {
-        RetryService {
-            settings: Arc::clone(&self.0),
-            inner,
-        }
-    }
-}
-
-#[derive(Clone)]
-struct RetryService {
-    settings: Arc<Settings>,
-    inner: HttpService,
-}
-
-impl Service<Request<RequestBody>> for RetryService {
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
-        let settings = Arc::clone(&self.settings);
-        let inner = self.inner.clone();
+impl AsyncStep for Settings {
+    fn call(self: &Arc<Self>, inner: &mut HttpService, req: Request<RequestBody>) -> Answer {
+        let settings = Arc::clone(self);
+        let inner = inner.clone();
         if settings.attempts == 1 {
             return Box::pin(inner.oneshot(req));
         }
@@ -345,6 +317,8 @@ impl Body for AttemptBody {
 
 #[cfg(test)]
 mod tests {
+    use tower::Layer;
+
     use super::*;
     use http::Method;
     use http_body_util::BodyExt;

@@ -245,3 +245,52 @@ where
         }
     }
 }
+
+/// The future of an [`AsyncStep`].
+pub(crate) type Answer = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+/// A middleware step that works asynchronously around the rest of the stack: it may wait, call the rest
+/// more than once (retries) or not at all, or read the response body before answering.
+pub(crate) trait AsyncStep: Send + Sync + 'static {
+    /// Answers `req`, calling `inner` (the rest of the stack) as it needs.
+    fn call(self: &Arc<Self>, inner: &mut HttpService, req: Request<RequestBody>) -> Answer;
+}
+
+/// Boxes an [`AsyncStep`] as a middleware layer.
+pub(crate) fn async_step<T: AsyncStep>(step: Arc<T>) -> MiddlewareLayer {
+    MiddlewareLayer::new(tower::layer::layer_fn(move |inner: HttpService| {
+        HttpService::new(AsyncService {
+            step: Arc::clone(&step),
+            inner,
+        })
+    }))
+}
+
+/// The service of an [`AsyncStep`].
+struct AsyncService<T> {
+    step: Arc<T>,
+    inner: HttpService,
+}
+
+impl<T> Clone for AsyncService<T> {
+    fn clone(&self) -> Self {
+        Self {
+            step: Arc::clone(&self.step),
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: AsyncStep> Service<Request<RequestBody>> for AsyncService<T> {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<RequestBody>) -> Answer {
+        self.step.call(&mut self.inner, req)
+    }
+}

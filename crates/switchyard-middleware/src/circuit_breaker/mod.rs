@@ -19,20 +19,17 @@
 pub(crate) mod expression;
 mod metrics;
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Request, Response, StatusCode};
 use switchyard_config::CircuitBreaker;
-use tower::{Layer, Service, ServiceExt};
+use tower::ServiceExt;
 
 use self::expression::{Expr, Kind, Language, Literal, Value, numbers};
 use self::metrics::Metrics;
+use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, UpstreamFailure};
 
 /// The functions of a circuit breaker's expression.
@@ -108,7 +105,7 @@ pub(crate) fn circuit_breaker(
             metrics: Metrics::new(now),
         }),
     });
-    Ok(MiddlewareLayer::new(BreakerLayer(shared)))
+    Ok(async_step(shared))
 }
 
 struct Settings {
@@ -233,38 +230,10 @@ impl Shared {
     }
 }
 
-#[derive(Clone)]
-struct BreakerLayer(Arc<Shared>);
-
-impl Layer<HttpService> for BreakerLayer {
-    type Service = BreakerService;
-
-    fn layer(&self, inner: HttpService) -> BreakerService {
-        BreakerService {
-            shared: Arc::clone(&self.0),
-            inner,
-        }
-    }
-}
-
-#[derive(Clone)]
-struct BreakerService {
-    shared: Arc<Shared>,
-    inner: HttpService,
-}
-
-impl Service<Request<RequestBody>> for BreakerService {
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
-        let shared = Arc::clone(&self.shared);
-        let inner = self.inner.clone();
+impl AsyncStep for Shared {
+    fn call(self: &Arc<Self>, inner: &mut HttpService, req: Request<RequestBody>) -> Answer {
+        let shared = Arc::clone(self);
+        let inner = inner.clone();
         Box::pin(async move {
             let start = Instant::now();
             if shared.blocks(start) {
