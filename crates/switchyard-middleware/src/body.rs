@@ -225,3 +225,97 @@ impl ResponseBody {
         }
     }
 }
+
+/// A body that was partly read — to sniff it, to decide on it, to buffer up to a limit — sent on whole:
+/// the chunks already read, then what ended the reading (trailers or an error), then the rest.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::BodyExt;
+/// use switchyard_middleware::{Resumed, ResponseBody};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let rest = ResponseBody::from(" world");
+/// let body = Resumed::new([Bytes::from("hello")], None, Some(rest));
+/// assert_eq!(body.collect().await.unwrap().to_bytes(), "hello world");
+/// # }
+/// ```
+pub struct Resumed<B> {
+    read: std::collections::VecDeque<Bytes>,
+    tail: Option<Result<Frame<Bytes>, BoxError>>,
+    rest: Option<B>,
+}
+
+impl<B> Resumed<B> {
+    /// The chunks `read`, then `tail` (trailers or the error that ended the reading, if any), then
+    /// `rest` (none when the body was read to its end).
+    pub fn new(
+        read: impl IntoIterator<Item = Bytes>,
+        tail: Option<Result<Frame<Bytes>, BoxError>>,
+        rest: Option<B>,
+    ) -> Self {
+        Self {
+            read: read.into_iter().collect(),
+            tail,
+            rest,
+        }
+    }
+}
+
+impl<B> Body for Resumed<B>
+where
+    B: Body<Data = Bytes, Error = BoxError> + Unpin,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(chunk) = this.read.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+        }
+        if let Some(tail) = this.tail.take() {
+            // After trailers or an error, nothing follows.
+            this.rest = None;
+            return Poll::Ready(Some(tail));
+        }
+        match this.rest.as_mut() {
+            Some(rest) => Pin::new(rest).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.read.is_empty() && self.tail.is_none() && self.rest.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let read: u64 = self.read.iter().map(|b| b.len() as u64).sum();
+        match (&self.tail, &self.rest) {
+            (None, Some(rest)) => {
+                let rest = rest.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower() + read);
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper + read);
+                }
+                hint
+            }
+            (None, None) => SizeHint::with_exact(read),
+            _ => {
+                let mut hint = SizeHint::new();
+                hint.set_lower(read);
+                hint
+            }
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for Resumed<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resumed")
+            .field("read", &self.read.len())
+            .field("rest", &self.rest.is_some())
+            .finish_non_exhaustive()
+    }
+}

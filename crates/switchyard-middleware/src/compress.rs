@@ -25,7 +25,9 @@ use switchyard_config::Compress;
 use tower::Service;
 
 use crate::stack::{Answer, AsyncStep, async_step};
-use crate::{BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
+use crate::{
+    BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, Resumed,
+};
 
 /// An encoding switchyard can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,17 +299,30 @@ async fn shape(
             },
             Some(Err(error)) => {
                 held.clear();
-                return Response::from_parts(parts, ResponseBody::new(Replay::failed(error)));
+                return Response::from_parts(
+                    parts,
+                    ResponseBody::new(Resumed::<ResponseBody>::new([], Some(Err(error)), None)),
+                );
             }
             None => break,
         }
     }
     let ended = trailers.is_some() || body.is_end_stream() || size < settings.min_size;
     if ended && size < settings.min_size {
-        return Response::from_parts(parts, ResponseBody::new(Replay::new(held, trailers, None)));
+        return Response::from_parts(
+            parts,
+            ResponseBody::new(Resumed::<ResponseBody>::new(
+                held,
+                trailers.map(|t| Ok(Frame::trailers(t))),
+                None,
+            )),
+        );
     }
     let Ok(encoder) = encoding.encoder() else {
-        return Response::from_parts(parts, ResponseBody::new(Replay::new(held, trailers, Some(body))));
+        return Response::from_parts(
+            parts,
+            ResponseBody::new(Resumed::new(held, trailers.map(|t| Ok(Frame::trailers(t))), Some(body))),
+        );
     };
     parts.headers.remove(CONTENT_LENGTH);
     parts
@@ -420,60 +435,6 @@ impl Body for Compressed {
 
     fn is_end_stream(&self) -> bool {
         self.encoder.is_none() && self.trailers.is_none()
-    }
-}
-
-/// A body sent as it came: the held-back chunks, then the rest (or an error met while holding back).
-struct Replay {
-    held: std::collections::VecDeque<Bytes>,
-    trailers: Option<HeaderMap>,
-    rest: Option<ResponseBody>,
-    error: Option<BoxError>,
-}
-
-impl Replay {
-    fn new(held: Vec<Bytes>, trailers: Option<HeaderMap>, rest: Option<ResponseBody>) -> Self {
-        Self {
-            held: held.into(),
-            trailers,
-            rest,
-            error: None,
-        }
-    }
-
-    fn failed(error: BoxError) -> Self {
-        Self {
-            held: Default::default(),
-            trailers: None,
-            rest: None,
-            error: Some(error),
-        }
-    }
-}
-
-impl Body for Replay {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        if let Some(error) = this.error.take() {
-            return Poll::Ready(Some(Err(error)));
-        }
-        if let Some(chunk) = this.held.pop_front() {
-            return Poll::Ready(Some(Ok(Frame::data(chunk))));
-        }
-        if let Some(rest) = this.rest.as_mut() {
-            return Pin::new(rest).poll_frame(cx);
-        }
-        Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.error.is_none()
-            && self.held.is_empty()
-            && self.trailers.is_none()
-            && self.rest.as_ref().is_none_or(Body::is_end_stream)
     }
 }
 

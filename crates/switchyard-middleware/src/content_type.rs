@@ -3,10 +3,6 @@
 //! missing type missing otherwise). `autoDetect` is deprecated in Traefik; `autoDetect: false` turns
 //! the middleware into a no-op, as there.
 
-use std::collections::VecDeque;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Request, Response};
@@ -18,7 +14,9 @@ use tower::Service;
 use std::sync::Arc;
 
 use crate::stack::{Answer, AsyncStep, async_step};
-use crate::{BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
+use crate::{
+    BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, Resumed,
+};
 
 /// How many bytes Go looks at.
 const SNIFF_LEN: usize = 512;
@@ -80,44 +78,7 @@ async fn sniffed(response: Response<ResponseBody>) -> Response<ResponseBody> {
             .headers
             .insert(CONTENT_TYPE, HeaderValue::from_static(detect(&head)));
     }
-    let replay = Held {
-        held: held.into(),
-        tail,
-        rest: Some(body),
-    };
-    Response::from_parts(parts, ResponseBody::new(replay))
-}
-
-/// The body read so far, then whatever ended the read, then the rest.
-struct Held {
-    held: VecDeque<Bytes>,
-    tail: Option<Result<Frame<Bytes>, BoxError>>,
-    rest: Option<ResponseBody>,
-}
-
-impl Body for Held {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        if let Some(chunk) = this.held.pop_front() {
-            return Poll::Ready(Some(Ok(Frame::data(chunk))));
-        }
-        if let Some(tail) = this.tail.take() {
-            // After trailers or an error, the body is over.
-            this.rest = None;
-            return Poll::Ready(Some(tail));
-        }
-        match this.rest.as_mut() {
-            Some(rest) => Pin::new(rest).poll_frame(cx),
-            None => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.held.is_empty() && self.tail.is_none() && self.rest.as_ref().is_none_or(Body::is_end_stream)
-    }
+    Response::from_parts(parts, ResponseBody::new(Resumed::new(held, tail, Some(body))))
 }
 
 /// Go's `http.DetectContentType`, for the signatures it knows.

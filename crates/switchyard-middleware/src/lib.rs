@@ -65,7 +65,7 @@ mod upstream_failure;
 mod uri;
 
 pub use auth::ClientUsername;
-pub use body::{BoxError, RequestBody, ResponseBody};
+pub use body::{BoxError, RequestBody, ResponseBody, Resumed};
 pub use build::{BuildContext, Resolve, build};
 pub use error::MiddlewareError;
 pub use forwarded::{MANAGED_HEADERS, is_managed_header};

@@ -14,15 +14,13 @@ use std::ops::RangeInclusive;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::request::Parts;
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use http_body_util::BodyExt;
-use pin_project_lite::pin_project;
-use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
+use switchyard_middleware::{RequestBody, ResponseBody, Resumed};
 
 use super::load_balancer::LoadBalancer;
 use super::sticky::Sticky;
@@ -418,7 +416,11 @@ async fn buffer(mut body: RequestBody, limit: Option<u64>) -> Result<Buffered, U
         total += data.len() as u64;
         read.push(data);
         if limit.is_some_and(|limit| total > limit) {
-            return Ok(Buffered::Partial(RequestBody::new(Prefixed { read, rest: body })));
+            return Ok(Buffered::Partial(RequestBody::new(Resumed::new(
+                read,
+                None,
+                Some(body),
+            ))));
         }
     }
     Ok(Buffered::Whole(match read.len() {
@@ -428,41 +430,11 @@ async fn buffer(mut body: RequestBody, limit: Option<u64>) -> Result<Buffered, U
     }))
 }
 
-pin_project! {
-    /// The chunks of a body already read, then the rest of it.
-    struct Prefixed {
-        read: Vec<Bytes>,
-        #[pin]
-        rest: RequestBody,
-    }
-}
-
-impl Body for Prefixed {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        if !this.read.is_empty() {
-            return Poll::Ready(Some(Ok(Frame::data(this.read.remove(0)))));
-        }
-        this.rest.poll_frame(cx)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        let read: u64 = self.read.iter().map(|b| b.len() as u64).sum();
-        let rest = self.rest.size_hint();
-        let mut hint = SizeHint::new();
-        hint.set_lower(rest.lower() + read);
-        if let Some(upper) = rest.upper() {
-            hint.set_upper(upper + read);
-        }
-        hint
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use http_body::Frame;
+    use switchyard_middleware::BoxError;
+
     use super::*;
 
     #[test]
