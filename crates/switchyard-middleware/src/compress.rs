@@ -4,7 +4,8 @@
 //!   `encodings` (default `gzip`, `br`, `zstd`), `*` picks `defaultEncoding` or the first encoding, and
 //!   a request without `Accept-Encoding` is compressed only with a `defaultEncoding`.
 //! - `HEAD` requests and requests whose own `Content-Type` is excluded (`application/grpc` always is)
-//!   pass untouched. A response is compressed unless it already has a `Content-Encoding`, its type is
+//!   pass untouched, as do `text/event-stream` and partial (206) answers. A response is compressed
+//!   unless it already has a `Content-Encoding`, its type is
 //!   excluded (or not included, with `includedContentTypes`), or its body is shorter than
 //!   `minResponseBodyBytes` (default 1024). `Vary: Accept-Encoding` is added once an encoding was
 //!   chosen; `Content-Length` goes when the body is compressed.
@@ -178,62 +179,72 @@ impl Settings {
 }
 
 pub(crate) fn compress(config: &Compress, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
-    if !config.excluded_content_types.is_empty() && !config.included_content_types.is_empty() {
-        return Err(MiddlewareError::invalid(
-            "",
-            "excludedContentTypes and includedContentTypes options are mutually exclusive",
-        ));
-    }
-    let parse_all = |field: &str, types: &[String]| {
-        types
+    Ok(async_step(Arc::new(Settings::new(config)?)))
+}
+
+impl Settings {
+    /// Checks a configuration.
+    fn new(config: &Compress) -> Result<Self, MiddlewareError> {
+        if !config.excluded_content_types.is_empty() && !config.included_content_types.is_empty() {
+            return Err(MiddlewareError::invalid(
+                "",
+                "excludedContentTypes and includedContentTypes options are mutually exclusive",
+            ));
+        }
+        let parse_all = |field: &str, types: &[String]| {
+            types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    MediaType::parse(t).ok_or_else(|| {
+                        MiddlewareError::invalid(format!("{field}[{i}]"), format!("`{t}` is not a media type"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        // gRPC as in Traefik; server-sent events too, since holding back the first kilobyte would stall
+        // a stream of small events (Traefik's writer flushes them early instead).
+        let mut excludes = ["application/grpc", "text/event-stream"]
+            .map(|essence| MediaType {
+                essence: essence.into(),
+                params: Vec::new(),
+            })
+            .to_vec();
+        excludes.extend(parse_all("excludedContentTypes", &config.excluded_content_types)?);
+        let includes = parse_all("includedContentTypes", &config.included_content_types)?;
+        if config.encodings.is_empty() {
+            return Err(MiddlewareError::invalid(
+                "encodings",
+                "at least one encoding must be specified",
+            ));
+        }
+        let encodings = config
+            .encodings
             .iter()
             .enumerate()
-            .map(|(i, t)| {
-                MediaType::parse(t).ok_or_else(|| {
-                    MiddlewareError::invalid(format!("{field}[{i}]"), format!("`{t}` is not a media type"))
+            .map(|(i, e)| {
+                Encoding::parse(e).ok_or_else(|| {
+                    MiddlewareError::invalid(format!("encodings[{i}]"), format!("unsupported encoding: {e}"))
                 })
             })
-            .collect::<Result<Vec<_>, _>>()
-    };
-    let mut excludes = vec![MediaType {
-        essence: "application/grpc".into(),
-        params: Vec::new(),
-    }];
-    excludes.extend(parse_all("excludedContentTypes", &config.excluded_content_types)?);
-    let includes = parse_all("includedContentTypes", &config.included_content_types)?;
-    if config.encodings.is_empty() {
-        return Err(MiddlewareError::invalid(
-            "encodings",
-            "at least one encoding must be specified",
-        ));
-    }
-    let encodings = config
-        .encodings
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            Encoding::parse(e).ok_or_else(|| {
-                MiddlewareError::invalid(format!("encodings[{i}]"), format!("unsupported encoding: {e}"))
-            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let default = match config.default_encoding.as_str() {
+            "" => None,
+            name => Some(Encoding::parse(name).filter(|e| encodings.contains(e)).ok_or_else(|| {
+                MiddlewareError::invalid("defaultEncoding", format!("unsupported default encoding: {name}"))
+            })?),
+        };
+        Ok(Self {
+            excludes,
+            includes,
+            min_size: usize::try_from(config.min_response_body_bytes)
+                .ok()
+                .filter(|m| *m > 0)
+                .unwrap_or(1024),
+            encodings,
+            default,
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let default = match config.default_encoding.as_str() {
-        "" => None,
-        name => Some(Encoding::parse(name).filter(|e| encodings.contains(e)).ok_or_else(|| {
-            MiddlewareError::invalid("defaultEncoding", format!("unsupported default encoding: {name}"))
-        })?),
-    };
-    let settings = Arc::new(Settings {
-        excludes,
-        includes,
-        min_size: usize::try_from(config.min_response_body_bytes)
-            .ok()
-            .filter(|m| *m > 0)
-            .unwrap_or(1024),
-        encodings,
-        default,
-    });
-    Ok(async_step(settings))
+    }
 }
 
 impl AsyncStep for Settings {
@@ -270,6 +281,8 @@ async fn shape(
     if status.is_informational()
         || status == http::StatusCode::NO_CONTENT
         || status == http::StatusCode::NOT_MODIFIED
+        || status == http::StatusCode::PARTIAL_CONTENT
+        || response.headers().contains_key(http::header::CONTENT_RANGE)
         || response.headers().contains_key(CONTENT_ENCODING)
         || !settings.compressible(response.headers())
         || response
@@ -467,6 +480,19 @@ mod tests {
         let with_charset = MediaType::parse("text/html; charset=utf-8").unwrap();
         assert!(!with_charset.matches(&MediaType::parse("text/html").unwrap()));
         assert!(MediaType::parse("not a type").is_none());
+    }
+
+    #[test]
+    fn event_streams_are_never_compressed() {
+        let settings = Settings::new(&Compress::default()).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream; charset=utf-8"),
+        );
+        assert!(!settings.compressible(&headers));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        assert!(settings.compressible(&headers));
     }
 
     #[test]

@@ -8,8 +8,10 @@
 //!   `grpc-message`, ...) appended as a trailer frame — a `0x80` flag byte, a length and
 //!   `name: value\r\n` lines — since browsers cannot read HTTP trailers.
 //! - CORS: a preflight (`OPTIONS` asking for a gRPC-Web header) is answered at the proxy with 204;
-//!   origins in `allowOrigins` (`*` for any) get `Access-Control-Allow-Origin` and the gRPC headers
-//!   exposed, on preflights and answers alike. Other requests pass untouched.
+//!   origins in `allowOrigins` get `Access-Control-Allow-Origin` (reflected, with credentials) and the
+//!   gRPC headers exposed, on preflights and answers alike. `*` admits any origin but without
+//!   credentials: Traefik reflects every origin with credentials allowed, which lets any site make
+//!   credentialed calls. Other requests pass untouched.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -40,6 +42,29 @@ pub(crate) fn grpc_web(config: &GrpcWeb, _ctx: &BuildContext<'_>) -> Result<Midd
 /// The origins allowed for CORS.
 struct Origins(Vec<String>);
 
+/// What CORS allows an origin.
+#[derive(Debug, Clone)]
+enum Grant {
+    /// A listed origin: reflected, with credentials.
+    Named(HeaderValue),
+    /// Any origin, by `*`: no credentials.
+    Any,
+}
+
+impl Grant {
+    fn apply(self, headers: &mut HeaderMap) {
+        match self {
+            Self::Named(origin) => {
+                headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            }
+            Self::Any => {
+                headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+            }
+        }
+    }
+}
+
 /// The two wire forms of gRPC-Web.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Form {
@@ -48,11 +73,16 @@ enum Form {
 }
 
 impl Origins {
-    /// The allowed origin of a request, if it has one.
-    fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+    /// The CORS grant for a request's origin: a named origin is reflected with credentials allowed; an
+    /// origin admitted only by `*` gets `*` without credentials (Traefik reflects it with credentials,
+    /// which would let any site make credentialed calls).
+    fn allowed_origin(&self, headers: &HeaderMap) -> Option<Grant> {
         let origin = headers.get(ORIGIN)?;
         let text = origin.to_str().ok()?;
-        self.0.iter().any(|o| o == "*" || o == text).then(|| origin.clone())
+        if self.0.iter().any(|o| o == text) {
+            return Some(Grant::Named(origin.clone()));
+        }
+        self.0.iter().any(|o| o == "*").then_some(Grant::Any)
     }
 
     fn preflight(&self, req: &Request<RequestBody>) -> Response<ResponseBody> {
@@ -63,13 +93,12 @@ impl Origins {
             VARY,
             HeaderValue::from_static("Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
         );
-        if let Some(origin) = self.allowed_origin(req.headers()) {
-            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        if let Some(grant) = self.allowed_origin(req.headers()) {
+            grant.apply(headers);
             headers.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
             if let Some(requested) = req.headers().get(ACCESS_CONTROL_REQUEST_HEADERS) {
                 headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, requested.clone());
             }
-            headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
             headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
         }
         response
@@ -134,7 +163,7 @@ impl AsyncStep for Origins {
 }
 
 /// Turns a gRPC answer into a gRPC-Web one.
-fn to_grpc_web(response: Response<ResponseBody>, form: Form, origin: Option<HeaderValue>) -> Response<ResponseBody> {
+fn to_grpc_web(response: Response<ResponseBody>, form: Form, origin: Option<Grant>) -> Response<ResponseBody> {
     let (mut parts, body) = response.into_parts();
     if let Some(content_type) = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
         if let Some(rest) = content_type.strip_prefix("application/grpc") {
@@ -148,11 +177,8 @@ fn to_grpc_web(response: Response<ResponseBody>, form: Form, origin: Option<Head
         }
     }
     parts.headers.remove(CONTENT_LENGTH);
-    if let Some(origin) = origin {
-        parts.headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        parts
-            .headers
-            .insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+    if let Some(grant) = origin {
+        grant.apply(&mut parts.headers);
         parts
             .headers
             .insert(ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
@@ -292,6 +318,33 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
+
+    #[test]
+    fn a_wildcard_admits_any_origin_without_credentials() {
+        let origins = Origins(vec!["https://app.example".into(), "*".into()]);
+        let grant = |origin: &'static str| {
+            let mut request = HeaderMap::new();
+            request.insert(ORIGIN, HeaderValue::from_static(origin));
+            let mut headers = HeaderMap::new();
+            origins.allowed_origin(&request).unwrap().apply(&mut headers);
+            headers
+        };
+        let named = grant("https://app.example");
+        assert_eq!(named[ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
+        assert_eq!(named[ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+        let any = grant("https://evil.example");
+        assert_eq!(any[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(!any.contains_key(ACCESS_CONTROL_ALLOW_CREDENTIALS));
+        assert!(
+            Origins(vec!["https://app.example".into()])
+                .allowed_origin(&{
+                    let mut h = HeaderMap::new();
+                    h.insert(ORIGIN, HeaderValue::from_static("https://evil.example"));
+                    h
+                })
+                .is_none()
+        );
+    }
 
     #[test]
     fn trailer_frames_follow_the_grpc_web_wire_format() {
