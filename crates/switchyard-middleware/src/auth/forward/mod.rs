@@ -31,9 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{
-    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SET_COOKIE, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
-};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
@@ -44,7 +42,7 @@ use regex::Regex;
 use switchyard_config::{ClientTls, ForwardAuth};
 
 use self::location::Reference;
-use self::request_headers::auth_request_headers;
+use self::request_headers::{HOP_BY_HOP, auth_request_headers};
 use super::ClientUsername;
 use super::gate::{BoxFuture, Gate, Verdict, gate};
 use crate::MANAGED_HEADERS as MANAGED;
@@ -52,8 +50,6 @@ use crate::{MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
 
 /// How long the whole exchange with the authentication server may take (Go's `Client.Timeout`).
 const TIMEOUT: Duration = Duration::from_secs(30);
-const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-const TRAILERS: HeaderName = HeaderName::from_static("trailers");
 
 /// A built `forwardAuth` middleware.
 pub(crate) struct Forward {
@@ -202,16 +198,7 @@ impl Forward {
 
     /// The authentication server's refusal, passed on to the client.
     fn refusal(&self, status: StatusCode, mut headers: HeaderMap, body: Bytes) -> Response<ResponseBody> {
-        for name in [
-            CONNECTION,
-            KEEP_ALIVE,
-            TE,
-            TRAILER,
-            TRAILERS,
-            TRANSFER_ENCODING,
-            UPGRADE,
-            CONTENT_LENGTH,
-        ] {
+        for name in HOP_BY_HOP.into_iter().chain([CONTENT_LENGTH]) {
             headers.remove(name);
         }
         match self.location(&headers) {

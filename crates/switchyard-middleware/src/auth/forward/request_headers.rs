@@ -77,6 +77,17 @@ pub(super) fn auth_request_headers(
     headers
 }
 
+/// The hop-by-hop headers Traefik removes in forwardAuth, both ways.
+pub(super) const HOP_BY_HOP: [HeaderName; 7] = [
+    CONNECTION,
+    KEEP_ALIVE,
+    TE,
+    TRAILER,
+    TRAILERS,
+    TRANSFER_ENCODING,
+    UPGRADE,
+];
+
 /// Removes the headers `Connection` names, then the hop-by-hop headers Traefik removes (plus `Trailer`,
 /// which Traefik misspells `Trailers`).
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
@@ -90,15 +101,7 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in listed {
         headers.remove(name);
     }
-    for name in [
-        CONNECTION,
-        KEEP_ALIVE,
-        TE,
-        TRAILER,
-        TRAILERS,
-        TRANSFER_ENCODING,
-        UPGRADE,
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
 }
