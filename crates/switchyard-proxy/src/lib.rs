@@ -66,8 +66,6 @@ mod gateway;
 mod router;
 mod service;
 mod snapshot;
-#[cfg(feature = "tls")]
-mod tls;
 mod trusted_peers;
 mod upstream;
 
@@ -85,7 +83,5 @@ pub use gateway::{Gateway, GatewayError, RunningGateway};
 pub use router::{PeerAddr, RouterService};
 pub use snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
 pub use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
-#[cfg(feature = "tls")]
-pub use tls::TlsError;
 pub use trusted_peers::TrustedIpError;
 pub use upstream::{Origin, OriginError, Protocol, TransportSettings, UpstreamError};

@@ -8,7 +8,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use super::TlsError;
 
 /// Where PEM text comes from: inline content (it contains a PEM header) or a file.
-pub(crate) fn source_is_inline(value: &str) -> bool {
+pub fn source_is_inline(value: &str) -> bool {
     value.contains("-----BEGIN")
 }
 
@@ -27,7 +27,7 @@ fn read(value: &str, what: &'static str) -> Result<Vec<u8>, TlsError> {
 }
 
 /// How a field is named in errors: the path, or `inline PEM`.
-pub(crate) fn describe(value: &str) -> String {
+pub fn describe(value: &str) -> String {
     if source_is_inline(value) {
         "inline PEM".to_owned()
     } else {
@@ -36,7 +36,7 @@ pub(crate) fn describe(value: &str) -> String {
 }
 
 /// A certificate chain (leaf first) from a path or inline PEM.
-pub(crate) fn certificates(value: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub fn certificates(value: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = read(value, "certificate")?;
     let chain = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
@@ -54,7 +54,7 @@ pub(crate) fn certificates(value: &str) -> Result<Vec<CertificateDer<'static>>, 
 }
 
 /// A private key (PKCS#8, PKCS#1 or SEC1) from a path or inline PEM.
-pub(crate) fn private_key(value: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
+pub fn private_key(value: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = read(value, "private key")?;
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| TlsError::Pem {
         origin: describe(value),

@@ -1,0 +1,16 @@
+//! TLS for switchyard, with rustls: certificates and keys from paths or inline PEM, the certificate
+//! store that answers SNI, Traefik's TLS options as rustls server configurations, and client
+//! configurations for HTTPS towards backends (`serversTransports`) and authentication servers.
+//!
+//! Nothing here does I/O on sockets; the proxy runs the handshakes.
+
+mod error;
+mod pem;
+
+pub use error::TlsError;
+pub use pem::{certificates, describe, private_key};
+
+/// The crypto provider every TLS configuration of switchyard uses (ring).
+pub fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    std::sync::Arc::new(rustls::crypto::ring::default_provider())
+}
