@@ -10,16 +10,20 @@ use switchyard_config::{
 use switchyard_middleware::{BuildContext, HttpService, MiddlewareLayer, Plugins, Resolve};
 use switchyard_rules::{Route, RouteTable};
 
-use crate::endpoint::{ApiEndpoint, ServiceEndpoint};
+use crate::endpoint::{ApiEndpoint, NoopEndpoint, ServiceEndpoint};
 use crate::service::{
     Child, Failover, LoadBalancer, Mirror, Mirroring, Node, Options, Passive, Probe, Server, ServerStats, Sticky,
     Weighted, spawn_active, status_ranges,
 };
-use crate::snapshot::{EntryPointInfo, EntryPointTables, Handler, Snapshot, Target};
+use crate::snapshot::{EntryPointInfo, EntryPointTables, Handler, RouteTarget, Snapshot, Target};
 use crate::upstream::{Origin, Pool, Protocol, TransportSettings};
 
 /// The internal API service routers can name.
 pub const API_SERVICE: &str = "api@internal";
+
+/// The internal service that answers nothing (an empty 200), for routers whose middlewares always
+/// answer themselves, such as the generated entrypoint redirections.
+pub const NOOP_SERVICE: &str = "noop@internal";
 
 /// Compiles snapshots and keeps, between them, the state worth carrying over: connection pools by
 /// server and transport, and whole load balancers whose definition did not change.
@@ -34,6 +38,9 @@ pub(crate) struct Compiler {
     parents: HashMap<String, CompiledParent>,
     middlewares: HashMap<String, CompiledMiddleware>,
     plugins: Plugins,
+    /// The last TLS state, whose certificates serve on when their files are caught half-written.
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<crate::tls::TlsState>>,
 }
 
 /// A service over other services, kept while its definition and its children stay the same.
@@ -47,8 +54,9 @@ struct CompiledParent {
 /// What an entrypoint's static `http` section adds to every router on it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EntryPointDefaults {
-    /// `http.tls`: every router is served over TLS.
-    pub(crate) tls: bool,
+    /// `http.tls`: every router is served over TLS, with these TLS options unless it names its own
+    /// (`""` for the default options).
+    pub(crate) tls: Option<String>,
     /// `http.middlewares`: in front of each router's own middlewares (names without `@provider` are
     /// the router's provider's, as in Traefik).
     pub(crate) middlewares: Vec<String>,
@@ -113,7 +121,7 @@ struct CompiledService {
 }
 
 /// Records problems found while compiling into the report.
-struct Findings<'r> {
+pub(crate) struct Findings<'r> {
     report: &'r mut Report,
 }
 
@@ -154,8 +162,21 @@ impl Findings<'_> {
         Self::record(&mut self.report.middlewares, "middlewares", name, field, problem, true);
     }
 
-    fn router(&mut self, name: &str, field: &str, problem: Problem, fatal: bool) {
+    pub(crate) fn router(&mut self, name: &str, field: &str, problem: Problem, fatal: bool) {
         Self::record(&mut self.report.routers, "routers", name, field, problem, fatal);
+    }
+
+    /// A problem outside routers, services and middlewares (`tls.certificates[2]`).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn general(&mut self, key_path: String, problem: Problem) {
+        let error = ConfigError {
+            provider: String::new(),
+            origin: None,
+            key_path,
+            problem,
+        };
+        tracing::warn!(target: "switchyard::config", "{error}");
+        self.report.general.push(error);
     }
 }
 
@@ -174,6 +195,8 @@ impl Compiler {
             parents: HashMap::new(),
             middlewares: HashMap::new(),
             plugins: Plugins::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -236,9 +259,17 @@ impl Compiler {
         });
 
         // Per entrypoint: routes for plain connections, routes for TLS connections.
-        let mut routes: Vec<[Vec<Route<u32>>; 2]> =
+        let mut routes: Vec<[Vec<Route<RouteTarget>>; 2]> =
             self.entry_points.iter().map(|_| [Vec::new(), Vec::new()]).collect();
         let mut targets = Vec::new();
+        #[cfg(feature = "tls")]
+        let tls = crate::tls::TlsState::build(
+            &published,
+            &self.entry_points,
+            &self.entry_defaults,
+            self.tls.as_deref(),
+            &mut findings,
+        );
         for (name, router) in &http.routers {
             let service_middlewares = http
                 .services
@@ -276,13 +307,23 @@ impl Compiler {
                 } else {
                     build()
                 };
-                let Some(index) = index else { continue };
-                let mut route = Route::new(name.as_str(), rule.clone(), index);
+                let Some(target) = index else { continue };
+                let over_tls = router.tls.is_some() || defaults.tls.is_some();
+                #[cfg(feature = "tls")]
+                let tls_options = match over_tls {
+                    true => match tls.router_options(name, ep) {
+                        Some(id) => id,
+                        None => continue,
+                    },
+                    false => 0,
+                };
+                #[cfg(not(feature = "tls"))]
+                let tls_options = 0;
+                let mut route = Route::new(name.as_str(), rule.clone(), RouteTarget { target, tls_options });
                 if router.priority != 0 {
                     route = route.with_priority(router.priority);
                 }
-                let tls = router.tls.is_some() || defaults.tls;
-                routes[ep][usize::from(tls)].push(route);
+                routes[ep][usize::from(over_tls)].push(route);
             }
         }
         self.pools = pools;
@@ -306,6 +347,12 @@ impl Compiler {
             targets,
             report,
             published,
+            #[cfg(feature = "tls")]
+            tls: {
+                let tls = Arc::new(tls);
+                self.tls = Some(Arc::clone(&tls));
+                Some(tls)
+            },
             entry_points: Arc::clone(&self.entry_points),
         }
     }
@@ -477,12 +524,17 @@ impl Compiler {
         middlewares: &HashMap<String, CompiledMiddleware>,
         findings: &mut Findings<'_>,
     ) -> Option<Handler> {
+        #[cfg(not(feature = "tls"))]
         if router.tls.is_some() {
-            let problem = Problem::Unsupported("TLS is not served yet: the router only matches TLS connections".into());
+            let problem = Problem::Unsupported(
+                "this build has no `tls` feature: the router only matches requests handed over as TLS".into(),
+            );
             findings.router(name, "tls", problem, false);
         }
         let endpoint = if router.service == API_SERVICE {
             Handler::Api
+        } else if router.service == NOOP_SERVICE {
+            Handler::Noop
         } else {
             match services.get(&router.service) {
                 Some(node) => Handler::Service(node.clone()),
@@ -524,7 +576,8 @@ impl Compiler {
         );
         let service = match endpoint {
             Handler::Service(node) => ServiceEndpoint::boxed(node),
-            _ => HttpService::new(ApiEndpoint),
+            Handler::Noop => HttpService::new(NoopEndpoint),
+            Handler::Api | Handler::Stack(_) => HttpService::new(ApiEndpoint),
         };
         Some(Handler::Stack(switchyard_middleware::chain(&layers, service)))
     }

@@ -126,3 +126,21 @@ impl tower::Service<Request<RequestBody>> for ApiEndpoint {
         std::future::ready(Ok(response))
     }
 }
+
+/// `noop@internal` at the end of a stack: an empty 200 (its middlewares normally answer first).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NoopEndpoint;
+
+impl tower::Service<Request<RequestBody>> for NoopEndpoint {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<ResponseBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _req: Request<RequestBody>) -> Self::Future {
+        std::future::ready(Ok(Response::new(ResponseBody::empty())))
+    }
+}

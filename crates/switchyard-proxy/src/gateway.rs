@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use switchyard_middleware::Plugins;
 
-use crate::compile::{API_SERVICE, Compiler, EntryPointDefaults};
+use crate::compile::{API_SERVICE, Compiler, EntryPointDefaults, NOOP_SERVICE};
 use crate::entry_point::{EntryPointError, EntryPointServer, Settings};
 use crate::router::{EntryPointContext, RouterService};
 use crate::snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
@@ -22,6 +22,10 @@ use crate::upstream::TransportSettings;
 
 /// The entrypoint Traefik serves its API on when `api.insecure` is set.
 const API_ENTRY_POINT: &str = "traefik";
+
+/// How often certificate files are checked for changes (modification time and size).
+#[cfg(feature = "tls")]
+const CERTIFICATE_FILES_POLL: Duration = Duration::from_secs(1);
 
 /// Why a gateway cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -76,16 +80,8 @@ impl Gateway {
     /// with [`provider`](Self::provider); the static configuration's `providers` section is read by the
     /// caller (the `switchyard` facade does it for the providers it was built with).
     pub fn new(static_config: &StaticConfig) -> Self {
-        let mut aggregator = Aggregator::for_static(static_config).internal_services([API_SERVICE.to_owned()]);
-        if static_config.api.as_ref().is_some_and(|api| api.insecure) {
-            let mut internal = DynamicConfig::default();
-            let mut router = Router::new("PathPrefix(`/api`) || PathPrefix(`/dashboard`)", API_SERVICE);
-            router.priority = i64::MAX - 1;
-            router.entry_points = vec![API_ENTRY_POINT.to_owned()];
-            internal.http.routers.insert("api".into(), router);
-            let (provider, _handle) = MemoryProvider::new("internal", internal);
-            aggregator = aggregator.provider(provider);
-        }
+        let aggregator =
+            Aggregator::for_static(static_config).internal_services([API_SERVICE.to_owned(), NOOP_SERVICE.to_owned()]);
         Self {
             static_config: static_config.clone(),
             aggregator,
@@ -165,7 +161,7 @@ impl Gateway {
             settings
                 .iter()
                 .map(|(_, s)| EntryPointDefaults {
-                    tls: s.tls,
+                    tls: s.tls.clone(),
                     middlewares: s.middlewares.clone(),
                 })
                 .collect(),
@@ -173,7 +169,13 @@ impl Gateway {
         )
         .with_plugins(self.plugins.clone());
 
-        let aggregator = self.aggregator.start()?;
+        let internal = internal_config(&self.static_config, &entry_points, &servers);
+        let mut aggregator = self.aggregator;
+        if !internal.http.routers.is_empty() {
+            let (provider, _handle) = MemoryProvider::new("internal", internal);
+            aggregator = aggregator.provider(provider);
+        }
+        let aggregator = aggregator.start()?;
         let shutdown = CancellationToken::new();
         let (live_tx, live_rx) = watch::channel(handle.load());
         let compile_task = tokio::spawn(compile_loop(compiler, aggregator.subscribe(), handle.clone(), live_tx));
@@ -231,9 +233,35 @@ async fn compile_loop(
             handle.store(Arc::clone(&snapshot));
             live.send_replace(snapshot);
         }
-        if updates.changed().await.is_err() {
+        if !next_change(&mut updates, &handle).await {
             return;
         }
+    }
+}
+
+/// Waits for a new configuration, or (with TLS) for a certificate, key or CA file to be rewritten
+/// in place, which the configuration itself does not show. `false` once the aggregator is gone.
+async fn next_change(
+    updates: &mut watch::Receiver<Arc<switchyard_config::Published>>,
+    handle: &SnapshotHandle,
+) -> bool {
+    #[cfg(feature = "tls")]
+    loop {
+        tokio::select! {
+            changed = updates.changed() => return changed.is_ok(),
+            () = tokio::time::sleep(CERTIFICATE_FILES_POLL) => {
+                let snapshot = handle.load();
+                if snapshot.tls.as_ref().is_some_and(|tls| tls.server.files_changed()) {
+                    tracing::info!(target: "switchyard::tls", "certificate files changed on disk; reloading them");
+                    return true;
+                }
+            }
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = handle;
+        updates.changed().await.is_ok()
     }
 }
 
@@ -297,10 +325,9 @@ impl RunningGateway {
 
 /// Static entrypoint options read from Traefik files that this build does not act on yet.
 fn not_yet_honoured(config: &switchyard_config::EntryPoint) -> Vec<&'static str> {
-    let http = &config.http;
     let options = [
-        ("http.redirections", http.redirections.is_some()),
-        ("http.tls", http.tls.is_some()),
+        #[cfg(not(feature = "tls"))]
+        ("http.tls", config.http.tls.is_some()),
         (
             "transport.respondingTimeouts.writeTimeout",
             !config.transport.responding_timeouts.write_timeout.is_zero(),
@@ -322,4 +349,59 @@ fn system_hostname() -> Option<String> {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .or_else(|| Some("localhost".to_owned()))
+}
+
+/// What the gateway itself routes: the API on the `traefik` entrypoint (`api.insecure`), and one
+/// redirect router per entrypoint with `http.redirections.entryPoint`, as Traefik generates them
+/// (`web-to-websecure@internal` with the middleware `redirect-web-to-websecure@internal`, catching
+/// every host at the configured priority).
+fn internal_config(
+    static_config: &StaticConfig,
+    entry_points: &std::collections::BTreeMap<String, switchyard_config::EntryPoint>,
+    servers: &[EntryPointServer],
+) -> DynamicConfig {
+    let mut internal = DynamicConfig::default();
+    if static_config.api.as_ref().is_some_and(|api| api.insecure) {
+        let mut router = Router::new("PathPrefix(`/api`) || PathPrefix(`/dashboard`)", API_SERVICE);
+        router.priority = i64::MAX - 1;
+        router.entry_points = vec![API_ENTRY_POINT.to_owned()];
+        internal.http.routers.insert("api".into(), router);
+    }
+    let bound_port = |name: &str| {
+        let index = entry_points.keys().position(|n| n == name)?;
+        servers.get(index)?.local_addr().ok().map(|a| a.port())
+    };
+    for (name, config) in entry_points {
+        let Some(redirect) = config.http.redirections.as_ref().and_then(|r| r.entry_point.as_ref()) else {
+            continue;
+        };
+        let (target, port) = match redirect.to.strip_prefix(':') {
+            Some(port) => (port.to_owned(), Some(port.to_owned())),
+            None => (redirect.to.clone(), bound_port(&redirect.to).map(|p| p.to_string())),
+        };
+        let Some(port) = port else {
+            tracing::error!(
+                target: "switchyard::entrypoint",
+                "entryPoints.{name}.http.redirections.entryPoint.to: entrypoint `{}` does not exist; no redirection",
+                redirect.to
+            );
+            continue;
+        };
+        let middleware = format!("redirect-{name}-to-{target}");
+        let scheme = switchyard_config::RedirectScheme {
+            scheme: redirect.scheme.clone(),
+            port,
+            permanent: redirect.permanent,
+        };
+        internal.http.middlewares.insert(
+            middleware.clone(),
+            switchyard_config::Middleware::RedirectScheme(scheme),
+        );
+        let mut router = Router::new("HostRegexp(`^.+$`)", NOOP_SERVICE);
+        router.priority = redirect.priority;
+        router.entry_points = vec![name.clone()];
+        router.middlewares = vec![middleware];
+        internal.http.routers.insert(format!("{name}-to-{target}"), router);
+    }
+    internal
 }

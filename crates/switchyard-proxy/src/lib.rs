@@ -66,6 +66,8 @@ mod gateway;
 mod router;
 mod service;
 mod snapshot;
+#[cfg(feature = "tls")]
+mod tls;
 mod trusted_peers;
 mod upstream;
 

@@ -19,8 +19,8 @@ use crate::api;
 use crate::endpoint::RouteContext;
 use crate::forward::{Client, EntryHeaders, ForwardedPolicy};
 use crate::service::Forwarding;
-use crate::snapshot::{Handler, Snapshot, SnapshotHandle};
-use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
+use crate::snapshot::{Handler, RouteTarget, Snapshot, SnapshotHandle};
+use switchyard_middleware::{BoxError, PeerCertificates, RequestBody, ResponseBody};
 use tower::ServiceExt;
 
 /// What every connection of one entrypoint shares.
@@ -47,6 +47,18 @@ pub(crate) struct Connection {
     pub(crate) client: Client,
     served: AtomicU64,
     opened: Instant,
+    /// What the TLS handshake settled, on TLS connections accepted by an entrypoint.
+    session: Option<TlsSession>,
+}
+
+/// What a TLS handshake settled that requests on the connection need.
+#[derive(Debug)]
+pub(crate) struct TlsSession {
+    /// The id of the TLS options the handshake used; a route whose router resolved to other options
+    /// answers 421 (the client reused a connection for a host it was not set up for).
+    pub(crate) options: u32,
+    /// The client's certificate chain, for `passTLSClientCert`.
+    pub(crate) peer_certificates: Option<PeerCertificates>,
 }
 
 impl Connection {
@@ -57,7 +69,15 @@ impl Connection {
             client: Client::new(peer, trusted, tls),
             served: AtomicU64::new(0),
             opened: Instant::now(),
+            session: None,
         }
+    }
+
+    /// A connection over TLS, with what its handshake settled.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn with_session(mut self, session: TlsSession) -> Self {
+        self.session = Some(session);
+        self
     }
 
     /// Whether this response must close the connection (`keepAliveMaxRequests`/`keepAliveMaxTime`);
@@ -74,8 +94,15 @@ impl Connection {
     pub(crate) async fn handle(&self, req: Request<RequestBody>) -> Response<ResponseBody> {
         let snapshot = self.entry.snapshots.load();
         let (mut parts, body) = req.into_parts();
+        if let Some(certificates) = self.session.as_ref().and_then(|s| s.peer_certificates.as_ref()) {
+            parts.extensions.insert(certificates.clone());
+        }
         let mut response = match self.route(&snapshot, &parts) {
-            Routed::To(target) => match &snapshot.targets[target as usize].handler {
+            Routed::To(route) if self.session.as_ref().is_some_and(|s| s.options != route.tls_options) => {
+                tracing::debug!(target: "switchyard::proxy", host = ?parts.uri.host(), "TLS options of the route differ from the handshake's");
+                status_response(StatusCode::MISDIRECTED_REQUEST)
+            }
+            Routed::To(route) => match &snapshot.targets[route.target as usize].handler {
                 Handler::Service(node) => {
                     let how = Forwarding {
                         client: &self.client,
@@ -91,6 +118,7 @@ impl Connection {
                     }
                 }
                 Handler::Api => api::respond(&snapshot, &parts),
+                Handler::Noop => Response::new(ResponseBody::empty()),
                 Handler::Stack(stack) => {
                     let context = RouteContext {
                         entry: Arc::clone(&self.entry),
@@ -128,7 +156,7 @@ impl Connection {
 
 /// Where routing sent a request: a target of the snapshot, or straight to an error status.
 enum Routed {
-    To(u32),
+    To(RouteTarget),
     Status(StatusCode),
 }
 

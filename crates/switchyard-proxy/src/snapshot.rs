@@ -25,6 +25,9 @@ pub struct Snapshot {
     pub(crate) entry_points: Arc<[EntryPointInfo]>,
     /// The compiled load balancers by service name, for the servers' health in the API.
     pub(crate) balancers: std::collections::HashMap<String, Arc<LoadBalancer>>,
+    /// Certificates and TLS options; `None` before the first configuration.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Arc<crate::tls::TlsState>>,
 }
 
 /// An entrypoint as the internal API describes it.
@@ -40,8 +43,16 @@ pub struct EntryPointInfo {
 /// plain connections only, as in Traefik.
 #[derive(Debug)]
 pub(crate) struct EntryPointTables {
-    pub(crate) plain: RouteTable<u32>,
-    pub(crate) tls: RouteTable<u32>,
+    pub(crate) plain: RouteTable<RouteTarget>,
+    pub(crate) tls: RouteTable<RouteTarget>,
+}
+
+/// What a route leads to: a target, and (for routes served over TLS) the TLS options its router
+/// resolved to, which the connection's handshake must have used (else 421, as in Traefik).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RouteTarget {
+    pub(crate) target: u32,
+    pub(crate) tls_options: u32,
 }
 
 /// What a route leads to.
@@ -56,6 +67,8 @@ pub(crate) enum Handler {
     Service(Node),
     /// The internal API (`api@internal`).
     Api,
+    /// `noop@internal`: an empty 200.
+    Noop,
     /// A router's middlewares around its service (or the API).
     Stack(HttpService),
 }
@@ -77,6 +90,8 @@ impl Snapshot {
             report: Report::default(),
             entry_points,
             balancers: std::collections::HashMap::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -107,7 +122,7 @@ impl Snapshot {
             })
     }
 
-    pub(crate) fn table(&self, entry_point: usize, tls: bool) -> Option<&RouteTable<u32>> {
+    pub(crate) fn table(&self, entry_point: usize, tls: bool) -> Option<&RouteTable<RouteTarget>> {
         let tables = self.tables.get(entry_point)?;
         Some(if tls { &tables.tls } else { &tables.plain })
     }

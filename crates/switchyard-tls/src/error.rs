@@ -29,6 +29,9 @@ pub enum TlsError {
     /// rustls refused a certificate, key or configuration.
     #[error("{0}")]
     Rustls(#[from] rustls::Error),
+    /// A certificate no longer loads; the one loaded before from the same fields keeps serving.
+    #[error("{0}; still serving the certificate loaded before")]
+    Kept(Box<TlsError>),
     /// An option value is not one switchyard offers.
     #[error("{option}: {reason}")]
     Option {

@@ -5,10 +5,18 @@
 //! Nothing here does I/O on sockets; the proxy runs the handshakes.
 
 mod error;
+mod host_map;
+mod options;
 mod pem;
+mod server;
+mod store;
 
 pub use error::TlsError;
+pub use host_map::HostMap;
+pub use options::server_config;
 pub use pem::{certificates, describe, private_key};
+pub use server::{DEFAULT_OPTIONS, ServerTls};
+pub use store::{CertificateStore, GENERATED_COMMON_NAME, TlsFinding};
 
 /// The crypto provider every TLS configuration of switchyard uses (ring).
 pub fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {

@@ -52,6 +52,11 @@ pub use switchyard_proxy as proxy;
 /// `switchyard-middleware` crate).
 pub use switchyard_middleware as middleware;
 
+/// Certificates, the SNI certificate store and Traefik's TLS options as rustls configurations (the
+/// `switchyard-tls` crate; cargo feature `tls`, on by default).
+#[cfg(feature = "tls")]
+pub use switchyard_tls as tls;
+
 pub use switchyard_proxy::{Gateway, RunningGateway};
 
 /// A static configuration names a provider this build does not include.

@@ -2,6 +2,8 @@
 
 mod proxy_protocol;
 mod settings;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -134,16 +136,43 @@ impl EntryPointServer {
                     }
                 },
             };
-            let connection = Arc::new(Connection::new(context, client.ip(), false));
-            let service = service_fn(move |req: hyper::Request<Incoming>| {
-                let connection = Arc::clone(&connection);
-                async move { Ok::<_, Infallible>(connection.handle(req.map(RequestBody::from)).await) }
-            });
-            let serving = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(error) = watcher.watch(serving.into_owned()).await {
-                tracing::debug!(target: "switchyard::entrypoint", %peer, %error, "connection ended with an error");
+            #[cfg(feature = "tls")]
+            match tls::starts_handshake(&stream, header_timeout).await {
+                Some(true) => {
+                    let Some((stream, session)) = tls::accept(stream, &context, peer, header_timeout).await else {
+                        return;
+                    };
+                    let connection = Connection::new(context, client.ip(), true).with_session(session);
+                    serve_http(stream, connection, &builder, watcher, peer).await;
+                    return;
+                }
+                Some(false) => {}
+                None => return,
             }
+            let connection = Connection::new(context, client.ip(), false);
+            serve_http(stream, connection, &builder, watcher, peer).await;
         });
+    }
+}
+
+/// Serves HTTP/1.1 or HTTP/2 (by preface) on a connection until it closes or the gateway drains it.
+async fn serve_http<S>(
+    stream: S,
+    connection: Connection,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: SocketAddr,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = Arc::new(connection);
+    let service = service_fn(move |req: hyper::Request<Incoming>| {
+        let connection = Arc::clone(&connection);
+        async move { Ok::<_, Infallible>(connection.handle(req.map(RequestBody::from)).await) }
+    });
+    let serving = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    if let Err(error) = watcher.watch(serving.into_owned()).await {
+        tracing::debug!(target: "switchyard::entrypoint", %peer, %error, "connection ended with an error");
     }
 }
 

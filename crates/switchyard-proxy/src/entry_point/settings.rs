@@ -68,7 +68,7 @@ pub(crate) struct Settings {
     pub(crate) keep_alive: KeepAliveLimits,
     pub(crate) policy: ForwardedPolicy,
     pub(crate) proxy_protocol: Option<ProxyProtocol>,
-    pub(crate) tls: bool,
+    pub(crate) tls: Option<String>,
     /// `http.middlewares`: put in front of every router's own middlewares on this entrypoint.
     pub(crate) middlewares: Vec<String>,
 }
@@ -128,7 +128,7 @@ impl Settings {
             },
             policy,
             proxy_protocol,
-            tls: config.http.tls.is_some(),
+            tls: config.http.tls.as_ref().map(|t| t.options.clone()),
             middlewares: config.http.middlewares.clone(),
         })
     }

@@ -1,0 +1,386 @@
+//! Traefik's TLS options (`tls.options.<name>`) as rustls server configurations.
+
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::crypto::ring::{cipher_suite, kx_group};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SupportedCipherSuite};
+use rustls::{SupportedProtocolVersion, version};
+use rustls_pki_types::{CertificateDer, UnixTime};
+use switchyard_config::TlsOptions;
+
+use crate::store::{CertificateStore, StoreResolver};
+use crate::{TlsError, certificates, provider};
+
+/// ALPN protocols switchyard serves; `acme-tls/1` (in Traefik's defaults) is left out because
+/// switchyard has no ACME resolver to answer its challenges.
+const SERVED_ALPN: [&str; 2] = ["h2", "http/1.1"];
+
+/// Builds the server configuration for one set of TLS options, answering SNI from `store`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use switchyard_config::{TlsConfig, TlsOptions};
+/// use switchyard_tls::{CertificateStore, server_config};
+///
+/// let (store, _) = CertificateStore::build(&TlsConfig::default());
+/// let options = TlsOptions { min_version: "VersionTLS13".into(), ..TlsOptions::default() };
+/// let config = server_config(&options, Arc::new(store)).unwrap();
+/// assert_eq!(config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+///
+/// let wrong = TlsOptions { cipher_suites: vec!["TLS_RSA_WITH_RC4_128_SHA".into()], ..TlsOptions::default() };
+/// let error = server_config(&wrong, Arc::new(CertificateStore::build(&TlsConfig::default()).0)).unwrap_err();
+/// assert!(error.to_string().starts_with("cipherSuites[0]"));
+/// ```
+pub fn server_config(options: &TlsOptions, store: Arc<CertificateStore>) -> Result<ServerConfig, TlsError> {
+    let provider = Arc::new(crypto_provider(&options.cipher_suites, &options.curve_preferences)?);
+    let versions = versions(&options.min_version, &options.max_version)?;
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider)).with_protocol_versions(&versions)?;
+    let verifier = client_verifier(options, &provider)?;
+    let mut config = builder
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(Arc::new(StoreResolver {
+            store,
+            strict: options.sni_strict,
+        }));
+    config.alpn_protocols = options
+        .alpn_protocols
+        .iter()
+        .filter(|p| p.as_str() != "acme-tls/1")
+        .map(|p| p.as_bytes().to_vec())
+        .collect();
+    if options.alpn_protocols.is_empty() {
+        config.alpn_protocols = SERVED_ALPN.iter().map(|p| p.as_bytes().to_vec()).collect();
+    }
+    if options.disable_session_tickets {
+        config.send_tls13_tickets = 0;
+        config.session_storage = Arc::new(NoServerSessionStorage {});
+    } else {
+        config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    }
+    Ok(config)
+}
+
+/// `minVersion` / `maxVersion` (Go names) as the rustls versions between them.
+pub(crate) fn versions(min: &str, max: &str) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
+    let rank = |name: &str, option: &str, default: u8| -> Result<u8, TlsError> {
+        match name {
+            "" => Ok(default),
+            "VersionTLS10" => Ok(10),
+            "VersionTLS11" => Ok(11),
+            "VersionTLS12" => Ok(12),
+            "VersionTLS13" => Ok(13),
+            other => Err(TlsError::Option {
+                option: option.to_owned(),
+                reason: format!("unknown TLS version `{other}` (VersionTLS12 or VersionTLS13)"),
+            }),
+        }
+    };
+    let low = rank(min, "minVersion", 12)?;
+    let high = rank(max, "maxVersion", 13)?;
+    if high < 12 {
+        return Err(TlsError::Option {
+            option: "maxVersion".into(),
+            reason: format!("`{max}` is below TLS 1.2, the oldest version switchyard speaks"),
+        });
+    }
+    if low < 12 {
+        tracing::warn!(target: "switchyard::tls", "minVersion `{min}`: switchyard speaks TLS 1.2 and 1.3 only; older clients are refused");
+    }
+    if low > high {
+        return Err(TlsError::Option {
+            option: "minVersion".into(),
+            reason: format!("`{min}` is above maxVersion `{max}`"),
+        });
+    }
+    let mut versions = Vec::new();
+    if low <= 13 && high >= 13 {
+        versions.push(&version::TLS13);
+    }
+    if low <= 12 {
+        versions.push(&version::TLS12);
+    }
+    Ok(versions)
+}
+
+/// The Go names of the cipher suites rustls offers, and the suites.
+fn known_suites() -> [(&'static str, SupportedCipherSuite); 9] {
+    [
+        ("TLS_AES_128_GCM_SHA256", cipher_suite::TLS13_AES_128_GCM_SHA256),
+        ("TLS_AES_256_GCM_SHA384", cipher_suite::TLS13_AES_256_GCM_SHA384),
+        (
+            "TLS_CHACHA20_POLY1305_SHA256",
+            cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        ),
+        (
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ),
+        (
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        ),
+        (
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        ),
+        (
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        ),
+        (
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        ),
+        (
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+            cipher_suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ),
+    ]
+}
+
+/// A crypto provider limited to the configured TLS 1.2 cipher suites and ordered key-exchange groups.
+///
+/// As in Go (and so Traefik), `cipherSuites` governs TLS 1.2 only: TLS 1.3 suites are always on, and
+/// naming them is accepted. Go's aliases without `_SHA256` for the ChaCha20 suites are accepted too.
+pub(crate) fn crypto_provider(suites: &[String], curves: &[String]) -> Result<CryptoProvider, TlsError> {
+    let mut provider = (*provider()).clone();
+    if !suites.is_empty() {
+        let known = known_suites();
+        let mut chosen: Vec<SupportedCipherSuite> = provider
+            .cipher_suites
+            .iter()
+            .copied()
+            .filter(|s| matches!(s, SupportedCipherSuite::Tls13(_)))
+            .collect();
+        for (index, name) in suites.iter().enumerate() {
+            let canonical = match name.as_str() {
+                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" => "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305" => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+                other => other,
+            };
+            let Some((_, suite)) = known.iter().find(|(n, _)| *n == canonical) else {
+                let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
+                return Err(TlsError::Option {
+                    option: format!("cipherSuites[{index}]"),
+                    reason: format!("`{name}` is not offered by rustls; supported: {}", names.join(", ")),
+                });
+            };
+            if matches!(suite, SupportedCipherSuite::Tls12(_)) && !chosen.contains(suite) {
+                chosen.push(*suite);
+            }
+        }
+        provider.cipher_suites = chosen;
+    }
+    if !curves.is_empty() {
+        let mut groups = Vec::new();
+        for (index, name) in curves.iter().enumerate() {
+            let group = match name.as_str() {
+                "X25519" | "x25519" => kx_group::X25519,
+                "CurveP256" | "secp256r1" | "P256" => kx_group::SECP256R1,
+                "CurveP384" | "secp384r1" | "P384" => kx_group::SECP384R1,
+                other => {
+                    return Err(TlsError::Option {
+                        option: format!("curvePreferences[{index}]"),
+                        reason: format!("`{other}` is not offered by rustls; supported: X25519, CurveP256, CurveP384"),
+                    });
+                }
+            };
+            if !groups
+                .iter()
+                .any(|g: &&dyn rustls::crypto::SupportedKxGroup| g.name() == group.name())
+            {
+                groups.push(group);
+            }
+        }
+        provider.kx_groups = groups;
+    }
+    Ok(provider)
+}
+
+/// `clientAuth` as Go's five modes. As in Traefik, `caFiles` alone means `RequireAndVerifyClientCert`,
+/// and the verifying modes need `caFiles`.
+fn client_verifier(
+    options: &TlsOptions,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let auth = &options.client_auth;
+    let mut roots = RootCertStore::empty();
+    for (index, ca) in auth.ca_files.iter().enumerate() {
+        let option = || format!("clientAuth.caFiles[{index}]");
+        let certs = certificates(ca).map_err(|e| TlsError::Option {
+            option: option(),
+            reason: e.to_string(),
+        })?;
+        for cert in certs {
+            roots.add(cert).map_err(|e| TlsError::Option {
+                option: option(),
+                reason: format!("not a usable CA certificate: {e}"),
+            })?;
+        }
+    }
+    let mode = match auth.client_auth_type.as_str() {
+        "" if auth.ca_files.is_empty() => "NoClientCert",
+        "" => "RequireAndVerifyClientCert",
+        other => other,
+    };
+    let needs_cas = || -> Result<(), TlsError> {
+        if roots.is_empty() {
+            return Err(TlsError::Option {
+                option: "clientAuth.clientAuthType".into(),
+                reason: format!("`{mode}` needs clientAuth.caFiles"),
+            });
+        }
+        Ok(())
+    };
+    let verified = |optional: bool| -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+        let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots.clone()), Arc::clone(provider));
+        let builder = if optional {
+            builder.allow_unauthenticated()
+        } else {
+            builder
+        };
+        builder.build().map_err(|e| TlsError::Option {
+            option: "clientAuth".into(),
+            reason: e.to_string(),
+        })
+    };
+    match mode {
+        "NoClientCert" => Ok(WebPkiClientVerifier::no_client_auth()),
+        "RequestClientCert" | "RequireAnyClientCert" => Ok(Arc::new(AnyClientCert {
+            mandatory: mode == "RequireAnyClientCert",
+            provider: Arc::clone(provider),
+        })),
+        "VerifyClientCertIfGiven" => {
+            needs_cas()?;
+            verified(true)
+        }
+        "RequireAndVerifyClientCert" => {
+            needs_cas()?;
+            verified(false)
+        }
+        other => Err(TlsError::Option {
+            option: "clientAuth.clientAuthType".into(),
+            reason: format!(
+                "unknown client auth type `{other}` (NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert)"
+            ),
+        }),
+    }
+}
+
+/// Go's `RequestClientCert` / `RequireAnyClientCert`: asks for a certificate and accepts any, unverified
+/// (the handshake signature is still checked, so the client holds the key).
+#[derive(Debug)]
+struct AnyClientCert {
+    mandatory: bool,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for AnyClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_between_min_and_max() {
+        assert_eq!(versions("", "").unwrap().len(), 2);
+        assert_eq!(versions("VersionTLS13", "").unwrap(), [&version::TLS13]);
+        assert_eq!(versions("VersionTLS10", "VersionTLS12").unwrap(), [&version::TLS12]);
+        assert!(versions("VersionTLS13", "VersionTLS12").is_err());
+        assert!(
+            versions("", "VersionTLS11")
+                .unwrap_err()
+                .to_string()
+                .starts_with("maxVersion")
+        );
+        assert!(
+            versions("TLS1.2", "")
+                .unwrap_err()
+                .to_string()
+                .starts_with("minVersion")
+        );
+    }
+
+    #[test]
+    fn cipher_suites_limit_tls12_only() {
+        let provider = crypto_provider(&["TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305".into()], &[]).unwrap();
+        let tls12: Vec<_> = provider
+            .cipher_suites
+            .iter()
+            .filter(|s| matches!(s, SupportedCipherSuite::Tls12(_)))
+            .collect();
+        assert_eq!(tls12.len(), 1);
+        assert_eq!(provider.cipher_suites.len(), 4, "three TLS 1.3 suites stay");
+        let error = crypto_provider(&["TLS_RSA_WITH_AES_128_CBC_SHA".into()], &[]).unwrap_err();
+        assert!(error.to_string().contains("TLS_RSA_WITH_AES_128_CBC_SHA"));
+    }
+
+    #[test]
+    fn curves_in_order() {
+        let provider = crypto_provider(&[], &["CurveP384".into(), "X25519".into()]).unwrap();
+        let names: Vec<_> = provider.kx_groups.iter().map(|g| g.name()).collect();
+        assert_eq!(names, [rustls::NamedGroup::secp384r1, rustls::NamedGroup::X25519]);
+        assert!(
+            crypto_provider(&[], &["CurveP521".into()])
+                .unwrap_err()
+                .to_string()
+                .starts_with("curvePreferences[0]")
+        );
+    }
+
+    #[test]
+    fn client_auth_modes() {
+        let store = Arc::new(CertificateStore::build(&switchyard_config::TlsConfig::default()).0);
+        let mut options = TlsOptions::default();
+        options.client_auth.client_auth_type = "RequireAndVerifyClientCert".into();
+        let error = server_config(&options, Arc::clone(&store)).unwrap_err().to_string();
+        assert!(error.contains("needs clientAuth.caFiles"), "{error}");
+        options.client_auth.client_auth_type = "Sometimes".into();
+        assert!(server_config(&options, Arc::clone(&store)).is_err());
+        options.client_auth.client_auth_type = "RequireAnyClientCert".into();
+        assert!(server_config(&options, store).is_ok());
+    }
+}

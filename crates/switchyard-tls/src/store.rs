@@ -1,0 +1,390 @@
+//! The certificate store: every configured certificate by the names it covers, and the default one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use switchyard_config::TlsConfig;
+use x509_parser::extensions::GeneralName;
+
+use crate::{HostMap, TlsError, certificates, private_key, provider};
+
+/// The common name of the certificate generated when no default is configured, as Traefik names it.
+pub const GENERATED_COMMON_NAME: &str = "TRAEFIK DEFAULT CERT";
+
+/// A problem with one element of the `tls` section, by key path (`tls.certificates[2]`).
+#[derive(Debug)]
+pub struct TlsFinding {
+    /// Where: `tls.certificates[2]`, `tls.stores.default.defaultCertificate`, `tls.options.modern.minVersion`.
+    pub key_path: String,
+    /// What is wrong.
+    pub error: TlsError,
+}
+
+/// The certificates served on TLS entrypoints (Traefik's `default` store, the only one it honours).
+///
+/// A server name is answered by the certificate covering it exactly, then by a wildcard certificate
+/// covering it, then by the default certificate: the store's `defaultCertificate`, or one generated at
+/// start (self-signed, `TRAEFIK DEFAULT CERT`). When two certificates cover the same name, the first
+/// one configured serves it.
+///
+/// ```
+/// use switchyard_config::TlsConfig;
+/// use switchyard_tls::CertificateStore;
+///
+/// let (store, findings) = CertificateStore::build(&TlsConfig::default());
+/// assert!(findings.is_empty());
+/// // Nothing configured: every name gets the generated default.
+/// assert!(store.find("example.com").is_none());
+/// assert!(store.default_is_generated());
+/// ```
+#[derive(Debug)]
+pub struct CertificateStore {
+    names: HostMap<Arc<CertifiedKey>>,
+    default: Arc<CertifiedKey>,
+    generated: bool,
+    /// What each `(certFile, keyFile)` loaded to, so that a later build can keep serving it when the
+    /// files are caught half-rewritten or broken.
+    loaded: HashMap<(String, String), Loaded>,
+}
+
+type Loaded = (Arc<CertifiedKey>, Vec<String>);
+
+impl CertificateStore {
+    /// Loads `tls.certificates` and `tls.stores.default`. A certificate that cannot be loaded is
+    /// reported and left out; the others serve.
+    pub fn build(tls: &TlsConfig) -> (Self, Vec<TlsFinding>) {
+        Self::rebuild(tls, None)
+    }
+
+    /// Like [`build`](Self::build), but a certificate that no longer loads (a file caught
+    /// half-rewritten, a broken update) keeps serving what `previous` loaded from the same fields,
+    /// and is reported.
+    pub fn rebuild(tls: &TlsConfig, previous: Option<&CertificateStore>) -> (Self, Vec<TlsFinding>) {
+        let mut findings = Vec::new();
+        let mut loaded = HashMap::new();
+        let mut load_kept = |cert_file: &str, key_file: &str, key_path: &str, findings: &mut Vec<TlsFinding>| {
+            let source = (cert_file.to_owned(), key_file.to_owned());
+            match load(cert_file, key_file) {
+                Ok((key, names)) => {
+                    let entry = (Arc::new(key), names);
+                    loaded.insert(source, entry.clone());
+                    Some(entry)
+                }
+                Err(error) => {
+                    let kept = previous.and_then(|p| p.loaded.get(&source)).cloned();
+                    let error = match &kept {
+                        Some(_) => TlsError::Kept(Box::new(error)),
+                        None => error,
+                    };
+                    findings.push(TlsFinding {
+                        key_path: key_path.to_owned(),
+                        error,
+                    });
+                    let entry = kept?;
+                    loaded.insert(source, entry.clone());
+                    Some(entry)
+                }
+            }
+        };
+        let mut names = HostMap::default();
+        for (index, entry) in tls.certificates.iter().enumerate() {
+            let key_path = format!("tls.certificates[{index}]");
+            if let Some(other) = entry.stores.iter().find(|s| s.as_str() != "default") {
+                findings.push(TlsFinding {
+                    key_path: format!("{key_path}.stores"),
+                    error: TlsError::Option {
+                        option: "stores".into(),
+                        reason: format!(
+                            "store `{other}` is ignored: as in Traefik v3, only the `default` store exists"
+                        ),
+                    },
+                });
+                if !entry.stores.iter().any(|s| s == "default") {
+                    continue;
+                }
+            }
+            if let Some((key, covered)) = load_kept(&entry.cert_file, &entry.key_file, &key_path, &mut findings) {
+                let mut added = false;
+                for name in &covered {
+                    added |= names.insert(name, Arc::clone(&key));
+                }
+                if !added {
+                    tracing::debug!(
+                        target: "switchyard::tls",
+                        "{key_path}: every name it covers ({}) is already served by an earlier certificate",
+                        covered.join(", ")
+                    );
+                }
+            }
+        }
+        let configured = tls.stores.get("default").and_then(|s| s.default_certificate.as_ref());
+        let default = configured.and_then(|c| {
+            let key_path = "tls.stores.default.defaultCertificate";
+            load_kept(&c.cert_file, &c.key_file, key_path, &mut findings).map(|(key, _)| key)
+        });
+        for name in tls.stores.keys().filter(|n| n.as_str() != "default") {
+            findings.push(TlsFinding {
+                key_path: format!("tls.stores.{name}"),
+                error: TlsError::Option {
+                    option: "stores".into(),
+                    reason: "ignored: as in Traefik v3, only the `default` store exists".into(),
+                },
+            });
+        }
+        let generated = default.is_none();
+        let default = default.unwrap_or_else(generated_default);
+        (
+            Self {
+                names,
+                default,
+                generated,
+                loaded,
+            },
+            findings,
+        )
+    }
+
+    /// The configured certificate covering `server_name`, exactly or by wildcard.
+    pub fn find(&self, server_name: &str) -> Option<&Arc<CertifiedKey>> {
+        self.names.get(server_name)
+    }
+
+    /// The certificate served when none covers the name.
+    pub fn default_certificate(&self) -> &Arc<CertifiedKey> {
+        &self.default
+    }
+
+    /// Whether the default certificate is the generated one.
+    pub fn default_is_generated(&self) -> bool {
+        self.generated
+    }
+
+    /// Every name a configured certificate covers.
+    pub fn names(&self) -> impl Iterator<Item = String> + '_ {
+        self.names.iter().map(|(name, _)| name)
+    }
+}
+
+/// Answers SNI from a store; with `strict`, refuses handshakes without SNI or for names no
+/// certificate covers (Traefik's `sniStrict`).
+#[derive(Debug)]
+pub(crate) struct StoreResolver {
+    pub(crate) store: Arc<CertificateStore>,
+    pub(crate) strict: bool,
+}
+
+impl ResolvesServerCert for StoreResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        match hello.server_name().and_then(|name| self.store.find(name)) {
+            Some(key) => Some(Arc::clone(key)),
+            None if self.strict => {
+                tracing::debug!(target: "switchyard::tls", server_name = ?hello.server_name(), "sniStrict: no certificate for the name; handshake refused");
+                None
+            }
+            None => Some(Arc::clone(&self.store.default)),
+        }
+    }
+}
+
+/// A certificate with its key, checked to belong together, and the names its leaf covers.
+fn load(cert_file: &str, key_file: &str) -> Result<(CertifiedKey, Vec<String>), TlsError> {
+    let chain = certificates(cert_file)?;
+    let key = private_key(key_file)?;
+    let covered = covered_names(chain[0].as_ref()).map_err(|reason| TlsError::Pem {
+        origin: crate::describe(cert_file),
+        reason,
+    })?;
+    let key = CertifiedKey::from_der(chain, key, &provider())?;
+    Ok((key, covered))
+}
+
+/// The DNS names and IP addresses of a leaf certificate's SANs, and its common name when it has no
+/// DNS SAN (Traefik indexes both).
+pub(crate) fn covered_names(der: &[u8]) -> Result<Vec<String>, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(dns) => names.push(dns.to_ascii_lowercase()),
+                GeneralName::IPAddress(ip) => match ip.len() {
+                    4 => names.push(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*ip).unwrap_or_default()).to_string()),
+                    16 => {
+                        names.push(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*ip).unwrap_or_default()).to_string())
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    if let Some(cn) = cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()) {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(cn)) {
+            names.push(cn.to_ascii_lowercase());
+        }
+    }
+    Ok(names)
+}
+
+/// The self-signed default certificate, generated once per process.
+fn generated_default() -> Arc<CertifiedKey> {
+    static GENERATED: OnceLock<Arc<CertifiedKey>> = OnceLock::new();
+    Arc::clone(GENERATED.get_or_init(|| {
+        let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("generating a P-256 key cannot fail: {e}"));
+        let label = format!("{:016x}", random_label());
+        let mut params =
+            rcgen::CertificateParams::new(vec![format!("{}.{}.traefik.default", &label[..8], &label[8..])])
+                .unwrap_or_else(|e| panic!("a fixed DNS name is valid: {e}"));
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, GENERATED_COMMON_NAME);
+        let cert = params
+            .self_signed(&key)
+            .unwrap_or_else(|e| panic!("self-signing with a fresh key cannot fail: {e}"));
+        let der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        Arc::new(
+            CertifiedKey::from_der(vec![cert.der().clone()], der, &provider())
+                .unwrap_or_else(|e| panic!("a generated key matches its certificate: {e}")),
+        )
+    }))
+}
+
+/// A random label for the generated certificate's name, so that two gateways do not share one.
+fn random_label() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_config::CertificateAndStores;
+
+    fn issue(names: &[&str]) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).unwrap();
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    fn entry((cert, key): (String, String)) -> CertificateAndStores {
+        CertificateAndStores {
+            cert_file: cert,
+            key_file: key,
+            stores: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn exact_then_wildcard_then_default() {
+        let mut tls = TlsConfig::default();
+        tls.certificates.push(entry(issue(&["*.example.com"])));
+        tls.certificates.push(entry(issue(&["api.example.com", "127.0.0.1"])));
+        let (store, findings) = CertificateStore::build(&tls);
+        assert!(findings.is_empty(), "{findings:?}");
+        let wildcard = store.find("www.example.com").unwrap();
+        let exact = store.find("API.example.com").unwrap();
+        assert!(!Arc::ptr_eq(wildcard, exact));
+        assert!(store.find("127.0.0.1").is_some());
+        assert!(store.find("example.com").is_none());
+        assert!(store.default_is_generated());
+        let leaf = &store.default_certificate().cert[0];
+        assert!(
+            covered_names(leaf)
+                .unwrap()
+                .iter()
+                .any(|n| n.ends_with(".traefik.default"))
+        );
+    }
+
+    #[test]
+    fn broken_entries_are_reported_and_the_rest_serves() {
+        let mut tls = TlsConfig::default();
+        let (cert, _) = issue(&["a.test"]);
+        let (_, other_key) = issue(&["b.test"]);
+        tls.certificates.push(entry((cert, other_key)));
+        tls.certificates
+            .push(entry(("/missing/cert.pem".into(), "/missing/key.pem".into())));
+        tls.certificates.push(entry(issue(&["c.test"])));
+        let default = switchyard_config::TlsStore {
+            default_certificate: Some(switchyard_config::Certificate::new(
+                "/missing/default.pem",
+                "/missing/default.key",
+            )),
+            ..switchyard_config::TlsStore::default()
+        };
+        tls.stores.insert("default".into(), default);
+        let (store, findings) = CertificateStore::build(&tls);
+        let paths: Vec<_> = findings.iter().map(|f| f.key_path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "tls.certificates[0]",
+                "tls.certificates[1]",
+                "tls.stores.default.defaultCertificate"
+            ]
+        );
+        assert!(findings[1].error.to_string().contains("/missing/cert.pem"));
+        assert!(store.find("c.test").is_some());
+        assert!(store.find("a.test").is_none());
+        assert!(store.default_is_generated());
+    }
+
+    #[test]
+    fn a_broken_rewrite_keeps_the_previous_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = issue(&["kept.test"]);
+        let (cert_path, key_path) = (dir.path().join("c.pem"), dir.path().join("c.key"));
+        std::fs::write(&cert_path, &cert).unwrap();
+        std::fs::write(&key_path, &key).unwrap();
+        let mut tls = TlsConfig::default();
+        tls.certificates.push(CertificateAndStores {
+            cert_file: cert_path.to_string_lossy().into_owned(),
+            key_file: key_path.to_string_lossy().into_owned(),
+            stores: Vec::new(),
+        });
+        let (first, _) = CertificateStore::build(&tls);
+        let (_, other_key) = issue(&["kept.test"]);
+        std::fs::write(&key_path, other_key).unwrap();
+        let (second, findings) = CertificateStore::rebuild(&tls, Some(&first));
+        assert_eq!(findings.len(), 1);
+        assert!(
+            findings[0].error.to_string().contains("still serving"),
+            "{}",
+            findings[0].error
+        );
+        assert!(Arc::ptr_eq(
+            first.find("kept.test").unwrap(),
+            second.find("kept.test").unwrap()
+        ));
+        let (without, _) = CertificateStore::build(&tls);
+        assert!(without.find("kept.test").is_none());
+    }
+
+    #[test]
+    fn configured_default_certificate() {
+        let mut tls = TlsConfig::default();
+        let (cert, key) = issue(&["fallback.test"]);
+        let default = switchyard_config::TlsStore {
+            default_certificate: Some(switchyard_config::Certificate::new(cert, key)),
+            ..switchyard_config::TlsStore::default()
+        };
+        tls.stores.insert("default".into(), default);
+        let (store, findings) = CertificateStore::build(&tls);
+        assert!(findings.is_empty());
+        assert!(!store.default_is_generated());
+        assert!(
+            covered_names(&store.default_certificate().cert[0])
+                .unwrap()
+                .contains(&"fallback.test".to_owned())
+        );
+    }
+}
