@@ -329,6 +329,10 @@ fn not_yet_honoured(config: &switchyard_config::EntryPoint) -> Vec<&'static str>
         #[cfg(not(feature = "tls"))]
         ("http.tls", config.http.tls.is_some()),
         (
+            "http.tls.certResolver (ACME)",
+            config.http.tls.as_ref().is_some_and(|t| !t.cert_resolver.is_empty()),
+        ),
+        (
             "transport.respondingTimeouts.writeTimeout",
             !config.transport.responding_timeouts.write_timeout.is_zero(),
         ),

@@ -48,6 +48,14 @@ impl TlsState {
         for problem in problems {
             findings.general(problem.key_path, Problem::Invalid(problem.error.to_string()));
         }
+        for (name, router) in &http.routers {
+            if router.tls.as_ref().is_some_and(|t| !t.cert_resolver.is_empty()) {
+                let problem = Problem::Unsupported(
+                    "certificate resolvers (ACME) are not supported: the router is served with the certificates of tls.certificates and the default store".into(),
+                );
+                findings.router(name, "tls.certResolver", problem, false);
+            }
+        }
         let mut sni = Vec::with_capacity(entry_points.len());
         let mut routers = HashMap::new();
         for (ep, info) in entry_points.iter().enumerate() {
