@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use switchyard::Gateway;
-use switchyard::config::{DynamicConfig, EntryPoint, LoadBalancer, MemoryProvider, Router, Service, StaticConfig};
+use switchyard::config::{
+    DynamicConfig, EntryPoint, LoadBalancer, MemoryProvider, Router, RouterTls, Service, StaticConfig,
+};
 use switchyard_examples::demo_backend;
 
 const RELOAD_AFTER: Duration = Duration::from_secs(5);
@@ -33,6 +35,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .http
         .routers
         .insert("a".into(), Router::new("PathPrefix(`/a`)", "demo-a"));
+    // The same routes over TLS, on the same port: with no certificate configured, the gateway serves
+    // a self-signed one it generates at start, as Traefik does.
+    let mut over_tls = Router::new("Host(`whoami.localhost`) || PathPrefix(`/whoami`)", "both");
+    over_tls.tls = Some(RouterTls::default());
+    dynamic.http.routers.insert("whoami-tls".into(), over_tls);
     let both = LoadBalancer::with_urls([format!("http://{demo_a}"), format!("http://{demo_b}")]);
     dynamic.http.services.insert("both".into(), Service::from(both));
     dynamic.http.services.insert(
@@ -47,6 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("switchyard is routing on http://{addr} to two demo backends ({demo_a}, {demo_b}). Try:");
     println!("  curl http://{addr}/whoami            # alternates demo-a / demo-b");
     println!("  curl -H 'Host: whoami.localhost' http://{addr}/");
+    println!("  curl -k https://{addr}/whoami        # TLS on the same port, generated certificate");
     println!("  curl http://{addr}/a/anything        # demo-a only");
     println!("  curl http://{addr}/b                 # 404 until the reload below");
     println!("  curl http://{addr}/api/http/routers  # the configuration as JSON (internal API)");
