@@ -23,13 +23,23 @@ use tower::ServiceExt;
 use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{BuildContext, ClientInfo, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, error_response};
 
-/// Status codes and inclusive ranges (`"404"`, `"500-599"`), as Traefik's `HTTPCodeRanges`.
+/// Status codes and inclusive ranges (`"404"`, `"500-599"`), as Traefik's `HTTPCodeRanges`: read by
+/// the `errors` and `retry` middlewares and by `failover` services.
+///
+/// ```
+/// use switchyard_middleware::CodeRanges;
+///
+/// let ranges = CodeRanges::parse(&["404".into(), "500-599".into()], "status").unwrap();
+/// assert!(ranges.contains(503) && ranges.contains(404) && !ranges.contains(403));
+/// let error = CodeRanges::parse(&["599-500".into()], "status").unwrap_err();
+/// assert_eq!(error.field(), "status[0]");
+/// ```
 #[derive(Debug, Clone, Default)]
-pub(crate) struct CodeRanges(Vec<(u16, u16)>);
+pub struct CodeRanges(Vec<(u16, u16)>);
 
 impl CodeRanges {
     /// Parses `blocks`; errors name `field[index]`.
-    pub(crate) fn parse(blocks: &[String], field: &str) -> Result<Self, MiddlewareError> {
+    pub fn parse(blocks: &[String], field: &str) -> Result<Self, MiddlewareError> {
         blocks
             .iter()
             .enumerate()
@@ -46,17 +56,23 @@ impl CodeRanges {
                 .parse::<u16>()
                 .map_err(|_| format!("`{block}` is not a status code or a range like `500-599`"))
         };
-        match block.split_once('-') {
-            None => number(block).map(|c| (c, c)),
-            Some((low, high)) => Ok((number(low)?, number(high)?)),
+        let (low, high) = match block.split_once('-') {
+            None => number(block).map(|c| (c, c))?,
+            Some((low, high)) => (number(low)?, number(high)?),
+        };
+        if low > high {
+            return Err(format!("`{block}` is an empty range"));
         }
+        Ok((low, high))
     }
 
-    pub(crate) fn contains(&self, code: u16) -> bool {
+    /// Whether `code` is one of the codes or inside one of the ranges.
+    pub fn contains(&self, code: u16) -> bool {
         self.0.iter().any(|&(low, high)| (low..=high).contains(&code))
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether no code was given.
+    pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }

@@ -68,6 +68,7 @@ pub use auth::ClientUsername;
 pub use body::{BoxError, RequestBody, ResponseBody, Resumed};
 pub use build::{BuildContext, Resolve, build};
 pub use error::MiddlewareError;
+pub use errors::CodeRanges;
 pub use forwarded::{MANAGED_HEADERS, is_managed_header};
 pub use pass_tls_client_cert::PeerCertificates;
 pub use registry::{PluginFactory, Plugins};

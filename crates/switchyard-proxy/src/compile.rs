@@ -7,13 +7,13 @@ use switchyard_config::{
     ConfigError, ElementReport, LoadBalancer as LoadBalancerConfig, Middleware, Problem, Published, Report, Router,
     ServiceKind, Status, qualify,
 };
-use switchyard_middleware::{BuildContext, HttpService, MiddlewareLayer, Plugins, Resolve};
+use switchyard_middleware::{BuildContext, CodeRanges, HttpService, MiddlewareLayer, Plugins, Resolve};
 use switchyard_rules::{Route, RouteTable};
 
 use crate::endpoint::{ApiEndpoint, NoopEndpoint, ServiceEndpoint};
 use crate::service::{
     Child, Failover, LoadBalancer, Mirror, Mirroring, Node, Options, Passive, Probe, Server, ServerStats, Sticky,
-    Weighted, spawn_active, status_ranges,
+    Weighted, spawn_active,
 };
 use crate::snapshot::{EntryPointInfo, EntryPointTables, Handler, RouteTarget, Snapshot, Target};
 use crate::upstream::{Origin, Pool, Protocol, TransportSettings};
@@ -797,8 +797,12 @@ fn parent_node(name: &str, kind: &ServiceKind, children: &[Node]) -> Result<Node
         ServiceKind::Failover(f) => {
             let on_status = match &f.errors {
                 Some(errors) => {
-                    let ranges = status_ranges(&errors.status)
-                        .map_err(|reason| ("failover.errors.status".to_owned(), Problem::Invalid(reason)))?;
+                    let ranges = CodeRanges::parse(&errors.status, "status").map_err(|e| {
+                        (
+                            format!("failover.errors.{}", e.field()),
+                            Problem::Invalid(e.to_string()),
+                        )
+                    })?;
                     Some((ranges, u64::try_from(errors.max_request_body_bytes).ok()))
                 }
                 None => None,

@@ -9,6 +9,6 @@ pub(crate) mod weighted_round_robin;
 
 pub(crate) use health::{Passive, Probe, spawn_active};
 pub(crate) use load_balancer::{LoadBalancer, Options, Server};
-pub(crate) use node::{Child, Failover, Forwarding, Mirror, Mirroring, Node, Weighted, status_ranges};
+pub(crate) use node::{Child, Failover, Forwarding, Mirror, Mirroring, Node, Weighted};
 pub(crate) use sticky::Sticky;
 pub(crate) use strategy::ServerStats;

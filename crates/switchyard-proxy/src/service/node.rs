@@ -10,7 +10,6 @@
 //! their own: their answers are discarded and they never slow down or fail the main request.
 
 use std::future::Future;
-use std::ops::RangeInclusive;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +19,7 @@ use http::request::Parts;
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::BodyExt;
-use switchyard_middleware::{RequestBody, ResponseBody, Resumed};
+use switchyard_middleware::{CodeRanges, RequestBody, ResponseBody, Resumed};
 
 use super::load_balancer::LoadBalancer;
 use super::sticky::Sticky;
@@ -319,7 +318,7 @@ pub(crate) struct Failover {
     pub(crate) fallback: Node,
     /// Statuses of the main service's answers that send the request to the fallback, and the largest
     /// body kept to replay it (`None`: no limit).
-    pub(crate) on_status: Option<(Vec<RangeInclusive<u16>>, Option<u64>)>,
+    pub(crate) on_status: Option<(CodeRanges, Option<u64>)>,
     pub(crate) checks_health: bool,
 }
 
@@ -343,7 +342,7 @@ impl Failover {
                 .forward_boxed(copy_parts(&parts), RequestBody::from(bytes.clone()), how)
                 .await?;
             let status = response.status().as_u16();
-            if !statuses.iter().any(|range| range.contains(&status)) {
+            if !statuses.contains(status) {
                 return Ok(response);
             }
             drop(response);
@@ -366,25 +365,6 @@ impl Failover {
 }
 
 /// Parses Traefik's status list (`"500-599"`, `"429"`).
-pub(crate) fn status_ranges(statuses: &[String]) -> Result<Vec<RangeInclusive<u16>>, String> {
-    statuses
-        .iter()
-        .map(|s| {
-            let (low, high) = s.split_once('-').unwrap_or((s, s));
-            let parse = |v: &str| {
-                v.trim()
-                    .parse::<u16>()
-                    .map_err(|_| format!("`{s}` is not a status or a status range"))
-            };
-            let (low, high) = (parse(low)?, parse(high)?);
-            if low > high {
-                return Err(format!("`{s}` is an empty range"));
-            }
-            Ok(low..=high)
-        })
-        .collect()
-}
-
 /// A copy of a request head for a second request (the body goes separately).
 fn copy_parts(parts: &Parts) -> Parts {
     let mut request = Request::new(());
@@ -436,16 +416,6 @@ mod tests {
     use switchyard_middleware::BoxError;
 
     use super::*;
-
-    #[test]
-    fn status_ranges_parse_like_traefik() {
-        let ranges = status_ranges(&["500-599".into(), "429".into()]).unwrap();
-        assert!(ranges.iter().any(|r| r.contains(&503)));
-        assert!(ranges.iter().any(|r| r.contains(&429)));
-        assert!(!ranges.iter().any(|r| r.contains(&404)));
-        assert!(status_ranges(&["5xx".into()]).is_err());
-        assert!(status_ranges(&["599-500".into()]).is_err());
-    }
 
     #[tokio::test]
     async fn bodies_beyond_the_limit_keep_every_byte() {
