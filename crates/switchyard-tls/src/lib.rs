@@ -4,9 +4,11 @@
 //!
 //! Nothing here does I/O on sockets; the proxy runs the handshakes.
 
+mod client;
 mod error;
 mod pem;
 
+pub use client::{auth_client_config, client_config, server_name, supported_cipher_suites};
 pub use error::TlsError;
 pub use pem::{certificates, describe, private_key};
 

@@ -84,7 +84,10 @@ mod tests {
         let missing = certificates("/nonexistent/cert.pem").unwrap_err().to_string();
         assert!(missing.contains("/nonexistent/cert.pem"), "{missing}");
         let garbage = private_key(&cert.pem()).unwrap_err().to_string();
-        assert!(garbage.contains("inline PEM") && garbage.contains("private key"), "{garbage}");
+        assert!(
+            garbage.contains("inline PEM") && garbage.contains("private key"),
+            "{garbage}"
+        );
         assert!(certificates("").is_err());
     }
 }
