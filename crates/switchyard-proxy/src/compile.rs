@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use switchyard_config::{
     ConfigError, ElementReport, LoadBalancer as LoadBalancerConfig, Middleware, Problem, Published, Report, Router,
-    ServiceKind, Status, qualify,
+    ServersTransport, ServiceKind, Status, qualify,
 };
 use switchyard_middleware::{BuildContext, HttpService, MiddlewareLayer, Plugins, Resolve};
 use switchyard_rules::{Route, RouteTable};
@@ -16,7 +16,7 @@ use crate::service::{
     Weighted, spawn_active, status_ranges,
 };
 use crate::snapshot::{EntryPointInfo, EntryPointTables, Handler, Snapshot, Target};
-use crate::upstream::{Origin, Pool, Protocol, TransportSettings};
+use crate::upstream::{ClientTls, Origin, Pool, Protocol, TlsFailure, TransportSettings};
 
 /// The internal API service routers can name.
 pub const API_SERVICE: &str = "api@internal";
@@ -29,6 +29,11 @@ pub(crate) struct Compiler {
     /// What each entrypoint's static configuration adds to its routers.
     entry_defaults: Vec<EntryPointDefaults>,
     default_transport: TransportSettings,
+    /// The static `serversTransport`, whose TLS options serve services that name no transport.
+    default_servers_transport: ServersTransport,
+    /// TLS client configurations by transport name (`""` for the default), with the definition each
+    /// was built from; reused while it does not change.
+    tls: HashMap<String, CompiledTls>,
     pools: HashMap<PoolKey, Arc<Pool>>,
     services: HashMap<String, CompiledService>,
     parents: HashMap<String, CompiledParent>,
@@ -103,13 +108,23 @@ impl Resolve for Resolver<'_> {
 struct PoolKey {
     url: String,
     settings: TransportSettings,
+    /// The transport's TLS configuration, for HTTPS servers.
+    tls: Option<ClientTls>,
 }
 
 #[derive(Debug)]
 struct CompiledService {
     definition: LoadBalancerConfig,
     settings: TransportSettings,
+    tls: Option<ClientTls>,
     balancer: Arc<LoadBalancer>,
+}
+
+/// A transport's TLS client configuration, or why it has none.
+#[derive(Debug, Clone)]
+struct CompiledTls {
+    definition: ServersTransport,
+    built: Result<ClientTls, TlsFailure>,
 }
 
 /// Records problems found while compiling into the report.
@@ -154,6 +169,29 @@ impl Findings<'_> {
         Self::record(&mut self.report.middlewares, "middlewares", name, field, problem, true);
     }
 
+    /// A servers transport's own problem, among the general ones (the report has no section for
+    /// transports): `http.serversTransports.NAME.OPTION`, or `serversTransport.OPTION` for the static one.
+    fn transport(&mut self, name: &str, failure: &TlsFailure) {
+        let mut key_path = if name.is_empty() {
+            "serversTransport".to_owned()
+        } else {
+            format!("http.serversTransports.{name}")
+        };
+        if !failure.option.is_empty() {
+            key_path.push('.');
+            key_path.push_str(&failure.option);
+        }
+        let provider = name.rsplit_once('@').map_or("", |(_, p)| p);
+        let error = ConfigError {
+            provider: provider.to_owned(),
+            origin: None,
+            key_path,
+            problem: failure.problem.clone(),
+        };
+        tracing::warn!(target: "switchyard::config", "{error}");
+        self.report.general.push(error);
+    }
+
     fn router(&mut self, name: &str, field: &str, problem: Problem, fatal: bool) {
         Self::record(&mut self.report.routers, "routers", name, field, problem, fatal);
     }
@@ -169,12 +207,20 @@ impl Compiler {
             entry_points,
             entry_defaults,
             default_transport,
+            default_servers_transport: ServersTransport::default(),
+            tls: HashMap::new(),
             pools: HashMap::new(),
             services: HashMap::new(),
             parents: HashMap::new(),
             middlewares: HashMap::new(),
             plugins: Plugins::new(),
         }
+    }
+
+    /// Takes the TLS options of services without `serversTransport` from the static `serversTransport`.
+    pub(crate) fn with_default_servers_transport(mut self, transport: ServersTransport) -> Self {
+        self.default_servers_transport = transport;
+        self
     }
 
     /// Builds `plugin` middlewares from `plugins`.
@@ -190,30 +236,50 @@ impl Compiler {
         let mut findings = Findings { report: &mut report };
         let mut pools = HashMap::new();
         let mut services = HashMap::new();
+        let mut tls = HashMap::new();
         let http = &published.runtime.config.http;
         for (name, service) in &http.services {
             let ServiceKind::LoadBalancer(definition) = &service.kind else {
                 continue;
             };
             let settings = self.transport(&published, &definition.servers_transport);
-            if let Some(compiled) = self.reuse(name, definition, &settings, &mut pools) {
+            let client_tls = match needs_tls(definition) {
+                Some(field) => {
+                    let transport = &definition.servers_transport;
+                    match self.client_tls(&published, transport, &mut tls, &mut findings) {
+                        Ok(client_tls) => Some(client_tls),
+                        Err(failure) => {
+                            let (field, problem) = transport_problem(transport, field, failure);
+                            findings.service(name, &field, problem, true);
+                            continue;
+                        }
+                    }
+                }
+                None => None,
+            };
+            if let Some(compiled) = self.reuse(name, definition, &settings, client_tls.as_ref(), &mut pools) {
                 services.insert(name.clone(), compiled);
                 continue;
             }
-            match self.load_balancer(name, definition, &settings, &mut pools, &mut findings) {
-                Some(balancer) => {
-                    services.insert(
-                        name.clone(),
-                        CompiledService {
-                            definition: definition.clone(),
-                            settings,
-                            balancer,
-                        },
-                    );
-                }
-                None => continue,
+            let built = self.load_balancer(
+                name,
+                definition,
+                &settings,
+                client_tls.as_ref(),
+                &mut pools,
+                &mut findings,
+            );
+            if let Some(balancer) = built {
+                let compiled = CompiledService {
+                    definition: definition.clone(),
+                    settings,
+                    tls: client_tls,
+                    balancer,
+                };
+                services.insert(name.clone(), compiled);
             }
         }
+        self.tls = tls;
 
         let mut nodes: HashMap<String, Node> = services
             .iter()
@@ -542,28 +608,65 @@ impl Compiler {
             .map_or_else(|| self.default_transport.clone(), TransportSettings::from_config)
     }
 
+    /// The TLS client configuration of the transport `name` (the default one when empty), built once
+    /// per compilation and kept across compilations while its definition does not change. A transport
+    /// that cannot be built is reported once per compilation, under its own key path.
+    fn client_tls(
+        &self,
+        published: &Published,
+        name: &str,
+        built: &mut HashMap<String, CompiledTls>,
+        findings: &mut Findings<'_>,
+    ) -> Result<ClientTls, TlsFailure> {
+        if let Some(compiled) = built.get(name) {
+            return compiled.built.clone();
+        }
+        let definition = match published.runtime.config.http.servers_transports.get(name) {
+            Some(transport) if !name.is_empty() => transport,
+            _ => &self.default_servers_transport,
+        };
+        let compiled = match self.tls.get(name).filter(|c| c.definition == *definition) {
+            Some(previous) => previous.clone(),
+            None => CompiledTls {
+                definition: definition.clone(),
+                built: ClientTls::from_config(definition),
+            },
+        };
+        if let Err(failure) = &compiled.built {
+            if !matches!(failure.problem, Problem::Unsupported(_)) {
+                findings.transport(name, failure);
+            }
+        }
+        built.insert(name.to_owned(), compiled.clone());
+        compiled.built
+    }
+
     /// The previous compilation of a service whose definition and transport did not change.
     fn reuse(
         &self,
         name: &str,
         definition: &LoadBalancerConfig,
         settings: &TransportSettings,
+        tls: Option<&ClientTls>,
         pools: &mut HashMap<PoolKey, Arc<Pool>>,
     ) -> Option<CompiledService> {
         let previous = self.services.get(name)?;
-        if previous.definition != *definition || previous.settings != *settings {
+        if previous.definition != *definition || previous.settings != *settings || previous.tls.as_ref() != tls {
             return None;
         }
         for (server, config) in previous.balancer.servers().iter().zip(&definition.servers) {
+            let https = server.pool.origin().protocol() == Protocol::Https;
             let key = PoolKey {
                 url: config.url.clone(),
                 settings: settings.clone(),
+                tls: tls.filter(|_| https).cloned(),
             };
             pools.insert(key, Arc::clone(&server.pool));
         }
         Some(CompiledService {
             definition: definition.clone(),
             settings: settings.clone(),
+            tls: tls.cloned(),
             balancer: Arc::clone(&previous.balancer),
         })
     }
@@ -573,6 +676,7 @@ impl Compiler {
         name: &str,
         definition: &LoadBalancerConfig,
         settings: &TransportSettings,
+        tls: Option<&ClientTls>,
         pools: &mut HashMap<PoolKey, Arc<Pool>>,
         findings: &mut Findings<'_>,
     ) -> Option<Arc<LoadBalancer>> {
@@ -589,6 +693,11 @@ impl Compiler {
                     .collect()
             })
             .unwrap_or_default();
+        let probes_https = definition
+            .health_check
+            .as_ref()
+            .is_some_and(|check| check.scheme.eq_ignore_ascii_case("https"));
+        let mut targets = Vec::with_capacity(definition.servers.len());
         for (index, server) in definition.servers.iter().enumerate() {
             let field = format!("loadBalancer.servers[{index}].url");
             let origin = match Origin::parse(&server.url) {
@@ -598,14 +707,20 @@ impl Compiler {
                     return None;
                 }
             };
-            if origin.protocol() == Protocol::Https {
-                let problem = Problem::Unsupported("HTTPS backends are not supported yet (they come with TLS)".into());
-                findings.service(name, &field, problem, true);
-                return None;
-            }
+            let https = origin.protocol() == Protocol::Https;
+            let target = match tls.filter(|_| https || probes_https).map(|t| t.target(origin.host())) {
+                Some(Ok(target)) => Some(target),
+                Some(Err(reason)) => {
+                    findings.service(name, &field, Problem::Invalid(reason), true);
+                    return None;
+                }
+                None => None,
+            };
+            targets.push(target.clone());
             let key = PoolKey {
                 url: server.url.clone(),
                 settings: settings.clone(),
+                tls: tls.filter(|_| https).cloned(),
             };
             let pool = pools
                 .entry(key.clone())
@@ -613,7 +728,7 @@ impl Compiler {
                     self.pools
                         .get(&key)
                         .cloned()
-                        .unwrap_or_else(|| Pool::new(origin, settings.clone()))
+                        .unwrap_or_else(|| Pool::new(origin, settings.clone(), target.filter(|_| https)))
                 })
                 .clone();
             servers.push(Server {
@@ -629,8 +744,8 @@ impl Compiler {
         let probes = match &definition.health_check {
             Some(check) => {
                 let mut probes = Vec::with_capacity(definition.servers.len());
-                for server in &definition.servers {
-                    match Probe::new(check, &server.url) {
+                for (server, target) in definition.servers.iter().zip(targets) {
+                    match Probe::new(check, &server.url, target) {
                         Ok(probe) => probes.push(Some(probe)),
                         Err(error) => {
                             findings.service(
@@ -675,6 +790,43 @@ impl Compiler {
         }
         Some(balancer)
     }
+}
+
+/// Where a load balancer needs TLS, as the key path to blame when it cannot have it: its first HTTPS
+/// server, or its health check's `scheme: https`.
+fn needs_tls(definition: &LoadBalancerConfig) -> Option<String> {
+    let https = |url: &str| {
+        url.get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    };
+    if let Some(index) = definition.servers.iter().position(|s| https(&s.url)) {
+        return Some(format!("loadBalancer.servers[{index}].url"));
+    }
+    definition
+        .health_check
+        .as_ref()
+        .filter(|check| check.scheme.eq_ignore_ascii_case("https"))
+        .map(|_| "loadBalancer.healthCheck.scheme".to_owned())
+}
+
+/// How a service is told that its transport cannot carry HTTPS: without the `tls` feature, at the HTTPS
+/// server; otherwise at its `serversTransport`, naming the transport's fault.
+fn transport_problem(transport: &str, field: String, failure: TlsFailure) -> (String, Problem) {
+    if let Problem::Unsupported(_) = failure.problem {
+        return (field, failure.problem);
+    }
+    let which = if transport.is_empty() {
+        "the default serversTransport (static configuration)".to_owned()
+    } else {
+        format!("serversTransport `{transport}`")
+    };
+    let option = if failure.option.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", failure.option)
+    };
+    let problem = Problem::Invalid(format!("{which} has invalid TLS settings: {option}{}", failure.problem));
+    ("loadBalancer.serversTransport".to_owned(), problem)
 }
 
 /// The key path, below the service, of its `index`-th child reference.
