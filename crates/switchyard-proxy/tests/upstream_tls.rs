@@ -18,8 +18,8 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use support::{TestBody, TestGateway, client, full, get};
 use switchyard_config::{
-    Certificate, Duration as ConfigDuration, DynamicConfig, LoadBalancer, Router, ServerHealthCheck, ServersTransport,
-    Service, Status,
+    Certificate, Duration as ConfigDuration, DynamicConfig, ForwardAuth, LoadBalancer, Middleware, Router,
+    ServerHealthCheck, ServersTransport, Service, Status,
 };
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -426,6 +426,48 @@ async fn https_health_checks_probe_over_tls() {
     eventually(async || status(&gateway).await == StatusCode::SERVICE_UNAVAILABLE).await;
     backend.health.store(200, Ordering::SeqCst);
     eventually(async || status(&gateway).await == StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn forward_auth_reaches_an_https_authentication_server() {
+    let pki = Pki::new();
+    let auth = TlsBackend::start(&pki.server(&["auth.test", "127.0.0.1"]), BackendTls::default()).await;
+    let app = support::Backend::start("app").await;
+    let forward = |tls: Option<switchyard_config::ClientTls>| ForwardAuth {
+        address: format!("{}/health", auth.url()),
+        tls,
+        ..ForwardAuth::default()
+    };
+    let trusted = switchyard_config::ClientTls {
+        ca: pki.ca_pem.clone(),
+        ..switchyard_config::ClientTls::default()
+    };
+    let dynamic = support::middleware_route(
+        "PathPrefix(`/`)",
+        &[app.url()],
+        vec![("auth", Middleware::ForwardAuth(forward(Some(trusted))))],
+    );
+    let gateway = TestGateway::start(dynamic).await;
+    let (status, _, body) = get(&client(), &gateway.url("/"), None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "app"));
+    assert_eq!(auth.probes.load(Ordering::SeqCst), 1, "asked the authentication server");
+
+    auth.health.store(403, Ordering::SeqCst);
+    assert_eq!(get(&client(), &gateway.url("/"), None).await.0, StatusCode::FORBIDDEN);
+
+    // Without the CA, the server's certificate is refused: Traefik answers 500.
+    auth.health.store(200, Ordering::SeqCst);
+    gateway
+        .reconfigure(|c| {
+            c.http
+                .middlewares
+                .insert("auth".into(), Middleware::ForwardAuth(forward(None)));
+        })
+        .await;
+    assert_eq!(
+        get(&client(), &gateway.url("/"), None).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
 }
 
 /// Waits until `check` holds, for up to five seconds.
