@@ -108,8 +108,8 @@ impl Resolve for Resolver<'_> {
 struct PoolKey {
     url: String,
     settings: TransportSettings,
-    /// The transport's TLS configuration, for HTTPS servers.
-    tls: Option<ClientTls>,
+    /// The build of the transport's TLS configuration ([`ClientTls::id`]), for HTTPS servers.
+    tls: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -277,6 +277,12 @@ impl Compiler {
                     balancer,
                 };
                 services.insert(name.clone(), compiled);
+            }
+        }
+        // Transports no HTTPS server uses yet are checked too, so that a mistake shows before it matters.
+        if cfg!(feature = "tls") {
+            for name in http.servers_transports.keys() {
+                let _unused = self.client_tls(&published, name, &mut tls, &mut findings);
             }
         }
         self.tls = tls;
@@ -659,7 +665,7 @@ impl Compiler {
             let key = PoolKey {
                 url: config.url.clone(),
                 settings: settings.clone(),
-                tls: tls.filter(|_| https).cloned(),
+                tls: tls.filter(|_| https).map(ClientTls::id),
             };
             pools.insert(key, Arc::clone(&server.pool));
         }
@@ -720,7 +726,7 @@ impl Compiler {
             let key = PoolKey {
                 url: server.url.clone(),
                 settings: settings.clone(),
-                tls: tls.filter(|_| https).cloned(),
+                tls: tls.filter(|_| https).map(ClientTls::id),
             };
             let pool = pools
                 .entry(key.clone())

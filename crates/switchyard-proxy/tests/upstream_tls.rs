@@ -87,6 +87,8 @@ struct TlsBackend {
     versions: Arc<Mutex<Vec<Version>>>,
     health: Arc<AtomicU16>,
     probes: Arc<AtomicUsize>,
+    /// TLS handshakes completed.
+    handshakes: Arc<AtomicUsize>,
 }
 
 impl TlsBackend {
@@ -127,7 +129,9 @@ impl TlsBackend {
             versions: Arc::default(),
             health: Arc::new(AtomicU16::new(200)),
             probes: Arc::default(),
+            handshakes: Arc::default(),
         };
+        let handshakes = Arc::clone(&backend.handshakes);
         let (versions, health, probes) = (
             Arc::clone(&backend.versions),
             Arc::clone(&backend.health),
@@ -137,8 +141,10 @@ impl TlsBackend {
             while let Ok((stream, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
                 let (versions, health, probes) = (Arc::clone(&versions), Arc::clone(&health), Arc::clone(&probes));
+                let handshakes = Arc::clone(&handshakes);
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(stream).await else { return };
+                    handshakes.fetch_add(1, Ordering::SeqCst);
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let answer = answer(&req, &versions, &health, &probes);
                         async move { Ok::<_, Infallible>(answer) }
@@ -225,10 +231,44 @@ async fn an_https_backend_is_reached_with_root_cas_and_h2_by_alpn() {
         [Version::HTTP_2; 3],
         "h2 was offered and chosen by ALPN"
     );
+    assert_eq!(backend.handshakes.load(Ordering::SeqCst), 1, "one shared h2 connection");
+
+    // A reload that leaves the transport alone keeps its connections.
+    gateway
+        .reconfigure(|c| {
+            c.http
+                .routers
+                .insert("other".into(), Router::new("PathPrefix(`/other`)", "s"));
+        })
+        .await;
+    assert_eq!(status(&gateway).await, StatusCode::OK);
+    assert_eq!(
+        backend.handshakes.load(Ordering::SeqCst),
+        1,
+        "the pool survived the reload"
+    );
 
     // The system's roots do not know the private CA.
     set_transport(&gateway, ServersTransport::default()).await;
     assert_eq!(status(&gateway).await, StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn the_static_servers_transport_serves_services_without_one() {
+    let pki = Pki::new();
+    let backend = TlsBackend::start(&pki.server(&["127.0.0.1"]), BackendTls::default()).await;
+    let dynamic = support::route("PathPrefix(`/`)", &[backend.url()]);
+    let mut static_config = support::static_config();
+    let gateway = TestGateway::start_with(static_config.clone(), dynamic.clone()).await;
+    assert_eq!(status(&gateway).await, StatusCode::BAD_GATEWAY, "the system's roots");
+
+    static_config.servers_transport = Some(switchyard_config::StaticServersTransport {
+        root_cas: vec![pki.ca_pem.clone()],
+        ..Default::default()
+    });
+    let gateway = TestGateway::start_with(static_config, dynamic).await;
+    let (status, _, body) = get(&client(), &gateway.url("/"), None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "secure"));
 }
 
 #[tokio::test]
@@ -354,6 +394,7 @@ async fn peer_cert_uri_must_be_among_the_backend_sans() {
 async fn an_unknown_cipher_suite_disables_only_the_services_using_the_transport() {
     let pki = Pki::new();
     let backend = TlsBackend::start(&pki.server(&["127.0.0.1"]), BackendTls::default()).await;
+    let app = support::Backend::start("app").await;
     let transport = ServersTransport {
         cipher_suites: vec!["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into(), "TLS_BOGUS".into()],
         ..trusting(&pki)
@@ -396,6 +437,29 @@ async fn an_unknown_cipher_suite_disables_only_the_services_using_the_transport(
         "{general:?}"
     );
     assert_eq!(report.services["healthy@test"].status, Status::Enabled);
+
+    // A transport is checked even while only plain HTTP servers use it.
+    gateway
+        .reconfigure(|c| {
+            let transport = ServersTransport {
+                root_cas: vec!["/nonexistent/switchyard/ca.pem".into()],
+                ..ServersTransport::default()
+            };
+            c.http.servers_transports.insert("good".into(), transport);
+            let mut plain = LoadBalancer::with_urls([app.url()]);
+            plain.servers_transport = "good".into();
+            c.http.services.insert("healthy".into(), Service::from(plain));
+        })
+        .await;
+    assert_eq!(get(&client(), &gateway.url("/ok"), None).await.0, StatusCode::OK);
+    let snapshot = gateway.gateway.snapshot();
+    let general: Vec<String> = snapshot.report().general.iter().map(ToString::to_string).collect();
+    assert!(
+        general
+            .iter()
+            .any(|e| e.starts_with("http.serversTransports.good@test.rootCAs[0]: cannot read")),
+        "{general:?}"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ pub(crate) use enabled::{ClientTls, TlsTarget};
 
 /// A transport's TLS client configuration (the `tls` feature is off: there is none).
 #[cfg(not(feature = "tls"))]
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ClientTls {}
 
 /// A backend's TLS settings (the `tls` feature is off: there are none).
@@ -39,12 +39,17 @@ impl ClientTls {
     pub(crate) fn target(&self, _host: &str) -> Result<TlsTarget, String> {
         match *self {}
     }
+
+    /// Never called: no value exists.
+    pub(crate) fn id(&self) -> u64 {
+        match *self {}
+    }
 }
 
 #[cfg(feature = "tls")]
 mod enabled {
-    use std::hash::{Hash, Hasher};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
     use rustls::ClientConfig;
@@ -58,27 +63,25 @@ mod enabled {
     /// How long a TLS handshake with a backend may take (Go's `TLSHandshakeTimeout` in Traefik).
     const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+    /// Numbers each build of a client configuration.
+    static BUILDS: AtomicU64 = AtomicU64::new(0);
+
     /// A transport's TLS client configuration, built once per compiled transport. Two are equal when
     /// they are the same build, so pools are kept exactly while their transport is unchanged.
     #[derive(Debug, Clone)]
     pub(crate) struct ClientTls {
+        id: u64,
         config: Arc<ClientConfig>,
         server_name: Option<ServerName<'static>>,
     }
 
     impl PartialEq for ClientTls {
         fn eq(&self, other: &Self) -> bool {
-            Arc::ptr_eq(&self.config, &other.config)
+            self.id == other.id
         }
     }
 
     impl Eq for ClientTls {}
-
-    impl Hash for ClientTls {
-        fn hash<H: Hasher>(&self, state: &mut H) {
-            std::ptr::hash(Arc::as_ptr(&self.config), state);
-        }
-    }
 
     impl ClientTls {
         /// Reads a transport's TLS options.
@@ -89,7 +92,12 @@ mod enabled {
                     "" => None,
                     _ => Some(switchyard_tls::server_name(transport, "")?),
                 };
-                Ok(Self { config, server_name })
+                let id = BUILDS.fetch_add(1, Ordering::Relaxed);
+                Ok(Self {
+                    id,
+                    config,
+                    server_name,
+                })
             };
             build().map_err(|error| match error {
                 TlsError::Option { option, reason } => super::TlsFailure {
@@ -101,6 +109,11 @@ mod enabled {
                     problem: switchyard_config::Problem::Invalid(other.to_string()),
                 },
             })
+        }
+
+        /// Which build this is: pools are keyed by it.
+        pub(crate) fn id(&self) -> u64 {
+            self.id
         }
 
         /// What a pool to `host` needs: `serverName`, else the host itself.
