@@ -388,6 +388,23 @@ async fn peer_cert_uri_must_be_among_the_backend_sans() {
     assert_eq!(status(&gateway).await, StatusCode::OK);
     set_transport(&gateway, expecting("spiffe://cluster.test/ns/shop/sa/other")).await;
     assert_eq!(status(&gateway).await, StatusCode::BAD_GATEWAY);
+
+    // With insecureSkipVerify, as in Traefik, the name is not checked but the chain still is.
+    let insecure = |roots: Vec<String>| ServersTransport {
+        insecure_skip_verify: true,
+        server_name: "wrong.test".into(),
+        peer_cert_uri: uri.into(),
+        root_cas: roots,
+        ..ServersTransport::default()
+    };
+    set_transport(&gateway, insecure(vec![pki.ca_pem.clone()])).await;
+    assert_eq!(status(&gateway).await, StatusCode::OK);
+    set_transport(&gateway, insecure(Vec::new())).await;
+    assert_eq!(
+        status(&gateway).await,
+        StatusCode::BAD_GATEWAY,
+        "the system's roots do not know the CA"
+    );
 }
 
 #[tokio::test]

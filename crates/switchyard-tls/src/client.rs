@@ -212,12 +212,19 @@ impl Settings {
             provider.cipher_suites = suites;
         }
         let provider = Arc::new(provider);
-        let check = match (self.insecure, self.roots) {
-            (true, _) => Check::Nothing,
-            (false, Roots::Given(roots)) => Check::Chain(webpki(roots, &provider)?),
-            (false, Roots::System) => match system_roots() {
-                Some(roots) => Check::Chain(webpki(roots, &provider)?),
-                None => Check::NoRoots,
+        // As Traefik, `peerCertURI` keeps the chain check even with `insecureSkipVerify` (the name is
+        // what is skipped then).
+        let roots = match self.roots {
+            _ if self.insecure && self.peer_uri.is_none() => None,
+            Roots::Given(roots) => Some(roots),
+            Roots::System => system_roots(),
+        };
+        let check = match roots {
+            None if self.insecure && self.peer_uri.is_none() => Check::Nothing,
+            None => Check::NoRoots,
+            Some(roots) => Check::Chain {
+                webpki: webpki(roots, &provider)?,
+                name: !self.insecure,
             },
         };
         let verifier = BackendVerifier {
@@ -347,8 +354,11 @@ fn nested(field: &str, error: &TlsError) -> TlsError {
 /// How a backend's certificate chain is checked.
 #[derive(Debug)]
 enum Check {
-    /// Against trusted roots, with the server name.
-    Chain(Arc<WebPkiServerVerifier>),
+    /// Against trusted roots, with the server name unless `name` is false.
+    Chain {
+        webpki: Arc<WebPkiServerVerifier>,
+        name: bool,
+    },
     /// Not at all (`insecureSkipVerify`).
     Nothing,
     /// No roots to check against: every certificate is refused.
@@ -385,8 +395,14 @@ impl ServerCertVerifier for BackendVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         match &self.check {
-            Check::Chain(webpki) => {
-                webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+            Check::Chain { webpki, name } => {
+                match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+                    Ok(_) => {}
+                    Err(rustls::Error::InvalidCertificate(
+                        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+                    )) if !name => {}
+                    Err(error) => return Err(error),
+                }
             }
             Check::Nothing => {}
             Check::NoRoots => {
