@@ -145,12 +145,12 @@ impl TlsBackend {
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(stream).await else { return };
                     handshakes.fetch_add(1, Ordering::SeqCst);
-                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let answer = answer(&req, &versions, &health, &probes);
+                    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                        let answer = answer(&mut req, &versions, &health, &probes);
                         async move { Ok::<_, Infallible>(answer) }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
+                        .serve_connection_with_upgrades(TokioIo::new(tls), service)
                         .await;
                 });
             }
@@ -168,7 +168,7 @@ impl TlsBackend {
 }
 
 fn answer(
-    req: &Request<Incoming>,
+    req: &mut Request<Incoming>,
     versions: &Mutex<Vec<Version>>,
     health: &AtomicU16,
     probes: &AtomicUsize,
@@ -180,6 +180,9 @@ fn answer(
         return response;
     }
     versions.lock().unwrap().push(req.version());
+    if req.uri().path() == "/ws" {
+        return support::websocket(req);
+    }
     Response::new(full("secure"))
 }
 
@@ -269,6 +272,30 @@ async fn the_static_servers_transport_serves_services_without_one() {
     let gateway = TestGateway::start_with(static_config, dynamic).await;
     let (status, _, body) = get(&client(), &gateway.url("/"), None).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "secure"));
+}
+
+#[tokio::test]
+async fn websockets_reach_an_h2_backend_over_http1() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let pki = Pki::new();
+    let backend = TlsBackend::start(&pki.server(&["127.0.0.1"]), BackendTls::default()).await;
+    let gateway = TestGateway::start(config(&[backend.url()], trusting(&pki))).await;
+    assert_eq!(status(&gateway).await, StatusCode::OK);
+    let stream = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    let (mut ws, response) = tokio_tungstenite::client_async(format!("ws://{}/ws", gateway.addr), stream)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    ws.send(Message::text("over tls")).await.unwrap();
+    let echoed = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(echoed.into_text().unwrap().as_str(), "over tls");
+    assert_eq!(backend.versions(), [Version::HTTP_2, Version::HTTP_11]);
 }
 
 #[tokio::test]

@@ -222,7 +222,7 @@ impl Probe {
         if uri.scheme_str() == Some("https") {
             let tls = self.tls.as_ref().ok_or("an https probe without TLS settings")?;
             let stream = tls
-                .handshake(tcp)
+                .handshake(tcp, false)
                 .await
                 .map_err(|e| format!("TLS handshake failed: {e}"))?;
             let http2 = http2 || crate::upstream::negotiated_h2(&stream);

@@ -97,13 +97,21 @@ impl Pool {
         if self.settings.disable_http2 || self.http1_only.load(std::sync::atomic::Ordering::Relaxed) {
             return self.send_http1(req, None).await;
         }
+        if req.headers().contains_key(http::header::UPGRADE) {
+            // As Go's transport: an upgrade (WebSocket) needs HTTP/1.1, on a connection offering only it.
+            let fresh = match self.connect_https(true).await? {
+                Fresh::Http1(sender) => sender,
+                Fresh::Http2(_) => return Err(UpstreamError::Unsupported("the backend chose h2 without offering it")),
+            };
+            return self.send_http1(req, Some(fresh)).await;
+        }
         let mut shared = self.shared.lock().await;
         if let Some(sender) = shared.as_ref().filter(|s| !s.is_closed()) {
             let sender = sender.clone();
             drop(shared);
             return self.send_on_http2(sender, self.http2_form(req)?).await;
         }
-        match self.connect_https().await? {
+        match self.connect_https(false).await? {
             Fresh::Http2(sender) => {
                 *shared = Some(sender.clone());
                 drop(shared);
@@ -263,20 +271,21 @@ impl Pool {
     async fn connect_http1(&self) -> Result<Fresh, UpstreamError> {
         #[cfg(feature = "tls")]
         if self.tls.is_some() {
-            return self.connect_https().await;
+            return self.connect_https(self.settings.disable_http2).await;
         }
         let io = TokioIo::new(self.connect().await?);
         Ok(Fresh::Http1(self.handshake_http1(io).await?))
     }
 
-    /// A TCP connection, the TLS handshake, then HTTP/2 or HTTP/1.1 as ALPN settled.
+    /// A TCP connection, the TLS handshake (offering only `http/1.1` when `http1`), then HTTP/2 or
+    /// HTTP/1.1 as ALPN settled.
     #[cfg(feature = "tls")]
-    async fn connect_https(&self) -> Result<Fresh, UpstreamError> {
+    async fn connect_https(&self, http1: bool) -> Result<Fresh, UpstreamError> {
         let tcp = self.connect().await?;
         let Some(tls) = &self.tls else {
             return Err(UpstreamError::Unsupported("an HTTPS backend without TLS settings"));
         };
-        let stream = tls.handshake(tcp).await.map_err(|source| UpstreamError::Tls {
+        let stream = tls.handshake(tcp, http1).await.map_err(|source| UpstreamError::Tls {
             origin: self.origin.authority().to_string(),
             source,
         })?;

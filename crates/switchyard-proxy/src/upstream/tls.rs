@@ -72,6 +72,8 @@ mod enabled {
     pub(crate) struct ClientTls {
         id: u64,
         config: Arc<ClientConfig>,
+        /// The same, offering only `http/1.1` by ALPN: for upgrades (WebSocket), which HTTP/2 cannot carry.
+        http1: Arc<ClientConfig>,
         server_name: Option<ServerName<'static>>,
     }
 
@@ -92,10 +94,13 @@ mod enabled {
                     "" => None,
                     _ => Some(switchyard_tls::server_name(transport, "")?),
                 };
+                let mut http1 = ClientConfig::clone(&config);
+                http1.alpn_protocols = vec![b"http/1.1".to_vec()];
                 let id = BUILDS.fetch_add(1, Ordering::Relaxed);
                 Ok(Self {
                     id,
                     config,
+                    http1: Arc::new(http1),
                     server_name,
                 })
             };
@@ -125,6 +130,7 @@ mod enabled {
             };
             Ok(TlsTarget {
                 connector: TlsConnector::from(Arc::clone(&self.config)),
+                http1: TlsConnector::from(Arc::clone(&self.http1)),
                 server_name,
             })
         }
@@ -134,6 +140,7 @@ mod enabled {
     #[derive(Clone)]
     pub(crate) struct TlsTarget {
         connector: TlsConnector,
+        http1: TlsConnector,
         server_name: ServerName<'static>,
     }
 
@@ -146,9 +153,10 @@ mod enabled {
     }
 
     impl TlsTarget {
-        /// Runs the TLS handshake over a connected socket.
-        pub(crate) async fn handshake(&self, tcp: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
-            let handshake = self.connector.connect(self.server_name.clone(), tcp);
+        /// Runs the TLS handshake over a connected socket, offering only `http/1.1` when `http1`.
+        pub(crate) async fn handshake(&self, tcp: TcpStream, http1: bool) -> std::io::Result<TlsStream<TcpStream>> {
+            let connector = if http1 { &self.http1 } else { &self.connector };
+            let handshake = connector.connect(self.server_name.clone(), tcp);
             tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
                 .await
                 .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
