@@ -917,3 +917,52 @@ fn parent_node(name: &str, kind: &ServiceKind, children: &[Node]) -> Result<Node
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_config::ServerHealthCheck;
+
+    #[test]
+    fn tls_is_needed_by_https_servers_and_https_probes() {
+        let mut lb = LoadBalancerConfig::with_urls(["http://a:1", "HTTPS://b:2"]);
+        assert_eq!(needs_tls(&lb).as_deref(), Some("loadBalancer.servers[1].url"));
+        lb = LoadBalancerConfig::with_urls(["http://a:1"]);
+        assert_eq!(needs_tls(&lb), None);
+        lb.health_check = Some(ServerHealthCheck {
+            scheme: "https".into(),
+            ..ServerHealthCheck::default()
+        });
+        assert_eq!(needs_tls(&lb).as_deref(), Some("loadBalancer.healthCheck.scheme"));
+    }
+
+    #[test]
+    fn transport_problems_name_the_transport_and_option() {
+        let failure = |option: &str| TlsFailure {
+            option: option.into(),
+            problem: Problem::Invalid("`X` is not a cipher suite".into()),
+        };
+        let (field, problem) = transport_problem(
+            "t@file",
+            "loadBalancer.servers[0].url".into(),
+            failure("cipherSuites[0]"),
+        );
+        assert_eq!(field, "loadBalancer.serversTransport");
+        assert_eq!(
+            problem.to_string(),
+            "serversTransport `t@file` has invalid TLS settings: cipherSuites[0]: `X` is not a cipher suite"
+        );
+        let (_, problem) = transport_problem("", String::new(), failure(""));
+        assert!(
+            problem
+                .to_string()
+                .starts_with("the default serversTransport (static configuration)")
+        );
+        let unsupported = TlsFailure {
+            option: String::new(),
+            problem: Problem::Unsupported("no tls".into()),
+        };
+        let (field, _) = transport_problem("t", "loadBalancer.servers[0].url".into(), unsupported);
+        assert_eq!(field, "loadBalancer.servers[0].url");
+    }
+}

@@ -519,6 +519,35 @@ mod tests {
     }
 
     #[test]
+    fn https_probes_need_tls_settings() {
+        let config = ServerHealthCheck::default();
+        assert!(matches!(
+            Probe::new(&config, "https://a:8443", None),
+            Err(ProbeError::Https)
+        ));
+        let forced = ServerHealthCheck {
+            scheme: "https".into(),
+            ..ServerHealthCheck::default()
+        };
+        assert!(matches!(
+            Probe::new(&forced, "http://a:1", None),
+            Err(ProbeError::Https)
+        ));
+        #[cfg(feature = "tls")]
+        {
+            let insecure = switchyard_config::ServersTransport {
+                insecure_skip_verify: true,
+                ..switchyard_config::ServersTransport::default()
+            };
+            let tls = crate::upstream::ClientTls::from_config(&insecure).unwrap();
+            let probe = Probe::new(&forced, "http://a:1", Some(tls.target("a").unwrap())).unwrap();
+            assert_eq!(probe.uri, "https://a:1/");
+            let default_port = Probe::new(&config, "https://a", Some(tls.target("a").unwrap())).unwrap();
+            assert_eq!(default_port.uri, "https://a:443/");
+        }
+    }
+
+    #[test]
     fn statuses_are_judged_like_traefik() {
         let probe = Probe::new(&ServerHealthCheck::default(), "http://a:1", None).unwrap();
         assert!(probe.judge(StatusCode::OK).is_ok());
