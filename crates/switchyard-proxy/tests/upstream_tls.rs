@@ -578,6 +578,69 @@ async fn forward_auth_reaches_an_https_authentication_server() {
     );
 }
 
+#[tokio::test]
+async fn forward_auth_presents_its_client_certificate_and_may_skip_verification() {
+    let pki = Pki::new();
+    let client_pki = Pki::new();
+    let options = BackendTls {
+        client_ca: Some(client_pki.ca_pem.clone()),
+        ..BackendTls::default()
+    };
+    let auth = TlsBackend::start(&pki.server(&["auth.test"]), options).await;
+    let app = support::Backend::start("app").await;
+    let client_cert = client_pki.leaf(&["gateway.test"], None, ExtendedKeyUsagePurpose::ClientAuth);
+    let forward = |tls: switchyard_config::ClientTls| {
+        Middleware::ForwardAuth(ForwardAuth {
+            address: format!("{}/health", auth.url()),
+            tls: Some(tls),
+            ..ForwardAuth::default()
+        })
+    };
+    // The certificate names auth.test, not 127.0.0.1: only insecureSkipVerify lets it through.
+    let insecure = switchyard_config::ClientTls {
+        insecure_skip_verify: true,
+        ..switchyard_config::ClientTls::default()
+    };
+    let dynamic = support::middleware_route(
+        "PathPrefix(`/`)",
+        &[app.url()],
+        vec![("auth", forward(insecure.clone()))],
+    );
+    let gateway = TestGateway::start(dynamic).await;
+    assert_eq!(
+        get(&client(), &gateway.url("/"), None).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "no client certificate"
+    );
+    let with_cert = switchyard_config::ClientTls {
+        cert: client_cert.cert.clone(),
+        key: client_cert.key.clone(),
+        ..insecure
+    };
+    gateway
+        .reconfigure(|c| {
+            c.http.middlewares.insert("auth".into(), forward(with_cert.clone()));
+        })
+        .await;
+    let (status, _, body) = get(&client(), &gateway.url("/"), None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "app"));
+    let verified = switchyard_config::ClientTls {
+        ca: pki.ca_pem.clone(),
+        insecure_skip_verify: false,
+        ..with_cert
+    };
+    gateway
+        .reconfigure(|c| {
+            c.http.middlewares.insert("auth".into(), forward(verified));
+        })
+        .await;
+    assert_eq!(
+        get(&client(), &gateway.url("/"), None).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the name is checked without insecureSkipVerify"
+    );
+}
+
 /// Waits until `check` holds, for up to five seconds.
 async fn eventually(check: impl AsyncFn() -> bool) {
     for _ in 0..100 {
