@@ -31,6 +31,12 @@
 //!
 //! Your own middleware is registered in [`Plugins`] under a name and referenced from configuration as
 //! Traefik references plugins: `plugin: { <name>: { ...options } }`.
+//!
+//! # Cargo features
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | `tls` | `forwardAuth` to `https://` authentication servers, with `forwardAuth.tls` (rustls) |
 
 // A middleware that answers a request itself returns the answer as the `Err` of its request step; that
 // is its ordinary control flow, and boxing it would allocate on every refusal.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use switchyard_config::{
     ConfigError, ElementReport, LoadBalancer as LoadBalancerConfig, Middleware, Problem, Published, Report, Router,
-    ServiceKind, Status, qualify,
+    ServersTransport, ServiceKind, Status, qualify,
 };
 use switchyard_middleware::{BuildContext, CodeRanges, HttpService, MiddlewareLayer, Plugins, Resolve};
 use switchyard_rules::{Route, RouteTable};
@@ -16,7 +16,7 @@ use crate::service::{
     Weighted, spawn_active,
 };
 use crate::snapshot::{EntryPointInfo, EntryPointTables, Handler, RouteTarget, Snapshot, Target};
-use crate::upstream::{Origin, Pool, Protocol, TransportSettings};
+use crate::upstream::{ClientTls, Origin, Pool, Protocol, TlsFailure, TransportSettings};
 
 /// The internal API service routers can name.
 pub const API_SERVICE: &str = "api@internal";
@@ -33,6 +33,11 @@ pub(crate) struct Compiler {
     /// What each entrypoint's static configuration adds to its routers.
     entry_defaults: Vec<EntryPointDefaults>,
     default_transport: TransportSettings,
+    /// The static `serversTransport`, whose TLS options serve services that name no transport.
+    default_servers_transport: ServersTransport,
+    /// TLS client configurations by transport name (`""` for the default), with the definition each
+    /// was built from; reused while it does not change.
+    client_tls: HashMap<String, CompiledTls>,
     pools: HashMap<PoolKey, Arc<Pool>>,
     services: HashMap<String, CompiledService>,
     parents: HashMap<String, CompiledParent>,
@@ -40,7 +45,7 @@ pub(crate) struct Compiler {
     plugins: Plugins,
     /// The last TLS state, whose certificates serve on when their files are caught half-written.
     #[cfg(feature = "tls")]
-    tls: Option<Arc<crate::tls::TlsState>>,
+    server_tls: Option<Arc<crate::tls::TlsState>>,
 }
 
 /// A service over other services, kept while its definition and its children stay the same.
@@ -111,13 +116,23 @@ impl Resolve for Resolver<'_> {
 struct PoolKey {
     url: String,
     settings: TransportSettings,
+    /// The build of the transport's TLS configuration ([`ClientTls::id`]), for HTTPS servers.
+    tls: Option<u64>,
 }
 
 #[derive(Debug)]
 struct CompiledService {
     definition: LoadBalancerConfig,
     settings: TransportSettings,
+    tls: Option<ClientTls>,
     balancer: Arc<LoadBalancer>,
+}
+
+/// A transport's TLS client configuration, or why it has none.
+#[derive(Debug, Clone)]
+struct CompiledTls {
+    definition: ServersTransport,
+    built: Result<ClientTls, TlsFailure>,
 }
 
 /// Records problems found while compiling into the report.
@@ -162,6 +177,29 @@ impl Findings<'_> {
         Self::record(&mut self.report.middlewares, "middlewares", name, field, problem, true);
     }
 
+    /// A servers transport's own problem, among the general ones (the report has no section for
+    /// transports): `http.serversTransports.NAME.OPTION`, or `serversTransport.OPTION` for the static one.
+    fn transport(&mut self, name: &str, failure: &TlsFailure) {
+        let mut key_path = if name.is_empty() {
+            "serversTransport".to_owned()
+        } else {
+            format!("http.serversTransports.{name}")
+        };
+        if !failure.option.is_empty() {
+            key_path.push('.');
+            key_path.push_str(&failure.option);
+        }
+        let provider = name.rsplit_once('@').map_or("", |(_, p)| p);
+        let error = ConfigError {
+            provider: provider.to_owned(),
+            origin: None,
+            key_path,
+            problem: failure.problem.clone(),
+        };
+        tracing::warn!(target: "switchyard::config", "{error}");
+        self.report.general.push(error);
+    }
+
     pub(crate) fn router(&mut self, name: &str, field: &str, problem: Problem, fatal: bool) {
         Self::record(&mut self.report.routers, "routers", name, field, problem, fatal);
     }
@@ -190,14 +228,22 @@ impl Compiler {
             entry_points,
             entry_defaults,
             default_transport,
+            default_servers_transport: ServersTransport::default(),
+            client_tls: HashMap::new(),
             pools: HashMap::new(),
             services: HashMap::new(),
             parents: HashMap::new(),
             middlewares: HashMap::new(),
             plugins: Plugins::new(),
             #[cfg(feature = "tls")]
-            tls: None,
+            server_tls: None,
         }
+    }
+
+    /// Takes the TLS options of services without `serversTransport` from the static `serversTransport`.
+    pub(crate) fn with_default_servers_transport(mut self, transport: ServersTransport) -> Self {
+        self.default_servers_transport = transport;
+        self
     }
 
     /// Builds `plugin` middlewares from `plugins`.
@@ -213,30 +259,56 @@ impl Compiler {
         let mut findings = Findings { report: &mut report };
         let mut pools = HashMap::new();
         let mut services = HashMap::new();
+        let mut tls = HashMap::new();
         let http = &published.runtime.config.http;
         for (name, service) in &http.services {
             let ServiceKind::LoadBalancer(definition) = &service.kind else {
                 continue;
             };
             let settings = self.transport(&published, &definition.servers_transport);
-            if let Some(compiled) = self.reuse(name, definition, &settings, &mut pools) {
+            let client_tls = match needs_tls(definition) {
+                Some(field) => {
+                    let transport = &definition.servers_transport;
+                    match self.client_tls(&published, transport, &mut tls, &mut findings) {
+                        Ok(client_tls) => Some(client_tls),
+                        Err(failure) => {
+                            let (field, problem) = transport_problem(transport, field, failure);
+                            findings.service(name, &field, problem, true);
+                            continue;
+                        }
+                    }
+                }
+                None => None,
+            };
+            if let Some(compiled) = self.reuse(name, definition, &settings, client_tls.as_ref(), &mut pools) {
                 services.insert(name.clone(), compiled);
                 continue;
             }
-            match self.load_balancer(name, definition, &settings, &mut pools, &mut findings) {
-                Some(balancer) => {
-                    services.insert(
-                        name.clone(),
-                        CompiledService {
-                            definition: definition.clone(),
-                            settings,
-                            balancer,
-                        },
-                    );
-                }
-                None => continue,
+            let built = self.load_balancer(
+                name,
+                definition,
+                &settings,
+                client_tls.as_ref(),
+                &mut pools,
+                &mut findings,
+            );
+            if let Some(balancer) = built {
+                let compiled = CompiledService {
+                    definition: definition.clone(),
+                    settings,
+                    tls: client_tls,
+                    balancer,
+                };
+                services.insert(name.clone(), compiled);
             }
         }
+        // Transports no HTTPS server uses yet are checked too, so that a mistake shows before it matters.
+        if cfg!(feature = "tls") {
+            for name in http.servers_transports.keys() {
+                let _unused = self.client_tls(&published, name, &mut tls, &mut findings);
+            }
+        }
+        self.client_tls = tls;
 
         let mut nodes: HashMap<String, Node> = services
             .iter()
@@ -267,7 +339,7 @@ impl Compiler {
             &published,
             &self.entry_points,
             &self.entry_defaults,
-            self.tls.as_deref(),
+            self.server_tls.as_deref(),
             &mut findings,
         );
         for (name, router) in &http.routers {
@@ -350,7 +422,7 @@ impl Compiler {
             #[cfg(feature = "tls")]
             tls: {
                 let tls = Arc::new(tls);
-                self.tls = Some(Arc::clone(&tls));
+                self.server_tls = Some(Arc::clone(&tls));
                 Some(tls)
             },
             entry_points: Arc::clone(&self.entry_points),
@@ -595,28 +667,65 @@ impl Compiler {
             .map_or_else(|| self.default_transport.clone(), TransportSettings::from_config)
     }
 
+    /// The TLS client configuration of the transport `name` (the default one when empty), built once
+    /// per compilation and kept across compilations while its definition does not change. A transport
+    /// that cannot be built is reported once per compilation, under its own key path.
+    fn client_tls(
+        &self,
+        published: &Published,
+        name: &str,
+        built: &mut HashMap<String, CompiledTls>,
+        findings: &mut Findings<'_>,
+    ) -> Result<ClientTls, TlsFailure> {
+        if let Some(compiled) = built.get(name) {
+            return compiled.built.clone();
+        }
+        let definition = match published.runtime.config.http.servers_transports.get(name) {
+            Some(transport) if !name.is_empty() => transport,
+            _ => &self.default_servers_transport,
+        };
+        let compiled = match self.client_tls.get(name).filter(|c| c.definition == *definition) {
+            Some(previous) => previous.clone(),
+            None => CompiledTls {
+                definition: definition.clone(),
+                built: ClientTls::from_config(definition),
+            },
+        };
+        if let Err(failure) = &compiled.built {
+            if !matches!(failure.problem, Problem::Unsupported(_)) {
+                findings.transport(name, failure);
+            }
+        }
+        built.insert(name.to_owned(), compiled.clone());
+        compiled.built
+    }
+
     /// The previous compilation of a service whose definition and transport did not change.
     fn reuse(
         &self,
         name: &str,
         definition: &LoadBalancerConfig,
         settings: &TransportSettings,
+        tls: Option<&ClientTls>,
         pools: &mut HashMap<PoolKey, Arc<Pool>>,
     ) -> Option<CompiledService> {
         let previous = self.services.get(name)?;
-        if previous.definition != *definition || previous.settings != *settings {
+        if previous.definition != *definition || previous.settings != *settings || previous.tls.as_ref() != tls {
             return None;
         }
         for (server, config) in previous.balancer.servers().iter().zip(&definition.servers) {
+            let https = server.pool.origin().protocol() == Protocol::Https;
             let key = PoolKey {
                 url: config.url.clone(),
                 settings: settings.clone(),
+                tls: tls.filter(|_| https).map(ClientTls::id),
             };
             pools.insert(key, Arc::clone(&server.pool));
         }
         Some(CompiledService {
             definition: definition.clone(),
             settings: settings.clone(),
+            tls: tls.cloned(),
             balancer: Arc::clone(&previous.balancer),
         })
     }
@@ -626,6 +735,7 @@ impl Compiler {
         name: &str,
         definition: &LoadBalancerConfig,
         settings: &TransportSettings,
+        tls: Option<&ClientTls>,
         pools: &mut HashMap<PoolKey, Arc<Pool>>,
         findings: &mut Findings<'_>,
     ) -> Option<Arc<LoadBalancer>> {
@@ -642,6 +752,11 @@ impl Compiler {
                     .collect()
             })
             .unwrap_or_default();
+        let probes_https = definition
+            .health_check
+            .as_ref()
+            .is_some_and(|check| check.scheme.eq_ignore_ascii_case("https"));
+        let mut targets = Vec::with_capacity(definition.servers.len());
         for (index, server) in definition.servers.iter().enumerate() {
             let field = format!("loadBalancer.servers[{index}].url");
             let origin = match Origin::parse(&server.url) {
@@ -651,14 +766,20 @@ impl Compiler {
                     return None;
                 }
             };
-            if origin.protocol() == Protocol::Https {
-                let problem = Problem::Unsupported("HTTPS backends are not supported yet (they come with TLS)".into());
-                findings.service(name, &field, problem, true);
-                return None;
-            }
+            let https = origin.protocol() == Protocol::Https;
+            let target = match tls.filter(|_| https || probes_https).map(|t| t.target(origin.host())) {
+                Some(Ok(target)) => Some(target),
+                Some(Err(reason)) => {
+                    findings.service(name, &field, Problem::Invalid(reason), true);
+                    return None;
+                }
+                None => None,
+            };
+            targets.push(target.clone());
             let key = PoolKey {
                 url: server.url.clone(),
                 settings: settings.clone(),
+                tls: tls.filter(|_| https).map(ClientTls::id),
             };
             let pool = pools
                 .entry(key.clone())
@@ -666,7 +787,7 @@ impl Compiler {
                     self.pools
                         .get(&key)
                         .cloned()
-                        .unwrap_or_else(|| Pool::new(origin, settings.clone()))
+                        .unwrap_or_else(|| Pool::new(origin, settings.clone(), target.filter(|_| https)))
                 })
                 .clone();
             servers.push(Server {
@@ -682,8 +803,8 @@ impl Compiler {
         let probes = match &definition.health_check {
             Some(check) => {
                 let mut probes = Vec::with_capacity(definition.servers.len());
-                for server in &definition.servers {
-                    match Probe::new(check, &server.url) {
+                for (server, target) in definition.servers.iter().zip(targets) {
+                    match Probe::new(check, &server.url, target) {
                         Ok(probe) => probes.push(Some(probe)),
                         Err(error) => {
                             findings.service(
@@ -728,6 +849,43 @@ impl Compiler {
         }
         Some(balancer)
     }
+}
+
+/// Where a load balancer needs TLS, as the key path to blame when it cannot have it: its first HTTPS
+/// server, or its health check's `scheme: https`.
+fn needs_tls(definition: &LoadBalancerConfig) -> Option<String> {
+    let https = |url: &str| {
+        url.get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    };
+    if let Some(index) = definition.servers.iter().position(|s| https(&s.url)) {
+        return Some(format!("loadBalancer.servers[{index}].url"));
+    }
+    definition
+        .health_check
+        .as_ref()
+        .filter(|check| check.scheme.eq_ignore_ascii_case("https"))
+        .map(|_| "loadBalancer.healthCheck.scheme".to_owned())
+}
+
+/// How a service is told that its transport cannot carry HTTPS: without the `tls` feature, at the HTTPS
+/// server; otherwise at its `serversTransport`, naming the transport's fault.
+fn transport_problem(transport: &str, field: String, failure: TlsFailure) -> (String, Problem) {
+    if let Problem::Unsupported(_) = failure.problem {
+        return (field, failure.problem);
+    }
+    let which = if transport.is_empty() {
+        "the default serversTransport (static configuration)".to_owned()
+    } else {
+        format!("serversTransport `{transport}`")
+    };
+    let option = if failure.option.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", failure.option)
+    };
+    let problem = Problem::Invalid(format!("{which} has invalid TLS settings: {option}{}", failure.problem));
+    ("loadBalancer.serversTransport".to_owned(), problem)
 }
 
 /// The key path, below the service, of its `index`-th child reference.
@@ -815,4 +973,53 @@ fn parent_node(name: &str, kind: &ServiceKind, children: &[Node]) -> Result<Node
             }))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_config::ServerHealthCheck;
+
+    #[test]
+    fn tls_is_needed_by_https_servers_and_https_probes() {
+        let mut lb = LoadBalancerConfig::with_urls(["http://a:1", "HTTPS://b:2"]);
+        assert_eq!(needs_tls(&lb).as_deref(), Some("loadBalancer.servers[1].url"));
+        lb = LoadBalancerConfig::with_urls(["http://a:1"]);
+        assert_eq!(needs_tls(&lb), None);
+        lb.health_check = Some(ServerHealthCheck {
+            scheme: "https".into(),
+            ..ServerHealthCheck::default()
+        });
+        assert_eq!(needs_tls(&lb).as_deref(), Some("loadBalancer.healthCheck.scheme"));
+    }
+
+    #[test]
+    fn transport_problems_name_the_transport_and_option() {
+        let failure = |option: &str| TlsFailure {
+            option: option.into(),
+            problem: Problem::Invalid("`X` is not a cipher suite".into()),
+        };
+        let (field, problem) = transport_problem(
+            "t@file",
+            "loadBalancer.servers[0].url".into(),
+            failure("cipherSuites[0]"),
+        );
+        assert_eq!(field, "loadBalancer.serversTransport");
+        assert_eq!(
+            problem.to_string(),
+            "serversTransport `t@file` has invalid TLS settings: cipherSuites[0]: `X` is not a cipher suite"
+        );
+        let (_, problem) = transport_problem("", String::new(), failure(""));
+        assert!(
+            problem
+                .to_string()
+                .starts_with("the default serversTransport (static configuration)")
+        );
+        let unsupported = TlsFailure {
+            option: String::new(),
+            problem: Problem::Unsupported("no tls".into()),
+        };
+        let (field, _) = transport_problem("t", "loadBalancer.servers[0].url".into(), unsupported);
+        assert_eq!(field, "loadBalancer.servers[0].url");
+    }
 }

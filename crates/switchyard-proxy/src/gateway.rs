@@ -167,6 +167,7 @@ impl Gateway {
                 .collect(),
             self.default_transport(),
         )
+        .with_default_servers_transport(self.default_servers_transport())
         .with_plugins(self.plugins.clone());
 
         let internal = internal_config(&self.static_config, &entry_points, &servers);
@@ -209,6 +210,17 @@ impl Gateway {
             global.max_idle_conns_per_host,
             false,
         )
+    }
+
+    /// The TLS options of the static `serversTransport`, for services that name no transport.
+    fn default_servers_transport(&self) -> switchyard_config::ServersTransport {
+        let global = self.static_config.servers_transport.clone().unwrap_or_default();
+        switchyard_config::ServersTransport {
+            insecure_skip_verify: global.insecure_skip_verify,
+            root_cas: global.root_cas,
+            spiffe: global.spiffe,
+            ..switchyard_config::ServersTransport::default()
+        }
     }
 }
 

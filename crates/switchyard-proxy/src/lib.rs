@@ -47,6 +47,11 @@
 //!   hop-by-hop headers removed both ways (but a client cannot strip `X-Forwarded-*` headers by naming
 //!   them in `Connection`); `passHostHeader`; `preservePath`; `;` in queries sent as `&`; `Upgrade`
 //!   requests (WebSocket) tunnelled; HTTP/2 backends with `h2c://` server URLs, trailers included.
+//! - **HTTPS backends** (cargo feature `tls`): `https://` server URLs over rustls with the service's
+//!   `serversTransport` (`rootCAs`, `insecureSkipVerify`, `serverName`, client `certificates`,
+//!   `min/maxVersion`, `cipherSuites`, `peerCertURI`, `disableHTTP2`), HTTP/2 when ALPN settles on `h2`;
+//!   the static `serversTransport` serves services without one. Health checks and `forwardAuth` speak
+//!   HTTPS too. A transport with invalid TLS options takes down the services needing it; the rest serves.
 //! - **Errors**: connection refused or reset `502`, `dialTimeout` and `responseHeaderTimeout` `504`, no
 //!   server `503`, each with its reason phrase as body, as Traefik answers.
 //!

@@ -147,8 +147,8 @@ async fn invalid_options_are_reported_with_their_key_path() {
         users: vec!["test:traefik".into()],
         ..DigestAuth::default()
     };
-    let https = ForwardAuth {
-        address: "https://auth.example/verify".into(),
+    let not_http = ForwardAuth {
+        address: "ftp://auth.example/verify".into(),
         ..ForwardAuth::default()
     };
     let bad_regex = ForwardAuth {
@@ -170,7 +170,7 @@ async fn invalid_options_are_reported_with_their_key_path() {
             "http.middlewares.m@test.digestAuth.users[0]",
         ),
         (
-            Middleware::ForwardAuth(https),
+            Middleware::ForwardAuth(not_http),
             "http.middlewares.m@test.forwardAuth.address",
         ),
         (

@@ -4,6 +4,7 @@
 //!
 //! Nothing here does I/O on sockets; the proxy runs the handshakes.
 
+mod client;
 mod error;
 mod host_map;
 mod options;
@@ -11,6 +12,7 @@ mod pem;
 mod server;
 mod store;
 
+pub use client::{auth_client_config, client_config, server_name, supported_cipher_suites};
 pub use error::TlsError;
 pub use host_map::HostMap;
 pub use options::server_config;

@@ -9,6 +9,9 @@
 //!   clears the count. `maxFailedAttempts` failures within `failureWindow` take the server out; it comes
 //!   back after `failureWindow`, or — when active probes run too — when a probe passes.
 //!
+//! An `https` probe (the server's scheme, or `scheme: https`) runs over TLS with the service's
+//! `serversTransport`, speaking HTTP/2 when the handshake settles on `h2` (the `tls` feature).
+//!
 //! A server out of rotation receives no new requests (sticky ones move too); with none healthy, the
 //! service answers 503.
 
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST, LOCATION, TE};
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body::Body;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -26,6 +30,7 @@ use tokio::net::TcpStream;
 
 use super::load_balancer::LoadBalancer;
 use super::strategy::ServerStats;
+use crate::upstream::TlsTarget;
 
 /// The most redirects a probe follows, as Go's HTTP client.
 const MAX_REDIRECTS: usize = 10;
@@ -41,6 +46,15 @@ pub(crate) struct Probe {
     expected: Option<StatusCode>,
     follow_redirects: bool,
     timeout: Duration,
+    /// The TLS settings of an `https` probe.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code, reason = "HTTPS needs the tls feature"))]
+    tls: Option<TlsTarget>,
+}
+
+/// An open connection to probe over.
+enum Sender<B> {
+    Http1(http1::SendRequest<B>),
+    Http2(http2::SendRequest<B>),
 }
 
 /// Why a probe configuration cannot be used.
@@ -56,13 +70,18 @@ pub(crate) enum ProbeError {
     Header(String),
     #[error("`{0}` is not a valid status code")]
     Status(u16),
-    #[error("HTTPS health checks come with TLS towards backends, which is not supported yet")]
+    #[error("HTTPS health checks need switchyard's `tls` feature, which this build does not have")]
     Https,
 }
 
 impl Probe {
-    /// The probe of the server at `server_url` (`http://host:port[/base]`).
-    pub(crate) fn new(config: &ServerHealthCheck, server_url: &str) -> Result<Self, ProbeError> {
+    /// The probe of the server at `server_url` (`http://host:port[/base]`); `tls` carries an `https`
+    /// probe.
+    pub(crate) fn new(
+        config: &ServerHealthCheck,
+        server_url: &str,
+        tls: Option<TlsTarget>,
+    ) -> Result<Self, ProbeError> {
         let path = if config.path.is_empty() {
             "/"
         } else {
@@ -76,15 +95,17 @@ impl Probe {
             ("", Some(scheme)) | (scheme, _) if !scheme.is_empty() => scheme.to_owned(),
             _ => "http".to_owned(),
         };
-        let scheme = if scheme == "h2c" { "http".to_owned() } else { scheme };
-        if scheme == "https" {
-            return Err(ProbeError::Https);
-        }
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "h2c" => "http".to_owned(),
+            "https" if tls.is_none() => return Err(ProbeError::Https),
+            other => other.to_owned(),
+        };
         let host = base.host().unwrap_or("localhost");
+        let default_port = if base.scheme_str() == Some("https") { 443 } else { 80 };
         let port = if config.port != 0 {
             config.port
         } else {
-            base.port_u16().unwrap_or(80)
+            base.port_u16().unwrap_or(default_port)
         };
         let host = if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]")
@@ -134,6 +155,7 @@ impl Probe {
             expected,
             follow_redirects: config.follow_redirects,
             timeout: config.timeout.to_std().unwrap_or(Duration::from_secs(5)),
+            tls,
         })
     }
 
@@ -172,43 +194,67 @@ impl Probe {
         }
     }
 
-    async fn connect(uri: &Uri) -> Result<TokioIo<TcpStream>, String> {
+    async fn connect(uri: &Uri) -> Result<TcpStream, String> {
         let host = uri
             .host()
             .unwrap_or("localhost")
             .trim_start_matches('[')
             .trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(80);
+        let https = uri.scheme_str() == Some("https");
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let stream = TcpStream::connect((host, port))
             .await
             .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
         let _ = stream.set_nodelay(true);
-        Ok(TokioIo::new(stream))
+        Ok(stream)
+    }
+
+    /// A connection to `uri`'s server: over TLS for `https`, with HTTP/2 when asked or when the TLS
+    /// handshake chose it.
+    async fn open<B>(&self, uri: &Uri, http2: bool) -> Result<Sender<B>, String>
+    where
+        B: Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let tcp = Self::connect(uri).await?;
+        #[cfg(feature = "tls")]
+        if uri.scheme_str() == Some("https") {
+            let tls = self.tls.as_ref().ok_or("an https probe without TLS settings")?;
+            let stream = tls
+                .handshake(tcp, false)
+                .await
+                .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            let http2 = http2 || crate::upstream::negotiated_h2(&stream);
+            return handshake(TokioIo::new(stream), http2).await;
+        }
+        handshake(TokioIo::new(tcp), http2).await
     }
 
     async fn request_http1(&self, uri: &Uri) -> Result<(StatusCode, Option<String>), String> {
-        let io = Self::connect(uri).await?;
-        let (mut sender, connection) = http1::handshake::<_, Empty<Bytes>>(io)
-            .await
-            .map_err(|e| format!("HTTP handshake failed: {e}"))?;
-        tokio::spawn(connection);
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut request = Request::builder().method(self.method.clone()).uri(path);
+        let sender = self.open::<Empty<Bytes>>(uri, false).await?;
         let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_default();
-        request = request.header(
-            HOST,
-            self.host
-                .clone()
-                .unwrap_or_else(|| HeaderValue::from_str(&authority).unwrap_or(HeaderValue::from_static("localhost"))),
-        );
+        let host = self
+            .host
+            .clone()
+            .unwrap_or_else(|| HeaderValue::from_str(&authority).unwrap_or(HeaderValue::from_static("localhost")));
+        let mut request = Request::builder().method(self.method.clone());
+        request = match &sender {
+            Sender::Http1(_) => request
+                .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
+                .header(HOST, host),
+            Sender::Http2(_) => {
+                let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                let scheme = uri.scheme_str().unwrap_or("https");
+                let authority = host.to_str().unwrap_or(authority.as_str());
+                request.uri(format!("{scheme}://{authority}{path}"))
+            }
+        };
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
         let request = request.body(Empty::new()).map_err(|e| e.to_string())?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
+        let response = sender.send(request).await.map_err(|e| format!("request failed: {e}"))?;
         let location = response
             .headers()
             .get(LOCATION)
@@ -218,22 +264,17 @@ impl Probe {
     }
 
     async fn grpc(&self) -> Result<(), String> {
-        let io = Self::connect(&self.uri).await?;
-        let (mut sender, connection) = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .handshake::<_, Full<Bytes>>(io)
-            .await
-            .map_err(|e| format!("HTTP/2 handshake failed: {e}"))?;
-        tokio::spawn(connection);
+        let sender = self.open::<Full<Bytes>>(&self.uri, true).await?;
         let authority = self.uri.authority().map_or("localhost", |a| a.as_str());
-        let request = Request::post(format!("http://{authority}/grpc.health.v1.Health/Check"))
+        let scheme = self.uri.scheme_str().unwrap_or("http");
+        let request = Request::post(format!("{scheme}://{authority}/grpc.health.v1.Health/Check"))
             .header(CONTENT_TYPE, "application/grpc")
             .header(TE, "trailers")
             // An empty HealthCheckRequest: no compression flag, zero length.
             .body(Full::new(Bytes::from_static(&[0, 0, 0, 0, 0])))
             .map_err(|e| e.to_string())?;
         let response = sender
-            .send_request(request)
+            .send(request)
             .await
             .map_err(|e| format!("gRPC request failed: {e}"))?;
         if response.status() != StatusCode::OK {
@@ -258,6 +299,44 @@ impl Probe {
         match serving_status(&collected.to_bytes()) {
             Some(1) => Ok(()),
             status => Err(format!("received gRPC serving status {}", status.unwrap_or(0))),
+        }
+    }
+}
+
+/// Handshakes HTTP/1.1 or HTTP/2 over `io`.
+async fn handshake<T, B>(io: T, http2: bool) -> Result<Sender<B>, String>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if http2 {
+        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(io)
+            .await
+            .map_err(|e| format!("HTTP/2 handshake failed: {e}"))?;
+        tokio::spawn(connection);
+        return Ok(Sender::Http2(sender));
+    }
+    let (sender, connection) = http1::handshake(io)
+        .await
+        .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+    tokio::spawn(connection);
+    Ok(Sender::Http1(sender))
+}
+
+impl<B> Sender<B>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    async fn send(self, request: Request<B>) -> Result<http::Response<hyper::body::Incoming>, hyper::Error> {
+        match self {
+            Self::Http1(mut sender) => sender.send_request(request).await,
+            Self::Http2(mut sender) => sender.send_request(request).await,
         }
     }
 }
@@ -305,7 +384,8 @@ fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
         let current = base.path();
         format!("{}{location}", &current[..current.rfind('/').map_or(0, |i| i + 1)])
     };
-    format!("http://{authority}{path}")
+    let scheme = base.scheme_str().unwrap_or("http");
+    format!("{scheme}://{authority}{path}")
         .parse()
         .map_err(|_| format!("bad redirect location `{location}`"))
 }
@@ -418,14 +498,14 @@ mod tests {
             port: 9000,
             ..ServerHealthCheck::default()
         };
-        let probe = Probe::new(&config, "http://10.0.0.1:8080/base").unwrap();
+        let probe = Probe::new(&config, "http://10.0.0.1:8080/base", None).unwrap();
         assert_eq!(probe.uri, "http://10.0.0.1:9000/health?deep=1");
         let relative = ServerHealthCheck {
             path: "ping".into(),
             ..ServerHealthCheck::default()
         };
         assert_eq!(
-            Probe::new(&relative, "http://a:1/api/v1").unwrap().uri,
+            Probe::new(&relative, "http://a:1/api/v1", None).unwrap().uri,
             "http://a:1/api/ping"
         );
         let absolute = ServerHealthCheck {
@@ -433,14 +513,43 @@ mod tests {
             ..ServerHealthCheck::default()
         };
         assert!(matches!(
-            Probe::new(&absolute, "http://a:1"),
+            Probe::new(&absolute, "http://a:1", None),
             Err(ProbeError::AbsolutePath(_))
         ));
     }
 
     #[test]
+    fn https_probes_need_tls_settings() {
+        let config = ServerHealthCheck::default();
+        assert!(matches!(
+            Probe::new(&config, "https://a:8443", None),
+            Err(ProbeError::Https)
+        ));
+        let forced = ServerHealthCheck {
+            scheme: "https".into(),
+            ..ServerHealthCheck::default()
+        };
+        assert!(matches!(
+            Probe::new(&forced, "http://a:1", None),
+            Err(ProbeError::Https)
+        ));
+        #[cfg(feature = "tls")]
+        {
+            let insecure = switchyard_config::ServersTransport {
+                insecure_skip_verify: true,
+                ..switchyard_config::ServersTransport::default()
+            };
+            let tls = crate::upstream::ClientTls::from_config(&insecure).unwrap();
+            let probe = Probe::new(&forced, "http://a:1", Some(tls.target("a").unwrap())).unwrap();
+            assert_eq!(probe.uri, "https://a:1/");
+            let default_port = Probe::new(&config, "https://a", Some(tls.target("a").unwrap())).unwrap();
+            assert_eq!(default_port.uri, "https://a:443/");
+        }
+    }
+
+    #[test]
     fn statuses_are_judged_like_traefik() {
-        let probe = Probe::new(&ServerHealthCheck::default(), "http://a:1").unwrap();
+        let probe = Probe::new(&ServerHealthCheck::default(), "http://a:1", None).unwrap();
         assert!(probe.judge(StatusCode::OK).is_ok());
         assert!(probe.judge(StatusCode::FOUND).is_ok());
         assert!(probe.judge(StatusCode::BAD_REQUEST).is_err());
@@ -448,7 +557,7 @@ mod tests {
             status: 204,
             ..ServerHealthCheck::default()
         };
-        let probe = Probe::new(&strict, "http://a:1").unwrap();
+        let probe = Probe::new(&strict, "http://a:1", None).unwrap();
         assert!(probe.judge(StatusCode::OK).is_err());
         assert!(probe.judge(StatusCode::NO_CONTENT).is_ok());
     }

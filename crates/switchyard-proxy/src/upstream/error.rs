@@ -29,6 +29,14 @@ pub enum UpstreamError {
         /// The dial timeout.
         timeout: Duration,
     },
+    /// The TLS handshake with an HTTPS backend failed (certificate refused, no common version, ...).
+    #[error("TLS handshake with {origin} failed: {source}")]
+    Tls {
+        /// The backend's `host:port`.
+        origin: String,
+        /// The TLS error.
+        source: std::io::Error,
+    },
     /// The HTTP handshake with the backend failed.
     #[error("HTTP handshake with {origin} failed: {source}")]
     Handshake {

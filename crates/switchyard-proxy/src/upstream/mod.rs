@@ -4,9 +4,13 @@
 mod error;
 mod origin;
 mod pool;
+mod tls;
 mod transport;
 
 pub use error::UpstreamError;
 pub use origin::{Origin, OriginError, Protocol};
 pub(crate) use pool::Pool;
+#[cfg(feature = "tls")]
+pub(crate) use tls::negotiated_h2;
+pub(crate) use tls::{ClientTls, TlsFailure, TlsTarget};
 pub use transport::TransportSettings;

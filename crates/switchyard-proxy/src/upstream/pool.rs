@@ -5,7 +5,12 @@
 //! HTTP/2 connection is shared by all requests and replaced when it closes. A request that a pooled
 //! connection could not even start sending — the backend closed it while idle — is retried once on a
 //! fresh connection, since nothing of it reached the backend.
+//!
+//! HTTPS backends (with the `tls` feature) get HTTP/2 when the TLS handshake settles on `h2` by ALPN —
+//! one shared connection, as for h2c — and pooled HTTP/1.1 connections otherwise. The first connection
+//! is made under the HTTP/2 lock, so that concurrent first requests do not each open one.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -14,13 +19,19 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
-use super::{Origin, Protocol, TransportSettings, UpstreamError};
+use super::{Origin, Protocol, TlsTarget, TransportSettings, UpstreamError};
 use switchyard_middleware::{ConnectionPool, Release, RequestBody, ResponseBody};
 
 /// The connections to one server, under one transport's settings.
 pub(crate) struct Pool {
     origin: Origin,
     settings: TransportSettings,
+    /// The TLS settings of an HTTPS backend.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code, reason = "HTTPS needs the tls feature"))]
+    tls: Option<TlsTarget>,
+    /// An HTTPS backend chose HTTP/1.1 by ALPN: new connections need not take the HTTP/2 lock.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code, reason = "HTTPS needs the tls feature"))]
+    http1_only: AtomicBool,
     idle: Mutex<Vec<Idle>>,
     shared: tokio::sync::Mutex<Option<http2::SendRequest<RequestBody>>>,
 }
@@ -40,10 +51,12 @@ struct Idle {
 }
 
 impl Pool {
-    pub(crate) fn new(origin: Origin, settings: TransportSettings) -> Arc<Self> {
+    pub(crate) fn new(origin: Origin, settings: TransportSettings, tls: Option<TlsTarget>) -> Arc<Self> {
         Arc::new(Self {
             origin,
             settings,
+            tls,
+            http1_only: AtomicBool::new(false),
             idle: Mutex::new(Vec::new()),
             shared: tokio::sync::Mutex::new(None),
         })
@@ -65,22 +78,95 @@ impl Pool {
         req: Request<RequestBody>,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
         match self.origin.protocol() {
-            Protocol::Http1 => self.send_http1(req).await,
+            Protocol::Http1 => self.send_http1(req, None).await,
             Protocol::H2c => self.send_http2(req).await,
-            Protocol::Https => Err(UpstreamError::Unsupported(
-                "HTTPS backends are not supported yet (TLS towards backends comes with the `tls` feature)",
-            )),
+            Protocol::Https => self.send_https(req).await,
         }
     }
 
+    #[cfg(not(feature = "tls"))]
+    async fn send_https(self: &Arc<Self>, _req: Request<RequestBody>) -> Result<Response<ResponseBody>, UpstreamError> {
+        Err(UpstreamError::Unsupported(
+            "HTTPS backends need switchyard's `tls` feature, which this build does not have",
+        ))
+    }
+
+    /// HTTP/2 on the shared connection when the backend chose it, else pooled HTTP/1.1.
+    #[cfg(feature = "tls")]
+    async fn send_https(self: &Arc<Self>, req: Request<RequestBody>) -> Result<Response<ResponseBody>, UpstreamError> {
+        if self.settings.disable_http2 || self.http1_only.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.send_http1(req, None).await;
+        }
+        if req.headers().contains_key(http::header::UPGRADE) {
+            // As Go's transport: an upgrade (WebSocket) needs HTTP/1.1, on a connection offering only it.
+            let fresh = match self.connect_https(true).await? {
+                Fresh::Http1(sender) => sender,
+                Fresh::Http2(_) => return Err(UpstreamError::Unsupported("the backend chose h2 without offering it")),
+            };
+            return self.send_http1(req, Some(fresh)).await;
+        }
+        let mut shared = self.shared.lock().await;
+        if let Some(sender) = shared.as_ref().filter(|s| !s.is_closed()) {
+            let sender = sender.clone();
+            drop(shared);
+            return self.send_on_http2(sender, self.http2_form(req)?).await;
+        }
+        match self.connect_https(false).await? {
+            Fresh::Http2(sender) => {
+                *shared = Some(sender.clone());
+                drop(shared);
+                self.send_on_http2(sender, self.http2_form(req)?).await
+            }
+            Fresh::Http1(sender) => {
+                self.http1_only.store(true, std::sync::atomic::Ordering::Relaxed);
+                drop(shared);
+                self.send_http1(req, Some(sender)).await
+            }
+        }
+    }
+
+    /// A request prepared for HTTP/1.1 (origin-form URI, `Host` header) in the form HTTP/2 needs.
+    #[cfg(feature = "tls")]
+    fn http2_form(&self, req: Request<RequestBody>) -> Result<Request<RequestBody>, UpstreamError> {
+        let (mut parts, body) = req.into_parts();
+        let authority = parts
+            .headers
+            .remove(http::header::HOST)
+            .and_then(|host| http::uri::Authority::try_from(host.as_bytes()).ok())
+            .unwrap_or_else(|| self.origin.authority().clone());
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(self.origin.scheme());
+        uri.authority = Some(authority);
+        uri.path_and_query = Some(
+            parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+        );
+        parts.uri =
+            http::Uri::from_parts(uri).map_err(|_| UpstreamError::Unsupported("cannot build the backend URI"))?;
+        parts.version = http::Version::HTTP_2;
+        Ok(Request::from_parts(parts, body))
+    }
+
+    /// Sends over a pooled HTTP/1.1 connection, or `fresh`, or a new one.
     async fn send_http1(
         self: &Arc<Self>,
         mut req: Request<RequestBody>,
+        mut fresh: Option<http1::SendRequest<RequestBody>>,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
         loop {
-            let (mut sender, reused) = match self.take_idle() {
-                Some(sender) => (sender, true),
-                None => (self.connect_http1().await?, false),
+            let (mut sender, reused) = match fresh.take().map(|s| (s, false)) {
+                Some(fresh) => fresh,
+                None => match self.take_idle() {
+                    Some(sender) => (sender, true),
+                    None => match self.connect_http1().await? {
+                        Fresh::Http1(sender) => (sender, false),
+                        #[cfg(feature = "tls")]
+                        Fresh::Http2(sender) => return self.adopt_http2(sender, req).await,
+                    },
+                },
             };
             if reused && sender.ready().await.is_err() {
                 continue;
@@ -108,7 +194,27 @@ impl Pool {
     }
 
     async fn send_http2(&self, req: Request<RequestBody>) -> Result<Response<ResponseBody>, UpstreamError> {
-        let mut sender = self.shared_http2().await?;
+        let sender = self.shared_http2().await?;
+        self.send_on_http2(sender, req).await
+    }
+
+    /// A backend that had chosen HTTP/1.1 chose `h2` on a new connection: it becomes the shared one.
+    #[cfg(feature = "tls")]
+    async fn adopt_http2(
+        &self,
+        sender: http2::SendRequest<RequestBody>,
+        req: Request<RequestBody>,
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
+        self.http1_only.store(false, std::sync::atomic::Ordering::Relaxed);
+        *self.shared.lock().await = Some(sender.clone());
+        self.send_on_http2(sender, self.http2_form(req)?).await
+    }
+
+    async fn send_on_http2(
+        &self,
+        mut sender: http2::SendRequest<RequestBody>,
+        req: Request<RequestBody>,
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
         sender.ready().await.map_err(UpstreamError::Request)?;
         let sent = sender.send_request(req);
         let response = match self.settings.response_header_timeout {
@@ -135,7 +241,7 @@ impl Pool {
         None
     }
 
-    async fn connect(&self) -> Result<TokioIo<TcpStream>, UpstreamError> {
+    async fn connect(&self) -> Result<TcpStream, UpstreamError> {
         let origin = &self.origin;
         let connect = async {
             match origin.address() {
@@ -158,11 +264,42 @@ impl Pool {
         })?;
         // Small requests and responses must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        Ok(TokioIo::new(stream))
+        Ok(stream)
     }
 
-    async fn connect_http1(&self) -> Result<http1::SendRequest<RequestBody>, UpstreamError> {
-        let io = self.connect().await?;
+    /// A new HTTP/1.1 connection (for an HTTPS backend, HTTP/2 when the handshake chose it).
+    async fn connect_http1(&self) -> Result<Fresh, UpstreamError> {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return self.connect_https(self.settings.disable_http2).await;
+        }
+        let io = TokioIo::new(self.connect().await?);
+        Ok(Fresh::Http1(self.handshake_http1(io).await?))
+    }
+
+    /// A TCP connection, the TLS handshake (offering only `http/1.1` when `http1`), then HTTP/2 or
+    /// HTTP/1.1 as ALPN settled.
+    #[cfg(feature = "tls")]
+    async fn connect_https(&self, http1: bool) -> Result<Fresh, UpstreamError> {
+        let tcp = self.connect().await?;
+        let Some(tls) = &self.tls else {
+            return Err(UpstreamError::Unsupported("an HTTPS backend without TLS settings"));
+        };
+        let stream = tls.handshake(tcp, http1).await.map_err(|source| UpstreamError::Tls {
+            origin: self.origin.authority().to_string(),
+            source,
+        })?;
+        if super::tls::negotiated_h2(&stream) {
+            Ok(Fresh::Http2(self.handshake_http2(TokioIo::new(stream)).await?))
+        } else {
+            Ok(Fresh::Http1(self.handshake_http1(TokioIo::new(stream)).await?))
+        }
+    }
+
+    async fn handshake_http1<T>(&self, io: T) -> Result<http1::SendRequest<RequestBody>, UpstreamError>
+    where
+        T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
         let (sender, connection) = http1::Builder::new()
             .writev(false)
             .handshake(io)
@@ -181,7 +318,16 @@ impl Pool {
         if let Some(sender) = shared.as_ref().filter(|s| !s.is_closed()) {
             return Ok(sender.clone());
         }
-        let io = self.connect().await?;
+        let io = TokioIo::new(self.connect().await?);
+        let sender = self.handshake_http2(io).await?;
+        *shared = Some(sender.clone());
+        Ok(sender)
+    }
+
+    async fn handshake_http2<T>(&self, io: T) -> Result<http2::SendRequest<RequestBody>, UpstreamError>
+    where
+        T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
         let (sender, connection) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .handshake(io)
@@ -192,7 +338,6 @@ impl Pool {
                 tracing::debug!(target: "switchyard::upstream", %error, "backend h2 connection ended");
             }
         });
-        *shared = Some(sender.clone());
         Ok(sender)
     }
 
@@ -202,6 +347,13 @@ impl Pool {
             source,
         }
     }
+}
+
+/// A connection just made.
+enum Fresh {
+    Http1(http1::SendRequest<RequestBody>),
+    #[cfg(feature = "tls")]
+    Http2(http2::SendRequest<RequestBody>),
 }
 
 /// Connections come back when the response body read from them ends.

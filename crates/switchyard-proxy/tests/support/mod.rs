@@ -174,7 +174,8 @@ pub fn bytes_body(n: usize) -> TestBody {
     StreamBody::new(stream).boxed()
 }
 
-fn websocket(req: &mut Request<Incoming>) -> Response<TestBody> {
+/// Accepts a WebSocket upgrade and echoes its messages.
+pub fn websocket(req: &mut Request<Incoming>) -> Response<TestBody> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
     use tokio_tungstenite::tungstenite::protocol::Role;

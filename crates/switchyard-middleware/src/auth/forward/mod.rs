@@ -17,11 +17,14 @@
 //!   one taking over 30 seconds gives `500`, all with an empty body, as in Traefik.
 //!
 //! The answer's `headerField` header names the client (the [`ClientUsername`] extension). Redirects are
-//! not followed. Connections to the server are pooled, per middleware. TLS towards the server comes with
-//! the `tls` feature: an `https://` address or `tls` options are refused when the middleware is built.
+//! not followed. Connections to the server are pooled, per middleware. An `https://` address is reached
+//! over TLS with `tls` (`ca` instead of the system's roots, `cert` and `key` for mutual TLS,
+//! `insecureSkipVerify`) when the crate's `tls` feature is on; without it, an `https://` address or `tls`
+//! options are refused when the middleware is built.
 //! Traefik builds a middleware whose every request fails when `address` does not parse; here that is a
 //! build error.
 
+mod client;
 mod cookies;
 mod location;
 mod request_headers;
@@ -35,12 +38,10 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use regex::Regex;
-use switchyard_config::{ClientTls, ForwardAuth};
+use switchyard_config::ForwardAuth;
 
+use self::client::AuthClient;
 use self::location::Reference;
 use self::request_headers::{HOP_BY_HOP, auth_request_headers};
 use super::ClientUsername;
@@ -54,7 +55,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// A built `forwardAuth` middleware.
 pub(crate) struct Forward {
     address: Uri,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: AuthClient,
     trust_forward_header: Option<bool>,
     request_headers: Vec<HeaderName>,
     response_headers: Vec<HeaderName>,
@@ -83,12 +84,7 @@ enum ReadError {
 impl Forward {
     fn new(config: &ForwardAuth) -> Result<Self, MiddlewareError> {
         let address = parse_address(&config.address)?;
-        if config.tls.as_ref().is_some_and(|tls| *tls != ClientTls::default()) {
-            return Err(MiddlewareError::invalid(
-                "tls",
-                "TLS to the authentication server comes with the `tls` feature, which is not available yet",
-            ));
-        }
+        let client = AuthClient::new(&address, config.tls.as_ref())?;
         let mut request_headers = header_names("authRequestHeaders", &config.auth_request_headers)?;
         if config.trust_forward_header == Some(true) && !request_headers.is_empty() {
             request_headers.extend(MANAGED.iter().copied().map(HeaderName::from_static));
@@ -105,10 +101,6 @@ impl Forward {
                 "the URL cannot contain control characters",
             ));
         }
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(HttpConnector::new());
         Ok(Self {
             address,
             client,
@@ -298,11 +290,10 @@ fn parse_address(address: &str) -> Result<Uri, MiddlewareError> {
         .parse()
         .map_err(|e| invalid(&format!("`{address}` is not a URL: {e}")))?;
     match uri.scheme_str() {
-        Some("http") if uri.authority().is_some() => Ok(uri),
-        Some("https") => Err(invalid(
-            "TLS to the authentication server comes with the `tls` feature, which is not available yet",
-        )),
-        _ => Err(invalid(&format!("`{address}` is not an http:// URL with a host"))),
+        Some("http" | "https") if uri.authority().is_some() => Ok(uri),
+        _ => Err(invalid(&format!(
+            "`{address}` is not an http:// or https:// URL with a host"
+        ))),
     }
 }
 
@@ -381,15 +372,21 @@ mod tests {
         for bad in ["", "auth:9000", "/verify", "ftp://auth/", "http://"] {
             assert_eq!(error(&config(bad)).field(), "address", "{bad}");
         }
-        let https = error(&config("https://auth/"));
-        assert_eq!(https.field(), "address");
-        assert!(https.to_string().contains("`tls` feature"), "{https}");
         let mut tls = config("http://auth/");
-        tls.tls = Some(ClientTls {
-            ca: "/ca.pem".into(),
-            ..ClientTls::default()
+        tls.tls = Some(switchyard_config::ClientTls {
+            ca: "/nonexistent/ca.pem".into(),
+            ..switchyard_config::ClientTls::default()
         });
-        assert_eq!(error(&tls).field(), "tls");
+        if cfg!(feature = "tls") {
+            assert!(Forward::new(&config("https://auth/")).is_ok());
+            assert_eq!(error(&tls).field(), "tls.ca");
+            assert!(error(&tls).to_string().contains("/nonexistent/ca.pem"));
+        } else {
+            let https = error(&config("https://auth/"));
+            assert_eq!(https.field(), "address");
+            assert!(https.to_string().contains("`tls` feature"), "{https}");
+            assert_eq!(error(&tls).field(), "tls");
+        }
 
         let mut headers = config("http://auth/");
         headers.auth_response_headers = vec!["X-Ok".into(), "bad header".into()];
