@@ -596,3 +596,48 @@ async fn entrypoint_redirection_and_entrypoint_tls() {
     let answer = request(secure, &Dial::to("site.test"), "site.test", "/").await.unwrap();
     assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "app"));
 }
+
+#[tokio::test]
+async fn routers_disagreeing_on_options_for_a_host_get_the_default_ones_and_a_warning() {
+    let backend = Backend::start("app").await;
+    let ca = Ca::new("test CA");
+    let mut config = DynamicConfig::default();
+    tls_router(
+        &mut config,
+        "api",
+        "Host(`shared.test`) && PathPrefix(`/api`)",
+        "modern",
+        &backend,
+    );
+    tls_router(&mut config, "web", "Host(`shared.test`)", "", &backend);
+    config.tls.certificates = vec![entry(&ca.issue(&["shared.test"]))];
+    config.tls.options.insert(
+        "modern".into(),
+        TlsOptions {
+            min_version: "VersionTLS13".into(),
+            ..TlsOptions::default()
+        },
+    );
+    let gw = TestGateway::start(config).await;
+    let snapshot = gw.gateway.snapshot();
+    for router in ["api@test", "web@test"] {
+        let report = &snapshot.report().routers[router];
+        assert_eq!(
+            report.status,
+            switchyard_config::Status::Warning,
+            "{router}: {report:?}"
+        );
+        assert!(
+            report.errors[0].to_string().contains("other TLS options"),
+            "{:?}",
+            report.errors
+        );
+    }
+    // The default options apply to the host: TLS 1.2 is accepted, and both routers serve on it.
+    let mut tls12 = Dial::to("shared.test");
+    tls12.versions = TLS12_ONLY;
+    let answer = request(gw.addr, &tls12, "shared.test", "/api/x").await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+    let answer = request(gw.addr, &tls12, "shared.test", "/").await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+}

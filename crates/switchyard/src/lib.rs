@@ -20,6 +20,7 @@
 //! | feature | what it adds |
 //! | --- | --- |
 //! | `file` | [`file`](mod@crate::file): the file provider, Traefik's `providers.file` (YAML, TOML, JSON; watched) |
+//! | `tls` (default) | TLS termination on entrypoints (SNI, `tls.certificates`, stores, `tls.options`, mutual TLS) and HTTPS towards backends (`serversTransports`), with rustls; [`tls`](mod@crate::tls) |
 //!
 //! ```
 //! use switchyard::rules::{RequestView, Route, RouteTable, Rule};
