@@ -13,55 +13,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme, SupportedCipherSuite};
 use switchyard_config::{ClientTls, ServersTransport};
 
+use crate::go_names::{cipher_suite, versions};
 use crate::{TlsError, certificates, private_key, provider};
-
-/// Cipher suites by the names Traefik (Go) gives them, mapped to those rustls offers with ring.
-const CIPHER_SUITES: &[(&str, SupportedCipherSuite)] = {
-    use rustls::crypto::ring::cipher_suite as suite;
-    &[
-        ("TLS_AES_128_GCM_SHA256", suite::TLS13_AES_128_GCM_SHA256),
-        ("TLS_AES_256_GCM_SHA384", suite::TLS13_AES_256_GCM_SHA384),
-        ("TLS_CHACHA20_POLY1305_SHA256", suite::TLS13_CHACHA20_POLY1305_SHA256),
-        (
-            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-            suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-        ),
-        (
-            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-            suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-        ),
-        (
-            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-            suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-        ),
-        (
-            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
-            suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-        ),
-        (
-            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-            suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-        ),
-        (
-            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-            suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-        ),
-        (
-            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-            suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-        ),
-        (
-            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
-            suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-        ),
-    ]
-};
-
-/// The TLS versions rustls speaks, lowest first, by their Go names.
-const VERSIONS: [(&str, &rustls::SupportedProtocolVersion); 2] = [
-    ("VersionTLS12", &rustls::version::TLS12),
-    ("VersionTLS13", &rustls::version::TLS13),
-];
 
 /// A client configuration for the backends of a `serversTransport`.
 ///
@@ -76,8 +29,8 @@ const VERSIONS: [(&str, &rustls::SupportedProtocolVersion); 2] = [
 /// let config = switchyard_tls::client_config(&transport).unwrap();
 /// assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
 ///
-/// let refused = ServersTransport { min_version: "VersionTLS10".into(), ..transport };
-/// assert!(switchyard_tls::client_config(&refused).unwrap_err().to_string().starts_with("minVersion"));
+/// let refused = ServersTransport { max_version: "VersionTLS10".into(), ..transport };
+/// assert!(switchyard_tls::client_config(&refused).unwrap_err().to_string().starts_with("maxVersion"));
 /// ```
 pub fn client_config(transport: &ServersTransport) -> Result<Arc<ClientConfig>, TlsError> {
     if transport.spiffe.is_some() {
@@ -154,7 +107,7 @@ pub fn auth_client_config(tls: &ClientTls) -> Result<Arc<ClientConfig>, TlsError
         insecure: tls.insecure_skip_verify,
         peer_uri: None,
         client_cert,
-        versions: VERSIONS.iter().map(|(_, v)| *v).collect(),
+        versions: rustls::ALL_VERSIONS.to_vec(),
         cipher_suites: None,
         alpn: &[b"http/1.1"],
     }
@@ -178,15 +131,6 @@ pub fn server_name(transport: &ServersTransport, host: &str) -> Result<ServerNam
         (transport.server_name.as_str(), "serverName")
     };
     ServerName::try_from(name.to_owned()).map_err(|_| option(field, format!("`{name}` is not a valid TLS server name")))
-}
-
-/// The names accepted in `cipherSuites`: Go's names of the suites rustls offers with ring.
-///
-/// ```
-/// assert!(switchyard_tls::supported_cipher_suites().any(|name| name == "TLS_AES_128_GCM_SHA256"));
-/// ```
-pub fn supported_cipher_suites() -> impl Iterator<Item = &'static str> {
-    CIPHER_SUITES.iter().map(|(name, _)| *name)
 }
 
 /// What a client configuration is made of, once each option has been read.
@@ -285,31 +229,6 @@ fn add_roots(store: &mut RootCertStore, value: &str, field: &str) -> Result<(), 
     Ok(())
 }
 
-/// The TLS versions between `min` and `max` (Go names; empty for no bound).
-fn versions(min: &str, max: &str) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, TlsError> {
-    let position = |value: &str, field: &str| -> Result<Option<usize>, TlsError> {
-        if value.is_empty() {
-            return Ok(None);
-        }
-        if let Some(index) = VERSIONS.iter().position(|(name, _)| *name == value) {
-            return Ok(Some(index));
-        }
-        let reason = match value {
-            "VersionTLS10" | "VersionTLS11" => {
-                format!("`{value}` is not available: rustls speaks TLS 1.2 and 1.3 only (VersionTLS12, VersionTLS13)")
-            }
-            _ => format!("`{value}` is not a TLS version; use VersionTLS12 or VersionTLS13"),
-        };
-        Err(option(field, reason))
-    };
-    let low = position(min, "minVersion")?.unwrap_or(0);
-    let high = position(max, "maxVersion")?.unwrap_or(VERSIONS.len() - 1);
-    if low > high {
-        return Err(option("minVersion", format!("`{min}` is above maxVersion `{max}`")));
-    }
-    Ok(VERSIONS[low..=high].iter().map(|(_, v)| *v).collect())
-}
-
 /// The suites named in `cipherSuites`, in the given order; `None` for the defaults. As in Go, the list
 /// chooses the TLS 1.2 suites; TLS 1.3 suites stay all enabled unless some are named.
 fn cipher_suites(names: &[String]) -> Result<Option<Vec<SupportedCipherSuite>>, TlsError> {
@@ -318,13 +237,7 @@ fn cipher_suites(names: &[String]) -> Result<Option<Vec<SupportedCipherSuite>>, 
     }
     let mut chosen = Vec::with_capacity(names.len() + 3);
     for (index, name) in names.iter().enumerate() {
-        let Some((_, suite)) = CIPHER_SUITES.iter().find(|(known, _)| known == name) else {
-            let supported = supported_cipher_suites().collect::<Vec<_>>().join(", ");
-            return Err(option(
-                format!("cipherSuites[{index}]"),
-                format!("`{name}` is not a cipher suite rustls offers; supported: {supported}"),
-            ));
-        };
+        let suite = &cipher_suite(index, name)?;
         if !chosen.contains(suite) {
             chosen.push(*suite);
         }
@@ -476,16 +389,16 @@ mod tests {
 
     #[test]
     fn versions_map_to_rustls() {
-        assert_eq!(versions("", "").unwrap().len(), 2);
-        assert_eq!(versions("VersionTLS13", "").unwrap(), [&rustls::version::TLS13]);
-        assert_eq!(versions("", "VersionTLS12").unwrap(), [&rustls::version::TLS12]);
         let transport = |min: &str, max: &str| ServersTransport {
             min_version: min.into(),
             max_version: max.into(),
             insecure_skip_verify: true,
             ..ServersTransport::default()
         };
-        assert!(error(&transport("VersionTLS11", "")).contains("minVersion: `VersionTLS11` is not available"));
+        assert!(
+            client_config(&transport("VersionTLS11", "")).is_ok(),
+            "older minimums meet at TLS 1.2"
+        );
         assert!(error(&transport("", "VersionTLS10")).starts_with("maxVersion"));
         assert!(error(&transport("TLS13", "")).contains("use VersionTLS12 or VersionTLS13"));
         assert!(error(&transport("VersionTLS13", "VersionTLS12")).contains("above maxVersion"));

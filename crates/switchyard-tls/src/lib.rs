@@ -6,14 +6,16 @@
 
 mod client;
 mod error;
+mod go_names;
 mod host_map;
 mod options;
 mod pem;
 mod server;
 mod store;
 
-pub use client::{auth_client_config, client_config, server_name, supported_cipher_suites};
+pub use client::{auth_client_config, client_config, server_name};
 pub use error::TlsError;
+pub use go_names::supported_cipher_suites;
 pub use host_map::HostMap;
 pub use options::server_config;
 pub use pem::{certificates, describe, private_key};

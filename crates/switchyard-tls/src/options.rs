@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
-use rustls::crypto::ring::{cipher_suite, kx_group};
+use rustls::crypto::ring::kx_group;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SupportedCipherSuite};
-use rustls::{SupportedProtocolVersion, version};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use switchyard_config::TlsOptions;
 
+use crate::go_names::{cipher_suite, versions};
 use crate::store::{CertificateStore, StoreResolver};
 use crate::{TlsError, certificates, provider};
 
@@ -64,92 +64,13 @@ pub fn server_config(options: &TlsOptions, store: Arc<CertificateStore>) -> Resu
     Ok(config)
 }
 
-/// `minVersion` / `maxVersion` (Go names) as the rustls versions between them.
-pub(crate) fn versions(min: &str, max: &str) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
-    let rank = |name: &str, option: &str, default: u8| -> Result<u8, TlsError> {
-        match name {
-            "" => Ok(default),
-            "VersionTLS10" => Ok(10),
-            "VersionTLS11" => Ok(11),
-            "VersionTLS12" => Ok(12),
-            "VersionTLS13" => Ok(13),
-            other => Err(TlsError::Option {
-                option: option.to_owned(),
-                reason: format!("unknown TLS version `{other}` (VersionTLS12 or VersionTLS13)"),
-            }),
-        }
-    };
-    let low = rank(min, "minVersion", 12)?;
-    let high = rank(max, "maxVersion", 13)?;
-    if high < 12 {
-        return Err(TlsError::Option {
-            option: "maxVersion".into(),
-            reason: format!("`{max}` is below TLS 1.2, the oldest version switchyard speaks"),
-        });
-    }
-    if low < 12 {
-        tracing::warn!(target: "switchyard::tls", "minVersion `{min}`: switchyard speaks TLS 1.2 and 1.3 only; older clients are refused");
-    }
-    if low > high {
-        return Err(TlsError::Option {
-            option: "minVersion".into(),
-            reason: format!("`{min}` is above maxVersion `{max}`"),
-        });
-    }
-    let mut versions = Vec::new();
-    if low <= 13 && high >= 13 {
-        versions.push(&version::TLS13);
-    }
-    if low <= 12 {
-        versions.push(&version::TLS12);
-    }
-    Ok(versions)
-}
-
-/// The Go names of the cipher suites rustls offers, and the suites.
-fn known_suites() -> [(&'static str, SupportedCipherSuite); 9] {
-    [
-        ("TLS_AES_128_GCM_SHA256", cipher_suite::TLS13_AES_128_GCM_SHA256),
-        ("TLS_AES_256_GCM_SHA384", cipher_suite::TLS13_AES_256_GCM_SHA384),
-        (
-            "TLS_CHACHA20_POLY1305_SHA256",
-            cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
-        ),
-        (
-            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-        ),
-        (
-            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-        ),
-        (
-            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-            cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-        ),
-        (
-            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-            cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-        ),
-        (
-            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-            cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-        ),
-        (
-            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-            cipher_suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-        ),
-    ]
-}
-
 /// A crypto provider limited to the configured TLS 1.2 cipher suites and ordered key-exchange groups.
 ///
-/// As in Go (and so Traefik), `cipherSuites` governs TLS 1.2 only: TLS 1.3 suites are always on, and
-/// naming them is accepted. Go's aliases without `_SHA256` for the ChaCha20 suites are accepted too.
+/// As in Go (and so Traefik), a server's `cipherSuites` govern TLS 1.2 only: TLS 1.3 suites are always
+/// on, and naming them is accepted.
 pub(crate) fn crypto_provider(suites: &[String], curves: &[String]) -> Result<CryptoProvider, TlsError> {
     let mut provider = (*provider()).clone();
     if !suites.is_empty() {
-        let known = known_suites();
         let mut chosen: Vec<SupportedCipherSuite> = provider
             .cipher_suites
             .iter()
@@ -157,20 +78,9 @@ pub(crate) fn crypto_provider(suites: &[String], curves: &[String]) -> Result<Cr
             .filter(|s| matches!(s, SupportedCipherSuite::Tls13(_)))
             .collect();
         for (index, name) in suites.iter().enumerate() {
-            let canonical = match name.as_str() {
-                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" => "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305" => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-                other => other,
-            };
-            let Some((_, suite)) = known.iter().find(|(n, _)| *n == canonical) else {
-                let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
-                return Err(TlsError::Option {
-                    option: format!("cipherSuites[{index}]"),
-                    reason: format!("`{name}` is not offered by rustls; supported: {}", names.join(", ")),
-                });
-            };
-            if matches!(suite, SupportedCipherSuite::Tls12(_)) && !chosen.contains(suite) {
-                chosen.push(*suite);
+            let suite = cipher_suite(index, name)?;
+            if matches!(suite, SupportedCipherSuite::Tls12(_)) && !chosen.contains(&suite) {
+                chosen.push(suite);
             }
         }
         provider.cipher_suites = chosen;
@@ -323,26 +233,6 @@ impl ClientCertVerifier for AnyClientCert {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_between_min_and_max() {
-        assert_eq!(versions("", "").unwrap().len(), 2);
-        assert_eq!(versions("VersionTLS13", "").unwrap(), [&version::TLS13]);
-        assert_eq!(versions("VersionTLS10", "VersionTLS12").unwrap(), [&version::TLS12]);
-        assert!(versions("VersionTLS13", "VersionTLS12").is_err());
-        assert!(
-            versions("", "VersionTLS11")
-                .unwrap_err()
-                .to_string()
-                .starts_with("maxVersion")
-        );
-        assert!(
-            versions("TLS1.2", "")
-                .unwrap_err()
-                .to_string()
-                .starts_with("minVersion")
-        );
-    }
 
     #[test]
     fn cipher_suites_limit_tls12_only() {
