@@ -641,3 +641,29 @@ async fn routers_disagreeing_on_options_for_a_host_get_the_default_ones_and_a_wa
     let answer = request(gw.addr, &tls12, "shared.test", "/").await.unwrap();
     assert_eq!(answer.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn malformed_handshakes_close_the_connection_and_the_gateway_keeps_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = Backend::start("app").await;
+    let mut config = route("PathPrefix(`/`)", &[backend.url()]);
+    tls_router(&mut config, "secure", "PathPrefix(`/`)", "", &backend);
+    let gw = TestGateway::start(config).await;
+    let garbage: [&[u8]; 3] = [
+        &[0x16, 0x03, 0x01, 0xff, 0xff, 0x01, 0x00],
+        &[0x16, 0x03, 0x03, 0x00, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x00],
+        &[0x16; 64],
+    ];
+    for bytes in garbage {
+        let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+        stream.write_all(bytes).await.unwrap();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "the connection is closed rather than left hanging");
+        assert!(!String::from_utf8_lossy(&buf).contains("HTTP/1.1 200"));
+    }
+    let answer = request(gw.addr, &Dial::to("any.test"), "any.test", "/").await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+    let (status, _, _) = get(&client(), &gw.url("/"), None).await;
+    assert_eq!(status, StatusCode::OK);
+}
