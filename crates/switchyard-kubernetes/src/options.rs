@@ -1,0 +1,34 @@
+//! The settings translation depends on.
+
+use switchyard_config::IngressEndpoint;
+
+/// Traefik's default IngressClass controller name.
+pub const DEFAULT_CONTROLLER: &str = "traefik.io/ingress-controller";
+
+/// What decides the translation (the watch settings live in the provider).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TranslateOptions {
+    /// `ingressClass`: the IngressClass name or legacy annotation value handled; empty for Traefik's
+    /// defaults.
+    pub(crate) ingress_class: String,
+    /// The `spec.controller` of IngressClasses handled.
+    pub(crate) controller: String,
+    pub(crate) allow_empty_services: bool,
+    pub(crate) allow_external_name_services: bool,
+    pub(crate) native_lb_by_default: bool,
+    /// Where the Ingress status comes from; `None` leaves statuses alone.
+    pub(crate) ingress_endpoint: Option<IngressEndpoint>,
+}
+
+impl Default for TranslateOptions {
+    fn default() -> Self {
+        Self {
+            ingress_class: String::new(),
+            controller: DEFAULT_CONTROLLER.to_owned(),
+            allow_empty_services: false,
+            allow_external_name_services: false,
+            native_lb_by_default: false,
+            ingress_endpoint: None,
+        }
+    }
+}

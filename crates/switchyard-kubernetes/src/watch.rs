@@ -1,0 +1,97 @@
+//! Following one resource type (in one namespace) with a kube-rs watcher, into a [`Mirror`].
+
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use kube::runtime::watcher::{self, watcher};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+use switchyard_config::ProviderSink;
+use tokio::sync::Notify;
+
+use crate::error::KubernetesError;
+use crate::mirror::Mirror;
+
+/// Failed watch starts in a row after which the watch is started afresh with a new list: kube's
+/// watcher retries the same resource version forever when the API server answers the watch request
+/// itself with `410 Gone` or `504`.
+const RESTART_AFTER: u32 = 3;
+/// The longest pause between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A mirror shared between its watch task and the translation.
+pub(crate) type SharedMirror<K> = Arc<Mutex<Mirror<K>>>;
+
+/// Locks a mirror; a panic elsewhere while holding it leaves the data usable.
+pub(crate) fn lock<K>(mirror: &SharedMirror<K>) -> std::sync::MutexGuard<'_, Mirror<K>> {
+    mirror.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One watch: what it follows and where it keeps it.
+pub(crate) struct Watch<K: Resource + Clone> {
+    pub(crate) api: Api<K>,
+    pub(crate) config: watcher::Config,
+    /// For logs and reports: `ingresses in default`.
+    pub(crate) label: String,
+    pub(crate) mirror: SharedMirror<K>,
+}
+
+impl<K> Watch<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    /// Follows the resource until shutdown, signalling `changed` whenever the objects in use change.
+    pub(crate) async fn run(self, changed: Arc<Notify>, sink: ProviderSink) {
+        loop {
+            let stream = watcher(self.api.clone(), self.config.clone());
+            let mut stream = std::pin::pin!(stream);
+            let mut failures = 0u32;
+            loop {
+                let next = tokio::select! {
+                    next = stream.next() => next,
+                    () = sink.shutdown() => return,
+                };
+                let Some(next) = next else { break };
+                match next {
+                    Ok(event) => {
+                        if failures > 0 {
+                            tracing::info!(resource = %self.label, "watch resumed after {failures} failed attempts");
+                            failures = 0;
+                        }
+                        if lock(&self.mirror).apply(event) {
+                            changed.notify_one();
+                        }
+                    }
+                    Err(source) => {
+                        failures += 1;
+                        let start_failed = matches!(source, watcher::Error::WatchStartFailed(_));
+                        let error = KubernetesError::Watch {
+                            resource: self.label.clone(),
+                            source,
+                        };
+                        tracing::warn!("{error}");
+                        if failures == 1 {
+                            sink.report(&error);
+                        }
+                        if start_failed && failures >= RESTART_AFTER {
+                            let restarted = KubernetesError::WatchRestarted {
+                                resource: self.label.clone(),
+                                failures,
+                            };
+                            tracing::warn!("{restarted}");
+                            sink.report(&restarted);
+                            break;
+                        }
+                        let pause = Duration::from_millis(100 << failures.min(5)).min(MAX_BACKOFF);
+                        tokio::select! {
+                            () = tokio::time::sleep(pause) => {}
+                            () = sink.shutdown() => return,
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
