@@ -31,6 +31,9 @@ pub enum ApiError {
     /// A `labelSelector` that does not parse (400).
     #[error("unable to parse requirement: {0}")]
     BadSelector(String),
+    /// A request without the required bearer token (401).
+    #[error("Unauthorized")]
+    Unauthorized,
     /// A method the path does not support (405).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -47,6 +50,7 @@ impl ApiError {
             ApiError::Conflict => (409, "Conflict"),
             ApiError::Expired { .. } => (410, "Expired"),
             ApiError::BadRequest(_) | ApiError::BadSelector(_) => (400, "BadRequest"),
+            ApiError::Unauthorized => (401, "Unauthorized"),
             ApiError::MethodNotAllowed => (405, "MethodNotAllowed"),
             ApiError::Injected(code) => (*code, if *code == 410 { "Expired" } else { "InternalError" }),
         }

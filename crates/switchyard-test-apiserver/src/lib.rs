@@ -35,8 +35,9 @@
 //! # }
 //! ```
 //!
-//! Every list is answered in one page (the API lets a server ignore `limit`); field selectors,
-//! creating objects over HTTP and authentication are not served.
+//! Every list is answered in one page (the API lets a server ignore `limit`); field selectors and
+//! creating objects over HTTP are not served. Authentication is a bearer token, when required
+//! ([`ApiServer::require_token`]).
 
 mod error;
 mod merge_patch;
@@ -81,6 +82,7 @@ pub(crate) struct Shared {
     store: Mutex<Store>,
     fail_watches: Mutex<Option<u16>>,
     watch_limit: Mutex<Option<Duration>>,
+    token: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -93,6 +95,14 @@ impl Shared {
             .fail_watches
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a request may proceed: any request when no token is required, else one bearing it.
+    pub(crate) fn authorized(&self, authorization: Option<&[u8]>) -> bool {
+        let token = self.token.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        token
+            .as_ref()
+            .is_none_or(|token| authorization == Some(format!("Bearer {token}").as_bytes()))
     }
 
     pub(crate) fn watch_limit(&self) -> Option<Duration> {
@@ -195,6 +205,7 @@ impl ApiServer {
             store: Mutex::new(store),
             fail_watches: Mutex::new(None),
             watch_limit: Mutex::new(None),
+            token: None.into(),
         });
         let server = Self {
             addr,
@@ -324,6 +335,15 @@ impl ApiServer {
             .fail_watches
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = status;
+    }
+
+    /// Requires `Authorization: Bearer {token}` on every request (401 otherwise), or nothing with `None`.
+    pub fn require_token(&self, token: Option<&str>) {
+        *self
+            .shared
+            .token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = token.map(str::to_owned);
     }
 
     /// Ends every watch stream after at most `limit`, whatever `timeoutSeconds` asked for.

@@ -97,6 +97,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
 }
 
 async fn respond(shared: &Shared, request: Request<Incoming>) -> Result<Response<ResponseBody>, ApiError> {
+    let authorization = request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if !shared.authorized(authorization) {
+        return Err(ApiError::Unauthorized);
+    }
     let target = target(request.uri().path()).ok_or(ApiError::UnknownPath)?;
     let params = query::parse(request.uri().query());
     let method = request.method().clone();

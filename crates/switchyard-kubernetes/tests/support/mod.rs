@@ -213,9 +213,14 @@ impl Cluster {
 
     /// Starts the gateway against an API server the test prepared.
     pub async fn start_with(server: ApiServer, configure: impl FnOnce(IngressProvider) -> IngressProvider) -> Self {
+        let provider = configure(IngressProvider::endpoint(server.url(), "", None));
+        Self::start_provider(server, provider).await
+    }
+
+    /// Starts the gateway with a provider the test built.
+    pub async fn start_provider(server: ApiServer, provider: IngressProvider) -> Self {
         let mut config = StaticConfig::default();
         config.entry_points.insert("web".into(), EntryPoint::new("127.0.0.1:0"));
-        let provider = configure(IngressProvider::endpoint(server.url(), "", None));
         let gateway = Gateway::new(&config)
             .provider(provider)
             .throttle(Duration::ZERO)
