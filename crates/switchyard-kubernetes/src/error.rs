@@ -45,9 +45,6 @@ pub enum KubernetesError {
         #[source]
         source: kube::Error,
     },
-    /// An object could not be translated and was skipped (in whole or in part).
-    #[error(transparent)]
-    Object(#[from] ObjectError),
 }
 
 /// An object, or part of one, that could not be translated; the rest of the configuration goes live.

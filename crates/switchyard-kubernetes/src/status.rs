@@ -46,7 +46,7 @@ pub(crate) fn published_address(
                 .and_then(|s| s.load_balancer.as_ref())
                 .and_then(|lb| lb.ingress.clone());
             // A load balancer not provisioned yet: nothing to publish, nothing wrong.
-            let Some(ingress) = ingress else { return None };
+            let ingress = ingress?;
             ingress
                 .into_iter()
                 .map(|lb| IngressLoadBalancerIngress {

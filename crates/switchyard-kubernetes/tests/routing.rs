@@ -97,6 +97,10 @@ async fn not_ready_and_terminating_endpoints_get_no_requests_and_slices_add_up()
     cluster.routes_to("any.test", "/", "web-2").await;
 }
 
+/// One row of the documentation's table: the paths (type, path), and requests with the backend that
+/// must answer.
+type Example = (&'static [(&'static str, &'static str)], &'static [(&'static str, &'static str)]);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_path_example_of_the_ingress_documentation_matches_as_documented() {
     let cluster = Cluster::start(|p| p).await;
@@ -110,7 +114,7 @@ async fn every_path_example_of_the_ingress_documentation_matches_as_documented()
     // https://kubernetes.io/docs/concepts/services-networking/ingress/#examples, one host per row;
     // the first path goes to `a`, the second to `b`, the third to `c`; no match goes to the
     // defaultBackend.
-    let rows: &[(&[(&str, &str)], &[(&str, &str)])] = &[
+    let rows: &[Example] = &[
         (&[("Prefix", "/")], &[("/", "a"), ("/anything", "a")]),
         (
             &[("Exact", "/foo")],
