@@ -99,7 +99,10 @@ async fn not_ready_and_terminating_endpoints_get_no_requests_and_slices_add_up()
 
 /// One row of the documentation's table: the paths (type, path), and requests with the backend that
 /// must answer.
-type Example = (&'static [(&'static str, &'static str)], &'static [(&'static str, &'static str)]);
+type Example = (
+    &'static [(&'static str, &'static str)],
+    &'static [(&'static str, &'static str)],
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_path_example_of_the_ingress_documentation_matches_as_documented() {

@@ -113,3 +113,45 @@ async fn a_wrong_token_is_reported_and_nothing_is_published() {
     .await
     .expect("401 reported");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubeconfig_names_the_server_and_the_token() {
+    let server = ApiServer::start().await;
+    server.require_token(Some("from-kubeconfig"));
+    server.apply(service("default", "app", &[("http", 80)]));
+    server.apply(ingress(
+        "default",
+        "app",
+        json!({"rules": [rule("app.test", &[("Prefix", "/", "app", "http")])]}),
+    ));
+    let kubeconfig = std::env::temp_dir().join(format!("switchyard-kubeconfig-{}", std::process::id()));
+    let yaml = format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: {}
+users:
+- name: tester
+  user:
+    token: from-kubeconfig
+contexts:
+- name: test
+  context:
+    cluster: test
+    user: tester
+current-context: test
+",
+        server.url()
+    );
+    std::fs::write(&kubeconfig, yaml).unwrap();
+    let provider = IngressProvider::kubeconfig(&kubeconfig).allow_empty_services(true);
+    let cluster = Cluster::start_provider(server, provider).await;
+    within(Duration::from_secs(5), || async {
+        routers(&cluster) == ["default-app-app-test@kubernetes"]
+    })
+    .await
+    .expect("the cluster named in the kubeconfig is watched");
+    std::fs::remove_file(&kubeconfig).unwrap();
+}
