@@ -43,8 +43,9 @@
 //!   on the Service. All under `traefik.ingress.kubernetes.io/`.
 //! - **TLS**: every `spec.tls[].secretName` becomes a `tls.certificates` entry with the Secret's
 //!   `tls.crt` and `tls.key` PEM inlined.
-//! - **Status**: with an `ingressEndpoint` (IP, hostname or published Service), handled Ingresses get
-//!   it in `status.loadBalancer.ingress`.
+//! - **Status**: with an `ingressEndpoint` (IP, hostname, or the address of a published LoadBalancer,
+//!   ClusterIP, NodePort or ExternalName Service) or `reportNodeInternalIPs`, handled Ingresses get it
+//!   in `status.loadBalancer.ingress`.
 //!
 //! # Resilience
 //!

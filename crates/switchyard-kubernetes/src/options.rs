@@ -18,6 +18,15 @@ pub(crate) struct TranslateOptions {
     pub(crate) native_lb_by_default: bool,
     /// Where the Ingress status comes from; `None` leaves statuses alone.
     pub(crate) ingress_endpoint: Option<IngressEndpoint>,
+    /// Publish the nodes' internal IPs in Ingress status (before `ingress_endpoint`).
+    pub(crate) report_node_internal_ips: bool,
+}
+
+impl TranslateOptions {
+    /// Whether Ingress statuses are written at all.
+    pub(crate) fn writes_status(&self) -> bool {
+        self.ingress_endpoint.is_some() || self.report_node_internal_ips
+    }
 }
 
 impl Default for TranslateOptions {
@@ -29,6 +38,7 @@ impl Default for TranslateOptions {
             allow_external_name_services: false,
             native_lb_by_default: false,
             ingress_endpoint: None,
+            report_node_internal_ips: false,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::runtime::watcher;
@@ -43,6 +43,7 @@ pub struct IngressProvider {
     label_selector: String,
     throttle: Duration,
     class_lookup: bool,
+    cluster_scope: bool,
     translate: TranslateOptions,
 }
 
@@ -60,6 +61,7 @@ struct Mirrors {
     services: Vec<SharedMirror<Service>>,
     slices: Vec<SharedMirror<EndpointSlice>>,
     secrets: Vec<SharedMirror<Secret>>,
+    nodes: Vec<SharedMirror<Node>>,
 }
 
 impl Mirrors {
@@ -67,7 +69,12 @@ impl Mirrors {
         fn all<K: Resource>(mirrors: &[SharedMirror<K>]) -> bool {
             mirrors.iter().all(|m| lock(m).listed())
         }
-        all(&self.ingresses) && all(&self.classes) && all(&self.services) && all(&self.slices) && all(&self.secrets)
+        all(&self.ingresses)
+            && all(&self.classes)
+            && all(&self.services)
+            && all(&self.slices)
+            && all(&self.secrets)
+            && all(&self.nodes)
     }
 
     fn view(&self) -> ClusterView {
@@ -93,6 +100,9 @@ impl Mirrors {
                 view.add_slice(Arc::clone(slice));
             }
         }
+        for mirror in &self.nodes {
+            view.nodes.extend(lock(mirror).objects().cloned());
+        }
         for mirror in &self.secrets {
             view.secrets
                 .extend(lock(mirror).objects().map(|s| (key(&s.metadata), Arc::clone(s))));
@@ -112,6 +122,7 @@ impl IngressProvider {
             label_selector: String::new(),
             throttle: Duration::ZERO,
             class_lookup: true,
+            cluster_scope: true,
             translate: TranslateOptions::default(),
         }
     }
@@ -178,6 +189,8 @@ impl IngressProvider {
             .allow_external_name_services(options.allow_external_name_services)
             .native_lb_by_default(options.native_lb_by_default);
         provider.class_lookup = !(options.disable_ingress_class_lookup || options.disable_cluster_scope_resources);
+        provider.cluster_scope = !options.disable_cluster_scope_resources;
+        provider.translate.report_node_internal_ips = options.report_node_internal_ips;
         if let Some(endpoint) = &options.ingress_endpoint {
             provider = provider.ingress_endpoint(endpoint.clone());
         }
@@ -225,6 +238,13 @@ impl IngressProvider {
     /// Writes this address to the status of handled Ingresses (Traefik's `ingressEndpoint`).
     pub fn ingress_endpoint(mut self, endpoint: IngressEndpoint) -> Self {
         self.translate.ingress_endpoint = Some(endpoint);
+        self
+    }
+
+    /// Writes the nodes' internal IPs to the status of handled Ingresses (Traefik's
+    /// `reportNodeInternalIPs`); they take precedence over [`ingress_endpoint`](Self::ingress_endpoint).
+    pub fn report_node_internal_ips(mut self, report: bool) -> Self {
+        self.translate.report_node_internal_ips = report;
         self
     }
 
@@ -372,7 +392,24 @@ impl Provider for IngressProvider {
                 &sink,
             )];
         }
-        let statuses = self.translate.ingress_endpoint.is_some().then(|| {
+        let needs_nodes = self.translate.report_node_internal_ips
+            || self
+                .translate
+                .ingress_endpoint
+                .as_ref()
+                .is_some_and(|e| !e.published_service.is_empty());
+        if self.cluster_scope && needs_nodes {
+            let api: Api<Node> = Api::all(client.clone());
+            mirrors.nodes = vec![start(
+                api,
+                watcher::Config::default(),
+                None,
+                &mut tasks,
+                &changed,
+                &sink,
+            )];
+        }
+        let statuses = self.translate.writes_status().then(|| {
             let (updates, pending) = mpsc::unbounded_channel();
             tasks.spawn(StatusWriter::new(client.clone(), sink.clone()).run(pending));
             updates

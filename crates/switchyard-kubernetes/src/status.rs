@@ -13,6 +13,19 @@ pub(crate) fn published_address(
     view: &ClusterView,
     options: &TranslateOptions,
 ) -> Option<Result<Vec<IngressLoadBalancerIngress>, ObjectError>> {
+    if options.report_node_internal_ips {
+        let addresses = node_addresses(view, "InternalIP", None);
+        if !addresses.is_empty() {
+            return Some(Ok(addresses));
+        }
+        if options.ingress_endpoint.is_none() {
+            let reason = TranslateError::PublishedService {
+                service: "reportNodeInternalIPs".into(),
+                reason: "no node has an internal IP".into(),
+            };
+            return Some(Err(ObjectError::new("Node", "", "", reason)));
+        }
+    }
     let endpoint = options.ingress_endpoint.as_ref()?;
     if endpoint.published_service.is_empty() {
         let entry = IngressLoadBalancerIngress {
@@ -86,6 +99,26 @@ pub(crate) fn published_address(
                 })
                 .collect()
         }
+        "NodePort" => {
+            let ports: Vec<IngressPortStatus> = spec
+                .ports
+                .iter()
+                .flatten()
+                .filter_map(|p| {
+                    Some(IngressPortStatus {
+                        error: None,
+                        port: p.node_port?,
+                        protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                    })
+                })
+                .collect();
+            if view.nodes.is_empty() {
+                return Some(Err(fail(
+                    "NodePort Services need the nodes, which are not watched (disableClusterScopeResources?)",
+                )));
+            }
+            node_addresses(view, "ExternalIP", Some(ports))
+        }
         "ExternalName" => vec![IngressLoadBalancerIngress {
             ip: None,
             hostname: spec.external_name.clone(),
@@ -94,6 +127,26 @@ pub(crate) fn published_address(
         other => return Some(Err(fail(&format!("Services of type {other} are not supported")))),
     };
     Some(Ok(addresses))
+}
+
+/// The nodes' addresses of one type (`InternalIP`, `ExternalIP`), each with these ports.
+fn node_addresses(
+    view: &ClusterView,
+    kind: &str,
+    ports: Option<Vec<IngressPortStatus>>,
+) -> Vec<IngressLoadBalancerIngress> {
+    let ports = ports.filter(|p| !p.is_empty());
+    view.nodes
+        .iter()
+        .filter_map(|node| node.status.as_ref()?.addresses.as_ref())
+        .flatten()
+        .filter(|address| address.type_ == kind)
+        .map(|address| IngressLoadBalancerIngress {
+            ip: Some(address.address.clone()),
+            hostname: None,
+            ports: ports.clone(),
+        })
+        .collect()
 }
 
 /// The address an Ingress's status shows now.

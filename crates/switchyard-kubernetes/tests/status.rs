@@ -66,3 +66,57 @@ async fn a_published_service_address_follows_the_service() {
     cluster.server.apply(published);
     eventually_status(&cluster.server, "app", json!([{"hostname": "elb.example.com"}])).await;
 }
+
+fn node(name: &str, internal: &str, external: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name},
+        "status": {"addresses": [
+            {"type": "InternalIP", "address": internal},
+            {"type": "ExternalIP", "address": external},
+            {"type": "Hostname", "address": name},
+        ]},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_internal_ips_are_reported_when_asked_for() {
+    let server = ApiServer::start().await;
+    server.apply(node("node-a", "10.0.0.1", "198.51.100.1"));
+    server.apply(node("node-b", "10.0.0.2", "198.51.100.2"));
+    let cluster = Cluster::start_with(server, |p| p.report_node_internal_ips(true).allow_empty_services(true)).await;
+    cluster.server.apply(service("default", "app", &[("http", 80)]));
+    cluster.server.apply(ingress(
+        "default",
+        "app",
+        json!({"rules": [rule("app.test", &[("Prefix", "/", "app", "http")])]}),
+    ));
+    eventually_status(&cluster.server, "app", json!([{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_port_published_service_publishes_the_nodes_external_ips_and_node_ports() {
+    let endpoint = IngressEndpoint {
+        published_service: "kube-system/switchyard".into(),
+        ..IngressEndpoint::default()
+    };
+    let server = ApiServer::start().await;
+    server.apply(node("node-a", "10.0.0.1", "198.51.100.1"));
+    let mut published = service("kube-system", "switchyard", &[("web", 80)]);
+    published["spec"]["type"] = json!("NodePort");
+    published["spec"]["ports"][0]["nodePort"] = json!(30080);
+    server.apply(published);
+    let cluster = Cluster::start_with(server, |p| p.ingress_endpoint(endpoint).allow_empty_services(true)).await;
+    cluster.server.apply(service("default", "app", &[("http", 80)]));
+    cluster.server.apply(ingress(
+        "default",
+        "app",
+        json!({"rules": [rule("app.test", &[("Prefix", "/", "app", "http")])]}),
+    ));
+    eventually_status(
+        &cluster.server,
+        "app",
+        json!([{"ip": "198.51.100.1", "ports": [{"port": 30080, "protocol": "TCP"}]}]),
+    )
+    .await;
+}

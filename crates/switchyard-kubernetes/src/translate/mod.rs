@@ -8,7 +8,7 @@ mod tls;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass, IngressLoadBalancerIngress};
 use switchyard_config::{DynamicConfig, Router, Service as ServiceConfig, Snapshot};
@@ -38,6 +38,8 @@ pub(crate) struct ClusterView {
     /// EndpointSlices by the Service they belong to.
     pub(crate) slices: BTreeMap<Key, Vec<Arc<EndpointSlice>>>,
     pub(crate) secrets: BTreeMap<Key, Arc<Secret>>,
+    /// Nodes, watched only when the Ingress status may need their addresses.
+    pub(crate) nodes: Vec<Arc<Node>>,
 }
 
 impl ClusterView {
