@@ -8,18 +8,16 @@ use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::runtime::watcher;
-use kube::{Api, Client, Resource};
-use serde::de::DeserializeOwned;
+use kube::{Client, Resource};
 use switchyard_config::{IngressEndpoint, KubernetesIngressOptions, Provider, ProviderError, ProviderSink, Snapshot};
-use tokio::sync::{Notify, mpsc};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 
 use crate::client::Connection;
 use crate::error::ObjectError;
 use crate::options::TranslateOptions;
 use crate::status::StatusWriter;
 use crate::translate::{ClusterView, translate};
-use crate::watch::{SharedMirror, Watch, lock};
+use crate::watch::{SharedMirror, Watches, lock};
 
 /// Traefik's `providers.kubernetesIngress`: routers, services and certificates from Ingresses,
 /// Services, EndpointSlices and TLS Secrets, kept up to date by watches.
@@ -267,14 +265,8 @@ impl IngressProvider {
         self
     }
 
-    /// Starts one watch per resource type and namespace.
-    fn watch_all(
-        &self,
-        client: &Client,
-        tasks: &mut JoinSet<()>,
-        changed: &Arc<Notify>,
-        sink: &ProviderSink,
-    ) -> Mirrors {
+    /// Starts one watch per resource type and namespace, and the cluster-wide ones asked for.
+    fn watch_all(&self, watches: &mut Watches) -> Mirrors {
         let mut mirrors = Mirrors::default();
         let namespaces: Vec<Option<&str>> = if self.namespaces.is_empty() {
             vec![None]
@@ -282,92 +274,28 @@ impl IngressProvider {
             self.namespaces.iter().map(|ns| Some(ns.as_str())).collect()
         };
         let ingress_config = watcher::Config::default().labels(&self.label_selector);
-        for namespace in &namespaces {
-            let start = Start {
-                client,
-                namespace: *namespace,
-                tasks,
-                changed,
-                sink,
-            };
-            mirrors.ingresses.push(start.watch(ingress_config.clone()));
-            let start = Start {
-                client,
-                namespace: *namespace,
-                tasks,
-                changed,
-                sink,
-            };
-            mirrors.services.push(start.watch(watcher::Config::default()));
-            let start = Start {
-                client,
-                namespace: *namespace,
-                tasks,
-                changed,
-                sink,
-            };
-            mirrors.slices.push(start.watch(watcher::Config::default()));
-            let start = Start {
-                client,
-                namespace: *namespace,
-                tasks,
-                changed,
-                sink,
-            };
-            mirrors.secrets.push(start.watch(watcher::Config::default()));
+        for namespace in namespaces {
+            let all = watcher::Config::default();
+            mirrors
+                .ingresses
+                .push(watches.namespaced(namespace, ingress_config.clone()));
+            mirrors.services.push(watches.namespaced(namespace, all.clone()));
+            mirrors.slices.push(watches.namespaced(namespace, all.clone()));
+            mirrors.secrets.push(watches.namespaced(namespace, all));
+        }
+        if self.class_lookup {
+            mirrors.classes.push(watches.cluster(watcher::Config::default()));
+        }
+        let published_service = self
+            .translate
+            .ingress_endpoint
+            .as_ref()
+            .is_some_and(|e| !e.published_service.is_empty());
+        if self.cluster_scope && (self.translate.report_node_internal_ips || published_service) {
+            mirrors.nodes.push(watches.cluster(watcher::Config::default()));
         }
         mirrors
     }
-}
-
-/// What starting a watch needs.
-struct Start<'a> {
-    client: &'a Client,
-    namespace: Option<&'a str>,
-    tasks: &'a mut JoinSet<()>,
-    changed: &'a Arc<Notify>,
-    sink: &'a ProviderSink,
-}
-
-impl Start<'_> {
-    fn watch<K>(self, config: watcher::Config) -> SharedMirror<K>
-    where
-        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    {
-        let api = match self.namespace {
-            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
-            None => Api::all(self.client.clone()),
-        };
-        start(api, config, self.namespace, self.tasks, self.changed, self.sink)
-    }
-}
-
-fn start<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    namespace: Option<&str>,
-    tasks: &mut JoinSet<()>,
-    changed: &Arc<Notify>,
-    sink: &ProviderSink,
-) -> SharedMirror<K>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-{
-    let plural = K::plural(&());
-    let label = match namespace {
-        Some(namespace) => format!("{plural} in {namespace}"),
-        None => plural.into_owned(),
-    };
-    let mirror = SharedMirror::default();
-    let watch = Watch {
-        api,
-        config,
-        label,
-        mirror: Arc::clone(&mirror),
-    };
-    tasks.spawn(watch.run(Arc::clone(changed), sink.clone()));
-    mirror
 }
 
 impl Provider for IngressProvider {
@@ -377,41 +305,12 @@ impl Provider for IngressProvider {
 
     async fn run(self, sink: ProviderSink) -> Result<(), ProviderError> {
         let client = self.connection.client().await.map_err(ProviderError::other)?;
-        let changed = Arc::new(Notify::new());
-        let mut tasks = JoinSet::new();
-        let mut mirrors = self.watch_all(&client, &mut tasks, &changed, &sink);
-        if self.class_lookup {
-            // IngressClasses are cluster-scoped: watched across the cluster, whatever the namespaces.
-            let api: Api<IngressClass> = Api::all(client.clone());
-            mirrors.classes = vec![start(
-                api,
-                watcher::Config::default(),
-                None,
-                &mut tasks,
-                &changed,
-                &sink,
-            )];
-        }
-        let needs_nodes = self.translate.report_node_internal_ips
-            || self
-                .translate
-                .ingress_endpoint
-                .as_ref()
-                .is_some_and(|e| !e.published_service.is_empty());
-        if self.cluster_scope && needs_nodes {
-            let api: Api<Node> = Api::all(client.clone());
-            mirrors.nodes = vec![start(
-                api,
-                watcher::Config::default(),
-                None,
-                &mut tasks,
-                &changed,
-                &sink,
-            )];
-        }
+        let mut watches = Watches::new(client.clone(), sink.clone());
+        let mirrors = self.watch_all(&mut watches);
+        let changed = watches.changed();
         let statuses = self.translate.writes_status().then(|| {
             let (updates, pending) = mpsc::unbounded_channel();
-            tasks.spawn(StatusWriter::new(client.clone(), sink.clone()).run(pending));
+            watches.spawn(StatusWriter::new(client.clone(), sink.clone()).run(pending));
             updates
         });
         let mut published: Option<(Snapshot, Vec<ObjectError>)> = None;
@@ -452,7 +351,7 @@ impl Provider for IngressProvider {
                 }
             }
         }
-        tasks.shutdown().await;
+        watches.shutdown().await;
         Ok(())
     }
 }

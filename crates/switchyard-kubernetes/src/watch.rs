@@ -5,11 +5,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use kube::runtime::watcher::{self, watcher};
-use kube::{Api, Resource};
+use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use switchyard_config::ProviderSink;
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
 use crate::error::KubernetesError;
 use crate::mirror::Mirror;
@@ -29,13 +31,89 @@ pub(crate) fn lock<K>(mirror: &SharedMirror<K>) -> std::sync::MutexGuard<'_, Mir
     mirror.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The watches of one provider run: each in its own task, all signalling one [`Notify`] on change.
+pub(crate) struct Watches {
+    client: Client,
+    sink: ProviderSink,
+    changed: Arc<Notify>,
+    tasks: JoinSet<()>,
+}
+
+impl Watches {
+    pub(crate) fn new(client: Client, sink: ProviderSink) -> Self {
+        Self {
+            client,
+            sink,
+            changed: Arc::new(Notify::new()),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// Signalled whenever the objects of any watch change.
+    pub(crate) fn changed(&self) -> Arc<Notify> {
+        Arc::clone(&self.changed)
+    }
+
+    /// Watches a namespaced resource in one namespace, or in all.
+    pub(crate) fn namespaced<K>(&mut self, namespace: Option<&str>, config: watcher::Config) -> SharedMirror<K>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>,
+        K: Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        let plural = K::plural(&());
+        match namespace {
+            Some(namespace) => {
+                let api = Api::namespaced(self.client.clone(), namespace);
+                self.start(api, config, format!("{plural} in {namespace}"))
+            }
+            None => self.start(Api::all(self.client.clone()), config, plural.into_owned()),
+        }
+    }
+
+    /// Watches a cluster-scoped resource.
+    pub(crate) fn cluster<K>(&mut self, config: watcher::Config) -> SharedMirror<K>
+    where
+        K: Resource<DynamicType = (), Scope = ClusterResourceScope>,
+        K: Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        let label = K::plural(&()).into_owned();
+        self.start(Api::all(self.client.clone()), config, label)
+    }
+
+    fn start<K>(&mut self, api: Api<K>, config: watcher::Config, label: String) -> SharedMirror<K>
+    where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        let mirror = SharedMirror::default();
+        let watch = Watch {
+            api,
+            config,
+            label,
+            mirror: Arc::clone(&mirror),
+        };
+        self.tasks
+            .spawn(watch.run(Arc::clone(&self.changed), self.sink.clone()));
+        mirror
+    }
+
+    /// Runs another task of the provider beside the watches.
+    pub(crate) fn spawn(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
+    }
+
+    /// Stops every watch and task.
+    pub(crate) async fn shutdown(mut self) {
+        self.tasks.shutdown().await;
+    }
+}
+
 /// One watch: what it follows and where it keeps it.
-pub(crate) struct Watch<K: Resource + Clone> {
-    pub(crate) api: Api<K>,
-    pub(crate) config: watcher::Config,
+struct Watch<K: Resource + Clone> {
+    api: Api<K>,
+    config: watcher::Config,
     /// For logs and reports: `ingresses in default`.
-    pub(crate) label: String,
-    pub(crate) mirror: SharedMirror<K>,
+    label: String,
+    mirror: SharedMirror<K>,
 }
 
 impl<K> Watch<K>
@@ -43,7 +121,7 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     /// Follows the resource until shutdown, signalling `changed` whenever the objects in use change.
-    pub(crate) async fn run(self, changed: Arc<Notify>, sink: ProviderSink) {
+    async fn run(self, changed: Arc<Notify>, sink: ProviderSink) {
         loop {
             let stream = watcher(self.api.clone(), self.config.clone());
             let mut stream = std::pin::pin!(stream);
