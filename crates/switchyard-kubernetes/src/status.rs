@@ -159,11 +159,12 @@ pub(crate) fn current(ingress: &Ingress) -> Vec<IngressLoadBalancerIngress> {
         .unwrap_or_default()
 }
 
-/// Writes Ingress statuses one at a time, skipping a status already written.
+/// Writes Ingress statuses one at a time. An update is written once per version of the Ingress: until
+/// the write comes back through the watch, translations keep asking for it.
 pub(crate) struct StatusWriter {
     client: kube::Client,
     sink: switchyard_config::ProviderSink,
-    written: std::collections::BTreeMap<(String, String), Vec<IngressLoadBalancerIngress>>,
+    written: std::collections::BTreeMap<(String, String), Option<String>>,
 }
 
 impl StatusWriter {
@@ -187,7 +188,7 @@ impl StatusWriter {
             };
             let Some(update) = update else { return };
             let key = (update.namespace.clone(), update.name.clone());
-            if self.written.get(&key) == Some(&update.ingress) {
+            if self.written.get(&key) == Some(&update.version) {
                 continue;
             }
             let api: kube::Api<Ingress> = kube::Api::namespaced(self.client.clone(), &update.namespace);
@@ -198,7 +199,7 @@ impl StatusWriter {
                 .await
             {
                 Ok(_) => {
-                    self.written.insert(key, update.ingress);
+                    self.written.insert(key, update.version);
                 }
                 Err(source) => {
                     let error = crate::error::KubernetesError::Status {

@@ -63,6 +63,8 @@ impl ClusterView {
 pub(crate) struct StatusUpdate {
     pub(crate) namespace: String,
     pub(crate) name: String,
+    /// The Ingress's `resourceVersion` when the difference was seen.
+    pub(crate) version: Option<String>,
     pub(crate) ingress: Vec<IngressLoadBalancerIngress>,
 }
 
@@ -101,6 +103,7 @@ pub(crate) fn translate(view: &ClusterView, options: &TranslateOptions) -> Trans
             out.statuses.push(StatusUpdate {
                 namespace: namespace.clone(),
                 name: name.clone(),
+                version: ingress.metadata.resource_version.clone(),
                 ingress: address.clone(),
             });
         }
@@ -134,9 +137,9 @@ fn handles(ingress: &Ingress, classes: &BTreeSet<&str>, options: &TranslateOptio
     annotation == options.ingress_class || (options.ingress_class.is_empty() && annotation == DEFAULT_LEGACY_CLASS)
 }
 
-/// Traefik's name normalisation: runs of characters other than letters, digits and `-` become one `-`.
+/// Traefik's name normalisation: the runs of letters and digits, joined with `-`.
 pub(crate) fn normalize(name: &str) -> String {
-    name.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+    name.split(|c: char| !c.is_alphanumeric())
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join("-")
@@ -287,5 +290,50 @@ impl IngressTranslation<'_> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalized_as_traefik_does() {
+        assert_eq!(
+            normalize("default-web-app.example.com/api/v1"),
+            "default-web-app-example-com-api-v1"
+        );
+        assert_eq!(normalize("ns-name-/"), "ns-name");
+        assert_eq!(normalize("ns-name-*.foo.com/"), "ns-name-foo-com");
+    }
+
+    fn ingress(class: Option<&str>, annotation: Option<&str>) -> Ingress {
+        let mut ingress = Ingress::default();
+        if let Some(annotation) = annotation {
+            ingress.metadata.annotations = Some([(LEGACY_CLASS_ANNOTATION.to_owned(), annotation.to_owned())].into());
+        }
+        ingress.spec = Some(k8s_openapi::api::networking::v1::IngressSpec {
+            ingress_class_name: class.map(str::to_owned),
+            ..Default::default()
+        });
+        ingress
+    }
+
+    #[test]
+    fn classes_decide_as_traefik_does() {
+        let ours = BTreeSet::from(["traefik"]);
+        let defaults = TranslateOptions::default();
+        assert!(handles(&ingress(Some("traefik"), None), &ours, &defaults));
+        assert!(!handles(&ingress(Some("nginx"), Some("traefik")), &ours, &defaults));
+        assert!(handles(&ingress(None, None), &ours, &defaults));
+        assert!(handles(&ingress(None, Some("traefik")), &ours, &defaults));
+        assert!(!handles(&ingress(None, Some("nginx")), &ours, &defaults));
+        let edge = TranslateOptions {
+            ingress_class: "edge".into(),
+            ..TranslateOptions::default()
+        };
+        assert!(handles(&ingress(None, Some("edge")), &ours, &edge));
+        assert!(!handles(&ingress(None, None), &ours, &edge));
+        assert!(!handles(&ingress(None, Some("traefik")), &ours, &edge));
     }
 }
