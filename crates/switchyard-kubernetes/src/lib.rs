@@ -55,6 +55,16 @@
 //! translated (a missing Service, a bad annotation, a bad Secret) are logged and shown as warnings of
 //! the provider, and only they are left out.
 
+//!
+//! # Where it differs from Traefik
+//!
+//! - `Prefix` paths always match whole path elements, as the specification says (Traefik does so only
+//!   with `strictPrefixMatching`), and priorities follow the specification's precedence rather than
+//!   rule length.
+//! - Every handled Ingress's `defaultBackend` is served, below all paths (Traefik keeps one for the
+//!   whole cluster).
+//! - A TLS Secret that cannot be used costs only its certificate; the Ingress's routers still go live.
+
 mod client;
 mod error;
 mod mirror;

@@ -141,6 +141,25 @@ async fn watches_get_bookmarks_and_end_when_asked_to() {
 }
 
 #[tokio::test]
+async fn a_watch_limit_ends_streams_early() {
+    let server = ApiServer::start().await;
+    server.limit_watches(Some(Duration::from_millis(300)));
+    let api: Api<Service> = Api::all(client(&server));
+    let started = std::time::Instant::now();
+    let mut stream = api
+        .watch(&kube::api::WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    while stream.next().await.is_some() {}
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "the stream ended after {took:?}, not after timeoutSeconds=290"
+    );
+}
+
+#[tokio::test]
 async fn status_is_written_by_patch_and_by_put_with_conflicts_detected() {
     let server = ApiServer::start().await;
     server.apply(ingress("default", "web", json!({"rules": []})));
