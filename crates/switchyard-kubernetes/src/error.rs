@@ -1,6 +1,13 @@
 //! What can go wrong: setting up the client, and translating one object.
 
-/// Why the provider could not start or had to skip something.
+/// Why the provider could not start, or what it reports while it recovers.
+///
+/// ```
+/// use switchyard_kubernetes::KubernetesError;
+///
+/// let error = KubernetesError::WatchRestarted { resource: "ingresses in default".into(), failures: 3 };
+/// assert_eq!(error.to_string(), "watching ingresses in default: 3 attempts in a row failed; listing again");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum KubernetesError {
     /// No client configuration: no endpoint given, no kubeconfig found and not running in a cluster.
@@ -81,6 +88,13 @@ impl ObjectError {
 }
 
 /// Why an object (or one of its paths, or TLS entries) was skipped.
+///
+/// ```
+/// use switchyard_kubernetes::TranslateError;
+///
+/// let error = TranslateError::MissingPort { service: "web".into(), port: "http".into() };
+/// assert_eq!(error.to_string(), "Service `web` has no port http");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TranslateError {
     /// A backend names a Service that does not exist.

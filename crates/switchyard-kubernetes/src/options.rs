@@ -2,7 +2,13 @@
 
 use switchyard_config::IngressEndpoint;
 
-/// Traefik's default IngressClass controller name.
+/// Traefik's default IngressClass controller name: IngressClasses with this `spec.controller` are
+/// handled unless [`IngressProvider::controller_name`](crate::IngressProvider::controller_name) names
+/// another.
+///
+/// ```
+/// assert_eq!(switchyard_kubernetes::DEFAULT_CONTROLLER, "traefik.io/ingress-controller");
+/// ```
 pub const DEFAULT_CONTROLLER: &str = "traefik.io/ingress-controller";
 
 /// What decides the translation (the watch settings live in the provider).

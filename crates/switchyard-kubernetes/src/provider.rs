@@ -155,6 +155,13 @@ impl IngressProvider {
     }
 
     /// A provider that uses a client the application built.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = kube::Client::try_default().await?;
+    /// let provider = switchyard_kubernetes::IngressProvider::with_client(client);
+    /// # Ok(()) }
+    /// ```
     pub fn with_client(client: Client) -> Self {
         Self {
             connection: Connection::Client(client),
@@ -196,6 +203,12 @@ impl IngressProvider {
     }
 
     /// Renames the provider (default `kubernetes`, so names read `default-web-80@kubernetes`).
+    ///
+    /// ```
+    /// use switchyard_config::Provider;
+    /// let provider = switchyard_kubernetes::IngressProvider::new().named("staging");
+    /// assert_eq!(provider.name(), "staging");
+    /// ```
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -222,18 +235,33 @@ impl IngressProvider {
     }
 
     /// The `spec.controller` of the IngressClasses handled (default `traefik.io/ingress-controller`).
+    ///
+    /// ```
+    /// let provider = switchyard_kubernetes::IngressProvider::new().controller_name("example.com/switchyard");
+    /// ```
     pub fn controller_name(mut self, controller: impl Into<String>) -> Self {
         self.translate.controller = controller.into();
         self
     }
 
     /// The least time between two snapshots (Traefik's `throttleDuration`; default none).
+    ///
+    /// ```
+    /// let provider = switchyard_kubernetes::IngressProvider::new().throttle(std::time::Duration::from_millis(500));
+    /// ```
     pub fn throttle(mut self, period: Duration) -> Self {
         self.throttle = period;
         self
     }
 
     /// Writes this address to the status of handled Ingresses (Traefik's `ingressEndpoint`).
+    ///
+    /// ```
+    /// use switchyard_config::IngressEndpoint;
+    ///
+    /// let published = IngressEndpoint { published_service: "kube-system/switchyard".into(), ..Default::default() };
+    /// let provider = switchyard_kubernetes::IngressProvider::new().ingress_endpoint(published);
+    /// ```
     pub fn ingress_endpoint(mut self, endpoint: IngressEndpoint) -> Self {
         self.translate.ingress_endpoint = Some(endpoint);
         self

@@ -1,6 +1,14 @@
 //! What the API server answers with a `Status` object instead of the resource.
 
 /// A request the server refuses, answered as a Kubernetes `Status` with the matching code.
+///
+/// ```
+/// use switchyard_test_apiserver::ApiError;
+///
+/// let expired = ApiError::Expired { requested: 5, oldest: 10 };
+/// assert_eq!(expired.code_and_reason(), (410, "Expired"));
+/// assert_eq!(expired.status()["message"], "too old resource version: 5 (10)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     /// No such object (404, reason `NotFound`).

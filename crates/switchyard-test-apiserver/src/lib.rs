@@ -233,6 +233,16 @@ impl ApiServer {
 
     /// Makes a resource type known (a custom resource, say), so that it can be listed and watched
     /// before any object of it exists. Applying an object registers its type too.
+    ///
+    /// ```
+    /// use switchyard_test_apiserver::{ApiServer, ResourceType};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = ApiServer::start().await;
+    /// server.register(ResourceType::of("traefik.io/v1alpha1", "IngressRoute"));
+    /// // GET /apis/traefik.io/v1alpha1/ingressroutes now answers an empty IngressRouteList.
+    /// # }
+    /// ```
     pub fn register(&self, resource: ResourceType) {
         self.shared.store().register(resource);
     }
