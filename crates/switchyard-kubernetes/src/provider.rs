@@ -8,12 +8,13 @@ use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::runtime::watcher;
-use kube::{Client, Resource};
+use kube::Client;
 use switchyard_config::{IngressEndpoint, KubernetesIngressOptions, Provider, ProviderError, ProviderSink, Snapshot};
 use tokio::sync::mpsc;
 
 use crate::client::Connection;
 use crate::error::ObjectError;
+use crate::mirror::Slim;
 use crate::options::TranslateOptions;
 use crate::status::StatusWriter;
 use crate::translate::{ClusterView, translate};
@@ -64,7 +65,7 @@ struct Mirrors {
 
 impl Mirrors {
     fn listed(&self) -> bool {
-        fn all<K: Resource>(mirrors: &[SharedMirror<K>]) -> bool {
+        fn all<K: Slim>(mirrors: &[SharedMirror<K>]) -> bool {
             mirrors.iter().all(|m| lock(m).listed())
         }
         all(&self.ingresses)
@@ -336,6 +337,7 @@ impl Provider for IngressProvider {
         let mut watches = Watches::new(client.clone(), sink.clone());
         let mirrors = self.watch_all(&mut watches);
         let changed = watches.changed();
+        let recovered = watches.recovered();
         let statuses = self.translate.writes_status().then(|| {
             let (updates, pending) = mpsc::unbounded_channel();
             watches.spawn(StatusWriter::new(client.clone(), sink.clone()).run(pending));
@@ -353,7 +355,8 @@ impl Provider for IngressProvider {
             let started = std::time::Instant::now();
             let translation = translate(&mirrors.view(), &self.translate);
             let current = (translation.snapshot, translation.problems);
-            if published.as_ref() != Some(&current) {
+            let recovered = recovered.swap(false, std::sync::atomic::Ordering::Relaxed);
+            if recovered || published.as_ref() != Some(&current) {
                 tracing::debug!(
                     routers = current.0.config.http.routers.len(),
                     problems = current.1.len(),

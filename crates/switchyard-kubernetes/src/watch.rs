@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::error::KubernetesError;
-use crate::mirror::Mirror;
+use crate::mirror::{Mirror, Slim};
 
 /// Failed watch starts in a row after which the watch is started afresh with a new list: kube's
 /// watcher retries the same resource version forever when the API server answers the watch request
@@ -36,6 +36,7 @@ pub(crate) struct Watches {
     client: Client,
     sink: ProviderSink,
     changed: Arc<Notify>,
+    recovered: Arc<std::sync::atomic::AtomicBool>,
     tasks: JoinSet<()>,
 }
 
@@ -45,6 +46,7 @@ impl Watches {
             client,
             sink,
             changed: Arc::new(Notify::new()),
+            recovered: Arc::default(),
             tasks: JoinSet::new(),
         }
     }
@@ -54,11 +56,17 @@ impl Watches {
         Arc::clone(&self.changed)
     }
 
+    /// Set (and `changed` signalled) when a watch works again after failures, so that the provider
+    /// publishes and its reported problem is cleared even if nothing changed meanwhile.
+    pub(crate) fn recovered(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        Arc::clone(&self.recovered)
+    }
+
     /// Watches a namespaced resource in one namespace, or in all.
     pub(crate) fn namespaced<K>(&mut self, namespace: Option<&str>, config: watcher::Config) -> SharedMirror<K>
     where
         K: Resource<DynamicType = (), Scope = NamespaceResourceScope>,
-        K: Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K: Slim + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     {
         let plural = K::plural(&());
         match namespace {
@@ -74,7 +82,7 @@ impl Watches {
     pub(crate) fn cluster<K>(&mut self, config: watcher::Config) -> SharedMirror<K>
     where
         K: Resource<DynamicType = (), Scope = ClusterResourceScope>,
-        K: Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K: Slim + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     {
         let label = K::plural(&()).into_owned();
         self.start(Api::all(self.client.clone()), config, label)
@@ -82,7 +90,7 @@ impl Watches {
 
     fn start<K>(&mut self, api: Api<K>, config: watcher::Config, label: String) -> SharedMirror<K>
     where
-        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K: Slim + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     {
         let mirror = SharedMirror::default();
         let watch = Watch {
@@ -90,6 +98,7 @@ impl Watches {
             config,
             label,
             mirror: Arc::clone(&mirror),
+            recovered: Arc::clone(&self.recovered),
         };
         self.tasks
             .spawn(watch.run(Arc::clone(&self.changed), self.sink.clone()));
@@ -114,11 +123,12 @@ struct Watch<K: Resource + Clone> {
     /// For logs and reports: `ingresses in default`.
     label: String,
     mirror: SharedMirror<K>,
+    recovered: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<K> Watch<K>
 where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Slim + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     /// Follows the resource until shutdown, signalling `changed` whenever the objects in use change.
     async fn run(self, changed: Arc<Notify>, sink: ProviderSink) {
@@ -137,6 +147,8 @@ where
                         if failures > 0 {
                             tracing::info!(resource = %self.label, "watch resumed after {failures} failed attempts");
                             failures = 0;
+                            self.recovered.store(true, std::sync::atomic::Ordering::Relaxed);
+                            changed.notify_one();
                         }
                         if lock(&self.mirror).apply(event) {
                             changed.notify_one();

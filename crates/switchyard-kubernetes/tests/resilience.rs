@@ -64,6 +64,12 @@ async fn an_api_server_restart_keeps_the_routes_and_changes_made_meanwhile_arriv
     })
     .await
     .expect("the change made while the API server was down arrives");
+    within(RECOVERS_WITHIN, || async {
+        let snapshot = cluster.gateway.snapshot();
+        snapshot.published().providers["kubernetes"].last_error.is_none()
+    })
+    .await
+    .expect("the outage is no longer reported once every watch works again");
 
     let (sent, failures) = requests.finish().await;
     assert!(
