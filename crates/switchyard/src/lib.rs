@@ -21,6 +21,7 @@
 //! | --- | --- |
 //! | `file` | [`file`](mod@crate::file): the file provider, Traefik's `providers.file` (YAML, TOML, JSON; watched) |
 //! | `tls` (default) | TLS termination on entrypoints (SNI, `tls.certificates`, stores, `tls.options`, mutual TLS) and HTTPS towards backends (`serversTransports`), with rustls; [`tls`](mod@crate::tls) |
+//! | `kubernetes` | [`kubernetes`](mod@crate::kubernetes): the Kubernetes Ingress provider, Traefik's `providers.kubernetesIngress` (needs Rust 1.89) |
 //!
 //! ```
 //! use switchyard::rules::{RequestView, Route, RouteTable, Rule};
@@ -46,6 +47,10 @@ pub use switchyard_config as config;
 #[cfg(feature = "file")]
 pub use switchyard_file as file;
 
+/// The Kubernetes Ingress provider (the `switchyard-kubernetes` crate; cargo feature `kubernetes`).
+#[cfg(feature = "kubernetes")]
+pub use switchyard_kubernetes as kubernetes;
+
 /// The data plane: entrypoints, routing, forwarding, hot-swapped snapshots (the `switchyard-proxy` crate).
 pub use switchyard_proxy as proxy;
 
@@ -62,16 +67,30 @@ pub use switchyard_proxy::{Gateway, RunningGateway};
 
 /// A static configuration names a provider this build does not include.
 #[derive(Debug, thiserror::Error)]
-#[error("providers.{provider} is configured, but switchyard was built without the `{feature}` feature")]
+#[error("providers.{provider} is configured, but {}", Missing(feature))]
 pub struct MissingFeature {
     /// The provider's key in the static configuration.
     pub provider: &'static str,
-    /// The cargo feature that provides it.
+    /// The cargo feature that provides it; empty when no version of switchyard provides it yet
+    /// (`kubernetesCRD` and `kubernetesGateway`).
     pub feature: &'static str,
 }
 
-/// A [`Gateway`] for a static configuration, with the providers it configures (`providers.file`, and
-/// the Kubernetes providers as they land). A provider this build was compiled without is an error
+/// Why a provider is missing: a cargo feature left out, or not implemented yet.
+struct Missing<'a>(&'a str);
+
+impl std::fmt::Display for Missing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("switchyard does not implement it yet")
+        } else {
+            write!(f, "switchyard was built without the `{}` feature", self.0)
+        }
+    }
+}
+
+/// A [`Gateway`] for a static configuration, with the providers it configures (`providers.file` and
+/// `providers.kubernetesIngress`; the CRD and Gateway API providers are not implemented yet). A provider this build was compiled without is an error
 /// rather than silently missing routes.
 ///
 /// ```
@@ -98,16 +117,23 @@ pub fn gateway_from_static(config: &config::StaticConfig) -> Result<Gateway, Mis
             feature: "file",
         });
     }
-    let kubernetes = [
-        ("kubernetesIngress", providers.kubernetes_ingress.is_some()),
+    #[cfg(feature = "kubernetes")]
+    if let Some(options) = &providers.kubernetes_ingress {
+        gateway = gateway.provider(kubernetes::IngressProvider::from_static(options));
+    }
+    #[cfg(not(feature = "kubernetes"))]
+    if providers.kubernetes_ingress.is_some() {
+        return Err(MissingFeature {
+            provider: "kubernetesIngress",
+            feature: "kubernetes",
+        });
+    }
+    let not_yet = [
         ("kubernetesCRD", providers.kubernetes_crd.is_some()),
         ("kubernetesGateway", providers.kubernetes_gateway.is_some()),
     ];
-    if let Some((provider, _)) = kubernetes.into_iter().find(|(_, on)| *on) {
-        return Err(MissingFeature {
-            provider,
-            feature: "kubernetes",
-        });
+    if let Some((provider, _)) = not_yet.into_iter().find(|(_, on)| *on) {
+        return Err(MissingFeature { provider, feature: "" });
     }
     Ok(gateway)
 }

@@ -1,0 +1,144 @@
+//! Services and their EndpointSlices as load balancers.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::ServiceBackendPort;
+use switchyard_config::{LoadBalancer, Server};
+
+use super::ClusterView;
+use super::annotations::ServiceAnnotations;
+use crate::error::TranslateError;
+use crate::options::TranslateOptions;
+
+/// The port a backend names, as Traefik writes it in service names: the name, or the number.
+pub(crate) fn port_text(port: Option<&ServiceBackendPort>) -> Option<String> {
+    let port = port?;
+    match (&port.name, port.number) {
+        (Some(name), _) if !name.is_empty() => Some(name.clone()),
+        (_, Some(number)) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// The load balancer for one Service port: its ready endpoints, or its ClusterIP with nativeLB, or its
+/// external name.
+pub(crate) fn load_balancer(
+    view: &ClusterView,
+    options: &TranslateOptions,
+    namespace: &str,
+    service_name: &str,
+    port: Option<&ServiceBackendPort>,
+) -> Result<LoadBalancer, TranslateError> {
+    let service = view
+        .services
+        .get(&(namespace.to_owned(), service_name.to_owned()))
+        .ok_or_else(|| TranslateError::MissingService {
+            name: service_name.to_owned(),
+        })?;
+    let annotations = ServiceAnnotations::read(service.metadata.annotations.as_ref())?;
+    let wanted = port.ok_or_else(|| TranslateError::NoPort {
+        service: service_name.to_owned(),
+    })?;
+    let spec = service.spec.as_ref();
+    let service_port = find_port(service, wanted).ok_or_else(|| TranslateError::MissingPort {
+        service: service_name.to_owned(),
+        port: port_text(Some(wanted)).unwrap_or_default(),
+    })?;
+    let port_name = service_port.name.clone().unwrap_or_default();
+    let scheme = annotations.servers_scheme.clone().unwrap_or_else(|| {
+        if service_port.port == 443 || port_name.starts_with("https") {
+            "https".to_owned()
+        } else {
+            "http".to_owned()
+        }
+    });
+    let servers: Vec<Server> = if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+        if !options.allow_external_name_services {
+            return Err(TranslateError::ExternalNameNotAllowed {
+                service: service_name.to_owned(),
+            });
+        }
+        let host = spec.and_then(|s| s.external_name.clone()).unwrap_or_default();
+        vec![Server::new(url(&scheme, &host, service_port.port))]
+    } else if annotations.native_lb.unwrap_or(options.native_lb_by_default) {
+        let cluster_ip = spec
+            .and_then(|s| s.cluster_ip.as_deref())
+            .filter(|ip| !ip.is_empty() && *ip != "None")
+            .ok_or_else(|| TranslateError::NoClusterIp {
+                service: service_name.to_owned(),
+            })?;
+        vec![Server::new(url(&scheme, cluster_ip, service_port.port))]
+    } else {
+        let slices = view
+            .slices
+            .get(&(namespace.to_owned(), service_name.to_owned()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        ready_endpoints(slices, &port_name)
+            .into_iter()
+            .map(|(address, port)| Server::new(url(&scheme, &address, port)))
+            .collect()
+    };
+    if servers.is_empty() && !options.allow_empty_services {
+        return Err(TranslateError::NoEndpoints {
+            service: service_name.to_owned(),
+        });
+    }
+    let mut lb = LoadBalancer {
+        servers,
+        sticky: annotations.sticky,
+        servers_transport: annotations.servers_transport.unwrap_or_default(),
+        ..LoadBalancer::default()
+    };
+    if let Some(pass) = annotations.pass_host_header {
+        lb.pass_host_header = pass;
+    }
+    Ok(lb)
+}
+
+fn find_port<'a>(service: &'a Service, wanted: &ServiceBackendPort) -> Option<&'a ServicePort> {
+    let ports = service.spec.as_ref()?.ports.as_ref()?;
+    ports.iter().find(|p| match (&wanted.name, wanted.number) {
+        (Some(name), _) if !name.is_empty() => p.name.as_deref() == Some(name.as_str()),
+        (_, Some(number)) => p.port == number,
+        _ => false,
+    })
+}
+
+/// The addresses and ports of ready, not terminating endpoints of every slice, for the slice port with
+/// the Service port's name; each address once (dual-stack Services have one slice per family).
+fn ready_endpoints(slices: &[Arc<EndpointSlice>], port_name: &str) -> BTreeSet<(String, i32)> {
+    let mut found = BTreeSet::new();
+    for slice in slices {
+        let Some(port) = slice
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref().unwrap_or("") == port_name)
+            .and_then(|p| p.port)
+        else {
+            continue;
+        };
+        for endpoint in &slice.endpoints {
+            let conditions = endpoint.conditions.as_ref();
+            // The API says an unknown readiness is to be taken as ready.
+            let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
+            let terminating = conditions.and_then(|c| c.terminating).unwrap_or(false);
+            if ready && !terminating {
+                found.extend(endpoint.addresses.iter().map(|address| (address.clone(), port)));
+            }
+        }
+    }
+    found
+}
+
+fn url(scheme: &str, host: &str, port: i32) -> String {
+    if host.contains(':') {
+        format!("{scheme}://[{host}]:{port}")
+    } else {
+        format!("{scheme}://{host}:{port}")
+    }
+}

@@ -1,0 +1,157 @@
+//! Traefik's `providers.kubernetesIngress` settings: endpoint and token, namespaces, labelSelector,
+//! ingressClass, throttleDuration.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Cluster, ingress, rule, service, within};
+use switchyard_config::{Format, KubernetesIngressOptions, StaticConfig, load_str};
+use switchyard_kubernetes::IngressProvider;
+use switchyard_test_apiserver::ApiServer;
+
+fn options(server: &ApiServer, token_file: &std::path::Path) -> KubernetesIngressOptions {
+    let yaml = format!(
+        "providers:
+  kubernetesIngress:
+    endpoint: {}
+    token: {}
+    namespaces: [shop, blog]
+    labelSelector: expose=yes
+    ingressClass: edge
+    throttleDuration: 300ms
+    allowEmptyServices: true
+",
+        server.url(),
+        token_file.display()
+    );
+    let config: StaticConfig = load_str(&yaml, Format::Yaml, "traefik.yml").unwrap().value;
+    config.providers.kubernetes_ingress.unwrap()
+}
+
+fn labelled_ingress(namespace: &str, name: &str, class: &str, expose: &str) -> Value {
+    let mut object = ingress(
+        namespace,
+        name,
+        json!({"rules": [rule(&format!("{name}.test"), &[("Prefix", "/", "app", "http")])]}),
+    );
+    object["metadata"]["labels"] = json!({"expose": expose});
+    object["metadata"]["annotations"] = json!({"kubernetes.io/ingress.class": class});
+    object
+}
+
+fn routers(cluster: &Cluster) -> Vec<String> {
+    let snapshot = cluster.gateway.snapshot();
+    snapshot
+        .published()
+        .runtime
+        .config
+        .http
+        .routers
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_static_settings_select_what_is_watched_and_handled() {
+    let server = ApiServer::start().await;
+    server.require_token(Some("s3cret"));
+    let token_file = std::env::temp_dir().join(format!("switchyard-k8s-token-{}", std::process::id()));
+    std::fs::write(&token_file, "s3cret\n").unwrap();
+    for namespace in ["shop", "blog", "other"] {
+        server.apply(service(namespace, "app", &[("http", 80)]));
+    }
+    server.apply(labelled_ingress("shop", "shop", "edge", "yes"));
+    server.apply(labelled_ingress("blog", "unlabelled", "edge", "no"));
+    server.apply(labelled_ingress("blog", "other-class", "traefik", "yes"));
+    server.apply(labelled_ingress("other", "other-namespace", "edge", "yes"));
+    let provider = IngressProvider::from_static(&options(&server, &token_file));
+    let cluster = Cluster::start_provider(server, provider).await;
+    cluster.published().await;
+    within(Duration::from_secs(5), || async { !routers(&cluster).is_empty() })
+        .await
+        .unwrap();
+    assert_eq!(routers(&cluster), ["shop-shop-shop-test@kubernetes"]);
+
+    // Throttled: after a publication, the next one waits for throttleDuration (300 ms).
+    cluster.server.apply(labelled_ingress("blog", "blog", "edge", "yes"));
+    within(Duration::from_secs(5), || async { routers(&cluster).len() == 2 })
+        .await
+        .unwrap();
+    let published = std::time::Instant::now();
+    cluster.server.apply(labelled_ingress("shop", "shop2", "edge", "yes"));
+    within(Duration::from_secs(5), || async { routers(&cluster).len() == 3 })
+        .await
+        .unwrap();
+    let waited = published.elapsed();
+    assert!(
+        waited >= Duration::from_millis(200),
+        "the next change came {waited:?} after a publication"
+    );
+    std::fs::remove_file(&token_file).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_reported_and_nothing_is_published() {
+    let server = ApiServer::start().await;
+    server.require_token(Some("right"));
+    let provider = IngressProvider::endpoint(server.url(), "wrong", None);
+    let cluster = Cluster::start_provider(server, provider).await;
+    within(Duration::from_secs(5), || async {
+        let snapshot = cluster.gateway.snapshot();
+        let status = snapshot
+            .published()
+            .providers
+            .get("kubernetes")
+            .cloned()
+            .unwrap_or_default();
+        status.last_error.as_deref().is_some_and(|e| e.contains("Unauthorized")) && !status.published
+    })
+    .await
+    .expect("401 reported");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubeconfig_names_the_server_and_the_token() {
+    let server = ApiServer::start().await;
+    server.require_token(Some("from-kubeconfig"));
+    server.apply(service("default", "app", &[("http", 80)]));
+    server.apply(ingress(
+        "default",
+        "app",
+        json!({"rules": [rule("app.test", &[("Prefix", "/", "app", "http")])]}),
+    ));
+    let kubeconfig = std::env::temp_dir().join(format!("switchyard-kubeconfig-{}", std::process::id()));
+    let yaml = format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: {}
+users:
+- name: tester
+  user:
+    token: from-kubeconfig
+contexts:
+- name: test
+  context:
+    cluster: test
+    user: tester
+current-context: test
+",
+        server.url()
+    );
+    std::fs::write(&kubeconfig, yaml).unwrap();
+    let provider = IngressProvider::kubeconfig(&kubeconfig).allow_empty_services(true);
+    let cluster = Cluster::start_provider(server, provider).await;
+    within(Duration::from_secs(5), || async {
+        routers(&cluster) == ["default-app-app-test@kubernetes"]
+    })
+    .await
+    .expect("the cluster named in the kubeconfig is watched");
+    std::fs::remove_file(&kubeconfig).unwrap();
+}
