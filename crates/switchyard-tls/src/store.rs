@@ -133,6 +133,19 @@ impl CertificateStore {
                 },
             });
         }
+        if tls
+            .stores
+            .get("default")
+            .is_some_and(|s| s.default_generated_cert.is_some())
+        {
+            findings.push(TlsFinding {
+                key_path: "tls.stores.default.defaultGeneratedCert".into(),
+                error: TlsError::Option {
+                    option: "defaultGeneratedCert".into(),
+                    reason: "needs a certificate resolver (ACME), which switchyard does not have; the default certificate serves instead".into(),
+                },
+            });
+        }
         let generated = default.is_none();
         let default = default.unwrap_or_else(generated_default);
         (
@@ -367,6 +380,19 @@ mod tests {
         ));
         let (without, _) = CertificateStore::build(&tls);
         assert!(without.find("kept.test").is_none());
+    }
+
+    #[test]
+    fn acme_generated_defaults_are_reported() {
+        let mut tls = TlsConfig::default();
+        let store = switchyard_config::TlsStore {
+            default_generated_cert: Some(switchyard_config::GeneratedCert::default()),
+            ..switchyard_config::TlsStore::default()
+        };
+        tls.stores.insert("default".into(), store);
+        let (store, findings) = CertificateStore::build(&tls);
+        assert_eq!(findings[0].key_path, "tls.stores.default.defaultGeneratedCert");
+        assert!(store.default_is_generated());
     }
 
     #[test]
