@@ -136,18 +136,27 @@ impl TlsState {
     }
 
     /// The configuration a handshake for `server_name` uses on an entrypoint, with its options id.
+    /// Without SNI, a certificate covering the local address (`local_ip`) by IP SAN answers, as in
+    /// Traefik.
     pub(crate) fn for_server_name(
         &self,
         entry_point: usize,
         server_name: Option<&str>,
+        local_ip: Option<std::net::IpAddr>,
     ) -> Option<(u32, Arc<ServerConfig>)> {
         let choice = server_name
             .and_then(|name| self.sni.get(entry_point)?.get(name).copied())
             .unwrap_or(SniOptions::Use(0));
-        match choice {
-            SniOptions::Use(id) => Some((id, Arc::clone(self.server.config(id)))),
-            SniOptions::Refuse => None,
-        }
+        let SniOptions::Use(id) = choice else { return None };
+        let config = self.server.config(id);
+        let by_address = match (server_name, local_ip) {
+            (None, Some(ip)) => self.server.store().find(&ip.to_string()),
+            _ => None,
+        };
+        Some(match by_address {
+            Some(key) => (id, switchyard_tls::with_certificate(config, Arc::clone(key))),
+            None => (id, Arc::clone(config)),
+        })
     }
 }
 

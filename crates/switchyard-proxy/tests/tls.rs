@@ -255,12 +255,19 @@ async fn sni_picks_exact_then_wildcard_then_default_and_plain_http_still_serves(
         .await
         .unwrap();
     assert_eq!(answer.served, fallback.der, "the store's default certificate");
-    // No SNI at all (an IP address as server name is not sent).
+    // No SNI at all (an IP address as server name is not sent): the default certificate...
     let answer = request(gw.addr, &Dial::to("127.0.0.1"), "api.example.test", "/")
         .await
         .unwrap();
     assert_eq!(answer.served, fallback.der);
     assert_eq!(answer.status, StatusCode::OK);
+    // ...unless a certificate covers the address the client connected to.
+    let by_ip = ca.issue(&["127.0.0.1"]);
+    gw.reconfigure(|c| c.tls.certificates.push(entry(&by_ip))).await;
+    let answer = request(gw.addr, &Dial::to("127.0.0.1"), "api.example.test", "/")
+        .await
+        .unwrap();
+    assert_eq!(answer.served, by_ip.der, "the certificate for the local IP");
 
     // Plain HTTP on the same entrypoint serves the plain routers only.
     let http = client();

@@ -201,6 +201,36 @@ impl ResolvesServerCert for StoreResolver {
     }
 }
 
+/// `config` answering every handshake with `key`: for clients that send no SNI to an address a
+/// certificate covers by IP SAN (Traefik matches the local address then too).
+///
+/// ```
+/// use std::sync::Arc;
+/// use switchyard_config::{TlsConfig, TlsOptions};
+/// use switchyard_tls::{CertificateStore, server_config, with_certificate};
+///
+/// let (store, _) = CertificateStore::build(&TlsConfig::default());
+/// let key = Arc::clone(store.default_certificate());
+/// let config = server_config(&TlsOptions::default(), Arc::new(store)).unwrap();
+/// let fixed = with_certificate(&config, key);
+/// assert_eq!(fixed.alpn_protocols, config.alpn_protocols);
+/// ```
+pub fn with_certificate(config: &rustls::ServerConfig, key: Arc<CertifiedKey>) -> Arc<rustls::ServerConfig> {
+    let mut fixed = config.clone();
+    fixed.cert_resolver = Arc::new(FixedCertificate(key));
+    Arc::new(fixed)
+}
+
+/// Always the same certificate.
+#[derive(Debug)]
+struct FixedCertificate(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for FixedCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
 /// A certificate with its key, checked to belong together, and the names its leaf covers.
 fn load(cert_file: &str, key_file: &str) -> Result<(CertifiedKey, Vec<String>), TlsError> {
     let chain = certificates(cert_file)?;

@@ -35,6 +35,7 @@ pub(super) async fn accept(
     peer: SocketAddr,
     wait: Duration,
 ) -> Option<(TlsStream<TcpStream>, TlsSession)> {
+    let local_ip = stream.local_addr().ok().map(|a| a.ip());
     let handshake = async {
         let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
             .await
@@ -43,7 +44,7 @@ pub(super) async fn accept(
             let snapshot = context.snapshots.load();
             let hello = start.client_hello();
             let tls = snapshot.tls.as_ref().ok_or("no configuration compiled yet")?;
-            tls.for_server_name(context.index, hello.server_name())
+            tls.for_server_name(context.index, hello.server_name(), local_ip)
                 .ok_or_else(|| format!("the TLS options for {:?} are invalid", hello.server_name()))?
         };
         let (options, config) = chosen;
