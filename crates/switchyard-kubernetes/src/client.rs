@@ -63,6 +63,9 @@ impl Connection {
                 .map_err(|err| KubernetesError::Config(err.to_string()))?,
         };
         config.read_timeout = Some(READ_TIMEOUT);
+        // The client's own retries of 429, 503 and 504 back off up to 1,000 s over 15 attempts, during
+        // which a watch neither reports nor restarts: the watches retry with their own short back-off.
+        config.default_retry = false;
         Client::try_from(config).map_err(KubernetesError::Client)
     }
 }

@@ -31,7 +31,10 @@
 //! - **Precedence** follows the Ingress specification, encoded in router priorities: a precise host,
 //!   then a wildcard host, then no host; then the longest path; at equal length `Exact` before
 //!   `Prefix`; a `defaultBackend` serves what nothing else matches. The `router.priority` annotation
-//!   overrides.
+//!   overrides. A `defaultBackend` gets 1, a path without host 2 plus twice its
+//!   length (plus 1 for `Exact`), a wildcard host adds 1,000,000 and a precise host 2,000,000. Routers of
+//!   other providers keep their own priorities (by default their rule's length) and interleave by
+//!   these numbers.
 //! - **Backends**: a Service port by name or number; servers are the ready, not terminating endpoints
 //!   of every EndpointSlice of the Service (IPv4 and IPv6), or the ClusterIP with `service.nativelb`
 //!   (or `nativeLBByDefault`), or the external name of an ExternalName Service when allowed.

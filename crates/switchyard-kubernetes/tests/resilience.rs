@@ -105,14 +105,12 @@ async fn ended_watches_resume_and_a_compacted_history_is_listed_again() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watches_refused_with_410_are_restarted_from_a_fresh_list() {
+/// Every watch request is answered with `status` (not an in-stream event): kube's watcher alone
+/// would retry the same version forever. Only a fresh list can bring the change in.
+async fn watches_refused_with(status: u16) {
     let pods = Pods::start("app", 1).await;
     let cluster = cluster_with_route(&pods).await;
-
-    // Every watch request is answered `410 Gone` (not an in-stream event): kube's watcher alone would
-    // retry the same version forever. Only a fresh list can bring the change in.
-    cluster.server.fail_watches(Some(410));
+    cluster.server.fail_watches(Some(status));
     cluster.server.drop_watches();
     add_host(&cluster, "relisted.test");
     within(RECOVERS_WITHIN, || async {
@@ -128,4 +126,14 @@ async fn watches_refused_with_410_are_restarted_from_a_fresh_list() {
     })
     .await
     .expect("watching again once the API server accepts watches");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_refused_with_410_are_restarted_from_a_fresh_list() {
+    watches_refused_with(410).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_refused_with_504_are_restarted_from_a_fresh_list() {
+    watches_refused_with(504).await;
 }

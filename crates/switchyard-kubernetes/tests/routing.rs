@@ -215,3 +215,44 @@ async fn hosts_match_precisely_then_by_wildcard_then_hostless() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implementation_specific_paths_match_as_traefik_does_and_the_default_backend_takes_the_rest() {
+    let cluster = Cluster::start(|p| p).await;
+    let prefix = Pods::start("prefix", 1).await;
+    let exact = Pods::start("exact", 1).await;
+    let fallback = Pods::start("fallback", 1).await;
+    for (name, pods) in [("prefix", &prefix), ("exact", &exact), ("fallback", &fallback)] {
+        deploy(&cluster, name, pods, 1);
+    }
+    // ImplementationSpecific is Traefik's PathPrefix: a byte prefix (`/api` matches `/apix`).
+    cluster.server.apply(ingress(
+        "default",
+        "implementation-specific",
+        json!({
+            "defaultBackend": {"service": {"name": "fallback", "port": {"name": "http"}}},
+            "rules": [rule("impl.test", &[("ImplementationSpecific", "/api", "prefix", "http")])],
+        }),
+    ));
+    // ... unless router.pathmatcher names another matcher.
+    let mut exact_ingress = ingress(
+        "default",
+        "path-matcher",
+        json!({"rules": [rule("matcher.test", &[("ImplementationSpecific", "/api", "exact", "http")])]}),
+    );
+    exact_ingress["metadata"]["annotations"] = json!({"traefik.ingress.kubernetes.io/router.pathmatcher": "Path"});
+    cluster.server.apply(exact_ingress);
+    cluster.routes_to("impl.test", "/api", "prefix").await;
+    cluster.routes_to("matcher.test", "/api", "exact").await;
+    let cases = [
+        ("impl.test", "/apix", "prefix-0"),
+        ("impl.test", "/api/v1", "prefix-0"),
+        ("impl.test", "/other", "fallback-0"),
+        ("matcher.test", "/api/v1", "fallback-0"),
+        ("unknown.test", "/api", "fallback-0"),
+    ];
+    for (host, path, expected) in cases {
+        let (status, body) = cluster.get(host, path).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, expected), "{host}{path}");
+    }
+}
