@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Cluster, ingress, rule, service, within};
+use support::{Cluster, ingress, ready, rule, service, slice, within};
 use switchyard_config::{Format, KubernetesIngressOptions, StaticConfig, load_str};
 use switchyard_kubernetes::IngressProvider;
 use switchyard_test_apiserver::ApiServer;
@@ -154,4 +154,70 @@ current-context: test
     .await
     .expect("the cluster named in the kubeconfig is watched");
     std::fs::remove_file(&kubeconfig).unwrap();
+}
+
+/// A CA and a certificate it signed for 127.0.0.1, as PEM: (CA, chain, key).
+fn api_server_certificate() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_endpoint_is_verified_with_cert_auth_file_path() {
+    let (ca, cert, key) = api_server_certificate();
+    let dir = tempfile_dir();
+    let ca_file = dir.join("ca.crt");
+    std::fs::write(&ca_file, ca).unwrap();
+
+    // Without the CA the API server's certificate is not trusted: reported, nothing published.
+    let untrusted = ApiServer::start_tls(&cert, &key).await;
+    let provider = IngressProvider::endpoint(untrusted.url(), "s3cret", None);
+    let cluster = Cluster::start_provider(untrusted, provider).await;
+    within(Duration::from_secs(5), || async {
+        let snapshot = cluster.gateway.snapshot();
+        let status = snapshot
+            .published()
+            .providers
+            .get("kubernetes")
+            .cloned()
+            .unwrap_or_default();
+        status.last_error.is_some() && !status.published
+    })
+    .await
+    .expect("an untrusted API server certificate is reported");
+
+    // With certAuthFilePath and the token, the provider lists and routes.
+    let server = ApiServer::start_tls(&cert, &key).await;
+    assert!(server.url().starts_with("https://"));
+    server.require_token(Some("s3cret"));
+    server.apply(service("default", "app", &[("http", 80)]));
+    server.apply(slice("default", "app", "app-abc", "http", 8080, &ready(&["127.0.0.1"])));
+    server.apply(ingress(
+        "default",
+        "app",
+        json!({"rules": [rule("app.test", &[("Prefix", "/", "app", "http")])]}),
+    ));
+    let provider = IngressProvider::endpoint(server.url(), "s3cret", Some(ca_file));
+    let cluster = Cluster::start_provider(server, provider).await;
+    let read = within(Duration::from_secs(5), || async { !routers(&cluster).is_empty() }).await;
+    let snapshot = cluster.gateway.snapshot();
+    let status = snapshot.published().providers.get("kubernetes").cloned();
+    read.unwrap_or_else(|_| panic!("the Ingress is read over HTTPS: {status:?}"));
+    assert_eq!(routers(&cluster), ["default-app-app-test@kubernetes"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchyard-k8s-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

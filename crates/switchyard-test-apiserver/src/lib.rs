@@ -179,6 +179,8 @@ pub struct ApiServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
     running: Mutex<Option<JoinHandle<()>>>,
+    /// Set when the server speaks HTTPS ([`start_tls`](ApiServer::start_tls)).
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -195,6 +197,31 @@ impl ApiServer {
     /// # Panics
     /// If no loopback port can be bound: tests cannot run then.
     pub async fn start() -> Self {
+        Self::start_serving(None).await
+    }
+
+    /// Starts a server speaking HTTPS with a certificate chain and key (PEM), as a real API server
+    /// does: clients then need the CA (`certAuthFilePath`, a kubeconfig's
+    /// `certificate-authority-data`) to connect.
+    ///
+    /// # Panics
+    /// If the certificate or key cannot be used, or no loopback port can be bound.
+    pub async fn start_tls(cert_pem: &str, key_pem: &str) -> Self {
+        use rustls_pki_types::pem::PemObject;
+        let chain = rustls_pki_types::CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("a PEM certificate chain");
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("a PEM private key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("default TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("a certificate matching its key");
+        Self::start_serving(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn start_serving(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("a bound listener has an address");
         let mut store = Store::default();
@@ -211,6 +238,7 @@ impl ApiServer {
             addr,
             shared,
             running: Mutex::new(None),
+            tls,
         };
         server.serve(listener);
         server
@@ -221,9 +249,10 @@ impl ApiServer {
         self.addr
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`.
+    /// The base URL, `http://127.0.0.1:PORT` (`https://` when started with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The current resource version (the number of changes so far).
@@ -396,6 +425,7 @@ impl ApiServer {
 
     fn serve(&self, listener: TcpListener) {
         let shared = Arc::clone(&self.shared);
+        let tls = self.tls.clone();
         let task = tokio::spawn(async move {
             // Dropping the set when this task is aborted cuts every connection.
             let mut connections = JoinSet::new();
@@ -405,14 +435,23 @@ impl ApiServer {
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
                         let shared = Arc::clone(&shared);
+                        let tls = tls.clone();
                         connections.spawn(async move {
                             let service = hyper::service::service_fn(move |request| {
                                 let shared = Arc::clone(&shared);
                                 async move { Ok::<_, std::convert::Infallible>(serve::handle(shared, request).await) }
                             });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
+                            let http = hyper::server::conn::http1::Builder::new();
+                            match tls {
+                                None => {
+                                    let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                                }
+                                Some(acceptor) => {
+                                    if let Ok(stream) = acceptor.accept(stream).await {
+                                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                                    }
+                                }
+                            }
                         });
                     }
                     _ = bookmarks.tick() => shared.store().bookmark(),
