@@ -51,13 +51,13 @@ async fn an_api_server_restart_keeps_the_routes_and_changes_made_meanwhile_arriv
     // Down for a while: the last snapshot keeps serving, and the cluster changes meanwhile.
     tokio::time::sleep(Duration::from_millis(700)).await;
     add_host(&cluster, "added-while-down.test");
-    let reported = cluster.gateway.snapshot().published().providers["kubernetes"]
-        .last_error
-        .clone();
-    assert!(
-        reported.is_some_and(|e| e.contains("watching")),
-        "the outage is reported"
-    );
+    within(RECOVERS_WITHIN, || async {
+        let snapshot = cluster.gateway.snapshot();
+        let reported = snapshot.published().providers["kubernetes"].last_error.clone();
+        reported.is_some_and(|e| e.contains("watching"))
+    })
+    .await
+    .expect("the outage is reported");
     cluster.server.resume().await;
     let took = within(RECOVERS_WITHIN, || async {
         cluster.get("added-while-down.test", "/").await.0 == 200

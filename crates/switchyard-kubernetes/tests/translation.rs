@@ -256,14 +256,21 @@ async fn broken_objects_are_reported_and_skipped_while_the_rest_goes_live() {
         }),
     ));
     cluster.routes_to("good.test", "/", "good-0").await;
-    let warnings = cluster.warnings().join("\n");
-    for expected in [
+    let expected = [
         "Ingress default/missing-service: Service `absent` not found",
         "Ingress default/bad-annotation: annotation `traefik.ingress.kubernetes.io/router.priority`: invalid value `first`",
         "Ingress default/good: TLS Secret `broken`: `tls.crt` holds no PEM block",
         "Ingress default/good: TLS Secret `nowhere` not found",
         "Ingress default/good: Service `good` has no port missing-port",
-    ] {
+    ];
+    // Warnings follow the snapshot they are about, so they may land just after its routes go live.
+    let _ = within(std::time::Duration::from_secs(5), || async {
+        let warnings = cluster.warnings().join("\n");
+        expected.iter().all(|e| warnings.contains(e))
+    })
+    .await;
+    let warnings = cluster.warnings().join("\n");
+    for expected in expected {
         assert!(warnings.contains(expected), "missing {expected:?} in:\n{warnings}");
     }
     assert_eq!(cluster.get("missing.test", "/").await.0, 404);
