@@ -90,35 +90,17 @@ pub(crate) async fn forward(
 
     let origin = pool.origin();
     let path = upstream_path(&parts.uri, origin.path(), options.preserve_path);
-    match origin.protocol() {
-        Protocol::Http1 | Protocol::Https => {
-            parts.version = Version::HTTP_11;
-            if let Some(path) = path {
-                parts.uri = Uri::from(path);
-            }
-            if !options.pass_host_header {
-                parts.headers.insert(HOST, origin.host_header().clone());
-            } else if let (false, Some(host)) = (parts.headers.contains_key(HOST), host) {
-                parts.headers.insert(HOST, host);
-            }
-        }
-        Protocol::H2c => {
-            parts.version = Version::HTTP_2;
-            let authority = match (&host, options.pass_host_header) {
-                (Some(host), true) => host.to_str().ok().and_then(|h| h.parse().ok()),
-                _ => None,
-            }
-            .unwrap_or_else(|| origin.authority().clone());
-            let path = path
-                .or_else(|| parts.uri.path_and_query().cloned())
-                .unwrap_or_else(|| PathAndQuery::from_static("/"));
-            let mut uri = http::uri::Parts::default();
-            uri.scheme = Some(origin.scheme());
-            uri.authority = Some(authority);
-            uri.path_and_query = Some(path);
-            parts.uri = Uri::from_parts(uri).map_err(|_| UpstreamError::Unsupported("cannot build the backend URI"))?;
-            parts.headers.remove(HOST);
-        }
+    parts.version = Version::HTTP_11;
+    if let Some(path) = path {
+        parts.uri = Uri::from(path);
+    }
+    if !options.pass_host_header {
+        parts.headers.insert(HOST, origin.host_header().clone());
+    } else if let (false, Some(host)) = (parts.headers.contains_key(HOST), host) {
+        parts.headers.insert(HOST, host);
+    }
+    if origin.protocol() == Protocol::H2c {
+        origin.rewrite_for_http2(&mut parts)?;
     }
 
     let mut response = pool.send(Request::from_parts(parts, body)).await?;

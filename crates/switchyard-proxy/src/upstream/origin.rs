@@ -125,6 +125,31 @@ impl Origin {
             Protocol::Http1 | Protocol::H2c => Scheme::HTTP,
         }
     }
+
+    /// Turns a request head prepared for HTTP/1.1 (origin-form URI, `Host` header) into the form
+    /// HTTP/2 needs: an absolute URI whose authority is the `Host` header (this origin's when there is
+    /// none usable), no `Host` header, version 2.
+    pub(crate) fn rewrite_for_http2(&self, parts: &mut http::request::Parts) -> Result<(), super::UpstreamError> {
+        let authority = parts
+            .headers
+            .remove(http::header::HOST)
+            .and_then(|host| Authority::try_from(host.as_bytes()).ok())
+            .unwrap_or_else(|| self.authority.clone());
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(self.scheme());
+        uri.authority = Some(authority);
+        uri.path_and_query = Some(
+            parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+        );
+        parts.uri =
+            Uri::from_parts(uri).map_err(|_| super::UpstreamError::Unsupported("cannot build the backend URI"))?;
+        parts.version = http::Version::HTTP_2;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -125,28 +125,11 @@ impl Pool {
         }
     }
 
-    /// A request prepared for HTTP/1.1 (origin-form URI, `Host` header) in the form HTTP/2 needs.
+    /// A request prepared for HTTP/1.1 in the form HTTP/2 needs.
     #[cfg(feature = "tls")]
     fn http2_form(&self, req: Request<RequestBody>) -> Result<Request<RequestBody>, UpstreamError> {
         let (mut parts, body) = req.into_parts();
-        let authority = parts
-            .headers
-            .remove(http::header::HOST)
-            .and_then(|host| http::uri::Authority::try_from(host.as_bytes()).ok())
-            .unwrap_or_else(|| self.origin.authority().clone());
-        let mut uri = http::uri::Parts::default();
-        uri.scheme = Some(self.origin.scheme());
-        uri.authority = Some(authority);
-        uri.path_and_query = Some(
-            parts
-                .uri
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-        );
-        parts.uri =
-            http::Uri::from_parts(uri).map_err(|_| UpstreamError::Unsupported("cannot build the backend URI"))?;
-        parts.version = http::Version::HTTP_2;
+        self.origin.rewrite_for_http2(&mut parts)?;
         Ok(Request::from_parts(parts, body))
     }
 
