@@ -58,6 +58,10 @@ impl TlsState {
         }
         let mut sni = Vec::with_capacity(entry_points.len());
         let mut routers = HashMap::new();
+        // Each router's hosts, read from its rule once however many entrypoints it is on.
+        let mut router_hosts: HashMap<&str, Vec<String>> = HashMap::new();
+        // Routers already warned that their options cannot be chosen by server name.
+        let mut warned = std::collections::HashSet::new();
         for (ep, info) in entry_points.iter().enumerate() {
             let ep_default = defaults.get(ep).and_then(|d| d.tls.as_deref());
             // Host → (options name, routers asking for it).
@@ -70,8 +74,11 @@ impl TlsState {
                 let Some(options) = options_name(router, ep_default) else {
                     continue;
                 };
-                let hosts = published.runtime.rules.get(name).map(hosts).unwrap_or_default();
-                if hosts.is_empty() && options != DEFAULT_OPTIONS {
+                let hosts = router_hosts
+                    .entry(name.as_str())
+                    .or_insert_with(|| published.runtime.rules.get(name).map(hosts).unwrap_or_default())
+                    .clone();
+                if hosts.is_empty() && options != DEFAULT_OPTIONS && warned.insert(name.as_str()) {
                     let problem = Problem::Invalid(format!(
                         "no Host in the rule: TLS options `{options}` cannot be chosen by server name; the default options apply"
                     ));

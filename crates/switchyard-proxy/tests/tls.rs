@@ -674,3 +674,24 @@ async fn malformed_handshakes_close_the_connection_and_the_gateway_keeps_serving
     let (status, _, _) = get(&client(), &gw.url("/"), None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn options_without_a_host_are_reported_once_whatever_the_entrypoints() {
+    let backend = Backend::start("app").await;
+    let mut static_config = static_config_with(|_| {});
+    static_config
+        .entry_points
+        .insert("websecure".into(), switchyard_config::EntryPoint::new("127.0.0.1:0"));
+    let mut config = DynamicConfig::default();
+    tls_router(&mut config, "any", "PathPrefix(`/`)", "modern", &backend);
+    config.tls.options.insert("modern".into(), TlsOptions::default());
+    let gw = TestGateway::start_with(static_config, config).await;
+    let snapshot = gw.gateway.snapshot();
+    let errors = &snapshot.report().routers["any@test"].errors;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].to_string().contains("no Host in the rule"), "{errors:?}");
+    assert_eq!(
+        snapshot.route_count("web", true) + snapshot.route_count("websecure", true),
+        2
+    );
+}
