@@ -6,11 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-5}; ROUNDS=${2:-3}
 P=${BENCH_PEERS:-../shared/bench/peers}
-W=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
-trap cleanup EXIT
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. benches/load/common.sh
 
 cargo build -q --release --example gateway
 printf 'entryPoints:\n  web:\n    address: "127.0.0.1:8090"\nproviders:\n  file:\n    filename: "%s"\n    watch: false\n' \
@@ -20,15 +16,6 @@ wait_port 9000
 taskset -c 1 nginx -c "$(realpath "$P")/nginx.conf" -p "$W" & PIDS+=($!); NGINX=$!
 taskset -c 1 target/release/examples/gateway --workers 1 --config "$W/static.yml" >"$W/gw.log" 2>&1 & PIDS+=($!); GW=$!
 wait_port 8081; wait_port 8090
-HZ=$(getconf CLK_TCK)
-ticks() { # utime and stime of a process and its children
-  local u=0 s=0 p
-  for p in $1 $(pgrep -P "$1" 2>/dev/null); do
-    read -r pu ps < <(awk '{print $14, $15}' "/proc/$p/stat")
-    u=$((u + pu)); s=$((s + ps))
-  done
-  echo "$u $s"
-}
 declare -A PID=([nginx]=$NGINX [switchyard]=$GW) PORT=([nginx]=8081 [switchyard]=8090)
 for t in nginx switchyard; do taskset -c 0 wrk -t1 -c64 -d1s "http://127.0.0.1:${PORT[$t]}/" >/dev/null; done
 printf '| round | target | requests | user µs/req | kernel µs/req | total µs/req | kernel share |\n|---|---|---|---|---|---|---|\n'

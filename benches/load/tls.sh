@@ -10,11 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-5}; ROUNDS=${2:-3}
 P=${BENCH_PEERS:-../shared/bench/peers}
-W=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
-trap cleanup EXIT
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. benches/load/common.sh
 
 cargo build -q --release --example gateway
 mkdir -p /tmp/sybench
@@ -82,14 +78,6 @@ if [ -x "$TRAEFIK" ]; then
   TARGETS="nginx traefik switchyard"
 fi
 wait_port 8443; wait_port 8444
-HZ=$(getconf CLK_TCK)
-ticks() { # utime + stime of a process and its children, in ticks
-  local t=0 p
-  for p in $1 $(pgrep -P "$1" 2>/dev/null); do
-    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-  done
-  echo "$t"
-}
 rss() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 declare -A PID=([nginx]=$NGINX [switchyard]=$GW [traefik]=${TRAEFIK_PID:-0}) PORT=([nginx]=8443 [switchyard]=8444 [traefik]=8445)
 [ "$TARGETS" = "nginx switchyard" ] || wait_port 8445
@@ -103,13 +91,13 @@ for r in $(seq "$ROUNDS"); do
   for load in keep-alive handshakes; do
     for t in $TARGETS; do
       header=(); [ "$load" = handshakes ] && header=(-H "Connection: close")
-      c0=$(ticks "${PID[$t]}")
+      read -r u0 s0 < <(ticks "${PID[$t]}")
       out=$(taskset -c 0 wrk -t1 -c64 -d"${DUR}s" --latency "${header[@]}" "https://127.0.0.1:${PORT[$t]}/")
-      c1=$(ticks "${PID[$t]}")
+      read -r u1 s1 < <(ticks "${PID[$t]}")
       n=$(awk '/requests in/ {print $1}' <<<"$out")
       errors=$(awk '/Socket errors|Non-2xx/ {print}' <<<"$out" | tr '\n' ' ')
       p99=$(awk '$1 == "99%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) {sub(/ms/, "", v)} else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; print v}' <<<"$out")
-      awk -v r="$r" -v t="$t" -v l="$load" -v n="$n" -v c=$((c1 - c0)) -v hz="$HZ" -v d="$DUR" -v p="$p99" -v e="$errors" 'BEGIN {
+      awk -v r="$r" -v t="$t" -v l="$load" -v n="$n" -v c=$((u1 + s1 - u0 - s0)) -v hz="$HZ" -v d="$DUR" -v p="$p99" -v e="$errors" 'BEGIN {
         printf "| %s | %s | %s | %.0f | %.0f | %s |%s\n", r, t, l, n / d, n / (c / hz), p, (e == "" ? "" : " " e) }'
     done
   done
