@@ -73,6 +73,7 @@ mod uri;
 pub use auth::ClientUsername;
 pub use body::{BoxError, RequestBody, ResponseBody, Resumed};
 pub use build::{BuildContext, Resolve, build};
+pub use encoded_characters::EncodedSet;
 pub use error::MiddlewareError;
 pub use errors::CodeRanges;
 pub use forwarded::{MANAGED_HEADERS, is_managed_header};

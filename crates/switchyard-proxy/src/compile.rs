@@ -7,7 +7,7 @@ use switchyard_config::{
     ConfigError, ElementReport, LoadBalancer as LoadBalancerConfig, Middleware, Problem, Published, Report, Router,
     ServersTransport, ServiceKind, Status, qualify,
 };
-use switchyard_middleware::{BuildContext, CodeRanges, HttpService, MiddlewareLayer, Plugins, Resolve};
+use switchyard_middleware::{BuildContext, CodeRanges, EncodedSet, HttpService, MiddlewareLayer, Plugins, Resolve};
 use switchyard_rules::{Route, RouteTable};
 
 use crate::endpoint::{ApiEndpoint, NoopEndpoint, ServiceEndpoint};
@@ -65,6 +65,9 @@ pub(crate) struct EntryPointDefaults {
     /// `http.middlewares`: in front of each router's own middlewares (names without `@provider` are
     /// the router's provider's, as in Traefik).
     pub(crate) middlewares: Vec<String>,
+    /// `http.encodedCharacters`: the encoded characters refused in paths of routers that do not filter
+    /// with an `encodedCharacters` middleware of their own.
+    pub(crate) denied_encoded: EncodedSet,
 }
 
 /// The middlewares in front of one route, outermost first.
@@ -77,6 +80,25 @@ struct Stack<'a> {
 impl Stack<'_> {
     fn is_empty(&self) -> bool {
         self.entry_point.is_empty() && self.router.is_empty() && self.service.is_empty()
+    }
+
+    /// Whether an `encodedCharacters` middleware filters this route (directly or in a chain), which then
+    /// decides alone which encoded characters pass.
+    fn filters_encoded_characters(&self, definitions: &BTreeMap<String, Middleware>) -> bool {
+        fn filters(name: &str, definitions: &BTreeMap<String, Middleware>, depth: usize) -> bool {
+            match definitions.get(name) {
+                Some(Middleware::EncodedCharacters(_)) => true,
+                // Validation refuses chain cycles; the depth bound keeps a missed one from recursing forever.
+                Some(Middleware::Chain(chain)) if depth < 32 => {
+                    chain.middlewares.iter().any(|m| filters(m, definitions, depth + 1))
+                }
+                _ => false,
+            }
+        }
+        [self.entry_point, self.router, self.service]
+            .into_iter()
+            .flatten()
+            .any(|name| filters(name, definitions, 0))
     }
 }
 
@@ -391,7 +413,17 @@ impl Compiler {
                 };
                 #[cfg(not(feature = "tls"))]
                 let tls_options = 0;
-                let mut route = Route::new(name.as_str(), rule.clone(), RouteTarget { target, tls_options });
+                let denied_encoded = if stack.filters_encoded_characters(&http.middlewares) {
+                    EncodedSet::NONE
+                } else {
+                    defaults.denied_encoded
+                };
+                let target = RouteTarget {
+                    target,
+                    tls_options,
+                    denied_encoded,
+                };
+                let mut route = Route::new(name.as_str(), rule.clone(), target);
                 if router.priority != 0 {
                     route = route.with_priority(router.priority);
                 }

@@ -142,6 +142,7 @@ impl Gateway {
                 snapshots: handle.clone(),
                 policy: settings.policy.clone(),
                 keep_alive: settings.keep_alive,
+                sanitize_path: settings.sanitize_path,
             });
             servers.push(EntryPointServer::bind(name, settings.clone(), context)?);
         }
@@ -163,6 +164,7 @@ impl Gateway {
                 .map(|(_, s)| EntryPointDefaults {
                     tls: s.tls.clone(),
                     middlewares: s.middlewares.clone(),
+                    denied_encoded: s.denied_encoded,
                 })
                 .collect(),
             self.default_transport(),

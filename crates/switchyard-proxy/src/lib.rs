@@ -68,6 +68,8 @@ mod endpoint;
 mod entry_point;
 mod forward;
 mod gateway;
+mod host;
+mod request_path;
 mod router;
 mod service;
 mod snapshot;

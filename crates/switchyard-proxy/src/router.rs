@@ -10,17 +10,19 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_TYPE};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::request::Parts;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use switchyard_rules::RequestView;
 
-use crate::api;
 use crate::endpoint::RouteContext;
 use crate::forward::{Client, EntryHeaders, ForwardedPolicy};
+use crate::host::HostError;
+use crate::request_path::PathError;
 use crate::service::Forwarding;
 use crate::snapshot::{Handler, RouteTarget, Snapshot, SnapshotHandle};
-use switchyard_middleware::{BoxError, PeerCertificates, RequestBody, ResponseBody};
+use crate::{api, host, request_path};
+use switchyard_middleware::{BoxError, EncodedSet, PeerCertificates, RequestBody, ResponseBody};
 use tower::ServiceExt;
 
 /// What every connection of one entrypoint shares.
@@ -30,6 +32,8 @@ pub(crate) struct EntryPointContext {
     pub(crate) snapshots: SnapshotHandle,
     pub(crate) policy: ForwardedPolicy,
     pub(crate) keep_alive: KeepAliveLimits,
+    /// `http.sanitizePath`.
+    pub(crate) sanitize_path: bool,
 }
 
 /// `transport.keepAliveMaxRequests` / `keepAliveMaxTime`: when a connection has served enough, its
@@ -49,6 +53,9 @@ pub(crate) struct Connection {
     opened: Instant,
     /// What the TLS handshake settled, on TLS connections accepted by an entrypoint.
     session: Option<TlsSession>,
+    /// Whether requests come straight from the wire, so that their head is checked as a server must
+    /// (`Host`); requests handed over by an embedding server were checked by that server.
+    from_wire: bool,
 }
 
 /// What a TLS handshake settled that requests on the connection need.
@@ -70,6 +77,7 @@ impl Connection {
             served: AtomicU64::new(0),
             opened: Instant::now(),
             session: None,
+            from_wire: true,
         }
     }
 
@@ -92,12 +100,51 @@ impl Connection {
 
     /// Serves one request to completion of its response head.
     pub(crate) async fn handle(&self, req: Request<RequestBody>) -> Response<ResponseBody> {
-        let snapshot = self.entry.snapshots.load();
         let (mut parts, body) = req.into_parts();
+        let mut response = match self.prepare(&mut parts) {
+            Ok(encoded) => self.dispatch(parts, body, encoded).await,
+            Err(answer) => answer.into_response(),
+        };
+        if self.should_close() {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+
+    /// What the entrypoint checks and rewrites before routing: the `Host`, `OPTIONS *`, and the path
+    /// (see [`request_path`]). Returns the filtered encoded characters of the path.
+    fn prepare(&self, parts: &mut Parts) -> Result<EncodedSet, EntryAnswer> {
+        if self.from_wire {
+            host::check_http1(parts).map_err(EntryAnswer::Host)?;
+        }
+        host::align_with_target(parts).map_err(EntryAnswer::Host)?;
+        if parts.method == Method::OPTIONS && parts.uri.path() == "*" {
+            return Err(EntryAnswer::OptionsStar);
+        }
+        request_path::clean(&mut parts.uri, self.entry.sanitize_path).map_err(EntryAnswer::Path)
+    }
+
+    /// Routes a prepared request and runs it through its route.
+    async fn dispatch(&self, mut parts: Parts, body: RequestBody, encoded: EncodedSet) -> Response<ResponseBody> {
+        let snapshot = self.entry.snapshots.load();
         if let Some(certificates) = self.session.as_ref().and_then(|s| s.peer_certificates.as_ref()) {
             parts.extensions.insert(certificates.clone());
         }
-        let mut response = match self.route(&snapshot, &parts) {
+        match self.route(&snapshot, &parts) {
+            Routed::To(route) if route.denied_encoded.intersects(encoded) => {
+                tracing::debug!(target: "switchyard::proxy", path = parts.uri.path(), "encoded character refused");
+                bare(StatusCode::BAD_REQUEST)
+            }
+            Routed::To(route) if self.splits_view(&snapshot, &parts, route, encoded) => {
+                tracing::debug!(
+                    target: "switchyard::proxy",
+                    path = parts.uri.path(),
+                    "encoded separators would lead another router's way once decoded"
+                );
+                bare(StatusCode::BAD_REQUEST)
+            }
             Routed::To(route) if self.session.as_ref().is_some_and(|s| s.options != route.tls_options) => {
                 tracing::debug!(target: "switchyard::proxy", host = ?parts.uri.host(), "TLS options of the route differ from the handshake's");
                 status_response(StatusCode::MISDIRECTED_REQUEST)
@@ -133,13 +180,26 @@ impl Connection {
             },
             Routed::Status(status) if status == StatusCode::NOT_FOUND => not_found(),
             Routed::Status(status) => status_response(status),
-        };
-        if self.should_close() {
-            response
-                .headers_mut()
-                .insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        response
+    }
+
+    /// Whether a path with allowed encoded slashes or backslashes would go to another router once a
+    /// backend decoded them: such a path could reach, through this router, what a higher-priority
+    /// router guards (`/%2Fadmin` past `PathPrefix(`/admin`)`), so it is refused.
+    fn splits_view(&self, snapshot: &Snapshot, parts: &Parts, route: RouteTarget, encoded: EncodedSet) -> bool {
+        if !encoded.intersects(request_path::SEPARATORS) {
+            return false;
+        }
+        let Some(reading) = request_path::separator_reading(&parts.uri) else {
+            return true;
+        };
+        let mut head = Request::new(());
+        *head.method_mut() = parts.method.clone();
+        *head.uri_mut() = reading;
+        *head.version_mut() = parts.version;
+        *head.headers_mut() = parts.headers.clone();
+        let (decoded, ()) = head.into_parts();
+        matches!(self.route(snapshot, &decoded), Routed::To(other) if other.target != route.target)
     }
 
     fn route(&self, snapshot: &Snapshot, parts: &Parts) -> Routed {
@@ -150,6 +210,42 @@ impl Connection {
         match table.and_then(|t| t.route(&view)) {
             Some(found) => Routed::To(*found.value()),
             None => Routed::Status(StatusCode::NOT_FOUND),
+        }
+    }
+}
+
+/// What the entrypoint answers itself, before any router sees the request.
+#[derive(Debug)]
+enum EntryAnswer {
+    /// A missing, repeated or malformed `Host`: 400 with Go's text, and the connection closed.
+    Host(HostError),
+    /// A path that cannot be decoded or is refused by sanitization: 400.
+    Path(PathError),
+    /// `OPTIONS *`, which Go's server answers itself with an empty 200.
+    OptionsStar,
+}
+
+impl EntryAnswer {
+    fn into_response(self) -> Response<ResponseBody> {
+        match self {
+            Self::Host(error) => {
+                let mut response = status_text(StatusCode::BAD_REQUEST, Bytes::from(error.to_string()));
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                response
+            }
+            Self::Path(error) => {
+                tracing::debug!(target: "switchyard::proxy", %error, "request path refused");
+                status_response(StatusCode::BAD_REQUEST)
+            }
+            Self::OptionsStar => {
+                let mut response = Response::new(ResponseBody::empty());
+                response
+                    .headers_mut()
+                    .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+                response
+            }
         }
     }
 }
@@ -170,10 +266,22 @@ fn not_found() -> Response<ResponseBody> {
     response
 }
 
+/// A status without body, as Go's `WriteHeader` alone sends it.
+fn bare(status: StatusCode) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() = status;
+    response
+}
+
 /// A status with its reason phrase as body, as Traefik's proxy error handler writes it.
 pub(crate) fn status_response(status: StatusCode) -> Response<ResponseBody> {
     let text = status.canonical_reason().unwrap_or("Error");
-    let mut response = Response::new(ResponseBody::from(Bytes::from_static(text.as_bytes())));
+    status_text(status, Bytes::from_static(text.as_bytes()))
+}
+
+/// A status with a plain-text body.
+fn status_text(status: StatusCode, text: Bytes) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::from(text));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -235,7 +343,8 @@ where
             .extensions()
             .get::<PeerAddr>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
-        let connection = Connection::new(Arc::clone(&self.entry), peer, self.tls);
+        let mut connection = Connection::new(Arc::clone(&self.entry), peer, self.tls);
+        connection.from_wire = false;
         Box::pin(async move { Ok(connection.handle(req.map(RequestBody::new)).await) })
     }
 }

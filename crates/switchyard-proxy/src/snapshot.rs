@@ -6,7 +6,7 @@ use arc_swap::ArcSwap;
 use switchyard_config::{Published, Report};
 use switchyard_rules::RouteTable;
 
-use switchyard_middleware::HttpService;
+use switchyard_middleware::{EncodedSet, HttpService};
 
 use crate::service::{LoadBalancer, Node};
 
@@ -53,6 +53,9 @@ pub(crate) struct EntryPointTables {
 pub(crate) struct RouteTarget {
     pub(crate) target: u32,
     pub(crate) tls_options: u32,
+    /// The encoded characters refused in the path: the entrypoint's `http.encodedCharacters`, or none
+    /// when the router's middlewares include an `encodedCharacters` of their own.
+    pub(crate) denied_encoded: EncodedSet,
 }
 
 /// What a route leads to.

@@ -3,8 +3,10 @@
 
 mod support;
 
-use support::{Backend, TestGateway, client, get, middleware_route};
-use switchyard_config::{AddPrefix, Middleware, ReplacePath, ReplacePathRegex, StripPrefix, StripPrefixRegex};
+use support::{Backend, TestGateway, client, get, middleware_route, static_config_with};
+use switchyard_config::{
+    AddPrefix, EncodedCharacters, Middleware, ReplacePath, ReplacePathRegex, StripPrefix, StripPrefixRegex,
+};
 
 fn strip(prefixes: &[&str]) -> Middleware {
     Middleware::StripPrefix(StripPrefix {
@@ -21,7 +23,16 @@ async fn strip_prefix_forwards_the_rest_with_the_query_and_x_forwarded_prefix() 
         &[backend.url()],
         vec![("strip", strip(&["/api", "/v1"]))],
     );
-    let gateway = TestGateway::start(config).await;
+    // An entrypoint that leaves paths as they come, so that the middleware meets escaped and doubled
+    // slashes itself.
+    let lenient = static_config_with(|ep| {
+        ep.http.sanitize_path = false;
+        ep.http.encoded_characters = Some(EncodedCharacters {
+            allow_encoded_slash: true,
+            ..EncodedCharacters::default()
+        });
+    });
+    let gateway = TestGateway::start_with(lenient, config).await;
     let client = client();
 
     let (status, _, _) = get(&client, &gateway.url("/api/users?id=7&x=a%20b"), None).await;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use switchyard_config::{AddressError, EntryPoint};
+use switchyard_middleware::EncodedSet;
 
 use super::proxy_protocol::ProxyProtocol;
 use crate::forward::ForwardedPolicy;
@@ -71,6 +72,10 @@ pub(crate) struct Settings {
     pub(crate) tls: Option<String>,
     /// `http.middlewares`: put in front of every router's own middlewares on this entrypoint.
     pub(crate) middlewares: Vec<String>,
+    /// `http.sanitizePath`.
+    pub(crate) sanitize_path: bool,
+    /// The encoded characters `http.encodedCharacters` does not allow (all of them by default).
+    pub(crate) denied_encoded: EncodedSet,
 }
 
 fn positive(d: switchyard_config::Duration) -> Option<Duration> {
@@ -130,6 +135,12 @@ impl Settings {
             proxy_protocol,
             tls: config.http.tls.as_ref().map(|t| t.options.clone()),
             middlewares: config.http.middlewares.clone(),
+            sanitize_path: config.http.sanitize_path,
+            denied_encoded: config
+                .http
+                .encoded_characters
+                .as_ref()
+                .map_or(EncodedSet::ALL, EncodedSet::denied_by),
         })
     }
 

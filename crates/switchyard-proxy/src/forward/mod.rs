@@ -94,10 +94,16 @@ pub(crate) async fn forward(
     if let Some(path) = path {
         parts.uri = Uri::from(path);
     }
-    if !options.pass_host_header {
-        parts.headers.insert(HOST, origin.host_header().clone());
-    } else if let (false, Some(host)) = (parts.headers.contains_key(HOST), host) {
-        parts.headers.insert(HOST, host);
+    match (options.pass_host_header, parts.headers.contains_key(HOST), host) {
+        (true, true, _) => {}
+        (true, false, Some(host)) => {
+            parts.headers.insert(HOST, host);
+        }
+        // Without `passHostHeader`, or for an HTTP/1.0 request that came without a host, the backend
+        // gets its own address, as Go's client sends it.
+        _ => {
+            parts.headers.insert(HOST, origin.host_header().clone());
+        }
     }
     if origin.protocol() == Protocol::H2c {
         origin.rewrite_for_http2(&mut parts)?;

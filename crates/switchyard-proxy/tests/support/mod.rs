@@ -313,3 +313,51 @@ pub async fn send(client: &Client, request: Request<TestBody>) -> (StatusCode, H
     let body = body.collect().await.unwrap().to_bytes();
     (parts.status, parts.headers, String::from_utf8_lossy(&body).into_owned())
 }
+
+/// A response read off a raw connection: its status, its head as text, and its body bytes.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// A header's value, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// Writes `request` as given on a new connection (for what a client library would normalise) and
+/// reads until the gateway closes it; the request should say `Connection: close`.
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut read = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut read))
+        .await
+        .expect("the gateway did not close the connection")
+        .unwrap();
+    parse_raw(&read)
+}
+
+/// The first response in `bytes` (its body taken as what follows the head).
+pub fn parse_raw(bytes: &[u8]) -> RawResponse {
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(bytes)));
+    let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
+    RawResponse {
+        status,
+        head,
+        body: bytes[end + 4..].to_vec(),
+    }
+}

@@ -1,0 +1,117 @@
+//! The host of a request, as an entrypoint settles it before routing.
+//!
+//! HTTP/1.1 requires exactly one valid `Host` header (RFC 9112 §3.2); requests without one, with several
+//! or with a malformed one are refused with 400 and Go's texts, as Traefik answers them. When the request
+//! target carries an authority (absolute-form in HTTP/1.1, `:authority` in HTTP/2), that authority is
+//! the host for routing and forwarding, whatever a `Host` header says (RFC 9112 §3.2.2): the header is
+//! set to it.
+
+use http::header::HOST;
+use http::request::Parts;
+use http::{HeaderValue, Version};
+
+/// Why a request's host is refused (400, with Go's text as the body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum HostError {
+    /// An HTTP/1.1 request without `Host`.
+    #[error("400 Bad Request: missing required Host header")]
+    Missing,
+    /// More than one `Host` header.
+    #[error("400 Bad Request: too many Host headers")]
+    TooMany,
+    /// A `Host` header with bytes no host has.
+    #[error("400 Bad Request: malformed Host header")]
+    Malformed,
+}
+
+/// Checks the `Host` headers of an HTTP/1 request read from the wire.
+pub(crate) fn check_http1(parts: &Parts) -> Result<(), HostError> {
+    if parts.version > Version::HTTP_11 {
+        return Ok(());
+    }
+    let mut hosts = parts.headers.get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (None, _) if parts.version == Version::HTTP_11 => Err(HostError::Missing),
+        (Some(_), Some(_)) => Err(HostError::TooMany),
+        (Some(host), None) if !host.as_bytes().iter().all(|&b| is_host_byte(b)) => Err(HostError::Malformed),
+        _ => Ok(()),
+    }
+}
+
+/// Makes the `Host` header the target's authority when the target has one.
+pub(crate) fn align_with_target(parts: &mut Parts) -> Result<(), HostError> {
+    if let Some(authority) = parts.uri.authority() {
+        let host = authority.as_str();
+        let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+        if parts.headers.get(HOST).is_none_or(|h| h.as_bytes() != host.as_bytes()) {
+            let value = HeaderValue::from_str(host).map_err(|_| HostError::Malformed)?;
+            parts.headers.insert(HOST, value);
+        }
+    }
+    Ok(())
+}
+
+/// Bytes Go's server accepts in a `Host` header (`httpguts.ValidHostHeader`).
+fn is_host_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'!' | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b'-'
+                | b'.'
+                | b':'
+                | b';'
+                | b'='
+                | b'['
+                | b']'
+                | b'_'
+                | b'~'
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settled(request: http::request::Builder) -> Result<Parts, HostError> {
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        check_http1(&parts).and_then(|()| align_with_target(&mut parts))?;
+        Ok(parts)
+    }
+
+    #[test]
+    fn http11_needs_exactly_one_valid_host() {
+        let base = || http::Request::get("/").version(Version::HTTP_11);
+        assert_eq!(settled(base()).unwrap_err(), HostError::Missing);
+        assert_eq!(
+            settled(base().header("host", "a").header("host", "b")).unwrap_err(),
+            HostError::TooMany
+        );
+        assert_eq!(settled(base().header("host", "a b")).unwrap_err(), HostError::Malformed);
+        assert_eq!(settled(base().header("host", "a/b")).unwrap_err(), HostError::Malformed);
+        assert!(settled(base().header("host", "[::1]:80")).is_ok());
+        assert!(settled(base().header("host", "")).is_ok());
+    }
+
+    #[test]
+    fn http10_may_go_without_host() {
+        let parts = settled(http::Request::get("/").version(Version::HTTP_10)).unwrap();
+        assert!(parts.headers.get(HOST).is_none());
+    }
+
+    #[test]
+    fn the_target_authority_wins_over_the_host_header() {
+        let parts = settled(http::Request::get("http://user@target.example:81/x").header("host", "other")).unwrap();
+        assert_eq!(parts.headers[HOST], "target.example:81");
+        let parts = settled(http::Request::get("http://target.example/x").version(Version::HTTP_2)).unwrap();
+        assert_eq!(parts.headers[HOST], "target.example");
+    }
+}

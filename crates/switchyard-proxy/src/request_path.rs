@@ -1,0 +1,288 @@
+//! What an entrypoint does to a request path before routing, in the three stages of Traefik's "Request
+//! Path" security model:
+//!
+//! 1. **Encoded characters**: the escapes of `/`, `\`, NUL, `;`, `%`, `?` and `#` found in the path are
+//!    collected here and refused after routing (400) unless the entrypoint's `http.encodedCharacters`
+//!    (or an `encodedCharacters` middleware of the router) allows them.
+//! 2. **Normalization**: escapes of unreserved characters are decoded (`%7E` → `~`, `%61` → `a`) and the
+//!    remaining escapes upper-cased (RFC 3986 §6.2.2).
+//! 3. **Sanitization** (`http.sanitizePath`, default on): `.` and `..` segments are resolved and repeated
+//!    slashes merged as Go's `URL.JoinPath` does (a trailing slash stays); a raw backslash counts as a
+//!    slash, as browsers and many backends read it; a `.`, `..` or empty segment carrying `;` parameters
+//!    (`/..;/admin`, which servlet containers resolve as `..`) is refused.
+//!
+//! The result replaces the request's path, so routers match and backends receive the same path. A path
+//! that needs none of this is not copied.
+
+use bytes::Bytes;
+use http::Uri;
+use http::uri::PathAndQuery;
+use smallvec::SmallVec;
+use switchyard_middleware::EncodedSet;
+
+/// Paths up to this many bytes are rewritten on the stack.
+const INLINE: usize = 256;
+
+type Buffer = SmallVec<[u8; INLINE]>;
+
+/// Why a request path is refused with 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PathError {
+    /// A `%` not followed by two hex digits.
+    #[error("invalid percent-encoding at byte {0} of the path")]
+    InvalidEscape(usize),
+    /// A raw backslash on an entrypoint that does not sanitize paths: backends that read it as a slash
+    /// would see another path than the routers did.
+    #[error("a backslash in the path, and sanitizePath is off")]
+    Backslash,
+    /// `/..;/`, `/.;x/` or `/;x/`: a segment that servlet containers resolve as a dot segment or drop.
+    #[error("a dot segment or an empty segment with `;` parameters")]
+    ParameterSegment,
+    /// The rewritten request target does not parse (not expected: it is made of the bytes of one that
+    /// did, slashes and unreserved characters).
+    #[error("the cleaned request target does not parse")]
+    Rebuild,
+}
+
+/// Brings the path of `uri` into the form routers match and backends receive, and returns the
+/// filtered encoded characters it holds. With `sanitize` off, only normalization applies.
+pub(crate) fn clean(uri: &mut Uri, sanitize: bool) -> Result<EncodedSet, PathError> {
+    let path = uri.path().as_bytes();
+    if !needs_work(path, sanitize)? {
+        return Ok(EncodedSet::NONE);
+    }
+    let (mut normalized, found) = normalize(path)?;
+    if sanitize && path.starts_with(b"/") {
+        for byte in normalized.iter_mut().filter(|b| **b == b'\\') {
+            *byte = b'/';
+        }
+        if has_parameter_segment(&normalized) {
+            return Err(PathError::ParameterSegment);
+        }
+        normalized = remove_dot_segments(&normalized);
+    }
+    if normalized.as_slice() != path {
+        replace_path(uri, &normalized)?;
+    }
+    Ok(found)
+}
+
+/// The encoded characters that backends may read as path separators.
+pub(crate) const SEPARATORS: EncodedSet = EncodedSet::of_byte(b'/').with(EncodedSet::of_byte(b'\\'));
+
+/// How a backend that decodes `%2F` and `%5C` into separators reads a (cleaned) path: the escapes
+/// decoded, then cleaned again. Routing this reading too catches paths whose allowed encoded slashes
+/// would take them past a router that their decoded form matches.
+pub(crate) fn separator_reading(uri: &Uri) -> Option<Uri> {
+    let path = uri.path().as_bytes();
+    let mut decoded = Buffer::with_capacity(path.len());
+    let mut i = 0;
+    while i < path.len() {
+        match path.get(i..i + 3) {
+            Some(b"%2F" | b"%5C") => {
+                decoded.push(b'/');
+                i += 3;
+            }
+            _ => {
+                decoded.push(path[i]);
+                i += 1;
+            }
+        }
+    }
+    let mut reading = uri.clone();
+    replace_path(&mut reading, &remove_dot_segments(&decoded)).ok()?;
+    Some(reading)
+}
+
+/// The quick look every request gets: whether the path holds anything the later stages could change
+/// or refuse. Ordinary paths pass with one read of their bytes.
+fn needs_work(path: &[u8], sanitize: bool) -> Result<bool, PathError> {
+    let mut previous_slash = false;
+    for (i, &byte) in path.iter().enumerate() {
+        match byte {
+            b'%' => return Ok(true),
+            b'\\' if sanitize => return Ok(true),
+            b'\\' => return Err(PathError::Backslash),
+            b'/' if previous_slash && sanitize => return Ok(true),
+            b'.' | b';' if previous_slash && sanitize && special_segment(&path[i..]) => return Ok(true),
+            _ => {}
+        }
+        previous_slash = byte == b'/';
+    }
+    Ok(false)
+}
+
+/// Whether a segment (from its first byte to the path's end) is `.` or `..`, or starts like one with
+/// `;` parameters after it, or is empty with parameters.
+fn special_segment(rest: &[u8]) -> bool {
+    let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+    let segment = &rest[..end];
+    let name = segment.split(|&b| b == b';').next().unwrap_or_default();
+    matches!(name, b"" | b"." | b"..")
+}
+
+/// Decodes escapes of unreserved characters and upper-cases the others; collects the filtered ones.
+fn normalize(path: &[u8]) -> Result<(Buffer, EncodedSet), PathError> {
+    let mut out = Buffer::with_capacity(path.len());
+    let mut found = EncodedSet::NONE;
+    let mut i = 0;
+    while i < path.len() {
+        if path[i] != b'%' {
+            out.push(path[i]);
+            i += 1;
+            continue;
+        }
+        let decoded = path
+            .get(i + 1..i + 3)
+            .and_then(|hex| Some(hex_digit(hex[0])? << 4 | hex_digit(hex[1])?))
+            .ok_or(PathError::InvalidEscape(i))?;
+        if is_unreserved(decoded) {
+            out.push(decoded);
+        } else {
+            found = found.with(EncodedSet::of_byte(decoded));
+            out.extend_from_slice(&[
+                b'%',
+                HEX_UPPER[usize::from(decoded >> 4)],
+                HEX_UPPER[usize::from(decoded & 15)],
+            ]);
+        }
+        i += 3;
+    }
+    Ok((out, found))
+}
+
+/// RFC 3986 §2.3: letters, digits, `-`, `.`, `_` and `~`, whose escapes mean the character itself.
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    (byte as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
+fn has_parameter_segment(path: &[u8]) -> bool {
+    path.split(|&b| b == b'/')
+        .skip(1)
+        .any(|segment| segment.contains(&b';') && special_segment(segment))
+}
+
+/// Go's `path.Clean` (single slashes, no `.` segments, `..` removing the segment before it, never above
+/// the root), keeping a trailing slash as `URL.JoinPath` does.
+fn remove_dot_segments(path: &[u8]) -> Buffer {
+    let mut out = Buffer::with_capacity(path.len());
+    out.push(b'/');
+    for segment in path.split(|&b| b == b'/') {
+        match segment {
+            b"" | b"." => {}
+            b".." => {
+                let parent = out.iter().rposition(|&b| b == b'/').unwrap_or(0);
+                out.truncate(parent.max(1));
+            }
+            _ => {
+                if out.len() > 1 {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(segment);
+            }
+        }
+    }
+    if path.ends_with(b"/") && !out.ends_with(b"/") {
+        out.push(b'/');
+    }
+    out
+}
+
+/// Puts `path` in place of the URI's path, keeping its scheme, authority and query.
+fn replace_path(uri: &mut Uri, path: &[u8]) -> Result<(), PathError> {
+    let query = uri.query();
+    let mut target = Vec::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
+    target.extend_from_slice(path);
+    if let Some(query) = query {
+        target.push(b'?');
+        target.extend_from_slice(query.as_bytes());
+    }
+    let path_and_query = PathAndQuery::from_maybe_shared(Bytes::from(target)).map_err(|_| PathError::Rebuild)?;
+    let mut parts = std::mem::take(uri).into_parts();
+    parts.path_and_query = Some(path_and_query);
+    *uri = Uri::from_parts(parts).map_err(|_| PathError::Rebuild)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cleaned(target: &str, sanitize: bool) -> Result<(String, EncodedSet), PathError> {
+        let mut uri: Uri = target.parse().unwrap();
+        let found = clean(&mut uri, sanitize)?;
+        Ok((uri.to_string(), found))
+    }
+
+    fn path(target: &str) -> String {
+        cleaned(target, true).unwrap().0
+    }
+
+    #[test]
+    fn ordinary_paths_are_left_alone() {
+        for target in ["/", "/a/b", "/a/b/", "/.well-known/x", "/a.b/..c/...", "/a;b=c/d", "*"] {
+            assert_eq!(path(target), target);
+        }
+    }
+
+    #[test]
+    fn dot_segments_and_repeated_slashes_go() {
+        assert_eq!(path("//admin"), "/admin");
+        assert_eq!(path("/./admin"), "/admin");
+        assert_eq!(path("/x/../admin"), "/admin");
+        assert_eq!(path("/../../admin"), "/admin");
+        assert_eq!(path("/a/b/.."), "/a");
+        assert_eq!(path("/a/b/../"), "/a/");
+        assert_eq!(path("/a/."), "/a");
+        assert_eq!(path("/a//"), "/a/");
+        assert_eq!(path("/.."), "/");
+        assert_eq!(path("/x/..?q=/../"), "/?q=/../");
+        assert_eq!(path("http://h.example//a/./b?x"), "http://h.example/a/b?x");
+    }
+
+    #[test]
+    fn escapes_are_normalized_before_cleaning() {
+        assert_eq!(path("/%2e/admin"), "/admin");
+        assert_eq!(path("/x/%2E%2e/admin"), "/admin");
+        assert_eq!(path("/%61dmin/%7e"), "/admin/~");
+        assert_eq!(path("/a%2fb%5c"), "/a%2Fb%5C");
+        assert_eq!(path("/%c0%ae%c0%ae/admin"), "/%C0%AE%C0%AE/admin");
+    }
+
+    #[test]
+    fn filtered_escapes_are_collected() {
+        let (_, found) = cleaned("/a%2fb%00", true).unwrap();
+        assert_eq!(found, EncodedSet::of_byte(b'/').with(EncodedSet::of_byte(0)));
+        let (_, found) = cleaned("/a%20b%41", true).unwrap();
+        assert!(found.is_empty());
+        assert_eq!(cleaned("/a%2", true), Err(PathError::InvalidEscape(2)));
+        assert_eq!(cleaned("/a%g0", false), Err(PathError::InvalidEscape(2)));
+    }
+
+    #[test]
+    fn backslashes_are_slashes_or_refused() {
+        assert_eq!(path("/\\admin"), "/admin");
+        assert_eq!(path("/x\\..\\admin"), "/admin");
+        assert_eq!(cleaned("/\\admin", false), Err(PathError::Backslash));
+    }
+
+    #[test]
+    fn segments_with_parameters_that_servlets_resolve_are_refused() {
+        for target in ["/x/..;/admin", "/.;x/admin", "/;x/admin", "/x/%2e%2e;/admin", "/x/..;"] {
+            assert_eq!(cleaned(target, true), Err(PathError::ParameterSegment), "{target}");
+        }
+        assert_eq!(path("/admin;jsessionid=1"), "/admin;jsessionid=1");
+    }
+
+    #[test]
+    fn without_sanitizing_only_normalization_applies() {
+        assert_eq!(cleaned("//x/../%7e", false).unwrap().0, "//x/../~");
+        assert_eq!(cleaned("/x/..;/a", false).unwrap().0, "/x/..;/a");
+    }
+}
