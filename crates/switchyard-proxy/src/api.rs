@@ -11,7 +11,7 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use serde_json::{Map, Value, json};
 use switchyard_config::{ElementReport, HttpConfig, Status};
 
-use crate::router::status_response;
+use crate::respond::status_response;
 use crate::snapshot::Snapshot;
 use switchyard_middleware::ResponseBody;
 

@@ -393,7 +393,10 @@ impl Compiler {
                 };
                 let mut build = || {
                     let handler = Self::handler(name, router, &stack, &nodes, &middlewares, &mut findings)?;
-                    targets.push(Target { handler });
+                    targets.push(Target {
+                        handler,
+                        router: Arc::from(name.as_str()),
+                    });
                     Some(u32::try_from(targets.len() - 1).unwrap_or(u32::MAX))
                 };
                 let index = if leading.is_empty() {
@@ -951,7 +954,7 @@ fn parent_node(name: &str, kind: &ServiceKind, children: &[Node]) -> Result<Node
         let sticky = sticky
             .and_then(|s| s.cookie.as_ref())
             .map(|cookie| Sticky::new(cookie, name, services.iter().map(|s| s.name.as_str())));
-        Node::Weighted(Arc::new(Weighted::new(named, rendezvous, sticky, health)))
+        Node::Weighted(Arc::new(Weighted::new(name, named, rendezvous, sticky, health)))
     };
     Ok(match kind {
         ServiceKind::LoadBalancer(_) => unreachable!("load balancers are not parents"),
@@ -977,6 +980,7 @@ fn parent_node(name: &str, kind: &ServiceKind, children: &[Node]) -> Result<Node
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Node::Mirroring(Arc::new(Mirroring::new(
+                name,
                 children[0].clone(),
                 mirrors,
                 m.mirror_body,
@@ -998,6 +1002,7 @@ fn parent_node(name: &str, kind: &ServiceKind, children: &[Node]) -> Result<Node
                 None => None,
             };
             Node::Failover(Arc::new(Failover {
+                name: name.to_owned(),
                 main: children[0].clone(),
                 fallback: children[1].clone(),
                 on_status,

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response, StatusCode};
-use switchyard_middleware::{ClientInfo, FailureStage, HttpService, RequestBody, ResponseBody, UpstreamFailure};
+use switchyard_middleware::{ClientInfo, HttpService, RequestBody, ResponseBody};
 
 use crate::api;
 use crate::forward::{self, Client, EntryHeaders};
-use crate::router::{EntryPointContext, status_response};
+use crate::respond::{self, status_response};
+use crate::router::EntryPointContext;
 use crate::service::{Forwarding, Node};
 use crate::snapshot::Snapshot;
-use crate::upstream::UpstreamError;
 
 /// What the end of a stack needs from the connection and the router, set as a request extension before
 /// the stack runs. It travels with copies of the request a middleware makes (for `errors` pages, say).
@@ -24,6 +24,8 @@ pub(crate) struct RouteContext {
     pub(crate) entry: Arc<EntryPointContext>,
     pub(crate) client: Client,
     pub(crate) snapshot: Arc<Snapshot>,
+    /// The router the request took, for the log line of a failure.
+    pub(crate) router: Arc<str>,
 }
 
 impl RouteContext {
@@ -76,31 +78,9 @@ impl tower::Service<Request<RequestBody>> for ServiceEndpoint {
             };
             Ok(match node.forward(parts, body, how).await {
                 Ok(response) => response,
-                Err(error) => {
-                    tracing::debug!(target: "switchyard::proxy", %error, "forwarding failed");
-                    let mut response = status_response(error.status());
-                    response
-                        .extensions_mut()
-                        .insert(UpstreamFailure::new(failure_stage(&error)));
-                    response
-                }
+                Err(error) => respond::forward_failure(&context.router, &error),
             })
         })
-    }
-}
-
-/// How far a failed exchange got, for the middlewares that retry or count network errors.
-fn failure_stage(error: &UpstreamError) -> FailureStage {
-    match error {
-        // Nothing was sent, and no backend failed: not a network error, never retried.
-        UpstreamError::NoServer | UpstreamError::RequestBodyTooLarge | UpstreamError::RequestBody(_) => {
-            FailureStage::NoServer
-        }
-        UpstreamError::Connect { .. }
-        | UpstreamError::ConnectTimeout { .. }
-        | UpstreamError::Handshake { .. }
-        | UpstreamError::Unsupported(_) => FailureStage::BeforeSending,
-        _ => FailureStage::AfterSending,
     }
 }
 

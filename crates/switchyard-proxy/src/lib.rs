@@ -70,6 +70,7 @@ mod forward;
 mod gateway;
 mod host;
 mod request_path;
+mod respond;
 mod router;
 mod service;
 mod snapshot;

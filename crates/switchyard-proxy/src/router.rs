@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONNECTION, CONTENT_LENGTH};
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use switchyard_rules::RequestView;
@@ -20,8 +20,8 @@ use crate::forward::{Client, EntryHeaders, ForwardedPolicy};
 use crate::host::HostError;
 use crate::request_path::PathError;
 use crate::service::Forwarding;
-use crate::snapshot::{Handler, RouteTarget, Snapshot, SnapshotHandle};
-use crate::{api, host, request_path};
+use crate::snapshot::{Handler, RouteTarget, Snapshot, SnapshotHandle, Target};
+use crate::{api, host, request_path, respond};
 use switchyard_middleware::{BoxError, EncodedSet, PeerCertificates, RequestBody, ResponseBody};
 use tower::ServiceExt;
 
@@ -135,7 +135,7 @@ impl Connection {
         match self.route(&snapshot, &parts) {
             Routed::To(route) if route.denied_encoded.intersects(encoded) => {
                 tracing::debug!(target: "switchyard::proxy", path = parts.uri.path(), "encoded character refused");
-                bare(StatusCode::BAD_REQUEST)
+                respond::bare(StatusCode::BAD_REQUEST)
             }
             Routed::To(route) if self.splits_view(&snapshot, &parts, route, encoded) => {
                 tracing::debug!(
@@ -143,43 +143,55 @@ impl Connection {
                     path = parts.uri.path(),
                     "encoded separators would lead another router's way once decoded"
                 );
-                bare(StatusCode::BAD_REQUEST)
+                respond::bare(StatusCode::BAD_REQUEST)
             }
             Routed::To(route) if self.session.as_ref().is_some_and(|s| s.options != route.tls_options) => {
                 tracing::debug!(target: "switchyard::proxy", host = ?parts.uri.host(), "TLS options of the route differ from the handshake's");
-                status_response(StatusCode::MISDIRECTED_REQUEST)
+                respond::status_response(StatusCode::MISDIRECTED_REQUEST)
             }
-            Routed::To(route) => match &snapshot.targets[route.target as usize].handler {
-                Handler::Service(node) => {
-                    let how = Forwarding {
-                        client: &self.client,
-                        policy: &self.entry.policy,
-                        entry_headers: EntryHeaders::Pending,
-                    };
-                    match node.forward(parts, body, how).await {
-                        Ok(response) => response,
-                        Err(error) => {
-                            tracing::debug!(target: "switchyard::proxy", %error, "forwarding failed");
-                            status_response(error.status())
-                        }
-                    }
+            Routed::To(route) => {
+                let target = &snapshot.targets[route.target as usize];
+                self.run(target, &snapshot, parts, body).await
+            }
+            Routed::Status(status) if status == StatusCode::NOT_FOUND => respond::not_found(),
+            Routed::Status(status) => respond::status_response(status),
+        }
+    }
+
+    /// Runs a routed request through its target.
+    async fn run(
+        &self,
+        target: &Target,
+        snapshot: &Arc<Snapshot>,
+        mut parts: Parts,
+        body: RequestBody,
+    ) -> Response<ResponseBody> {
+        match &target.handler {
+            Handler::Service(node) => {
+                let how = Forwarding {
+                    client: &self.client,
+                    policy: &self.entry.policy,
+                    entry_headers: EntryHeaders::Pending,
+                };
+                match node.forward(parts, body, how).await {
+                    Ok(response) => response,
+                    Err(error) => respond::forward_failure(&target.router, &error),
                 }
-                Handler::Api => api::respond(&snapshot, &parts),
-                Handler::Noop => Response::new(ResponseBody::empty()),
-                Handler::Stack(stack) => {
-                    let context = RouteContext {
-                        entry: Arc::clone(&self.entry),
-                        client: self.client.clone(),
-                        snapshot: Arc::clone(&snapshot),
-                    };
-                    context.attach(&mut parts);
-                    let req = Request::from_parts(parts, body);
-                    let Ok(response) = stack.clone().oneshot(req).await;
-                    response
-                }
-            },
-            Routed::Status(status) if status == StatusCode::NOT_FOUND => not_found(),
-            Routed::Status(status) => status_response(status),
+            }
+            Handler::Api => api::respond(snapshot, &parts),
+            Handler::Noop => Response::new(ResponseBody::empty()),
+            Handler::Stack(stack) => {
+                let context = RouteContext {
+                    entry: Arc::clone(&self.entry),
+                    client: self.client.clone(),
+                    snapshot: Arc::clone(snapshot),
+                    router: Arc::clone(&target.router),
+                };
+                context.attach(&mut parts);
+                let req = Request::from_parts(parts, body);
+                let Ok(response) = stack.clone().oneshot(req).await;
+                response
+            }
         }
     }
 
@@ -229,7 +241,7 @@ impl EntryAnswer {
     fn into_response(self) -> Response<ResponseBody> {
         match self {
             Self::Host(error) => {
-                let mut response = status_text(StatusCode::BAD_REQUEST, Bytes::from(error.to_string()));
+                let mut response = respond::status_text(StatusCode::BAD_REQUEST, Bytes::from(error.to_string()));
                 response
                     .headers_mut()
                     .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -237,7 +249,7 @@ impl EntryAnswer {
             }
             Self::Path(error) => {
                 tracing::debug!(target: "switchyard::proxy", %error, "request path refused");
-                status_response(StatusCode::BAD_REQUEST)
+                respond::status_response(StatusCode::BAD_REQUEST)
             }
             Self::OptionsStar => {
                 let mut response = Response::new(ResponseBody::empty());
@@ -254,39 +266,6 @@ impl EntryAnswer {
 enum Routed {
     To(RouteTarget),
     Status(StatusCode),
-}
-
-/// Go's `http.NotFound`, which Traefik answers when no router matches.
-fn not_found() -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::from("404 page not found\n"));
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    response
-}
-
-/// A status without body, as Go's `WriteHeader` alone sends it.
-fn bare(status: StatusCode) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::empty());
-    *response.status_mut() = status;
-    response
-}
-
-/// A status with its reason phrase as body, as Traefik's proxy error handler writes it.
-pub(crate) fn status_response(status: StatusCode) -> Response<ResponseBody> {
-    let text = status.canonical_reason().unwrap_or("Error");
-    status_text(status, Bytes::from_static(text.as_bytes()))
-}
-
-/// A status with a plain-text body.
-fn status_text(status: StatusCode, text: Bytes) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::from(text));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    response
 }
 
 /// The client address of a request handed to a [`RouterService`]; without it, requests count as coming

@@ -62,6 +62,8 @@ pub(crate) struct RouteTarget {
 #[derive(Debug)]
 pub(crate) struct Target {
     pub(crate) handler: Handler,
+    /// The router's qualified name.
+    pub(crate) router: Arc<str>,
 }
 
 #[derive(Debug)]

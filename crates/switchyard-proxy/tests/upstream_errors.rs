@@ -10,14 +10,56 @@ use switchyard_config::{ForwardingTimeouts, ServersTransport, ServiceKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// Log lines written while the returned guard lives, on this thread (the tests' runtime runs every task
+/// on the test's thread).
+fn capture_logs() -> (
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    tracing::subscriber::DefaultGuard,
+) {
+    #[derive(Clone)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines(std::sync::Arc::default());
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .finish();
+    (lines.0, tracing::subscriber::set_default(subscriber))
+}
+
 #[tokio::test]
-async fn a_refused_connection_is_502() {
+async fn a_refused_connection_is_502_and_logged_with_router_service_server_and_cause() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
+    let (logs, _guard) = capture_logs();
     let gateway = TestGateway::start(route("PathPrefix(`/`)", &[format!("http://{addr}")])).await;
     let (status, _, body) = get(&client(), &gateway.url("/"), None).await;
     assert_eq!((status.as_u16(), body.as_str()), (502, "Bad Gateway"));
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("request not forwarded"))
+        .unwrap_or_else(|| panic!("no log line for the 502 in {logs:?}"));
+    for part in [
+        "router=\"r@test\"",
+        "service=\"s@test\"",
+        &format!("server=\"http://{addr}\""),
+        "status=502",
+        "cause=cannot connect to",
+    ] {
+        assert!(line.contains(part), "{part} missing from {line:?}");
+    }
 }
 
 #[tokio::test]
@@ -62,10 +104,11 @@ async fn a_slow_backend_is_504_after_response_header_timeout() {
 }
 
 #[tokio::test]
-async fn a_service_without_servers_is_503() {
+async fn a_service_without_servers_is_503_with_traefiks_text() {
     let gateway = TestGateway::start(route("PathPrefix(`/`)", &[])).await;
-    let (status, _, _) = get(&client(), &gateway.url("/"), None).await;
-    assert_eq!(status, 503);
+    let (status, headers, body) = get(&client(), &gateway.url("/"), None).await;
+    assert_eq!((status.as_u16(), body.as_str()), (503, "no available server\n"));
+    assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
 }
 
 /// A backend that answers each connection's first request with keep-alive and then closes it, as
@@ -93,4 +136,79 @@ async fn pooled_connections_closed_by_the_backend_are_replaced() {
         assert_eq!((status.as_u16(), body.as_str()), (200, "ok"));
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
+}
+
+/// A backend that answers the first request of each connection with keep-alive, then reads the next
+/// request and closes without answering: the race of an idle timeout firing just as the proxy reuses the
+/// connection, made deterministic. Returns its address and the requests it read, in order.
+async fn closes_after_first_answer() -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = std::sync::Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let record = std::sync::Arc::clone(&record);
+            tokio::spawn(async move {
+                for answer in [true, false] {
+                    let mut buf = vec![0; 8192];
+                    let Ok(n) = stream.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    let head = String::from_utf8_lossy(&buf[..n]);
+                    record
+                        .lock()
+                        .unwrap()
+                        .push(head.lines().next().unwrap_or_default().to_owned());
+                    if !answer {
+                        return; // closes with the request unanswered
+                    }
+                    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if stream.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn a_replayable_request_on_a_connection_closed_under_it_is_sent_again_on_a_new_one() {
+    let (addr, seen) = closes_after_first_answer().await;
+    let gateway = TestGateway::start(route("PathPrefix(`/`)", &[format!("http://{addr}")])).await;
+    let client = client();
+    for path in ["/first", "/second", "/third"] {
+        let (status, _, body) = get(&client, &gateway.url(path), None).await;
+        assert_eq!((status.as_u16(), body.as_str()), (200, "ok"), "{path}");
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            "GET /first HTTP/1.1",
+            "GET /second HTTP/1.1", // on the reused connection, which closes
+            "GET /second HTTP/1.1", // again, on a new connection
+            "GET /third HTTP/1.1",  // the reused connection closes again...
+            "GET /third HTTP/1.1",  // ...and the replay succeeds
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_request_with_a_body_is_not_sent_twice() {
+    let (addr, seen) = closes_after_first_answer().await;
+    let gateway = TestGateway::start(route("PathPrefix(`/`)", &[format!("http://{addr}")])).await;
+    let client = client();
+    let (status, _, _) = get(&client, &gateway.url("/first"), None).await;
+    assert_eq!(status, 200);
+    let post = http::Request::post(gateway.url("/order"))
+        .body(support::full("one order"))
+        .unwrap();
+    let (status, _, body) = support::send(&client, post).await;
+    assert_eq!((status.as_u16(), body.as_str()), (502, "Bad Gateway"));
+    let orders = seen.lock().unwrap().iter().filter(|l| l.starts_with("POST")).count();
+    assert_eq!(orders, 1, "a POST whose body went out is never replayed");
 }

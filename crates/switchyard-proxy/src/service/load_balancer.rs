@@ -14,6 +14,7 @@ use pin_project_lite::pin_project;
 use switchyard_config::Strategy;
 use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
 
+use super::ForwardError;
 use super::health::Passive;
 use super::sticky::Sticky;
 use super::strategy::{Candidate, InFlight, Picker, ServerStats};
@@ -128,8 +129,10 @@ impl LoadBalancer {
         client: &Client,
         policy: &ForwardedPolicy,
         entry_headers: EntryHeaders,
-    ) -> Result<Response<ResponseBody>, UpstreamError> {
-        let (index, set_cookie) = self.choose(&parts.headers, client.ip).ok_or(UpstreamError::NoServer)?;
+    ) -> Result<Response<ResponseBody>, ForwardError> {
+        let (index, set_cookie) = self
+            .choose(&parts.headers, client.ip)
+            .ok_or_else(|| ForwardError::of_service(&self.name, UpstreamError::NoServer))?;
         let server = &self.servers[index];
         let options = ForwardOptions {
             pass_host_header: self.pass_host_header,
@@ -158,7 +161,11 @@ impl LoadBalancer {
             let success = outcome.as_ref().is_ok_and(|r| r.status().as_u16() < 500);
             passive.record(self, index, success);
         }
-        let mut response = outcome?;
+        let mut response = outcome.map_err(|cause| ForwardError {
+            cause,
+            service: self.name.clone(),
+            server: Some(server.url.clone()),
+        })?;
         if let (true, Some(sticky)) = (set_cookie, &self.sticky) {
             sticky.write(response.headers_mut(), index);
         }

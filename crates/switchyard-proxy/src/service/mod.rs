@@ -1,5 +1,6 @@
 //! Services: what a router sends its requests to.
 
+mod error;
 mod health;
 mod load_balancer;
 mod node;
@@ -7,6 +8,7 @@ mod sticky;
 pub(crate) mod strategy;
 pub(crate) mod weighted_round_robin;
 
+pub(crate) use error::ForwardError;
 pub(crate) use health::{Passive, Probe, spawn_active};
 pub(crate) use load_balancer::{LoadBalancer, Options, Server};
 pub(crate) use node::{Child, Failover, Forwarding, Mirror, Mirroring, Node, Weighted};

@@ -21,6 +21,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use switchyard_middleware::{CodeRanges, RequestBody, ResponseBody, Resumed};
 
+use super::ForwardError;
 use super::load_balancer::LoadBalancer;
 use super::sticky::Sticky;
 use super::strategy::{client_key, mix, name_hash, weighted_score};
@@ -28,7 +29,7 @@ use super::weighted_round_robin::EarliestDeadline;
 use crate::forward::{Client, EntryHeaders, ForwardedPolicy};
 use crate::upstream::UpstreamError;
 
-type Forwarded<'a> = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, UpstreamError>> + Send + 'a>>;
+type Forwarded<'a> = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, ForwardError>> + Send + 'a>>;
 
 /// A compiled service: a load balancer, or a service over other services.
 #[derive(Debug, Clone)]
@@ -83,7 +84,7 @@ impl Node {
         parts: Parts,
         body: RequestBody,
         how: Forwarding<'_>,
-    ) -> Result<Response<ResponseBody>, UpstreamError> {
+    ) -> Result<Response<ResponseBody>, ForwardError> {
         match self {
             Self::Balancer(lb) => lb.forward(parts, body, how.client, how.policy, how.entry_headers).await,
             Self::Weighted(w) => w.forward(parts, body, how).await,
@@ -117,6 +118,7 @@ pub(crate) enum ChildPick {
 /// `weighted` and `highestRandomWeight` services.
 #[derive(Debug)]
 pub(crate) struct Weighted {
+    pub(crate) name: String,
     pub(crate) children: Vec<Child>,
     pub(crate) pick: ChildPick,
     pub(crate) sticky: Option<Sticky>,
@@ -124,7 +126,13 @@ pub(crate) struct Weighted {
 }
 
 impl Weighted {
-    pub(crate) fn new(children: Vec<Child>, rendezvous: bool, sticky: Option<Sticky>, checks_health: bool) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        children: Vec<Child>,
+        rendezvous: bool,
+        sticky: Option<Sticky>,
+        checks_health: bool,
+    ) -> Self {
         let pick = if rendezvous {
             ChildPick::Rendezvous
         } else {
@@ -137,6 +145,7 @@ impl Weighted {
             )))
         };
         Self {
+            name: name.to_owned(),
             children,
             pick,
             sticky,
@@ -180,7 +189,7 @@ impl Weighted {
         parts: Parts,
         body: RequestBody,
         how: Forwarding<'_>,
-    ) -> Result<Response<ResponseBody>, UpstreamError> {
+    ) -> Result<Response<ResponseBody>, ForwardError> {
         let sticky = self
             .sticky
             .as_ref()
@@ -189,7 +198,8 @@ impl Weighted {
         let (index, set_cookie) = match sticky {
             Some(found) => found,
             None => (
-                self.pick(how.client).ok_or(UpstreamError::NoServer)?,
+                self.pick(how.client)
+                    .ok_or_else(|| ForwardError::of_service(&self.name, UpstreamError::NoServer))?,
                 self.sticky.is_some(),
             ),
         };
@@ -211,6 +221,7 @@ pub(crate) struct Mirror {
 /// `mirroring`.
 #[derive(Debug)]
 pub(crate) struct Mirroring {
+    pub(crate) name: String,
     pub(crate) main: Node,
     pub(crate) mirrors: Vec<Mirror>,
     pub(crate) mirror_body: bool,
@@ -225,6 +236,7 @@ pub(crate) struct Mirroring {
 
 impl Mirroring {
     pub(crate) fn new(
+        name: &str,
         main: Node,
         mirrors: Vec<Mirror>,
         mirror_body: bool,
@@ -233,6 +245,7 @@ impl Mirroring {
     ) -> Self {
         let counts = Mutex::new((0, vec![0; mirrors.len()]));
         Self {
+            name: name.to_owned(),
             main,
             mirrors,
             mirror_body,
@@ -265,13 +278,14 @@ impl Mirroring {
         parts: Parts,
         body: RequestBody,
         how: Forwarding<'_>,
-    ) -> Result<Response<ResponseBody>, UpstreamError> {
+    ) -> Result<Response<ResponseBody>, ForwardError> {
         let active = self.active();
         if active.is_empty() {
             return self.main.forward_boxed(parts, body, how).await;
         }
         let (copy, body) = if self.mirror_body {
-            match buffer(body, self.max_body_size).await? {
+            let buffered = buffer(body, self.max_body_size).await;
+            match buffered.map_err(|cause| ForwardError::of_service(&self.name, cause))? {
                 Buffered::Whole(bytes) => (bytes.clone(), RequestBody::from(bytes)),
                 // Too large to mirror: the main service gets it all, the mirrors nothing.
                 Buffered::Partial(body) => return self.main.forward_boxed(parts, body, how).await,
@@ -314,6 +328,7 @@ impl Mirroring {
 /// `failover`.
 #[derive(Debug)]
 pub(crate) struct Failover {
+    pub(crate) name: String,
     pub(crate) main: Node,
     pub(crate) fallback: Node,
     /// Statuses of the main service's answers that send the request to the fallback, and the largest
@@ -328,14 +343,15 @@ impl Failover {
         parts: Parts,
         body: RequestBody,
         how: Forwarding<'_>,
-    ) -> Result<Response<ResponseBody>, UpstreamError> {
+    ) -> Result<Response<ResponseBody>, ForwardError> {
         if self.main.is_up() {
             let Some((statuses, limit)) = &self.on_status else {
                 return self.main.forward_boxed(parts, body, how).await;
             };
-            let bytes = match buffer(body, *limit).await? {
+            let failed = |cause| ForwardError::of_service(&self.name, cause);
+            let bytes = match buffer(body, *limit).await.map_err(failed)? {
                 Buffered::Whole(bytes) => bytes,
-                Buffered::Partial(_) => return Err(UpstreamError::RequestBodyTooLarge),
+                Buffered::Partial(_) => return Err(failed(UpstreamError::RequestBodyTooLarge)),
             };
             let response = self
                 .main
@@ -356,9 +372,9 @@ impl Failover {
         parts: Parts,
         body: RequestBody,
         how: Forwarding<'_>,
-    ) -> Result<Response<ResponseBody>, UpstreamError> {
+    ) -> Result<Response<ResponseBody>, ForwardError> {
         if !self.fallback.is_up() {
-            return Err(UpstreamError::NoServer);
+            return Err(ForwardError::of_service(&self.name, UpstreamError::NoServer));
         }
         self.fallback.forward_boxed(parts, body, how).await
     }

@@ -2,9 +2,12 @@
 //!
 //! HTTP/1 connections are kept in a LIFO stack (the most recently used connection is the warmest and the
 //! least likely to have been closed by the backend) and checked in again when a response body ends. One
-//! HTTP/2 connection is shared by all requests and replaced when it closes. A request that a pooled
-//! connection could not even start sending — the backend closed it while idle — is retried once on a
-//! fresh connection, since nothing of it reached the backend.
+//! HTTP/2 connection is shared by all requests and replaced when it closes.
+//!
+//! A backend may close an idle keep-alive connection just as a request is sent on it. As Go's transport
+//! under Traefik does, a request that failed that way on a reused connection is sent again, once, on a
+//! new connection: when nothing of it was sent, or when it is replayable (an idempotent method, or an
+//! `Idempotency-Key`, and no body) and the connection closed before a response came.
 //!
 //! HTTPS backends (with the `tls` feature) get HTTP/2 when the TLS handshake settles on `h2` by ALPN —
 //! one shared connection, as for h2c — and pooled HTTP/1.1 connections otherwise. The first connection
@@ -139,21 +142,23 @@ impl Pool {
         mut req: Request<RequestBody>,
         mut fresh: Option<http1::SendRequest<RequestBody>>,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
+        let mut replayed = false;
         loop {
-            let (mut sender, reused) = match fresh.take().map(|s| (s, false)) {
-                Some(fresh) => fresh,
-                None => match self.take_idle() {
-                    Some(sender) => (sender, true),
-                    None => match self.connect_http1().await? {
-                        Fresh::Http1(sender) => (sender, false),
-                        #[cfg(feature = "tls")]
-                        Fresh::Http2(sender) => return self.adopt_http2(sender, req).await,
-                    },
+            let pooled = if replayed { None } else { self.take_idle() };
+            let (mut sender, reused) = match (fresh.take(), pooled) {
+                (Some(fresh), _) => (fresh, false),
+                (None, Some(sender)) => (sender, true),
+                (None, None) => match self.connect_http1().await? {
+                    Fresh::Http1(sender) => (sender, false),
+                    #[cfg(feature = "tls")]
+                    Fresh::Http2(sender) => return self.adopt_http2(sender, req).await,
                 },
             };
             if reused && sender.ready().await.is_err() {
                 continue;
             }
+            // The head is kept only where a replay may follow: a reused connection, a replayable request.
+            let replay = (reused && !replayed && is_replayable(&req)).then(|| copy_head(&req));
             let sent = sender.try_send_request(req);
             let result = match self.settings.response_header_timeout {
                 Some(limit) => tokio::time::timeout(limit, sent)
@@ -168,8 +173,18 @@ impl Pool {
                     let release = keep.then(|| Release::new(Arc::clone(self) as Arc<dyn ConnectionPool>, sender));
                     return Ok(response.map(|body| ResponseBody::upstream(body, release)));
                 }
-                Err(mut failed) => match failed.take_message() {
-                    Some(unsent) if reused => req = unsent,
+                Err(mut failed) => match (failed.take_message(), replay) {
+                    (Some(unsent), _) if reused => req = unsent,
+                    (None, Some(head)) if closed_before_answering(failed.error()) => {
+                        tracing::debug!(
+                            target: "switchyard::upstream",
+                            server = %self.origin.authority(),
+                            error = %failed.error(),
+                            "a reused connection closed before answering; sending the request again on a new one"
+                        );
+                        req = head;
+                        replayed = true;
+                    }
                     _ => return Err(UpstreamError::Request(failed.into_error())),
                 },
             }
@@ -330,6 +345,45 @@ impl Pool {
             source,
         }
     }
+}
+
+/// Whether a request may be sent again after its first sending failed, as Go's `isReplayable` decides:
+/// no body, and a method that is safe to repeat or an idempotency key.
+fn is_replayable(req: &Request<RequestBody>) -> bool {
+    use http::Method;
+    use http_body::Body;
+
+    let idempotent = matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    ) || req.headers().contains_key("idempotency-key")
+        || req.headers().contains_key("x-idempotency-key");
+    idempotent && req.body().is_end_stream()
+}
+
+/// A copy of a request's head with an empty body, for sending it again.
+fn copy_head(req: &Request<RequestBody>) -> Request<RequestBody> {
+    let mut copy = Request::new(RequestBody::empty());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    copy
+}
+
+/// Whether a sending failed because the backend closed the connection (or reset it) before its answer.
+fn closed_before_answering(error: &hyper::Error) -> bool {
+    use std::io::ErrorKind;
+
+    error.is_incomplete_message()
+        || std::error::Error::source(error)
+            .and_then(|source| source.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
+                )
+            })
 }
 
 /// A connection just made.
