@@ -989,6 +989,7 @@ fn parent_node(name: &str, kind: &ServiceKind, children: &[Node]) -> Result<Node
             )))
         }
         ServiceKind::Failover(f) => {
+            check_failover_health(name, f, &children[0], &children[1])?;
             let on_status = match &f.errors {
                 Some(errors) => {
                     let ranges = CodeRanges::parse(&errors.status, "status").map_err(|e| {
@@ -1010,6 +1011,37 @@ fn parent_node(name: &str, kind: &ServiceKind, children: &[Node]) -> Result<Node
             }))
         }
     })
+}
+
+/// A failover leaves its main service only when told it is down, so, as in Traefik, the main service
+/// must report its health (unless `errors` sends requests over by status); with `healthCheck` on the
+/// failover, the fallback must report too.
+fn check_failover_health(
+    name: &str,
+    failover: &switchyard_config::Failover,
+    main: &Node,
+    fallback: &Node,
+) -> Result<(), (String, Problem)> {
+    let by_status = failover.errors.as_ref().is_some_and(|e| !e.status.is_empty());
+    let unhealthy = |field: &str, child: &str| {
+        let problem = Problem::Invalid(format!(
+            "cannot register {child} as updater for {name}: healthCheck not enabled in config for {child}, \
+             so {name} could never fail over (give {child} a healthCheck{})",
+            if field == "failover.service" {
+                ", or failover.errors"
+            } else {
+                ""
+            }
+        ));
+        (field.to_owned(), problem)
+    };
+    if !by_status && !main.reports_health() {
+        return Err(unhealthy("failover.service", &failover.service));
+    }
+    if failover.health_check.is_some() && !fallback.reports_health() {
+        return Err(unhealthy("failover.fallback", &failover.fallback));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -236,3 +236,98 @@ async fn a_parent_with_a_missing_child_is_reported() {
     let report = &snapshot.report().services["top@test"];
     assert_eq!(report.status, Status::Disabled, "{report:?}");
 }
+
+#[tokio::test]
+async fn mirrors_without_the_body_get_the_head_alone() {
+    let (main, mirror) = (Backend::start("main").await, Backend::start("mirror").await);
+    let top = ServiceKind::Mirroring(Mirroring {
+        service: "main".into(),
+        mirrors: vec![MirrorService {
+            name: "mirror".into(),
+            percent: 100,
+        }],
+        mirror_body: false,
+        ..Mirroring::default()
+    });
+    let gateway = TestGateway::start(config_with(
+        top,
+        vec![("main", lb(main.url())), ("mirror", lb(mirror.url()))],
+    ))
+    .await;
+    let request = http::Request::post(gateway.url("/echo"))
+        .body(full("the body"))
+        .unwrap();
+    let (status, _, body) = send(&client(), request).await;
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (200, "the body"),
+        "the main service gets the body"
+    );
+    for _ in 0..200 {
+        if !mirror.seen().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seen = mirror.last();
+    assert_eq!((seen.method.as_str(), seen.uri.path()), ("POST", "/echo"));
+    assert!(
+        !seen.headers.contains_key("content-length") || seen.headers["content-length"] == "0",
+        "no header announces a body the mirror does not get: {:?}",
+        seen.headers
+    );
+    assert!(!seen.headers.contains_key("transfer-encoding"));
+}
+
+#[tokio::test]
+async fn a_failover_whose_main_service_reports_no_health_is_refused_as_traefik_refuses_it() {
+    let (main, fallback) = (Backend::start("main").await, Backend::start("fallback").await);
+    let top = ServiceKind::Failover(Failover {
+        service: "main".into(),
+        fallback: "fallback".into(),
+        ..Failover::default()
+    });
+    let gateway = TestGateway::start(config_with(
+        top,
+        vec![("main", lb(main.url())), ("fallback", lb(fallback.url()))],
+    ))
+    .await;
+    assert_eq!(
+        get(&client(), &gateway.url("/"), None).await.0,
+        404,
+        "its router is down"
+    );
+    let snapshot = gateway.gateway.snapshot();
+    let report = &snapshot.report().services["top@test"];
+    assert_eq!(report.status, Status::Disabled, "{report:?}");
+    let error = report.errors[0].to_string();
+    assert!(
+        error.contains("failover.service") && error.contains("healthCheck not enabled") && error.contains("main@test"),
+        "{error}"
+    );
+
+    // With health checks on the main service it serves; a failover with `healthCheck` also needs them on
+    // its fallback.
+    let mut checked = LoadBalancer::with_urls([main.url()]);
+    checked.health_check = Some(ServerHealthCheck::default());
+    gateway
+        .reconfigure(|c| {
+            c.http.services.insert("main".into(), Service::from(checked));
+        })
+        .await;
+    let (status, _, body) = get(&client(), &gateway.url("/"), None).await;
+    assert_eq!((status.as_u16(), body.as_str()), (200, "main"));
+    gateway
+        .reconfigure(|c| {
+            if let ServiceKind::Failover(f) = &mut c.http.services.get_mut("top").unwrap().kind {
+                f.health_check = Some(ParentHealthCheck {});
+            }
+        })
+        .await;
+    let snapshot = gateway.gateway.snapshot();
+    let error = snapshot.report().services["top@test"].errors[0].to_string();
+    assert!(
+        error.contains("failover.fallback") && error.contains("fallback@test"),
+        "{error}"
+    );
+}

@@ -96,6 +96,11 @@ impl LoadBalancer {
         !self.checks_health || (0..self.servers.len()).any(|i| self.available(i))
     }
 
+    /// Whether the service has health checks, and so tells parents when it goes down.
+    pub(crate) fn reports_health(&self) -> bool {
+        self.checks_health
+    }
+
     /// Whether a server can take new requests.
     fn available(&self, index: usize) -> bool {
         self.servers.get(index).is_some_and(|s| s.weight > 0 && s.stats.is_up())

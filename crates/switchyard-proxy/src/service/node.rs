@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use http::request::Parts;
 use http::{Request, Response};
 use http_body::Body;
@@ -56,6 +57,17 @@ impl Node {
             Self::Weighted(w) => !w.checks_health || w.children.iter().any(|c| c.weight > 0 && c.node.is_up()),
             Self::Mirroring(m) => !m.checks_health || m.main.is_up(),
             Self::Failover(f) => !f.checks_health || f.main.is_up() || f.fallback.is_up(),
+        }
+    }
+
+    /// Whether the service tells its parents when it goes down: a load balancer with active or passive
+    /// health checks, a parent with `healthCheck`.
+    pub(crate) fn reports_health(&self) -> bool {
+        match self {
+            Self::Balancer(lb) => lb.reports_health(),
+            Self::Weighted(w) => w.checks_health,
+            Self::Mirroring(m) => m.checks_health,
+            Self::Failover(f) => f.checks_health,
         }
     }
 
@@ -294,10 +306,14 @@ impl Mirroring {
             (Bytes::new(), body)
         };
         for index in active {
-            let request = copy_parts(&parts);
+            let mut request = copy_parts(&parts);
             let mirror_body = if self.mirror_body {
                 RequestBody::from(copy.clone())
             } else {
+                // The mirror gets the head alone: nothing may announce the body it does not get.
+                for framing in [CONTENT_LENGTH, TRANSFER_ENCODING, EXPECT] {
+                    request.headers.remove(framing);
+                }
                 RequestBody::empty()
             };
             let (client, policy, entry_headers) = (how.client.clone(), how.policy.clone(), how.entry_headers);
