@@ -127,3 +127,51 @@ async fn malformed_requests_get_4xx_and_the_server_keeps_going() {
     let (status, _, _) = get(&client(), &gateway.url("/"), None).await;
     assert_eq!(status, 200);
 }
+
+/// A backend answering every request with a chunked body and a checksum trailer it announces.
+async fn chunked_with_trailer() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0; 4096];
+                let _ = stream.read(&mut buf).await;
+                let answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n\
+                              5\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: 5eb63bbb\r\n\r\n";
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn chunked_trailers_of_an_http1_backend_reach_http1_and_h2_clients() {
+    let gateway = TestGateway::start(route("PathPrefix(`/`)", &[chunked_with_trailer().await])).await;
+
+    let request = "GET / HTTP/1.1\r\nHost: a.example\r\nTE: trailers\r\nConnection: close\r\n\r\n";
+    let response = support::raw_exchange(gateway.addr, request.as_bytes()).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("trailer").map(str::to_ascii_lowercase).as_deref(),
+        Some("x-checksum")
+    );
+    let body = String::from_utf8_lossy(&response.body).to_ascii_lowercase();
+    assert!(body.contains("hello") && body.contains(" world"), "{body:?}");
+    assert!(
+        body.ends_with("0\r\nx-checksum: 5eb63bbb\r\n\r\n"),
+        "the trailer follows the last chunk: {body:?}"
+    );
+
+    let h2 = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Empty<Bytes>>();
+    let response = h2
+        .request(Request::get(gateway.url("/")).body(Empty::new()).unwrap())
+        .await
+        .unwrap();
+    let collected = response.into_body().collect().await.unwrap();
+    assert_eq!(collected.trailers().unwrap()["x-checksum"], "5eb63bbb");
+    assert_eq!(collected.to_bytes(), "hello world");
+}

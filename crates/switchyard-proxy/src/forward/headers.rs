@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use http::header::{CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, HOST, TE, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use switchyard_config::ForwardedHeaders;
 
@@ -20,14 +20,15 @@ const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1 and the legacy ones Go's proxy also drops).
-const HOP_BY_HOP: [HeaderName; 8] = [
+// `Trailer` is not among them: it announces the trailer fields end to end (RFC 9110 §6.6.2), and an
+// HTTP/1.1 client gets a chunked body's trailers only when the response announces them.
+const HOP_BY_HOP: [HeaderName; 7] = [
     CONNECTION,
     PROXY_CONNECTION,
     KEEP_ALIVE,
     http::header::PROXY_AUTHENTICATE,
     http::header::PROXY_AUTHORIZATION,
     TE,
-    TRAILER,
     TRANSFER_ENCODING,
 ];
 
