@@ -11,10 +11,11 @@ use http::{Request, Response, StatusCode};
 use switchyard_middleware::{ClientInfo, HttpService, RequestBody, ResponseBody};
 
 use crate::api;
-use crate::forward::{self, Client, EntryHeaders};
+use crate::forward::{self, Client, EntryHeaders, Forwarding};
+use crate::interim::InterimSink;
 use crate::respond::{self, status_response};
 use crate::router::EntryPointContext;
-use crate::service::{Forwarding, Node};
+use crate::service::Node;
 use crate::snapshot::Snapshot;
 
 /// What the end of a stack needs from the connection and the router, set as a request extension before
@@ -26,6 +27,8 @@ pub(crate) struct RouteContext {
     pub(crate) snapshot: Arc<Snapshot>,
     /// The router the request took, for the log line of a failure.
     pub(crate) router: Arc<str>,
+    /// Where the backend's informational answers go.
+    pub(crate) interim: Option<InterimSink>,
 }
 
 impl RouteContext {
@@ -75,6 +78,7 @@ impl tower::Service<Request<RequestBody>> for ServiceEndpoint {
                 client: &context.client,
                 policy: &context.entry.policy,
                 entry_headers: EntryHeaders::Set,
+                interim: context.interim.as_ref(),
             };
             Ok(match node.forward(parts, body, how).await {
                 Ok(response) => response,

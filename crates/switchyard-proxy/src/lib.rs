@@ -64,11 +64,13 @@
 
 mod api;
 mod compile;
+mod date;
 mod endpoint;
 mod entry_point;
 mod forward;
 mod gateway;
 mod host;
+mod interim;
 mod request_path;
 mod respond;
 mod router;

@@ -99,6 +99,11 @@ pub(crate) fn separator_reading(uri: &Uri) -> Option<Uri> {
 fn needs_work(path: &[u8], sanitize: bool) -> Result<bool, PathError> {
     let mut previous_slash = false;
     for (i, &byte) in path.iter().enumerate() {
+        // Letters, digits and most punctuation sort above `/` and need nothing: one comparison each.
+        if byte > b'/' && byte != b';' && byte != b'\\' {
+            previous_slash = false;
+            continue;
+        }
         match byte {
             b'%' => return Ok(true),
             b'\\' if sanitize => return Ok(true),

@@ -16,10 +16,10 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use switchyard_rules::RequestView;
 
 use crate::endpoint::RouteContext;
-use crate::forward::{Client, EntryHeaders, ForwardedPolicy};
+use crate::forward::{Client, EntryHeaders, ForwardedPolicy, Forwarding};
 use crate::host::HostError;
+use crate::interim::InterimSink;
 use crate::request_path::PathError;
-use crate::service::Forwarding;
 use crate::snapshot::{Handler, RouteTarget, Snapshot, SnapshotHandle, Target};
 use crate::{api, host, request_path, respond};
 use switchyard_middleware::{BoxError, EncodedSet, PeerCertificates, RequestBody, ResponseBody};
@@ -99,11 +99,42 @@ impl Connection {
     }
 
     /// Serves one request to completion of its response head.
-    pub(crate) async fn handle(&self, req: Request<RequestBody>) -> Response<ResponseBody> {
+    ///
+    /// The checks before routing and the choice of a target are synchronous and return the typed
+    /// reason ([`EntryAnswer`]) when the request goes no further; one state machine then awaits the
+    /// target, so that the request's head is moved as little as possible.
+    ///
+    /// `interim` is where the backend's informational answers go, when the client can take them.
+    pub(crate) async fn handle(
+        &self,
+        req: Request<RequestBody>,
+        interim: Option<InterimSink>,
+    ) -> Response<ResponseBody> {
         let (mut parts, body) = req.into_parts();
-        let mut response = match self.prepare(&mut parts) {
-            Ok(encoded) => self.dispatch(parts, body, encoded).await,
+        let snapshot = self.entry.snapshots.load();
+        let mut response = match self.select(&snapshot, &mut parts) {
             Err(answer) => answer.into_response(),
+            Ok(target) => match &target.handler {
+                Handler::Service(node) => {
+                    let how = Forwarding {
+                        client: &self.client,
+                        policy: &self.entry.policy,
+                        entry_headers: EntryHeaders::Pending,
+                        interim: interim.as_ref(),
+                    };
+                    match node.forward(parts, body, how).await {
+                        Ok(response) => response,
+                        Err(error) => respond::forward_failure(&target.router, &error),
+                    }
+                }
+                Handler::Api => api::respond(&snapshot, &parts),
+                Handler::Noop => Response::new(ResponseBody::empty()),
+                Handler::Stack(stack) => {
+                    self.attach(&snapshot, target, interim, &mut parts);
+                    let Ok(response) = stack.clone().oneshot(Request::from_parts(parts, body)).await;
+                    response
+                }
+            },
         };
         if self.should_close() {
             response
@@ -113,9 +144,9 @@ impl Connection {
         response
     }
 
-    /// What the entrypoint checks and rewrites before routing: the `Host`, `OPTIONS *`, and the path
-    /// (see [`request_path`]). Returns the filtered encoded characters of the path.
-    fn prepare(&self, parts: &mut Parts) -> Result<EncodedSet, EntryAnswer> {
+    /// The target a request goes to, after the entrypoint's checks and rewrites (`Host`, `OPTIONS *`,
+    /// the path: see [`request_path`]) and the route's own (encoded characters, TLS options).
+    fn select<'s>(&self, snapshot: &'s Snapshot, parts: &mut Parts) -> Result<&'s Target, EntryAnswer> {
         if self.from_wire {
             host::check_http1(parts).map_err(EntryAnswer::Host)?;
         }
@@ -123,76 +154,34 @@ impl Connection {
         if parts.method == Method::OPTIONS && parts.uri.path() == "*" {
             return Err(EntryAnswer::OptionsStar);
         }
-        request_path::clean(&mut parts.uri, self.entry.sanitize_path).map_err(EntryAnswer::Path)
+        let encoded = request_path::clean(&mut parts.uri, self.entry.sanitize_path).map_err(EntryAnswer::Path)?;
+        let route = self.route(snapshot, parts)?;
+        if route.denied_encoded.intersects(encoded) {
+            return Err(EntryAnswer::EncodedCharacter);
+        }
+        if self.splits_view(snapshot, parts, route, encoded) {
+            return Err(EntryAnswer::SplitView);
+        }
+        if self.session.as_ref().is_some_and(|s| s.options != route.tls_options) {
+            return Err(EntryAnswer::Misdirected);
+        }
+        snapshot.targets.get(route.target as usize).ok_or(EntryAnswer::NotFound)
     }
 
-    /// Routes a prepared request and runs it through its route.
-    async fn dispatch(&self, mut parts: Parts, body: RequestBody, encoded: EncodedSet) -> Response<ResponseBody> {
-        let snapshot = self.entry.snapshots.load();
+    /// Prepares a request for a middleware stack: what the end of the stack needs to know, and the
+    /// client's certificates for `passTLSClientCert`.
+    fn attach(&self, snapshot: &Arc<Snapshot>, target: &Target, interim: Option<InterimSink>, parts: &mut Parts) {
         if let Some(certificates) = self.session.as_ref().and_then(|s| s.peer_certificates.as_ref()) {
             parts.extensions.insert(certificates.clone());
         }
-        match self.route(&snapshot, &parts) {
-            Routed::To(route) if route.denied_encoded.intersects(encoded) => {
-                tracing::debug!(target: "switchyard::proxy", path = parts.uri.path(), "encoded character refused");
-                respond::bare(StatusCode::BAD_REQUEST)
-            }
-            Routed::To(route) if self.splits_view(&snapshot, &parts, route, encoded) => {
-                tracing::debug!(
-                    target: "switchyard::proxy",
-                    path = parts.uri.path(),
-                    "encoded separators would lead another router's way once decoded"
-                );
-                respond::bare(StatusCode::BAD_REQUEST)
-            }
-            Routed::To(route) if self.session.as_ref().is_some_and(|s| s.options != route.tls_options) => {
-                tracing::debug!(target: "switchyard::proxy", host = ?parts.uri.host(), "TLS options of the route differ from the handshake's");
-                respond::status_response(StatusCode::MISDIRECTED_REQUEST)
-            }
-            Routed::To(route) => {
-                let target = &snapshot.targets[route.target as usize];
-                self.run(target, &snapshot, parts, body).await
-            }
-            Routed::Status(status) if status == StatusCode::NOT_FOUND => respond::not_found(),
-            Routed::Status(status) => respond::status_response(status),
-        }
-    }
-
-    /// Runs a routed request through its target.
-    async fn run(
-        &self,
-        target: &Target,
-        snapshot: &Arc<Snapshot>,
-        mut parts: Parts,
-        body: RequestBody,
-    ) -> Response<ResponseBody> {
-        match &target.handler {
-            Handler::Service(node) => {
-                let how = Forwarding {
-                    client: &self.client,
-                    policy: &self.entry.policy,
-                    entry_headers: EntryHeaders::Pending,
-                };
-                match node.forward(parts, body, how).await {
-                    Ok(response) => response,
-                    Err(error) => respond::forward_failure(&target.router, &error),
-                }
-            }
-            Handler::Api => api::respond(snapshot, &parts),
-            Handler::Noop => Response::new(ResponseBody::empty()),
-            Handler::Stack(stack) => {
-                let context = RouteContext {
-                    entry: Arc::clone(&self.entry),
-                    client: self.client.clone(),
-                    snapshot: Arc::clone(snapshot),
-                    router: Arc::clone(&target.router),
-                };
-                context.attach(&mut parts);
-                let req = Request::from_parts(parts, body);
-                let Ok(response) = stack.clone().oneshot(req).await;
-                response
-            }
-        }
+        let context = RouteContext {
+            entry: Arc::clone(&self.entry),
+            client: self.client.clone(),
+            snapshot: Arc::clone(snapshot),
+            router: Arc::clone(&target.router),
+            interim,
+        };
+        context.attach(parts);
     }
 
     /// Whether a path with allowed encoded slashes or backslashes would go to another router once a
@@ -211,30 +200,39 @@ impl Connection {
         *head.version_mut() = parts.version;
         *head.headers_mut() = parts.headers.clone();
         let (decoded, ()) = head.into_parts();
-        matches!(self.route(snapshot, &decoded), Routed::To(other) if other.target != route.target)
+        self.route(snapshot, &decoded)
+            .is_ok_and(|other| other.target != route.target)
     }
 
-    fn route(&self, snapshot: &Snapshot, parts: &Parts) -> Routed {
-        let Ok(view) = RequestView::new(parts, Some(self.client.ip)) else {
-            return Routed::Status(StatusCode::BAD_REQUEST);
-        };
+    fn route(&self, snapshot: &Snapshot, parts: &Parts) -> Result<RouteTarget, EntryAnswer> {
+        let view = RequestView::new(parts, Some(self.client.ip)).map_err(|_| EntryAnswer::Undecodable)?;
         let table = snapshot.table(self.entry.index, self.client.tls);
-        match table.and_then(|t| t.route(&view)) {
-            Some(found) => Routed::To(*found.value()),
-            None => Routed::Status(StatusCode::NOT_FOUND),
-        }
+        table
+            .and_then(|t| t.route(&view))
+            .map(|found| *found.value())
+            .ok_or(EntryAnswer::NotFound)
     }
 }
 
-/// What the entrypoint answers itself, before any router sees the request.
+/// What the entrypoint answers itself, when a request reaches no target.
 #[derive(Debug)]
 enum EntryAnswer {
     /// A missing, repeated or malformed `Host`: 400 with Go's text, and the connection closed.
     Host(HostError),
-    /// A path that cannot be decoded or is refused by sanitization: 400.
+    /// A path refused by normalization or sanitization: 400.
     Path(PathError),
+    /// A path the routing view cannot decode: 400.
+    Undecodable,
     /// `OPTIONS *`, which Go's server answers itself with an empty 200.
     OptionsStar,
+    /// No router matches: Go's `404 page not found`.
+    NotFound,
+    /// An encoded character the route does not allow: a bare 400, as Traefik sends it.
+    EncodedCharacter,
+    /// Allowed encoded separators that would take the request elsewhere once decoded: a bare 400.
+    SplitView,
+    /// A route whose TLS options differ from the connection's handshake: 421.
+    Misdirected,
 }
 
 impl EntryAnswer {
@@ -251,6 +249,7 @@ impl EntryAnswer {
                 tracing::debug!(target: "switchyard::proxy", %error, "request path refused");
                 respond::status_response(StatusCode::BAD_REQUEST)
             }
+            Self::Undecodable => respond::status_response(StatusCode::BAD_REQUEST),
             Self::OptionsStar => {
                 let mut response = Response::new(ResponseBody::empty());
                 response
@@ -258,14 +257,17 @@ impl EntryAnswer {
                     .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
                 response
             }
+            Self::NotFound => respond::not_found(),
+            Self::EncodedCharacter | Self::SplitView => {
+                tracing::debug!(target: "switchyard::proxy", reason = ?self, "encoded characters refused");
+                respond::bare(StatusCode::BAD_REQUEST)
+            }
+            Self::Misdirected => {
+                tracing::debug!(target: "switchyard::proxy", "TLS options of the route differ from the handshake's");
+                respond::status_response(StatusCode::MISDIRECTED_REQUEST)
+            }
         }
     }
-}
-
-/// Where routing sent a request: a target of the snapshot, or straight to an error status.
-enum Routed {
-    To(RouteTarget),
-    Status(StatusCode),
 }
 
 /// The client address of a request handed to a [`RouterService`]; without it, requests count as coming
@@ -324,6 +326,6 @@ where
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
         let mut connection = Connection::new(Arc::clone(&self.entry), peer, self.tls);
         connection.from_wire = false;
-        Box::pin(async move { Ok(connection.handle(req.map(RequestBody::new)).await) })
+        Box::pin(async move { Ok(connection.handle(req.map(RequestBody::new), None).await) })
     }
 }

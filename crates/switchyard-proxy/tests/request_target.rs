@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{Backend, TestGateway, raw_exchange, route};
+use support::{Backend, TestGateway, raw_exchange, route, static_config_with};
 use switchyard_config::{DynamicConfig, LoadBalancer, Router, Service};
 
 async fn send(gateway: &TestGateway, request: &str) -> support::RawResponse {
@@ -106,4 +106,31 @@ async fn options_star_is_answered_by_the_entrypoint() {
         http::Method::OPTIONS,
         "OPTIONS on a path is routed as usual"
     );
+}
+
+#[tokio::test]
+async fn a_head_over_max_header_bytes_gets_traefiks_431() {
+    let backend = Backend::start("b").await;
+    let limited = static_config_with(|ep| ep.http.max_header_bytes = 16 << 10);
+    let gateway = TestGateway::start_with(limited, route("PathPrefix(`/`)", &[backend.url()])).await;
+    let head = |size: usize| {
+        format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+            "a".repeat(size)
+        )
+    };
+    // As Go's server, the limit has 4 KiB of slack.
+    let response = send(&gateway, &head((16 << 10) + 2048)).await;
+    assert_eq!(response.status, 200);
+    let response = send(&gateway, &head(32 << 10)).await;
+    assert_eq!(response.status, 431);
+    assert_eq!(
+        String::from_utf8_lossy(&response.body),
+        "431 Request Header Fields Too Large",
+        "{}",
+        response.head
+    );
+    assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(response.header("connection"), Some("close"));
+    assert_eq!(backend.seen().len(), 1);
 }

@@ -1,24 +1,27 @@
 //! EntryPoints: listening sockets that serve HTTP/1.1, h2c and (with TLS) h2 through the router.
+//!
+//! Each accepted connection may start with a PROXY protocol header, then a TLS handshake (told from
+//! plain HTTP by its first byte); HTTP/2 is chosen by ALPN over TLS and by its connection preface in
+//! plain text. HTTP/1.1 is served by hyper ([`http1`]), HTTP/2 on the `h2` crate ([`http2`]), both able
+//! to pass a backend's informational answers on.
 
+mod http1;
+pub(crate) mod http2;
 mod proxy_protocol;
 mod settings;
 #[cfg(feature = "tls")]
 mod tls;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use http2::Http2Settings;
 use proxy_protocol::{Header, ProxyProtocol};
 pub use settings::EntryPointError;
 
@@ -27,18 +30,27 @@ const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) use settings::Settings;
 
 use crate::router::{Connection, EntryPointContext};
-use switchyard_middleware::RequestBody;
+
+/// The first bytes of the HTTP/2 connection preface (`PRI * HTTP/2.0`), which no HTTP/1 request starts
+/// with.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
 
 /// A bound entrypoint, ready to serve.
 pub(crate) struct EntryPointServer {
     name: String,
     listener: TcpListener,
     context: Arc<EntryPointContext>,
-    builder: auto::Builder<TokioExecutor>,
+    protocols: Arc<Protocols>,
     proxy_protocol: Option<Arc<ProxyProtocol>>,
     header_timeout: Duration,
     accept_grace: Duration,
     grace: Duration,
+}
+
+/// How connections speak HTTP.
+struct Protocols {
+    http1: hyper::server::conn::http1::Builder,
+    http2: Http2Settings,
 }
 
 impl EntryPointServer {
@@ -56,7 +68,10 @@ impl EntryPointServer {
             name: name.to_owned(),
             listener,
             context,
-            builder: settings.builder(),
+            protocols: Arc::new(Protocols {
+                http1: settings.http1(),
+                http2: settings.http2(),
+            }),
             proxy_protocol: settings.proxy_protocol.clone().map(Arc::new),
             header_timeout: settings.header_timeout.unwrap_or(DEFAULT_HEADER_TIMEOUT),
             accept_grace: settings.accept_grace,
@@ -76,7 +91,7 @@ impl EntryPointServer {
     /// `requestAcceptGraceTimeout`, asks every connection to finish its in-flight requests and close,
     /// and closes what is left after `graceTimeOut`.
     pub(crate) async fn run(self, shutdown: CancellationToken) {
-        let graceful = GracefulShutdown::new();
+        let drain = CancellationToken::new();
         let mut connections = JoinSet::new();
         let accept_until = async {
             shutdown.cancelled().await;
@@ -86,7 +101,7 @@ impl EntryPointServer {
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => self.serve(stream, peer, &graceful, &mut connections),
+                    Ok((stream, peer)) => self.serve(stream, peer, &drain, &mut connections),
                     Err(error) => {
                         // Out of file descriptors and the like: back off instead of spinning.
                         tracing::warn!(target: "switchyard::entrypoint", entry_point = %self.name, %error, "accept failed");
@@ -99,7 +114,9 @@ impl EntryPointServer {
         }
         drop(self.listener);
         tracing::debug!(target: "switchyard::entrypoint", entry_point = %self.name, open = connections.len(), "draining");
-        if tokio::time::timeout(self.grace, graceful.shutdown()).await.is_err() {
+        drain.cancel();
+        let drained = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.grace, drained).await.is_err() {
             tracing::warn!(
                 target: "switchyard::entrypoint",
                 entry_point = %self.name,
@@ -111,19 +128,13 @@ impl EntryPointServer {
         while connections.join_next().await.is_some() {}
     }
 
-    fn serve(
-        &self,
-        mut stream: TcpStream,
-        peer: SocketAddr,
-        graceful: &GracefulShutdown,
-        connections: &mut JoinSet<()>,
-    ) {
+    fn serve(&self, mut stream: TcpStream, peer: SocketAddr, drain: &CancellationToken, connections: &mut JoinSet<()>) {
         let _ = stream.set_nodelay(true);
         let context = Arc::clone(&self.context);
-        let builder = self.builder.clone();
+        let protocols = Arc::clone(&self.protocols);
         let proxy_protocol = self.proxy_protocol.clone();
         let header_timeout = self.header_timeout;
-        let watcher = graceful.watcher();
+        let drain = drain.clone();
         connections.spawn(async move {
             let client = match &proxy_protocol {
                 None => peer,
@@ -139,41 +150,94 @@ impl EntryPointServer {
             #[cfg(feature = "tls")]
             match tls::starts_handshake(&stream, header_timeout).await {
                 Some(true) => {
-                    let Some((stream, session)) = tls::accept(stream, &context, peer, header_timeout).await else {
+                    let Some((stream, session, h2)) = tls::accept(stream, &context, peer, header_timeout).await else {
                         return;
                     };
                     let connection = Connection::new(context, client.ip(), true).with_session(session);
-                    serve_http(stream, connection, &builder, watcher, peer).await;
+                    let served = ServedBy {
+                        protocols: &protocols,
+                        drain,
+                        header_timeout,
+                        peer,
+                    };
+                    served.serve(stream, connection, h2).await;
                     return;
                 }
                 Some(false) => {}
                 None => return,
             }
+            let Some(h2) = starts_with_h2_preface(&stream, header_timeout).await else {
+                return;
+            };
             let connection = Connection::new(context, client.ip(), false);
-            serve_http(stream, connection, &builder, watcher, peer).await;
+            let served = ServedBy {
+                protocols: &protocols,
+                drain,
+                header_timeout,
+                peer,
+            };
+            served.serve(stream, connection, h2).await;
         });
     }
 }
 
-/// Serves HTTP/1.1 or HTTP/2 (by preface) on a connection until it closes or the gateway drains it.
-async fn serve_http<S>(
-    stream: S,
-    connection: Connection,
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
+/// What serving one connection needs from its entrypoint.
+struct ServedBy<'a> {
+    protocols: &'a Protocols,
+    drain: CancellationToken,
+    header_timeout: Duration,
     peer: SocketAddr,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let connection = Arc::new(connection);
-    let service = service_fn(move |req: hyper::Request<Incoming>| {
-        let connection = Arc::clone(&connection);
-        async move { Ok::<_, Infallible>(connection.handle(req.map(RequestBody::from)).await) }
-    });
-    let serving = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-    if let Err(error) = watcher.watch(serving.into_owned()).await {
-        tracing::debug!(target: "switchyard::entrypoint", %peer, %error, "connection ended with an error");
+}
+
+impl ServedBy<'_> {
+    /// Serves HTTP/2 or HTTP/1.1 on a connection until it closes or the gateway drains it.
+    async fn serve<S>(self, stream: S, connection: Connection, h2: bool)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let peer = self.peer;
+        let ended = if h2 {
+            http2::serve(
+                stream,
+                connection,
+                self.protocols.http2,
+                self.header_timeout,
+                self.drain,
+            )
+            .await
+            .map_err(|e| e.to_string())
+        } else {
+            http1::serve(stream, connection, &self.protocols.http1, self.drain)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        if let Err(error) = ended {
+            tracing::debug!(target: "switchyard::entrypoint", %peer, %error, "connection ended with an error");
+        }
     }
+}
+
+/// Whether a plain connection opens with the HTTP/2 preface (h2c by prior knowledge), looking without
+/// consuming; `None` when the client closed or sent too little in time.
+async fn starts_with_h2_preface(stream: &TcpStream, wait: Duration) -> Option<bool> {
+    let look = async {
+        let mut first = [0u8; 16];
+        loop {
+            let n = stream.peek(&mut first).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            if first[..n] != H2_PREFACE[..n] {
+                return Some(false);
+            }
+            if n == H2_PREFACE.len() {
+                return Some(true);
+            }
+            // A preface cut short so far: wait for the rest without spinning.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(wait, look).await.ok().flatten()
 }
 
 /// Binds a listening socket; an unspecified IPv6 address falls back to IPv4 where IPv6 is unavailable.

@@ -3,11 +3,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
 use switchyard_config::{AddressError, EntryPoint};
 use switchyard_middleware::EncodedSet;
 
+use super::http2::Http2Settings;
 use super::proxy_protocol::ProxyProtocol;
 use crate::forward::ForwardedPolicy;
 use crate::router::KeepAliveLimits;
@@ -15,6 +16,9 @@ use crate::trusted_peers::{TrustedIpError, TrustedPeers};
 
 /// hyper refuses read buffers smaller than this.
 const MIN_BUFFER: usize = 8192;
+
+/// What Go's server reads beyond `maxHeaderBytes` before refusing a request head (its "bufio slop").
+const GO_HEADER_SLACK: usize = 4096;
 
 /// Why an entrypoint cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +70,7 @@ pub(crate) struct Settings {
     pub(crate) header_timeout: Option<Duration>,
     max_header_bytes: usize,
     max_concurrent_streams: u32,
+    header_table_size: u32,
     pub(crate) keep_alive: KeepAliveLimits,
     pub(crate) policy: ForwardedPolicy,
     pub(crate) proxy_protocol: Option<ProxyProtocol>,
@@ -127,6 +132,7 @@ impl Settings {
             header_timeout,
             max_header_bytes: config.http.max_header_bytes,
             max_concurrent_streams: config.http2.max_concurrent_streams,
+            header_table_size: config.http2.max_decoder_header_table_size,
             keep_alive: KeepAliveLimits {
                 max_requests: (transport.keep_alive_max_requests > 0).then_some(transport.keep_alive_max_requests),
                 max_time: positive(transport.keep_alive_max_time),
@@ -144,21 +150,25 @@ impl Settings {
         })
     }
 
-    /// The hyper connection builder: HTTP/1.1 and h2c (by preface) with these limits.
-    pub(crate) fn builder(&self) -> auto::Builder<TokioExecutor> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
+    /// hyper's HTTP/1.1 connection builder with these limits.
+    pub(crate) fn http1(&self) -> http1::Builder {
+        let mut builder = http1::Builder::new();
         builder
-            .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_timeout)
-            .max_buf_size(self.max_header_bytes.max(MIN_BUFFER))
+            // Go's server reads up to maxHeaderBytes plus 4 KiB of slack before answering 431.
+            .max_buf_size(self.max_header_bytes.saturating_add(GO_HEADER_SLACK).max(MIN_BUFFER))
             .keep_alive(true)
             .writev(false);
         builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(self.max_concurrent_streams)
-            .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
-        builder
+    }
+
+    /// The HTTP/2 settings.
+    pub(crate) fn http2(&self) -> Http2Settings {
+        Http2Settings {
+            max_concurrent_streams: self.max_concurrent_streams,
+            max_header_list_size: u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX),
+            header_table_size: self.header_table_size,
+        }
     }
 }

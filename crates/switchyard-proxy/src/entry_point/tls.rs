@@ -28,13 +28,13 @@ pub(super) async fn starts_handshake(stream: &TcpStream, wait: Duration) -> Opti
 }
 
 /// Runs the server side of a handshake with the configuration the current snapshot gives the
-/// client's server name on this entrypoint.
+/// client's server name on this entrypoint; says whether ALPN settled on HTTP/2.
 pub(super) async fn accept(
     stream: TcpStream,
     context: &Arc<EntryPointContext>,
     peer: SocketAddr,
     wait: Duration,
-) -> Option<(TlsStream<TcpStream>, TlsSession)> {
+) -> Option<(TlsStream<TcpStream>, TlsSession, bool)> {
     let local_ip = stream.local_addr().ok().map(|a| a.ip());
     let handshake = async {
         let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
@@ -62,16 +62,17 @@ pub(super) async fn accept(
             return None;
         }
     };
-    let peer_certificates = stream
-        .get_ref()
-        .1
+    let session = stream.get_ref().1;
+    let peer_certificates = session
         .peer_certificates()
         .map(|chain| PeerCertificates::new(chain.iter().map(|c| c.as_ref().to_vec())));
+    let h2 = session.alpn_protocol() == Some(b"h2");
     Some((
         stream,
         TlsSession {
             options,
             peer_certificates,
         },
+        h2,
     ))
 }

@@ -14,6 +14,7 @@ pub(crate) use headers::Client;
 
 pub use headers::ForwardedPolicy;
 
+use crate::interim::InterimSink;
 use crate::upstream::{Pool, Protocol, UpstreamError};
 use switchyard_middleware::{RequestBody, ResponseBody};
 
@@ -56,16 +57,30 @@ pub(crate) fn set_entry_headers(parts: &mut Parts, client: &Client, policy: &For
     headers::set_forwarded(&mut parts.headers, host.as_ref(), client, policy, websocket);
 }
 
+/// What forwarding needs from the connection and the router.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Forwarding<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) policy: &'a ForwardedPolicy,
+    pub(crate) entry_headers: EntryHeaders,
+    /// Where the backend's informational answers go, when the client can take them.
+    pub(crate) interim: Option<&'a InterimSink>,
+}
+
 /// Forwards a request to the server behind `pool` and returns the response with its body streaming.
 pub(crate) async fn forward(
     pool: &Arc<Pool>,
     options: ForwardOptions,
     mut parts: Parts,
     body: RequestBody,
-    client: &Client,
-    policy: &ForwardedPolicy,
-    entry_headers: EntryHeaders,
+    how: Forwarding<'_>,
 ) -> Result<Response<ResponseBody>, UpstreamError> {
+    let Forwarding {
+        client,
+        policy,
+        entry_headers,
+        interim,
+    } = how;
     let host = request_host(&parts);
     let upgrade = headers::requested_upgrade(&parts.headers);
     let websocket = is_websocket(upgrade.as_ref());
@@ -109,7 +124,14 @@ pub(crate) async fn forward(
         origin.rewrite_for_http2(&mut parts)?;
     }
 
-    let mut response = pool.send(Request::from_parts(parts, body)).await?;
+    let mut request = Request::from_parts(parts, body);
+    if let Some(sink) = interim {
+        let sink = sink.clone();
+        hyper::ext::on_informational(&mut request, move |informational| {
+            sink.send(informational.status(), informational.headers());
+        });
+    }
+    let mut response = pool.send(request).await?;
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     let response_upgrade = switching
         .then(|| headers::requested_upgrade(response.headers()))

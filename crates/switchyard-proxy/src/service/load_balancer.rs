@@ -18,7 +18,7 @@ use super::ForwardError;
 use super::health::Passive;
 use super::sticky::Sticky;
 use super::strategy::{Candidate, InFlight, Picker, ServerStats};
-use crate::forward::{self, Client, EntryHeaders, ForwardOptions, ForwardedPolicy};
+use crate::forward::{self, ForwardOptions, Forwarding};
 use crate::upstream::{Pool, UpstreamError};
 
 /// One server of a load balancer.
@@ -131,19 +131,17 @@ impl LoadBalancer {
         self: &Arc<Self>,
         parts: Parts,
         body: RequestBody,
-        client: &Client,
-        policy: &ForwardedPolicy,
-        entry_headers: EntryHeaders,
+        how: Forwarding<'_>,
     ) -> Result<Response<ResponseBody>, ForwardError> {
         let (index, set_cookie) = self
-            .choose(&parts.headers, client.ip)
+            .choose(&parts.headers, how.client.ip)
             .ok_or_else(|| ForwardError::of_service(&self.name, UpstreamError::NoServer))?;
         let server = &self.servers[index];
         let options = ForwardOptions {
             pass_host_header: self.pass_host_header,
             preserve_path: server.preserve_path,
         };
-        let sent = forward::forward(&server.pool, options, parts, body, client, policy, entry_headers);
+        let sent = forward::forward(&server.pool, options, parts, body, how);
         let outcome = if self.picker.tracks_load() {
             // p2c and leasttime count the request until its response body is done, and leasttime
             // learns the time to first byte.

@@ -11,6 +11,6 @@ pub(crate) mod weighted_round_robin;
 pub(crate) use error::ForwardError;
 pub(crate) use health::{Passive, Probe, spawn_active};
 pub(crate) use load_balancer::{LoadBalancer, Options, Server};
-pub(crate) use node::{Child, Failover, Forwarding, Mirror, Mirroring, Node, Weighted};
+pub(crate) use node::{Child, Failover, Mirror, Mirroring, Node, Weighted};
 pub(crate) use sticky::Sticky;
 pub(crate) use strategy::ServerStats;

@@ -27,7 +27,7 @@ use super::load_balancer::LoadBalancer;
 use super::sticky::Sticky;
 use super::strategy::{client_key, mix, name_hash, weighted_score};
 use super::weighted_round_robin::EarliestDeadline;
-use crate::forward::{Client, EntryHeaders, ForwardedPolicy};
+use crate::forward::{Client, Forwarding};
 use crate::upstream::UpstreamError;
 
 type Forwarded<'a> = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, ForwardError>> + Send + 'a>>;
@@ -39,14 +39,6 @@ pub(crate) enum Node {
     Weighted(Arc<Weighted>),
     Mirroring(Arc<Mirroring>),
     Failover(Arc<Failover>),
-}
-
-/// What forwarding needs from the connection and the router.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Forwarding<'a> {
-    pub(crate) client: &'a Client,
-    pub(crate) policy: &'a ForwardedPolicy,
-    pub(crate) entry_headers: EntryHeaders,
 }
 
 impl Node {
@@ -98,7 +90,7 @@ impl Node {
         how: Forwarding<'_>,
     ) -> Result<Response<ResponseBody>, ForwardError> {
         match self {
-            Self::Balancer(lb) => lb.forward(parts, body, how.client, how.policy, how.entry_headers).await,
+            Self::Balancer(lb) => lb.forward(parts, body, how).await,
             Self::Weighted(w) => w.forward(parts, body, how).await,
             Self::Mirroring(m) => m.forward(parts, body, how).await,
             Self::Failover(f) => f.forward(parts, body, how).await,
@@ -316,6 +308,7 @@ impl Mirroring {
                 }
                 RequestBody::empty()
             };
+            // A mirror's answer is dropped, and so are its informational ones.
             let (client, policy, entry_headers) = (how.client.clone(), how.policy.clone(), how.entry_headers);
             let this = Arc::clone(self);
             tokio::spawn(async move {
@@ -323,6 +316,7 @@ impl Mirroring {
                     client: &client,
                     policy: &policy,
                     entry_headers,
+                    interim: None,
                 };
                 let outcome = this.mirrors[index].node.forward_boxed(request, mirror_body, how).await;
                 let drained = match outcome {
