@@ -142,7 +142,8 @@ impl Gateway {
                 snapshots: handle.clone(),
                 policy: settings.policy.clone(),
                 keep_alive: settings.keep_alive,
-                sanitize_path: settings.sanitize_path,
+                target: settings.target,
+                underscores: settings.underscores,
             });
             servers.push(EntryPointServer::bind(name, settings.clone(), context)?);
         }
@@ -351,6 +352,16 @@ fn not_yet_honoured(config: &switchyard_config::EntryPoint) -> Vec<&'static str>
             !config.transport.responding_timeouts.write_timeout.is_zero(),
         ),
         ("http3", config.http3.is_some()),
+        ("allowACMEByPass (ACME)", config.allow_acme_bypass),
+        (
+            "http.tls.domains (ACME)",
+            config.http.tls.as_ref().is_some_and(|t| !t.domains.is_empty()),
+        ),
+        (
+            "http2.maxEncoderHeaderTableSize (HTTP/2 answers use the table the client allows)",
+            config.http2.max_encoder_header_table_size
+                != switchyard_config::EntryPointHttp2::default().max_encoder_header_table_size,
+        ),
     ];
     options
         .into_iter()
@@ -422,4 +433,28 @@ fn internal_config(
         internal.http.routers.insert(format!("{name}-to-{target}"), router);
     }
     internal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_without_effect_are_named() {
+        let mut entry_point = switchyard_config::EntryPoint::new(":80");
+        assert!(
+            not_yet_honoured(&entry_point).is_empty(),
+            "the defaults all take effect"
+        );
+        entry_point.allow_acme_bypass = true;
+        entry_point.http2.max_encoder_header_table_size = 8192;
+        entry_point.http3 = Some(serde_json::json!({}));
+        let named = not_yet_honoured(&entry_point);
+        assert!(named.iter().any(|n| n.starts_with("allowACMEByPass")), "{named:?}");
+        assert!(
+            named.iter().any(|n| n.starts_with("http2.maxEncoderHeaderTableSize")),
+            "{named:?}"
+        );
+        assert!(named.contains(&"http3"), "{named:?}");
+    }
 }

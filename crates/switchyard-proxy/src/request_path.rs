@@ -44,15 +44,39 @@ pub(crate) enum PathError {
     Rebuild,
 }
 
-/// Brings the path of `uri` into the form routers match and backends receive, and returns the
-/// filtered encoded characters it holds. With `sanitize` off, only normalization applies.
-pub(crate) fn clean(uri: &mut Uri, sanitize: bool) -> Result<EncodedSet, PathError> {
+/// How an entrypoint treats request targets (`http.sanitizePath`, `http.encodeQuerySemicolons`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TargetPolicy {
+    /// Resolve dot segments and merge slashes.
+    pub(crate) sanitize: bool,
+    /// Keep `;` in queries as data (`%3B`) rather than reading it as `&`, as Go does by default.
+    pub(crate) encode_query_semicolons: bool,
+}
+
+impl Default for TargetPolicy {
+    fn default() -> Self {
+        Self {
+            sanitize: true,
+            encode_query_semicolons: false,
+        }
+    }
+}
+
+/// Brings the target of `uri` into the form routers match and backends receive, and returns the
+/// filtered encoded characters its path holds. With `sanitize` off, only normalization applies to the
+/// path; a `;` in the query becomes `&` (or `%3B` with `encode_query_semicolons`).
+pub(crate) fn clean(uri: &mut Uri, policy: TargetPolicy) -> Result<EncodedSet, PathError> {
+    let semicolons = uri.query().is_some_and(|q| q.contains(';'));
     let path = uri.path().as_bytes();
-    if !needs_work(path, sanitize)? {
+    if !needs_work(path, policy.sanitize)? {
+        if semicolons {
+            let path = path.to_vec();
+            replace_target(uri, &path, policy)?;
+        }
         return Ok(EncodedSet::NONE);
     }
     let (mut normalized, found) = normalize(path)?;
-    if sanitize && path.starts_with(b"/") {
+    if policy.sanitize && path.starts_with(b"/") {
         for byte in normalized.iter_mut().filter(|b| **b == b'\\') {
             *byte = b'/';
         }
@@ -61,8 +85,8 @@ pub(crate) fn clean(uri: &mut Uri, sanitize: bool) -> Result<EncodedSet, PathErr
         }
         normalized = remove_dot_segments(&normalized);
     }
-    if normalized.as_slice() != path {
-        replace_path(uri, &normalized)?;
+    if semicolons || normalized.as_slice() != path {
+        replace_target(uri, &normalized, policy)?;
     }
     Ok(found)
 }
@@ -90,7 +114,7 @@ pub(crate) fn separator_reading(uri: &Uri) -> Option<Uri> {
         }
     }
     let mut reading = uri.clone();
-    replace_path(&mut reading, &remove_dot_segments(&decoded)).ok()?;
+    replace_target(&mut reading, &remove_dot_segments(&decoded), TargetPolicy::default()).ok()?;
     Some(reading)
 }
 
@@ -199,14 +223,21 @@ fn remove_dot_segments(path: &[u8]) -> Buffer {
     out
 }
 
-/// Puts `path` in place of the URI's path, keeping its scheme, authority and query.
-fn replace_path(uri: &mut Uri, path: &[u8]) -> Result<(), PathError> {
+/// Puts `path` in place of the URI's path, keeping its scheme, authority and query (whose `;` become
+/// separators, or escapes with `encode_query_semicolons`).
+fn replace_target(uri: &mut Uri, path: &[u8], policy: TargetPolicy) -> Result<(), PathError> {
     let query = uri.query();
-    let mut target = Vec::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
+    let mut target = Vec::with_capacity(path.len() + query.map_or(0, |q| q.len() * 3 + 1));
     target.extend_from_slice(path);
     if let Some(query) = query {
         target.push(b'?');
-        target.extend_from_slice(query.as_bytes());
+        for &byte in query.as_bytes() {
+            match (byte, policy.encode_query_semicolons) {
+                (b';', false) => target.push(b'&'),
+                (b';', true) => target.extend_from_slice(b"%3B"),
+                (byte, _) => target.push(byte),
+            }
+        }
     }
     let path_and_query = PathAndQuery::from_maybe_shared(Bytes::from(target)).map_err(|_| PathError::Rebuild)?;
     let mut parts = std::mem::take(uri).into_parts();
@@ -221,7 +252,11 @@ mod tests {
 
     fn cleaned(target: &str, sanitize: bool) -> Result<(String, EncodedSet), PathError> {
         let mut uri: Uri = target.parse().unwrap();
-        let found = clean(&mut uri, sanitize)?;
+        let policy = TargetPolicy {
+            sanitize,
+            ..TargetPolicy::default()
+        };
+        let found = clean(&mut uri, policy)?;
         Ok((uri.to_string(), found))
     }
 
@@ -283,6 +318,19 @@ mod tests {
             assert_eq!(cleaned(target, true), Err(PathError::ParameterSegment), "{target}");
         }
         assert_eq!(path("/admin;jsessionid=1"), "/admin;jsessionid=1");
+    }
+
+    #[test]
+    fn query_semicolons_are_separators_or_escapes() {
+        assert_eq!(path("/a?x=1;y=2"), "/a?x=1&y=2");
+        assert_eq!(path("/a/../b?x=1;y=2"), "/b?x=1&y=2");
+        let mut uri: Uri = "/a?x=1;y=2".parse().unwrap();
+        let policy = TargetPolicy {
+            encode_query_semicolons: true,
+            ..TargetPolicy::default()
+        };
+        clean(&mut uri, policy).unwrap();
+        assert_eq!(uri, "/a?x=1%3By=2");
     }
 
     #[test]

@@ -17,11 +17,11 @@ use switchyard_rules::RequestView;
 
 use crate::endpoint::RouteContext;
 use crate::forward::{Client, EntryHeaders, ForwardedPolicy, Forwarding};
-use crate::host::HostError;
 use crate::interim::InterimSink;
-use crate::request_path::PathError;
+use crate::request_head::{self, HostError, UnderscoreHeaders};
+use crate::request_path::{PathError, TargetPolicy};
 use crate::snapshot::{Handler, RouteTarget, Snapshot, SnapshotHandle, Target};
-use crate::{api, host, request_path, respond};
+use crate::{api, request_path, respond};
 use switchyard_middleware::{BoxError, EncodedSet, PeerCertificates, RequestBody, ResponseBody};
 use tower::ServiceExt;
 
@@ -32,8 +32,10 @@ pub(crate) struct EntryPointContext {
     pub(crate) snapshots: SnapshotHandle,
     pub(crate) policy: ForwardedPolicy,
     pub(crate) keep_alive: KeepAliveLimits,
-    /// `http.sanitizePath`.
-    pub(crate) sanitize_path: bool,
+    /// `http.sanitizePath` and `http.encodeQuerySemicolons`.
+    pub(crate) target: TargetPolicy,
+    /// `http.underscoreHeadersStrategy`.
+    pub(crate) underscores: UnderscoreHeaders,
 }
 
 /// `transport.keepAliveMaxRequests` / `keepAliveMaxTime`: when a connection has served enough, its
@@ -145,16 +147,21 @@ impl Connection {
     }
 
     /// The target a request goes to, after the entrypoint's checks and rewrites (`Host`, `OPTIONS *`,
-    /// the path: see [`request_path`]) and the route's own (encoded characters, TLS options).
+    /// underscore headers, the path and query: see [`request_head`] and [`request_path`]) and the
+    /// route's own (encoded characters, TLS options).
     fn select<'s>(&self, snapshot: &'s Snapshot, parts: &mut Parts) -> Result<&'s Target, EntryAnswer> {
         if self.from_wire {
-            host::check_http1(parts).map_err(EntryAnswer::Host)?;
+            request_head::check_http1(parts).map_err(EntryAnswer::Host)?;
         }
-        host::align_with_target(parts).map_err(EntryAnswer::Host)?;
+        request_head::align_with_target(parts).map_err(EntryAnswer::Host)?;
         if parts.method == Method::OPTIONS && parts.uri.path() == "*" {
             return Err(EntryAnswer::OptionsStar);
         }
-        let encoded = request_path::clean(&mut parts.uri, self.entry.sanitize_path).map_err(EntryAnswer::Path)?;
+        self.entry
+            .underscores
+            .apply(&mut parts.headers)
+            .map_err(|()| EntryAnswer::UnderscoreHeader)?;
+        let encoded = request_path::clean(&mut parts.uri, self.entry.target).map_err(EntryAnswer::Path)?;
         let route = self.route(snapshot, parts)?;
         if route.denied_encoded.intersects(encoded) {
             return Err(EntryAnswer::EncodedCharacter);
@@ -223,6 +230,8 @@ enum EntryAnswer {
     Path(PathError),
     /// A path the routing view cannot decode: 400.
     Undecodable,
+    /// A header name with an underscore, with `underscoreHeadersStrategy: reject`: Go's `http.Error` 400.
+    UnderscoreHeader,
     /// `OPTIONS *`, which Go's server answers itself with an empty 200.
     OptionsStar,
     /// No router matches: Go's `404 page not found`.
@@ -250,6 +259,9 @@ impl EntryAnswer {
                 respond::status_response(StatusCode::BAD_REQUEST)
             }
             Self::Undecodable => respond::status_response(StatusCode::BAD_REQUEST),
+            Self::UnderscoreHeader => {
+                respond::status_text(StatusCode::BAD_REQUEST, Bytes::from_static(b"Bad Request\n"))
+            }
             Self::OptionsStar => {
                 let mut response = Response::new(ResponseBody::empty());
                 response

@@ -11,6 +11,8 @@ use switchyard_middleware::EncodedSet;
 use super::http2::Http2Settings;
 use super::proxy_protocol::ProxyProtocol;
 use crate::forward::ForwardedPolicy;
+use crate::request_head::UnderscoreHeaders;
+use crate::request_path::TargetPolicy;
 use crate::router::KeepAliveLimits;
 use crate::trusted_peers::{TrustedIpError, TrustedPeers};
 
@@ -47,6 +49,14 @@ pub enum EntryPointError {
         /// The socket error.
         source: std::io::Error,
     },
+    /// `http.underscoreHeadersStrategy` is none of `keep`, `delete`, `reject`.
+    #[error("entryPoints.{name}.http.underscoreHeadersStrategy: {value:?} is none of keep, delete, reject")]
+    UnderscoreHeadersStrategy {
+        /// The entrypoint.
+        name: String,
+        /// The value found.
+        value: String,
+    },
     /// A trusted IP is malformed.
     #[error("entryPoints.{name}.{section}.trustedIPs: {source}")]
     TrustedIps {
@@ -77,8 +87,10 @@ pub(crate) struct Settings {
     pub(crate) tls: Option<String>,
     /// `http.middlewares`: put in front of every router's own middlewares on this entrypoint.
     pub(crate) middlewares: Vec<String>,
-    /// `http.sanitizePath`.
-    pub(crate) sanitize_path: bool,
+    /// `http.sanitizePath` and `http.encodeQuerySemicolons`.
+    pub(crate) target: TargetPolicy,
+    /// `http.underscoreHeadersStrategy`.
+    pub(crate) underscores: UnderscoreHeaders,
     /// The encoded characters `http.encodedCharacters` does not allow (all of them by default).
     pub(crate) denied_encoded: EncodedSet,
 }
@@ -141,7 +153,16 @@ impl Settings {
             proxy_protocol,
             tls: config.http.tls.as_ref().map(|t| t.options.clone()),
             middlewares: config.http.middlewares.clone(),
-            sanitize_path: config.http.sanitize_path,
+            target: TargetPolicy {
+                sanitize: config.http.sanitize_path,
+                encode_query_semicolons: config.http.encode_query_semicolons,
+            },
+            underscores: UnderscoreHeaders::parse(&config.http.underscore_headers_strategy).ok_or_else(|| {
+                EntryPointError::UnderscoreHeadersStrategy {
+                    name: name.to_owned(),
+                    value: config.http.underscore_headers_strategy.clone(),
+                }
+            })?,
             denied_encoded: config
                 .http
                 .encoded_characters

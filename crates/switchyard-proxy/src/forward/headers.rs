@@ -38,6 +38,8 @@ use switchyard_middleware::is_managed_header;
 #[derive(Debug, Clone)]
 pub struct ForwardedPolicy {
     peers: TrustedPeers,
+    /// `connection`: headers named in `Connection` that the middlewares still see.
+    connection: Vec<HeaderName>,
     not_append_x_forwarded_for: bool,
     add_scheme_headers: bool,
     server: Option<HeaderValue>,
@@ -58,6 +60,11 @@ impl ForwardedPolicy {
     pub fn new(config: &ForwardedHeaders, server: Option<&str>) -> Result<Self, TrustedIpError> {
         Ok(Self {
             peers: TrustedPeers::parse(config.insecure, &config.trusted_ips)?,
+            connection: config
+                .connection
+                .iter()
+                .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+                .collect(),
             not_append_x_forwarded_for: config.not_append_x_forwarded_for,
             add_scheme_headers: config.add_x_forwarded_scheme_headers,
             server: server.and_then(|s| HeaderValue::from_str(s).ok()),
@@ -212,6 +219,31 @@ fn has_token(value: &HeaderValue, token: &str) -> bool {
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
+/// The headers a request's `Connection` header names, but for `X-Forwarded-*` ones and `Host`.
+fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
+        .filter(|n| !is_managed_header(n) && *n != HOST)
+        .collect()
+}
+
+/// Removes, before the middlewares see the request, the headers its `Connection` header names, but for
+/// those `forwardedHeaders.connection` lets through (as Traefik's entrypoint does); they all go when
+/// the request leaves, as hop-by-hop headers.
+pub(crate) fn remove_connection_listed(headers: &mut HeaderMap, policy: &ForwardedPolicy) {
+    if !headers.contains_key(CONNECTION) {
+        return;
+    }
+    for name in connection_listed(headers) {
+        if !policy.connection.contains(&name) && name != UPGRADE {
+            headers.remove(name);
+        }
+    }
+}
+
 /// Removes hop-by-hop headers and those the `Connection` header names, except `X-Forwarded-*` ones (a
 /// client must not be able to strip them by listing them). `TE: trailers` survives, as gRPC needs it.
 /// With `upgrade`, the `Connection: Upgrade` / `Upgrade` pair is kept.
@@ -219,14 +251,7 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderV
     if !headers.keys().any(|n| HOP_BY_HOP.contains(n) || *n == UPGRADE) {
         return;
     }
-    let listed: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
-        .filter(|n| !is_managed_header(n) && *n != HOST)
-        .collect();
-    for name in listed {
+    for name in connection_listed(headers) {
         headers.remove(name);
     }
     let te_trailers = headers.get_all(TE).iter().any(|v| has_token(v, "trailers"));

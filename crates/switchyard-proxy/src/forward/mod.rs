@@ -51,6 +51,7 @@ fn is_websocket(upgrade: Option<&HeaderValue>) -> bool {
 /// Sets the forwarding headers the entrypoint owns (all but `X-Forwarded-For`) before a middleware
 /// stack sees the request, as Traefik's entrypoint does.
 pub(crate) fn set_entry_headers(parts: &mut Parts, client: &Client, policy: &ForwardedPolicy) {
+    headers::remove_connection_listed(&mut parts.headers, policy);
     let host = request_host(parts);
     let websocket = is_websocket(headers::requested_upgrade(&parts.headers).as_ref());
     parts.headers.reserve(7);
@@ -145,23 +146,16 @@ pub(crate) async fn forward(
 }
 
 /// The path and query to send, when they differ from the request URI's origin form: an absolute-form
-/// or HTTP/2 request, `preservePath`, or a query with `;` (sent as `&`, as Traefik does).
+/// or HTTP/2 request, or `preservePath`. (The entrypoint already turned `;` in queries into `&`.)
 fn upstream_path(uri: &Uri, prefix: &str, preserve_path: bool) -> Option<PathAndQuery> {
     let path = uri.path_and_query()?;
-    let semicolons = path.query().is_some_and(|q| q.contains(';'));
-    if !semicolons && (!preserve_path || prefix.is_empty()) {
+    if !preserve_path || prefix.is_empty() {
         // Origin form already: reuse the URI as it is, without copying.
         return uri.scheme().is_some().then(|| path.clone());
     }
-    let mut out = String::with_capacity(prefix.len() + path.as_str().len() + 1);
-    if preserve_path {
-        out.push_str(prefix);
-    }
-    out.push_str(path.path());
-    if let Some(query) = path.query() {
-        out.push('?');
-        out.push_str(&query.replace(';', "&"));
-    }
+    let mut out = String::with_capacity(prefix.len() + path.as_str().len());
+    out.push_str(prefix);
+    out.push_str(path.as_str());
     PathAndQuery::from_maybe_shared(out).ok()
 }
 
@@ -178,10 +172,8 @@ mod tests {
     }
 
     #[test]
-    fn semicolons_become_ampersands_and_paths_are_preserved() {
-        let uri: Uri = "/a?b=1;c=2".parse().unwrap();
-        assert_eq!(upstream_path(&uri, "", false).unwrap().as_str(), "/a?b=1&c=2");
-        let uri: Uri = "/a".parse().unwrap();
-        assert_eq!(upstream_path(&uri, "/base", true).unwrap().as_str(), "/base/a");
+    fn paths_are_preserved() {
+        let uri: Uri = "/a?b=1".parse().unwrap();
+        assert_eq!(upstream_path(&uri, "/base", true).unwrap().as_str(), "/base/a?b=1");
     }
 }

@@ -1,14 +1,18 @@
-//! The host of a request, as an entrypoint settles it before routing.
+//! What an entrypoint checks in a request's head before routing: its host, and header names with
+//! underscores.
 //!
 //! HTTP/1.1 requires exactly one valid `Host` header (RFC 9112 §3.2); requests without one, with several
 //! or with a malformed one are refused with 400 and Go's texts, as Traefik answers them. When the request
 //! target carries an authority (absolute-form in HTTP/1.1, `:authority` in HTTP/2), that authority is
 //! the host for routing and forwarding, whatever a `Host` header says (RFC 9112 §3.2.2): the header is
 //! set to it.
+//!
+//! `http.underscoreHeadersStrategy` keeps header names with underscores (the default), deletes them,
+//! or refuses the request, as Traefik does: some backends read `X_Forwarded_For` as `X-Forwarded-For`.
 
 use http::header::HOST;
 use http::request::Parts;
-use http::{HeaderValue, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Version};
 
 /// Why a request's host is refused (400, with Go's text as the body).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +53,49 @@ pub(crate) fn align_with_target(parts: &mut Parts) -> Result<(), HostError> {
         }
     }
     Ok(())
+}
+
+/// `http.underscoreHeadersStrategy`: what becomes of request headers whose name has an underscore.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum UnderscoreHeaders {
+    /// Forwarded as they are.
+    #[default]
+    Keep,
+    /// Removed before routing.
+    Delete,
+    /// The request is refused with 400.
+    Reject,
+}
+
+impl UnderscoreHeaders {
+    /// Traefik's names: `keep`, `delete`, `reject`.
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        match name {
+            "" | "keep" => Some(Self::Keep),
+            "delete" => Some(Self::Delete),
+            "reject" => Some(Self::Reject),
+            _ => None,
+        }
+    }
+
+    /// Applies the strategy; `Err` when the request must be refused.
+    pub(crate) fn apply(self, headers: &mut HeaderMap) -> Result<(), ()> {
+        if self == Self::Keep || !headers.keys().any(|name| name.as_str().contains('_')) {
+            return Ok(());
+        }
+        if self == Self::Reject {
+            return Err(());
+        }
+        let names: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| name.as_str().contains('_'))
+            .cloned()
+            .collect();
+        for name in names {
+            headers.remove(name);
+        }
+        Ok(())
+    }
 }
 
 /// Bytes Go's server accepts in a `Host` header (`httpguts.ValidHostHeader`).
@@ -99,6 +146,23 @@ mod tests {
         assert_eq!(settled(base().header("host", "a/b")).unwrap_err(), HostError::Malformed);
         assert!(settled(base().header("host", "[::1]:80")).is_ok());
         assert!(settled(base().header("host", "")).is_ok());
+    }
+
+    #[test]
+    fn underscore_headers_are_kept_deleted_or_refused() {
+        let headers = || {
+            let mut headers = HeaderMap::new();
+            headers.insert("x_forwarded_for", "203.0.113.9".parse().unwrap());
+            headers.insert("x-real", "1".parse().unwrap());
+            headers
+        };
+        let mut kept = headers();
+        assert!(UnderscoreHeaders::Keep.apply(&mut kept).is_ok() && kept.len() == 2);
+        let mut deleted = headers();
+        assert!(UnderscoreHeaders::Delete.apply(&mut deleted).is_ok());
+        assert_eq!(deleted.keys().collect::<Vec<_>>(), ["x-real"]);
+        assert!(UnderscoreHeaders::Reject.apply(&mut headers()).is_err());
+        assert_eq!(UnderscoreHeaders::parse("sideways"), None);
     }
 
     #[test]
