@@ -27,12 +27,17 @@
 //! ```
 //!
 //! # What a request goes through
-//! - **Entrypoint**: HTTP/1.1 and h2c on one port (HTTP/2 by its preface), Traefik's limits:
-//!   `respondingTimeouts` (see below), `http.maxHeaderBytes`, `http2.maxConcurrentStreams`,
-//!   `transport.keepAliveMaxRequests`/`keepAliveMaxTime`, the PROXY protocol (v1 and v2) from
-//!   `proxyProtocol.trustedIPs`, and graceful shutdown by `transport.lifeCycle`
-//!   (`requestAcceptGraceTimeout`, `graceTimeOut`). Options not acted on yet (`http.redirections`,
-//!   `http.tls`, `writeTimeout`, `http3`) are logged as warnings at start.
+//! - **Entrypoint**: HTTP/1.1 and h2c on one port (HTTP/2 by its preface, or by ALPN over TLS),
+//!   Traefik's limits: `respondingTimeouts` (see below), `http.maxHeaderBytes`,
+//!   `http2.maxConcurrentStreams`, `transport.keepAliveMaxRequests`/`keepAliveMaxTime`, the PROXY
+//!   protocol (v1 and v2) from `proxyProtocol.trustedIPs`, and graceful shutdown by
+//!   `transport.lifeCycle` (`requestAcceptGraceTimeout`, `graceTimeOut`). Options not acted on
+//!   (`writeTimeout`, `http3`, ACME's `certResolver`, `allowACMEByPass` and `http.tls.domains`) are
+//!   logged as warnings at start.
+//! - **Before routing**: the `Host` checked and aligned with an absolute-form target, headers with
+//!   underscores handled by `http.underscoreHeadersStrategy`, and the path cleaned in Traefik's three
+//!   stages (encoded characters, normalization, `http.sanitizePath`); the cleaned path is what routers
+//!   match and backends receive.
 //! - **Routing**: the entrypoint's indexed [`RouteTable`](switchyard_rules::RouteTable); no match is
 //!   `404 page not found`, a request whose path cannot be decoded is `400`.
 //! - **Middlewares**: the entrypoint's `http.middlewares`, then the router's, then the service's, the
@@ -52,8 +57,10 @@
 //!   `min/maxVersion`, `cipherSuites`, `peerCertURI`, `disableHTTP2`), HTTP/2 when ALPN settles on `h2`;
 //!   the static `serversTransport` serves services without one. Health checks and `forwardAuth` speak
 //!   HTTPS too. A transport with invalid TLS options takes down the services needing it; the rest serves.
-//! - **Errors**: connection refused or reset `502`, `dialTimeout` and `responseHeaderTimeout` `504`, no
-//!   server `503`, each with its reason phrase as body, as Traefik answers.
+//! - **Errors**: connection refused or reset `502`, `dialTimeout` and `responseHeaderTimeout` `504`, each
+//!   with its reason phrase as body, no (healthy) server `503` with `no available server`, as Traefik
+//!   answers; each is logged with router, service, server and cause. Informational answers (`103 Early
+//!   Hints`) of HTTP/1.1 backends are passed on to HTTP/1.1 and HTTP/2 clients.
 //!
 //! # Differences from Traefik, on purpose
 //! - hyper's request-head timer also covers the wait between keep-alive requests, so it enforces both
