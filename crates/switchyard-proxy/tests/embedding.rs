@@ -61,3 +61,28 @@ async fn keep_alive_max_requests_closes_the_connection_after_the_limit() {
     assert_eq!(answer.matches("HTTP/1.1 200").count(), 2, "{answer}");
     assert!(answer.to_ascii_lowercase().contains("connection: close"));
 }
+
+#[tokio::test]
+async fn keep_alive_max_requests_ends_an_h2_connection_with_goaway() {
+    let backend = Backend::start("b").await;
+    let config = static_config_with(|web| web.transport.keep_alive_max_requests = 2);
+    let gateway = TestGateway::start_with(config, route("PathPrefix(`/`)", &[backend.url()])).await;
+    let tcp = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let closed = tokio::spawn(connection);
+    for _ in 0..2 {
+        let mut ready = client.clone().ready().await.unwrap();
+        let (response, _) = ready
+            .send_request(http::Request::get(gateway.url("/")).body(()).unwrap(), true)
+            .unwrap();
+        let response = response.await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            !response.headers().contains_key("connection"),
+            "HTTP/2 has no Connection header"
+        );
+    }
+    // The second answer said the connection is done: the server sends GOAWAY and closes it.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), closed).await;
+    assert!(matches!(ended, Ok(Ok(_))), "the connection ends: {ended:?}");
+}

@@ -64,12 +64,15 @@ where
     };
     let mut h2 = handshaken?;
     let connection = Arc::new(connection);
+    // Cancelled by the entrypoint's drain, or by an answer that closes the connection
+    // (`keepAliveMaxRequests`), which HTTP/2 says with GOAWAY, as Go's server does.
+    let drain = drain.child_token();
     let mut draining = false;
     loop {
         tokio::select! {
             accepted = h2.accept() => match accepted {
                 Some(Ok((request, respond))) => {
-                    tokio::spawn(serve_stream(request, respond, Arc::clone(&connection)));
+                    tokio::spawn(serve_stream(request, respond, Arc::clone(&connection), drain.clone()));
                 }
                 Some(Err(error)) => return Err(error),
                 None => return Ok(()),
@@ -88,6 +91,7 @@ async fn serve_stream(
     request: Request<h2::RecvStream>,
     mut respond: h2::server::SendResponse<Bytes>,
     connection: Arc<Connection>,
+    drain: CancellationToken,
 ) {
     let (parts, body) = request.into_parts();
     let length = content_length(&parts.headers);
@@ -111,6 +115,9 @@ async fn serve_stream(
             Handling::Reset => return,
         }
     };
+    if response.headers().get(CONNECTION).is_some_and(|c| c == "close") {
+        drain.cancel();
+    }
     if let Err(error) = send_response(respond, response).await {
         tracing::debug!(target: "switchyard::entrypoint", %error, "HTTP/2 answer not sent whole");
     }
