@@ -250,6 +250,64 @@ fn replace_target(uri: &mut Uri, path: &[u8], policy: TargetPolicy) -> Result<()
 mod tests {
     use super::*;
 
+    /// Counts the allocations of the current thread, to show that clean paths cost none.
+    mod counting {
+        use std::alloc::{GlobalAlloc, Layout, System};
+        use std::cell::Cell;
+
+        thread_local! {
+            static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+        }
+
+        struct Counting;
+
+        // Test-only: forwards to the system allocator and counts calls per thread.
+        #[allow(unsafe_code)]
+        unsafe impl GlobalAlloc for Counting {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                ALLOCATIONS.with(|n| n.set(n.get() + 1));
+                // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, passed on as is.
+                unsafe { System.alloc(layout) }
+            }
+
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                // SAFETY: `ptr` was allocated by `System` with `layout`, as `alloc` above did.
+                unsafe { System.dealloc(ptr, layout) }
+            }
+        }
+
+        #[global_allocator]
+        static COUNTING: Counting = Counting;
+
+        /// How many allocations `f` made on this thread.
+        pub(super) fn allocations(f: impl FnOnce()) -> usize {
+            let before = ALLOCATIONS.with(Cell::get);
+            f();
+            ALLOCATIONS.with(Cell::get) - before
+        }
+    }
+
+    #[test]
+    fn paths_that_need_nothing_cost_no_allocation() {
+        for target in [
+            "/",
+            "/api/v1/users/42?page=2&sort=asc",
+            "/a%20b/%C3%A9",
+            "/.well-known/acme",
+        ] {
+            let mut uri: Uri = target.parse().unwrap();
+            let made = counting::allocations(|| {
+                clean(&mut uri, TargetPolicy::default()).unwrap();
+            });
+            assert_eq!(made, 0, "{target}");
+        }
+        let mut uri: Uri = "/a/../b".parse().unwrap();
+        assert!(
+            counting::allocations(|| drop(clean(&mut uri, TargetPolicy::default()))) > 0,
+            "the counter counts"
+        );
+    }
+
     fn cleaned(target: &str, sanitize: bool) -> Result<(String, EncodedSet), PathError> {
         let mut uri: Uri = target.parse().unwrap();
         let policy = TargetPolicy {
