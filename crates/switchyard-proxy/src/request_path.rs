@@ -303,7 +303,7 @@ mod tests {
         }
         let mut uri: Uri = "/a/../b".parse().unwrap();
         assert!(
-            counting::allocations(|| drop(clean(&mut uri, TargetPolicy::default()))) > 0,
+            counting::allocations(|| assert!(clean(&mut uri, TargetPolicy::default()).is_ok())) > 0,
             "the counter counts"
         );
     }
