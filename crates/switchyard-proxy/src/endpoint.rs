@@ -1,5 +1,6 @@
-//! The innermost services of a middleware stack — a load-balanced service, the internal API — and what
-//! they need to know of the connection, carried in the request.
+//! The ends of routes: a service (straight from the connection, or at the end of a middleware stack),
+//! the internal API, `noop@internal`; and what the end of a stack needs to know of the connection,
+//! carried in the request. [`forward`] is the one way into a service.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -7,14 +8,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use switchyard_middleware::{ClientInfo, HttpService, RequestBody, ResponseBody};
 
 use crate::api;
-use crate::forward::{self, Client, EntryHeaders, Forwarding};
+use crate::forward::{self, Client, EntryHeaders, ForwardedPolicy, Forwarding};
 use crate::interim::InterimSink;
-use crate::respond::{self, status_response};
-use crate::router::EntryPointContext;
+use crate::respond::{self, Refusal};
 use crate::service::Node;
 use crate::snapshot::Snapshot;
 
@@ -22,7 +22,8 @@ use crate::snapshot::Snapshot;
 /// the stack runs. It travels with copies of the request a middleware makes (for `errors` pages, say).
 #[derive(Debug, Clone)]
 pub(crate) struct RouteContext {
-    pub(crate) entry: Arc<EntryPointContext>,
+    /// The entrypoint's `forwardedHeaders` policy.
+    pub(crate) policy: Arc<ForwardedPolicy>,
     pub(crate) client: Client,
     pub(crate) snapshot: Arc<Snapshot>,
     /// The router the request took, for the log line of a failure.
@@ -35,7 +36,7 @@ impl RouteContext {
     /// Prepares a request for a middleware stack: the entrypoint's forwarding headers, the public
     /// [`ClientInfo`] and this context.
     pub(crate) fn attach(self, parts: &mut http::request::Parts) {
-        forward::set_entry_headers(parts, &self.client, &self.entry.policy);
+        forward::set_entry_headers(parts, &self.client, &self.policy);
         parts
             .extensions
             .insert(ClientInfo::new(self.client.ip, self.client.tls));
@@ -71,20 +72,31 @@ impl tower::Service<Request<RequestBody>> for ServiceEndpoint {
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             let Some(context) = parts.extensions.remove::<RouteContext>() else {
-                tracing::error!(target: "switchyard::proxy", "a service was called outside of a route");
-                return Ok(status_response(StatusCode::INTERNAL_SERVER_ERROR));
+                return Ok(Refusal::OutsideRoute.into_response());
             };
             let how = Forwarding {
                 client: &context.client,
-                policy: &context.entry.policy,
+                policy: &context.policy,
                 entry_headers: EntryHeaders::Set,
                 interim: context.interim.as_ref(),
             };
-            Ok(match node.forward(parts, body, how).await {
-                Ok(response) => response,
-                Err(error) => respond::forward_failure(&context.router, &error),
-            })
+            Ok(forward(&node, parts, body, how, &context.router).await)
         })
+    }
+}
+
+/// Forwards a request through a service, and answers its failure: the one entry into a service, for
+/// requests straight from the connection and from the end of a middleware stack alike.
+pub(crate) async fn forward(
+    node: &Node,
+    parts: http::request::Parts,
+    body: RequestBody,
+    how: Forwarding<'_>,
+    router: &str,
+) -> Response<ResponseBody> {
+    match node.forward(parts, body, how).await {
+        Ok(response) => response,
+        Err(error) => respond::forward_failure(router, &error),
     }
 }
 
@@ -105,7 +117,7 @@ impl tower::Service<Request<RequestBody>> for ApiEndpoint {
         let (parts, _body) = req.into_parts();
         let response = match parts.extensions.get::<RouteContext>() {
             Some(context) => api::respond(&context.snapshot, &parts),
-            None => status_response(StatusCode::INTERNAL_SERVER_ERROR),
+            None => Refusal::OutsideRoute.into_response(),
         };
         std::future::ready(Ok(response))
     }

@@ -15,8 +15,9 @@ use tokio_util::sync::CancellationToken;
 use switchyard_middleware::Plugins;
 
 use crate::compile::{API_SERVICE, Compiler, EntryPointDefaults, NOOP_SERVICE};
+use crate::connection::EntryPointContext;
 use crate::entry_point::{EntryPointError, EntryPointServer, Settings};
-use crate::router::{EntryPointContext, RouterService};
+use crate::router_service::RouterService;
 use crate::snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
 use crate::upstream::TransportSettings;
 
@@ -140,7 +141,7 @@ impl Gateway {
             let context = Arc::new(EntryPointContext {
                 index,
                 snapshots: handle.clone(),
-                policy: settings.policy.clone(),
+                policy: Arc::new(settings.policy.clone()),
                 keep_alive: settings.keep_alive,
                 target: settings.target,
                 underscores: settings.underscores,

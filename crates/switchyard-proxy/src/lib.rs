@@ -71,6 +71,7 @@
 
 mod api;
 mod compile;
+mod connection;
 mod date;
 mod endpoint;
 mod entry_point;
@@ -80,7 +81,7 @@ mod interim;
 mod request_head;
 mod request_path;
 mod respond;
-mod router;
+mod router_service;
 mod service;
 mod snapshot;
 #[cfg(feature = "tls")]
@@ -99,7 +100,7 @@ pub mod balancing {
 pub use entry_point::EntryPointError;
 pub use forward::ForwardedPolicy;
 pub use gateway::{Gateway, GatewayError, RunningGateway};
-pub use router::{PeerAddr, RouterService};
+pub use router_service::{PeerAddr, RouterService};
 pub use snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
 pub use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
 pub use trusted_peers::TrustedIpError;

@@ -1,11 +1,14 @@
-//! The answers the proxy writes itself, in one place: Traefik's bodies for routing misses and refusals,
-//! and the status, body and log line for a request that could not be forwarded.
+//! The answers the proxy writes itself, in one place: a [`Refusal`] when a request reaches no target
+//! (Traefik's and Go's bodies), and the status, body and log line for a request that could not be
+//! forwarded ([`forward_failure`]).
 
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
 use switchyard_middleware::{FailureStage, ResponseBody, UpstreamFailure};
 
+use crate::request_head::HostError;
+use crate::request_path::PathError;
 use crate::service::ForwardError;
 use crate::upstream::UpstreamError;
 
@@ -39,6 +42,77 @@ pub(crate) fn forward_failure(router: &str, error: &ForwardError) -> Response<Re
         .extensions_mut()
         .insert(UpstreamFailure::new(failure_stage(&error.cause)));
     response
+}
+
+/// Why a request reaches no target, each with the answer the entrypoint gives itself, as Go's server
+/// and Traefik give it.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// A missing, repeated or malformed `Host`: 400 with Go's text, and the connection closed.
+    Host(HostError),
+    /// A path refused by normalization or sanitization: 400.
+    Path(PathError),
+    /// A path the routing view cannot decode: 400.
+    Undecodable,
+    /// A header name with an underscore, with `underscoreHeadersStrategy: reject`: Go's `http.Error` 400.
+    UnderscoreHeader,
+    /// `OPTIONS *`, which Go's server answers itself with an empty 200.
+    OptionsStar,
+    /// No router matches: Go's `404 page not found`.
+    NotFound,
+    /// An encoded character the route does not allow: a bare 400, as Traefik sends it.
+    EncodedCharacter,
+    /// Allowed encoded separators that would take the request elsewhere once decoded: a bare 400.
+    SplitView,
+    /// A route whose TLS options differ from the connection's handshake: 421.
+    Misdirected,
+    /// The end of a middleware stack called with a request that lost its route (a middleware of
+    /// your own built a new request without the original's extensions): 500, logged.
+    OutsideRoute,
+}
+
+impl Refusal {
+    /// The answer.
+    pub(crate) fn into_response(self) -> Response<ResponseBody> {
+        match self {
+            Self::Host(error) => {
+                let mut response = status_text(StatusCode::BAD_REQUEST, Bytes::from(error.to_string()));
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                response
+            }
+            Self::Path(error) => {
+                tracing::debug!(target: "switchyard::proxy", %error, "request path refused");
+                status_response(StatusCode::BAD_REQUEST)
+            }
+            Self::Undecodable => status_response(StatusCode::BAD_REQUEST),
+            Self::UnderscoreHeader => status_text(StatusCode::BAD_REQUEST, Bytes::from_static(b"Bad Request\n")),
+            Self::OptionsStar => {
+                let mut response = Response::new(ResponseBody::empty());
+                response
+                    .headers_mut()
+                    .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+                response
+            }
+            Self::NotFound => not_found(),
+            Self::EncodedCharacter | Self::SplitView => {
+                tracing::debug!(target: "switchyard::proxy", reason = ?self, "encoded characters refused");
+                bare(StatusCode::BAD_REQUEST)
+            }
+            Self::OutsideRoute => {
+                tracing::error!(
+                    target: "switchyard::proxy",
+                    "the end of a middleware stack got a request without its route: a middleware made a new request without the original's extensions"
+                );
+                status_response(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::Misdirected => {
+                tracing::debug!(target: "switchyard::proxy", "TLS options of the route differ from the handshake's");
+                status_response(StatusCode::MISDIRECTED_REQUEST)
+            }
+        }
+    }
 }
 
 /// How far a failed exchange got, for the middlewares that retry or count network errors.

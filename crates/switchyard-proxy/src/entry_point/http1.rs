@@ -24,8 +24,8 @@ use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
+use crate::connection::Connection;
 use crate::interim::{Http1Interim, InterimSink};
-use crate::router::Connection;
 use switchyard_middleware::RequestBody;
 
 /// What hyper writes for a request head over `maxHeaderBytes`, and what Go's server writes instead.

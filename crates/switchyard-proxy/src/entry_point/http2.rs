@@ -18,8 +18,8 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
+use crate::connection::Connection;
 use crate::interim::{Http2Interim, InterimSink};
-use crate::router::Connection;
 use switchyard_middleware::{RequestBody, ResponseBody};
 
 /// The HTTP/2 settings of an entrypoint (`http2.*`, and the head limit of `http.maxHeaderBytes`).

@@ -29,7 +29,7 @@ pub use settings::EntryPointError;
 const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) use settings::Settings;
 
-use crate::router::{Connection, EntryPointContext};
+use crate::connection::{Connection, EntryPointContext};
 
 /// The first bytes of the HTTP/2 connection preface (`PRI * HTTP/2.0`), which no HTTP/1 request starts
 /// with.

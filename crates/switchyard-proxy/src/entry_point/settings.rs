@@ -10,10 +10,10 @@ use switchyard_middleware::EncodedSet;
 
 use super::http2::Http2Settings;
 use super::proxy_protocol::ProxyProtocol;
+use crate::connection::KeepAliveLimits;
 use crate::forward::ForwardedPolicy;
 use crate::request_head::UnderscoreHeaders;
 use crate::request_path::TargetPolicy;
-use crate::router::KeepAliveLimits;
 use crate::trusted_peers::{TrustedIpError, TrustedPeers};
 
 /// hyper refuses read buffers smaller than this.

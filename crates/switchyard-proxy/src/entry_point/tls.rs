@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::router::{EntryPointContext, TlsSession};
+use crate::connection::{EntryPointContext, TlsSession};
 
 /// The first byte of a TLS record carrying a handshake message.
 const HANDSHAKE_RECORD: u8 = 0x16;

@@ -1,28 +1,27 @@
-//! The request handler every entrypoint runs: load the snapshot, route, forward, map errors to statuses.
+//! A client connection and what every request on it goes through, in stages: the entrypoint's checks
+//! and rewrites of the head ([`request_head`], [`request_path`]), routing through the live snapshot,
+//! the route's own checks, then the target (a service, a middleware stack, the API). A request that
+//! stops early gets its [`Refusal`]'s answer; one whose service fails gets `respond::forward_failure`'s.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::pin::Pin;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_LENGTH};
+use http::header::CONNECTION;
 use http::request::Parts;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response};
 use switchyard_rules::RequestView;
 
-use crate::endpoint::RouteContext;
+use crate::api;
+use crate::endpoint::{self, RouteContext};
 use crate::forward::{Client, EntryHeaders, ForwardedPolicy, Forwarding};
 use crate::interim::InterimSink;
-use crate::request_head::{self, HostError, UnderscoreHeaders};
-use crate::request_path::{PathError, TargetPolicy};
+use crate::request_head::{self, UnderscoreHeaders};
+use crate::request_path::{self, TargetPolicy};
+use crate::respond::Refusal;
 use crate::snapshot::{Handler, RouteTarget, Snapshot, SnapshotHandle, Target};
-use crate::{api, request_path, respond};
-use switchyard_middleware::{BoxError, EncodedSet, PeerCertificates, RequestBody, ResponseBody};
+use switchyard_middleware::{EncodedSet, PeerCertificates, RequestBody, ResponseBody};
 use tower::ServiceExt;
 
 /// What every connection of one entrypoint shares.
@@ -30,7 +29,7 @@ use tower::ServiceExt;
 pub(crate) struct EntryPointContext {
     pub(crate) index: usize,
     pub(crate) snapshots: SnapshotHandle,
-    pub(crate) policy: ForwardedPolicy,
+    pub(crate) policy: Arc<ForwardedPolicy>,
     pub(crate) keep_alive: KeepAliveLimits,
     /// `http.sanitizePath` and `http.encodeQuerySemicolons`.
     pub(crate) target: TargetPolicy,
@@ -57,7 +56,7 @@ pub(crate) struct Connection {
     session: Option<TlsSession>,
     /// Whether requests come straight from the wire, so that their head is checked as a server must
     /// (`Host`); requests handed over by an embedding server were checked by that server.
-    from_wire: bool,
+    pub(crate) from_wire: bool,
 }
 
 /// What a TLS handshake settled that requests on the connection need.
@@ -103,7 +102,7 @@ impl Connection {
     /// Serves one request to completion of its response head.
     ///
     /// The checks before routing and the choice of a target are synchronous and return the typed
-    /// reason ([`EntryAnswer`]) when the request goes no further; one state machine then awaits the
+    /// reason ([`Refusal`]) when the request goes no further; one state machine then awaits the
     /// target, so that the request's head is moved as little as possible.
     ///
     /// `interim` is where the backend's informational answers go, when the client can take them.
@@ -124,10 +123,7 @@ impl Connection {
                         entry_headers: EntryHeaders::Pending,
                         interim: interim.as_ref(),
                     };
-                    match node.forward(parts, body, how).await {
-                        Ok(response) => response,
-                        Err(error) => respond::forward_failure(&target.router, &error),
-                    }
+                    endpoint::forward(node, parts, body, how, &target.router).await
                 }
                 Handler::Api => api::respond(&snapshot, &parts),
                 Handler::Noop => Response::new(ResponseBody::empty()),
@@ -149,30 +145,30 @@ impl Connection {
     /// The target a request goes to, after the entrypoint's checks and rewrites (`Host`, `OPTIONS *`,
     /// underscore headers, the path and query: see [`request_head`] and [`request_path`]) and the
     /// route's own (encoded characters, TLS options).
-    fn select<'s>(&self, snapshot: &'s Snapshot, parts: &mut Parts) -> Result<&'s Target, EntryAnswer> {
+    fn select<'s>(&self, snapshot: &'s Snapshot, parts: &mut Parts) -> Result<&'s Target, Refusal> {
         if self.from_wire {
-            request_head::check_http1(parts).map_err(EntryAnswer::Host)?;
+            request_head::check_http1(parts).map_err(Refusal::Host)?;
         }
-        request_head::align_with_target(parts).map_err(EntryAnswer::Host)?;
+        request_head::align_with_target(parts).map_err(Refusal::Host)?;
         if parts.method == Method::OPTIONS && parts.uri.path() == "*" {
-            return Err(EntryAnswer::OptionsStar);
+            return Err(Refusal::OptionsStar);
         }
         self.entry
             .underscores
             .apply(&mut parts.headers)
-            .map_err(|()| EntryAnswer::UnderscoreHeader)?;
-        let encoded = request_path::clean(&mut parts.uri, self.entry.target).map_err(EntryAnswer::Path)?;
+            .map_err(|()| Refusal::UnderscoreHeader)?;
+        let encoded = request_path::clean(&mut parts.uri, self.entry.target).map_err(Refusal::Path)?;
         let route = self.route(snapshot, parts)?;
         if route.denied_encoded.intersects(encoded) {
-            return Err(EntryAnswer::EncodedCharacter);
+            return Err(Refusal::EncodedCharacter);
         }
         if self.splits_view(snapshot, parts, route, encoded) {
-            return Err(EntryAnswer::SplitView);
+            return Err(Refusal::SplitView);
         }
         if self.session.as_ref().is_some_and(|s| s.options != route.tls_options) {
-            return Err(EntryAnswer::Misdirected);
+            return Err(Refusal::Misdirected);
         }
-        snapshot.targets.get(route.target as usize).ok_or(EntryAnswer::NotFound)
+        snapshot.targets.get(route.target as usize).ok_or(Refusal::NotFound)
     }
 
     /// Prepares a request for a middleware stack: what the end of the stack needs to know, and the
@@ -182,7 +178,7 @@ impl Connection {
             parts.extensions.insert(certificates.clone());
         }
         let context = RouteContext {
-            entry: Arc::clone(&self.entry),
+            policy: Arc::clone(&self.entry.policy),
             client: self.client.clone(),
             snapshot: Arc::clone(snapshot),
             router: Arc::clone(&target.router),
@@ -211,133 +207,12 @@ impl Connection {
             .is_ok_and(|other| other.target != route.target)
     }
 
-    fn route(&self, snapshot: &Snapshot, parts: &Parts) -> Result<RouteTarget, EntryAnswer> {
-        let view = RequestView::new(parts, Some(self.client.ip)).map_err(|_| EntryAnswer::Undecodable)?;
+    fn route(&self, snapshot: &Snapshot, parts: &Parts) -> Result<RouteTarget, Refusal> {
+        let view = RequestView::new(parts, Some(self.client.ip)).map_err(|_| Refusal::Undecodable)?;
         let table = snapshot.table(self.entry.index, self.client.tls);
         table
             .and_then(|t| t.route(&view))
             .map(|found| *found.value())
-            .ok_or(EntryAnswer::NotFound)
-    }
-}
-
-/// What the entrypoint answers itself, when a request reaches no target.
-#[derive(Debug)]
-enum EntryAnswer {
-    /// A missing, repeated or malformed `Host`: 400 with Go's text, and the connection closed.
-    Host(HostError),
-    /// A path refused by normalization or sanitization: 400.
-    Path(PathError),
-    /// A path the routing view cannot decode: 400.
-    Undecodable,
-    /// A header name with an underscore, with `underscoreHeadersStrategy: reject`: Go's `http.Error` 400.
-    UnderscoreHeader,
-    /// `OPTIONS *`, which Go's server answers itself with an empty 200.
-    OptionsStar,
-    /// No router matches: Go's `404 page not found`.
-    NotFound,
-    /// An encoded character the route does not allow: a bare 400, as Traefik sends it.
-    EncodedCharacter,
-    /// Allowed encoded separators that would take the request elsewhere once decoded: a bare 400.
-    SplitView,
-    /// A route whose TLS options differ from the connection's handshake: 421.
-    Misdirected,
-}
-
-impl EntryAnswer {
-    fn into_response(self) -> Response<ResponseBody> {
-        match self {
-            Self::Host(error) => {
-                let mut response = respond::status_text(StatusCode::BAD_REQUEST, Bytes::from(error.to_string()));
-                response
-                    .headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
-                response
-            }
-            Self::Path(error) => {
-                tracing::debug!(target: "switchyard::proxy", %error, "request path refused");
-                respond::status_response(StatusCode::BAD_REQUEST)
-            }
-            Self::Undecodable => respond::status_response(StatusCode::BAD_REQUEST),
-            Self::UnderscoreHeader => {
-                respond::status_text(StatusCode::BAD_REQUEST, Bytes::from_static(b"Bad Request\n"))
-            }
-            Self::OptionsStar => {
-                let mut response = Response::new(ResponseBody::empty());
-                response
-                    .headers_mut()
-                    .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
-                response
-            }
-            Self::NotFound => respond::not_found(),
-            Self::EncodedCharacter | Self::SplitView => {
-                tracing::debug!(target: "switchyard::proxy", reason = ?self, "encoded characters refused");
-                respond::bare(StatusCode::BAD_REQUEST)
-            }
-            Self::Misdirected => {
-                tracing::debug!(target: "switchyard::proxy", "TLS options of the route differ from the handshake's");
-                respond::status_response(StatusCode::MISDIRECTED_REQUEST)
-            }
-        }
-    }
-}
-
-/// The client address of a request handed to a [`RouterService`]; without it, requests count as coming
-/// from `0.0.0.0` (which `ClientIP` rules and `X-Forwarded-For` then see).
-///
-/// ```
-/// use std::net::SocketAddr;
-/// use switchyard_proxy::PeerAddr;
-///
-/// let mut req = http::Request::new(());
-/// req.extensions_mut().insert(PeerAddr("192.0.2.1:5000".parse::<SocketAddr>().unwrap()));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
-
-/// One entrypoint's router as a tower `Service`, for embedding switchyard in another server (axum,
-/// tonic, a hyper server of your own). It follows live configuration changes like the entrypoint does.
-///
-/// Get one from [`RunningGateway::service`](crate::RunningGateway::service).
-#[derive(Debug, Clone)]
-pub struct RouterService {
-    entry: Arc<EntryPointContext>,
-    tls: bool,
-}
-
-impl RouterService {
-    pub(crate) fn new(entry: Arc<EntryPointContext>) -> Self {
-        Self { entry, tls: false }
-    }
-
-    /// Routes requests as if they came over TLS (to the routers with a `tls` section).
-    #[must_use]
-    pub fn over_tls(mut self, tls: bool) -> Self {
-        self.tls = tls;
-        self
-    }
-}
-
-impl<B> tower_service::Service<Request<B>> for RouterService
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let peer = req
-            .extensions()
-            .get::<PeerAddr>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
-        let mut connection = Connection::new(Arc::clone(&self.entry), peer, self.tls);
-        connection.from_wire = false;
-        Box::pin(async move { Ok(connection.handle(req.map(RequestBody::new), None).await) })
+            .ok_or(Refusal::NotFound)
     }
 }
