@@ -69,14 +69,19 @@
 //! - A TLS Secret that cannot be used costs only its certificate; the Ingress's routers still go live.
 
 mod client;
+mod crd;
+mod crd_provider;
 mod error;
 mod mirror;
 mod options;
 mod provider;
+mod publish;
 mod status;
 mod translate;
 mod watch;
 
 pub use error::{KubernetesError, ObjectError, TranslateError};
 pub use options::DEFAULT_CONTROLLER;
+pub use crd::{GROUP as TRAEFIK_GROUP, TRAEFIK_KINDS, VERSION as TRAEFIK_VERSION};
+pub use crd_provider::CrdProvider;
 pub use provider::IngressProvider;

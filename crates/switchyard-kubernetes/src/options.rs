@@ -48,3 +48,19 @@ impl Default for TranslateOptions {
         }
     }
 }
+
+/// What decides the translation of Traefik's custom resources.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CrdOptions {
+    /// `ingressClass`: the class handled; empty for IngressRoutes without one or of class `traefik`.
+    pub(crate) ingress_class: String,
+    /// References to other namespaces are allowed.
+    pub(crate) allow_cross_namespace: bool,
+    pub(crate) allow_external_name_services: bool,
+    pub(crate) allow_empty_services: bool,
+    pub(crate) native_lb_by_default: bool,
+    /// Nodes are not watched (`disableClusterScopeResources`), so `nodePortLB` cannot work.
+    pub(crate) no_nodes: bool,
+    /// Namespaces whose objects may refer to other providers' elements; `None`: every namespace.
+    pub(crate) cross_provider_namespaces: Option<Vec<String>>,
+}

@@ -9,13 +9,13 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::Client;
 use kube::runtime::watcher;
-use switchyard_config::{IngressEndpoint, KubernetesIngressOptions, Provider, ProviderError, ProviderSink, Snapshot};
+use switchyard_config::{IngressEndpoint, KubernetesIngressOptions, Provider, ProviderError, ProviderSink};
 use tokio::sync::mpsc;
 
 use crate::client::Connection;
-use crate::error::ObjectError;
 use crate::mirror::Slim;
 use crate::options::TranslateOptions;
+use crate::publish::PublishLoop;
 use crate::status::StatusWriter;
 use crate::translate::{ClusterView, translate};
 use crate::watch::{SharedMirror, Watches, lock};
@@ -343,45 +343,17 @@ impl Provider for IngressProvider {
             watches.spawn(StatusWriter::new(client.clone(), sink.clone()).run(pending));
             updates
         });
-        let mut published: Option<(Snapshot, Vec<ObjectError>)> = None;
-        loop {
-            tokio::select! {
-                () = changed.notified() => {}
-                () = sink.shutdown() => break,
-            }
-            if !mirrors.listed() {
-                continue;
-            }
-            let started = std::time::Instant::now();
-            let translation = translate(&mirrors.view(), &self.translate);
-            let current = (translation.snapshot, translation.problems);
-            let recovered = recovered.swap(false, std::sync::atomic::Ordering::Relaxed);
-            if recovered || published.as_ref() != Some(&current) {
-                tracing::debug!(
-                    routers = current.0.config.http.routers.len(),
-                    problems = current.1.len(),
-                    elapsed = ?started.elapsed(),
-                    "publishing a new snapshot"
-                );
-                sink.publish(current.0.clone());
-                for problem in &current.1 {
-                    tracing::warn!("{problem}");
-                    sink.warn(problem.to_string());
-                }
-                published = Some(current);
-            }
-            if let Some(updates) = &statuses {
-                for update in translation.statuses {
-                    let _ = updates.send(update);
-                }
-            }
-            if !self.throttle.is_zero() {
-                tokio::select! {
-                    () = tokio::time::sleep(self.throttle) => {}
-                    () = sink.shutdown() => break,
-                }
-            }
+        PublishLoop {
+            sink,
+            changed,
+            recovered,
+            throttle: self.throttle,
+            listed: || mirrors.listed(),
+            translate: || translate(&mirrors.view(), &self.translate),
+            statuses,
         }
+        .run()
+        .await;
         watches.shutdown().await;
         Ok(())
     }

@@ -135,8 +135,10 @@ pub struct KubernetesCrdOptions {
     pub allow_cross_namespace: bool,
     /// Allow ExternalName services.
     pub allow_external_name_services: bool,
-    /// Namespaces allowed to reference other providers.
-    pub cross_provider_namespaces: Vec<String>,
+    /// Namespaces whose objects may refer to other providers' elements (`name@file`): absent for every
+    /// namespace, as in Traefik, and an empty list for none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_provider_namespaces: Option<Vec<String>>,
     /// Label selector.
     pub label_selector: String,
     /// The ingress class handled.

@@ -110,7 +110,7 @@ fn find_port<'a>(service: &'a Service, wanted: &ServiceBackendPort) -> Option<&'
 
 /// The addresses and ports of ready, not terminating endpoints of every slice, for the slice port with
 /// the Service port's name; each address once (dual-stack Services have one slice per family).
-fn ready_endpoints(slices: &[Arc<EndpointSlice>], port_name: &str) -> BTreeSet<(String, i32)> {
+pub(crate) fn ready_endpoints(slices: &[Arc<EndpointSlice>], port_name: &str) -> BTreeSet<(String, i32)> {
     let mut found = BTreeSet::new();
     for slice in slices {
         let Some(port) = slice
@@ -135,7 +135,7 @@ fn ready_endpoints(slices: &[Arc<EndpointSlice>], port_name: &str) -> BTreeSet<(
     found
 }
 
-fn url(scheme: &str, host: &str, port: i32) -> String {
+pub(crate) fn url(scheme: &str, host: &str, port: i32) -> String {
     if host.contains(':') {
         format!("{scheme}://[{host}]:{port}")
     } else {

@@ -1,7 +1,8 @@
 //! From cluster objects to the dynamic configuration: a pure function of what the watches hold.
 
 mod annotations;
-mod backend;
+pub(crate) mod backend;
+pub(crate) mod crd;
 mod rules;
 mod tls;
 
@@ -20,9 +21,9 @@ use annotations::RouterAnnotations;
 use rules::PathType;
 
 /// The `kubernetes.io/ingress.class` annotation, read when an Ingress names no class.
-const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
+pub(crate) const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 /// The annotation value Traefik handles when no `ingressClass` is configured.
-const DEFAULT_LEGACY_CLASS: &str = "traefik";
+pub(crate) const DEFAULT_LEGACY_CLASS: &str = "traefik";
 /// The label that ties an EndpointSlice to its Service.
 pub(crate) const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
