@@ -30,11 +30,14 @@
 //!   `ImplementationSpecific` is Traefik's `PathPrefix` or the `router.pathmatcher` annotation.
 //! - **Precedence** follows the Ingress specification, encoded in router priorities: a precise host,
 //!   then a wildcard host, then no host; then the longest path; at equal length `Exact` before
-//!   `Prefix`; a `defaultBackend` serves what nothing else matches. The `router.priority` annotation
-//!   overrides. A `defaultBackend` gets 1, a path without host 2 plus twice its
-//!   length (plus 1 for `Exact`), a wildcard host adds 1,000,000 and a precise host 2,000,000. Routers of
-//!   other providers keep their own priorities (by default their rule's length) and interleave by
-//!   these numbers.
+//!   `Prefix`; a `defaultBackend` serves what nothing else matches. A `defaultBackend` gets 1, a path
+//!   without host 2 plus twice its length (plus 1 for `Exact`), a wildcard host adds 1,000,000 and a
+//!   precise host 2,000,000. The `router.priority` annotation outranks that order, as an explicit
+//!   priority outranks the default in Traefik: a positive value N becomes 3,000,000 + N (for the
+//!   `defaultBackend` too), so it beats every computed priority and other annotated ones keep their
+//!   order; 0 means unset and a negative value is kept as it is (below everything). Routers of other
+//!   providers keep their own priorities (by default their rule's length) and interleave by these
+//!   numbers.
 //! - **Backends**: a Service port by name or number; servers are the ready, not terminating endpoints
 //!   of every EndpointSlice of the Service (IPv4 and IPv6), or the ClusterIP with `service.nativelb`
 //!   (or `nativeLBByDefault`), or the external name of an ExternalName Service when allowed.

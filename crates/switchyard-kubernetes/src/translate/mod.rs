@@ -188,12 +188,13 @@ impl IngressTranslation<'_> {
             Err(problem) => return self.problem(problem),
         };
         let Some(spec) = self.ingress.spec.as_ref() else { return };
+        let explicit = annotations.priority.and_then(rules::explicit_priority);
         if let Some(backend) = &spec.default_backend
             && let Some(service) = self.service(backend)
         {
             let key = normalize(&format!("{}-{}-default-backend", self.namespace, self.name));
             let mut router = self.router(&annotations, "PathPrefix(`/`)".to_owned(), service);
-            router.priority = rules::DEFAULT_BACKEND_PRIORITY;
+            router.priority = explicit.unwrap_or(rules::DEFAULT_BACKEND_PRIORITY);
             self.insert_router(key, router);
         }
         for rule in spec.rules.iter().flatten() {
@@ -221,9 +222,7 @@ impl IngressTranslation<'_> {
                     parts.join(" && ")
                 };
                 let mut router = self.router(&annotations, rule_text, service);
-                router.priority = annotations
-                    .priority
-                    .unwrap_or_else(|| rules::priority(host, path_type, text));
+                router.priority = explicit.unwrap_or_else(|| rules::priority(host, path_type, text));
                 let key = normalize(&format!("{}-{}-{}{}", self.namespace, self.name, host, text));
                 self.insert_router(key, router);
             }

@@ -17,13 +17,24 @@ pub(crate) fn read<T: DeserializeOwned>(value: &Value, at: &str) -> Result<Read<
     let mut unknown = Vec::new();
     let mut track = serde_path_to_error::Track::new();
     let tracked = serde_path_to_error::Deserializer::new(value, &mut track);
-    let result = serde_ignored::deserialize(tracked, |path| unknown.push(join(at, &path.to_string())));
+    let result = serde_ignored::deserialize(tracked, |path| unknown.push(join(at, &ignored(&path))));
     match result {
         Ok(value) => Ok(Read { value, unknown }),
         Err(error) => Err(TranslateError::Spec {
             path: join(at, &track.path().to_string()),
             reason: error.to_string(),
         }),
+    }
+}
+
+/// A path serde_ignored reports, written as serde_path_to_error writes paths (`routes[0].colour`).
+fn ignored(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", ignored(parent)),
+        Path::Map { parent, key } => format!("{}.{key}", ignored(parent)),
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => ignored(parent),
     }
 }
 
@@ -61,6 +72,7 @@ mod tests {
         #[serde(rename = "match")]
         rule: String,
         #[serde(default)]
+        #[allow(dead_code, reason = "read to check the error path")]
         priority: i64,
     }
 
@@ -72,9 +84,9 @@ mod tests {
     #[test]
     fn errors_and_unknown_keys_carry_their_paths() {
         let good = serde_json::json!({"routes": [{"match": "Host(`a`)", "colour": "blue"}], "extra": 1});
-        let read: Read<Spec> = read(&good, "spec").unwrap();
-        assert_eq!(read.value.routes[0].rule, "Host(`a`)");
-        assert_eq!(read.unknown, ["spec.routes[0].colour", "spec.extra"]);
+        let parsed: Read<Spec> = read(&good, "spec").unwrap();
+        assert_eq!(parsed.value.routes[0].rule, "Host(`a`)");
+        assert_eq!(parsed.unknown, ["spec.extra", "spec.routes[0].colour"]);
         let bad = serde_json::json!({"routes": [{"match": "x"}, {"match": "y", "priority": "high"}]});
         let error = read::<Spec>(&bad, "spec").err().unwrap();
         assert!(error.to_string().starts_with("`spec.routes[1].priority`: invalid type"), "{error}");
