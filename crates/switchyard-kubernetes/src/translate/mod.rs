@@ -1,5 +1,6 @@
 //! From cluster objects to the dynamic configuration: a pure function of what the watches hold.
 
+mod address;
 mod annotations;
 pub(crate) mod backend;
 pub(crate) mod crd;
@@ -16,7 +17,6 @@ use switchyard_config::{DynamicConfig, Router, Service as ServiceConfig, Snapsho
 
 use crate::error::{ObjectError, TranslateError};
 use crate::options::TranslateOptions;
-use crate::status;
 use annotations::RouterAnnotations;
 use rules::PathType;
 
@@ -87,7 +87,7 @@ pub(crate) fn translate(view: &ClusterView, options: &TranslateOptions) -> Trans
         .filter_map(|class| class.metadata.name.as_deref())
         .filter(|name| options.ingress_class.is_empty() || *name == options.ingress_class)
         .collect();
-    let published = status::published_address(view, options);
+    let published = address::published_address(view, options);
     if let Some(Err(problem)) = &published {
         out.problems.push(problem.clone());
     }
@@ -99,7 +99,7 @@ pub(crate) fn translate(view: &ClusterView, options: &TranslateOptions) -> Trans
         let namespace = ingress.metadata.namespace.clone().unwrap_or_default();
         let name = ingress.metadata.name.clone().unwrap_or_default();
         if let Some(Ok(address)) = &published
-            && status::current(ingress) != *address
+            && address::current(ingress) != *address
         {
             out.statuses.push(StatusUpdate {
                 namespace: namespace.clone(),
