@@ -47,7 +47,7 @@ fn annotated(mut object: Value, annotations: Value) -> Value {
 }
 
 async fn eventually(what: &str, check: impl Fn() -> bool) {
-    within(std::time::Duration::from_secs(5), || async { check() })
+    within(std::time::Duration::from_secs(15), || async { check() })
         .await
         .unwrap_or_else(|_| panic!("{what}"));
 }
@@ -264,7 +264,7 @@ async fn broken_objects_are_reported_and_skipped_while_the_rest_goes_live() {
         "Ingress default/good: Service `good` has no port missing-port",
     ];
     // Warnings follow the snapshot they are about, so they may land just after its routes go live.
-    let _ = within(std::time::Duration::from_secs(5), || async {
+    let _ = within(std::time::Duration::from_secs(15), || async {
         let warnings = cluster.warnings().join("\n");
         expected.iter().all(|e| warnings.contains(e))
     })
