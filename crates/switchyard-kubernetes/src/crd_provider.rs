@@ -79,11 +79,17 @@ fn listed<K: Slim>(mirrors: &[SharedMirror<K>]) -> bool {
 }
 
 fn objects<K: Slim>(mirrors: &[SharedMirror<K>]) -> Vec<Arc<K>> {
-    mirrors.iter().flat_map(|m| lock(m).objects().cloned().collect::<Vec<_>>()).collect()
+    mirrors
+        .iter()
+        .flat_map(|m| lock(m).objects().cloned().collect::<Vec<_>>())
+        .collect()
 }
 
 fn key(meta: &kube::api::ObjectMeta) -> Key {
-    (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
 }
 
 fn keys<K: Slim>(kind: &'static str, mirrors: &[SharedMirror<K>]) -> Vec<(&'static str, Key)> {
@@ -123,7 +129,10 @@ impl Mirrors {
         unsupported.extend(keys("ServersTransportTCP", &self.transports_tcp));
         CrdView {
             core,
-            secrets: objects(&self.secrets).into_iter().map(|s| (key(&s.0.metadata), s)).collect(),
+            secrets: objects(&self.secrets)
+                .into_iter()
+                .map(|s| (key(&s.0.metadata), s))
+                .collect(),
             ingress_routes: objects(&self.ingress_routes),
             middlewares: objects(&self.middlewares),
             traefik_services: objects(&self.traefik_services),

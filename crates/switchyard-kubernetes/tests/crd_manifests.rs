@@ -27,11 +27,20 @@ fn the_crds_define_exactly_the_watched_kinds() {
             assert_eq!(crd["spec"]["group"], "traefik.io");
             assert_eq!(crd["spec"]["scope"], "Namespaced");
             let names = &crd["spec"]["names"];
-            assert_eq!(crd["metadata"]["name"], format!("{}.traefik.io", names["plural"].as_str().unwrap()));
-            (names["kind"].as_str().unwrap().to_owned(), names["plural"].as_str().unwrap().to_owned())
+            assert_eq!(
+                crd["metadata"]["name"],
+                format!("{}.traefik.io", names["plural"].as_str().unwrap())
+            );
+            (
+                names["kind"].as_str().unwrap().to_owned(),
+                names["plural"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
-    let watched: BTreeSet<(String, String)> = TRAEFIK_KINDS.iter().map(|(k, p)| ((*k).to_owned(), (*p).to_owned())).collect();
+    let watched: BTreeSet<(String, String)> = TRAEFIK_KINDS
+        .iter()
+        .map(|(k, p)| ((*k).to_owned(), (*p).to_owned()))
+        .collect();
     assert_eq!(defined, watched);
 }
 
@@ -91,12 +100,24 @@ async fn every_key_the_schemas_allow_is_read() {
     // Every object is reported for something (the filled values name nothing that exists); wait until
     // the last one has been translated.
     let last = applied.last().unwrap().clone();
-    within(Duration::from_secs(10), || async { cluster.warnings().iter().any(|w| w.contains(&last)) })
-        .await
-        .unwrap_or_else(|_| panic!("{last} translated: {:#?}", cluster.warnings()));
-    let unknown: Vec<String> = cluster.warnings().into_iter().filter(|w| w.contains("unknown key")).collect();
-    assert!(unknown.is_empty(), "keys the schemas allow but the provider does not read: {unknown:#?}");
-    assert!(applied.len() > 20, "the middleware and service types were applied one by one: {applied:?}");
+    within(Duration::from_secs(10), || async {
+        cluster.warnings().iter().any(|w| w.contains(&last))
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{last} translated: {:#?}", cluster.warnings()));
+    let unknown: Vec<String> = cluster
+        .warnings()
+        .into_iter()
+        .filter(|w| w.contains("unknown key"))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "keys the schemas allow but the provider does not read: {unknown:#?}"
+    );
+    assert!(
+        applied.len() > 20,
+        "the middleware and service types were applied one by one: {applied:?}"
+    );
 }
 
 /// The (group, resource, verb) triples a ClusterRole grants.
@@ -121,7 +142,10 @@ fn granted(role: &str) -> BTreeSet<(String, String, String)> {
 }
 
 fn used(accesses: &[Access]) -> BTreeSet<(String, String, String)> {
-    accesses.iter().map(|a| (a.group.clone(), a.resource.clone(), a.verb.to_owned())).collect()
+    accesses
+        .iter()
+        .map(|a| (a.group.clone(), a.resource.clone(), a.verb.to_owned()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +159,11 @@ async fn the_crd_cluster_role_grants_exactly_what_the_provider_uses() {
 async fn the_ingress_cluster_role_grants_exactly_what_the_provider_uses() {
     let server = ApiServer::start().await;
     server.apply(service("default", "app", &[("http", 80)]));
-    server.apply(ingress("default", "app", json!({"rules": [rule("app.test", &[("Prefix", "/", "app", "http")])]})));
+    server.apply(ingress(
+        "default",
+        "app",
+        json!({"rules": [rule("app.test", &[("Prefix", "/", "app", "http")])]}),
+    ));
     server.apply(json!({
         "apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"},
         "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.1"}]},

@@ -19,7 +19,14 @@ use support::{Cluster, Pods, ingress_route, ready, secret, service, slice, traef
 fn deploy(cluster: &Cluster, name: &str, pods: &Pods) {
     cluster.apply(service("default", name, &[("http", 80)]));
     let addresses = pods.first(pods.addresses.len());
-    cluster.apply(slice("default", name, &format!("{name}-abc"), "http", pods.port, &ready(&addresses)));
+    cluster.apply(slice(
+        "default",
+        name,
+        &format!("{name}-abc"),
+        "http",
+        pods.port,
+        &ready(&addresses),
+    ));
 }
 
 /// GET with extra headers: status and body.
@@ -28,10 +35,13 @@ async fn get_with(cluster: &Cluster, host: &str, path: &str, headers: &[(&str, &
     for (key, value) in headers {
         request = request.header(*key, *value);
     }
-    let response = tokio::time::timeout(Duration::from_secs(5), cluster.client.request(request.body(Empty::<Bytes>::new()).unwrap()))
-        .await
-        .unwrap()
-        .unwrap();
+    let response = tokio::time::timeout(
+        Duration::from_secs(5),
+        cluster.client.request(request.body(Empty::<Bytes>::new()).unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
@@ -69,7 +79,10 @@ async fn routes_go_to_services_by_port_name_or_number_with_priorities() {
     routes["spec"]["entryPoints"] = json!(["web"]);
     cluster.apply(routes);
     cluster.routes_to("site.test", "/", "a-").await;
-    assert!(cluster.get("site.test", "/b").await.1.starts_with("a-"), "priority 1 loses to the rule length");
+    assert!(
+        cluster.get("site.test", "/b").await.1.starts_with("a-"),
+        "priority 1 loses to the rule length"
+    );
     let seen = tally(&cluster, "site.test", 4).await;
     assert_eq!(seen.len(), 2, "both pods of a: {seen:?}");
 
@@ -77,11 +90,23 @@ async fn routes_go_to_services_by_port_name_or_number_with_priorities() {
     let config = &snapshot.published().runtime.config;
     let hash = |rule: &str| -> String {
         use sha2::Digest;
-        sha2::Sha256::digest(rule.as_bytes()).iter().take(10).map(|b| format!("{b:02x}")).collect()
+        sha2::Sha256::digest(rule.as_bytes())
+            .iter()
+            .take(10)
+            .map(|b| format!("{b:02x}"))
+            .collect()
     };
     let router = format!("default-site-{}@kubernetescrd", hash("Host(`site.test`)"));
-    assert!(config.http.routers.contains_key(&router), "{router} in {:?}", config.http.routers.keys());
-    assert!(config.http.services.contains_key("default-a-http@kubernetescrd"), "{:?}", config.http.services.keys());
+    assert!(
+        config.http.routers.contains_key(&router),
+        "{router} in {:?}",
+        config.http.routers.keys()
+    );
+    assert!(
+        config.http.services.contains_key("default-a-http@kubernetescrd"),
+        "{:?}",
+        config.http.services.keys()
+    );
     assert!(config.http.services.contains_key("default-b-80@kubernetescrd"));
 }
 
@@ -172,9 +197,18 @@ async fn sticky_weighted_services_keep_a_client_and_mirrors_get_copies() {
         ]}),
     ));
     cluster.routes_to("sticky.test", "/", "").await;
-    let request = Request::get(format!("http://{}/", cluster.addr)).header("host", "sticky.test").body(Empty::<Bytes>::new()).unwrap();
+    let request = Request::get(format!("http://{}/", cluster.addr))
+        .header("host", "sticky.test")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
     let response = cluster.client.request(request).await.unwrap();
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     assert!(cookie.starts_with("lane="), "{cookie}");
     let first = String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes()).into_owned();
     for _ in 0..6 {
@@ -187,9 +221,11 @@ async fn sticky_weighted_services_keep_a_client_and_mirrors_get_copies() {
     for _ in 0..5 {
         assert_eq!(cluster.get("mirror.test", "/").await.1, "a-0");
     }
-    within(Duration::from_secs(10), || async { shadow.hits.load(Ordering::Relaxed) >= before + 5 })
-        .await
-        .expect("every request is mirrored to the shadow service");
+    within(Duration::from_secs(10), || async {
+        shadow.hits.load(Ordering::Relaxed) >= before + 5
+    })
+    .await
+    .expect("every request is mirrored to the shadow service");
 }
 
 fn middleware(name: &str, spec: Value) -> Value {
@@ -204,8 +240,14 @@ async fn middlewares_chains_auth_from_secrets_and_error_pages_apply() {
     deploy(&cluster, "app", &app);
     deploy(&cluster, "pages", &pages);
     cluster.apply(middleware("strip", json!({"stripPrefix": {"prefixes": ["/api"]}})));
-    cluster.apply(middleware("tag", json!({"headers": {"customRequestHeaders": {"X-Test": "tagged"}}})));
-    cluster.apply(middleware("both", json!({"chain": {"middlewares": [{"name": "strip"}, {"name": "tag"}]}})));
+    cluster.apply(middleware(
+        "tag",
+        json!({"headers": {"customRequestHeaders": {"X-Test": "tagged"}}}),
+    ));
+    cluster.apply(middleware(
+        "both",
+        json!({"chain": {"middlewares": [{"name": "strip"}, {"name": "tag"}]}}),
+    ));
     // basicAuth users: htpasswd lines in the only key of a Secret, or a kubernetes.io/basic-auth Secret.
     cluster.apply(secret(
         "default",
@@ -213,9 +255,17 @@ async fn middlewares_chains_auth_from_secrets_and_error_pages_apply() {
         "Opaque",
         &[("users", "test:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/\n")],
     ));
-    cluster.apply(secret("default", "bob", "kubernetes.io/basic-auth", &[("username", "bob"), ("password", "builder")]));
+    cluster.apply(secret(
+        "default",
+        "bob",
+        "kubernetes.io/basic-auth",
+        &[("username", "bob"), ("password", "builder")],
+    ));
     cluster.apply(middleware("auth", json!({"basicAuth": {"secret": "users"}})));
-    cluster.apply(middleware("bob-auth", json!({"basicAuth": {"secret": "bob", "realm": "shop"}})));
+    cluster.apply(middleware(
+        "bob-auth",
+        json!({"basicAuth": {"secret": "bob", "realm": "shop"}}),
+    ));
     cluster.apply(middleware(
         "oops",
         json!({"errors": {"status": ["500-599"], "query": "/page{status}", "service": {"name": "pages", "port": 80}}}),
@@ -244,10 +294,19 @@ async fn middlewares_chains_auth_from_secrets_and_error_pages_apply() {
     assert_eq!(test.0, StatusCode::OK, "{test:?}");
     let (status, _) = cluster.get("bob.test", "/").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let bob = get_with(&cluster, "bob.test", "/", &[("authorization", "Basic Ym9iOmJ1aWxkZXI=")]).await;
+    let bob = get_with(
+        &cluster,
+        "bob.test",
+        "/",
+        &[("authorization", "Basic Ym9iOmJ1aWxkZXI=")],
+    )
+    .await;
     assert_eq!(bob.0, StatusCode::OK, "{bob:?}");
 
     let (status, body) = cluster.get("errors.test", "/status/503").await;
-    assert_eq!((status, body.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "pages-0 /page503 - -"));
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "pages-0 /page503 - -")
+    );
     assert_eq!(cluster.get("errors.test", "/status/404").await.0, StatusCode::NOT_FOUND);
 }

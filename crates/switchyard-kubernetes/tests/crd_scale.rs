@@ -29,13 +29,30 @@ fn apply_one(server: &ApiServer, i: usize) {
     server.apply(service("default", &name, &[("http", 80)]));
     let endpoints: Vec<String> = (1..=3).map(|k| format!("127.{}.{}.{k}", i / 250, i % 250)).collect();
     let endpoints: Vec<&str> = endpoints.iter().map(String::as_str).collect();
-    server.apply(slice("default", &name, &format!("{name}-abc"), "http", 8080, &ready(&endpoints)));
-    server.apply(traefik("Middleware", "default", &name, json!({"stripPrefix": {"prefixes": ["/a", "/b"]}})));
+    server.apply(slice(
+        "default",
+        &name,
+        &format!("{name}-abc"),
+        "http",
+        8080,
+        &ready(&endpoints),
+    ));
+    server.apply(traefik(
+        "Middleware",
+        "default",
+        &name,
+        json!({"stripPrefix": {"prefixes": ["/a", "/b"]}}),
+    ));
     let route = |path: &str| {
         json!({"match": format!("Host(`{name}.test`) && PathPrefix(`{path}`)"), "middlewares": [{"name": name}],
             "services": [{"name": name, "port": 80}]})
     };
-    server.apply(traefik("IngressRoute", "default", &name, json!({"routes": [route("/a"), route("/b")]})));
+    server.apply(traefik(
+        "IngressRoute",
+        "default",
+        &name,
+        json!({"routes": [route("/a"), route("/b")]}),
+    ));
 }
 
 fn apply_all(server: &ApiServer, n: usize) {
@@ -58,9 +75,11 @@ async fn converge(n: usize, limit: Duration) -> (Cluster, Duration) {
     cluster.published().await;
     apply_all(&cluster.server, n);
     let last_object = Instant::now();
-    within(limit, || async { cluster.gateway.snapshot().route_count("web", false) == 2 * n })
-        .await
-        .unwrap_or_else(|_| panic!("every route compiled: {:?}", cluster.warnings().first()));
+    within(limit, || async {
+        cluster.gateway.snapshot().route_count("web", false) == 2 * n
+    })
+    .await
+    .unwrap_or_else(|_| panic!("every route compiled: {:?}", cluster.warnings().first()));
     let converged = last_object.elapsed();
     let (status, body) = cluster.get(&format!("app-{}.test", n - 1), "/b/x").await;
     assert_eq!(status, 502, "routed to an endpoint where nothing listens: {body}");
@@ -70,7 +89,9 @@ async fn converge(n: usize, limit: Duration) -> (Cluster, Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hundred_ingress_routes_converge() {
     let (_cluster, converged) = converge(300, Duration::from_secs(120)).await;
-    println!("300 IngressRoutes (600 routers, 300 Middlewares, 300 Services): compiled {converged:?} after the last object (debug build)");
+    println!(
+        "300 IngressRoutes (600 routers, 300 Middlewares, 300 Services): compiled {converged:?} after the last object (debug build)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,7 +99,9 @@ async fn three_hundred_ingress_routes_converge() {
 async fn five_thousand_ingress_routes_converge_within_two_seconds_of_the_last_object() {
     release_only();
     let (_cluster, converged) = converge(5_000, Duration::from_secs(60)).await;
-    println!("5,000 IngressRoutes (10,000 routers, 5,000 Middlewares, 5,000 Services with 3 endpoints): compiled {converged:?} after the last object");
+    println!(
+        "5,000 IngressRoutes (10,000 routers, 5,000 Middlewares, 5,000 Services with 3 endpoints): compiled {converged:?} after the last object"
+    );
     assert!(converged < Duration::from_secs(2), "{converged:?}");
 }
 
@@ -117,9 +140,11 @@ async fn crd_changes_go_live_within_a_second_among_five_thousand() {
         let started = Instant::now();
         apply_one(&cluster.server, i);
         let host = format!("app-{i}.test");
-        within(Duration::from_secs(30), || async { cluster.get(&host, "/a").await.0 == 502 })
-            .await
-            .expect("the new IngressRoute routes");
+        within(Duration::from_secs(30), || async {
+            cluster.get(&host, "/a").await.0 == 502
+        })
+        .await
+        .expect("the new IngressRoute routes");
         took.push(started.elapsed());
     }
     let (median, max) = median_and_max(took);

@@ -34,7 +34,15 @@ fn route(namespace: &str, name: &str, class: Option<&str>, labels: Value) -> Val
 
 fn routers(cluster: &Cluster) -> Vec<String> {
     let snapshot = cluster.gateway.snapshot();
-    snapshot.published().runtime.config.http.routers.keys().map(|k| k.split('-').take(2).collect::<Vec<_>>().join("-")).collect()
+    snapshot
+        .published()
+        .runtime
+        .config
+        .http
+        .routers
+        .keys()
+        .map(|k| k.split('-').take(2).collect::<Vec<_>>().join("-"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,19 +83,32 @@ async fn the_static_settings_select_what_is_watched_and_handled() {
     assert_eq!(routers(&cluster), ["blog-annotated", "shop-shop"]);
     let snapshot = cluster.gateway.snapshot();
     let services = &snapshot.published().runtime.config.http.services;
-    let switchyard_config::ServiceKind::LoadBalancer(lb) = &services["shop-app-80@kubernetescrd"].kind else { panic!() };
+    let switchyard_config::ServiceKind::LoadBalancer(lb) = &services["shop-app-80@kubernetescrd"].kind else {
+        panic!()
+    };
     assert_eq!(lb.servers[0].url, "http://10.96.0.10:80", "nativeLBByDefault");
     // disableClusterScopeResources: no Node is ever listed.
     assert!(cluster.server.accesses().iter().all(|a| a.resource != "nodes"));
 
     // Throttled: after a publication, the next one waits for throttleDuration (300 ms).
-    cluster.server.apply(route("shop", "second", Some("edge"), json!({"expose": "yes"})));
-    within(Duration::from_secs(10), || async { routers(&cluster).len() == 3 }).await.unwrap();
+    cluster
+        .server
+        .apply(route("shop", "second", Some("edge"), json!({"expose": "yes"})));
+    within(Duration::from_secs(10), || async { routers(&cluster).len() == 3 })
+        .await
+        .unwrap();
     let published = std::time::Instant::now();
-    cluster.server.apply(route("shop", "third", Some("edge"), json!({"expose": "yes"})));
-    within(Duration::from_secs(10), || async { routers(&cluster).len() == 4 }).await.unwrap();
+    cluster
+        .server
+        .apply(route("shop", "third", Some("edge"), json!({"expose": "yes"})));
+    within(Duration::from_secs(10), || async { routers(&cluster).len() == 4 })
+        .await
+        .unwrap();
     let waited = published.elapsed();
-    assert!(waited >= Duration::from_millis(200), "the next change came {waited:?} after a publication");
+    assert!(
+        waited >= Duration::from_millis(200),
+        "the next change came {waited:?} after a publication"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,7 +117,10 @@ async fn empty_services_are_left_out_unless_allowed() {
     strict.apply(service("default", "app", &[("http", 80)]));
     strict.apply(route("default", "empty", None, json!({})));
     within(Duration::from_secs(10), || async {
-        strict.warnings().iter().any(|w| w.contains("Service `default/app` has no ready endpoints"))
+        strict
+            .warnings()
+            .iter()
+            .any(|w| w.contains("Service `default/app` has no ready endpoints"))
     })
     .await
     .unwrap_or_else(|_| panic!("{:?}", strict.warnings()));
@@ -105,7 +129,9 @@ async fn empty_services_are_left_out_unless_allowed() {
     let allowing = Cluster::start_crd(|p| p.allow_empty_services(true)).await;
     allowing.apply(service("default", "app", &[("http", 80)]));
     allowing.apply(route("default", "empty", None, json!({})));
-    within(Duration::from_secs(10), || async { allowing.get("empty.test", "/").await.0 == 503 })
-        .await
-        .expect("a route to a Service without endpoints answers 503");
+    within(Duration::from_secs(10), || async {
+        allowing.get("empty.test", "/").await.0 == 503
+    })
+    .await
+    .expect("a route to a Service without endpoints answers 503");
 }

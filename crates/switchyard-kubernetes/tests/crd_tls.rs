@@ -64,13 +64,20 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 fn chain_and_key(issued: &Issued) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
     use rustls::pki_types::pem::PemObject;
-    let chain = CertificateDer::pem_slice_iter(issued.cert.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
+    let chain = CertificateDer::pem_slice_iter(issued.cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
     (chain, PrivateKeyDer::from_pem_slice(issued.key.as_bytes()).unwrap())
 }
 
 /// One GET over a fresh TLS connection for `host` (SNI), trusting `roots`, with a client certificate
 /// if given: the leaf the gateway served and the status.
-async fn fetch(addr: SocketAddr, roots: &rustls::RootCertStore, host: &str, client: Option<&Issued>) -> Result<(Vec<u8>, u16), String> {
+async fn fetch(
+    addr: SocketAddr,
+    roots: &rustls::RootCertStore,
+    host: &str,
+    client: Option<&Issued>,
+) -> Result<(Vec<u8>, u16), String> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -88,22 +95,42 @@ async fn fetch(addr: SocketAddr, roots: &rustls::RootCertStore, host: &str, clie
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     let served = stream.get_ref().1.peer_certificates().unwrap()[0].to_vec();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
-    let request = http::Request::get("/").header("host", host).body(Empty::<Bytes>::new()).unwrap();
-    let response = sender.send_request(request).await.map_err(|e| format!("request: {e}"))?;
+    let request = http::Request::get("/")
+        .header("host", host)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
     Ok((served, response.status().as_u16()))
 }
 
 fn tls_secret(name: &str, issued: &Issued) -> serde_json::Value {
-    secret("default", name, "kubernetes.io/tls", &[("tls.crt", &issued.cert), ("tls.key", &issued.key)])
+    secret(
+        "default",
+        name,
+        "kubernetes.io/tls",
+        &[("tls.crt", &issued.cert), ("tls.key", &issued.key)],
+    )
 }
 
 async fn cluster_with_app() -> (Cluster, Pods) {
     let cluster = Cluster::start_crd(|p| p).await;
     let pods = Pods::start("app", 1).await;
     cluster.apply(service("default", "app", &[("http", 80)]));
-    cluster.apply(slice("default", "app", "app-abc", "http", pods.port, &ready(&pods.first(1))));
+    cluster.apply(slice(
+        "default",
+        "app",
+        "app-abc",
+        "http",
+        pods.port,
+        &ready(&pods.first(1)),
+    ));
     (cluster, pods)
 }
 
@@ -118,7 +145,12 @@ async fn route_certificates_default_store_and_client_auth_options_serve_tls() {
     cluster.apply(tls_secret("site", &site));
     cluster.apply(tls_secret("fallback", &fallback));
     cluster.apply(secret("default", "client-ca", "Opaque", &[("ca.crt", &clients.pem)]));
-    cluster.apply(traefik("TLSStore", "default", "default", json!({"defaultCertificate": {"secretName": "fallback"}})));
+    cluster.apply(traefik(
+        "TLSStore",
+        "default",
+        "default",
+        json!({"defaultCertificate": {"secretName": "fallback"}}),
+    ));
     cluster.apply(traefik(
         "TLSOption",
         "default",
@@ -137,32 +169,51 @@ async fn route_certificates_default_store_and_client_auth_options_serve_tls() {
     cluster.apply(routes("mutual", "mutual.test", json!({"options": {"name": "mutual"}})));
     let addr = cluster.addr;
     within(Duration::from_secs(10), || async {
-        fetch(addr, &ca.roots, "secure.test", None).await.is_ok_and(|(served, status)| served == site.der && status == 200)
+        fetch(addr, &ca.roots, "secure.test", None)
+            .await
+            .is_ok_and(|(served, status)| served == site.der && status == 200)
     })
     .await
     .unwrap_or_else(|_| panic!("the route's Secret serves secure.test: {:?}", cluster.warnings()));
     // No route's certificate names other.test: the default store's certificate answers.
     let served = fetch(addr, &ca.roots, "other.test", None).await.unwrap().0;
-    assert!(served == fallback.der, "the TLSStore's default certificate serves names without their own");
+    assert!(
+        served == fallback.der,
+        "the TLSStore's default certificate serves names without their own"
+    );
 
     // The TLSOption requires a client certificate from the CA in the Secret.
     within(Duration::from_secs(10), || async {
-        fetch(addr, &ca.roots, "mutual.test", Some(&client)).await.is_ok_and(|(_, status)| status == 200)
+        fetch(addr, &ca.roots, "mutual.test", Some(&client))
+            .await
+            .is_ok_and(|(_, status)| status == 200)
     })
     .await
-    .unwrap_or_else(|_| panic!("a client with a certificate of the CA gets in: {:?}", cluster.warnings()));
+    .unwrap_or_else(|_| {
+        panic!(
+            "a client with a certificate of the CA gets in: {:?}",
+            cluster.warnings()
+        )
+    });
     let refused = fetch(addr, &ca.roots, "mutual.test", None).await;
-    assert!(refused.is_err(), "a client without a certificate is refused: {refused:?}");
+    assert!(
+        refused.is_err(),
+        "a client without a certificate is refused: {refused:?}"
+    );
     let stranger = Ca::new().issue(&["client"]);
-    assert!(fetch(addr, &ca.roots, "mutual.test", Some(&stranger)).await.is_err(), "a certificate of another CA is refused");
+    assert!(
+        fetch(addr, &ca.roots, "mutual.test", Some(&stranger)).await.is_err(),
+        "a certificate of another CA is refused"
+    );
 }
 
 /// An HTTPS pod with this certificate, requiring client certificates from `clients`; answers `tls-pod`.
 async fn https_pod(issued: &Issued, clients: &Ca) -> u16 {
     let (chain, key) = chain_and_key(issued);
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(clients.roots.clone()), provider())
-        .build()
-        .unwrap();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(clients.roots.clone()), provider())
+            .build()
+            .unwrap();
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -180,7 +231,9 @@ async fn https_pod(issued: &Issued, clients: &Ca) -> u16 {
                 let service = hyper::service::service_fn(|_request| async {
                     Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from("tls-pod"))))
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });
@@ -195,8 +248,20 @@ async fn a_servers_transport_reaches_https_pods_with_cas_and_client_certificates
     let pod_port = https_pod(&backend_ca.issue(&["backend.internal"]), &clients).await;
     let gateway_cert = clients.issue(&["gateway"]);
     cluster.apply(service("default", "secure", &[("https", 443)]));
-    cluster.apply(slice("default", "secure", "secure-abc", "https", pod_port, &ready(&["127.0.0.1"])));
-    cluster.apply(secret("default", "backend-ca", "Opaque", &[("tls.ca", &backend_ca.pem)]));
+    cluster.apply(slice(
+        "default",
+        "secure",
+        "secure-abc",
+        "https",
+        pod_port,
+        &ready(&["127.0.0.1"]),
+    ));
+    cluster.apply(secret(
+        "default",
+        "backend-ca",
+        "Opaque",
+        &[("tls.ca", &backend_ca.pem)],
+    ));
     cluster.apply(tls_secret("gateway-cert", &gateway_cert));
     cluster.apply(traefik(
         "ServersTransport",
@@ -220,10 +285,16 @@ async fn a_servers_transport_reaches_https_pods_with_cas_and_client_certificates
     ));
     cluster.routes_to("with.test", "/", "tls-pod").await;
     let (status, _) = cluster.get("without.test", "/").await;
-    assert!(status.is_server_error(), "without the transport the pod's certificate is not trusted: {status}");
+    assert!(
+        status.is_server_error(),
+        "without the transport the pod's certificate is not trusted: {status}"
+    );
     let snapshot = cluster.gateway.snapshot();
     let transport = &snapshot.published().runtime.config.http.servers_transports["default-pods@kubernetescrd"];
     let timeouts = transport.forwarding_timeouts.unwrap();
-    assert_eq!(timeouts.response_header_timeout, switchyard_config::Duration::from_secs(10));
+    assert_eq!(
+        timeouts.response_header_timeout,
+        switchyard_config::Duration::from_secs(10)
+    );
     assert_eq!(timeouts.dial_timeout, switchyard_config::Duration::from_secs(5));
 }

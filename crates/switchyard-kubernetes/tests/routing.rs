@@ -272,7 +272,11 @@ async fn an_annotated_priority_outranks_the_specification_order() {
     };
     // By the specification the longer Exact path would win; the annotation says otherwise.
     cluster.server.apply(annotated(
-        ingress("default", "chosen", json!({"rules": [rule("app.test", &[("Prefix", "/", "chosen", "http")])]})),
+        ingress(
+            "default",
+            "chosen",
+            json!({"rules": [rule("app.test", &[("Prefix", "/", "chosen", "http")])]}),
+        ),
         "10",
     ));
     cluster.server.apply(ingress(
@@ -287,7 +291,11 @@ async fn an_annotated_priority_outranks_the_specification_order() {
         json!({"defaultBackend": {"service": {"name": "fallback", "port": {"name": "http"}}}}),
     ));
     cluster.server.apply(annotated(
-        ingress("default", "preferred", json!({"defaultBackend": {"service": {"name": "longer", "port": {"name": "http"}}}})),
+        ingress(
+            "default",
+            "preferred",
+            json!({"defaultBackend": {"service": {"name": "longer", "port": {"name": "http"}}}}),
+        ),
         "5",
     ));
     cluster.routes_to("app.test", "/", "chosen-0").await;

@@ -36,7 +36,14 @@ fn apply_one(server: &ApiServer, i: usize) {
     server.apply(service("default", &name, &[("http", 80)]));
     let endpoints: Vec<String> = (1..=3).map(|k| format!("127.{}.{}.{k}", i / 250, i % 250)).collect();
     let endpoints: Vec<&str> = endpoints.iter().map(String::as_str).collect();
-    server.apply(slice("default", &name, &format!("{name}-abc"), "http", 8080, &ready(&endpoints)));
+    server.apply(slice(
+        "default",
+        &name,
+        &format!("{name}-abc"),
+        "http",
+        8080,
+        &ready(&endpoints),
+    ));
     server.apply(ingress(
         "default",
         &name,
@@ -51,9 +58,11 @@ async fn converge(n: usize, limit: Duration) -> (Cluster, Duration) {
     cluster.published().await;
     apply_all(&cluster.server, n);
     let last_event = Instant::now();
-    within(limit, || async { cluster.gateway.snapshot().route_count("web", false) == n })
-        .await
-        .expect("every route compiled");
+    within(limit, || async {
+        cluster.gateway.snapshot().route_count("web", false) == n
+    })
+    .await
+    .expect("every route compiled");
     let converged = last_event.elapsed();
     let (status, body) = cluster.get(&format!("app-{}.test", n - 1), "/").await;
     assert_eq!(status, 502, "routed to an endpoint where nothing listens: {body}");
@@ -109,9 +118,11 @@ async fn ingress_changes_go_live_within_a_second_among_five_thousand() {
         let started = Instant::now();
         apply_one(&cluster.server, i);
         let host = format!("app-{i}.test");
-        within(Duration::from_secs(30), || async { cluster.get(&host, "/").await.0 == 502 })
-            .await
-            .expect("the new Ingress routes");
+        within(Duration::from_secs(30), || async {
+            cluster.get(&host, "/").await.0 == 502
+        })
+        .await
+        .expect("the new Ingress routes");
         took.push(started.elapsed());
     }
     let (median, max) = median_and_max(took);

@@ -96,7 +96,10 @@ async fn router_and_service_annotations_reach_the_configuration() {
     assert_eq!(r.rule, "Host(`app.test`) && (Path(`/api`) || PathPrefix(`/api/`))");
     assert_eq!(r.entry_points, ["web", "websecure"]);
     assert_eq!(r.middlewares, ["default-auth@kubernetescrd"]);
-    assert_eq!(r.priority, 3_000_077, "an annotated priority outranks the computed ones");
+    assert_eq!(
+        r.priority, 3_000_077,
+        "an annotated priority outranks the computed ones"
+    );
     assert_eq!(r.tls.unwrap().cert_resolver, "le");
     let lb = load_balancer(&cluster, "default-app-http").unwrap();
     assert_eq!(lb.sticky.unwrap().cookie.unwrap().name, "sid");

@@ -55,7 +55,11 @@ impl Target {
             }
             _ => return None,
         };
-        let resource = if status { format!("{plural}/status") } else { plural.clone() };
+        let resource = if status {
+            format!("{plural}/status")
+        } else {
+            plural.clone()
+        };
         Some(Access {
             verb,
             group: group.clone(),

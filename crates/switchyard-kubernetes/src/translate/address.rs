@@ -4,9 +4,9 @@
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerIngress, IngressPortStatus};
 
+use super::ClusterView;
 use crate::error::{ObjectError, TranslateError};
 use crate::options::TranslateOptions;
-use super::ClusterView;
 
 /// The address to publish: `None` when no `ingressEndpoint` is configured, an error when the
 /// published Service cannot give one.
@@ -159,7 +159,6 @@ pub(crate) fn current(ingress: &Ingress) -> Vec<IngressLoadBalancerIngress> {
         .and_then(|lb| lb.ingress.clone())
         .unwrap_or_default()
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -16,8 +16,8 @@ use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
-use switchyard_config::{EntryPoint, StaticConfig};
 use switchyard_config::Provider;
+use switchyard_config::{EntryPoint, StaticConfig};
 use switchyard_kubernetes::{CrdProvider, IngressProvider, TRAEFIK_KINDS};
 use switchyard_proxy::{Gateway, RunningGateway};
 use switchyard_test_apiserver::{ApiServer, ResourceType};
@@ -205,7 +205,11 @@ fn serve(listener: TcpListener, name: String, echo: bool, hits: Arc<AtomicUsize>
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
                     hits.fetch_add(1, Ordering::Relaxed);
-                    let response = if echo { echo_answer(&name, &request) } else { Response::new(Full::new(Bytes::from(name.to_string()))) };
+                    let response = if echo {
+                        echo_answer(&name, &request)
+                    } else {
+                        Response::new(Full::new(Bytes::from(name.to_string())))
+                    };
                     async move { Ok::<_, Infallible>(response) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -269,7 +273,10 @@ impl Cluster {
     /// Applies a `traefik.io` object after checking it against the shipped CRD schema (as an API server
     /// with the CRDs installed would), or any other object as it is.
     pub fn apply(&self, object: Value) -> Value {
-        if object["apiVersion"].as_str().is_some_and(|v| v.starts_with("traefik.io/")) {
+        if object["apiVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("traefik.io/"))
+        {
             if let Err(error) = schema::validate(&object) {
                 panic!("the shipped CRD schema refuses {}: {error}", object["metadata"]["name"]);
             }

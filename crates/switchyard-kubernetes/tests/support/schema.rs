@@ -14,7 +14,10 @@ pub const RBAC: &str = include_str!("../../../../deploy/rbac.yaml");
 pub fn documents(text: &str) -> Vec<Value> {
     text.split("\n---")
         .map(str::trim)
-        .filter(|doc| doc.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .filter(|doc| {
+            doc.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
         .map(|doc| serde_saphyr::from_str::<Value>(doc).expect("a manifest document is valid YAML"))
         .collect()
 }
@@ -27,7 +30,12 @@ pub fn validate(object: &Value) -> Result<(), String> {
         .iter()
         .find(|crd| crd["spec"]["names"]["kind"] == kind)
         .ok_or_else(|| format!("no CRD for kind {kind}"))?;
-    let version = object["apiVersion"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default();
+    let version = object["apiVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
     let schema = crd["spec"]["versions"]
         .as_array()
         .into_iter()
@@ -55,14 +63,18 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), String> {
     match schema["type"].as_str() {
         Some("object") => check_object(schema, value, path, preserve),
         Some("array") => {
-            let items = value.as_array().ok_or_else(|| format!("{path}: expected an array, got {value}"))?;
+            let items = value
+                .as_array()
+                .ok_or_else(|| format!("{path}: expected an array, got {value}"))?;
             items
                 .iter()
                 .enumerate()
                 .try_for_each(|(i, item)| check(&schema["items"], item, &format!("{path}[{i}]")))
         }
         Some("string") if !value.is_string() => Err(format!("{path}: expected a string, got {value}")),
-        Some("integer") if !(value.is_i64() || value.is_u64()) => Err(format!("{path}: expected an integer, got {value}")),
+        Some("integer") if !(value.is_i64() || value.is_u64()) => {
+            Err(format!("{path}: expected an integer, got {value}"))
+        }
         Some("number") if !value.is_number() => Err(format!("{path}: expected a number, got {value}")),
         Some("boolean") if !value.is_boolean() => Err(format!("{path}: expected a boolean, got {value}")),
         None if !preserve => Err(format!("{path}: the schema gives no type")),
@@ -71,7 +83,9 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), String> {
 }
 
 fn check_object(schema: &Value, value: &Value, path: &str, preserve: bool) -> Result<(), String> {
-    let map = value.as_object().ok_or_else(|| format!("{path}: expected an object, got {value}"))?;
+    let map = value
+        .as_object()
+        .ok_or_else(|| format!("{path}: expected an object, got {value}"))?;
     if schema.get("properties").is_none() && schema.get("additionalProperties").is_none() {
         // An object the CRD leaves to the API server (`metadata`).
         return Ok(());

@@ -33,7 +33,11 @@ impl Crd<'_> {
     fn ingress_route(&mut self, object: Object<'_>, route: &IngressRoute) -> Result<(), TranslateError> {
         let spec: IngressRouteSpec = self.read(object, &route.spec, "spec")?;
         let annotations = route.metadata.annotations.as_ref();
-        if !handles_class(&self.options.ingress_class, spec.ingress_class_name.as_deref(), annotations) {
+        if !handles_class(
+            &self.options.ingress_class,
+            spec.ingress_class_name.as_deref(),
+            annotations,
+        ) {
             return Ok(());
         }
         let tls = match &spec.tls {
@@ -54,33 +58,29 @@ impl Crd<'_> {
         Ok(())
     }
 
-    fn route(&mut self, object: Object<'_>, spec: &IngressRouteSpec, route: &Route, path: &str) -> Result<(String, Router), TranslateError> {
+    fn route(
+        &mut self,
+        object: Object<'_>,
+        spec: &IngressRouteSpec,
+        route: &Route,
+        path: &str,
+    ) -> Result<(String, Router), TranslateError> {
+        let invalid = |key: &str, reason: String| TranslateError::Spec {
+            path: format!("{path}.{key}"),
+            reason,
+        };
         if !route.kind.is_empty() && route.kind != "Rule" {
-            let reason = format!("kind `{}` is not supported: only `Rule`", route.kind);
-            return Err(TranslateError::Spec { path: format!("{path}.kind"), reason });
+            return Err(invalid(
+                "kind",
+                format!("kind `{}` is not supported: only `Rule`", route.kind),
+            ));
         }
         if route.rule.trim().is_empty() {
-            let reason = "the match rule is empty".to_owned();
-            return Err(TranslateError::Spec { path: format!("{path}.match"), reason });
+            return Err(invalid("match", "the match rule is empty".into()));
         }
         let key = router_name(object.namespace, object.name, &route.rule);
-        let mut middlewares = Vec::new();
-        for (i, middleware) in route.middlewares.iter().enumerate() {
-            let at = format!("{path}.middlewares[{i}]");
-            middlewares.push(reference::resolve(self.options, object.namespace, &middleware.namespace, &middleware.name, &at)?);
-        }
-        let services_path = format!("{path}.services");
-        let service = match route.services.as_slice() {
-            [] => {
-                let reason = "a route needs at least one service".to_owned();
-                return Err(TranslateError::Spec { path: services_path, reason });
-            }
-            [one] => self.backend(object, one, &format!("{services_path}[0]"), None)?.0,
-            many => {
-                self.weighted(object, many, None, &key, &services_path)?;
-                key.clone()
-            }
-        };
+        let middlewares = self.middleware_references(object, &route.middlewares, &format!("{path}.middlewares"))?;
+        let service = self.route_service(object, &route.services, &key, &format!("{path}.services"))?;
         let router = Router {
             rule: route.rule.clone(),
             rule_syntax: route.syntax.clone().filter(|s| !s.is_empty()),
@@ -92,6 +92,27 @@ impl Crd<'_> {
             observability: route.observability.as_ref().map(observability),
         };
         Ok((key, router))
+    }
+
+    /// The service of a route: its only service, or a weighted service over them named after the router.
+    fn route_service(
+        &mut self,
+        object: Object<'_>,
+        services: &[serde_json::Value],
+        key: &str,
+        path: &str,
+    ) -> Result<String, TranslateError> {
+        match services {
+            [] => Err(TranslateError::Spec {
+                path: path.to_owned(),
+                reason: "a route needs at least one service".into(),
+            }),
+            [one] => Ok(self.backend(object, one, &format!("{path}[0]"), None)?.0),
+            many => {
+                self.weighted(object, many, None, key, path)?;
+                Ok(key.to_owned())
+            }
+        }
     }
 
     /// The routers' `tls`, and the certificate of `secretName` (in `store` when one is named).
@@ -115,7 +136,13 @@ impl Crd<'_> {
     }
 
     /// A TLSOption or TLSStore reference: `default` is the shared one, others resolve as references do.
-    fn tls_reference(&self, object: Object<'_>, namespace: &str, name: &str, path: &str) -> Result<String, TranslateError> {
+    fn tls_reference(
+        &self,
+        object: Object<'_>,
+        namespace: &str,
+        name: &str,
+        path: &str,
+    ) -> Result<String, TranslateError> {
         if name == DEFAULT {
             return Ok(DEFAULT.to_owned());
         }
@@ -123,7 +150,11 @@ impl Crd<'_> {
         if name.contains('@') {
             return Ok(resolved);
         }
-        let namespace = if namespace.is_empty() { object.namespace } else { namespace };
+        let namespace = if namespace.is_empty() {
+            object.namespace
+        } else {
+            namespace
+        };
         Ok(tls_id(namespace, name))
     }
 }

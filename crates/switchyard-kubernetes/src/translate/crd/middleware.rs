@@ -55,7 +55,9 @@ impl Crd<'_> {
 
     fn basic_auth(&mut self, object: Object<'_>, value: &Value, path: &str) -> Result<Middleware, TranslateError> {
         let auth: AuthSecret = self.read(object, value, path)?;
-        let users = self.secrets(&object).basic_users(&auth.secret, &format!("{path}.secret"))?;
+        let users = self
+            .secrets(&object)
+            .basic_users(&auth.secret, &format!("{path}.secret"))?;
         let defaults = BasicAuth::default();
         Ok(Middleware::BasicAuth(BasicAuth {
             users,
@@ -68,7 +70,9 @@ impl Crd<'_> {
 
     fn digest_auth(&mut self, object: Object<'_>, value: &Value, path: &str) -> Result<Middleware, TranslateError> {
         let auth: AuthSecret = self.read(object, value, path)?;
-        let users = self.secrets(&object).digest_users(&auth.secret, &format!("{path}.secret"))?;
+        let users = self
+            .secrets(&object)
+            .digest_users(&auth.secret, &format!("{path}.secret"))?;
         let defaults = DigestAuth::default();
         Ok(Middleware::DigestAuth(DigestAuth {
             users,
@@ -90,10 +94,14 @@ impl Crd<'_> {
                 ..ClientTls::default()
             };
             if !secrets.ca_secret.is_empty() {
-                client.ca = self.secrets(&object).ca(&secrets.ca_secret, &format!("{at}.caSecret"))?;
+                client.ca = self
+                    .secrets(&object)
+                    .ca(&secrets.ca_secret, &format!("{at}.caSecret"))?;
             }
             if !secrets.cert_secret.is_empty() {
-                let (cert, key) = self.secrets(&object).certificate(&secrets.cert_secret, &format!("{at}.certSecret"))?;
+                let (cert, key) = self
+                    .secrets(&object)
+                    .certificate(&secrets.cert_secret, &format!("{at}.certSecret"))?;
                 (client.cert, client.key) = (cert, key);
             }
             auth.tls = Some(client);
@@ -103,7 +111,13 @@ impl Crd<'_> {
 
     /// `errors`: the error-page service is a service reference; a Kubernetes Service gets the load
     /// balancer `<middleware>-errorpage-service`, as in Traefik.
-    fn errors(&mut self, object: Object<'_>, value: &Value, path: &str, key: &str) -> Result<Middleware, TranslateError> {
+    fn errors(
+        &mut self,
+        object: Object<'_>,
+        value: &Value,
+        path: &str,
+        key: &str,
+    ) -> Result<Middleware, TranslateError> {
         let mut page: ErrorPage = self.read(object, &without(value, &["service"]), path)?;
         let service = value.get("service").cloned().unwrap_or(Value::Null);
         let name = format!("{key}-errorpage-service");
@@ -113,11 +127,7 @@ impl Crd<'_> {
 
     fn chain(&mut self, object: Object<'_>, value: &Value, path: &str) -> Result<Middleware, TranslateError> {
         let chain: spec::Chain = self.read(object, value, path)?;
-        let mut middlewares = Vec::new();
-        for (i, link) in chain.middlewares.iter().enumerate() {
-            let at = format!("{path}.middlewares[{i}]");
-            middlewares.push(reference::resolve(self.options, object.namespace, &link.namespace, &link.name, &at)?);
-        }
+        let middlewares = self.middleware_references(object, &chain.middlewares, &format!("{path}.middlewares"))?;
         Ok(Middleware::Chain(Chain { middlewares }))
     }
 

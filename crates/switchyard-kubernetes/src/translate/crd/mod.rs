@@ -94,7 +94,9 @@ pub(crate) fn translate(view: &CrdView, options: &CrdOptions) -> Translation {
     crd.servers_transports();
     crd.ingress_routes();
     for (kind, (namespace, name)) in &view.unsupported {
-        let reason = TranslateError::UnsupportedKind { kind: (*kind).to_owned() };
+        let reason = TranslateError::UnsupportedKind {
+            kind: (*kind).to_owned(),
+        };
         crd.out.problems.push(ObjectError::new(kind, namespace, name, reason));
     }
     let certificates = std::mem::take(&mut crd.certificates);
@@ -163,7 +165,11 @@ impl Crd<'_> {
 
 /// Whether an object of this class is handled, as Traefik decides: the class in the spec, else in the
 /// legacy annotation, must equal `ingressClass`, or be `traefik` or absent when none is configured.
-pub(crate) fn handles_class(configured: &str, class: Option<&str>, annotations: Option<&BTreeMap<String, String>>) -> bool {
+pub(crate) fn handles_class(
+    configured: &str,
+    class: Option<&str>,
+    annotations: Option<&BTreeMap<String, String>>,
+) -> bool {
     let class = class
         .or_else(|| annotations?.get(super::LEGACY_CLASS_ANNOTATION).map(String::as_str))
         .unwrap_or_default();

@@ -89,6 +89,9 @@ mod tests {
         assert_eq!(parsed.unknown, ["spec.extra", "spec.routes[0].colour"]);
         let bad = serde_json::json!({"routes": [{"match": "x"}, {"match": "y", "priority": "high"}]});
         let error = read::<Spec>(&bad, "spec").err().unwrap();
-        assert!(error.to_string().starts_with("`spec.routes[1].priority`: invalid type"), "{error}");
+        assert!(
+            error.to_string().starts_with("`spec.routes[1].priority`: invalid type"),
+            "{error}"
+        );
     }
 }

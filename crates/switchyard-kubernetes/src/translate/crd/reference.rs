@@ -1,6 +1,8 @@
 //! References between objects: names as Traefik makes them, and the namespace rules
 //! (`allowCrossNamespace`, `crossProviderNamespaces`).
 
+use super::spec::Reference;
+use super::{Crd, Object};
 use crate::error::TranslateError;
 use crate::options::CrdOptions;
 use crate::translate::normalize;
@@ -71,6 +73,30 @@ pub(crate) fn cross_provider(options: &CrdOptions, parent: &str, name: &str, pat
         ));
     }
     Ok(())
+}
+
+impl Crd<'_> {
+    /// Resolves the Middleware references at `path` (`spec.routes[0].middlewares`).
+    pub(crate) fn middleware_references(
+        &self,
+        object: Object<'_>,
+        references: &[Reference],
+        path: &str,
+    ) -> Result<Vec<String>, TranslateError> {
+        references
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                resolve(
+                    self.options,
+                    object.namespace,
+                    &r.namespace,
+                    &r.name,
+                    &format!("{path}[{i}]"),
+                )
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

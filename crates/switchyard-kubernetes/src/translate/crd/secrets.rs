@@ -52,7 +52,12 @@ impl Secrets<'_> {
         });
         found
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .ok_or_else(|| fail(path, format!("Secret `{}/{name}` has neither `tls.ca` nor `ca.crt`", self.namespace)))
+            .ok_or_else(|| {
+                fail(
+                    path,
+                    format!("Secret `{}/{name}` has neither `tls.ca` nor `ca.crt`", self.namespace),
+                )
+            })
     }
 
     /// basicAuth users: `username` and `password` of a `kubernetes.io/basic-auth` Secret (the password
@@ -63,7 +68,10 @@ impl Secrets<'_> {
             return self.users(secret, name, path);
         }
         let (Some(user), Some(password)) = (secret.value("username"), secret.value("password")) else {
-            let reason = format!("Secret `{}/{name}` must hold both `username` and `password`", self.namespace);
+            let reason = format!(
+                "Secret `{}/{name}` must hold both `username` and `password`",
+                self.namespace
+            );
             return Err(fail(path, reason));
         };
         let hash = base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(&password));

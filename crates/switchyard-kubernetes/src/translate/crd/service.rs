@@ -4,7 +4,7 @@
 use serde_json::Value;
 use switchyard_config::{
     Failover, FailoverErrors, HighestRandomWeight, LoadBalancer, MirrorService, Mirroring, Service, ServiceKind,
-    Strategy, Sticky, Weighted, WeightedService,
+    Sticky, Strategy, Weighted, WeightedService,
 };
 
 use super::read::without;
@@ -21,6 +21,13 @@ use crate::translate::normalize;
 struct Children {
     services: Vec<Value>,
     sticky: Option<Sticky>,
+}
+
+/// `highestRandomWeight`: children without sticky sessions.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct HrwSpec {
+    services: Vec<Value>,
 }
 
 /// `failover`, with its service references kept raw.
@@ -57,31 +64,50 @@ impl Crd<'_> {
             if reference.namespace.is_empty() {
                 reference.namespace = object.namespace.to_owned();
             }
-            reference::same_provider(self.options, object.namespace, &reference.namespace, &format!("{path}.namespace"))?;
+            reference::same_provider(
+                self.options,
+                object.namespace,
+                &reference.namespace,
+                &format!("{path}.namespace"),
+            )?;
         }
         let weight = reference.weight;
         match reference.kind.as_str() {
             "" | "Service" if !cross_provider => {
                 let port = reference.port.as_ref().map(|p| p.text()).unwrap_or_default();
-                let key = name.unwrap_or_else(|| normalize(&format!("{}-{}-{port}", reference.namespace, reference.name)));
+                let key =
+                    name.unwrap_or_else(|| normalize(&format!("{}-{}-{port}", reference.namespace, reference.name)));
                 let service = self.load_balancer(object, &reference, path)?;
                 self.out.snapshot.config.http.services.insert(key.clone(), service);
                 self.origin(format!("http.services.{key}"), object, path);
                 Ok((key, weight))
             }
             "" | "Service" | "TraefikService" => Ok((traefik_service_name(&reference), weight)),
-            other => Err(spec_error(&format!("{path}.kind"), format!("unknown kind `{other}` (Service or TraefikService)"))),
+            other => Err(spec_error(
+                &format!("{path}.kind"),
+                format!("unknown kind `{other}` (Service or TraefikService)"),
+            )),
         }
     }
 
     /// The load balancer over a Kubernetes Service's servers.
-    fn load_balancer(&mut self, object: Object<'_>, reference: &ServiceRef, path: &str) -> Result<Service, TranslateError> {
+    fn load_balancer(
+        &mut self,
+        object: Object<'_>,
+        reference: &ServiceRef,
+        path: &str,
+    ) -> Result<Service, TranslateError> {
         let strategy = match reference.strategy.as_str() {
             "" | "wrr" | "RoundRobin" => Strategy::Wrr,
             "p2c" => Strategy::P2c,
             "hrw" => Strategy::Hrw,
             "leasttime" => Strategy::LeastTime,
-            other => return Err(spec_error(&format!("{path}.strategy"), format!("unknown strategy `{other}`"))),
+            other => {
+                return Err(spec_error(
+                    &format!("{path}.strategy"),
+                    format!("unknown strategy `{other}`"),
+                ));
+            }
         };
         let urls = servers(&self.view.core, self.options, &reference.namespace, reference)
             .map_err(|reason| spec_error(path, format!("Service `{}`: {reason}", reference.name)))?;
@@ -96,22 +122,29 @@ impl Crd<'_> {
         }
         lb.servers_transport = self.transport_reference(object, reference, path)?;
         let mut service = Service::from(lb);
-        for (i, middleware) in reference.middlewares.iter().enumerate() {
-            let at = format!("{path}.middlewares[{i}]");
-            let resolved = reference::resolve(self.options, object.namespace, &middleware.namespace, &middleware.name, &at)?;
-            service.middlewares.push(resolved);
-        }
+        service.middlewares =
+            self.middleware_references(object, &reference.middlewares, &format!("{path}.middlewares"))?;
         Ok(service)
     }
 
     /// `serversTransport`: a name in the object's namespace, or `name@provider`.
-    fn transport_reference(&self, object: Object<'_>, reference: &ServiceRef, path: &str) -> Result<String, TranslateError> {
+    fn transport_reference(
+        &self,
+        object: Object<'_>,
+        reference: &ServiceRef,
+        path: &str,
+    ) -> Result<String, TranslateError> {
         let name = &reference.servers_transport;
         if name.is_empty() {
             return Ok(String::new());
         }
         if name.contains('@') {
-            reference::cross_provider(self.options, object.namespace, name, &format!("{path}.serversTransport"))?;
+            reference::cross_provider(
+                self.options,
+                object.namespace,
+                name,
+                &format!("{path}.serversTransport"),
+            )?;
             return Ok(name.clone());
         }
         Ok(reference::id(&reference.namespace, name))
@@ -136,7 +169,12 @@ impl Crd<'_> {
         Ok(())
     }
 
-    fn children(&mut self, object: Object<'_>, values: &[Value], path: &str) -> Result<Vec<WeightedService>, TranslateError> {
+    fn children(
+        &mut self,
+        object: Object<'_>,
+        values: &[Value],
+        path: &str,
+    ) -> Result<Vec<WeightedService>, TranslateError> {
         let mut services = Vec::new();
         for (i, value) in values.iter().enumerate() {
             let (name, weight) = self.backend(object, value, &format!("{path}[{i}]"), None)?;
@@ -149,7 +187,12 @@ impl Crd<'_> {
     }
 
     fn insert_service(&mut self, object: Object<'_>, key: &str, kind: ServiceKind, path: &str) {
-        self.out.snapshot.config.http.services.insert(key.to_owned(), Service::from(kind));
+        self.out
+            .snapshot
+            .config
+            .http
+            .services
+            .insert(key.to_owned(), Service::from(kind));
         self.origin(format!("http.services.{key}"), object, path);
     }
 
@@ -171,26 +214,40 @@ impl Crd<'_> {
             let reason = format!("a TraefikService has exactly one of {types:?}, found {present:?}");
             return Err(spec_error("spec", reason));
         };
-        for unknown in spec.as_object().into_iter().flatten().map(|(k, _)| k).filter(|k| !types.contains(&k.as_str())) {
-            self.problem(object, TranslateError::UnknownKey { path: format!("spec.{unknown}") });
+        let unknown = spec.as_object().into_iter().flatten().map(|(k, _)| k);
+        for unknown in unknown.filter(|k| !types.contains(&k.as_str())) {
+            let path = format!("spec.{unknown}");
+            self.problem(object, TranslateError::UnknownKey { path });
         }
         let value = &spec[*kind];
         let path = format!("spec.{kind}");
         match *kind {
             "weighted" => {
                 let children: Children = self.read(object, value, &path)?;
-                self.weighted(object, &children.services, children.sticky, key, &format!("{path}.services"))
+                let services_path = format!("{path}.services");
+                self.weighted(object, &children.services, children.sticky, key, &services_path)
             }
             "mirroring" => self.mirroring(object, value, key, &path),
-            "highestRandomWeight" => {
-                let children: Children = self.read(object, &without(value, &["sticky"]), &path)?;
-                let services = self.children(object, &children.services, &format!("{path}.services"))?;
-                let hrw = HighestRandomWeight { services, health_check: None };
-                self.insert_service(object, key, ServiceKind::HighestRandomWeight(hrw), &path);
-                Ok(())
-            }
+            "highestRandomWeight" => self.highest_random_weight(object, value, key, &path),
             _ => self.failover(object, value, key, &path),
         }
+    }
+
+    fn highest_random_weight(
+        &mut self,
+        object: Object<'_>,
+        value: &Value,
+        key: &str,
+        path: &str,
+    ) -> Result<(), TranslateError> {
+        let spec: HrwSpec = self.read(object, value, path)?;
+        let services = self.children(object, &spec.services, &format!("{path}.services"))?;
+        let hrw = HighestRandomWeight {
+            services,
+            health_check: None,
+        };
+        self.insert_service(object, key, ServiceKind::HighestRandomWeight(hrw), path);
+        Ok(())
     }
 
     fn mirroring(&mut self, object: Object<'_>, value: &Value, key: &str, path: &str) -> Result<(), TranslateError> {

@@ -52,7 +52,10 @@ impl Crd<'_> {
         options.client_auth.client_auth_type = client_auth.client_auth_type;
         for (i, secret) in client_auth.secret_names.iter().enumerate() {
             let path = format!("spec.clientAuth.secretNames[{i}]");
-            options.client_auth.ca_files.push(self.secrets(&object).ca(secret, &path)?);
+            options
+                .client_auth
+                .ca_files
+                .push(self.secrets(&object).ca(secret, &path)?);
         }
         Ok(options)
     }
@@ -78,7 +81,12 @@ impl Crd<'_> {
         });
     }
 
-    fn tls_store(&mut self, object: Object<'_>, spec: &serde_json::Value, id: &str) -> Result<TlsStore, TranslateError> {
+    fn tls_store(
+        &mut self,
+        object: Object<'_>,
+        spec: &serde_json::Value,
+        id: &str,
+    ) -> Result<TlsStore, TranslateError> {
         let spec: TlsStoreSpec = self.read(object, spec, "spec")?;
         let mut store = TlsStore {
             default_generated_cert: spec.default_generated_cert,
@@ -103,9 +111,19 @@ impl Crd<'_> {
         }
         drop(self);
         for namespace in namespaces {
-            let object = Object { kind, namespace, name: DEFAULT };
+            let object = Object {
+                kind,
+                namespace,
+                name: DEFAULT,
+            };
             let reason = format!("a default {kind} is defined in several namespaces ({namespaces:?}); none is used");
-            self.problem(object, TranslateError::Spec { path: "metadata.name".into(), reason });
+            self.problem(
+                object,
+                TranslateError::Spec {
+                    path: "metadata.name".into(),
+                    reason,
+                },
+            );
         }
     }
 }

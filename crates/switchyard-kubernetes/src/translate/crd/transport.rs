@@ -23,7 +23,11 @@ impl Crd<'_> {
         }
     }
 
-    fn servers_transport(&mut self, object: Object<'_>, spec: &serde_json::Value) -> Result<ServersTransport, TranslateError> {
+    fn servers_transport(
+        &mut self,
+        object: Object<'_>,
+        spec: &serde_json::Value,
+    ) -> Result<ServersTransport, TranslateError> {
         let secret_keys = ["rootCAsSecrets", "rootCAs", "certificatesSecrets"];
         let mut transport: ServersTransport = self.read(object, &without(spec, &secret_keys), "spec")?;
         let only_secrets = serde_json::Value::Object(
@@ -35,22 +39,32 @@ impl Crd<'_> {
                 .collect(),
         );
         let secrets: TransportSecrets = self.read(object, &only_secrets, "spec")?;
+        transport.root_cas = self.root_cas(object, &secrets)?;
+        for (i, name) in secrets.certificates_secrets.iter().enumerate() {
+            let path = format!("spec.certificatesSecrets[{i}]");
+            let (cert, key) = self.secrets(&object).certificate(name, &path)?;
+            transport.certificates.push(Certificate::new(cert, key));
+        }
+        Ok(transport)
+    }
+
+    /// The CAs of `rootCAsSecrets` and `rootCAs` (Secrets only: ConfigMaps are not watched).
+    fn root_cas(&self, object: Object<'_>, secrets: &TransportSecrets) -> Result<Vec<String>, TranslateError> {
+        let mut cas = Vec::new();
         for (i, name) in secrets.root_cas_secrets.iter().enumerate() {
-            let ca = self.secrets(&object).ca(name, &format!("spec.rootCAsSecrets[{i}]"))?;
-            transport.root_cas.push(ca);
+            cas.push(self.secrets(&object).ca(name, &format!("spec.rootCAsSecrets[{i}]"))?);
         }
         for (i, root) in secrets.root_cas.iter().enumerate() {
             let path = format!("spec.rootCAs[{i}]");
             let (Some(secret), None) = (&root.secret, &root.config_map) else {
                 let reason = "give a `secret` (ConfigMaps are not watched by switchyard; put the CA in a Secret)";
-                return Err(TranslateError::Spec { path, reason: reason.into() });
+                return Err(TranslateError::Spec {
+                    path,
+                    reason: reason.into(),
+                });
             };
-            transport.root_cas.push(self.secrets(&object).ca(secret, &format!("{path}.secret"))?);
+            cas.push(self.secrets(&object).ca(secret, &format!("{path}.secret"))?);
         }
-        for (i, name) in secrets.certificates_secrets.iter().enumerate() {
-            let (cert, key) = self.secrets(&object).certificate(name, &format!("spec.certificatesSecrets[{i}]"))?;
-            transport.certificates.push(Certificate::new(cert, key));
-        }
-        Ok(transport)
+        Ok(cas)
     }
 }
