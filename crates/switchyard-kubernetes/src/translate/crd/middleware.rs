@@ -31,7 +31,8 @@ impl Crd<'_> {
     }
 
     fn middleware(&mut self, object: Object<'_>, spec: &Value, key: &str) -> Result<Middleware, TranslateError> {
-        let fields = spec.as_object().cloned().unwrap_or_default();
+        let empty = serde_json::Map::new();
+        let fields = spec.as_object().unwrap_or(&empty);
         let mut types = fields.iter();
         let (Some((kind, value)), None) = (types.next(), types.next()) else {
             let found: Vec<&String> = fields.keys().collect();

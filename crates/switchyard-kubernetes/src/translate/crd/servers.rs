@@ -15,7 +15,7 @@ struct Target<'a> {
     /// `namespace/name`, for messages.
     name: String,
     key: (String, String),
-    spec: ServiceSpec,
+    spec: &'a ServiceSpec,
     port: ServicePort,
     scheme: String,
 }
@@ -39,7 +39,7 @@ pub(crate) fn servers(
         .filter(|p| !p.is_unset())
         .ok_or("names no port")?;
     let port = service_port(service, wanted)?;
-    let spec = service.spec.clone().unwrap_or_default();
+    let spec = service.spec.as_ref().ok_or("has no spec")?;
     let external = spec.type_.as_deref() == Some("ExternalName");
     if reference.health_check.is_some() && !external {
         return Err("healthCheck is only allowed for ExternalName Services (Kubernetes checks pods itself)".into());
@@ -73,8 +73,8 @@ impl Target<'_> {
                 self.name
             ));
         }
-        let host = self.spec.external_name.clone().unwrap_or_default();
-        Ok(vec![url(&self.scheme, &host, self.port.port)])
+        let host = self.spec.external_name.as_deref().unwrap_or_default();
+        Ok(vec![url(&self.scheme, host, self.port.port)])
     }
 
     fn cluster_ip(&self) -> Result<Vec<String>, String> {
