@@ -273,13 +273,11 @@ impl Cluster {
     /// Applies a `traefik.io` object after checking it against the shipped CRD schema (as an API server
     /// with the CRDs installed would), or any other object as it is.
     pub fn apply(&self, object: Value) -> Value {
-        if object["apiVersion"]
+        let traefik = object["apiVersion"]
             .as_str()
-            .is_some_and(|v| v.starts_with("traefik.io/"))
-        {
-            if let Err(error) = schema::validate(&object) {
-                panic!("the shipped CRD schema refuses {}: {error}", object["metadata"]["name"]);
-            }
+            .is_some_and(|v| v.starts_with("traefik.io/"));
+        if traefik && let Err(error) = schema::validate(&object) {
+            panic!("the shipped CRD schema refuses {}: {error}", object["metadata"]["name"]);
         }
         self.server.apply(object)
     }
@@ -366,10 +364,11 @@ pub fn rss_mib() -> f64 {
 
 /// Fails a figure test run in a debug build, whose timings say nothing about release.
 pub fn release_only() {
-    assert!(
-        !cfg!(debug_assertions),
-        "this figure is measured in release builds: cargo test --release -p switchyard-kubernetes ... -- --ignored --exact NAME"
-    );
+    if cfg!(debug_assertions) {
+        panic!(
+            "this figure is measured in release builds: cargo test --release -p switchyard-kubernetes ... -- --ignored --exact NAME"
+        );
+    }
 }
 
 /// The median and the largest of some durations.
