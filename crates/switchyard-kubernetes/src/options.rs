@@ -26,6 +26,29 @@ pub(crate) struct TranslateOptions {
     pub(crate) ingress_endpoint: Option<IngressEndpoint>,
     /// Publish the nodes' internal IPs in Ingress status (before `ingress_endpoint`).
     pub(crate) report_node_internal_ips: bool,
+    /// Namespaces whose Ingresses and Services may name middlewares, TLS options and servers
+    /// transports (always other providers' elements); `None`: every namespace.
+    pub(crate) cross_provider_namespaces: Option<Vec<String>>,
+}
+
+impl TranslateOptions {
+    /// Refuses references to other providers' elements from a namespace outside
+    /// `crossProviderNamespaces`.
+    pub(crate) fn cross_provider_allowed(
+        &self,
+        namespace: &str,
+        what: &str,
+    ) -> Result<(), crate::error::TranslateError> {
+        match &self.cross_provider_namespaces {
+            Some(allowed) if !allowed.iter().any(|ns| ns == namespace) => Err(crate::error::TranslateError::Spec {
+                path: what.to_owned(),
+                reason: format!(
+                    "refers to another provider, and namespace `{namespace}` is not in crossProviderNamespaces"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl TranslateOptions {
@@ -45,6 +68,7 @@ impl Default for TranslateOptions {
             native_lb_by_default: false,
             ingress_endpoint: None,
             report_node_internal_ips: false,
+            cross_provider_namespaces: None,
         }
     }
 }

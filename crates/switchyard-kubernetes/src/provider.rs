@@ -197,6 +197,7 @@ impl IngressProvider {
         provider.class_lookup = !(options.disable_ingress_class_lookup || options.disable_cluster_scope_resources);
         provider.cluster_scope = !options.disable_cluster_scope_resources;
         provider.translate.report_node_internal_ips = options.report_node_internal_ips;
+        provider.translate.cross_provider_namespaces = options.cross_provider_namespaces.clone();
         if let Some(endpoint) = &options.ingress_endpoint {
             provider = provider.ingress_endpoint(endpoint.clone());
         }
@@ -272,6 +273,18 @@ impl IngressProvider {
     /// `reportNodeInternalIPs`); they take precedence over [`ingress_endpoint`](Self::ingress_endpoint).
     pub fn report_node_internal_ips(mut self, report: bool) -> Self {
         self.translate.report_node_internal_ips = report;
+        self
+    }
+
+    /// Restricts the namespaces whose Ingresses may name middlewares and TLS options, and whose
+    /// Services may name a servers transport (all of which live in other providers), as Traefik's
+    /// `crossProviderNamespaces` does (default: every namespace; an empty list refuses them all).
+    ///
+    /// ```
+    /// let provider = switchyard_kubernetes::IngressProvider::new().cross_provider_namespaces(["platform"]);
+    /// ```
+    pub fn cross_provider_namespaces<I: IntoIterator<Item = S>, S: Into<String>>(mut self, namespaces: I) -> Self {
+        self.translate.cross_provider_namespaces = Some(namespaces.into_iter().map(Into::into).collect());
         self
     }
 

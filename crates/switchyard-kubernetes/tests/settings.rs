@@ -221,3 +221,29 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_provider_references_are_refused_outside_cross_provider_namespaces() {
+    let cluster = Cluster::start(|p| p.allow_empty_services(true).cross_provider_namespaces(["platform"])).await;
+    for namespace in ["platform", "shop"] {
+        cluster.server.apply(service(namespace, "app", &[("http", 80)]));
+        let mut object = ingress(
+            namespace,
+            "web",
+            json!({"rules": [rule(&format!("{namespace}.test"), &[("Prefix", "/", "app", "http")])]}),
+        );
+        object["metadata"]["annotations"] = json!({"traefik.ingress.kubernetes.io/router.middlewares": "auth@file"});
+        cluster.server.apply(object);
+    }
+    within(Duration::from_secs(15), || async {
+        cluster.warnings().iter().any(|w| w.contains("Ingress shop/web: `annotation router.middlewares`: refers to another provider, and namespace `shop` is not in crossProviderNamespaces"))
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{:?}", cluster.warnings()));
+    // The allowed namespace's router is published (and disabled by the aggregator, since no file
+    // provider defines auth@file); the refused one is not published at all.
+    let snapshot = cluster.gateway.snapshot();
+    let disabled: Vec<&String> = snapshot.published().runtime.disabled.routers.keys().collect();
+    assert_eq!(disabled, ["platform-web-platform-test@kubernetes"]);
+    assert!(routers(&cluster).is_empty());
+}

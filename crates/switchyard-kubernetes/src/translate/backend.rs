@@ -87,6 +87,12 @@ pub(crate) fn load_balancer(
             service: service_name.to_owned(),
         });
     }
+    if annotations.servers_transport.is_some() {
+        options.cross_provider_allowed(
+            namespace,
+            &format!("Service `{service_name}` annotation service.serverstransport"),
+        )?;
+    }
     let mut lb = LoadBalancer {
         servers,
         sticky: annotations.sticky,

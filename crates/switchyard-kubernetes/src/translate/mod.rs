@@ -187,6 +187,20 @@ impl IngressTranslation<'_> {
             Ok(annotations) => annotations,
             Err(problem) => return self.problem(problem),
         };
+        if !annotations.middlewares.is_empty()
+            && let Err(problem) = self
+                .options
+                .cross_provider_allowed(self.namespace, "annotation router.middlewares")
+        {
+            return self.problem(problem);
+        }
+        if annotations.tls.as_ref().is_some_and(|tls| !tls.options.is_empty())
+            && let Err(problem) = self
+                .options
+                .cross_provider_allowed(self.namespace, "annotation router.tls.options")
+        {
+            return self.problem(problem);
+        }
         let Some(spec) = self.ingress.spec.as_ref() else { return };
         let explicit = annotations.priority.and_then(rules::explicit_priority);
         if let Some(backend) = &spec.default_backend
