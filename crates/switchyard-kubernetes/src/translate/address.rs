@@ -2,6 +2,7 @@
 //! `ingressEndpoint` sets it: a fixed IP or hostname, the address of a published Service, or the nodes'
 //! internal IPs. Pure: computed from what the watches hold; `status.rs` writes it.
 
+use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerIngress, IngressPortStatus};
 
 use super::ClusterView;
@@ -36,90 +37,35 @@ pub(crate) fn published_address(
         };
         return Some(Ok(vec![entry]));
     }
-    let (namespace, name) = endpoint.published_service.split_once('/').unwrap_or(("", ""));
+    published_service(view, &endpoint.published_service)
+}
+
+/// The address of the published Service `namespace/name`, by its type; `None` for a load balancer not
+/// provisioned yet (nothing to publish, nothing wrong).
+fn published_service(
+    view: &ClusterView,
+    published: &str,
+) -> Option<Result<Vec<IngressLoadBalancerIngress>, ObjectError>> {
+    let (namespace, name) = published.split_once('/').unwrap_or(("", ""));
     let fail = |reason: &str| {
-        ObjectError::new(
-            "Service",
-            namespace,
-            name,
-            TranslateError::PublishedService {
-                service: endpoint.published_service.clone(),
-                reason: reason.to_owned(),
-            },
-        )
+        let reason = TranslateError::PublishedService {
+            service: published.to_owned(),
+            reason: reason.to_owned(),
+        };
+        ObjectError::new("Service", namespace, name, reason)
     };
     let Some(service) = view.services.get(&(namespace.to_owned(), name.to_owned())) else {
         return Some(Err(fail("not found")));
     };
     let spec = service.spec.clone().unwrap_or_default();
     let addresses = match spec.type_.as_deref().unwrap_or("ClusterIP") {
-        "LoadBalancer" => {
-            let ingress = service
-                .status
-                .as_ref()
-                .and_then(|s| s.load_balancer.as_ref())
-                .and_then(|lb| lb.ingress.clone());
-            // A load balancer not provisioned yet: nothing to publish, nothing wrong.
-            let ingress = ingress?;
-            ingress
-                .into_iter()
-                .map(|lb| IngressLoadBalancerIngress {
-                    ip: lb.ip,
-                    hostname: lb.hostname,
-                    ports: lb.ports.map(|ports| {
-                        ports
-                            .into_iter()
-                            .map(|p| IngressPortStatus {
-                                error: p.error,
-                                port: p.port,
-                                protocol: p.protocol,
-                            })
-                            .collect()
-                    }),
-                })
-                .collect()
+        "LoadBalancer" => load_balancer_addresses(service)?,
+        "ClusterIP" => external_ips(&spec),
+        "NodePort" if view.nodes.is_empty() => {
+            let reason = "NodePort Services need the nodes, which are not watched (disableClusterScopeResources?)";
+            return Some(Err(fail(reason)));
         }
-        "ClusterIP" => {
-            let ports: Vec<IngressPortStatus> = spec
-                .ports
-                .iter()
-                .flatten()
-                .map(|p| IngressPortStatus {
-                    error: None,
-                    port: p.port,
-                    protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
-                })
-                .collect();
-            spec.external_ips
-                .iter()
-                .flatten()
-                .map(|ip| IngressLoadBalancerIngress {
-                    ip: Some(ip.clone()),
-                    hostname: None,
-                    ports: Some(ports.clone()).filter(|p| !p.is_empty()),
-                })
-                .collect()
-        }
-        "NodePort" => {
-            let ports: Vec<IngressPortStatus> = spec
-                .ports
-                .iter()
-                .flatten()
-                .filter_map(|p| {
-                    Some(IngressPortStatus {
-                        error: None,
-                        port: p.node_port?,
-                        protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
-                    })
-                })
-                .collect();
-            if view.nodes.is_empty() {
-                return Some(Err(fail(
-                    "NodePort Services need the nodes, which are not watched (disableClusterScopeResources?)",
-                )));
-            }
-            node_addresses(view, "ExternalIP", Some(ports))
-        }
+        "NodePort" => node_addresses(view, "ExternalIP", Some(node_ports(&spec))),
         "ExternalName" => vec![IngressLoadBalancerIngress {
             ip: None,
             hostname: spec.external_name.clone(),
@@ -128,6 +74,60 @@ pub(crate) fn published_address(
         other => return Some(Err(fail(&format!("Services of type {other} are not supported")))),
     };
     Some(Ok(addresses))
+}
+
+/// A LoadBalancer Service's provisioned addresses, if any.
+fn load_balancer_addresses(service: &Service) -> Option<Vec<IngressLoadBalancerIngress>> {
+    let ingress = service.status.as_ref()?.load_balancer.as_ref()?.ingress.clone()?;
+    let port = |p: k8s_openapi::api::core::v1::PortStatus| IngressPortStatus {
+        error: p.error,
+        port: p.port,
+        protocol: p.protocol,
+    };
+    let addresses = ingress.into_iter().map(|lb| IngressLoadBalancerIngress {
+        ip: lb.ip,
+        hostname: lb.hostname,
+        ports: lb.ports.map(|ports| ports.into_iter().map(port).collect()),
+    });
+    Some(addresses.collect())
+}
+
+/// A ClusterIP Service's external IPs, each with the Service's ports.
+fn external_ips(spec: &ServiceSpec) -> Vec<IngressLoadBalancerIngress> {
+    let ports: Vec<IngressPortStatus> = spec
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| IngressPortStatus {
+            error: None,
+            port: p.port,
+            protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+        })
+        .collect();
+    spec.external_ips
+        .iter()
+        .flatten()
+        .map(|ip| IngressLoadBalancerIngress {
+            ip: Some(ip.clone()),
+            hostname: None,
+            ports: Some(ports.clone()).filter(|p| !p.is_empty()),
+        })
+        .collect()
+}
+
+/// A NodePort Service's node ports.
+fn node_ports(spec: &ServiceSpec) -> Vec<IngressPortStatus> {
+    spec.ports
+        .iter()
+        .flatten()
+        .filter_map(|p| {
+            Some(IngressPortStatus {
+                error: None,
+                port: p.node_port?,
+                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+            })
+        })
+        .collect()
 }
 
 /// The nodes' addresses of one type (`InternalIP`, `ExternalIP`), each with these ports.

@@ -187,18 +187,7 @@ impl IngressTranslation<'_> {
             Ok(annotations) => annotations,
             Err(problem) => return self.problem(problem),
         };
-        if !annotations.middlewares.is_empty()
-            && let Err(problem) = self
-                .options
-                .cross_provider_allowed(self.namespace, "annotation router.middlewares")
-        {
-            return self.problem(problem);
-        }
-        if annotations.tls.as_ref().is_some_and(|tls| !tls.options.is_empty())
-            && let Err(problem) = self
-                .options
-                .cross_provider_allowed(self.namespace, "annotation router.tls.options")
-        {
+        if let Err(problem) = self.cross_provider_references(&annotations) {
             return self.problem(problem);
         }
         let Some(spec) = self.ingress.spec.as_ref() else { return };
@@ -214,33 +203,55 @@ impl IngressTranslation<'_> {
         for rule in spec.rules.iter().flatten() {
             let host = rule.host.as_deref().unwrap_or("");
             for path in rule.http.iter().flat_map(|http| &http.paths) {
-                let text = path.path.as_deref().unwrap_or("");
-                let path_type = match PathType::parse(&path.path_type, text) {
-                    Ok(path_type) => path_type,
-                    Err(problem) => {
-                        self.problem(problem);
-                        continue;
-                    }
-                };
-                let Some(service) = self.service(&path.backend) else {
-                    continue;
-                };
-                let matcher = annotations.path_matcher.as_deref();
-                let parts: Vec<String> = [rules::host_rule(host), rules::path_rule(path_type, text, matcher)]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                let rule_text = if parts.is_empty() {
-                    "PathPrefix(`/`)".to_owned()
-                } else {
-                    parts.join(" && ")
-                };
-                let mut router = self.router(&annotations, rule_text, service);
-                router.priority = explicit.unwrap_or_else(|| rules::priority(host, path_type, text));
-                let key = normalize(&format!("{}-{}-{}{}", self.namespace, self.name, host, text));
-                self.insert_router(key, router);
+                self.path_router(&annotations, explicit, host, path);
             }
         }
+    }
+
+    /// Middlewares and TLS options named by annotations live in other providers: refused from
+    /// namespaces outside `crossProviderNamespaces`.
+    fn cross_provider_references(&self, annotations: &RouterAnnotations) -> Result<(), TranslateError> {
+        if !annotations.middlewares.is_empty() {
+            let what = "annotation router.middlewares";
+            self.options.cross_provider_allowed(self.namespace, what)?;
+        }
+        if annotations.tls.as_ref().is_some_and(|tls| !tls.options.is_empty()) {
+            let what = "annotation router.tls.options";
+            self.options.cross_provider_allowed(self.namespace, what)?;
+        }
+        Ok(())
+    }
+
+    /// The router of one path of a rule, when its path and backend can be translated.
+    fn path_router(
+        &mut self,
+        annotations: &RouterAnnotations,
+        explicit: Option<i64>,
+        host: &str,
+        path: &k8s_openapi::api::networking::v1::HTTPIngressPath,
+    ) {
+        let text = path.path.as_deref().unwrap_or("");
+        let path_type = match PathType::parse(&path.path_type, text) {
+            Ok(path_type) => path_type,
+            Err(problem) => return self.problem(problem),
+        };
+        let Some(service) = self.service(&path.backend) else {
+            return;
+        };
+        let matcher = annotations.path_matcher.as_deref();
+        let parts: Vec<String> = [rules::host_rule(host), rules::path_rule(path_type, text, matcher)]
+            .into_iter()
+            .flatten()
+            .collect();
+        let rule_text = if parts.is_empty() {
+            "PathPrefix(`/`)".to_owned()
+        } else {
+            parts.join(" && ")
+        };
+        let mut router = self.router(annotations, rule_text, service);
+        router.priority = explicit.unwrap_or_else(|| rules::priority(host, path_type, text));
+        let key = normalize(&format!("{}-{}-{}{}", self.namespace, self.name, host, text));
+        self.insert_router(key, router);
     }
 
     fn router(&self, annotations: &RouterAnnotations, rule: String, service: String) -> Router {
