@@ -4,7 +4,7 @@
 //! cargo run --release --example gateway -- --config traefik.yml [--workers N]
 //! ```
 //!
-//! Reads `entryPoints`, `providers` (file, kubernetesIngress), `api` and the rest of the static
+//! Reads `entryPoints`, `providers` (file, kubernetesIngress, kubernetesCRD), `api` and the rest of the static
 //! configuration, serves until Ctrl-C or SIGTERM, then shuts down gracefully (each entrypoint's
 //! `transport.lifeCycle`). Unknown keys are printed as warnings, as Traefik would silently ignore them.
 //! Logs go to stderr; set `RUST_LOG=switchyard=debug` for more.

@@ -1,8 +1,11 @@
-//! The Kubernetes Ingress provider against a cluster, connected with a kubeconfig.
+//! The Kubernetes providers against a cluster, connected with a kubeconfig.
 //!
 //! ```sh
-//! cargo run --example kubernetes -- [--kubeconfig ~/.kube/config] [--namespace default] [--listen 127.0.0.1:8000]
+//! cargo run --example kubernetes -- [--kubeconfig ~/.kube/config] [--namespace default] [--listen 127.0.0.1:8000] [--crd]
 //! ```
+//!
+//! With `--crd`, Traefik's custom resources are served too (IngressRoutes and friends; apply
+//! `deploy/crds.yaml` first).
 //!
 //! Without `--kubeconfig`, `KUBECONFIG` or `~/.kube/config` is used (or the service account when run in
 //! a pod). Serves the cluster's Ingresses (class `traefik`, or none) on the `web` entrypoint and prints
@@ -13,7 +16,7 @@
 
 use switchyard::Gateway;
 use switchyard::config::{EntryPoint, StaticConfig};
-use switchyard::kubernetes::IngressProvider;
+use switchyard::kubernetes::{CrdProvider, IngressProvider};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,16 +29,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let values =
         |name: &str| -> Vec<String> { args.windows(2).filter(|w| w[0] == name).map(|w| w[1].clone()).collect() };
-    let provider = match values("--kubeconfig").pop() {
+    let kubeconfig = values("--kubeconfig").pop();
+    let provider = match &kubeconfig {
         Some(path) => IngressProvider::kubeconfig(path),
         None => IngressProvider::new(),
     }
     .namespaces(values("--namespace"));
+    let crd = args.iter().any(|a| a == "--crd").then(|| {
+        match &kubeconfig {
+            Some(path) => CrdProvider::kubeconfig(path),
+            None => CrdProvider::new(),
+        }
+        .namespaces(values("--namespace"))
+    });
     let listen = values("--listen").pop().unwrap_or_else(|| "127.0.0.1:8000".into());
 
     let mut config = StaticConfig::default();
     config.entry_points.insert("web".into(), EntryPoint::new(listen));
-    let gateway = Gateway::new(&config).provider(provider).start().await?;
+    let mut gateway = Gateway::new(&config).provider(provider);
+    if let Some(crd) = crd {
+        gateway = gateway.provider(crd);
+    }
+    let gateway = gateway.start().await?;
     if let Some(address) = gateway.local_addr("web") {
         eprintln!("serving the cluster's Ingresses on http://{address}");
     }

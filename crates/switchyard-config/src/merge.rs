@@ -75,7 +75,19 @@ pub(crate) fn merge(snapshots: &BTreeMap<Arc<str>, Arc<Snapshot>>, default_entry
             }
         }
         let tls = &snapshot.config.tls;
-        merged.config.tls.certificates.extend(tls.certificates.iter().cloned());
+        merged
+            .config
+            .tls
+            .certificates
+            .extend(tls.certificates.iter().map(|certificate| {
+                let mut certificate = certificate.clone();
+                for store in &mut certificate.stores {
+                    if store != DEFAULT_TLS_NAME {
+                        *store = qualify(store, provider);
+                    }
+                }
+                certificate
+            }));
         merge_shared_default(
             &mut merged.config.tls.options,
             &tls.options,

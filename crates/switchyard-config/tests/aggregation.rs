@@ -67,6 +67,24 @@ async fn names_are_qualified_and_references_resolve_within_and_across_providers(
 }
 
 #[tokio::test]
+async fn certificate_stores_are_qualified_like_the_stores_they_name() {
+    let mut tls = config(&[], &[]);
+    tls.tls.stores.insert("internal".into(), Default::default());
+    tls.tls.certificates.push(switchyard_config::CertificateAndStores {
+        cert_file: "cert.pem".into(),
+        key_file: "key.pem".into(),
+        stores: vec!["default".into(), "internal".into()],
+    });
+    let (a, _a) = MemoryProvider::new("a", tls);
+    let (running, mut updates) = start(Aggregator::new().provider(a));
+    let published = wait(&mut updates, |p| !p.runtime.config.tls.certificates.is_empty()).await;
+    let tls = &published.runtime.config.tls;
+    assert!(tls.stores.contains_key("internal@a"));
+    assert_eq!(tls.certificates[0].stores, ["default", "internal@a"]);
+    running.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_broken_router_is_reported_with_its_key_path_and_the_rest_goes_live() {
     let mut cfg = config(
         &[

@@ -170,6 +170,35 @@ pub enum TranslateError {
         /// What is missing or wrong.
         reason: String,
     },
+    /// A value of a custom resource's spec cannot be read or used.
+    #[error("`{path}`: {reason}")]
+    Spec {
+        /// Its key path (`spec.routes[0].services[1].port`).
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A key of a custom resource's spec that switchyard does not read.
+    #[error("unknown key `{path}` ignored")]
+    UnknownKey {
+        /// Its key path.
+        path: String,
+    },
+    /// A reference to another namespace while `allowCrossNamespace` is off, or to another provider from
+    /// a namespace outside `crossProviderNamespaces`.
+    #[error("`{path}`: {reason}")]
+    NotAllowed {
+        /// The key path of the reference.
+        path: String,
+        /// Which rule refuses it.
+        reason: String,
+    },
+    /// A resource kind switchyard watches but does not route yet (TCP and UDP).
+    #[error("{kind} is not supported yet (TCP and UDP routing do not exist yet); the object is ignored")]
+    UnsupportedKind {
+        /// The kind.
+        kind: String,
+    },
     /// The published Service for the Ingress status cannot give an address.
     #[error("cannot publish an address from Service `{service}`: {reason}")]
     PublishedService {

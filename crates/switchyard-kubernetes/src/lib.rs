@@ -1,4 +1,5 @@
-//! The Kubernetes provider for switchyard: Traefik's `providers.kubernetesIngress`.
+//! The Kubernetes providers for switchyard: Traefik's `providers.kubernetesIngress` ([`IngressProvider`])
+//! and `providers.kubernetesCRD` ([`CrdProvider`]).
 //!
 //! [`IngressProvider`] watches `networking.k8s.io/v1` Ingresses and IngressClasses, Services,
 //! `discovery.k8s.io/v1` EndpointSlices and TLS Secrets with kube-rs watchers, and publishes their
@@ -30,11 +31,14 @@
 //!   `ImplementationSpecific` is Traefik's `PathPrefix` or the `router.pathmatcher` annotation.
 //! - **Precedence** follows the Ingress specification, encoded in router priorities: a precise host,
 //!   then a wildcard host, then no host; then the longest path; at equal length `Exact` before
-//!   `Prefix`; a `defaultBackend` serves what nothing else matches. The `router.priority` annotation
-//!   overrides. A `defaultBackend` gets 1, a path without host 2 plus twice its
-//!   length (plus 1 for `Exact`), a wildcard host adds 1,000,000 and a precise host 2,000,000. Routers of
-//!   other providers keep their own priorities (by default their rule's length) and interleave by
-//!   these numbers.
+//!   `Prefix`; a `defaultBackend` serves what nothing else matches. A `defaultBackend` gets 1, a path
+//!   without host 2 plus twice its length (plus 1 for `Exact`), a wildcard host adds 1,000,000 and a
+//!   precise host 2,000,000. The `router.priority` annotation outranks that order, as an explicit
+//!   priority outranks the default in Traefik: a positive value N becomes 3,000,000 + N (for the
+//!   `defaultBackend` too), so it beats every computed priority and other annotated ones keep their
+//!   order; 0 means unset and a negative value is kept as it is (below everything). Routers of other
+//!   providers keep their own priorities (by default their rule's length) and interleave by these
+//!   numbers.
 //! - **Backends**: a Service port by name or number; servers are the ready, not terminating endpoints
 //!   of every EndpointSlice of the Service (IPv4 and IPv6), or the ClusterIP with `service.nativelb`
 //!   (or `nativeLBByDefault`), or the external name of an ExternalName Service when allowed.
@@ -59,6 +63,57 @@
 //! the provider, and only they are left out.
 
 //!
+//! # Traefik's custom resources
+//!
+//! [`CrdProvider`] watches the `traefik.io/v1alpha1` kinds ([`TRAEFIK_KINDS`]) with the Services,
+//! EndpointSlices, Secrets and Nodes they refer to, and publishes them under the provider name
+//! `kubernetescrd`, named as Traefik names them: a route of IngressRoute `ns/name` is the router
+//! `ns-name-<hash>` (the first ten bytes of the SHA-256 of its `match`, in hexadecimal), a Service
+//! reference the load balancer `ns-service-port`, and Middlewares, TraefikServices, ServersTransports,
+//! TLSOptions and TLSStores `ns-name` (`default` TLS options and stores keep that name). So
+//! `ns-name@kubernetescrd` references from files keep working.
+//!
+//! ```no_run
+//! use switchyard_config::Aggregator;
+//! use switchyard_kubernetes::CrdProvider;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let provider = CrdProvider::new().namespaces(["shop"]).allow_cross_namespace(false);
+//! let running = Aggregator::new().provider(provider).start()?;
+//! # Ok(()) }
+//! ```
+//!
+//! - **IngressRoute**: `entryPoints`, `routes[]` (`match`, `kind: Rule`, `priority`, `syntax`,
+//!   `middlewares`, `observability`, `services[]`) and `tls` (`secretName`, `options`, `store`,
+//!   `certResolver`, `domains`). A route with several services gets a weighted service named after its
+//!   router. A service reference names a Service (`port` by name or number; `scheme`, `strategy`,
+//!   `passHostHeader`, `sticky`, `responseForwarding`, `serversTransport`, `nativeLB`, `nodePortLB`,
+//!   `healthCheck` for ExternalName Services, `passiveHealthCheck`, `middlewares`, `weight`) or a
+//!   TraefikService (`kind: TraefikService`), or another provider's service (`name@file`).
+//! - **Middleware**: every type of the dynamic configuration; `basicAuth` and `digestAuth` read their
+//!   users from a Secret (the lines of its only key, or `username`/`password` of a
+//!   `kubernetes.io/basic-auth` Secret), `forwardAuth.tls` its CA and client certificate from Secrets,
+//!   `errors.service` is a service reference, `chain` names Middlewares, and plugin options
+//!   `urn:k8s:secret:NAME:KEY` are replaced by the Secret's value.
+//! - **TraefikService**: `weighted` (with `sticky`), `mirroring`, `highestRandomWeight` and `failover`,
+//!   nesting TraefikServices and Services.
+//! - **ServersTransport** (CAs from `rootCAsSecrets` or `rootCAs[].secret`, client certificates from
+//!   `certificatesSecrets`, timeouts, pools), **TLSOption** (`clientAuth.secretNames`), **TLSStore**
+//!   (`defaultCertificate` and `certificates` from Secrets).
+//! - **IngressRouteTCP, IngressRouteUDP, MiddlewareTCP, ServersTransportTCP** are watched and each
+//!   object is reported as unsupported until TCP and UDP routing exist.
+//! - **Safety**: references to other namespaces are refused (reported with their key path, the route
+//!   or object left out) unless `allowCrossNamespace`; `name@kubernetescrd` references need it too;
+//!   `crossProviderNamespaces` limits which namespaces may name other providers' elements;
+//!   ExternalName Services need `allowExternalNameServices`.
+//! - **Reports**: specs are read at translation, so a malformed object costs only itself: errors and
+//!   unknown keys are warnings of the provider naming the object and the key path
+//!   (``IngressRoute shop/web: `spec.routes[0].services[0]`: Service `api`: has no port grpc``),
+//!   and the aggregator's report gives each router the origin `IngressRoute ns/name spec.routes[i]`.
+//!
+//! The CRD definitions (`deploy/crds.yaml`), the ClusterRoles with exactly the verbs each provider uses
+//! (`deploy/rbac.yaml`) and an example Deployment (`deploy/deployment.yaml`) ship with the repository.
+//!
 //! # Where it differs from Traefik
 //!
 //! - `Prefix` paths always match whole path elements, as the specification says (Traefik does so only
@@ -67,16 +122,26 @@
 //! - Every handled Ingress's `defaultBackend` is served, below all paths (Traefik keeps one for the
 //!   whole cluster).
 //! - A TLS Secret that cannot be used costs only its certificate; the Ingress's routers still go live.
+//! - CRDs: unknown keys and routes that cannot be built are reported (Traefik logs some and drops others
+//!   silently); a route without services is refused rather than published without one; endpoints are
+//!   the ready, not terminating ones (Traefik also keeps serving terminating endpoints for sticky
+//!   sessions); `rootCAs[].configMap` is reported, since ConfigMaps are not watched; an IngressRoute's
+//!   `tls.store` puts its certificate in that store (Traefik reads the field but does not use it).
 
 mod client;
+mod crd;
+mod crd_provider;
 mod error;
 mod mirror;
 mod options;
 mod provider;
+mod publish;
 mod status;
 mod translate;
 mod watch;
 
+pub use crd::{GROUP as TRAEFIK_GROUP, TRAEFIK_KINDS, VERSION as TRAEFIK_VERSION};
+pub use crd_provider::CrdProvider;
 pub use error::{KubernetesError, ObjectError, TranslateError};
 pub use options::DEFAULT_CONTROLLER;
 pub use provider::IngressProvider;

@@ -26,6 +26,29 @@ pub(crate) struct TranslateOptions {
     pub(crate) ingress_endpoint: Option<IngressEndpoint>,
     /// Publish the nodes' internal IPs in Ingress status (before `ingress_endpoint`).
     pub(crate) report_node_internal_ips: bool,
+    /// Namespaces whose Ingresses and Services may name middlewares, TLS options and servers
+    /// transports (always other providers' elements); `None`: every namespace.
+    pub(crate) cross_provider_namespaces: Option<Vec<String>>,
+}
+
+impl TranslateOptions {
+    /// Refuses references to other providers' elements from a namespace outside
+    /// `crossProviderNamespaces`.
+    pub(crate) fn cross_provider_allowed(
+        &self,
+        namespace: &str,
+        what: &str,
+    ) -> Result<(), crate::error::TranslateError> {
+        match &self.cross_provider_namespaces {
+            Some(allowed) if !allowed.iter().any(|ns| ns == namespace) => Err(crate::error::TranslateError::Spec {
+                path: what.to_owned(),
+                reason: format!(
+                    "refers to another provider, and namespace `{namespace}` is not in crossProviderNamespaces"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl TranslateOptions {
@@ -45,6 +68,23 @@ impl Default for TranslateOptions {
             native_lb_by_default: false,
             ingress_endpoint: None,
             report_node_internal_ips: false,
+            cross_provider_namespaces: None,
         }
     }
+}
+
+/// What decides the translation of Traefik's custom resources.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CrdOptions {
+    /// `ingressClass`: the class handled; empty for IngressRoutes without one or of class `traefik`.
+    pub(crate) ingress_class: String,
+    /// References to other namespaces are allowed.
+    pub(crate) allow_cross_namespace: bool,
+    pub(crate) allow_external_name_services: bool,
+    pub(crate) allow_empty_services: bool,
+    pub(crate) native_lb_by_default: bool,
+    /// Nodes are not watched (`disableClusterScopeResources`), so `nodePortLB` cannot work.
+    pub(crate) no_nodes: bool,
+    /// Namespaces whose objects may refer to other providers' elements; `None`: every namespace.
+    pub(crate) cross_provider_namespaces: Option<Vec<String>>,
 }

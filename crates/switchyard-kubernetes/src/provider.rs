@@ -9,13 +9,13 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::Client;
 use kube::runtime::watcher;
-use switchyard_config::{IngressEndpoint, KubernetesIngressOptions, Provider, ProviderError, ProviderSink, Snapshot};
+use switchyard_config::{IngressEndpoint, KubernetesIngressOptions, Provider, ProviderError, ProviderSink};
 use tokio::sync::mpsc;
 
 use crate::client::Connection;
-use crate::error::ObjectError;
 use crate::mirror::Slim;
 use crate::options::TranslateOptions;
+use crate::publish::PublishLoop;
 use crate::status::StatusWriter;
 use crate::translate::{ClusterView, translate};
 use crate::watch::{SharedMirror, Watches, lock};
@@ -197,6 +197,7 @@ impl IngressProvider {
         provider.class_lookup = !(options.disable_ingress_class_lookup || options.disable_cluster_scope_resources);
         provider.cluster_scope = !options.disable_cluster_scope_resources;
         provider.translate.report_node_internal_ips = options.report_node_internal_ips;
+        provider.translate.cross_provider_namespaces = options.cross_provider_namespaces.clone();
         if let Some(endpoint) = &options.ingress_endpoint {
             provider = provider.ingress_endpoint(endpoint.clone());
         }
@@ -275,6 +276,18 @@ impl IngressProvider {
         self
     }
 
+    /// Restricts the namespaces whose Ingresses may name middlewares and TLS options, and whose
+    /// Services may name a servers transport (all of which live in other providers), as Traefik's
+    /// `crossProviderNamespaces` does (default: every namespace; an empty list refuses them all).
+    ///
+    /// ```
+    /// let provider = switchyard_kubernetes::IngressProvider::new().cross_provider_namespaces(["platform"]);
+    /// ```
+    pub fn cross_provider_namespaces<I: IntoIterator<Item = S>, S: Into<String>>(mut self, namespaces: I) -> Self {
+        self.translate.cross_provider_namespaces = Some(namespaces.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Keeps routers whose Service has no ready endpoint (they answer 503) instead of leaving them out.
     pub fn allow_empty_services(mut self, allow: bool) -> Self {
         self.translate.allow_empty_services = allow;
@@ -343,45 +356,17 @@ impl Provider for IngressProvider {
             watches.spawn(StatusWriter::new(client.clone(), sink.clone()).run(pending));
             updates
         });
-        let mut published: Option<(Snapshot, Vec<ObjectError>)> = None;
-        loop {
-            tokio::select! {
-                () = changed.notified() => {}
-                () = sink.shutdown() => break,
-            }
-            if !mirrors.listed() {
-                continue;
-            }
-            let started = std::time::Instant::now();
-            let translation = translate(&mirrors.view(), &self.translate);
-            let current = (translation.snapshot, translation.problems);
-            let recovered = recovered.swap(false, std::sync::atomic::Ordering::Relaxed);
-            if recovered || published.as_ref() != Some(&current) {
-                tracing::debug!(
-                    routers = current.0.config.http.routers.len(),
-                    problems = current.1.len(),
-                    elapsed = ?started.elapsed(),
-                    "publishing a new snapshot"
-                );
-                sink.publish(current.0.clone());
-                for problem in &current.1 {
-                    tracing::warn!("{problem}");
-                    sink.warn(problem.to_string());
-                }
-                published = Some(current);
-            }
-            if let Some(updates) = &statuses {
-                for update in translation.statuses {
-                    let _ = updates.send(update);
-                }
-            }
-            if !self.throttle.is_zero() {
-                tokio::select! {
-                    () = tokio::time::sleep(self.throttle) => {}
-                    () = sink.shutdown() => break,
-                }
-            }
+        PublishLoop {
+            sink,
+            changed,
+            recovered,
+            throttle: self.throttle,
+            listed: || mirrors.listed(),
+            translate: || translate(&mirrors.view(), &self.translate),
+            statuses,
         }
+        .run()
+        .await;
         watches.shutdown().await;
         Ok(())
     }

@@ -31,9 +31,9 @@ fn name<K: kube::Resource>(event: &Event<K>) -> String {
 async fn next<S: futures_util::Stream<Item = Result<Event<Service>, watcher::Error>> + Unpin>(
     stream: &mut S,
 ) -> String {
-    let event = tokio::time::timeout(Duration::from_secs(5), stream.next())
+    let event = tokio::time::timeout(Duration::from_secs(20), stream.next())
         .await
-        .expect("an event within 5 s")
+        .expect("an event (waited 20 s)")
         .unwrap()
         .unwrap();
     let kind = match &event {
@@ -95,7 +95,7 @@ async fn a_watcher_follows_changes_resumes_after_an_ended_stream_and_lists_again
     server.drop_watches();
     server.apply(service("default", "d", &[("http", 80)]));
     server.compact();
-    let error = tokio::time::timeout(Duration::from_secs(5), events.next())
+    let error = tokio::time::timeout(Duration::from_secs(20), events.next())
         .await
         .unwrap()
         .unwrap();
@@ -134,8 +134,9 @@ async fn watches_get_bookmarks_and_end_when_asked_to() {
     );
     assert!(kinds.contains(&"bookmark"), "{kinds:?}");
     let took = started.elapsed();
+    // Not before the second asked for; long before the 30 minutes a watch lasts without it.
     assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_secs(3),
+        took >= Duration::from_secs(1) && took < Duration::from_secs(60),
         "timeoutSeconds ends the stream: {took:?}"
     );
 }
@@ -153,9 +154,10 @@ async fn a_watch_limit_ends_streams_early() {
         .boxed();
     while stream.next().await.is_some() {}
     let took = started.elapsed();
+    // Well before timeoutSeconds=290 would end it.
     assert!(
-        took < Duration::from_secs(2),
-        "the stream ended after {took:?}, not after timeoutSeconds=290"
+        took < Duration::from_secs(60),
+        "the stream ended after {took:?}, not after the 300 ms limit"
     );
 }
 

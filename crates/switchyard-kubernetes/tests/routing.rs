@@ -256,3 +256,49 @@ async fn implementation_specific_paths_match_as_traefik_does_and_the_default_bac
         assert_eq!((status, body.as_str()), (StatusCode::OK, expected), "{host}{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_annotated_priority_outranks_the_specification_order() {
+    let cluster = Cluster::start(|p| p).await;
+    let chosen = Pods::start("chosen", 1).await;
+    let longer = Pods::start("longer", 1).await;
+    let fallback = Pods::start("fallback", 1).await;
+    for (name, pods) in [("chosen", &chosen), ("longer", &longer), ("fallback", &fallback)] {
+        deploy(&cluster, name, pods, 1);
+    }
+    let annotated = |mut object: serde_json::Value, priority: &str| {
+        object["metadata"]["annotations"] = json!({"traefik.ingress.kubernetes.io/router.priority": priority});
+        object
+    };
+    // By the specification the longer Exact path would win; the annotation says otherwise.
+    cluster.server.apply(annotated(
+        ingress(
+            "default",
+            "chosen",
+            json!({"rules": [rule("app.test", &[("Prefix", "/", "chosen", "http")])]}),
+        ),
+        "10",
+    ));
+    cluster.server.apply(ingress(
+        "default",
+        "longer",
+        json!({"rules": [rule("app.test", &[("Exact", "/a/much/longer/path", "longer", "http")])]}),
+    ));
+    // Two defaultBackends: the annotated one outranks the other (and still loses to priority 10).
+    cluster.server.apply(ingress(
+        "default",
+        "fallback",
+        json!({"defaultBackend": {"service": {"name": "fallback", "port": {"name": "http"}}}}),
+    ));
+    cluster.server.apply(annotated(
+        ingress(
+            "default",
+            "preferred",
+            json!({"defaultBackend": {"service": {"name": "longer", "port": {"name": "http"}}}}),
+        ),
+        "5",
+    ));
+    cluster.routes_to("app.test", "/", "chosen-0").await;
+    assert_eq!(cluster.get("app.test", "/a/much/longer/path").await.1, "chosen-0");
+    cluster.routes_to("other.test", "/x", "longer-0").await;
+}

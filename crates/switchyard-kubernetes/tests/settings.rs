@@ -71,19 +71,19 @@ async fn the_static_settings_select_what_is_watched_and_handled() {
     let provider = IngressProvider::from_static(&options(&server, &token_file));
     let cluster = Cluster::start_provider(server, provider).await;
     cluster.published().await;
-    within(Duration::from_secs(5), || async { !routers(&cluster).is_empty() })
+    within(Duration::from_secs(15), || async { !routers(&cluster).is_empty() })
         .await
         .unwrap();
     assert_eq!(routers(&cluster), ["shop-shop-shop-test@kubernetes"]);
 
     // Throttled: after a publication, the next one waits for throttleDuration (300 ms).
     cluster.server.apply(labelled_ingress("blog", "blog", "edge", "yes"));
-    within(Duration::from_secs(5), || async { routers(&cluster).len() == 2 })
+    within(Duration::from_secs(15), || async { routers(&cluster).len() == 2 })
         .await
         .unwrap();
     let published = std::time::Instant::now();
     cluster.server.apply(labelled_ingress("shop", "shop2", "edge", "yes"));
-    within(Duration::from_secs(5), || async { routers(&cluster).len() == 3 })
+    within(Duration::from_secs(15), || async { routers(&cluster).len() == 3 })
         .await
         .unwrap();
     let waited = published.elapsed();
@@ -100,7 +100,7 @@ async fn a_wrong_token_is_reported_and_nothing_is_published() {
     server.require_token(Some("right"));
     let provider = IngressProvider::endpoint(server.url(), "wrong", None);
     let cluster = Cluster::start_provider(server, provider).await;
-    within(Duration::from_secs(5), || async {
+    within(Duration::from_secs(15), || async {
         let snapshot = cluster.gateway.snapshot();
         let status = snapshot
             .published()
@@ -148,7 +148,7 @@ current-context: test
     std::fs::write(&kubeconfig, yaml).unwrap();
     let provider = IngressProvider::kubeconfig(&kubeconfig).allow_empty_services(true);
     let cluster = Cluster::start_provider(server, provider).await;
-    within(Duration::from_secs(5), || async {
+    within(Duration::from_secs(15), || async {
         routers(&cluster) == ["default-app-app-test@kubernetes"]
     })
     .await
@@ -182,7 +182,7 @@ async fn an_https_endpoint_is_verified_with_cert_auth_file_path() {
     let untrusted = ApiServer::start_tls(&cert, &key).await;
     let provider = IngressProvider::endpoint(untrusted.url(), "s3cret", None);
     let cluster = Cluster::start_provider(untrusted, provider).await;
-    within(Duration::from_secs(5), || async {
+    within(Duration::from_secs(15), || async {
         let snapshot = cluster.gateway.snapshot();
         let status = snapshot
             .published()
@@ -208,7 +208,7 @@ async fn an_https_endpoint_is_verified_with_cert_auth_file_path() {
     ));
     let provider = IngressProvider::endpoint(server.url(), "s3cret", Some(ca_file));
     let cluster = Cluster::start_provider(server, provider).await;
-    let read = within(Duration::from_secs(5), || async { !routers(&cluster).is_empty() }).await;
+    let read = within(Duration::from_secs(15), || async { !routers(&cluster).is_empty() }).await;
     let snapshot = cluster.gateway.snapshot();
     let status = snapshot.published().providers.get("kubernetes").cloned();
     read.unwrap_or_else(|_| panic!("the Ingress is read over HTTPS: {status:?}"));
@@ -220,4 +220,30 @@ fn tempfile_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("switchyard-k8s-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_provider_references_are_refused_outside_cross_provider_namespaces() {
+    let cluster = Cluster::start(|p| p.allow_empty_services(true).cross_provider_namespaces(["platform"])).await;
+    for namespace in ["platform", "shop"] {
+        cluster.server.apply(service(namespace, "app", &[("http", 80)]));
+        let mut object = ingress(
+            namespace,
+            "web",
+            json!({"rules": [rule(&format!("{namespace}.test"), &[("Prefix", "/", "app", "http")])]}),
+        );
+        object["metadata"]["annotations"] = json!({"traefik.ingress.kubernetes.io/router.middlewares": "auth@file"});
+        cluster.server.apply(object);
+    }
+    within(Duration::from_secs(15), || async {
+        cluster.warnings().iter().any(|w| w.contains("Ingress shop/web: `annotation router.middlewares`: refers to another provider, and namespace `shop` is not in crossProviderNamespaces"))
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{:?}", cluster.warnings()));
+    // The allowed namespace's router is published (and disabled by the aggregator, since no file
+    // provider defines auth@file); the refused one is not published at all.
+    let snapshot = cluster.gateway.snapshot();
+    let disabled: Vec<&String> = snapshot.published().runtime.disabled.routers.keys().collect();
+    assert_eq!(disabled, ["platform-web-platform-test@kubernetes"]);
+    assert!(routers(&cluster).is_empty());
 }

@@ -13,7 +13,7 @@ fn status(server: &ApiServer, name: &str) -> Value {
 }
 
 async fn eventually_status(server: &ApiServer, name: &str, expected: Value) {
-    within(std::time::Duration::from_secs(5), || async {
+    within(std::time::Duration::from_secs(15), || async {
         status(server, name) == expected
     })
     .await

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::json;
-use support::{Cluster, LIVE_WITHIN, Pods, ingress, ready, rule, service, slice, tls_secret, within};
+use support::{Cluster, LIVE_TIMEOUT, Pods, ingress, ready, rule, service, slice, tls_secret, within};
 
 /// A certificate for `names` signed by `ca`, as PEM, key PEM and the leaf's DER.
 fn issue(ca: &rcgen::Issuer<'static, rcgen::KeyPair>, names: &[&str]) -> (String, String, Vec<u8>) {
@@ -118,13 +118,13 @@ async fn a_rotated_tls_secret_serves_from_the_next_handshake_without_failures() 
     };
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     cluster.server.apply(tls_secret("default", "site", &cert_b, &key_b));
-    let took = within(LIVE_WITHIN, || async {
+    let took = within(LIVE_TIMEOUT, || async {
         fetch(addr, &roots, "secure.test")
             .await
             .is_ok_and(|(served, _)| served == der_b)
     })
     .await
-    .expect("the rotated certificate serves within a second");
+    .expect("the rotated certificate serves");
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     stop.store(true, Ordering::Relaxed);
     let (ok, failed) = looping.await.unwrap();

@@ -47,7 +47,7 @@ fn annotated(mut object: Value, annotations: Value) -> Value {
 }
 
 async fn eventually(what: &str, check: impl Fn() -> bool) {
-    within(std::time::Duration::from_secs(5), || async { check() })
+    within(std::time::Duration::from_secs(15), || async { check() })
         .await
         .unwrap_or_else(|_| panic!("{what}"));
 }
@@ -96,7 +96,10 @@ async fn router_and_service_annotations_reach_the_configuration() {
     assert_eq!(r.rule, "Host(`app.test`) && (Path(`/api`) || PathPrefix(`/api/`))");
     assert_eq!(r.entry_points, ["web", "websecure"]);
     assert_eq!(r.middlewares, ["default-auth@kubernetescrd"]);
-    assert_eq!(r.priority, 77);
+    assert_eq!(
+        r.priority, 3_000_077,
+        "an annotated priority outranks the computed ones"
+    );
     assert_eq!(r.tls.unwrap().cert_resolver, "le");
     let lb = load_balancer(&cluster, "default-app-http").unwrap();
     assert_eq!(lb.sticky.unwrap().cookie.unwrap().name, "sid");
@@ -264,7 +267,7 @@ async fn broken_objects_are_reported_and_skipped_while_the_rest_goes_live() {
         "Ingress default/good: Service `good` has no port missing-port",
     ];
     // Warnings follow the snapshot they are about, so they may land just after its routes go live.
-    let _ = within(std::time::Duration::from_secs(5), || async {
+    let _ = within(std::time::Duration::from_secs(15), || async {
         let warnings = cluster.warnings().join("\n");
         expected.iter().all(|e| warnings.contains(e))
     })

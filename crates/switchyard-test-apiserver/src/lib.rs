@@ -59,6 +59,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use error::ApiError;
 pub use resource::ResourceType;
+pub use serve::Access;
 
 use store::{ObjectKey, Store};
 
@@ -83,6 +84,7 @@ pub(crate) struct Shared {
     fail_watches: Mutex<Option<u16>>,
     watch_limit: Mutex<Option<Duration>>,
     token: Mutex<Option<String>>,
+    accesses: Mutex<Vec<Access>>,
 }
 
 impl Shared {
@@ -103,6 +105,13 @@ impl Shared {
         token
             .as_ref()
             .is_none_or(|token| authorization == Some(format!("Bearer {token}").as_bytes()))
+    }
+
+    pub(crate) fn record(&self, access: Access) {
+        let mut accesses = self.accesses.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !accesses.contains(&access) {
+            accesses.push(access);
+        }
     }
 
     pub(crate) fn watch_limit(&self) -> Option<Duration> {
@@ -233,6 +242,7 @@ impl ApiServer {
             fail_watches: Mutex::new(None),
             watch_limit: Mutex::new(None),
             token: None.into(),
+            accesses: Mutex::default(),
         });
         let server = Self {
             addr,
@@ -342,6 +352,25 @@ impl ApiServer {
             },
             name: name.to_owned(),
         })
+    }
+
+    /// Every distinct access to a resource so far (verb, group, resource, namespace), in the order first
+    /// seen: what a client's RBAC must allow.
+    ///
+    /// ```
+    /// use switchyard_test_apiserver::ApiServer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = ApiServer::start().await;
+    /// assert!(server.accesses().is_empty());
+    /// # }
+    /// ```
+    pub fn accesses(&self) -> Vec<Access> {
+        self.shared
+            .accesses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Ends every open watch stream (cleanly, as when `timeoutSeconds` runs out); clients resume from

@@ -24,6 +24,51 @@ pub(crate) type ResponseBody = BoxBody<Bytes, Infallible>;
 /// How long a watch lasts when the client gives no `timeoutSeconds`.
 const DEFAULT_WATCH: Duration = Duration::from_secs(1800);
 
+/// One kind of access a client made, as RBAC rules see it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Access {
+    /// `get`, `list`, `watch`, `patch` or `update`.
+    pub verb: &'static str,
+    /// The API group; empty for the core group.
+    pub group: String,
+    /// The resource (`ingresses`), with `/status` for the subresource.
+    pub resource: String,
+    /// The namespace; empty for cluster-wide requests.
+    pub namespace: String,
+}
+
+impl Target {
+    /// The access this request makes, for resource requests.
+    fn access(&self, method: &Method, watch: bool) -> Option<Access> {
+        let (verb, (group, plural), namespace, status) = match self {
+            Target::Collection { resource, namespace } => {
+                let verb = if watch { "watch" } else { "list" };
+                (verb, resource, namespace.clone().unwrap_or_default(), false)
+            }
+            Target::Object { key, status } => {
+                let verb = match *method {
+                    Method::PATCH => "patch",
+                    Method::PUT => "update",
+                    _ => "get",
+                };
+                (verb, &key.resource, key.namespace.clone(), *status)
+            }
+            _ => return None,
+        };
+        let resource = if status {
+            format!("{plural}/status")
+        } else {
+            plural.clone()
+        };
+        Some(Access {
+            verb,
+            group: group.clone(),
+            resource,
+            namespace,
+        })
+    }
+}
+
 /// What a path names.
 #[derive(Debug, PartialEq, Eq)]
 enum Target {
@@ -104,6 +149,10 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> Result<Response
     let target = target(request.uri().path()).ok_or(ApiError::UnknownPath)?;
     let params = query::parse(request.uri().query());
     let method = request.method().clone();
+    let watching = params.get("watch").is_some_and(|w| w == "true" || w == "1");
+    if let Some(access) = target.access(&method, watching) {
+        shared.record(access);
+    }
     match (method, target) {
         (Method::GET, Target::Version) => Ok(ok(&json!({
             "major": "1", "minor": "33", "gitVersion": "v1.33.0-switchyard-test", "platform": "linux/amd64",
@@ -115,7 +164,7 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> Result<Response
         (Method::GET, Target::Resources { group, version }) => Ok(ok(&shared.resources(&group, &version))),
         (Method::GET, Target::Collection { resource, namespace }) => {
             let selector = Selector::parse(params.get("labelSelector").map_or("", String::as_str))?;
-            if params.get("watch").is_some_and(|w| w == "true" || w == "1") {
+            if watching {
                 watch(shared, resource, namespace, selector, &params)
             } else {
                 list(shared, &resource, namespace.as_deref(), &selector)

@@ -21,7 +21,7 @@
 //! | --- | --- |
 //! | `file` | [`file`](mod@crate::file): the file provider, Traefik's `providers.file` (YAML, TOML, JSON; watched) |
 //! | `tls` (default) | TLS termination on entrypoints (SNI, `tls.certificates`, stores, `tls.options`, mutual TLS) and HTTPS towards backends (`serversTransports`), with rustls; [`tls`](mod@crate::tls) |
-//! | `kubernetes` | [`kubernetes`](mod@crate::kubernetes): the Kubernetes Ingress provider, Traefik's `providers.kubernetesIngress` (needs Rust 1.89) |
+//! | `kubernetes` | [`kubernetes`](mod@crate::kubernetes): the Kubernetes providers, Traefik's `providers.kubernetesIngress` and `providers.kubernetesCRD` (needs Rust 1.89) |
 //!
 //! ```
 //! use switchyard::rules::{RequestView, Route, RouteTable, Rule};
@@ -47,7 +47,8 @@ pub use switchyard_config as config;
 #[cfg(feature = "file")]
 pub use switchyard_file as file;
 
-/// The Kubernetes Ingress provider (the `switchyard-kubernetes` crate; cargo feature `kubernetes`).
+/// The Kubernetes providers, Ingress and Traefik's CRDs (the `switchyard-kubernetes` crate; cargo
+/// feature `kubernetes`).
 #[cfg(feature = "kubernetes")]
 pub use switchyard_kubernetes as kubernetes;
 
@@ -72,7 +73,7 @@ pub struct MissingFeature {
     /// The provider's key in the static configuration.
     pub provider: &'static str,
     /// The cargo feature that provides it; empty when no version of switchyard provides it yet
-    /// (`kubernetesCRD` and `kubernetesGateway`).
+    /// (`kubernetesGateway`).
     pub feature: &'static str,
 }
 
@@ -89,9 +90,10 @@ impl std::fmt::Display for Missing<'_> {
     }
 }
 
-/// A [`Gateway`] for a static configuration, with the providers it configures (`providers.file` and
-/// `providers.kubernetesIngress`; the CRD and Gateway API providers are not implemented yet). A provider this build was compiled without is an error
-/// rather than silently missing routes.
+/// A [`Gateway`] for a static configuration, with the providers it configures (`providers.file`,
+/// `providers.kubernetesIngress` and `providers.kubernetesCRD`; the Gateway API provider is not
+/// implemented yet). A provider this build was compiled without is an error rather than silently
+/// missing routes.
 ///
 /// ```
 /// use switchyard::config::{Format, StaticConfig, load_str};
@@ -128,12 +130,22 @@ pub fn gateway_from_static(config: &config::StaticConfig) -> Result<Gateway, Mis
             feature: "kubernetes",
         });
     }
-    let not_yet = [
-        ("kubernetesCRD", providers.kubernetes_crd.is_some()),
-        ("kubernetesGateway", providers.kubernetes_gateway.is_some()),
-    ];
-    if let Some((provider, _)) = not_yet.into_iter().find(|(_, on)| *on) {
-        return Err(MissingFeature { provider, feature: "" });
+    #[cfg(feature = "kubernetes")]
+    if let Some(options) = &providers.kubernetes_crd {
+        gateway = gateway.provider(kubernetes::CrdProvider::from_static(options));
+    }
+    #[cfg(not(feature = "kubernetes"))]
+    if providers.kubernetes_crd.is_some() {
+        return Err(MissingFeature {
+            provider: "kubernetesCRD",
+            feature: "kubernetes",
+        });
+    }
+    if providers.kubernetes_gateway.is_some() {
+        return Err(MissingFeature {
+            provider: "kubernetesGateway",
+            feature: "",
+        });
     }
     Ok(gateway)
 }

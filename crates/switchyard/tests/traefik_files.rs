@@ -116,8 +116,19 @@ fn the_kubernetes_ingress_provider_is_built_from_the_static_configuration() {
     assert!(switchyard::gateway_from_static(&config).is_ok());
 }
 
+#[cfg(feature = "kubernetes")]
 #[test]
-fn providers_not_implemented_yet_are_an_error() {
+fn the_kubernetes_crd_provider_is_built_from_the_static_configuration() {
+    let yaml = "providers:\n  kubernetesCRD:\n    endpoint: http://127.0.0.1:9\n    allowCrossNamespace: true\n";
+    let config: StaticConfig = switchyard::config::load_str(yaml, switchyard::config::Format::Yaml, "traefik.yml")
+        .unwrap()
+        .value;
+    assert!(switchyard::gateway_from_static(&config).is_ok());
+}
+
+#[cfg(not(feature = "kubernetes"))]
+#[test]
+fn the_kubernetes_crd_provider_needs_the_kubernetes_feature() {
     let yaml = "providers:\n  kubernetesCRD: {}\n";
     let config: StaticConfig = switchyard::config::load_str(yaml, switchyard::config::Format::Yaml, "traefik.yml")
         .unwrap()
@@ -125,7 +136,20 @@ fn providers_not_implemented_yet_are_an_error() {
     let error = switchyard::gateway_from_static(&config).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "providers.kubernetesCRD is configured, but switchyard does not implement it yet"
+        "providers.kubernetesCRD is configured, but switchyard was built without the `kubernetes` feature"
+    );
+}
+
+#[test]
+fn providers_not_implemented_yet_are_an_error() {
+    let yaml = "providers:\n  kubernetesGateway: {}\n";
+    let config: StaticConfig = switchyard::config::load_str(yaml, switchyard::config::Format::Yaml, "traefik.yml")
+        .unwrap()
+        .value;
+    let error = switchyard::gateway_from_static(&config).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "providers.kubernetesGateway is configured, but switchyard does not implement it yet"
     );
 }
 

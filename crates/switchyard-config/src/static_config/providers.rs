@@ -94,8 +94,10 @@ pub struct KubernetesIngressOptions {
     pub allow_empty_services: bool,
     /// Allow ExternalName services.
     pub allow_external_name_services: bool,
-    /// Namespaces allowed to reference other providers.
-    pub cross_provider_namespaces: Vec<String>,
+    /// Namespaces whose Ingresses and Services may refer to other providers' middlewares, TLS options
+    /// and servers transports: absent for every namespace, as in Traefik, and an empty list for none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_provider_namespaces: Option<Vec<String>>,
     /// Do not look up IngressClass objects.
     pub disable_ingress_class_lookup: bool,
     /// Do not watch cluster-scoped resources.
@@ -135,8 +137,10 @@ pub struct KubernetesCrdOptions {
     pub allow_cross_namespace: bool,
     /// Allow ExternalName services.
     pub allow_external_name_services: bool,
-    /// Namespaces allowed to reference other providers.
-    pub cross_provider_namespaces: Vec<String>,
+    /// Namespaces whose objects may refer to other providers' elements (`name@file`): absent for every
+    /// namespace, as in Traefik, and an empty list for none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_provider_namespaces: Option<Vec<String>>,
     /// Label selector.
     pub label_selector: String,
     /// The ingress class handled.

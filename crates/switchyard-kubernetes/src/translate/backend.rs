@@ -42,7 +42,6 @@ pub(crate) fn load_balancer(
     let wanted = port.ok_or_else(|| TranslateError::NoPort {
         service: service_name.to_owned(),
     })?;
-    let spec = service.spec.as_ref();
     let service_port = find_port(service, wanted).ok_or_else(|| TranslateError::MissingPort {
         service: service_name.to_owned(),
         port: port_text(Some(wanted)).unwrap_or_default(),
@@ -55,37 +54,18 @@ pub(crate) fn load_balancer(
             "http".to_owned()
         }
     });
-    let servers: Vec<Server> = if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
-        if !options.allow_external_name_services {
-            return Err(TranslateError::ExternalNameNotAllowed {
-                service: service_name.to_owned(),
-            });
-        }
-        let host = spec.and_then(|s| s.external_name.clone()).unwrap_or_default();
-        vec![Server::new(url(&scheme, &host, service_port.port))]
-    } else if annotations.native_lb.unwrap_or(options.native_lb_by_default) {
-        let cluster_ip = spec
-            .and_then(|s| s.cluster_ip.as_deref())
-            .filter(|ip| !ip.is_empty() && *ip != "None")
-            .ok_or_else(|| TranslateError::NoClusterIp {
-                service: service_name.to_owned(),
-            })?;
-        vec![Server::new(url(&scheme, cluster_ip, service_port.port))]
-    } else {
-        let slices = view
-            .slices
-            .get(&(namespace.to_owned(), service_name.to_owned()))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        ready_endpoints(slices, &port_name)
-            .into_iter()
-            .map(|(address, port)| Server::new(url(&scheme, &address, port)))
-            .collect()
-    };
+    let native = annotations.native_lb.unwrap_or(options.native_lb_by_default);
+    let servers = servers(view, options, (namespace, service_name), &scheme, service_port, native)?;
     if servers.is_empty() && !options.allow_empty_services {
         return Err(TranslateError::NoEndpoints {
             service: service_name.to_owned(),
         });
+    }
+    if annotations.servers_transport.is_some() {
+        options.cross_provider_allowed(
+            namespace,
+            &format!("Service `{service_name}` annotation service.serverstransport"),
+        )?;
     }
     let mut lb = LoadBalancer {
         servers,
@@ -99,6 +79,44 @@ pub(crate) fn load_balancer(
     Ok(lb)
 }
 
+/// The servers of a Service port: its external name, its ClusterIP (nativeLB), or the ready endpoints
+/// of its slices.
+fn servers(
+    view: &ClusterView,
+    options: &TranslateOptions,
+    (namespace, service_name): (&str, &str),
+    scheme: &str,
+    service_port: &ServicePort,
+    native: bool,
+) -> Result<Vec<Server>, TranslateError> {
+    let key = (namespace.to_owned(), service_name.to_owned());
+    let spec = view.services.get(&key).and_then(|s| s.spec.as_ref());
+    if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+        if !options.allow_external_name_services {
+            return Err(TranslateError::ExternalNameNotAllowed {
+                service: service_name.to_owned(),
+            });
+        }
+        let host = spec.and_then(|s| s.external_name.as_deref()).unwrap_or_default();
+        return Ok(vec![Server::new(url(scheme, host, service_port.port))]);
+    }
+    if native {
+        let cluster_ip = spec
+            .and_then(|s| s.cluster_ip.as_deref())
+            .filter(|ip| !ip.is_empty() && *ip != "None")
+            .ok_or_else(|| TranslateError::NoClusterIp {
+                service: service_name.to_owned(),
+            })?;
+        return Ok(vec![Server::new(url(scheme, cluster_ip, service_port.port))]);
+    }
+    let slices = view.slices.get(&key).map(Vec::as_slice).unwrap_or_default();
+    let port_name = service_port.name.as_deref().unwrap_or_default();
+    Ok(ready_endpoints(slices, port_name)
+        .into_iter()
+        .map(|(address, port)| Server::new(url(scheme, &address, port)))
+        .collect())
+}
+
 fn find_port<'a>(service: &'a Service, wanted: &ServiceBackendPort) -> Option<&'a ServicePort> {
     let ports = service.spec.as_ref()?.ports.as_ref()?;
     ports.iter().find(|p| match (&wanted.name, wanted.number) {
@@ -110,7 +128,7 @@ fn find_port<'a>(service: &'a Service, wanted: &ServiceBackendPort) -> Option<&'
 
 /// The addresses and ports of ready, not terminating endpoints of every slice, for the slice port with
 /// the Service port's name; each address once (dual-stack Services have one slice per family).
-fn ready_endpoints(slices: &[Arc<EndpointSlice>], port_name: &str) -> BTreeSet<(String, i32)> {
+pub(crate) fn ready_endpoints(slices: &[Arc<EndpointSlice>], port_name: &str) -> BTreeSet<(String, i32)> {
     let mut found = BTreeSet::new();
     for slice in slices {
         let Some(port) = slice
@@ -135,7 +153,7 @@ fn ready_endpoints(slices: &[Arc<EndpointSlice>], port_name: &str) -> BTreeSet<(
     found
 }
 
-fn url(scheme: &str, host: &str, port: i32) -> String {
+pub(crate) fn url(scheme: &str, host: &str, port: i32) -> String {
     if host.contains(':') {
         format!("{scheme}://[{host}]:{port}")
     } else {

@@ -1,7 +1,9 @@
 //! From cluster objects to the dynamic configuration: a pure function of what the watches hold.
 
+mod address;
 mod annotations;
-mod backend;
+pub(crate) mod backend;
+pub(crate) mod crd;
 mod rules;
 mod tls;
 
@@ -15,14 +17,13 @@ use switchyard_config::{DynamicConfig, Router, Service as ServiceConfig, Snapsho
 
 use crate::error::{ObjectError, TranslateError};
 use crate::options::TranslateOptions;
-use crate::status;
 use annotations::RouterAnnotations;
 use rules::PathType;
 
 /// The `kubernetes.io/ingress.class` annotation, read when an Ingress names no class.
-const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
+pub(crate) const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 /// The annotation value Traefik handles when no `ingressClass` is configured.
-const DEFAULT_LEGACY_CLASS: &str = "traefik";
+pub(crate) const DEFAULT_LEGACY_CLASS: &str = "traefik";
 /// The label that ties an EndpointSlice to its Service.
 pub(crate) const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
@@ -86,7 +87,7 @@ pub(crate) fn translate(view: &ClusterView, options: &TranslateOptions) -> Trans
         .filter_map(|class| class.metadata.name.as_deref())
         .filter(|name| options.ingress_class.is_empty() || *name == options.ingress_class)
         .collect();
-    let published = status::published_address(view, options);
+    let published = address::published_address(view, options);
     if let Some(Err(problem)) = &published {
         out.problems.push(problem.clone());
     }
@@ -98,7 +99,7 @@ pub(crate) fn translate(view: &ClusterView, options: &TranslateOptions) -> Trans
         let namespace = ingress.metadata.namespace.clone().unwrap_or_default();
         let name = ingress.metadata.name.clone().unwrap_or_default();
         if let Some(Ok(address)) = &published
-            && status::current(ingress) != *address
+            && address::current(ingress) != *address
         {
             out.statuses.push(StatusUpdate {
                 namespace: namespace.clone(),
@@ -186,47 +187,71 @@ impl IngressTranslation<'_> {
             Ok(annotations) => annotations,
             Err(problem) => return self.problem(problem),
         };
+        if let Err(problem) = self.cross_provider_references(&annotations) {
+            return self.problem(problem);
+        }
         let Some(spec) = self.ingress.spec.as_ref() else { return };
+        let explicit = annotations.priority.and_then(rules::explicit_priority);
         if let Some(backend) = &spec.default_backend
             && let Some(service) = self.service(backend)
         {
             let key = normalize(&format!("{}-{}-default-backend", self.namespace, self.name));
             let mut router = self.router(&annotations, "PathPrefix(`/`)".to_owned(), service);
-            router.priority = rules::DEFAULT_BACKEND_PRIORITY;
+            router.priority = explicit.unwrap_or(rules::DEFAULT_BACKEND_PRIORITY);
             self.insert_router(key, router);
         }
         for rule in spec.rules.iter().flatten() {
             let host = rule.host.as_deref().unwrap_or("");
             for path in rule.http.iter().flat_map(|http| &http.paths) {
-                let text = path.path.as_deref().unwrap_or("");
-                let path_type = match PathType::parse(&path.path_type, text) {
-                    Ok(path_type) => path_type,
-                    Err(problem) => {
-                        self.problem(problem);
-                        continue;
-                    }
-                };
-                let Some(service) = self.service(&path.backend) else {
-                    continue;
-                };
-                let matcher = annotations.path_matcher.as_deref();
-                let parts: Vec<String> = [rules::host_rule(host), rules::path_rule(path_type, text, matcher)]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                let rule_text = if parts.is_empty() {
-                    "PathPrefix(`/`)".to_owned()
-                } else {
-                    parts.join(" && ")
-                };
-                let mut router = self.router(&annotations, rule_text, service);
-                router.priority = annotations
-                    .priority
-                    .unwrap_or_else(|| rules::priority(host, path_type, text));
-                let key = normalize(&format!("{}-{}-{}{}", self.namespace, self.name, host, text));
-                self.insert_router(key, router);
+                self.path_router(&annotations, explicit, host, path);
             }
         }
+    }
+
+    /// Middlewares and TLS options named by annotations live in other providers: refused from
+    /// namespaces outside `crossProviderNamespaces`.
+    fn cross_provider_references(&self, annotations: &RouterAnnotations) -> Result<(), TranslateError> {
+        if !annotations.middlewares.is_empty() {
+            let what = "annotation router.middlewares";
+            self.options.cross_provider_allowed(self.namespace, what)?;
+        }
+        if annotations.tls.as_ref().is_some_and(|tls| !tls.options.is_empty()) {
+            let what = "annotation router.tls.options";
+            self.options.cross_provider_allowed(self.namespace, what)?;
+        }
+        Ok(())
+    }
+
+    /// The router of one path of a rule, when its path and backend can be translated.
+    fn path_router(
+        &mut self,
+        annotations: &RouterAnnotations,
+        explicit: Option<i64>,
+        host: &str,
+        path: &k8s_openapi::api::networking::v1::HTTPIngressPath,
+    ) {
+        let text = path.path.as_deref().unwrap_or("");
+        let path_type = match PathType::parse(&path.path_type, text) {
+            Ok(path_type) => path_type,
+            Err(problem) => return self.problem(problem),
+        };
+        let Some(service) = self.service(&path.backend) else {
+            return;
+        };
+        let matcher = annotations.path_matcher.as_deref();
+        let parts: Vec<String> = [rules::host_rule(host), rules::path_rule(path_type, text, matcher)]
+            .into_iter()
+            .flatten()
+            .collect();
+        let rule_text = if parts.is_empty() {
+            "PathPrefix(`/`)".to_owned()
+        } else {
+            parts.join(" && ")
+        };
+        let mut router = self.router(annotations, rule_text, service);
+        router.priority = explicit.unwrap_or_else(|| rules::priority(host, path_type, text));
+        let key = normalize(&format!("{}-{}-{}{}", self.namespace, self.name, host, text));
+        self.insert_router(key, router);
     }
 
     fn router(&self, annotations: &RouterAnnotations, rule: String, service: String) -> Router {

@@ -13,6 +13,8 @@ pub(crate) const DEFAULT_BACKEND_PRIORITY: i64 = 1;
 
 /// Priority steps: a host tier outweighs any path length.
 const HOST_TIER: i64 = 1_000_000;
+/// Where explicit priorities start: above every priority the precedence computes.
+pub(crate) const EXPLICIT_BASE: i64 = 3 * HOST_TIER;
 const LONGEST_PATH: i64 = HOST_TIER / 2 - 1;
 
 /// How a path matches.
@@ -83,6 +85,17 @@ pub(crate) fn path_rule(path_type: PathType, path: &str, matcher: Option<&str>) 
     })
 }
 
+/// The priority of a router whose Ingress sets `router.priority`: a positive value outranks every
+/// priority the precedence computes (and other explicit values in its own order), as an explicit
+/// priority outranks the default in Traefik; 0 means unset; a negative value stays below them all.
+pub(crate) fn explicit_priority(given: i64) -> Option<i64> {
+    match given {
+        0 => None,
+        positive if positive > 0 => Some(EXPLICIT_BASE.saturating_add(positive)),
+        negative => Some(negative),
+    }
+}
+
 /// A router's priority under the specification's precedence.
 pub(crate) fn priority(host: &str, path_type: PathType, path: &str) -> i64 {
     let host_tier = if host.is_empty() {
@@ -131,6 +144,15 @@ mod tests {
         assert!(priority("*.example.com", PathType::Prefix, "/") > longer);
         assert!(priority("a.example.com", PathType::Prefix, "/") > priority("*.example.com", PathType::Exact, "/x"));
         assert!(priority("", PathType::Prefix, "/") > DEFAULT_BACKEND_PRIORITY);
+    }
+
+    #[test]
+    fn explicit_priorities_outrank_the_precedence() {
+        let highest = priority("a.example.com", PathType::Exact, &"/x".repeat(1000));
+        assert!(explicit_priority(1).unwrap() > highest);
+        assert!(explicit_priority(2).unwrap() > explicit_priority(1).unwrap());
+        assert_eq!(explicit_priority(0), None);
+        assert!(explicit_priority(-1).unwrap() < DEFAULT_BACKEND_PRIORITY);
     }
 
     #[test]

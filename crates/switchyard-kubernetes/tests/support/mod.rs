@@ -16,14 +16,19 @@ use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
+use switchyard_config::Provider;
 use switchyard_config::{EntryPoint, StaticConfig};
-use switchyard_kubernetes::IngressProvider;
+use switchyard_kubernetes::{CrdProvider, IngressProvider, TRAEFIK_KINDS};
 use switchyard_proxy::{Gateway, RunningGateway};
-use switchyard_test_apiserver::ApiServer;
+use switchyard_test_apiserver::{ApiServer, ResourceType};
+
+pub mod schema;
 use tokio::net::TcpListener;
 
-/// How fast a change must reach live routing.
-pub const LIVE_WITHIN: Duration = Duration::from_secs(1);
+/// How long a functional test waits for a change to reach live routing: generous, so that a loaded
+/// two-core machine does not fail it. How fast changes go live is measured in release builds by the
+/// ignored tests of `scale.rs` and `crd_scale.rs`.
+pub const LIVE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A Service with named ports (`name`, `port`).
 pub fn service(namespace: &str, name: &str, ports: &[(&str, u16)]) -> Value {
@@ -131,12 +136,24 @@ fn base64(bytes: &[u8]) -> String {
 pub struct Pods {
     pub port: u16,
     pub addresses: Vec<String>,
+    /// Requests received, by all the pods.
+    pub hits: Arc<AtomicUsize>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Pods {
-    /// `count` pods named `{name}-0`, `{name}-1`, ...
+    /// `count` pods named `{name}-0`, `{name}-1`, ..., answering their name.
     pub async fn start(name: &str, count: usize) -> Self {
+        Self::start_with(name, count, false).await
+    }
+
+    /// Pods answering `{name} {path} {x-test header} {x-forwarded-prefix}`, and the status a path
+    /// `/status/NNN` names.
+    pub async fn start_echo(name: &str, count: usize) -> Self {
+        Self::start_with(name, count, true).await
+    }
+
+    async fn start_with(name: &str, count: usize, echo: bool) -> Self {
         'attempt: loop {
             let first = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let port = first.local_addr().unwrap().port();
@@ -151,11 +168,13 @@ impl Pods {
             let mut pods = Self {
                 port,
                 addresses: Vec::new(),
+                hits: Arc::default(),
                 tasks: Vec::new(),
             };
             for (i, listener) in listeners.into_iter().enumerate() {
                 pods.addresses.push(listener.local_addr().unwrap().ip().to_string());
-                pods.tasks.push(serve(listener, format!("{name}-{i}")));
+                let hits = Arc::clone(&pods.hits);
+                pods.tasks.push(serve(listener, format!("{name}-{i}"), echo, hits));
             }
             return pods;
         }
@@ -175,18 +194,23 @@ impl Drop for Pods {
     }
 }
 
-fn serve(listener: TcpListener, name: String) -> tokio::task::JoinHandle<()> {
+fn serve(listener: TcpListener, name: String, echo: bool, hits: Arc<AtomicUsize>) -> tokio::task::JoinHandle<()> {
     let name: Arc<str> = name.into();
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let name = Arc::clone(&name);
+            let (name, hits) = (Arc::clone(&name), Arc::clone(&hits));
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |_request: Request<hyper::body::Incoming>| {
-                    let body = Full::new(Bytes::from(name.to_string()));
-                    async move { Ok::<_, Infallible>(Response::new(body)) }
+                let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    hits.fetch_add(1, Ordering::Relaxed);
+                    let response = if echo {
+                        echo_answer(&name, &request)
+                    } else {
+                        Response::new(Full::new(Bytes::from(name.to_string())))
+                    };
+                    async move { Ok::<_, Infallible>(response) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -196,12 +220,32 @@ fn serve(listener: TcpListener, name: String) -> tokio::task::JoinHandle<()> {
     })
 }
 
+fn echo_answer(name: &str, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    let header = |key: &str| {
+        request
+            .headers()
+            .get(key)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned()
+    };
+    let path = request.uri().path();
+    let text = format!("{name} {path} {} {}", header("x-test"), header("x-forwarded-prefix"));
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    if let Some(code) = path.strip_prefix("/status/").and_then(|c| c.parse().ok()) {
+        *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    }
+    response
+}
+
 /// The test API server and a gateway whose only provider is the Ingress provider watching it.
 pub struct Cluster {
     pub server: ApiServer,
     pub gateway: RunningGateway,
     pub addr: SocketAddr,
     pub client: Client,
+    /// The provider's name (`kubernetes`, `kubernetescrd`).
+    pub provider: String,
 }
 
 impl Cluster {
@@ -217,8 +261,30 @@ impl Cluster {
         Self::start_provider(server, provider).await
     }
 
+    /// Starts the API server with Traefik's kinds registered, then the gateway with the CRD provider
+    /// built by `configure`.
+    pub async fn start_crd(configure: impl FnOnce(CrdProvider) -> CrdProvider) -> Self {
+        let server = ApiServer::start().await;
+        register_traefik_kinds(&server);
+        let provider = configure(CrdProvider::endpoint(server.url(), "", None));
+        Self::start_provider(server, provider).await
+    }
+
+    /// Applies a `traefik.io` object after checking it against the shipped CRD schema (as an API server
+    /// with the CRDs installed would), or any other object as it is.
+    pub fn apply(&self, object: Value) -> Value {
+        let traefik = object["apiVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("traefik.io/"));
+        if traefik && let Err(error) = schema::validate(&object) {
+            panic!("the shipped CRD schema refuses {}: {error}", object["metadata"]["name"]);
+        }
+        self.server.apply(object)
+    }
+
     /// Starts the gateway with a provider the test built.
-    pub async fn start_provider(server: ApiServer, provider: IngressProvider) -> Self {
+    pub async fn start_provider(server: ApiServer, provider: impl Provider) -> Self {
+        let name = provider.name().to_owned();
         let mut config = StaticConfig::default();
         config.entry_points.insert("web".into(), EntryPoint::new("127.0.0.1:0"));
         let gateway = Gateway::new(&config)
@@ -233,6 +299,7 @@ impl Cluster {
             gateway,
             addr,
             client: client(),
+            provider: name,
         }
     }
 
@@ -243,7 +310,7 @@ impl Cluster {
                 .snapshot()
                 .published()
                 .providers
-                .get("kubernetes")
+                .get(&self.provider)
                 .is_some_and(|p| p.published)
         })
         .await
@@ -276,10 +343,77 @@ impl Cluster {
             .snapshot()
             .published()
             .providers
-            .get("kubernetes")
+            .get(&self.provider)
             .map(|p| p.warnings.clone())
             .unwrap_or_default()
     }
+}
+
+/// The resident set size of this process, in MiB, from `/proc/self/status`. Panics when it cannot be
+/// read, so that a memory bound fails rather than passes where it cannot be measured.
+pub fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_else(|error| panic!("cannot read /proc/self/status to measure memory: {error}"));
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS line in /proc/self/status: cannot measure memory"));
+    kib / 1024.0
+}
+
+/// Fails a figure test run in a debug build, whose timings say nothing about release.
+pub fn release_only() {
+    if cfg!(debug_assertions) {
+        panic!(
+            "this figure is measured in release builds: cargo test --release -p switchyard-kubernetes ... -- --ignored --exact NAME"
+        );
+    }
+}
+
+/// The median and the largest of some durations.
+pub fn median_and_max(mut took: Vec<Duration>) -> (Duration, Duration) {
+    took.sort();
+    (took[took.len() / 2], took[took.len() - 1])
+}
+
+/// Registers Traefik's kinds, so that they can be watched before any object of them exists.
+pub fn register_traefik_kinds(server: &ApiServer) {
+    for (kind, _) in TRAEFIK_KINDS {
+        server.register(ResourceType::of("traefik.io/v1alpha1", kind));
+    }
+}
+
+/// A `traefik.io/v1alpha1` object.
+pub fn traefik(kind: &str, namespace: &str, name: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "traefik.io/v1alpha1", "kind": kind,
+        "metadata": {"namespace": namespace, "name": name},
+        "spec": spec,
+    })
+}
+
+/// An IngressRoute with one route per `(match, service, port)`.
+pub fn ingress_route(namespace: &str, name: &str, routes: &[(&str, &str, Value)]) -> Value {
+    let routes: Vec<Value> = routes
+        .iter()
+        .map(|(rule, service, port)| json!({"match": rule, "kind": "Rule", "services": [{"name": service, "port": port}]}))
+        .collect();
+    traefik("IngressRoute", namespace, name, json!({"routes": routes}))
+}
+
+/// An opaque Secret with these keys (values as text).
+pub fn secret(namespace: &str, name: &str, type_: &str, data: &[(&str, &str)]) -> Value {
+    let data: serde_json::Map<String, Value> = data
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(base64(v.as_bytes()))))
+        .collect();
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"namespace": namespace, "name": name},
+        "type": type_,
+        "data": data,
+    })
 }
 
 pub type Client = LegacyClient<HttpConnector, Empty<Bytes>>;

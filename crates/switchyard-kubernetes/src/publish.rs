@@ -1,0 +1,75 @@
+//! The loop both providers run: on every change, once every watch has listed, translate what the
+//! watches hold and publish it when it differs from what was published last.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use switchyard_config::{ProviderSink, Snapshot};
+use tokio::sync::Notify;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::error::ObjectError;
+use crate::translate::{StatusUpdate, Translation};
+
+/// What the loop needs from a provider run.
+pub(crate) struct PublishLoop<L, T> {
+    pub(crate) sink: ProviderSink,
+    /// Signalled on every change of any watch.
+    pub(crate) changed: Arc<Notify>,
+    /// Set when a watch works again after failures.
+    pub(crate) recovered: Arc<AtomicBool>,
+    /// The least time between two translations.
+    pub(crate) throttle: Duration,
+    /// Whether every watch has listed once.
+    pub(crate) listed: L,
+    /// The translation of what the watches hold now.
+    pub(crate) translate: T,
+    /// Where Ingress status updates go, when statuses are written.
+    pub(crate) statuses: Option<UnboundedSender<StatusUpdate>>,
+}
+
+impl<L: Fn() -> bool, T: Fn() -> Translation> PublishLoop<L, T> {
+    /// Runs until shutdown.
+    pub(crate) async fn run(self) {
+        let mut published: Option<(Snapshot, Vec<ObjectError>)> = None;
+        loop {
+            tokio::select! {
+                () = self.changed.notified() => {}
+                () = self.sink.shutdown() => return,
+            }
+            if !(self.listed)() {
+                continue;
+            }
+            let started = std::time::Instant::now();
+            let translation = (self.translate)();
+            let current = (translation.snapshot, translation.problems);
+            let recovered = self.recovered.swap(false, Ordering::Relaxed);
+            if recovered || published.as_ref() != Some(&current) {
+                tracing::debug!(
+                    routers = current.0.config.http.routers.len(),
+                    problems = current.1.len(),
+                    elapsed = ?started.elapsed(),
+                    "publishing a new snapshot"
+                );
+                self.sink.publish(current.0.clone());
+                for problem in &current.1 {
+                    tracing::warn!("{problem}");
+                    self.sink.warn(problem.to_string());
+                }
+                published = Some(current);
+            }
+            if let Some(updates) = &self.statuses {
+                for update in translation.statuses {
+                    let _ = updates.send(update);
+                }
+            }
+            if !self.throttle.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(self.throttle) => {}
+                    () = self.sink.shutdown() => return,
+                }
+            }
+        }
+    }
+}
