@@ -51,7 +51,7 @@ fn run(bencher: divan::Bencher, n: usize, strategy: Strategy, weighted: bool) {
     for (i, server) in servers.iter().enumerate() {
         server.stats.observe(std::time::Duration::from_micros(200 + i as u64));
     }
-    let picker = Picker::new(strategy, &servers);
+    let picker = Picker::new(&strategy, &servers);
     let client = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
     let tracks = picker.tracks_load();
     bencher.bench_local(|| {

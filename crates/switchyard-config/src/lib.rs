@@ -17,6 +17,7 @@ mod merge;
 mod names;
 mod provider;
 mod report;
+mod server_url;
 mod static_config;
 mod validate;
 
@@ -31,5 +32,6 @@ pub use merge::DEFAULT_TLS_NAME;
 pub use names::{PROVIDER_SEPARATOR, qualify, split_qualified};
 pub use provider::{MemoryHandle, MemoryProvider, Provider, ProviderError, ProviderSink, Snapshot};
 pub use report::{ConfigError, ElementReport, Problem, Report, Status};
+pub use server_url::{ServerScheme, ServerUrl, ServerUrlError};
 pub use static_config::*;
 pub use validate::{RuntimeConfig, ValidationOptions};

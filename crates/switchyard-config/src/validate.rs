@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::merge::{DEFAULT_TLS_NAME, Merged, merge};
 use crate::provider::Snapshot;
 use crate::report::{ConfigError, ElementReport, Problem, Report, Status};
+use crate::server_url::ServerUrl;
 use crate::{DynamicConfig, Middleware, Router, Service};
 
 /// What validation needs to know beyond the dynamic configuration itself.
@@ -32,6 +33,13 @@ pub struct RuntimeConfig {
     pub report: Report,
     /// The definitions of the elements left out (disabled), so that tools can show them with their errors.
     pub disabled: crate::HttpConfig,
+    /// The live services, each after the services it refers to (a weighted service after its
+    /// children): the order to build them in.
+    pub service_order: Vec<String>,
+    /// The live middlewares, each after the middlewares it refers to (a chain after its members).
+    pub middleware_order: Vec<String>,
+    /// The parsed server URLs of each live service, in `servers` order.
+    pub server_urls: BTreeMap<String, Vec<ServerUrl>>,
 }
 
 impl RuntimeConfig {
@@ -68,16 +76,17 @@ pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeCo
             general: merged.errors.clone(),
             ..Report::default()
         },
+        server_urls: BTreeMap::new(),
     };
     let http = &merged.config.http;
 
-    let mut service_state = BTreeMap::new();
+    let mut services = Walk::default();
     for name in http.services.keys() {
-        checker.element(ElementKind::Service, name, &mut service_state, &mut Vec::new());
+        checker.element(ElementKind::Service, name, &mut services);
     }
-    let mut middleware_state = BTreeMap::new();
+    let mut middlewares = Walk::default();
     for name in http.middlewares.keys() {
-        checker.element(ElementKind::Middleware, name, &mut middleware_state, &mut Vec::new());
+        checker.element(ElementKind::Middleware, name, &mut middlewares);
     }
 
     checker.propagate_disabled();
@@ -119,12 +128,32 @@ pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeCo
     for error in checker.report.errors() {
         tracing::warn!(target: "switchyard::config", "{error}");
     }
+    let live_only = |order: Vec<String>, section: &BTreeMap<String, ElementReport>| -> Vec<String> {
+        order
+            .into_iter()
+            .filter(|name| section.get(name).is_some_and(|r| r.status != Status::Disabled))
+            .collect()
+    };
+    let mut server_urls = std::mem::take(&mut checker.server_urls);
+    server_urls.retain(|name, _| live.http.services.contains_key(name));
     RuntimeConfig {
         config: live,
         rules,
+        server_urls,
+        service_order: live_only(services.order, &checker.report.services),
+        middleware_order: live_only(middlewares.order, &checker.report.middlewares),
         report: checker.report,
         disabled,
     }
+}
+
+/// A depth-first walk over the elements of one kind: where each element stands, the path being
+/// walked (to name cycles), and the order elements finished in (each after those it refers to).
+#[derive(Default)]
+struct Walk {
+    state: BTreeMap<String, Visit>,
+    stack: Vec<String>,
+    order: Vec<String>,
 }
 
 /// Depth-first resolution state of one element.
@@ -137,6 +166,8 @@ enum Visit {
 struct Checker<'a> {
     merged: &'a Merged,
     report: Report,
+    /// Each service's server URLs, parsed as they are checked.
+    server_urls: BTreeMap<String, Vec<ServerUrl>>,
 }
 
 impl Checker<'_> {
@@ -258,14 +289,8 @@ impl Checker<'_> {
     /// Checks a service or middleware and, first, the elements of the same kind it refers to (a weighted
     /// service's children, a chain's members); returns whether it is valid. Loops are reported by the
     /// element that closes them.
-    fn element(
-        &mut self,
-        kind: ElementKind,
-        name: &str,
-        state: &mut BTreeMap<String, Visit>,
-        stack: &mut Vec<String>,
-    ) -> bool {
-        match state.get(name) {
+    fn element(&mut self, kind: ElementKind, name: &str, walk: &mut Walk) -> bool {
+        match walk.state.get(name) {
             Some(Visit::Done(ok)) => return *ok,
             Some(Visit::InProgress) => return false,
             None => {}
@@ -278,17 +303,17 @@ impl Checker<'_> {
         let Some(children) = children else {
             return false;
         };
-        state.insert(name.to_owned(), Visit::InProgress);
-        stack.push(name.to_owned());
+        walk.state.insert(name.to_owned(), Visit::InProgress);
+        walk.stack.push(name.to_owned());
         let key_path = format!("http.{}.{name}", kind.section());
         let mut errors = Vec::new();
         for child in children {
-            let problem = if state.get(child) == Some(&Visit::InProgress) {
-                let start = stack.iter().position(|s| s == child).unwrap_or(0);
-                Problem::Cycle(format!("{} → {child}", stack[start..].join(" → ")))
+            let problem = if walk.state.get(child) == Some(&Visit::InProgress) {
+                let start = walk.stack.iter().position(|s| s == child).unwrap_or(0);
+                Problem::Cycle(format!("{} → {child}", walk.stack[start..].join(" → ")))
             } else if !kind.exists(http, child) {
                 kind.missing(child)
-            } else if !self.element(kind, child, state, stack) {
+            } else if !self.element(kind, child, walk) {
                 kind.disabled(child)
             } else {
                 continue;
@@ -299,12 +324,13 @@ impl Checker<'_> {
             ElementKind::Service => self.service_own_errors(&key_path, name),
             ElementKind::Middleware => self.middleware_service_errors(&key_path, name),
         });
-        stack.pop();
-        self.finish(&key_path, name, errors, state, kind)
+        walk.stack.pop();
+        walk.order.push(name.to_owned());
+        self.finish(&key_path, name, errors, &mut walk.state, kind)
     }
 
-    /// A service's problems of its own: its servers transport and server URLs.
-    fn service_own_errors(&self, key_path: &str, name: &str) -> Vec<ConfigError> {
+    /// A service's problems of its own: its servers transport and server URLs (kept parsed).
+    fn service_own_errors(&mut self, key_path: &str, name: &str) -> Vec<ConfigError> {
         let service: &Service = &self.merged.config.http.services[name];
         let mut errors = Vec::new();
         if let Some(transport) = service.servers_transport() {
@@ -316,15 +342,18 @@ impl Checker<'_> {
                 ));
             }
         }
+        let mut parsed = Vec::new();
         for (index, url) in service.server_urls().enumerate() {
-            if let Err(reason) = check_server_url(url) {
-                errors.push(self.error(
+            match ServerUrl::parse(url) {
+                Ok(url) => parsed.push(url),
+                Err(reason) => errors.push(self.error(
                     key_path,
                     &format!("{}.servers[{index}].url", service.kind.name()),
                     Problem::Invalid(format!("`{url}`: {reason}")),
-                ));
+                )),
             }
         }
+        self.server_urls.insert(name.to_owned(), parsed);
         errors
     }
 
@@ -495,18 +524,4 @@ impl ElementKind {
             ElementKind::Middleware => Problem::DisabledMiddleware(name.to_owned()),
         }
     }
-}
-
-/// A backend URL must be absolute with a host, over `http`, `https` or `h2c`.
-fn check_server_url(url: &str) -> Result<(), &'static str> {
-    let uri: http::Uri = url.parse().map_err(|_| "not a valid URL")?;
-    match uri.scheme_str() {
-        Some("http" | "https" | "h2c") => {}
-        Some(_) => return Err("the scheme must be http, https or h2c"),
-        None => return Err("the URL needs a scheme (http://, https:// or h2c://)"),
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err("the URL has no host");
-    }
-    Ok(())
 }

@@ -207,12 +207,25 @@ fn defaults_are_traefiks() {
 }
 
 #[test]
+fn a_strategy_of_another_name_is_a_custom_one() {
+    let custom = load_yaml("http:\n  services:\n    s:\n      loadBalancer:\n        strategy: first-up\n").unwrap();
+    let ServiceKind::LoadBalancer(lb) = &custom.http.services["s"].kind else {
+        panic!()
+    };
+    assert_eq!(
+        lb.strategy,
+        Strategy::Custom("first-up".into()),
+        "checked against the gateway's balancers"
+    );
+}
+
+#[test]
 fn a_wrong_service_is_an_error_at_its_key_path() {
     let cases = [
         (
-            "http:\n  services:\n    s:\n      loadBalancer:\n        strategy: round-robin\n",
+            "http:\n  services:\n    s:\n      loadBalancer:\n        strategy: [wrr]\n",
             "http.services.s.loadBalancer.strategy",
-            "round-robin",
+            "string",
         ),
         (
             "http:\n  services:\n    s:\n      loadBalancer: {}\n      weighted: {}\n",

@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use switchyard_middleware::Plugins;
 
-use crate::compile::{API_SERVICE, Compiler, EntryPointDefaults, NOOP_SERVICE};
+use crate::balancing::BalancerFactory;
+use crate::compile::{API_SERVICE, Compiler, CompilerOptions, EntryPointDefaults, NOOP_SERVICE};
 use crate::connection::EntryPointContext;
 use crate::entry_point::{EntryPointError, EntryPointServer, Settings};
 use crate::router_service::RouterService;
@@ -66,6 +67,7 @@ pub struct Gateway {
     aggregator: Aggregator,
     hostname: Option<String>,
     plugins: Plugins,
+    balancers: std::collections::HashMap<String, BalancerFactory>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -88,6 +90,7 @@ impl Gateway {
             aggregator,
             hostname: system_hostname(),
             plugins: Plugins::new(),
+            balancers: std::collections::HashMap::new(),
         }
     }
 
@@ -106,6 +109,38 @@ impl Gateway {
     /// ```
     pub fn plugins(mut self, plugins: Plugins) -> Self {
         self.plugins = plugins;
+        self
+    }
+
+    /// A load-balancing strategy of your own, for the load balancers whose configuration names it as
+    /// their `strategy` (`loadBalancer: { strategy: first-up, servers: [...] }`). The factory gets
+    /// the service's servers each time the service is compiled; a `strategy` no factory answers to is
+    /// reported, and its service left out.
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use std::sync::Arc;
+    /// use switchyard_config::StaticConfig;
+    /// use switchyard_proxy::Gateway;
+    /// use switchyard_proxy::balancing::{Balancer, ServerSet};
+    ///
+    /// #[derive(Debug)]
+    /// struct FirstUp;
+    ///
+    /// impl Balancer for FirstUp {
+    ///     fn pick(&self, servers: &dyn ServerSet, _client: IpAddr) -> Option<usize> {
+    ///         (0..servers.len()).find(|&i| servers.weight(i) > 0 && servers.stats(i).is_up())
+    ///     }
+    /// }
+    ///
+    /// let gateway = Gateway::new(&StaticConfig::default()).balancer("first-up", |_servers| Box::new(FirstUp));
+    /// # let _ = gateway;
+    /// ```
+    pub fn balancer<F>(mut self, strategy: impl Into<String>, factory: F) -> Self
+    where
+        F: Fn(&dyn crate::balancing::ServerSet) -> Box<dyn crate::balancing::Balancer> + Send + Sync + 'static,
+    {
+        self.balancers.insert(strategy.into(), BalancerFactory::new(factory));
         self
     }
 
@@ -169,10 +204,13 @@ impl Gateway {
                     denied_encoded: s.denied_encoded,
                 })
                 .collect(),
-            self.default_transport(),
-        )
-        .with_default_servers_transport(self.default_servers_transport())
-        .with_plugins(self.plugins.clone());
+            CompilerOptions {
+                default_transport: self.default_transport(),
+                default_servers_transport: self.default_servers_transport(),
+                plugins: self.plugins.clone(),
+                balancers: self.balancers.clone(),
+            },
+        );
 
         let internal = internal_config(&self.static_config, &entry_points, &servers);
         let mut aggregator = self.aggregator;

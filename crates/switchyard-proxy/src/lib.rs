@@ -70,6 +70,7 @@
 //!   `responseForwarding.flushInterval` would flush them.
 
 mod api;
+pub mod balancing;
 mod compile;
 mod connection;
 mod date;
@@ -91,12 +92,6 @@ mod upstream;
 
 pub use compile::API_SERVICE;
 
-/// The load-balancing strategies (`wrr`, `p2c`, `hrw`, `leasttime`) as a library, for services of your
-/// own: a [`Picker`](balancing::Picker) chooses among anything that is a
-/// [`Candidate`](balancing::Candidate).
-pub mod balancing {
-    pub use crate::service::strategy::{Candidate, InFlight, Picker, ServerStats};
-}
 pub use entry_point::EntryPointError;
 pub use forward::ForwardedPolicy;
 pub use gateway::{Gateway, GatewayError, RunningGateway};

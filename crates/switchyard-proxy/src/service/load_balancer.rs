@@ -11,13 +11,12 @@ use http::Response;
 use http::request::Parts;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use switchyard_config::Strategy;
 use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
 
 use super::ForwardError;
-use super::health::Passive;
+use super::health::{ActiveChecks, Passive, Watched};
 use super::sticky::Sticky;
-use super::strategy::{Candidate, InFlight, Picker, ServerStats};
+use crate::balancing::{Candidate, InFlight, Picker, ServerStats};
 use crate::forward::{self, ForwardOptions, Forwarding};
 use crate::upstream::{Pool, UpstreamError};
 
@@ -48,11 +47,13 @@ impl Candidate for Server {
 /// A compiled `loadBalancer` service.
 #[derive(Debug)]
 pub(crate) struct LoadBalancer {
-    name: String,
+    name: Arc<str>,
     servers: Vec<Server>,
     picker: Picker,
     sticky: Option<Sticky>,
     passive: Option<Passive>,
+    /// The active probes of the servers, stopped with the service.
+    _active: Option<ActiveChecks>,
     checks_health: bool,
     pass_host_header: bool,
 }
@@ -60,30 +61,26 @@ pub(crate) struct LoadBalancer {
 /// How a load balancer is built, besides its servers.
 #[derive(Debug)]
 pub(crate) struct Options {
-    pub(crate) strategy: Strategy,
+    pub(crate) picker: Picker,
     pub(crate) sticky: Option<Sticky>,
     pub(crate) passive: Option<Passive>,
-    /// Whether active probes run (passive checks count by themselves).
-    pub(crate) active_checks: bool,
+    /// The servers' active probes, running.
+    pub(crate) active: Option<ActiveChecks>,
     pub(crate) pass_host_header: bool,
 }
 
 impl LoadBalancer {
-    pub(crate) fn new(name: &str, servers: Vec<Server>, options: Options) -> Self {
+    pub(crate) fn new(name: Arc<str>, servers: Vec<Server>, options: Options) -> Self {
         Self {
-            name: name.to_owned(),
-            picker: Picker::new(options.strategy, &servers),
+            name,
             servers,
+            picker: options.picker,
             sticky: options.sticky,
-            checks_health: options.active_checks || options.passive.is_some(),
+            checks_health: options.active.is_some() || options.passive.is_some(),
             passive: options.passive,
+            _active: options.active,
             pass_host_header: options.pass_host_header,
         }
-    }
-
-    /// The service's qualified name.
-    pub(crate) fn name(&self) -> &str {
-        &self.name
     }
 
     pub(crate) fn servers(&self) -> &[Server] {
@@ -104,15 +101,6 @@ impl LoadBalancer {
     /// Whether a server can take new requests.
     fn available(&self, index: usize) -> bool {
         self.servers.get(index).is_some_and(|s| s.weight > 0 && s.stats.is_up())
-    }
-
-    /// Puts a server in or out of rotation.
-    pub(crate) fn set_status(&self, index: usize, up: bool) {
-        let Some(server) = self.servers.get(index) else { return };
-        if server.stats.set_up(up) {
-            let status = if up { "UP" } else { "DOWN" };
-            tracing::info!(target: "switchyard::health", service = self.name, server = server.url, status, "server status changed");
-        }
     }
 
     /// The server for the next request from `client`, and the sticky cookie to set, if any: the server
@@ -161,12 +149,18 @@ impl LoadBalancer {
             sent.await
         };
         if let Some(passive) = &self.passive {
-            let success = outcome.as_ref().is_ok_and(|r| r.status().as_u16() < 500);
-            passive.record(self, index, success);
+            match &outcome {
+                Ok(response) if response.status().as_u16() < 500 => passive.succeeded(&server.stats),
+                _ => passive.failed(&Watched::new(
+                    Arc::clone(&self.name),
+                    &server.url,
+                    Arc::clone(&server.stats),
+                )),
+            }
         }
         let mut response = outcome.map_err(|cause| ForwardError {
             cause,
-            service: self.name.clone(),
+            service: self.name.to_string(),
             server: Some(server.url.clone()),
         })?;
         if let (true, Some(sticky)) = (set_cookie, &self.sticky) {

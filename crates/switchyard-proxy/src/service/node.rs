@@ -25,8 +25,7 @@ use switchyard_middleware::{CodeRanges, RequestBody, ResponseBody, Resumed};
 use super::ForwardError;
 use super::load_balancer::LoadBalancer;
 use super::sticky::Sticky;
-use super::strategy::{client_key, mix, name_hash, weighted_score};
-use super::weighted_round_robin::EarliestDeadline;
+use crate::balancing::{EarliestDeadline, client_key, mix, name_hash, weighted_score};
 use crate::forward::{Client, Forwarding};
 use crate::upstream::UpstreamError;
 

@@ -2,6 +2,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderValue;
 use http::uri::{Authority, Scheme, Uri};
+use switchyard_config::{ServerScheme, ServerUrl, ServerUrlError};
 
 /// The protocol spoken to a backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -14,7 +15,7 @@ pub enum Protocol {
     Https,
 }
 
-/// A backend server's address, parsed once when the configuration is compiled.
+/// A backend server's address, from its URL as validation parsed it.
 ///
 /// ```
 /// use switchyard_proxy::{Origin, Protocol};
@@ -41,46 +42,17 @@ pub struct Origin {
 #[error("server URL `{url}`: {reason}")]
 pub struct OriginError {
     url: String,
-    reason: &'static str,
+    reason: ServerUrlError,
 }
 
 impl Origin {
     /// Parses a server URL (`http://`, `https://` or `h2c://`).
     pub fn parse(url: &str) -> Result<Self, OriginError> {
-        let error = |reason| OriginError {
+        let parsed = ServerUrl::parse(url).map_err(|reason| OriginError {
             url: url.to_owned(),
             reason,
-        };
-        let uri: Uri = url.parse().map_err(|_| error("not a valid URL"))?;
-        let (protocol, default_port) = match uri.scheme_str() {
-            Some("http") => (Protocol::Http1, 80),
-            Some("h2c") => (Protocol::H2c, 80),
-            Some("https") => (Protocol::Https, 443),
-            _ => return Err(error("the scheme must be http, https or h2c")),
-        };
-        let authority = uri.authority().cloned().ok_or_else(|| error("the URL has no host"))?;
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        if host.is_empty() {
-            return Err(error("the URL has no host"));
-        }
-        let port = authority.port_u16().unwrap_or(default_port);
-        let address = host.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, port));
-        let host_header =
-            HeaderValue::from_str(authority.as_str()).map_err(|_| error("the host is not a valid header value"))?;
-        let path = uri.path().trim_end_matches('/').to_owned();
-        Ok(Self {
-            protocol,
-            authority,
-            host,
-            port,
-            address,
-            host_header,
-            path,
-        })
+        })?;
+        Ok(Self::from(&parsed))
     }
 
     /// The protocol.
@@ -149,6 +121,33 @@ impl Origin {
             Uri::from_parts(uri).map_err(|_| super::UpstreamError::Unsupported("cannot build the backend URI"))?;
         parts.version = http::Version::HTTP_2;
         Ok(())
+    }
+}
+
+impl From<&ServerUrl> for Origin {
+    fn from(url: &ServerUrl) -> Self {
+        let protocol = match url.scheme() {
+            ServerScheme::Http => Protocol::Http1,
+            ServerScheme::H2c => Protocol::H2c,
+            ServerScheme::Https => Protocol::Https,
+        };
+        let authority = url.authority().clone();
+        // An authority is made of bytes a header value may hold.
+        let host_header = HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(authority.as_str().as_bytes()))
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        Self {
+            protocol,
+            address: url
+                .host()
+                .parse::<IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, url.port())),
+            host: url.host().to_owned(),
+            port: url.port(),
+            host_header,
+            path: url.path().trim_end_matches('/').to_owned(),
+            authority,
+        }
     }
 }
 

@@ -88,22 +88,72 @@ impl Server {
     }
 }
 
-/// How a load balancer picks a server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How a load balancer picks a server: one of Traefik's strategies, or one of your own registered on
+/// the gateway (`Gateway::balancer`), by name.
+///
+/// ```
+/// use switchyard_config::Strategy;
+///
+/// assert_eq!(Strategy::from("p2c"), Strategy::P2c);
+/// assert_eq!(Strategy::from("first-up"), Strategy::Custom("first-up".into()));
+/// assert_eq!(Strategy::LeastTime.name(), "leasttime");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub enum Strategy {
     /// Smooth weighted round robin (Traefik's default).
     #[default]
-    #[serde(rename = "wrr")]
     Wrr,
     /// Power of two random choices, on in-flight requests.
-    #[serde(rename = "p2c")]
     P2c,
     /// Highest random weight (rendezvous hashing) on the client address.
-    #[serde(rename = "hrw")]
     Hrw,
     /// Least response time (peak EWMA).
-    #[serde(rename = "leasttime")]
     LeastTime,
+    /// A strategy of your own, by the name it was registered under.
+    Custom(String),
+}
+
+impl Strategy {
+    /// The name configuration files use.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Wrr => "wrr",
+            Self::P2c => "p2c",
+            Self::Hrw => "hrw",
+            Self::LeastTime => "leasttime",
+            Self::Custom(name) => name,
+        }
+    }
+}
+
+impl From<&str> for Strategy {
+    fn from(name: &str) -> Self {
+        match name {
+            "wrr" => Self::Wrr,
+            "p2c" => Self::P2c,
+            "hrw" => Self::Hrw,
+            "leasttime" => Self::LeastTime,
+            other => Self::Custom(other.to_owned()),
+        }
+    }
+}
+
+impl Serialize for Strategy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Strategy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        if name.is_empty() {
+            return Err(serde::de::Error::custom(
+                "the strategy is empty; use wrr, p2c, hrw, leasttime or a registered name",
+            ));
+        }
+        Ok(Self::from(name.as_str()))
+    }
 }
 
 /// `sticky`: keep a client on the server it first reached.

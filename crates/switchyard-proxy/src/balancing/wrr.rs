@@ -1,7 +1,55 @@
-//! Traefik's weighted round robin: an earliest-deadline-first schedule over the servers' weights.
+//! `wrr`: weighted round robin, Traefik's default. Equal weights rotate lock-free; unequal ones follow
+//! Traefik's earliest-deadline-first schedule, so that each server gets exactly its share over a cycle,
+//! spread out rather than in bursts.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::ServerSet;
+
+/// `wrr` with equal weights: a lock-free rotation.
+#[derive(Debug)]
+pub(super) struct RoundRobin {
+    next: AtomicUsize,
+    eligible: Vec<usize>,
+}
+
+impl RoundRobin {
+    pub(super) fn new(eligible: Vec<usize>) -> Self {
+        Self {
+            next: AtomicUsize::new(0),
+            eligible,
+        }
+    }
+
+    pub(super) fn pick(&self, servers: &dyn ServerSet) -> Option<usize> {
+        // At most one turn around the ring to find a server in rotation.
+        (0..self.eligible.len())
+            .map(|_| self.eligible[self.next.fetch_add(1, Ordering::Relaxed) % self.eligible.len()])
+            .find(|&i| servers.stats(i).is_up())
+    }
+}
+
+/// `wrr` with unequal weights.
+#[derive(Debug)]
+pub(super) struct Weighted(Mutex<EarliestDeadline>);
+
+impl Weighted {
+    pub(super) fn new(servers: &dyn ServerSet, eligible: &[usize]) -> Self {
+        Self(Mutex::new(EarliestDeadline::new(
+            eligible.iter().map(|&i| (i, servers.weight(i))),
+        )))
+    }
+
+    pub(super) fn pick(&self, servers: &dyn ServerSet) -> Option<usize> {
+        let mut schedule = self.0.lock().ok()?;
+        (0..schedule.len())
+            .filter_map(|_| schedule.next())
+            .find(|&i| servers.stats(i).is_up())
+    }
+}
 
 /// Each server has a virtual deadline; the earliest is picked and moves `1 / weight` further. Over a
 /// cycle every server is picked in proportion to its weight, spread out rather than in bursts. The
@@ -20,7 +68,7 @@ struct Entry {
 
 // Earliest deadline first; between equal deadlines, the server listed first.
 impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> Ordering {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
         self.deadline
             .total_cmp(&other.deadline)
             .then(self.index.cmp(&other.index))
@@ -28,14 +76,14 @@ impl Ord for Entry {
 }
 
 impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
         Some(self.cmp(other))
     }
 }
 
 impl PartialEq for Entry {
     fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+        self.cmp(other) == CmpOrdering::Equal
     }
 }
 

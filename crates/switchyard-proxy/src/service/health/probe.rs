@@ -1,22 +1,8 @@
-//! Server health: active probes (`healthCheck`) and passive failure counting (`passiveHealthCheck`),
-//! with Traefik's options and defaults.
-//!
-//! - **Active**: each server is probed every `interval` while healthy and every `unhealthyInterval`
-//!   (default: `interval`) while not. An HTTP probe passes with the expected `status`, or any 2xx/3xx
-//!   when none is set (redirects followed unless `followRedirects: false`); a gRPC probe passes when
-//!   `grpc.health.v1.Health/Check` answers `SERVING`. A probe that takes longer than `timeout` fails.
-//! - **Passive**: a request that never reached the server or got a 5xx counts as a failure; a success
-//!   clears the count. `maxFailedAttempts` failures within `failureWindow` take the server out; it comes
-//!   back after `failureWindow`, or — when active probes run too — when a probe passes.
-//!
-//! An `https` probe (the server's scheme, or `scheme: https`) runs over TLS with the service's
-//! `serversTransport`, speaking HTTP/2 when the handshake settles on `h2` (the `tls` feature).
-//!
-//! A server out of rotation receives no new requests (sticky ones move too); with none healthy, the
-//! service answers 503.
+//! Active health probes: one server's HTTP or gRPC check, with Traefik's options (path, port,
+//! scheme, method, hostname, headers, expected status, redirects, timeout), over TLS when the server
+//! or `scheme` says `https`.
 
-use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST, LOCATION, TE};
@@ -25,11 +11,9 @@ use http_body::Body;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use switchyard_config::{HealthCheckMode, PassiveHealthCheck, ServerHealthCheck};
+use switchyard_config::{HealthCheckMode, ServerHealthCheck, ServerScheme, ServerUrl};
 use tokio::net::TcpStream;
 
-use super::load_balancer::LoadBalancer;
-use super::strategy::ServerStats;
 use crate::upstream::TlsTarget;
 
 /// The most redirects a probe follows, as Go's HTTP client.
@@ -79,7 +63,7 @@ impl Probe {
     /// probe.
     pub(crate) fn new(
         config: &ServerHealthCheck,
-        server_url: &str,
+        server: &ServerUrl,
         tls: Option<TlsTarget>,
     ) -> Result<Self, ProbeError> {
         let path = if config.path.is_empty() {
@@ -90,35 +74,24 @@ impl Probe {
         if path.contains("://") || path.starts_with("//") {
             return Err(ProbeError::AbsolutePath(config.path.clone()));
         }
-        let base: Uri = server_url.parse().map_err(|_| ProbeError::Uri(server_url.to_owned()))?;
-        let scheme = match (config.scheme.as_str(), base.scheme_str()) {
-            ("", Some(scheme)) | (scheme, _) if !scheme.is_empty() => scheme.to_owned(),
-            _ => "http".to_owned(),
+        let scheme = match (config.scheme.to_ascii_lowercase().as_str(), server.scheme()) {
+            ("", ServerScheme::Https) | ("https", _) if tls.is_none() => return Err(ProbeError::Https),
+            ("", ServerScheme::Https) | ("https", _) => "https",
+            ("" | "http" | "h2c", _) => "http",
+            (other, _) => return Err(ProbeError::Uri(format!("{other}://"))),
         };
-        let scheme = match scheme.to_ascii_lowercase().as_str() {
-            "h2c" => "http".to_owned(),
-            "https" if tls.is_none() => return Err(ProbeError::Https),
-            other => other.to_owned(),
-        };
-        let host = base.host().unwrap_or("localhost");
-        let default_port = if base.scheme_str() == Some("https") { 443 } else { 80 };
-        let port = if config.port != 0 {
-            config.port
-        } else {
-            base.port_u16().unwrap_or(default_port)
-        };
-        let host = if host.contains(':') && !host.starts_with('[') {
+        let port = if config.port != 0 { config.port } else { server.port() };
+        let host = server.host();
+        let host = if host.contains(':') {
             format!("[{host}]")
         } else {
             host.to_owned()
         };
         // Like Go's `URL.Parse`, a relative path replaces the base path's last segment.
-        let base_path = base.path();
         let joined = if path.starts_with('/') {
             path.to_owned()
         } else {
-            let dir = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
-            format!("{}{path}", if dir.is_empty() { "/" } else { dir })
+            format!("{}/{path}", &server.path()[..server.path().rfind('/').unwrap_or(0)])
         };
         let uri: Uri = format!("{scheme}://{host}:{port}{joined}")
             .parse()
@@ -390,106 +363,13 @@ fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
         .map_err(|_| format!("bad redirect location `{location}`"))
 }
 
-/// Runs a load balancer's active probes until the balancer is dropped.
-pub(crate) fn spawn_active(balancer: &Arc<LoadBalancer>, probes: Vec<Option<Probe>>, config: &ServerHealthCheck) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        tracing::warn!(target: "switchyard::health", "no runtime to run health checks on");
-        return;
-    };
-    let interval = config
-        .interval
-        .to_std()
-        .filter(|d| !d.is_zero())
-        .unwrap_or(Duration::from_secs(30));
-    let unhealthy = config
-        .unhealthy_interval
-        .and_then(|d| d.to_std())
-        .filter(|d| !d.is_zero())
-        .unwrap_or(interval);
-    let weak: Weak<LoadBalancer> = Arc::downgrade(balancer);
-    runtime.spawn(async move {
-        let start = Instant::now();
-        let mut due: Vec<Instant> = probes.iter().map(|_| start + interval).collect();
-        loop {
-            let Some(&next) = due.iter().min() else { return };
-            tokio::time::sleep_until(next.into()).await;
-            let Some(balancer) = weak.upgrade() else { return };
-            let now = Instant::now();
-            let mut checks = tokio::task::JoinSet::new();
-            for (index, probe) in probes.iter().enumerate() {
-                if due[index] > now {
-                    continue;
-                }
-                let Some(probe) = probe.clone() else { continue };
-                checks.spawn(async move { (index, probe.run().await) });
-            }
-            drop(balancer);
-            while let Some(Ok((index, outcome))) = checks.join_next().await {
-                let Some(balancer) = weak.upgrade() else { return };
-                let up = outcome.is_ok();
-                if let Err(reason) = outcome {
-                    tracing::warn!(target: "switchyard::health", service = balancer.name(), server = balancer.servers()[index].url, %reason, "health check failed");
-                }
-                balancer.set_status(index, up);
-                due[index] = Instant::now() + if up { interval } else { unhealthy };
-            }
-        }
-    });
-}
-
-/// Passive health: failures per server within a window.
-#[derive(Debug)]
-pub(crate) struct Passive {
-    window: Duration,
-    max_failures: usize,
-    /// Whether active probes bring servers back (then passive never does).
-    active: bool,
-}
-
-impl Passive {
-    pub(crate) fn new(config: &PassiveHealthCheck, active: bool) -> Self {
-        Self {
-            window: config
-                .failure_window
-                .to_std()
-                .filter(|d| !d.is_zero())
-                .unwrap_or(Duration::from_secs(10)),
-            max_failures: usize::try_from(config.max_failed_attempts.max(1)).unwrap_or(1),
-            active,
-        }
-    }
-
-    /// Records the outcome of a request to server `index` of `balancer`.
-    pub(crate) fn record(&self, balancer: &Arc<LoadBalancer>, index: usize, success: bool) {
-        let stats: &Arc<ServerStats> = &balancer.servers()[index].stats;
-        if success {
-            stats.clear_failures();
-            return;
-        }
-        if stats.add_failure(Instant::now(), self.window) < self.max_failures || !stats.bench() {
-            return;
-        }
-        tracing::warn!(target: "switchyard::health", service = balancer.name(), server = balancer.servers()[index].url, "too many failed requests: out of rotation");
-        balancer.set_status(index, false);
-        if self.active {
-            stats.unbench();
-            return;
-        }
-        let weak = Arc::downgrade(balancer);
-        let window = self.window;
-        tokio::spawn(async move {
-            tokio::time::sleep(window).await;
-            if let Some(balancer) = weak.upgrade() {
-                balancer.servers()[index].stats.unbench();
-                balancer.set_status(index, true);
-            }
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn url(url: &str) -> ServerUrl {
+        ServerUrl::parse(url).unwrap()
+    }
 
     #[test]
     fn probe_urls_follow_traefiks_rules() {
@@ -498,14 +378,14 @@ mod tests {
             port: 9000,
             ..ServerHealthCheck::default()
         };
-        let probe = Probe::new(&config, "http://10.0.0.1:8080/base", None).unwrap();
+        let probe = Probe::new(&config, &url("http://10.0.0.1:8080/base"), None).unwrap();
         assert_eq!(probe.uri, "http://10.0.0.1:9000/health?deep=1");
         let relative = ServerHealthCheck {
             path: "ping".into(),
             ..ServerHealthCheck::default()
         };
         assert_eq!(
-            Probe::new(&relative, "http://a:1/api/v1", None).unwrap().uri,
+            Probe::new(&relative, &url("http://a:1/api/v1"), None).unwrap().uri,
             "http://a:1/api/ping"
         );
         let absolute = ServerHealthCheck {
@@ -513,7 +393,7 @@ mod tests {
             ..ServerHealthCheck::default()
         };
         assert!(matches!(
-            Probe::new(&absolute, "http://a:1", None),
+            Probe::new(&absolute, &url("http://a:1"), None),
             Err(ProbeError::AbsolutePath(_))
         ));
     }
@@ -522,7 +402,7 @@ mod tests {
     fn https_probes_need_tls_settings() {
         let config = ServerHealthCheck::default();
         assert!(matches!(
-            Probe::new(&config, "https://a:8443", None),
+            Probe::new(&config, &url("https://a:8443"), None),
             Err(ProbeError::Https)
         ));
         let forced = ServerHealthCheck {
@@ -530,7 +410,7 @@ mod tests {
             ..ServerHealthCheck::default()
         };
         assert!(matches!(
-            Probe::new(&forced, "http://a:1", None),
+            Probe::new(&forced, &url("http://a:1"), None),
             Err(ProbeError::Https)
         ));
         #[cfg(feature = "tls")]
@@ -540,16 +420,16 @@ mod tests {
                 ..switchyard_config::ServersTransport::default()
             };
             let tls = crate::upstream::ClientTls::from_config(&insecure).unwrap();
-            let probe = Probe::new(&forced, "http://a:1", Some(tls.target("a").unwrap())).unwrap();
+            let probe = Probe::new(&forced, &url("http://a:1"), Some(tls.target("a").unwrap())).unwrap();
             assert_eq!(probe.uri, "https://a:1/");
-            let default_port = Probe::new(&config, "https://a", Some(tls.target("a").unwrap())).unwrap();
+            let default_port = Probe::new(&config, &url("https://a"), Some(tls.target("a").unwrap())).unwrap();
             assert_eq!(default_port.uri, "https://a:443/");
         }
     }
 
     #[test]
     fn statuses_are_judged_like_traefik() {
-        let probe = Probe::new(&ServerHealthCheck::default(), "http://a:1", None).unwrap();
+        let probe = Probe::new(&ServerHealthCheck::default(), &url("http://a:1"), None).unwrap();
         assert!(probe.judge(StatusCode::OK).is_ok());
         assert!(probe.judge(StatusCode::FOUND).is_ok());
         assert!(probe.judge(StatusCode::BAD_REQUEST).is_err());
@@ -557,7 +437,7 @@ mod tests {
             status: 204,
             ..ServerHealthCheck::default()
         };
-        let probe = Probe::new(&strict, "http://a:1", None).unwrap();
+        let probe = Probe::new(&strict, &url("http://a:1"), None).unwrap();
         assert!(probe.judge(StatusCode::OK).is_err());
         assert!(probe.judge(StatusCode::NO_CONTENT).is_ok());
     }
