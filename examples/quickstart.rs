@@ -70,7 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Service::from(LoadBalancer::with_urls([format!("http://{demo_b}")])),
             );
         });
-        let live = gateway.wait_for(|s| s.route_count("web", false) == 4).await;
+        let live = gateway.wait_for(|s| s.route_count("web").plain == 4).await;
         println!(
             "reloaded without a restart (generation {}): `curl http://{addr}/b` now reaches demo-b",
             live.generation()

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
-use switchyard_config::{DynamicConfig, Format, RuntimeConfig, Snapshot, ValidationOptions, load_str};
+use switchyard_config::{DynamicConfig, Format, ProviderConfig, RuntimeConfig, ValidationOptions, load_str};
 
 fn main() {
     divan::main();
@@ -57,7 +57,7 @@ fn merge_and_check(bencher: divan::Bencher, n: usize) {
     let Ok(config) = config else {
         panic!("the generated configuration loads");
     };
-    let snapshots = BTreeMap::from([(Arc::from("file"), Arc::new(Snapshot::from(config)))]);
+    let snapshots = BTreeMap::from([(Arc::from("file"), Arc::new(ProviderConfig::from(config)))]);
     let options = ValidationOptions::default();
     bencher.bench(|| {
         let runtime = RuntimeConfig::resolve(divan::black_box(&snapshots), &[], &options);

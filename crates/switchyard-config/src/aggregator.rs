@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::provider::{Provider, ProviderEvent, ProviderSink, Snapshot};
+use crate::provider::{Provider, ProviderConfig, ProviderEvent, ProviderSink};
 use crate::validate::{RuntimeConfig, ValidationOptions};
 
 /// How many warnings a provider's status keeps.
@@ -257,7 +257,7 @@ struct LoopState {
     throttle: Duration,
     validation: ValidationOptions,
     default_entry_points: Vec<String>,
-    snapshots: BTreeMap<Arc<str>, Arc<Snapshot>>,
+    snapshots: BTreeMap<Arc<str>, Arc<ProviderConfig>>,
     statuses: BTreeMap<String, ProviderStatus>,
     generation: u64,
 }
@@ -306,7 +306,7 @@ impl LoopState {
     fn apply(&mut self, name: Arc<str>, event: ProviderEvent) -> bool {
         let status = self.statuses.entry(name.to_string()).or_default();
         match event {
-            ProviderEvent::Snapshot(snapshot) => {
+            ProviderEvent::Published(snapshot) => {
                 status.published = true;
                 status.last_error = None;
                 status.warnings.clear();

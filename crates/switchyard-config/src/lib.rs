@@ -30,7 +30,7 @@ pub use error::{LoadError, ParseError, UnknownKey};
 pub use load::{Format, Loaded, load_file, load_str};
 pub use merge::DEFAULT_TLS_NAME;
 pub use names::{PROVIDER_SEPARATOR, qualify, split_qualified};
-pub use provider::{MemoryHandle, MemoryProvider, Provider, ProviderError, ProviderSink, Snapshot};
+pub use provider::{MemoryHandle, MemoryProvider, Provider, ProviderConfig, ProviderError, ProviderSink};
 pub use report::{ConfigError, ElementReport, Problem, Report, Status};
 pub use server_url::{ServerScheme, ServerUrl, ServerUrlError};
 pub use static_config::*;

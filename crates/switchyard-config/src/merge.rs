@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::names::qualify;
-use crate::provider::Snapshot;
+use crate::provider::ProviderConfig;
 use crate::report::{ConfigError, Problem};
 use crate::{DynamicConfig, Router};
 
@@ -28,7 +28,7 @@ impl Merged {
 }
 
 /// Merges the snapshots (by provider name). Routers without entrypoints get `default_entry_points`.
-pub(crate) fn merge(snapshots: &BTreeMap<Arc<str>, Arc<Snapshot>>, default_entry_points: &[String]) -> Merged {
+pub(crate) fn merge(snapshots: &BTreeMap<Arc<str>, Arc<ProviderConfig>>, default_entry_points: &[String]) -> Merged {
     let mut merged = Merged::default();
     let mut default_options_from = Vec::new();
     let mut default_store_from = Vec::new();

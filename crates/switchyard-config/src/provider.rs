@@ -65,7 +65,7 @@ pub trait Provider: Send + 'static {
 
 /// A provider's complete configuration at one moment, with where each element came from.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Snapshot {
+pub struct ProviderConfig {
     /// The configuration, with the provider's local names.
     pub config: DynamicConfig,
     /// Where elements were defined, by key path (`http.routers.api` → `conf.d/api.yml`), so that errors
@@ -73,7 +73,7 @@ pub struct Snapshot {
     pub origins: BTreeMap<String, String>,
 }
 
-impl From<DynamicConfig> for Snapshot {
+impl From<DynamicConfig> for ProviderConfig {
     fn from(config: DynamicConfig) -> Self {
         Self {
             config,
@@ -106,7 +106,7 @@ impl ProviderError {
 /// What a provider tells the aggregator.
 #[derive(Debug)]
 pub(crate) enum ProviderEvent {
-    Snapshot(Arc<Snapshot>),
+    Published(Arc<ProviderConfig>),
     Problem(Problem),
     Warning(String),
     Ended(Option<Problem>),
@@ -138,8 +138,8 @@ impl ProviderSink {
     }
 
     /// Publishes a complete snapshot, replacing the provider's previous one.
-    pub fn publish(&self, snapshot: impl Into<Snapshot>) {
-        self.send(ProviderEvent::Snapshot(Arc::new(snapshot.into())));
+    pub fn publish(&self, snapshot: impl Into<ProviderConfig>) {
+        self.send(ProviderEvent::Published(Arc::new(snapshot.into())));
     }
 
     /// Reports a problem the provider recovers from; its last published snapshot stays live.
@@ -189,18 +189,18 @@ impl ProviderSink {
 #[derive(Debug)]
 pub struct MemoryProvider {
     name: String,
-    config: tokio::sync::watch::Receiver<Arc<Snapshot>>,
+    config: tokio::sync::watch::Receiver<Arc<ProviderConfig>>,
 }
 
 /// Changes the configuration of a [`MemoryProvider`].
 #[derive(Debug, Clone)]
 pub struct MemoryHandle {
-    config: Arc<tokio::sync::watch::Sender<Arc<Snapshot>>>,
+    config: Arc<tokio::sync::watch::Sender<Arc<ProviderConfig>>>,
 }
 
 impl MemoryProvider {
     /// A provider named `name` that starts with `config`, and the handle that changes it.
-    pub fn new(name: impl Into<String>, config: impl Into<Snapshot>) -> (Self, MemoryHandle) {
+    pub fn new(name: impl Into<String>, config: impl Into<ProviderConfig>) -> (Self, MemoryHandle) {
         let (tx, rx) = tokio::sync::watch::channel(Arc::new(config.into()));
         (
             Self {
@@ -214,7 +214,7 @@ impl MemoryProvider {
 
 impl MemoryHandle {
     /// Replaces the provider's configuration.
-    pub fn set(&self, config: impl Into<Snapshot>) {
+    pub fn set(&self, config: impl Into<ProviderConfig>) {
         self.config.send_replace(Arc::new(config.into()));
     }
 
@@ -233,7 +233,7 @@ impl Provider for MemoryProvider {
     async fn run(mut self, sink: ProviderSink) -> Result<(), ProviderError> {
         loop {
             let snapshot = Arc::clone(&self.config.borrow_and_update());
-            sink.send(ProviderEvent::Snapshot(snapshot));
+            sink.send(ProviderEvent::Published(snapshot));
             tokio::select! {
                 changed = self.config.changed() => {
                     if changed.is_err() {

@@ -8,7 +8,7 @@ use switchyard_rules::Rule;
 use std::sync::Arc;
 
 use crate::merge::{DEFAULT_TLS_NAME, Merged, merge};
-use crate::provider::Snapshot;
+use crate::provider::ProviderConfig;
 use crate::report::{ConfigError, ElementReport, Problem, Report, Status};
 use crate::server_url::ServerUrl;
 use crate::{DynamicConfig, Middleware, Router, Service};
@@ -50,17 +50,17 @@ impl RuntimeConfig {
     /// ```
     /// use std::collections::BTreeMap;
     /// use std::sync::Arc;
-    /// use switchyard_config::{DynamicConfig, Router, RuntimeConfig, Snapshot, ValidationOptions};
+    /// use switchyard_config::{DynamicConfig, Router, RuntimeConfig, ProviderConfig, ValidationOptions};
     ///
     /// let mut config = DynamicConfig::default();
     /// config.http.routers.insert("r".into(), Router::new("Path(`/`)", "missing"));
-    /// let snapshots = BTreeMap::from([(Arc::from("file"), Arc::new(Snapshot::from(config)))]);
+    /// let snapshots = BTreeMap::from([(Arc::from("file"), Arc::new(ProviderConfig::from(config)))]);
     /// let runtime = RuntimeConfig::resolve(&snapshots, &[], &ValidationOptions::default());
     /// assert!(runtime.rules.is_empty());
     /// assert_eq!(runtime.report.errors().count(), 1);
     /// ```
     pub fn resolve(
-        snapshots: &BTreeMap<Arc<str>, Arc<Snapshot>>,
+        snapshots: &BTreeMap<Arc<str>, Arc<ProviderConfig>>,
         default_entry_points: &[String],
         options: &ValidationOptions,
     ) -> Self {

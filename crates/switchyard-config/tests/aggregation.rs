@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_config::{
-    Aggregator, AggregatorError, DynamicConfig, LoadBalancer, MemoryProvider, Problem, Provider, ProviderError,
-    ProviderSink, Published, Router, RunningAggregator, Service, Snapshot, Status,
+    Aggregator, AggregatorError, DynamicConfig, LoadBalancer, MemoryProvider, Problem, Provider, ProviderConfig,
+    ProviderError, ProviderSink, Published, Router, RunningAggregator, Service, Status,
 };
 use tokio::sync::watch;
 
@@ -103,7 +103,7 @@ async fn a_broken_router_is_reported_with_its_key_path_and_the_rest_goes_live() 
         .unwrap()
         .middlewares
         .push("nope".into());
-    let mut snapshot = Snapshot::from(cfg);
+    let mut snapshot = ProviderConfig::from(cfg);
     snapshot
         .origins
         .insert("http.routers.no-service".into(), "conf/routes.yml".into());

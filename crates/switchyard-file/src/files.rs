@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use switchyard_config::{DynamicConfig, Format, LoadError, Snapshot, load_str};
+use switchyard_config::{DynamicConfig, Format, LoadError, ProviderConfig, load_str};
 
 use crate::error::FileError;
 use crate::merge::merge_files;
@@ -42,7 +42,7 @@ impl Target {
 /// The result of one reload.
 #[derive(Debug, Default)]
 pub(crate) struct Reload {
-    pub snapshot: Snapshot,
+    pub snapshot: ProviderConfig,
     pub problems: Vec<FileError>,
     pub warnings: Vec<String>,
 }

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use switchyard_config::{DynamicConfig, Snapshot};
+use switchyard_config::{DynamicConfig, ProviderConfig};
 
 /// Merges per-file configurations (in path order); returns the snapshot and one message per skipped
 /// duplicate.
-pub(crate) fn merge_files(files: &BTreeMap<PathBuf, DynamicConfig>) -> (Snapshot, Vec<String>) {
-    let mut merged = Snapshot::default();
+pub(crate) fn merge_files(files: &BTreeMap<PathBuf, DynamicConfig>) -> (ProviderConfig, Vec<String>) {
+    let mut merged = ProviderConfig::default();
     let mut skipped = Vec::new();
     for (path, config) in files {
         let file = path.display().to_string();

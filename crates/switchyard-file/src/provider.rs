@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use switchyard_config::{Provider, ProviderError, ProviderSink, Snapshot};
+use switchyard_config::{Provider, ProviderConfig, ProviderError, ProviderSink};
 
 use crate::error::FileError;
 use crate::files::{Files, Target};
@@ -127,7 +127,7 @@ impl Provider for FileProvider {
 struct Runner {
     target: Target,
     files: Files,
-    published: Option<Snapshot>,
+    published: Option<ProviderConfig>,
     sink: ProviderSink,
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use switchyard_config::{ProviderSink, Snapshot};
+use switchyard_config::{ProviderConfig, ProviderSink};
 use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -32,7 +32,7 @@ pub(crate) struct PublishLoop<L, T> {
 impl<L: Fn() -> bool, T: Fn() -> Translation> PublishLoop<L, T> {
     /// Runs until shutdown.
     pub(crate) async fn run(self) {
-        let mut published: Option<(Snapshot, Vec<ObjectError>)> = None;
+        let mut published: Option<(ProviderConfig, Vec<ObjectError>)> = None;
         loop {
             tokio::select! {
                 () = self.changed.notified() => {}

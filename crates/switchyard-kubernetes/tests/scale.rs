@@ -59,7 +59,7 @@ async fn converge(n: usize, limit: Duration) -> (Cluster, Duration) {
     apply_all(&cluster.server, n);
     let last_event = Instant::now();
     within(limit, || async {
-        cluster.gateway.snapshot().route_count("web", false) == n
+        cluster.gateway.snapshot().route_count("web").plain == n
     })
     .await
     .expect("every route compiled");
@@ -94,7 +94,7 @@ async fn five_thousand_ingresses_steady_state_memory() {
     let populated = rss_mib();
     let cluster = Cluster::start_with(server, |p| p).await;
     within(Duration::from_secs(60), || async {
-        cluster.gateway.snapshot().route_count("web", false) == 5_000
+        cluster.gateway.snapshot().route_count("web").plain == 5_000
     })
     .await
     .expect("every route compiled");

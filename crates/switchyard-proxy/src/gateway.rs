@@ -17,7 +17,7 @@ use switchyard_middleware::Plugins;
 use crate::balancing::BalancerFactory;
 use crate::compile::{API_SERVICE, Compiler, CompilerOptions, EntryPointDefaults, NOOP_SERVICE};
 use crate::connection::EntryPointContext;
-use crate::entry_point::{EntryPointError, EntryPointServer, Settings};
+use crate::entry_point::{EntryPointError, EntryPointServer, EntryPointSettings};
 use crate::router_service::RouterService;
 use crate::snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
 use crate::upstream::TransportSettings;
@@ -31,6 +31,7 @@ const CERTIFICATE_FILES_POLL: Duration = Duration::from_secs(1);
 
 /// Why a gateway cannot start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GatewayError {
     /// An entrypoint is misconfigured or its address is taken.
     #[error(transparent)]
@@ -167,7 +168,7 @@ impl Gateway {
             }
             settings.push((
                 name.clone(),
-                Settings::from_config(name, config, self.hostname.as_deref())?,
+                EntryPointSettings::from_config(name, config, self.hostname.as_deref())?,
             ));
         }
         let handle = SnapshotHandle::default();

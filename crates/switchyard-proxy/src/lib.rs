@@ -93,10 +93,8 @@ mod upstream;
 pub use compile::API_SERVICE;
 
 pub use entry_point::EntryPointError;
-pub use forward::ForwardedPolicy;
 pub use gateway::{Gateway, GatewayError, RunningGateway};
 pub use router_service::{PeerAddr, RouterService};
-pub use snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
+pub use snapshot::{RouteCount, Snapshot};
 pub use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
 pub use trusted_peers::TrustedIpError;
-pub use upstream::{Origin, OriginError, Protocol, TransportSettings, UpstreamError};

@@ -8,7 +8,7 @@ use switchyard_rules::RouteTable;
 
 use switchyard_middleware::{EncodedSet, HttpService};
 
-use crate::service::{LoadBalancer, Node};
+use crate::service::{BalancedService, Node};
 
 /// An immutable, compiled configuration: one route table per entrypoint (and per TLS-ness of the
 /// connection), each route leading to a compiled service.
@@ -24,7 +24,7 @@ pub struct Snapshot {
     pub(crate) report: Report,
     pub(crate) entry_points: Arc<[EntryPointInfo]>,
     /// The compiled load balancers by service name, for the servers' health in the API.
-    pub(crate) balancers: std::collections::HashMap<String, Arc<LoadBalancer>>,
+    pub(crate) balancers: std::collections::HashMap<String, Arc<BalancedService>>,
     /// Certificates and TLS options; `None` before the first configuration.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Arc<crate::tls::TlsState>>,
@@ -32,11 +32,11 @@ pub struct Snapshot {
 
 /// An entrypoint as the internal API describes it.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct EntryPointInfo {
+pub(crate) struct EntryPointInfo {
     /// Its name.
-    pub name: String,
+    pub(crate) name: String,
     /// The address it listens on, as bound (port 0 resolved).
-    pub address: String,
+    pub(crate) address: String,
 }
 
 /// The routes of one entrypoint: routers with a `tls` section serve TLS connections only, the others
@@ -116,15 +116,25 @@ impl Snapshot {
         &self.published
     }
 
-    /// How many routes an entrypoint serves on plain (`tls == false`) or TLS connections.
-    pub fn route_count(&self, entry_point: &str, tls: bool) -> usize {
-        self.entry_points
+    /// How many routes an entrypoint serves, on plain and on TLS connections (routers with a `tls`
+    /// section, or on an entrypoint with `http.tls`, serve TLS connections only, as in Traefik).
+    ///
+    /// ```
+    /// # async fn run(gateway: switchyard_proxy::RunningGateway) {
+    /// let routes = gateway.snapshot().route_count("web");
+    /// println!("{} plain and {} TLS routes", routes.plain, routes.tls);
+    /// # }
+    /// ```
+    pub fn route_count(&self, entry_point: &str) -> RouteCount {
+        let tables = self
+            .entry_points
             .iter()
             .position(|ep| ep.name == entry_point)
-            .map_or(0, |i| {
-                let tables = &self.tables[i];
-                if tls { tables.tls.len() } else { tables.plain.len() }
-            })
+            .and_then(|i| self.tables.get(i));
+        tables.map_or(RouteCount::default(), |t| RouteCount {
+            plain: t.plain.len(),
+            tls: t.tls.len(),
+        })
     }
 
     pub(crate) fn table(&self, entry_point: usize, tls: bool) -> Option<&RouteTable<RouteTarget>> {
@@ -133,15 +143,19 @@ impl Snapshot {
     }
 }
 
+/// How many routes an entrypoint serves ([`Snapshot::route_count`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RouteCount {
+    /// Routes for plain-text connections.
+    pub plain: usize,
+    /// Routes for TLS connections.
+    pub tls: usize,
+}
+
 /// The shared pointer to the current snapshot: the control plane stores, the data plane loads.
-///
-/// ```
-/// # use switchyard_proxy::SnapshotHandle;
-/// let handle = SnapshotHandle::default();
-/// assert_eq!(handle.load().generation(), 0);
-/// ```
 #[derive(Debug, Clone)]
-pub struct SnapshotHandle(Arc<ArcSwap<Snapshot>>);
+pub(crate) struct SnapshotHandle(Arc<ArcSwap<Snapshot>>);
 
 impl Default for SnapshotHandle {
     fn default() -> Self {
@@ -155,7 +169,7 @@ impl SnapshotHandle {
     }
 
     /// The current snapshot.
-    pub fn load(&self) -> Arc<Snapshot> {
+    pub(crate) fn load(&self) -> Arc<Snapshot> {
         self.0.load_full()
     }
 

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 /// A `trustedIPs` entry that is neither an address nor a CIDR range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is neither an IP address nor a CIDR range")]
-pub struct TrustedIpError(pub String);
+pub struct TrustedIpError(pub(crate) String);
 
 /// `insecure` (trust everyone) or a `trustedIPs` list of addresses and CIDR ranges.
 #[derive(Debug, Clone, Default)]

@@ -691,7 +691,7 @@ async fn options_without_a_host_are_reported_once_whatever_the_entrypoints() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].to_string().contains("no Host in the rule"), "{errors:?}");
     assert_eq!(
-        snapshot.route_count("web", true) + snapshot.route_count("websecure", true),
+        snapshot.route_count("web").tls + snapshot.route_count("websecure").tls,
         2
     );
 }

@@ -72,7 +72,7 @@ async fn traefik_static_and_dynamic_files_route_and_reload() {
         .start()
         .await
         .unwrap();
-    gateway.wait_for(|s| s.route_count("web", false) == 1).await;
+    gateway.wait_for(|s| s.route_count("web").plain == 1).await;
     let addr = gateway.local_addr("web").unwrap();
 
     assert_eq!(get(addr, "app.example", "/v1/users").await, (200, "blue".into()));
@@ -231,7 +231,7 @@ async fn middlewares_and_weighted_services_from_a_traefik_dynamic_file() {
         .start()
         .await
         .unwrap();
-    gateway.wait_for(|s| s.route_count("web", false) == 1).await;
+    gateway.wait_for(|s| s.route_count("web").plain == 1).await;
     let snapshot = gateway.snapshot();
     assert!(snapshot.report().errors().next().is_none(), "{:?}", snapshot.report());
     let addr = gateway.local_addr("web").unwrap();

@@ -107,7 +107,7 @@ providers:
         .start()
         .await
         .unwrap();
-    gateway.wait_for(|s| s.route_count("websecure", true) == 1).await;
+    gateway.wait_for(|s| s.route_count("websecure").tls == 1).await;
     let snapshot = gateway.snapshot();
     assert!(snapshot.report().errors().next().is_none(), "{:?}", snapshot.report());
     let (web, websecure) = (

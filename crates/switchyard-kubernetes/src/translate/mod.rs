@@ -13,7 +13,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass, IngressLoadBalancerIngress};
-use switchyard_config::{DynamicConfig, Router, Service as ServiceConfig, Snapshot};
+use switchyard_config::{DynamicConfig, ProviderConfig, Router, Service as ServiceConfig};
 
 use crate::error::{ObjectError, TranslateError};
 use crate::options::TranslateOptions;
@@ -72,7 +72,7 @@ pub(crate) struct StatusUpdate {
 /// The outcome of one translation.
 #[derive(Debug, Default)]
 pub(crate) struct Translation {
-    pub(crate) snapshot: Snapshot,
+    pub(crate) snapshot: ProviderConfig,
     pub(crate) problems: Vec<ObjectError>,
     pub(crate) statuses: Vec<StatusUpdate>,
 }

@@ -10,7 +10,7 @@ use switchyard_config::{LoadBalancer as LoadBalancerConfig, Problem, ServerSchem
 
 use super::findings::Findings;
 use crate::balancing::{BalancerFactory, Picker, ServerStats};
-use crate::service::{LoadBalancer, Options, Passive, Probe, Server, Sticky, Watched, spawn_active};
+use crate::service::{BalancedService, Options, Passive, Probe, Server, Sticky, Watched, spawn_active};
 use crate::upstream::{ClientTls, Origin, Pool, TlsTarget, TransportSettings};
 
 /// The connections to one server under one transport.
@@ -28,7 +28,7 @@ struct Compiled {
     definition: LoadBalancerConfig,
     settings: TransportSettings,
     tls: Option<ClientTls>,
-    balancer: Arc<LoadBalancer>,
+    balancer: Arc<BalancedService>,
 }
 
 /// The load balancers and pools of the live snapshot, kept for the next compilation.
@@ -74,7 +74,7 @@ impl Balancers {
         definition: Definition<'_>,
         round: &mut BalancerRound,
         findings: &mut Findings<'_>,
-    ) -> Option<Arc<LoadBalancer>> {
+    ) -> Option<Arc<BalancedService>> {
         let name = definition.name;
         if let Some(kept) = self.reuse(&definition, round) {
             return Some(kept);
@@ -104,7 +104,7 @@ impl Balancers {
     }
 
     /// The previous load balancer, when its definition and transport did not change.
-    fn reuse(&self, definition: &Definition<'_>, round: &mut BalancerRound) -> Option<Arc<LoadBalancer>> {
+    fn reuse(&self, definition: &Definition<'_>, round: &mut BalancerRound) -> Option<Arc<BalancedService>> {
         let previous = self.services.get(definition.name)?;
         let unchanged = previous.definition == *definition.config
             && previous.settings == definition.settings
@@ -128,7 +128,7 @@ impl Balancers {
     }
 
     /// A new load balancer: servers, strategy, sticky cookie, passive and active health.
-    fn compile(&self, definition: &Definition<'_>, round: &mut BalancerRound) -> Result<Arc<LoadBalancer>, Failure> {
+    fn compile(&self, definition: &Definition<'_>, round: &mut BalancerRound) -> Result<Arc<BalancedService>, Failure> {
         if definition.urls.len() != definition.config.servers.len() {
             let problem = Problem::Invalid("the server URLs were not all checked".into());
             return Err(("loadBalancer.servers".into(), problem));
@@ -162,7 +162,7 @@ impl Balancers {
             active,
             pass_host_header: config.pass_host_header,
         };
-        Ok(Arc::new(LoadBalancer::new(name, servers, options)))
+        Ok(Arc::new(BalancedService::new(name, servers, options)))
     }
 
     /// The servers, each with its pool (this round's, the previous snapshot's, or a new one) and what

@@ -129,14 +129,14 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use switchyard_config::{DynamicConfig, RuntimeConfig, Snapshot, ValidationOptions};
+    use switchyard_config::{DynamicConfig, ProviderConfig, RuntimeConfig, ValidationOptions};
 
     fn published(middlewares: &[(&str, Middleware)]) -> Published {
         let mut config = DynamicConfig::default();
         for (name, middleware) in middlewares {
             config.http.middlewares.insert((*name).into(), middleware.clone());
         }
-        let snapshots = BTreeMap::from([(Arc::from("test"), Arc::new(Snapshot::from(config)))]);
+        let snapshots = BTreeMap::from([(Arc::from("test"), Arc::new(ProviderConfig::from(config)))]);
         Published {
             runtime: RuntimeConfig::resolve(&snapshots, &[], &ValidationOptions::default()),
             ..Published::default()

@@ -249,7 +249,7 @@ mod tests {
             active: None,
             pass_host_header: true,
         };
-        Node::Balancer(Arc::new(crate::service::LoadBalancer::new(
+        Node::Balancer(Arc::new(crate::service::BalancedService::new(
             Arc::from("leaf@test"),
             Vec::new(),
             options,

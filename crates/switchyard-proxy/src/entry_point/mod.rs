@@ -27,7 +27,7 @@ pub use settings::EntryPointError;
 
 /// How long a PROXY protocol header may take when no request-head timeout is configured.
 const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-pub(crate) use settings::Settings;
+pub(crate) use settings::EntryPointSettings;
 
 use crate::connection::{Connection, EntryPointContext};
 
@@ -56,7 +56,7 @@ struct Protocols {
 impl EntryPointServer {
     pub(crate) fn bind(
         name: &str,
-        settings: Settings,
+        settings: EntryPointSettings,
         context: Arc<EntryPointContext>,
     ) -> Result<Self, EntryPointError> {
         let listener = listen(settings.address, settings.reuse_port).map_err(|source| EntryPointError::Bind {

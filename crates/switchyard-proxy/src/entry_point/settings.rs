@@ -24,6 +24,7 @@ const GO_HEADER_SLACK: usize = 4096;
 
 /// Why an entrypoint cannot start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EntryPointError {
     /// The address does not parse.
     #[error("entryPoints.{name}.address: {source}")]
@@ -71,7 +72,7 @@ pub enum EntryPointError {
 
 /// What an entrypoint needs from its configuration.
 #[derive(Debug, Clone)]
-pub(crate) struct Settings {
+pub(crate) struct EntryPointSettings {
     pub(crate) address: SocketAddr,
     pub(crate) reuse_port: bool,
     pub(crate) accept_grace: Duration,
@@ -99,7 +100,7 @@ fn positive(d: switchyard_config::Duration) -> Option<Duration> {
     d.to_std().filter(|d| !d.is_zero())
 }
 
-impl Settings {
+impl EntryPointSettings {
     pub(crate) fn from_config(
         name: &str,
         config: &EntryPoint,

@@ -36,7 +36,7 @@ use switchyard_middleware::is_managed_header;
 
 /// An entrypoint's `forwardedHeaders` settings, parsed.
 #[derive(Debug, Clone)]
-pub struct ForwardedPolicy {
+pub(crate) struct ForwardedPolicy {
     peers: TrustedPeers,
     /// `connection`: headers named in `Connection` that the middlewares still see.
     connection: Vec<HeaderName>,
@@ -47,17 +47,7 @@ pub struct ForwardedPolicy {
 
 impl ForwardedPolicy {
     /// Parses the settings; `server` is the value of `X-Forwarded-Server` (the host name).
-    ///
-    /// ```
-    /// use switchyard_config::ForwardedHeaders;
-    /// use switchyard_proxy::ForwardedPolicy;
-    ///
-    /// let config = ForwardedHeaders { trusted_ips: vec!["10.0.0.0/8".into()], ..Default::default() };
-    /// let policy = ForwardedPolicy::new(&config, Some("edge-1")).unwrap();
-    /// assert!(policy.trusts("10.1.2.3".parse().unwrap()));
-    /// assert!(!policy.trusts("192.0.2.1".parse().unwrap()));
-    /// ```
-    pub fn new(config: &ForwardedHeaders, server: Option<&str>) -> Result<Self, TrustedIpError> {
+    pub(crate) fn new(config: &ForwardedHeaders, server: Option<&str>) -> Result<Self, TrustedIpError> {
         Ok(Self {
             peers: TrustedPeers::parse(config.insecure, &config.trusted_ips)?,
             connection: config
@@ -72,7 +62,7 @@ impl ForwardedPolicy {
     }
 
     /// Whether a peer's `X-Forwarded-*` headers are kept.
-    pub fn trusts(&self, peer: IpAddr) -> bool {
+    pub(crate) fn trusts(&self, peer: IpAddr) -> bool {
         self.peers.trusts(peer)
     }
 }
@@ -271,6 +261,17 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderV
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_peers_by_cidr() {
+        let config = ForwardedHeaders {
+            trusted_ips: vec!["10.0.0.0/8".into()],
+            ..Default::default()
+        };
+        let policy = ForwardedPolicy::new(&config, Some("edge-1")).unwrap();
+        assert!(policy.trusts("10.1.2.3".parse().unwrap()));
+        assert!(!policy.trusts("192.0.2.1".parse().unwrap()));
+    }
 
     fn client(trusted: bool) -> Client {
         Client::new("192.0.2.7".parse().unwrap(), trusted, false)

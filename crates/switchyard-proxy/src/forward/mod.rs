@@ -12,7 +12,7 @@ use http::{HeaderValue, Request, Response, StatusCode, Version};
 
 pub(crate) use headers::Client;
 
-pub use headers::ForwardedPolicy;
+pub(crate) use headers::ForwardedPolicy;
 
 use crate::interim::InterimSink;
 use crate::upstream::{Pool, Protocol, UpstreamError};

@@ -1,14 +1,14 @@
 //! Services: what a router sends its requests to, as compiled for the request path: load balancers
 //! over servers, services over services, and the health of servers.
 
+mod balanced;
 mod error;
 mod health;
-mod load_balancer;
 mod node;
 mod sticky;
 
+pub(crate) use balanced::{BalancedService, Options, Server};
 pub(crate) use error::ForwardError;
 pub(crate) use health::{Passive, Probe, Watched, spawn_active};
-pub(crate) use load_balancer::{LoadBalancer, Options, Server};
 pub(crate) use node::{Child, Failover, Mirror, Mirroring, Node, Weighted};
 pub(crate) use sticky::Sticky;

@@ -23,7 +23,7 @@ use http_body_util::BodyExt;
 use switchyard_middleware::{CodeRanges, RequestBody, ResponseBody, Resumed};
 
 use super::ForwardError;
-use super::load_balancer::LoadBalancer;
+use super::balanced::BalancedService;
 use super::sticky::Sticky;
 use crate::balancing::{EarliestDeadline, client_key, mix, name_hash, weighted_score};
 use crate::forward::{Client, Forwarding};
@@ -34,7 +34,7 @@ type Forwarded<'a> = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, 
 /// A compiled service: a load balancer, or a service over other services.
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
-    Balancer(Arc<LoadBalancer>),
+    Balancer(Arc<BalancedService>),
     Weighted(Arc<Weighted>),
     Mirroring(Arc<Mirroring>),
     Failover(Arc<Failover>),
@@ -63,7 +63,7 @@ impl Node {
     }
 
     /// The load balancer, for a load-balancer node.
-    pub(crate) fn balancer(&self) -> Option<&Arc<LoadBalancer>> {
+    pub(crate) fn balancer(&self) -> Option<&Arc<BalancedService>> {
         match self {
             Self::Balancer(lb) => Some(lb),
             _ => None,

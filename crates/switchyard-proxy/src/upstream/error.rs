@@ -3,16 +3,8 @@ use std::time::Duration;
 use http::StatusCode;
 
 /// Why a request could not be forwarded to a backend.
-///
-/// ```
-/// use http::StatusCode;
-/// use std::time::Duration;
-/// use switchyard_proxy::UpstreamError;
-///
-/// assert_eq!(UpstreamError::ResponseTimeout(Duration::from_secs(1)).status(), StatusCode::GATEWAY_TIMEOUT);
-/// ```
 #[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     /// The TCP connection could not be established.
     #[error("cannot connect to {origin}: {source}")]
     Connect {
@@ -31,6 +23,7 @@ pub enum UpstreamError {
     },
     /// The TLS handshake with an HTTPS backend failed (certificate refused, no common version, ...).
     #[error("TLS handshake with {origin} failed: {source}")]
+    #[cfg_attr(not(feature = "tls"), allow(dead_code, reason = "HTTPS needs the tls feature"))]
     Tls {
         /// The backend's `host:port`.
         origin: String,
@@ -68,7 +61,7 @@ pub enum UpstreamError {
 impl UpstreamError {
     /// The status the client receives: 504 for timeouts, 503 without a server, 413 for a body too
     /// large to replay, 400 for an unreadable request body, 502 otherwise.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::ConnectTimeout { .. } | Self::ResponseTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Request(err) if err.is_timeout() => StatusCode::GATEWAY_TIMEOUT,
@@ -77,5 +70,18 @@ impl UpstreamError {
             Self::RequestBody(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::BAD_GATEWAY,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_504() {
+        assert_eq!(
+            UpstreamError::ResponseTimeout(Duration::from_secs(1)).status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
     }
 }

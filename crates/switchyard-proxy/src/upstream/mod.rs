@@ -7,10 +7,10 @@ mod pool;
 mod tls;
 mod transport;
 
-pub use error::UpstreamError;
-pub use origin::{Origin, OriginError, Protocol};
+pub(crate) use error::UpstreamError;
+pub(crate) use origin::{Origin, Protocol};
 pub(crate) use pool::Pool;
 #[cfg(feature = "tls")]
 pub(crate) use tls::negotiated_h2;
 pub(crate) use tls::{ClientTls, TlsFailure, TlsTarget};
-pub use transport::TransportSettings;
+pub(crate) use transport::TransportSettings;

@@ -2,11 +2,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderValue;
 use http::uri::{Authority, Scheme, Uri};
-use switchyard_config::{ServerScheme, ServerUrl, ServerUrlError};
+use switchyard_config::{ServerScheme, ServerUrl};
 
 /// The protocol spoken to a backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     /// HTTP/1.1 over TCP (`http://`).
     Http1,
     /// HTTP/2 with prior knowledge over TCP (`h2c://`).
@@ -16,18 +16,8 @@ pub enum Protocol {
 }
 
 /// A backend server's address, from its URL as validation parsed it.
-///
-/// ```
-/// use switchyard_proxy::{Origin, Protocol};
-///
-/// let origin = Origin::parse("h2c://10.0.0.7:50051/base").unwrap();
-/// assert_eq!(origin.protocol(), Protocol::H2c);
-/// assert_eq!(origin.authority().as_str(), "10.0.0.7:50051");
-/// assert_eq!(origin.path(), "/base");
-/// assert_eq!(Origin::parse("http://api.internal").unwrap().port(), 80);
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
+pub(crate) struct Origin {
     protocol: Protocol,
     authority: Authority,
     host: String,
@@ -37,56 +27,39 @@ pub struct Origin {
     path: String,
 }
 
-/// Why a server URL cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("server URL `{url}`: {reason}")]
-pub struct OriginError {
-    url: String,
-    reason: ServerUrlError,
-}
-
 impl Origin {
-    /// Parses a server URL (`http://`, `https://` or `h2c://`).
-    pub fn parse(url: &str) -> Result<Self, OriginError> {
-        let parsed = ServerUrl::parse(url).map_err(|reason| OriginError {
-            url: url.to_owned(),
-            reason,
-        })?;
-        Ok(Self::from(&parsed))
-    }
-
     /// The protocol.
-    pub fn protocol(&self) -> Protocol {
+    pub(crate) fn protocol(&self) -> Protocol {
         self.protocol
     }
 
     /// `host[:port]` as written in the URL.
-    pub fn authority(&self) -> &Authority {
+    pub(crate) fn authority(&self) -> &Authority {
         &self.authority
     }
 
     /// The host name or IP address, without brackets.
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         &self.host
     }
 
     /// The port, explicit or the scheme's default.
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
     /// The socket address when the host is an IP literal (no name resolution needed).
-    pub fn address(&self) -> Option<SocketAddr> {
+    pub(crate) fn address(&self) -> Option<SocketAddr> {
         self.address
     }
 
     /// The `Host` header value sent when the client's is not passed on.
-    pub fn host_header(&self) -> &HeaderValue {
+    pub(crate) fn host_header(&self) -> &HeaderValue {
         &self.host_header
     }
 
     /// The URL's path without a trailing slash (`""` for none); prefixed to request paths with `preservePath`.
-    pub fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         &self.path
     }
 
@@ -156,13 +129,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn origins_from_urls() {
+        let origin = Origin::from(&ServerUrl::parse("h2c://10.0.0.7:50051/base").unwrap());
+        assert_eq!(origin.protocol(), Protocol::H2c);
+        assert_eq!(origin.authority().as_str(), "10.0.0.7:50051");
+        assert_eq!(origin.path(), "/base");
+        assert_eq!(
+            Origin::from(&ServerUrl::parse("http://api.internal").unwrap()).port(),
+            80
+        );
+    }
+
+    #[test]
     fn parses_ports_and_literals() {
-        let origin = Origin::parse("http://[::1]:8080").unwrap();
-        assert_eq!(origin.host(), "::1");
-        assert_eq!(origin.address(), Some("[::1]:8080".parse().unwrap()));
-        assert_eq!(Origin::parse("https://example.com").unwrap().port(), 443);
-        assert!(Origin::parse("ftp://x").is_err());
-        assert!(Origin::parse("http://").is_err());
-        assert_eq!(Origin::parse("http://backend").unwrap().address(), None);
+        let origin = |url: &str| Origin::from(&ServerUrl::parse(url).unwrap());
+        let literal = origin("http://[::1]:8080");
+        assert_eq!(literal.host(), "::1");
+        assert_eq!(literal.address(), Some("[::1]:8080".parse().unwrap()));
+        assert_eq!(origin("https://example.com").port(), 443);
+        assert!(ServerUrl::parse("ftp://x").is_err());
+        assert!(ServerUrl::parse("http://").is_err());
+        assert_eq!(origin("http://backend").address(), None);
+        assert_eq!(
+            origin("http://backend/base/").path(),
+            "/base",
+            "no trailing slash for preservePath"
+        );
     }
 }

@@ -6,28 +6,18 @@ use switchyard_config::{ForwardingTimeouts, ServersTransport};
 const DEFAULT_MAX_IDLE: usize = 200;
 
 /// How connections to backends are made and kept, from a `serversTransport`.
-///
-/// ```
-/// use std::time::Duration;
-/// use switchyard_config::ServersTransport;
-/// use switchyard_proxy::TransportSettings;
-///
-/// let settings = TransportSettings::from_config(&ServersTransport::default());
-/// assert_eq!(settings.dial_timeout, Some(Duration::from_secs(30)));
-/// assert_eq!(settings.max_idle_per_host, 200);
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TransportSettings {
+pub(crate) struct TransportSettings {
     /// Time allowed to establish a TCP connection.
-    pub dial_timeout: Option<Duration>,
+    pub(crate) dial_timeout: Option<Duration>,
     /// Time allowed between writing a request and receiving the response headers.
-    pub response_header_timeout: Option<Duration>,
+    pub(crate) response_header_timeout: Option<Duration>,
     /// How long an idle connection stays in the pool.
-    pub idle_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
     /// Idle connections kept per server; 0 disables reuse.
-    pub max_idle_per_host: usize,
+    pub(crate) max_idle_per_host: usize,
     /// Only HTTP/1.1 towards HTTPS backends, even when they offer h2.
-    pub disable_http2: bool,
+    pub(crate) disable_http2: bool,
 }
 
 impl Default for TransportSettings {
@@ -38,7 +28,7 @@ impl Default for TransportSettings {
 
 impl TransportSettings {
     /// Reads the connection settings of a `serversTransport` (TLS settings are the TLS layer's).
-    pub fn from_config(config: &ServersTransport) -> Self {
+    pub(crate) fn from_config(config: &ServersTransport) -> Self {
         let timeouts = config.forwarding_timeouts.unwrap_or_default();
         Self::new(&timeouts, config.max_idle_conns_per_host, config.disable_http2)
     }
@@ -55,5 +45,17 @@ impl TransportSettings {
             },
             disable_http2,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traefiks_defaults() {
+        let settings = TransportSettings::from_config(&ServersTransport::default());
+        assert_eq!(settings.dial_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(settings.max_idle_per_host, 200);
     }
 }

@@ -46,7 +46,7 @@ impl Candidate for Server {
 
 /// A compiled `loadBalancer` service.
 #[derive(Debug)]
-pub(crate) struct LoadBalancer {
+pub(crate) struct BalancedService {
     name: Arc<str>,
     servers: Vec<Server>,
     picker: Picker,
@@ -69,7 +69,7 @@ pub(crate) struct Options {
     pub(crate) pass_host_header: bool,
 }
 
-impl LoadBalancer {
+impl BalancedService {
     pub(crate) fn new(name: Arc<str>, servers: Vec<Server>, options: Options) -> Self {
         Self {
             name,
