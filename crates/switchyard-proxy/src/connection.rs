@@ -3,9 +3,13 @@
 //! the route's own checks, then the target (a service, a middleware stack, the API). A request that
 //! stops early gets its [`Refusal`]'s answer; one whose service fails gets `respond::forward_failure`'s.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http::header::CONNECTION;
@@ -21,7 +25,8 @@ use crate::request_head::{self, UnderscoreHeaders};
 use crate::request_path::{self, TargetPolicy};
 use crate::respond::Refusal;
 use crate::snapshot::{Handler, RouteTarget, Snapshot, SnapshotHandle, Target};
-use switchyard_middleware::{EncodedSet, PeerCertificates, RequestBody, ResponseBody};
+use switchyard_middleware::{EncodedSet, HttpService, MiddlewareLayer, PeerCertificates, RequestBody, ResponseBody};
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 /// What every connection of one entrypoint shares.
@@ -35,6 +40,10 @@ pub(crate) struct EntryPointContext {
     pub(crate) target: TargetPolicy,
     /// `http.underscoreHeadersStrategy`.
     pub(crate) underscores: UnderscoreHeaders,
+    /// The embedder's layers around every request (`Gateway::layer`), outermost first.
+    pub(crate) layers: Vec<MiddlewareLayer>,
+    /// Cancelled when the gateway shuts down.
+    pub(crate) stopped: CancellationToken,
 }
 
 /// `transport.keepAliveMaxRequests` / `keepAliveMaxTime`: when a connection has served enough, its
@@ -97,6 +106,26 @@ impl Connection {
             .max_requests
             .is_some_and(|max| self.served.fetch_add(1, Ordering::Relaxed) + 1 >= max);
         by_count || limits.max_time.is_some_and(|max| self.opened.elapsed() >= max)
+    }
+
+    /// Serves one request through the embedder's layers around every request of the entrypoint
+    /// (`Gateway::layer`), if any, then [`handle`](Self::handle).
+    pub(crate) async fn serve(
+        self: &Arc<Self>,
+        mut req: Request<RequestBody>,
+        interim: Option<InterimSink>,
+    ) -> Response<ResponseBody> {
+        if self.entry.layers.is_empty() {
+            return self.handle(req, interim).await;
+        }
+        if let Some(sink) = interim {
+            req.extensions_mut().insert(sink);
+        }
+        let inner = HttpService::new(Handling(Arc::clone(self)));
+        let Ok(response) = switchyard_middleware::chain(&self.entry.layers, inner)
+            .oneshot(req)
+            .await;
+        response
     }
 
     /// Serves one request to completion of its response head.
@@ -214,5 +243,26 @@ impl Connection {
             .and_then(|t| t.route(&view))
             .map(|found| *found.value())
             .ok_or(Refusal::NotFound)
+    }
+}
+
+/// A connection's handling of requests as the innermost service of the embedder's layers; the
+/// request's informational sink travels in its extensions through them.
+#[derive(Debug, Clone)]
+struct Handling(Arc<Connection>);
+
+impl tower::Service<Request<RequestBody>> for Handling {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<RequestBody>) -> Self::Future {
+        let interim = req.extensions_mut().remove::<InterimSink>();
+        let connection = Arc::clone(&self.0);
+        Box::pin(async move { Ok(connection.handle(req, interim).await) })
     }
 }

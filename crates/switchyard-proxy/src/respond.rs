@@ -66,6 +66,8 @@ pub(crate) enum Refusal {
     SplitView,
     /// A route whose TLS options differ from the connection's handshake: 421.
     Misdirected,
+    /// A request handed to a router of a gateway that was shut down: 503.
+    ShutDown,
     /// The end of a middleware stack called with a request that lost its route (a middleware of
     /// your own built a new request without the original's extensions): 500, logged.
     OutsideRoute,
@@ -100,6 +102,10 @@ impl Refusal {
                 tracing::debug!(target: "switchyard::proxy", reason = ?self, "encoded characters refused");
                 bare(StatusCode::BAD_REQUEST)
             }
+            Self::ShutDown => status_text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Bytes::from_static(b"the gateway is shut down\n"),
+            ),
             Self::OutsideRoute => {
                 tracing::error!(
                     target: "switchyard::proxy",

@@ -12,6 +12,7 @@ use http::{Request, Response};
 use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
 
 use crate::connection::{Connection, EntryPointContext};
+use crate::respond::Refusal;
 
 /// The client address of a request handed to a [`RouterService`]; without it, requests count as coming
 /// from `0.0.0.0` (which `ClientIP` rules and `X-Forwarded-For` then see).
@@ -29,16 +30,36 @@ pub struct PeerAddr(pub SocketAddr);
 /// One entrypoint's router as a tower `Service`, for embedding switchyard in another server (axum,
 /// tonic, a hyper server of your own). It follows live configuration changes like the entrypoint does.
 ///
-/// Get one from [`RunningGateway::service`](crate::RunningGateway::service).
-#[derive(Debug, Clone)]
+/// Get one from [`RunningGateway::service`](crate::RunningGateway::service). The client's address comes
+/// from a [`PeerAddr`] in the request's extensions, or from what [`peer_from`](Self::peer_from) finds
+/// there (axum's `ConnectInfo`, say); without either, requests count as coming from `0.0.0.0`. Once the
+/// gateway is shut down, every request is answered `503 the gateway is shut down`.
+#[derive(Clone)]
 pub struct RouterService {
     entry: Arc<EntryPointContext>,
     tls: bool,
+    peer_from: Option<Arc<PeerFrom>>,
+}
+
+/// Finds the client's address in a request's extensions.
+type PeerFrom = dyn Fn(&http::Extensions) -> Option<SocketAddr> + Send + Sync;
+
+impl std::fmt::Debug for RouterService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterService")
+            .field("entry_point", &self.entry.index)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RouterService {
     pub(crate) fn new(entry: Arc<EntryPointContext>) -> Self {
-        Self { entry, tls: false }
+        Self {
+            entry,
+            tls: false,
+            peer_from: None,
+        }
     }
 
     /// Routes requests as if they came over TLS (to the routers with a `tls` section).
@@ -46,6 +67,37 @@ impl RouterService {
     pub fn over_tls(mut self, tls: bool) -> Self {
         self.tls = tls;
         self
+    }
+
+    /// Reads the client's address from what the embedding server put in the request's extensions,
+    /// when the request has no [`PeerAddr`].
+    ///
+    /// ```no_run
+    /// # use std::net::SocketAddr;
+    /// # async fn run(gateway: switchyard_proxy::RunningGateway) {
+    /// // With axum: `.fallback_service(router)` after `into_make_service_with_connect_info`.
+    /// let router = gateway
+    ///     .service("web")
+    ///     .unwrap()
+    ///     .peer_from(|extensions| extensions.get::<SocketAddr>().copied());
+    /// # drop(router);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn peer_from<F>(mut self, find: F) -> Self
+    where
+        F: Fn(&http::Extensions) -> Option<SocketAddr> + Send + Sync + 'static,
+    {
+        self.peer_from = Some(Arc::new(find));
+        self
+    }
+
+    fn peer(&self, extensions: &http::Extensions) -> IpAddr {
+        let found = extensions
+            .get::<PeerAddr>()
+            .map(|p| p.0)
+            .or_else(|| self.peer_from.as_ref().and_then(|find| find(extensions)));
+        found.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
     }
 }
 
@@ -63,12 +115,12 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let peer = req
-            .extensions()
-            .get::<PeerAddr>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
-        let mut connection = Connection::new(Arc::clone(&self.entry), peer, self.tls);
+        if self.entry.stopped.is_cancelled() {
+            return Box::pin(std::future::ready(Ok(Refusal::ShutDown.into_response())));
+        }
+        let mut connection = Connection::new(Arc::clone(&self.entry), self.peer(req.extensions()), self.tls);
         connection.from_wire = false;
-        Box::pin(async move { Ok(connection.handle(req.map(RequestBody::new), None).await) })
+        let connection = Arc::new(connection);
+        Box::pin(async move { Ok(connection.serve(req.map(RequestBody::new), None).await) })
     }
 }

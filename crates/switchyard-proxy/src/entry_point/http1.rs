@@ -51,7 +51,7 @@ where
         let sink = (req.version() == http::Version::HTTP_11).then(|| InterimSink::Http1(Arc::clone(&queue)));
         let queue = Arc::clone(&queue);
         async move {
-            let response = connection.handle(req.map(RequestBody::from), sink).await;
+            let response = connection.serve(req.map(RequestBody::from), sink).await;
             queue.final_answer();
             Ok::<_, Infallible>(response)
         }

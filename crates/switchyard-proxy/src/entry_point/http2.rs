@@ -97,7 +97,7 @@ async fn serve_stream(
     let length = content_length(&parts.headers);
     let request = Request::from_parts(parts, RequestBody::new(RecvBody::new(body, length)));
     let interim = Arc::new(Http2Interim::default());
-    let handling = connection.handle(request, Some(InterimSink::Http2(Arc::clone(&interim))));
+    let handling = connection.serve(request, Some(InterimSink::Http2(Arc::clone(&interim))));
     tokio::pin!(handling);
     let response = loop {
         let event = tokio::select! {

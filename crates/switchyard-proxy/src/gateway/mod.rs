@@ -1,0 +1,348 @@
+//! A whole gateway: providers feed the aggregator, each configuration is compiled into a snapshot and
+//! swapped in, and the entrypoints serve requests through whichever snapshot is current.
+
+mod entry_points;
+mod internal;
+mod running;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_config::{Aggregator, AggregatorError, EntryPoint, MemoryProvider, Provider, StaticConfig};
+use switchyard_middleware::{MiddlewareLayer, Plugins};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::balancing::{Balancer, BalancerFactory, ServerSet};
+use crate::compile::{API_SERVICE, Compiler, CompilerOptions, EntryPointDefaults, NOOP_SERVICE};
+use crate::entry_point::{EntryPointError, EntryPointServer};
+use crate::snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
+use crate::upstream::TransportSettings;
+use entry_points::{Planned, system_hostname};
+pub use running::RunningGateway;
+
+/// Why a gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// An entrypoint is misconfigured or its address is taken.
+    #[error(transparent)]
+    EntryPoint(#[from] EntryPointError),
+    /// The providers are misconfigured (duplicate names, ...).
+    #[error(transparent)]
+    Aggregator(#[from] AggregatorError),
+}
+
+/// Builds a gateway from a Traefik static configuration and any number of providers.
+///
+/// ```no_run
+/// use switchyard_config::{DynamicConfig, LoadBalancer, MemoryProvider, Router, Service, StaticConfig};
+/// use switchyard_proxy::Gateway;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut dynamic = DynamicConfig::default();
+/// dynamic.http.routers.insert("web".into(), Router::new("PathPrefix(`/`)", "web"));
+/// dynamic.http.services.insert("web".into(), Service::from(LoadBalancer::with_urls(["http://127.0.0.1:9000"])));
+/// let (provider, _handle) = MemoryProvider::new("memory", dynamic);
+///
+/// let static_config: StaticConfig = switchyard_config::load_str(
+///     "entryPoints:\n  web:\n    address: 127.0.0.1:8000\n",
+///     switchyard_config::Format::Yaml,
+///     "static.yml",
+/// )?.value;
+/// let gateway = Gateway::new(&static_config).provider(provider).start().await?;
+/// println!("listening on {:?}", gateway.local_addr("web"));
+/// gateway.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Gateway {
+    static_config: StaticConfig,
+    aggregator: Aggregator,
+    hostname: Option<String>,
+    plugins: Plugins,
+    balancers: HashMap<String, BalancerFactory>,
+    /// Entrypoints that listen on no socket, only served through [`RunningGateway::service`].
+    embedded: BTreeSet<String>,
+    /// Layers around every request, by entrypoint (`None`: every entrypoint), outermost first.
+    layers: Vec<(Option<String>, MiddlewareLayer)>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("aggregator", &self.aggregator)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// A gateway with the entrypoints, throttle and API of a static configuration. Providers are added
+    /// with [`provider`](Self::provider); the static configuration's `providers` section is read by the
+    /// caller (the `switchyard` facade does it for the providers it was built with).
+    pub fn new(static_config: &StaticConfig) -> Self {
+        let aggregator =
+            Aggregator::for_static(static_config).internal_services([API_SERVICE.to_owned(), NOOP_SERVICE.to_owned()]);
+        Self {
+            static_config: static_config.clone(),
+            aggregator,
+            hostname: system_hostname(),
+            plugins: Plugins::new(),
+            balancers: HashMap::new(),
+            embedded: BTreeSet::new(),
+            layers: Vec::new(),
+        }
+    }
+
+    /// Middlewares of your own, which configuration refers to as `plugin: { <name>: {...} }`.
+    ///
+    /// ```
+    /// use switchyard_config::StaticConfig;
+    /// use switchyard_middleware::{HttpService, MiddlewareLayer, Plugins};
+    /// use switchyard_proxy::Gateway;
+    ///
+    /// let plugins = Plugins::new().with("noop", |_options| {
+    ///     Ok(MiddlewareLayer::new(tower::layer::layer_fn(|inner: HttpService| inner)))
+    /// });
+    /// let gateway = Gateway::new(&StaticConfig::default()).plugins(plugins);
+    /// # let _ = gateway;
+    /// ```
+    pub fn plugins(mut self, plugins: Plugins) -> Self {
+        self.plugins = plugins;
+        self
+    }
+
+    /// A load-balancing strategy of your own, for the load balancers whose configuration names it as
+    /// their `strategy` (`loadBalancer: { strategy: first-up, servers: [...] }`). The factory gets
+    /// the service's servers each time the service is compiled; a `strategy` no factory answers to is
+    /// reported, and its service left out.
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use std::sync::Arc;
+    /// use switchyard_config::StaticConfig;
+    /// use switchyard_proxy::Gateway;
+    /// use switchyard_proxy::balancing::{Balancer, ServerSet};
+    ///
+    /// #[derive(Debug)]
+    /// struct FirstUp;
+    ///
+    /// impl Balancer for FirstUp {
+    ///     fn pick(&self, servers: &dyn ServerSet, _client: IpAddr) -> Option<usize> {
+    ///         (0..servers.len()).find(|&i| servers.weight(i) > 0 && servers.stats(i).is_up())
+    ///     }
+    /// }
+    ///
+    /// let gateway = Gateway::new(&StaticConfig::default()).balancer("first-up", |_servers| Box::new(FirstUp));
+    /// # let _ = gateway;
+    /// ```
+    pub fn balancer<F>(mut self, strategy: impl Into<String>, factory: F) -> Self
+    where
+        F: Fn(&dyn ServerSet) -> Box<dyn Balancer> + Send + Sync + 'static,
+    {
+        self.balancers.insert(strategy.into(), BalancerFactory::new(factory));
+        self
+    }
+
+    /// Adds a provider.
+    pub fn provider<P: Provider>(mut self, provider: P) -> Self {
+        self.aggregator = self.aggregator.provider(provider);
+        self
+    }
+
+    /// Overrides `providers.providersThrottleDuration` (tests and demos use 0 to see changes at once).
+    pub fn throttle(mut self, period: Duration) -> Self {
+        self.aggregator = self.aggregator.throttle(period);
+        self
+    }
+
+    /// An entrypoint that listens on no socket: routers name it as any other, and another server (axum,
+    /// a hyper server of your own) serves it through [`RunningGateway::service`]. An entrypoint of
+    /// the static configuration by that name keeps its other settings and is not bound; otherwise one
+    /// with Traefik's defaults is added.
+    ///
+    /// ```
+    /// use switchyard_config::StaticConfig;
+    /// use switchyard_proxy::Gateway;
+    ///
+    /// # async fn run() -> Result<(), switchyard_proxy::GatewayError> {
+    /// let gateway = Gateway::new(&StaticConfig::default()).embedded("app").start().await?;
+    /// assert!(gateway.local_addr("app").is_none());
+    /// let router = gateway.service("app").expect("the embedded entrypoint");
+    /// # drop(router);
+    /// # Ok(()) }
+    /// ```
+    pub fn embedded(mut self, entry_point: impl Into<String>) -> Self {
+        let name = entry_point.into();
+        self.static_config
+            .entry_points
+            .entry(name.clone())
+            .or_insert_with(|| EntryPoint::new("127.0.0.1:0"));
+        self.embedded.insert(name);
+        self.aggregator = self.aggregator.entry_points(
+            self.static_config.effective_entry_points().into_keys(),
+            self.static_config.default_entry_points(),
+        );
+        self
+    }
+
+    /// A tower layer around every request of every entrypoint, outside routing: it sees each request
+    /// as the entrypoint received it (after the checks of its head and path) and each answer as it
+    /// leaves, whatever router, middleware or service produced it: the place for an embedder's own
+    /// logging, metrics, limits or headers. Layers apply in the order given, the first outermost.
+    ///
+    /// ```
+    /// use switchyard_config::StaticConfig;
+    /// use switchyard_middleware::{HttpService, MiddlewareLayer};
+    /// use switchyard_proxy::Gateway;
+    /// use tower::ServiceExt;
+    ///
+    /// // Stamps every answer of the gateway.
+    /// let stamp = MiddlewareLayer::new(tower::layer::layer_fn(|inner: HttpService| {
+    ///     HttpService::new(inner.map_response(|mut response: http::Response<_>| {
+    ///         response.headers_mut().insert("x-served-by", http::HeaderValue::from_static("switchyard"));
+    ///         response
+    ///     }))
+    /// }));
+    /// let gateway = Gateway::new(&StaticConfig::default()).layer(stamp);
+    /// # let _ = gateway;
+    /// ```
+    pub fn layer(mut self, layer: MiddlewareLayer) -> Self {
+        self.layers.push((None, layer));
+        self
+    }
+
+    /// A tower layer around every request of one entrypoint (see [`layer`](Self::layer)).
+    pub fn layer_on(mut self, entry_point: impl Into<String>, layer: MiddlewareLayer) -> Self {
+        self.layers.push((Some(entry_point.into()), layer));
+        self
+    }
+
+    /// Binds every entrypoint that listens, starts the providers and serves. Fails before serving
+    /// anything if an entrypoint cannot be bound.
+    pub async fn start(self) -> Result<RunningGateway, GatewayError> {
+        let entry_points = self.static_config.effective_entry_points();
+        let planned = entry_points
+            .iter()
+            .map(|(name, config)| Planned::new(name, config, self.hostname.as_deref(), !self.embedded.contains(name)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let handle = SnapshotHandle::default();
+        let stopped = CancellationToken::new();
+        let mut contexts = Vec::with_capacity(planned.len());
+        let mut servers = Vec::new();
+        for (index, plan) in planned.iter().enumerate() {
+            let context = plan.context(index, &handle, self.layers_of(&plan.name), &stopped);
+            if plan.listens {
+                servers.push(EntryPointServer::bind(
+                    &plan.name,
+                    plan.settings.clone(),
+                    Arc::clone(&context),
+                )?);
+            }
+            contexts.push((plan.name.clone(), context));
+        }
+        let addresses: Vec<(String, SocketAddr)> = servers
+            .iter()
+            .filter_map(|s| Some((contexts[s.context().index].0.clone(), s.local_addr().ok()?)))
+            .collect();
+        let infos = entry_point_infos(&planned, &addresses);
+        handle.store(Arc::new(Snapshot::empty(Arc::clone(&infos))));
+        let compiler = self.compiler(infos, &planned);
+        let aggregator = self.aggregator(&entry_points, &addresses).start()?;
+        let (live_tx, live_rx) = watch::channel(handle.load());
+        let compile_task = tokio::spawn(running::compile_loop(
+            compiler,
+            aggregator.subscribe(),
+            handle.clone(),
+            live_tx,
+        ));
+        let entry_point_tasks = servers
+            .into_iter()
+            .map(|s| tokio::spawn(s.run(stopped.clone())))
+            .collect();
+        Ok(RunningGateway {
+            addresses,
+            contexts,
+            handle,
+            live: live_rx,
+            shutdown: stopped,
+            entry_point_tasks,
+            compile_task,
+            aggregator,
+        })
+    }
+
+    /// The layers around the requests of an entrypoint, outermost first.
+    fn layers_of(&self, entry_point: &str) -> Vec<MiddlewareLayer> {
+        self.layers
+            .iter()
+            .filter(|(only, _)| only.as_deref().is_none_or(|only| only == entry_point))
+            .map(|(_, layer)| layer.clone())
+            .collect()
+    }
+
+    /// The compiler, with what each entrypoint adds to its routers.
+    fn compiler(&self, infos: Arc<[EntryPointInfo]>, planned: &[Planned]) -> Compiler {
+        let defaults = planned
+            .iter()
+            .map(|p| EntryPointDefaults {
+                tls: p.settings.tls.clone(),
+                middlewares: p.settings.middlewares.clone(),
+                denied_encoded: p.settings.denied_encoded,
+            })
+            .collect();
+        let options = CompilerOptions {
+            default_transport: self.default_transport(),
+            default_servers_transport: self.default_servers_transport(),
+            plugins: self.plugins.clone(),
+            balancers: self.balancers.clone(),
+        };
+        Compiler::new(infos, defaults, options)
+    }
+
+    /// The aggregator, with the gateway's own routers (API, redirections) as the `internal` provider.
+    fn aggregator(self, entry_points: &BTreeMap<String, EntryPoint>, addresses: &[(String, SocketAddr)]) -> Aggregator {
+        let bound = |name: &str| addresses.iter().find(|(n, _)| n == name).map(|(_, a)| *a);
+        let internal = internal::internal_config(&self.static_config, entry_points, &bound);
+        if internal.http.routers.is_empty() {
+            return self.aggregator;
+        }
+        let (provider, _handle) = MemoryProvider::new("internal", internal);
+        self.aggregator.provider(provider)
+    }
+
+    fn default_transport(&self) -> TransportSettings {
+        let global = self.static_config.servers_transport.clone().unwrap_or_default();
+        TransportSettings::new(
+            &global.forwarding_timeouts.unwrap_or_default(),
+            global.max_idle_conns_per_host,
+            false,
+        )
+    }
+
+    /// The TLS options of the static `serversTransport`, for services that name no transport.
+    fn default_servers_transport(&self) -> switchyard_config::ServersTransport {
+        let global = self.static_config.servers_transport.clone().unwrap_or_default();
+        switchyard_config::ServersTransport {
+            insecure_skip_verify: global.insecure_skip_verify,
+            root_cas: global.root_cas,
+            spiffe: global.spiffe,
+            ..switchyard_config::ServersTransport::default()
+        }
+    }
+}
+
+/// The entrypoints as the internal API describes them: bound addresses, with port 0 resolved.
+fn entry_point_infos(planned: &[Planned], addresses: &[(String, SocketAddr)]) -> Arc<[EntryPointInfo]> {
+    planned
+        .iter()
+        .map(|plan| EntryPointInfo {
+            name: plan.name.clone(),
+            address: addresses
+                .iter()
+                .find(|(n, _)| *n == plan.name)
+                .map_or_else(|| plan.settings.address.to_string(), |(_, a)| a.to_string()),
+        })
+        .collect()
+}

@@ -1,0 +1,136 @@
+//! A started gateway: its entrypoints serving, the compile loop swapping snapshots in, and the handles an
+//! application keeps (addresses, snapshots, embeddable routers, shutdown).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+#[cfg(feature = "tls")]
+use std::time::Duration;
+
+use switchyard_config::RunningAggregator;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::compile::Compiler;
+use crate::connection::EntryPointContext;
+use crate::router_service::RouterService;
+use crate::snapshot::{Snapshot, SnapshotHandle};
+
+/// How often certificate files are checked for changes (modification time and size).
+#[cfg(feature = "tls")]
+const CERTIFICATE_FILES_POLL: Duration = Duration::from_secs(1);
+
+/// A started gateway.
+#[derive(Debug)]
+pub struct RunningGateway {
+    pub(super) addresses: Vec<(String, SocketAddr)>,
+    pub(super) contexts: Vec<(String, Arc<EntryPointContext>)>,
+    pub(super) handle: SnapshotHandle,
+    pub(super) live: watch::Receiver<Arc<Snapshot>>,
+    pub(super) shutdown: CancellationToken,
+    pub(super) entry_point_tasks: Vec<JoinHandle<()>>,
+    pub(super) compile_task: JoinHandle<()>,
+    pub(super) aggregator: RunningAggregator,
+}
+
+impl RunningGateway {
+    /// The address an entrypoint is bound to (with port 0 resolved).
+    pub fn local_addr(&self, entry_point: &str) -> Option<SocketAddr> {
+        self.addresses.iter().find(|(n, _)| n == entry_point).map(|(_, a)| *a)
+    }
+
+    /// The snapshot requests currently run through.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.handle.load()
+    }
+
+    /// Waits until the live snapshot satisfies `ready` (say, a router is routed) and returns it.
+    pub async fn wait_for(&self, mut ready: impl FnMut(&Snapshot) -> bool) -> Arc<Snapshot> {
+        let mut live = self.live.clone();
+        match live.wait_for(|s| ready(s)).await {
+            Ok(snapshot) => Arc::clone(&snapshot),
+            Err(_) => self.handle.load(),
+        }
+    }
+
+    /// Notifications of each snapshot going live.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.live.clone()
+    }
+
+    /// An entrypoint's router as a tower `Service`, to embed in another server (the entrypoint may be
+    /// one that listens on no socket: [`Gateway::embedded`](crate::Gateway::embedded)). After
+    /// [`shutdown`](Self::shutdown), the service answers every request `503` with
+    /// `the gateway is shut down`.
+    pub fn service(&self, entry_point: &str) -> Option<RouterService> {
+        self.contexts
+            .iter()
+            .find(|(n, _)| n == entry_point)
+            .map(|(_, context)| RouterService::new(Arc::clone(context)))
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish within each entrypoint's grace
+    /// period, then stops the providers.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for task in self.entry_point_tasks {
+            let _ = task.await;
+        }
+        self.aggregator.shutdown().await;
+        self.compile_task.abort();
+    }
+}
+
+/// Compiles every new configuration off the serving threads and swaps it in.
+pub(super) async fn compile_loop(
+    mut compiler: Compiler,
+    mut updates: watch::Receiver<Arc<switchyard_config::Published>>,
+    handle: SnapshotHandle,
+    live: watch::Sender<Arc<Snapshot>>,
+) {
+    loop {
+        let published = Arc::clone(&updates.borrow_and_update());
+        if published.generation > 0 {
+            // Compiling 10k routes takes tens of milliseconds: keep it off the threads serving requests.
+            let compiled = tokio::task::spawn_blocking(move || {
+                let snapshot = compiler.compile(published);
+                (compiler, snapshot)
+            })
+            .await;
+            let Ok((returned, snapshot)) = compiled else { return };
+            compiler = returned;
+            let snapshot = Arc::new(snapshot);
+            handle.store(Arc::clone(&snapshot));
+            live.send_replace(snapshot);
+        }
+        if !next_change(&mut updates, &handle).await {
+            return;
+        }
+    }
+}
+
+/// Waits for a new configuration, or (with TLS) for a certificate, key or CA file to be rewritten
+/// in place, which the configuration itself does not show. `false` once the aggregator is gone.
+async fn next_change(
+    updates: &mut watch::Receiver<Arc<switchyard_config::Published>>,
+    handle: &SnapshotHandle,
+) -> bool {
+    #[cfg(feature = "tls")]
+    loop {
+        tokio::select! {
+            changed = updates.changed() => return changed.is_ok(),
+            () = tokio::time::sleep(CERTIFICATE_FILES_POLL) => {
+                let snapshot = handle.load();
+                if snapshot.tls.as_ref().is_some_and(|tls| tls.server.files_changed()) {
+                    tracing::info!(target: "switchyard::tls", "certificate files changed on disk; reloading them");
+                    return true;
+                }
+            }
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = handle;
+        updates.changed().await.is_ok()
+    }
+}
