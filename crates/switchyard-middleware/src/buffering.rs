@@ -34,6 +34,7 @@ use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tower::ServiceExt;
 
 use crate::circuit_breaker::expression::{self, Expr, Kind, Language, Literal, Value, numbers};
+use crate::layers::builtin_layer;
 use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{
     BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, UpstreamFailure,
@@ -381,6 +382,24 @@ impl AsyncStep for Settings {
         let inner = inner.clone();
         Box::pin(async move { Ok(serve(settings, inner, req).await) })
     }
+}
+
+builtin_layer! {
+    /// `buffering` as a tower layer: reads whole request and response bodies before passing them on
+    /// (beyond the memory bounds, into temporary files), refusing those over the limits, and replays
+    /// the request while `retryExpression` holds.
+    ///
+    /// ```
+    /// use switchyard_config::Buffering;
+    /// use switchyard_middleware::layers::BufferingLayer;
+    ///
+    /// let bounded = Buffering { max_request_body_bytes: 1 << 20, ..Default::default() };
+    /// let layer = BufferingLayer::new(bounded).unwrap();
+    /// # let _ = layer;
+    /// let negative = Buffering { max_request_body_bytes: -1, ..Default::default() };
+    /// assert_eq!(BufferingLayer::new(negative).unwrap_err().field(), "maxRequestBodyBytes");
+    /// ```
+    BufferingLayer(Buffering => |config| buffering(config, &BuildContext::new("buffering")))
 }
 
 #[cfg(test)]

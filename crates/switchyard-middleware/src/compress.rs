@@ -25,6 +25,7 @@ use http_body_util::BodyExt;
 use switchyard_config::Compress;
 use tower::Service;
 
+use crate::layers::builtin_layer;
 use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{
     BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, Resumed,
@@ -449,6 +450,22 @@ impl Body for Compressed {
     fn is_end_stream(&self) -> bool {
         self.encoder.is_none() && self.trailers.is_none()
     }
+}
+
+builtin_layer! {
+    /// `compress` as a tower layer: compresses responses with gzip, brotli or zstd as the request's
+    /// `Accept-Encoding` asks, streaming.
+    ///
+    /// ```
+    /// use switchyard_config::Compress;
+    /// use switchyard_middleware::layers::CompressLayer;
+    ///
+    /// let layer = CompressLayer::new(Compress::default()).unwrap();
+    /// # let _ = layer;
+    /// let unknown = Compress { encodings: vec!["lzma".into()], ..Default::default() };
+    /// assert_eq!(CompressLayer::new(unknown).unwrap_err().field(), "encodings[0]");
+    /// ```
+    CompressLayer(Compress => |config| compress(config, &BuildContext::new("compress")))
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ use switchyard_config::Retry;
 use tower::ServiceExt;
 
 use crate::errors::CodeRanges;
+use crate::layers::builtin_layer;
 use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{
     BoxError, BuildContext, FailureStage, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody,
@@ -313,6 +314,23 @@ impl Body for AttemptBody {
     fn size_hint(&self) -> SizeHint {
         self.hint
     }
+}
+
+builtin_layer! {
+    /// `retry` as a tower layer: sends a request again, up to `attempts` times in all, when the service
+    /// fails to reach its backend (an [`UpstreamFailure`] in the response) or answers one of `status`,
+    /// as long as the request can be replayed.
+    ///
+    /// ```
+    /// use switchyard_config::Retry;
+    /// use switchyard_middleware::layers::RetryLayer;
+    ///
+    /// let retry = Retry { attempts: 3, status: vec!["502-504".into()], ..Default::default() };
+    /// let layer = RetryLayer::new(retry).unwrap();
+    /// # let _ = layer;
+    /// assert_eq!(RetryLayer::new(Retry::default()).unwrap_err().field(), "attempts");
+    /// ```
+    RetryLayer(Retry => |config| retry(config, &BuildContext::new("retry")))
 }
 
 #[cfg(test)]

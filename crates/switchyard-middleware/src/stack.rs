@@ -36,7 +36,8 @@ pub type HttpService = BoxCloneSyncService<Request<RequestBody>, Response<Respon
 /// makes one from a middleware's configuration; [`MiddlewareLayer::new`] makes one from any tower layer
 /// of yours.
 ///
-/// It layers any service an [`HttpService`] could be made of, and gives an [`HttpService`].
+/// It layers any service an [`HttpService`] could be made of, and gives an [`HttpService`], as the
+/// built-in layers of [`layers`](crate::layers) do.
 ///
 /// ```
 /// use std::convert::Infallible;

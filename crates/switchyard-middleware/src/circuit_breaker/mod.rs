@@ -29,6 +29,7 @@ use tower::ServiceExt;
 
 use self::expression::{Expr, Kind, Language, Literal, Value, numbers};
 use self::metrics::Metrics;
+use crate::layers::builtin_layer;
 use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, UpstreamFailure};
 
@@ -246,6 +247,24 @@ impl AsyncStep for Shared {
             Ok(response)
         })
     }
+}
+
+builtin_layer! {
+    /// `circuitBreaker` as a tower layer: while `expression` holds over the recent requests, requests
+    /// are answered `responseCode` instead of reaching the service, then let back in gradually. The
+    /// window belongs to the layer and its clones.
+    ///
+    /// ```
+    /// use switchyard_config::CircuitBreaker;
+    /// use switchyard_middleware::layers::CircuitBreakerLayer;
+    ///
+    /// let breaker = CircuitBreaker { expression: "NetworkErrorRatio() > 0.30".into(), ..Default::default() };
+    /// let layer = CircuitBreakerLayer::new(breaker).unwrap();
+    /// # let _ = layer;
+    /// let unknown = CircuitBreaker { expression: "Latency() > 1".into(), ..Default::default() };
+    /// assert_eq!(CircuitBreakerLayer::new(unknown).unwrap_err().field(), "expression");
+    /// ```
+    CircuitBreakerLayer(CircuitBreaker => |config| circuit_breaker(config, &BuildContext::new("circuitBreaker")))
 }
 
 #[cfg(test)]
