@@ -1,65 +1,70 @@
 //! Middlewares of your own, configured like Traefik plugins.
 //!
-//! Run with `cargo run --example plugin_middleware`. Two plugins are registered from Rust code:
-//! `requestId` gives every request an `X-Request-Id` (keeping one the client sent), and `tenant` refuses
-//! requests whose `X-Tenant` header is not in its list. The dynamic configuration below refers to them
-//! under `plugin:`, with their options, as a Traefik file refers to plugins; a third middleware names a
-//! plugin that is not registered, and the report says so while the rest serves.
+//! Run with `cargo run --example plugin_middleware`. Two plugins are registered from Rust code, each a
+//! plain tower layer: `requestId` gives every request an `X-Request-Id` (keeping one the client sent),
+//! and `tenant` refuses requests whose `X-Tenant` header is not in its list. The dynamic configuration,
+//! built in code here, refers to them as a Traefik file refers to plugins, with their options:
+//!
+//! ```yaml
+//! http:
+//!   middlewares:
+//!     ids:
+//!       plugin:
+//!         requestId:
+//!           header: X-Request-Id
+//! ```
+//!
+//! A third middleware names a plugin that is not registered: the report says so, and its router is
+//! left out while the rest serves.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{HeaderName, HeaderValue, Request, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchyard::Gateway;
-use switchyard::config::{DynamicConfig, EntryPoint, Format, MemoryProvider, StaticConfig, load_str};
-use switchyard::middleware::{HttpService, MiddlewareLayer, Plugins, RequestBody, error_response};
+use switchyard::config::{DynamicConfig, EntryPoint, LoadBalancer, MemoryProvider, Middleware, Router, StaticConfig};
+use switchyard::middleware::{HttpService, Plugins, RequestBody, error_response};
 use switchyard_examples::demo_backend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::layer::layer_fn;
+use tower::util::MapRequestLayer;
 use tower::{ServiceExt, service_fn};
 
-const DYNAMIC: &str = r#"
-http:
-  routers:
-    app:
-      rule: PathPrefix(`/`)
-      service: app
-      middlewares: [ids, tenants]
-    broken:
-      rule: PathPrefix(`/broken`)
-      service: app
-      middlewares: [missing]
-  middlewares:
-    ids:
-      plugin:
-        requestId:
-          header: X-Request-Id
-    tenants:
-      plugin:
-        tenant:
-          allowed: [acme, globex]
-    missing:
-      plugin:
-        rateShaper: {}
-  services:
-    app:
-      loadBalancer:
-        servers:
-          - url: http://BACKEND
-"#;
-
 /// Options of the `requestId` plugin.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct RequestIdOptions {
     header: String,
 }
 
 /// Options of the `tenant` plugin.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct TenantOptions {
     allowed: BTreeSet<String>,
+}
+
+/// What one request was, and what it got.
+#[derive(Debug)]
+pub struct Exchange {
+    /// The request's path.
+    pub path: &'static str,
+    /// The request's `X-Tenant`, if any.
+    pub tenant: Option<&'static str>,
+    /// The status line answered.
+    pub status: String,
+    /// The body answered.
+    pub body: String,
+}
+
+/// What running the example showed: the problems reported, then each exchange.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The configuration errors the gateway reported.
+    pub reported: Vec<String>,
+    /// The requests sent and their answers.
+    pub exchanges: Vec<Exchange>,
 }
 
 fn plugins() -> Plugins {
@@ -67,26 +72,23 @@ fn plugins() -> Plugins {
         .with_typed("requestId", |options: RequestIdOptions| {
             let header = HeaderName::try_from(options.header)?;
             let next = Arc::new(AtomicU64::new(1));
-            Ok(MiddlewareLayer::new(layer_fn(move |inner: HttpService| {
-                let (header, next) = (header.clone(), Arc::clone(&next));
-                HttpService::new(inner.map_request(move |mut req: Request<RequestBody>| {
-                    if !req.headers().contains_key(&header) {
-                        let id = format!("req-{:08}", next.fetch_add(1, Ordering::Relaxed));
-                        req.headers_mut()
-                            .insert(&header, HeaderValue::from_str(&id).expect("ASCII id"));
-                    }
-                    req
-                }))
-            })))
+            Ok(MapRequestLayer::new(move |mut req: Request<RequestBody>| {
+                if !req.headers().contains_key(&header) {
+                    let id = format!("req-{:08}", next.fetch_add(1, Ordering::Relaxed));
+                    req.headers_mut()
+                        .insert(&header, HeaderValue::from_str(&id).expect("ASCII id"));
+                }
+                req
+            }))
         })
         .with_typed("tenant", |options: TenantOptions| {
             if options.allowed.is_empty() {
                 return Err("`allowed` lists no tenant".into());
             }
             let allowed = Arc::new(options.allowed);
-            Ok(MiddlewareLayer::new(layer_fn(move |inner: HttpService| {
+            Ok(layer_fn(move |inner: HttpService| {
                 let allowed = Arc::clone(&allowed);
-                HttpService::new(service_fn(move |req: Request<RequestBody>| {
+                service_fn(move |req: Request<RequestBody>| {
                     let tenant = req.headers().get("x-tenant").and_then(|v| v.to_str().ok());
                     let known = tenant.is_some_and(|t| allowed.contains(t));
                     let inner = inner.clone();
@@ -94,12 +96,42 @@ fn plugins() -> Plugins {
                         if known {
                             inner.oneshot(req).await
                         } else {
-                            Ok(error_response(StatusCode::FORBIDDEN))
+                            Ok::<_, Infallible>(error_response(StatusCode::FORBIDDEN))
                         }
                     }
-                }))
-            })))
+                })
+            }))
         })
+}
+
+/// The dynamic configuration: every path through `ids` and `tenants`, and `/broken` through a plugin
+/// no one registered.
+fn dynamic(backend: std::net::SocketAddr) -> Result<DynamicConfig, Box<dyn std::error::Error>> {
+    let mut config = DynamicConfig::default();
+    let http = &mut config.http;
+    let ids = RequestIdOptions {
+        header: "X-Request-Id".into(),
+    };
+    let tenants = TenantOptions {
+        allowed: ["acme".into(), "globex".into()].into(),
+    };
+    http.middlewares
+        .insert("ids".into(), Middleware::plugin("requestId", &ids)?);
+    http.middlewares
+        .insert("tenants".into(), Middleware::plugin("tenant", &tenants)?);
+    http.middlewares.insert(
+        "missing".into(),
+        Middleware::plugin("rateShaper", &BTreeMap::<String, String>::new())?,
+    );
+    let app = Router::new("PathPrefix(`/`)", "app").with_middlewares(["ids", "tenants"]);
+    http.routers.insert("app".into(), app);
+    let broken = Router::new("PathPrefix(`/broken`)", "app").with_middlewares(["missing"]);
+    http.routers.insert("broken".into(), broken);
+    http.services.insert(
+        "app".into(),
+        LoadBalancer::with_urls([format!("http://{backend}")]).into(),
+    );
+    Ok(config)
 }
 
 /// Sends one HTTP/1.1 request over a plain TCP connection and returns the response text.
@@ -113,13 +145,10 @@ async fn request(addr: std::net::SocketAddr, path: &str, tenant: Option<&str>) -
     Ok(response)
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Starts a gateway with the plugins, sends three requests through it and returns what they got.
+pub async fn run() -> Result<Outcome, Box<dyn std::error::Error>> {
     let backend = demo_backend("app").await?;
-    let yaml = DYNAMIC.replace("BACKEND", &backend.to_string());
-    let dynamic: DynamicConfig = load_str(&yaml, Format::Yaml, "dynamic.yml")?.value;
-    let (provider, _handle) = MemoryProvider::new("file", dynamic);
-
+    let (provider, _handle) = MemoryProvider::new("file", dynamic(backend)?);
     let mut config = StaticConfig::default();
     config.entry_points.insert("web".into(), EntryPoint::new("127.0.0.1:0"));
     let gateway = Gateway::new(&config)
@@ -130,19 +159,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     gateway.wait_for(|s| s.generation() > 0).await;
     let addr = gateway.local_addr("web").ok_or("no web entrypoint")?;
 
-    for error in gateway.snapshot().report().errors() {
-        println!("reported: {error}\n");
-    }
+    let reported = gateway.snapshot().report().errors().map(ToString::to_string).collect();
+    let mut exchanges = Vec::new();
     for (path, tenant) in [
         ("/orders", Some("acme")),
         ("/orders", Some("initech")),
         ("/broken", Some("acme")),
     ] {
         let response = request(addr, path, tenant).await?;
-        let status = response.lines().next().unwrap_or_default();
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-        println!("GET {path} as {tenant:?} -> {status}\n{body}");
+        exchanges.push(Exchange {
+            path,
+            tenant,
+            status: response.lines().next().unwrap_or_default().to_owned(),
+            body: response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned(),
+        });
     }
     gateway.shutdown().await;
+    Ok(Outcome { reported, exchanges })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let outcome = run().await?;
+    for error in &outcome.reported {
+        println!("reported: {error}\n");
+    }
+    for exchange in &outcome.exchanges {
+        println!(
+            "GET {} as {:?} -> {}\n{}",
+            exchange.path, exchange.tenant, exchange.status, exchange.body
+        );
+    }
     Ok(())
 }

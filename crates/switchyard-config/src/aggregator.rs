@@ -25,6 +25,7 @@ type ProviderTask = Box<dyn FnOnce(ProviderSink) -> Pin<Box<dyn Future<Output = 
 
 /// Why the aggregator could not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AggregatorError {
     /// Two providers have the same name.
     #[error("two providers are named `{0}`")]

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 /// dynamic.yml:5:17: at `http.routers.api.priority`: invalid type: string "high", expected i64
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     /// The file could not be read.
     #[error("{}: {source}", path.display())]

@@ -22,7 +22,7 @@ pub(crate) struct Merged {
 }
 
 impl Merged {
-    pub fn origin_of(&self, key: &str) -> (String, Option<String>) {
+    pub(crate) fn origin_of(&self, key: &str) -> (String, Option<String>) {
         self.origins.get(key).cloned().unwrap_or_default()
     }
 }

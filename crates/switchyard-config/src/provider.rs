@@ -84,6 +84,7 @@ impl From<DynamicConfig> for ProviderConfig {
 
 /// An error a provider reports or ends with.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProviderError {
     /// A configuration file could not be loaded.
     #[error(transparent)]

@@ -34,6 +34,7 @@ impl fmt::Display for ConfigError {
 /// Why an element is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(tag = "kind", content = "detail", rename_all = "camelCase")]
+#[non_exhaustive]
 pub enum Problem {
     /// The router's rule does not parse.
     #[error("{0}")]

@@ -7,6 +7,7 @@ use switchyard_config::LoadError;
 
 /// A problem reading the configured file or directory. The file's last good configuration stays live.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FileError {
     /// The file could not be read or does not parse (the error names the file, line and column).
     #[error(transparent)]

@@ -34,6 +34,7 @@ use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tower::ServiceExt;
 
 use crate::circuit_breaker::expression::{self, Expr, Kind, Language, Literal, Value, numbers};
+use crate::layers::builtin_layer;
 use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{
     BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, UpstreamFailure,
@@ -87,21 +88,23 @@ pub(crate) fn buffering(config: &Buffering, _ctx: &BuildContext<'_>) -> Result<M
                 .map_err(|reason| MiddlewareError::invalid("retryExpression", reason))?,
         )
     };
-    let settings = Settings {
+    let spooler = Spooler {
         max_request: limit(size(config.max_request_body_bytes, "maxRequestBodyBytes")?),
         mem_request: mem(config.mem_request_body_bytes, "memRequestBodyBytes")?,
         max_response: limit(size(config.max_response_body_bytes, "maxResponseBodyBytes")?),
         mem_response: mem(config.mem_response_body_bytes, "memResponseBodyBytes")?,
         retry,
     };
-    Ok(async_step(Arc::new(settings)))
+    Ok(async_step(Arc::new(spooler)))
 }
 
 fn limit(value: u64) -> Option<u64> {
     (value > 0).then_some(value)
 }
 
-struct Settings {
+/// A built `buffering` middleware: it spools bodies (in memory, then in a temporary file) within its
+/// limits, and replays requests while its retry expression holds.
+struct Spooler {
     max_request: Option<u64>,
     mem_request: u64,
     max_response: Option<u64>,
@@ -277,14 +280,14 @@ fn with_length<B>(mut message: http::response::Parts, len: u64, body: B) -> Resp
     Response::from_parts(message, body)
 }
 
-async fn serve(settings: Arc<Settings>, inner: HttpService, req: Request<RequestBody>) -> Response<ResponseBody> {
+async fn serve(spooler: Arc<Spooler>, inner: HttpService, req: Request<RequestBody>) -> Response<ResponseBody> {
     let (mut parts, body) = req.into_parts();
-    if let (Some(max), Some(len)) = (settings.max_request, content_length(&parts.headers)) {
+    if let (Some(max), Some(len)) = (spooler.max_request, content_length(&parts.headers)) {
         if len > max {
             return too_large();
         }
     }
-    let spool = match Spool::fill(body, settings.mem_request, settings.max_request).await {
+    let spool = match Spool::fill(body, spooler.mem_request, spooler.max_request).await {
         Ok(spool) => spool,
         Err(SpoolError::TooLarge(_)) => return too_large(),
         Err(SpoolError::Body(error)) => {
@@ -325,7 +328,7 @@ async fn serve(settings: Arc<Settings>, inner: HttpService, req: Request<Request
             &parts.method,
             &Response::from_parts(head.clone(), ResponseBody::empty()),
         ) {
-            match Spool::fill(body, settings.mem_response, settings.max_response).await {
+            match Spool::fill(body, spooler.mem_response, spooler.max_response).await {
                 Ok(spool) => Some(spool),
                 Err(SpoolError::TooLarge(_)) => return internal_error(),
                 Err(SpoolError::Body(error)) => {
@@ -341,7 +344,7 @@ async fn serve(settings: Arc<Settings>, inner: HttpService, req: Request<Request
             None
         };
         let again = attempt < MAX_ATTEMPTS
-            && settings.retry.as_ref().is_some_and(|retry| {
+            && spooler.retry.as_ref().is_some_and(|retry| {
                 retry.eval(&mut |fact: &Fact| match fact {
                     Fact::Attempts => Value::Number(f64::from(attempt)),
                     Fact::ResponseCode => Value::Number(f64::from(code)),
@@ -375,12 +378,30 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
-impl AsyncStep for Settings {
+impl AsyncStep for Spooler {
     fn call(self: &Arc<Self>, inner: &mut HttpService, req: Request<RequestBody>) -> Answer {
-        let settings = Arc::clone(self);
+        let spooler = Arc::clone(self);
         let inner = inner.clone();
-        Box::pin(async move { Ok(serve(settings, inner, req).await) })
+        Box::pin(async move { Ok(serve(spooler, inner, req).await) })
     }
+}
+
+builtin_layer! {
+    /// `buffering` as a tower layer: reads whole request and response bodies before passing them on
+    /// (beyond the memory bounds, into temporary files), refusing those over the limits, and replays
+    /// the request while `retryExpression` holds.
+    ///
+    /// ```
+    /// use switchyard_config::Buffering;
+    /// use switchyard_middleware::layers::BufferingLayer;
+    ///
+    /// let bounded = Buffering { max_request_body_bytes: 1 << 20, ..Default::default() };
+    /// let layer = BufferingLayer::new(bounded).unwrap();
+    /// # let _ = layer;
+    /// let negative = Buffering { max_request_body_bytes: -1, ..Default::default() };
+    /// assert_eq!(BufferingLayer::new(negative).unwrap_err().field(), "maxRequestBodyBytes");
+    /// ```
+    BufferingLayer(Buffering => |config| buffering(config, &BuildContext::new("buffering")))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use http_body_util::BodyExt;
 use switchyard_config::Compress;
 use tower::Service;
 
+use crate::layers::builtin_layer;
 use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{
     BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, Resumed,
@@ -105,9 +106,9 @@ impl MediaType {
     }
 }
 
-/// The middleware's configuration, checked.
+/// A built `compress` middleware: its configuration, checked, and the step that compresses.
 #[derive(Debug)]
-struct Settings {
+struct Compressor {
     excludes: Vec<MediaType>,
     includes: Vec<MediaType>,
     min_size: usize,
@@ -115,7 +116,7 @@ struct Settings {
     default: Option<Encoding>,
 }
 
-impl Settings {
+impl Compressor {
     /// The encoding for a request, from its `Accept-Encoding` headers (Traefik's rules).
     fn negotiate(&self, headers: &HeaderMap) -> Option<Encoding> {
         let mut values = headers.get_all(ACCEPT_ENCODING).iter().peekable();
@@ -179,10 +180,10 @@ impl Settings {
 }
 
 pub(crate) fn compress(config: &Compress, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
-    Ok(async_step(Arc::new(Settings::new(config)?)))
+    Ok(async_step(Arc::new(Compressor::new(config)?)))
 }
 
-impl Settings {
+impl Compressor {
     /// Checks a configuration.
     fn new(config: &Compress) -> Result<Self, MiddlewareError> {
         if !config.excluded_content_types.is_empty() && !config.included_content_types.is_empty() {
@@ -247,7 +248,7 @@ impl Settings {
     }
 }
 
-impl AsyncStep for Settings {
+impl AsyncStep for Compressor {
     fn call(self: &Arc<Self>, inner: &mut HttpService, req: Request<RequestBody>) -> Answer {
         let request_type = req
             .headers()
@@ -260,10 +261,10 @@ impl AsyncStep for Settings {
             .flatten();
         let inner = inner.call(req);
         let Some(encoding) = encoding else { return inner };
-        let settings = Arc::clone(self);
+        let compressor = Arc::clone(self);
         Box::pin(async move {
             let Ok(response) = inner.await;
-            Ok(shape(response, encoding, &settings).await)
+            Ok(shape(response, encoding, &compressor).await)
         })
     }
 }
@@ -272,7 +273,7 @@ impl AsyncStep for Settings {
 async fn shape(
     mut response: Response<ResponseBody>,
     encoding: Encoding,
-    settings: &Settings,
+    compressor: &Compressor,
 ) -> Response<ResponseBody> {
     response
         .headers_mut()
@@ -284,12 +285,12 @@ async fn shape(
         || status == http::StatusCode::PARTIAL_CONTENT
         || response.headers().contains_key(http::header::CONTENT_RANGE)
         || response.headers().contains_key(CONTENT_ENCODING)
-        || !settings.compressible(response.headers())
+        || !compressor.compressible(response.headers())
         || response
             .body()
             .size_hint()
             .exact()
-            .is_some_and(|n| n < settings.min_size as u64)
+            .is_some_and(|n| n < compressor.min_size as u64)
     {
         return response;
     }
@@ -298,7 +299,7 @@ async fn shape(
     let mut held: Vec<Bytes> = Vec::new();
     let mut size = 0;
     let mut trailers = None;
-    while size < settings.min_size {
+    while size < compressor.min_size {
         match body.frame().await {
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
@@ -320,8 +321,8 @@ async fn shape(
             None => break,
         }
     }
-    let ended = trailers.is_some() || body.is_end_stream() || size < settings.min_size;
-    if ended && size < settings.min_size {
+    let ended = trailers.is_some() || body.is_end_stream() || size < compressor.min_size;
+    if ended && size < compressor.min_size {
         return Response::from_parts(
             parts,
             ResponseBody::new(Resumed::<ResponseBody>::new(
@@ -451,14 +452,30 @@ impl Body for Compressed {
     }
 }
 
+builtin_layer! {
+    /// `compress` as a tower layer: compresses responses with gzip, brotli or zstd as the request's
+    /// `Accept-Encoding` asks, streaming.
+    ///
+    /// ```
+    /// use switchyard_config::Compress;
+    /// use switchyard_middleware::layers::CompressLayer;
+    ///
+    /// let layer = CompressLayer::new(Compress::default()).unwrap();
+    /// # let _ = layer;
+    /// let unknown = Compress { encodings: vec!["lzma".into()], ..Default::default() };
+    /// assert_eq!(CompressLayer::new(unknown).unwrap_err().field(), "encodings[0]");
+    /// ```
+    CompressLayer(Compress => |config| compress(config, &BuildContext::new("compress")))
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Read;
 
     use super::*;
 
-    fn settings(config: &Compress) -> Settings {
-        Settings {
+    fn compressor(config: &Compress) -> Compressor {
+        Compressor {
             excludes: vec![MediaType::parse("application/grpc").unwrap()],
             includes: Vec::new(),
             min_size: usize::try_from(config.min_response_body_bytes).unwrap(),
@@ -484,20 +501,20 @@ mod tests {
 
     #[test]
     fn event_streams_are_never_compressed() {
-        let settings = Settings::new(&Compress::default()).unwrap();
+        let compressor = Compressor::new(&Compress::default()).unwrap();
         let mut headers = HeaderMap::new();
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("text/event-stream; charset=utf-8"),
         );
-        assert!(!settings.compressible(&headers));
+        assert!(!compressor.compressible(&headers));
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
-        assert!(settings.compressible(&headers));
+        assert!(compressor.compressible(&headers));
     }
 
     #[test]
     fn negotiation_follows_traefik() {
-        let s = settings(&Compress::default());
+        let s = compressor(&Compress::default());
         assert_eq!(
             s.negotiate(&accept("gzip, br, zstd")),
             Some(Encoding::Gzip),
@@ -509,7 +526,7 @@ mod tests {
         assert_eq!(s.negotiate(&accept("identity")), None);
         assert_eq!(s.negotiate(&accept("deflate")), None);
         assert_eq!(s.negotiate(&HeaderMap::new()), None, "no header, no default: untouched");
-        let with_default = settings(&Compress {
+        let with_default = compressor(&Compress {
             default_encoding: "br".into(),
             ..Compress::default()
         });

@@ -13,6 +13,7 @@ use tower::Service;
 
 use std::sync::Arc;
 
+use crate::layers::builtin_layer;
 use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{
     BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, Resumed,
@@ -177,6 +178,20 @@ const EXACT: [(&[u8], &str); 20] = [
     (b"PK\x03\x04", "application/zip"),
     (b"\x00asm", "application/wasm"),
 ];
+
+builtin_layer! {
+    /// `contentType` as a tower layer: sets a missing response `Content-Type` from the first bytes of
+    /// the body, as Go's `http.DetectContentType` does.
+    ///
+    /// ```
+    /// use switchyard_config::ContentType;
+    /// use switchyard_middleware::layers::ContentTypeLayer;
+    ///
+    /// let layer = ContentTypeLayer::new(ContentType::default()).unwrap();
+    /// # let _ = layer;
+    /// ```
+    ContentTypeLayer(ContentType => |config| content_type(config, &BuildContext::new("contentType")))
+}
 
 #[cfg(test)]
 mod tests {

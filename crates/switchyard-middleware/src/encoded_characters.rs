@@ -9,6 +9,7 @@
 use http::{Request, Response, StatusCode};
 use switchyard_config::EncodedCharacters;
 
+use crate::layers::builtin_layer;
 use crate::stack::{OnRequest, on_request};
 use crate::{BuildContext, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
 
@@ -128,6 +129,23 @@ pub(crate) fn encoded_characters(
     _ctx: &BuildContext<'_>,
 ) -> Result<MiddlewareLayer, MiddlewareError> {
     Ok(on_request(Denied(EncodedSet::denied_by(config))))
+}
+
+builtin_layer! {
+    /// `encodedCharacters` as a tower layer: answers `400` to a request whose path has an encoded
+    /// character the configuration does not allow (`%2F`, `%5C`, `%00`, `%3B`, `%25`, `%3F`, `%23`).
+    ///
+    /// ```
+    /// use switchyard_config::EncodedCharacters;
+    /// use switchyard_middleware::layers::EncodedCharactersLayer;
+    ///
+    /// let slashes = EncodedCharacters { allow_encoded_slash: true, ..Default::default() };
+    /// let layer = EncodedCharactersLayer::new(slashes).unwrap();
+    /// # let _ = layer;
+    /// ```
+    EncodedCharactersLayer(EncodedCharacters => |config| {
+        encoded_characters(config, &BuildContext::new("encodedCharacters"))
+    })
 }
 
 #[cfg(test)]

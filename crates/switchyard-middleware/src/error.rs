@@ -5,6 +5,7 @@ use crate::BoxError;
 /// A middleware configuration that cannot be built. The proxy reports it under the middleware's key path
 /// (`http.middlewares.<name>.<type>.<field>`) and disables the middleware and the routers using it.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MiddlewareError {
     /// An option has a value the middleware cannot use.
     #[error("{reason}")]

@@ -13,15 +13,19 @@
 //!
 //! Not supported: Traefik's `nginxHeaders` option (the configuration type does not carry it).
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::header::HOST;
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use switchyard_config::ErrorPage;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
-use crate::stack::{Answer, AsyncStep, async_step};
-use crate::{BuildContext, ClientInfo, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, error_response};
+use crate::layers::builtin_layer;
+use crate::stack::{Answer, AsyncStep, async_step, erase};
+use crate::{
+    BuildContext, ClientInfo, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, error_response,
+};
 
 /// Status codes and inclusive ranges (`"404"`, `"500-599"`), as Traefik's `HTTPCodeRanges`: read by
 /// the `errors` and `retry` middlewares and by `failover` services.
@@ -78,16 +82,7 @@ impl CodeRanges {
 }
 
 pub(crate) fn errors(config: &ErrorPage, ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
-    let status = CodeRanges::parse(&config.status, "status")?;
-    let mut rewrites = Vec::new();
-    for (from, to) in &config.status_rewrites {
-        let field = format!("statusRewrites.{from}");
-        let ranges = CodeRanges::parse(std::slice::from_ref(from), &field)
-            .map_err(|e| MiddlewareError::invalid(field.clone(), e.to_string()))?;
-        let to = StatusCode::from_u16(*to)
-            .map_err(|_| MiddlewareError::invalid(field, format!("{to} is not an HTTP status")))?;
-        rewrites.push((ranges, to));
-    }
+    let statuses = Statuses::new(config)?;
     if config.service.is_empty() {
         return Err(MiddlewareError::invalid(
             "service",
@@ -97,17 +92,97 @@ pub(crate) fn errors(config: &ErrorPage, ctx: &BuildContext<'_>) -> Result<Middl
     let service = ctx
         .service(&config.service)
         .map_err(|e| MiddlewareError::invalid("service", e.to_string()))?;
-    let settings = Settings {
-        status,
-        rewrites,
-        query: config.query.clone(),
-        headers: config.error_request_headers.clone(),
-        service,
-    };
-    Ok(async_step(Arc::new(settings)))
+    Ok(statuses.pages(config, service))
 }
 
-struct Settings {
+builtin_layer! {
+    /// `errors` as a tower layer: when the service it wraps answers a status in `status`, the client
+    /// gets the page `pages` serves at `query` instead, with the original status (or its rewrite from
+    /// `statusRewrites`). The page service is given to [`ErrorPageLayer::new`]; the configuration's
+    /// `service` name is not used.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response, StatusCode};
+    /// use http_body_util::BodyExt;
+    /// use switchyard_config::ErrorPage;
+    /// use switchyard_middleware::layers::ErrorPageLayer;
+    /// use switchyard_middleware::{RequestBody, ResponseBody};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let pages = tower::service_fn(|req: Request<RequestBody>| async move {
+    ///     Ok::<_, Infallible>(Response::new(ResponseBody::from(format!("page {}", req.uri().path()))))
+    /// });
+    /// let config = ErrorPage { status: vec!["500-599".into()], query: "/{status}.html".into(), ..Default::default() };
+    /// let layer = ErrorPageLayer::new(config, pages).unwrap();
+    ///
+    /// let failing = layer.layer(tower::service_fn(|_req: Request<RequestBody>| async {
+    ///     let mut response = Response::new(ResponseBody::from("stack trace"));
+    ///     *response.status_mut() = StatusCode::BAD_GATEWAY;
+    ///     Ok::<_, Infallible>(response)
+    /// }));
+    /// let request = Request::get("http://example.com/").body(RequestBody::empty()).unwrap();
+    /// let response = failing.oneshot(request).await.unwrap();
+    /// assert_eq!(response.status(), 502);
+    /// assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "page /502.html");
+    /// # }
+    /// ```
+    ErrorPageLayer
+}
+
+impl ErrorPageLayer {
+    /// Builds the middleware from its configuration (`status` and `statusRewrites` checked now) and the
+    /// service that serves the pages: any service an [`HttpService`] could be made of.
+    pub fn new<S>(config: ErrorPage, pages: S) -> Result<Self, MiddlewareError>
+    where
+        S: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let statuses = Statuses::new(&config)?;
+        Ok(Self(statuses.pages(&config, erase(pages))))
+    }
+}
+
+/// The statuses the middleware catches, and those it rewrites, checked.
+struct Statuses {
+    caught: CodeRanges,
+    rewrites: Vec<(CodeRanges, StatusCode)>,
+}
+
+impl Statuses {
+    fn new(config: &ErrorPage) -> Result<Self, MiddlewareError> {
+        let caught = CodeRanges::parse(&config.status, "status")?;
+        let mut rewrites = Vec::new();
+        for (from, to) in &config.status_rewrites {
+            let field = format!("statusRewrites.{from}");
+            let ranges = CodeRanges::parse(std::slice::from_ref(from), &field)
+                .map_err(|e| MiddlewareError::invalid(field.clone(), e.to_string()))?;
+            let to = StatusCode::from_u16(*to)
+                .map_err(|_| MiddlewareError::invalid(field, format!("{to} is not an HTTP status")))?;
+            rewrites.push((ranges, to));
+        }
+        Ok(Self { caught, rewrites })
+    }
+
+    /// The middleware, with its pages from `service`.
+    fn pages(self, config: &ErrorPage, service: HttpService) -> MiddlewareLayer {
+        async_step(Arc::new(ErrorPages {
+            status: self.caught,
+            rewrites: self.rewrites,
+            query: config.query.clone(),
+            headers: config.error_request_headers.clone(),
+            service,
+        }))
+    }
+}
+
+/// A built `errors` middleware.
+struct ErrorPages {
     status: CodeRanges,
     rewrites: Vec<(CodeRanges, StatusCode)>,
     query: String,
@@ -115,7 +190,7 @@ struct Settings {
     service: HttpService,
 }
 
-impl Settings {
+impl ErrorPages {
     /// The request for the page, or `None` when the query does not make a valid target.
     fn page_request(
         &self,
@@ -193,29 +268,29 @@ fn query_escape(text: &str) -> String {
     out
 }
 
-impl AsyncStep for Settings {
+impl AsyncStep for ErrorPages {
     fn call(self: &Arc<Self>, inner: &mut HttpService, req: Request<RequestBody>) -> Answer {
-        let settings = Arc::clone(self);
+        let pages = Arc::clone(self);
         let inner = inner.clone();
         Box::pin(async move {
             let (parts, body) = req.into_parts();
             let forwarded = Request::from_parts(clone_head(&parts), body);
             let Ok(response) = inner.oneshot(forwarded).await;
             let original = response.status();
-            if !settings.status.contains(original.as_u16()) {
+            if !pages.status.contains(original.as_u16()) {
                 return Ok(response);
             }
             drop(response);
-            let code = settings
+            let code = pages
                 .rewrites
                 .iter()
                 .find(|(from, _)| from.contains(original.as_u16()))
                 .map_or(original, |(_, to)| *to);
-            let Some(page) = settings.page_request(&parts, code, original) else {
-                tracing::debug!(target: "switchyard::middleware", query = %settings.query, "invalid error page target");
+            let Some(page) = pages.page_request(&parts, code, original) else {
+                tracing::debug!(target: "switchyard::middleware", query = %pages.query, "invalid error page target");
                 return Ok(error_response(code));
             };
-            let Ok(mut page) = settings.service.clone().oneshot(page).await;
+            let Ok(mut page) = pages.service.clone().oneshot(page).await;
             *page.status_mut() = code;
             Ok(page)
         })

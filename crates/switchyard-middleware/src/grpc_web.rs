@@ -29,6 +29,7 @@ use http_body::{Body, Frame};
 use switchyard_config::GrpcWeb;
 use tower::Service;
 
+use crate::layers::builtin_layer;
 use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
 
@@ -311,6 +312,20 @@ impl Body for Base64Decoded {
             }
         }
     }
+}
+
+builtin_layer! {
+    /// `grpcWeb` as a tower layer: translates gRPC-Web requests from browsers (from `allowOrigins`) to
+    /// gRPC, and the answers back.
+    ///
+    /// ```
+    /// use switchyard_config::GrpcWeb;
+    /// use switchyard_middleware::layers::GrpcWebLayer;
+    ///
+    /// let layer = GrpcWebLayer::new(GrpcWeb { allow_origins: vec!["*".into()] }).unwrap();
+    /// # let _ = layer;
+    /// ```
+    GrpcWebLayer(GrpcWeb => |config| grpc_web(config, &BuildContext::new("grpcWeb")))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use pin_project_lite::pin_project;
 use switchyard_config::InFlightReq;
 use tower::{Layer, Service};
 
+use crate::layers::builtin_layer;
 use crate::source::{Source, refusal};
 use crate::{BoxError, BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
 
@@ -204,6 +205,22 @@ pub(crate) fn in_flight_req(config: &InFlightReq, _ctx: &BuildContext<'_>) -> Re
         source,
         in_flight: Mutex::new(HashMap::new()),
     }))))
+}
+
+builtin_layer! {
+    /// `inFlightReq` as a tower layer: at most `amount` requests of one source (the requested host
+    /// unless `sourceCriterion` says otherwise) in progress at a time, the next answered `429`. The
+    /// counts belong to the layer and its clones.
+    ///
+    /// ```
+    /// use switchyard_config::InFlightReq;
+    /// use switchyard_middleware::layers::InFlightReqLayer;
+    ///
+    /// let layer = InFlightReqLayer::new(InFlightReq { amount: 10, ..Default::default() }).unwrap();
+    /// # let _ = layer;
+    /// assert_eq!(InFlightReqLayer::new(InFlightReq::default()).unwrap_err().field(), "amount");
+    /// ```
+    InFlightReqLayer(InFlightReq => |config| in_flight_req(config, &BuildContext::new("inFlightReq")))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 use http::{Request, Response, StatusCode};
 use switchyard_config::IpAllowList;
 
+use crate::layers::builtin_layer;
 use crate::source::{IpSet, IpStrategy, refusal};
 use crate::stack::{OnRequest, on_request};
 use crate::{BuildContext, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
@@ -79,6 +80,37 @@ pub(crate) fn ip_white_list(config: &IpAllowList, ctx: &BuildContext<'_>) -> Res
     }
     tracing::warn!(target: "switchyard::middleware", middleware = ctx.name(), "ipWhiteList is deprecated; use ipAllowList");
     ip_allow_list(config, ctx)
+}
+
+builtin_layer! {
+    /// `ipAllowList` as a tower layer: only clients whose address is in `sourceRange` get through; the
+    /// others are answered `rejectStatusCode` (403 by default). The client is the
+    /// [`ClientInfo`](crate::ClientInfo) request extension (or `X-Forwarded-For`, with an `ipStrategy`).
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use switchyard_config::IpAllowList;
+    /// use switchyard_middleware::layers::IpAllowListLayer;
+    /// use switchyard_middleware::{ClientInfo, RequestBody, ResponseBody};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let office = IpAllowList { source_range: vec!["192.0.2.0/24".into()], ..Default::default() };
+    /// let layer = IpAllowListLayer::new(office).unwrap();
+    /// let backend = layer.layer(tower::service_fn(|_req: Request<RequestBody>| async {
+    ///     Ok::<_, Infallible>(Response::new(ResponseBody::empty()))
+    /// }));
+    /// let from = |ip: &str| {
+    ///     let mut req = Request::new(RequestBody::empty());
+    ///     req.extensions_mut().insert(ClientInfo::new(ip.parse().unwrap(), false));
+    ///     req
+    /// };
+    /// assert_eq!(backend.clone().oneshot(from("192.0.2.7")).await.unwrap().status(), 200);
+    /// assert_eq!(backend.oneshot(from("198.51.100.1")).await.unwrap().status(), 403);
+    /// # }
+    /// ```
+    IpAllowListLayer(IpAllowList => |config| ip_allow_list(config, &BuildContext::new("ipAllowList")))
 }
 
 #[cfg(test)]

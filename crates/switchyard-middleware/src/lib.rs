@@ -30,7 +30,22 @@
 //! [`ClientInfo`] request extension, which the proxy sets on every request that goes through a stack.
 //!
 //! Your own middleware is registered in [`Plugins`] under a name and referenced from configuration as
-//! Traefik references plugins: `plugin: { <name>: { ...options } }`.
+//! Traefik references plugins: `plugin: { <name>: { ...options } }`. A plugin is any tower layer whose
+//! service answers a proxied request and never fails; [`MiddlewareLayer::new`] takes the same.
+//!
+//! The built-in middlewares are also tower layers of their own in [`layers`] (`StripPrefixLayer`,
+//! `HeadersLayer`, `BasicAuthLayer`, ...), built from their configuration types and checked when built,
+//! for tower stacks that do not go through the proxy:
+//!
+//! ```
+//! use switchyard_config::StripPrefix;
+//! use switchyard_middleware::layers::StripPrefixLayer;
+//!
+//! let strip = StripPrefixLayer::new(StripPrefix { prefixes: vec!["/api".into()], ..Default::default() })?;
+//! let stack = tower::ServiceBuilder::new().layer(strip);
+//! # let _ = stack;
+//! # Ok::<(), switchyard_middleware::MiddlewareError>(())
+//! ```
 //!
 //! # Cargo features
 //!
@@ -57,6 +72,7 @@ mod grpc_web;
 mod headers;
 mod in_flight;
 mod ip_allow_list;
+pub mod layers;
 mod pass_tls_client_cert;
 mod path;
 mod rate_limit;

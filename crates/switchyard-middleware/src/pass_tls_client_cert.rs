@@ -16,6 +16,7 @@ use http::{HeaderName, HeaderValue, Request, Response};
 use switchyard_config::{CertificateIssuerInfo, CertificateSubjectInfo, ClientCertificateInfo, PassTlsClientCert};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate, X509Name};
 
+use crate::layers::builtin_layer;
 use crate::stack::{OnRequest, on_request};
 use crate::{BuildContext, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
 
@@ -278,6 +279,23 @@ pub(crate) fn pass_tls_client_cert(
         pem: config.pem,
         info: config.info.as_ref().map(Info::from),
     }))
+}
+
+builtin_layer! {
+    /// `passTLSClientCert` as a tower layer: passes the client's certificate (the [`PeerCertificates`]
+    /// request extension) to the backend in `X-Forwarded-Tls-Client-Cert` (`pem`) and
+    /// `X-Forwarded-Tls-Client-Cert-Info` (`info`).
+    ///
+    /// ```
+    /// use switchyard_config::PassTlsClientCert;
+    /// use switchyard_middleware::layers::PassTlsClientCertLayer;
+    ///
+    /// let layer = PassTlsClientCertLayer::new(PassTlsClientCert { pem: true, ..Default::default() }).unwrap();
+    /// # let _ = layer;
+    /// ```
+    PassTlsClientCertLayer(PassTlsClientCert => |config| {
+        pass_tls_client_cert(config, &BuildContext::new("passTLSClientCert"))
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use regex::Regex;
 use switchyard_config::{AddPrefix, ReplacePath, ReplacePathRegex, StripPrefix, StripPrefixRegex};
 
+use crate::layers::builtin_layer;
 use crate::stack::{OnRequest, on_request};
 use crate::uri::{GoPath, join_path, set_path, unescape};
 use crate::{MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, error_response, response};
@@ -272,6 +273,93 @@ pub(crate) fn replace_path_regex(config: &ReplacePathRegex) -> Result<Middleware
         regex: compile("regex".into(), &config.regex)?,
         replacement: config.replacement.trim().to_owned(),
     }))
+}
+
+builtin_layer! {
+    /// `addPrefix` as a tower layer: puts `prefix` in front of the request's path (an empty prefix is
+    /// an error).
+    ///
+    /// ```
+    /// use switchyard_config::AddPrefix;
+    /// use switchyard_middleware::layers::AddPrefixLayer;
+    ///
+    /// let layer = AddPrefixLayer::new(AddPrefix { prefix: "/v2".into() }).unwrap();
+    /// # let _ = layer;
+    /// assert_eq!(AddPrefixLayer::new(AddPrefix::default()).unwrap_err().field(), "prefix");
+    /// ```
+    AddPrefixLayer(AddPrefix => add_prefix)
+}
+
+builtin_layer! {
+    /// `stripPrefix` as a tower layer: removes the first listed prefix the path starts with (byte-wise,
+    /// as Traefik) and records it in `X-Forwarded-Prefix`; a path that would then climb with `..` is
+    /// answered `400`.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use switchyard_config::StripPrefix;
+    /// use switchyard_middleware::layers::StripPrefixLayer;
+    /// use switchyard_middleware::{RequestBody, ResponseBody};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let strip = StripPrefixLayer::new(StripPrefix { prefixes: vec!["/api".into()], ..Default::default() }).unwrap();
+    /// let backend = strip.layer(tower::service_fn(|req: Request<RequestBody>| async move {
+    ///     assert_eq!(req.uri(), "/users?page=2");
+    ///     assert_eq!(req.headers()["x-forwarded-prefix"], "/api");
+    ///     Ok::<_, Infallible>(Response::new(ResponseBody::empty()))
+    /// }));
+    /// let request = Request::get("/api/users?page=2").body(RequestBody::empty()).unwrap();
+    /// assert_eq!(backend.oneshot(request).await.unwrap().status(), 200);
+    /// # }
+    /// ```
+    StripPrefixLayer(StripPrefix => strip_prefix)
+}
+
+builtin_layer! {
+    /// `stripPrefixRegex` as a tower layer: removes what the first matching regexp matches at the start
+    /// of the path, and records it in `X-Forwarded-Prefix`.
+    ///
+    /// ```
+    /// use switchyard_config::StripPrefixRegex;
+    /// use switchyard_middleware::layers::StripPrefixRegexLayer;
+    ///
+    /// let layer = StripPrefixRegexLayer::new(StripPrefixRegex { regex: vec!["/v[0-9]+".into()] }).unwrap();
+    /// # let _ = layer;
+    /// let broken = StripPrefixRegex { regex: vec!["/ok".into(), "(".into()] };
+    /// assert_eq!(StripPrefixRegexLayer::new(broken).unwrap_err().field(), "regex[1]");
+    /// ```
+    StripPrefixRegexLayer(StripPrefixRegex => strip_prefix_regex)
+}
+
+builtin_layer! {
+    /// `replacePath` as a tower layer: the path becomes `path` (an escaped path) and the old one goes in
+    /// `X-Replaced-Path`; the query string stays.
+    ///
+    /// ```
+    /// use switchyard_config::ReplacePath;
+    /// use switchyard_middleware::layers::ReplacePathLayer;
+    ///
+    /// let layer = ReplacePathLayer::new(ReplacePath { path: "/health".into() }).unwrap();
+    /// # let _ = layer;
+    /// ```
+    ReplacePathLayer(ReplacePath => replace_path)
+}
+
+builtin_layer! {
+    /// `replacePathRegex` as a tower layer: rewrites the escaped path with a regexp and a replacement
+    /// (`$1`, `${name}`); the old path goes in `X-Replaced-Path`.
+    ///
+    /// ```
+    /// use switchyard_config::ReplacePathRegex;
+    /// use switchyard_middleware::layers::ReplacePathRegexLayer;
+    ///
+    /// let rewrite = ReplacePathRegex { regex: "^/foo/(.*)".into(), replacement: "/bar/$1".into() };
+    /// let layer = ReplacePathRegexLayer::new(rewrite).unwrap();
+    /// # let _ = layer;
+    /// ```
+    ReplacePathRegexLayer(ReplacePathRegex => replace_path_regex)
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ use switchyard_config::RateLimit;
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 
+use crate::layers::builtin_layer;
 use crate::source::{IpStrategy, Source, refusal};
 use crate::{BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
 
@@ -227,13 +228,13 @@ fn go_duration(d: Duration) -> String {
 }
 
 #[derive(Clone)]
-struct RateLimitLayer(Arc<Limiter>);
+struct LimiterLayer(Arc<Limiter>);
 
-impl Layer<HttpService> for RateLimitLayer {
-    type Service = RateLimitService;
+impl Layer<HttpService> for LimiterLayer {
+    type Service = LimiterService;
 
-    fn layer(&self, inner: HttpService) -> RateLimitService {
-        RateLimitService {
+    fn layer(&self, inner: HttpService) -> LimiterService {
+        LimiterService {
             limiter: Arc::clone(&self.0),
             inner,
         }
@@ -241,14 +242,14 @@ impl Layer<HttpService> for RateLimitLayer {
 }
 
 #[derive(Clone)]
-struct RateLimitService {
+struct LimiterService {
     limiter: Arc<Limiter>,
     inner: HttpService,
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
 
-impl Service<Request<RequestBody>> for RateLimitService {
+impl Service<Request<RequestBody>> for LimiterService {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
     type Future = BoxFuture;
@@ -336,7 +337,7 @@ pub(crate) fn rate_limit(config: &RateLimit, _ctx: &BuildContext<'_>) -> Result<
     };
     let rate = config.average as f64 * 1e9 / period;
     let burst = config.burst.max(1) as f64;
-    Ok(MiddlewareLayer::new(RateLimitLayer(Arc::new(Limiter {
+    Ok(MiddlewareLayer::new(LimiterLayer(Arc::new(Limiter {
         rate,
         burst,
         max_delay: max_delay(rate),
@@ -345,6 +346,25 @@ pub(crate) fn rate_limit(config: &RateLimit, _ctx: &BuildContext<'_>) -> Result<
         source,
         buckets: Mutex::new(Buckets::default()),
     }))))
+}
+
+builtin_layer! {
+    /// `rateLimit` as a tower layer: a token bucket per source (the [`ClientInfo`](crate::ClientInfo)
+    /// address unless `sourceCriterion` says otherwise), `average` requests per `period` with bursts of
+    /// `burst`; a request over the limit waits briefly or is answered `429`. The buckets belong to the
+    /// layer and its clones.
+    ///
+    /// ```
+    /// use switchyard_config::{Duration, RateLimit};
+    /// use switchyard_middleware::layers::RateLimitLayer;
+    ///
+    /// let limit = RateLimit { average: 100, period: Duration::from_secs(1), burst: 50, ..Default::default() };
+    /// let layer = RateLimitLayer::new(limit).unwrap();
+    /// # let _ = layer;
+    /// let negative = RateLimit { burst: -1, ..Default::default() };
+    /// assert_eq!(RateLimitLayer::new(negative).unwrap_err().field(), "burst");
+    /// ```
+    RateLimitLayer(RateLimit => |config| rate_limit(config, &BuildContext::new("rateLimit")))
 }
 
 #[cfg(test)]

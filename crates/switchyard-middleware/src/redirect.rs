@@ -14,6 +14,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use regex::Regex;
 use switchyard_config::{RedirectRegex, RedirectScheme};
 
+use crate::layers::builtin_layer;
 use crate::stack::{OnRequest, on_request};
 use crate::{BuildContext, ClientInfo, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, response};
 
@@ -217,6 +218,41 @@ pub(crate) fn redirect_regex(
         replacement: config.replacement.clone(),
         permanent: config.permanent,
     }))
+}
+
+builtin_layer! {
+    /// `redirectScheme` as a tower layer: answers a redirection to the same URL with another scheme
+    /// (and port), unless the request already came with that scheme.
+    ///
+    /// ```
+    /// use switchyard_config::RedirectScheme;
+    /// use switchyard_middleware::layers::RedirectSchemeLayer;
+    ///
+    /// let to_https = RedirectScheme { scheme: "https".into(), permanent: true, ..Default::default() };
+    /// let layer = RedirectSchemeLayer::new(to_https).unwrap();
+    /// # let _ = layer;
+    /// assert_eq!(RedirectSchemeLayer::new(RedirectScheme::default()).unwrap_err().field(), "scheme");
+    /// ```
+    RedirectSchemeLayer(RedirectScheme => |config| redirect_scheme(config, &BuildContext::new("redirectScheme")))
+}
+
+builtin_layer! {
+    /// `redirectRegex` as a tower layer: when the regexp matches the request's full URL, answers a
+    /// redirection to the replacement (with `$1`, `${name}`).
+    ///
+    /// ```
+    /// use switchyard_config::RedirectRegex;
+    /// use switchyard_middleware::layers::RedirectRegexLayer;
+    ///
+    /// let moved = RedirectRegex {
+    ///     regex: "^https?://old\\.example\\.com/(.*)".into(),
+    ///     replacement: "https://example.com/${1}".into(),
+    ///     permanent: true,
+    /// };
+    /// let layer = RedirectRegexLayer::new(moved).unwrap();
+    /// # let _ = layer;
+    /// ```
+    RedirectRegexLayer(RedirectRegex => |config| redirect_regex(config, &BuildContext::new("redirectRegex")))
 }
 
 #[cfg(test)]

@@ -1,12 +1,15 @@
 //! Middlewares of your own, registered by name and configured like Traefik plugins.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 
+use http::{Request, Response};
 use serde::de::DeserializeOwned;
+use tower::{Layer, Service};
 
-use crate::{BoxError, MiddlewareLayer};
+use crate::{BoxError, HttpService, MiddlewareLayer, RequestBody, ResponseBody};
 
 /// Builds a registered middleware from its configuration value.
 pub type PluginFactory = Arc<dyn Fn(&serde_json::Value) -> Result<MiddlewareLayer, BoxError> + Send + Sync>;
@@ -23,28 +26,27 @@ pub type PluginFactory = Arc<dyn Fn(&serde_json::Value) -> Result<MiddlewareLaye
 ///           header: X-Request-Id
 /// ```
 ///
-/// A factory that rejects its options makes the middleware (and the routers using it) disabled with the
-/// factory's error in the report, as a built-in middleware's bad options do.
+/// A factory makes a tower layer from the plugin's options: any `Layer<HttpService>` whose service
+/// answers a `Request<RequestBody>` with a `Response<ResponseBody>`, never fails, and is
+/// `Clone + Send + Sync` (with a `Send` future), as [`MiddlewareLayer::new`] takes. A factory that
+/// rejects its options makes the middleware (and the routers using it) disabled with the factory's
+/// error in the report, as a built-in middleware's bad options do.
 ///
 /// ```
-/// use http::HeaderValue;
+/// use http::{HeaderValue, Request};
 /// use serde::Deserialize;
-/// use switchyard_middleware::{HttpService, MiddlewareLayer, Plugins};
-/// use tower::layer::layer_fn;
-/// use tower::ServiceExt;
+/// use switchyard_middleware::{Plugins, RequestBody};
+/// use tower::util::MapRequestLayer;
 ///
 /// #[derive(Deserialize)]
 /// struct Options { tenant: String }
 ///
 /// let plugins = Plugins::new().with_typed("tenant", |options: Options| {
 ///     let value = HeaderValue::from_str(&options.tenant)?;
-///     Ok(MiddlewareLayer::new(layer_fn(move |inner: HttpService| {
-///         let value = value.clone();
-///         HttpService::new(inner.map_request(move |mut req: http::Request<_>| {
-///             req.headers_mut().insert("x-tenant", value.clone());
-///             req
-///         }))
-///     })))
+///     Ok(MapRequestLayer::new(move |mut req: Request<RequestBody>| {
+///         req.headers_mut().insert("x-tenant", value.clone());
+///         req
+///     }))
 /// });
 /// assert!(plugins.get("tenant").is_some());
 /// ```
@@ -59,23 +61,48 @@ impl Plugins {
         Self::default()
     }
 
-    /// Registers `factory` under `name`, replacing an earlier one of the same name.
+    /// Registers `factory` under `name`, replacing an earlier one of the same name. The factory reads
+    /// the plugin's options as they are in the configuration; [`with_typed`](Self::with_typed) reads
+    /// them into a type of yours.
+    ///
+    /// ```
+    /// use switchyard_middleware::Plugins;
+    /// use tower::layer::util::Identity;
+    ///
+    /// let plugins = Plugins::new().with("noop", |_options| Ok(Identity::new()));
+    /// assert_eq!(plugins.names().collect::<Vec<_>>(), ["noop"]);
+    /// ```
     #[must_use]
-    pub fn with<F>(mut self, name: impl Into<String>, factory: F) -> Self
+    pub fn with<L, F>(mut self, name: impl Into<String>, factory: F) -> Self
     where
-        F: Fn(&serde_json::Value) -> Result<MiddlewareLayer, BoxError> + Send + Sync + 'static,
+        F: Fn(&serde_json::Value) -> Result<L, BoxError> + Send + Sync + 'static,
+        L: Layer<HttpService> + Send + Sync + 'static,
+        L::Service: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as Service<Request<RequestBody>>>::Future: Send + 'static,
     {
-        self.factories.insert(name.into(), Arc::new(factory));
+        let factory: PluginFactory = Arc::new(move |options| factory(options).map(MiddlewareLayer::new));
+        self.factories.insert(name.into(), factory);
         self
     }
 
     /// Registers a factory taking its options as a type of its own, read from the configuration with
     /// serde; a value that does not deserialize is reported as the plugin's error.
     #[must_use]
-    pub fn with_typed<C, F>(self, name: impl Into<String>, factory: F) -> Self
+    pub fn with_typed<C, L, F>(self, name: impl Into<String>, factory: F) -> Self
     where
         C: DeserializeOwned,
-        F: Fn(C) -> Result<MiddlewareLayer, BoxError> + Send + Sync + 'static,
+        F: Fn(C) -> Result<L, BoxError> + Send + Sync + 'static,
+        L: Layer<HttpService> + Send + Sync + 'static,
+        L::Service: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as Service<Request<RequestBody>>>::Future: Send + 'static,
     {
         self.with(name, move |value: &serde_json::Value| {
             let options = C::deserialize(value)?;

@@ -34,6 +34,7 @@ use switchyard_config::Retry;
 use tower::ServiceExt;
 
 use crate::errors::CodeRanges;
+use crate::layers::builtin_layer;
 use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{
     BoxError, BuildContext, FailureStage, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody,
@@ -51,7 +52,7 @@ pub(crate) fn retry(config: &Retry, _ctx: &BuildContext<'_>) -> Result<Middlewar
         return Err(MiddlewareError::invalid("attempts", "at least one attempt is needed"));
     }
     let status = CodeRanges::parse(&config.status, "status")?;
-    let settings = Settings {
+    let policy = RetryPolicy {
         attempts: config.attempts,
         status,
         max_body: usize::try_from(config.max_request_body_bytes).ok(),
@@ -60,11 +61,12 @@ pub(crate) fn retry(config: &Retry, _ctx: &BuildContext<'_>) -> Result<Middlewar
         timeout: config.timeout.to_std().filter(|t| !t.is_zero()),
         non_idempotent: config.retry_non_idempotent_method,
     };
-    Ok(async_step(Arc::new(settings)))
+    Ok(async_step(Arc::new(policy)))
 }
 
+/// A built `retry` middleware: when and how often a request is sent again.
 #[derive(Debug)]
-struct Settings {
+struct RetryPolicy {
     attempts: u32,
     status: CodeRanges,
     /// The largest body copy kept for status retries; `None` for no bound.
@@ -124,29 +126,29 @@ fn random() -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
-impl AsyncStep for Settings {
+impl AsyncStep for RetryPolicy {
     fn call(self: &Arc<Self>, inner: &mut HttpService, req: Request<RequestBody>) -> Answer {
-        let settings = Arc::clone(self);
+        let policy = Arc::clone(self);
         let inner = inner.clone();
-        if settings.attempts == 1 {
+        if policy.attempts == 1 {
             return Box::pin(inner.oneshot(req));
         }
-        Box::pin(run(settings, inner, req))
+        Box::pin(run(policy, inner, req))
     }
 }
 
 async fn run(
-    settings: Arc<Settings>,
+    policy: Arc<RetryPolicy>,
     inner: HttpService,
     req: Request<RequestBody>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let idempotent = !matches!(req.method().as_str(), "POST" | "PATCH" | "LOCK");
-    let status_retry = (settings.non_idempotent || idempotent) && !settings.status.is_empty();
+    let status_retry = (policy.non_idempotent || idempotent) && !policy.status.is_empty();
     let (parts, body) = req.into_parts();
-    let limit = if status_retry { settings.max_body } else { Some(0) };
+    let limit = if status_retry { policy.max_body } else { Some(0) };
     let replay = Replay::new(body, limit);
     let start = Instant::now();
-    let mut backoff = Backoff::new(settings.attempts, settings.initial_interval, start);
+    let mut backoff = Backoff::new(policy.attempts, policy.initial_interval, start);
     let mut attempt = 1;
     loop {
         let mut request = Request::new(replay.attempt());
@@ -156,14 +158,14 @@ async fn run(
         *request.headers_mut() = parts.headers.clone();
         *request.extensions_mut() = parts.extensions.clone();
         let Ok(response) = inner.clone().oneshot(request).await;
-        if attempt >= settings.attempts {
+        if attempt >= policy.attempts {
             return Ok(response);
         }
-        let timed_out = settings.timeout.is_some_and(|t| start.elapsed() >= t);
+        let timed_out = policy.timeout.is_some_and(|t| start.elapsed() >= t);
         let failure = UpstreamFailure::of(&response).map(|f| f.stage());
         let retry = !timed_out
-            && ((settings.network && failure == Some(FailureStage::BeforeSending))
-                || (status_retry && settings.status.contains(response.status().as_u16())))
+            && ((policy.network && failure == Some(FailureStage::BeforeSending))
+                || (status_retry && policy.status.contains(response.status().as_u16())))
             && replay.replayable();
         if !retry {
             return Ok(response);
@@ -315,6 +317,23 @@ impl Body for AttemptBody {
     }
 }
 
+builtin_layer! {
+    /// `retry` as a tower layer: sends a request again, up to `attempts` times in all, when the service
+    /// fails to reach its backend (an [`UpstreamFailure`] in the response) or answers one of `status`,
+    /// as long as the request can be replayed.
+    ///
+    /// ```
+    /// use switchyard_config::Retry;
+    /// use switchyard_middleware::layers::RetryLayer;
+    ///
+    /// let retry = Retry { attempts: 3, status: vec!["502-504".into()], ..Default::default() };
+    /// let layer = RetryLayer::new(retry).unwrap();
+    /// # let _ = layer;
+    /// assert_eq!(RetryLayer::new(Retry::default()).unwrap_err().field(), "attempts");
+    /// ```
+    RetryLayer(Retry => |config| retry(config, &BuildContext::new("retry")))
+}
+
 #[cfg(test)]
 mod tests {
     use tower::Layer;
@@ -340,7 +359,7 @@ mod tests {
         assert_eq!(zero.next(start, 0.5), Some(Duration::ZERO));
     }
 
-    fn settings(attempts: u32, status: &[&str]) -> Retry {
+    fn retry_config(attempts: u32, status: &[&str]) -> Retry {
         Retry {
             attempts,
             status: status.iter().map(|s| (*s).to_owned()).collect(),
@@ -351,9 +370,12 @@ mod tests {
     #[test]
     fn rejects_bad_options() {
         let ctx = BuildContext::new("r");
-        assert_eq!(retry(&settings(0, &[]), &ctx).err().unwrap().field(), "attempts");
-        assert_eq!(retry(&settings(2, &["5x0"]), &ctx).err().unwrap().field(), "status[0]");
-        let mut off = settings(2, &[]);
+        assert_eq!(retry(&retry_config(0, &[]), &ctx).err().unwrap().field(), "attempts");
+        assert_eq!(
+            retry(&retry_config(2, &["5x0"]), &ctx).err().unwrap().field(),
+            "status[0]"
+        );
+        let mut off = retry_config(2, &[]);
         off.disable_retry_on_network_error = true;
         assert_eq!(retry(&off, &ctx).err().unwrap().field(), "disableRetryOnNetworkError");
     }
@@ -402,15 +424,21 @@ mod tests {
 
     #[tokio::test]
     async fn retries_statuses_with_the_body_replayed() {
-        let (status, body, calls) = call(settings(3, &["500-503"]), vec![500, 503, 200], Method::PUT, "payload").await;
+        let (status, body, calls) = call(
+            retry_config(3, &["500-503"]),
+            vec![500, 503, 200],
+            Method::PUT,
+            "payload",
+        )
+        .await;
         assert_eq!((status, body.as_str(), calls), (200, "payload", 3));
         // The last attempt's answer is returned as is.
-        let (status, _, calls) = call(settings(2, &["500"]), vec![500, 500, 200], Method::GET, "").await;
+        let (status, _, calls) = call(retry_config(2, &["500"]), vec![500, 500, 200], Method::GET, "").await;
         assert_eq!((status, calls), (500, 2));
         // POST is not retried on status unless asked.
-        let (status, _, calls) = call(settings(3, &["500"]), vec![500, 200], Method::POST, "x").await;
+        let (status, _, calls) = call(retry_config(3, &["500"]), vec![500, 200], Method::POST, "x").await;
         assert_eq!((status, calls), (500, 1));
-        let mut post = settings(3, &["500"]);
+        let mut post = retry_config(3, &["500"]);
         post.retry_non_idempotent_method = true;
         let (status, body, calls) = call(post, vec![500, 200], Method::POST, "x").await;
         assert_eq!((status, body.as_str(), calls), (200, "x", 2));
@@ -418,7 +446,7 @@ mod tests {
 
     #[tokio::test]
     async fn body_beyond_the_bound_disables_status_retries() {
-        let mut config = settings(3, &["500"]);
+        let mut config = retry_config(3, &["500"]);
         config.max_request_body_bytes = 3;
         let (status, _, calls) = call(config, vec![500, 200], Method::PUT, "too long").await;
         assert_eq!((status, calls), (500, 1));
@@ -426,7 +454,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_after_sending_is_not_a_network_retry() {
-        let (status, _, calls) = call(settings(3, &[]), vec![502, 200], Method::GET, "").await;
+        let (status, _, calls) = call(retry_config(3, &[]), vec![502, 200], Method::GET, "").await;
         assert_eq!((status, calls), (502, 1));
     }
 }

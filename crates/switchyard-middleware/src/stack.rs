@@ -1,7 +1,9 @@
 //! The types a middleware stack is made of, and the building block most middlewares share: a step that
 //! sees the request on the way in and the response on the way out.
 
+use std::any::Any;
 use std::convert::Infallible;
+use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
@@ -10,7 +12,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tower::util::{BoxCloneSyncService, BoxCloneSyncServiceLayer};
+use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service};
 
 use crate::{RequestBody, ResponseBody};
@@ -30,18 +32,119 @@ use crate::{RequestBody, ResponseBody};
 /// ```
 pub type HttpService = BoxCloneSyncService<Request<RequestBody>, Response<ResponseBody>, Infallible>;
 
-/// A middleware built from its configuration: a tower layer that wraps the rest of the stack.
+/// A middleware: a type-erased tower layer that wraps the rest of the stack, cheap to clone. [`build`]
+/// makes one from a middleware's configuration; [`MiddlewareLayer::new`] makes one from any tower layer
+/// of yours.
+///
+/// It layers any service an [`HttpService`] could be made of, and gives an [`HttpService`], as the
+/// built-in layers of [`layers`](crate::layers) do.
 ///
 /// ```
-/// use switchyard_middleware::{HttpService, MiddlewareLayer};
-/// use tower::layer::layer_fn;
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use switchyard_middleware::{HttpService, MiddlewareLayer, RequestBody, ResponseBody};
+/// use tower::{Layer, ServiceExt};
 ///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// // A middleware that does nothing but pass requests on.
-/// let identity = MiddlewareLayer::new(layer_fn(|inner: HttpService| inner));
-/// # let _ = identity;
+/// let identity = MiddlewareLayer::new(tower::layer::util::Identity::new());
+/// let hello = tower::service_fn(|_req: Request<RequestBody>| async {
+///     Ok::<_, Infallible>(Response::new(ResponseBody::from("hello")))
+/// });
+/// let service: HttpService = identity.layer(hello);
+/// let response = service.oneshot(Request::new(RequestBody::empty())).await.unwrap();
+/// assert_eq!(response.status(), 200);
+/// # }
 /// ```
-pub type MiddlewareLayer =
-    BoxCloneSyncServiceLayer<HttpService, Request<RequestBody>, Response<ResponseBody>, Infallible>;
+///
+/// [`build`]: crate::build
+#[derive(Clone)]
+pub struct MiddlewareLayer(Arc<dyn Fn(HttpService) -> HttpService + Send + Sync>);
+
+impl MiddlewareLayer {
+    /// Takes any tower layer over [`HttpService`] whose service answers a `Request<RequestBody>` with a
+    /// `Response<ResponseBody>`, never fails (errors are answers), and is `Clone + Send + Sync` with a
+    /// `Send` future: no wrapper is needed around it or around the service it makes.
+    ///
+    /// A service that already is an [`HttpService`] is not boxed again, and a `MiddlewareLayer` given to
+    /// `new` is returned as it is, so that wrapping costs nothing per request.
+    ///
+    /// ```
+    /// use http::{HeaderValue, Request};
+    /// use switchyard_middleware::{MiddlewareLayer, RequestBody};
+    /// use tower::util::MapRequestLayer;
+    ///
+    /// let tag = MiddlewareLayer::new(MapRequestLayer::new(|mut req: Request<RequestBody>| {
+    ///     req.headers_mut().insert("x-edge", HeaderValue::from_static("switchyard"));
+    ///     req
+    /// }));
+    /// # let _ = tag;
+    /// ```
+    pub fn new<L>(layer: L) -> Self
+    where
+        L: Layer<HttpService> + Send + Sync + 'static,
+        L::Service: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as Service<Request<RequestBody>>>::Future: Send + 'static,
+    {
+        match try_downcast::<Self, L>(layer) {
+            Ok(erased) => erased,
+            Err(layer) => Self(Arc::new(move |inner| erase(layer.layer(inner)))),
+        }
+    }
+}
+
+impl<S> Layer<S> for MiddlewareLayer
+where
+    S: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Service = HttpService;
+
+    fn layer(&self, inner: S) -> HttpService {
+        (self.0)(erase(inner))
+    }
+}
+
+impl fmt::Debug for MiddlewareLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MiddlewareLayer").finish_non_exhaustive()
+    }
+}
+
+/// Type-erases `service` into an [`HttpService`], without boxing it again when it already is one: each
+/// box is an allocation and an indirect call per request.
+pub(crate) fn erase<S>(service: S) -> HttpService
+where
+    S: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    try_downcast::<HttpService, S>(service).unwrap_or_else(HttpService::new)
+}
+
+/// `value` as a `T` when it is one, else `value` back.
+fn try_downcast<T: 'static, V: 'static>(value: V) -> Result<T, V> {
+    let mut slot = Some(value);
+    let same = (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<T>>()
+        .and_then(Option::take);
+    match (same, slot) {
+        (Some(same), _) => Ok(same),
+        (None, Some(value)) => Err(value),
+        (None, None) => unreachable!("the value is taken out only when it is a `T`"),
+    }
+}
 
 /// Applies `layers` around `service`, the first layer outermost (it sees the request first), as a
 /// router's `middlewares` list and a `chain` are applied.
@@ -258,11 +361,9 @@ pub(crate) trait AsyncStep: Send + Sync + 'static {
 
 /// Boxes an [`AsyncStep`] as a middleware layer.
 pub(crate) fn async_step<T: AsyncStep>(step: Arc<T>) -> MiddlewareLayer {
-    MiddlewareLayer::new(tower::layer::layer_fn(move |inner: HttpService| {
-        HttpService::new(AsyncService {
-            step: Arc::clone(&step),
-            inner,
-        })
+    MiddlewareLayer::new(tower::layer::layer_fn(move |inner: HttpService| AsyncService {
+        step: Arc::clone(&step),
+        inner,
     }))
 }
 
@@ -292,5 +393,52 @@ impl<T: AsyncStep> Service<Request<RequestBody>> for AsyncService<T> {
 
     fn call(&mut self, req: Request<RequestBody>) -> Answer {
         self.step.call(&mut self.inner, req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+    use tower::ServiceExt;
+    use tower::util::MapRequestLayer;
+
+    use super::*;
+
+    fn echo_header() -> HttpService {
+        HttpService::new(tower::service_fn(|req: Request<RequestBody>| async move {
+            let seen = req.headers().get("x-tag").cloned();
+            let mut response = Response::new(ResponseBody::empty());
+            response
+                .headers_mut()
+                .extend(seen.map(|v| (http::header::HeaderName::from_static("x-tag"), v)));
+            Ok::<_, Infallible>(response)
+        }))
+    }
+
+    #[test]
+    fn try_downcast_gives_back_what_is_not_the_type() {
+        assert_eq!(try_downcast::<u8, u8>(7), Ok(7));
+        assert_eq!(try_downcast::<u16, u8>(7), Err(7));
+    }
+
+    #[test]
+    fn a_middleware_layer_is_not_wrapped_again() {
+        let layer = MiddlewareLayer::new(tower::layer::util::Identity::new());
+        let again = MiddlewareLayer::new(layer.clone());
+        assert!(Arc::ptr_eq(&layer.0, &again.0));
+    }
+
+    #[tokio::test]
+    async fn any_tower_layer_becomes_a_middleware() {
+        let tag = MiddlewareLayer::new(MapRequestLayer::new(|mut req: Request<RequestBody>| {
+            req.headers_mut().insert("x-tag", HeaderValue::from_static("tagged"));
+            req
+        }));
+        let response = tag
+            .layer(echo_header())
+            .oneshot(Request::new(RequestBody::empty()))
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["x-tag"], "tagged");
     }
 }

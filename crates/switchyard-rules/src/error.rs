@@ -16,6 +16,7 @@ use std::fmt;
 /// assert!(matches!(err, RuleError::Syntax { .. }));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RuleError {
     /// The text does not follow the rule grammar.
     #[error("expected {expected} at column {column}, found {found}")]
@@ -138,6 +139,7 @@ impl fmt::Display for Suggestion {
 /// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RequestError {
     /// The path has a `%` that is not followed by two hex digits.
     #[error("invalid percent-encoding in the request path at byte {offset}")]

@@ -60,7 +60,7 @@ pub fn client_config(transport: &ServersTransport) -> Result<Arc<ClientConfig>, 
     } else {
         &[b"h2", b"http/1.1"]
     };
-    Settings {
+    ClientConfigParts {
         roots,
         insecure: transport.insecure_skip_verify,
         peer_uri: (!transport.peer_cert_uri.is_empty()).then(|| transport.peer_cert_uri.clone()),
@@ -102,7 +102,7 @@ pub fn auth_client_config(tls: &ClientTls) -> Result<Arc<ClientConfig>, TlsError
             private_key(&tls.key).map_err(|e| nested("key", &e))?,
         )),
     };
-    Settings {
+    ClientConfigParts {
         roots,
         insecure: tls.insecure_skip_verify,
         peer_uri: None,
@@ -133,8 +133,8 @@ pub fn server_name(transport: &ServersTransport, host: &str) -> Result<ServerNam
     ServerName::try_from(name.to_owned()).map_err(|_| option(field, format!("`{name}` is not a valid TLS server name")))
 }
 
-/// What a client configuration is made of, once each option has been read.
-struct Settings {
+/// The parts a client configuration is built from, once each option has been read.
+struct ClientConfigParts {
     roots: Roots,
     insecure: bool,
     peer_uri: Option<String>,
@@ -149,7 +149,7 @@ enum Roots {
     Given(Arc<RootCertStore>),
 }
 
-impl Settings {
+impl ClientConfigParts {
     fn build(self) -> Result<Arc<ClientConfig>, TlsError> {
         let mut provider = Arc::unwrap_or_clone(provider());
         if let Some(suites) = self.cipher_suites {

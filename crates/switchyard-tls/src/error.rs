@@ -3,6 +3,7 @@ use std::io;
 /// Why a certificate, a key or a set of TLS options cannot be used. Compiling reports it with the key
 /// path of the element that needed it; the rest of the configuration keeps serving.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TlsError {
     /// A certificate or key field is empty.
     #[error("the {what} is empty")]

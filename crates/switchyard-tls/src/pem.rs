@@ -8,7 +8,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use super::TlsError;
 
 /// Where PEM text comes from: inline content (it contains a PEM header) or a file.
-pub fn source_is_inline(value: &str) -> bool {
+pub(crate) fn source_is_inline(value: &str) -> bool {
     value.contains("-----BEGIN")
 }
 

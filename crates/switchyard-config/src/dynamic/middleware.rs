@@ -4,6 +4,7 @@ mod auth;
 mod content;
 mod headers;
 mod path;
+mod plugin;
 mod redirect;
 mod resilience;
 mod traffic;
@@ -22,6 +23,7 @@ pub use content::{
 };
 pub use headers::Headers;
 pub use path::{AddPrefix, ReplacePath, ReplacePathRegex, StripPrefix, StripPrefixRegex};
+pub use plugin::PluginOptionsError;
 pub use redirect::{RedirectRegex, RedirectScheme};
 pub use resilience::{Buffering, CircuitBreaker, ErrorPage, Retry};
 pub use traffic::{InFlightReq, IpAllowList, IpStrategy, RateLimit, Redis, SourceCriterion};
@@ -93,7 +95,7 @@ pub enum Middleware {
     /// Translates gRPC-Web to gRPC.
     GrpcWeb(GrpcWeb),
     /// A plugin by name with its configuration. In switchyard, plugins are middlewares registered from
-    /// Rust code under that name.
+    /// Rust code under that name; [`Middleware::plugin`] makes one from options of any serializable type.
     Plugin(BTreeMap<String, serde_json::Value>),
 }
 

@@ -14,6 +14,7 @@ use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use switchyard_config::{BasicAuth, DigestAuth, ForwardAuth};
 
+use crate::layers::builtin_layer;
 use crate::{BuildContext, MiddlewareError, MiddlewareLayer, ResponseBody};
 
 /// The user an authentication middleware let through: set as a request extension by `basicAuth` and
@@ -87,4 +88,72 @@ fn unauthorized(challenge: &HeaderValue) -> Response<ResponseBody> {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     headers.insert(WWW_AUTHENTICATE, challenge.clone());
     response
+}
+
+builtin_layer! {
+    /// `basicAuth` as a tower layer: lets through requests whose `Authorization: Basic` credentials
+    /// match an htpasswd entry (MD5 `$apr1$`, SHA1 `{SHA}`, bcrypt), and answers others `401` with a
+    /// challenge; the user is recorded in the [`ClientUsername`] request extension.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use switchyard_config::BasicAuth;
+    /// use switchyard_middleware::layers::BasicAuthLayer;
+    /// use switchyard_middleware::{RequestBody, ResponseBody};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // `test:test`, hashed with `htpasswd -s`.
+    /// let users = vec!["test:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=".into()];
+    /// let layer = BasicAuthLayer::new(BasicAuth { users, ..Default::default() }).unwrap();
+    /// let backend = layer.layer(tower::service_fn(|_req: Request<RequestBody>| async {
+    ///     Ok::<_, Infallible>(Response::new(ResponseBody::empty()))
+    /// }));
+    ///
+    /// let anonymous = Request::new(RequestBody::empty());
+    /// assert_eq!(backend.clone().oneshot(anonymous).await.unwrap().status(), 401);
+    /// let known = Request::get("/").header("authorization", "Basic dGVzdDp0ZXN0").body(RequestBody::empty()).unwrap();
+    /// assert_eq!(backend.oneshot(known).await.unwrap().status(), 200);
+    /// # }
+    /// ```
+    BasicAuthLayer(BasicAuth => basic::build)
+}
+
+builtin_layer! {
+    /// `digestAuth` as a tower layer: HTTP Digest authentication against htdigest entries
+    /// (`user:realm:hash`); the user is recorded in the [`ClientUsername`] request extension.
+    ///
+    /// ```
+    /// use switchyard_config::DigestAuth;
+    /// use switchyard_middleware::layers::DigestAuthLayer;
+    ///
+    /// let users = vec!["test:traefik:a2688e031edb4be6a3797f3882655c05".into()];
+    /// let layer = DigestAuthLayer::new(DigestAuth { users, ..Default::default() }).unwrap();
+    /// # let _ = layer;
+    /// assert_eq!(DigestAuthLayer::new(DigestAuth::default()).unwrap_err().field(), "users");
+    /// ```
+    DigestAuthLayer(DigestAuth => digest::build)
+}
+
+builtin_layer! {
+    /// `forwardAuth` as a tower layer: asks the authentication server at `address` about each request
+    /// and lets it through on a `2xx` answer (with the answer's `authResponseHeaders`), else answers the
+    /// client with the server's answer. Needs a tokio runtime when it serves requests.
+    ///
+    /// ```
+    /// use switchyard_config::ForwardAuth;
+    /// use switchyard_middleware::layers::ForwardAuthLayer;
+    ///
+    /// let auth = ForwardAuth {
+    ///     address: "http://auth.internal:9000/verify".into(),
+    ///     auth_response_headers: vec!["X-User".into()],
+    ///     ..Default::default()
+    /// };
+    /// let layer = ForwardAuthLayer::new(auth).unwrap();
+    /// # let _ = layer;
+    /// let nowhere = ForwardAuth { address: "not a url".into(), ..Default::default() };
+    /// assert_eq!(ForwardAuthLayer::new(nowhere).unwrap_err().field(), "address");
+    /// ```
+    ForwardAuthLayer(ForwardAuth => forward::build)
 }

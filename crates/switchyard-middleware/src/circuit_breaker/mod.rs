@@ -29,6 +29,7 @@ use tower::ServiceExt;
 
 use self::expression::{Expr, Kind, Language, Literal, Value, numbers};
 use self::metrics::Metrics;
+use crate::layers::builtin_layer;
 use crate::stack::{Answer, AsyncStep, async_step};
 use crate::{BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, UpstreamFailure};
 
@@ -89,7 +90,7 @@ pub(crate) fn circuit_breaker(
     // As Traefik: a duration that is not positive leaves oxy's default.
     let positive =
         |d: switchyard_config::Duration, default: Duration| d.to_std().filter(|d| !d.is_zero()).unwrap_or(default);
-    let settings = Settings {
+    let policy = TripPolicy {
         condition,
         response_code,
         check_period: positive(config.check_period, Duration::from_millis(100)),
@@ -98,7 +99,7 @@ pub(crate) fn circuit_breaker(
     };
     let now = Instant::now();
     let shared = Arc::new(Shared {
-        settings,
+        policy,
         state: Mutex::new(State {
             phase: Phase::Standby,
             last_check: now,
@@ -108,7 +109,8 @@ pub(crate) fn circuit_breaker(
     Ok(async_step(shared))
 }
 
-struct Settings {
+/// When the breaker trips, what it answers while tripped, and how long each phase lasts.
+struct TripPolicy {
     condition: Expr<Metric>,
     response_code: StatusCode,
     check_period: Duration,
@@ -154,7 +156,7 @@ struct State {
 }
 
 struct Shared {
-    settings: Settings,
+    policy: TripPolicy,
     state: Mutex<State>,
 }
 
@@ -167,10 +169,10 @@ impl Shared {
                 return true;
             }
             state.phase = Phase::Recovering {
-                until: now + self.settings.recovery_duration,
+                until: now + self.policy.recovery_duration,
                 ramp: Ramp {
                     start: now,
-                    duration: self.settings.recovery_duration,
+                    duration: self.policy.recovery_duration,
                     allowed: 0,
                     denied: 0,
                 },
@@ -196,12 +198,12 @@ impl Shared {
         if now <= state.last_check {
             return;
         }
-        state.last_check = now + self.settings.check_period;
+        state.last_check = now + self.policy.check_period;
         if matches!(state.phase, Phase::Tripped { .. }) {
             return;
         }
         let metrics = &state.metrics;
-        let holds = self.settings.condition.eval(&mut |metric: &Metric| {
+        let holds = self.policy.condition.eval(&mut |metric: &Metric| {
             Value::Number(match *metric {
                 Metric::NetworkErrorRatio => metrics.network_error_ratio(now),
                 Metric::ResponseCodeRatio(a, b, c, d) => metrics.response_code_ratio(now, a, b, c, d),
@@ -212,7 +214,7 @@ impl Shared {
         if holds {
             tracing::debug!(target: "switchyard::middleware", "circuit breaker tripped");
             state.phase = Phase::Tripped {
-                until: now + self.settings.fallback_duration,
+                until: now + self.policy.fallback_duration,
             };
             state.metrics.reset();
         }
@@ -220,7 +222,7 @@ impl Shared {
 
     /// What oxy's fallback in Traefik writes: the status text, without a newline.
     fn fallback(&self) -> Response<ResponseBody> {
-        let status = self.settings.response_code;
+        let status = self.policy.response_code;
         let mut response = Response::new(ResponseBody::from(status.canonical_reason().unwrap_or("")));
         *response.status_mut() = status;
         response
@@ -248,6 +250,24 @@ impl AsyncStep for Shared {
     }
 }
 
+builtin_layer! {
+    /// `circuitBreaker` as a tower layer: while `expression` holds over the recent requests, requests
+    /// are answered `responseCode` instead of reaching the service, then let back in gradually. The
+    /// window belongs to the layer and its clones.
+    ///
+    /// ```
+    /// use switchyard_config::CircuitBreaker;
+    /// use switchyard_middleware::layers::CircuitBreakerLayer;
+    ///
+    /// let breaker = CircuitBreaker { expression: "NetworkErrorRatio() > 0.30".into(), ..Default::default() };
+    /// let layer = CircuitBreakerLayer::new(breaker).unwrap();
+    /// # let _ = layer;
+    /// let unknown = CircuitBreaker { expression: "Latency() > 1".into(), ..Default::default() };
+    /// assert_eq!(CircuitBreakerLayer::new(unknown).unwrap_err().field(), "expression");
+    /// ```
+    CircuitBreakerLayer(CircuitBreaker => |config| circuit_breaker(config, &BuildContext::new("circuitBreaker")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,7 +275,7 @@ mod tests {
     fn shared(expression: &str) -> Shared {
         let now = Instant::now();
         Shared {
-            settings: Settings {
+            policy: TripPolicy {
                 condition: expression::parse::<Breaker>(expression).unwrap(),
                 response_code: StatusCode::SERVICE_UNAVAILABLE,
                 check_period: Duration::from_millis(100),

@@ -36,6 +36,7 @@ use switchyard_config::Headers;
 use self::cors::Cors;
 use self::custom::CustomHeaders;
 use self::secure::{Secure, SecureState};
+use crate::layers::builtin_layer;
 use crate::stack::{Around, around};
 use crate::{BuildContext, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
 
@@ -205,6 +206,35 @@ fn header_value(field: impl Into<String>, value: &str) -> Result<HeaderValue, Mi
 fn header_name(field: impl Into<String>, name: &str) -> Result<http::HeaderName, MiddlewareError> {
     http::HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| MiddlewareError::invalid(field, format!("{name:?} is not a valid header name")))
+}
+
+builtin_layer! {
+    /// `headers` as a tower layer: custom request and response headers (an empty value removes the
+    /// header), CORS (answering preflight requests itself) and security headers.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use switchyard_config::Headers;
+    /// use switchyard_middleware::layers::HeadersLayer;
+    /// use switchyard_middleware::{RequestBody, ResponseBody};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut headers = Headers::default();
+    /// headers.custom_request_headers.insert("X-Tenant".into(), "acme".into());
+    /// headers.custom_response_headers.insert("X-Served-By".into(), "edge".into());
+    /// let layer = HeadersLayer::new(headers).unwrap();
+    ///
+    /// let backend = layer.layer(tower::service_fn(|req: Request<RequestBody>| async move {
+    ///     assert_eq!(req.headers()["x-tenant"], "acme");
+    ///     Ok::<_, Infallible>(Response::new(ResponseBody::empty()))
+    /// }));
+    /// let response = backend.oneshot(Request::new(RequestBody::empty())).await.unwrap();
+    /// assert_eq!(response.headers()["x-served-by"], "edge");
+    /// # }
+    /// ```
+    HeadersLayer(Headers => |config| headers(config, &BuildContext::new("headers")))
 }
 
 #[cfg(test)]
