@@ -10,6 +10,14 @@ mod middleware_layers;
 #[path = "../plugin_middleware.rs"]
 mod plugin_middleware;
 
+#[allow(dead_code)]
+#[path = "../extend_gateway.rs"]
+mod extend_gateway;
+
+#[allow(dead_code)]
+#[path = "../embed_axum.rs"]
+mod embed_axum;
+
 #[tokio::test]
 async fn middleware_layers_shape_and_refuse_requests_as_their_configuration_says() {
     let exchanges = middleware_layers::run().await.unwrap();
@@ -56,4 +64,43 @@ async fn plugin_middleware_runs_registered_plugins_and_reports_the_missing_one()
     assert_eq!(broken.status, "HTTP/1.1 200 OK");
     assert!(broken.body.contains("app answered GET /broken"), "{}", broken.body);
     assert!(broken.body.contains("x-request-id: req-00000003"), "{}", broken.body);
+}
+
+#[tokio::test]
+async fn extend_gateway_balances_with_its_own_strategy_and_numbers_every_answer() {
+    let answers = extend_gateway::run().await.unwrap();
+    let seen: Vec<(&str, &str)> = answers
+        .iter()
+        .map(|a| (a.backend.as_str(), a.request_id.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("primary", "1"),
+            ("primary", "2"),
+            ("primary", "3"),
+            ("standby", "4"),
+            ("standby", "5"),
+            ("standby", "6"),
+        ],
+        "first-up keeps to the primary until it leaves; the layer stamps every answer"
+    );
+}
+
+#[tokio::test]
+async fn embed_axum_serves_axums_routes_and_switchyards_behind_one_socket() {
+    let embedded = embed_axum::start().await.unwrap();
+    assert_eq!(embedded.gateway.local_addr("app"), None, "switchyard binds nothing");
+    let (status, body) = embed_axum::fetch(embedded.addr, "/health").await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, body) = embed_axum::fetch(embedded.addr, "/app/hello").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("demo answered GET /app/hello"), "{body}");
+    assert!(
+        body.contains("x-forwarded-for: 127.0.0.1"),
+        "the client address came through: {body}"
+    );
+    let (status, _) = embed_axum::fetch(embedded.addr, "/nowhere").await.unwrap();
+    assert_eq!(status, 404);
+    embedded.stop().await;
 }

@@ -191,3 +191,49 @@ async fn sticky_cookies_hold_across_requests_and_reloads_and_move_off_a_removed_
         "and the cookie is rewritten"
     );
 }
+
+/// Always the last server in rotation.
+#[derive(Debug)]
+struct LastUp;
+
+impl switchyard_proxy::balancing::Balancer for LastUp {
+    fn pick(&self, servers: &dyn switchyard_proxy::balancing::ServerSet, _client: std::net::IpAddr) -> Option<usize> {
+        (0..servers.len()).rev().find(|&i| servers.stats(i).is_up())
+    }
+}
+
+#[tokio::test]
+async fn a_registered_strategy_picks_and_an_unknown_one_is_reported() {
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    let mut config = route("PathPrefix(`/`)", &[a.url(), b.url()]);
+    if let switchyard_config::ServiceKind::LoadBalancer(lb) = &mut config.http.services.get_mut("s").unwrap().kind {
+        lb.strategy = Strategy::Custom("last-up".into());
+    }
+    let gateway = TestGateway::start_built(support::static_config(), config, |g| {
+        g.balancer("last-up", |_servers| Box::new(LastUp))
+    })
+    .await;
+    let counts = spread(&gateway, 6, 2).await;
+    assert_eq!(counts.get("b"), Some(&6), "{counts:?}");
+
+    gateway
+        .reconfigure(|c| {
+            if let switchyard_config::ServiceKind::LoadBalancer(lb) = &mut c.http.services.get_mut("s").unwrap().kind {
+                lb.strategy = Strategy::Custom("nope".into());
+            }
+        })
+        .await;
+    assert_eq!(
+        get(&client(), &gateway.url("/"), None).await.0,
+        404,
+        "its router is down"
+    );
+    let snapshot = gateway.gateway.snapshot();
+    let error = snapshot.report().services["s@test"].errors[0].to_string();
+    assert!(
+        error.contains("loadBalancer.strategy")
+            && error.contains("unknown strategy `nope`")
+            && error.contains("last-up"),
+        "{error}"
+    );
+}

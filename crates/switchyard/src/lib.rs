@@ -1,11 +1,8 @@
 //! switchyard: an embeddable edge router that speaks Traefik's configuration.
 //!
-//! This facade is the crate applications depend on: the proxy ([`Gateway`], from [`proxy`]), the
-//! routing-rule engine ([`rules`]) and the configuration model with its providers ([`config`]).
-//! Optional pieces sit behind cargo features so an application compiles only what it uses.
-//!
-//! [`gateway_from_static`] turns a Traefik static configuration into a [`Gateway`] with the providers
-//! it names, so an existing `traefik.yml` runs unchanged:
+//! This facade is the crate applications depend on. It re-exports each part of switchyard as a module,
+//! the optional ones behind cargo features, and turns a Traefik static configuration into a running
+//! gateway with [`gateway_from_static`]:
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,13 +12,66 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Cargo features
+//! # A map of the crate
 //!
-//! | feature | what it adds |
-//! | --- | --- |
-//! | `file` | [`file`](mod@crate::file): the file provider, Traefik's `providers.file` (YAML, TOML, JSON; watched) |
-//! | `tls` (default) | TLS termination on entrypoints (SNI, `tls.certificates`, stores, `tls.options`, mutual TLS) and HTTPS towards backends (`serversTransports`), with rustls; [`tls`](mod@crate::tls) |
-//! | `kubernetes` | [`kubernetes`](mod@crate::kubernetes): the Kubernetes providers, Traefik's `providers.kubernetesIngress` and `providers.kubernetesCRD` (needs Rust 1.89) |
+//! switchyard is two flows that meet at one atomic pointer: configuration flows in from providers and
+//! is compiled into an immutable [`proxy::Snapshot`]; requests flow through whichever snapshot is
+//! current.
+//!
+//! **The request path.** An entrypoint ([`Gateway`], which binds them) accepts a connection (PROXY
+//! protocol, TLS by SNI with [`tls`](mod@crate::tls) when the `tls` feature is on, HTTP/1.1 or HTTP/2),
+//! checks each request's head and cleans its path, finds its route in the entrypoint's
+//! [`rules::RouteTable`], runs the route's [`middleware`] stack, and forwards through the route's
+//! service (load balancers and their [`proxy::balancing`] strategies, services over services) to a
+//! backend. Where you can extend it:
+//!
+//! - [`Gateway::layer`]: a tower layer of your own around every request of the entrypoints;
+//! - [`Gateway::plugins`]: middlewares of your own, which configurations name like built-in ones;
+//! - [`middleware::layers`]: the built-in middlewares as tower layers, for a stack of your own;
+//! - [`Gateway::balancer`]: a load-balancing strategy of your own, named by configurations;
+//! - [`Gateway::embedded`] and [`proxy::RouterService`]: the router inside another server (axum, say).
+//!
+//! ```
+//! use switchyard::Gateway;
+//! use switchyard::config::StaticConfig;
+//! use switchyard::middleware::{HttpService, MiddlewareLayer};
+//! use tower::ServiceExt;
+//!
+//! // Every answer of the gateway says who served it.
+//! let stamp = MiddlewareLayer::new(tower::layer::layer_fn(|inner: HttpService| {
+//!     HttpService::new(inner.map_response(|mut response: http::Response<_>| {
+//!         response.headers_mut().insert("x-served-by", http::HeaderValue::from_static("edge-1"));
+//!         response
+//!     }))
+//! }));
+//! let gateway = Gateway::new(&StaticConfig::default()).layer(stamp);
+//! # let _ = gateway;
+//! ```
+//!
+//! **The configuration path.** Providers ([`config::Provider`]: the file provider, the Kubernetes
+//! providers, [`config::MemoryProvider`] driven from code, or your own) each publish their whole
+//! configuration; the [`config::Aggregator`] qualifies names (`name@provider`), merges, validates and
+//! reports every element with its key path ([`config::Report`]); the gateway compiles each result
+//! into a [`proxy::Snapshot`], reusing what did not change, and swaps it in. Where you can extend it:
+//! implement [`config::Provider`], or change a [`config::MemoryProvider`]'s configuration from code.
+//!
+//! ```no_run
+//! use switchyard::Gateway;
+//! use switchyard::config::{DynamicConfig, LoadBalancer, MemoryProvider, Router, Service, StaticConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut dynamic = DynamicConfig::default();
+//! dynamic.http.routers.insert("api".into(), Router::new("PathPrefix(`/api`)", "api"));
+//! dynamic.http.services.insert("api".into(), Service::from(LoadBalancer::with_urls(["http://127.0.0.1:9000"])));
+//! let (provider, handle) = MemoryProvider::new("code", dynamic);
+//! let gateway = Gateway::new(&StaticConfig::default()).provider(provider).start().await?;
+//! // Live, without dropping a request:
+//! handle.update(|c| c.http.routers.insert("all".into(), Router::new("PathPrefix(`/`)", "api")).map(drop).unwrap_or(()));
+//! gateway.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The rule language can be used on its own:
 //!
 //! ```
 //! use switchyard::rules::{RequestView, Route, RouteTable, Rule};
@@ -35,6 +85,14 @@
 //! let request = RequestView::new(&parts, None).unwrap();
 //! assert_eq!(table.route(&request).map(|m| *m.value()), Some("whoami-service"));
 //! ```
+//!
+//! # Cargo features
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | `tls` (default) | TLS termination on entrypoints (SNI, `tls.certificates`, stores, `tls.options`, mutual TLS) and HTTPS towards backends (`serversTransports`), with rustls; the `tls` module |
+//! | `file` | the file provider, Traefik's `providers.file` (YAML, TOML, JSON; watched); the `file` module |
+//! | `kubernetes` | the Kubernetes providers, Traefik's `providers.kubernetesIngress` and `providers.kubernetesCRD` (needs Rust 1.89); the `kubernetes` module |
 
 /// Traefik v3 routing rules and the indexed route table (the `switchyard-rules` crate).
 pub use switchyard_rules as rules;
