@@ -34,14 +34,32 @@ pub struct Seen {
     pub peer: SocketAddr,
 }
 
+/// How long something that must happen may take on a loaded machine: a bound for failing, not a figure
+/// to meet.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Polls `check` until it holds; fails the test when `what` has not happened after [`PATIENCE`].
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A backend on 127.0.0.1 speaking HTTP/1.1 and h2c. Paths:
 /// `/echo` streams the request body back; `/bytes/N` sends N bytes; `/slow/MS` waits before answering;
-/// `/status/N` answers N; `/trailers` sends a body with gRPC-style trailers; `/ws` accepts a WebSocket
-/// and echoes its messages; anything else answers 200 with the backend's name.
+/// `/held` waits until the test [releases](Backend::release) it; `/status/N` answers N; `/trailers`
+/// sends a body with gRPC-style trailers; `/ws` accepts a WebSocket and echoes its messages; anything
+/// else answers 200 with the backend's name.
 pub struct Backend {
     pub addr: SocketAddr,
     pub name: &'static str,
     seen: Arc<Mutex<Vec<Seen>>>,
+    gate: Arc<tokio::sync::Semaphore>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -54,17 +72,18 @@ impl Backend {
     pub fn serve(listener: TcpListener, name: &'static str) -> Self {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let recorded = Arc::clone(&seen);
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (recorded, held) = (Arc::clone(&seen), Arc::clone(&gate));
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, peer)) = listener.accept().await else {
                     return;
                 };
-                let recorded = Arc::clone(&recorded);
+                let (recorded, held) = (Arc::clone(&recorded), Arc::clone(&held));
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let recorded = Arc::clone(&recorded);
-                        async move { Ok::<_, Infallible>(answer(name, peer, req, &recorded).await) }
+                        let (recorded, held) = (Arc::clone(&recorded), Arc::clone(&held));
+                        async move { Ok::<_, Infallible>(answer(name, peer, req, &recorded, &held).await) }
                     });
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -72,7 +91,13 @@ impl Backend {
                 });
             }
         });
-        Self { addr, name, seen, task }
+        Self {
+            addr,
+            name,
+            seen,
+            gate,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -87,6 +112,19 @@ impl Backend {
         self.seen().pop().expect("the backend saw no request")
     }
 
+    /// Waits until the backend has seen `n` requests in all.
+    pub async fn wait_for_requests(&self, n: usize) {
+        eventually(&format!("{} seeing {n} requests", self.name), async || {
+            self.seen().len() >= n
+        })
+        .await;
+    }
+
+    /// Lets `n` requests waiting on `/held` answer.
+    pub fn release(&self, n: usize) {
+        self.gate.add_permits(n);
+    }
+
     pub fn stop(self) {
         self.task.abort();
     }
@@ -97,6 +135,7 @@ async fn answer(
     peer: SocketAddr,
     mut req: Request<Incoming>,
     seen: &Mutex<Vec<Seen>>,
+    gate: &tokio::sync::Semaphore,
 ) -> Response<TestBody> {
     seen.lock().unwrap().push(Seen {
         method: req.method().clone(),
@@ -112,6 +151,10 @@ async fn answer(
         ("bytes", Some(n)) => Response::new(bytes_body(n.parse().unwrap())),
         ("slow", Some(ms)) => {
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+            Response::new(full(name))
+        }
+        ("held", _) => {
+            gate.acquire().await.unwrap().forget();
             Response::new(full(name))
         }
         ("status", Some(code)) => {
