@@ -92,30 +92,6 @@ async fn traefik_static_and_dynamic_files_route_and_reload() {
     gateway.shutdown().await;
 }
 
-#[cfg(not(feature = "kubernetes"))]
-#[test]
-fn providers_this_build_lacks_are_an_error() {
-    let yaml = "providers:\n  kubernetesIngress: {}\n";
-    let config: StaticConfig = switchyard::config::load_str(yaml, switchyard::config::Format::Yaml, "traefik.yml")
-        .unwrap()
-        .value;
-    let error = switchyard::gateway_from_static(&config).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "providers.kubernetesIngress is configured, but switchyard was built without the `kubernetes` feature"
-    );
-}
-
-#[cfg(feature = "kubernetes")]
-#[test]
-fn the_kubernetes_ingress_provider_is_built_from_the_static_configuration() {
-    let yaml = "providers:\n  kubernetesIngress:\n    endpoint: http://127.0.0.1:9\n";
-    let config: StaticConfig = switchyard::config::load_str(yaml, switchyard::config::Format::Yaml, "traefik.yml")
-        .unwrap()
-        .value;
-    assert!(switchyard::gateway_from_static(&config).is_ok());
-}
-
 #[test]
 fn providers_not_implemented_yet_are_an_error() {
     let yaml = "providers:\n  kubernetesCRD: {}\n";
