@@ -284,6 +284,12 @@ pub fn middleware_route(rule: &str, urls: &[String], middlewares: Vec<(&str, Mid
     config
 }
 
+/// Adds a router serving the internal API under `/api`, to read what the gateway knows (server health).
+pub fn with_api(config: &mut DynamicConfig) {
+    let api = Router::new("PathPrefix(`/api`)", switchyard_proxy::API_SERVICE);
+    config.http.routers.insert("api".into(), api);
+}
+
 /// A started gateway fed by a memory provider, and its `web` address.
 pub struct TestGateway {
     pub gateway: RunningGateway,
@@ -322,6 +328,18 @@ impl TestGateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Waits until the internal API (see [`with_api`]) reports `server` of `service` (`name@test`) with
+    /// `status`, `UP` or `DOWN`.
+    pub async fn wait_for_server_status(&self, service: &str, server: &str, status: &str) {
+        let url = self.url(&format!("/api/http/services/{service}"));
+        eventually(&format!("{server} of {service} {status}"), async || {
+            let (_, _, body) = get(&client(), &url, None).await;
+            let answer: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            answer["serverStatus"][server] == status
+        })
+        .await;
     }
 
     /// Changes the configuration and waits until it is live.
