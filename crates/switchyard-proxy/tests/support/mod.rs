@@ -247,6 +247,59 @@ pub fn websocket(req: &mut Request<Incoming>) -> Response<TestBody> {
         .unwrap()
 }
 
+/// Log lines (warnings and errors) written on this thread while it lives: the tests' runtime runs every
+/// task on the test's thread.
+pub struct Logs {
+    lines: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl Logs {
+    pub fn capture() -> Self {
+        #[derive(Clone)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines(Arc::default());
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || writer.clone())
+            .finish();
+        Self {
+            lines: lines.0,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.lines.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The last `request not forwarded` line: why the proxy answered a request itself.
+    pub fn last_refusal(&self) -> String {
+        let text = self.text();
+        let line = text.lines().rev().find(|l| l.contains("request not forwarded"));
+        line.unwrap_or_else(|| panic!("no request refused in {text:?}"))
+            .to_owned()
+    }
+
+    /// The cause in the last `request not forwarded` line.
+    pub fn last_cause(&self) -> String {
+        let line = self.last_refusal();
+        let (_, cause) = line.split_once(" cause=").expect("a cause in the line");
+        cause.to_owned()
+    }
+}
+
 /// A static configuration with one entrypoint `web` on 127.0.0.1:0.
 pub fn static_config() -> StaticConfig {
     static_config_with(|_| {})
