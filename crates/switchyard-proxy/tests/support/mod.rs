@@ -372,7 +372,10 @@ impl TestGateway {
             .start()
             .await
             .unwrap();
-        gateway.wait_for(|s| s.generation() > 0).await;
+        let first = gateway.wait_for(|s| s.generation() > 0);
+        tokio::time::timeout(PATIENCE, first)
+            .await
+            .expect("the first configuration goes live");
         let addr = gateway
             .local_addr("web")
             .unwrap_or_else(|| "127.0.0.1:9".parse().unwrap());
@@ -399,7 +402,10 @@ impl TestGateway {
     pub async fn reconfigure(&self, change: impl FnOnce(&mut DynamicConfig)) {
         let before = self.gateway.snapshot().generation();
         self.handle.update(change);
-        self.gateway.wait_for(|s| s.generation() > before).await;
+        let live = self.gateway.wait_for(|s| s.generation() > before);
+        tokio::time::timeout(PATIENCE, live)
+            .await
+            .expect("the changed configuration goes live");
     }
 }
 
