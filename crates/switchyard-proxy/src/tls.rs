@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 use switchyard_config::{Problem, Published, Router};
 use switchyard_rules::Matcher;
-use switchyard_tls::{DEFAULT_OPTIONS, HostMap, ServerTls};
+use switchyard_tls::{DEFAULT_OPTIONS, HostMap, ServerTls, TlsError};
 
 use crate::compile::{EntryPointDefaults, Findings};
 use crate::snapshot::EntryPointInfo;
@@ -46,7 +46,12 @@ impl TlsState {
         let http = &published.runtime.config.http;
         let (server, problems) = ServerTls::rebuild(&published.runtime.config.tls, previous.map(|p| &p.server));
         for problem in problems {
-            findings.general(problem.key_path, Problem::Invalid(problem.error.to_string()));
+            // The key path already names the option; its error would name it again.
+            let message = match problem.error {
+                TlsError::Option { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            findings.general(problem.key_path, Problem::Invalid(message));
         }
         for (name, router) in &http.routers {
             if router.tls.as_ref().is_some_and(|t| !t.cert_resolver.is_empty()) {
