@@ -295,10 +295,11 @@ async fn a_failover_whose_main_service_reports_no_health_is_refused_as_traefik_r
     let snapshot = gateway.gateway.snapshot();
     let report = &snapshot.report().services["top@test"];
     assert_eq!(report.status, Status::Disabled, "{report:?}");
-    let error = report.errors[0].to_string();
-    assert!(
-        error.contains("failover.service") && error.contains("healthCheck not enabled") && error.contains("main@test"),
-        "{error}"
+    assert_eq!(
+        report.errors[0].to_string(),
+        "http.services.top@test.failover.service: cannot register main@test as updater for top@test: \
+         healthCheck not enabled in config for main@test, so top@test could never fail over (give main@test \
+         a healthCheck, or failover.errors)"
     );
 
     // With health checks on the main service it serves; a failover with `healthCheck` also needs them on
@@ -320,9 +321,10 @@ async fn a_failover_whose_main_service_reports_no_health_is_refused_as_traefik_r
         })
         .await;
     let snapshot = gateway.gateway.snapshot();
-    let error = snapshot.report().services["top@test"].errors[0].to_string();
-    assert!(
-        error.contains("failover.fallback") && error.contains("fallback@test"),
-        "{error}"
+    assert_eq!(
+        snapshot.report().services["top@test"].errors[0].to_string(),
+        "http.services.top@test.failover.fallback: cannot register fallback@test as updater for top@test: \
+         healthCheck not enabled in config for fallback@test, so top@test could never fail over (give \
+         fallback@test a healthCheck)"
     );
 }
