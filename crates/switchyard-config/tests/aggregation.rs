@@ -121,7 +121,10 @@ async fn a_broken_router_is_reported_with_its_key_path_and_the_rest_goes_live() 
 
     let err = only_error("bad-rule@file");
     assert_eq!(err.key_path, "http.routers.bad-rule@file.rule");
-    assert!(err.to_string().contains("expected ')' at column 30"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "http.routers.bad-rule@file.rule: expected ')' at column 30, found end of rule"
+    );
 
     let err = only_error("no-service@file");
     assert_eq!(err.problem, Problem::MissingService("missing@file".into()));
@@ -309,7 +312,10 @@ async fn tcp_and_udp_sections_are_reported_as_unsupported() {
     let general = &published.runtime.report.general;
     assert_eq!(general.len(), 1);
     assert_eq!(general[0].key_path, "tcp");
-    assert!(matches!(general[0].problem, Problem::Unsupported(_)));
+    assert_eq!(
+        general[0].problem,
+        Problem::Unsupported("TCP routing is not supported yet; this section is ignored".into())
+    );
     running.shutdown().await;
 }
 
@@ -422,7 +428,12 @@ async fn tls_options_are_qualified_except_a_shared_default_defined_once() {
     assert!(!published.runtime.config.tls.options.contains_key("default"));
     let conflict = &published.runtime.report.general[0];
     assert_eq!(conflict.key_path, "tls.options.default");
-    assert!(matches!(conflict.problem, Problem::Conflict(_)));
+    assert_eq!(
+        conflict.problem,
+        Problem::Conflict(
+            "the default TLS options are defined by several providers (a, b); none of them is used".into()
+        )
+    );
     assert_eq!(conflict.provider, "a, b");
     running.shutdown().await;
 }

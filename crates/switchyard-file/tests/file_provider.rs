@@ -9,8 +9,9 @@ use switchyard_config::{Aggregator, Problem, Published, RunningAggregator};
 use switchyard_file::FileProvider;
 use tokio::sync::watch;
 
-/// How long something that must happen may take on a loaded machine; the target is one second.
-const PATIENCE: Duration = Duration::from_secs(5);
+/// How long something that must happen may take on a loaded machine: a bound for failing, not a figure
+/// to meet (the figure is `change_latency`'s).
+const PATIENCE: Duration = Duration::from_secs(10);
 
 fn router_yaml(name: &str, path: &str) -> String {
     format!(
@@ -45,20 +46,42 @@ fn routers(published: &Published) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_single_file_loads_and_changes_go_live_within_a_second() {
+async fn a_single_file_loads_and_changes_go_live() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dynamic.yml");
     write(&file, &router_yaml("first", "/a"));
     let (running, mut updates) = start(FileProvider::file(&file));
     wait(&mut updates, |p| routers(p) == ["first@file"]).await;
-
-    let changed_at = Instant::now();
     write(&file, &router_yaml("second", "/b"));
     wait(&mut updates, |p| routers(p) == ["second@file"]).await;
-    let took = changed_at.elapsed();
-    eprintln!("change live after {took:?}");
-    assert!(took < Duration::from_secs(1), "a change took {took:?} to go live");
     running.shutdown().await;
+}
+
+/// The crate's promise that a change is live well within a second, measured: run alone, in release,
+/// on a quiet machine (`cargo test --release -p switchyard-file --test file_provider -- --ignored
+/// change_latency --nocapture`).
+#[ignore = "a speed figure: run alone, in release"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_latency() {
+    const CHANGES: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dynamic.yml");
+    write(&file, &router_yaml("r0", "/0"));
+    let (running, mut updates) = start(FileProvider::file(&file));
+    wait(&mut updates, |p| routers(p) == ["r0@file"]).await;
+    let mut took = Vec::new();
+    for i in 1..=CHANGES {
+        let changed_at = Instant::now();
+        write(&file, &router_yaml(&format!("r{i}"), &format!("/{i}")));
+        let name = format!("r{i}@file");
+        wait(&mut updates, |p| routers(p) == [name.as_str()]).await;
+        took.push(changed_at.elapsed());
+    }
+    running.shutdown().await;
+    took.sort();
+    let (median, max) = (took[CHANGES / 2], took[CHANGES - 1]);
+    println!("a change to a watched file is live after {median:?} (median of {CHANGES}), {max:?} at most");
+    assert!(median < Duration::from_secs(1), "median {median:?}");
 }
 
 #[tokio::test]
@@ -167,9 +190,13 @@ async fn a_broken_file_keeps_its_last_good_configuration_until_fixed() {
     let published = wait(&mut updates, |p| p.providers["file"].last_error.is_some()).await;
     let error = published.providers["file"].last_error.clone().unwrap();
     assert!(error.contains("broken.yml:"), "{error}");
-    assert!(
-        error.contains(":6:") || error.contains(":5:"),
-        "the error names the line: {error}"
+    assert_eq!(
+        error,
+        format!(
+            "{}:5:20: at `http.routers.stable.middlewares`: unclosed bracket '['",
+            broken.display()
+        ),
+        "the error names the file, line and column"
     );
     assert!(published.runtime.rules.contains_key("stable@file"));
 
@@ -285,14 +312,20 @@ async fn a_missing_directory_is_reported_and_picked_up_once_created() {
 }
 
 #[tokio::test]
-async fn shutdown_is_prompt() {
+async fn shutdown_stops_a_provider_watching_a_directory() {
     let dir = tempfile::tempdir().unwrap();
     write(&dir.path().join("a.yml"), &router_yaml("a", "/a"));
     let (running, mut updates) = start(FileProvider::directory(dir.path()));
     wait(&mut updates, |p| p.generation > 0).await;
-    let started = Instant::now();
-    tokio::time::timeout(Duration::from_secs(2), running.shutdown())
+    tokio::time::timeout(PATIENCE, running.shutdown())
         .await
-        .expect("shutdown within two seconds");
-    assert!(started.elapsed() < Duration::from_millis(500));
+        .expect("shutdown ends while the directory is watched");
+    // What was published before shutdown is seen; after it, the aggregator is gone.
+    let _ = updates.borrow_and_update();
+    write(&dir.path().join("b.yml"), &router_yaml("b", "/b"));
+    let after = tokio::time::timeout(PATIENCE, updates.changed()).await;
+    assert!(
+        matches!(after, Ok(Err(_))),
+        "the aggregator is gone, and published nothing more: {after:?}"
+    );
 }

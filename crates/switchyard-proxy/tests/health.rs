@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Backend, TestGateway, client, get, route};
+use support::{Backend, TestGateway, client, eventually, get, route};
 use switchyard_config::{Duration as ConfigDuration, PassiveHealthCheck, ServerHealthCheck, ServiceKind};
 use tokio::net::TcpListener;
 
@@ -26,17 +26,6 @@ async fn answers(gateway: &TestGateway, n: usize) -> Vec<String> {
     out
 }
 
-/// Polls until `check` holds, for at most two seconds.
-async fn eventually(mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..40 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the condition did not hold within two seconds");
-}
-
 #[tokio::test]
 async fn active_checks_take_a_stopped_server_out_and_bring_it_back() {
     let steady = Backend::start("steady").await;
@@ -53,13 +42,32 @@ async fn active_checks_take_a_stopped_server_out_and_bring_it_back() {
     assert!(answers(&gateway, 4).await.contains(&"flaky".to_owned()));
 
     flaky.stop();
-    eventually(async || answers(&gateway, 4).await.iter().all(|a| a == "steady")).await;
+    eventually("the stopped server out of rotation", async || {
+        answers(&gateway, 4).await.iter().all(|a| a == "steady")
+    })
+    .await;
     // Out of rotation, no request fails while it is down.
     assert!(answers(&gateway, 10).await.iter().all(|a| a == "steady"));
 
     let listener = TcpListener::bind(flaky_addr).await.unwrap();
     let _back = Backend::serve(listener, "flaky");
-    eventually(async || answers(&gateway, 4).await.contains(&"flaky".to_owned())).await;
+    eventually("the server back in rotation", async || {
+        answers(&gateway, 4).await.contains(&"flaky".to_owned())
+    })
+    .await;
+}
+
+/// The statuses other than 200 among the answers to `n` sequential requests.
+async fn failures(gateway: &TestGateway, n: usize) -> Vec<u16> {
+    let client = client();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let status = get(&client, &gateway.url("/"), None).await.0;
+        if status != 200 {
+            out.push(status.as_u16());
+        }
+    }
+    out
 }
 
 #[tokio::test]
@@ -70,32 +78,22 @@ async fn passive_checks_bench_a_failing_server_for_the_failure_window() {
     let gone_addr = gone.local_addr().unwrap();
     drop(gone);
     let mut config = route("PathPrefix(`/`)", &[steady.url(), format!("http://{gone_addr}")]);
+    // Long enough for twenty requests on a loaded machine to fall within it.
+    let window = Duration::from_secs(2);
     load_balancer(&mut config).passive_health_check = Some(PassiveHealthCheck {
-        failure_window: ConfigDuration::from(Duration::from_millis(400)),
+        failure_window: ConfigDuration::from(window),
         max_failed_attempts: 1,
     });
     let gateway = TestGateway::start(config).await;
-    let client = client();
-    let mut failures = 0;
-    for _ in 0..20 {
-        if get(&client, &gateway.url("/"), None).await.0 != 200 {
-            failures += 1;
-        }
-    }
     assert_eq!(
-        failures, 1,
+        failures(&gateway, 20).await,
+        [502],
         "one failure benches the server; the rest go to the steady one"
     );
 
     // After the window the server is tried again (and fails again, once).
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut failures = 0;
-    for _ in 0..10 {
-        if get(&client, &gateway.url("/"), None).await.0 != 200 {
-            failures += 1;
-        }
-    }
-    assert_eq!(failures, 1);
+    tokio::time::sleep(window).await;
+    assert_eq!(failures(&gateway, 10).await, [502]);
 }
 
 #[tokio::test]
@@ -111,7 +109,10 @@ async fn with_no_healthy_server_the_service_answers_503() {
     let api = switchyard_config::Router::new("PathPrefix(`/api`)", switchyard_proxy::API_SERVICE);
     config.http.routers.insert("api".into(), api);
     let gateway = TestGateway::start(config).await;
-    eventually(async || get(&client(), &gateway.url("/app"), None).await.0 == 503).await;
+    eventually("the service without a healthy server answering 503", async || {
+        get(&client(), &gateway.url("/app"), None).await.0 == 503
+    })
+    .await;
     let (_, _, body) = get(&client(), &gateway.url("/api/http/services/s@test"), None).await;
     assert!(
         body.contains(&format!("\"serverStatus\":{{\"http://{gone_addr}\":\"DOWN\"}}")),
@@ -172,7 +173,7 @@ async fn grpc_probes_read_the_serving_status() {
     config.http.routers.insert("api".into(), api);
     let gateway = TestGateway::start(config).await;
     let expected = format!("\"h2c://{not_serving}\":\"DOWN\"");
-    eventually(async || {
+    eventually("the server not serving reported down", async || {
         get(&client(), &gateway.url("/api/http/services/s@test"), None)
             .await
             .2

@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -35,7 +36,7 @@ async fn slow_backend(name: &'static str, delay: Duration) -> SocketAddr {
 
 /// Sends `total` requests from `parallel` clients, each sending its next request when the previous one
 /// is answered, and counts the answers by body.
-async fn spread(gateway: &TestGateway, total: usize, parallel: usize) -> std::collections::BTreeMap<String, usize> {
+async fn spread(gateway: &TestGateway, total: usize, parallel: usize) -> BTreeMap<String, usize> {
     let client = client();
     let loops: Vec<_> = (0..parallel)
         .map(|_| {
@@ -49,7 +50,7 @@ async fn spread(gateway: &TestGateway, total: usize, parallel: usize) -> std::co
             })
         })
         .collect();
-    let mut counts = std::collections::BTreeMap::new();
+    let mut counts = BTreeMap::new();
     for answers in loops {
         for answer in answers.await.unwrap() {
             *counts.entry(answer).or_insert(0) += 1;
@@ -68,25 +69,42 @@ async fn gateway_with(strategy: Strategy, urls: &[String]) -> TestGateway {
 }
 
 #[tokio::test]
-async fn p2c_steers_away_from_a_slow_backend() {
-    let slow = slow_backend("slow", Duration::from_millis(150)).await;
-    let fast = slow_backend("fast", Duration::from_millis(1)).await;
-    let urls = [format!("http://{slow}"), format!("http://{fast}")];
-    let gateway = gateway_with(Strategy::P2c, &urls).await;
-    let counts = spread(&gateway, 80, 8).await;
-    let (slow, fast) = (counts.get("slow").copied().unwrap_or(0), counts["fast"]);
-    assert!(fast >= 3 * slow, "fast {fast}, slow {slow}");
+async fn p2c_sends_requests_to_the_server_with_fewer_in_flight() {
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    let gateway = gateway_with(Strategy::P2c, &[a.url(), b.url()]).await;
+    let held = tokio::spawn({
+        let url = gateway.url("/held");
+        async move { get(&client(), &url, None).await }
+    });
+    support::eventually("the held request arriving", async || {
+        a.seen().len() + b.seen().len() == 1
+    })
+    .await;
+    let (busy, idle) = if a.seen().is_empty() { (&b, &a) } else { (&a, &b) };
+
+    // With two servers both are drawn each time: the idle one wins every pick while the other is busy.
+    let counts = spread(&gateway, 20, 1).await;
+    assert_eq!(counts, BTreeMap::from([(idle.name.to_owned(), 20)]));
+    assert_eq!(busy.seen().len(), 1);
+    busy.release(1);
+    assert_eq!(held.await.unwrap().2, busy.name);
 }
 
 #[tokio::test]
 async fn leasttime_learns_which_backend_is_slow() {
-    let slow = slow_backend("slow", Duration::from_millis(60)).await;
+    // A second against a millisecond: far more than the pauses a loaded machine adds to a request, so
+    // the fast backend never looks like the slow one.
+    let slow = slow_backend("slow", Duration::from_secs(1)).await;
     let fast = slow_backend("fast", Duration::from_millis(1)).await;
     let urls = [format!("http://{slow}"), format!("http://{fast}")];
     let gateway = gateway_with(Strategy::LeastTime, &urls).await;
-    let counts = spread(&gateway, 40, 2).await;
-    let (slow, fast) = (counts.get("slow").copied().unwrap_or(0), counts["fast"]);
-    assert!(slow <= 4 && fast >= 36, "fast {fast}, slow {slow}");
+    // One request at a time: each server is tried once while it has no latency yet, then the faster
+    // one wins every pick.
+    let counts = spread(&gateway, 20, 1).await;
+    assert_eq!(
+        counts,
+        BTreeMap::from([("fast".to_owned(), 19), ("slow".to_owned(), 1)])
+    );
 }
 
 #[tokio::test]

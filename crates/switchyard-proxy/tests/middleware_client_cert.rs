@@ -1,5 +1,6 @@
-//! `passTLSClientCert` through the proxy: certificates reach the backend in Traefik's headers when the
-//! connection had one, and client-forged headers never do.
+//! `passTLSClientCert` without TLS: client-forged headers never reach the backend, and an embedder that
+//! terminates TLS itself hands the certificates to the router in the [`PeerCertificates`] extension.
+//! Certificates presented over real TLS connections to the gateway are in `tls.rs`.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod support;
@@ -35,7 +36,7 @@ async fn forged_certificate_headers_are_dropped_without_a_client_certificate() {
 }
 
 #[tokio::test]
-async fn a_presented_certificate_reaches_the_backend() {
+async fn an_embedders_peer_certificates_reach_the_backend() {
     let backend = Backend::start("b").await;
     let gateway = TestGateway::start(middleware_route(
         "PathPrefix(`/`)",
@@ -43,7 +44,7 @@ async fn a_presented_certificate_reaches_the_backend() {
         vec![("cert", pass_cert())],
     ))
     .await;
-    // The embedded router stands for a TLS server that verified the client's certificate.
+    // The embedder's own TLS server verified the client's certificate.
     let router = gateway.gateway.service("web").unwrap();
     let body: String = PEM.lines().filter(|l| !l.starts_with("-----")).collect();
     let der = base64::engine::general_purpose::STANDARD.decode(&body).unwrap();

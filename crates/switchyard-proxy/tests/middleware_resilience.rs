@@ -167,7 +167,8 @@ async fn errors_serves_a_page_with_the_original_status() {
 
     let (status, _, text) = get(&client, &gateway.url("/status/503"), None).await;
     assert_eq!((status.as_u16(), text.as_str()), (418, "pages"));
-    assert!(pages.last().uri.path().starts_with("/418/503"));
+    let original = format!("http%3A%2F%2F{}%2Fstatus%2F503", gateway.addr).replace(':', "%3A");
+    assert_eq!(pages.last().uri, format!("/418/503?u={original}").as_str());
 
     let (status, _, text) = get(&client, &gateway.url("/status/201"), None).await;
     assert_eq!((status.as_u16(), text.as_str()), (201, "b"));

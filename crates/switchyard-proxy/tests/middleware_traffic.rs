@@ -342,25 +342,19 @@ async fn in_flight_requests_are_limited_per_host_until_the_body_is_sent() {
     let gateway = TestGateway::start(config).await;
     let client = client();
 
-    let slow = tokio::spawn({
+    let held = tokio::spawn({
         let client = client.clone();
-        let url = gateway.url("/slow/400");
+        let url = gateway.url("/held");
         async move { get(&client, &url, Some("a.example")).await }
     });
-    let started = Instant::now();
-    while backend.seen().is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the slow request never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    backend.wait_for_requests(1).await;
     let (status, headers, body) = get(&client, &gateway.url("/"), Some("a.example")).await;
     assert_eq!((status.as_u16(), body.as_str()), (429, "max connections reached: 1"));
     assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
     let (status, _, _) = get(&client, &gateway.url("/"), Some("b.example")).await;
     assert_eq!(status, 200, "another host is another source");
-    assert_eq!(slow.await.unwrap().0, 200);
+    backend.release(1);
+    assert_eq!(held.await.unwrap().0, 200);
     let (status, _, _) = get(&client, &gateway.url("/"), Some("a.example")).await;
     assert_eq!(status, 200, "the slot is free again");
 
@@ -381,10 +375,13 @@ async fn in_flight_requests_are_limited_per_host_until_the_body_is_sent() {
 
 #[tokio::test]
 async fn rate_limit_refuses_a_burst_delays_a_near_miss_and_recovers() {
+    // One token a second: a request may wait up to half a second (1 / (2 × rate)) for its token, so a
+    // burst is refused when it comes within half a second, which three requests do even on a loaded
+    // machine.
     let backend = Backend::start("b").await;
     let limit = |burst| {
         Middleware::RateLimit(RateLimit {
-            average: 10,
+            average: 1,
             burst,
             ..RateLimit::default()
         })
@@ -405,22 +402,25 @@ async fn rate_limit_refuses_a_burst_delays_a_near_miss_and_recovers() {
     let (status, headers, body) = get(&client, &gateway.url("/burst"), None).await;
     assert_eq!((status.as_u16(), body.as_str()), (429, "Too Many Requests"));
     assert_eq!(headers["retry-after"], "1");
+    // The next token is due a second after the burst began: more than the half-second a request may
+    // wait, at most a second.
     let retry_in = headers["x-retry-in"].to_str().unwrap();
-    assert!(retry_in.ends_with("ms"), "{retry_in}");
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    let millis: f64 = retry_in.strip_suffix("ms").unwrap().parse().unwrap();
+    assert!(millis > 500.0 && millis <= 1000.0, "{retry_in}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         get(&client, &gateway.url("/burst"), None).await.0,
         200,
         "a token came back"
     );
 
-    // 10/s with a burst of 1: a request 60 ms after the first waits for its token (due at 100 ms) rather
-    // than being refused.
+    // A burst of 1: a request 700 ms after the first waits for its token (due at one second) rather than
+    // being refused.
     let start = Instant::now();
     assert_eq!(get(&client, &gateway.url("/delay"), None).await.0, 200);
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(get(&client, &gateway.url("/delay"), None).await.0, 200);
-    assert!(start.elapsed() >= Duration::from_millis(95), "{:?}", start.elapsed());
+    assert!(start.elapsed() >= Duration::from_secs(1), "{:?}", start.elapsed());
 }
 
 #[tokio::test]

@@ -69,11 +69,11 @@ async fn a_hundred_swaps_under_load_fail_no_request() {
 async fn requests_in_flight_finish_on_the_snapshot_they_started_with() {
     let backend = Backend::start("old").await;
     let gateway = Arc::new(TestGateway::start(route("PathPrefix(`/`)", &[backend.url()])).await);
-    let slow = {
+    let held = {
         let gateway = Arc::clone(&gateway);
-        tokio::spawn(async move { get(&client(), &gateway.url("/slow/400"), None).await })
+        tokio::spawn(async move { get(&client(), &gateway.url("/held"), None).await })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    backend.wait_for_requests(1).await;
     gateway
         .reconfigure(|c| {
             c.http.routers.clear();
@@ -82,7 +82,8 @@ async fn requests_in_flight_finish_on_the_snapshot_they_started_with() {
         .await;
     let (status, _, _) = get(&client(), &gateway.url("/"), None).await;
     assert_eq!(status, 404, "the new configuration is live");
-    let (status, _, body) = slow.await.unwrap();
+    backend.release(1);
+    let (status, _, body) = held.await.unwrap();
     assert_eq!((status.as_u16(), body.as_str()), (200, "old"));
 }
 

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Backend, TestGateway, route, static_config_with};
+use support::{Backend, PATIENCE, TestGateway, route, static_config_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -35,7 +35,7 @@ async fn idle_and_slow_connections_are_closed() {
     let mut buf = vec![0; 4096];
     let n = idle.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-    let closed = closed_within(&mut idle, Duration::from_secs(3))
+    let closed = closed_within(&mut idle, PATIENCE)
         .await
         .expect("idle connection left open");
     assert!(closed >= Duration::from_millis(200), "closed too early: {closed:?}");
@@ -44,7 +44,7 @@ async fn idle_and_slow_connections_are_closed() {
     let mut slow = TcpStream::connect(gateway.addr).await.unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n").await.unwrap();
     assert!(
-        closed_within(&mut slow, Duration::from_secs(3)).await.is_some(),
+        closed_within(&mut slow, PATIENCE).await.is_some(),
         "slow head left open"
     );
 }

@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
-use support::{TestBody, TestGateway, client, full, get};
+use support::{Logs, TestBody, TestGateway, client, eventually, full, get};
 use switchyard_config::{
     Certificate, Duration as ConfigDuration, DynamicConfig, ForwardAuth, LoadBalancer, Middleware, Router,
     ServerHealthCheck, ServersTransport, Service, Status,
@@ -89,6 +89,8 @@ struct TlsBackend {
     probes: Arc<AtomicUsize>,
     /// TLS handshakes completed.
     handshakes: Arc<AtomicUsize>,
+    /// Why handshakes failed, as the backend saw it.
+    failed: Arc<Mutex<Vec<String>>>,
 }
 
 impl TlsBackend {
@@ -130,8 +132,9 @@ impl TlsBackend {
             health: Arc::new(AtomicU16::new(200)),
             probes: Arc::default(),
             handshakes: Arc::default(),
+            failed: Arc::default(),
         };
-        let handshakes = Arc::clone(&backend.handshakes);
+        let (handshakes, failed) = (Arc::clone(&backend.handshakes), Arc::clone(&backend.failed));
         let (versions, health, probes) = (
             Arc::clone(&backend.versions),
             Arc::clone(&backend.health),
@@ -141,9 +144,12 @@ impl TlsBackend {
             while let Ok((stream, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
                 let (versions, health, probes) = (Arc::clone(&versions), Arc::clone(&health), Arc::clone(&probes));
-                let handshakes = Arc::clone(&handshakes);
+                let (handshakes, failed) = (Arc::clone(&handshakes), Arc::clone(&failed));
                 tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(stream).await else { return };
+                    let tls = match acceptor.accept(stream).await {
+                        Ok(tls) => tls,
+                        Err(error) => return failed.lock().unwrap().push(error.to_string()),
+                    };
                     handshakes.fetch_add(1, Ordering::SeqCst);
                     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                         let answer = answer(&mut req, &versions, &health, &probes);
@@ -164,6 +170,12 @@ impl TlsBackend {
 
     fn versions(&self) -> Vec<Version> {
         self.versions.lock().unwrap().clone()
+    }
+
+    /// Why the last failed handshake failed, as the backend saw it.
+    fn last_failure(&self) -> String {
+        let failed = self.failed.lock().unwrap();
+        failed.last().cloned().expect("a failed handshake")
     }
 }
 
@@ -211,6 +223,13 @@ async fn status(gateway: &TestGateway) -> StatusCode {
     get(&client(), &gateway.url("/"), None).await.0
 }
 
+/// Sends a request that the gateway must answer with 502, and returns the logged cause.
+async fn bad_gateway(gateway: &TestGateway, logs: &Logs) -> String {
+    let (status, _, body) = get(&client(), &gateway.url("/"), None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::BAD_GATEWAY, "Bad Gateway"));
+    logs.last_cause()
+}
+
 /// Changes transport `t` and waits until the change is live.
 async fn set_transport(gateway: &TestGateway, transport: ServersTransport) {
     gateway
@@ -222,6 +241,7 @@ async fn set_transport(gateway: &TestGateway, transport: ServersTransport) {
 
 #[tokio::test]
 async fn an_https_backend_is_reached_with_root_cas_and_h2_by_alpn() {
+    let logs = Logs::capture();
     let pki = Pki::new();
     let backend = TlsBackend::start(&pki.server(&["127.0.0.1"]), BackendTls::default()).await;
     let gateway = TestGateway::start(config(&[backend.url()], trusting(&pki))).await;
@@ -253,7 +273,13 @@ async fn an_https_backend_is_reached_with_root_cas_and_h2_by_alpn() {
 
     // The system's roots do not know the private CA.
     set_transport(&gateway, ServersTransport::default()).await;
-    assert_eq!(status(&gateway).await, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        bad_gateway(&gateway, &logs).await,
+        format!(
+            "TLS handshake with {} failed: invalid peer certificate: UnknownIssuer",
+            backend.addr
+        )
+    );
 }
 
 #[tokio::test]
@@ -315,11 +341,18 @@ async fn disable_http2_keeps_backends_on_http1() {
 
 #[tokio::test]
 async fn server_name_chooses_the_name_checked_in_the_certificate() {
+    let logs = Logs::capture();
     let pki = Pki::new();
     let backend = TlsBackend::start(&pki.server(&["backend.test"]), BackendTls::default()).await;
     // By default the URL's host (127.0.0.1) is checked: the certificate does not name it.
     let gateway = TestGateway::start(config(&[backend.url()], trusting(&pki))).await;
-    assert_eq!(status(&gateway).await, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        bad_gateway(&gateway, &logs).await,
+        format!(
+            "TLS handshake with {} failed: invalid peer certificate: certificate not valid for name \"127.0.0.1\"; certificate is only valid for DnsName(\"backend.test\")",
+            backend.addr
+        )
+    );
     let named = |name: &str| ServersTransport {
         server_name: name.into(),
         ..trusting(&pki)
@@ -327,11 +360,18 @@ async fn server_name_chooses_the_name_checked_in_the_certificate() {
     set_transport(&gateway, named("backend.test")).await;
     assert_eq!(status(&gateway).await, StatusCode::OK);
     set_transport(&gateway, named("wrong.test")).await;
-    assert_eq!(status(&gateway).await, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        bad_gateway(&gateway, &logs).await,
+        format!(
+            "TLS handshake with {} failed: invalid peer certificate: certificate not valid for name \"wrong.test\"; certificate is only valid for DnsName(\"backend.test\")",
+            backend.addr
+        )
+    );
 }
 
 #[tokio::test]
 async fn insecure_skip_verify_accepts_a_self_signed_backend() {
+    let logs = Logs::capture();
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["self.test".to_owned()])
         .unwrap()
@@ -343,7 +383,13 @@ async fn insecure_skip_verify_accepts_a_self_signed_backend() {
     };
     let backend = TlsBackend::start(&leaf, BackendTls::default()).await;
     let gateway = TestGateway::start(config(&[backend.url()], ServersTransport::default())).await;
-    assert_eq!(status(&gateway).await, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        bad_gateway(&gateway, &logs).await,
+        format!(
+            "TLS handshake with {} failed: invalid peer certificate: UnknownIssuer",
+            backend.addr
+        )
+    );
     let insecure = ServersTransport {
         insecure_skip_verify: true,
         ..ServersTransport::default()
@@ -354,6 +400,7 @@ async fn insecure_skip_verify_accepts_a_self_signed_backend() {
 
 #[tokio::test]
 async fn mutual_tls_presents_the_first_client_certificate() {
+    let logs = Logs::capture();
     let pki = Pki::new();
     let client_pki = Pki::new();
     let options = BackendTls {
@@ -362,7 +409,15 @@ async fn mutual_tls_presents_the_first_client_certificate() {
     };
     let backend = TlsBackend::start(&pki.server(&["127.0.0.1"]), options).await;
     let gateway = TestGateway::start(config(&[backend.url()], trusting(&pki))).await;
-    assert_eq!(status(&gateway).await, StatusCode::BAD_GATEWAY, "no client certificate");
+    assert_eq!(
+        bad_gateway(&gateway, &logs).await,
+        "backend request failed: connection error"
+    );
+    assert_eq!(
+        backend.last_failure(),
+        "peer sent no certificates",
+        "no client certificate"
+    );
 
     let client_cert = client_pki.leaf(&["gateway.test"], None, ExtendedKeyUsagePurpose::ClientAuth);
     let unknown = Pki::new().leaf(&["gateway.test"], None, ExtendedKeyUsagePurpose::ClientAuth);
@@ -377,14 +432,19 @@ async fn mutual_tls_presents_the_first_client_certificate() {
     assert_eq!(status(&gateway).await, StatusCode::OK);
     set_transport(&gateway, with(&unknown, &client_cert)).await;
     assert_eq!(
-        status(&gateway).await,
-        StatusCode::BAD_GATEWAY,
-        "only the first is presented"
+        bad_gateway(&gateway, &logs).await,
+        "backend request failed: connection error"
+    );
+    assert_eq!(
+        backend.last_failure(),
+        "invalid peer certificate: BadSignature",
+        "only the first is presented (its CA has the client CA's name, not its key)"
     );
 }
 
 #[tokio::test]
 async fn min_version_tls13_refuses_a_tls12_only_backend() {
+    let logs = Logs::capture();
     let pki = Pki::new();
     let options = BackendTls {
         tls12_only: true,
@@ -398,11 +458,18 @@ async fn min_version_tls13_refuses_a_tls12_only_backend() {
         ..trusting(&pki)
     };
     set_transport(&gateway, strict).await;
-    assert_eq!(status(&gateway).await, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        bad_gateway(&gateway, &logs).await,
+        format!(
+            "TLS handshake with {} failed: received fatal alert: ProtocolVersion",
+            backend.addr
+        )
+    );
 }
 
 #[tokio::test]
 async fn peer_cert_uri_must_be_among_the_backend_sans() {
+    let logs = Logs::capture();
     let pki = Pki::new();
     let uri = "spiffe://cluster.test/ns/shop/sa/api";
     let leaf = pki.leaf(&["127.0.0.1"], Some(uri), ExtendedKeyUsagePurpose::ServerAuth);
@@ -414,7 +481,13 @@ async fn peer_cert_uri_must_be_among_the_backend_sans() {
     let gateway = TestGateway::start(config(&[backend.url()], expecting(uri))).await;
     assert_eq!(status(&gateway).await, StatusCode::OK);
     set_transport(&gateway, expecting("spiffe://cluster.test/ns/shop/sa/other")).await;
-    assert_eq!(status(&gateway).await, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        bad_gateway(&gateway, &logs).await,
+        format!(
+            "TLS handshake with {} failed: invalid peer certificate: Other(OtherError(the backend's certificate has no URI SAN `spiffe://cluster.test/ns/shop/sa/other` (peerCertURI)))",
+            backend.addr
+        )
+    );
 
     // With insecureSkipVerify, as in Traefik, the name is not checked but the chain still is.
     let insecure = |roots: Vec<String>| ServersTransport {
@@ -428,8 +501,11 @@ async fn peer_cert_uri_must_be_among_the_backend_sans() {
     assert_eq!(status(&gateway).await, StatusCode::OK);
     set_transport(&gateway, insecure(Vec::new())).await;
     assert_eq!(
-        status(&gateway).await,
-        StatusCode::BAD_GATEWAY,
+        bad_gateway(&gateway, &logs).await,
+        format!(
+            "TLS handshake with {} failed: invalid peer certificate: UnknownIssuer",
+            backend.addr
+        ),
         "the system's roots do not know the CA"
     );
 }
@@ -465,20 +541,19 @@ async fn an_unknown_cipher_suite_disables_only_the_services_using_the_transport(
     let service = &report.services["s@test"];
     assert_eq!(service.status, Status::Disabled);
     let error = service.errors[0].to_string();
-    assert!(
-        error.starts_with("http.services.s@test.loadBalancer.serversTransport:"),
-        "{error}"
-    );
-    assert!(
-        error.contains("cipherSuites[1]") && error.contains("TLS_BOGUS"),
-        "{error}"
+    let (error, _) = error.split_once("; supported: ").unwrap();
+    assert_eq!(
+        error,
+        "http.services.s@test.loadBalancer.serversTransport: serversTransport `t@test` has invalid TLS \
+         settings: cipherSuites[1]: `TLS_BOGUS` is not a cipher suite rustls offers"
     );
     let general: Vec<String> = report.general.iter().map(ToString::to_string).collect();
-    assert!(
-        general
-            .iter()
-            .any(|e| e.starts_with("http.serversTransports.t@test.cipherSuites[1]: `TLS_BOGUS`")),
-        "{general:?}"
+    let [transport] = general.as_slice() else {
+        panic!("one problem: {general:?}")
+    };
+    assert_eq!(
+        transport.split_once("; supported: ").unwrap().0,
+        "http.serversTransports.t@test.cipherSuites[1]: `TLS_BOGUS` is not a cipher suite rustls offers"
     );
     assert_eq!(report.services["healthy@test"].status, Status::Enabled);
 
@@ -498,10 +573,12 @@ async fn an_unknown_cipher_suite_disables_only_the_services_using_the_transport(
     assert_eq!(get(&client(), &gateway.url("/ok"), None).await.0, StatusCode::OK);
     let snapshot = gateway.gateway.snapshot();
     let general: Vec<String> = snapshot.report().general.iter().map(ToString::to_string).collect();
-    assert!(
-        general
-            .iter()
-            .any(|e| e.starts_with("http.serversTransports.good@test.rootCAs[0]: cannot read")),
+    assert_eq!(
+        general.last().unwrap(),
+        &format!(
+            "http.serversTransports.good@test.rootCAs[0]: cannot read `/nonexistent/switchyard/ca.pem`: {}",
+            std::io::Error::from_raw_os_error(2)
+        ),
         "{general:?}"
     );
 }
@@ -528,12 +605,18 @@ async fn https_health_checks_probe_over_tls() {
     });
     let gateway = TestGateway::start(dynamic).await;
     assert_eq!(status(&gateway).await, StatusCode::OK);
-    eventually(async || backend.probes.load(Ordering::SeqCst) >= 2).await;
+    eventually("two probes", async || backend.probes.load(Ordering::SeqCst) >= 2).await;
 
     backend.health.store(503, Ordering::SeqCst);
-    eventually(async || status(&gateway).await == StatusCode::SERVICE_UNAVAILABLE).await;
+    eventually("the failing probe taking the server out", async || {
+        status(&gateway).await == StatusCode::SERVICE_UNAVAILABLE
+    })
+    .await;
     backend.health.store(200, Ordering::SeqCst);
-    eventually(async || status(&gateway).await == StatusCode::OK).await;
+    eventually("the passing probe bringing it back", async || {
+        status(&gateway).await == StatusCode::OK
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -576,6 +659,11 @@ async fn forward_auth_reaches_an_https_authentication_server() {
         get(&client(), &gateway.url("/"), None).await.0,
         StatusCode::INTERNAL_SERVER_ERROR
     );
+    assert_eq!(
+        auth.last_failure(),
+        "received fatal alert: UnknownCA",
+        "the gateway refused the certificate"
+    );
 }
 
 #[tokio::test]
@@ -612,6 +700,7 @@ async fn forward_auth_presents_its_client_certificate_and_may_skip_verification(
         StatusCode::INTERNAL_SERVER_ERROR,
         "no client certificate"
     );
+    assert_eq!(auth.last_failure(), "peer sent no certificates");
     let with_cert = switchyard_config::ClientTls {
         cert: client_cert.cert.clone(),
         key: client_cert.key.clone(),
@@ -639,15 +728,9 @@ async fn forward_auth_presents_its_client_certificate_and_may_skip_verification(
         StatusCode::INTERNAL_SERVER_ERROR,
         "the name is checked without insecureSkipVerify"
     );
-}
-
-/// Waits until `check` holds, for up to five seconds.
-async fn eventually(check: impl AsyncFn() -> bool) {
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the condition did not hold within five seconds");
+    assert_eq!(
+        auth.last_failure(),
+        "received fatal alert: BadCertificate",
+        "the gateway refused the certificate for its name"
+    );
 }

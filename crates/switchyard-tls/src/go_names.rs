@@ -125,23 +125,18 @@ mod tests {
         assert_eq!(versions("VersionTLS13", "").unwrap(), [&version::TLS13]);
         assert_eq!(versions("", "VersionTLS12").unwrap(), [&version::TLS12]);
         assert_eq!(versions("VersionTLS10", "VersionTLS12").unwrap(), [&version::TLS12]);
-        assert!(
-            versions("VersionTLS13", "VersionTLS12")
-                .unwrap_err()
-                .to_string()
-                .contains("above maxVersion")
+        let error = |min, max| versions(min, max).unwrap_err().to_string();
+        assert_eq!(
+            error("VersionTLS13", "VersionTLS12"),
+            "minVersion: `VersionTLS13` is above maxVersion `VersionTLS12`"
         );
-        assert!(
-            versions("", "VersionTLS11")
-                .unwrap_err()
-                .to_string()
-                .starts_with("maxVersion")
+        assert_eq!(
+            error("", "VersionTLS11"),
+            "maxVersion: `VersionTLS11` is not available: rustls speaks TLS 1.2 and 1.3 only"
         );
-        assert!(
-            versions("TLS1.2", "")
-                .unwrap_err()
-                .to_string()
-                .contains("use VersionTLS12 or VersionTLS13")
+        assert_eq!(
+            error("TLS1.2", ""),
+            "minVersion: `TLS1.2` is not a TLS version; use VersionTLS12 or VersionTLS13"
         );
     }
 

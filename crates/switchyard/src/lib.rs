@@ -163,49 +163,122 @@ impl std::fmt::Display for Missing<'_> {
 /// # drop(gateway);
 /// ```
 pub fn gateway_from_static(config: &config::StaticConfig) -> Result<Gateway, MissingFeature> {
+    let providers = &config.providers;
+    if let Some(missing) = missing_provider(providers, BUILT) {
+        return Err(missing);
+    }
     #[allow(unused_mut, reason = "providers are added by feature")]
     let mut gateway = Gateway::new(config);
-    let providers = &config.providers;
     #[cfg(feature = "file")]
     if let Some(options) = &providers.file {
         gateway = gateway.provider(file::FileProvider::from_static(options));
-    }
-    #[cfg(not(feature = "file"))]
-    if providers.file.is_some() {
-        return Err(MissingFeature {
-            provider: "file",
-            feature: "file",
-        });
     }
     #[cfg(feature = "kubernetes")]
     if let Some(options) = &providers.kubernetes_ingress {
         gateway = gateway.provider(kubernetes::IngressProvider::from_static(options));
     }
-    #[cfg(not(feature = "kubernetes"))]
-    if providers.kubernetes_ingress.is_some() {
-        return Err(MissingFeature {
-            provider: "kubernetesIngress",
-            feature: "kubernetes",
-        });
-    }
     #[cfg(feature = "kubernetes")]
     if let Some(options) = &providers.kubernetes_crd {
         gateway = gateway.provider(kubernetes::CrdProvider::from_static(options));
     }
-    #[cfg(not(feature = "kubernetes"))]
-    if providers.kubernetes_crd.is_some() {
-        return Err(MissingFeature {
-            provider: "kubernetesCRD",
-            feature: "kubernetes",
-        });
-    }
-    if providers.kubernetes_gateway.is_some() {
-        return Err(MissingFeature {
-            provider: "kubernetesGateway",
-            feature: "",
-        });
-    }
     Ok(gateway)
+}
+
+/// The optional providers a build includes.
+#[derive(Debug, Clone, Copy)]
+struct Built {
+    file: bool,
+    kubernetes: bool,
+}
+
+/// This build's providers.
+const BUILT: Built = Built {
+    file: cfg!(feature = "file"),
+    kubernetes: cfg!(feature = "kubernetes"),
+};
+
+/// The first provider `providers` configures that a build with `built` lacks, in the order of
+/// Traefik's documentation.
+fn missing_provider(providers: &config::Providers, built: Built) -> Option<MissingFeature> {
+    let configured = [
+        ("file", "file", providers.file.is_some(), built.file),
+        (
+            "kubernetesIngress",
+            "kubernetes",
+            providers.kubernetes_ingress.is_some(),
+            built.kubernetes,
+        ),
+        (
+            "kubernetesCRD",
+            "kubernetes",
+            providers.kubernetes_crd.is_some(),
+            built.kubernetes,
+        ),
+        ("kubernetesGateway", "", providers.kubernetes_gateway.is_some(), false),
+    ];
+    configured
+        .into_iter()
+        .find(|&(_, _, on, built)| on && !built)
+        .map(|(provider, feature, _, _)| MissingFeature { provider, feature })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn providers(yaml: &str) -> config::Providers {
+        let loaded = config::load_str::<config::StaticConfig>(yaml, config::Format::Yaml, "traefik.yml");
+        loaded.map(|l| l.value.providers).expect("a valid static configuration")
+    }
+
+    #[test]
+    fn a_provider_the_build_lacks_is_named_with_its_feature() {
+        let both = providers("providers:\n  file:\n    filename: d.yml\n  kubernetesIngress: {}\n");
+        let without = |file, kubernetes| missing_provider(&both, Built { file, kubernetes });
+        assert_eq!(
+            without(true, false).map(|m| m.to_string()).as_deref(),
+            Some(
+                "providers.kubernetesIngress is configured, but switchyard was built without the `kubernetes` feature"
+            )
+        );
+        assert_eq!(
+            without(false, true).map(|m| m.to_string()).as_deref(),
+            Some("providers.file is configured, but switchyard was built without the `file` feature")
+        );
+        assert!(without(true, true).is_none());
+        let none = providers("entryPoints:\n  web:\n    address: ':80'\n");
+        assert!(
+            missing_provider(
+                &none,
+                Built {
+                    file: false,
+                    kubernetes: false
+                }
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn the_gateway_api_is_missing_from_every_build_and_crds_need_kubernetes() {
+        let crd = providers("providers:\n  kubernetesCRD: {}\n  kubernetesGateway: {}\n");
+        let all = Built {
+            file: true,
+            kubernetes: true,
+        };
+        assert_eq!(
+            missing_provider(&crd, all).map(|m| m.to_string()).as_deref(),
+            Some("providers.kubernetesGateway is configured, but switchyard does not implement it yet")
+        );
+        let without = Built {
+            file: true,
+            kubernetes: false,
+        };
+        assert_eq!(
+            missing_provider(&crd, without).map(|m| m.to_string()).as_deref(),
+            Some("providers.kubernetesCRD is configured, but switchyard was built without the `kubernetes` feature")
+        );
+    }
 }
 
 /// The README's Rust examples, compiled and run as doctests so they cannot drift.

@@ -14,6 +14,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use switchyard::config::{StaticConfig, load_file};
 
+/// How long something that must happen may take on a loaded machine: a bound for failing.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn backend() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -107,7 +110,9 @@ providers:
         .start()
         .await
         .unwrap();
-    gateway.wait_for(|s| s.route_count("websecure").tls == 1).await;
+    tokio::time::timeout(PATIENCE, gateway.wait_for(|s| s.route_count("websecure").tls == 1))
+        .await
+        .expect("the configuration goes live");
     let snapshot = gateway.snapshot();
     assert!(snapshot.report().errors().next().is_none(), "{:?}", snapshot.report());
     let (web, websecure) = (

@@ -204,13 +204,13 @@ mod tests {
         let req = decide(&auth, Some(&basic("test", "test"))).await.unwrap();
         assert_eq!(req.extensions().get::<ClientUsername>().unwrap().0, "test");
         assert_eq!(req.headers()[AUTHORIZATION], basic("test", "test"), "kept by default");
-        assert!(decide(&auth, Some(&basic("test2", "test2"))).await.is_ok());
-        assert!(decide(&auth, Some(&basic("bob", "test"))).await.is_ok());
-        assert!(
-            decide(&auth, Some(&basic("bob", "test").replace("Basic", "bAsIc")))
-                .await
-                .is_ok()
-        );
+        let user = async |authorization: String| {
+            let req = decide(&auth, Some(&authorization)).await.unwrap();
+            req.extensions().get::<ClientUsername>().unwrap().0.clone()
+        };
+        assert_eq!(user(basic("test2", "test2")).await, "test2");
+        assert_eq!(user(basic("bob", "test")).await, "bob");
+        assert_eq!(user(basic("bob", "test").replace("Basic", "bAsIc")).await, "bob");
 
         for refused in [
             None,

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use switchyard_config::{Problem, Published, Router};
 use switchyard_rules::Matcher;
-use switchyard_tls::{DEFAULT_OPTIONS, HostMap, ServerTls};
+use switchyard_tls::{DEFAULT_OPTIONS, HostMap, ServerTls, TlsError};
 
 use super::EntryPointDefaults;
 use super::findings::Findings;
@@ -31,7 +31,12 @@ pub(crate) fn build(
 ) -> TlsState {
     let (server, problems) = ServerTls::rebuild(&published.runtime.config.tls, previous.map(|p| &p.server));
     for problem in problems {
-        findings.general(problem.key_path, Problem::Invalid(problem.error.to_string()));
+        // The key path already names the option; its error would name it again.
+        let message = match problem.error {
+            TlsError::Option { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        findings.general(problem.key_path, Problem::Invalid(message));
     }
     report_cert_resolvers(published, findings);
     let mut state = TlsState {

@@ -34,14 +34,32 @@ pub struct Seen {
     pub peer: SocketAddr,
 }
 
+/// How long something that must happen may take on a loaded machine: a bound for failing, not a figure
+/// to meet.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Polls `check` until it holds; fails the test when `what` has not happened after [`PATIENCE`].
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A backend on 127.0.0.1 speaking HTTP/1.1 and h2c. Paths:
 /// `/echo` streams the request body back; `/bytes/N` sends N bytes; `/slow/MS` waits before answering;
-/// `/status/N` answers N; `/trailers` sends a body with gRPC-style trailers; `/ws` accepts a WebSocket
-/// and echoes its messages; anything else answers 200 with the backend's name.
+/// `/held` waits until the test [releases](Backend::release) it; `/status/N` answers N; `/trailers`
+/// sends a body with gRPC-style trailers; `/ws` accepts a WebSocket and echoes its messages; anything
+/// else answers 200 with the backend's name.
 pub struct Backend {
     pub addr: SocketAddr,
     pub name: &'static str,
     seen: Arc<Mutex<Vec<Seen>>>,
+    gate: Arc<tokio::sync::Semaphore>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -54,17 +72,18 @@ impl Backend {
     pub fn serve(listener: TcpListener, name: &'static str) -> Self {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let recorded = Arc::clone(&seen);
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (recorded, held) = (Arc::clone(&seen), Arc::clone(&gate));
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, peer)) = listener.accept().await else {
                     return;
                 };
-                let recorded = Arc::clone(&recorded);
+                let (recorded, held) = (Arc::clone(&recorded), Arc::clone(&held));
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let recorded = Arc::clone(&recorded);
-                        async move { Ok::<_, Infallible>(answer(name, peer, req, &recorded).await) }
+                        let (recorded, held) = (Arc::clone(&recorded), Arc::clone(&held));
+                        async move { Ok::<_, Infallible>(answer(name, peer, req, &recorded, &held).await) }
                     });
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -72,7 +91,13 @@ impl Backend {
                 });
             }
         });
-        Self { addr, name, seen, task }
+        Self {
+            addr,
+            name,
+            seen,
+            gate,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -87,6 +112,19 @@ impl Backend {
         self.seen().pop().expect("the backend saw no request")
     }
 
+    /// Waits until the backend has seen `n` requests in all.
+    pub async fn wait_for_requests(&self, n: usize) {
+        eventually(&format!("{} seeing {n} requests", self.name), async || {
+            self.seen().len() >= n
+        })
+        .await;
+    }
+
+    /// Lets `n` requests waiting on `/held` answer.
+    pub fn release(&self, n: usize) {
+        self.gate.add_permits(n);
+    }
+
     pub fn stop(self) {
         self.task.abort();
     }
@@ -97,6 +135,7 @@ async fn answer(
     peer: SocketAddr,
     mut req: Request<Incoming>,
     seen: &Mutex<Vec<Seen>>,
+    gate: &tokio::sync::Semaphore,
 ) -> Response<TestBody> {
     seen.lock().unwrap().push(Seen {
         method: req.method().clone(),
@@ -112,6 +151,10 @@ async fn answer(
         ("bytes", Some(n)) => Response::new(bytes_body(n.parse().unwrap())),
         ("slow", Some(ms)) => {
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+            Response::new(full(name))
+        }
+        ("held", _) => {
+            gate.acquire().await.unwrap().forget();
             Response::new(full(name))
         }
         ("status", Some(code)) => {
@@ -204,6 +247,59 @@ pub fn websocket(req: &mut Request<Incoming>) -> Response<TestBody> {
         .unwrap()
 }
 
+/// Log lines (warnings and errors) written on this thread while it lives: the tests' runtime runs every
+/// task on the test's thread.
+pub struct Logs {
+    lines: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl Logs {
+    pub fn capture() -> Self {
+        #[derive(Clone)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines(Arc::default());
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || writer.clone())
+            .finish();
+        Self {
+            lines: lines.0,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.lines.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The last `request not forwarded` line: why the proxy answered a request itself.
+    pub fn last_refusal(&self) -> String {
+        let text = self.text();
+        let line = text.lines().rev().find(|l| l.contains("request not forwarded"));
+        line.unwrap_or_else(|| panic!("no request refused in {text:?}"))
+            .to_owned()
+    }
+
+    /// The cause in the last `request not forwarded` line.
+    pub fn last_cause(&self) -> String {
+        let line = self.last_refusal();
+        let (_, cause) = line.split_once(" cause=").expect("a cause in the line");
+        cause.to_owned()
+    }
+}
+
 /// A static configuration with one entrypoint `web` on 127.0.0.1:0.
 pub fn static_config() -> StaticConfig {
     static_config_with(|_| {})
@@ -241,6 +337,12 @@ pub fn middleware_route(rule: &str, urls: &[String], middlewares: Vec<(&str, Mid
     config
 }
 
+/// Adds a router serving the internal API under `/api`, to read what the gateway knows (server health).
+pub fn with_api(config: &mut DynamicConfig) {
+    let api = Router::new("PathPrefix(`/api`)", switchyard_proxy::API_SERVICE);
+    config.http.routers.insert("api".into(), api);
+}
+
 /// A started gateway fed by a memory provider, and its `web` address.
 pub struct TestGateway {
     pub gateway: RunningGateway,
@@ -270,7 +372,10 @@ impl TestGateway {
             .start()
             .await
             .unwrap();
-        gateway.wait_for(|s| s.generation() > 0).await;
+        let first = gateway.wait_for(|s| s.generation() > 0);
+        tokio::time::timeout(PATIENCE, first)
+            .await
+            .expect("the first configuration goes live");
         let addr = gateway
             .local_addr("web")
             .unwrap_or_else(|| "127.0.0.1:9".parse().unwrap());
@@ -281,11 +386,26 @@ impl TestGateway {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Waits until the internal API (see [`with_api`]) reports `server` of `service` (`name@test`) with
+    /// `status`, `UP` or `DOWN`.
+    pub async fn wait_for_server_status(&self, service: &str, server: &str, status: &str) {
+        let url = self.url(&format!("/api/http/services/{service}"));
+        eventually(&format!("{server} of {service} {status}"), async || {
+            let (_, _, body) = get(&client(), &url, None).await;
+            let answer: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            answer["serverStatus"][server] == status
+        })
+        .await;
+    }
+
     /// Changes the configuration and waits until it is live.
     pub async fn reconfigure(&self, change: impl FnOnce(&mut DynamicConfig)) {
         let before = self.gateway.snapshot().generation();
         self.handle.update(change);
-        self.gateway.wait_for(|s| s.generation() > before).await;
+        let live = self.gateway.wait_for(|s| s.generation() > before);
+        tokio::time::timeout(PATIENCE, live)
+            .await
+            .expect("the changed configuration goes live");
     }
 }
 

@@ -338,10 +338,8 @@ mod tests {
         assert_eq!(req.extensions().get::<ClientUsername>().unwrap().0, "test");
         assert!(req.headers().contains_key(AUTHORIZATION));
         let next = authorization(&auth, "test", "test", "/a?b=c", &nonce, 2);
-        assert!(
-            run(&auth, "/a?b=c", Some(&next)).is_ok(),
-            "the nonce is reused with the next count"
-        );
+        let req = run(&auth, "/a?b=c", Some(&next)).expect("the nonce is reused with the next count");
+        assert_eq!(req.extensions().get::<ClientUsername>().unwrap().0, "test");
     }
 
     #[test]
@@ -432,7 +430,8 @@ mod tests {
         let auth = Digest::new(&config).unwrap();
         let nonce = nonce_of(&run(&auth, "/", None).unwrap_err());
         let realm_traefik_password = authorization(&auth, "test", "test", "/", &nonce, 1);
-        assert!(run(&auth, "/", Some(&realm_traefik_password)).is_err());
+        let refused = run(&auth, "/", Some(&realm_traefik_password)).unwrap_err();
+        assert_eq!(refused.status(), 401, "the password of the other realm");
         let req = run(
             &auth,
             "/",
@@ -450,7 +449,8 @@ mod tests {
         let auth = Digest::new(&elsewhere).unwrap();
         let nonce = nonce_of(&run(&auth, "/", None).unwrap_err());
         assert!(auth.ha1("test").is_none(), "an entry of another realm");
-        assert!(run(&auth, "/", Some(&authorization(&auth, "test", "test", "/", &nonce, 1))).is_err());
+        let refused = run(&auth, "/", Some(&authorization(&auth, "test", "test", "/", &nonce, 1))).unwrap_err();
+        assert_eq!(refused.status(), 401);
     }
 
     #[test]
