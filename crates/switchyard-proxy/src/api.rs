@@ -72,26 +72,7 @@ impl View<'_> {
                 value["using"] = json!(router.entry_points);
                 Some(value)
             }),
-            "services" => describe(&report.services, |name| {
-                let service = live.services.get(name).or_else(|| disabled.services.get(name))?;
-                let mut value = serde_json::to_value(service).ok()?;
-                value["type"] = json!(service.kind.name().to_ascii_lowercase());
-                value["usedBy"] = json!(self.used_by(|r| r.service == name));
-                let balancer = self.snapshot.balancers.get(name);
-                let status: Map<String, Value> = service
-                    .server_urls()
-                    .map(|url| {
-                        let up = balancer
-                            .and_then(|b| b.servers().iter().find(|s| s.url == url))
-                            .is_none_or(|s| s.stats.is_up());
-                        (url.to_owned(), json!(if up { "UP" } else { "DOWN" }))
-                    })
-                    .collect();
-                if !status.is_empty() {
-                    value["serverStatus"] = Value::Object(status);
-                }
-                Some(value)
-            }),
+            "services" => describe(&report.services, |name| self.service(name)),
             "middlewares" => describe(&report.middlewares, |name| {
                 let middleware = live.middlewares.get(name).or_else(|| disabled.middlewares.get(name))?;
                 let mut value = serde_json::to_value(middleware).ok()?;
@@ -102,6 +83,32 @@ impl View<'_> {
             _ => return None,
         };
         Some(out)
+    }
+
+    /// A service as Traefik's API shows it: its definition, type, routers and servers' status.
+    fn service(&self, name: &str) -> Option<Value> {
+        let service = self
+            .live()
+            .services
+            .get(name)
+            .or_else(|| self.disabled().services.get(name))?;
+        let mut value = serde_json::to_value(service).ok()?;
+        value["type"] = json!(service.kind.name().to_ascii_lowercase());
+        value["usedBy"] = json!(self.used_by(|r| r.service == name));
+        let balancer = self.snapshot.balancers.get(name);
+        let status: Map<String, Value> = service
+            .server_urls()
+            .map(|url| {
+                let up = balancer
+                    .and_then(|b| b.servers().iter().find(|s| s.url == url))
+                    .is_none_or(|s| s.stats.is_up());
+                (url.to_owned(), json!(if up { "UP" } else { "DOWN" }))
+            })
+            .collect();
+        if !status.is_empty() {
+            value["serverStatus"] = Value::Object(status);
+        }
+        Some(value)
     }
 
     fn used_by(&self, uses: impl Fn(&switchyard_config::Router) -> bool) -> Vec<&str> {

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 use switchyard_middleware::{FailureStage, ResponseBody, UpstreamFailure};
 
 use crate::request_head::HostError;
@@ -76,49 +76,50 @@ pub(crate) enum Refusal {
 impl Refusal {
     /// The answer.
     pub(crate) fn into_response(self) -> Response<ResponseBody> {
+        self.log();
         match self {
             Self::Host(error) => {
-                let mut response = status_text(StatusCode::BAD_REQUEST, Bytes::from(error.to_string()));
-                response
-                    .headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
-                response
+                let response = status_text(StatusCode::BAD_REQUEST, Bytes::from(error.to_string()));
+                with_header(response, CONNECTION, "close")
             }
-            Self::Path(error) => {
-                tracing::debug!(target: "switchyard::proxy", %error, "request path refused");
-                status_response(StatusCode::BAD_REQUEST)
-            }
-            Self::Undecodable => status_response(StatusCode::BAD_REQUEST),
+            Self::Path(_) | Self::Undecodable => status_response(StatusCode::BAD_REQUEST),
             Self::UnderscoreHeader => status_text(StatusCode::BAD_REQUEST, Bytes::from_static(b"Bad Request\n")),
-            Self::OptionsStar => {
-                let mut response = Response::new(ResponseBody::empty());
-                response
-                    .headers_mut()
-                    .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
-                response
-            }
+            Self::OptionsStar => with_header(Response::new(ResponseBody::empty()), CONTENT_LENGTH, "0"),
             Self::NotFound => not_found(),
-            Self::EncodedCharacter | Self::SplitView => {
-                tracing::debug!(target: "switchyard::proxy", reason = ?self, "encoded characters refused");
-                bare(StatusCode::BAD_REQUEST)
-            }
+            Self::EncodedCharacter | Self::SplitView => bare(StatusCode::BAD_REQUEST),
             Self::ShutDown => status_text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Bytes::from_static(b"the gateway is shut down\n"),
             ),
-            Self::OutsideRoute => {
-                tracing::error!(
-                    target: "switchyard::proxy",
-                    "the end of a middleware stack got a request without its route: a middleware made a new request without the original's extensions"
-                );
-                status_response(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::Misdirected => {
-                tracing::debug!(target: "switchyard::proxy", "TLS options of the route differ from the handshake's");
-                status_response(StatusCode::MISDIRECTED_REQUEST)
-            }
+            Self::OutsideRoute => status_response(StatusCode::INTERNAL_SERVER_ERROR),
+            Self::Misdirected => status_response(StatusCode::MISDIRECTED_REQUEST),
         }
     }
+
+    /// Logs the refusals worth a line: at debug level what clients got wrong, at error level what an
+    /// embedder's code got wrong.
+    fn log(&self) {
+        match self {
+            Self::Path(error) => tracing::debug!(target: "switchyard::proxy", %error, "request path refused"),
+            Self::EncodedCharacter | Self::SplitView => {
+                tracing::debug!(target: "switchyard::proxy", reason = ?self, "encoded characters refused");
+            }
+            Self::OutsideRoute => tracing::error!(
+                target: "switchyard::proxy",
+                "the end of a middleware stack got a request without its route: a middleware made a new request without the original's extensions"
+            ),
+            Self::Misdirected => {
+                tracing::debug!(target: "switchyard::proxy", "TLS options of the route differ from the handshake's");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A response with one more header.
+fn with_header(mut response: Response<ResponseBody>, name: HeaderName, value: &'static str) -> Response<ResponseBody> {
+    response.headers_mut().insert(name, HeaderValue::from_static(value));
+    response
 }
 
 /// How far a failed exchange got, for the middlewares that retry or count network errors.

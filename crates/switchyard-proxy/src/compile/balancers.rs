@@ -10,7 +10,7 @@ use switchyard_config::{LoadBalancer as LoadBalancerConfig, Problem, ServerSchem
 
 use super::findings::Findings;
 use crate::balancing::{BalancerFactory, Picker, ServerStats};
-use crate::service::{BalancedService, Options, Passive, Probe, Server, Sticky, Watched, spawn_active};
+use crate::service::{ActiveChecks, BalancedService, Options, Passive, Probe, Server, Sticky, Watched, spawn_active};
 use crate::upstream::{ClientTls, Origin, Pool, TlsTarget, TransportSettings};
 
 /// The connections to one server under one transport.
@@ -145,13 +145,7 @@ impl Balancers {
         }
         let name: Arc<str> = Arc::from(definition.name);
         let config = definition.config;
-        let active = probes.and_then(|probes| {
-            let watched = servers
-                .iter()
-                .map(|s| Watched::new(Arc::clone(&name), &s.url, Arc::clone(&s.stats)));
-            let checks = config.health_check.as_ref()?;
-            spawn_active(watched.zip(probes).collect(), checks)
-        });
+        let active = probes.and_then(|probes| active_checks(&name, &servers, probes, config));
         let options = Options {
             picker: self.picker(definition.name, &config.strategy, &servers)?,
             sticky: sticky(definition),
@@ -187,15 +181,9 @@ impl Balancers {
         let configured = definition.config.servers.iter().zip(definition.urls).zip(targets);
         configured
             .map(|((server, url), target)| {
-                let key = pool_key(definition, &server.url, url);
-                let pool = round.pools.entry(key.clone()).or_insert_with(|| {
-                    self.pools.get(&key).cloned().unwrap_or_else(|| {
-                        let tls = target.clone().filter(|_| is_https(url));
-                        Pool::new(Origin::from(url), definition.settings.clone(), tls)
-                    })
-                });
+                let pool = self.pool(definition, &server.url, url, target, round);
                 Server {
-                    pool: Arc::clone(pool),
+                    pool,
                     url: server.url.clone(),
                     weight: server.weight.unwrap_or(1),
                     preserve_path: server.preserve_path,
@@ -205,6 +193,26 @@ impl Balancers {
                 }
             })
             .collect()
+    }
+
+    /// A server's pool: this round's for the same origin and transport, the previous snapshot's, or a
+    /// new one.
+    fn pool(
+        &self,
+        definition: &Definition<'_>,
+        configured: &str,
+        url: &ServerUrl,
+        target: &Option<TlsTarget>,
+        round: &mut BalancerRound,
+    ) -> Arc<Pool> {
+        let key = pool_key(definition, configured, url);
+        let pool = round.pools.entry(key.clone()).or_insert_with(|| {
+            self.pools.get(&key).cloned().unwrap_or_else(|| {
+                let tls = target.clone().filter(|_| is_https(url));
+                Pool::new(Origin::from(url), definition.settings.clone(), tls)
+            })
+        });
+        Arc::clone(pool)
     }
 
     /// The strategy: a built-in one, or one registered under the name the configuration gives.
@@ -225,6 +233,20 @@ impl Balancers {
             }
         }
     }
+}
+
+/// Starts the active health checks of a load balancer's servers, if it has any.
+fn active_checks(
+    name: &Arc<str>,
+    servers: &[Server],
+    probes: Vec<Probe>,
+    config: &LoadBalancerConfig,
+) -> Option<ActiveChecks> {
+    let watched = servers
+        .iter()
+        .map(|s| Watched::new(Arc::clone(name), &s.url, Arc::clone(&s.stats)));
+    let checks = config.health_check.as_ref()?;
+    spawn_active(watched.zip(probes).collect(), checks)
 }
 
 /// The pool key of a server of `definition`.

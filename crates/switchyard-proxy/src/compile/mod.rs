@@ -27,9 +27,9 @@ use switchyard_config::{Problem, Published, Service, ServiceKind};
 use switchyard_middleware::{EncodedSet, Plugins};
 
 use crate::balancing::BalancerFactory;
-use crate::service::Node;
+use crate::service::{BalancedService, Node};
 use crate::snapshot::{EntryPointInfo, Snapshot};
-use crate::upstream::TransportSettings;
+use crate::upstream::{ClientTls, TransportSettings};
 use balancers::{BalancerRound, Balancers, Definition};
 use findings::Findings;
 use middlewares::Middlewares;
@@ -113,13 +113,7 @@ impl Compiler {
         self.middlewares.build(&published, &nodes, &mut findings);
         drop_services_with_broken_middlewares(&published, &mut nodes, &self.middlewares, &mut findings);
         #[cfg(feature = "tls")]
-        let tls = Arc::new(tls::build(
-            &published,
-            &self.entry_points,
-            &self.entry_defaults,
-            self.server_tls.as_deref(),
-            &mut findings,
-        ));
+        let tls = self.server_tls(&published, &mut findings);
         #[cfg(feature = "tls")]
         let tls_options = |router: &str, ep: usize| tls.router_options(router, ep);
         #[cfg(not(feature = "tls"))]
@@ -133,24 +127,31 @@ impl Compiler {
             tls_options: &tls_options,
         };
         let (tables, targets) = routes::build(&sources, &mut findings);
-        let balancers = nodes
-            .iter()
-            .filter_map(|(name, node)| Some((name.clone(), Arc::clone(node.balancer()?))))
-            .collect();
         Snapshot {
             generation: published.generation,
             tables,
             targets,
-            balancers,
+            balancers: balancers_of(&nodes),
             report,
             entry_points: Arc::clone(&self.entry_points),
             #[cfg(feature = "tls")]
-            tls: {
-                self.server_tls = Some(Arc::clone(&tls));
-                Some(tls)
-            },
+            tls: Some(tls),
             published,
         }
+    }
+
+    /// The server side's TLS, kept to reuse what did not change next time.
+    #[cfg(feature = "tls")]
+    fn server_tls(&mut self, published: &Published, findings: &mut Findings<'_>) -> Arc<crate::tls::TlsState> {
+        let tls = Arc::new(tls::build(
+            published,
+            &self.entry_points,
+            &self.entry_defaults,
+            self.server_tls.as_deref(),
+            findings,
+        ));
+        self.server_tls = Some(Arc::clone(&tls));
+        tls
     }
 
     /// Every live service, children before parents, as validation orders them.
@@ -188,17 +189,7 @@ impl Compiler {
         let transport = &config.servers_transport;
         let tls = match needs_tls(config) {
             None => None,
-            Some(field) => match self
-                .transports
-                .client_tls(published, transport, &mut round.transports, findings)
-            {
-                Ok(tls) => Some(tls),
-                Err(failure) => {
-                    let (field, problem) = transport_problem(transport, field, failure);
-                    findings.service(name, &field, problem, true);
-                    return None;
-                }
-            },
+            Some(field) => Some(self.client_tls(published, name, transport, field, round, findings)?),
         };
         let definition = Definition {
             name,
@@ -210,6 +201,36 @@ impl Compiler {
         let balancer = self.balancers.build(definition, &mut round.balancers, findings)?;
         Some(Node::Balancer(balancer))
     }
+
+    /// The client side's TLS for a load balancer whose `field` needs it; `None` (reported against that
+    /// field) when the servers transport's TLS cannot be built.
+    fn client_tls(
+        &self,
+        published: &Published,
+        name: &str,
+        transport: &str,
+        field: String,
+        round: &mut ServiceRound,
+        findings: &mut Findings<'_>,
+    ) -> Option<ClientTls> {
+        let built = self
+            .transports
+            .client_tls(published, transport, &mut round.transports, findings);
+        built
+            .map_err(|failure| {
+                let (field, problem) = transport_problem(transport, field, failure);
+                findings.service(name, &field, problem, true);
+            })
+            .ok()
+    }
+}
+
+/// The load balancers among the services, by name, for the API and the embedder.
+fn balancers_of(nodes: &HashMap<String, Node>) -> HashMap<String, Arc<BalancedService>> {
+    nodes
+        .iter()
+        .filter_map(|(name, node)| Some((name.clone(), Arc::clone(node.balancer()?))))
+        .collect()
 }
 
 /// What one compilation of the services built, to keep for the next one.

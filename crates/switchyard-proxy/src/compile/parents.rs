@@ -35,6 +35,15 @@ pub(crate) struct ParentRound {
 type Failure = (String, Problem);
 
 impl Parents {
+    /// The previous compilation's service `name`, if neither its definition nor its children changed.
+    fn unchanged(&self, name: &str, kind: &ServiceKind, children: &[Node]) -> Option<&Compiled> {
+        self.built.get(name).filter(|p| {
+            p.definition == *kind
+                && p.children.len() == children.len()
+                && p.children.iter().zip(children).all(|(a, b)| a.same(b))
+        })
+    }
+
     /// The service `name` over `nodes` already built (its children come first in validation's order);
     /// `None`, reported, when a child is missing or the definition cannot be run.
     pub(crate) fn build(
@@ -46,12 +55,7 @@ impl Parents {
         findings: &mut Findings<'_>,
     ) -> Option<Node> {
         let result = children(kind, nodes).and_then(|children| {
-            let kept = self.built.get(name).filter(|p| {
-                p.definition == *kind
-                    && p.children.len() == children.len()
-                    && p.children.iter().zip(&children).all(|(a, b)| a.same(b))
-            });
-            let node = match kept {
+            let node = match self.unchanged(name, kind, &children) {
                 Some(previous) => previous.node.clone(),
                 None => parent_node(name, kind, &children)?,
             };

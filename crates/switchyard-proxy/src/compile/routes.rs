@@ -101,33 +101,12 @@ impl RouterRoutes<'_> {
             .iter()
             .map(|m| qualify(m, &self.provider))
             .collect();
-        let service_middlewares = sources
-            .published
-            .runtime
-            .config
-            .http
-            .services
-            .get(&self.router.service)
-            .map_or(&[][..], |s| s.middlewares.as_slice());
         let stack = Stack {
             entry_point: &leading,
             router: &self.router.middlewares,
-            service: service_middlewares,
+            service: self.service_middlewares(sources),
         };
-        let (name, router) = (self.name, self.router);
-        let mut build = || {
-            let handler = handler(name, router, &stack, sources, findings)?;
-            targets.push(Target {
-                handler,
-                router: Arc::from(name),
-            });
-            Some(u32::try_from(targets.len() - 1).unwrap_or(u32::MAX))
-        };
-        let target = if leading.is_empty() {
-            *self.shared.get_or_insert_with(build)
-        } else {
-            build()
-        }?;
+        let target = self.target(&stack, sources, targets, findings)?;
         let over_tls = self.router.tls.is_some() || defaults.tls.is_some();
         let tls_options = if over_tls {
             (sources.tls_options)(self.name, ep)?
@@ -145,6 +124,43 @@ impl RouterRoutes<'_> {
             denied_encoded,
         };
         Some((over_tls, target))
+    }
+
+    /// The middlewares the router's service declares for itself.
+    fn service_middlewares<'s>(&self, sources: &Sources<'s>) -> &'s [String] {
+        sources
+            .published
+            .runtime
+            .config
+            .http
+            .services
+            .get(&self.router.service)
+            .map_or(&[][..], |s| s.middlewares.as_slice())
+    }
+
+    /// The index of the route's target among `targets`: built for this stack, or shared with the
+    /// router's other entrypoints when the entrypoint adds no middleware.
+    fn target(
+        &mut self,
+        stack: &Stack<'_>,
+        sources: &Sources<'_>,
+        targets: &mut Vec<Target>,
+        findings: &mut Findings<'_>,
+    ) -> Option<u32> {
+        let (name, router) = (self.name, self.router);
+        let mut build = || {
+            let handler = handler(name, router, stack, sources, findings)?;
+            targets.push(Target {
+                handler,
+                router: Arc::from(name),
+            });
+            Some(u32::try_from(targets.len() - 1).unwrap_or(u32::MAX))
+        };
+        if stack.entry_point.is_empty() {
+            *self.shared.get_or_insert_with(build)
+        } else {
+            build()
+        }
     }
 }
 
@@ -237,23 +253,30 @@ fn layers(
     findings: &mut Findings<'_>,
 ) -> Option<Vec<switchyard_middleware::MiddlewareLayer>> {
     let mut layers = Vec::with_capacity(stack.entry_point.len() + stack.router.len() + stack.service.len());
-    for (index, middleware) in stack.entry_point.iter().enumerate() {
-        let Some(compiled) = middlewares.get(middleware) else {
-            let problem = Problem::Invalid(format!(
-                "middleware `{middleware}` from the entrypoint's http.middlewares[{index}] does not exist or is disabled"
-            ));
-            findings.router(name, "entryPoints", problem, true);
-            return None;
-        };
-        layers.push(compiled.layer.clone());
-    }
-    for (index, middleware) in stack.router.iter().enumerate() {
-        let Some(compiled) = middlewares.get(middleware) else {
-            let field = format!("middlewares[{index}]");
-            findings.router(name, &field, Problem::DisabledMiddleware(middleware.clone()), true);
-            return None;
-        };
-        layers.push(compiled.layer.clone());
+    let missing = |index: usize, middleware: &String| {
+        let problem = Problem::Invalid(format!(
+            "middleware `{middleware}` from the entrypoint's http.middlewares[{index}] does not exist or is disabled"
+        ));
+        ("entryPoints".to_owned(), problem)
+    };
+    let disabled = |index: usize, middleware: &String| {
+        (
+            format!("middlewares[{index}]"),
+            Problem::DisabledMiddleware(middleware.clone()),
+        )
+    };
+    for (names, failure) in [
+        (stack.entry_point, &missing as &dyn Fn(_, _) -> _),
+        (stack.router, &disabled),
+    ] {
+        for (index, middleware) in names.iter().enumerate() {
+            let Some(compiled) = middlewares.get(middleware) else {
+                let (field, problem) = failure(index, middleware);
+                findings.router(name, &field, problem, true);
+                return None;
+            };
+            layers.push(compiled.layer.clone());
+        }
     }
     // Checked when services were compiled: a service's own middlewares are all built.
     layers.extend(

@@ -30,14 +30,7 @@ pub(crate) fn build(
     findings: &mut Findings<'_>,
 ) -> TlsState {
     let (server, problems) = ServerTls::rebuild(&published.runtime.config.tls, previous.map(|p| &p.server));
-    for problem in problems {
-        // The key path already names the option; its error would name it again.
-        let message = match problem.error {
-            TlsError::Option { reason, .. } => reason,
-            other => other.to_string(),
-        };
-        findings.general(problem.key_path, Problem::Invalid(message));
-    }
+    report_tls_problems(problems, findings);
     report_cert_resolvers(published, findings);
     let mut state = TlsState {
         server,
@@ -57,6 +50,18 @@ pub(crate) fn build(
         state.sni.push(map);
     }
     state
+}
+
+/// Reports what the TLS section could not build, each problem under its key path.
+fn report_tls_problems(problems: Vec<switchyard_tls::TlsFinding>, findings: &mut Findings<'_>) {
+    for problem in problems {
+        // The key path already names the option; its error would name it again.
+        let message = match problem.error {
+            TlsError::Option { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        findings.general(problem.key_path, Problem::Invalid(message));
+    }
 }
 
 /// ACME is not supported: routers asking for a certificate resolver are told so.

@@ -144,14 +144,9 @@ async fn send_response(
     }
     let mut body = std::pin::pin!(body);
     loop {
-        let frame = tokio::select! {
-            frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)) => Some(frame),
-            reason = std::future::poll_fn(|cx| send.poll_reset(cx)) => {
-                tracing::debug!(target: "switchyard::entrypoint", ?reason, "the client reset the stream");
-                None
-            }
+        let Some(frame) = next_frame(body.as_mut(), &mut send).await else {
+            return Ok(());
         };
-        let Some(frame) = frame else { return Ok(()) };
         match frame {
             None => return send.send_data(Bytes::new(), true),
             Some(Err(error)) => {
@@ -170,6 +165,21 @@ async fn send_response(
         }
         if body.is_end_stream() {
             return Ok(());
+        }
+    }
+}
+
+/// The answer body's next frame (`None` inside: the body ended), or `None` when the client reset the
+/// stream first.
+async fn next_frame(
+    mut body: Pin<&mut ResponseBody>,
+    send: &mut h2::SendStream<Bytes>,
+) -> Option<Option<Result<Frame<Bytes>, <ResponseBody as Body>::Error>>> {
+    tokio::select! {
+        frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)) => Some(frame),
+        reason = std::future::poll_fn(|cx| send.poll_reset(cx)) => {
+            tracing::debug!(target: "switchyard::entrypoint", ?reason, "the client reset the stream");
+            None
         }
     }
 }

@@ -12,7 +12,7 @@ mod settings;
 #[cfg(feature = "tls")]
 mod tls;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -136,48 +136,38 @@ impl EntryPointServer {
         let header_timeout = self.header_timeout;
         let drain = drain.clone();
         connections.spawn(async move {
-            let client = match &proxy_protocol {
-                None => peer,
-                Some(proxy) => match proxy.accept(&mut stream, peer, header_timeout).await {
-                    Ok(Header::Client(client)) => client,
-                    Ok(Header::Absent | Header::Local) => peer,
-                    Err(error) => {
-                        tracing::debug!(target: "switchyard::entrypoint", %peer, %error, "connection refused");
-                        return;
-                    }
-                },
-            };
-            #[cfg(feature = "tls")]
-            match tls::starts_handshake(&stream, header_timeout).await {
-                Some(true) => {
-                    let Some((stream, session, h2)) = tls::accept(stream, &context, peer, header_timeout).await else {
-                        return;
-                    };
-                    let connection = Connection::new(context, client.ip(), true).with_session(session);
-                    let served = ServedBy {
-                        protocols: &protocols,
-                        drain,
-                        header_timeout,
-                        peer,
-                    };
-                    served.serve(stream, connection, h2).await;
-                    return;
-                }
-                Some(false) => {}
-                None => return,
-            }
-            let Some(h2) = starts_with_h2_preface(&stream, header_timeout).await else {
+            let Some(client) = client_of(proxy_protocol.as_deref(), &mut stream, peer, header_timeout).await else {
                 return;
             };
-            let connection = Connection::new(context, client.ip(), false);
             let served = ServedBy {
                 protocols: &protocols,
                 drain,
                 header_timeout,
                 peer,
             };
-            served.serve(stream, connection, h2).await;
+            served.accept(stream, context, client.ip()).await;
         });
+    }
+}
+
+/// The client's address: the peer's, or the one a PROXY protocol header gives; `None` when the header
+/// is refused.
+async fn client_of(
+    proxy_protocol: Option<&ProxyProtocol>,
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    header_timeout: Duration,
+) -> Option<SocketAddr> {
+    let Some(proxy) = proxy_protocol else {
+        return Some(peer);
+    };
+    match proxy.accept(stream, peer, header_timeout).await {
+        Ok(Header::Client(client)) => Some(client),
+        Ok(Header::Absent | Header::Local) => Some(peer),
+        Err(error) => {
+            tracing::debug!(target: "switchyard::entrypoint", %peer, %error, "connection refused");
+            None
+        }
     }
 }
 
@@ -190,6 +180,27 @@ struct ServedBy<'a> {
 }
 
 impl ServedBy<'_> {
+    /// Sorts a new connection out (TLS or plain, HTTP/2 or HTTP/1.1) and serves it.
+    async fn accept(self, stream: TcpStream, context: Arc<EntryPointContext>, client: IpAddr) {
+        #[cfg(feature = "tls")]
+        match tls::starts_handshake(&stream, self.header_timeout).await {
+            Some(true) => {
+                let Some((stream, session, h2)) = tls::accept(stream, &context, self.peer, self.header_timeout).await
+                else {
+                    return;
+                };
+                let connection = Connection::new(context, client, true).with_session(session);
+                return self.serve(stream, connection, h2).await;
+            }
+            Some(false) => {}
+            None => return,
+        }
+        let Some(h2) = starts_with_h2_preface(&stream, self.header_timeout).await else {
+            return;
+        };
+        self.serve(stream, Connection::new(context, client, false), h2).await;
+    }
+
     /// Serves HTTP/2 or HTTP/1.1 on a connection until it closes or the gateway drains it.
     async fn serve<S>(self, stream: S, connection: Connection, h2: bool)
     where

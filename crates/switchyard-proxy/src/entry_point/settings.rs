@@ -100,6 +100,43 @@ fn positive(d: switchyard_config::Duration) -> Option<Duration> {
     d.to_std().filter(|d| !d.is_zero())
 }
 
+/// hyper's head timer also runs while a keep-alive connection waits for its next request, so it serves
+/// as both Traefik's `readTimeout` (for the head) and its `idleTimeout`: the shorter one wins.
+fn header_timeout(timeouts: &switchyard_config::RespondingTimeouts) -> Option<Duration> {
+    match (positive(timeouts.read_timeout), positive(timeouts.idle_timeout)) {
+        (Some(read), Some(idle)) => Some(read.min(idle)),
+        (read, idle) => read.or(idle),
+    }
+}
+
+/// The error of a malformed `trustedIPs` entry in `section` of entrypoint `name`.
+fn trusted_ips_error<'a>(name: &'a str, section: &'static str) -> impl Fn(TrustedIpError) -> EntryPointError + 'a {
+    move |source| EntryPointError::TrustedIps {
+        name: name.to_owned(),
+        section,
+        source,
+    }
+}
+
+/// `proxyProtocol`: whose PROXY headers are trusted.
+fn proxy_protocol(name: &str, config: &EntryPoint) -> Result<Option<ProxyProtocol>, EntryPointError> {
+    let Some(proxy) = &config.proxy_protocol else {
+        return Ok(None);
+    };
+    let peers =
+        TrustedPeers::parse(proxy.insecure, &proxy.trusted_ips).map_err(trusted_ips_error(name, "proxyProtocol"))?;
+    Ok(Some(ProxyProtocol { peers }))
+}
+
+/// `http.underscoreHeadersStrategy`, checked.
+fn underscores(name: &str, config: &EntryPoint) -> Result<UnderscoreHeaders, EntryPointError> {
+    let value = &config.http.underscore_headers_strategy;
+    UnderscoreHeaders::parse(value).ok_or_else(|| EntryPointError::UnderscoreHeadersStrategy {
+        name: name.to_owned(),
+        value: value.clone(),
+    })
+}
+
 impl EntryPointSettings {
     pub(crate) fn from_config(
         name: &str,
@@ -113,36 +150,13 @@ impl EntryPointSettings {
         if address.is_udp() {
             return Err(EntryPointError::Udp { name: name.to_owned() });
         }
-        let trusted_error = |section| {
-            move |source| EntryPointError::TrustedIps {
-                name: name.to_owned(),
-                section,
-                source,
-            }
-        };
-        let policy =
-            ForwardedPolicy::new(&config.forwarded_headers, hostname).map_err(trusted_error("forwardedHeaders"))?;
-        let proxy_protocol = match &config.proxy_protocol {
-            Some(proxy) => Some(ProxyProtocol {
-                peers: TrustedPeers::parse(proxy.insecure, &proxy.trusted_ips)
-                    .map_err(trusted_error("proxyProtocol"))?,
-            }),
-            None => None,
-        };
         let transport = &config.transport;
-        let timeouts = &transport.responding_timeouts;
-        // hyper's head timer also runs while a keep-alive connection waits for its next request, so it
-        // serves as both Traefik's readTimeout (for the head) and its idleTimeout: the shorter one wins.
-        let header_timeout = match (positive(timeouts.read_timeout), positive(timeouts.idle_timeout)) {
-            (Some(read), Some(idle)) => Some(read.min(idle)),
-            (read, idle) => read.or(idle),
-        };
         Ok(Self {
             address: address.socket_addr(),
             reuse_port: config.reuse_port,
             accept_grace: positive(transport.life_cycle.request_accept_grace_timeout).unwrap_or_default(),
             grace: positive(transport.life_cycle.grace_time_out).unwrap_or_default(),
-            header_timeout,
+            header_timeout: header_timeout(&transport.responding_timeouts),
             max_header_bytes: config.http.max_header_bytes,
             max_concurrent_streams: config.http2.max_concurrent_streams,
             header_table_size: config.http2.max_decoder_header_table_size,
@@ -150,20 +164,16 @@ impl EntryPointSettings {
                 max_requests: (transport.keep_alive_max_requests > 0).then_some(transport.keep_alive_max_requests),
                 max_time: positive(transport.keep_alive_max_time),
             },
-            policy,
-            proxy_protocol,
+            policy: ForwardedPolicy::new(&config.forwarded_headers, hostname)
+                .map_err(trusted_ips_error(name, "forwardedHeaders"))?,
+            proxy_protocol: proxy_protocol(name, config)?,
             tls: config.http.tls.as_ref().map(|t| t.options.clone()),
             middlewares: config.http.middlewares.clone(),
             target: TargetPolicy {
                 sanitize: config.http.sanitize_path,
                 encode_query_semicolons: config.http.encode_query_semicolons,
             },
-            underscores: UnderscoreHeaders::parse(&config.http.underscore_headers_strategy).ok_or_else(|| {
-                EntryPointError::UnderscoreHeadersStrategy {
-                    name: name.to_owned(),
-                    value: config.http.underscore_headers_strategy.clone(),
-                }
-            })?,
+            underscores: underscores(name, config)?,
             denied_encoded: config
                 .http
                 .encoded_characters

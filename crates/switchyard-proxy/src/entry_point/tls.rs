@@ -35,23 +35,7 @@ pub(super) async fn accept(
     peer: SocketAddr,
     wait: Duration,
 ) -> Option<(TlsStream<TcpStream>, TlsSession, bool)> {
-    let local_ip = stream.local_addr().ok().map(|a| a.ip());
-    let handshake = async {
-        let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
-            .await
-            .map_err(|e| format!("reading the ClientHello: {e}"))?;
-        let chosen = {
-            let snapshot = context.snapshots.load();
-            let hello = start.client_hello();
-            let tls = snapshot.tls.as_ref().ok_or("no configuration compiled yet")?;
-            tls.for_server_name(context.index, hello.server_name(), local_ip)
-                .ok_or_else(|| format!("the TLS options for {:?} are invalid", hello.server_name()))?
-        };
-        let (options, config) = chosen;
-        let stream = start.into_stream(config).await.map_err(|e| e.to_string())?;
-        Ok::<_, String>((stream, options))
-    };
-    let (stream, options) = match tokio::time::timeout(wait, handshake).await {
+    let (stream, options) = match tokio::time::timeout(wait, handshake(stream, context)).await {
         Ok(Ok(done)) => done,
         Ok(Err(error)) => {
             tracing::debug!(target: "switchyard::entrypoint", %peer, %error, "TLS handshake failed");
@@ -62,17 +46,38 @@ pub(super) async fn accept(
             return None;
         }
     };
-    let session = stream.get_ref().1;
-    let peer_certificates = session
+    let session = session_of(&stream, options);
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    Some((stream, session, h2))
+}
+
+/// The handshake: the configuration chosen from the ClientHello's server name, and the TLS options
+/// it comes from.
+async fn handshake(stream: TcpStream, context: &EntryPointContext) -> Result<(TlsStream<TcpStream>, u32), String> {
+    let local_ip = stream.local_addr().ok().map(|a| a.ip());
+    let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
+        .await
+        .map_err(|e| format!("reading the ClientHello: {e}"))?;
+    let (options, config) = {
+        let snapshot = context.snapshots.load();
+        let hello = start.client_hello();
+        let tls = snapshot.tls.as_ref().ok_or("no configuration compiled yet")?;
+        tls.for_server_name(context.index, hello.server_name(), local_ip)
+            .ok_or_else(|| format!("the TLS options for {:?} are invalid", hello.server_name()))?
+    };
+    let stream = start.into_stream(config).await.map_err(|e| e.to_string())?;
+    Ok((stream, options))
+}
+
+/// What requests learn of the connection's TLS session.
+fn session_of(stream: &TlsStream<TcpStream>, options: u32) -> TlsSession {
+    let peer_certificates = stream
+        .get_ref()
+        .1
         .peer_certificates()
         .map(|chain| PeerCertificates::new(chain.iter().map(|c| c.as_ref().to_vec())));
-    let h2 = session.alpn_protocol() == Some(b"h2");
-    Some((
-        stream,
-        TlsSession {
-            options,
-            peer_certificates,
-        },
-        h2,
-    ))
+    TlsSession {
+        options,
+        peer_certificates,
+    }
 }

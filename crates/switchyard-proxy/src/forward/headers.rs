@@ -112,28 +112,13 @@ pub(crate) fn set_forwarded(
     policy: &ForwardedPolicy,
     websocket: bool,
 ) {
-    if !client.trusted && headers.keys().any(is_managed_header) {
-        let managed: Vec<HeaderName> = headers.keys().filter(|n| is_managed_header(n)).cloned().collect();
-        for name in managed {
-            headers.remove(name);
-        }
+    if !client.trusted {
+        drop_managed(headers);
     }
     if !headers.contains_key(X_REAL_IP) {
         headers.insert(X_REAL_IP, client.ip_value.clone());
     }
-    let proto = match headers.get(X_FORWARDED_PROTO) {
-        Some(value) => value.clone(),
-        None => {
-            let proto = HeaderValue::from_static(match (websocket, client.tls) {
-                (true, true) => "wss",
-                (true, false) => "ws",
-                (false, true) => "https",
-                (false, false) => "http",
-            });
-            headers.insert(X_FORWARDED_PROTO, proto.clone());
-            proto
-        }
-    };
+    let proto = forwarded_proto(headers, client, websocket);
     if !headers.contains_key(X_FORWARDED_PORT) {
         let secure = matches!(proto.as_bytes(), b"https" | b"wss");
         let value = match host.and_then(|h| host_port(h.as_bytes())) {
@@ -154,6 +139,32 @@ pub(crate) fn set_forwarded(
     if let Some(server) = &policy.server {
         headers.insert(X_FORWARDED_SERVER, server.clone());
     }
+}
+
+/// Drops the headers only a trusted peer may set (`X-Forwarded-*`, `X-Real-Ip`, ...).
+fn drop_managed(headers: &mut HeaderMap) {
+    if headers.keys().any(is_managed_header) {
+        let managed: Vec<HeaderName> = headers.keys().filter(|n| is_managed_header(n)).cloned().collect();
+        for name in managed {
+            headers.remove(name);
+        }
+    }
+}
+
+/// `X-Forwarded-Proto` as the request has it, or set from the connection (and whether it upgrades to
+/// WebSocket).
+fn forwarded_proto(headers: &mut HeaderMap, client: &Client, websocket: bool) -> HeaderValue {
+    if let Some(value) = headers.get(X_FORWARDED_PROTO) {
+        return value.clone();
+    }
+    let proto = HeaderValue::from_static(match (websocket, client.tls) {
+        (true, true) => "wss",
+        (true, false) => "ws",
+        (false, true) => "https",
+        (false, false) => "http",
+    });
+    headers.insert(X_FORWARDED_PROTO, proto.clone());
+    proto
 }
 
 /// `X-Forwarded-For`, which Go's reverse proxy sets as the request leaves (after the middlewares):

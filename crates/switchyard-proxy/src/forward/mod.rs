@@ -15,7 +15,7 @@ pub(crate) use headers::Client;
 pub(crate) use headers::ForwardedPolicy;
 
 use crate::interim::InterimSink;
-use crate::upstream::{Pool, Protocol, UpstreamError};
+use crate::upstream::{Origin, Pool, Protocol, UpstreamError};
 use switchyard_middleware::{RequestBody, ResponseBody};
 
 /// How a request is adapted for a backend, beyond the server's address.
@@ -76,40 +76,56 @@ pub(crate) async fn forward(
     body: RequestBody,
     how: Forwarding<'_>,
 ) -> Result<Response<ResponseBody>, UpstreamError> {
-    let Forwarding {
-        client,
-        policy,
-        entry_headers,
-        interim,
-    } = how;
     let host = request_host(&parts);
     let upgrade = headers::requested_upgrade(&parts.headers);
-    let websocket = is_websocket(upgrade.as_ref());
     let client_upgrade = upgrade
         .is_some()
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
+    set_forwarding_headers(&mut parts, how, host.as_ref(), is_websocket(upgrade.as_ref()));
+    headers::remove_hop_by_hop(&mut parts.headers, client_upgrade.as_ref().and(upgrade));
+    address_to(&mut parts, pool.origin(), options, host)?;
+    let mut request = Request::from_parts(parts, body);
+    if let Some(sink) = how.interim {
+        let sink = sink.clone();
+        hyper::ext::on_informational(&mut request, move |informational| {
+            sink.send(informational.status(), informational.headers());
+        });
+    }
+    let response = pool.send(request).await?;
+    Ok(answer_from(response, client_upgrade))
+}
+
+/// The forwarding headers: the entrypoint's, unless a middleware stack already got them, then
+/// `X-Forwarded-For` as the request leaves.
+fn set_forwarding_headers(parts: &mut Parts, how: Forwarding<'_>, host: Option<&HeaderValue>, websocket: bool) {
     // hyper sizes a request's header map to the headers it parsed; grow it once for the up to seven
     // forwarding headers rather than rehashing on the way.
-    if entry_headers == EntryHeaders::Pending {
+    if how.entry_headers == EntryHeaders::Pending {
         parts.headers.reserve(7);
-        headers::set_forwarded(&mut parts.headers, host.as_ref(), client, policy, websocket);
+        headers::set_forwarded(&mut parts.headers, host, how.client, how.policy, websocket);
     }
     if parts
         .extensions
         .get::<switchyard_middleware::OmitForwardedFor>()
         .is_none()
     {
-        headers::set_forwarded_for(&mut parts.headers, client, policy);
+        headers::set_forwarded_for(&mut parts.headers, how.client, how.policy);
     }
-    headers::remove_hop_by_hop(&mut parts.headers, client_upgrade.as_ref().and(upgrade));
+}
 
-    let origin = pool.origin();
-    let path = upstream_path(&parts.uri, origin.path(), options.preserve_path);
-    parts.version = Version::HTTP_11;
-    if let Some(path) = path {
+/// Addresses the request to `origin`: its path (with `preservePath`), HTTP/1.1, the `Host` it gets,
+/// and the HTTP/2 form for h2c backends.
+fn address_to(
+    parts: &mut Parts,
+    origin: &Origin,
+    options: ForwardOptions,
+    host: Option<HeaderValue>,
+) -> Result<(), UpstreamError> {
+    if let Some(path) = upstream_path(&parts.uri, origin.path(), options.preserve_path) {
         parts.uri = Uri::from(path);
     }
+    parts.version = Version::HTTP_11;
     match (options.pass_host_header, parts.headers.contains_key(HOST), host) {
         (true, true, _) => {}
         (true, false, Some(host)) => {
@@ -122,17 +138,16 @@ pub(crate) async fn forward(
         }
     }
     if origin.protocol() == Protocol::H2c {
-        origin.rewrite_for_http2(&mut parts)?;
+        origin.rewrite_for_http2(parts)?;
     }
+    Ok(())
+}
 
-    let mut request = Request::from_parts(parts, body);
-    if let Some(sink) = interim {
-        let sink = sink.clone();
-        hyper::ext::on_informational(&mut request, move |informational| {
-            sink.send(informational.status(), informational.headers());
-        });
-    }
-    let mut response = pool.send(request).await?;
+/// The backend's answer for the client: a switch of protocols tunnelled, hop-by-hop headers removed.
+fn answer_from(
+    mut response: Response<ResponseBody>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Response<ResponseBody> {
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     let response_upgrade = switching
         .then(|| headers::requested_upgrade(response.headers()))
@@ -142,7 +157,7 @@ pub(crate) async fn forward(
         tokio::spawn(upgrade::tunnel(client_upgrade, backend_upgrade));
     }
     headers::remove_hop_by_hop(response.headers_mut(), response_upgrade);
-    Ok(response)
+    response
 }
 
 /// The path and query to send, when they differ from the request URI's origin form: an absolute-form

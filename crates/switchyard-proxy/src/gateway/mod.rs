@@ -229,19 +229,7 @@ impl Gateway {
             .collect::<Result<Vec<_>, _>>()?;
         let handle = SnapshotHandle::default();
         let stopped = CancellationToken::new();
-        let mut contexts = Vec::with_capacity(planned.len());
-        let mut servers = Vec::new();
-        for (index, plan) in planned.iter().enumerate() {
-            let context = plan.context(index, &handle, self.layers_of(&plan.name), &stopped);
-            if plan.listens {
-                servers.push(EntryPointServer::bind(
-                    &plan.name,
-                    plan.settings.clone(),
-                    Arc::clone(&context),
-                )?);
-            }
-            contexts.push((plan.name.clone(), context));
-        }
+        let (contexts, servers) = self.bind(&planned, &handle, &stopped)?;
         let addresses: Vec<(String, SocketAddr)> = servers
             .iter()
             .filter_map(|s| Some((contexts[s.context().index].0.clone(), s.local_addr().ok()?)))
@@ -271,6 +259,29 @@ impl Gateway {
             compile_task,
             aggregator,
         })
+    }
+
+    /// The context of every planned entrypoint, and a bound server for each that listens.
+    fn bind(
+        &self,
+        planned: &[Planned],
+        handle: &SnapshotHandle,
+        stopped: &CancellationToken,
+    ) -> Result<(running::Contexts, Vec<EntryPointServer>), GatewayError> {
+        let mut contexts = Vec::with_capacity(planned.len());
+        let mut servers = Vec::new();
+        for (index, plan) in planned.iter().enumerate() {
+            let context = plan.context(index, handle, self.layers_of(&plan.name), stopped);
+            if plan.listens {
+                servers.push(EntryPointServer::bind(
+                    &plan.name,
+                    plan.settings.clone(),
+                    Arc::clone(&context),
+                )?);
+            }
+            contexts.push((plan.name.clone(), context));
+        }
+        Ok((contexts, servers))
     }
 
     /// The layers around the requests of an entrypoint, outermost first.

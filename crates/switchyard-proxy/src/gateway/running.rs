@@ -20,11 +20,14 @@ use crate::snapshot::{Snapshot, SnapshotHandle};
 #[cfg(feature = "tls")]
 const CERTIFICATE_FILES_POLL: Duration = Duration::from_secs(1);
 
+/// Every entrypoint's name and context, in the static configuration's order.
+pub(super) type Contexts = Vec<(String, Arc<EntryPointContext>)>;
+
 /// A started gateway.
 #[derive(Debug)]
 pub struct RunningGateway {
     pub(super) addresses: Vec<(String, SocketAddr)>,
-    pub(super) contexts: Vec<(String, Arc<EntryPointContext>)>,
+    pub(super) contexts: Contexts,
     pub(super) handle: SnapshotHandle,
     pub(super) live: watch::Receiver<Arc<Snapshot>>,
     pub(super) shutdown: CancellationToken,

@@ -131,20 +131,7 @@ impl BalancedService {
         };
         let sent = forward::forward(&server.pool, options, parts, body, how);
         let outcome = if self.picker.tracks_load() {
-            // p2c and leasttime count the request until its response body is done, and leasttime
-            // learns the time to first byte.
-            let in_flight = server.stats.start();
-            let started = Instant::now();
-            let outcome = sent.await;
-            server.stats.observe(started.elapsed());
-            outcome.map(|response| {
-                response.map(|body| {
-                    ResponseBody::new(Counted {
-                        body,
-                        _in_flight: in_flight,
-                    })
-                })
-            })
+            tracking_load(server, sent).await
         } else {
             sent.await
         };
@@ -168,6 +155,26 @@ impl BalancedService {
         }
         Ok(response)
     }
+}
+
+/// Waits for a server's answer counting the request in flight until its response body is done (p2c and
+/// leasttime read the count), and teaching leasttime the time to first byte.
+async fn tracking_load(
+    server: &Server,
+    sent: impl Future<Output = Result<Response<ResponseBody>, UpstreamError>>,
+) -> Result<Response<ResponseBody>, UpstreamError> {
+    let in_flight = server.stats.start();
+    let started = Instant::now();
+    let outcome = sent.await;
+    server.stats.observe(started.elapsed());
+    outcome.map(|response| {
+        response.map(|body| {
+            ResponseBody::new(Counted {
+                body,
+                _in_flight: in_flight,
+            })
+        })
+    })
 }
 
 pin_project! {

@@ -297,40 +297,49 @@ impl Mirroring {
             (Bytes::new(), body)
         };
         for index in active {
-            let mut request = copy_parts(&parts);
-            let mirror_body = if self.mirror_body {
-                RequestBody::from(copy.clone())
-            } else {
-                // The mirror gets the head alone: nothing may announce the body it does not get.
-                for framing in [CONTENT_LENGTH, TRANSFER_ENCODING, EXPECT] {
-                    request.headers.remove(framing);
-                }
-                RequestBody::empty()
-            };
-            // A mirror's answer is dropped, and so are its informational ones.
-            let (client, policy, entry_headers) = (how.client.clone(), how.policy.clone(), how.entry_headers);
-            let this = Arc::clone(self);
-            tokio::spawn(async move {
-                let how = Forwarding {
-                    client: &client,
-                    policy: &policy,
-                    entry_headers,
-                    interim: None,
-                };
-                let outcome = this.mirrors[index].node.forward_boxed(request, mirror_body, how).await;
-                let drained = match outcome {
-                    Ok(response) => response.into_body().collect().await.is_ok(),
-                    Err(error) => {
-                        tracing::debug!(target: "switchyard::proxy", %error, "mirror request failed");
-                        false
-                    }
-                };
-                if !drained {
-                    this.mirror_failures.fetch_add(1, Ordering::Relaxed);
-                }
-            });
+            let (request, mirror_body) = self.mirror_copy(&parts, &copy);
+            self.spawn_mirror(index, request, mirror_body, &how);
         }
         self.main.forward_boxed(parts, body, how).await
+    }
+
+    /// The request a mirror gets: the head, and the body when mirrors get bodies.
+    fn mirror_copy(&self, parts: &Parts, body: &Bytes) -> (Parts, RequestBody) {
+        let mut request = copy_parts(parts);
+        if self.mirror_body {
+            return (request, RequestBody::from(body.clone()));
+        }
+        // The mirror gets the head alone: nothing may announce the body it does not get.
+        for framing in [CONTENT_LENGTH, TRANSFER_ENCODING, EXPECT] {
+            request.headers.remove(framing);
+        }
+        (request, RequestBody::empty())
+    }
+
+    /// Sends a copy of the request to mirror `index` in the background; its answer, informational ones
+    /// included, is dropped, and a failure only counted.
+    fn spawn_mirror(self: &Arc<Self>, index: usize, request: Parts, body: RequestBody, how: &Forwarding<'_>) {
+        let (client, policy, entry_headers) = (how.client.clone(), how.policy.clone(), how.entry_headers);
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let how = Forwarding {
+                client: &client,
+                policy: &policy,
+                entry_headers,
+                interim: None,
+            };
+            let outcome = this.mirrors[index].node.forward_boxed(request, body, how).await;
+            let drained = match outcome {
+                Ok(response) => response.into_body().collect().await.is_ok(),
+                Err(error) => {
+                    tracing::debug!(target: "switchyard::proxy", %error, "mirror request failed");
+                    false
+                }
+            };
+            if !drained {
+                this.mirror_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        });
     }
 }
 
@@ -389,7 +398,6 @@ impl Failover {
     }
 }
 
-/// Parses Traefik's status list (`"500-599"`, `"429"`).
 /// A copy of a request head for a second request (the body goes separately).
 fn copy_parts(parts: &Parts) -> Parts {
     let mut request = Request::new(());

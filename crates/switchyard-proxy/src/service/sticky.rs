@@ -38,51 +38,14 @@ impl Sticky {
         } else {
             sanitize(&config.name)
         };
-        let mut attributes = String::new();
-        if !config.path.is_empty() {
-            let _ = write!(attributes, "; Path={}", config.path);
-        }
-        if !config.domain.is_empty() {
-            let _ = write!(attributes, "; Domain={}", config.domain.trim_start_matches('.'));
-        }
         let expires = u64::try_from(config.expires)
             .ok()
             .filter(|s| *s > 0)
             .map(Duration::from_secs);
-        let mut after_expires = String::new();
-        match config.max_age {
-            age if age > 0 => {
-                let _ = write!(after_expires, "; Max-Age={age}");
-            }
-            age if age < 0 => after_expires.push_str("; Max-Age=0"),
-            _ => {}
-        }
-        if config.http_only {
-            after_expires.push_str("; HttpOnly");
-        }
-        if config.secure {
-            after_expires.push_str("; Secure");
-        }
-        match config.same_site.to_ascii_lowercase().as_str() {
-            "none" => after_expires.push_str("; SameSite=None"),
-            "lax" => after_expires.push_str("; SameSite=Lax"),
-            "strict" => after_expires.push_str("; SameSite=Strict"),
-            _ => {}
-        }
-        let mut servers = HashMap::new();
-        let mut values = Vec::new();
-        for (index, url) in urls.into_iter().enumerate() {
-            let value = sha256_prefix(url);
-            let fnv = fnv64(url);
-            for legacy in [url.to_owned(), fnv64(&fnv), fnv] {
-                servers.entry(legacy).or_insert(index);
-            }
-            servers.insert(value.clone(), index);
-            values.push(value);
-        }
+        let (servers, values) = server_values(urls);
         Self {
             name,
-            attributes: attributes + "\u{0}" + &after_expires,
+            attributes: attributes(config),
             expires,
             servers,
             values,
@@ -126,6 +89,54 @@ fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(n, _)| *n == name)
         .map(|(_, v)| v.trim_matches('"'))
+}
+
+/// The cookie's attributes: those written before `Expires`, a NUL, then those written after it.
+fn attributes(config: &Cookie) -> String {
+    let mut attributes = String::new();
+    if !config.path.is_empty() {
+        let _ = write!(attributes, "; Path={}", config.path);
+    }
+    if !config.domain.is_empty() {
+        let _ = write!(attributes, "; Domain={}", config.domain.trim_start_matches('.'));
+    }
+    attributes.push('\u{0}');
+    match config.max_age {
+        age if age > 0 => {
+            let _ = write!(attributes, "; Max-Age={age}");
+        }
+        age if age < 0 => attributes.push_str("; Max-Age=0"),
+        _ => {}
+    }
+    if config.http_only {
+        attributes.push_str("; HttpOnly");
+    }
+    if config.secure {
+        attributes.push_str("; Secure");
+    }
+    match config.same_site.to_ascii_lowercase().as_str() {
+        "none" => attributes.push_str("; SameSite=None"),
+        "lax" => attributes.push_str("; SameSite=Lax"),
+        "strict" => attributes.push_str("; SameSite=Strict"),
+        _ => {}
+    }
+    attributes
+}
+
+/// Cookie value → server index (current and legacy values), and server index → the value to write.
+fn server_values<'a>(urls: impl IntoIterator<Item = &'a str>) -> (HashMap<String, usize>, Vec<String>) {
+    let mut servers = HashMap::new();
+    let mut values = Vec::new();
+    for (index, url) in urls.into_iter().enumerate() {
+        let value = sha256_prefix(url);
+        let fnv = fnv64(url);
+        for legacy in [url.to_owned(), fnv64(&fnv), fnv] {
+            servers.entry(legacy).or_insert(index);
+        }
+        servers.insert(value.clone(), index);
+        values.push(value);
+    }
+    (servers, values)
 }
 
 /// Traefik's generated cookie name: `_` and the first five hex digits of SHA-1 of the service name.

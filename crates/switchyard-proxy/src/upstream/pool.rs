@@ -167,12 +167,7 @@ impl Pool {
                 None => sent.await,
             };
             match result {
-                Ok(response) => {
-                    let keep = response.status() != http::StatusCode::SWITCHING_PROTOCOLS
-                        && self.settings.max_idle_per_host > 0;
-                    let release = keep.then(|| Release::new(Arc::clone(self) as Arc<dyn ConnectionPool>, sender));
-                    return Ok(response.map(|body| ResponseBody::upstream(body, release)));
-                }
+                Ok(response) => return Ok(self.answered(response, sender)),
                 Err(mut failed) => match (failed.take_message(), replay) {
                     (Some(unsent), _) if reused => req = unsent,
                     (None, Some(head)) if closed_before_answering(failed.error()) => {
@@ -189,6 +184,18 @@ impl Pool {
                 },
             }
         }
+    }
+
+    /// A backend's answer, its body handing the connection back to the pool when done (unless the
+    /// connection changed protocols or the pool keeps nothing idle).
+    fn answered(
+        self: &Arc<Self>,
+        response: Response<hyper::body::Incoming>,
+        sender: http1::SendRequest<RequestBody>,
+    ) -> Response<ResponseBody> {
+        let keep = response.status() != http::StatusCode::SWITCHING_PROTOCOLS && self.settings.max_idle_per_host > 0;
+        let release = keep.then(|| Release::new(Arc::clone(self) as Arc<dyn ConnectionPool>, sender));
+        response.map(|body| ResponseBody::upstream(body, release))
     }
 
     async fn send_http2(&self, req: Request<RequestBody>) -> Result<Response<ResponseBody>, UpstreamError> {

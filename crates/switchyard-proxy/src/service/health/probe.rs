@@ -59,72 +59,31 @@ pub(crate) enum ProbeError {
 }
 
 impl Probe {
-    /// The probe of the server at `server_url` (`http://host:port[/base]`); `tls` carries an `https`
+    /// The probe of the server at `server` (`http://host:port[/base]`); `tls` carries an `https`
     /// probe.
     pub(crate) fn new(
         config: &ServerHealthCheck,
         server: &ServerUrl,
         tls: Option<TlsTarget>,
     ) -> Result<Self, ProbeError> {
-        let path = if config.path.is_empty() {
-            "/"
-        } else {
-            config.path.as_str()
-        };
-        if path.contains("://") || path.starts_with("//") {
-            return Err(ProbeError::AbsolutePath(config.path.clone()));
-        }
-        let scheme = match (config.scheme.to_ascii_lowercase().as_str(), server.scheme()) {
-            ("", ServerScheme::Https) | ("https", _) if tls.is_none() => return Err(ProbeError::Https),
-            ("", ServerScheme::Https) | ("https", _) => "https",
-            ("" | "http" | "h2c", _) => "http",
-            (other, _) => return Err(ProbeError::Uri(format!("{other}://"))),
-        };
-        let port = if config.port != 0 { config.port } else { server.port() };
-        let host = server.host();
-        let host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.to_owned()
-        };
-        // Like Go's `URL.Parse`, a relative path replaces the base path's last segment.
-        let joined = if path.starts_with('/') {
-            path.to_owned()
-        } else {
-            format!("{}/{path}", &server.path()[..server.path().rfind('/').unwrap_or(0)])
-        };
-        let uri: Uri = format!("{scheme}://{host}:{port}{joined}")
-            .parse()
-            .map_err(|_| ProbeError::Uri(joined.clone()))?;
         let method = if config.method.is_empty() {
             "GET"
         } else {
             config.method.as_str()
         };
-        let method = Method::from_bytes(method.as_bytes()).map_err(|_| ProbeError::Method(method.to_owned()))?;
         let host = (!config.hostname.is_empty())
             .then(|| HeaderValue::from_str(&config.hostname).map_err(|_| ProbeError::Header("Host".into())))
             .transpose()?;
-        let headers = config
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                Ok((
-                    HeaderName::from_bytes(name.as_bytes()).map_err(|_| ProbeError::Header(name.clone()))?,
-                    HeaderValue::from_str(value).map_err(|_| ProbeError::Header(name.clone()))?,
-                ))
-            })
-            .collect::<Result<_, ProbeError>>()?;
         let expected = match config.status {
             0 => None,
             code => Some(StatusCode::from_u16(code).map_err(|_| ProbeError::Status(code))?),
         };
         Ok(Self {
             mode: config.mode,
-            uri,
-            method,
+            uri: probe_uri(config, server, tls.is_some())?,
+            method: Method::from_bytes(method.as_bytes()).map_err(|_| ProbeError::Method(method.to_owned()))?,
             host,
-            headers,
+            headers: probe_headers(config)?,
             expected,
             follow_redirects: config.follow_redirects,
             timeout: config.timeout.to_std().unwrap_or(Duration::from_secs(5)),
@@ -258,22 +217,76 @@ impl Probe {
             .collect()
             .await
             .map_err(|e| format!("reading the gRPC answer failed: {e}"))?;
-        let grpc_status = collected
-            .trailers()
-            .and_then(|t| t.get("grpc-status"))
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("0")
-            .to_owned();
-        match grpc_status.as_str() {
-            "0" => {}
-            "12" => return Err("the gRPC server does not implement the health protocol".into()),
-            code => return Err(format!("gRPC health check failed with status {code}")),
-        }
-        match serving_status(&collected.to_bytes()) {
-            Some(1) => Ok(()),
-            status => Err(format!("received gRPC serving status {}", status.unwrap_or(0))),
-        }
+        let trailers = collected.trailers().cloned();
+        grpc_verdict(trailers.as_ref(), &collected.to_bytes())
     }
+}
+
+/// What a gRPC health answer says: its `grpc-status` trailer, then the serving status in the body.
+fn grpc_verdict(trailers: Option<&http::HeaderMap>, body: &[u8]) -> Result<(), String> {
+    let grpc_status = trailers
+        .and_then(|t| t.get("grpc-status"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("0");
+    match grpc_status {
+        "0" => {}
+        "12" => return Err("the gRPC server does not implement the health protocol".into()),
+        code => return Err(format!("gRPC health check failed with status {code}")),
+    }
+    match serving_status(body) {
+        Some(1) => Ok(()),
+        status => Err(format!("received gRPC serving status {}", status.unwrap_or(0))),
+    }
+}
+
+/// The URI a probe requests: the server's host, `port` or the server's, and `path` relative to the
+/// server's path as Go's `URL.Parse` resolves it, over `scheme` or the server's (h2c probes speak
+/// HTTP/1.1 in plain text, as Traefik's do).
+fn probe_uri(config: &ServerHealthCheck, server: &ServerUrl, has_tls: bool) -> Result<Uri, ProbeError> {
+    let path = if config.path.is_empty() {
+        "/"
+    } else {
+        config.path.as_str()
+    };
+    if path.contains("://") || path.starts_with("//") {
+        return Err(ProbeError::AbsolutePath(config.path.clone()));
+    }
+    let scheme = match (config.scheme.to_ascii_lowercase().as_str(), server.scheme()) {
+        ("", ServerScheme::Https) | ("https", _) if !has_tls => return Err(ProbeError::Https),
+        ("", ServerScheme::Https) | ("https", _) => "https",
+        ("" | "http" | "h2c", _) => "http",
+        (other, _) => return Err(ProbeError::Uri(format!("{other}://"))),
+    };
+    let port = if config.port != 0 { config.port } else { server.port() };
+    let host = server.host();
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    // Like Go's `URL.Parse`, a relative path replaces the base path's last segment.
+    let joined = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{}/{path}", &server.path()[..server.path().rfind('/').unwrap_or(0)])
+    };
+    format!("{scheme}://{host}:{port}{joined}")
+        .parse()
+        .map_err(|_| ProbeError::Uri(joined))
+}
+
+/// The probe's own headers.
+fn probe_headers(config: &ServerHealthCheck) -> Result<Vec<(HeaderName, HeaderValue)>, ProbeError> {
+    config
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            Ok((
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| ProbeError::Header(name.clone()))?,
+                HeaderValue::from_str(value).map_err(|_| ProbeError::Header(name.clone()))?,
+            ))
+        })
+        .collect()
 }
 
 /// Handshakes HTTP/1.1 or HTTP/2 over `io`.
