@@ -22,14 +22,14 @@ impl Findings<'_> {
         fatal: bool,
     ) {
         let Some(element) = section.get_mut(name) else { return };
-        let key_path = if field.is_empty() {
-            format!("http.{kind}.{name}")
-        } else {
-            format!("http.{kind}.{name}.{field}")
+        let key_path = match field {
+            "" => format!("http.{kind}.{name}"),
+            field => format!("http.{kind}.{name}.{field}"),
         };
+        let (provider, origin) = (element.provider.clone(), element.origin.clone());
         let error = ConfigError {
-            provider: element.provider.clone(),
-            origin: element.origin.clone(),
+            provider,
+            origin,
             key_path,
             problem,
         };

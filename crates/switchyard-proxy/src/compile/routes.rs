@@ -217,12 +217,19 @@ fn handler(
         return Some(endpoint);
     }
     let layers = layers(name, stack, sources.middlewares, findings)?;
-    let service = match endpoint {
+    Some(Handler::Stack(switchyard_middleware::chain(
+        &layers,
+        endpoint_service(endpoint),
+    )))
+}
+
+/// The end of a route as the service its middlewares wrap.
+fn endpoint_service(endpoint: Handler) -> HttpService {
+    match endpoint {
         Handler::Service(node) => ServiceEndpoint::boxed(node),
         Handler::Noop => HttpService::new(NoopEndpoint),
         Handler::Api | Handler::Stack(_) => HttpService::new(ApiEndpoint),
-    };
-    Some(Handler::Stack(switchyard_middleware::chain(&layers, service)))
+    }
 }
 
 /// The end of a route: the internal API, `noop@internal`, or a compiled service.
@@ -253,38 +260,35 @@ fn layers(
     findings: &mut Findings<'_>,
 ) -> Option<Vec<switchyard_middleware::MiddlewareLayer>> {
     let mut layers = Vec::with_capacity(stack.entry_point.len() + stack.router.len() + stack.service.len());
-    let missing = |index: usize, middleware: &String| {
-        let problem = Problem::Invalid(format!(
-            "middleware `{middleware}` from the entrypoint's http.middlewares[{index}] does not exist or is disabled"
-        ));
-        ("entryPoints".to_owned(), problem)
-    };
-    let disabled = |index: usize, middleware: &String| {
-        (
-            format!("middlewares[{index}]"),
-            Problem::DisabledMiddleware(middleware.clone()),
-        )
-    };
-    for (names, failure) in [
-        (stack.entry_point, &missing as &dyn Fn(_, _) -> _),
-        (stack.router, &disabled),
-    ] {
-        for (index, middleware) in names.iter().enumerate() {
-            let Some(compiled) = middlewares.get(middleware) else {
-                let (field, problem) = failure(index, middleware);
-                findings.router(name, &field, problem, true);
-                return None;
-            };
-            layers.push(compiled.layer.clone());
-        }
+    for (index, middleware) in stack.entry_point.iter().enumerate() {
+        let Some(compiled) = middlewares.get(middleware) else {
+            findings.router(
+                name,
+                "entryPoints",
+                missing_entry_point_middleware(index, middleware),
+                true,
+            );
+            return None;
+        };
+        layers.push(compiled.layer.clone());
+    }
+    for (index, middleware) in stack.router.iter().enumerate() {
+        let Some(compiled) = middlewares.get(middleware) else {
+            let field = format!("middlewares[{index}]");
+            findings.router(name, &field, Problem::DisabledMiddleware(middleware.clone()), true);
+            return None;
+        };
+        layers.push(compiled.layer.clone());
     }
     // Checked when services were compiled: a service's own middlewares are all built.
-    layers.extend(
-        stack
-            .service
-            .iter()
-            .filter_map(|m| middlewares.get(m))
-            .map(|c| c.layer.clone()),
-    );
+    let service = stack.service.iter().filter_map(|m| middlewares.get(m));
+    layers.extend(service.map(|c| c.layer.clone()));
     Some(layers)
+}
+
+/// An entrypoint's middleware that is not there (entrypoint middlewares are not a router's field).
+fn missing_entry_point_middleware(index: usize, middleware: &str) -> Problem {
+    Problem::Invalid(format!(
+        "middleware `{middleware}` from the entrypoint's http.middlewares[{index}] does not exist or is disabled"
+    ))
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::header::HOST;
 use http::request::Parts;
 use http::uri::{PathAndQuery, Uri};
-use http::{HeaderValue, Request, Response, StatusCode, Version};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version};
 
 pub(crate) use headers::Client;
 
@@ -87,13 +87,17 @@ pub(crate) async fn forward(
     address_to(&mut parts, pool.origin(), options, host)?;
     let mut request = Request::from_parts(parts, body);
     if let Some(sink) = how.interim {
-        let sink = sink.clone();
-        hyper::ext::on_informational(&mut request, move |informational| {
-            sink.send(informational.status(), informational.headers());
-        });
+        pass_informational(&mut request, sink.clone());
     }
     let response = pool.send(request).await?;
     Ok(answer_from(response, client_upgrade))
+}
+
+/// Hands the backend's informational answers (103 Early Hints) to the client's connection.
+fn pass_informational(request: &mut Request<RequestBody>, sink: InterimSink) {
+    hyper::ext::on_informational(request, move |informational| {
+        sink.send(informational.status(), informational.headers());
+    });
 }
 
 /// The forwarding headers: the entrypoint's, unless a middleware stack already got them, then
@@ -126,21 +130,26 @@ fn address_to(
         parts.uri = Uri::from(path);
     }
     parts.version = Version::HTTP_11;
-    match (options.pass_host_header, parts.headers.contains_key(HOST), host) {
-        (true, true, _) => {}
-        (true, false, Some(host)) => {
-            parts.headers.insert(HOST, host);
-        }
-        // Without `passHostHeader`, or for an HTTP/1.0 request that came without a host, the backend
-        // gets its own address, as Go's client sends it.
-        _ => {
-            parts.headers.insert(HOST, origin.host_header().clone());
-        }
-    }
+    set_host(&mut parts.headers, origin, options.pass_host_header, host);
     if origin.protocol() == Protocol::H2c {
         origin.rewrite_for_http2(parts)?;
     }
     Ok(())
+}
+
+/// The `Host` the backend gets: the client's with `passHostHeader`, else the backend's own address.
+fn set_host(headers: &mut HeaderMap, origin: &Origin, pass_host_header: bool, host: Option<HeaderValue>) {
+    match (pass_host_header, headers.contains_key(HOST), host) {
+        (true, true, _) => {}
+        (true, false, Some(host)) => {
+            headers.insert(HOST, host);
+        }
+        // Without `passHostHeader`, or for an HTTP/1.0 request that came without a host, the backend
+        // gets its own address, as Go's client sends it.
+        _ => {
+            headers.insert(HOST, origin.host_header().clone());
+        }
+    }
 }
 
 /// The backend's answer for the client: a switch of protocols tunnelled, hop-by-hop headers removed.

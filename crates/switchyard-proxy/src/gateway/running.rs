@@ -95,12 +95,8 @@ pub(super) async fn compile_loop(
         let published = Arc::clone(&updates.borrow_and_update());
         if published.generation > 0 {
             // Compiling 10k routes takes tens of milliseconds: keep it off the threads serving requests.
-            let compiled = tokio::task::spawn_blocking(move || {
-                let snapshot = compiler.compile(published);
-                (compiler, snapshot)
-            })
-            .await;
-            let Ok((returned, snapshot)) = compiled else { return };
+            let compiled = tokio::task::spawn_blocking(move || (compiler.compile(published), compiler)).await;
+            let Ok((snapshot, returned)) = compiled else { return };
             compiler = returned;
             let snapshot = Arc::new(snapshot);
             handle.store(Arc::clone(&snapshot));
