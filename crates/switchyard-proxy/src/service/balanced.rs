@@ -129,11 +129,21 @@ impl BalancedService {
             pass_host_header: self.pass_host_header,
             preserve_path: server.preserve_path,
         };
-        let sent = forward::forward(&server.pool, options, parts, body, how);
-        let outcome = if self.picker.tracks_load() {
-            tracking_load(server, sent).await
-        } else {
-            sent.await
+        // p2c and leasttime count the request in flight until its response body is done, and
+        // leasttime learns the time to first byte.
+        let tracked = self
+            .picker
+            .tracks_load()
+            .then(|| (server.stats.start(), Instant::now()));
+        // Awaited where it is made: a future kept in a local first would take its room twice in this
+        // state machine, which hyper moves whole for every request.
+        let outcome = forward::forward(&server.pool, options, parts, body, how).await;
+        let outcome = match tracked {
+            Some((in_flight, started)) => {
+                server.stats.observe(started.elapsed());
+                outcome.map(|response| counted(response, in_flight))
+            }
+            None => outcome,
         };
         if let Some(passive) = &self.passive {
             match &outcome {
@@ -157,22 +167,12 @@ impl BalancedService {
     }
 }
 
-/// Waits for a server's answer counting the request in flight until its response body is done (p2c and
-/// leasttime read the count), and teaching leasttime the time to first byte.
-async fn tracking_load(
-    server: &Server,
-    sent: impl Future<Output = Result<Response<ResponseBody>, UpstreamError>>,
-) -> Result<Response<ResponseBody>, UpstreamError> {
-    let in_flight = server.stats.start();
-    let started = Instant::now();
-    let outcome = sent.await;
-    server.stats.observe(started.elapsed());
-    outcome.map(|response| {
-        response.map(|body| {
-            ResponseBody::new(Counted {
-                body,
-                _in_flight: in_flight,
-            })
+/// A response whose body keeps its request counted in flight until it is done.
+fn counted(response: Response<ResponseBody>, in_flight: InFlight) -> Response<ResponseBody> {
+    response.map(|body| {
+        ResponseBody::new(Counted {
+            body,
+            _in_flight: in_flight,
         })
     })
 }

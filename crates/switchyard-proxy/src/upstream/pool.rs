@@ -102,7 +102,7 @@ impl Pool {
         }
         if req.headers().contains_key(http::header::UPGRADE) {
             // As Go's transport: an upgrade (WebSocket) needs HTTP/1.1, on a connection offering only it.
-            let fresh = match self.connect_https(true).await? {
+            let fresh = match Box::pin(self.connect_https(true)).await? {
                 Fresh::Http1(sender) => sender,
                 Fresh::Http2(_) => return Err(UpstreamError::Unsupported("the backend chose h2 without offering it")),
             };
@@ -114,7 +114,7 @@ impl Pool {
             drop(shared);
             return self.send_on_http2(sender, self.http2_form(req)?).await;
         }
-        match self.connect_https(false).await? {
+        match Box::pin(self.connect_https(false)).await? {
             Fresh::Http2(sender) => {
                 *shared = Some(sender.clone());
                 drop(shared);
@@ -148,7 +148,7 @@ impl Pool {
             let (mut sender, reused) = match (fresh.take(), pooled) {
                 (Some(fresh), _) => (fresh, false),
                 (None, Some(sender)) => (sender, true),
-                (None, None) => match self.connect_http1().await? {
+                (None, None) => match Box::pin(self.connect_http1()).await? {
                     Fresh::Http1(sender) => (sender, false),
                     #[cfg(feature = "tls")]
                     Fresh::Http2(sender) => return self.adopt_http2(sender, req).await,
@@ -323,8 +323,8 @@ impl Pool {
         if let Some(sender) = shared.as_ref().filter(|s| !s.is_closed()) {
             return Ok(sender.clone());
         }
-        let io = TokioIo::new(self.connect().await?);
-        let sender = self.handshake_http2(io).await?;
+        let connected = Box::pin(async { self.handshake_http2(TokioIo::new(self.connect().await?)).await });
+        let sender = connected.await?;
         *shared = Some(sender.clone());
         Ok(sender)
     }
