@@ -92,20 +92,19 @@ fn write_url(
         out.push_str(&scheme.to_ascii_lowercase());
         out.push(':');
     }
-    if let Some(authority) = authority {
-        out.push_str("//");
-        out.push_str(authority);
-    }
+    push_part(&mut out, "//", authority);
     out.push_str(path);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    if let Some(fragment) = fragment {
-        out.push('#');
-        out.push_str(fragment);
-    }
+    push_part(&mut out, "?", query);
+    push_part(&mut out, "#", fragment);
     out
+}
+
+/// Appends a part that is present, after its delimiter.
+fn push_part(out: &mut String, delimiter: &str, part: Option<&str>) {
+    if let Some(part) = part {
+        out.push_str(delimiter);
+        out.push_str(part);
+    }
 }
 
 /// The scheme of a reference (without its query and fragment), and the rest; a colon before any `/`
