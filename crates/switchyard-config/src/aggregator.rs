@@ -61,6 +61,16 @@ pub struct Published {
     pub generation: u64,
 }
 
+impl Published {
+    /// What is published before any provider has: the empty configuration, and the providers' statuses.
+    fn initial(providers: BTreeMap<String, ProviderStatus>) -> Self {
+        Self {
+            providers,
+            ..Self::default()
+        }
+    }
+}
+
 /// Runs providers and publishes their merged configuration.
 ///
 /// Each provider's latest snapshot is kept; a provider that reports an error or ends keeps its last good
@@ -192,20 +202,9 @@ impl Aggregator {
             return Err(error);
         }
         let shutdown = CancellationToken::new();
-        let provider_shutdown = shutdown.child_token();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let mut statuses = BTreeMap::new();
-        let mut tasks = Vec::new();
-        for (name, task) in self.providers {
-            statuses.insert(name.to_string(), ProviderStatus::default());
-            let sink = ProviderSink::new(Arc::clone(&name), events_tx.clone(), provider_shutdown.clone());
-            tasks.push(tokio::spawn(task(sink)));
-        }
-        drop(events_tx);
-        let (published_tx, published_rx) = watch::channel(Arc::new(Published {
-            providers: statuses.clone(),
-            ..Published::default()
-        }));
+        let (statuses, tasks) = spawn_providers(self.providers, events_tx, &shutdown.child_token());
+        let (published_tx, published_rx) = watch::channel(Arc::new(Published::initial(statuses.clone())));
         let state = LoopState {
             throttle: self.throttle,
             validation: self.validation,
@@ -222,6 +221,22 @@ impl Aggregator {
             providers: tasks,
         })
     }
+}
+
+/// Spawns every provider with a sink sending to `events`; returns their first statuses and their tasks.
+fn spawn_providers(
+    providers: Vec<(Arc<str>, ProviderTask)>,
+    events: mpsc::UnboundedSender<(Arc<str>, ProviderEvent)>,
+    shutdown: &CancellationToken,
+) -> (BTreeMap<String, ProviderStatus>, Vec<JoinHandle<()>>) {
+    let mut statuses = BTreeMap::new();
+    let mut tasks = Vec::new();
+    for (name, task) in providers {
+        statuses.insert(name.to_string(), ProviderStatus::default());
+        let sink = ProviderSink::new(Arc::clone(&name), events.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(task(sink)));
+    }
+    (statuses, tasks)
 }
 
 /// A started aggregator: subscribe to its configurations, and shut it down.
@@ -273,27 +288,12 @@ impl LoopState {
         let mut dirty = false;
         let mut next_allowed = Instant::now();
         loop {
-            let wait = async {
-                if dirty {
-                    tokio::time::sleep_until(next_allowed).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            };
             tokio::select! {
                 event = events.recv() => match event {
                     Some((name, event)) => dirty |= self.apply(name, event),
-                    None => {
-                        // Every provider has ended: publish what is pending, then wait for shutdown.
-                        if dirty {
-                            tokio::time::sleep_until(next_allowed).await;
-                            self.publish(&published);
-                        }
-                        shutdown.cancelled().await;
-                        return;
-                    }
+                    None => return self.after_providers(dirty, next_allowed, &published, &shutdown).await,
                 },
-                () = wait => {
+                () = publication_due(dirty, next_allowed) => {
                     self.publish(&published);
                     dirty = false;
                     next_allowed = Instant::now() + self.throttle;
@@ -301,6 +301,21 @@ impl LoopState {
                 () = shutdown.cancelled() => return,
             }
         }
+    }
+
+    /// Every provider has ended: publishes what is pending, then waits for shutdown.
+    async fn after_providers(
+        &mut self,
+        dirty: bool,
+        next_allowed: Instant,
+        published: &watch::Sender<Arc<Published>>,
+        shutdown: &CancellationToken,
+    ) {
+        if dirty {
+            tokio::time::sleep_until(next_allowed).await;
+            self.publish(published);
+        }
+        shutdown.cancelled().await;
     }
 
     /// Records an event; returns whether the configuration must be published again.
@@ -320,22 +335,8 @@ impl LoopState {
                 status.last_error = Some(problem);
                 true
             }
-            ProviderEvent::Warning(warning) => {
-                if status.warnings.contains(&warning) || status.warnings.len() >= MAX_WARNINGS {
-                    return false;
-                }
-                tracing::warn!(target: "switchyard::config", provider = %name, "{warning}");
-                status.warnings.push(warning);
-                true
-            }
-            ProviderEvent::Ended(problem) => {
-                status.ended = true;
-                if let Some(problem) = problem {
-                    tracing::error!(target: "switchyard::config", provider = %name, "provider ended: {problem}; its last good configuration stays live");
-                    status.last_error = Some(problem);
-                }
-                true
-            }
+            ProviderEvent::Warning(warning) => add_warning(status, &name, warning),
+            ProviderEvent::Ended(problem) => record_end(status, &name, problem),
         }
     }
 
@@ -348,4 +349,35 @@ impl LoopState {
             generation: self.generation,
         }));
     }
+}
+
+/// Ends when a pending change may be published (throttled to `next_allowed`); never when nothing is
+/// pending.
+async fn publication_due(dirty: bool, next_allowed: Instant) {
+    if dirty {
+        tokio::time::sleep_until(next_allowed).await;
+    } else {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Marks a provider ended, with the problem it ended on; always worth publishing.
+fn record_end(status: &mut ProviderStatus, name: &str, problem: Option<String>) -> bool {
+    status.ended = true;
+    if let Some(problem) = problem {
+        tracing::error!(target: "switchyard::config", provider = %name, "provider ended: {problem}; its last good configuration stays live");
+        status.last_error = Some(problem);
+    }
+    true
+}
+
+/// Adds a provider's warning to its status, unless it repeats one or the status holds
+/// [`MAX_WARNINGS`] already; returns whether it did.
+fn add_warning(status: &mut ProviderStatus, name: &str, warning: String) -> bool {
+    if status.warnings.contains(&warning) || status.warnings.len() >= MAX_WARNINGS {
+        return false;
+    }
+    tracing::warn!(target: "switchyard::config", provider = %name, "{warning}");
+    status.warnings.push(warning);
+    true
 }

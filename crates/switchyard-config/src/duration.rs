@@ -121,41 +121,7 @@ fn parse_go(text: &str) -> Result<i64, &'static str> {
     }
     let mut total: i128 = 0;
     while !rest.is_empty() {
-        let number_len = rest
-            .bytes()
-            .position(|b| !(b.is_ascii_digit() || b == b'.'))
-            .unwrap_or(rest.len());
-        let (number, tail) = rest.split_at(number_len);
-        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-            return Err("expected a number before each unit");
-        }
-        let unit_len = tail
-            .char_indices()
-            .find(|&(_, c)| c.is_ascii_digit() || c == '.')
-            .map_or(tail.len(), |(i, _)| i);
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale: i128 = match unit {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            "" => return Err("missing unit (ns, us, ms, s, m, h)"),
-            _ => return Err("unknown unit (expected ns, us, ms, s, m or h)"),
-        };
-        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-        let whole: i128 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| "out of range")?
-        };
-        let mut term = whole.checked_mul(scale).ok_or("out of range")?;
-        let mut place = scale;
-        for digit in fraction.bytes() {
-            place /= 10;
-            term += i128::from(digit - b'0') * place;
-        }
+        let (term, tail) = next_term(rest)?;
         total = total.checked_add(term).ok_or("out of range")?;
         if total > i128::from(i64::MAX) {
             return Err("out of range");
@@ -164,6 +130,57 @@ fn parse_go(text: &str) -> Result<i64, &'static str> {
     }
     let total = i64::try_from(total).map_err(|_| "out of range")?;
     Ok(if negative { -total } else { total })
+}
+
+/// The first `<decimal><unit>` term of `text` in nanoseconds, and the text after it.
+fn next_term(text: &str) -> Result<(i128, &str), &'static str> {
+    let number_len = text
+        .bytes()
+        .position(|b| !(b.is_ascii_digit() || b == b'.'))
+        .unwrap_or(text.len());
+    let (number, tail) = text.split_at(number_len);
+    if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+        return Err("expected a number before each unit");
+    }
+    let unit_len = tail
+        .char_indices()
+        .find(|&(_, c)| c.is_ascii_digit() || c == '.')
+        .map_or(tail.len(), |(i, _)| i);
+    let (unit, tail) = tail.split_at(unit_len);
+    let term = scaled(number, unit_nanos(unit)?)?;
+    Ok((term, tail))
+}
+
+/// The nanoseconds in one of Go's duration units.
+fn unit_nanos(unit: &str) -> Result<i128, &'static str> {
+    match unit {
+        "ns" => Ok(1),
+        "us" | "µs" | "μs" => Ok(1_000),
+        "ms" => Ok(1_000_000),
+        "s" => Ok(1_000_000_000),
+        "m" => Ok(60_000_000_000),
+        "h" => Ok(3_600_000_000_000),
+        "" => Err("missing unit (ns, us, ms, s, m, h)"),
+        _ => Err("unknown unit (expected ns, us, ms, s, m or h)"),
+    }
+}
+
+/// A decimal number (digits with at most one dot) times `scale`, exactly; fraction digits finer than a
+/// nanosecond add nothing.
+fn scaled(number: &str, scale: i128) -> Result<i128, &'static str> {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let whole: i128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| "out of range")?
+    };
+    let mut term = whole.checked_mul(scale).ok_or("out of range")?;
+    let mut place = scale;
+    for digit in fraction.bytes() {
+        place /= 10;
+        term += i128::from(digit - b'0') * place;
+    }
+    Ok(term)
 }
 
 impl fmt::Display for Duration {
@@ -190,43 +207,44 @@ impl Serialize for Duration {
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct DurationVisitor;
-
-        impl Visitor<'_> for DurationVisitor {
-            type Value = Duration;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration such as `10s`, `1m30s`, `250ms`, or a number of seconds")
-            }
-
-            fn visit_i64<E: de::Error>(self, secs: i64) -> Result<Duration, E> {
-                secs.checked_mul(1_000_000_000)
-                    .map(Duration::from_nanos)
-                    .ok_or_else(|| E::custom("duration out of range"))
-            }
-
-            fn visit_u64<E: de::Error>(self, secs: u64) -> Result<Duration, E> {
-                i64::try_from(secs)
-                    .map_err(|_| E::custom("duration out of range"))
-                    .and_then(|secs| self.visit_i64(secs))
-            }
-
-            fn visit_f64<E: de::Error>(self, secs: f64) -> Result<Duration, E> {
-                let nanos = secs * 1e9;
-                if nanos.is_finite() && nanos.abs() < 9.2e18 {
-                    #[allow(clippy::cast_possible_truncation)]
-                    Ok(Duration::from_nanos(nanos as i64))
-                } else {
-                    Err(E::custom("duration out of range"))
-                }
-            }
-
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
-                text.parse().map_err(E::custom)
-            }
-        }
-
         deserializer.deserialize_any(DurationVisitor)
+    }
+}
+
+/// Reads a duration from a string in Go's form, or from a number of seconds.
+struct DurationVisitor;
+
+impl Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration such as `10s`, `1m30s`, `250ms`, or a number of seconds")
+    }
+
+    fn visit_i64<E: de::Error>(self, secs: i64) -> Result<Duration, E> {
+        secs.checked_mul(1_000_000_000)
+            .map(Duration::from_nanos)
+            .ok_or_else(|| E::custom("duration out of range"))
+    }
+
+    fn visit_u64<E: de::Error>(self, secs: u64) -> Result<Duration, E> {
+        i64::try_from(secs)
+            .map_err(|_| E::custom("duration out of range"))
+            .and_then(|secs| self.visit_i64(secs))
+    }
+
+    fn visit_f64<E: de::Error>(self, secs: f64) -> Result<Duration, E> {
+        let nanos = secs * 1e9;
+        if nanos.is_finite() && nanos.abs() < 9.2e18 {
+            #[allow(clippy::cast_possible_truncation)]
+            Ok(Duration::from_nanos(nanos as i64))
+        } else {
+            Err(E::custom("duration out of range"))
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
+        text.parse().map_err(E::custom)
     }
 }
 

@@ -70,44 +70,14 @@ pub fn load_str<T: DeserializeOwned + Default>(
     origin: &str,
 ) -> Result<Loaded<T>, ParseError> {
     let mut unknown = Vec::new();
-    let mut on_unknown = |path: serde_ignored::Path<'_>| {
-        // serde_ignored marks the inside of an `Option` with a `?` segment; users never wrote one.
-        let key_path = path
-            .to_string()
-            .split('.')
-            .filter(|segment| *segment != "?")
-            .collect::<Vec<_>>()
-            .join(".");
+    let on_unknown = |path: serde_ignored::Path<'_>| {
         unknown.push(UnknownKey {
             origin: origin.to_owned(),
-            key_path,
+            key_path: unknown_key_path(&path),
         });
     };
     let mut key_path = None;
-    let value = match format {
-        Format::Yaml if is_blank_yaml(text) => Ok(T::default()),
-        Format::Yaml => serde_saphyr::with_deserializer_from_str(text, |de| {
-            tracked(serde_ignored::Deserializer::new(de, &mut on_unknown), &mut key_path)
-        })
-        .map_err(|err| yaml_error(&err, origin)),
-        Format::Toml if text.trim().is_empty() => Ok(T::default()),
-        Format::Toml => match toml::de::Deserializer::parse(text) {
-            Ok(de) => tracked(serde_ignored::Deserializer::new(de, &mut on_unknown), &mut key_path)
-                .map_err(|err| toml_error(&err, text, origin)),
-            Err(err) => Err(toml_error(&err, text, origin)),
-        },
-        Format::Json if text.trim().is_empty() => Ok(T::default()),
-        Format::Json => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            tracked(
-                serde_ignored::Deserializer::new(&mut de, &mut on_unknown),
-                &mut key_path,
-            )
-            .and_then(|value| de.end().map(|()| value))
-            .map_err(|err| json_error(&err, origin))
-        }
-    };
-    match value {
+    match read(text, format, origin, on_unknown, &mut key_path) {
         Ok(value) => Ok(Loaded {
             value,
             unknown_keys: unknown,
@@ -117,6 +87,55 @@ pub fn load_str<T: DeserializeOwned + Default>(
             Err(err)
         }
     }
+}
+
+/// The key path of an unknown key as the user wrote it.
+fn unknown_key_path(path: &serde_ignored::Path<'_>) -> String {
+    // serde_ignored marks the inside of an `Option` with a `?` segment; users never wrote one.
+    path.to_string()
+        .split('.')
+        .filter(|segment| *segment != "?")
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Deserializes `text` in `format`, telling `on_unknown` of every unknown key and leaving the key
+/// path of a failure in `key_path`.
+fn read<T: DeserializeOwned + Default>(
+    text: &str,
+    format: Format,
+    origin: &str,
+    mut on_unknown: impl FnMut(serde_ignored::Path<'_>),
+    key_path: &mut Option<String>,
+) -> Result<T, ParseError> {
+    match format {
+        Format::Yaml if is_blank_yaml(text) => Ok(T::default()),
+        Format::Yaml => serde_saphyr::with_deserializer_from_str(text, |de| {
+            tracked(serde_ignored::Deserializer::new(de, &mut on_unknown), key_path)
+        })
+        .map_err(|err| yaml_error(&err, origin)),
+        Format::Toml if text.trim().is_empty() => Ok(T::default()),
+        Format::Toml => match toml::de::Deserializer::parse(text) {
+            Ok(de) => tracked(serde_ignored::Deserializer::new(de, &mut on_unknown), key_path)
+                .map_err(|err| toml_error(&err, text, origin)),
+            Err(err) => Err(toml_error(&err, text, origin)),
+        },
+        Format::Json if text.trim().is_empty() => Ok(T::default()),
+        Format::Json => read_json(text, origin, on_unknown, key_path),
+    }
+}
+
+/// [`read`] for JSON, which must hold one value and nothing after it.
+fn read_json<T: DeserializeOwned>(
+    text: &str,
+    origin: &str,
+    mut on_unknown: impl FnMut(serde_ignored::Path<'_>),
+    key_path: &mut Option<String>,
+) -> Result<T, ParseError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    tracked(serde_ignored::Deserializer::new(&mut de, &mut on_unknown), key_path)
+        .and_then(|value| de.end().map(|()| value))
+        .map_err(|err| json_error(&err, origin))
 }
 
 /// Reads a file, choosing the format by its extension (see [`load_str`]).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::names::qualify;
 use crate::provider::ProviderConfig;
 use crate::report::{ConfigError, Problem};
-use crate::{DynamicConfig, Router};
+use crate::{CertificateAndStores, DynamicConfig, Router, TlsConfig};
 
 /// The name of the TLS options and store that every provider shares rather than qualifies.
 pub const DEFAULT_TLS_NAME: &str = "default";
@@ -30,86 +30,106 @@ impl Merged {
 /// Merges the snapshots (by provider name). Routers without entrypoints get `default_entry_points`.
 pub(crate) fn merge(snapshots: &BTreeMap<Arc<str>, Arc<ProviderConfig>>, default_entry_points: &[String]) -> Merged {
     let mut merged = Merged::default();
-    let mut default_options_from = Vec::new();
-    let mut default_store_from = Vec::new();
+    let mut shared = SharedDefaults::default();
     for (provider, snapshot) in snapshots {
         let provider: &str = provider;
-        let http = &snapshot.config.http;
-        let out = &mut merged.config.http;
-        let mut section = Section {
-            provider,
-            origins: &snapshot.origins,
-            merged_origins: &mut merged.origins,
-        };
-        section.add("http.routers", &mut out.routers, &http.routers, |router| {
-            qualify_router(router, provider, default_entry_points);
-        });
-        section.add("http.services", &mut out.services, &http.services, |service| {
-            service.qualify_references(provider);
-        });
-        section.add(
-            "http.middlewares",
-            &mut out.middlewares,
-            &http.middlewares,
-            |middleware| {
-                middleware.qualify_references(provider);
-            },
-        );
-        section.add(
-            "http.serversTransports",
-            &mut out.servers_transports,
-            &http.servers_transports,
-            |_| {},
-        );
-        for (section, present) in [("tcp", &snapshot.config.tcp), ("udp", &snapshot.config.udp)] {
-            if present.is_some() {
-                merged.errors.push(ConfigError {
-                    provider: provider.to_owned(),
-                    origin: None,
-                    key_path: section.to_owned(),
-                    problem: Problem::Unsupported(format!(
-                        "{} routing is not supported yet; this section is ignored",
-                        section.to_uppercase()
-                    )),
-                });
-            }
-        }
-        let tls = &snapshot.config.tls;
-        merged
-            .config
-            .tls
-            .certificates
-            .extend(tls.certificates.iter().map(|certificate| {
-                let mut certificate = certificate.clone();
-                for store in &mut certificate.stores {
-                    if store != DEFAULT_TLS_NAME {
-                        *store = qualify(store, provider);
-                    }
-                }
-                certificate
-            }));
-        merge_shared_default(
-            &mut merged.config.tls.options,
-            &tls.options,
-            provider,
-            &mut default_options_from,
-        );
-        merge_shared_default(
-            &mut merged.config.tls.stores,
-            &tls.stores,
-            provider,
-            &mut default_store_from,
-        );
+        merge_http(&mut merged, provider, snapshot, default_entry_points);
+        report_unsupported_sections(&mut merged.errors, provider, &snapshot.config);
+        shared.merge_tls(&mut merged.config.tls, &snapshot.config.tls, provider);
     }
-    if let Some(error) = default_conflict("options", &default_options_from) {
-        merged.config.tls.options.remove(DEFAULT_TLS_NAME);
-        merged.errors.push(error);
-    }
-    if let Some(error) = default_conflict("stores", &default_store_from) {
-        merged.config.tls.stores.remove(DEFAULT_TLS_NAME);
-        merged.errors.push(error);
-    }
+    shared.drop_conflicts(&mut merged.config.tls, &mut merged.errors);
     merged
+}
+
+/// Adds a provider's `http` elements under qualified names, with the names they refer to qualified.
+fn merge_http(merged: &mut Merged, provider: &str, snapshot: &ProviderConfig, default_entry_points: &[String]) {
+    let http = &snapshot.config.http;
+    let out = &mut merged.config.http;
+    let mut section = Section {
+        provider,
+        origins: &snapshot.origins,
+        merged_origins: &mut merged.origins,
+    };
+    section.add("http.routers", &mut out.routers, &http.routers, |router| {
+        qualify_router(router, provider, default_entry_points);
+    });
+    section.add("http.services", &mut out.services, &http.services, |service| {
+        service.qualify_references(provider);
+    });
+    section.add("http.middlewares", &mut out.middlewares, &http.middlewares, |m| {
+        m.qualify_references(provider);
+    });
+    section.add(
+        "http.serversTransports",
+        &mut out.servers_transports,
+        &http.servers_transports,
+        |_| {},
+    );
+}
+
+/// Reports the `tcp` and `udp` sections of a provider's configuration, which are ignored.
+fn report_unsupported_sections(errors: &mut Vec<ConfigError>, provider: &str, config: &DynamicConfig) {
+    for (section, present) in [("tcp", &config.tcp), ("udp", &config.udp)] {
+        if present.is_some() {
+            errors.push(ConfigError {
+                provider: provider.to_owned(),
+                origin: None,
+                key_path: section.to_owned(),
+                problem: Problem::Unsupported(format!(
+                    "{} routing is not supported yet; this section is ignored",
+                    section.to_uppercase()
+                )),
+            });
+        }
+    }
+}
+
+/// Who defined the `default` TLS options and store, which every provider shares: when several
+/// providers define one, none is used.
+#[derive(Default)]
+struct SharedDefaults {
+    options_from: Vec<String>,
+    store_from: Vec<String>,
+}
+
+impl SharedDefaults {
+    /// Adds a provider's certificates, TLS options and stores.
+    fn merge_tls(&mut self, into: &mut TlsConfig, from: &TlsConfig, provider: &str) {
+        let certificates = from.certificates.iter().map(|c| qualify_certificate(c, provider));
+        into.certificates.extend(certificates);
+        merge_shared_default(&mut into.options, &from.options, provider, &mut self.options_from);
+        merge_shared_default(&mut into.stores, &from.stores, provider, &mut self.store_from);
+    }
+
+    /// Drops, and reports, each default that several providers defined.
+    fn drop_conflicts(&self, tls: &mut TlsConfig, errors: &mut Vec<ConfigError>) {
+        drop_conflicting_default(&mut tls.options, "options", &self.options_from, errors);
+        drop_conflicting_default(&mut tls.stores, "stores", &self.store_from, errors);
+    }
+}
+
+/// A provider's certificate, with the stores it names qualified (except `default`, which is shared).
+fn qualify_certificate(certificate: &CertificateAndStores, provider: &str) -> CertificateAndStores {
+    let mut certificate = certificate.clone();
+    for store in &mut certificate.stores {
+        if store != DEFAULT_TLS_NAME {
+            *store = qualify(store, provider);
+        }
+    }
+    certificate
+}
+
+/// Drops the `default` TLS options or store when several providers define it, and reports why.
+fn drop_conflicting_default<T>(
+    into: &mut BTreeMap<String, T>,
+    what: &str,
+    providers: &[String],
+    errors: &mut Vec<ConfigError>,
+) {
+    if let Some(error) = default_conflict(what, providers) {
+        into.remove(DEFAULT_TLS_NAME);
+        errors.push(error);
+    }
 }
 
 /// Adds a provider's TLS options or stores: names are qualified, except `default`, which every provider

@@ -70,70 +70,15 @@ impl RuntimeConfig {
 
 /// Checks a merged configuration (see [`crate::Aggregator`], which calls this for you).
 pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeConfig {
-    let mut checker = Checker {
-        merged: &merged,
-        report: Report {
-            general: merged.errors.clone(),
-            ..Report::default()
-        },
-        server_urls: BTreeMap::new(),
-    };
+    let mut checker = Checker::new(&merged);
     let http = &merged.config.http;
-
-    let mut services = Walk::default();
-    for name in http.services.keys() {
-        checker.element(ElementKind::Service, name, &mut services);
-    }
-    let mut middlewares = Walk::default();
-    for name in http.middlewares.keys() {
-        checker.element(ElementKind::Middleware, name, &mut middlewares);
-    }
-
+    let services = checker.walk(ElementKind::Service, http.services.keys());
+    let middlewares = checker.walk(ElementKind::Middleware, http.middlewares.keys());
     checker.propagate_disabled();
-
-    let mut live = DynamicConfig {
-        tls: merged.config.tls.clone(),
-        ..DynamicConfig::default()
-    };
-    let mut rules = BTreeMap::new();
-    let mut disabled = crate::HttpConfig::default();
-    for (name, router) in &http.routers {
-        let (report, live_router) = checker.router(name, router, options);
-        if let Some((router, rule)) = live_router {
-            rules.insert(name.clone(), rule);
-            live.http.routers.insert(name.clone(), router);
-        } else {
-            disabled.routers.insert(name.clone(), router.clone());
-        }
-        checker.report.routers.insert(name.clone(), report);
-    }
-
-    for (name, report) in &checker.report.services {
-        let target = if report.status == Status::Disabled {
-            &mut disabled.services
-        } else {
-            &mut live.http.services
-        };
-        target.insert(name.clone(), http.services[name].clone());
-    }
-    for (name, report) in &checker.report.middlewares {
-        let target = if report.status == Status::Disabled {
-            &mut disabled.middlewares
-        } else {
-            &mut live.http.middlewares
-        };
-        target.insert(name.clone(), http.middlewares[name].clone());
-    }
-    live.http.servers_transports = http.servers_transports.clone();
+    let (live, disabled, rules) = checker.live_and_disabled(options);
     for error in checker.report.errors() {
         tracing::warn!(target: "switchyard::config", "{error}");
     }
-    let live_only = |order: Vec<String>, section: &BTreeMap<String, ElementReport>| -> Vec<String> {
-        order
-            .into_iter()
-            .filter(|name| section.get(name).is_some_and(|r| r.status != Status::Disabled))
-            .collect()
-    };
     let mut server_urls = std::mem::take(&mut checker.server_urls);
     server_urls.retain(|name, _| live.http.services.contains_key(name));
     RuntimeConfig {
@@ -145,6 +90,31 @@ pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeCo
         report: checker.report,
         disabled,
     }
+}
+
+/// Each element's definition, among the live ones or, when its report says so, the disabled ones.
+fn by_status<T: Clone>(
+    reports: &BTreeMap<String, ElementReport>,
+    definitions: &BTreeMap<String, T>,
+) -> (BTreeMap<String, T>, BTreeMap<String, T>) {
+    let (mut live, mut disabled) = (BTreeMap::new(), BTreeMap::new());
+    for (name, report) in reports {
+        let target = if report.status == Status::Disabled {
+            &mut disabled
+        } else {
+            &mut live
+        };
+        target.insert(name.clone(), definitions[name].clone());
+    }
+    (live, disabled)
+}
+
+/// The names of `order` whose element is not disabled, in that order.
+fn live_only(order: Vec<String>, section: &BTreeMap<String, ElementReport>) -> Vec<String> {
+    order
+        .into_iter()
+        .filter(|name| section.get(name).is_some_and(|r| r.status != Status::Disabled))
+        .collect()
 }
 
 /// A depth-first walk over the elements of one kind: where each element stands, the path being
@@ -170,7 +140,18 @@ struct Checker<'a> {
     server_urls: BTreeMap<String, Vec<ServerUrl>>,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    fn new(merged: &'a Merged) -> Self {
+        Checker {
+            merged,
+            report: Report {
+                general: merged.errors.clone(),
+                ..Report::default()
+            },
+            server_urls: BTreeMap::new(),
+        }
+    }
+
     fn error(&self, element_path: &str, field: &str, problem: Problem) -> ConfigError {
         let (provider, origin) = self.merged.origin_of(element_path);
         ConfigError {
@@ -185,6 +166,57 @@ impl Checker<'_> {
         }
     }
 
+    /// Checks every element of one kind, each after those it refers to.
+    fn walk<'n>(&mut self, kind: ElementKind, names: impl Iterator<Item = &'n String>) -> Walk {
+        let mut walk = Walk::default();
+        for name in names {
+            self.element(kind, name, &mut walk);
+        }
+        walk
+    }
+
+    /// Checks the routers, then sorts every element into the live configuration or the definitions left
+    /// out; returns both, with the parsed rules of the live routers.
+    fn live_and_disabled(
+        &mut self,
+        options: &ValidationOptions,
+    ) -> (DynamicConfig, crate::HttpConfig, BTreeMap<String, Rule>) {
+        let merged = self.merged;
+        let http = &merged.config.http;
+        let mut live = DynamicConfig {
+            tls: merged.config.tls.clone(),
+            ..DynamicConfig::default()
+        };
+        let mut disabled = crate::HttpConfig::default();
+        let rules = self.routers(options, &mut live.http, &mut disabled);
+        (live.http.services, disabled.services) = by_status(&self.report.services, &http.services);
+        (live.http.middlewares, disabled.middlewares) = by_status(&self.report.middlewares, &http.middlewares);
+        live.http.servers_transports = http.servers_transports.clone();
+        (live, disabled, rules)
+    }
+
+    /// Checks every router, putting it in `live` (its rule returned parsed) or in `disabled`.
+    fn routers(
+        &mut self,
+        options: &ValidationOptions,
+        live: &mut crate::HttpConfig,
+        disabled: &mut crate::HttpConfig,
+    ) -> BTreeMap<String, Rule> {
+        let merged = self.merged;
+        let mut rules = BTreeMap::new();
+        for (name, router) in &merged.config.http.routers {
+            let (report, live_router) = self.router(name, router, options);
+            if let Some((router, rule)) = live_router {
+                rules.insert(name.clone(), rule);
+                live.routers.insert(name.clone(), router);
+            } else {
+                disabled.routers.insert(name.clone(), router.clone());
+            }
+            self.report.routers.insert(name.clone(), report);
+        }
+        rules
+    }
+
     /// Checks one router: its rule, service, middlewares, TLS options and entrypoints. Returns its report
     /// and, when it can go live, the router (unknown entrypoints dropped) with its parsed rule.
     fn router(
@@ -193,97 +225,21 @@ impl Checker<'_> {
         router: &Router,
         options: &ValidationOptions,
     ) -> (ElementReport, Option<(Router, Rule)>) {
-        let key_path = format!("http.routers.{name}");
-        let mut errors = Vec::new();
-        let mut fatal = false;
-        let mut problem = |field: &str, problem: Problem, is_fatal: bool| {
-            fatal |= is_fatal;
-            errors.push(self.error(&key_path, field, problem));
+        let mut check = RouterCheck {
+            checker: self,
+            key_path: format!("http.routers.{name}"),
+            errors: Vec::new(),
+            fatal: false,
         };
-        let rule = match router.rule_syntax.as_deref() {
-            None | Some("" | "v3" | "default") if router.rule.trim().is_empty() => {
-                problem("rule", Problem::EmptyRule, true);
-                None
-            }
-            None | Some("" | "v3" | "default") => match Rule::parse(&router.rule) {
-                Ok(rule) => Some(rule),
-                Err(err) => {
-                    problem("rule", Problem::Rule(err.to_string()), true);
-                    None
-                }
-            },
-            Some(other) => {
-                problem("ruleSyntax", Problem::RuleSyntax(other.to_owned()), true);
-                None
-            }
-        };
-        match self.report.services.get(&router.service) {
-            None if options.internal_services.contains(&router.service) => {}
-            _ if router.service.is_empty() => problem("service", Problem::Invalid("no service given".into()), true),
-            None => problem("service", Problem::MissingService(router.service.clone()), true),
-            Some(service) if service.status == Status::Disabled => {
-                problem("service", Problem::DisabledService(router.service.clone()), true);
-            }
-            Some(_) => {}
-        }
-        for (index, middleware) in router.middlewares.iter().enumerate() {
-            let field = format!("middlewares[{index}]");
-            match self.report.middlewares.get(middleware) {
-                None => problem(&field, Problem::MissingMiddleware(middleware.clone()), true),
-                Some(m) if m.status == Status::Disabled => {
-                    problem(&field, Problem::DisabledMiddleware(middleware.clone()), true);
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(tls) = &router.tls {
-            let name = if tls.options.is_empty() {
-                DEFAULT_TLS_NAME
-            } else {
-                &tls.options
-            };
-            if name != DEFAULT_TLS_NAME && !self.merged.config.tls.options.contains_key(name) {
-                problem("tls.options", Problem::MissingTlsOptions(name.to_owned()), true);
-            }
-        }
+        let rule = check.rule(router);
+        check.service(&router.service, options);
+        check.middlewares(&router.middlewares);
+        check.tls_options(router);
         let mut router = router.clone();
         if let Some(known) = &options.entry_points {
-            let before = router.entry_points.len();
-            router.entry_points.retain(|ep| known.contains(ep));
-            let missing: Vec<_> = self.merged.config.http.routers[name]
-                .entry_points
-                .iter()
-                .filter(|ep| !known.contains(*ep))
-                .cloned()
-                .collect();
-            for ep in missing {
-                problem("entryPoints", Problem::MissingEntryPoint(ep), false);
-            }
-            if before > 0 && router.entry_points.is_empty() {
-                fatal = true;
-            }
+            check.entry_points(name, &mut router, known);
         }
-        let status = if fatal {
-            Status::Disabled
-        } else if errors.is_empty() {
-            Status::Enabled
-        } else {
-            Status::Warning
-        };
-        let (provider, origin) = self.merged.origin_of(&key_path);
-        let live = match (fatal, rule) {
-            (false, Some(rule)) => Some((router, rule)),
-            _ => None,
-        };
-        (
-            ElementReport {
-                provider,
-                origin,
-                status,
-                errors,
-            },
-            live,
-        )
+        check.finish(router, rule)
     }
 
     /// Checks a service or middleware and, first, the elements of the same kind it refers to (a weighted
@@ -295,31 +251,13 @@ impl Checker<'_> {
             Some(Visit::InProgress) => return false,
             None => {}
         }
-        let http = &self.merged.config.http;
-        let children = match kind {
-            ElementKind::Service => http.services.get(name).map(Service::referenced_services),
-            ElementKind::Middleware => http.middlewares.get(name).map(Middleware::referenced_middlewares),
-        };
-        let Some(children) = children else {
+        let Some(children) = kind.references(&self.merged.config.http, name) else {
             return false;
         };
         walk.state.insert(name.to_owned(), Visit::InProgress);
         walk.stack.push(name.to_owned());
         let key_path = format!("http.{}.{name}", kind.section());
-        let mut errors = Vec::new();
-        for child in children {
-            let problem = if walk.state.get(child) == Some(&Visit::InProgress) {
-                let start = walk.stack.iter().position(|s| s == child).unwrap_or(0);
-                Problem::Cycle(format!("{} → {child}", walk.stack[start..].join(" → ")))
-            } else if !kind.exists(http, child) {
-                kind.missing(child)
-            } else if !self.element(kind, child, walk) {
-                kind.disabled(child)
-            } else {
-                continue;
-            };
-            errors.push(self.error(&key_path, "", problem));
-        }
+        let mut errors = self.children_errors(kind, &key_path, children, walk);
         errors.extend(match kind {
             ElementKind::Service => self.service_own_errors(&key_path, name),
             ElementKind::Middleware => self.middleware_service_errors(&key_path, name),
@@ -327,6 +265,32 @@ impl Checker<'_> {
         walk.stack.pop();
         walk.order.push(name.to_owned());
         self.finish(&key_path, name, errors, &mut walk.state, kind)
+    }
+
+    /// Checks the elements of the same kind an element refers to, first: a reference is wrong when it
+    /// closes a loop, names nothing, or names an element that is not valid.
+    fn children_errors(
+        &mut self,
+        kind: ElementKind,
+        key_path: &str,
+        children: Vec<&str>,
+        walk: &mut Walk,
+    ) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        for child in children {
+            let problem = if walk.state.get(child) == Some(&Visit::InProgress) {
+                let start = walk.stack.iter().position(|s| s == child).unwrap_or(0);
+                Problem::Cycle(format!("{} → {child}", walk.stack[start..].join(" → ")))
+            } else if !kind.exists(&self.merged.config.http, child) {
+                kind.missing(child)
+            } else if !self.element(kind, child, walk) {
+                kind.disabled(child)
+            } else {
+                continue;
+            };
+            errors.push(self.error(key_path, "", problem));
+        }
+        errors
     }
 
     /// A service's problems of its own: its servers transport and server URLs (kept parsed).
@@ -342,6 +306,13 @@ impl Checker<'_> {
                 ));
             }
         }
+        let parsed = self.parse_server_urls(key_path, service, &mut errors);
+        self.server_urls.insert(name.to_owned(), parsed);
+        errors
+    }
+
+    /// The server URLs of a service that parse; each that does not is an error.
+    fn parse_server_urls(&self, key_path: &str, service: &Service, errors: &mut Vec<ConfigError>) -> Vec<ServerUrl> {
         let mut parsed = Vec::new();
         for (index, url) in service.server_urls().enumerate() {
             match ServerUrl::parse(url) {
@@ -353,8 +324,7 @@ impl Checker<'_> {
                 )),
             }
         }
-        self.server_urls.insert(name.to_owned(), parsed);
-        errors
+        parsed
     }
 
     /// The services a middleware refers to (an `errors` middleware's page service) must be live.
@@ -378,6 +348,13 @@ impl Checker<'_> {
     /// whose member or error-page service went down. Runs after both depth-first walks, since services
     /// and middlewares can refer to each other.
     fn propagate_disabled(&mut self) {
+        self.disable_services_missing_middlewares();
+        // Each pass may disable what the next one spreads further.
+        while self.spread_disabled() {}
+    }
+
+    /// Disables services whose own middlewares do not exist.
+    fn disable_services_missing_middlewares(&mut self) {
         let http = &self.merged.config.http;
         for (name, service) in &http.services {
             for (index, middleware) in service.middlewares.iter().enumerate() {
@@ -392,34 +369,20 @@ impl Checker<'_> {
                 }
             }
         }
-        loop {
-            let mut changed = false;
-            for (name, service) in &http.services {
-                let middlewares = service
-                    .middlewares
-                    .iter()
-                    .map(|m| (ElementKind::Middleware, m.as_str()));
-                let children = service
-                    .referenced_services()
-                    .into_iter()
-                    .map(|s| (ElementKind::Service, s));
-                changed |= self.disable_if_any_down(ElementKind::Service, name, middlewares.chain(children));
-            }
-            for (name, middleware) in &http.middlewares {
-                let members = middleware
-                    .referenced_middlewares()
-                    .into_iter()
-                    .map(|m| (ElementKind::Middleware, m));
-                let services = middleware
-                    .referenced_services()
-                    .into_iter()
-                    .map(|s| (ElementKind::Service, s));
-                changed |= self.disable_if_any_down(ElementKind::Middleware, name, members.chain(services));
-            }
-            if !changed {
-                return;
-            }
+    }
+
+    /// Disables, once over every service then every middleware, the enabled elements that use a
+    /// disabled one; returns whether it disabled any.
+    fn spread_disabled(&mut self) -> bool {
+        let http = &self.merged.config.http;
+        let mut changed = false;
+        for (name, service) in &http.services {
+            changed |= self.disable_if_any_down(ElementKind::Service, name, service_uses(service));
         }
+        for (name, middleware) in &http.middlewares {
+            changed |= self.disable_if_any_down(ElementKind::Middleware, name, middleware_uses(middleware));
+        }
+        changed
     }
 
     /// Disables an enabled element when one of the elements it uses is disabled; returns whether it did.
@@ -475,6 +438,154 @@ impl Checker<'_> {
     }
 }
 
+/// What a service uses: its middlewares, then its child services.
+fn service_uses(service: &Service) -> impl Iterator<Item = (ElementKind, &str)> {
+    let middlewares = service
+        .middlewares
+        .iter()
+        .map(|m| (ElementKind::Middleware, m.as_str()));
+    let children = service
+        .referenced_services()
+        .into_iter()
+        .map(|s| (ElementKind::Service, s));
+    middlewares.chain(children)
+}
+
+/// What a middleware uses: its member middlewares, then the services it sends to.
+fn middleware_uses(middleware: &Middleware) -> impl Iterator<Item = (ElementKind, &str)> {
+    let members = middleware
+        .referenced_middlewares()
+        .into_iter()
+        .map(|m| (ElementKind::Middleware, m));
+    let services = middleware
+        .referenced_services()
+        .into_iter()
+        .map(|s| (ElementKind::Service, s));
+    members.chain(services)
+}
+
+/// The problems found in one router so far, and whether one of them keeps it from going live.
+struct RouterCheck<'c, 'a> {
+    checker: &'c Checker<'a>,
+    key_path: String,
+    errors: Vec<ConfigError>,
+    fatal: bool,
+}
+
+impl RouterCheck<'_, '_> {
+    fn problem(&mut self, field: &str, problem: Problem, is_fatal: bool) {
+        self.fatal |= is_fatal;
+        self.errors.push(self.checker.error(&self.key_path, field, problem));
+    }
+
+    /// The router's rule, parsed, when its syntax is the one switchyard speaks.
+    fn rule(&mut self, router: &Router) -> Option<Rule> {
+        match router.rule_syntax.as_deref() {
+            None | Some("" | "v3" | "default") if router.rule.trim().is_empty() => {
+                self.problem("rule", Problem::EmptyRule, true);
+                None
+            }
+            None | Some("" | "v3" | "default") => match Rule::parse(&router.rule) {
+                Ok(rule) => Some(rule),
+                Err(err) => {
+                    self.problem("rule", Problem::Rule(err.to_string()), true);
+                    None
+                }
+            },
+            Some(other) => {
+                self.problem("ruleSyntax", Problem::RuleSyntax(other.to_owned()), true);
+                None
+            }
+        }
+    }
+
+    /// The router's service must be given, and be live or internal.
+    fn service(&mut self, service: &str, options: &ValidationOptions) {
+        match self.checker.report.services.get(service) {
+            None if options.internal_services.contains(service) => {}
+            _ if service.is_empty() => self.problem("service", Problem::Invalid("no service given".into()), true),
+            None => self.problem("service", Problem::MissingService(service.to_owned()), true),
+            Some(report) if report.status == Status::Disabled => {
+                self.problem("service", Problem::DisabledService(service.to_owned()), true);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Each of the router's middlewares must exist and be live.
+    fn middlewares(&mut self, middlewares: &[String]) {
+        for (index, middleware) in middlewares.iter().enumerate() {
+            let field = format!("middlewares[{index}]");
+            match self.checker.report.middlewares.get(middleware) {
+                None => self.problem(&field, Problem::MissingMiddleware(middleware.clone()), true),
+                Some(m) if m.status == Status::Disabled => {
+                    self.problem(&field, Problem::DisabledMiddleware(middleware.clone()), true);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// The TLS options a TLS router names must exist (the default ones always do).
+    fn tls_options(&mut self, router: &Router) {
+        let Some(tls) = &router.tls else {
+            return;
+        };
+        let name = if tls.options.is_empty() {
+            DEFAULT_TLS_NAME
+        } else {
+            &tls.options
+        };
+        if name != DEFAULT_TLS_NAME && !self.checker.merged.config.tls.options.contains_key(name) {
+            self.problem("tls.options", Problem::MissingTlsOptions(name.to_owned()), true);
+        }
+    }
+
+    /// Drops the entrypoints that do not exist from `router`, each reported; a router left with none
+    /// of those it named cannot go live.
+    fn entry_points(&mut self, name: &str, router: &mut Router, known: &BTreeSet<String>) {
+        let before = router.entry_points.len();
+        router.entry_points.retain(|ep| known.contains(ep));
+        let missing: Vec<_> = self.checker.merged.config.http.routers[name]
+            .entry_points
+            .iter()
+            .filter(|ep| !known.contains(*ep))
+            .cloned()
+            .collect();
+        for ep in missing {
+            self.problem("entryPoints", Problem::MissingEntryPoint(ep), false);
+        }
+        if before > 0 && router.entry_points.is_empty() {
+            self.fatal = true;
+        }
+    }
+
+    /// The router's report and, when nothing fatal was found, the router with its rule.
+    fn finish(self, router: Router, rule: Option<Rule>) -> (ElementReport, Option<(Router, Rule)>) {
+        let status = if self.fatal {
+            Status::Disabled
+        } else if self.errors.is_empty() {
+            Status::Enabled
+        } else {
+            Status::Warning
+        };
+        let (provider, origin) = self.checker.merged.origin_of(&self.key_path);
+        let live = match (self.fatal, rule) {
+            (false, Some(rule)) => Some((router, rule)),
+            _ => None,
+        };
+        (
+            ElementReport {
+                provider,
+                origin,
+                status,
+                errors: self.errors,
+            },
+            live,
+        )
+    }
+}
+
 /// The two kinds of element that refer to others of their kind.
 #[derive(Clone, Copy)]
 enum ElementKind {
@@ -501,6 +612,14 @@ impl ElementKind {
         match self {
             ElementKind::Service => "services",
             ElementKind::Middleware => "middlewares",
+        }
+    }
+
+    /// The elements of the same kind `name` refers to; `None` when it does not exist.
+    fn references<'h>(self, http: &'h crate::HttpConfig, name: &str) -> Option<Vec<&'h str>> {
+        match self {
+            ElementKind::Service => http.services.get(name).map(Service::referenced_services),
+            ElementKind::Middleware => http.middlewares.get(name).map(Middleware::referenced_middlewares),
         }
     }
 

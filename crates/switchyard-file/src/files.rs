@@ -59,22 +59,7 @@ impl Files {
     /// may be in the middle of saving it).
     pub(crate) fn reload(&mut self, target: &Target) -> Reload {
         let mut reload = Reload::default();
-        let paths = match target {
-            Target::File(file) => vec![file.clone()],
-            Target::Directory(dir) => match list_directory(dir) {
-                Ok(paths) => {
-                    self.good.retain(|path, _| paths.contains(path));
-                    paths
-                }
-                Err(source) => {
-                    reload.problems.push(FileError::Directory {
-                        path: dir.clone(),
-                        source,
-                    });
-                    Vec::new()
-                }
-            },
-        };
+        let paths = self.paths(target, &mut reload.problems);
         for path in paths {
             match load(&path) {
                 Ok((config, unknown)) => {
@@ -88,6 +73,27 @@ impl Files {
         reload.warnings.extend(skipped);
         reload.snapshot = snapshot;
         reload
+    }
+
+    /// The files to read now. Files gone from a directory are forgotten; a directory that cannot be
+    /// listed is reported and its files keep their last good configuration.
+    fn paths(&mut self, target: &Target, problems: &mut Vec<FileError>) -> Vec<PathBuf> {
+        match target {
+            Target::File(file) => vec![file.clone()],
+            Target::Directory(dir) => match list_directory(dir) {
+                Ok(paths) => {
+                    self.good.retain(|path, _| paths.contains(path));
+                    paths
+                }
+                Err(source) => {
+                    problems.push(FileError::Directory {
+                        path: dir.clone(),
+                        source,
+                    });
+                    Vec::new()
+                }
+            },
+        }
     }
 }
 

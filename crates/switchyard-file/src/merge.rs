@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use switchyard_config::{DynamicConfig, ProviderConfig};
+use switchyard_config::{DynamicConfig, HttpConfig, ProviderConfig, TlsConfig};
 
 /// Merges per-file configurations (in path order); returns the snapshot and one message per skipped
 /// duplicate.
@@ -18,49 +18,15 @@ pub(crate) fn merge_files(files: &BTreeMap<PathBuf, DynamicConfig>) -> (Provider
             origins: &mut merged.origins,
             skipped: &mut skipped,
         };
-        let http = &mut merged.config.http;
-        add.map("http.routers", "router", &mut http.routers, &config.http.routers);
-        add.map("http.services", "service", &mut http.services, &config.http.services);
-        add.map(
-            "http.middlewares",
-            "middleware",
-            &mut http.middlewares,
-            &config.http.middlewares,
-        );
-        add.map(
-            "http.serversTransports",
-            "servers transport",
-            &mut http.servers_transports,
-            &config.http.servers_transports,
-        );
-        let tls = &mut merged.config.tls;
-        add.map("tls.options", "TLS options", &mut tls.options, &config.tls.options);
-        add.map("tls.stores", "TLS store", &mut tls.stores, &config.tls.stores);
-        for certificate in &config.tls.certificates {
-            if tls.certificates.contains(certificate) {
-                skipped.push(format!(
-                    "{file}: a TLS certificate is configured twice; the copy is skipped"
-                ));
-            } else {
-                tls.certificates.push(certificate.clone());
-            }
-        }
-        for (section, mine, theirs) in [
-            ("tcp", &mut merged.config.tcp, &config.tcp),
-            ("udp", &mut merged.config.udp, &config.udp),
-        ] {
-            match (mine.is_some(), theirs) {
-                (false, Some(value)) => *mine = Some(value.clone()),
-                (true, Some(_)) => skipped.push(format!(
-                    "{file}: the `{section}` section is already defined in another file; this one is skipped"
-                )),
-                _ => {}
-            }
-        }
+        add.http(&mut merged.config.http, &config.http);
+        add.tls(&mut merged.config.tls, &config.tls);
+        add.whole_section("tcp", &mut merged.config.tcp, &config.tcp);
+        add.whole_section("udp", &mut merged.config.udp, &config.udp);
     }
     (merged, skipped)
 }
 
+/// Adds one file's definitions to the merged configuration, reporting those it skips.
 struct Adder<'a> {
     file: &'a str,
     origins: &'a mut BTreeMap<String, String>,
@@ -68,6 +34,50 @@ struct Adder<'a> {
 }
 
 impl Adder<'_> {
+    fn http(&mut self, into: &mut HttpConfig, from: &HttpConfig) {
+        self.map("http.routers", "router", &mut into.routers, &from.routers);
+        self.map("http.services", "service", &mut into.services, &from.services);
+        self.map(
+            "http.middlewares",
+            "middleware",
+            &mut into.middlewares,
+            &from.middlewares,
+        );
+        self.map(
+            "http.serversTransports",
+            "servers transport",
+            &mut into.servers_transports,
+            &from.servers_transports,
+        );
+    }
+
+    fn tls(&mut self, into: &mut TlsConfig, from: &TlsConfig) {
+        self.map("tls.options", "TLS options", &mut into.options, &from.options);
+        self.map("tls.stores", "TLS store", &mut into.stores, &from.stores);
+        for certificate in &from.certificates {
+            if into.certificates.contains(certificate) {
+                self.skipped.push(format!(
+                    "{}: a TLS certificate is configured twice; the copy is skipped",
+                    self.file
+                ));
+            } else {
+                into.certificates.push(certificate.clone());
+            }
+        }
+    }
+
+    /// A section (`tcp`, `udp`) taken whole from the first file that defines it.
+    fn whole_section<T: Clone>(&mut self, section: &str, mine: &mut Option<T>, theirs: &Option<T>) {
+        match (mine.is_some(), theirs) {
+            (false, Some(value)) => *mine = Some(value.clone()),
+            (true, Some(_)) => self.skipped.push(format!(
+                "{}: the `{section}` section is already defined in another file; this one is skipped",
+                self.file
+            )),
+            _ => {}
+        }
+    }
+
     fn map<T: Clone>(&mut self, section: &str, what: &str, into: &mut BTreeMap<String, T>, from: &BTreeMap<String, T>) {
         for (name, value) in from {
             let key = format!("{section}.{name}");

@@ -1,6 +1,6 @@
 //! The provider: load, publish, watch, reload.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use switchyard_config::{Provider, ProviderConfig, ProviderError, ProviderSink};
@@ -154,41 +154,62 @@ impl Runner {
         let mut watch = None;
         loop {
             if watch.is_none() {
-                match DirectoryWatch::start(&root, recursive) {
-                    Ok(started) => {
-                        watch = Some(started);
-                        // Changes made while nothing watched are picked up now.
-                        self.reload();
-                    }
-                    Err(err) => self.sink.report(&err),
-                }
+                watch = self.start_watch(&root, recursive);
             }
             let target = self.target.clone();
-            let change = async {
-                match &mut watch {
-                    Some(active) => active.next_change(|path| target.concerns(path)).await,
-                    None => {
-                        tokio::time::sleep(RETRY).await;
-                        Ok(false)
-                    }
-                }
-            };
             tokio::select! {
-                changed = change => match changed {
-                    Ok(true) => {
-                        self.reload();
-                        if !root.is_dir() {
-                            watch = None;
-                        }
-                    }
-                    Ok(false) => watch = None,
-                    Err(source) => {
-                        self.sink.report(&FileError::Watch { path: root.clone(), source });
+                changed = next_change(&mut watch, &target) => {
+                    if !self.on_change(changed, &root) {
                         watch = None;
                     }
-                },
+                }
                 () = self.sink.shutdown() => return,
             }
+        }
+    }
+
+    /// A watch on `root`, or nothing (reported) when it cannot be started.
+    fn start_watch(&mut self, root: &Path, recursive: bool) -> Option<DirectoryWatch> {
+        match DirectoryWatch::start(root, recursive) {
+            Ok(started) => {
+                // Changes made while nothing watched are picked up now.
+                self.reload();
+                Some(started)
+            }
+            Err(err) => {
+                self.sink.report(&err);
+                None
+            }
+        }
+    }
+
+    /// Reloads after a change; whether the watch still holds (it neither ended, nor failed, nor lost
+    /// its directory).
+    fn on_change(&mut self, changed: Result<bool, notify::Error>, root: &Path) -> bool {
+        match changed {
+            Ok(true) => {
+                self.reload();
+                root.is_dir()
+            }
+            Ok(false) => false,
+            Err(source) => {
+                self.sink.report(&FileError::Watch {
+                    path: root.to_owned(),
+                    source,
+                });
+                false
+            }
+        }
+    }
+}
+
+/// The next change `watch` reports; without a watch, `Ok(false)` after [`RETRY`].
+async fn next_change(watch: &mut Option<DirectoryWatch>, target: &Target) -> Result<bool, notify::Error> {
+    match watch {
+        Some(active) => active.next_change(|path| target.concerns(path)).await,
+        None => {
+            tokio::time::sleep(RETRY).await;
+            Ok(false)
         }
     }
 }

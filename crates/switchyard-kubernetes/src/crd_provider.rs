@@ -20,8 +20,8 @@ use crate::mirror::Slim;
 use crate::options::CrdOptions;
 use crate::publish::PublishLoop;
 use crate::translate::crd::{CrdView, PROVIDER, translate};
-use crate::translate::{ClusterView, Key};
-use crate::watch::{SharedMirror, Watches, lock};
+use crate::translate::{ClusterView, Key, object_key};
+use crate::watch::{SharedMirror, Watches, lock, watched_namespaces};
 
 /// Traefik's `providers.kubernetesCRD`: the `traefik.io/v1alpha1` resources as routers, services,
 /// middlewares, servers transports, TLS options, stores and certificates, kept up to date by watches.
@@ -85,15 +85,8 @@ fn objects<K: Slim>(mirrors: &[SharedMirror<K>]) -> Vec<Arc<K>> {
         .collect()
 }
 
-fn key(meta: &kube::api::ObjectMeta) -> Key {
-    (
-        meta.namespace.clone().unwrap_or_default(),
-        meta.name.clone().unwrap_or_default(),
-    )
-}
-
 fn keys<K: Slim>(kind: &'static str, mirrors: &[SharedMirror<K>]) -> Vec<(&'static str, Key)> {
-    objects(mirrors).iter().map(|o| (kind, key(o.meta()))).collect()
+    objects(mirrors).iter().map(|o| (kind, object_key(o.meta()))).collect()
 }
 
 impl Mirrors {
@@ -115,23 +108,13 @@ impl Mirrors {
     }
 
     fn view(&self) -> CrdView {
-        let mut core = ClusterView::default();
-        for service in objects(&self.services) {
-            core.services.insert(key(&service.metadata), service);
-        }
-        for slice in objects(&self.slices) {
-            core.add_slice(slice);
-        }
-        core.nodes = objects(&self.nodes);
-        let mut unsupported = keys("IngressRouteTCP", &self.routes_tcp);
-        unsupported.extend(keys("IngressRouteUDP", &self.routes_udp));
-        unsupported.extend(keys("MiddlewareTCP", &self.middlewares_tcp));
-        unsupported.extend(keys("ServersTransportTCP", &self.transports_tcp));
+        let core = self.core_view();
+        let unsupported = self.unsupported();
         CrdView {
             core,
             secrets: objects(&self.secrets)
                 .into_iter()
-                .map(|s| (key(&s.0.metadata), s))
+                .map(|s| (object_key(&s.0.metadata), s))
                 .collect(),
             ingress_routes: objects(&self.ingress_routes),
             middlewares: objects(&self.middlewares),
@@ -141,6 +124,28 @@ impl Mirrors {
             tls_stores: objects(&self.tls_stores),
             unsupported,
         }
+    }
+
+    /// The Services, EndpointSlices and Nodes the custom resources refer to.
+    fn core_view(&self) -> ClusterView {
+        let mut core = ClusterView::default();
+        for service in objects(&self.services) {
+            core.services.insert(object_key(&service.metadata), service);
+        }
+        for slice in objects(&self.slices) {
+            core.add_slice(slice);
+        }
+        core.nodes = objects(&self.nodes);
+        core
+    }
+
+    /// The TCP and UDP resources, reported as not supported yet.
+    fn unsupported(&self) -> Vec<(&'static str, Key)> {
+        let mut unsupported = keys("IngressRouteTCP", &self.routes_tcp);
+        unsupported.extend(keys("IngressRouteUDP", &self.routes_udp));
+        unsupported.extend(keys("MiddlewareTCP", &self.middlewares_tcp));
+        unsupported.extend(keys("ServersTransportTCP", &self.transports_tcp));
+        unsupported
     }
 }
 
@@ -311,13 +316,8 @@ impl CrdProvider {
 
     fn watch_all(&self, watches: &mut Watches) -> Mirrors {
         let mut m = Mirrors::default();
-        let namespaces: Vec<Option<&str>> = if self.namespaces.is_empty() {
-            vec![None]
-        } else {
-            self.namespaces.iter().map(|ns| Some(ns.as_str())).collect()
-        };
         let crd = watcher::Config::default().labels(&self.label_selector);
-        for ns in namespaces {
+        for ns in watched_namespaces(&self.namespaces) {
             m.ingress_routes.push(watches.namespaced(ns, crd.clone()));
             m.middlewares.push(watches.namespaced(ns, crd.clone()));
             m.traefik_services.push(watches.namespaced(ns, crd.clone()));

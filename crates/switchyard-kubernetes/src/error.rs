@@ -9,6 +9,7 @@
 /// assert_eq!(error.to_string(), "watching ingresses in default: 3 attempts in a row failed; listing again");
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KubernetesError {
     /// No client configuration: no endpoint given, no kubeconfig found and not running in a cluster.
     #[error("no Kubernetes client configuration: {0}")]
@@ -96,6 +97,7 @@ impl ObjectError {
 /// assert_eq!(error.to_string(), "Service `web` has no port http");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TranslateError {
     /// A backend names a Service that does not exist.
     #[error("Service `{name}` not found")]

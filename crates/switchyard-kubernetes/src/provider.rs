@@ -1,5 +1,6 @@
 //! The provider: watches, translation on change, publication, status.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +18,8 @@ use crate::mirror::Slim;
 use crate::options::TranslateOptions;
 use crate::publish::PublishLoop;
 use crate::status::StatusWriter;
-use crate::translate::{ClusterView, translate};
-use crate::watch::{SharedMirror, Watches, lock};
+use crate::translate::{ClusterView, Key, object_key, translate};
+use crate::watch::{SharedMirror, Watches, lock, watched_namespaces};
 
 /// Traefik's `providers.kubernetesIngress`: routers, services and certificates from Ingresses,
 /// Services, EndpointSlices and TLS Secrets, kept up to date by watches.
@@ -78,35 +79,31 @@ impl Mirrors {
 
     fn view(&self) -> ClusterView {
         let mut view = ClusterView::default();
-        let key = |meta: &kube::api::ObjectMeta| {
-            (
-                meta.namespace.clone().unwrap_or_default(),
-                meta.name.clone().unwrap_or_default(),
-            )
-        };
-        for mirror in &self.ingresses {
-            view.ingresses.extend(lock(mirror).objects().cloned());
-        }
-        for mirror in &self.classes {
-            view.classes.extend(lock(mirror).objects().cloned());
-        }
-        for mirror in &self.services {
-            view.services
-                .extend(lock(mirror).objects().map(|s| (key(&s.metadata), Arc::clone(s))));
-        }
+        collect(&mut view.ingresses, &self.ingresses);
+        collect(&mut view.classes, &self.classes);
+        collect_by_key(&mut view.services, &self.services);
         for mirror in &self.slices {
             for slice in lock(mirror).objects() {
                 view.add_slice(Arc::clone(slice));
             }
         }
-        for mirror in &self.nodes {
-            view.nodes.extend(lock(mirror).objects().cloned());
-        }
-        for mirror in &self.secrets {
-            view.secrets
-                .extend(lock(mirror).objects().map(|s| (key(&s.metadata), Arc::clone(s))));
-        }
+        collect(&mut view.nodes, &self.nodes);
+        collect_by_key(&mut view.secrets, &self.secrets);
         view
+    }
+}
+
+/// Adds the objects `mirrors` hold to `into`.
+fn collect<K: Slim>(into: &mut Vec<Arc<K>>, mirrors: &[SharedMirror<K>]) {
+    for mirror in mirrors {
+        into.extend(lock(mirror).objects().cloned());
+    }
+}
+
+/// Adds the objects `mirrors` hold to `into`, by `(namespace, name)`.
+fn collect_by_key<K: Slim>(into: &mut BTreeMap<Key, Arc<K>>, mirrors: &[SharedMirror<K>]) {
+    for mirror in mirrors {
+        into.extend(lock(mirror).objects().map(|o| (object_key(o.meta()), Arc::clone(o))));
     }
 }
 
@@ -310,13 +307,8 @@ impl IngressProvider {
     /// Starts one watch per resource type and namespace, and the cluster-wide ones asked for.
     fn watch_all(&self, watches: &mut Watches) -> Mirrors {
         let mut mirrors = Mirrors::default();
-        let namespaces: Vec<Option<&str>> = if self.namespaces.is_empty() {
-            vec![None]
-        } else {
-            self.namespaces.iter().map(|ns| Some(ns.as_str())).collect()
-        };
         let ingress_config = watcher::Config::default().labels(&self.label_selector);
-        for namespace in namespaces {
+        for namespace in watched_namespaces(&self.namespaces) {
             let all = watcher::Config::default();
             mirrors
                 .ingresses
@@ -328,15 +320,20 @@ impl IngressProvider {
         if self.class_lookup {
             mirrors.classes.push(watches.cluster(watcher::Config::default()));
         }
+        if self.watches_nodes() {
+            mirrors.nodes.push(watches.cluster(watcher::Config::default()));
+        }
+        mirrors
+    }
+
+    /// Whether the Ingress status may need the nodes' addresses (and cluster-scoped watches are on).
+    fn watches_nodes(&self) -> bool {
         let published_service = self
             .translate
             .ingress_endpoint
             .as_ref()
             .is_some_and(|e| !e.published_service.is_empty());
-        if self.cluster_scope && (self.translate.report_node_internal_ips || published_service) {
-            mirrors.nodes.push(watches.cluster(watcher::Config::default()));
-        }
-        mirrors
+        self.cluster_scope && (self.translate.report_node_internal_ips || published_service)
     }
 }
 

@@ -44,26 +44,8 @@ impl<L: Fn() -> bool, T: Fn() -> Translation> PublishLoop<L, T> {
             let started = std::time::Instant::now();
             let translation = (self.translate)();
             let current = (translation.snapshot, translation.problems);
-            let recovered = self.recovered.swap(false, Ordering::Relaxed);
-            if recovered || published.as_ref() != Some(&current) {
-                tracing::debug!(
-                    routers = current.0.config.http.routers.len(),
-                    problems = current.1.len(),
-                    elapsed = ?started.elapsed(),
-                    "publishing a new snapshot"
-                );
-                self.sink.publish(current.0.clone());
-                for problem in &current.1 {
-                    tracing::warn!("{problem}");
-                    self.sink.warn(problem.to_string());
-                }
-                published = Some(current);
-            }
-            if let Some(updates) = &self.statuses {
-                for update in translation.statuses {
-                    let _ = updates.send(update);
-                }
-            }
+            self.publish_if_changed(current, started, &mut published);
+            self.send_statuses(translation.statuses);
             if !self.throttle.is_zero() {
                 tokio::select! {
                     () = tokio::time::sleep(self.throttle) => {}
@@ -71,5 +53,40 @@ impl<L: Fn() -> bool, T: Fn() -> Translation> PublishLoop<L, T> {
                 }
             }
         }
+    }
+
+    /// Hands the Ingress status updates to the status writer, when statuses are written.
+    fn send_statuses(&self, statuses: Vec<StatusUpdate>) {
+        if let Some(updates) = &self.statuses {
+            for update in statuses {
+                let _ = updates.send(update);
+            }
+        }
+    }
+
+    /// Publishes the snapshot and its problems when they differ from what was published last, or when
+    /// a watch recovered (so that the problem it reported is cleared).
+    fn publish_if_changed(
+        &self,
+        current: (ProviderConfig, Vec<ObjectError>),
+        started: std::time::Instant,
+        published: &mut Option<(ProviderConfig, Vec<ObjectError>)>,
+    ) {
+        let recovered = self.recovered.swap(false, Ordering::Relaxed);
+        if !recovered && published.as_ref() == Some(&current) {
+            return;
+        }
+        tracing::debug!(
+            routers = current.0.config.http.routers.len(),
+            problems = current.1.len(),
+            elapsed = ?started.elapsed(),
+            "publishing a new snapshot"
+        );
+        self.sink.publish(current.0.clone());
+        for problem in &current.1 {
+            tracing::warn!("{problem}");
+            self.sink.warn(problem.to_string());
+        }
+        *published = Some(current);
     }
 }

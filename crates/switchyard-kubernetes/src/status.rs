@@ -31,30 +31,37 @@ impl StatusWriter {
                 () = self.sink.shutdown() => return,
             };
             let Some(update) = update else { return };
-            let key = (update.namespace.clone(), update.name.clone());
-            if self.written.get(&key) == Some(&update.version) {
-                continue;
-            }
-            let api: kube::Api<Ingress> = kube::Api::namespaced(self.client.clone(), &update.namespace);
-            let patch = serde_json::json!({"status": {"loadBalancer": {"ingress": update.ingress}}});
-            let params = kube::api::PatchParams::default();
-            match api
-                .patch_status(&update.name, &params, &kube::api::Patch::Merge(&patch))
-                .await
-            {
-                Ok(_) => {
-                    self.written.insert(key, update.version);
-                }
-                Err(source) => {
-                    let error = crate::error::KubernetesError::Status {
-                        namespace: update.namespace,
-                        name: update.name,
-                        source,
-                    };
-                    tracing::warn!("{error}");
-                    self.sink.report(&error);
-                }
-            }
+            self.write(update).await;
         }
+    }
+
+    /// Writes one update, unless this version of the Ingress has it already; a failure is reported.
+    async fn write(&mut self, update: crate::translate::StatusUpdate) {
+        let key = (update.namespace.clone(), update.name.clone());
+        if self.written.get(&key) == Some(&update.version) {
+            return;
+        }
+        let api: kube::Api<Ingress> = kube::Api::namespaced(self.client.clone(), &update.namespace);
+        let patch = serde_json::json!({"status": {"loadBalancer": {"ingress": update.ingress}}});
+        let params = kube::api::PatchParams::default();
+        match api
+            .patch_status(&update.name, &params, &kube::api::Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                self.written.insert(key, update.version);
+            }
+            Err(source) => self.report_failure(update.namespace, update.name, source),
+        }
+    }
+
+    fn report_failure(&self, namespace: String, name: String, source: kube::Error) {
+        let error = crate::error::KubernetesError::Status {
+            namespace,
+            name,
+            source,
+        };
+        tracing::warn!("{error}");
+        self.sink.report(&error);
     }
 }

@@ -31,6 +31,15 @@ pub(crate) fn lock<K>(mirror: &SharedMirror<K>) -> std::sync::MutexGuard<'_, Mir
     mirror.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The namespaces to watch: each of `namespaces`, or all (`None`) when there are none.
+pub(crate) fn watched_namespaces(namespaces: &[String]) -> Vec<Option<&str>> {
+    if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.iter().map(|ns| Some(ns.as_str())).collect()
+    }
+}
+
 /// The watches of one provider run: each in its own task, all signalling one [`Notify`] on change.
 pub(crate) struct Watches {
     client: Client,
@@ -132,56 +141,92 @@ where
 {
     /// Follows the resource until shutdown, signalling `changed` whenever the objects in use change.
     async fn run(self, changed: Arc<Notify>, sink: ProviderSink) {
+        // Each round starts with a fresh list: the stream ended, or its starts kept failing.
+        while self.follow(&changed, &sink).await {}
+    }
+
+    /// Follows one watcher stream: `true` when it ended or must be started afresh, `false` at shutdown.
+    async fn follow(&self, changed: &Notify, sink: &ProviderSink) -> bool {
+        let stream = watcher(self.api.clone(), self.config.clone());
+        let mut stream = std::pin::pin!(stream);
+        let mut failures = 0u32;
         loop {
-            let stream = watcher(self.api.clone(), self.config.clone());
-            let mut stream = std::pin::pin!(stream);
-            let mut failures = 0u32;
-            loop {
-                let next = tokio::select! {
-                    next = stream.next() => next,
-                    () = sink.shutdown() => return,
-                };
-                let Some(next) = next else { break };
-                match next {
-                    Ok(event) => {
-                        if failures > 0 {
-                            tracing::info!(resource = %self.label, "watch resumed after {failures} failed attempts");
-                            failures = 0;
-                            self.recovered.store(true, std::sync::atomic::Ordering::Relaxed);
-                            changed.notify_one();
-                        }
-                        if lock(&self.mirror).apply(event) {
-                            changed.notify_one();
-                        }
-                    }
-                    Err(source) => {
-                        failures += 1;
-                        let start_failed = matches!(source, watcher::Error::WatchStartFailed(_));
-                        let error = KubernetesError::Watch {
-                            resource: self.label.clone(),
-                            source,
-                        };
-                        tracing::warn!("{error}");
-                        if failures == 1 {
-                            sink.report(&error);
-                        }
-                        if start_failed && failures >= RESTART_AFTER {
-                            let restarted = KubernetesError::WatchRestarted {
-                                resource: self.label.clone(),
-                                failures,
-                            };
-                            tracing::warn!("{restarted}");
-                            sink.report(&restarted);
-                            break;
-                        }
-                        let pause = Duration::from_millis(100 << failures.min(5)).min(MAX_BACKOFF);
-                        tokio::select! {
-                            () = tokio::time::sleep(pause) => {}
-                            () = sink.shutdown() => return,
-                        }
+            let next = tokio::select! {
+                next = stream.next() => next,
+                () = sink.shutdown() => return false,
+            };
+            match next {
+                None => return true,
+                Some(Ok(event)) => self.apply(event, &mut failures, changed),
+                Some(Err(source)) => {
+                    failures += 1;
+                    match self.after_failure(source, failures, sink).await {
+                        AfterFailure::Retry => {}
+                        AfterFailure::Restart => return true,
+                        AfterFailure::Stop => return false,
                     }
                 }
             }
         }
     }
+
+    /// Applies an event to the mirror, first noting that the watch works again after failures.
+    fn apply(&self, event: watcher::Event<K>, failures: &mut u32, changed: &Notify) {
+        if *failures > 0 {
+            tracing::info!(resource = %self.label, "watch resumed after {failures} failed attempts");
+            *failures = 0;
+            self.recovered.store(true, std::sync::atomic::Ordering::Relaxed);
+            changed.notify_one();
+        }
+        if lock(&self.mirror).apply(event) {
+            changed.notify_one();
+        }
+    }
+
+    /// Reports the `failures`-th failure in a row, then waits before the next attempt (longer after each
+    /// failure), unless the watch must be started afresh.
+    async fn after_failure(&self, source: watcher::Error, failures: u32, sink: &ProviderSink) -> AfterFailure {
+        if self.report_failure(source, failures, sink) {
+            return AfterFailure::Restart;
+        }
+        let pause = Duration::from_millis(100 << failures.min(5)).min(MAX_BACKOFF);
+        tokio::select! {
+            () = tokio::time::sleep(pause) => AfterFailure::Retry,
+            () = sink.shutdown() => AfterFailure::Stop,
+        }
+    }
+
+    /// Logs a failure, reporting the first of a run; returns whether starts failed often enough for the
+    /// watch to be started afresh (which is reported too).
+    fn report_failure(&self, source: watcher::Error, failures: u32, sink: &ProviderSink) -> bool {
+        let start_failed = matches!(source, watcher::Error::WatchStartFailed(_));
+        let error = KubernetesError::Watch {
+            resource: self.label.clone(),
+            source,
+        };
+        tracing::warn!("{error}");
+        if failures == 1 {
+            sink.report(&error);
+        }
+        if !(start_failed && failures >= RESTART_AFTER) {
+            return false;
+        }
+        let restarted = KubernetesError::WatchRestarted {
+            resource: self.label.clone(),
+            failures,
+        };
+        tracing::warn!("{restarted}");
+        sink.report(&restarted);
+        true
+    }
+}
+
+/// What a watch does after a failed attempt.
+enum AfterFailure {
+    /// Tries again where it was.
+    Retry,
+    /// Starts afresh with a new list.
+    Restart,
+    /// Stops: the provider shuts down.
+    Stop,
 }

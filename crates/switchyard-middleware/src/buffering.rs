@@ -138,46 +138,20 @@ impl Spool {
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        let mut spool = Self {
-            memory: Vec::new(),
-            file: None,
-            len: 0,
-        };
-        let mut writer: Option<tokio::fs::File> = None;
-        let mut in_memory = 0u64;
+        let mut writer = SpoolWriter::new(mem);
         let mut body = std::pin::pin!(body);
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| SpoolError::Body(e.into()))?;
-            let Ok(mut data) = frame.into_data() else { continue };
-            spool.len += data.len() as u64;
+            let Ok(data) = frame.into_data() else { continue };
+            writer.spool.len += data.len() as u64;
             if let Some(max) = max {
-                if spool.len > max {
+                if writer.spool.len > max {
                     return Err(SpoolError::TooLarge(max));
                 }
             }
-            if in_memory < mem {
-                let keep = usize::try_from(mem - in_memory).unwrap_or(usize::MAX).min(data.len());
-                in_memory += keep as u64;
-                spool.memory.push(data.split_to(keep));
-            }
-            if data.is_empty() {
-                continue;
-            }
-            let file = match &mut writer {
-                Some(file) => file,
-                None => {
-                    let named = tempfile::NamedTempFile::new()?;
-                    let handle = tokio::fs::File::from_std(named.reopen()?);
-                    spool.file = Some(named);
-                    writer.insert(handle)
-                }
-            };
-            file.write_all(&data).await?;
+            writer.write(data).await?;
         }
-        if let Some(mut file) = writer {
-            file.flush().await?;
-        }
-        Ok(spool)
+        writer.finish().await
     }
 
     /// The body again, from its start.
@@ -191,6 +165,64 @@ impl Spool {
             file,
             remaining: self.len,
         })
+    }
+}
+
+/// A [`Spool`] being filled: its first `mem` bytes in memory, the rest written to its file.
+struct SpoolWriter {
+    spool: Spool,
+    /// The temporary file, open for writing once the memory is full.
+    file: Option<tokio::fs::File>,
+    in_memory: u64,
+    mem: u64,
+}
+
+impl SpoolWriter {
+    fn new(mem: u64) -> Self {
+        Self {
+            spool: Spool {
+                memory: Vec::new(),
+                file: None,
+                len: 0,
+            },
+            file: None,
+            in_memory: 0,
+            mem,
+        }
+    }
+
+    /// Keeps `data` in memory while there is room, and writes the rest to the temporary file (created
+    /// when first needed).
+    async fn write(&mut self, mut data: Bytes) -> Result<(), SpoolError> {
+        if self.in_memory < self.mem {
+            let keep = usize::try_from(self.mem - self.in_memory)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            self.in_memory += keep as u64;
+            self.spool.memory.push(data.split_to(keep));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => {
+                let named = tempfile::NamedTempFile::new()?;
+                let handle = tokio::fs::File::from_std(named.reopen()?);
+                self.spool.file = Some(named);
+                self.file.insert(handle)
+            }
+        };
+        file.write_all(&data).await?;
+        Ok(())
+    }
+
+    /// The spool, its file flushed.
+    async fn finish(self) -> Result<Spool, SpoolError> {
+        if let Some(mut file) = self.file {
+            file.flush().await?;
+        }
+        Ok(self.spool)
     }
 }
 
@@ -218,22 +250,7 @@ impl Body for SpoolBody {
             this.file = None;
             return Poll::Ready(None);
         }
-        let size = usize::try_from(this.remaining).unwrap_or(usize::MAX).min(64 * 1024);
-        let mut buffer = BytesMut::zeroed(size);
-        let mut read = ReadBuf::new(&mut buffer);
-        match file.as_mut().poll_read(cx, &mut read) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(error)) => Poll::Ready(Some(Err(error.into()))),
-            Poll::Ready(Ok(())) => {
-                let n = read.filled().len();
-                if n == 0 {
-                    return Poll::Ready(Some(Err("the buffered body's file ended early".into())));
-                }
-                buffer.truncate(n);
-                this.remaining -= n as u64;
-                Poll::Ready(Some(Ok(Frame::data(buffer.freeze()))))
-            }
-        }
+        poll_file_chunk(file.as_mut(), &mut this.remaining, cx)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -242,6 +259,30 @@ impl Body for SpoolBody {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// The next chunk (at most 64 KiB) of the `remaining` bytes of a spool's file.
+fn poll_file_chunk(
+    file: Pin<&mut tokio::fs::File>,
+    remaining: &mut u64,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    let size = usize::try_from(*remaining).unwrap_or(usize::MAX).min(64 * 1024);
+    let mut buffer = BytesMut::zeroed(size);
+    let mut read = ReadBuf::new(&mut buffer);
+    match file.poll_read(cx, &mut read) {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Err(error)) => Poll::Ready(Some(Err(error.into()))),
+        Poll::Ready(Ok(())) => {
+            let n = read.filled().len();
+            if n == 0 {
+                return Poll::Ready(Some(Err("the buffered body's file ended early".into())));
+            }
+            buffer.truncate(n);
+            *remaining -= n as u64;
+            Poll::Ready(Some(Ok(Frame::data(buffer.freeze()))))
+        }
     }
 }
 
@@ -289,88 +330,134 @@ async fn serve(spooler: Arc<Spooler>, inner: HttpService, req: Request<RequestBo
     }
     let spool = match Spool::fill(body, spooler.mem_request, spooler.max_request).await {
         Ok(spool) => spool,
-        Err(SpoolError::TooLarge(_)) => return too_large(),
-        Err(SpoolError::Body(error)) => {
-            tracing::debug!(target: "switchyard::middleware", %error, "reading a request body to buffer failed");
-            return answer(StatusCode::BAD_REQUEST, "Bad Request");
-        }
-        Err(error @ SpoolError::File(_)) => {
-            tracing::warn!(target: "switchyard::middleware", %error, "buffering a request failed");
-            return internal_error();
-        }
+        Err(error) => return request_failure(error),
     };
     parts.headers.remove(TRANSFER_ENCODING);
     parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(spool.len));
-    let mut attempt = 1;
-    loop {
-        let body = match spool.body() {
-            Ok(body) if spool.len > 0 => RequestBody::new(body),
-            Ok(_) => RequestBody::empty(),
-            Err(error) => {
-                tracing::warn!(target: "switchyard::middleware", %error, "replaying a buffered request failed");
+    spooler.send(&inner, &parts, &spool).await
+}
+
+impl Spooler {
+    /// Sends the buffered request, again while the retry expression holds, and answers with the last
+    /// response, buffered.
+    async fn send(&self, inner: &HttpService, parts: &http::request::Parts, spool: &Spool) -> Response<ResponseBody> {
+        let mut attempt = 1;
+        loop {
+            let Some(request) = replayed_request(spool, parts) else {
                 return internal_error();
-            }
-        };
-        let mut request = Request::new(body);
-        *request.method_mut() = parts.method.clone();
-        *request.uri_mut() = parts.uri.clone();
-        *request.version_mut() = parts.version;
-        *request.headers_mut() = parts.headers.clone();
-        *request.extensions_mut() = parts.extensions.clone();
-        let Ok(response) = inner.clone().oneshot(request).await;
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            return response;
-        }
-        let network_error = UpstreamFailure::of(&response).is_some_and(|f| f.is_network_error());
-        let code = response.status().as_u16();
-        let (head, body) = response.into_parts();
-        let buffered = if expects_body(
-            &parts.method,
-            &Response::from_parts(head.clone(), ResponseBody::empty()),
-        ) {
-            match Spool::fill(body, spooler.mem_response, spooler.max_response).await {
-                Ok(spool) => Some(spool),
-                Err(SpoolError::TooLarge(_)) => return internal_error(),
-                Err(SpoolError::Body(error)) => {
-                    tracing::debug!(target: "switchyard::middleware", %error, "reading a response body to buffer failed");
-                    return answer(StatusCode::BAD_GATEWAY, "Bad Gateway");
-                }
-                Err(error @ SpoolError::File(_)) => {
-                    tracing::warn!(target: "switchyard::middleware", %error, "buffering a response failed");
-                    return internal_error();
-                }
-            }
-        } else {
-            None
-        };
-        let again = attempt < MAX_ATTEMPTS
-            && spooler.retry.as_ref().is_some_and(|retry| {
-                retry.eval(&mut |fact: &Fact| match fact {
-                    Fact::Attempts => Value::Number(f64::from(attempt)),
-                    Fact::ResponseCode => Value::Number(f64::from(code)),
-                    Fact::IsNetworkError => Value::Bool(network_error),
-                    Fact::RequestMethod => Value::Text(parts.method.as_str()),
-                })
-            });
-        if !again {
-            return match buffered {
-                None => Response::from_parts(head, ResponseBody::empty()),
-                Some(spool) => match spool.body() {
-                    Ok(body) => {
-                        let len = spool.len;
-                        // The temporary file is already open for reading; its name can go now.
-                        drop(spool);
-                        with_length(head, len, ResponseBody::new(body))
-                    }
-                    Err(error) => {
-                        tracing::warn!(target: "switchyard::middleware", %error, "reading a buffered response failed");
-                        internal_error()
-                    }
-                },
             };
+            let Ok(response) = inner.clone().oneshot(request).await;
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                return response;
+            }
+            let network_error = UpstreamFailure::of(&response).is_some_and(|f| f.is_network_error());
+            let code = response.status().as_u16();
+            let (head, body) = response.into_parts();
+            let buffered = match self.spool_response(&parts.method, &head, body).await {
+                Ok(buffered) => buffered,
+                Err(error) => return response_failure(error),
+            };
+            let again = attempt < MAX_ATTEMPTS && self.retry_holds(attempt, code, network_error, &parts.method);
+            if !again {
+                return buffered_response(head, buffered);
+            }
+            attempt += 1;
+            tracing::debug!(target: "switchyard::middleware", attempt, "replaying a buffered request");
         }
-        attempt += 1;
-        tracing::debug!(target: "switchyard::middleware", attempt, "replaying a buffered request");
+    }
+
+    /// The response's body, buffered; `None` for a response that has none.
+    async fn spool_response(
+        &self,
+        method: &Method,
+        head: &http::response::Parts,
+        body: ResponseBody,
+    ) -> Result<Option<Spool>, SpoolError> {
+        if !expects_body(method, &Response::from_parts(head.clone(), ResponseBody::empty())) {
+            return Ok(None);
+        }
+        Spool::fill(body, self.mem_response, self.max_response).await.map(Some)
+    }
+
+    /// Whether the retry expression asks for another attempt after this one.
+    fn retry_holds(&self, attempt: u32, code: u16, network_error: bool, method: &Method) -> bool {
+        self.retry.as_ref().is_some_and(|retry| {
+            retry.eval(&mut |fact: &Fact| match fact {
+                Fact::Attempts => Value::Number(f64::from(attempt)),
+                Fact::ResponseCode => Value::Number(f64::from(code)),
+                Fact::IsNetworkError => Value::Bool(network_error),
+                Fact::RequestMethod => Value::Text(method.as_str()),
+            })
+        })
+    }
+}
+
+/// The buffered request again, with its body from the start; `None` (logged) when the body cannot be
+/// read back.
+fn replayed_request(spool: &Spool, parts: &http::request::Parts) -> Option<Request<RequestBody>> {
+    let body = match spool.body() {
+        Ok(body) if spool.len > 0 => RequestBody::new(body),
+        Ok(_) => RequestBody::empty(),
+        Err(error) => {
+            tracing::warn!(target: "switchyard::middleware", %error, "replaying a buffered request failed");
+            return None;
+        }
+    };
+    let mut request = Request::new(body);
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers.clone();
+    *request.extensions_mut() = parts.extensions.clone();
+    Some(request)
+}
+
+/// The answer when a request body cannot be buffered.
+fn request_failure(error: SpoolError) -> Response<ResponseBody> {
+    match error {
+        SpoolError::TooLarge(_) => too_large(),
+        SpoolError::Body(error) => {
+            tracing::debug!(target: "switchyard::middleware", %error, "reading a request body to buffer failed");
+            answer(StatusCode::BAD_REQUEST, "Bad Request")
+        }
+        error @ SpoolError::File(_) => {
+            tracing::warn!(target: "switchyard::middleware", %error, "buffering a request failed");
+            internal_error()
+        }
+    }
+}
+
+/// The answer when a response body cannot be buffered.
+fn response_failure(error: SpoolError) -> Response<ResponseBody> {
+    match error {
+        SpoolError::TooLarge(_) => internal_error(),
+        SpoolError::Body(error) => {
+            tracing::debug!(target: "switchyard::middleware", %error, "reading a response body to buffer failed");
+            answer(StatusCode::BAD_GATEWAY, "Bad Gateway")
+        }
+        error @ SpoolError::File(_) => {
+            tracing::warn!(target: "switchyard::middleware", %error, "buffering a response failed");
+            internal_error()
+        }
+    }
+}
+
+/// The last response, with its buffered body and its length.
+fn buffered_response(head: http::response::Parts, buffered: Option<Spool>) -> Response<ResponseBody> {
+    let Some(spool) = buffered else {
+        return Response::from_parts(head, ResponseBody::empty());
+    };
+    match spool.body() {
+        Ok(body) => {
+            let len = spool.len;
+            // The temporary file is already open for reading; its name can go now.
+            drop(spool);
+            with_length(head, len, ResponseBody::new(body))
+        }
+        Err(error) => {
+            tracing::warn!(target: "switchyard::middleware", %error, "reading a buffered response failed");
+            internal_error()
+        }
     }
 }
 

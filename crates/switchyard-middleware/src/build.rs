@@ -1,6 +1,8 @@
 //! Building a middleware layer from its configuration.
 
-use switchyard_config::Middleware;
+use std::collections::BTreeMap;
+
+use switchyard_config::{Chain, Middleware};
 
 use crate::{HttpService, MiddlewareError, MiddlewareLayer, Plugins};
 
@@ -106,26 +108,8 @@ pub fn build(middleware: &Middleware, ctx: &BuildContext<'_>) -> Result<Middlewa
         Middleware::StripPrefixRegex(c) => crate::path::strip_prefix_regex(c),
         Middleware::ReplacePath(c) => crate::path::replace_path(c),
         Middleware::ReplacePathRegex(c) => crate::path::replace_path_regex(c),
-        Middleware::Chain(c) => {
-            let layers = c
-                .middlewares
-                .iter()
-                .map(|name| ctx.middleware(name))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(MiddlewareLayer::new(tower::layer::layer_fn(move |inner| {
-                crate::chain(&layers, inner)
-            })))
-        }
-        Middleware::Plugin(plugins) => {
-            let mut entries = plugins.iter();
-            match (entries.next(), entries.next()) {
-                (Some((name, options)), None) => ctx.plugin(name, options),
-                _ => Err(MiddlewareError::invalid(
-                    "",
-                    "a plugin middleware names exactly one plugin, with its options below the name",
-                )),
-            }
-        }
+        Middleware::Chain(c) => chain(c, ctx),
+        Middleware::Plugin(plugins) => plugin(plugins, ctx),
         Middleware::Headers(c) => crate::headers::headers(c, ctx),
         Middleware::IpAllowList(c) => crate::ip_allow_list::ip_allow_list(c, ctx),
         Middleware::IpWhiteList(c) => crate::ip_allow_list::ip_white_list(c, ctx),
@@ -145,5 +129,32 @@ pub fn build(middleware: &Middleware, ctx: &BuildContext<'_>) -> Result<Middlewa
         Middleware::PassTlsClientCert(c) => crate::pass_tls_client_cert::pass_tls_client_cert(c, ctx),
         Middleware::RedirectScheme(c) => crate::redirect::redirect_scheme(c, ctx),
         Middleware::RedirectRegex(c) => crate::redirect::redirect_regex(c, ctx),
+    }
+}
+
+/// `chain`: its members, built already, in order.
+fn chain(config: &Chain, ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
+    let layers = config
+        .middlewares
+        .iter()
+        .map(|name| ctx.middleware(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(MiddlewareLayer::new(tower::layer::layer_fn(move |inner| {
+        crate::chain(&layers, inner)
+    })))
+}
+
+/// `plugin`: the one plugin it names, from the registered factories.
+fn plugin(
+    plugins: &BTreeMap<String, serde_json::Value>,
+    ctx: &BuildContext<'_>,
+) -> Result<MiddlewareLayer, MiddlewareError> {
+    let mut entries = plugins.iter();
+    match (entries.next(), entries.next()) {
+        (Some((name, options)), None) => ctx.plugin(name, options),
+        _ => Err(MiddlewareError::invalid(
+            "",
+            "a plugin middleware names exactly one plugin, with its options below the name",
+        )),
     }
 }

@@ -106,6 +106,15 @@ impl MediaType {
     }
 }
 
+/// The weight of an `Accept-Encoding` item from its parameters: its `q`, 1 without one, 0 when unreadable.
+fn q_value(params: &str) -> f64 {
+    let params = params.replace(' ', "");
+    match params.strip_prefix("q=") {
+        Some(q) => q.parse::<f64>().unwrap_or(0.0),
+        None => 1.0,
+    }
+}
+
 /// A built `compress` middleware: its configuration, checked, and the step that compresses.
 #[derive(Debug)]
 struct Compressor {
@@ -123,44 +132,46 @@ impl Compressor {
         if values.peek().is_none() {
             return self.default;
         }
-        // Preference rank: configured encodings in order, `*` before all, `identity` after all.
-        let rank = |name: &str| -> Option<i64> {
-            match name {
-                "*" => Some(-1),
-                "identity" => Some(self.encodings.len() as i64),
-                other => Encoding::parse(other)
-                    .and_then(|e| self.encodings.iter().position(|c| *c == e))
-                    .map(|i| i as i64),
-            }
-        };
         let mut best: Option<(&str, f64, i64)> = None;
         for value in values {
             let Ok(value) = value.to_str() else { continue };
             for item in value.split(',') {
-                let item = item.trim();
-                let (name, params) = item.split_once(';').unwrap_or((item, ""));
-                let name = name.trim();
-                let Some(order) = rank(name) else { continue };
-                let params = params.replace(' ', "");
-                let weight = match params.strip_prefix("q=") {
-                    Some(q) => q.parse::<f64>().unwrap_or(0.0),
-                    None => 1.0,
-                };
-                if weight == 0.0 {
-                    continue;
-                }
-                let better = match best {
-                    None => true,
-                    Some((_, w, o)) => weight > w || (weight == w && order < o),
-                };
-                if better {
-                    best = Some((name, weight, order));
-                }
+                self.consider(item, &mut best);
             }
         }
         match best?.0 {
             "*" => self.default.or_else(|| self.encodings.first().copied()),
             name => Encoding::parse(name),
+        }
+    }
+
+    /// Makes one `Accept-Encoding` item the `best` when it is preferred: by weight, then by rank.
+    fn consider<'a>(&self, item: &'a str, best: &mut Option<(&'a str, f64, i64)>) {
+        let item = item.trim();
+        let (name, params) = item.split_once(';').unwrap_or((item, ""));
+        let name = name.trim();
+        let Some(order) = self.rank(name) else { return };
+        let weight = q_value(params);
+        if weight == 0.0 {
+            return;
+        }
+        let better = match *best {
+            None => true,
+            Some((_, w, o)) => weight > w || (weight == w && order < o),
+        };
+        if better {
+            *best = Some((name, weight, order));
+        }
+    }
+
+    /// Preference rank: configured encodings in order, `*` before all, `identity` after all.
+    fn rank(&self, name: &str) -> Option<i64> {
+        match name {
+            "*" => Some(-1),
+            "identity" => Some(self.encodings.len() as i64),
+            other => Encoding::parse(other)
+                .and_then(|e| self.encodings.iter().position(|c| *c == e))
+                .map(|i| i as i64),
         }
     }
 
@@ -192,49 +203,10 @@ impl Compressor {
                 "excludedContentTypes and includedContentTypes options are mutually exclusive",
             ));
         }
-        let parse_all = |field: &str, types: &[String]| {
-            types
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    MediaType::parse(t).ok_or_else(|| {
-                        MiddlewareError::invalid(format!("{field}[{i}]"), format!("`{t}` is not a media type"))
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        };
-        // gRPC as in Traefik; server-sent events too, since holding back the first kilobyte would stall
-        // a stream of small events (Traefik's writer flushes them early instead).
-        let mut excludes = ["application/grpc", "text/event-stream"]
-            .map(|essence| MediaType {
-                essence: essence.into(),
-                params: Vec::new(),
-            })
-            .to_vec();
-        excludes.extend(parse_all("excludedContentTypes", &config.excluded_content_types)?);
-        let includes = parse_all("includedContentTypes", &config.included_content_types)?;
-        if config.encodings.is_empty() {
-            return Err(MiddlewareError::invalid(
-                "encodings",
-                "at least one encoding must be specified",
-            ));
-        }
-        let encodings = config
-            .encodings
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                Encoding::parse(e).ok_or_else(|| {
-                    MiddlewareError::invalid(format!("encodings[{i}]"), format!("unsupported encoding: {e}"))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let default = match config.default_encoding.as_str() {
-            "" => None,
-            name => Some(Encoding::parse(name).filter(|e| encodings.contains(e)).ok_or_else(|| {
-                MiddlewareError::invalid("defaultEncoding", format!("unsupported default encoding: {name}"))
-            })?),
-        };
+        let excludes = excludes(&config.excluded_content_types)?;
+        let includes = media_types("includedContentTypes", &config.included_content_types)?;
+        let encodings = encodings(&config.encodings)?;
+        let default = default_encoding(&config.default_encoding, &encodings)?;
         Ok(Self {
             excludes,
             includes,
@@ -246,6 +218,62 @@ impl Compressor {
             default,
         })
     }
+}
+
+/// The types never compressed, then `excludedContentTypes`.
+fn excludes(configured: &[String]) -> Result<Vec<MediaType>, MiddlewareError> {
+    // gRPC as in Traefik; server-sent events too, since holding back the first kilobyte would stall
+    // a stream of small events (Traefik's writer flushes them early instead).
+    let mut excludes = ["application/grpc", "text/event-stream"]
+        .map(|essence| MediaType {
+            essence: essence.into(),
+            params: Vec::new(),
+        })
+        .to_vec();
+    excludes.extend(media_types("excludedContentTypes", configured)?);
+    Ok(excludes)
+}
+
+/// The media types of a list option, each checked.
+fn media_types(field: &str, types: &[String]) -> Result<Vec<MediaType>, MiddlewareError> {
+    types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            MediaType::parse(t)
+                .ok_or_else(|| MiddlewareError::invalid(format!("{field}[{i}]"), format!("`{t}` is not a media type")))
+        })
+        .collect()
+}
+
+/// `encodings`: at least one, each supported.
+fn encodings(names: &[String]) -> Result<Vec<Encoding>, MiddlewareError> {
+    if names.is_empty() {
+        return Err(MiddlewareError::invalid(
+            "encodings",
+            "at least one encoding must be specified",
+        ));
+    }
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            Encoding::parse(e).ok_or_else(|| {
+                MiddlewareError::invalid(format!("encodings[{i}]"), format!("unsupported encoding: {e}"))
+            })
+        })
+        .collect()
+}
+
+/// `defaultEncoding`: none, or one of `encodings`.
+fn default_encoding(name: &str, encodings: &[Encoding]) -> Result<Option<Encoding>, MiddlewareError> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let default = Encoding::parse(name).filter(|e| encodings.contains(e));
+    default
+        .map(Some)
+        .ok_or_else(|| MiddlewareError::invalid("defaultEncoding", format!("unsupported default encoding: {name}")))
 }
 
 impl AsyncStep for Compressor {
@@ -278,8 +306,25 @@ async fn shape(
     response
         .headers_mut()
         .append(VARY, HeaderValue::from_static("Accept-Encoding"));
+    if passes_through(&response, compressor) {
+        return response;
+    }
+    let (parts, mut body) = response.into_parts();
+    // Hold back up to the threshold to see whether the body is worth compressing.
+    match hold_back(&mut body, compressor.min_size).await {
+        Ok(held) => after_held(parts, body, held, encoding, compressor.min_size),
+        Err(error) => Response::from_parts(
+            parts,
+            ResponseBody::new(Resumed::<ResponseBody>::new([], Some(Err(error)), None)),
+        ),
+    }
+}
+
+/// Whether a response goes out as it is: one without a body to compress, a range, one already
+/// encoded, of a type not to compress, or known to be below the threshold.
+fn passes_through(response: &Response<ResponseBody>, compressor: &Compressor) -> bool {
     let status = response.status();
-    if status.is_informational()
+    status.is_informational()
         || status == http::StatusCode::NO_CONTENT
         || status == http::StatusCode::NOT_MODIFIED
         || status == http::StatusCode::PARTIAL_CONTENT
@@ -291,64 +336,72 @@ async fn shape(
             .size_hint()
             .exact()
             .is_some_and(|n| n < compressor.min_size as u64)
-    {
-        return response;
+}
+
+/// The first chunks of a body, held back until they reach the threshold, and its trailers when it
+/// ended meanwhile.
+struct Held {
+    chunks: Vec<Bytes>,
+    size: usize,
+    trailers: Option<HeaderMap>,
+}
+
+impl Held {
+    /// The held chunks and trailers, then `rest`, uncompressed.
+    fn resumed(self, rest: Option<ResponseBody>) -> ResponseBody {
+        let trailers = self.trailers.map(|t| Ok(Frame::trailers(t)));
+        ResponseBody::new(Resumed::new(self.chunks, trailers, rest))
     }
-    let (mut parts, mut body) = response.into_parts();
-    // Hold back up to the threshold to see whether the body is worth compressing.
-    let mut held: Vec<Bytes> = Vec::new();
-    let mut size = 0;
-    let mut trailers = None;
-    while size < compressor.min_size {
+}
+
+/// Reads `body` until `min_size` bytes are held or it ends.
+async fn hold_back(body: &mut ResponseBody, min_size: usize) -> Result<Held, BoxError> {
+    let mut held = Held {
+        chunks: Vec::new(),
+        size: 0,
+        trailers: None,
+    };
+    while held.size < min_size {
         match body.frame().await {
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
-                    size += data.len();
-                    held.push(data);
+                    held.size += data.len();
+                    held.chunks.push(data);
                 }
                 Err(frame) => {
-                    trailers = frame.into_trailers().ok();
+                    held.trailers = frame.into_trailers().ok();
                     break;
                 }
             },
-            Some(Err(error)) => {
-                held.clear();
-                return Response::from_parts(
-                    parts,
-                    ResponseBody::new(Resumed::<ResponseBody>::new([], Some(Err(error)), None)),
-                );
-            }
+            Some(Err(error)) => return Err(error),
             None => break,
         }
     }
-    let ended = trailers.is_some() || body.is_end_stream() || size < compressor.min_size;
-    if ended && size < compressor.min_size {
-        return Response::from_parts(
-            parts,
-            ResponseBody::new(Resumed::<ResponseBody>::new(
-                held,
-                trailers.map(|t| Ok(Frame::trailers(t))),
-                None,
-            )),
-        );
+    Ok(held)
+}
+
+/// The response once its first bytes are held: as it was when it ended below the threshold or no
+/// encoder can be made, compressed otherwise.
+fn after_held(
+    mut parts: http::response::Parts,
+    body: ResponseBody,
+    held: Held,
+    encoding: Encoding,
+    min_size: usize,
+) -> Response<ResponseBody> {
+    let ended = held.trailers.is_some() || body.is_end_stream() || held.size < min_size;
+    if ended && held.size < min_size {
+        return Response::from_parts(parts, held.resumed(None));
     }
     let Ok(encoder) = encoding.encoder() else {
-        return Response::from_parts(
-            parts,
-            ResponseBody::new(Resumed::new(held, trailers.map(|t| Ok(Frame::trailers(t))), Some(body))),
-        );
+        return Response::from_parts(parts, held.resumed(Some(body)));
     };
     parts.headers.remove(CONTENT_LENGTH);
     parts
         .headers
         .insert(CONTENT_ENCODING, HeaderValue::from_static(encoding.name()));
-    let compressed = Compressed {
-        encoder: Some(encoder),
-        held: held.into(),
-        trailers,
-        rest: if ended { None } else { Some(body) },
-    };
-    Response::from_parts(parts, ResponseBody::new(compressed))
+    let rest = if ended { None } else { Some(body) };
+    Response::from_parts(parts, ResponseBody::new(Compressed::new(encoder, held, rest)))
 }
 
 /// A streaming encoder over an in-memory sink: what is written comes out at each flush.
@@ -391,12 +444,74 @@ impl Encoder {
     }
 }
 
+/// What the encoder gets next.
+enum Input {
+    Chunk(Bytes),
+    /// The backend's body is over (its trailers kept).
+    End,
+    Failed(BoxError),
+}
+
 /// The compressed body: the held-back chunks, then the rest of the backend's body, chunk by chunk.
 struct Compressed {
     encoder: Option<Encoder>,
     held: std::collections::VecDeque<Bytes>,
     trailers: Option<HeaderMap>,
     rest: Option<ResponseBody>,
+}
+
+impl Compressed {
+    fn new(encoder: Encoder, held: Held, rest: Option<ResponseBody>) -> Self {
+        Self {
+            encoder: Some(encoder),
+            held: held.chunks.into(),
+            trailers: held.trailers,
+            rest,
+        }
+    }
+
+    /// The next chunk to compress: a held-back one, else the next data of the backend's body.
+    fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<Input> {
+        if let Some(chunk) = self.held.pop_front() {
+            return Poll::Ready(Input::Chunk(chunk));
+        }
+        while let Some(rest) = self.rest.as_mut() {
+            match Pin::new(rest).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(error))) => return Poll::Ready(Input::Failed(error)),
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => return Poll::Ready(Input::Chunk(data)),
+                    Err(frame) => {
+                        self.trailers = frame.into_trailers().ok();
+                        self.rest = None;
+                    }
+                },
+                Poll::Ready(None) => self.rest = None,
+            }
+        }
+        Poll::Ready(Input::End)
+    }
+
+    /// Compresses a chunk; `None` while the encoder has nothing to emit yet.
+    fn encode(&mut self, chunk: &[u8]) -> Option<Result<Frame<Bytes>, BoxError>> {
+        if chunk.is_empty() {
+            return None;
+        }
+        match self.encoder.as_mut()?.push(chunk) {
+            Ok(bytes) if bytes.is_empty() => None,
+            Ok(bytes) => Some(Ok(Frame::data(bytes))),
+            Err(error) => Some(Err(error.into())),
+        }
+    }
+
+    /// Ends the compressed stream: its last bytes, if any.
+    fn finish(&mut self) -> Option<Result<Frame<Bytes>, BoxError>> {
+        match self.encoder.take().map(Encoder::finish) {
+            Some(Ok(bytes)) if !bytes.is_empty() => Some(Ok(Frame::data(bytes))),
+            Some(Err(error)) => Some(Err(error.into())),
+            _ => None,
+        }
+    }
 }
 
 impl Body for Compressed {
@@ -406,43 +521,17 @@ impl Body for Compressed {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         loop {
-            let Some(encoder) = this.encoder.as_mut() else {
+            if this.encoder.is_none() {
                 return Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))));
-            };
-            let chunk = if let Some(chunk) = this.held.pop_front() {
-                chunk
-            } else if let Some(rest) = this.rest.as_mut() {
-                match Pin::new(rest).poll_frame(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
-                    Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                        Ok(data) => data,
-                        Err(frame) => {
-                            this.trailers = frame.into_trailers().ok();
-                            this.rest = None;
-                            continue;
-                        }
-                    },
-                    Poll::Ready(None) => {
-                        this.rest = None;
-                        continue;
-                    }
-                }
-            } else {
-                let last = this.encoder.take().map(Encoder::finish);
-                match last {
-                    Some(Ok(bytes)) if !bytes.is_empty() => return Poll::Ready(Some(Ok(Frame::data(bytes)))),
-                    Some(Err(error)) => return Poll::Ready(Some(Err(error.into()))),
-                    _ => continue,
-                }
-            };
-            if chunk.is_empty() {
-                continue;
             }
-            match encoder.push(&chunk) {
-                Ok(bytes) if bytes.is_empty() => continue,
-                Ok(bytes) => return Poll::Ready(Some(Ok(Frame::data(bytes)))),
-                Err(error) => return Poll::Ready(Some(Err(error.into()))),
+            let frame = match this.poll_input(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Input::Failed(error)) => return Poll::Ready(Some(Err(error))),
+                Poll::Ready(Input::Chunk(chunk)) => this.encode(&chunk),
+                Poll::Ready(Input::End) => this.finish(),
+            };
+            if frame.is_some() {
+                return Poll::Ready(frame);
             }
         }
     }

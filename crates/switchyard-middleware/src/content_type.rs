@@ -51,28 +51,7 @@ async fn sniffed(response: Response<ResponseBody>) -> Response<ResponseBody> {
         return response;
     }
     let (mut parts, mut body) = response.into_parts();
-    let mut held: Vec<Bytes> = Vec::new();
-    let mut size = 0;
-    let mut tail: Option<Result<Frame<Bytes>, BoxError>> = None;
-    while size < SNIFF_LEN {
-        match body.frame().await {
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => {
-                    size += data.len();
-                    held.push(data);
-                }
-                Err(frame) => {
-                    tail = Some(Ok(frame));
-                    break;
-                }
-            },
-            Some(Err(error)) => {
-                tail = Some(Err(error));
-                break;
-            }
-            None => break,
-        }
-    }
+    let (held, size, tail) = read_head(&mut body).await;
     if size > 0 {
         let head: Vec<u8> = held.iter().flat_map(|b| b.iter().copied()).take(SNIFF_LEN).collect();
         parts
@@ -82,6 +61,27 @@ async fn sniffed(response: Response<ResponseBody>) -> Response<ResponseBody> {
     Response::from_parts(parts, ResponseBody::new(Resumed::new(held, tail, Some(body))))
 }
 
+/// The first chunks of a body, until [`SNIFF_LEN`] bytes or its end, with their size and the frame
+/// (trailers or an error) that ended them early.
+async fn read_head(body: &mut ResponseBody) -> (Vec<Bytes>, usize, Option<Result<Frame<Bytes>, BoxError>>) {
+    let mut held: Vec<Bytes> = Vec::new();
+    let mut size = 0;
+    while size < SNIFF_LEN {
+        match body.frame().await {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    size += data.len();
+                    held.push(data);
+                }
+                Err(frame) => return (held, size, Some(Ok(frame))),
+            },
+            Some(Err(error)) => return (held, size, Some(Err(error))),
+            None => break,
+        }
+    }
+    (held, size, None)
+}
+
 /// Go's `http.DetectContentType`, for the signatures it knows.
 pub(crate) fn detect(data: &[u8]) -> &'static str {
     let data = &data[..data.len().min(SNIFF_LEN)];
@@ -89,41 +89,54 @@ pub(crate) fn detect(data: &[u8]) -> &'static str {
         .iter()
         .position(|b| !matches!(b, b'\t' | b'\n' | 0x0c | b'\r' | b' '))
         .unwrap_or(data.len());
-    let trimmed = &data[first_non_ws..];
-    for tag in HTML_TAGS {
-        if html_tag(trimmed, tag) {
-            return "text/html; charset=utf-8";
-        }
-    }
-    if trimmed.starts_with(b"<?xml") {
-        return "text/xml; charset=utf-8";
+    if let Some(kind) = markup(&data[first_non_ws..]) {
+        return kind;
     }
     for (signature, kind) in EXACT {
         if data.starts_with(signature) {
             return kind;
         }
     }
-    if data.len() >= 12 && &data[..4] == b"RIFF" {
-        match &data[8..12] {
-            b"WEBP" if data.len() >= 14 && &data[12..14] == b"VP" => return "image/webp",
-            b"WAVE" => return "audio/wave",
-            b"AVI " => return "video/avi",
-            _ => {}
-        }
+    if let Some(kind) = riff(data) {
+        return kind;
     }
-    if data.len() >= 12 && &data[4..8] == b"ftyp" {
-        let size = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
-        if size % 4 == 0
-            && size <= data.len()
-            && (data[8..11] == *b"mp4" || data[8..11] == *b"iso" || data[8..12] == *b"M4V ")
-        {
-            return "video/mp4";
-        }
+    if is_mp4(data) {
+        return "video/mp4";
     }
     if data.is_empty() || data.iter().all(|&b| !is_binary(b)) {
         return "text/plain; charset=utf-8";
     }
     "application/octet-stream"
+}
+
+/// HTML or XML, from the data after its leading whitespace.
+fn markup(trimmed: &[u8]) -> Option<&'static str> {
+    if HTML_TAGS.iter().any(|tag| html_tag(trimmed, tag)) {
+        return Some("text/html; charset=utf-8");
+    }
+    trimmed.starts_with(b"<?xml").then_some("text/xml; charset=utf-8")
+}
+
+/// The RIFF containers Go knows: WebP, WAVE and AVI.
+fn riff(data: &[u8]) -> Option<&'static str> {
+    if data.len() < 12 || &data[..4] != b"RIFF" {
+        return None;
+    }
+    match &data[8..12] {
+        b"WEBP" if data.len() >= 14 && &data[12..14] == b"VP" => Some("image/webp"),
+        b"WAVE" => Some("audio/wave"),
+        b"AVI " => Some("video/avi"),
+        _ => None,
+    }
+}
+
+/// An MP4 file: an `ftyp` box of a sensible size naming an MP4 brand.
+fn is_mp4(data: &[u8]) -> bool {
+    if data.len() < 12 || &data[4..8] != b"ftyp" {
+        return false;
+    }
+    let size = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
+    size % 4 == 0 && size <= data.len() && (data[8..11] == *b"mp4" || data[8..11] == *b"iso" || data[8..12] == *b"M4V ")
 }
 
 /// Bytes Go counts as binary data.

@@ -198,26 +198,38 @@ impl ErrorPages {
         code: StatusCode,
         original: StatusCode,
     ) -> Option<Request<RequestBody>> {
-        let host = parts
-            .headers
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .unwrap_or("")
-            .to_owned();
-        let target = if self.query.is_empty() {
-            "/".to_owned()
-        } else {
-            let tls = parts.extensions.get::<ClientInfo>().is_some_and(|client| client.tls);
-            let scheme = if tls { "https" } else { "http" };
-            let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            let original_url = format!("{scheme}://{host}{path_and_query}");
-            format!("/{}", self.query.trim_start_matches('/'))
-                .replace("{status}", code.as_str())
-                .replace("{originalStatus}", original.as_str())
-                .replace("{url}", &query_escape(&original_url))
-        };
-        let uri: Uri = target.parse().ok()?;
+        let host = request_host(parts);
+        let uri: Uri = self.page_target(parts, &host, code, original).parse().ok()?;
+        let mut headers = self.page_headers(parts);
+        if let Ok(host) = HeaderValue::from_str(&host) {
+            headers.insert(HOST, host);
+        }
+        let mut request = Request::new(RequestBody::empty());
+        *request.method_mut() = Method::GET;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        // The proxy's routing context travels in the extensions; the page service needs it.
+        *request.extensions_mut() = parts.extensions.clone();
+        Some(request)
+    }
+
+    /// The page's path and query: `query` with `{status}`, `{originalStatus}` and `{url}` replaced, or `/`.
+    fn page_target(&self, parts: &http::request::Parts, host: &str, code: StatusCode, original: StatusCode) -> String {
+        if self.query.is_empty() {
+            return "/".to_owned();
+        }
+        let tls = parts.extensions.get::<ClientInfo>().is_some_and(|client| client.tls);
+        let scheme = if tls { "https" } else { "http" };
+        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let original_url = format!("{scheme}://{host}{path_and_query}");
+        format!("/{}", self.query.trim_start_matches('/'))
+            .replace("{status}", code.as_str())
+            .replace("{originalStatus}", original.as_str())
+            .replace("{url}", &query_escape(&original_url))
+    }
+
+    /// The page request's headers: the original request's, or only those of `errorRequestHeaders`.
+    fn page_headers(&self, parts: &http::request::Parts) -> HeaderMap {
         let mut headers = HeaderMap::new();
         match &self.headers {
             None => headers.clone_from(&parts.headers),
@@ -231,17 +243,27 @@ impl ErrorPages {
                 }
             }
         }
-        if let Ok(host) = HeaderValue::from_str(&host) {
-            headers.insert(HOST, host);
-        }
-        let mut request = Request::new(RequestBody::empty());
-        *request.method_mut() = Method::GET;
-        *request.uri_mut() = uri;
-        *request.headers_mut() = headers;
-        // The proxy's routing context travels in the extensions; the page service needs it.
-        *request.extensions_mut() = parts.extensions.clone();
-        Some(request)
+        headers
     }
+
+    /// The status the page is answered with: the original one, or what `statusRewrites` makes of it.
+    fn page_status(&self, original: StatusCode) -> StatusCode {
+        self.rewrites
+            .iter()
+            .find(|(from, _)| from.contains(original.as_u16()))
+            .map_or(original, |(_, to)| *to)
+    }
+}
+
+/// The host the request was for: its `Host` header, or the authority of its target.
+fn request_host(parts: &http::request::Parts) -> String {
+    parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// A copy of a request head, for a request sent on while the original is kept for the page request.
@@ -281,11 +303,7 @@ impl AsyncStep for ErrorPages {
                 return Ok(response);
             }
             drop(response);
-            let code = pages
-                .rewrites
-                .iter()
-                .find(|(from, _)| from.contains(original.as_u16()))
-                .map_or(original, |(_, to)| *to);
+            let code = pages.page_status(original);
             let Some(page) = pages.page_request(&parts, code, original) else {
                 tracing::debug!(target: "switchyard::middleware", query = %pages.query, "invalid error page target");
                 return Ok(error_response(code));

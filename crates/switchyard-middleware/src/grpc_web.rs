@@ -143,19 +143,7 @@ impl AsyncStep for Origins {
             return inner.call(req);
         };
         let origin = self.allowed_origin(req.headers());
-        let (mut parts, body) = req.into_parts();
-        parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static(grpc_type));
-        parts.headers.insert(TE, HeaderValue::from_static("trailers"));
-        parts.headers.remove(CONTENT_LENGTH);
-        parts.version = http::Version::HTTP_2;
-        let body = match form {
-            Form::Binary => body,
-            Form::Text => RequestBody::new(Base64Decoded {
-                inner: body,
-                pending: Vec::new(),
-            }),
-        };
-        let inner = inner.call(Request::from_parts(parts, body));
+        let inner = inner.call(to_grpc(req, form, grpc_type));
         Box::pin(async move {
             let Ok(response) = inner.await;
             Ok(to_grpc_web(response, form, origin))
@@ -163,20 +151,27 @@ impl AsyncStep for Origins {
     }
 }
 
+/// Turns a gRPC-Web request into a gRPC one (HTTP/2, `TE: trailers`, a text body decoded).
+fn to_grpc(req: Request<RequestBody>, form: Form, grpc_type: &'static str) -> Request<RequestBody> {
+    let (mut parts, body) = req.into_parts();
+    parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static(grpc_type));
+    parts.headers.insert(TE, HeaderValue::from_static("trailers"));
+    parts.headers.remove(CONTENT_LENGTH);
+    parts.version = http::Version::HTTP_2;
+    let body = match form {
+        Form::Binary => body,
+        Form::Text => RequestBody::new(Base64Decoded {
+            inner: body,
+            pending: Vec::new(),
+        }),
+    };
+    Request::from_parts(parts, body)
+}
+
 /// Turns a gRPC answer into a gRPC-Web one.
 fn to_grpc_web(response: Response<ResponseBody>, form: Form, origin: Option<Grant>) -> Response<ResponseBody> {
     let (mut parts, body) = response.into_parts();
-    if let Some(content_type) = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        if let Some(rest) = content_type.strip_prefix("application/grpc") {
-            let web = match form {
-                Form::Binary => format!("application/grpc-web{rest}"),
-                Form::Text => format!("application/grpc-web-text{rest}"),
-            };
-            if let Ok(value) = HeaderValue::from_str(&web) {
-                parts.headers.insert(CONTENT_TYPE, value);
-            }
-        }
-    }
+    set_web_content_type(&mut parts.headers, form);
     parts.headers.remove(CONTENT_LENGTH);
     if let Some(grant) = origin {
         grant.apply(&mut parts.headers);
@@ -191,6 +186,21 @@ fn to_grpc_web(response: Response<ResponseBody>, form: Form, origin: Option<Gran
         done: false,
     };
     Response::from_parts(parts, ResponseBody::new(body))
+}
+
+/// A gRPC answer's `application/grpc...` type as the gRPC-Web type of `form`.
+fn set_web_content_type(headers: &mut HeaderMap, form: Form) {
+    if let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        if let Some(rest) = content_type.strip_prefix("application/grpc") {
+            let web = match form {
+                Form::Binary => format!("application/grpc-web{rest}"),
+                Form::Text => format!("application/grpc-web-text{rest}"),
+            };
+            if let Ok(value) = HeaderValue::from_str(&web) {
+                headers.insert(CONTENT_TYPE, value);
+            }
+        }
+    }
 }
 
 /// A gRPC-Web trailer frame for `trailers`.

@@ -164,27 +164,43 @@ fn sans(cert: &X509Certificate<'_>) -> Vec<String> {
     };
     let names = &extension.value.general_names;
     let mut out = Vec::new();
-    out.extend(names.iter().filter_map(|n| match n {
+    out.extend(names.iter().filter_map(dns_name));
+    out.extend(names.iter().filter_map(email_address));
+    out.extend(names.iter().filter_map(ip_address));
+    out.extend(names.iter().filter_map(uri));
+    out
+}
+
+fn dns_name(name: &GeneralName<'_>) -> Option<String> {
+    match name {
         GeneralName::DNSName(d) => Some((*d).to_owned()),
         _ => None,
-    }));
-    out.extend(names.iter().filter_map(|n| match n {
+    }
+}
+
+fn email_address(name: &GeneralName<'_>) -> Option<String> {
+    match name {
         GeneralName::RFC822Name(e) => Some((*e).to_owned()),
         _ => None,
-    }));
-    out.extend(names.iter().filter_map(|n| match n {
+    }
+}
+
+fn ip_address(name: &GeneralName<'_>) -> Option<String> {
+    match name {
         GeneralName::IPAddress(bytes) => match bytes.len() {
             4 => Some(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*bytes).ok()?).to_string()),
             16 => Some(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*bytes).ok()?).to_string()),
             _ => None,
         },
         _ => None,
-    }));
-    out.extend(names.iter().filter_map(|n| match n {
+    }
+}
+
+fn uri(name: &GeneralName<'_>) -> Option<String> {
+    match name {
         GeneralName::URI(u) => Some((*u).to_owned()),
         _ => None,
-    }));
-    out
+    }
 }
 
 impl Info {
@@ -193,6 +209,13 @@ impl Info {
             return String::new();
         };
         let mut fields = Vec::new();
+        self.push_names(&cert, &mut fields);
+        self.push_details(&cert, &mut fields);
+        fields.join(";")
+    }
+
+    /// The subject's and the issuer's parts asked for, when there are any.
+    fn push_names(&self, cert: &X509Certificate<'_>, fields: &mut Vec<String>) {
         if let Some(subject) = self
             .subject
             .map(|p| name_parts(cert.subject(), p))
@@ -207,6 +230,10 @@ impl Info {
         {
             fields.push(format!("Issuer=\"{issuer}\""));
         }
+    }
+
+    /// The serial number, validity dates and subject alternative names asked for.
+    fn push_details(&self, cert: &X509Certificate<'_>, fields: &mut Vec<String>) {
         if self.serial_number {
             fields.push(format!("SerialNumber=\"{}\"", cert.serial));
         }
@@ -217,12 +244,11 @@ impl Info {
             fields.push(format!("NA=\"{}\"", cert.validity().not_after.timestamp()));
         }
         if self.sans {
-            let sans = sans(&cert);
+            let sans = sans(cert);
             if !sans.is_empty() {
                 fields.push(format!("SAN=\"{}\"", sans.join(",")));
             }
         }
-        fields.join(";")
     }
 }
 

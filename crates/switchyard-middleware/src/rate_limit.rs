@@ -101,29 +101,7 @@ impl Limiter {
 
         let age = buckets.next_age;
         buckets.next_age += 1;
-        match buckets.map.get(key) {
-            Some(bucket) => {
-                let old = bucket.age;
-                buckets.by_age.remove(&old);
-            }
-            None => {
-                if buckets.map.len() >= self.capacity {
-                    if let Some((_, idlest)) = buckets.by_age.pop_first() {
-                        buckets.map.remove(&idlest);
-                    }
-                }
-                let fresh = Bucket {
-                    tokens: self.burst,
-                    last: now,
-                    seen: now,
-                    age,
-                };
-                buckets.map.insert(key.into(), fresh);
-            }
-        }
-        if let Some((stored, _)) = buckets.map.get_key_value(key) {
-            buckets.by_age.insert(age, Arc::clone(stored));
-        }
+        self.track(buckets, key, age, now);
         match buckets.map.get_mut(key) {
             Some(bucket) => {
                 bucket.seen = now;
@@ -133,6 +111,36 @@ impl Limiter {
             // Just inserted: cannot happen.
             None => Decision::Now,
         }
+    }
+
+    /// Makes `key`'s bucket the last used (at `age`), creating it full when the source is new.
+    fn track(&self, buckets: &mut Buckets, key: &[u8], age: u64, now: Instant) {
+        match buckets.map.get(key) {
+            Some(bucket) => {
+                let old = bucket.age;
+                buckets.by_age.remove(&old);
+            }
+            None => self.insert_fresh(buckets, key, age, now),
+        }
+        if let Some((stored, _)) = buckets.map.get_key_value(key) {
+            buckets.by_age.insert(age, Arc::clone(stored));
+        }
+    }
+
+    /// A full bucket for a new source, after evicting the idlest one when every place is taken.
+    fn insert_fresh(&self, buckets: &mut Buckets, key: &[u8], age: u64, now: Instant) {
+        if buckets.map.len() >= self.capacity {
+            if let Some((_, idlest)) = buckets.by_age.pop_first() {
+                buckets.map.remove(&idlest);
+            }
+        }
+        let fresh = Bucket {
+            tokens: self.burst,
+            last: now,
+            seen: now,
+            age,
+        };
+        buckets.map.insert(key.into(), fresh);
     }
 
     /// `rate.Limiter.Reserve()`, and `Cancel()` at once when the wait is too long.
@@ -200,15 +208,6 @@ fn go_duration(d: Duration) -> String {
     if nanos == 0 {
         return "0s".to_owned();
     }
-    fn with_fraction(whole: u128, fraction: u128, digits: usize) -> String {
-        let fraction = format!("{fraction:0digits$}");
-        let fraction = fraction.trim_end_matches('0');
-        if fraction.is_empty() {
-            whole.to_string()
-        } else {
-            format!("{whole}.{fraction}")
-        }
-    }
     if nanos < 1_000_000_000 {
         let (unit, scale, digits) = match nanos {
             0..1_000 => ("ns", 1, 0),
@@ -224,6 +223,17 @@ fn go_duration(d: Duration) -> String {
         (0, 0) => format!("{secs}s"),
         (0, m) => format!("{m}m{secs}s"),
         (h, m) => format!("{h}h{m}m{secs}s"),
+    }
+}
+
+/// `whole`, then `fraction` (of `digits` digits) without its trailing zeros, after a dot when any are left.
+fn with_fraction(whole: u128, fraction: u128, digits: usize) -> String {
+    let fraction = format!("{fraction:0digits$}");
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.is_empty() {
+        whole.to_string()
+    } else {
+        format!("{whole}.{fraction}")
     }
 }
 
@@ -309,6 +319,17 @@ pub(crate) fn rate_limit(config: &RateLimit, _ctx: &BuildContext<'_>) -> Result<
         config.source_criterion.as_ref(),
         Source::Ip(IpStrategy::RemoteAddr { ipv6_subnet: None }),
     )?;
+    check_limits(config)?;
+    if config.average == 0 {
+        return Ok(MiddlewareLayer::new(tower::layer::layer_fn(|inner: HttpService| inner)));
+    }
+    Ok(MiddlewareLayer::new(LimiterLayer(Arc::new(Limiter::new(
+        config, source,
+    )))))
+}
+
+/// `burst`, `period` and `average` cannot be negative.
+fn check_limits(config: &RateLimit) -> Result<(), MiddlewareError> {
     if config.burst < 0 {
         return Err(MiddlewareError::invalid(
             "burst",
@@ -327,25 +348,30 @@ pub(crate) fn rate_limit(config: &RateLimit, _ctx: &BuildContext<'_>) -> Result<
             format!("average cannot be negative (got {}); 0 means no limit", config.average),
         ));
     }
-    if config.average == 0 {
-        return Ok(MiddlewareLayer::new(tower::layer::layer_fn(|inner: HttpService| inner)));
+    Ok(())
+}
+
+impl Limiter {
+    /// The limiter of a checked configuration with a limit: `average` per `period` (a second when 0),
+    /// bursts of `burst` (at least one).
+    fn new(config: &RateLimit, source: Source) -> Self {
+        let period = if config.period.is_zero() {
+            1e9
+        } else {
+            config.period.as_nanos() as f64
+        };
+        let rate = config.average as f64 * 1e9 / period;
+        let burst = config.burst.max(1) as f64;
+        Self {
+            rate,
+            burst,
+            max_delay: max_delay(rate),
+            ttl: ttl(rate, burst),
+            capacity: MAX_SOURCES,
+            source,
+            buckets: Mutex::new(Buckets::default()),
+        }
     }
-    let period = if config.period.is_zero() {
-        1e9
-    } else {
-        config.period.as_nanos() as f64
-    };
-    let rate = config.average as f64 * 1e9 / period;
-    let burst = config.burst.max(1) as f64;
-    Ok(MiddlewareLayer::new(LimiterLayer(Arc::new(Limiter {
-        rate,
-        burst,
-        max_delay: max_delay(rate),
-        ttl: ttl(rate, burst),
-        capacity: MAX_SOURCES,
-        source,
-        buckets: Mutex::new(Buckets::default()),
-    }))))
 }
 
 builtin_layer! {

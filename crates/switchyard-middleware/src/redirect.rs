@@ -110,41 +110,49 @@ enum UrlView {
 
 /// The URL of a request as a redirect middleware matches it: `scheme://host[:port]/path?query`.
 fn request_url(req: &Request<RequestBody>, view: UrlView) -> String {
-    let host_header = request_host(req);
-    let (mut host, mut port) = match (view, split_host_port(&host_header)) {
-        // An IPv6 host keeps its brackets (Traefik drops them and then cannot build the target).
-        (UrlView::Client, Some((host, port))) if host.contains(':') => (format!("[{host}]"), format!(":{port}")),
-        (UrlView::Client, Some((host, port))) => (host.to_owned(), format!(":{port}")),
-        _ => (host_header.clone(), String::new()),
-    };
+    let (mut host, mut port) = host_and_port(&request_host(req), view);
     let mut scheme = "http".to_owned();
     let mut uri = request_target(req);
     if let Some((found_scheme, found_host, found_port, rest)) = absolute_parts(&uri) {
         scheme = found_scheme;
-        if let Some(found_host) = found_host {
-            host = found_host;
-        }
-        if let Some(found_port) = found_port {
-            port = found_port;
-        }
+        host = found_host.unwrap_or(host);
+        port = found_port.unwrap_or(port);
         uri = rest;
     }
     if ClientInfo::of(req).tls {
         scheme = "https".to_owned();
     }
     if view == UrlView::Client {
-        if let Some(proto) = req.headers().get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
-            if proto.eq_ignore_ascii_case("http") || proto.eq_ignore_ascii_case("ws") {
-                scheme = "http".to_owned();
-            } else if proto.eq_ignore_ascii_case("https") || proto.eq_ignore_ascii_case("wss") {
-                scheme = "https".to_owned();
-            }
+        if let Some(forwarded) = forwarded_scheme(req) {
+            scheme = forwarded.to_owned();
         }
         if (scheme == "http" && port == ":80") || (scheme == "https" && port == ":443") {
             port.clear();
         }
     }
     format!("{scheme}://{host}{port}{uri}")
+}
+
+/// The host and `:port` of a `Host` value: split for `redirectScheme`, whole for `redirectRegex`.
+fn host_and_port(host_header: &str, view: UrlView) -> (String, String) {
+    match (view, split_host_port(host_header)) {
+        // An IPv6 host keeps its brackets (Traefik drops them and then cannot build the target).
+        (UrlView::Client, Some((host, port))) if host.contains(':') => (format!("[{host}]"), format!(":{port}")),
+        (UrlView::Client, Some((host, port))) => (host.to_owned(), format!(":{port}")),
+        _ => (host_header.to_owned(), String::new()),
+    }
+}
+
+/// The scheme `X-Forwarded-Proto` names (`ws` and `wss` count as `http` and `https`), if any.
+fn forwarded_scheme(req: &Request<RequestBody>) -> Option<&'static str> {
+    let proto = req.headers().get("x-forwarded-proto").and_then(|v| v.to_str().ok())?;
+    if proto.eq_ignore_ascii_case("http") || proto.eq_ignore_ascii_case("ws") {
+        Some("http")
+    } else if proto.eq_ignore_ascii_case("https") || proto.eq_ignore_ascii_case("wss") {
+        Some("https")
+    } else {
+        None
+    }
 }
 
 /// A redirect step: the request's URL, rewritten by `pattern` and `replacement`, is the target when it
@@ -188,13 +196,7 @@ pub(crate) fn redirect_scheme(
             format!("`{}` is not a port", config.port),
         ));
     }
-    let default_port =
-        (config.scheme == "http" && config.port == "80") || (config.scheme == "https" && config.port == "443");
-    let port = if config.port.is_empty() || default_port {
-        String::new()
-    } else {
-        format!(":{}", config.port)
-    };
+    let port = target_port(config);
     let pattern = Regex::new(URL_PATTERN).map_err(|e| MiddlewareError::invalid("", e.to_string()))?;
     Ok(on_request(Redirect {
         view: UrlView::Client,
@@ -202,6 +204,17 @@ pub(crate) fn redirect_scheme(
         replacement: format!("{}://${{2}}{port}${{4}}", config.scheme),
         permanent: config.permanent,
     }))
+}
+
+/// The `:port` of `redirectScheme`'s target; empty without a port or for the scheme's default one.
+fn target_port(config: &RedirectScheme) -> String {
+    let default_port =
+        (config.scheme == "http" && config.port == "80") || (config.scheme == "https" && config.port == "443");
+    if config.port.is_empty() || default_port {
+        String::new()
+    } else {
+        format!(":{}", config.port)
+    }
 }
 
 /// `redirectRegex`: the regexp is matched against the full URL and the replacement (with `$1`,

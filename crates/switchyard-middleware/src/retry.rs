@@ -142,43 +142,80 @@ async fn run(
     inner: HttpService,
     req: Request<RequestBody>,
 ) -> Result<Response<ResponseBody>, Infallible> {
-    let idempotent = !matches!(req.method().as_str(), "POST" | "PATCH" | "LOCK");
-    let status_retry = (policy.non_idempotent || idempotent) && !policy.status.is_empty();
-    let (parts, body) = req.into_parts();
-    let limit = if status_retry { policy.max_body } else { Some(0) };
-    let replay = Replay::new(body, limit);
-    let start = Instant::now();
-    let mut backoff = Backoff::new(policy.attempts, policy.initial_interval, start);
+    let mut attempts = Attempts::new(&policy, req);
     let mut attempt = 1;
     loop {
-        let mut request = Request::new(replay.attempt());
-        *request.method_mut() = parts.method.clone();
-        *request.uri_mut() = parts.uri.clone();
-        *request.version_mut() = parts.version;
-        *request.headers_mut() = parts.headers.clone();
-        *request.extensions_mut() = parts.extensions.clone();
-        let Ok(response) = inner.clone().oneshot(request).await;
-        if attempt >= policy.attempts {
-            return Ok(response);
-        }
-        let timed_out = policy.timeout.is_some_and(|t| start.elapsed() >= t);
-        let failure = UpstreamFailure::of(&response).map(|f| f.stage());
-        let retry = !timed_out
-            && ((policy.network && failure == Some(FailureStage::BeforeSending))
-                || (status_retry && policy.status.contains(response.status().as_u16())))
-            && replay.replayable();
-        if !retry {
-            return Ok(response);
-        }
-        let Some(wait) = backoff.next(Instant::now(), random()) else {
+        let Ok(response) = inner.clone().oneshot(attempts.request()).await;
+        let Some(wait) = attempts.wait_after(&policy, &response, attempt) else {
             return Ok(response);
         };
         drop(response);
         attempt += 1;
-        tracing::debug!(target: "switchyard::middleware", attempt, uri = %parts.uri, "retrying");
+        tracing::debug!(target: "switchyard::middleware", attempt, uri = %attempts.parts.uri, "retrying");
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
+    }
+}
+
+/// The attempts at one request: its head, its body as the attempts share it, and the backoff.
+struct Attempts {
+    parts: http::request::Parts,
+    replay: Replay,
+    start: Instant,
+    backoff: Backoff,
+    /// Whether the method allows retrying on a status at all.
+    status_retry: bool,
+}
+
+impl Attempts {
+    fn new(policy: &RetryPolicy, req: Request<RequestBody>) -> Self {
+        let idempotent = !matches!(req.method().as_str(), "POST" | "PATCH" | "LOCK");
+        let status_retry = (policy.non_idempotent || idempotent) && !policy.status.is_empty();
+        let (parts, body) = req.into_parts();
+        let limit = if status_retry { policy.max_body } else { Some(0) };
+        let replay = Replay::new(body, limit);
+        let start = Instant::now();
+        Self {
+            parts,
+            replay,
+            start,
+            backoff: Backoff::new(policy.attempts, policy.initial_interval, start),
+            status_retry,
+        }
+    }
+
+    /// The request of the next attempt: the same head, and the body from its start.
+    fn request(&self) -> Request<RequestBody> {
+        let mut request = Request::new(self.replay.attempt());
+        *request.method_mut() = self.parts.method.clone();
+        *request.uri_mut() = self.parts.uri.clone();
+        *request.version_mut() = self.parts.version;
+        *request.headers_mut() = self.parts.headers.clone();
+        *request.extensions_mut() = self.parts.extensions.clone();
+        request
+    }
+
+    /// The wait before attempt `attempt + 1`, after `response`; `None` when `response` is the answer.
+    fn wait_after(
+        &mut self,
+        policy: &RetryPolicy,
+        response: &Response<ResponseBody>,
+        attempt: u32,
+    ) -> Option<Duration> {
+        if attempt >= policy.attempts {
+            return None;
+        }
+        let timed_out = policy.timeout.is_some_and(|t| self.start.elapsed() >= t);
+        let failure = UpstreamFailure::of(response).map(|f| f.stage());
+        let retry = !timed_out
+            && ((policy.network && failure == Some(FailureStage::BeforeSending))
+                || (self.status_retry && policy.status.contains(response.status().as_u16())))
+            && self.replay.replayable();
+        if !retry {
+            return None;
+        }
+        self.backoff.next(Instant::now(), random())
     }
 }
 
@@ -231,8 +268,7 @@ impl Replay {
         RequestBody::new(AttemptBody {
             shared: Arc::clone(&self.shared),
             generation: recorded.generation,
-            next: 0,
-            trailers_sent: false,
+            cursor: Cursor::default(),
             hint: self.hint,
         })
     }
@@ -242,9 +278,79 @@ impl Replay {
 struct AttemptBody {
     shared: Arc<Mutex<Recorded>>,
     generation: u64,
+    cursor: Cursor,
+    hint: SizeHint,
+}
+
+/// How far one attempt has read the shared body.
+#[derive(Default)]
+struct Cursor {
+    /// The next recorded chunk to give.
     next: usize,
     trailers_sent: bool,
-    hint: SizeHint,
+}
+
+impl Cursor {
+    /// The source's next frame, recorded for later attempts; after it, the recorded trailers once.
+    fn poll_source(
+        &mut self,
+        recorded: &mut Recorded,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let Some(source) = recorded.source.as_mut() else {
+            return Poll::Ready(self.trailers(recorded));
+        };
+        let polled = std::task::ready!(source.as_mut().poll_frame(cx));
+        match polled {
+            None => {
+                recorded.source = None;
+                Poll::Ready(None)
+            }
+            Some(Err(error)) => {
+                recorded.lost = true;
+                recorded.source = None;
+                Poll::Ready(Some(Err(error)))
+            }
+            Some(Ok(frame)) => Poll::Ready(Some(Ok(self.record(recorded, frame)))),
+        }
+    }
+
+    /// The recorded trailers, unless this attempt had them already.
+    fn trailers(&mut self, recorded: &Recorded) -> Option<Result<Frame<Bytes>, BoxError>> {
+        if !self.trailers_sent {
+            if let Some(trailers) = recorded.trailers.clone() {
+                self.trailers_sent = true;
+                return Some(Ok(Frame::trailers(trailers)));
+            }
+        }
+        None
+    }
+
+    /// Keeps a frame of the source for later attempts: a chunk while the copy stays within its bound
+    /// (beyond it the copy is lost), the trailers.
+    fn record(&mut self, recorded: &mut Recorded, frame: Frame<Bytes>) -> Frame<Bytes> {
+        match frame.into_data() {
+            Ok(data) => {
+                let fits = recorded.limit.is_none_or(|limit| recorded.len + data.len() <= limit);
+                if !recorded.lost && fits {
+                    recorded.len += data.len();
+                    recorded.chunks.push(data.clone());
+                    self.next += 1;
+                } else if !data.is_empty() {
+                    recorded.lost = true;
+                    recorded.chunks = Vec::new();
+                }
+                Frame::data(data)
+            }
+            Err(frame) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    recorded.trailers = Some(trailers.clone());
+                    self.trailers_sent = true;
+                }
+                frame
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -261,55 +367,11 @@ impl Body for AttemptBody {
         if recorded.generation != this.generation {
             return Poll::Ready(Some(Err(Superseded.into())));
         }
-        if let Some(chunk) = recorded.chunks.get(this.next) {
-            this.next += 1;
+        if let Some(chunk) = recorded.chunks.get(this.cursor.next) {
+            this.cursor.next += 1;
             return Poll::Ready(Some(Ok(Frame::data(chunk.clone()))));
         }
-        let Some(source) = recorded.source.as_mut() else {
-            if !this.trailers_sent {
-                if let Some(trailers) = recorded.trailers.clone() {
-                    this.trailers_sent = true;
-                    return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-                }
-            }
-            return Poll::Ready(None);
-        };
-        let polled = std::task::ready!(source.as_mut().poll_frame(cx));
-        match polled {
-            None => {
-                recorded.source = None;
-                Poll::Ready(None)
-            }
-            Some(Err(error)) => {
-                recorded.lost = true;
-                recorded.source = None;
-                Poll::Ready(Some(Err(error)))
-            }
-            Some(Ok(frame)) => {
-                let frame = match frame.into_data() {
-                    Ok(data) => {
-                        let fits = recorded.limit.is_none_or(|limit| recorded.len + data.len() <= limit);
-                        if !recorded.lost && fits {
-                            recorded.len += data.len();
-                            recorded.chunks.push(data.clone());
-                            this.next += 1;
-                        } else if !data.is_empty() {
-                            recorded.lost = true;
-                            recorded.chunks = Vec::new();
-                        }
-                        Frame::data(data)
-                    }
-                    Err(frame) => {
-                        if let Some(trailers) = frame.trailers_ref() {
-                            recorded.trailers = Some(trailers.clone());
-                            this.trailers_sent = true;
-                        }
-                        frame
-                    }
-                };
-                Poll::Ready(Some(Ok(frame)))
-            }
-        }
+        this.cursor.poll_source(&mut recorded, cx)
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -146,27 +146,33 @@ impl IpStrategy {
             Self::Depth {
                 depth,
                 ipv6_subnet: prefix,
-            } => {
-                let entries = forwarded_for(req);
-                let Some(entry) = entries.len().checked_sub(*depth).and_then(|i| entries.get(i)) else {
-                    return Err(String::new());
-                };
-                parse_address(entry)
-                    .map(|ip| ipv6_subnet(ip, *prefix))
-                    .ok_or_else(|| (*entry).to_owned())
-            }
-            Self::Excluding(excluded) => {
-                for entry in forwarded_for(req).iter().rev().filter(|e| !e.is_empty()) {
-                    match parse_address(entry) {
-                        Some(ip) if excluded.contains(ip) => {}
-                        Some(ip) => return Ok(ip),
-                        None => return Err((*entry).to_owned()),
-                    }
-                }
-                Err(String::new())
-            }
+            } => at_depth(req, *depth, *prefix),
+            Self::Excluding(excluded) => last_not_excluded(req, excluded),
         }
     }
+}
+
+/// `depth`: the `X-Forwarded-For` entry that many from the end.
+fn at_depth<B>(req: &Request<B>, depth: usize, prefix: Option<u8>) -> Selected {
+    let entries = forwarded_for(req);
+    let Some(entry) = entries.len().checked_sub(depth).and_then(|i| entries.get(i)) else {
+        return Err(String::new());
+    };
+    parse_address(entry)
+        .map(|ip| ipv6_subnet(ip, prefix))
+        .ok_or_else(|| (*entry).to_owned())
+}
+
+/// `excludedIPs`: the last `X-Forwarded-For` entry not excluded.
+fn last_not_excluded<B>(req: &Request<B>, excluded: &IpSet) -> Selected {
+    for entry in forwarded_for(req).iter().rev().filter(|e| !e.is_empty()) {
+        match parse_address(entry) {
+            Some(ip) if excluded.contains(ip) => {}
+            Some(ip) => return Ok(ip),
+            None => return Err((*entry).to_owned()),
+        }
+    }
+    Err(String::new())
 }
 
 /// The `X-Forwarded-For` entries of `req`, all lines joined, each trimmed.
@@ -182,6 +188,16 @@ fn forwarded_for<B>(req: &Request<B>) -> Vec<&str> {
         entries.extend(text.split(',').map(str::trim));
     }
     entries
+}
+
+/// `sourceCriterion.requestHeaderName`, checked.
+fn request_header_name(name: &str) -> Result<HeaderName, MiddlewareError> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+        MiddlewareError::invalid(
+            "sourceCriterion.requestHeaderName",
+            format!("`{name}` is not a valid header name"),
+        )
+    })
 }
 
 /// The longest key kept as is; a limiter tracks up to tens of thousands of sources, and a header can be
@@ -236,13 +252,7 @@ impl Source {
             return IpStrategy::build(criterion.ip_strategy.as_ref(), "sourceCriterion.ipStrategy").map(Self::Ip);
         }
         if by_header {
-            let name = HeaderName::from_bytes(criterion.request_header_name.as_bytes()).map_err(|_| {
-                MiddlewareError::invalid(
-                    "sourceCriterion.requestHeaderName",
-                    format!("`{}` is not a valid header name", criterion.request_header_name),
-                )
-            })?;
-            return Ok(Self::Header(name));
+            return request_header_name(&criterion.request_header_name).map(Self::Header);
         }
         if by_host {
             return Ok(Self::Host);

@@ -135,35 +135,41 @@ pub(crate) fn translate(go: &str) -> String {
     let mut out = String::with_capacity(go.len() + 8);
     let mut i = 0;
     while i < chars.len() {
-        match chars[i] {
-            '\\' => i = translate_escape(&chars, i, &mut out),
-            '[' => i = translate_class(&chars, i, &mut out),
-            '{' if !starts_repetition(&chars[i..]) => {
+        i = match chars[i] {
+            '\\' => translate_escape(&chars, i, &mut out),
+            '[' => translate_class(&chars, i, &mut out),
+            '{' if starts_repetition(&chars[i..]) => copy_repetition(&chars, i, &mut out),
+            '{' => {
                 out.push_str("\\{");
-                i += 1;
+                i + 1
             }
             '}' => {
                 out.push_str("\\}");
-                i += 1;
+                i + 1
             }
             c => {
                 out.push(c);
-                i += 1;
-                if c == '{' {
-                    // Copy the whole counted repetition so its `}` is not escaped.
-                    while i < chars.len() && chars[i] != '}' {
-                        out.push(chars[i]);
-                        i += 1;
-                    }
-                    if i < chars.len() {
-                        out.push('}');
-                        i += 1;
-                    }
-                }
+                i + 1
             }
-        }
+        };
     }
     out
+}
+
+/// Copies the counted repetition at `chars[start] == '{'` whole, so that its `}` is not escaped;
+/// returns the index after it.
+fn copy_repetition(chars: &[char], start: usize, out: &mut String) -> usize {
+    out.push('{');
+    let mut i = start + 1;
+    while i < chars.len() && chars[i] != '}' {
+        out.push(chars[i]);
+        i += 1;
+    }
+    if i < chars.len() {
+        out.push('}');
+        i += 1;
+    }
+    i
 }
 
 /// Translates the escape at `chars[i] == '\\'` outside a class; returns the index after it.
@@ -172,43 +178,76 @@ fn translate_escape(chars: &[char], i: usize, out: &mut String) -> usize {
         out.push('\\');
         return i + 1;
     };
+    if let Some(ascii) = ascii_escape(next) {
+        out.push_str(ascii);
+        return i + 2;
+    }
     match next {
-        'd' => out.push_str("[0-9]"),
-        'D' => out.push_str("[^0-9]"),
-        'w' => out.push_str("[0-9A-Za-z_]"),
-        'W' => out.push_str("[^0-9A-Za-z_]"),
-        's' => out.push_str(r"[\t\n\x0C\r ]"),
-        'S' => out.push_str(r"[^\t\n\x0C\r ]"),
-        'b' => out.push_str(r"(?-u:\b)"),
-        'B' => out.push_str(r"(?-u:\B)"),
-        'Q' => {
-            let rest: String = chars[i + 2..].iter().collect();
-            let (quoted, consumed) = match rest.find("\\E") {
-                Some(end) => (&rest[..end], rest[..end].chars().count() + 2),
-                None => (rest.as_str(), rest.chars().count()),
-            };
-            out.push_str(&regex_syntax::escape(quoted));
-            return i + 2 + consumed;
-        }
-        'p' | 'P' | 'x' if chars.get(i + 2) == Some(&'{') => {
-            // `\p{Greek}`, `\x{263a}`: copy the braces so they are not taken for literals.
-            let end = chars[i..]
-                .iter()
-                .position(|&c| c == '}')
-                .map_or(chars.len(), |p| i + p + 1);
-            out.extend(&chars[i..end]);
-            return end;
-        }
+        'Q' => translate_quoted(chars, i, out),
+        'p' | 'P' | 'x' if chars.get(i + 2) == Some(&'{') => copy_braced_escape(chars, i, out),
         other => {
             out.push('\\');
             out.push(other);
+            i + 2
         }
     }
-    i + 2
+}
+
+/// Copies `\p{Greek}` or `\x{263a}` at `chars[i]` whole, so that its braces are not taken for literals;
+/// returns the index after it.
+fn copy_braced_escape(chars: &[char], i: usize, out: &mut String) -> usize {
+    let end = chars[i..]
+        .iter()
+        .position(|&c| c == '}')
+        .map_or(chars.len(), |p| i + p + 1);
+    out.extend(&chars[i..end]);
+    end
+}
+
+/// The ASCII-only meaning Go gives `\d \D \w \W \s \S \b \B`, spelled for the `regex` crate (where
+/// they are Unicode-aware).
+fn ascii_escape(next: char) -> Option<&'static str> {
+    match next {
+        'd' => Some("[0-9]"),
+        'D' => Some("[^0-9]"),
+        'w' => Some("[0-9A-Za-z_]"),
+        'W' => Some("[^0-9A-Za-z_]"),
+        's' => Some(r"[\t\n\x0C\r ]"),
+        'S' => Some(r"[^\t\n\x0C\r ]"),
+        'b' => Some(r"(?-u:\b)"),
+        'B' => Some(r"(?-u:\B)"),
+        _ => None,
+    }
+}
+
+/// Translates `\Q...\E` at `chars[i]` (the text between taken literally, up to the end when there is no
+/// `\E`); returns the index after it.
+fn translate_quoted(chars: &[char], i: usize, out: &mut String) -> usize {
+    let rest: String = chars[i + 2..].iter().collect();
+    let (quoted, consumed) = match rest.find("\\E") {
+        Some(end) => (&rest[..end], rest[..end].chars().count() + 2),
+        None => (rest.as_str(), rest.chars().count()),
+    };
+    out.push_str(&regex_syntax::escape(quoted));
+    i + 2 + consumed
 }
 
 /// Translates a bracket class starting at `chars[i] == '['`; returns the index after it.
 fn translate_class(chars: &[char], start: usize, out: &mut String) -> usize {
+    let mut i = class_opening(chars, start, out);
+    while i < chars.len() {
+        if chars[i] == ']' {
+            out.push(']');
+            return i + 1;
+        }
+        i = translate_class_member(chars, i, out);
+    }
+    chars.len()
+}
+
+/// Copies the opening of the class at `chars[start] == '['`: the bracket, its negation, and a `]`
+/// right after them; returns the index after it.
+fn class_opening(chars: &[char], start: usize, out: &mut String) -> usize {
     let mut i = start + 1;
     out.push('[');
     if chars.get(i) == Some(&'^') {
@@ -220,55 +259,59 @@ fn translate_class(chars: &[char], start: usize, out: &mut String) -> usize {
         out.push_str("\\]");
         i += 1;
     }
-    while i < chars.len() {
-        match chars[i] {
-            ']' => {
-                out.push(']');
-                return i + 1;
-            }
-            '[' if chars.get(i + 1) == Some(&':') => {
-                // A POSIX class such as `[:alpha:]`: same syntax in both dialects.
-                let end = (i + 2..chars.len().saturating_sub(1))
-                    .find(|&j| chars[j] == ':' && chars[j + 1] == ']')
-                    .map_or(chars.len(), |j| j + 2);
-                out.extend(&chars[i..end]);
-                i = end;
-            }
-            '\\' => {
-                let Some(&next) = chars.get(i + 1) else {
-                    out.push('\\');
-                    return chars.len();
-                };
-                match next {
-                    'd' => out.push_str("0-9"),
-                    'w' => out.push_str("0-9A-Za-z_"),
-                    's' => out.push_str(r"\t\n\x0C\r "),
-                    'D' => out.push_str("[^0-9]"),
-                    'W' => out.push_str("[^0-9A-Za-z_]"),
-                    'S' => out.push_str(r"[^\t\n\x0C\r ]"),
-                    other => {
-                        out.push('\\');
-                        out.push(other);
-                    }
-                }
-                i += 2;
-            }
-            c @ ('[' | '&' | '~') => {
-                out.push('\\');
-                out.push(c);
-                i += 1;
-            }
-            '-' if out.ends_with('-') => {
-                out.push_str("\\-");
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
+    i
+}
+
+/// Translates the class member at `chars[i]` (not the closing `]`); returns the index after it.
+fn translate_class_member(chars: &[char], i: usize, out: &mut String) -> usize {
+    match chars[i] {
+        '[' if chars.get(i + 1) == Some(&':') => copy_posix_class(chars, i, out),
+        '\\' => translate_class_escape(chars, i, out),
+        c @ ('[' | '&' | '~') => {
+            out.push('\\');
+            out.push(c);
+            i + 1
+        }
+        '-' if out.ends_with('-') => {
+            out.push_str("\\-");
+            i + 1
+        }
+        c => {
+            out.push(c);
+            i + 1
         }
     }
-    chars.len()
+}
+
+/// Copies a POSIX class such as `[:alpha:]` at `chars[i]` (same syntax in both dialects); returns the
+/// index after it.
+fn copy_posix_class(chars: &[char], i: usize, out: &mut String) -> usize {
+    let end = (i + 2..chars.len().saturating_sub(1))
+        .find(|&j| chars[j] == ':' && chars[j + 1] == ']')
+        .map_or(chars.len(), |j| j + 2);
+    out.extend(&chars[i..end]);
+    end
+}
+
+/// Translates the escape at `chars[i] == '\\'` inside a class; returns the index after it.
+fn translate_class_escape(chars: &[char], i: usize, out: &mut String) -> usize {
+    let Some(&next) = chars.get(i + 1) else {
+        out.push('\\');
+        return chars.len();
+    };
+    match next {
+        'd' => out.push_str("0-9"),
+        'w' => out.push_str("0-9A-Za-z_"),
+        's' => out.push_str(r"\t\n\x0C\r "),
+        'D' => out.push_str("[^0-9]"),
+        'W' => out.push_str("[^0-9A-Za-z_]"),
+        'S' => out.push_str(r"[^\t\n\x0C\r ]"),
+        other => {
+            out.push('\\');
+            out.push(other);
+        }
+    }
+    i + 2
 }
 
 /// Whether `chars` (starting at a `{`) is a counted repetition `{n}`, `{n,}` or `{n,m}`.

@@ -245,17 +245,8 @@ impl Matcher {
             Matcher::PathRegexp(re) => re.is_match(req.path()),
             Matcher::PathTemplate(template) => template.matches(req.path()),
             Matcher::Method(method) => req.method().as_str() == method,
-            Matcher::Header(name, value) => {
-                header_visible(name)
-                    && req
-                        .headers()
-                        .get_all(name)
-                        .iter()
-                        .any(|v| v.as_bytes() == value.as_bytes())
-            }
-            Matcher::HeaderRegexp(name, re) => {
-                header_visible(name) && req.headers().get_all(name).iter().any(|v| re.is_match(v.as_bytes()))
-            }
+            Matcher::Header(name, value) => header_equals(req, name, value),
+            Matcher::HeaderRegexp(name, re) => header_matches(req, name, re),
             Matcher::Query(key, value) => query::any_value(req.query(), key.as_bytes(), |v| v.equals(value.as_bytes())),
             Matcher::QueryRegexp(key, re) => {
                 query::any_value(req.query(), key.as_bytes(), |v| v.decoded(|d| re.is_match(d)))
@@ -285,6 +276,21 @@ impl Matcher {
             Matcher::ClientIp(_) => Kind::ClientIp,
         }
     }
+}
+
+/// `Header`: some value of the (visible) header equals `value` exactly.
+fn header_equals(req: &RequestView<'_>, name: &HeaderName, value: &str) -> bool {
+    header_visible(name)
+        && req
+            .headers()
+            .get_all(name)
+            .iter()
+            .any(|v| v.as_bytes() == value.as_bytes())
+}
+
+/// `HeaderRegexp`: some value of the (visible) header matches `re`.
+fn header_matches(req: &RequestView<'_>, name: &HeaderName, re: &GoRegex) -> bool {
+    header_visible(name) && req.headers().get_all(name).iter().any(|v| re.is_match(v.as_bytes()))
 }
 
 /// Go moves `Host` out of the header map, so Traefik's header matchers never see it.

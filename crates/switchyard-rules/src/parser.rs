@@ -72,71 +72,88 @@ fn tokenize(src: &str) -> Result<Vec<(Token, usize)>, RuleError> {
     let mut tokens = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        let start = i;
-        let token = match bytes[i] {
-            b' ' | b'\t' | b'\n' | b'\r' => {
-                i += 1;
-                continue;
-            }
-            b'(' => Token::Open,
-            b')' => Token::Close,
-            b',' => Token::Comma,
-            b'!' => Token::Not,
-            b'&' | b'|' if bytes.get(i + 1) == Some(&bytes[i]) => {
-                i += 1;
-                if bytes[i] == b'&' { Token::And } else { Token::Or }
-            }
-            b'&' | b'|' => {
-                let op = if bytes[i] == b'&' { "'&&'" } else { "'||'" };
-                return Err(RuleError::Syntax {
-                    column: column(src, i),
-                    expected: op,
-                    found: format!("'{}'", bytes[i] as char),
-                });
-            }
-            b'`' => {
-                let end = src[i + 1..].find('`').ok_or(RuleError::Literal {
-                    column: column(src, i),
-                    reason: "string is not terminated",
-                })?;
-                let body = &src[i + 1..i + 1 + end];
-                i += end + 1;
-                Token::Str(go_string::raw(body))
-            }
-            b'"' => {
-                let end = closing_quote(&bytes[i + 1..]).ok_or(RuleError::Literal {
-                    column: column(src, i),
-                    reason: "string is not terminated",
-                })?;
-                let body = &src[i + 1..i + 1 + end];
-                i += end + 1;
-                Token::Str(go_string::interpreted(body).map_err(|(at, reason)| RuleError::Literal {
-                    column: column(src, start + 1 + at),
-                    reason,
-                })?)
-            }
-            b if b.is_ascii_alphabetic() || b == b'_' => {
-                let len = bytes[i..]
-                    .iter()
-                    .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
-                    .unwrap_or(bytes.len() - i);
-                i += len - 1;
-                Token::Name(src[start..start + len].to_owned())
-            }
-            _ => {
-                let c = src[i..].chars().next().unwrap_or_default();
-                return Err(RuleError::Syntax {
-                    column: column(src, i),
-                    expected: "a matcher, '(' or '!'",
-                    found: format!("{c:?}"),
-                });
-            }
-        };
-        i += 1;
-        tokens.push((token, start));
+        if matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+            continue;
+        }
+        let (token, len) = next_token(src, i)?;
+        tokens.push((token, i));
+        i += len;
     }
     tokens.push((Token::End, src.len()));
     Ok(tokens)
+}
+
+/// The token starting at byte `start` (not whitespace), and its length in bytes.
+fn next_token(src: &str, start: usize) -> Result<(Token, usize), RuleError> {
+    let bytes = src.as_bytes();
+    match bytes[start] {
+        b'(' => Ok((Token::Open, 1)),
+        b')' => Ok((Token::Close, 1)),
+        b',' => Ok((Token::Comma, 1)),
+        b'!' => Ok((Token::Not, 1)),
+        b'&' | b'|' => operator(src, start),
+        b'`' => raw_string(src, start),
+        b'"' => interpreted_string(src, start),
+        b if b.is_ascii_alphabetic() || b == b'_' => Ok(name(src, start)),
+        _ => {
+            let c = src[start..].chars().next().unwrap_or_default();
+            Err(RuleError::Syntax {
+                column: column(src, start),
+                expected: "a matcher, '(' or '!'",
+                found: format!("{c:?}"),
+            })
+        }
+    }
+}
+
+/// `&&` or `||` at `start`; a single `&` or `|` is an error.
+fn operator(src: &str, start: usize) -> Result<(Token, usize), RuleError> {
+    let bytes = src.as_bytes();
+    let op = bytes[start];
+    if bytes.get(start + 1) == Some(&op) {
+        let token = if op == b'&' { Token::And } else { Token::Or };
+        return Ok((token, 2));
+    }
+    Err(RuleError::Syntax {
+        column: column(src, start),
+        expected: if op == b'&' { "'&&'" } else { "'||'" },
+        found: format!("'{}'", op as char),
+    })
+}
+
+/// The backquoted literal at `start`.
+fn raw_string(src: &str, start: usize) -> Result<(Token, usize), RuleError> {
+    let end = src[start + 1..].find('`').ok_or(RuleError::Literal {
+        column: column(src, start),
+        reason: "string is not terminated",
+    })?;
+    let body = &src[start + 1..start + 1 + end];
+    Ok((Token::Str(go_string::raw(body)), end + 2))
+}
+
+/// The double-quoted literal at `start`, its escapes decoded.
+fn interpreted_string(src: &str, start: usize) -> Result<(Token, usize), RuleError> {
+    let end = closing_quote(&src.as_bytes()[start + 1..]).ok_or(RuleError::Literal {
+        column: column(src, start),
+        reason: "string is not terminated",
+    })?;
+    let body = &src[start + 1..start + 1 + end];
+    let value = go_string::interpreted(body).map_err(|(at, reason)| RuleError::Literal {
+        column: column(src, start + 1 + at),
+        reason,
+    })?;
+    Ok((Token::Str(value), end + 2))
+}
+
+/// The matcher name at `start`: ASCII letters, digits and underscores.
+fn name(src: &str, start: usize) -> (Token, usize) {
+    let bytes = src.as_bytes();
+    let len = bytes[start..]
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+        .unwrap_or(bytes.len() - start);
+    (Token::Name(src[start..start + len].to_owned()), len)
 }
 
 /// The index of the `"` closing an interpreted literal, skipping escaped characters; `None` if the
@@ -255,6 +272,13 @@ impl Parser<'_> {
             name: name.clone(),
         })?;
         self.expect(Token::Open, "'('")?;
+        let args = self.arguments()?;
+        self.matcher(kind, name_offset, &args)
+    }
+
+    /// A call's string arguments with their offsets, up to and including its `)`; a trailing comma is
+    /// allowed.
+    fn arguments(&mut self) -> Result<Vec<(String, usize)>, RuleError> {
         let mut args: Vec<(String, usize)> = Vec::new();
         loop {
             match self.peek() {
@@ -277,6 +301,11 @@ impl Parser<'_> {
             }
         }
         self.bump();
+        Ok(args)
+    }
+
+    /// The matcher `kind` called (at `name_offset`) with `args`, checked for their number and values.
+    fn matcher(&self, kind: Kind, name_offset: usize, args: &[(String, usize)]) -> Result<Expr, RuleError> {
         let (min, max, expected) = kind.arity();
         if args.len() < min || args.len() > max {
             return Err(RuleError::Arity {

@@ -195,22 +195,32 @@ fn routing_path(raw: &[u8]) -> Result<Normalized<'_>, RequestError> {
             i += 1;
             continue;
         }
-        let decoded = raw
-            .get(i + 1..i + 3)
-            .and_then(|hex| Some(hex_digit(hex[0])? << 4 | hex_digit(hex[1])?))
-            .ok_or(RequestError::InvalidPercentEncoding { offset: i })?;
-        if is_reserved(decoded) {
-            out.extend_from_slice(&[
-                b'%',
-                HEX_UPPER[usize::from(decoded >> 4)],
-                HEX_UPPER[usize::from(decoded & 15)],
-            ]);
-        } else {
-            out.push(decoded);
-        }
+        push_decoded(&mut out, percent_decoded(raw, i)?);
         i += 3;
     }
     Ok(Normalized::Owned(out))
+}
+
+/// The byte the `%XX` escape at `raw[i]` stands for.
+#[inline]
+fn percent_decoded(raw: &[u8], i: usize) -> Result<u8, RequestError> {
+    raw.get(i + 1..i + 3)
+        .and_then(|hex| Some(hex_digit(hex[0])? << 4 | hex_digit(hex[1])?))
+        .ok_or(RequestError::InvalidPercentEncoding { offset: i })
+}
+
+/// Adds a decoded byte to the routing path; a reserved character stays escaped, in upper case.
+#[inline]
+fn push_decoded(out: &mut SmallVec<[u8; INLINE]>, decoded: u8) {
+    if is_reserved(decoded) {
+        out.extend_from_slice(&[
+            b'%',
+            HEX_UPPER[usize::from(decoded >> 4)],
+            HEX_UPPER[usize::from(decoded & 15)],
+        ]);
+    } else {
+        out.push(decoded);
+    }
 }
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";

@@ -7,11 +7,13 @@
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{ClientConfig, WebPkiServerVerifier};
+use rustls::client::{ClientConfig, WantsClientCert, WebPkiServerVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme, SupportedCipherSuite};
-use switchyard_config::{ClientTls, ServersTransport};
+use rustls::{
+    CertificateError, ConfigBuilder, DigitallySignedStruct, RootCertStore, SignatureScheme, SupportedCipherSuite,
+};
+use switchyard_config::{Certificate, ClientTls, ServersTransport};
 
 use crate::go_names::{cipher_suite, versions};
 use crate::{TlsError, certificates, private_key, provider};
@@ -39,22 +41,8 @@ pub fn client_config(transport: &ServersTransport) -> Result<Arc<ClientConfig>, 
             "SPIFFE is not supported: switchyard has no SPIFFE workload API client; use rootCAs and peerCertURI",
         ));
     }
-    let roots = if transport.root_cas.is_empty() {
-        Roots::System
-    } else {
-        let mut store = RootCertStore::empty();
-        for (index, ca) in transport.root_cas.iter().enumerate() {
-            add_roots(&mut store, ca, &format!("rootCAs[{index}]"))?;
-        }
-        Roots::Given(Arc::new(store))
-    };
-    let client_cert = match transport.certificates.first() {
-        Some(cert) => Some((
-            certificates(&cert.cert_file).map_err(|e| nested("certificates[0].certFile", &e))?,
-            private_key(&cert.key_file).map_err(|e| nested("certificates[0].keyFile", &e))?,
-        )),
-        None => None,
-    };
+    let roots = transport_roots(&transport.root_cas)?;
+    let client_cert = transport_client_cert(transport.certificates.first())?;
     let alpn: &[&[u8]] = if transport.disable_http2 {
         &[b"http/1.1"]
     } else {
@@ -70,6 +58,29 @@ pub fn client_config(transport: &ServersTransport) -> Result<Arc<ClientConfig>, 
         alpn,
     }
     .build()
+}
+
+/// The roots of a `serversTransport`: its `rootCAs`, or the system's when it has none.
+fn transport_roots(root_cas: &[String]) -> Result<Roots, TlsError> {
+    if root_cas.is_empty() {
+        return Ok(Roots::System);
+    }
+    let mut store = RootCertStore::empty();
+    for (index, ca) in root_cas.iter().enumerate() {
+        add_roots(&mut store, ca, &format!("rootCAs[{index}]"))?;
+    }
+    Ok(Roots::Given(Arc::new(store)))
+}
+
+/// The first of a `serversTransport`'s `certificates`, loaded; the others are not presented.
+fn transport_client_cert(first: Option<&Certificate>) -> Result<Option<ClientCert>, TlsError> {
+    let Some(cert) = first else {
+        return Ok(None);
+    };
+    Ok(Some((
+        certificates(&cert.cert_file).map_err(|e| nested("certificates[0].certFile", &e))?,
+        private_key(&cert.key_file).map_err(|e| nested("certificates[0].keyFile", &e))?,
+    )))
 }
 
 /// A client configuration for an authentication server (`forwardAuth.tls`), speaking HTTP/1.1.
@@ -93,25 +104,29 @@ pub fn auth_client_config(tls: &ClientTls) -> Result<Arc<ClientConfig>, TlsError
         add_roots(&mut store, &tls.ca, "ca")?;
         Roots::Given(Arc::new(store))
     };
-    let client_cert = match (tls.cert.is_empty(), tls.key.is_empty()) {
-        (true, true) => None,
-        (false, true) => return Err(option("key", "a client certificate needs its key")),
-        (true, false) => return Err(option("cert", "a client key needs its certificate")),
-        (false, false) => Some((
-            certificates(&tls.cert).map_err(|e| nested("cert", &e))?,
-            private_key(&tls.key).map_err(|e| nested("key", &e))?,
-        )),
-    };
     ClientConfigParts {
         roots,
         insecure: tls.insecure_skip_verify,
         peer_uri: None,
-        client_cert,
+        client_cert: auth_client_cert(tls)?,
         versions: rustls::ALL_VERSIONS.to_vec(),
         cipher_suites: None,
         alpn: &[b"http/1.1"],
     }
     .build()
+}
+
+/// The certificate and key of `forwardAuth.tls`, which come together or not at all.
+fn auth_client_cert(tls: &ClientTls) -> Result<Option<ClientCert>, TlsError> {
+    match (tls.cert.is_empty(), tls.key.is_empty()) {
+        (true, true) => Ok(None),
+        (false, true) => Err(option("key", "a client certificate needs its key")),
+        (true, false) => Err(option("cert", "a client key needs its certificate")),
+        (false, false) => Ok(Some((
+            certificates(&tls.cert).map_err(|e| nested("cert", &e))?,
+            private_key(&tls.key).map_err(|e| nested("key", &e))?,
+        ))),
+    }
 }
 
 /// The name a backend at `host` is greeted (SNI) and verified with: the transport's `serverName`, else
@@ -138,11 +153,14 @@ struct ClientConfigParts {
     roots: Roots,
     insecure: bool,
     peer_uri: Option<String>,
-    client_cert: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    client_cert: Option<ClientCert>,
     versions: Vec<&'static rustls::SupportedProtocolVersion>,
     cipher_suites: Option<Vec<SupportedCipherSuite>>,
     alpn: &'static [&'static [u8]],
 }
+
+/// A certificate chain presented to servers that ask, with its key.
+type ClientCert = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 enum Roots {
     System,
@@ -151,28 +169,9 @@ enum Roots {
 
 impl ClientConfigParts {
     fn build(self) -> Result<Arc<ClientConfig>, TlsError> {
-        let mut provider = Arc::unwrap_or_clone(provider());
-        if let Some(suites) = self.cipher_suites {
-            provider.cipher_suites = suites;
-        }
-        let provider = Arc::new(provider);
-        // As Traefik, `peerCertURI` keeps the chain check even with `insecureSkipVerify` (the name is
-        // what is skipped then).
-        let roots = match self.roots {
-            _ if self.insecure && self.peer_uri.is_none() => None,
-            Roots::Given(roots) => Some(roots),
-            Roots::System => system_roots(),
-        };
-        let check = match roots {
-            None if self.insecure && self.peer_uri.is_none() => Check::Nothing,
-            None => Check::NoRoots,
-            Some(roots) => Check::Chain {
-                webpki: webpki(roots, &provider)?,
-                name: !self.insecure,
-            },
-        };
+        let provider = provider_with(self.cipher_suites);
         let verifier = BackendVerifier {
-            check,
+            check: chain_check(self.roots, self.insecure, self.peer_uri.is_some(), &provider)?,
             peer_uri: self.peer_uri,
             algorithms: provider.signature_verification_algorithms,
         };
@@ -186,14 +185,56 @@ impl ClientConfigParts {
             })?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier));
-        let mut config = match self.client_cert {
-            Some((chain, key)) => builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| option("certificates[0]", e.to_string()))?,
-            None => builder.with_no_client_auth(),
-        };
+        let mut config = with_client_cert(builder, self.client_cert)?;
         config.alpn_protocols = self.alpn.iter().map(|p| p.to_vec()).collect();
         Ok(Arc::new(config))
+    }
+}
+
+/// The crypto provider, limited to `suites` when some are chosen.
+fn provider_with(suites: Option<Vec<SupportedCipherSuite>>) -> Arc<CryptoProvider> {
+    let mut provider = Arc::unwrap_or_clone(provider());
+    if let Some(suites) = suites {
+        provider.cipher_suites = suites;
+    }
+    Arc::new(provider)
+}
+
+/// The configuration presenting `client_cert` to servers that ask, or nothing.
+fn with_client_cert(
+    builder: ConfigBuilder<ClientConfig, WantsClientCert>,
+    client_cert: Option<ClientCert>,
+) -> Result<ClientConfig, TlsError> {
+    match client_cert {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| option("certificates[0]", e.to_string())),
+        None => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// How a backend's chain is checked, given the roots configured, `insecureSkipVerify` and whether a
+/// `peerCertURI` is required.
+fn chain_check(
+    roots: Roots,
+    insecure: bool,
+    peer_uri: bool,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Check, TlsError> {
+    // As Traefik, `peerCertURI` keeps the chain check even with `insecureSkipVerify` (the name is
+    // what is skipped then).
+    let roots = match roots {
+        _ if insecure && !peer_uri => None,
+        Roots::Given(roots) => Some(roots),
+        Roots::System => system_roots(),
+    };
+    match roots {
+        None if insecure && !peer_uri => Ok(Check::Nothing),
+        None => Ok(Check::NoRoots),
+        Some(roots) => Ok(Check::Chain {
+            webpki: webpki(roots, provider)?,
+            name: !insecure,
+        }),
     }
 }
 
@@ -278,6 +319,35 @@ enum Check {
     NoRoots,
 }
 
+impl Check {
+    /// Checks the chain of a backend's certificate as configured.
+    fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<(), rustls::Error> {
+        match self {
+            Check::Chain { webpki, name } => {
+                match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+                    Ok(_) => Ok(()),
+                    Err(rustls::Error::InvalidCertificate(
+                        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+                    )) if !name => Ok(()),
+                    Err(error) => Err(error),
+                }
+            }
+            Check::Nothing => Ok(()),
+            Check::NoRoots => {
+                tracing::warn!(target: "switchyard::tls", "no trusted roots: the system has none and rootCAs is empty");
+                Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
+            }
+        }
+    }
+}
+
 /// Checks a backend's certificate (chain, then `peerCertURI`), and always its handshake signatures.
 #[derive(Debug)]
 struct BackendVerifier {
@@ -307,22 +377,8 @@ impl ServerCertVerifier for BackendVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match &self.check {
-            Check::Chain { webpki, name } => {
-                match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
-                    Ok(_) => {}
-                    Err(rustls::Error::InvalidCertificate(
-                        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-                    )) if !name => {}
-                    Err(error) => return Err(error),
-                }
-            }
-            Check::Nothing => {}
-            Check::NoRoots => {
-                tracing::warn!(target: "switchyard::tls", "no trusted roots: the system has none and rootCAs is empty");
-                return Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer));
-            }
-        }
+        self.check
+            .verify(end_entity, intermediates, server_name, ocsp_response, now)?;
         if let Some(uri) = &self.peer_uri {
             if !has_uri_san(end_entity, uri) {
                 let error = rustls::OtherError(Arc::new(PeerUriMismatch(uri.clone())));

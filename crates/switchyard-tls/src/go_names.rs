@@ -75,21 +75,24 @@ pub(crate) fn cipher_suite(index: usize, name: &str) -> Result<SupportedCipherSu
 /// rustls speaks TLS 1.2 and 1.3 only: a `minVersion` below 1.2 is accepted with a warning (peers
 /// then meet at 1.2 or 1.3), a `maxVersion` below 1.2 is an error.
 pub(crate) fn versions(min: &str, max: &str) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
-    let rank = |name: &str, option: &str, default: u8| -> Result<u8, TlsError> {
-        match name {
-            "" => Ok(default),
-            "VersionTLS10" => Ok(10),
-            "VersionTLS11" => Ok(11),
-            "VersionTLS12" => Ok(12),
-            "VersionTLS13" => Ok(13),
-            other => Err(TlsError::Option {
-                option: option.to_owned(),
-                reason: format!("`{other}` is not a TLS version; use VersionTLS12 or VersionTLS13"),
-            }),
-        }
-    };
-    let low = rank(min, "minVersion", 12)?;
-    let high = rank(max, "maxVersion", 13)?;
+    let (low, high) = version_range(min, max)?;
+    if low < 12 {
+        tracing::warn!(target: "switchyard::tls", "minVersion `{min}`: switchyard speaks TLS 1.2 and 1.3 only; older peers are refused");
+    }
+    let mut versions = Vec::with_capacity(2);
+    if high >= 13 {
+        versions.push(&version::TLS13);
+    }
+    if low <= 12 {
+        versions.push(&version::TLS12);
+    }
+    Ok(versions)
+}
+
+/// `minVersion` and `maxVersion` as minor numbers, checked to leave a version rustls speaks.
+fn version_range(min: &str, max: &str) -> Result<(u8, u8), TlsError> {
+    let low = version_rank(min, "minVersion", 12)?;
+    let high = version_rank(max, "maxVersion", 13)?;
     if high < 12 {
         return Err(TlsError::Option {
             option: "maxVersion".into(),
@@ -102,17 +105,22 @@ pub(crate) fn versions(min: &str, max: &str) -> Result<Vec<&'static SupportedPro
             reason: format!("`{min}` is above maxVersion `{max}`"),
         });
     }
-    if low < 12 {
-        tracing::warn!(target: "switchyard::tls", "minVersion `{min}`: switchyard speaks TLS 1.2 and 1.3 only; older peers are refused");
+    Ok((low, high))
+}
+
+/// A Go version name as its minor number (`VersionTLS12` is 12), `default` when the option is empty.
+fn version_rank(name: &str, option: &str, default: u8) -> Result<u8, TlsError> {
+    match name {
+        "" => Ok(default),
+        "VersionTLS10" => Ok(10),
+        "VersionTLS11" => Ok(11),
+        "VersionTLS12" => Ok(12),
+        "VersionTLS13" => Ok(13),
+        other => Err(TlsError::Option {
+            option: option.to_owned(),
+            reason: format!("`{other}` is not a TLS version; use VersionTLS12 or VersionTLS13"),
+        }),
     }
-    let mut versions = Vec::with_capacity(2);
-    if high >= 13 {
-        versions.push(&version::TLS13);
-    }
-    if low <= 12 {
-        versions.push(&version::TLS12);
-    }
-    Ok(versions)
 }
 
 #[cfg(test)]

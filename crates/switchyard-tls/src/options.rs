@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::CryptoProvider;
 use rustls::crypto::ring::kx_group;
+use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SupportedCipherSuite};
 use rustls_pki_types::{CertificateDer, UnixTime};
-use switchyard_config::TlsOptions;
+use switchyard_config::{ClientAuth, TlsOptions};
 
 use crate::go_names::{cipher_suite, versions};
 use crate::store::{CertificateStore, StoreResolver};
@@ -46,15 +46,7 @@ pub fn server_config(options: &TlsOptions, store: Arc<CertificateStore>) -> Resu
             store,
             strict: options.sni_strict,
         }));
-    config.alpn_protocols = options
-        .alpn_protocols
-        .iter()
-        .filter(|p| p.as_str() != "acme-tls/1")
-        .map(|p| p.as_bytes().to_vec())
-        .collect();
-    if options.alpn_protocols.is_empty() {
-        config.alpn_protocols = SERVED_ALPN.iter().map(|p| p.as_bytes().to_vec()).collect();
-    }
+    config.alpn_protocols = alpn_protocols(&options.alpn_protocols);
     if options.disable_session_tickets {
         config.send_tls13_tickets = 0;
         config.session_storage = Arc::new(NoServerSessionStorage {});
@@ -64,6 +56,18 @@ pub fn server_config(options: &TlsOptions, store: Arc<CertificateStore>) -> Resu
     Ok(config)
 }
 
+/// `alpnProtocols` without `acme-tls/1`, or [`SERVED_ALPN`] when none are configured.
+fn alpn_protocols(configured: &[String]) -> Vec<Vec<u8>> {
+    if configured.is_empty() {
+        return SERVED_ALPN.iter().map(|p| p.as_bytes().to_vec()).collect();
+    }
+    configured
+        .iter()
+        .filter(|p| p.as_str() != "acme-tls/1")
+        .map(|p| p.as_bytes().to_vec())
+        .collect()
+}
+
 /// A crypto provider limited to the configured TLS 1.2 cipher suites and ordered key-exchange groups.
 ///
 /// As in Go (and so Traefik), a server's `cipherSuites` govern TLS 1.2 only: TLS 1.3 suites are always
@@ -71,44 +75,56 @@ pub fn server_config(options: &TlsOptions, store: Arc<CertificateStore>) -> Resu
 pub(crate) fn crypto_provider(suites: &[String], curves: &[String]) -> Result<CryptoProvider, TlsError> {
     let mut provider = (*provider()).clone();
     if !suites.is_empty() {
-        let mut chosen: Vec<SupportedCipherSuite> = provider
-            .cipher_suites
-            .iter()
-            .copied()
-            .filter(|s| matches!(s, SupportedCipherSuite::Tls13(_)))
-            .collect();
-        for (index, name) in suites.iter().enumerate() {
-            let suite = cipher_suite(index, name)?;
-            if matches!(suite, SupportedCipherSuite::Tls12(_)) && !chosen.contains(&suite) {
-                chosen.push(suite);
-            }
-        }
-        provider.cipher_suites = chosen;
+        provider.cipher_suites = chosen_cipher_suites(&provider.cipher_suites, suites)?;
     }
     if !curves.is_empty() {
-        let mut groups = Vec::new();
-        for (index, name) in curves.iter().enumerate() {
-            let group = match name.as_str() {
-                "X25519" | "x25519" => kx_group::X25519,
-                "CurveP256" | "secp256r1" | "P256" => kx_group::SECP256R1,
-                "CurveP384" | "secp384r1" | "P384" => kx_group::SECP384R1,
-                other => {
-                    return Err(TlsError::Option {
-                        option: format!("curvePreferences[{index}]"),
-                        reason: format!("`{other}` is not offered by rustls; supported: X25519, CurveP256, CurveP384"),
-                    });
-                }
-            };
-            if !groups
-                .iter()
-                .any(|g: &&dyn rustls::crypto::SupportedKxGroup| g.name() == group.name())
-            {
-                groups.push(group);
-            }
-        }
-        provider.kx_groups = groups;
+        provider.kx_groups = key_exchange_groups(curves)?;
     }
     Ok(provider)
+}
+
+/// Every TLS 1.3 suite of `offered`, then the TLS 1.2 suites named in `cipherSuites`, in their order.
+fn chosen_cipher_suites(
+    offered: &[SupportedCipherSuite],
+    suites: &[String],
+) -> Result<Vec<SupportedCipherSuite>, TlsError> {
+    let mut chosen: Vec<SupportedCipherSuite> = offered
+        .iter()
+        .copied()
+        .filter(|s| matches!(s, SupportedCipherSuite::Tls13(_)))
+        .collect();
+    for (index, name) in suites.iter().enumerate() {
+        let suite = cipher_suite(index, name)?;
+        if matches!(suite, SupportedCipherSuite::Tls12(_)) && !chosen.contains(&suite) {
+            chosen.push(suite);
+        }
+    }
+    Ok(chosen)
+}
+
+/// `curvePreferences` as rustls key-exchange groups, in order, each once.
+fn key_exchange_groups(curves: &[String]) -> Result<Vec<&'static dyn SupportedKxGroup>, TlsError> {
+    let mut groups = Vec::new();
+    for (index, name) in curves.iter().enumerate() {
+        let group = key_exchange_group(index, name)?;
+        if !groups.iter().any(|g: &&dyn SupportedKxGroup| g.name() == group.name()) {
+            groups.push(group);
+        }
+    }
+    Ok(groups)
+}
+
+/// The group a `curvePreferences` entry names, by Go's or the IANA name.
+fn key_exchange_group(index: usize, name: &str) -> Result<&'static dyn SupportedKxGroup, TlsError> {
+    match name {
+        "X25519" | "x25519" => Ok(kx_group::X25519),
+        "CurveP256" | "secp256r1" | "P256" => Ok(kx_group::SECP256R1),
+        "CurveP384" | "secp384r1" | "P384" => Ok(kx_group::SECP384R1),
+        other => Err(TlsError::Option {
+            option: format!("curvePreferences[{index}]"),
+            reason: format!("`{other}` is not offered by rustls; supported: X25519, CurveP256, CurveP384"),
+        }),
+    }
 }
 
 /// `clientAuth` as Go's five modes. As in Traefik, `caFiles` alone means `RequireAndVerifyClientCert`,
@@ -118,8 +134,39 @@ fn client_verifier(
     provider: &Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let auth = &options.client_auth;
+    let roots = client_roots(&auth.ca_files)?;
+    let mode = client_auth_mode(auth);
+    match mode {
+        "NoClientCert" => Ok(WebPkiClientVerifier::no_client_auth()),
+        "RequestClientCert" | "RequireAnyClientCert" => Ok(Arc::new(AnyClientCert {
+            mandatory: mode == "RequireAnyClientCert",
+            provider: Arc::clone(provider),
+        })),
+        "VerifyClientCertIfGiven" => verified_client_cert(mode, roots, provider, true),
+        "RequireAndVerifyClientCert" => verified_client_cert(mode, roots, provider, false),
+        other => Err(TlsError::Option {
+            option: "clientAuth.clientAuthType".into(),
+            reason: format!(
+                "unknown client auth type `{other}` (NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert)"
+            ),
+        }),
+    }
+}
+
+/// `clientAuth.clientAuthType`, or Traefik's default for it: `NoClientCert` without `caFiles`,
+/// `RequireAndVerifyClientCert` with them.
+fn client_auth_mode(auth: &ClientAuth) -> &str {
+    match auth.client_auth_type.as_str() {
+        "" if auth.ca_files.is_empty() => "NoClientCert",
+        "" => "RequireAndVerifyClientCert",
+        other => other,
+    }
+}
+
+/// The CA certificates of `clientAuth.caFiles`, every certificate of every file.
+fn client_roots(ca_files: &[String]) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
-    for (index, ca) in auth.ca_files.iter().enumerate() {
+    for (index, ca) in ca_files.iter().enumerate() {
         let option = || format!("clientAuth.caFiles[{index}]");
         let certs = certificates(ca).map_err(|e| TlsError::Option {
             option: option(),
@@ -132,53 +179,33 @@ fn client_verifier(
             })?;
         }
     }
-    let mode = match auth.client_auth_type.as_str() {
-        "" if auth.ca_files.is_empty() => "NoClientCert",
-        "" => "RequireAndVerifyClientCert",
-        other => other,
-    };
-    let needs_cas = || -> Result<(), TlsError> {
-        if roots.is_empty() {
-            return Err(TlsError::Option {
-                option: "clientAuth.clientAuthType".into(),
-                reason: format!("`{mode}` needs clientAuth.caFiles"),
-            });
-        }
-        Ok(())
-    };
-    let verified = |optional: bool| -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
-        let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots.clone()), Arc::clone(provider));
-        let builder = if optional {
-            builder.allow_unauthenticated()
-        } else {
-            builder
-        };
-        builder.build().map_err(|e| TlsError::Option {
-            option: "clientAuth".into(),
-            reason: e.to_string(),
-        })
-    };
-    match mode {
-        "NoClientCert" => Ok(WebPkiClientVerifier::no_client_auth()),
-        "RequestClientCert" | "RequireAnyClientCert" => Ok(Arc::new(AnyClientCert {
-            mandatory: mode == "RequireAnyClientCert",
-            provider: Arc::clone(provider),
-        })),
-        "VerifyClientCertIfGiven" => {
-            needs_cas()?;
-            verified(true)
-        }
-        "RequireAndVerifyClientCert" => {
-            needs_cas()?;
-            verified(false)
-        }
-        other => Err(TlsError::Option {
+    Ok(roots)
+}
+
+/// A verifier of client certificates against `roots`, which `mode` needs to be non-empty; with
+/// `optional`, a client may also send none.
+fn verified_client_cert(
+    mode: &str,
+    roots: RootCertStore,
+    provider: &Arc<CryptoProvider>,
+    optional: bool,
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    if roots.is_empty() {
+        return Err(TlsError::Option {
             option: "clientAuth.clientAuthType".into(),
-            reason: format!(
-                "unknown client auth type `{other}` (NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert)"
-            ),
-        }),
+            reason: format!("`{mode}` needs clientAuth.caFiles"),
+        });
     }
+    let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
+    let builder = if optional {
+        builder.allow_unauthenticated()
+    } else {
+        builder
+    };
+    builder.build().map_err(|e| TlsError::Option {
+        option: "clientAuth".into(),
+        reason: e.to_string(),
+    })
 }
 
 /// Go's `RequestClientCert` / `RequireAnyClientCert`: asks for a certificate and accepts any, unverified

@@ -62,90 +62,14 @@ impl CertificateStore {
     /// half-rewritten, a broken update) keeps serving what `previous` loaded from the same fields,
     /// and is reported.
     pub fn rebuild(tls: &TlsConfig, previous: Option<&CertificateStore>) -> (Self, Vec<TlsFinding>) {
-        let mut findings = Vec::new();
-        let mut loaded = HashMap::new();
-        let mut load_kept = |cert_file: &str, key_file: &str, key_path: &str, findings: &mut Vec<TlsFinding>| {
-            let source = (cert_file.to_owned(), key_file.to_owned());
-            match load(cert_file, key_file) {
-                Ok((key, names)) => {
-                    let entry = (Arc::new(key), names);
-                    loaded.insert(source, entry.clone());
-                    Some(entry)
-                }
-                Err(error) => {
-                    let kept = previous.and_then(|p| p.loaded.get(&source)).cloned();
-                    let error = match &kept {
-                        Some(_) => TlsError::Kept(Box::new(error)),
-                        None => error,
-                    };
-                    findings.push(TlsFinding {
-                        key_path: key_path.to_owned(),
-                        error,
-                    });
-                    let entry = kept?;
-                    loaded.insert(source, entry.clone());
-                    Some(entry)
-                }
-            }
+        let mut loader = Loader {
+            previous,
+            loaded: HashMap::new(),
+            findings: Vec::new(),
         };
-        let mut names = HostMap::default();
-        for (index, entry) in tls.certificates.iter().enumerate() {
-            let key_path = format!("tls.certificates[{index}]");
-            if let Some(other) = entry.stores.iter().find(|s| s.as_str() != "default") {
-                findings.push(TlsFinding {
-                    key_path: format!("{key_path}.stores"),
-                    error: TlsError::Option {
-                        option: "stores".into(),
-                        reason: format!(
-                            "store `{other}` is ignored: as in Traefik v3, only the `default` store exists"
-                        ),
-                    },
-                });
-                if !entry.stores.iter().any(|s| s == "default") {
-                    continue;
-                }
-            }
-            if let Some((key, covered)) = load_kept(&entry.cert_file, &entry.key_file, &key_path, &mut findings) {
-                let mut added = false;
-                for name in &covered {
-                    added |= names.insert(name, Arc::clone(&key));
-                }
-                if !added {
-                    tracing::debug!(
-                        target: "switchyard::tls",
-                        "{key_path}: every name it covers ({}) is already served by an earlier certificate",
-                        covered.join(", ")
-                    );
-                }
-            }
-        }
-        let configured = tls.stores.get("default").and_then(|s| s.default_certificate.as_ref());
-        let default = configured.and_then(|c| {
-            let key_path = "tls.stores.default.defaultCertificate";
-            load_kept(&c.cert_file, &c.key_file, key_path, &mut findings).map(|(key, _)| key)
-        });
-        for name in tls.stores.keys().filter(|n| n.as_str() != "default") {
-            findings.push(TlsFinding {
-                key_path: format!("tls.stores.{name}"),
-                error: TlsError::Option {
-                    option: "stores".into(),
-                    reason: "ignored: as in Traefik v3, only the `default` store exists".into(),
-                },
-            });
-        }
-        if tls
-            .stores
-            .get("default")
-            .is_some_and(|s| s.default_generated_cert.is_some())
-        {
-            findings.push(TlsFinding {
-                key_path: "tls.stores.default.defaultGeneratedCert".into(),
-                error: TlsError::Option {
-                    option: "defaultGeneratedCert".into(),
-                    reason: "needs a certificate resolver (ACME), which switchyard does not have; the default certificate serves instead".into(),
-                },
-            });
-        }
+        let names = loader.certificates(tls);
+        let default = loader.default_certificate(tls);
+        report_ignored_store_settings(tls, &mut loader.findings);
         let generated = default.is_none();
         let default = default.unwrap_or_else(generated_default);
         (
@@ -153,9 +77,9 @@ impl CertificateStore {
                 names,
                 default,
                 generated,
-                loaded,
+                loaded: loader.loaded,
             },
-            findings,
+            loader.findings,
         )
     }
 
@@ -177,6 +101,117 @@ impl CertificateStore {
     /// Every name a configured certificate covers.
     pub fn names(&self) -> impl Iterator<Item = String> + '_ {
         self.names.iter().map(|(name, _)| name)
+    }
+}
+
+/// Loads the certificates of one build, remembering what each pair of files gave and what went wrong.
+struct Loader<'a> {
+    previous: Option<&'a CertificateStore>,
+    loaded: HashMap<(String, String), Loaded>,
+    findings: Vec<TlsFinding>,
+}
+
+impl Loader<'_> {
+    /// `tls.certificates` by the names each covers; the first certificate configured for a name serves it.
+    fn certificates(&mut self, tls: &TlsConfig) -> HostMap<Arc<CertifiedKey>> {
+        let mut names = HostMap::default();
+        for (index, entry) in tls.certificates.iter().enumerate() {
+            let key_path = format!("tls.certificates[{index}]");
+            if !self.in_default_store(&entry.stores, &key_path) {
+                continue;
+            }
+            if let Some((key, covered)) = self.load_kept(&entry.cert_file, &entry.key_file, &key_path) {
+                let mut added = false;
+                for name in &covered {
+                    added |= names.insert(name, Arc::clone(&key));
+                }
+                if !added {
+                    tracing::debug!(
+                        target: "switchyard::tls",
+                        "{key_path}: every name it covers ({}) is already served by an earlier certificate",
+                        covered.join(", ")
+                    );
+                }
+            }
+        }
+        names
+    }
+
+    /// The default store's `defaultCertificate`, when configured and loaded.
+    fn default_certificate(&mut self, tls: &TlsConfig) -> Option<Arc<CertifiedKey>> {
+        let configured = tls.stores.get("default").and_then(|s| s.default_certificate.as_ref())?;
+        let key_path = "tls.stores.default.defaultCertificate";
+        self.load_kept(&configured.cert_file, &configured.key_file, key_path)
+            .map(|(key, _)| key)
+    }
+
+    /// Whether a certificate listing `stores` belongs to the default store, reporting the first other
+    /// store it names (only the default one exists).
+    fn in_default_store(&mut self, stores: &[String], key_path: &str) -> bool {
+        let Some(other) = stores.iter().find(|s| s.as_str() != "default") else {
+            return true;
+        };
+        self.findings.push(TlsFinding {
+            key_path: format!("{key_path}.stores"),
+            error: TlsError::Option {
+                option: "stores".into(),
+                reason: format!("store `{other}` is ignored: as in Traefik v3, only the `default` store exists"),
+            },
+        });
+        stores.iter().any(|s| s == "default")
+    }
+
+    /// What `cert_file` and `key_file` load to; when they no longer load, what the previous build
+    /// loaded from them (reported as kept), or nothing (reported).
+    fn load_kept(&mut self, cert_file: &str, key_file: &str, key_path: &str) -> Option<Loaded> {
+        let source = (cert_file.to_owned(), key_file.to_owned());
+        match load(cert_file, key_file) {
+            Ok((key, names)) => {
+                let entry = (Arc::new(key), names);
+                self.loaded.insert(source, entry.clone());
+                Some(entry)
+            }
+            Err(error) => {
+                let kept = self.previous.and_then(|p| p.loaded.get(&source)).cloned();
+                let error = match &kept {
+                    Some(_) => TlsError::Kept(Box::new(error)),
+                    None => error,
+                };
+                self.findings.push(TlsFinding {
+                    key_path: key_path.to_owned(),
+                    error,
+                });
+                let entry = kept?;
+                self.loaded.insert(source, entry.clone());
+                Some(entry)
+            }
+        }
+    }
+}
+
+/// Reports the stores other than `default` and a `defaultGeneratedCert`, which switchyard ignores.
+fn report_ignored_store_settings(tls: &TlsConfig, findings: &mut Vec<TlsFinding>) {
+    for name in tls.stores.keys().filter(|n| n.as_str() != "default") {
+        findings.push(TlsFinding {
+            key_path: format!("tls.stores.{name}"),
+            error: TlsError::Option {
+                option: "stores".into(),
+                reason: "ignored: as in Traefik v3, only the `default` store exists".into(),
+            },
+        });
+    }
+    if tls
+        .stores
+        .get("default")
+        .is_some_and(|s| s.default_generated_cert.is_some())
+    {
+        findings.push(TlsFinding {
+            key_path: "tls.stores.default.defaultGeneratedCert".into(),
+            error: TlsError::Option {
+                option: "defaultGeneratedCert".into(),
+                reason: "needs a certificate resolver (ACME), which switchyard does not have; the default certificate serves instead".into(),
+            },
+        });
     }
 }
 

@@ -221,28 +221,15 @@ impl<'de> Visitor<'de> for ServiceVisitor {
         let mut kind: Option<ServiceKind> = None;
         let mut middlewares = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            let next = match key.as_str() {
-                "middlewares" => {
-                    middlewares = map.next_value()?;
-                    continue;
-                }
-                "loadBalancer" => ServiceKind::LoadBalancer(map.next_value()?),
-                "weighted" => ServiceKind::Weighted(map.next_value()?),
-                "mirroring" => ServiceKind::Mirroring(map.next_value()?),
-                "failover" => ServiceKind::Failover(map.next_value()?),
-                "highestRandomWeight" => ServiceKind::HighestRandomWeight(map.next_value()?),
-                _ => {
-                    // Reported by the loader as an unknown key.
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
+            if key == "middlewares" {
+                middlewares = map.next_value()?;
+                continue;
+            }
+            let Some(next) = service_kind(&key, &mut map)? else {
+                continue;
             };
             if let Some(first) = &kind {
-                return Err(de::Error::custom(format!(
-                    "a service has exactly one type, found both `{}` and `{}`",
-                    first.name(),
-                    next.name()
-                )));
+                return Err(two_kinds(first, &next));
             }
             kind = Some(next);
         }
@@ -253,6 +240,32 @@ impl<'de> Visitor<'de> for ServiceVisitor {
         })?;
         Ok(Service { kind, middlewares })
     }
+}
+
+/// The error for a service given two types.
+fn two_kinds<E: de::Error>(first: &ServiceKind, next: &ServiceKind) -> E {
+    E::custom(format!(
+        "a service has exactly one type, found both `{}` and `{}`",
+        first.name(),
+        next.name()
+    ))
+}
+
+/// Reads the value of `key` when it names a service type; skips it otherwise.
+fn service_kind<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<ServiceKind>, A::Error> {
+    let kind = match key {
+        "loadBalancer" => ServiceKind::LoadBalancer(map.next_value()?),
+        "weighted" => ServiceKind::Weighted(map.next_value()?),
+        "mirroring" => ServiceKind::Mirroring(map.next_value()?),
+        "failover" => ServiceKind::Failover(map.next_value()?),
+        "highestRandomWeight" => ServiceKind::HighestRandomWeight(map.next_value()?),
+        _ => {
+            // Reported by the loader as an unknown key.
+            map.next_value::<IgnoredAny>()?;
+            return Ok(None);
+        }
+    };
+    Ok(Some(kind))
 }
 
 impl Serialize for Service {

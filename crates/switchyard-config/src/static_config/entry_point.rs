@@ -103,29 +103,39 @@ impl std::str::FromStr for EntryPointAddress {
             address: address.to_owned(),
             reason,
         };
-        let (host_port, udp) = match address.rsplit_once('/') {
-            Some((rest, protocol)) if protocol.eq_ignore_ascii_case("tcp") => (rest, false),
-            Some((rest, protocol)) if protocol.eq_ignore_ascii_case("udp") => (rest, true),
-            Some(_) => return Err(fail("the protocol must be tcp or udp")),
-            None => (address, false),
-        };
+        let (host_port, udp) = split_protocol(address).map_err(fail)?;
         let (host, port) = host_port.rsplit_once(':').ok_or_else(|| fail("expected [host]:port"))?;
         let port: u16 = port
             .parse()
             .map_err(|_| fail("the port must be a number from 0 to 65535"))?;
-        let ip: IpAddr = match host {
-            "" => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            bracketed if bracketed.starts_with('[') && bracketed.ends_with(']') => bracketed[1..bracketed.len() - 1]
-                .parse()
-                .map_err(|_| fail("invalid IPv6 address"))?,
-            plain => plain
-                .parse()
-                .map_err(|_| fail("the host must be an IP address (host names are not resolved)"))?,
-        };
+        let ip = host_ip(host).map_err(fail)?;
         Ok(Self {
             socket: SocketAddr::new(ip, port),
             udp,
         })
+    }
+}
+
+/// An address without its `/tcp` or `/udp` suffix, and whether it was `/udp`.
+fn split_protocol(address: &str) -> Result<(&str, bool), &'static str> {
+    match address.rsplit_once('/') {
+        Some((rest, protocol)) if protocol.eq_ignore_ascii_case("tcp") => Ok((rest, false)),
+        Some((rest, protocol)) if protocol.eq_ignore_ascii_case("udp") => Ok((rest, true)),
+        Some(_) => Err("the protocol must be tcp or udp"),
+        None => Ok((address, false)),
+    }
+}
+
+/// The IP address of an entrypoint's host: every address when empty, an IPv6 address in brackets.
+fn host_ip(host: &str) -> Result<IpAddr, &'static str> {
+    match host {
+        "" => Ok(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        bracketed if bracketed.starts_with('[') && bracketed.ends_with(']') => bracketed[1..bracketed.len() - 1]
+            .parse()
+            .map_err(|_| "invalid IPv6 address"),
+        plain => plain
+            .parse()
+            .map_err(|_| "the host must be an IP address (host names are not resolved)"),
     }
 }
 

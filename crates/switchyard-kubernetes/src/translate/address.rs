@@ -15,18 +15,10 @@ pub(crate) fn published_address(
     view: &ClusterView,
     options: &TranslateOptions,
 ) -> Option<Result<Vec<IngressLoadBalancerIngress>, ObjectError>> {
-    if options.report_node_internal_ips {
-        let addresses = node_addresses(view, "InternalIP", None);
-        if !addresses.is_empty() {
-            return Some(Ok(addresses));
-        }
-        if options.ingress_endpoint.is_none() {
-            let reason = TranslateError::PublishedService {
-                service: "reportNodeInternalIPs".into(),
-                reason: "no node has an internal IP".into(),
-            };
-            return Some(Err(ObjectError::new("Node", "", "", reason)));
-        }
+    if options.report_node_internal_ips
+        && let Some(found) = node_internal_ips(view, options)
+    {
+        return Some(found);
     }
     let endpoint = options.ingress_endpoint.as_ref()?;
     if endpoint.published_service.is_empty() {
@@ -38,6 +30,26 @@ pub(crate) fn published_address(
         return Some(Ok(vec![entry]));
     }
     published_service(view, &endpoint.published_service)
+}
+
+/// `reportNodeInternalIPs`: the nodes' internal IPs; an error when there are none and no
+/// `ingressEndpoint` to fall back on, else `None`.
+fn node_internal_ips(
+    view: &ClusterView,
+    options: &TranslateOptions,
+) -> Option<Result<Vec<IngressLoadBalancerIngress>, ObjectError>> {
+    let addresses = node_addresses(view, "InternalIP", None);
+    if !addresses.is_empty() {
+        return Some(Ok(addresses));
+    }
+    if options.ingress_endpoint.is_some() {
+        return None;
+    }
+    let reason = TranslateError::PublishedService {
+        service: "reportNodeInternalIPs".into(),
+        reason: "no node has an internal IP".into(),
+    };
+    Some(Err(ObjectError::new("Node", "", "", reason)))
 }
 
 /// The address of the published Service `namespace/name`, by its type; `None` for a load balancer not
@@ -57,13 +69,19 @@ fn published_service(
     let Some(service) = view.services.get(&(namespace.to_owned(), name.to_owned())) else {
         return Some(Err(fail("not found")));
     };
+    Some(service_addresses(view, service)?.map_err(|reason| fail(&reason)))
+}
+
+/// The addresses a Service gives, by its type; `None` for a load balancer not provisioned yet, the
+/// reason when the Service cannot give any.
+fn service_addresses(view: &ClusterView, service: &Service) -> Option<Result<Vec<IngressLoadBalancerIngress>, String>> {
     let spec = service.spec.clone().unwrap_or_default();
     let addresses = match spec.type_.as_deref().unwrap_or("ClusterIP") {
         "LoadBalancer" => load_balancer_addresses(service)?,
         "ClusterIP" => external_ips(&spec),
         "NodePort" if view.nodes.is_empty() => {
             let reason = "NodePort Services need the nodes, which are not watched (disableClusterScopeResources?)";
-            return Some(Err(fail(reason)));
+            return Some(Err(reason.to_owned()));
         }
         "NodePort" => node_addresses(view, "ExternalIP", Some(node_ports(&spec))),
         "ExternalName" => vec![IngressLoadBalancerIngress {
@@ -71,7 +89,7 @@ fn published_service(
             hostname: spec.external_name.clone(),
             ports: None,
         }],
-        other => return Some(Err(fail(&format!("Services of type {other} are not supported")))),
+        other => return Some(Err(format!("Services of type {other} are not supported"))),
     };
     Some(Ok(addresses))
 }

@@ -83,25 +83,8 @@ impl RouterAnnotations {
     /// Reads an Ingress's annotations; a value that does not parse is an error for the whole Ingress.
     pub(crate) fn read(annotations: Option<&BTreeMap<String, String>>) -> Result<Self, TranslateError> {
         let a = Traefik::new(annotations);
-        let tls_wanted = a.parse::<bool>("router.tls")?.unwrap_or(false);
-        let resolver = a.text("router.tls.certresolver");
-        let options = a.text("router.tls.options");
-        let domains = tls_domains(&a);
-        let tls = (tls_wanted || resolver.is_some() || options.is_some() || !domains.is_empty()).then(|| RouterTls {
-            options: options.unwrap_or_default(),
-            cert_resolver: resolver.unwrap_or_default(),
-            domains,
-        });
-        let path_matcher = a.text("router.pathmatcher");
-        if let Some(matcher) = &path_matcher
-            && !matches!(matcher.as_str(), "Path" | "PathPrefix" | "PathRegexp")
-        {
-            return Err(TranslateError::Annotation {
-                key: format!("{PREFIX}router.pathmatcher"),
-                value: matcher.clone(),
-                reason: "must be one of Path, PathPrefix, PathRegexp".into(),
-            });
-        }
+        let tls = router_tls(&a)?;
+        let path_matcher = path_matcher(&a)?;
         let observability = observability(&a)?;
         Ok(Self {
             entry_points: a.list("router.entrypoints"),
@@ -113,6 +96,36 @@ impl RouterAnnotations {
             observability,
         })
     }
+}
+
+/// `router.tls*`: TLS when asked for, or when a resolver, options or domains are named.
+fn router_tls(a: &Traefik<'_>) -> Result<Option<RouterTls>, TranslateError> {
+    let tls_wanted = a.parse::<bool>("router.tls")?.unwrap_or(false);
+    let resolver = a.text("router.tls.certresolver");
+    let options = a.text("router.tls.options");
+    let domains = tls_domains(a);
+    Ok(
+        (tls_wanted || resolver.is_some() || options.is_some() || !domains.is_empty()).then(|| RouterTls {
+            options: options.unwrap_or_default(),
+            cert_resolver: resolver.unwrap_or_default(),
+            domains,
+        }),
+    )
+}
+
+/// `router.pathmatcher`: one of the path matchers.
+fn path_matcher(a: &Traefik<'_>) -> Result<Option<String>, TranslateError> {
+    let path_matcher = a.text("router.pathmatcher");
+    if let Some(matcher) = &path_matcher
+        && !matches!(matcher.as_str(), "Path" | "PathPrefix" | "PathRegexp")
+    {
+        return Err(TranslateError::Annotation {
+            key: format!("{PREFIX}router.pathmatcher"),
+            value: matcher.clone(),
+            reason: "must be one of Path, PathPrefix, PathRegexp".into(),
+        });
+    }
+    Ok(path_matcher)
 }
 
 fn tls_domains(a: &Traefik<'_>) -> Vec<TlsDomain> {
@@ -157,31 +170,34 @@ impl ServiceAnnotations {
     /// the Service.
     pub(crate) fn read(annotations: Option<&BTreeMap<String, String>>) -> Result<Self, TranslateError> {
         let a = Traefik::new(annotations);
-        let sticky = if a.parse::<bool>("service.sticky.cookie")?.unwrap_or(false) {
-            let defaults = Cookie::default();
-            Some(Sticky {
-                cookie: Some(Cookie {
-                    name: a.text("service.sticky.cookie.name").unwrap_or_default(),
-                    secure: a.parse("service.sticky.cookie.secure")?.unwrap_or(false),
-                    http_only: a.parse("service.sticky.cookie.httponly")?.unwrap_or(false),
-                    same_site: a.text("service.sticky.cookie.samesite").unwrap_or_default(),
-                    max_age: a.parse("service.sticky.cookie.maxage")?.unwrap_or(0),
-                    path: a.text("service.sticky.cookie.path").unwrap_or(defaults.path),
-                    domain: a.text("service.sticky.cookie.domain").unwrap_or_default(),
-                    ..defaults
-                }),
-            })
-        } else {
-            None
-        };
         Ok(Self {
-            sticky,
+            sticky: sticky(&a)?,
             pass_host_header: a.parse("service.passhostheader")?,
             servers_scheme: a.text("service.serversscheme"),
             servers_transport: a.text("service.serverstransport"),
             native_lb: a.parse("service.nativelb")?,
         })
     }
+}
+
+/// `service.sticky.cookie*`: a sticky cookie when asked for.
+fn sticky(a: &Traefik<'_>) -> Result<Option<Sticky>, TranslateError> {
+    if !a.parse::<bool>("service.sticky.cookie")?.unwrap_or(false) {
+        return Ok(None);
+    }
+    let defaults = Cookie::default();
+    Ok(Some(Sticky {
+        cookie: Some(Cookie {
+            name: a.text("service.sticky.cookie.name").unwrap_or_default(),
+            secure: a.parse("service.sticky.cookie.secure")?.unwrap_or(false),
+            http_only: a.parse("service.sticky.cookie.httponly")?.unwrap_or(false),
+            same_site: a.text("service.sticky.cookie.samesite").unwrap_or_default(),
+            max_age: a.parse("service.sticky.cookie.maxage")?.unwrap_or(0),
+            path: a.text("service.sticky.cookie.path").unwrap_or(defaults.path),
+            domain: a.text("service.sticky.cookie.domain").unwrap_or_default(),
+            ..defaults
+        }),
+    }))
 }
 
 #[cfg(test)]

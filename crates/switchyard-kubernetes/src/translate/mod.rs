@@ -12,8 +12,10 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass, IngressLoadBalancerIngress};
-use switchyard_config::{DynamicConfig, ProviderConfig, Router, Service as ServiceConfig};
+use k8s_openapi::api::networking::v1::{
+    Ingress, IngressBackend, IngressClass, IngressLoadBalancerIngress, ServiceBackendPort,
+};
+use switchyard_config::{DynamicConfig, LoadBalancer, ProviderConfig, Router, Service as ServiceConfig};
 
 use crate::error::{ObjectError, TranslateError};
 use crate::options::TranslateOptions;
@@ -29,6 +31,14 @@ pub(crate) const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// `(namespace, name)`.
 pub(crate) type Key = (String, String);
+
+/// The `(namespace, name)` of an object.
+pub(crate) fn object_key(meta: &kube::api::ObjectMeta) -> Key {
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
 
 /// What the watches hold at one moment.
 #[derive(Debug, Clone, Default)]
@@ -80,13 +90,7 @@ pub(crate) struct Translation {
 /// Translates every Ingress this provider handles.
 pub(crate) fn translate(view: &ClusterView, options: &TranslateOptions) -> Translation {
     let mut out = Translation::default();
-    let classes: BTreeSet<&str> = view
-        .classes
-        .iter()
-        .filter(|class| class.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(options.controller.as_str()))
-        .filter_map(|class| class.metadata.name.as_deref())
-        .filter(|name| options.ingress_class.is_empty() || *name == options.ingress_class)
-        .collect();
+    let classes = our_classes(view, options);
     let published = address::published_address(view, options);
     if let Some(Err(problem)) = &published {
         out.problems.push(problem.clone());
@@ -96,31 +100,55 @@ pub(crate) fn translate(view: &ClusterView, options: &TranslateOptions) -> Trans
         if !handles(ingress, &classes, options) {
             continue;
         }
-        let namespace = ingress.metadata.namespace.clone().unwrap_or_default();
-        let name = ingress.metadata.name.clone().unwrap_or_default();
-        if let Some(Ok(address)) = &published
-            && address::current(ingress) != *address
-        {
-            out.statuses.push(StatusUpdate {
-                namespace: namespace.clone(),
-                name: name.clone(),
-                version: ingress.metadata.resource_version.clone(),
-                ingress: address.clone(),
-            });
+        if let Some(Ok(address)) = &published {
+            out.statuses.extend(status_update(ingress, address));
         }
-        let mut one = IngressTranslation {
-            view,
-            options,
-            ingress,
-            namespace: &namespace,
-            name: &name,
-            out: &mut out,
-        };
-        one.certificates(&mut certificates);
-        one.routers();
+        translate_ingress(view, options, ingress, &mut certificates, &mut out);
     }
     out.snapshot.config.tls.certificates = certificates.into_values().collect();
     out
+}
+
+/// The names of the IngressClasses of our controller, or only the configured one.
+fn our_classes<'v>(view: &'v ClusterView, options: &TranslateOptions) -> BTreeSet<&'v str> {
+    view.classes
+        .iter()
+        .filter(|class| class.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(options.controller.as_str()))
+        .filter_map(|class| class.metadata.name.as_deref())
+        .filter(|name| options.ingress_class.is_empty() || *name == options.ingress_class)
+        .collect()
+}
+
+/// The status to write on an Ingress whose published address is not `address` yet.
+fn status_update(ingress: &Ingress, address: &[IngressLoadBalancerIngress]) -> Option<StatusUpdate> {
+    (address::current(ingress) != address).then(|| StatusUpdate {
+        namespace: ingress.metadata.namespace.clone().unwrap_or_default(),
+        name: ingress.metadata.name.clone().unwrap_or_default(),
+        version: ingress.metadata.resource_version.clone(),
+        ingress: address.to_vec(),
+    })
+}
+
+/// Translates one Ingress of ours: its TLS certificates (each Secret once) and its routers.
+fn translate_ingress(
+    view: &ClusterView,
+    options: &TranslateOptions,
+    ingress: &Ingress,
+    certificates: &mut BTreeMap<Key, switchyard_config::CertificateAndStores>,
+    out: &mut Translation,
+) {
+    let namespace = ingress.metadata.namespace.clone().unwrap_or_default();
+    let name = ingress.metadata.name.clone().unwrap_or_default();
+    let mut one = IngressTranslation {
+        view,
+        options,
+        ingress,
+        namespace: &namespace,
+        name: &name,
+        out,
+    };
+    one.certificates(certificates);
+    one.routers();
 }
 
 /// Whether the Ingress is ours: its class is one of ours, or, without a class, its legacy annotation
@@ -144,6 +172,28 @@ pub(crate) fn normalize(name: &str) -> String {
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join("-")
+}
+
+/// The rule of one path of an Ingress rule: its host and path conditions, or every request when it has
+/// neither.
+fn path_rule_text(host: &str, path_type: PathType, text: &str, matcher: Option<&str>) -> String {
+    let parts: Vec<String> = [rules::host_rule(host), rules::path_rule(path_type, text, matcher)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if parts.is_empty() {
+        "PathPrefix(`/`)".to_owned()
+    } else {
+        parts.join(" && ")
+    }
+}
+
+/// The name of the service for a Service port, as Traefik names it: `<namespace>-<service>-<port>`.
+fn service_key(namespace: &str, service: &str, port: Option<&ServiceBackendPort>) -> String {
+    normalize(&format!(
+        "{namespace}-{service}-{}",
+        backend::port_text(port).unwrap_or_default()
+    ))
 }
 
 struct IngressTranslation<'a> {
@@ -238,16 +288,7 @@ impl IngressTranslation<'_> {
         let Some(service) = self.service(&path.backend) else {
             return;
         };
-        let matcher = annotations.path_matcher.as_deref();
-        let parts: Vec<String> = [rules::host_rule(host), rules::path_rule(path_type, text, matcher)]
-            .into_iter()
-            .flatten()
-            .collect();
-        let rule_text = if parts.is_empty() {
-            "PathPrefix(`/`)".to_owned()
-        } else {
-            parts.join(" && ")
-        };
+        let rule_text = path_rule_text(host, path_type, text, annotations.path_matcher.as_deref());
         let mut router = self.router(annotations, rule_text, service);
         router.priority = explicit.unwrap_or_else(|| rules::priority(host, path_type, text));
         let key = normalize(&format!("{}-{}-{}{}", self.namespace, self.name, host, text));
@@ -291,23 +332,13 @@ impl IngressTranslation<'_> {
             return None;
         };
         let port = service.port.as_ref();
-        let key = normalize(&format!(
-            "{}-{}-{}",
-            self.namespace,
-            service.name,
-            backend::port_text(port).unwrap_or_default()
-        ));
+        let key = service_key(self.namespace, &service.name, port);
         if self.out.snapshot.config.http.services.contains_key(&key) {
             return Some(key);
         }
         match backend::load_balancer(self.view, self.options, self.namespace, &service.name, port) {
             Ok(lb) => {
-                let config: &mut DynamicConfig = &mut self.out.snapshot.config;
-                config.http.services.insert(key.clone(), ServiceConfig::from(lb));
-                self.out.snapshot.origins.insert(
-                    format!("http.services.{key}"),
-                    format!("Service {}/{}", self.namespace, service.name),
-                );
+                self.insert_service(&key, &service.name, lb);
                 Some(key)
             }
             Err(problem) => {
@@ -315,6 +346,16 @@ impl IngressTranslation<'_> {
                 None
             }
         }
+    }
+
+    /// Adds the load balancer of Service `service_name` under `key`, with its origin.
+    fn insert_service(&mut self, key: &str, service_name: &str, lb: LoadBalancer) {
+        let config: &mut DynamicConfig = &mut self.out.snapshot.config;
+        config.http.services.insert(key.to_owned(), ServiceConfig::from(lb));
+        self.out.snapshot.origins.insert(
+            format!("http.services.{key}"),
+            format!("Service {}/{}", self.namespace, service_name),
+        );
     }
 }
 

@@ -36,6 +36,21 @@ pub(crate) struct Basic {
     remove_header: bool,
 }
 
+/// One `user:hash` entry, checked; the name must fit in a header when `headerField` is set.
+fn user_entry(entry: &users::Entry, has_header_field: bool) -> Result<(&str, Hash), MiddlewareError> {
+    let mut parts = entry.text.split(':');
+    let (Some(name), Some(hash), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(entry.error("is not `user:hash` (a user name, one `:`, an htpasswd password hash)"));
+    };
+    let hash = Hash::parse(hash).map_err(|e| entry.error(format_args!("user `{name}`: {e}")))?;
+    if has_header_field && HeaderValue::from_str(name).is_err() {
+        return Err(entry.error(format_args!(
+            "user `{name}` cannot be written in `headerField`: it has control characters"
+        )));
+    }
+    Ok((name, hash))
+}
+
 /// Builds `basicAuth`.
 pub(crate) fn build(config: &BasicAuth) -> Result<MiddlewareLayer, MiddlewareError> {
     Ok(gate(Basic::new(config)?))
@@ -46,16 +61,7 @@ impl Basic {
         let header_field = header_field(&config.header_field)?;
         let mut users: Vec<(String, Hash)> = Vec::new();
         for entry in users::load(&config.users, &config.users_file)? {
-            let mut parts = entry.text.split(':');
-            let (Some(name), Some(hash), None) = (parts.next(), parts.next(), parts.next()) else {
-                return Err(entry.error("is not `user:hash` (a user name, one `:`, an htpasswd password hash)"));
-            };
-            let hash = Hash::parse(hash).map_err(|e| entry.error(format_args!("user `{name}`: {e}")))?;
-            if header_field.is_some() && HeaderValue::from_str(name).is_err() {
-                return Err(entry.error(format_args!(
-                    "user `{name}` cannot be written in `headerField`: it has control characters"
-                )));
-            }
+            let (name, hash) = user_entry(&entry, header_field.is_some())?;
             // Later entries win, as in Traefik's map.
             match users.iter_mut().find(|(known, _)| known == name) {
                 Some(slot) => slot.1 = hash,

@@ -142,12 +142,27 @@ fn parse_bcrypt(hash: &str) -> Result<Hash, HashError> {
 /// Poul-Henning Kamp's MD5-based crypt, as `$1$` (FreeBSD, glibc) and `$apr1$` (Apache) use it with their
 /// own magic string: returns `magic`, `salt`, `$` and the 22-character digest.
 pub(crate) fn md5_crypt(password: &[u8], salt: &[u8], magic: &[u8]) -> String {
+    let digest = stretch(initial_digest(password, salt, magic), password, salt);
+    let mut out = String::with_capacity(magic.len() + salt.len() + 23);
+    out.push_str(&String::from_utf8_lossy(magic));
+    out.push_str(&String::from_utf8_lossy(salt));
+    out.push('$');
+    // The digest's bytes are written in this order, three at a time, as four crypt-base64 characters each.
+    for [a, b, c] in [[0, 6, 12], [1, 7, 13], [2, 8, 14], [3, 9, 15], [4, 10, 5]] {
+        let group = (u32::from(digest[a]) << 16) | (u32::from(digest[b]) << 8) | u32::from(digest[c]);
+        push_crypt64(&mut out, group, 4);
+    }
+    push_crypt64(&mut out, u32::from(digest[11]), 2);
+    out
+}
+
+/// MD5-crypt's first digest, of the password, the magic, the salt, and bytes the password picks.
+fn initial_digest(password: &[u8], salt: &[u8], magic: &[u8]) -> md5::digest::Output<Md5> {
     let alternate = Md5::new()
         .chain_update(password)
         .chain_update(salt)
         .chain_update(password)
         .finalize();
-
     let mut ctx = Md5::new();
     ctx.update(password);
     ctx.update(magic);
@@ -162,9 +177,11 @@ pub(crate) fn md5_crypt(password: &[u8], salt: &[u8], magic: &[u8]) -> String {
         ctx.update([if length & 1 == 0 { first } else { 0 }]);
         length >>= 1;
     }
-    let mut digest = ctx.finalize();
+    ctx.finalize()
+}
 
-    // A thousand rounds to slow guessing down, mixing password, salt and the previous digest.
+/// A thousand rounds to slow guessing down, mixing password, salt and the previous digest.
+fn stretch(mut digest: md5::digest::Output<Md5>, password: &[u8], salt: &[u8]) -> md5::digest::Output<Md5> {
     for round in 0..1000 {
         let mut ctx = Md5::new();
         if round % 2 == 0 {
@@ -185,18 +202,7 @@ pub(crate) fn md5_crypt(password: &[u8], salt: &[u8], magic: &[u8]) -> String {
         }
         digest = ctx.finalize();
     }
-
-    let mut out = String::with_capacity(magic.len() + salt.len() + 23);
-    out.push_str(&String::from_utf8_lossy(magic));
-    out.push_str(&String::from_utf8_lossy(salt));
-    out.push('$');
-    // The digest's bytes are written in this order, three at a time, as four crypt-base64 characters each.
-    for [a, b, c] in [[0, 6, 12], [1, 7, 13], [2, 8, 14], [3, 9, 15], [4, 10, 5]] {
-        let group = (u32::from(digest[a]) << 16) | (u32::from(digest[b]) << 8) | u32::from(digest[c]);
-        push_crypt64(&mut out, group, 4);
-    }
-    push_crypt64(&mut out, u32::from(digest[11]), 2);
-    out
+    digest
 }
 
 /// Appends the low `chars * 6` bits of `value`, least significant first, in crypt's base64.

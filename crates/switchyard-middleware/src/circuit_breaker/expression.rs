@@ -101,57 +101,72 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
     let mut tokens = Vec::new();
     let mut i = 0;
     while let Some(&c) = chars.get(i) {
-        let next = chars.get(i + 1).copied();
-        let (token, width) = match (c, next) {
-            (c, _) if c.is_whitespace() => {
-                i += 1;
-                continue;
-            }
-            ('(', _) => (Token::Open, 1),
-            (')', _) => (Token::Close, 1),
-            (',', _) => (Token::Comma, 1),
-            ('&', Some('&')) => (Token::And, 2),
-            ('|', Some('|')) => (Token::Or, 2),
-            ('=', Some('=')) => (Token::Op(Op::Eq), 2),
-            ('!', Some('=')) => (Token::Op(Op::Ne), 2),
-            ('<', Some('=')) => (Token::Op(Op::Le), 2),
-            ('>', Some('=')) => (Token::Op(Op::Ge), 2),
-            ('<', _) => (Token::Op(Op::Lt), 1),
-            ('>', _) => (Token::Op(Op::Gt), 1),
-            ('"', _) => {
-                let end = chars[i + 1..]
-                    .iter()
-                    .position(|&c| c == '"')
-                    .ok_or("unterminated string literal")?;
-                let text: String = chars[i + 1..i + 1 + end].iter().collect();
-                (Token::Literal(Literal::Text(text)), end + 2)
-            }
-            (c, _)
-                if c.is_ascii_digit()
-                    || c == '.'
-                    || (c == '-' && next.is_some_and(|n| n.is_ascii_digit() || n == '.')) =>
-            {
-                let len = 1 + chars[i + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_digit() || **c == '.')
-                    .count();
-                let text: String = chars[i..i + len].iter().collect();
-                let number = text.parse::<f64>().map_err(|_| format!("invalid number `{text}`"))?;
-                (Token::Literal(Literal::Number(number)), len)
-            }
-            (c, _) if c.is_alphabetic() || c == '_' => {
-                let len = chars[i..]
-                    .iter()
-                    .take_while(|c| c.is_alphanumeric() || **c == '_')
-                    .count();
-                (Token::Ident(chars[i..i + len].iter().collect()), len)
-            }
-            (c, _) => return Err(format!("unexpected character `{c}`")),
-        };
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let (token, width) = next_token(&chars, i)?;
         tokens.push(token);
         i += width;
     }
     Ok(tokens)
+}
+
+/// The token starting at `chars[i]` (not whitespace), and how many characters it takes.
+fn next_token(chars: &[char], i: usize) -> Result<(Token, usize), String> {
+    let next = chars.get(i + 1).copied();
+    let token = match (chars[i], next) {
+        ('(', _) => (Token::Open, 1),
+        (')', _) => (Token::Close, 1),
+        (',', _) => (Token::Comma, 1),
+        ('&', Some('&')) => (Token::And, 2),
+        ('|', Some('|')) => (Token::Or, 2),
+        ('=', Some('=')) => (Token::Op(Op::Eq), 2),
+        ('!', Some('=')) => (Token::Op(Op::Ne), 2),
+        ('<', Some('=')) => (Token::Op(Op::Le), 2),
+        ('>', Some('=')) => (Token::Op(Op::Ge), 2),
+        ('<', _) => (Token::Op(Op::Lt), 1),
+        ('>', _) => (Token::Op(Op::Gt), 1),
+        ('"', _) => text_literal(chars, i)?,
+        (c, _)
+            if c.is_ascii_digit() || c == '.' || (c == '-' && next.is_some_and(|n| n.is_ascii_digit() || n == '.')) =>
+        {
+            number_literal(chars, i)?
+        }
+        (c, _) if c.is_alphabetic() || c == '_' => identifier(chars, i),
+        (c, _) => return Err(format!("unexpected character `{c}`")),
+    };
+    Ok(token)
+}
+
+/// The double-quoted text at `chars[i]` (no escapes).
+fn text_literal(chars: &[char], i: usize) -> Result<(Token, usize), String> {
+    let end = chars[i + 1..]
+        .iter()
+        .position(|&c| c == '"')
+        .ok_or("unterminated string literal")?;
+    let text: String = chars[i + 1..i + 1 + end].iter().collect();
+    Ok((Token::Literal(Literal::Text(text)), end + 2))
+}
+
+/// The number at `chars[i]`: an optional `-`, then digits and dots.
+fn number_literal(chars: &[char], i: usize) -> Result<(Token, usize), String> {
+    let len = 1 + chars[i + 1..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit() || **c == '.')
+        .count();
+    let text: String = chars[i..i + len].iter().collect();
+    let number = text.parse::<f64>().map_err(|_| format!("invalid number `{text}`"))?;
+    Ok((Token::Literal(Literal::Number(number)), len))
+}
+
+/// The function name at `chars[i]`.
+fn identifier(chars: &[char], i: usize) -> (Token, usize) {
+    let len = chars[i..]
+        .iter()
+        .take_while(|c| c.is_alphanumeric() || **c == '_')
+        .count();
+    (Token::Ident(chars[i..i + len].iter().collect()), len)
 }
 
 /// Parses `input` for the functions of `L`.
@@ -231,35 +246,41 @@ impl<L: Language> Parser<L> {
                     None => Err("missing `)`".into()),
                 }
             }
-            Some(Token::Ident(name)) => {
-                let (call, kind) = self.call(&name)?;
-                match (self.peek().cloned(), kind) {
-                    (Some(Token::Op(op)), Kind::Number | Kind::Text) => {
-                        self.at += 1;
-                        match (self.next(), kind) {
-                            (Some(Token::Literal(l @ Literal::Number(_))), Kind::Number) => {
-                                Ok(Expr::Compare(call, op, l))
-                            }
-                            (Some(Token::Literal(l @ Literal::Text(_))), Kind::Text)
-                                if matches!(op, Op::Eq | Op::Ne) =>
-                            {
-                                Ok(Expr::Compare(call, op, l))
-                            }
-                            (Some(token), _) => Err(format!("`{name}()` cannot be compared with {}", describe(&token))),
-                            (None, _) => Err(format!("missing the value `{name}()` is compared with")),
-                        }
-                    }
-                    (_, Kind::Bool) => match self.peek() {
-                        Some(Token::Op(_)) => Err(format!("`{name}()` is a condition and cannot be compared")),
-                        _ => Ok(Expr::Test(call)),
-                    },
-                    _ => Err(format!(
-                        "`{name}()` must be compared with a value (`>`, `<`, `==`, ...)"
-                    )),
-                }
-            }
+            Some(Token::Ident(name)) => self.condition(&name),
             Some(token) => Err(format!("expected a function call or `(`, found {}", describe(&token))),
             None => Err("the expression ends too early".into()),
+        }
+    }
+
+    /// A call to `name` and what it is compared with: a boolean function stands alone, the others are
+    /// compared with a literal of their kind.
+    fn condition(&mut self, name: &str) -> Result<Expr<L::Call>, String> {
+        let (call, kind) = self.call(name)?;
+        match (self.peek().cloned(), kind) {
+            (Some(Token::Op(op)), Kind::Number | Kind::Text) => {
+                self.at += 1;
+                self.comparison(name, call, kind, op)
+            }
+            (_, Kind::Bool) => match self.peek() {
+                Some(Token::Op(_)) => Err(format!("`{name}()` is a condition and cannot be compared")),
+                _ => Ok(Expr::Test(call)),
+            },
+            _ => Err(format!(
+                "`{name}()` must be compared with a value (`>`, `<`, `==`, ...)"
+            )),
+        }
+    }
+
+    /// The comparison of a call with the literal after `op`: a number with any operator, a text with
+    /// `==` and `!=` only.
+    fn comparison(&mut self, name: &str, call: L::Call, kind: Kind, op: Op) -> Result<Expr<L::Call>, String> {
+        match (self.next(), kind) {
+            (Some(Token::Literal(l @ Literal::Number(_))), Kind::Number) => Ok(Expr::Compare(call, op, l)),
+            (Some(Token::Literal(l @ Literal::Text(_))), Kind::Text) if matches!(op, Op::Eq | Op::Ne) => {
+                Ok(Expr::Compare(call, op, l))
+            }
+            (Some(token), _) => Err(format!("`{name}()` cannot be compared with {}", describe(&token))),
+            (None, _) => Err(format!("missing the value `{name}()` is compared with")),
         }
     }
 
@@ -267,29 +288,35 @@ impl<L: Language> Parser<L> {
         if self.next() != Some(Token::Open) {
             return Err(format!("`{name}` must be called: `{name}(...)`"));
         }
-        let mut args = Vec::new();
-        if self.peek() == Some(&Token::Close) {
+        let args = if self.peek() == Some(&Token::Close) {
             self.at += 1;
+            Vec::new()
         } else {
-            loop {
-                match self.next() {
-                    Some(Token::Literal(literal)) => args.push(literal),
-                    Some(token) => {
-                        return Err(format!(
-                            "arguments of `{name}` must be literals, found {}",
-                            describe(&token)
-                        ));
-                    }
-                    None => return Err(format!("missing `)` after the arguments of `{name}`")),
+            self.arguments(name)?
+        };
+        L::call(name, &args)
+    }
+
+    /// The literal arguments of a call to `name`, up to and including its `)`.
+    fn arguments(&mut self, name: &str) -> Result<Vec<Literal>, String> {
+        let mut args = Vec::new();
+        loop {
+            match self.next() {
+                Some(Token::Literal(literal)) => args.push(literal),
+                Some(token) => {
+                    return Err(format!(
+                        "arguments of `{name}` must be literals, found {}",
+                        describe(&token)
+                    ));
                 }
-                match self.next() {
-                    Some(Token::Comma) => {}
-                    Some(Token::Close) => break,
-                    _ => return Err(format!("missing `)` after the arguments of `{name}`")),
-                }
+                None => return Err(format!("missing `)` after the arguments of `{name}`")),
+            }
+            match self.next() {
+                Some(Token::Comma) => {}
+                Some(Token::Close) => return Ok(args),
+                _ => return Err(format!("missing `)` after the arguments of `{name}`")),
             }
         }
-        L::call(name, &args)
     }
 }
 

@@ -51,20 +51,8 @@ impl Language for Breaker {
         let metric = match name {
             "NetworkErrorRatio" => numbers::<0>(name, args).map(|_| Metric::NetworkErrorRatio)?,
             "RequestThreshold" => numbers::<0>(name, args).map(|_| Metric::RequestThreshold)?,
-            "LatencyAtQuantileMS" => {
-                let [q] = numbers::<1>(name, args)?;
-                if !(0.0..=100.0).contains(&q) {
-                    return Err(format!("the quantile of `{name}` is a percentage (0 to 100), not {q}"));
-                }
-                Metric::LatencyAtQuantileMs(q)
-            }
-            "ResponseCodeRatio" => {
-                let [a, b, c, d] = numbers::<4>(name, args)?;
-                if a >= b || c >= d {
-                    return Err(format!("`{name}` needs ranges whose start is below their end"));
-                }
-                Metric::ResponseCodeRatio(a, b, c, d)
-            }
+            "LatencyAtQuantileMS" => latency_at_quantile(name, args)?,
+            "ResponseCodeRatio" => response_code_ratio(name, args)?,
             _ => {
                 return Err(format!(
                     "unknown function `{name}` (NetworkErrorRatio, ResponseCodeRatio, LatencyAtQuantileMS, RequestThreshold)"
@@ -75,28 +63,29 @@ impl Language for Breaker {
     }
 }
 
+/// `LatencyAtQuantileMS(quantile)`, the quantile in percent.
+fn latency_at_quantile(name: &str, args: &[Literal]) -> Result<Metric, String> {
+    let [q] = numbers::<1>(name, args)?;
+    if !(0.0..=100.0).contains(&q) {
+        return Err(format!("the quantile of `{name}` is a percentage (0 to 100), not {q}"));
+    }
+    Ok(Metric::LatencyAtQuantileMs(q))
+}
+
+/// `ResponseCodeRatio(from, to, dividendFrom, dividendTo)`, each range ending after it starts.
+fn response_code_ratio(name: &str, args: &[Literal]) -> Result<Metric, String> {
+    let [a, b, c, d] = numbers::<4>(name, args)?;
+    if a >= b || c >= d {
+        return Err(format!("`{name}` needs ranges whose start is below their end"));
+    }
+    Ok(Metric::ResponseCodeRatio(a, b, c, d))
+}
+
 pub(crate) fn circuit_breaker(
     config: &CircuitBreaker,
     _ctx: &BuildContext<'_>,
 ) -> Result<MiddlewareLayer, MiddlewareError> {
-    let condition = expression::parse::<Breaker>(&config.expression)
-        .map_err(|reason| MiddlewareError::invalid("expression", reason))?;
-    let response_code = StatusCode::from_u16(config.response_code).map_err(|_| {
-        MiddlewareError::invalid(
-            "responseCode",
-            format!("{} is not an HTTP status", config.response_code),
-        )
-    })?;
-    // As Traefik: a duration that is not positive leaves oxy's default.
-    let positive =
-        |d: switchyard_config::Duration, default: Duration| d.to_std().filter(|d| !d.is_zero()).unwrap_or(default);
-    let policy = TripPolicy {
-        condition,
-        response_code,
-        check_period: positive(config.check_period, Duration::from_millis(100)),
-        fallback_duration: positive(config.fallback_duration, Duration::from_secs(10)),
-        recovery_duration: positive(config.recovery_duration, Duration::from_secs(10)),
-    };
+    let policy = TripPolicy::new(config)?;
     let now = Instant::now();
     let shared = Arc::new(Shared {
         policy,
@@ -116,6 +105,29 @@ struct TripPolicy {
     check_period: Duration,
     fallback_duration: Duration,
     recovery_duration: Duration,
+}
+
+impl TripPolicy {
+    fn new(config: &CircuitBreaker) -> Result<Self, MiddlewareError> {
+        let condition = expression::parse::<Breaker>(&config.expression)
+            .map_err(|reason| MiddlewareError::invalid("expression", reason))?;
+        let response_code = StatusCode::from_u16(config.response_code).map_err(|_| {
+            MiddlewareError::invalid(
+                "responseCode",
+                format!("{} is not an HTTP status", config.response_code),
+            )
+        })?;
+        // As Traefik: a duration that is not positive leaves oxy's default.
+        let positive =
+            |d: switchyard_config::Duration, default: Duration| d.to_std().filter(|d| !d.is_zero()).unwrap_or(default);
+        Ok(Self {
+            condition,
+            response_code,
+            check_period: positive(config.check_period, Duration::from_millis(100)),
+            fallback_duration: positive(config.fallback_duration, Duration::from_secs(10)),
+            recovery_duration: positive(config.recovery_duration, Duration::from_secs(10)),
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -168,15 +180,7 @@ impl Shared {
             if now < until {
                 return true;
             }
-            state.phase = Phase::Recovering {
-                until: now + self.policy.recovery_duration,
-                ramp: Ramp {
-                    start: now,
-                    duration: self.policy.recovery_duration,
-                    allowed: 0,
-                    denied: 0,
-                },
-            };
+            state.phase = self.recovery(now);
         }
         match &mut state.phase {
             Phase::Standby | Phase::Tripped { .. } => false,
@@ -202,22 +206,38 @@ impl Shared {
         if matches!(state.phase, Phase::Tripped { .. }) {
             return;
         }
-        let metrics = &state.metrics;
-        let holds = self.policy.condition.eval(&mut |metric: &Metric| {
-            Value::Number(match *metric {
-                Metric::NetworkErrorRatio => metrics.network_error_ratio(now),
-                Metric::ResponseCodeRatio(a, b, c, d) => metrics.response_code_ratio(now, a, b, c, d),
-                Metric::LatencyAtQuantileMs(q) => metrics.latency_at_quantile_ms(now, q),
-                Metric::RequestThreshold => metrics.total(now) as f64,
-            })
-        });
-        if holds {
+        if self.condition_holds(&state.metrics, now) {
             tracing::debug!(target: "switchyard::middleware", "circuit breaker tripped");
             state.phase = Phase::Tripped {
                 until: now + self.policy.fallback_duration,
             };
             state.metrics.reset();
         }
+    }
+
+    /// The recovery that follows a trip ending at `now`.
+    fn recovery(&self, now: Instant) -> Phase {
+        Phase::Recovering {
+            until: now + self.policy.recovery_duration,
+            ramp: Ramp {
+                start: now,
+                duration: self.policy.recovery_duration,
+                allowed: 0,
+                denied: 0,
+            },
+        }
+    }
+
+    /// Whether the expression holds over the measurements at `now`.
+    fn condition_holds(&self, metrics: &Metrics, now: Instant) -> bool {
+        self.policy.condition.eval(&mut |metric: &Metric| {
+            Value::Number(match *metric {
+                Metric::NetworkErrorRatio => metrics.network_error_ratio(now),
+                Metric::ResponseCodeRatio(a, b, c, d) => metrics.response_code_ratio(now, a, b, c, d),
+                Metric::LatencyAtQuantileMs(q) => metrics.latency_at_quantile_ms(now, q),
+                Metric::RequestThreshold => metrics.total(now) as f64,
+            })
+        })
     }
 
     /// What oxy's fallback in Traefik writes: the status text, without a newline.

@@ -45,19 +45,7 @@ impl Cors {
     pub(super) fn build(config: &Headers) -> Result<Self, MiddlewareError> {
         let credentials = config.access_control_allow_credentials;
         let wildcard = |list: &[String]| credentials && list.iter().any(|item| item == "*");
-        let origin_regexes = config
-            .access_control_allow_origin_list_regex
-            .iter()
-            .enumerate()
-            .map(|(i, expression)| {
-                Regex::new(expression).map_err(|e| {
-                    MiddlewareError::invalid(
-                        format!("accessControlAllowOriginListRegex[{i}]"),
-                        format!("invalid regular expression: {e}"),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        let origin_regexes = origin_regexes(&config.access_control_allow_origin_list_regex)?;
         let expose = if wildcard(&config.access_control_expose_headers) {
             None
         } else {
@@ -114,6 +102,22 @@ impl Cors {
         if self.credentials {
             out.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
         }
+        self.insert_allowed(headers, method, out);
+        if let Some(allowed) = self.allowed_origin(Some(origin)) {
+            out.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
+        }
+        if let Some(max_age) = &self.max_age {
+            out.insert(ACCESS_CONTROL_MAX_AGE, max_age.clone());
+        }
+        if let Some(expose) = &self.expose {
+            out.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+        }
+        Some(response)
+    }
+
+    /// The headers and methods a preflight allows: the requested ones echoed (for a `*` with
+    /// credentials), or those configured.
+    fn insert_allowed(&self, headers: &HeaderMap, method: &HeaderValue, out: &mut HeaderMap) {
         if self.echo_headers {
             if let Some(requested) = headers.get(ACCESS_CONTROL_REQUEST_HEADERS).filter(|h| !h.is_empty()) {
                 out.insert(ACCESS_CONTROL_ALLOW_HEADERS, requested.clone());
@@ -126,16 +130,6 @@ impl Cors {
         } else if let Some(allowed) = &self.allow_methods {
             out.insert(ACCESS_CONTROL_ALLOW_METHODS, allowed.clone());
         }
-        if let Some(allowed) = self.allowed_origin(Some(origin)) {
-            out.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
-        }
-        if let Some(max_age) = &self.max_age {
-            out.insert(ACCESS_CONTROL_MAX_AGE, max_age.clone());
-        }
-        if let Some(expose) = &self.expose {
-            out.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
-        }
-        Some(response)
     }
 
     /// The CORS headers of an ordinary response to a request from `origin`.
@@ -164,4 +158,20 @@ impl Cors {
             headers.insert(VARY, vary);
         }
     }
+}
+
+/// `accessControlAllowOriginListRegex`, compiled.
+fn origin_regexes(expressions: &[String]) -> Result<Vec<Regex>, MiddlewareError> {
+    expressions
+        .iter()
+        .enumerate()
+        .map(|(i, expression)| {
+            Regex::new(expression).map_err(|e| {
+                MiddlewareError::invalid(
+                    format!("accessControlAllowOriginListRegex[{i}]"),
+                    format!("invalid regular expression: {e}"),
+                )
+            })
+        })
+        .collect()
 }

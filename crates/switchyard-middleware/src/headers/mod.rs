@@ -143,33 +143,34 @@ fn has_secure(c: &Headers) -> bool {
         || c.is_development
 }
 
+/// The options Traefik v3 removed but still reads: each with whether a configuration sets it, and what
+/// to use instead.
+type RemovedOption = (&'static str, fn(&Headers) -> bool, &'static str);
+
+const REMOVED: [RemovedOption; 5] = [
+    (
+        "sslRedirect",
+        |c| c.ssl_redirect.is_some(),
+        "use a redirectScheme middleware",
+    ),
+    (
+        "sslTemporaryRedirect",
+        |c| c.ssl_temporary_redirect.is_some(),
+        "use a redirectScheme middleware",
+    ),
+    ("sslHost", |c| c.ssl_host.is_some(), "use a redirectRegex middleware"),
+    (
+        "sslForceHost",
+        |c| c.ssl_force_host.is_some(),
+        "use a redirectRegex middleware",
+    ),
+    ("featurePolicy", |c| c.feature_policy.is_some(), "use permissionsPolicy"),
+];
+
 /// Warns about the options Traefik v3 removed but still reads.
 fn warn_removed(config: &Headers, name: &str) {
-    let removed = [
-        (
-            "sslRedirect",
-            config.ssl_redirect.is_some(),
-            "use a redirectScheme middleware",
-        ),
-        (
-            "sslTemporaryRedirect",
-            config.ssl_temporary_redirect.is_some(),
-            "use a redirectScheme middleware",
-        ),
-        ("sslHost", config.ssl_host.is_some(), "use a redirectRegex middleware"),
-        (
-            "sslForceHost",
-            config.ssl_force_host.is_some(),
-            "use a redirectRegex middleware",
-        ),
-        (
-            "featurePolicy",
-            config.feature_policy.is_some(),
-            "use permissionsPolicy",
-        ),
-    ];
-    for (option, set, instead) in removed {
-        if set {
+    for (option, set, instead) in REMOVED {
+        if set(config) {
             tracing::warn!(
                 target: "switchyard::middleware",
                 middleware = name,

@@ -84,101 +84,20 @@ pub(super) struct SecureState {
 impl Secure {
     pub(super) fn build(config: &Headers) -> Result<Self, MiddlewareError> {
         let development = config.is_development;
-        let sts = match config.sts_seconds {
-            Some(seconds) if seconds < 0 => {
-                return Err(MiddlewareError::invalid(
-                    "stsSeconds",
-                    format!("stsSeconds cannot be negative (got {seconds})"),
-                ));
-            }
-            Some(seconds) if seconds > 0 && !development => {
-                let mut value = format!("max-age={seconds}");
-                if config.sts_include_subdomains {
-                    value.push_str("; includeSubDomains");
-                }
-                if config.sts_preload {
-                    value.push_str("; preload");
-                }
-                Some(header_value("stsSeconds", &value)?)
-            }
-            _ => None,
-        };
+        let sts = sts_header(config)?;
         let public_key = match config.public_key.as_str() {
             "" => None,
             key => Some(header_value("publicKey", key)?).filter(|_| !development),
         };
-
-        let mut fixed = Vec::new();
-        let mut nonced = Vec::new();
-        let mut add = |name: HeaderName, field: &str, value: &str| -> Result<(), MiddlewareError> {
-            if !value.is_empty() {
-                fixed.push((name, header_value(field, value)?));
-            }
-            Ok(())
-        };
-        match (config.custom_frame_options_value.as_str(), config.frame_deny) {
-            ("", true) => add(X_FRAME_OPTIONS, "frameDeny", "DENY")?,
-            (value, _) => add(X_FRAME_OPTIONS, "customFrameOptionsValue", value)?,
-        }
-        if config.content_type_nosniff {
-            add(X_CONTENT_TYPE_OPTIONS, "contentTypeNosniff", "nosniff")?;
-        }
-        match (config.custom_browser_xss_value.as_str(), config.browser_xss_filter) {
-            ("", true) => add(X_XSS_PROTECTION, "browserXssFilter", "1; mode=block")?,
-            (value, _) => add(X_XSS_PROTECTION, "customBrowserXSSValue", value)?,
-        }
-        let policies = [
-            (
-                CONTENT_SECURITY_POLICY,
-                "contentSecurityPolicy",
-                &config.content_security_policy,
-            ),
-            (
-                CONTENT_SECURITY_POLICY_REPORT_ONLY,
-                "contentSecurityPolicyReportOnly",
-                &config.content_security_policy_report_only,
-            ),
-        ];
-        for (name, field, policy) in policies {
-            if policy.contains(NONCE_MARK) {
-                let template = NonceTemplate {
-                    name,
-                    parts: policy.split(NONCE_MARK).map(str::to_owned).collect(),
-                };
-                // Any nonce renders the same bytes around it: one check covers them all.
-                if template.render("AAAAAAAAAAAAAAAAAAAAAA").is_none() {
-                    return Err(MiddlewareError::invalid(
-                        field,
-                        format!("{policy:?} is not a valid header value"),
-                    ));
-                }
-                nonced.push(template);
-            } else {
-                add(name, field, policy)?;
-            }
-        }
-        add(REFERRER_POLICY, "referrerPolicy", &config.referrer_policy)?;
-        add(PERMISSIONS_POLICY, "permissionsPolicy", &config.permissions_policy)?;
-
-        let hosts_proxy_headers = config
-            .hosts_proxy_headers
-            .iter()
-            .enumerate()
-            .map(|(i, name)| header_name(format!("hostsProxyHeaders[{i}]"), name))
-            .collect::<Result<_, _>>()?;
-        let ssl_proxy_headers = config
-            .ssl_proxy_headers
-            .iter()
-            .map(|(name, value)| Ok((header_name(format!("sslProxyHeaders.{name}"), name)?, value.clone())))
-            .collect::<Result<_, MiddlewareError>>()?;
+        let ResponseHeaders { fixed, nonced } = ResponseHeaders::build(config)?;
         Ok(Self {
             allowed_hosts: if development {
                 Vec::new()
             } else {
                 config.allowed_hosts.clone()
             },
-            hosts_proxy_headers,
-            ssl_proxy_headers,
+            hosts_proxy_headers: hosts_proxy_headers(config)?,
+            ssl_proxy_headers: ssl_proxy_headers(config)?,
             sts,
             force_sts: config.force_sts_header,
             public_key,
@@ -213,31 +132,33 @@ impl Secure {
 
     /// Checks the host and notes what the response needs.
     pub(super) fn on_request(&self, req: &Request<RequestBody>) -> Result<SecureState, Refusal> {
-        if !self.allowed_hosts.is_empty() {
-            let host = self.host(req);
-            if !self
-                .allowed_hosts
-                .iter()
-                .any(|h| h.as_bytes().eq_ignore_ascii_case(host))
-            {
-                tracing::debug!(target: "switchyard::middleware", host = %String::from_utf8_lossy(host), "headers refused a host");
-                return Err(Refusal::BadHost);
-            }
-        }
+        self.check_host(req)?;
         let nonce = if self.nonced.is_empty() {
             None
         } else {
-            let mut bytes = [0u8; 16];
-            if getrandom::fill(&mut bytes).is_err() {
-                tracing::error!(target: "switchyard::middleware", "no randomness for a CSP nonce");
-                return Err(Refusal::NoNonce);
-            }
-            Some(STANDARD_NO_PAD.encode(bytes))
+            Some(fresh_nonce()?)
         };
         Ok(SecureState {
             https: self.is_https(req),
             nonce,
         })
+    }
+
+    /// Refuses a host not in `allowedHosts` (any host passes when it is empty).
+    fn check_host(&self, req: &Request<RequestBody>) -> Result<(), Refusal> {
+        if self.allowed_hosts.is_empty() {
+            return Ok(());
+        }
+        let host = self.host(req);
+        if !self
+            .allowed_hosts
+            .iter()
+            .any(|h| h.as_bytes().eq_ignore_ascii_case(host))
+        {
+            tracing::debug!(target: "switchyard::middleware", host = %String::from_utf8_lossy(host), "headers refused a host");
+            return Err(Refusal::BadHost);
+        }
+        Ok(())
     }
 
     /// Sets the security headers, replacing the backend's.
@@ -260,5 +181,121 @@ impl Secure {
                 }
             }
         }
+    }
+}
+
+/// `stsSeconds` with `stsIncludeSubdomains` and `stsPreload` as the HSTS value; none for 0 or in
+/// development.
+fn sts_header(config: &Headers) -> Result<Option<HeaderValue>, MiddlewareError> {
+    match config.sts_seconds {
+        Some(seconds) if seconds < 0 => Err(MiddlewareError::invalid(
+            "stsSeconds",
+            format!("stsSeconds cannot be negative (got {seconds})"),
+        )),
+        Some(seconds) if seconds > 0 && !config.is_development => {
+            let mut value = format!("max-age={seconds}");
+            if config.sts_include_subdomains {
+                value.push_str("; includeSubDomains");
+            }
+            if config.sts_preload {
+                value.push_str("; preload");
+            }
+            Ok(Some(header_value("stsSeconds", &value)?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `hostsProxyHeaders`, checked as header names.
+fn hosts_proxy_headers(config: &Headers) -> Result<Vec<HeaderName>, MiddlewareError> {
+    config
+        .hosts_proxy_headers
+        .iter()
+        .enumerate()
+        .map(|(i, name)| header_name(format!("hostsProxyHeaders[{i}]"), name))
+        .collect()
+}
+
+/// `sslProxyHeaders`, their names checked, with the value each must have.
+fn ssl_proxy_headers(config: &Headers) -> Result<Vec<(HeaderName, String)>, MiddlewareError> {
+    config
+        .ssl_proxy_headers
+        .iter()
+        .map(|(name, value)| Ok((header_name(format!("sslProxyHeaders.{name}"), name)?, value.clone())))
+        .collect()
+}
+
+/// A fresh CSP nonce: 16 random bytes in base64.
+fn fresh_nonce() -> Result<String, Refusal> {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        tracing::error!(target: "switchyard::middleware", "no randomness for a CSP nonce");
+        return Err(Refusal::NoNonce);
+    }
+    Ok(STANDARD_NO_PAD.encode(bytes))
+}
+
+/// The headers set on every response and the policies given a fresh nonce on each, in the order
+/// Traefik sets them.
+#[derive(Default)]
+struct ResponseHeaders {
+    fixed: Vec<(HeaderName, HeaderValue)>,
+    nonced: Vec<NonceTemplate>,
+}
+
+impl ResponseHeaders {
+    fn build(config: &Headers) -> Result<Self, MiddlewareError> {
+        let mut headers = Self::default();
+        match (config.custom_frame_options_value.as_str(), config.frame_deny) {
+            ("", true) => headers.add(X_FRAME_OPTIONS, "frameDeny", "DENY")?,
+            (value, _) => headers.add(X_FRAME_OPTIONS, "customFrameOptionsValue", value)?,
+        }
+        if config.content_type_nosniff {
+            headers.add(X_CONTENT_TYPE_OPTIONS, "contentTypeNosniff", "nosniff")?;
+        }
+        match (config.custom_browser_xss_value.as_str(), config.browser_xss_filter) {
+            ("", true) => headers.add(X_XSS_PROTECTION, "browserXssFilter", "1; mode=block")?,
+            (value, _) => headers.add(X_XSS_PROTECTION, "customBrowserXSSValue", value)?,
+        }
+        let csp = &config.content_security_policy;
+        headers.policy(CONTENT_SECURITY_POLICY, "contentSecurityPolicy", csp)?;
+        let report_only = &config.content_security_policy_report_only;
+        headers.policy(
+            CONTENT_SECURITY_POLICY_REPORT_ONLY,
+            "contentSecurityPolicyReportOnly",
+            report_only,
+        )?;
+        headers.add(REFERRER_POLICY, "referrerPolicy", &config.referrer_policy)?;
+        headers.add(PERMISSIONS_POLICY, "permissionsPolicy", &config.permissions_policy)?;
+        Ok(headers)
+    }
+
+    /// Sets `name` on every response; an empty value sets nothing.
+    fn add(&mut self, name: HeaderName, field: &str, value: &str) -> Result<(), MiddlewareError> {
+        if !value.is_empty() {
+            self.fixed.push((name, header_value(field, value)?));
+        }
+        Ok(())
+    }
+
+    /// A content security policy: set as it is, or with a fresh nonce on each response where it says
+    /// `$NONCE`.
+    fn policy(&mut self, name: HeaderName, field: &str, policy: &str) -> Result<(), MiddlewareError> {
+        if !policy.contains(NONCE_MARK) {
+            return self.add(name, field, policy);
+        }
+        let template = NonceTemplate {
+            name,
+            parts: policy.split(NONCE_MARK).map(str::to_owned).collect(),
+        };
+        // Any nonce renders the same bytes around it: one check covers them all.
+        if template.render("AAAAAAAAAAAAAAAAAAAAAA").is_none() {
+            return Err(MiddlewareError::invalid(
+                field,
+                format!("{policy:?} is not a valid header value"),
+            ));
+        }
+        self.nonced.push(template);
+        Ok(())
     }
 }

@@ -89,17 +89,24 @@ impl RegexGate {
             }
             hits.clear();
             set.which_overlapping_matches(&Input::new(haystack), hits);
-            // Pattern IDs come out ascending, and so do the ranks they stand for.
-            for pattern in hits.iter() {
-                let rank = self.ranks[pattern.as_usize()];
-                if rank >= *best {
-                    return;
-                }
-                if matches(rank) {
-                    *best = rank;
-                    return;
-                }
-            }
+            self.first_match(hits, best, matches);
         });
+    }
+
+    /// Tries the routes whose regexp matched, in order, while they could beat `best`; the first that
+    /// matches is the best.
+    #[inline]
+    fn first_match(&self, hits: &PatternSet, best: &mut Rank, matches: &impl Fn(Rank) -> bool) {
+        // Pattern IDs come out ascending, and so do the ranks they stand for.
+        for pattern in hits.iter() {
+            let rank = self.ranks[pattern.as_usize()];
+            if rank >= *best {
+                return;
+            }
+            if matches(rank) {
+                *best = rank;
+                return;
+            }
+        }
     }
 }

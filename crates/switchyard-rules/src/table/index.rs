@@ -95,29 +95,35 @@ impl Index {
         let mut best = Rank::MAX;
         let host = req.host();
         let path = req.path();
-        let stripped = host.strip_suffix(b".");
         let mut probe = |paths: &Paths| paths.find(path, &mut best, &matches);
-
-        if !self.exact.is_empty() {
-            self.exact.get(host).map(&mut probe);
-            stripped.and_then(|h| self.exact.get(h)).map(&mut probe);
-        }
-        if !self.wildcard.is_empty() {
-            self.wildcard.get(after_first_label(host)).map(&mut probe);
-            stripped
-                .and_then(|h| self.wildcard.get(after_first_label(h)))
-                .map(&mut probe);
-        }
-        if self.has_suffix {
-            let reversed: SmallVec<[u8; 256]> = host.iter().rev().copied().collect();
-            self.suffix.walk(&reversed, |paths, _| {
-                paths.as_deref().map(&mut probe);
-            });
-        }
+        self.probe_host_buckets(host, &mut probe);
         probe(&self.any_host);
         self.host_gate.find(host, &mut best, &matches);
         self.path_gate.find(path, &mut best, &matches);
         (best != Rank::MAX).then_some(best)
+    }
+
+    /// Probes the buckets of the routes that name `host` (with or without its trailing dot): exactly,
+    /// by wildcard, by suffix.
+    #[inline]
+    fn probe_host_buckets(&self, host: &[u8], probe: &mut impl FnMut(&Paths)) {
+        let stripped = host.strip_suffix(b".");
+        if !self.exact.is_empty() {
+            self.exact.get(host).map(&mut *probe);
+            stripped.and_then(|h| self.exact.get(h)).map(&mut *probe);
+        }
+        if !self.wildcard.is_empty() {
+            self.wildcard.get(after_first_label(host)).map(&mut *probe);
+            stripped
+                .and_then(|h| self.wildcard.get(after_first_label(h)))
+                .map(&mut *probe);
+        }
+        if self.has_suffix {
+            let reversed: SmallVec<[u8; 256]> = host.iter().rev().copied().collect();
+            self.suffix.walk(&reversed, |paths, _| {
+                paths.as_deref().map(&mut *probe);
+            });
+        }
     }
 }
 

@@ -19,6 +19,24 @@ pub(crate) fn router_name(namespace: &str, name: &str, rule: &str) -> String {
     normalize(&format!("{namespace}-{name}-{hash}"))
 }
 
+/// A route is of kind `Rule` (or names none) and has a match rule.
+fn check_route(route: &Route, path: &str) -> Result<(), TranslateError> {
+    let invalid = |key: &str, reason: String| TranslateError::Spec {
+        path: format!("{path}.{key}"),
+        reason,
+    };
+    if !route.kind.is_empty() && route.kind != "Rule" {
+        return Err(invalid(
+            "kind",
+            format!("kind `{}` is not supported: only `Rule`", route.kind),
+        ));
+    }
+    if route.rule.trim().is_empty() {
+        return Err(invalid("match", "the match rule is empty".into()));
+    }
+    Ok(())
+}
+
 impl Crd<'_> {
     /// Every IngressRoute of the handled class.
     pub(crate) fn ingress_routes(&mut self) {
@@ -44,18 +62,24 @@ impl Crd<'_> {
             Some(tls) => Some(self.route_tls(object, tls)?),
             None => None,
         };
+        self.routes(object, &spec, tls.as_ref());
+        Ok(())
+    }
+
+    /// The router of each route, with the IngressRoute's `tls`; a route that cannot be translated is
+    /// reported alone.
+    fn routes(&mut self, object: Object<'_>, spec: &IngressRouteSpec, tls: Option<&RouterTls>) {
         for (i, one) in spec.routes.iter().enumerate() {
             let path = format!("spec.routes[{i}]");
-            match self.route(object, &spec, one, &path) {
+            match self.route(object, spec, one, &path) {
                 Ok((key, mut router)) => {
-                    router.tls.clone_from(&tls);
+                    router.tls = tls.cloned();
                     self.out.snapshot.config.http.routers.insert(key.clone(), router);
                     self.origin(format!("http.routers.{key}"), object, &path);
                 }
                 Err(problem) => self.problem(object, problem),
             }
         }
-        Ok(())
     }
 
     fn route(
@@ -65,19 +89,7 @@ impl Crd<'_> {
         route: &Route,
         path: &str,
     ) -> Result<(String, Router), TranslateError> {
-        let invalid = |key: &str, reason: String| TranslateError::Spec {
-            path: format!("{path}.{key}"),
-            reason,
-        };
-        if !route.kind.is_empty() && route.kind != "Rule" {
-            return Err(invalid(
-                "kind",
-                format!("kind `{}` is not supported: only `Rule`", route.kind),
-            ));
-        }
-        if route.rule.trim().is_empty() {
-            return Err(invalid("match", "the match rule is empty".into()));
-        }
+        check_route(route, path)?;
         let key = router_name(object.namespace, object.name, &route.rule);
         let middlewares = self.middleware_references(object, &route.middlewares, &format!("{path}.middlewares"))?;
         let service = self.route_service(object, &route.services, &key, &format!("{path}.services"))?;

@@ -33,28 +33,8 @@ pub(crate) fn servers(
         .services
         .get(&key)
         .ok_or_else(|| format!("Service `{name}` not found"))?;
-    let wanted = reference
-        .port
-        .as_ref()
-        .filter(|p| !p.is_unset())
-        .ok_or("names no port")?;
-    let port = service_port(service, wanted)?;
-    let spec = service.spec.as_ref().ok_or("has no spec")?;
-    let external = spec.type_.as_deref() == Some("ExternalName");
-    if reference.health_check.is_some() && !external {
-        return Err("healthCheck is only allowed for ExternalName Services (Kubernetes checks pods itself)".into());
-    }
-    let scheme = scheme(&reference.scheme, &port)?;
-    let target = Target {
-        view,
-        options,
-        name,
-        key,
-        spec,
-        port,
-        scheme,
-    };
-    if external {
+    let target = Target::new(view, options, name, key, service, reference)?;
+    if target.spec.type_.as_deref() == Some("ExternalName") {
         target.external_name()
     } else if reference.native_lb.unwrap_or(options.native_lb_by_default) {
         target.cluster_ip()
@@ -65,7 +45,33 @@ pub(crate) fn servers(
     }
 }
 
-impl Target<'_> {
+impl<'a> Target<'a> {
+    /// The Service a reference names, with the port it names and its scheme, checked.
+    fn new(
+        view: &'a ClusterView,
+        options: &'a CrdOptions,
+        name: String,
+        key: (String, String),
+        service: &'a Service,
+        reference: &ServiceRef,
+    ) -> Result<Self, String> {
+        let port = service_port(service, named_port(reference)?)?;
+        let spec = service.spec.as_ref().ok_or("has no spec")?;
+        if reference.health_check.is_some() && spec.type_.as_deref() != Some("ExternalName") {
+            return Err("healthCheck is only allowed for ExternalName Services (Kubernetes checks pods itself)".into());
+        }
+        let scheme = scheme(&reference.scheme, &port)?;
+        Ok(Self {
+            view,
+            options,
+            name,
+            key,
+            spec,
+            port,
+            scheme,
+        })
+    }
+
     fn external_name(&self) -> Result<Vec<String>, String> {
         if !self.options.allow_external_name_services {
             return Err(format!(
@@ -121,6 +127,15 @@ impl Target<'_> {
         }
         Ok(servers)
     }
+}
+
+/// The port a reference names.
+fn named_port(reference: &ServiceRef) -> Result<&Port, String> {
+    reference
+        .port
+        .as_ref()
+        .filter(|p| !p.is_unset())
+        .ok_or_else(|| "names no port".to_owned())
 }
 
 /// The Service port named; an ExternalName Service also takes a port number it does not list.

@@ -58,36 +58,55 @@ impl Crd<'_> {
     ) -> Result<(String, Option<u32>), TranslateError> {
         let mut reference: ServiceRef = self.read(object, value, path)?;
         let cross_provider = reference.name.contains('@');
-        if cross_provider {
-            reference::cross_provider(self.options, object.namespace, &reference.name, &format!("{path}.name"))?;
-        } else {
-            if reference.namespace.is_empty() {
-                reference.namespace = object.namespace.to_owned();
-            }
-            reference::same_provider(
-                self.options,
-                object.namespace,
-                &reference.namespace,
-                &format!("{path}.namespace"),
-            )?;
-        }
+        self.check_reference(object, &mut reference, path)?;
         let weight = reference.weight;
         match reference.kind.as_str() {
-            "" | "Service" if !cross_provider => {
-                let port = reference.port.as_ref().map(|p| p.text()).unwrap_or_default();
-                let key =
-                    name.unwrap_or_else(|| normalize(&format!("{}-{}-{port}", reference.namespace, reference.name)));
-                let service = self.load_balancer(object, &reference, path)?;
-                self.out.snapshot.config.http.services.insert(key.clone(), service);
-                self.origin(format!("http.services.{key}"), object, path);
-                Ok((key, weight))
-            }
+            "" | "Service" if !cross_provider => Ok((self.kubernetes_service(object, &reference, path, name)?, weight)),
             "" | "Service" | "TraefikService" => Ok((traefik_service_name(&reference), weight)),
             other => Err(spec_error(
                 &format!("{path}.kind"),
                 format!("unknown kind `{other}` (Service or TraefikService)"),
             )),
         }
+    }
+
+    /// A reference to another provider must be allowed from the object's namespace; one within this
+    /// provider takes the object's namespace when it names none, and must be allowed to reach it.
+    fn check_reference(
+        &self,
+        object: Object<'_>,
+        reference: &mut ServiceRef,
+        path: &str,
+    ) -> Result<(), TranslateError> {
+        if reference.name.contains('@') {
+            return reference::cross_provider(self.options, object.namespace, &reference.name, &format!("{path}.name"));
+        }
+        if reference.namespace.is_empty() {
+            reference.namespace = object.namespace.to_owned();
+        }
+        reference::same_provider(
+            self.options,
+            object.namespace,
+            &reference.namespace,
+            &format!("{path}.namespace"),
+        )
+    }
+
+    /// Adds the load balancer of the Kubernetes Service a reference names, under `name` when given,
+    /// else `<ns>-<service>-<port>`; returns the key.
+    fn kubernetes_service(
+        &mut self,
+        object: Object<'_>,
+        reference: &ServiceRef,
+        path: &str,
+        name: Option<String>,
+    ) -> Result<String, TranslateError> {
+        let port = reference.port.as_ref().map(|p| p.text()).unwrap_or_default();
+        let key = name.unwrap_or_else(|| normalize(&format!("{}-{}-{port}", reference.namespace, reference.name)));
+        let service = self.load_balancer(object, reference, path)?;
+        self.out.snapshot.config.http.services.insert(key.clone(), service);
+        self.origin(format!("http.services.{key}"), object, path);
+        Ok(key)
     }
 
     /// The load balancer over a Kubernetes Service's servers.
@@ -97,18 +116,7 @@ impl Crd<'_> {
         reference: &ServiceRef,
         path: &str,
     ) -> Result<Service, TranslateError> {
-        let strategy = match reference.strategy.as_str() {
-            "" | "wrr" | "RoundRobin" => Strategy::Wrr,
-            "p2c" => Strategy::P2c,
-            "hrw" => Strategy::Hrw,
-            "leasttime" => Strategy::LeastTime,
-            other => {
-                return Err(spec_error(
-                    &format!("{path}.strategy"),
-                    format!("unknown strategy `{other}`"),
-                ));
-            }
-        };
+        let strategy = strategy(&reference.strategy, path)?;
         let urls = servers(&self.view.core, self.options, &reference.namespace, reference)
             .map_err(|reason| spec_error(path, format!("Service `{}`: {reason}", reference.name)))?;
         let mut lb = LoadBalancer::with_urls(urls);
@@ -263,10 +271,18 @@ impl Crd<'_> {
         if let Some(size) = value.get("maxBodySize") {
             mirroring.max_body_size = self.read(object, size, &format!("{path}.maxBodySize"))?;
         }
+        mirroring.mirrors = self.mirrors(object, value, path)?;
+        self.insert_service(object, key, ServiceKind::Mirroring(mirroring), path);
+        Ok(())
+    }
+
+    /// The `mirrors` of a mirroring service, each a service reference with its `percent`.
+    fn mirrors(&mut self, object: Object<'_>, value: &Value, path: &str) -> Result<Vec<MirrorService>, TranslateError> {
         let mirrors: Vec<Value> = match value.get("mirrors") {
             Some(mirrors) => self.read(object, mirrors, &format!("{path}.mirrors"))?,
             None => Vec::new(),
         };
+        let mut services = Vec::new();
         for (i, mirror) in mirrors.iter().enumerate() {
             let at = format!("{path}.mirrors[{i}]");
             let percent = match mirror.get("percent") {
@@ -274,10 +290,9 @@ impl Crd<'_> {
                 None => 0,
             };
             let (name, _) = self.backend(object, &without(mirror, &["percent"]), &at, None)?;
-            mirroring.mirrors.push(MirrorService { name, percent });
+            services.push(MirrorService { name, percent });
         }
-        self.insert_service(object, key, ServiceKind::Mirroring(mirroring), path);
-        Ok(())
+        Ok(services)
     }
 
     fn failover(&mut self, object: Object<'_>, value: &Value, key: &str, path: &str) -> Result<(), TranslateError> {
@@ -292,6 +307,20 @@ impl Crd<'_> {
         };
         self.insert_service(object, key, ServiceKind::Failover(failover), path);
         Ok(())
+    }
+}
+
+/// A load balancer's `strategy`, by Traefik's names.
+fn strategy(name: &str, path: &str) -> Result<Strategy, TranslateError> {
+    match name {
+        "" | "wrr" | "RoundRobin" => Ok(Strategy::Wrr),
+        "p2c" => Ok(Strategy::P2c),
+        "hrw" => Ok(Strategy::Hrw),
+        "leasttime" => Ok(Strategy::LeastTime),
+        other => Err(spec_error(
+            &format!("{path}.strategy"),
+            format!("unknown strategy `{other}`"),
+        )),
     }
 }
 

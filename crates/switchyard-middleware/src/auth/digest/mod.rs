@@ -64,36 +64,7 @@ pub(crate) fn build(config: &DigestAuth) -> Result<MiddlewareLayer, MiddlewareEr
 impl Digest {
     fn new(config: &DigestAuth) -> Result<Self, MiddlewareError> {
         let header_field = header_field(&config.header_field)?;
-        let mut users: Vec<(String, String)> = Vec::new();
-        for entry in users::load(&config.users, &config.users_file)? {
-            let mut parts = entry.text.split(':');
-            let (Some(name), Some(realm), Some(ha1), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                return Err(entry.error("is not `user:realm:hash` (as `htdigest` writes them)"));
-            };
-            if ha1.len() != 32 || !ha1.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-                return Err(entry.error(format_args!(
-                    "user `{name}`: the hash is not an htdigest MD5 (32 lowercase hexadecimal digits)"
-                )));
-            }
-            if header_field.is_some() && HeaderValue::from_str(name).is_err() {
-                return Err(entry.error(format_args!(
-                    "user `{name}` cannot be written in `headerField`: it has control characters"
-                )));
-            }
-            let key = format!("{name}:{realm}");
-            match users.iter_mut().find(|(known, _)| *known == key) {
-                Some(slot) => slot.1 = ha1.to_owned(),
-                None => users.push((key, ha1.to_owned())),
-            }
-        }
-        if users.is_empty() {
-            return Err(if config.users_file.is_empty() {
-                MiddlewareError::invalid("users", "no users: set `users` or `usersFile`")
-            } else {
-                MiddlewareError::invalid("usersFile", format!("no users found in `{}`", config.users_file))
-            });
-        }
+        let users = load_users(config, header_field.is_some())?;
         let realm = realm_or_default(&config.realm).to_owned();
         if HeaderValue::from_str(&realm).is_err() {
             return Err(MiddlewareError::invalid(
@@ -130,28 +101,15 @@ impl Digest {
     }
 
     fn check(&self, req: &Request<RequestBody>) -> Outcome {
-        let Some(auth) = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(digest_params)
-        else {
+        let Some(auth) = authorization_params(req) else {
             return Outcome::Refused;
         };
         let param = |name: &str| auth.get(name).map_or("", String::as_str);
-        let algorithm = auth.get("algorithm").map_or("MD5", String::as_str);
-        if param("opaque") != self.opaque || algorithm != "MD5" || param("qop") != "auth" {
+        if !self.scheme_matches(&auth) || !uri_matches(param("uri"), req) {
             return Outcome::Refused;
         }
-        if !uri_matches(param("uri"), req) {
-            return Outcome::Refused;
-        }
-
         let user = param("username");
-        let ha1 = self.ha1(user);
-        let expected = response(ha1.unwrap_or(&self.decoy), req.method().as_str(), &auth);
-        let matches: bool = expected.as_bytes().ct_eq(param("response").as_bytes()).into();
-        if !matches || ha1.is_none() {
+        if !self.response_matches(user, req, &auth) {
             return Outcome::Refused;
         }
 
@@ -163,6 +121,24 @@ impl Digest {
             Count::Stale => Outcome::Stale,
             Count::Unknown | Count::Replayed => Outcome::Refused,
         }
+    }
+
+    /// Whether the digest is of this middleware (its opaque value) and of the only kind it speaks (MD5,
+    /// `qop=auth`).
+    fn scheme_matches(&self, auth: &HashMap<String, String>) -> bool {
+        let param = |name: &str| auth.get(name).map_or("", String::as_str);
+        let algorithm = auth.get("algorithm").map_or("MD5", String::as_str);
+        param("opaque") == self.opaque && algorithm == "MD5" && param("qop") == "auth"
+    }
+
+    /// Whether the digest's `response` is the one `user`'s entry gives; an unknown user is refused after
+    /// the same work, done with the decoy.
+    fn response_matches(&self, user: &str, req: &Request<RequestBody>, auth: &HashMap<String, String>) -> bool {
+        let ha1 = self.ha1(user);
+        let expected = response(ha1.unwrap_or(&self.decoy), req.method().as_str(), auth);
+        let given = auth.get("response").map_or("", String::as_str);
+        let matches: bool = expected.as_bytes().ct_eq(given.as_bytes()).into();
+        matches && ha1.is_some()
     }
 
     /// The `401` with a new nonce; `stale` tells the client its credentials were right.
@@ -181,6 +157,55 @@ impl Digest {
             Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
+}
+
+/// The entries of `users` and `usersFile` as `user:realm` and HA1, the last of a duplicate winning; at
+/// least one.
+fn load_users(config: &DigestAuth, has_header_field: bool) -> Result<Vec<(String, String)>, MiddlewareError> {
+    let mut users: Vec<(String, String)> = Vec::new();
+    for entry in users::load(&config.users, &config.users_file)? {
+        let (key, ha1) = user_entry(&entry, has_header_field)?;
+        match users.iter_mut().find(|(known, _)| *known == key) {
+            Some(slot) => slot.1 = ha1,
+            None => users.push((key, ha1)),
+        }
+    }
+    if users.is_empty() {
+        return Err(if config.users_file.is_empty() {
+            MiddlewareError::invalid("users", "no users: set `users` or `usersFile`")
+        } else {
+            MiddlewareError::invalid("usersFile", format!("no users found in `{}`", config.users_file))
+        });
+    }
+    Ok(users)
+}
+
+/// One `user:realm:hash` entry as `user:realm` and its HA1, checked; the name must fit in a header when
+/// `headerField` is set.
+fn user_entry(entry: &users::Entry, has_header_field: bool) -> Result<(String, String), MiddlewareError> {
+    let mut parts = entry.text.split(':');
+    let (Some(name), Some(realm), Some(ha1), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(entry.error("is not `user:realm:hash` (as `htdigest` writes them)"));
+    };
+    if ha1.len() != 32 || !ha1.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(entry.error(format_args!(
+            "user `{name}`: the hash is not an htdigest MD5 (32 lowercase hexadecimal digits)"
+        )));
+    }
+    if has_header_field && HeaderValue::from_str(name).is_err() {
+        return Err(entry.error(format_args!(
+            "user `{name}` cannot be written in `headerField`: it has control characters"
+        )));
+    }
+    Ok((format!("{name}:{realm}"), ha1.to_owned()))
+}
+
+/// The parameters of a `Digest` `Authorization` header.
+fn authorization_params(req: &Request<RequestBody>) -> Option<HashMap<String, String>> {
+    req.headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(digest_params)
 }
 
 impl OnRequest for Digest {

@@ -34,27 +34,18 @@ fn list(value: &str) -> Vec<String> {
     let mut current = String::new();
     let (mut quoted, mut escaped) = (false, false);
     for c in value.chars() {
-        if escaped {
-            current.push(c);
-            escaped = false;
-        } else if quoted {
-            match c {
-                '\\' => escaped = true,
-                '"' => {
-                    quoted = false;
-                    current.push(c);
-                }
-                _ => current.push(c),
+        match (escaped, quoted, c) {
+            (true, _, _) => {
+                current.push(c);
+                escaped = false;
             }
-        } else {
-            match c {
-                ',' => items.push(std::mem::take(&mut current).trim().to_owned()),
-                '"' => {
-                    quoted = true;
-                    current.push(c);
-                }
-                _ => current.push(c),
+            (false, true, '\\') => escaped = true,
+            (false, false, ',') => items.push(std::mem::take(&mut current).trim().to_owned()),
+            (false, _, '"') => {
+                quoted = !quoted;
+                current.push(c);
             }
+            _ => current.push(c),
         }
     }
     if !current.is_empty() {

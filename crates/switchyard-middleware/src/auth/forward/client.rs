@@ -28,29 +28,30 @@ impl AuthClient {
     pub(super) fn new(address: &Uri, tls: Option<&ClientTls>) -> Result<Self, MiddlewareError> {
         let tls = tls.filter(|tls| **tls != ClientTls::default());
         #[cfg(feature = "tls")]
-        {
-            let config = match tls {
-                Some(tls) => Some(switchyard_tls::auth_client_config(tls).map_err(tls_error)?),
-                None => None,
-            };
-            if address.scheme() == Some(&http::uri::Scheme::HTTPS) {
-                let config = match config {
-                    Some(config) => config,
-                    None => switchyard_tls::auth_client_config(&ClientTls::default()).map_err(tls_error)?,
-                };
-                let connector = https::HttpsConnector::new(config);
-                return Ok(Self::Https(builder().build(connector)));
-            }
+        if let Some(client) = Self::https(address, tls)? {
+            return Ok(client);
         }
         #[cfg(not(feature = "tls"))]
-        if tls.is_some() || address.scheme() == Some(&http::uri::Scheme::HTTPS) {
-            let field = if tls.is_some() { "tls" } else { "address" };
-            return Err(MiddlewareError::invalid(
-                field,
-                "TLS to the authentication server needs switchyard's `tls` feature, which this build does not have",
-            ));
-        }
+        refuse_tls(address, tls)?;
         Ok(Self::Http(builder().build(HttpConnector::new())))
+    }
+
+    /// The client for an `https://` address; `tls` is checked whatever the address.
+    #[cfg(feature = "tls")]
+    fn https(address: &Uri, tls: Option<&ClientTls>) -> Result<Option<Self>, MiddlewareError> {
+        let config = match tls {
+            Some(tls) => Some(switchyard_tls::auth_client_config(tls).map_err(tls_error)?),
+            None => None,
+        };
+        if address.scheme() != Some(&http::uri::Scheme::HTTPS) {
+            return Ok(None);
+        }
+        let config = match config {
+            Some(config) => config,
+            None => switchyard_tls::auth_client_config(&ClientTls::default()).map_err(tls_error)?,
+        };
+        let connector = https::HttpsConnector::new(config);
+        Ok(Some(Self::Https(builder().build(connector))))
     }
 
     pub(super) async fn request(
@@ -63,6 +64,19 @@ impl AuthClient {
             Self::Https(client) => client.request(req).await,
         }
     }
+}
+
+/// Without the `tls` feature, TLS options and `https://` addresses are refused.
+#[cfg(not(feature = "tls"))]
+fn refuse_tls(address: &Uri, tls: Option<&ClientTls>) -> Result<(), MiddlewareError> {
+    if tls.is_some() || address.scheme() == Some(&http::uri::Scheme::HTTPS) {
+        let field = if tls.is_some() { "tls" } else { "address" };
+        return Err(MiddlewareError::invalid(
+            field,
+            "TLS to the authentication server needs switchyard's `tls` feature, which this build does not have",
+        ));
+    }
+    Ok(())
 }
 
 fn builder() -> hyper_util::client::legacy::Builder {

@@ -36,18 +36,8 @@ impl<'a> Reference<'a> {
         let (rest, fragment) = split(text, '#');
         check_escapes(fragment.unwrap_or(""))?;
         let (rest, query) = split(rest, '?');
-        let (scheme, rest) = match rest.split_once(':') {
-            Some((scheme, after)) if is_scheme(scheme) => (Some(scheme), after),
-            Some((first, _)) if !first.contains('/') => return Err(ReferenceError::ColonInFirstSegment),
-            _ => (None, rest),
-        };
-        let (authority, path) = match rest.strip_prefix("//") {
-            Some(after) => {
-                let end = after.find('/').unwrap_or(after.len());
-                (Some(&after[..end]), &after[end..])
-            }
-            None => (None, rest),
-        };
+        let (scheme, rest) = split_scheme(rest)?;
+        let (authority, path) = split_authority(rest);
         if let Some(authority) = authority {
             check_port(authority)?;
             check_escapes(authority)?;
@@ -73,46 +63,68 @@ impl<'a> Reference<'a> {
             return self.text.to_owned();
         }
         let scheme = self.scheme.or(base.scheme);
-        let (authority, path, mut query, mut fragment) = if self.scheme.is_some() || self.authority.is_some() {
-            (
-                self.authority,
-                remove_dot_segments(self.path, ""),
-                self.query,
-                self.fragment,
-            )
+        let (authority, path) = if self.scheme.is_some() || self.authority.is_some() {
+            (self.authority, remove_dot_segments(self.path, ""))
         } else {
-            (
-                base.authority,
-                remove_dot_segments(base.path, self.path),
-                self.query,
-                self.fragment,
-            )
+            (base.authority, remove_dot_segments(base.path, self.path))
         };
-        if self.scheme.is_none() && self.authority.is_none() && self.path.is_empty() && self.query.is_none() {
-            query = base.query;
-            if self.fragment.is_none() {
-                fragment = base.fragment;
-            }
+        // An empty reference keeps the base's query, and its fragment unless it has one.
+        let (query, fragment) =
+            if self.scheme.is_none() && self.authority.is_none() && self.path.is_empty() && self.query.is_none() {
+                (base.query, self.fragment.or(base.fragment))
+            } else {
+                (self.query, self.fragment)
+            };
+        write_url(scheme, authority, &path, query, fragment)
+    }
+}
+
+/// A URL written from its parts (the scheme lowercased).
+fn write_url(
+    scheme: Option<&str>,
+    authority: Option<&str>,
+    path: &str,
+    query: Option<&str>,
+    fragment: Option<&str>,
+) -> String {
+    let mut out = String::new();
+    if let Some(scheme) = scheme {
+        out.push_str(&scheme.to_ascii_lowercase());
+        out.push(':');
+    }
+    push_part(&mut out, "//", authority);
+    out.push_str(path);
+    push_part(&mut out, "?", query);
+    push_part(&mut out, "#", fragment);
+    out
+}
+
+/// Appends a part that is present, after its delimiter.
+fn push_part(out: &mut String, delimiter: &str, part: Option<&str>) {
+    if let Some(part) = part {
+        out.push_str(delimiter);
+        out.push_str(part);
+    }
+}
+
+/// The scheme of a reference (without its query and fragment), and the rest; a colon before any `/`
+/// that does not end a scheme is refused.
+fn split_scheme(rest: &str) -> Result<(Option<&str>, &str), ReferenceError> {
+    match rest.split_once(':') {
+        Some((scheme, after)) if is_scheme(scheme) => Ok((Some(scheme), after)),
+        Some((first, _)) if !first.contains('/') => Err(ReferenceError::ColonInFirstSegment),
+        _ => Ok((None, rest)),
+    }
+}
+
+/// The authority after `//`, if any, and the path.
+fn split_authority(rest: &str) -> (Option<&str>, &str) {
+    match rest.strip_prefix("//") {
+        Some(after) => {
+            let end = after.find('/').unwrap_or(after.len());
+            (Some(&after[..end]), &after[end..])
         }
-        let mut out = String::new();
-        if let Some(scheme) = scheme {
-            out.push_str(&scheme.to_ascii_lowercase());
-            out.push(':');
-        }
-        if let Some(authority) = authority {
-            out.push_str("//");
-            out.push_str(authority);
-        }
-        out.push_str(&path);
-        if let Some(query) = query {
-            out.push('?');
-            out.push_str(query);
-        }
-        if let Some(fragment) = fragment {
-            out.push('#');
-            out.push_str(fragment);
-        }
-        out
+        None => (None, rest),
     }
 }
 
@@ -159,14 +171,7 @@ fn check_port(authority: &str) -> Result<(), ReferenceError> {
 /// Merges a reference path with its base's directory and removes `.` and `..` segments, as Go's
 /// `resolvePath` does (the result starts with `/`, or is empty when both are).
 fn remove_dot_segments(base: &str, reference: &str) -> String {
-    let full = if reference.is_empty() {
-        base.to_owned()
-    } else if !reference.starts_with('/') {
-        let dir = base.rfind('/').map_or("", |i| &base[..=i]);
-        format!("{dir}{reference}")
-    } else {
-        reference.to_owned()
-    };
+    let full = merge_paths(base, reference);
     if full.is_empty() {
         return String::new();
     }
@@ -188,6 +193,19 @@ fn remove_dot_segments(base: &str, reference: &str) -> String {
         out.push('/');
     }
     out
+}
+
+/// A reference path merged with its base: the base when empty, an absolute path as it is, else after
+/// the base's last `/`.
+fn merge_paths(base: &str, reference: &str) -> String {
+    if reference.is_empty() {
+        base.to_owned()
+    } else if !reference.starts_with('/') {
+        let dir = base.rfind('/').map_or("", |i| &base[..=i]);
+        format!("{dir}{reference}")
+    } else {
+        reference.to_owned()
+    }
 }
 
 /// The `Location` Go's `http.Redirect` writes for `url` on a request for `request_path`: a relative

@@ -75,6 +75,36 @@ pub(crate) fn build(config: &ForwardAuth) -> Result<MiddlewareLayer, MiddlewareE
     Ok(gate(Forward::new(config)?))
 }
 
+/// `authRequestHeaders`; with `trustForwardHeader`, the forwarded headers too (when the list filters).
+fn request_headers(config: &ForwardAuth) -> Result<Vec<HeaderName>, MiddlewareError> {
+    let mut request_headers = header_names("authRequestHeaders", &config.auth_request_headers)?;
+    if config.trust_forward_header == Some(true) && !request_headers.is_empty() {
+        request_headers.extend(MANAGED.iter().copied().map(HeaderName::from_static));
+    }
+    Ok(request_headers)
+}
+
+/// `authSigninURL` goes into a `Location` header: no control characters.
+fn check_signin_url(url: &str) -> Result<(), MiddlewareError> {
+    if url.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err(MiddlewareError::invalid(
+            "authSigninURL",
+            "the URL cannot contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// `authResponseHeadersRegex`, compiled.
+fn response_headers_regex(pattern: &str) -> Result<Option<Regex>, MiddlewareError> {
+    if pattern.is_empty() {
+        return Ok(None);
+    }
+    Regex::new(pattern)
+        .map(Some)
+        .map_err(|e| MiddlewareError::invalid("authResponseHeadersRegex", format!("invalid regular expression: {e}")))
+}
+
 /// Why reading a body stopped.
 enum ReadError {
     TooLarge,
@@ -85,22 +115,9 @@ impl Forward {
     fn new(config: &ForwardAuth) -> Result<Self, MiddlewareError> {
         let address = parse_address(&config.address)?;
         let client = AuthClient::new(&address, config.tls.as_ref())?;
-        let mut request_headers = header_names("authRequestHeaders", &config.auth_request_headers)?;
-        if config.trust_forward_header == Some(true) && !request_headers.is_empty() {
-            request_headers.extend(MANAGED.iter().copied().map(HeaderName::from_static));
-        }
-        let response_headers_regex = match config.auth_response_headers_regex.as_str() {
-            "" => None,
-            pattern => Some(Regex::new(pattern).map_err(|e| {
-                MiddlewareError::invalid("authResponseHeadersRegex", format!("invalid regular expression: {e}"))
-            })?),
-        };
-        if config.auth_signin_url.bytes().any(|b| b < 0x20 || b == 0x7f) {
-            return Err(MiddlewareError::invalid(
-                "authSigninURL",
-                "the URL cannot contain control characters",
-            ));
-        }
+        let request_headers = request_headers(config)?;
+        let response_headers_regex = response_headers_regex(&config.auth_response_headers_regex)?;
+        check_signin_url(&config.auth_signin_url)?;
         Ok(Self {
             address,
             client,
@@ -119,26 +136,16 @@ impl Forward {
         })
     }
 
-    async fn authorize(&self, mut req: Request<RequestBody>) -> Verdict {
+    async fn authorize(&self, req: Request<RequestBody>) -> Verdict {
         let method = if self.preserve_request_method {
             req.method().clone()
         } else {
             Method::GET
         };
-        // A CONNECT body of unknown length is the tunnel's data, not something to show the server.
-        let tunnel = req.method() == Method::CONNECT && !req.headers().contains_key(CONTENT_LENGTH);
-        let forward_body = self.forward_body && !tunnel;
-        let mut body = Bytes::new();
-        if forward_body {
-            let (parts, request_body) = req.into_parts();
-            body = match read_limited(request_body, self.max_body_size).await {
-                Ok(body) => body,
-                Err(ReadError::TooLarge) => return Verdict::Answer(status_only(StatusCode::UNAUTHORIZED)),
-                Err(ReadError::Failed) => return Verdict::Answer(status_only(StatusCode::INTERNAL_SERVER_ERROR)),
-            };
-            req = Request::from_parts(parts, RequestBody::from(body.clone()));
-        }
-
+        let (req, body) = match self.forwarded_body(req).await {
+            Ok(read) => read,
+            Err(status) => return Verdict::Answer(status_only(status)),
+        };
         let mut auth_req = Request::new(Full::new(body));
         *auth_req.method_mut() = method;
         *auth_req.uri_mut() = self.address.clone();
@@ -150,7 +157,29 @@ impl Forward {
         let Some(body) = body else {
             return Verdict::Answer(status_only(StatusCode::UNAUTHORIZED));
         };
+        self.verdict(req, status, headers, body)
+    }
 
+    /// The body to show the server: the request's, read within `maxBodySize` and put back, with
+    /// `forwardBody`; none otherwise. A body that cannot be read gives the status to answer.
+    async fn forwarded_body(&self, req: Request<RequestBody>) -> Result<(Request<RequestBody>, Bytes), StatusCode> {
+        // A CONNECT body of unknown length is the tunnel's data, not something to show the server.
+        let tunnel = req.method() == Method::CONNECT && !req.headers().contains_key(CONTENT_LENGTH);
+        if !self.forward_body || tunnel {
+            return Ok((req, Bytes::new()));
+        }
+        let (parts, request_body) = req.into_parts();
+        let body = match read_limited(request_body, self.max_body_size).await {
+            Ok(body) => body,
+            Err(ReadError::TooLarge) => return Err(StatusCode::UNAUTHORIZED),
+            Err(ReadError::Failed) => return Err(StatusCode::INTERNAL_SERVER_ERROR),
+        };
+        Ok((Request::from_parts(parts, RequestBody::from(body.clone())), body))
+    }
+
+    /// What the server's answer means for the request: a refusal (or the sign-in redirect) passed to the
+    /// client, or the request let through with the answer's headers and cookies.
+    fn verdict(&self, mut req: Request<RequestBody>, status: StatusCode, headers: HeaderMap, body: Bytes) -> Verdict {
         if let Some(user) = self.header_field.as_ref().and_then(|f| headers.get(f)) {
             if let Ok(user) = user.to_str() {
                 req.extensions_mut().insert(ClientUsername(user.to_owned()));

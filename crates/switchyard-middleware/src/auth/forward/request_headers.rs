@@ -23,6 +23,18 @@ pub(super) fn auth_request_headers(
     trust: Option<bool>,
     allowed: &[HeaderName],
 ) -> HeaderMap {
+    let mut headers = client_headers(req, trust, allowed);
+    let forwarded = Forwarded::of(req);
+    match trust {
+        None => forwarded.replace(&mut headers),
+        Some(_) => forwarded.add(&mut headers),
+    }
+    headers
+}
+
+/// The client's headers that go on: without `Host`, `Content-Length` and the hop-by-hop headers,
+/// without the forwarded ones when `trustForwardHeader` is false, only the `allowed` ones when some are.
+fn client_headers(req: &Request<RequestBody>, trust: Option<bool>, allowed: &[HeaderName]) -> HeaderMap {
     let mut headers = req.headers().clone();
     // Go keeps the host and the body's length out of its header map; the client sets its own.
     headers.remove(HOST);
@@ -37,44 +49,68 @@ pub(super) fn auth_request_headers(
     if !allowed.is_empty() {
         headers = filter(headers, allowed);
     }
+    headers
+}
 
-    let client = ClientInfo::of(req);
-    let host = request_host(req);
-    let proto = HeaderValue::from_static(if client.tls { "https" } else { "http" });
-    let method = HeaderValue::from_str(req.method().as_str()).ok();
-    let uri = HeaderValue::from_str(req.uri().path_and_query().map_or("/", |pq| pq.as_str())).ok();
-    let ip = client.ip.to_canonical().to_string();
+/// The `X-Forwarded-*` values that describe the original request.
+struct Forwarded {
+    ip: String,
+    tls: bool,
+    proto: HeaderValue,
+    method: Option<HeaderValue>,
+    host: Option<HeaderValue>,
+    uri: Option<HeaderValue>,
+}
 
-    match trust {
-        None => {
-            set(&mut headers, X_FORWARDED_FOR, HeaderValue::from_str(&ip).ok());
-            set(&mut headers, X_FORWARDED_PROTO, Some(proto));
-            set(&mut headers, X_FORWARDED_METHOD, method);
-            set(&mut headers, X_FORWARDED_HOST, host);
-            set(&mut headers, X_FORWARDED_URI, uri);
-        }
-        Some(_) => {
-            let prior: Vec<&str> = headers
-                .get_all(&X_FORWARDED_FOR)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            let chain = if prior.is_empty() {
-                ip
-            } else {
-                format!("{}, {ip}", prior.join(", "))
-            };
-            set(&mut headers, X_FORWARDED_FOR, HeaderValue::from_str(&chain).ok());
-            set_missing(&mut headers, X_FORWARDED_METHOD, method);
-            set_missing(&mut headers, X_FORWARDED_PROTO, Some(proto));
-            let port =
-                port_of(host.as_ref()).unwrap_or_else(|| HeaderValue::from_static(default_port(&headers, client.tls)));
-            set_missing(&mut headers, X_FORWARDED_PORT, Some(port));
-            set_missing(&mut headers, X_FORWARDED_HOST, host);
-            set_missing(&mut headers, X_FORWARDED_URI, uri);
+impl Forwarded {
+    fn of(req: &Request<RequestBody>) -> Self {
+        let client = ClientInfo::of(req);
+        let host = request_host(req);
+        let proto = HeaderValue::from_static(if client.tls { "https" } else { "http" });
+        let method = HeaderValue::from_str(req.method().as_str()).ok();
+        let uri = HeaderValue::from_str(req.uri().path_and_query().map_or("/", |pq| pq.as_str())).ok();
+        let ip = client.ip.to_canonical().to_string();
+        Self {
+            ip,
+            tls: client.tls,
+            proto,
+            method,
+            host,
+            uri,
         }
     }
-    headers
+
+    /// Without `trustForwardHeader`: five headers set, whatever the client sent.
+    fn replace(self, headers: &mut HeaderMap) {
+        set(headers, X_FORWARDED_FOR, HeaderValue::from_str(&self.ip).ok());
+        set(headers, X_FORWARDED_PROTO, Some(self.proto));
+        set(headers, X_FORWARDED_METHOD, self.method);
+        set(headers, X_FORWARDED_HOST, self.host);
+        set(headers, X_FORWARDED_URI, self.uri);
+    }
+
+    /// With `trustForwardHeader` set: the client's address added to `X-Forwarded-For`, the other
+    /// headers set when the client did not send them.
+    fn add(self, headers: &mut HeaderMap) {
+        let prior: Vec<&str> = headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let chain = if prior.is_empty() {
+            self.ip
+        } else {
+            format!("{}, {}", prior.join(", "), self.ip)
+        };
+        set(headers, X_FORWARDED_FOR, HeaderValue::from_str(&chain).ok());
+        set_missing(headers, X_FORWARDED_METHOD, self.method);
+        set_missing(headers, X_FORWARDED_PROTO, Some(self.proto));
+        let port =
+            port_of(self.host.as_ref()).unwrap_or_else(|| HeaderValue::from_static(default_port(headers, self.tls)));
+        set_missing(headers, X_FORWARDED_PORT, Some(port));
+        set_missing(headers, X_FORWARDED_HOST, self.host);
+        set_missing(headers, X_FORWARDED_URI, self.uri);
+    }
 }
 
 /// The hop-by-hop headers Traefik removes in forwardAuth, both ways.
