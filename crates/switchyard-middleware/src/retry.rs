@@ -151,6 +151,9 @@ async fn run(
         };
         drop(response);
         attempt += 1;
+        if let Some(record) = crate::RequestRecord::of(&attempts.parts.extensions) {
+            record.retried();
+        }
         tracing::debug!(target: "switchyard::middleware", attempt, uri = %attempts.parts.uri, "retrying");
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;

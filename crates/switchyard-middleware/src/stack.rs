@@ -181,12 +181,28 @@ pub struct ClientInfo {
     pub ip: IpAddr,
     /// Whether the request came over TLS.
     pub tls: bool,
+    /// The peer's port; 0 when unknown.
+    pub port: u16,
 }
 
 impl ClientInfo {
     /// The client at `ip`, over TLS or not.
     pub fn new(ip: IpAddr, tls: bool) -> Self {
-        Self { ip, tls }
+        Self { ip, tls, port: 0 }
+    }
+
+    /// The client, from port `port`.
+    ///
+    /// ```
+    /// use switchyard_middleware::ClientInfo;
+    ///
+    /// let client = ClientInfo::new("192.0.2.7".parse().unwrap(), false).with_port(51000);
+    /// assert_eq!(client.port, 51000);
+    /// ```
+    #[must_use]
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
     }
 
     /// The client of `req`, or `0.0.0.0` over plain HTTP when the extension is missing.

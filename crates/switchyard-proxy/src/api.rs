@@ -100,7 +100,7 @@ impl View<'_> {
             .server_urls()
             .map(|url| {
                 let up = balancer
-                    .and_then(|b| b.servers().iter().find(|s| s.url == url))
+                    .and_then(|b| b.servers().iter().find(|s| &*s.url == url))
                     .is_none_or(|s| s.stats.is_up());
                 (url.to_owned(), json!(if up { "UP" } else { "DOWN" }))
             })

@@ -25,7 +25,9 @@ use crate::request_head::{self, UnderscoreHeaders};
 use crate::request_path::{self, TargetPolicy};
 use crate::respond::Refusal;
 use crate::snapshot::{Handler, RouteTarget, Snapshot, SnapshotHandle, Target};
-use switchyard_middleware::{EncodedSet, HttpService, MiddlewareLayer, PeerCertificates, RequestBody, ResponseBody};
+use switchyard_middleware::{
+    EncodedSet, HttpService, MiddlewareLayer, PeerCertificates, RequestBody, RequestRecord, ResponseBody,
+};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -144,7 +146,7 @@ impl Connection {
         let snapshot = self.entry.snapshots.load();
         let mut response = match self.select(&snapshot, &mut parts) {
             Err(answer) => answer.into_response(),
-            Ok(target) => match &target.handler {
+            Ok(target) => match note_route(&parts, target) {
                 Handler::Service(node) => {
                     let how = Forwarding {
                         client: &self.client,
@@ -244,6 +246,14 @@ impl Connection {
             .map(|found| *found.value())
             .ok_or(Refusal::NotFound)
     }
+}
+
+/// Tells the request's record, when it is observed, which router it took; returns the target's handler.
+fn note_route<'t>(parts: &Parts, target: &'t Target) -> &'t Handler {
+    if let Some(record) = RequestRecord::of(&parts.extensions) {
+        record.set_router(Arc::clone(&target.router), target.signals);
+    }
+    &target.handler
 }
 
 /// A connection's handling of requests as the innermost service of the embedder's layers; the

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use switchyard_middleware::{ClientInfo, HttpService, RequestBody, ResponseBody};
+use switchyard_middleware::{ClientInfo, HttpService, RequestBody, RequestRecord, ResponseBody};
 
 use crate::api;
 use crate::forward::{self, Client, EntryHeaders, ForwardedPolicy, Forwarding};
@@ -94,9 +94,15 @@ pub(crate) async fn forward(
     how: Forwarding<'_>,
     router: &str,
 ) -> Response<ResponseBody> {
+    let record = RequestRecord::of(&parts.extensions).cloned();
     match node.forward(parts, body, how).await {
         Ok(response) => response,
-        Err(error) => respond::forward_failure(router, &error),
+        Err(error) => {
+            if let Some(record) = record {
+                record.set_failure(&error.cause.to_string());
+            }
+            respond::forward_failure(router, &error)
+        }
     }
 }
 

@@ -64,6 +64,8 @@ pub(crate) struct Target {
     pub(crate) handler: Handler,
     /// The router's qualified name.
     pub(crate) router: Arc<str>,
+    /// The router's `observability` switches.
+    pub(crate) signals: switchyard_middleware::Signals,
 }
 
 #[derive(Debug)]

@@ -106,6 +106,9 @@ impl Basic {
         if self.remove_header {
             req.headers_mut().remove(AUTHORIZATION);
         }
+        if let Some(record) = crate::RequestRecord::of(req.extensions()) {
+            record.set_username(&user);
+        }
         req.extensions_mut().insert(ClientUsername(user));
     }
 }

@@ -170,13 +170,7 @@ impl Balancers {
         let previous: HashMap<&str, &Arc<ServerStats>> = self
             .services
             .get(definition.name)
-            .map(|p| {
-                p.balancer
-                    .servers()
-                    .iter()
-                    .map(|s| (s.url.as_str(), &s.stats))
-                    .collect()
-            })
+            .map(|p| p.balancer.servers().iter().map(|s| (&*s.url, &s.stats)).collect())
             .unwrap_or_default();
         let configured = definition.config.servers.iter().zip(definition.urls).zip(targets);
         configured
@@ -184,7 +178,7 @@ impl Balancers {
                 let pool = self.pool(definition, &server.url, url, target, round);
                 Server {
                     pool,
-                    url: server.url.clone(),
+                    url: Arc::from(server.url.as_str()),
                     weight: server.weight.unwrap_or(1),
                     preserve_path: server.preserve_path,
                     stats: previous

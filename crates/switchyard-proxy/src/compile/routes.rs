@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use switchyard_config::{Middleware, Problem, Published, Router, qualify};
-use switchyard_middleware::{EncodedSet, HttpService};
+use switchyard_middleware::{EncodedSet, HttpService, Signals};
 use switchyard_rules::{Route, RouteTable};
 
 use super::findings::Findings;
@@ -153,6 +153,7 @@ impl RouterRoutes<'_> {
             targets.push(Target {
                 handler,
                 router: Arc::from(name),
+                signals: signals(router),
             });
             Some(u32::try_from(targets.len() - 1).unwrap_or(u32::MAX))
         };
@@ -291,4 +292,12 @@ fn missing_entry_point_middleware(index: usize, middleware: &str) -> Problem {
     Problem::Invalid(format!(
         "middleware `{middleware}` from the entrypoint's http.middlewares[{index}] does not exist or is disabled"
     ))
+}
+
+/// A router's `observability` switches (all on without the section).
+fn signals(router: &Router) -> Signals {
+    router
+        .observability
+        .as_ref()
+        .map_or(Signals::ALL, |o| Signals::new(o.access_logs, o.metrics, o.tracing))
 }

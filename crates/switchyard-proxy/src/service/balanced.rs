@@ -11,7 +11,7 @@ use http::Response;
 use http::request::Parts;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
+use switchyard_middleware::{BoxError, RequestBody, RequestRecord, ResponseBody};
 
 use super::ForwardError;
 use super::health::{ActiveChecks, Passive, Watched};
@@ -24,7 +24,8 @@ use crate::upstream::{Pool, UpstreamError};
 #[derive(Debug)]
 pub(crate) struct Server {
     pub(crate) pool: Arc<Pool>,
-    pub(crate) url: String,
+    /// Its URL, as configured; shared with the records of the requests sent to it.
+    pub(crate) url: Arc<str>,
     pub(crate) weight: u32,
     pub(crate) preserve_path: bool,
     pub(crate) stats: Arc<ServerStats>,
@@ -135,9 +136,21 @@ impl BalancedService {
             .picker
             .tracks_load()
             .then(|| (server.stats.start(), Instant::now()));
+        let record = RequestRecord::of(&parts.extensions).cloned();
+        let mut parts = parts;
+        let attempt = record.as_deref().map(|record| {
+            record.set_service(Arc::clone(&self.name));
+            record.attempt(&mut parts, &server.url)
+        });
         // Awaited where it is made: a future kept in a local first would take its room twice in this
         // state machine, which hyper moves whole for every request.
         let outcome = forward::forward(&server.pool, options, parts, body, how).await;
+        if let Some(attempt) = attempt {
+            match &outcome {
+                Ok(response) => attempt.answered(response.status()),
+                Err(cause) => attempt.failed(&cause.to_string()),
+            }
+        }
         let outcome = match tracked {
             Some((in_flight, started)) => {
                 server.stats.observe(started.elapsed());
@@ -158,7 +171,7 @@ impl BalancedService {
         let mut response = outcome.map_err(|cause| ForwardError {
             cause,
             service: self.name.to_string(),
-            server: Some(server.url.clone()),
+            server: Some(server.url.to_string()),
         })?;
         if let (true, Some(sticky)) = (set_cookie, &self.sticky) {
             sticky.write(response.headers_mut(), index);

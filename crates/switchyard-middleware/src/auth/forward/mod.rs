@@ -182,6 +182,9 @@ impl Forward {
     fn verdict(&self, mut req: Request<RequestBody>, status: StatusCode, headers: HeaderMap, body: Bytes) -> Verdict {
         if let Some(user) = self.header_field.as_ref().and_then(|f| headers.get(f)) {
             if let Ok(user) = user.to_str() {
+                if let Some(record) = crate::RequestRecord::of(req.extensions()) {
+                    record.set_username(user);
+                }
                 req.extensions_mut().insert(ClientUsername(user.to_owned()));
             }
         }

@@ -1,0 +1,101 @@
+//! One request and its answer, as the exporters see them once the response has ended.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use switchyard_middleware::Progress;
+
+/// A finished exchange: what the client asked, what it was answered, and what routing, the service and
+/// the upstream call recorded on the way ([`Progress`]).
+///
+/// The access log, the metrics and the server span read the same `Exchange`, so that they agree.
+///
+/// ```
+/// use switchyard_observe::Exchange;
+///
+/// let exchange = Exchange::example();
+/// assert_eq!(exchange.status.as_u16(), 200);
+/// assert_eq!(exchange.progress.router.as_deref(), Some("whoami@file"));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Exchange {
+    /// The entrypoint the request came in through.
+    pub entry_point: Arc<str>,
+    /// When the request's head was received.
+    pub start: SystemTime,
+    /// From the request's head to the end of the response's body.
+    pub duration: Duration,
+    /// The client's address (after the PROXY protocol, if the entrypoint accepts it).
+    pub client: SocketAddr,
+    /// Whether the request came over TLS.
+    pub tls: bool,
+    /// The request method.
+    pub method: Method,
+    /// The request target as the client sent it.
+    pub uri: Uri,
+    /// The request's HTTP version.
+    pub version: Version,
+    /// The request's `Host` (or `:authority`).
+    pub host: Option<String>,
+    /// The request's headers, when an exporter asked to keep them (access-log header fields, captured
+    /// span headers, Prometheus header labels).
+    pub request_headers: Option<HeaderMap>,
+    /// The request body's declared length (`Content-Length`), 0 without one.
+    pub request_size: u64,
+    /// The status the client was answered with.
+    pub status: StatusCode,
+    /// The response's headers, when an exporter asked to keep them.
+    pub response_headers: Option<HeaderMap>,
+    /// The response body's bytes sent to the client.
+    pub response_size: u64,
+    /// Whether the response body ended before all of it was sent (the client went away).
+    pub aborted: bool,
+    /// What routing, the service and the upstream call recorded.
+    pub progress: Progress,
+    /// The trace and span ids of the request's server span, when it is traced.
+    pub trace: Option<TraceIds>,
+}
+
+/// The W3C ids of a traced request, in lower-case hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceIds {
+    /// The 32-digit trace id.
+    pub trace_id: String,
+    /// The 16-digit id of the request's server span.
+    pub span_id: String,
+}
+
+impl Exchange {
+    /// An exchange as the tests and examples need one: `GET /whoami` from `192.0.2.10:51000` on `web`,
+    /// routed by `whoami@file` to `whoami@file` at `http://10.0.0.1:80`, answered 200 with 42 bytes.
+    pub fn example() -> Self {
+        let mut progress = Progress::default();
+        progress.router = Some("whoami@file".into());
+        progress.service = Some("whoami@file".into());
+        progress.server = Some("http://10.0.0.1:80".into());
+        progress.origin_status = Some(StatusCode::OK);
+        progress.origin_duration = Some(Duration::from_millis(2));
+        Self {
+            entry_point: "web".into(),
+            start: SystemTime::UNIX_EPOCH + Duration::from_secs(1_765_100_000),
+            duration: Duration::from_millis(3),
+            client: SocketAddr::from(([192, 0, 2, 10], 51000)),
+            tls: false,
+            method: Method::GET,
+            uri: Uri::from_static("/whoami?name=x"),
+            version: Version::HTTP_11,
+            host: Some("example.com".into()),
+            request_headers: None,
+            request_size: 0,
+            status: StatusCode::OK,
+            response_headers: None,
+            response_size: 42,
+            aborted: false,
+            progress,
+            trace: None,
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The seam: one layer in front of routing that owns a request's timing, record, span and log line.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, HOST};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use switchyard_middleware::{BoxError, ClientInfo, HttpService, RequestBody, RequestRecord, ResponseBody};
+use tower::{Layer, Service, ServiceExt};
+
+use crate::{Exchange, Observer};
+
+/// The layer an entrypoint's requests go through first when anything observes them: see
+/// [`Observer::layer`].
+#[derive(Debug, Clone)]
+pub(crate) struct ObserveLayer {
+    pub(crate) observer: Arc<Observer>,
+    pub(crate) entry_point: Arc<str>,
+}
+
+impl Layer<HttpService> for ObserveLayer {
+    type Service = ObserveService;
+
+    fn layer(&self, inner: HttpService) -> ObserveService {
+        ObserveService {
+            inner,
+            observer: Arc::clone(&self.observer),
+            entry_point: Arc::clone(&self.entry_point),
+        }
+    }
+}
+
+/// See [`ObserveLayer`].
+#[derive(Clone)]
+pub(crate) struct ObserveService {
+    inner: HttpService,
+    observer: Arc<Observer>,
+    entry_point: Arc<str>,
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+impl Service<Request<RequestBody>> for ObserveService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<RequestBody>) -> Self::Future {
+        let started = Instant::now();
+        let head = RequestHead::of(&req, &self.observer, Arc::clone(&self.entry_point));
+        let span = self.observer.start_span(&req, &head);
+        let record = Arc::new(span.as_ref().map_or_else(RequestRecord::default, |span| {
+            RequestRecord::with_attempts(span.attempts())
+        }));
+        req.extensions_mut().insert(Arc::clone(&record));
+        let inner = self.inner.clone();
+        let observer = Arc::clone(&self.observer);
+        Box::pin(async move {
+            let Ok(response) = inner.oneshot(req).await;
+            let pending = Pending {
+                observer,
+                head,
+                record,
+                span,
+                started,
+                status: response.status(),
+                response_headers: None,
+            };
+            Ok(pending.watch(response))
+        })
+    }
+}
+
+/// What is known of a request when it arrives.
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    pub(crate) entry_point: Arc<str>,
+    pub(crate) start: SystemTime,
+    pub(crate) client: SocketAddr,
+    pub(crate) tls: bool,
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) version: Version,
+    pub(crate) host: Option<String>,
+    pub(crate) headers: Option<HeaderMap>,
+    pub(crate) size: u64,
+}
+
+impl RequestHead {
+    fn of(req: &Request<RequestBody>, observer: &Observer, entry_point: Arc<str>) -> Self {
+        let client = ClientInfo::of(req);
+        let host = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(http::uri::Authority::as_str))
+            .map(str::to_owned);
+        let size = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0);
+        Self {
+            entry_point,
+            start: SystemTime::now(),
+            client: SocketAddr::new(client.ip, client.port),
+            tls: client.tls,
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            host,
+            headers: observer.needs.request_headers.then(|| req.headers().clone()),
+            size,
+        }
+    }
+}
+
+/// A request whose response head is out, waiting for the end of the response body.
+struct Pending {
+    observer: Arc<Observer>,
+    head: RequestHead,
+    record: Arc<RequestRecord>,
+    span: Option<crate::ServerSpan>,
+    started: Instant,
+    status: StatusCode,
+    response_headers: Option<HeaderMap>,
+}
+
+impl Pending {
+    fn watch(mut self, response: Response<ResponseBody>) -> Response<ResponseBody> {
+        if self.observer.needs.response_headers {
+            self.response_headers = Some(response.headers().clone());
+        }
+        response.map(|body| {
+            ResponseBody::new(Observed {
+                body,
+                sent: 0,
+                ended: false,
+                pending: Some(self),
+            })
+        })
+    }
+
+    fn finish(self, sent: u64, aborted: bool) {
+        let exchange = Exchange {
+            entry_point: self.head.entry_point,
+            start: self.head.start,
+            duration: self.started.elapsed(),
+            client: self.head.client,
+            tls: self.head.tls,
+            method: self.head.method,
+            uri: self.head.uri,
+            version: self.head.version,
+            host: self.head.host,
+            request_headers: self.head.headers,
+            request_size: self.head.size,
+            status: self.status,
+            response_headers: self.response_headers,
+            response_size: sent,
+            aborted,
+            progress: self.record.progress(),
+            trace: self.span.as_ref().map(crate::ServerSpan::ids),
+        };
+        self.observer.finish(&exchange, self.span);
+    }
+}
+
+pin_project! {
+    /// A response body that counts what it sends and reports the exchange when it ends or is dropped.
+    struct Observed {
+        #[pin]
+        body: ResponseBody,
+        sent: u64,
+        ended: bool,
+        pending: Option<Pending>,
+    }
+
+    impl PinnedDrop for Observed {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(pending) = this.pending.take() {
+                let complete = *this.ended || this.body.is_end_stream();
+                pending.finish(*this.sent, !complete);
+            }
+        }
+    }
+}
+
+impl Body for Observed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let polled = this.body.poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    *this.sent += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => {
+                *this.ended = true;
+                if let Some(pending) = this.pending.take() {
+                    pending.finish(*this.sent, false);
+                }
+            }
+            Poll::Ready(Some(Err(_))) | Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

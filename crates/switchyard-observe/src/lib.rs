@@ -1,0 +1,306 @@
+//! Observability for switchyard, configured from Traefik's static `accessLog`, `metrics` and `tracing`
+//! sections and the routers' `observability` switches.
+//!
+//! One layer in front of routing ([`Observer::layer`], installed first on each entrypoint) owns each
+//! request's timing, its [`RequestRecord`] (which routing, the load balancer, `retry` and the upstream
+//! call fill in) and its server span; when the response body ends, the access log, the metrics and the
+//! span read the same [`Exchange`]. Nothing observes a request when nothing is configured: no layer,
+//! no record, no cost.
+//!
+//! Each exporter is a cargo feature: `access-log`, `metrics` (Prometheus) and `otel` (OpenTelemetry
+//! traces over OTLP). A section whose feature is not built, or which switchyard does not support yet,
+//! is an error when the observer is built ([`ObserveError`]), never silently ignored.
+//!
+//! ```
+//! use switchyard_config::{Format, StaticConfig, load_str};
+//! use switchyard_observe::Observer;
+//!
+//! let config: StaticConfig = load_str("entryPoints:\n  web:\n    address: ':80'\n", Format::Yaml, "traefik.yml")
+//!     .unwrap()
+//!     .value;
+//! // Nothing configured: nothing to install.
+//! assert!(Observer::from_static(&config).unwrap().is_none());
+//! ```
+
+#[cfg(feature = "access-log")]
+mod access_log;
+mod exchange;
+mod layer;
+#[cfg(feature = "metrics")]
+mod metrics;
+#[cfg(feature = "otel")]
+mod otel;
+
+use std::sync::Arc;
+
+use switchyard_config::StaticConfig;
+use switchyard_middleware::MiddlewareLayer;
+pub use switchyard_middleware::{Progress, RequestRecord, Signals};
+
+pub use exchange::{Exchange, TraceIds};
+#[cfg(feature = "metrics")]
+pub use metrics::Metrics;
+#[cfg(feature = "otel")]
+use otel::{ServerSpan, Tracer};
+
+/// A static configuration's observability that cannot be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObserveError {
+    /// A section configured in a build without its cargo feature.
+    #[error("{section} is configured, but switchyard was built without the `{feature}` feature")]
+    MissingFeature {
+        /// The section's key path (`metrics.prometheus`).
+        section: &'static str,
+        /// The cargo feature that provides it.
+        feature: &'static str,
+    },
+    /// A section switchyard does not implement yet.
+    #[error("{section} is not supported yet; remove it or use {instead}")]
+    Unsupported {
+        /// The section's key path.
+        section: &'static str,
+        /// What to use instead.
+        instead: &'static str,
+    },
+    /// An option with a value that cannot be used.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// The option's key path (`accessLog.filters.statusCodes[0]`).
+        key: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// A file that cannot be opened for writing.
+    #[error("{key}: cannot open {path}: {source}")]
+    File {
+        /// The option's key path (`accessLog.filePath`).
+        key: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What the exporters need kept of each request, beyond its head.
+#[derive(Debug, Clone, Copy, Default)]
+struct Needs {
+    request_headers: bool,
+    response_headers: bool,
+}
+
+/// The observability of a running gateway: its access log, metrics and tracer, as configured.
+///
+/// Built once from the static configuration ([`from_static`](Self::from_static)); its
+/// [`layer`](Self::layer) goes first on every entrypoint.
+#[derive(Debug)]
+pub struct Observer {
+    needs: Needs,
+    #[cfg(feature = "access-log")]
+    access_log: Option<access_log::AccessLog>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<Arc<Metrics>>,
+    #[cfg(feature = "otel")]
+    tracer: Option<Tracer>,
+}
+
+impl Observer {
+    /// The observer a static configuration asks for; `None` when it configures no access log, metrics
+    /// or tracing.
+    ///
+    /// # Errors
+    ///
+    /// A section this build lacks the feature for, one switchyard does not support yet, or an option
+    /// that cannot be used (an unwritable access-log file, a malformed status range…).
+    pub fn from_static(config: &StaticConfig) -> Result<Option<Arc<Self>>, ObserveError> {
+        check_built(config)?;
+        if config.access_log.is_none() && config.metrics.is_none() && config.tracing.is_none() {
+            return Ok(None);
+        }
+        #[allow(unused_mut, reason = "the exporters are added by feature")]
+        let mut observer = Self {
+            needs: Needs::default(),
+            #[cfg(feature = "access-log")]
+            access_log: config.access_log.as_ref().map(access_log::AccessLog::new).transpose()?,
+            #[cfg(feature = "metrics")]
+            metrics: metrics_of(config)?,
+            #[cfg(feature = "otel")]
+            tracer: config.tracing.as_ref().map(Tracer::new).transpose()?,
+        };
+        observer.needs = observer.needs();
+        Ok(Some(Arc::new(observer)))
+    }
+
+    /// The layer that observes the requests of `entry_point`, to install before any other.
+    pub fn layer(self: &Arc<Self>, entry_point: &str) -> MiddlewareLayer {
+        MiddlewareLayer::new(layer::ObserveLayer {
+            observer: Arc::clone(self),
+            entry_point: Arc::from(entry_point),
+        })
+    }
+
+    /// The Prometheus registry and instruments, when `metrics.prometheus` is configured.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
+    }
+
+    /// Flushes what the exporters buffer (spans, log lines); called when the gateway stops.
+    pub fn flush(&self) {
+        #[cfg(feature = "access-log")]
+        if let Some(log) = &self.access_log {
+            log.flush();
+        }
+        #[cfg(feature = "otel")]
+        if let Some(tracer) = &self.tracer {
+            tracer.flush();
+        }
+    }
+
+    fn needs(&self) -> Needs {
+        #[allow(unused_mut, reason = "the exporters are added by feature")]
+        let mut needs = Needs::default();
+        #[cfg(feature = "access-log")]
+        if let Some(log) = &self.access_log {
+            needs.request_headers |= log.needs_request_headers();
+            needs.response_headers |= log.needs_response_headers();
+        }
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            needs.request_headers |= metrics.needs_request_headers();
+        }
+        #[cfg(feature = "otel")]
+        if let Some(tracer) = &self.tracer {
+            needs.request_headers |= tracer.needs_request_headers();
+            needs.response_headers |= tracer.needs_response_headers();
+        }
+        needs
+    }
+
+    /// Starts the server span of a request, when it is traced.
+    #[cfg_attr(not(feature = "otel"), allow(clippy::unused_self))]
+    fn start_span(
+        &self,
+        req: &http::Request<switchyard_middleware::RequestBody>,
+        head: &layer::RequestHead,
+    ) -> Option<ServerSpan> {
+        #[cfg(feature = "otel")]
+        return self.tracer.as_ref().and_then(|tracer| tracer.start(req, head));
+        #[cfg(not(feature = "otel"))]
+        {
+            let _ = (req, head);
+            None
+        }
+    }
+
+    /// Hands a finished exchange to the exporters its router leaves on.
+    fn finish(&self, exchange: &Exchange, span: Option<ServerSpan>) {
+        let signals = exchange.progress.signals;
+        #[cfg(feature = "access-log")]
+        if let (Some(log), true) = (&self.access_log, signals.access_logs) {
+            log.log(exchange);
+        }
+        #[cfg(feature = "metrics")]
+        if let (Some(metrics), true) = (&self.metrics, signals.metrics) {
+            metrics.record(exchange);
+        }
+        if let (Some(span), true) = (span, signals.tracing) {
+            span.end(exchange);
+        }
+    }
+}
+
+/// A request's server span; without the `otel` feature there is none.
+#[cfg(not(feature = "otel"))]
+#[derive(Debug)]
+enum ServerSpan {}
+
+#[cfg(not(feature = "otel"))]
+impl ServerSpan {
+    fn attempts(&self) -> Arc<dyn switchyard_middleware::AttemptObserver> {
+        match *self {}
+    }
+
+    fn ids(&self) -> TraceIds {
+        match *self {}
+    }
+
+    fn end(self, _exchange: &Exchange) {
+        match self {}
+    }
+}
+
+#[cfg(feature = "metrics")]
+fn metrics_of(config: &StaticConfig) -> Result<Option<Arc<Metrics>>, ObserveError> {
+    let prometheus = config.metrics.as_ref().and_then(|m| m.prometheus.as_ref());
+    Ok(prometheus.map(Metrics::new).transpose()?.map(Arc::new))
+}
+
+/// The first configured section this build cannot serve.
+fn check_built(config: &StaticConfig) -> Result<(), ObserveError> {
+    let metrics = config.metrics.as_ref();
+    let sections = [
+        (
+            "accessLog",
+            "access-log",
+            config.access_log.is_some(),
+            cfg!(feature = "access-log"),
+        ),
+        (
+            "metrics.prometheus",
+            "metrics",
+            metrics.is_some_and(|m| m.prometheus.is_some()),
+            cfg!(feature = "metrics"),
+        ),
+        ("tracing", "otel", config.tracing.is_some(), cfg!(feature = "otel")),
+    ];
+    if let Some((section, feature, _, _)) = sections.into_iter().find(|&(_, _, on, built)| on && !built) {
+        return Err(ObserveError::MissingFeature { section, feature });
+    }
+    if metrics.is_some_and(|m| m.otlp.is_some()) {
+        return Err(ObserveError::Unsupported {
+            section: "metrics.otlp",
+            instead: "metrics.prometheus",
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_config::{Format, load_str};
+
+    fn config(yaml: &str) -> StaticConfig {
+        load_str(yaml, Format::Yaml, "traefik.yml")
+            .expect("a valid static configuration")
+            .value
+    }
+
+    #[test]
+    fn sections_this_build_lacks_are_errors_that_name_the_feature() {
+        let otlp = config("metrics:\n  otlp:\n    http: {}\n");
+        assert_eq!(
+            Observer::from_static(&otlp).err().map(|e| e.to_string()).as_deref(),
+            Some("metrics.otlp is not supported yet; remove it or use metrics.prometheus")
+        );
+        if !cfg!(feature = "otel") {
+            let tracing = config("tracing:\n  otlp:\n    grpc: {}\n");
+            assert_eq!(
+                Observer::from_static(&tracing).err().map(|e| e.to_string()).as_deref(),
+                Some("tracing is configured, but switchyard was built without the `otel` feature")
+            );
+        }
+        if !cfg!(feature = "access-log") {
+            let log = config("accessLog: {}\n");
+            assert!(matches!(
+                Observer::from_static(&log),
+                Err(ObserveError::MissingFeature {
+                    feature: "access-log",
+                    ..
+                })
+            ));
+        }
+    }
+}
