@@ -27,7 +27,7 @@ use http::StatusCode;
 ///
 /// // A stage further in adds what it knows.
 /// if let Some(record) = RequestRecord::of(req.extensions()) {
-///     record.set_router("web-router@file".into(), Signals::ALL);
+///     record.set_router("web-router@file".into(), Some(Signals::ALL));
 /// }
 /// assert_eq!(record.progress().router.as_deref(), Some("web-router@file"));
 /// ```
@@ -55,8 +55,9 @@ pub struct Progress {
     pub origin_duration: Option<Duration>,
     /// Why the proxy answered in the origin's stead (`502`, `504`…), when it did.
     pub failure: Option<Arc<str>>,
-    /// The matched router's `observability` switches.
-    pub signals: Signals,
+    /// The matched router's `observability` switches, when it has the section (else the entrypoint's
+    /// apply).
+    pub signals: Option<Signals>,
     /// The user an authentication middleware let in.
     pub username: Option<Arc<str>>,
 }
@@ -139,8 +140,9 @@ impl RequestRecord {
         self.lock().clone()
     }
 
-    /// Routing matched `router`, whose `observability` switches are `signals`.
-    pub fn set_router(&self, router: Arc<str>, signals: Signals) {
+    /// Routing matched `router`, whose `observability` switches are `signals` (`None`: the router has
+    /// no such section).
+    pub fn set_router(&self, router: Arc<str>, signals: Option<Signals>) {
         let mut progress = self.lock();
         progress.router = Some(router);
         progress.signals = signals;
@@ -287,6 +289,6 @@ mod tests {
         record.attempt(&mut parts, &server).answered(StatusCode::BAD_GATEWAY);
         record.attempt(&mut parts, &server).failed("timeout");
         assert_eq!(record.progress().origin_status, None);
-        assert_eq!(record.progress().signals, Signals::ALL);
+        assert_eq!(record.progress().signals, None);
     }
 }

@@ -183,12 +183,39 @@ pub struct ClientInfo {
     pub tls: bool,
     /// The peer's port; 0 when unknown.
     pub port: u16,
+    /// The TLS version of the connection (`1.3`), when the entrypoint terminated TLS.
+    pub tls_version: Option<&'static str>,
+    /// The connection's cipher suite by its IANA name (`TLS_AES_128_GCM_SHA256`), when the entrypoint
+    /// terminated TLS.
+    pub tls_cipher: Option<&'static str>,
 }
 
 impl ClientInfo {
     /// The client at `ip`, over TLS or not.
     pub fn new(ip: IpAddr, tls: bool) -> Self {
-        Self { ip, tls, port: 0 }
+        Self {
+            ip,
+            tls,
+            port: 0,
+            tls_version: None,
+            tls_cipher: None,
+        }
+    }
+
+    /// The client, over a TLS session with `version` and `cipher`.
+    ///
+    /// ```
+    /// use switchyard_middleware::ClientInfo;
+    ///
+    /// let client = ClientInfo::new("192.0.2.7".parse().unwrap(), true)
+    ///     .with_tls_session(Some("1.3"), Some("TLS_AES_128_GCM_SHA256"));
+    /// assert_eq!(client.tls_version, Some("1.3"));
+    /// ```
+    #[must_use]
+    pub fn with_tls_session(mut self, version: Option<&'static str>, cipher: Option<&'static str>) -> Self {
+        self.tls_version = version;
+        self.tls_cipher = cipher;
+        self
     }
 
     /// The client, from port `port`.

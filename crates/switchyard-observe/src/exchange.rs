@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use http::header::{ACCEPT, CONNECTION, CONTENT_TYPE, UPGRADE};
+use http::{HeaderMap, HeaderName, Method, StatusCode, Uri, Version};
 use switchyard_middleware::Progress;
 
 /// A finished exchange: what the client asked, what it was answered, and what routing, the service and
@@ -32,12 +33,19 @@ pub struct Exchange {
     pub client: SocketAddr,
     /// Whether the request came over TLS.
     pub tls: bool,
+    /// The TLS version (`1.3`), when the entrypoint terminated TLS.
+    pub tls_version: Option<&'static str>,
+    /// The cipher suite's IANA name (`TLS_AES_128_GCM_SHA256`), when the entrypoint terminated TLS.
+    pub tls_cipher: Option<&'static str>,
     /// The request method.
     pub method: Method,
     /// The request target as the client sent it.
     pub uri: Uri,
     /// The request's HTTP version.
     pub version: Version,
+    /// What the request speaks over HTTP, as Traefik's metrics label it: `websocket`, `sse`,
+    /// `grpc-web`, `grpc` or `http`.
+    pub protocol: &'static str,
     /// The request's `Host` (or `:authority`).
     pub host: Option<String>,
     /// The request's headers, when an exporter asked to keep them (access-log header fields, captured
@@ -84,9 +92,12 @@ impl Exchange {
             duration: Duration::from_millis(3),
             client: SocketAddr::from(([192, 0, 2, 10], 51000)),
             tls: false,
+            tls_version: None,
+            tls_cipher: None,
             method: Method::GET,
             uri: Uri::from_static("/whoami?name=x"),
             version: Version::HTTP_11,
+            protocol: "http",
             host: Some("example.com".into()),
             request_headers: None,
             request_size: 0,
@@ -98,4 +109,36 @@ impl Exchange {
             trace: None,
         }
     }
+}
+
+/// The protocol of a request, from its headers as Traefik reads them: `websocket`, `sse`,
+/// `grpc-web`, `grpc` or `http`.
+pub(crate) fn protocol_of(headers: &HeaderMap) -> &'static str {
+    if has_token(headers, &CONNECTION, b"upgrade") && has_token(headers, &UPGRADE, b"websocket") {
+        "websocket"
+    } else if has_token(headers, &ACCEPT, b"text/event-stream") {
+        "sse"
+    } else if content_type_starts(headers, b"application/grpc-web") {
+        "grpc-web"
+    } else if content_type_starts(headers, b"application/grpc") {
+        "grpc"
+    } else {
+        "http"
+    }
+}
+
+/// Whether the header's first value lists `token` (comma-separated, case-insensitive).
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &[u8]) -> bool {
+    headers.get(name).is_some_and(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|item| item.trim_ascii().eq_ignore_ascii_case(token))
+    })
+}
+
+fn content_type_starts(headers: &HeaderMap, prefix: &[u8]) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(prefix))
 }

@@ -16,7 +16,7 @@ use pin_project_lite::pin_project;
 use switchyard_middleware::{BoxError, ClientInfo, HttpService, RequestBody, RequestRecord, ResponseBody};
 use tower::{Layer, Service, ServiceExt};
 
-use crate::{Exchange, Observer};
+use crate::{Exchange, Observer, Signals};
 
 /// The layer an entrypoint's requests go through first when anything observes them: see
 /// [`Observer::layer`].
@@ -24,6 +24,8 @@ use crate::{Exchange, Observer};
 pub(crate) struct ObserveLayer {
     pub(crate) observer: Arc<Observer>,
     pub(crate) entry_point: Arc<str>,
+    /// The entrypoint's `observability` switches.
+    pub(crate) signals: Signals,
 }
 
 impl Layer<HttpService> for ObserveLayer {
@@ -34,6 +36,7 @@ impl Layer<HttpService> for ObserveLayer {
             inner,
             observer: Arc::clone(&self.observer),
             entry_point: Arc::clone(&self.entry_point),
+            signals: self.signals,
         }
     }
 }
@@ -44,6 +47,7 @@ pub(crate) struct ObserveService {
     inner: HttpService,
     observer: Arc<Observer>,
     entry_point: Arc<str>,
+    signals: Signals,
 }
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
@@ -59,7 +63,7 @@ impl Service<Request<RequestBody>> for ObserveService {
 
     fn call(&mut self, mut req: Request<RequestBody>) -> Self::Future {
         let started = Instant::now();
-        let head = RequestHead::of(&req, &self.observer, Arc::clone(&self.entry_point));
+        let head = RequestHead::of(&req, &self.observer, Arc::clone(&self.entry_point), self.signals);
         let span = self.observer.start_span(&req, &head);
         let record = Arc::new(span.as_ref().map_or_else(RequestRecord::default, |span| {
             RequestRecord::with_attempts(span.attempts())
@@ -90,16 +94,21 @@ pub(crate) struct RequestHead {
     pub(crate) start: SystemTime,
     pub(crate) client: SocketAddr,
     pub(crate) tls: bool,
+    pub(crate) tls_version: Option<&'static str>,
+    pub(crate) tls_cipher: Option<&'static str>,
     pub(crate) method: Method,
     pub(crate) uri: Uri,
     pub(crate) version: Version,
+    pub(crate) protocol: &'static str,
     pub(crate) host: Option<String>,
     pub(crate) headers: Option<HeaderMap>,
     pub(crate) size: u64,
+    /// The entrypoint's `observability` switches.
+    pub(crate) signals: Signals,
 }
 
 impl RequestHead {
-    fn of(req: &Request<RequestBody>, observer: &Observer, entry_point: Arc<str>) -> Self {
+    fn of(req: &Request<RequestBody>, observer: &Observer, entry_point: Arc<str>, signals: Signals) -> Self {
         let client = ClientInfo::of(req);
         let host = req
             .headers()
@@ -117,12 +126,16 @@ impl RequestHead {
             start: SystemTime::now(),
             client: SocketAddr::new(client.ip, client.port),
             tls: client.tls,
+            tls_version: client.tls_version,
+            tls_cipher: client.tls_cipher,
             method: req.method().clone(),
             uri: req.uri().clone(),
             version: req.version(),
+            protocol: crate::exchange::protocol_of(req.headers()),
             host,
             headers: observer.needs.request_headers.then(|| req.headers().clone()),
             size,
+            signals,
         }
     }
 }
@@ -154,15 +167,19 @@ impl Pending {
     }
 
     fn finish(self, sent: u64, aborted: bool) {
+        let entry = self.head.signals;
         let exchange = Exchange {
             entry_point: self.head.entry_point,
             start: self.head.start,
             duration: self.started.elapsed(),
             client: self.head.client,
             tls: self.head.tls,
+            tls_version: self.head.tls_version,
+            tls_cipher: self.head.tls_cipher,
             method: self.head.method,
             uri: self.head.uri,
             version: self.head.version,
+            protocol: self.head.protocol,
             host: self.head.host,
             request_headers: self.head.headers,
             request_size: self.head.size,
@@ -173,7 +190,7 @@ impl Pending {
             progress: self.record.progress(),
             trace: self.span.as_ref().map(crate::ServerSpan::ids),
         };
-        self.observer.finish(&exchange, self.span);
+        self.observer.finish(&exchange, self.span, entry);
     }
 }
 

@@ -39,7 +39,7 @@ pub use switchyard_middleware::{Progress, RequestRecord, Signals};
 
 pub use exchange::{Exchange, TraceIds};
 #[cfg(feature = "metrics")]
-pub use metrics::Metrics;
+pub use metrics::{Metrics, OpenConnection};
 #[cfg(feature = "otel")]
 use otel::{ServerSpan, Tracer};
 
@@ -97,6 +97,8 @@ struct Needs {
 #[derive(Debug)]
 pub struct Observer {
     needs: Needs,
+    /// The entrypoints' `observability` switches, for routers without their own.
+    entry_points: std::collections::HashMap<String, Signals>,
     #[cfg(feature = "access-log")]
     access_log: Option<access_log::AccessLog>,
     #[cfg(feature = "metrics")]
@@ -121,6 +123,7 @@ impl Observer {
         #[allow(unused_mut, reason = "the exporters are added by feature")]
         let mut observer = Self {
             needs: Needs::default(),
+            entry_points: entry_point_signals(config),
             #[cfg(feature = "access-log")]
             access_log: config.access_log.as_ref().map(access_log::AccessLog::new).transpose()?,
             #[cfg(feature = "metrics")]
@@ -137,6 +140,7 @@ impl Observer {
         MiddlewareLayer::new(layer::ObserveLayer {
             observer: Arc::clone(self),
             entry_point: Arc::from(entry_point),
+            signals: self.entry_points.get(entry_point).copied().unwrap_or(Signals::ALL),
         })
     }
 
@@ -194,9 +198,10 @@ impl Observer {
         }
     }
 
-    /// Hands a finished exchange to the exporters its router leaves on.
-    fn finish(&self, exchange: &Exchange, span: Option<ServerSpan>) {
-        let signals = exchange.progress.signals;
+    /// Hands a finished exchange to the exporters its router (or, without a router's own switches, its
+    /// entrypoint: `entry`) leaves on.
+    fn finish(&self, exchange: &Exchange, span: Option<ServerSpan>, entry: Signals) {
+        let signals = exchange.progress.signals.unwrap_or(entry);
         #[cfg(feature = "access-log")]
         if let (Some(log), true) = (&self.access_log, signals.access_logs) {
             log.log(exchange);
@@ -231,10 +236,46 @@ impl ServerSpan {
     }
 }
 
+/// The `observability` switches of the entrypoints that have the section.
+fn entry_point_signals(config: &StaticConfig) -> std::collections::HashMap<String, Signals> {
+    let switches = |o: &switchyard_config::RouterObservability| Signals::new(o.access_logs, o.metrics, o.tracing);
+    (config.entry_points.iter())
+        .filter_map(|(name, entry)| Some((name.clone(), switches(entry.observability.as_ref()?))))
+        .collect()
+}
+
 #[cfg(feature = "metrics")]
 fn metrics_of(config: &StaticConfig) -> Result<Option<Arc<Metrics>>, ObserveError> {
     let prometheus = config.metrics.as_ref().and_then(|m| m.prometheus.as_ref());
     Ok(prometheus.map(Metrics::new).transpose()?.map(Arc::new))
+}
+
+/// The level of Traefik's `log.level` (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`, `PANIC`, in
+/// any case; `FATAL` and `PANIC` log errors), for the `tracing` subscriber an application installs.
+///
+/// ```
+/// use switchyard_config::Log;
+///
+/// let log = Log { level: "warn".into(), ..Log::default() };
+/// assert_eq!(switchyard_observe::log_level(&log).unwrap(), tracing::Level::WARN);
+/// assert!(switchyard_observe::log_level(&Log { level: "loud".into(), ..Log::default() }).is_err());
+/// ```
+///
+/// # Errors
+///
+/// [`ObserveError::Invalid`] naming `log.level` for another value.
+pub fn log_level(log: &switchyard_config::Log) -> Result<tracing::Level, ObserveError> {
+    match log.level.to_ascii_uppercase().as_str() {
+        "TRACE" => Ok(tracing::Level::TRACE),
+        "DEBUG" => Ok(tracing::Level::DEBUG),
+        "INFO" => Ok(tracing::Level::INFO),
+        "WARN" | "WARNING" => Ok(tracing::Level::WARN),
+        "" | "ERROR" | "FATAL" | "PANIC" => Ok(tracing::Level::ERROR),
+        other => Err(ObserveError::Invalid {
+            key: "log.level".into(),
+            reason: format!("`{other}` is not one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL, PANIC"),
+        }),
+    }
 }
 
 /// The first configured section this build cannot serve.

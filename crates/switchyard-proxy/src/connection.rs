@@ -5,7 +5,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +26,7 @@ use crate::request_path::{self, TargetPolicy};
 use crate::respond::Refusal;
 use crate::snapshot::{Handler, RouteTarget, Snapshot, SnapshotHandle, Target};
 use switchyard_middleware::{
-    EncodedSet, HttpService, MiddlewareLayer, PeerCertificates, RequestBody, RequestRecord, ResponseBody,
+    ClientInfo, EncodedSet, HttpService, MiddlewareLayer, PeerCertificates, RequestBody, RequestRecord, ResponseBody,
 };
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -46,6 +46,9 @@ pub(crate) struct EntryPointContext {
     pub(crate) layers: Vec<MiddlewareLayer>,
     /// Cancelled when the gateway shuts down.
     pub(crate) stopped: CancellationToken,
+    /// The gateway's observability, for what it counts per connection.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) observer: Option<Arc<switchyard_observe::Observer>>,
 }
 
 /// `transport.keepAliveMaxRequests` / `keepAliveMaxTime`: when a connection has served enough, its
@@ -61,6 +64,8 @@ pub(crate) struct KeepAliveLimits {
 pub(crate) struct Connection {
     pub(crate) entry: Arc<EntryPointContext>,
     pub(crate) client: Client,
+    /// The client's port, for the observer.
+    port: u16,
     served: AtomicU64,
     opened: Instant,
     /// What the TLS handshake settled, on TLS connections accepted by an entrypoint.
@@ -78,14 +83,19 @@ pub(crate) struct TlsSession {
     pub(crate) options: u32,
     /// The client's certificate chain, for `passTLSClientCert`.
     pub(crate) peer_certificates: Option<PeerCertificates>,
+    /// The TLS version (`1.3`), for the observer.
+    pub(crate) version: Option<&'static str>,
+    /// The cipher suite's IANA name, for the observer.
+    pub(crate) cipher: Option<&'static str>,
 }
 
 impl Connection {
-    pub(crate) fn new(entry: Arc<EntryPointContext>, peer: IpAddr, tls: bool) -> Self {
-        let trusted = entry.policy.trusts(peer);
+    pub(crate) fn new(entry: Arc<EntryPointContext>, peer: SocketAddr, tls: bool) -> Self {
+        let trusted = entry.policy.trusts(peer.ip());
         Self {
             entry,
-            client: Client::new(peer, trusted, tls),
+            client: Client::new(peer.ip(), trusted, tls),
+            port: peer.port(),
             served: AtomicU64::new(0),
             opened: Instant::now(),
             session: None,
@@ -123,6 +133,11 @@ impl Connection {
         if let Some(sink) = interim {
             req.extensions_mut().insert(sink);
         }
+        let mut client = ClientInfo::new(self.client.ip, self.client.tls).with_port(self.port);
+        if let Some(session) = &self.session {
+            client = client.with_tls_session(session.version, session.cipher);
+        }
+        req.extensions_mut().insert(client);
         let inner = HttpService::new(Handling(Arc::clone(self)));
         let Ok(response) = switchyard_middleware::chain(&self.entry.layers, inner)
             .oneshot(req)
@@ -158,6 +173,10 @@ impl Connection {
                 }
                 Handler::Api => api::respond(&snapshot, &parts),
                 Handler::Noop => Response::new(ResponseBody::empty()),
+                Handler::Internal(service) => {
+                    let Ok(response) = service.clone().oneshot(Request::from_parts(parts, body)).await;
+                    response
+                }
                 Handler::Stack(stack) => {
                     self.attach(&snapshot, target, interim, &mut parts);
                     let Ok(response) = stack.clone().oneshot(Request::from_parts(parts, body)).await;

@@ -93,7 +93,7 @@ mod upstream;
 pub use compile::API_SERVICE;
 
 pub use entry_point::EntryPointError;
-pub use gateway::{Gateway, GatewayError, RunningGateway};
+pub use gateway::{Gateway, GatewayError, PROMETHEUS_SERVICE, RunningGateway};
 pub use router_service::{PeerAddr, RouterService};
 pub use snapshot::{RouteCount, Snapshot};
 pub use switchyard_middleware::{BoxError, RequestBody, ResponseBody};

@@ -92,12 +92,12 @@ impl RouterService {
         self
     }
 
-    fn peer(&self, extensions: &http::Extensions) -> IpAddr {
+    fn peer(&self, extensions: &http::Extensions) -> SocketAddr {
         let found = extensions
             .get::<PeerAddr>()
             .map(|p| p.0)
             .or_else(|| self.peer_from.as_ref().and_then(|find| find(extensions)));
-        found.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
+        found.unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))
     }
 }
 

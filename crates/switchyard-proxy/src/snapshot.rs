@@ -64,8 +64,8 @@ pub(crate) struct Target {
     pub(crate) handler: Handler,
     /// The router's qualified name.
     pub(crate) router: Arc<str>,
-    /// The router's `observability` switches.
-    pub(crate) signals: switchyard_middleware::Signals,
+    /// The router's `observability` switches, when it has the section.
+    pub(crate) signals: Option<switchyard_middleware::Signals>,
 }
 
 #[derive(Debug)]
@@ -76,6 +76,8 @@ pub(crate) enum Handler {
     Api,
     /// `noop@internal`: an empty 200.
     Noop,
+    /// Another of the gateway's own services (`prometheus@internal`).
+    Internal(HttpService),
     /// A router's middlewares around its service (or the API).
     Stack(HttpService),
 }

@@ -20,7 +20,7 @@ pub use host_map::HostMap;
 pub use options::server_config;
 pub use pem::{certificates, describe, private_key};
 pub use server::{DEFAULT_OPTIONS, ServerTls};
-pub use store::{CertificateStore, GENERATED_COMMON_NAME, TlsFinding, with_certificate};
+pub use store::{CertificateFacts, CertificateStore, GENERATED_COMMON_NAME, TlsFinding, with_certificate};
 
 /// The crypto provider every TLS configuration of switchyard uses (ring).
 pub fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {

@@ -102,6 +102,72 @@ impl CertificateStore {
     pub fn names(&self) -> impl Iterator<Item = String> + '_ {
         self.names.iter().map(|(name, _)| name)
     }
+
+    /// What the store's certificates say of themselves (the default one included, each once), for
+    /// expiry metrics.
+    ///
+    /// ```
+    /// use switchyard_tls::CertificateStore;
+    ///
+    /// let (store, _) = CertificateStore::build(&Default::default());
+    /// let generated = store.facts();
+    /// assert_eq!(generated[0].common_name, switchyard_tls::GENERATED_COMMON_NAME);
+    /// ```
+    pub fn facts(&self) -> Vec<CertificateFacts> {
+        let mut seen: Vec<*const CertifiedKey> = Vec::new();
+        let keys = std::iter::once(&self.default).chain(self.names.iter().map(|(_, key)| key));
+        keys.filter(|key| {
+            let fresh = !seen.contains(&Arc::as_ptr(key));
+            seen.push(Arc::as_ptr(key));
+            fresh
+        })
+        .filter_map(|key| CertificateFacts::of(key.cert.first()?.as_ref()))
+        .collect()
+    }
+}
+
+/// A certificate's subject, serial, names and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CertificateFacts {
+    /// The subject's common name (empty without one).
+    pub common_name: String,
+    /// The serial number, in decimal as Go prints it.
+    pub serial: String,
+    /// The DNS and IP subject alternative names, sorted.
+    pub sans: Vec<String>,
+    /// The end of validity, in seconds since the Unix epoch.
+    pub not_after: i64,
+}
+
+impl CertificateFacts {
+    fn of(der: &[u8]) -> Option<Self> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        let common_name = (cert.subject().iter_common_name().next())
+            .and_then(|cn| cn.as_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut sans = covered_names(der).ok()?;
+        sans.retain(|name| !name.eq_ignore_ascii_case(&common_name) || has_san(&cert, name));
+        sans.sort();
+        Some(Self {
+            common_name,
+            serial: cert.serial.to_str_radix(10),
+            sans,
+            not_after: cert.validity().not_after.timestamp(),
+        })
+    }
+}
+
+/// Whether `name` is among a certificate's DNS SANs (and not only its common name).
+fn has_san(cert: &x509_parser::certificate::X509Certificate<'_>, name: &str) -> bool {
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return false;
+    };
+    san.value
+        .general_names
+        .iter()
+        .any(|n| matches!(n, GeneralName::DNSName(dns) if dns.eq_ignore_ascii_case(name)))
 }
 
 /// Loads the certificates of one build, remembering what each pair of files gave and what went wrong.

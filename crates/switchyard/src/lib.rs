@@ -31,6 +31,13 @@
 //! - [`Gateway::balancer`]: a load-balancing strategy of your own, named by configurations;
 //! - [`Gateway::embedded`] and [`proxy::RouterService`]: the router inside another server (axum, say).
 //!
+//! When the static configuration sets up `accessLog`, `metrics` or `tracing`, the
+//! [`observe::Observer`]'s layer goes first on every entrypoint, before yours: it times each request and
+//! puts a [`middleware::RequestRecord`] in its extensions, which routing, the load balancer, `retry` and
+//! the upstream call fill in (router, service, server, attempts, the origin's status) and your layers
+//! can read; the access log, the metrics and the server span are written from it when the response
+//! ends.
+//!
 //! ```
 //! use switchyard::Gateway;
 //! use switchyard::config::StaticConfig;
@@ -112,6 +119,11 @@ pub use switchyard_kubernetes as kubernetes;
 
 /// The data plane: entrypoints, routing, forwarding, hot-swapped snapshots (the `switchyard-proxy` crate).
 pub use switchyard_proxy as proxy;
+
+/// Access logs, Prometheus metrics and OpenTelemetry traces, configured from Traefik's static
+/// `accessLog`, `metrics` and `tracing` (the `switchyard-observe` crate; cargo features `access-log` and
+/// `metrics`, on by default, and `otel`).
+pub use switchyard_observe as observe;
 
 /// Traefik's HTTP middlewares as tower layers, and the registry for your own (the
 /// `switchyard-middleware` crate).

@@ -45,6 +45,10 @@ pub struct EntryPoint {
     /// UDP sessions: read so files load; UDP routing is not provided yet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub udp: Option<serde_json::Value>,
+    /// Which signals (access logs, metrics, traces) the entrypoint's requests produce, for routers
+    /// without an `observability` section of their own. All on by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observability: Option<crate::RouterObservability>,
 }
 
 impl EntryPoint {

@@ -69,6 +69,8 @@ pub(crate) struct Compiler {
     balancers: Balancers,
     parents: Parents,
     middlewares: Middlewares,
+    /// The gateway's own services besides the API and `noop@internal` (`prometheus@internal`).
+    internal: HashMap<String, switchyard_middleware::HttpService>,
     /// The last TLS state, whose certificates serve on when their files are caught half-written.
     #[cfg(feature = "tls")]
     server_tls: Option<Arc<crate::tls::TlsState>>,
@@ -84,6 +86,8 @@ pub(crate) struct CompilerOptions {
     pub(crate) plugins: Plugins,
     /// Load-balancing strategies of the embedder's own, by name.
     pub(crate) balancers: HashMap<String, BalancerFactory>,
+    /// The gateway's own services besides the API and `noop@internal`, by qualified name.
+    pub(crate) internal: HashMap<String, switchyard_middleware::HttpService>,
 }
 
 impl Compiler {
@@ -99,6 +103,7 @@ impl Compiler {
             balancers: Balancers::default().with_custom(options.balancers),
             parents: Parents::default(),
             middlewares: Middlewares::new(options.plugins),
+            internal: options.internal,
             #[cfg(feature = "tls")]
             server_tls: None,
         }
@@ -124,6 +129,7 @@ impl Compiler {
             defaults: &self.entry_defaults,
             services: &nodes,
             middlewares: self.middlewares.built(),
+            internal: &self.internal,
             tls_options: &tls_options,
         };
         let (tables, targets) = routes::build(&sources, &mut findings);

@@ -23,6 +23,8 @@ pub(crate) struct Sources<'a> {
     pub(crate) defaults: &'a [EntryPointDefaults],
     pub(crate) services: &'a HashMap<String, Node>,
     pub(crate) middlewares: &'a HashMap<String, CompiledMiddleware>,
+    /// The gateway's own services besides the API and `noop@internal`.
+    pub(crate) internal: &'a HashMap<String, HttpService>,
     /// The options id of a TLS router on an entrypoint (`None`: it cannot serve there).
     pub(crate) tls_options: &'a dyn Fn(&str, usize) -> Option<u32>,
 }
@@ -213,7 +215,7 @@ fn handler(
         );
         findings.router(name, "tls", problem, false);
     }
-    let endpoint = endpoint(name, router, sources.services, findings)?;
+    let endpoint = endpoint(name, router, sources, findings)?;
     if stack.is_empty() {
         return Some(endpoint);
     }
@@ -229,22 +231,22 @@ fn endpoint_service(endpoint: Handler) -> HttpService {
     match endpoint {
         Handler::Service(node) => ServiceEndpoint::boxed(node),
         Handler::Noop => HttpService::new(NoopEndpoint),
+        Handler::Internal(service) => service,
         Handler::Api | Handler::Stack(_) => HttpService::new(ApiEndpoint),
     }
 }
 
-/// The end of a route: the internal API, `noop@internal`, or a compiled service.
-fn endpoint(
-    name: &str,
-    router: &Router,
-    services: &HashMap<String, Node>,
-    findings: &mut Findings<'_>,
-) -> Option<Handler> {
+/// The end of a route: the internal API, `noop@internal`, another of the gateway's own services, or a
+/// compiled service.
+fn endpoint(name: &str, router: &Router, sources: &Sources<'_>, findings: &mut Findings<'_>) -> Option<Handler> {
     match router.service.as_str() {
         API_SERVICE => Some(Handler::Api),
         NOOP_SERVICE => Some(Handler::Noop),
-        service => match services.get(service) {
+        service => match sources.services.get(service) {
             Some(node) => Some(Handler::Service(node.clone())),
+            None if sources.internal.contains_key(service) => {
+                sources.internal.get(service).cloned().map(Handler::Internal)
+            }
             None => {
                 findings.router(name, "service", Problem::DisabledService(service.to_owned()), true);
                 None
@@ -294,10 +296,7 @@ fn missing_entry_point_middleware(index: usize, middleware: &str) -> Problem {
     ))
 }
 
-/// A router's `observability` switches (all on without the section).
-fn signals(router: &Router) -> Signals {
-    router
-        .observability
-        .as_ref()
-        .map_or(Signals::ALL, |o| Signals::new(o.access_logs, o.metrics, o.tracing))
+/// A router's `observability` switches, when it has the section.
+fn signals(router: &Router) -> Option<Signals> {
+    (router.observability.as_ref()).map(|o| Signals::new(o.access_logs, o.metrics, o.tracing))
 }

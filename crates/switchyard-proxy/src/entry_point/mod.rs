@@ -12,7 +12,7 @@ mod settings;
 #[cfg(feature = "tls")]
 mod tls;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,7 +135,13 @@ impl EntryPointServer {
         let proxy_protocol = self.proxy_protocol.clone();
         let header_timeout = self.header_timeout;
         let drain = drain.clone();
+        #[cfg(feature = "metrics")]
+        let open = (self.context.observer.as_ref())
+            .and_then(|o| o.metrics())
+            .map(|metrics| metrics.open_connection(&self.name, "TCP"));
         connections.spawn(async move {
+            #[cfg(feature = "metrics")]
+            let _open = open;
             let Some(client) = client_of(proxy_protocol.as_deref(), &mut stream, peer, header_timeout).await else {
                 return;
             };
@@ -145,7 +151,7 @@ impl EntryPointServer {
                 header_timeout,
                 peer,
             };
-            served.accept(stream, context, client.ip()).await;
+            served.accept(stream, context, client).await;
         });
     }
 }
@@ -181,7 +187,7 @@ struct ServedBy<'a> {
 
 impl ServedBy<'_> {
     /// Sorts a new connection out (TLS or plain, HTTP/2 or HTTP/1.1) and serves it.
-    async fn accept(self, stream: TcpStream, context: Arc<EntryPointContext>, client: IpAddr) {
+    async fn accept(self, stream: TcpStream, context: Arc<EntryPointContext>, client: SocketAddr) {
         #[cfg(feature = "tls")]
         match tls::starts_handshake(&stream, self.header_timeout).await {
             Some(true) => {

@@ -76,8 +76,33 @@ fn session_of(stream: &TlsStream<TcpStream>, options: u32) -> TlsSession {
         .1
         .peer_certificates()
         .map(|chain| PeerCertificates::new(chain.iter().map(|c| c.as_ref().to_vec())));
+    let connection = stream.get_ref().1;
     TlsSession {
         options,
         peer_certificates,
+        version: connection.protocol_version().and_then(version_name),
+        cipher: connection
+            .negotiated_cipher_suite()
+            .and_then(|s| cipher_name(s.suite())),
+    }
+}
+
+/// A TLS version as Traefik names it in logs and metrics (`1.3`).
+fn version_name(version: rustls::ProtocolVersion) -> Option<&'static str> {
+    match version {
+        rustls::ProtocolVersion::TLSv1_3 => Some("1.3"),
+        rustls::ProtocolVersion::TLSv1_2 => Some("1.2"),
+        _ => None,
+    }
+}
+
+/// A cipher suite by its IANA name, as Go (and so Traefik) writes it: rustls' `TLS13_` prefix is
+/// `TLS_`.
+fn cipher_name(suite: rustls::CipherSuite) -> Option<&'static str> {
+    match suite {
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256 => Some("TLS_AES_128_GCM_SHA256"),
+        rustls::CipherSuite::TLS13_AES_256_GCM_SHA384 => Some("TLS_AES_256_GCM_SHA384"),
+        rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => Some("TLS_CHACHA20_POLY1305_SHA256"),
+        other => other.as_str(),
     }
 }

@@ -44,6 +44,7 @@ impl Planned {
         snapshots: &SnapshotHandle,
         layers: Vec<MiddlewareLayer>,
         stopped: &CancellationToken,
+        observer: Option<&Arc<switchyard_observe::Observer>>,
     ) -> Arc<EntryPointContext> {
         let settings = &self.settings;
         Arc::new(EntryPointContext {
@@ -55,6 +56,7 @@ impl Planned {
             underscores: settings.underscores,
             layers,
             stopped: stopped.clone(),
+            observer: observer.cloned(),
         })
     }
 }

@@ -1,11 +1,13 @@
 //! What the gateway routes itself, as Traefik generates it: the API on the `traefik` entrypoint
-//! (`api.insecure`), and one redirect router per entrypoint with `http.redirections.entryPoint`.
+//! (`api.insecure`), `/metrics` on `metrics.prometheus.entryPoint` (unless `manualRouting`), and one
+//! redirect router per entrypoint with `http.redirections.entryPoint`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use switchyard_config::{DynamicConfig, EntryPoint, RedirectEntryPoint, Router, StaticConfig};
 
+use super::PROMETHEUS_SERVICE;
 use crate::compile::{API_SERVICE, NOOP_SERVICE};
 
 /// The entrypoint Traefik serves its API on when `api.insecure` is set.
@@ -23,6 +25,13 @@ pub(super) fn internal_config(
         router.priority = i64::MAX - 1;
         router.entry_points = vec![API_ENTRY_POINT.to_owned()];
         internal.http.routers.insert("api".into(), router);
+    }
+    let prometheus = static_config.metrics.as_ref().and_then(|m| m.prometheus.as_ref());
+    if let Some(prometheus) = prometheus.filter(|p| !p.manual_routing) {
+        let mut router = Router::new("PathPrefix(`/metrics`)", PROMETHEUS_SERVICE);
+        router.priority = i64::MAX - 1;
+        router.entry_points = vec![prometheus.entry_point.clone()];
+        internal.http.routers.insert("prometheus".into(), router);
     }
     for (name, config) in entry_points {
         if let Some(redirect) = config.http.redirections.as_ref().and_then(|r| r.entry_point.as_ref()) {

@@ -3,6 +3,7 @@
 
 mod entry_points;
 mod internal;
+mod observe;
 mod running;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use switchyard_config::{Aggregator, AggregatorError, EntryPoint, MemoryProvider, Provider, StaticConfig};
 use switchyard_middleware::{MiddlewareLayer, Plugins};
+use switchyard_observe::Observer;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +23,7 @@ use crate::entry_point::{EntryPointError, EntryPointServer};
 use crate::snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
 use crate::upstream::TransportSettings;
 use entry_points::{Planned, system_hostname};
+pub use observe::PROMETHEUS_SERVICE;
 pub use running::RunningGateway;
 
 /// Why a gateway cannot start.
@@ -33,6 +36,9 @@ pub enum GatewayError {
     /// The providers are misconfigured (duplicate names, ...).
     #[error(transparent)]
     Aggregator(#[from] AggregatorError),
+    /// The access log, metrics or tracing cannot be set up as configured.
+    #[error(transparent)]
+    Observe(#[from] switchyard_observe::ObserveError),
 }
 
 /// Builds a gateway from a Traefik static configuration and any number of providers.
@@ -82,8 +88,11 @@ impl Gateway {
     /// with [`provider`](Self::provider); the static configuration's `providers` section is read by the
     /// caller (the `switchyard` facade does it for the providers it was built with).
     pub fn new(static_config: &StaticConfig) -> Self {
-        let aggregator =
-            Aggregator::for_static(static_config).internal_services([API_SERVICE.to_owned(), NOOP_SERVICE.to_owned()]);
+        let mut internal = vec![API_SERVICE.to_owned(), NOOP_SERVICE.to_owned()];
+        if static_config.metrics.as_ref().is_some_and(|m| m.prometheus.is_some()) {
+            internal.push(PROMETHEUS_SERVICE.to_owned());
+        }
+        let aggregator = Aggregator::for_static(static_config).internal_services(internal);
         Self {
             static_config: static_config.clone(),
             aggregator,
@@ -229,21 +238,26 @@ impl Gateway {
             .collect::<Result<Vec<_>, _>>()?;
         let handle = SnapshotHandle::default();
         let stopped = CancellationToken::new();
-        let (contexts, servers) = self.bind(&planned, &handle, &stopped)?;
+        let observer = Observer::from_static(&self.static_config)?;
+        let (contexts, servers) = self.bind(&planned, &handle, &stopped, observer.as_ref())?;
         let addresses: Vec<(String, SocketAddr)> = servers
             .iter()
             .filter_map(|s| Some((contexts[s.context().index].0.clone(), s.local_addr().ok()?)))
             .collect();
         let infos = entry_point_infos(&planned, &addresses);
         handle.store(Arc::new(Snapshot::empty(Arc::clone(&infos))));
-        let compiler = self.compiler(infos, &planned);
+        let internal = observe::internal_services(observer.as_ref(), &handle);
+        let compiler = self.compiler(infos, &planned, internal);
         let aggregator = self.aggregator(&entry_points, &addresses).start()?;
         let (live_tx, live_rx) = watch::channel(handle.load());
         let compile_task = tokio::spawn(running::compile_loop(
             compiler,
             aggregator.subscribe(),
-            handle.clone(),
-            live_tx,
+            running::Live {
+                handle: handle.clone(),
+                sender: live_tx,
+                observer: observer.clone(),
+            },
         ));
         let entry_point_tasks = servers
             .into_iter()
@@ -258,6 +272,7 @@ impl Gateway {
             entry_point_tasks,
             compile_task,
             aggregator,
+            observer,
         })
     }
 
@@ -267,11 +282,12 @@ impl Gateway {
         planned: &[Planned],
         handle: &SnapshotHandle,
         stopped: &CancellationToken,
+        observer: Option<&Arc<Observer>>,
     ) -> Result<(running::Contexts, Vec<EntryPointServer>), GatewayError> {
         let mut contexts = Vec::with_capacity(planned.len());
         let mut servers = Vec::new();
         for (index, plan) in planned.iter().enumerate() {
-            let context = plan.context(index, handle, self.layers_of(&plan.name), stopped);
+            let context = plan.context(index, handle, self.layers_of(&plan.name, observer), stopped, observer);
             if plan.listens {
                 servers.push(EntryPointServer::bind(
                     &plan.name,
@@ -284,17 +300,25 @@ impl Gateway {
         Ok((contexts, servers))
     }
 
-    /// The layers around the requests of an entrypoint, outermost first.
-    fn layers_of(&self, entry_point: &str) -> Vec<MiddlewareLayer> {
-        self.layers
+    /// The layers around the requests of an entrypoint, outermost first: the observer's, then the
+    /// embedder's.
+    fn layers_of(&self, entry_point: &str, observer: Option<&Arc<Observer>>) -> Vec<MiddlewareLayer> {
+        let observing = observer.map(|o| o.layer(entry_point));
+        let embedder = self
+            .layers
             .iter()
             .filter(|(only, _)| only.as_deref().is_none_or(|only| only == entry_point))
-            .map(|(_, layer)| layer.clone())
-            .collect()
+            .map(|(_, layer)| layer.clone());
+        observing.into_iter().chain(embedder).collect()
     }
 
     /// The compiler, with what each entrypoint adds to its routers.
-    fn compiler(&self, infos: Arc<[EntryPointInfo]>, planned: &[Planned]) -> Compiler {
+    fn compiler(
+        &self,
+        infos: Arc<[EntryPointInfo]>,
+        planned: &[Planned],
+        internal: HashMap<String, switchyard_middleware::HttpService>,
+    ) -> Compiler {
         let defaults = planned
             .iter()
             .map(|p| EntryPointDefaults {
@@ -308,6 +332,7 @@ impl Gateway {
             default_servers_transport: self.default_servers_transport(),
             plugins: self.plugins.clone(),
             balancers: self.balancers.clone(),
+            internal,
         };
         Compiler::new(infos, defaults, options)
     }

@@ -11,6 +11,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use switchyard_observe::Observer;
+
 use crate::compile::Compiler;
 use crate::connection::EntryPointContext;
 use crate::router_service::RouterService;
@@ -34,6 +36,7 @@ pub struct RunningGateway {
     pub(super) entry_point_tasks: Vec<JoinHandle<()>>,
     pub(super) compile_task: JoinHandle<()>,
     pub(super) aggregator: RunningAggregator,
+    pub(super) observer: Option<Arc<Observer>>,
 }
 
 impl RunningGateway {
@@ -72,8 +75,15 @@ impl RunningGateway {
             .map(|(_, context)| RouterService::new(Arc::clone(context)))
     }
 
+    /// The gateway's access log, metrics and tracer, when its static configuration sets any up: an
+    /// embedding application reaches the Prometheus registry here (`observer().and_then(|o|
+    /// o.metrics())`, with the `metrics` feature).
+    pub fn observer(&self) -> Option<&Arc<Observer>> {
+        self.observer.as_ref()
+    }
+
     /// Stops accepting connections, lets in-flight requests finish within each entrypoint's grace
-    /// period, then stops the providers.
+    /// period, stops the providers, and flushes the access log and the spans not exported yet.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         for task in self.entry_point_tasks {
@@ -81,16 +91,27 @@ impl RunningGateway {
         }
         self.aggregator.shutdown().await;
         self.compile_task.abort();
+        if let Some(observer) = self.observer {
+            tokio::task::spawn_blocking(move || observer.flush()).await.ok();
+        }
     }
+}
+
+/// Where compiled snapshots go: the handle requests load them from, the subscribers, the observer
+/// counting reloads.
+pub(super) struct Live {
+    pub(super) handle: SnapshotHandle,
+    pub(super) sender: watch::Sender<Arc<Snapshot>>,
+    pub(super) observer: Option<Arc<Observer>>,
 }
 
 /// Compiles every new configuration off the serving threads and swaps it in.
 pub(super) async fn compile_loop(
     mut compiler: Compiler,
     mut updates: watch::Receiver<Arc<switchyard_config::Published>>,
-    handle: SnapshotHandle,
-    live: watch::Sender<Arc<Snapshot>>,
+    live: Live,
 ) {
+    let handle = &live.handle;
     loop {
         let published = Arc::clone(&updates.borrow_and_update());
         if published.generation > 0 {
@@ -100,9 +121,10 @@ pub(super) async fn compile_loop(
             compiler = returned;
             let snapshot = Arc::new(snapshot);
             handle.store(Arc::clone(&snapshot));
-            live.send_replace(snapshot);
+            live.sender.send_replace(snapshot);
+            super::observe::reloaded(live.observer.as_ref());
         }
-        if !next_change(&mut updates, &handle).await {
+        if !next_change(&mut updates, handle).await {
             return;
         }
     }

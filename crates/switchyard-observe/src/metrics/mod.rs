@@ -1,0 +1,172 @@
+//! Traefik's `metrics.prometheus`: the series of one running gateway, in its own registry, and their
+//! exposition in the Prometheus text format.
+//!
+//! The names, labels and label values are Traefik's (`traefik_entrypoint_requests_total{code,method,
+//! protocol,entrypoint}`…), so that its dashboards and alerts keep working. Each [`Metrics`] has its own
+//! [`Registry`]: two gateways in one process do not share series.
+
+mod families;
+mod gateway;
+mod labels;
+mod options;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::registry::Registry;
+use switchyard_config::Prometheus;
+use switchyard_middleware::Progress;
+
+pub use gateway::OpenConnection;
+
+use crate::{Exchange, ObserveError};
+use families::{Buckets, Level, Sample, ServiceLevel, TlsDetails};
+use labels::{EntryPointScope, HeaderLabel, HeaderLabelValues, RouterScope};
+
+/// The Prometheus series of a running gateway, as `metrics.prometheus` configures them.
+///
+/// Per request ([`record`](Self::record)), by entrypoint (`addEntryPointsLabels`), router
+/// (`addRoutersLabels`) and service (`addServicesLabels`): `traefik_{entrypoint,router,service}_`
+/// `requests_total`, `requests_tls_total`, `request_duration_seconds` (a histogram with the configured
+/// buckets), `requests_bytes_total` and `responses_bytes_total`, plus `traefik_service_retries_total`.
+/// `headerLabels` add labels to the `requests_total` series. Requests to internal services
+/// (`…@internal`) are not counted, as in Traefik without `metrics.addInternals`.
+///
+/// What the proxy reports as it happens: [`config_reloaded`](Self::config_reloaded),
+/// [`open_connection`](Self::open_connection), [`server_up`](Self::server_up) and
+/// [`certificate_expiry`](Self::certificate_expiry). [`encode`](Self::encode) is what `/metrics`
+/// serves, with [`content_type`](Self::content_type).
+///
+/// The `requests_tls_total` series are registered but stay empty until the proxy reports each
+/// request's TLS version and cipher (an [`Exchange`] only says whether it came over TLS).
+///
+/// ```
+/// use switchyard_observe::{Exchange, Metrics};
+///
+/// let metrics = Metrics::new(&Default::default()).unwrap();
+/// metrics.record(&Exchange::example());
+/// let text = metrics.encode();
+/// assert!(text.contains(
+///     r#"traefik_entrypoint_requests_total{code="200",method="GET",protocol="http",entrypoint="web"} 1"#
+/// ));
+/// assert!(text.contains(r#"traefik_service_responses_bytes_total{code="200",method="GET",protocol="http",service="whoami@file"} 42"#));
+/// ```
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    entry_points: Option<Level<EntryPointScope>>,
+    routers: Option<Level<RouterScope>>,
+    services: Option<ServiceLevel>,
+    gateway: gateway::Gateway,
+    header_labels: Arc<[HeaderLabel]>,
+}
+
+impl Metrics {
+    /// The registry and series `prometheus` configures.
+    ///
+    /// # Errors
+    ///
+    /// [`ObserveError::Invalid`] for buckets that are negative, not a number or not increasing
+    /// (`metrics.prometheus.buckets`), and for a `headerLabels` entry whose label is not a Prometheus
+    /// label name, is one of Traefik's own labels, or whose header is not a header name
+    /// (`metrics.prometheus.headerLabels.<label>`).
+    pub fn new(prometheus: &Prometheus) -> Result<Self, ObserveError> {
+        let buckets = Buckets(options::buckets(&prometheus.buckets)?);
+        let header_labels = options::header_labels(&prometheus.header_labels)?;
+        let mut registry = Registry::with_prefix("traefik");
+        let gateway = gateway::Gateway::register(&mut registry);
+        let entry_points = prometheus
+            .add_entry_points_labels
+            .then(|| Level::register(&mut registry, "entrypoint", "an entrypoint", &buckets));
+        let routers = prometheus
+            .add_routers_labels
+            .then(|| Level::register(&mut registry, "router", "a router", &buckets));
+        let services = prometheus
+            .add_services_labels
+            .then(|| ServiceLevel::register(&mut registry, &buckets));
+        Ok(Self {
+            registry,
+            entry_points,
+            routers,
+            services,
+            gateway,
+            header_labels,
+        })
+    }
+
+    /// Whether [`record`](Self::record) reads the request's headers: when `headerLabels` take
+    /// their values from them. (The `protocol` label comes from [`Exchange::protocol`], which the
+    /// observing layer reads off the request as it arrives.)
+    pub fn needs_request_headers(&self) -> bool {
+        !self.header_labels.is_empty()
+    }
+
+    /// Adds a finished exchange to the series of its entrypoint, router and service.
+    pub fn record(&self, exchange: &Exchange) {
+        let progress = &exchange.progress;
+        if is_internal(progress) {
+            return;
+        }
+        let sample = self.sample(exchange);
+        if let Some(level) = &self.entry_points {
+            let entrypoint = Arc::clone(&exchange.entry_point);
+            level.record(EntryPointScope { entrypoint }, &sample);
+        }
+        if let (Some(level), Some(router)) = (&self.routers, &progress.router) {
+            let router = Arc::clone(router);
+            let service = progress.service.clone().unwrap_or_else(|| Arc::from(""));
+            level.record(RouterScope { router, service }, &sample);
+        }
+        if let (Some(level), Some(service)) = (&self.services, &progress.service) {
+            level.record(service, &sample, progress.retries);
+        }
+    }
+
+    /// The series in the Prometheus text format (version 0.0.4), what `/metrics` answers.
+    ///
+    /// Counters end in `_total`; histograms have `_bucket{le=…}` (with `+Inf`), `_sum` and `_count`.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_text::encode(&mut text, &self.registry).expect("encoding into a String cannot fail");
+        text
+    }
+
+    /// The `Content-Type` of [`encode`](Self::encode)'s text:
+    /// `text/plain; version=0.0.4; charset=utf-8`, the format every Prometheus server reads.
+    pub fn content_type() -> &'static str {
+        prometheus_text::CONTENT_TYPE
+    }
+
+    fn sample(&self, exchange: &Exchange) -> Sample {
+        let headers = exchange.request_headers.as_ref();
+        let protocol = exchange.protocol;
+        Sample {
+            code: labels::code(exchange, protocol),
+            method: labels::method(&exchange.method),
+            protocol,
+            seconds: exchange.duration.as_secs_f64(),
+            request_bytes: exchange.request_size,
+            response_bytes: exchange.response_size,
+            tls: tls_details(exchange),
+            headers: HeaderLabelValues::of(&self.header_labels, headers),
+        }
+    }
+}
+
+/// Whether the request went to one of the gateway's own services (`api@internal`,
+/// `prometheus@internal`…), which Traefik does not measure unless `metrics.addInternals` is on.
+fn is_internal(progress: &Progress) -> bool {
+    let internal = |name: &Option<Arc<str>>| name.as_deref().is_some_and(|n| n.ends_with("@internal"));
+    internal(&progress.service) || internal(&progress.router)
+}
+
+/// The TLS version and cipher of the exchange, for the `requests_tls_total` series; `None` for a
+/// request that did not come over TLS the entrypoint terminated.
+fn tls_details(exchange: &Exchange) -> Option<TlsDetails> {
+    Some(TlsDetails {
+        version: exchange.tls_version?,
+        cipher: exchange.tls_cipher?,
+    })
+}
