@@ -18,15 +18,92 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::{Exchange, Observer, Signals};
 
-/// The layer an entrypoint's requests go through first when anything observes them: see
-/// [`Observer::layer`].
+/// The observing of one entrypoint's requests: the seam a server calls around each request (see
+/// [`observe`](Self::observe)), and what [`Observer::layer`]'s tower layer calls.
+///
+/// ```
+/// use switchyard_config::{Format, StaticConfig, load_str};
+/// use switchyard_middleware::{ClientInfo, RequestBody, RequestRecord, ResponseBody};
+/// use switchyard_observe::Observer;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let yaml = "metrics:\n  prometheus: {}\n";
+/// let config: StaticConfig = load_str(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+/// let observer = Observer::from_static(&config).unwrap().unwrap();
+/// let web = observer.entry_point("web");
+/// let client = ClientInfo::new("192.0.2.1".parse().unwrap(), false);
+/// let req = http::Request::new(RequestBody::empty());
+/// let response = web
+///     .observe(req, client, |req| async move {
+///         // Routing and the service fill the request's record in.
+///         assert!(RequestRecord::of(req.extensions()).is_some());
+///         http::Response::new(ResponseBody::empty())
+///     })
+///     .await;
+/// drop(response); // the exchange is counted when its body ends
+/// # });
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct ObserveLayer {
-    pub(crate) observer: Arc<Observer>,
-    pub(crate) entry_point: Arc<str>,
+pub struct EntryObserver {
+    observer: Arc<Observer>,
+    entry_point: Arc<str>,
     /// The entrypoint's `observability` switches.
-    pub(crate) signals: Signals,
+    signals: Signals,
 }
+
+impl EntryObserver {
+    pub(crate) fn new(observer: Arc<Observer>, entry_point: Arc<str>, signals: Signals) -> Self {
+        Self {
+            observer,
+            entry_point,
+            signals,
+        }
+    }
+
+    /// Observes one request from `client`: times it, puts its [`RequestRecord`] in its extensions,
+    /// starts its server span, hands it to `inner`, and writes its log line, metrics and span when the
+    /// response's body ends.
+    pub async fn observe<F, A>(
+        &self,
+        mut req: Request<RequestBody>,
+        client: ClientInfo,
+        inner: F,
+    ) -> Response<ResponseBody>
+    where
+        F: FnOnce(Request<RequestBody>) -> A,
+        A: Future<Output = Response<ResponseBody>>,
+    {
+        let started = Instant::now();
+        let head = RequestHead::of(
+            &req,
+            &self.observer,
+            client,
+            Arc::clone(&self.entry_point),
+            self.signals,
+        );
+        let span = self.observer.start_span(&req, &head);
+        let record = Arc::new(span.as_ref().map_or_else(RequestRecord::default, |span| {
+            RequestRecord::with_attempts(span.attempts())
+        }));
+        req.extensions_mut().insert(Arc::clone(&record));
+        let response = inner(req).await;
+        let pending = Pending {
+            observer: Arc::clone(&self.observer),
+            head,
+            record,
+            span,
+            started,
+            status: response.status(),
+            response_headers: None,
+        };
+        pending.watch(response)
+    }
+}
+
+/// The layer an entrypoint's requests go through first when anything observes them: see
+/// [`Observer::layer`]. The client is the request's [`ClientInfo`].
+#[derive(Debug, Clone)]
+pub(crate) struct ObserveLayer(pub(crate) EntryObserver);
 
 impl Layer<HttpService> for ObserveLayer {
     type Service = ObserveService;
@@ -34,9 +111,7 @@ impl Layer<HttpService> for ObserveLayer {
     fn layer(&self, inner: HttpService) -> ObserveService {
         ObserveService {
             inner,
-            observer: Arc::clone(&self.observer),
-            entry_point: Arc::clone(&self.entry_point),
-            signals: self.signals,
+            entry: self.0.clone(),
         }
     }
 }
@@ -45,9 +120,7 @@ impl Layer<HttpService> for ObserveLayer {
 #[derive(Clone)]
 pub(crate) struct ObserveService {
     inner: HttpService,
-    observer: Arc<Observer>,
-    entry_point: Arc<str>,
-    signals: Signals,
+    entry: EntryObserver,
 }
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
@@ -61,28 +134,15 @@ impl Service<Request<RequestBody>> for ObserveService {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut req: Request<RequestBody>) -> Self::Future {
-        let started = Instant::now();
-        let head = RequestHead::of(&req, &self.observer, Arc::clone(&self.entry_point), self.signals);
-        let span = self.observer.start_span(&req, &head);
-        let record = Arc::new(span.as_ref().map_or_else(RequestRecord::default, |span| {
-            RequestRecord::with_attempts(span.attempts())
-        }));
-        req.extensions_mut().insert(Arc::clone(&record));
-        let inner = self.inner.clone();
-        let observer = Arc::clone(&self.observer);
+    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
+        let (inner, entry) = (self.inner.clone(), self.entry.clone());
+        let client = ClientInfo::of(&req);
         Box::pin(async move {
-            let Ok(response) = inner.oneshot(req).await;
-            let pending = Pending {
-                observer,
-                head,
-                record,
-                span,
-                started,
-                status: response.status(),
-                response_headers: None,
+            let inner = |req| async move {
+                let Ok(response) = inner.oneshot(req).await;
+                response
             };
-            Ok(pending.watch(response))
+            Ok(entry.observe(req, client, inner).await)
         })
     }
 }
@@ -108,8 +168,13 @@ pub(crate) struct RequestHead {
 }
 
 impl RequestHead {
-    fn of(req: &Request<RequestBody>, observer: &Observer, entry_point: Arc<str>, signals: Signals) -> Self {
-        let client = ClientInfo::of(req);
+    fn of(
+        req: &Request<RequestBody>,
+        observer: &Observer,
+        client: ClientInfo,
+        entry_point: Arc<str>,
+        signals: Signals,
+    ) -> Self {
         let host = req
             .headers()
             .get(HOST)

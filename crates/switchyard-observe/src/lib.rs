@@ -38,6 +38,7 @@ use switchyard_middleware::MiddlewareLayer;
 pub use switchyard_middleware::{Progress, RequestRecord, Signals};
 
 pub use exchange::{Exchange, TraceIds};
+pub use layer::EntryObserver;
 #[cfg(feature = "metrics")]
 pub use metrics::{Metrics, OpenConnection};
 #[cfg(feature = "otel")]
@@ -135,13 +136,17 @@ impl Observer {
         Ok(Some(Arc::new(observer)))
     }
 
-    /// The layer that observes the requests of `entry_point`, to install before any other.
+    /// The layer that observes the requests of `entry_point`, to install before any other; it finds
+    /// each request's client in its [`ClientInfo`](switchyard_middleware::ClientInfo) extension.
     pub fn layer(self: &Arc<Self>, entry_point: &str) -> MiddlewareLayer {
-        MiddlewareLayer::new(layer::ObserveLayer {
-            observer: Arc::clone(self),
-            entry_point: Arc::from(entry_point),
-            signals: self.entry_points.get(entry_point).copied().unwrap_or(Signals::ALL),
-        })
+        MiddlewareLayer::new(layer::ObserveLayer(self.entry_point(entry_point)))
+    }
+
+    /// The observing of `entry_point`'s requests, for a server that calls it around each request
+    /// itself (as the gateway's entrypoints do, without a tower stack in between).
+    pub fn entry_point(self: &Arc<Self>, entry_point: &str) -> EntryObserver {
+        let signals = self.entry_points.get(entry_point).copied().unwrap_or(Signals::ALL);
+        EntryObserver::new(Arc::clone(self), Arc::from(entry_point), signals)
     }
 
     /// The Prometheus registry and instruments, when `metrics.prometheus` is configured.

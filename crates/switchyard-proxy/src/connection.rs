@@ -49,6 +49,8 @@ pub(crate) struct EntryPointContext {
     /// The gateway's observability, for what it counts per connection.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) observer: Option<Arc<switchyard_observe::Observer>>,
+    /// The observing of this entrypoint's requests, when the gateway observes them.
+    pub(crate) observing: Option<switchyard_observe::EntryObserver>,
 }
 
 /// `transport.keepAliveMaxRequests` / `keepAliveMaxTime`: when a connection has served enough, its
@@ -120,9 +122,39 @@ impl Connection {
         by_count || limits.max_time.is_some_and(|max| self.opened.elapsed() >= max)
     }
 
-    /// Serves one request through the embedder's layers around every request of the entrypoint
-    /// (`Gateway::layer`), if any, then [`handle`](Self::handle).
+    /// Serves one request: observed (access log, metrics, span) when the gateway observes requests,
+    /// through the embedder's layers around every request of the entrypoint (`Gateway::layer`), if
+    /// any, then [`handle`](Self::handle).
+    ///
+    /// The observer is called here rather than as the first tower layer, so that observing costs no
+    /// boxed stack per request; embedders' own servers get the same observing as a layer. Its future
+    /// is boxed: inline, it would double the room of every request's future, observed or not, which
+    /// hyper moves whole.
     pub(crate) async fn serve(
+        self: &Arc<Self>,
+        req: Request<RequestBody>,
+        interim: Option<InterimSink>,
+    ) -> Response<ResponseBody> {
+        match &self.entry.observing {
+            None => self.serve_layers(req, interim).await,
+            Some(observing) => {
+                let inner = |req| self.serve_layers(req, interim);
+                Box::pin(observing.observe(req, self.client_info(), inner)).await
+            }
+        }
+    }
+
+    /// The client as middlewares and the observer see it.
+    fn client_info(&self) -> ClientInfo {
+        let client = ClientInfo::new(self.client.ip, self.client.tls).with_port(self.port);
+        match &self.session {
+            Some(session) => client.with_tls_session(session.version, session.cipher),
+            None => client,
+        }
+    }
+
+    /// Serves one request through the embedder's layers, if any, then [`handle`](Self::handle).
+    async fn serve_layers(
         self: &Arc<Self>,
         mut req: Request<RequestBody>,
         interim: Option<InterimSink>,
@@ -133,11 +165,7 @@ impl Connection {
         if let Some(sink) = interim {
             req.extensions_mut().insert(sink);
         }
-        let mut client = ClientInfo::new(self.client.ip, self.client.tls).with_port(self.port);
-        if let Some(session) = &self.session {
-            client = client.with_tls_session(session.version, session.cipher);
-        }
-        req.extensions_mut().insert(client);
+        req.extensions_mut().insert(self.client_info());
         let inner = HttpService::new(Handling(Arc::clone(self)));
         let Ok(response) = switchyard_middleware::chain(&self.entry.layers, inner)
             .oneshot(req)

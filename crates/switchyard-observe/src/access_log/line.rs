@@ -88,7 +88,9 @@ fn clf_tail(view: &View<'_, '_>, out: &mut String) {
         Some(Value::Num(nanos)) => nanos / 1_000_000,
         _ => 0,
     };
-    let _ = write!(out, " {millis}ms");
+    out.push(' ');
+    let _ = decimal(out, millis);
+    out.push_str("ms");
 }
 
 /// The start in CLF time (`02/Jan/2006:15:04:05 -0700`): `StartUTC`, else `StartLocal`, else `-`.
@@ -262,16 +264,39 @@ impl fmt::Write for JsonText<'_> {
 fn clf_time(out: &mut dyn fmt::Write, m: Moment) -> fmt::Result {
     let t = m.offset.to_datetime(m.at);
     let month = MONTHS[usize::try_from(t.month() - 1).unwrap_or(0)];
-    write!(
-        out,
-        "{:02}/{month}/{:04}:{:02}:{:02}:{:02} ",
-        t.day(),
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )?;
+    two_digits(out, t.day())?;
+    out.write_char('/')?;
+    out.write_str(month)?;
+    out.write_char('/')?;
+    decimal(out, u64::try_from(t.year()).unwrap_or(0))?;
+    for part in [t.hour(), t.minute(), t.second()] {
+        out.write_char(':')?;
+        two_digits(out, part)?;
+    }
+    out.write_char(' ')?;
     offset(out, m, false)
+}
+
+/// `value` in two digits (`07`), without the formatting machinery: lines are written per request.
+fn two_digits(out: &mut dyn fmt::Write, value: i8) -> fmt::Result {
+    let value = value.unsigned_abs();
+    out.write_char(char::from(b'0' + value / 10 % 10))?;
+    out.write_char(char::from(b'0' + value % 10))
+}
+
+/// `value` in decimal, without the formatting machinery.
+pub(super) fn decimal(out: &mut dyn fmt::Write, mut value: u64) -> fmt::Result {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + u8::try_from(value % 10).unwrap_or(0);
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.write_str(std::str::from_utf8(&digits[start..]).unwrap_or("0"))
 }
 
 fn rfc3339_quoted(out: &mut String, m: Moment, nanos: bool) -> fmt::Result {

@@ -309,9 +309,9 @@ impl Value<'_> {
     pub(super) fn write_text(&self, out: &mut dyn std::fmt::Write) -> std::fmt::Result {
         match *self {
             Self::Str(s) => out.write_str(s),
-            Self::Num(n) => write!(out, "{n}"),
+            Self::Num(n) => super::line::decimal(out, n),
             Self::Ip(ip) => write!(out, "{ip}"),
-            Self::Port(port) => write!(out, "{port}"),
+            Self::Port(port) => super::line::decimal(out, port.into()),
             Self::Addr(addr) => write!(out, "{addr}"),
             Self::Moment(m) => super::line::rfc3339(out, m, true),
             Self::Header(map, name) => write_joined(out, map.get_all(name).iter()),

@@ -1,6 +1,10 @@
 //! The writing, off the request path: lines go through a bounded channel to a thread that owns the
-//! file (or standard output), writes them, flushes whenever it has caught up, and reopens the file on
-//! SIGUSR1 or when asked.
+//! file (or standard output), writes them, and reopens the file on SIGUSR1 or when asked.
+//!
+//! Under load the writer gathers lines instead of waking for each: once a line wakes it, it sleeps
+//! [`GATHER`] and takes what came meanwhile, so that requests send without waking anyone and the file
+//! gets one write per buffer ([`BUFFER`]) rather than one per line. What it holds reaches the file as
+//! soon as the lines stop coming, and at least every [`FLUSH_EVERY`] while they keep coming.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -17,9 +21,11 @@ use crate::ObserveError;
 
 /// How often the idle writer looks at the rotation flag and reports dropped lines.
 const TICK: Duration = Duration::from_millis(500);
-/// The most lines written between two looks at the rotation flag.
-const BATCH: usize = 1024;
-/// The writer's buffer, flushed whenever the channel is empty.
+/// How long the busy writer lets lines gather before taking them.
+const GATHER: Duration = Duration::from_millis(5);
+/// The longest a written line waits in the buffer while more keep coming.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// The writer's buffer.
 const BUFFER: usize = 64 * 1024;
 /// The least time between two warnings of the same kind.
 const WARN_EVERY: Duration = Duration::from_secs(60);
@@ -225,18 +231,44 @@ impl Writer {
             match receiver.recv_timeout(TICK) {
                 Ok(message) => {
                     self.handle(message);
-                    receiver.try_iter().take(BATCH).for_each(|m| self.handle(m));
+                    self.gather(receiver);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if self.rotate.swap(false, Ordering::SeqCst) {
-                self.reopen();
-            }
+            self.rotate_if_asked();
             self.flush();
             self.drops.report();
         }
         self.flush();
+    }
+
+    /// Takes the lines that keep coming, [`GATHER`] at a time, until a pause; flushes at least every
+    /// [`FLUSH_EVERY`] meanwhile.
+    fn gather(&mut self, receiver: &Receiver<Message>) {
+        let mut flushed = Instant::now();
+        while self.dirty {
+            thread::sleep(GATHER);
+            let mut taken = 0;
+            for message in receiver.try_iter() {
+                self.handle(message);
+                taken += 1;
+            }
+            self.rotate_if_asked();
+            if taken == 0 {
+                return;
+            }
+            if flushed.elapsed() >= FLUSH_EVERY {
+                self.flush();
+                flushed = Instant::now();
+            }
+        }
+    }
+
+    fn rotate_if_asked(&mut self) {
+        if self.rotate.swap(false, Ordering::SeqCst) {
+            self.reopen();
+        }
     }
 
     fn handle(&mut self, message: Message) {

@@ -57,6 +57,7 @@ impl Planned {
             layers,
             stopped: stopped.clone(),
             observer: observer.cloned(),
+            observing: observer.map(|o| o.entry_point(&self.name)),
         })
     }
 }

@@ -287,7 +287,7 @@ impl Gateway {
         let mut contexts = Vec::with_capacity(planned.len());
         let mut servers = Vec::new();
         for (index, plan) in planned.iter().enumerate() {
-            let context = plan.context(index, handle, self.layers_of(&plan.name, observer), stopped, observer);
+            let context = plan.context(index, handle, self.layers_of(&plan.name), stopped, observer);
             if plan.listens {
                 servers.push(EntryPointServer::bind(
                     &plan.name,
@@ -300,16 +300,14 @@ impl Gateway {
         Ok((contexts, servers))
     }
 
-    /// The layers around the requests of an entrypoint, outermost first: the observer's, then the
-    /// embedder's.
-    fn layers_of(&self, entry_point: &str, observer: Option<&Arc<Observer>>) -> Vec<MiddlewareLayer> {
-        let observing = observer.map(|o| o.layer(entry_point));
-        let embedder = self
-            .layers
+    /// The embedder's layers around the requests of an entrypoint, outermost first (the observer, when
+    /// there is one, comes before them: see `Connection::serve`).
+    fn layers_of(&self, entry_point: &str) -> Vec<MiddlewareLayer> {
+        self.layers
             .iter()
             .filter(|(only, _)| only.as_deref().is_none_or(|only| only == entry_point))
-            .map(|(_, layer)| layer.clone());
-        observing.into_iter().chain(embedder).collect()
+            .map(|(_, layer)| layer.clone())
+            .collect()
     }
 
     /// The compiler, with what each entrypoint adds to its routers.
