@@ -225,7 +225,7 @@ impl ErrorPages {
         format!("/{}", self.query.trim_start_matches('/'))
             .replace("{status}", code.as_str())
             .replace("{originalStatus}", original.as_str())
-            .replace("{url}", &query_escape(&original_url))
+            .replace("{url}", &crate::query_escape(&original_url))
     }
 
     /// The page request's headers: the original request's, or only those of `errorRequestHeaders`.
@@ -277,19 +277,6 @@ fn clone_head(parts: &http::request::Parts) -> http::request::Parts {
     head
 }
 
-/// Go's `url.QueryEscape`.
-fn query_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
 impl AsyncStep for ErrorPages {
     fn call(self: &Arc<Self>, inner: &mut HttpService, req: Request<RequestBody>) -> Answer {
         let pages = Arc::clone(self);
@@ -330,6 +317,9 @@ mod tests {
 
     #[test]
     fn escapes_like_go() {
-        assert_eq!(query_escape("http://h/a b?c=d&e"), "http%3A%2F%2Fh%2Fa+b%3Fc%3Dd%26e");
+        assert_eq!(
+            crate::query_escape("http://h/a b?c=d&e"),
+            "http%3A%2F%2Fh%2Fa+b%3Fc%3Dd%26e"
+        );
     }
 }

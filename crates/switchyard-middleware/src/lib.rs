@@ -101,3 +101,4 @@ pub use release::{ConnectionPool, Release};
 pub use response::error_response;
 pub use stack::{ClientInfo, HttpService, MiddlewareLayer, OmitForwardedFor, chain};
 pub use upstream_failure::{FailureStage, UpstreamFailure};
+pub use uri::query_escape;

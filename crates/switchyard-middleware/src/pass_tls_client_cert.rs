@@ -252,21 +252,6 @@ impl Info {
     }
 }
 
-/// Go's `url.QueryEscape`.
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3 / 2);
-    for &b in s.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
-            b' ' => out.push('+'),
-            _ => {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
-    }
-    out
-}
-
 struct PassCert {
     pem: bool,
     info: Option<Info>,
@@ -289,7 +274,7 @@ impl OnRequest for PassCert {
         }
         if let Some(info) = &self.info {
             let value = chain.iter().map(|der| info.describe(der)).collect::<Vec<_>>().join(",");
-            if let Ok(value) = HeaderValue::from_str(&query_escape(&value)) {
+            if let Ok(value) = HeaderValue::from_str(&crate::query_escape(&value)) {
                 req.headers_mut().insert(CERT_INFO, value);
             }
         }
@@ -389,7 +374,7 @@ mod tests {
              SAN=\"client.example,*.client.example,ops@example.org,10.0.0.1,spiffe://example.org/client\""
         );
         let headers = run(&step, Some(PeerCertificates::new([der()])));
-        assert_eq!(headers[CERT_INFO], query_escape(&raw).as_str());
+        assert_eq!(headers[CERT_INFO], crate::query_escape(&raw).as_str());
         assert!(
             headers[CERT_INFO]
                 .to_str()
@@ -400,6 +385,6 @@ mod tests {
 
     #[test]
     fn query_escape_matches_go() {
-        assert_eq!(query_escape("a b=c\"d,e;f/g*~"), "a+b%3Dc%22d%2Ce%3Bf%2Fg%2A~");
+        assert_eq!(crate::query_escape("a b=c\"d,e;f/g*~"), "a+b%3Dc%22d%2Ce%3Bf%2Fg%2A~");
     }
 }

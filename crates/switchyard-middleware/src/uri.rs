@@ -1,8 +1,30 @@
 //! Request paths as Go's `net/url` models them, which is what Traefik's middlewares rewrite: the decoded
 //! path, plus the raw (escaped) form when it differs from the default escaping of the decoded one.
 
+use std::fmt::Write as _;
+
 use http::Uri;
 use http::uri::PathAndQuery;
+
+/// Go's `url.QueryEscape`, which Traefik uses for query values and header values it builds: letters,
+/// digits and `-_.~` stay, a space is `+`, every other byte is `%XX`.
+///
+/// ```
+/// assert_eq!(switchyard_middleware::query_escape("a b=c/d~"), "a+b%3Dc%2Fd~");
+/// ```
+pub fn query_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3 / 2);
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(byte)),
+            b' ' => out.push('+'),
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
+    }
+    out
+}
 
 /// A request path, decoded and raw.
 #[derive(Debug, Clone, PartialEq, Eq)]

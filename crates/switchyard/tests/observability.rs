@@ -4,36 +4,17 @@
 #![cfg(all(feature = "file", feature = "access-log", feature = "metrics"))]
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use switchyard::config::{StaticConfig, load_file};
-
-/// How long something that must happen may take on a loaded machine: a bound for failing.
-const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
-
-async fn backend() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let service = hyper::service::service_fn(|_req| async {
-                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"hello"))))
-            });
-            tokio::spawn(async move {
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
-    });
-    addr
-}
+use hyper_util::rt::TokioExecutor;
+use support::{backend, start};
 
 /// An address nothing listens on.
 async fn closed_port() -> SocketAddr {
@@ -156,17 +137,8 @@ fn value(samples: &[(String, BTreeMap<String, String>, f64)], name: &str, with: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_lines_and_prometheus_counts_follow_the_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let static_file = write_files(dir.path(), backend().await, closed_port().await);
-    let config = load_file::<StaticConfig>(&static_file).unwrap();
-    assert!(config.unknown_keys.is_empty(), "{:?}", config.unknown_keys);
-    let gateway = switchyard::gateway_from_static(&config.value)
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    tokio::time::timeout(PATIENCE, gateway.wait_for(|s| s.route_count("web").plain == 3))
-        .await
-        .expect("the configuration goes live");
+    let static_file = write_files(dir.path(), backend("hello").await, closed_port().await);
+    let gateway = start(&static_file, 3).await;
     let web = gateway.local_addr("web").unwrap();
     for _ in 0..5 {
         assert_eq!(get(web, "/app").await, (200, "hello".into()));

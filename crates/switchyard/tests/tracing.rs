@@ -3,6 +3,8 @@
 //! for the upstream call, and the backend sees the client span as its parent, never the client's own.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -16,9 +18,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message;
-use switchyard::config::{StaticConfig, load_file};
 
-const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
 
@@ -123,15 +123,7 @@ async fn a_traced_request_continues_the_clients_trace_through_the_gateway() {
         backend(Arc::clone(&seen)).await,
         receiver(Arc::clone(&spans)).await,
     );
-    let config = load_file::<StaticConfig>(&static_file).unwrap();
-    let gateway = switchyard::gateway_from_static(&config.value)
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    tokio::time::timeout(PATIENCE, gateway.wait_for(|s| s.route_count("web").plain == 1))
-        .await
-        .expect("the configuration goes live");
+    let gateway = support::start(&static_file, 1).await;
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let request = http::Request::get(format!(
         "http://{}/app?token=secret",

@@ -3,6 +3,8 @@
 #![cfg(feature = "file")]
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -12,26 +14,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use switchyard::config::{StaticConfig, load_file};
-
-/// How long something that must happen may take on a loaded machine: a bound for failing.
-const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
-
-async fn backend(name: &'static str) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let service = hyper::service::service_fn(move |_req| async move {
-                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(name.as_bytes()))))
-            });
-            tokio::spawn(async move {
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
-    });
-    addr
-}
+use support::{PATIENCE, backend};
 
 async fn get(addr: SocketAddr, host: &str, path: &str) -> (u16, String) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();

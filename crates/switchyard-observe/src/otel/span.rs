@@ -12,6 +12,7 @@ use http::{HeaderMap, HeaderName, Uri, Version};
 use opentelemetry::trace::Status;
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use switchyard_config::Tracing;
+use switchyard_middleware::query_escape;
 
 use super::config::invalid;
 use crate::layer::RequestHead;
@@ -298,7 +299,11 @@ pub(super) fn safe_query(query: &str, safe: &[String]) -> String {
         } else {
             vec![REDACTED.to_owned()]
         };
-        pairs.extend(values.iter().map(|v| format!("{}={}", escape(&key), escape(v))));
+        pairs.extend(
+            values
+                .iter()
+                .map(|v| format!("{}={}", query_escape(&key), query_escape(v))),
+        );
     }
     pairs.join("&")
 }
@@ -318,21 +323,6 @@ fn unescape(s: &str) -> Option<String> {
         });
     }
     Some(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// Go's `url.QueryEscape`.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
-            b' ' => out.push('+'),
-            _ => {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
