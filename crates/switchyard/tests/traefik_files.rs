@@ -13,8 +13,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use switchyard::config::{StaticConfig, load_file};
 use support::{PATIENCE, backend};
+use switchyard::config::{StaticConfig, load_file};
 
 async fn get(addr: SocketAddr, host: &str, path: &str) -> (u16, String) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
