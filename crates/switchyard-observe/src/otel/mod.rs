@@ -244,12 +244,13 @@ impl AttemptObserver for Attempts {
         let shared = &self.shared;
         let builder = SpanBuilder::from_name(span::CLIENT_SPAN).with_kind(SpanKind::Client);
         let mut client = shared.tracer.build_with_context(builder, &self.cx);
+        let target = span::Target::of(server, &parts.uri);
         if client.is_recording() {
-            client.set_attributes(span::client_request(parts, server, &shared.capture));
+            client.set_attributes(span::client_request(parts, &target, &shared.capture));
         }
         let exit = Sw8Exit {
             endpoint: self.endpoint.clone(),
-            target: span::target_address(server, &parts.uri),
+            target: span::target_address(&target),
         };
         let cx = self
             .cx

@@ -78,7 +78,7 @@ pub(super) fn server_request(head: &RequestHead, headers: &HeaderMap, capture: &
     }
     user_agent(headers, &mut attributes);
     if let Some(host) = head.host.as_deref() {
-        address("server", host, scheme, &mut attributes);
+        address(SERVER_KEYS, host, scheme, &mut attributes);
     }
     attributes.extend(client_address(head.client));
     captured(headers, &capture.request, "http.request.header.", &mut attributes);
@@ -136,9 +136,8 @@ pub(super) fn client_status(code: u16) -> Status {
     }
 }
 
-/// The attributes of a client span, from the upstream request's head and the server's URL.
-pub(super) fn client_request(parts: &http::request::Parts, server: &str, capture: &Capture) -> Vec<KeyValue> {
-    let target = Target::of(server, &parts.uri);
+/// The attributes of a client span, from the upstream request's head and where it goes.
+pub(super) fn client_request(parts: &http::request::Parts, target: &Target, capture: &Capture) -> Vec<KeyValue> {
     let mut attributes = vec![
         KeyValue::new("http.request.method", parts.method.to_string()),
         KeyValue::new("network.protocol.version", protocol_version(parts.version)),
@@ -147,10 +146,8 @@ pub(super) fn client_request(parts: &http::request::Parts, server: &str, capture
     ];
     user_agent(&parts.headers, &mut attributes);
     if let Some(authority) = &target.authority {
-        let before = attributes.len();
-        address("server", authority.as_str(), &target.scheme, &mut attributes);
-        let peer: Vec<KeyValue> = attributes[before..].iter().map(as_peer).collect();
-        attributes.extend(peer);
+        address(SERVER_KEYS, authority.as_str(), &target.scheme, &mut attributes);
+        address(PEER_KEYS, authority.as_str(), &target.scheme, &mut attributes);
     }
     captured(
         &parts.headers,
@@ -161,15 +158,13 @@ pub(super) fn client_request(parts: &http::request::Parts, server: &str, capture
     attributes
 }
 
-/// `server.address`/`server.port` as `network.peer.address`/`network.peer.port`.
-fn as_peer(kv: &KeyValue) -> KeyValue {
-    let key = kv.key.as_str().replace("server.", "network.peer.");
-    KeyValue::new(key, kv.value.clone())
-}
+/// The keys of the server's address and port.
+const SERVER_KEYS: (&str, &str) = ("server.address", "server.port");
+/// The same as the peer's, which Jaeger's and SkyWalking's topologies draw from.
+const PEER_KEYS: (&str, &str) = ("network.peer.address", "network.peer.port");
 
 /// The `host:port` a SkyWalking `sw8` names as the target of an upstream call.
-pub(super) fn target_address(server: &str, uri: &Uri) -> String {
-    let target = Target::of(server, uri);
+pub(super) fn target_address(target: &Target) -> String {
     let authority = target.authority.as_ref();
     let host = authority.map(|a| a.host().to_owned()).unwrap_or_default();
     let port = authority
@@ -179,7 +174,7 @@ pub(super) fn target_address(server: &str, uri: &Uri) -> String {
 }
 
 /// Where an attempt goes: the server's URL joined with the request's path and query.
-struct Target {
+pub(super) struct Target {
     scheme: String,
     authority: Option<Authority>,
     path: String,
@@ -188,7 +183,7 @@ struct Target {
 
 impl Target {
     /// The upstream request's URI when it is absolute, else `server` with the URI's path and query.
-    fn of(server: &str, uri: &Uri) -> Self {
+    pub(super) fn of(server: &str, uri: &Uri) -> Self {
         let (base, path) = if uri.scheme().is_some() && uri.authority().is_some() {
             (uri.clone(), uri.path().to_owned())
         } else {
@@ -238,15 +233,15 @@ fn default_port(scheme: &str) -> Option<u16> {
 }
 
 /// `{prefix}.address` and `{prefix}.port` of a `host[:port]`, the port defaulting to the scheme's.
-fn address(prefix: &str, host: &str, scheme: &str, attributes: &mut Vec<KeyValue>) {
+fn address(keys: (&'static str, &'static str), host: &str, scheme: &str, attributes: &mut Vec<KeyValue>) {
     let Ok(authority) = host.parse::<Authority>() else {
-        attributes.push(KeyValue::new(format!("{prefix}.address"), host.to_owned()));
+        attributes.push(KeyValue::new(keys.0, host.to_owned()));
         return;
     };
     let name = authority.host().trim_start_matches('[').trim_end_matches(']');
-    attributes.push(KeyValue::new(format!("{prefix}.address"), name.to_owned()));
+    attributes.push(KeyValue::new(keys.0, name.to_owned()));
     if let Some(port) = authority.port_u16().or_else(|| default_port(scheme)) {
-        attributes.push(KeyValue::new(format!("{prefix}.port"), i64::from(port)));
+        attributes.push(KeyValue::new(keys.1, i64::from(port)));
     }
 }
 
@@ -361,7 +356,8 @@ mod tests {
             safe_query: vec!["id".into()],
             ..Capture::default()
         };
-        let attributes = client_request(&parts, "http://user:pw@10.0.0.5:8080/base/", &capture);
+        let target = Target::of("http://user:pw@10.0.0.5:8080/base/", &parts.uri);
+        let attributes = client_request(&parts, &target, &capture);
         let url = value(&attributes, "url.full").map(ToString::to_string);
         assert_eq!(
             url.as_deref(),
@@ -379,7 +375,10 @@ mod tests {
             Some("curl/8")
         );
         assert!(value(&attributes, "http.request.header.x-tenant").is_some());
-        assert_eq!(target_address("https://api.internal", &parts.uri), "api.internal:443");
+        assert_eq!(
+            target_address(&Target::of("https://api.internal", &parts.uri)),
+            "api.internal:443"
+        );
     }
 
     #[test]
