@@ -13,19 +13,16 @@
 //!
 //! Not supported: Traefik's `nginxHeaders` option (the configuration type does not carry it).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::header::HOST;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use switchyard_config::ErrorPage;
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 use crate::layers::builtin_layer;
-use crate::stack::{Answer, AsyncStep, async_step, erase};
-use crate::{
-    BuildContext, ClientInfo, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody, error_response,
-};
+use crate::stack::{Answer, AsyncStep, HttpCompatible, async_step, erase};
+use crate::{BuildContext, ClientInfo, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, error_response};
 
 /// Status codes and inclusive ranges (`"404"`, `"500-599"`), as Traefik's `HTTPCodeRanges`: read by
 /// the `errors` and `retry` middlewares and by `failover` services.
@@ -136,12 +133,7 @@ impl ErrorPageLayer {
     /// service that serves the pages: any service an [`HttpService`] could be made of.
     pub fn new<S>(config: ErrorPage, pages: S) -> Result<Self, MiddlewareError>
     where
-        S: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
+        S: HttpCompatible,
     {
         let statuses = Statuses::new(&config)?;
         Ok(Self(statuses.pages(&config, erase(pages))))

@@ -99,6 +99,6 @@ pub use record::{Attempt, AttemptEnd, AttemptObserver, Progress, RequestRecord, 
 pub use registry::{PluginFactory, Plugins};
 pub use release::{ConnectionPool, Release};
 pub use response::error_response;
-pub use stack::{ClientInfo, HttpService, MiddlewareLayer, OmitForwardedFor, chain};
+pub use stack::{ClientInfo, HttpCompatible, HttpService, MiddlewareLayer, OmitForwardedFor, chain};
 pub use upstream_failure::{FailureStage, UpstreamFailure};
 pub use uri::query_escape;

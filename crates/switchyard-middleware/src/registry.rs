@@ -1,15 +1,13 @@
 //! Middlewares of your own, registered by name and configured like Traefik plugins.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 
-use http::{Request, Response};
 use serde::de::DeserializeOwned;
-use tower::{Layer, Service};
+use tower::Layer;
 
-use crate::{BoxError, HttpService, MiddlewareLayer, RequestBody, ResponseBody};
+use crate::{BoxError, HttpCompatible, HttpService, MiddlewareLayer};
 
 /// Builds a registered middleware from its configuration value.
 pub type PluginFactory = Arc<dyn Fn(&serde_json::Value) -> Result<MiddlewareLayer, BoxError> + Send + Sync>;
@@ -77,12 +75,7 @@ impl Plugins {
     where
         F: Fn(&serde_json::Value) -> Result<L, BoxError> + Send + Sync + 'static,
         L: Layer<HttpService> + Send + Sync + 'static,
-        L::Service: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        <L::Service as Service<Request<RequestBody>>>::Future: Send + 'static,
+        L::Service: HttpCompatible,
     {
         let factory: PluginFactory = Arc::new(move |options| factory(options).map(MiddlewareLayer::new));
         self.factories.insert(name.into(), factory);
@@ -97,12 +90,7 @@ impl Plugins {
         C: DeserializeOwned,
         F: Fn(C) -> Result<L, BoxError> + Send + Sync + 'static,
         L: Layer<HttpService> + Send + Sync + 'static,
-        L::Service: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        <L::Service as Service<Request<RequestBody>>>::Future: Send + 'static,
+        L::Service: HttpCompatible,
     {
         self.with(name, move |value: &serde_json::Value| {
             let options = C::deserialize(value)?;

@@ -32,6 +32,43 @@ use crate::{RequestBody, ResponseBody};
 /// ```
 pub type HttpService = BoxCloneSyncService<Request<RequestBody>, Response<ResponseBody>, Infallible>;
 
+/// Any tower service an [`HttpService`] can be made of: it answers a `Request<RequestBody>` with a
+/// `Response<ResponseBody>`, never fails (errors are answers), and is `Clone + Send + Sync` with a
+/// `Send` future. Implemented for every such service; the bound the constructors of layers, plugins
+/// and error pages take.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use switchyard_middleware::{HttpCompatible, HttpService, RequestBody, ResponseBody};
+///
+/// fn boxed(service: impl HttpCompatible) -> HttpService {
+///     HttpService::new(service)
+/// }
+///
+/// let empty = tower::service_fn(|_req: http::Request<RequestBody>| async {
+///     Ok::<_, Infallible>(http::Response::new(ResponseBody::empty()))
+/// });
+/// let service: HttpService = boxed(empty);
+/// # drop(service);
+/// ```
+pub trait HttpCompatible:
+    Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> HttpCompatible for S where
+    S: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// A middleware: a type-erased tower layer that wraps the rest of the stack, cheap to clone. [`build`]
 /// makes one from a middleware's configuration; [`MiddlewareLayer::new`] makes one from any tower layer
 /// of yours.
@@ -83,12 +120,7 @@ impl MiddlewareLayer {
     pub fn new<L>(layer: L) -> Self
     where
         L: Layer<HttpService> + Send + Sync + 'static,
-        L::Service: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        <L::Service as Service<Request<RequestBody>>>::Future: Send + 'static,
+        L::Service: HttpCompatible,
     {
         match try_downcast::<Self, L>(layer) {
             Ok(erased) => erased,
@@ -99,12 +131,7 @@ impl MiddlewareLayer {
 
 impl<S> Layer<S> for MiddlewareLayer
 where
-    S: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
+    S: HttpCompatible,
 {
     type Service = HttpService;
 
@@ -123,12 +150,7 @@ impl fmt::Debug for MiddlewareLayer {
 /// box is an allocation and an indirect call per request.
 pub(crate) fn erase<S>(service: S) -> HttpService
 where
-    S: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
+    S: HttpCompatible,
 {
     try_downcast::<HttpService, S>(service).unwrap_or_else(HttpService::new)
 }
