@@ -73,30 +73,85 @@ impl EntryObserver {
         F: FnOnce(Request<RequestBody>) -> A,
         A: Future<Output = Response<ResponseBody>>,
     {
+        let observation = self.begin(&mut req, client);
+        observation.answered(inner(req).await)
+    }
+
+    /// Starts observing a request from `client`, for a server that calls its handler itself rather
+    /// than through [`observe`](Self::observe): times it, puts its [`RequestRecord`] in its
+    /// extensions and starts its server span. Hand the handler's response to
+    /// [`Observation::answered`].
+    ///
+    /// Unlike [`observe`](Self::observe), it leaves the handler's future where the server keeps it:
+    /// the observation is one small allocation whatever the handler's future weighs.
+    ///
+    /// ```
+    /// use switchyard_config::{Format, StaticConfig, load_str};
+    /// use switchyard_middleware::{ClientInfo, RequestBody, ResponseBody};
+    /// use switchyard_observe::Observer;
+    ///
+    /// let yaml = "metrics:\n  prometheus: {}\n";
+    /// let config: StaticConfig = load_str(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+    /// let observer = Observer::from_static(&config).unwrap().unwrap();
+    /// let web = observer.entry_point("web");
+    /// let mut req = http::Request::new(RequestBody::empty());
+    /// let observation = web.begin(&mut req, ClientInfo::new("192.0.2.1".parse().unwrap(), false));
+    /// let response = observation.answered(http::Response::new(ResponseBody::empty()));
+    /// drop(response); // counted now
+    /// let text = observer.metrics().unwrap().encode();
+    /// assert!(text.contains(r#"traefik_entrypoint_requests_total{code="200",method="GET",protocol="http",entrypoint="web"} 1"#));
+    /// ```
+    pub fn begin(&self, req: &mut Request<RequestBody>, client: ClientInfo) -> Observation {
         let started = Instant::now();
         let head = RequestHead::of(
-            &req,
+            req,
             &self.observer,
             client,
             Arc::clone(&self.entry_point),
             self.signals,
         );
-        let span = self.observer.start_span(&req, &head);
+        let span = self.observer.start_span(req, &head);
         let record = Arc::new(span.as_ref().map_or_else(RequestRecord::default, |span| {
             RequestRecord::with_attempts(span.attempts())
         }));
         req.extensions_mut().insert(Arc::clone(&record));
-        let response = inner(req).await;
-        let pending = Pending {
+        Observation(Box::new(Pending {
             observer: Arc::clone(&self.observer),
             head,
             record,
             span,
             started,
-            status: response.status(),
+            status: StatusCode::OK,
             response_headers: None,
-        };
-        pending.watch(response)
+        }))
+    }
+}
+
+/// A request [`EntryObserver::begin`] observes, until its response ends.
+///
+/// Dropped without [`answered`](Self::answered) (the client went away before the response's head),
+/// the request is not reported.
+#[derive(Debug)]
+#[must_use = "the request is reported only once its response is handed to `answered`"]
+pub struct Observation(Box<Pending>);
+
+impl Observation {
+    /// Takes the handler's response: the request's log line, metrics and span are written when the
+    /// returned response's body ends (or is dropped, for a client that went away).
+    pub fn answered(self, response: Response<ResponseBody>) -> Response<ResponseBody> {
+        let mut pending = self.0;
+        pending.status = response.status();
+        if pending.observer.needs.response_headers {
+            pending.response_headers = Some(response.headers().clone());
+        }
+        response.map(|body| {
+            ResponseBody::new(Observed {
+                body,
+                sent: 0,
+                ended: false,
+                pending: Some(pending),
+            })
+        })
     }
 }
 
@@ -206,6 +261,7 @@ impl RequestHead {
 }
 
 /// A request whose response head is out, waiting for the end of the response body.
+#[derive(Debug)]
 struct Pending {
     observer: Arc<Observer>,
     head: RequestHead,
@@ -217,20 +273,6 @@ struct Pending {
 }
 
 impl Pending {
-    fn watch(mut self, response: Response<ResponseBody>) -> Response<ResponseBody> {
-        if self.observer.needs.response_headers {
-            self.response_headers = Some(response.headers().clone());
-        }
-        response.map(|body| {
-            ResponseBody::new(Observed {
-                body,
-                sent: 0,
-                ended: false,
-                pending: Some(self),
-            })
-        })
-    }
-
     fn finish(self, sent: u64, aborted: bool) {
         let entry = self.head.signals;
         let exchange = Exchange {
@@ -266,7 +308,7 @@ pin_project! {
         body: ResponseBody,
         sent: u64,
         ended: bool,
-        pending: Option<Pending>,
+        pending: Option<Box<Pending>>,
     }
 
     impl PinnedDrop for Observed {

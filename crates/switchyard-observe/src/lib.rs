@@ -38,7 +38,7 @@ use switchyard_middleware::MiddlewareLayer;
 pub use switchyard_middleware::{Progress, RequestRecord, Signals};
 
 pub use exchange::{Exchange, TraceIds};
-pub use layer::EntryObserver;
+pub use layer::{EntryObserver, Observation};
 #[cfg(feature = "metrics")]
 pub use metrics::{Metrics, OpenConnection};
 #[cfg(feature = "otel")]

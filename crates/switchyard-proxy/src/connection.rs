@@ -127,20 +127,18 @@ impl Connection {
     /// any, then [`handle`](Self::handle).
     ///
     /// The observer is called here rather than as the first tower layer, so that observing costs no
-    /// boxed stack per request; embedders' own servers get the same observing as a layer. Its future
-    /// is boxed: inline, it would double the room of every request's future, observed or not, which
-    /// hyper moves whole.
+    /// boxed stack per request; embedders' own servers get the same observing as a layer. The
+    /// request's future stays where it is, observed or not: the observation is a small allocation.
     pub(crate) async fn serve(
         self: &Arc<Self>,
-        req: Request<RequestBody>,
+        mut req: Request<RequestBody>,
         interim: Option<InterimSink>,
     ) -> Response<ResponseBody> {
-        match &self.entry.observing {
-            None => self.serve_layers(req, interim).await,
-            Some(observing) => {
-                let inner = |req| self.serve_layers(req, interim);
-                Box::pin(observing.observe(req, self.client_info(), inner)).await
-            }
+        let observation = (self.entry.observing.as_ref()).map(|o| o.begin(&mut req, self.client_info()));
+        let response = self.serve_layers(req, interim).await;
+        match observation {
+            Some(observation) => observation.answered(response),
+            None => response,
         }
     }
 
