@@ -140,6 +140,38 @@ impl RequestRecord {
         self.lock().clone()
     }
 
+    /// Takes what the request went through, leaving the record empty: for the observer, once the
+    /// response has ended and nothing writes to the record any more.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use switchyard_middleware::RequestRecord;
+    ///
+    /// let record = RequestRecord::default();
+    /// record.set_service(Arc::from("whoami@file"));
+    /// assert_eq!(record.take_progress().service.as_deref(), Some("whoami@file"));
+    /// assert_eq!(record.progress().service, None);
+    /// ```
+    pub fn take_progress(&self) -> Progress {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// The `observability` switches of the router that matched, when it has the section: what
+    /// [`progress`](Self::progress) says of them, without copying the rest.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use switchyard_middleware::{RequestRecord, Signals};
+    ///
+    /// let record = RequestRecord::default();
+    /// assert_eq!(record.signals(), None);
+    /// record.set_router(Arc::from("web@file"), Some(Signals::new(true, false, false)));
+    /// assert_eq!(record.signals().map(|s| s.metrics), Some(false));
+    /// ```
+    pub fn signals(&self) -> Option<Signals> {
+        self.lock().signals
+    }
+
     /// Routing matched `router`, whose `observability` switches are `signals` (`None`: the router has
     /// no such section).
     pub fn set_router(&self, router: Arc<str>, signals: Option<Signals>) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::header::{ACCEPT, CONNECTION, CONTENT_TYPE, UPGRADE};
-use http::{HeaderMap, HeaderName, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use switchyard_middleware::Progress;
 
 /// A finished exchange: what the client asked, what it was answered, and what routing, the service and
@@ -46,7 +46,7 @@ pub struct Exchange {
     /// What the request speaks over HTTP, as Traefik's metrics label it: `websocket`, `sse`,
     /// `grpc-web`, `grpc` or `http`.
     pub protocol: &'static str,
-    /// The request's `Host` (or `:authority`).
+    /// The request's `Host` (or `:authority`), when an exporter reads it (the access log, the spans).
     pub host: Option<String>,
     /// The request's headers, when an exporter asked to keep them (access-log header fields, captured
     /// span headers, Prometheus header labels).
@@ -63,7 +63,8 @@ pub struct Exchange {
     pub aborted: bool,
     /// What routing, the service and the upstream call recorded.
     pub progress: Progress,
-    /// The trace and span ids of the request's server span, when it is traced.
+    /// The trace and span ids of the request's server span, when it is traced and the access log
+    /// (which writes them) is on.
     pub trace: Option<TraceIds>,
 }
 
@@ -114,16 +115,18 @@ impl Exchange {
 /// The protocol of a request, from its headers as Traefik reads them: `websocket`, `sse`,
 /// `grpc-web`, `grpc` or `http`.
 pub(crate) fn protocol_of(headers: &HeaderMap) -> &'static str {
-    if has_token(headers, &CONNECTION, b"upgrade") && has_token(headers, &UPGRADE, b"websocket") {
-        "websocket"
-    } else if has_token(headers, &ACCEPT, b"text/event-stream") {
-        "sse"
-    } else if content_type_starts(headers, b"application/grpc-web") {
-        "grpc-web"
-    } else if content_type_starts(headers, b"application/grpc") {
-        "grpc"
-    } else {
-        "http"
+    // Most requests have none of these headers: the rare ones are looked up first, each once.
+    if has_token(headers, &UPGRADE, b"websocket") && has_token(headers, &CONNECTION, b"upgrade") {
+        return "websocket";
+    }
+    if has_token(headers, &ACCEPT, b"text/event-stream") {
+        return "sse";
+    }
+    let content_type = headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+    match content_type {
+        Some(t) if t.starts_with(b"application/grpc-web") => "grpc-web",
+        Some(t) if t.starts_with(b"application/grpc") => "grpc",
+        _ => "http",
     }
 }
 
@@ -135,10 +138,4 @@ fn has_token(headers: &HeaderMap, name: &HeaderName, token: &[u8]) -> bool {
             .split(|&b| b == b',')
             .any(|item| item.trim_ascii().eq_ignore_ascii_case(token))
     })
-}
-
-fn content_type_starts(headers: &HeaderMap, prefix: &[u8]) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(prefix))
 }

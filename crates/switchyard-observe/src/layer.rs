@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, HOST};
+use http::header::HOST;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -103,13 +103,7 @@ impl EntryObserver {
     /// ```
     pub fn begin(&self, req: &mut Request<RequestBody>, client: ClientInfo) -> Observation {
         let started = Instant::now();
-        let head = RequestHead::of(
-            req,
-            &self.observer,
-            client,
-            Arc::clone(&self.entry_point),
-            self.signals,
-        );
+        let head = RequestHead::of(req, &self.observer, client, Arc::clone(&self.entry_point), self.signals);
         let span = self.observer.start_span(req, &head);
         let record = Arc::new(span.as_ref().map_or_else(RequestRecord::default, |span| {
             RequestRecord::with_attempts(span.attempts())
@@ -230,17 +224,9 @@ impl RequestHead {
         entry_point: Arc<str>,
         signals: Signals,
     ) -> Self {
-        let host = req
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().authority().map(http::uri::Authority::as_str))
-            .map(str::to_owned);
-        let size = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse().ok())
-            .unwrap_or(0);
+        let host = observer.needs.host.then(|| host_of(req)).flatten();
+        // hyper reads the body's length from `Content-Length` (`None` for a chunked body).
+        let size = req.body().size_hint().exact().unwrap_or(0);
         Self {
             entry_point,
             start: SystemTime::now(),
@@ -258,6 +244,13 @@ impl RequestHead {
             signals,
         }
     }
+}
+
+/// The request's `Host` (or `:authority`).
+fn host_of(req: &Request<RequestBody>) -> Option<String> {
+    let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
+    let authority = || req.uri().authority().map(http::uri::Authority::as_str);
+    host.or_else(authority).map(str::to_owned)
 }
 
 /// A request whose response head is out, waiting for the end of the response body.
@@ -294,8 +287,10 @@ impl Pending {
             response_headers: self.response_headers,
             response_size: sent,
             aborted,
-            progress: self.record.progress(),
-            trace: self.span.as_ref().map(crate::ServerSpan::ids),
+            progress: self.record.take_progress(),
+            trace: (self.span.as_ref())
+                .filter(|_| self.observer.needs.trace_ids)
+                .map(crate::ServerSpan::ids),
         };
         self.observer.finish(&exchange, self.span, entry);
     }

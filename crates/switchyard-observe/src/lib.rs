@@ -89,6 +89,10 @@ pub enum ObserveError {
 struct Needs {
     request_headers: bool,
     response_headers: bool,
+    /// The trace and span ids as text, for the access log.
+    trace_ids: bool,
+    /// The request's `Host`, for the access log and the server span.
+    host: bool,
 }
 
 /// The observability of a running gateway: its access log, metrics and tracer, as configured.
@@ -174,6 +178,8 @@ impl Observer {
         if let Some(log) = &self.access_log {
             needs.request_headers |= log.needs_request_headers();
             needs.response_headers |= log.needs_response_headers();
+            needs.trace_ids = true;
+            needs.host = true;
         }
         #[cfg(feature = "metrics")]
         if let Some(metrics) = &self.metrics {
@@ -183,6 +189,7 @@ impl Observer {
         if let Some(tracer) = &self.tracer {
             needs.request_headers |= tracer.needs_request_headers();
             needs.response_headers |= tracer.needs_response_headers();
+            needs.host = true;
         }
         needs
     }

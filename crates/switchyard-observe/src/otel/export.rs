@@ -1,117 +1,388 @@
-//! Spans out: the SDK's batch processor, behind a gate that bounds its queue, in front of the OTLP
-//! exporter (tonic gRPC or HTTP/protobuf through hyper) running on a thread and Tokio runtime of its
-//! own.
+//! Spans out: a bounded queue of encoded spans, and an OTLP exporter (gRPC through tonic, or
+//! HTTP/protobuf through hyper) on a thread and Tokio runtime of its own that sends the queue's spans
+//! in batches.
 //!
-//! Requests never wait on the collector: a request ends its spans into a bounded queue and goes on.
-//! A full queue drops spans; an export that fails (a collector down or unreachable) loses its batch
-//! after the exporter's retries. Both are counted and reported with `tracing::warn!` at most once a
-//! minute. The export runtime is the tracer's own, so the exporter works whether or not the tracer is
-//! built inside the gateway's runtime, and a slow collector never takes the gateway's workers.
+//! Requests never wait on the collector: a request appends its encoded span to the queue (a short
+//! lock, no allocation once the queue's buffer has grown) and goes on. A full queue drops spans; an
+//! export that fails (a collector down or unreachable, or answering with an error) loses its batch.
+//! Both are counted and reported with `tracing::warn!` at most once a minute. The export runtime is
+//! the tracer's own, so the exporter works whether or not the tracer is built inside the gateway's
+//! runtime, and a slow collector never takes the gateway's workers.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, HeaderName, HeaderValue};
-use hyper_rustls::HttpsConnectorBuilder;
+use bytes::{Buf, BufMut, Bytes};
+use http::header::CONTENT_TYPE;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use opentelemetry::Context;
-use opentelemetry_http::hyper::HyperClient;
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor};
-use tokio::runtime::Handle;
-use tokio::sync::oneshot;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::{Notify, mpsc};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::transport::Channel;
 
 use super::config::{Collector, Transport, invalid};
+use super::proto;
 use crate::ObserveError;
 
 /// Spans waiting for export at most; more are dropped (the SDK's and Traefik's default).
-const MAX_QUEUE: usize = 2048;
+pub(super) const MAX_QUEUE: usize = 2048;
+/// Spans that make the exporter send without waiting for [`DELAY`] (the SDK's batch size).
+const BATCH: usize = 512;
+/// How long spans wait for a batch to fill (the SDK's schedule delay).
+const DELAY: Duration = Duration::from_secs(5);
 /// How long one export (and a connection to the collector) may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Lost spans are reported at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(60);
-/// The name a server span is renamed to when its request turned out untraced (the router's tracing is
-/// off): the gate drops it instead of exporting it.
-pub(super) const ABANDONED: &str = "switchyard.abandoned";
+/// A request's span buffer keeps at most this much room between spans.
+const SCRATCH_KEEP: usize = 64 * 1024;
+/// The gRPC method of OTLP trace export.
+const GRPC_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-/// The span processor of a tracer: the gate, the batch processor and the exporter behind them.
-pub(super) fn processor(collector: &Collector) -> Result<Gate, ObserveError> {
-    let runtime =
-        ExportRuntime::start().map_err(|e| invalid("tracing", format!("cannot start the span export thread: {e}")))?;
-    let exporter = {
-        // tonic's lazy channel spawns its worker onto the runtime it is built in.
-        let _entered = runtime.handle.enter();
-        otlp_exporter(collector)?
-    };
-    let losses = Arc::new(Losses::default());
-    let queued = Arc::new(AtomicUsize::new(0));
-    let exporter = OnRuntime {
-        inner: Arc::new(exporter),
-        runtime,
-        losses: Arc::clone(&losses),
-        queued: Arc::clone(&queued),
-    };
-    let config = BatchConfigBuilder::default().with_max_queue_size(MAX_QUEUE).build();
-    let batch = BatchSpanProcessor::builder(exporter).with_batch_config(config).build();
-    Ok(Gate { batch, queued, losses })
+thread_local! {
+    /// Where a span is encoded before it joins the queue, reused by every span of the thread.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-fn otlp_exporter(collector: &Collector) -> Result<opentelemetry_otlp::SpanExporter, ObserveError> {
-    let tls = tls_config(collector)?;
-    let built = match collector.transport {
-        Transport::Grpc => grpc_exporter(collector, tls)?,
-        Transport::Http => http_exporter(collector, tls)?,
-    };
-    built.map_err(|e| invalid(collector.key, e.to_string()))
+/// The spans waiting for export, each already a `ScopeSpans.spans` field.
+#[derive(Debug, Default)]
+struct Batch {
+    spans: Vec<u8>,
+    count: usize,
 }
 
-type Built = Result<opentelemetry_otlp::SpanExporter, opentelemetry_otlp::ExporterBuildError>;
+/// The queue between the requests and the exporter.
+#[derive(Debug, Default)]
+pub(super) struct Queue {
+    batch: Mutex<Batch>,
+    /// Wakes the exporter when a batch is full.
+    full: Notify,
+    losses: Losses,
+}
 
-fn grpc_exporter(collector: &Collector, tls: Option<rustls::ClientConfig>) -> Result<Built, ObserveError> {
+impl Queue {
+    /// Encodes a span with `write` and queues it; drops (and counts) it when the queue is full.
+    pub(super) fn submit(&self, write: impl FnOnce(&mut Vec<u8>)) {
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            write(scratch);
+            self.push(scratch);
+            if scratch.capacity() > SCRATCH_KEEP {
+                *scratch = Vec::new();
+            }
+        });
+    }
+
+    fn push(&self, span: &[u8]) {
+        let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
+        if batch.count >= MAX_QUEUE {
+            drop(batch);
+            self.losses.dropped();
+            return;
+        }
+        proto::bytes(&mut batch.spans, 2, span);
+        batch.count += 1;
+        let full = batch.count == BATCH;
+        drop(batch);
+        if full {
+            self.full.notify_one();
+        }
+    }
+
+    /// Takes every queued span.
+    fn take(&self) -> Batch {
+        let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
+        let capacity = batch.spans.capacity().min(BATCH * 1024);
+        std::mem::replace(
+            &mut *batch,
+            Batch {
+                spans: Vec::with_capacity(capacity),
+                count: 0,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+impl Queue {
+    /// The queued spans' fields, taken.
+    pub(super) fn take_for_tests(&self) -> Vec<u8> {
+        self.take().spans
+    }
+
+    pub(super) fn count_for_tests(&self) -> usize {
+        self.batch.lock().unwrap_or_else(PoisonError::into_inner).count
+    }
+
+    pub(super) fn dropped_for_tests(&self) -> u64 {
+        self.losses.state.lock().unwrap_or_else(PoisonError::into_inner).dropped
+    }
+}
+
+/// What the export thread is asked besides exporting.
+#[derive(Debug)]
+enum Control {
+    /// Export what is queued now, then say so.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// The export thread of a tracer. It ends when this is dropped.
+#[derive(Debug)]
+pub(super) struct Exporter {
+    control: mpsc::UnboundedSender<Control>,
+}
+
+/// What every export request carries besides the spans: the encoded `Resource` and
+/// `InstrumentationScope`.
+#[derive(Debug)]
+pub(super) struct Envelope {
+    pub(super) resource: Vec<u8>,
+    pub(super) scope: Vec<u8>,
+}
+
+impl Exporter {
+    /// Starts the export thread for `collector`, sending `queue`'s spans.
+    pub(super) fn start(collector: &Collector, queue: Arc<Queue>, envelope: Envelope) -> Result<Self, ObserveError> {
+        let cannot = |e: std::io::Error| invalid("tracing", format!("cannot start the span export thread: {e}"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(cannot)?;
+        let sender = {
+            // tonic's lazy channel spawns its worker onto the runtime it is built in.
+            let _entered = runtime.enter();
+            Sender::new(collector)?
+        };
+        let (control, requests) = mpsc::unbounded_channel();
+        let export = Export {
+            queue,
+            sender,
+            envelope,
+        };
+        std::thread::Builder::new()
+            .name("switchyard-otlp".into())
+            .spawn(move || runtime.block_on(export.run(requests)))
+            .map_err(cannot)?;
+        Ok(Self { control })
+    }
+
+    /// Exports what is queued now; waits `timeout` at most.
+    pub(super) fn flush(&self, timeout: Duration) {
+        let (done, wait) = std::sync::mpsc::channel();
+        if self.control.send(Control::Flush(done)).is_ok() && wait.recv_timeout(timeout).is_err() {
+            tracing::warn!("tracing: spans were still being exported after {timeout:?}");
+        }
+    }
+}
+
+/// The export thread's state.
+struct Export {
+    queue: Arc<Queue>,
+    sender: Sender,
+    envelope: Envelope,
+}
+
+impl Export {
+    async fn run(self, mut control: mpsc::UnboundedReceiver<Control>) {
+        loop {
+            let flush = tokio::select! {
+                () = self.queue.full.notified() => None,
+                () = tokio::time::sleep(DELAY) => None,
+                message = control.recv() => match message {
+                    Some(Control::Flush(done)) => Some(done),
+                    None => break,
+                },
+            };
+            self.export().await;
+            if let Some(done) = flush {
+                let _ = done.send(());
+            }
+        }
+        self.export().await;
+    }
+
+    async fn export(&self) {
+        let batch = self.queue.take();
+        if batch.count == 0 {
+            return;
+        }
+        let envelope = &self.envelope;
+        let body = proto::export_request(&envelope.resource, &envelope.scope, &batch.spans);
+        let sent = tokio::time::timeout(TIMEOUT, self.sender.send(Bytes::from(body))).await;
+        let failure = match sent {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => error,
+            Err(_) => format!("no answer from the collector within {TIMEOUT:?}"),
+        };
+        self.queue.losses.failed(batch.count, &failure);
+    }
+}
+
+/// How export requests reach the collector.
+enum Sender {
+    Grpc {
+        channel: Channel,
+        metadata: tonic::metadata::MetadataMap,
+    },
+    Http {
+        client: Box<HttpClient>,
+        uri: Uri,
+        headers: HeaderMap,
+    },
+}
+
+/// The HTTP/protobuf client, with TLS for an `https` collector.
+enum HttpClient {
+    Plain(Client<HttpConnector, Full<Bytes>>),
+    Tls(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
+}
+
+impl Sender {
+    fn new(collector: &Collector) -> Result<Self, ObserveError> {
+        let tls = tls_config(collector)?;
+        let headers = headers(collector)?;
+        Ok(match collector.transport {
+            Transport::Grpc => Self::Grpc {
+                channel: grpc_channel(collector, tls)?,
+                metadata: tonic::metadata::MetadataMap::from_headers(headers),
+            },
+            Transport::Http => {
+                let uri = collector
+                    .endpoint
+                    .parse::<Uri>()
+                    .map_err(|e| invalid(&format!("{}.endpoint", collector.key), e.to_string()))?;
+                Self::Http {
+                    client: Box::new(http_client(tls)),
+                    uri,
+                    headers,
+                }
+            }
+        })
+    }
+
+    /// Sends one `ExportTraceServiceRequest`.
+    async fn send(&self, body: Bytes) -> Result<(), String> {
+        match self {
+            Self::Grpc { channel, metadata } => {
+                let mut grpc = tonic::client::Grpc::new(channel.clone());
+                grpc.ready().await.map_err(|e| e.to_string())?;
+                let request = tonic::Request::from_parts(metadata.clone(), tonic::Extensions::default(), body);
+                let path = PathAndQuery::from_static(GRPC_EXPORT);
+                let answer = grpc.unary(request, path, RawCodec).await;
+                answer
+                    .map(drop)
+                    .map_err(|status| format!("{}: {}", status.code(), status.message()))
+            }
+            Self::Http { client, uri, headers } => post(client, uri, headers, body).await,
+        }
+    }
+}
+
+/// Posts one export request over HTTP; a status other than 2xx is a failure.
+async fn post(client: &HttpClient, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Result<(), String> {
+    let mut request = Request::post(uri.clone())
+        .body(Full::new(body))
+        .map_err(|e| e.to_string())?;
+    request.headers_mut().extend(headers.clone());
+    request
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
+    let response = match client {
+        HttpClient::Plain(client) => client.request(request).await,
+        HttpClient::Tls(client) => client.request(request).await,
+    };
+    let response = response.map_err(|e| error_chain(&e))?;
+    let status = response.status();
+    // Read to the end, so that the connection goes back to the pool.
+    let _ = response.into_body().collect().await;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("the collector answered {status}"))
+    }
+}
+
+/// An error and its sources, `: `-separated (hyper's own message says little).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn http_client(tls: Option<rustls::ClientConfig>) -> HttpClient {
+    let builder = Client::builder(TokioExecutor::new());
+    match tls {
+        Some(tls) => {
+            let https = HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+            HttpClient::Tls(builder.build(https.enable_http1().wrap_connector(tcp())))
+        }
+        None => HttpClient::Plain(builder.build(tcp())),
+    }
+}
+
+fn grpc_channel(collector: &Collector, tls: Option<rustls::ClientConfig>) -> Result<Channel, ObserveError> {
     let endpoint = tonic::transport::Endpoint::from_shared(collector.endpoint.clone())
         .map_err(|e| invalid(&format!("{}.endpoint", collector.key), e.to_string()))?
         .timeout(TIMEOUT)
         .connect_timeout(TIMEOUT);
-    let channel = match tls {
+    Ok(match tls {
         Some(tls) => {
             let https = HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
             endpoint.connect_with_connector_lazy(https.enable_http2().wrap_connector(tcp()))
         }
         None => endpoint.connect_with_connector_lazy(tcp()),
-    };
-    let metadata = tonic::metadata::MetadataMap::from_headers(headers(collector)?);
-    Ok(opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_channel(channel)
-        .with_metadata(metadata)
-        .with_timeout(TIMEOUT)
-        .build())
+    })
 }
 
-fn http_exporter(collector: &Collector, tls: Option<rustls::ClientConfig>) -> Result<Built, ObserveError> {
-    headers(collector)?;
-    let headers: HashMap<String, String> = collector.headers.clone().into_iter().collect();
-    let builder = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(collector.endpoint.clone())
-        .with_headers(headers)
-        .with_timeout(TIMEOUT);
-    Ok(match tls {
-        Some(tls) => {
-            let https = HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
-            let connector = https.enable_http1().wrap_connector(tcp());
-            builder
-                .with_http_client(HyperClient::new(connector, TIMEOUT, None))
-                .build()
-        }
-        None => builder.with_http_client(HyperClient::new(tcp(), TIMEOUT, None)).build(),
-    })
+/// A gRPC codec for messages that are already protobuf: the export request is written by
+/// [`proto`], and the answer (an `ExportTraceServiceResponse`) is not read.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = ();
+    type Encoder = Self;
+    type Decoder = Self;
+
+    fn encoder(&mut self) -> Self {
+        *self
+    }
+
+    fn decoder(&mut self) -> Self {
+        *self
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = ();
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, tonic::Status> {
+        src.advance(src.remaining());
+        Ok(Some(()))
+    }
 }
 
 /// The TCP connector under both transports.
@@ -149,102 +420,6 @@ fn headers(collector: &Collector) -> Result<HeaderMap, ObserveError> {
     Ok(map)
 }
 
-/// A current-thread Tokio runtime on a thread of its own, for the exporter's I/O. It stops when this
-/// is dropped (with the exporter, when the batch processor's thread ends).
-#[derive(Debug)]
-struct ExportRuntime {
-    handle: Handle,
-    _stop: oneshot::Sender<()>,
-}
-
-impl ExportRuntime {
-    fn start() -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let handle = runtime.handle().clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("switchyard-otlp".into())
-            .spawn(move || runtime.block_on(async move { drop(stopped.await) }))?;
-        Ok(Self { handle, _stop: stop })
-    }
-}
-
-/// The OTLP exporter, run on the export runtime; the batch processor's thread only waits for it.
-#[derive(Debug)]
-struct OnRuntime {
-    inner: Arc<opentelemetry_otlp::SpanExporter>,
-    runtime: ExportRuntime,
-    losses: Arc<Losses>,
-    queued: Arc<AtomicUsize>,
-}
-
-impl SpanExporter for OnRuntime {
-    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        let spans = batch.len();
-        self.queued.fetch_sub(spans, Ordering::Relaxed);
-        let inner = Arc::clone(&self.inner);
-        let task = self.runtime.handle.spawn(async move { inner.export(batch).await });
-        let losses = Arc::clone(&self.losses);
-        async move {
-            let result = task
-                .await
-                .unwrap_or_else(|e| Err(OTelSdkError::InternalFailure(e.to_string())));
-            if let Err(error) = &result {
-                losses.failed(spans, error);
-            }
-            result
-        }
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        // Called once, when the provider is built, before any export holds the exporter.
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.set_resource(resource);
-        }
-    }
-}
-
-/// In front of the batch processor: drops abandoned server spans and spans beyond the queue's bound
-/// (counting them, which the batch processor does not tell).
-#[derive(Debug)]
-pub(super) struct Gate {
-    batch: BatchSpanProcessor,
-    queued: Arc<AtomicUsize>,
-    losses: Arc<Losses>,
-}
-
-impl SpanProcessor for Gate {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
-
-    fn on_end(&self, span: SpanData) {
-        if span.name == ABANDONED {
-            return;
-        }
-        if self.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUE {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-            self.losses.dropped();
-            return;
-        }
-        self.batch.on_end(span);
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.batch.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.batch.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.batch.set_resource(resource);
-    }
-}
-
 /// Spans lost since the last warning.
 #[derive(Debug, Default)]
 pub(super) struct Losses {
@@ -260,14 +435,14 @@ struct LossState {
 }
 
 impl Losses {
-    fn dropped(&self) {
+    pub(super) fn dropped(&self) {
         self.record(|state| state.dropped += 1);
     }
 
-    fn failed(&self, spans: usize, error: &OTelSdkError) {
+    fn failed(&self, spans: usize, error: &str) {
         self.record(|state| {
             state.failed += spans as u64;
-            state.error = Some(error.to_string());
+            state.error = Some(error.to_owned());
         });
     }
 

@@ -2,59 +2,67 @@
 //! exported over OTLP (gRPC or HTTP/protobuf), with the trace context read from and written to
 //! requests by the propagators `OTEL_PROPAGATORS` names.
 //!
-//! Each [`Tracer`] owns its `SdkTracerProvider` (nothing global): a `ParentBased(TraceIdRatioBased)`
-//! sampler at `sampleRate`, a resource with `service.name` and the `resourceAttributes`, and the
-//! export pipeline of [`export`].
+//! Each [`Tracer`] owns its pipeline (nothing global): a parent-based ratio sampler at `sampleRate`
+//! (a request follows its caller's decision; a new trace is sampled by its id, as OpenTelemetry's
+//! `ParentBased(TraceIdRatioBased)`), a resource with `service.name` and the `resourceAttributes`, and
+//! the exporter of [`export`].
 //!
-//! The server span starts when the request arrives, so that the client spans of the attempts are its
-//! children and the upstream sees it as their parent. Whether it is exported is known only once the
-//! router matched: the layer ends it ([`ServerSpan::end`]) when the router's tracing is on; otherwise
-//! it is dropped, renamed [`export::ABANDONED`], and the gate in front of the batch processor throws
-//! it away. Attempts read the same switch from the request's record: a router without tracing gets no
-//! client spans and no propagation headers (the client's pass through, as in Traefik).
+//! Spans are not built as objects: what a span says is written as OTLP protobuf ([`proto`]) straight
+//! from the request's [`Exchange`] when its response ends, and from the upstream request when an
+//! attempt starts and ends. OpenTelemetry's SDK spent about 90,000 instructions per traced request
+//! on span objects, attribute vectors and their conversion to protobuf; this costs a small fraction
+//! of that, and the collector receives the same messages.
+//!
+//! The server span's ids exist from the request's arrival, so that the client spans of the attempts
+//! are its children and the upstream sees them as parents; it is written only when the router that
+//! matched traces requests. Attempts read the same switch from the request's record: a router without
+//! tracing gets no client spans and no propagation headers (the client's pass through, as in
+//! Traefik).
 
 mod config;
 mod export;
+mod ids;
 mod propagation;
+mod proto;
 mod span;
 mod sw8;
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use http::{Extensions, Request, StatusCode};
-use opentelemetry::trace::{
-    Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
-};
-use opentelemetry::{Context, InstrumentationScope, KeyValue};
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector};
-use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
+use http::header::USER_AGENT;
+use http::{Extensions, HeaderValue, Request, StatusCode};
 use switchyard_config::Tracing;
 use switchyard_middleware::{AttemptEnd, AttemptObserver, RequestBody, RequestRecord};
 
 use self::config::invalid;
-use self::propagation::Propagation;
-use self::span::Capture;
+use self::export::{Envelope, Exporter, Queue};
+use self::ids::{SpanId, TraceId};
+use self::propagation::{Incoming, Outgoing, Propagation, SpanContext};
+use self::span::{Capture, Head};
 use self::sw8::{Sw8Exit, Sw8Identity};
 use crate::layer::RequestHead;
 use crate::{Exchange, ObserveError, Observer, TraceIds};
 
-/// The instrumentation scope of switchyard's spans.
+/// The instrumentation scope of switchyard's spans, and the `telemetry.sdk.name` of its resource.
 const SCOPE: &str = "switchyard";
 /// The version reported as `service.version` and as the scope's.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// How long [`Tracer::flush`] waits for the collector.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The tracer of a gateway: see the [module](self).
 #[derive(Debug)]
 pub(crate) struct Tracer {
-    provider: SdkTracerProvider,
+    exporter: Exporter,
     shared: Arc<Shared>,
 }
 
 /// What the spans of every request share.
 #[derive(Debug, Clone)]
 struct Shared {
-    tracer: SdkTracer,
+    queue: Arc<Queue>,
+    sampler: Sampler,
     propagation: Arc<Propagation>,
     capture: Capture,
     sw8: Sw8Identity,
@@ -63,25 +71,26 @@ struct Shared {
 impl Tracer {
     /// The tracer `tracing` configures, its propagators from `OTEL_PROPAGATORS`.
     pub(crate) fn new(tracing: &Tracing) -> Result<Self, ObserveError> {
-        let sampler = sampler(tracing.sample_rate)?;
+        let sampler = Sampler::new(tracing.sample_rate)?;
         let capture = Capture::new(tracing)?;
         let collector = config::collector(tracing.otlp.as_ref())?;
         let resource = resource(tracing);
         let sw8 = Sw8Identity::new(&tracing.service_name, &instance(&resource));
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(export::processor(&collector)?)
-            .with_sampler(sampler)
-            .with_resource(resource)
-            .build();
-        let scope = InstrumentationScope::builder(SCOPE).with_version(VERSION).build();
+        let queue = Arc::new(Queue::default());
+        let envelope = Envelope {
+            resource: proto::resource(&resource),
+            scope: proto::scope(SCOPE, VERSION),
+        };
+        let exporter = Exporter::start(&collector, Arc::clone(&queue), envelope)?;
         let shared = Shared {
-            tracer: provider.tracer_with_scope(scope),
+            queue,
+            sampler,
             propagation: Arc::new(Propagation::from_env(&sw8)),
             capture,
             sw8,
         };
         Ok(Self {
-            provider,
+            exporter,
             shared: Arc::new(shared),
         })
     }
@@ -107,73 +116,146 @@ impl Tracer {
 
     /// Exports the spans waiting in the queue (the gateway stops); waits a few seconds at most.
     pub(crate) fn flush(&self) {
-        if let Err(error) = self.provider.force_flush() {
-            tracing::warn!("tracing: flushing spans: {error}");
-        }
+        self.exporter.flush(FLUSH_TIMEOUT);
     }
 
     /// The server span of a request that just arrived, child of the context its headers carry. Every
     /// request gets one, sampled or not, so that the sampling decision travels upstream.
     pub(crate) fn start(&self, req: &Request<RequestBody>, head: &RequestHead) -> Option<ServerSpan> {
         let shared = &self.shared;
-        let parent = shared.propagation.extract(req.headers());
-        let builder = SpanBuilder::from_name(head.method.to_string())
-            .with_kind(SpanKind::Server)
-            .with_start_time(head.start);
-        let mut span = shared.tracer.build_with_context(builder, &parent);
-        if span.is_recording() {
-            span.set_attributes(span::server_request(head, req.headers(), &shared.capture));
-        }
-        let server = span.span_context().clone();
+        let incoming = shared.propagation.extract(req.headers());
+        let trace_id = incoming.parent.map_or_else(TraceId::random, |p| p.trace_id);
+        let sampled = incoming
+            .parent
+            .map_or_else(|| shared.sampler.samples(trace_id), |p| p.sampled);
+        let span = SpanContext {
+            trace_id,
+            span_id: SpanId::random(),
+            sampled,
+        };
+        let endpoint = shared
+            .propagation
+            .has_sw8()
+            .then(|| format!("{}:{}", head.method, head.uri.path()));
+        let user_agent = sampled.then(|| req.headers().get(USER_AGENT).cloned()).flatten();
         let attempts = Attempts {
             shared: Arc::clone(shared),
-            cx: parent.with_remote_span_context(server.clone()),
-            endpoint: format!("{}:{}", head.method, head.uri.path()),
+            server: span,
+            incoming,
+            endpoint,
             entry_tracing: head.signals.tracing,
         };
         Some(ServerSpan {
-            span: Some(span),
-            server,
+            user_agent,
             attempts: Arc::new(attempts),
-            capture: shared.capture.clone(),
         })
     }
 }
 
-/// `sampleRate` as Traefik samples: the parent's decision when there is one, else the trace id's ratio.
-fn sampler(rate: f64) -> Result<Sampler, ObserveError> {
-    if !(0.0..=1.0).contains(&rate) {
-        return Err(invalid(
-            "tracing.sampleRate",
-            format!("{rate} is not between 0.0 and 1.0"),
-        ));
-    }
-    Ok(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(rate))))
+/// `sampleRate` as Traefik samples: the parent's decision when there is one (see [`Tracer::start`]),
+/// else the trace id's ratio, as OpenTelemetry's `TraceIdRatioBased` decides it.
+#[derive(Debug, Clone, Copy)]
+struct Sampler {
+    /// Trace ids whose low 63 bits are below this are sampled.
+    bound: u64,
+    always: bool,
 }
 
-/// The resource of the spans: the SDK's, `service.name`, `service.version`, `globalAttributes` (the
-/// deprecated name) then `resourceAttributes`, then `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME`
-/// over them, in Traefik's order.
-fn resource(tracing: &Tracing) -> Resource {
-    let attributes = (tracing.global_attributes.iter())
-        .chain(&tracing.resource_attributes)
-        .map(|(key, value)| KeyValue::new(key.clone(), value.clone()));
-    let builder = Resource::builder_empty()
-        .with_detector(Box::new(TelemetryResourceDetector))
-        .with_service_name(tracing.service_name.clone())
-        .with_attribute(KeyValue::new("service.version", VERSION))
-        .with_attributes(attributes)
-        .with_detector(Box::new(EnvResourceDetector::new()));
-    match std::env::var("OTEL_SERVICE_NAME") {
-        Ok(name) if !name.is_empty() => builder.with_service_name(name),
-        _ => builder,
+impl Sampler {
+    fn new(rate: f64) -> Result<Self, ObserveError> {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(invalid(
+                "tracing.sampleRate",
+                format!("{rate} is not between 0.0 and 1.0"),
+            ));
+        }
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "the rate is in [0, 1], so the bound is in [0, 2^63]"
+        )]
+        let bound = (rate * (1u64 << 63) as f64) as u64;
+        Ok(Self {
+            bound,
+            always: rate >= 1.0,
+        })
     }
-    .build()
+
+    fn samples(self, trace_id: TraceId) -> bool {
+        #[expect(clippy::cast_possible_truncation, reason = "the trace id's low 64 bits")]
+        let low = trace_id.0 as u64;
+        self.always || (low >> 1) < self.bound
+    }
+}
+
+/// The resource of the spans: `telemetry.sdk.*`, `service.name`, `service.version`, `globalAttributes`
+/// (the deprecated name) then `resourceAttributes`, then `OTEL_RESOURCE_ATTRIBUTES` and
+/// `OTEL_SERVICE_NAME` over them, in Traefik's order. A later key replaces an earlier one.
+fn resource(tracing: &Tracing) -> Vec<(String, String)> {
+    let mut attributes = Vec::new();
+    let mut set = |key: &str, value: &str| match attributes.iter_mut().find(|(k, _): &&mut (String, String)| k == key) {
+        Some((_, old)) => *old = value.to_owned(),
+        None => attributes.push((key.to_owned(), value.to_owned())),
+    };
+    set("telemetry.sdk.name", SCOPE);
+    set("telemetry.sdk.language", "rust");
+    set("telemetry.sdk.version", VERSION);
+    set("service.name", &tracing.service_name);
+    set("service.version", VERSION);
+    for (key, value) in tracing.global_attributes.iter().chain(&tracing.resource_attributes) {
+        set(key, value);
+    }
+    let env = std::env::var("OTEL_RESOURCE_ATTRIBUTES").unwrap_or_default();
+    for (key, value) in env_attributes(&env) {
+        set(&key, &value);
+    }
+    if let Ok(name) = std::env::var("OTEL_SERVICE_NAME").map(|n| n.trim().to_owned()) {
+        if !name.is_empty() {
+            set("service.name", &name);
+        }
+    }
+    attributes
+}
+
+/// `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs separated by commas, values percent-encoded; pairs
+/// without `=` or with an empty key are skipped.
+fn env_attributes(text: &str) -> Vec<(String, String)> {
+    text.split(',')
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            let key = key.trim();
+            (!key.is_empty()).then(|| (key.to_owned(), percent_decode(value.trim())))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let hex = tail
+            .get(..2)
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (b, hex) {
+            (b'%', Some(decoded)) => {
+                bytes.push(decoded);
+                rest = &tail[2..];
+            }
+            _ => {
+                bytes.push(b);
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The instance SkyWalking is told about: `service.instance.id`, else the host's name.
-fn instance(resource: &Resource) -> String {
-    let configured = resource.get(&"service.instance.id".into()).map(|v| v.to_string());
+fn instance(resource: &[(String, String)]) -> String {
+    let configured = resource
+        .iter()
+        .find(|(k, _)| k == "service.instance.id")
+        .map(|(_, v)| v.clone());
     configured
         .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
         .unwrap_or_else(|| SCOPE.to_owned())
@@ -182,10 +264,9 @@ fn instance(resource: &Resource) -> String {
 /// A request's server span; see the [module](self) for when it is exported.
 #[derive(Debug)]
 pub(crate) struct ServerSpan {
-    span: Option<opentelemetry_sdk::trace::Span>,
-    server: SpanContext,
+    /// The request's `User-Agent`, kept when the span is sampled.
+    user_agent: Option<HeaderValue>,
     attempts: Arc<Attempts>,
-    capture: Capture,
 }
 
 impl ServerSpan {
@@ -196,31 +277,38 @@ impl ServerSpan {
 
     /// The trace and span ids, for the access log.
     pub(crate) fn ids(&self) -> TraceIds {
+        let span = self.attempts.server;
         TraceIds {
-            trace_id: self.server.trace_id().to_string(),
-            span_id: self.server.span_id().to_string(),
+            trace_id: span.trace_id.to_string(),
+            span_id: span.span_id.to_string(),
         }
     }
 
-    /// Ends the span when the response has ended, with the response's attributes and status.
-    pub(crate) fn end(mut self, exchange: &Exchange) {
-        let Some(mut span) = self.span.take() else {
+    /// Writes the span, when it is sampled, now that the response has ended.
+    pub(crate) fn end(self, exchange: &Exchange) {
+        let attempts = &*self.attempts;
+        let span = attempts.server;
+        if !span.sampled {
             return;
+        }
+        let shared = &attempts.shared;
+        let name = exchange.method.as_str();
+        let head = Head {
+            trace_id: span.trace_id,
+            span_id: span.span_id,
+            parent: attempts.incoming.parent.map(|p| (p.span_id, true)),
+            sampled: true,
+            trace_state: attempts.incoming.trace_state.as_ref(),
+            name,
+            kind: proto::KIND_SERVER,
+            start: exchange.start,
+            end: exchange.start + exchange.duration,
         };
-        if span.is_recording() {
-            span.set_attributes(span::server_response(exchange, &self.capture));
-            span.set_status(span::server_status(exchange));
-        }
-        span.end_with_timestamp(exchange.start + exchange.duration);
-    }
-}
-
-impl Drop for ServerSpan {
-    fn drop(&mut self) {
-        // Not ended: the router's tracing is off. The gate drops what the SDK ends here.
-        if let Some(mut span) = self.span.take() {
-            span.update_name(export::ABANDONED);
-        }
+        shared.queue.submit(|buf| {
+            span::head(buf, &head);
+            span::server_attributes(buf, exchange, self.user_agent.as_ref(), &shared.capture);
+            span::server_status(buf, exchange);
+        });
     }
 }
 
@@ -228,10 +316,12 @@ impl Drop for ServerSpan {
 #[derive(Debug)]
 struct Attempts {
     shared: Arc<Shared>,
-    /// The request's extracted context (baggage, SkyWalking origin) with the server span as parent.
-    cx: Context,
-    /// The server side's SkyWalking endpoint, `GET:/path`.
-    endpoint: String,
+    /// The server span.
+    server: SpanContext,
+    /// What the request's headers carried (trace state, baggage, SkyWalking origin).
+    incoming: Incoming,
+    /// The server side's SkyWalking endpoint, `GET:/path`, when `sw8` propagates.
+    endpoint: Option<String>,
     /// Whether the entrypoint traces requests whose router says nothing.
     entry_tracing: bool,
 }
@@ -242,33 +332,47 @@ impl AttemptObserver for Attempts {
             return Box::new(Untraced);
         }
         let shared = &self.shared;
-        let builder = SpanBuilder::from_name(span::CLIENT_SPAN).with_kind(SpanKind::Client);
-        let mut client = shared.tracer.build_with_context(builder, &self.cx);
-        let target = span::Target::of(server, &parts.uri);
-        if client.is_recording() {
-            client.set_attributes(span::client_request(parts, &target, &shared.capture));
-        }
-        let exit = Sw8Exit {
-            endpoint: self.endpoint.clone(),
-            target: span::target_address(&target),
+        let client = SpanContext {
+            span_id: SpanId::random(),
+            ..self.server
         };
-        let cx = self
-            .cx
-            .with_remote_span_context(client.span_context().clone())
-            .with_value(exit);
-        shared.propagation.inject(&cx, &mut parts.headers);
-        Box::new(ClientSpan(client))
+        let target = span::Target::of(server, &parts.uri);
+        let exit = self.endpoint.as_ref().map(|endpoint| Sw8Exit {
+            endpoint: endpoint.clone(),
+            target: target.address(),
+        });
+        let mut attributes = Vec::with_capacity(if client.sampled { 256 } else { 0 });
+        if client.sampled {
+            span::client_attributes(&mut attributes, parts, &target, &shared.capture);
+        }
+        let out = Outgoing {
+            span: client,
+            incoming: &self.incoming,
+            exit: exit.as_ref(),
+        };
+        shared.propagation.inject(&out, &mut parts.headers);
+        if !client.sampled {
+            return Box::new(Untraced);
+        }
+        Box::new(ClientSpan {
+            shared: Arc::clone(shared),
+            span: client.span_id,
+            server: self.server,
+            trace_state: self.incoming.trace_state.clone(),
+            start: SystemTime::now(),
+            attributes,
+        })
     }
 }
 
 /// Whether the router that matched the request traces it (as its entrypoint, `entry`, does when the
 /// router has no `observability` section, or before routing, or without a record).
 fn traced(extensions: &Extensions, entry: bool) -> bool {
-    let signals = RequestRecord::of(extensions).and_then(|record| record.progress().signals);
+    let signals = RequestRecord::of(extensions).and_then(|record| record.signals());
     signals.map_or(entry, |s| s.tracing)
 }
 
-/// An attempt of a request its router does not trace.
+/// An attempt of a request its router does not trace, or that is not sampled.
 struct Untraced;
 
 impl AttemptEnd for Untraced {
@@ -276,21 +380,52 @@ impl AttemptEnd for Untraced {
     fn failed(self: Box<Self>, _cause: &str) {}
 }
 
-/// The client span of an attempt.
-struct ClientSpan(opentelemetry_sdk::trace::Span);
+/// The client span of an attempt, written when the attempt ends.
+struct ClientSpan {
+    shared: Arc<Shared>,
+    span: SpanId,
+    /// The server span: the parent.
+    server: SpanContext,
+    trace_state: Option<HeaderValue>,
+    start: SystemTime,
+    /// The attributes known when the attempt started, encoded.
+    attributes: Vec<u8>,
+}
+
+impl ClientSpan {
+    fn end(&self, answer: Result<u16, &str>) {
+        let head = Head {
+            trace_id: self.server.trace_id,
+            span_id: self.span,
+            parent: Some((self.server.span_id, false)),
+            sampled: true,
+            trace_state: self.trace_state.as_ref(),
+            name: span::CLIENT_SPAN,
+            kind: proto::KIND_CLIENT,
+            start: self.start,
+            end: SystemTime::now(),
+        };
+        self.shared.queue.submit(|buf| {
+            span::head(buf, &head);
+            buf.extend_from_slice(&self.attributes);
+            match answer {
+                Ok(code) => {
+                    span::client_answer(buf, code);
+                    span::client_status(buf, code);
+                }
+                Err(cause) => proto::error_status(buf, cause),
+            }
+        });
+    }
+}
 
 impl AttemptEnd for ClientSpan {
-    fn answered(mut self: Box<Self>, status: StatusCode) {
-        let code = status.as_u16();
-        self.0
-            .set_attribute(KeyValue::new("http.response.status_code", i64::from(code)));
-        self.0.set_status(span::client_status(code));
-        self.0.end();
+    fn answered(self: Box<Self>, status: StatusCode) {
+        self.end(Ok(status.as_u16()));
     }
 
-    fn failed(mut self: Box<Self>, cause: &str) {
-        self.0.set_status(Status::error(cause.to_owned()));
-        self.0.end();
+    fn failed(self: Box<Self>, cause: &str) {
+        self.end(Err(cause));
     }
 }
 
@@ -330,34 +465,4 @@ impl Observer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sample_rates_outside_zero_to_one_are_errors() {
-        assert!(sampler(0.0).is_ok() && sampler(1.0).is_ok());
-        for bad in [-0.1, 1.5, f64::NAN] {
-            assert!(matches!(sampler(bad), Err(ObserveError::Invalid { key, .. }) if key == "tracing.sampleRate"));
-        }
-    }
-
-    #[test]
-    fn the_resource_names_the_service_and_resource_attributes_win_over_global_ones() {
-        let tracing = Tracing {
-            service_name: "edge".into(),
-            global_attributes: [
-                ("deployment.environment".into(), "old".into()),
-                ("team".into(), "a".into()),
-            ]
-            .into(),
-            resource_attributes: [("deployment.environment".into(), "prod".into())].into(),
-            ..Tracing::default()
-        };
-        let resource = resource(&tracing);
-        let get = |key: &'static str| resource.get(&key.into()).map(|v| v.to_string());
-        assert_eq!(get("service.name").as_deref(), Some("edge"));
-        assert_eq!(get("deployment.environment").as_deref(), Some("prod"));
-        assert_eq!(get("team").as_deref(), Some("a"));
-        assert_eq!(get("telemetry.sdk.name").as_deref(), Some("opentelemetry"));
-    }
-}
+mod tests;

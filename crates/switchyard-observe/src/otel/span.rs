@@ -1,21 +1,20 @@
-//! What the spans say: the server span of a request and the client span of each attempt, with
-//! OpenTelemetry's HTTP semantic-convention attributes as Traefik records them (span names `GET`…
-//! and `ReverseProxy`, `entry_point`, redacted query parameters, captured headers) and the router and
-//! service names Traefik puts on its router span.
+//! What the spans say, written as OTLP protobuf: the server span of a request and the client span of
+//! each attempt, with OpenTelemetry's HTTP semantic-convention attributes as Traefik records them
+//! (span names `GET`… and `ReverseProxy`, `entry_point`, redacted query parameters, captured headers)
+//! and the router and service names Traefik puts on its router span.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::USER_AGENT;
-use http::uri::Authority;
-use http::{HeaderMap, HeaderName, Uri, Version};
-use opentelemetry::trace::Status;
-use opentelemetry::{Array, KeyValue, StringValue, Value};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri, Version};
 use switchyard_config::Tracing;
 use switchyard_middleware::query_escape;
 
 use super::config::invalid;
-use crate::layer::RequestHead;
+use super::ids::{SpanId, TraceId};
+use super::proto::{self, span as field};
 use crate::{Exchange, ObserveError};
 
 /// The name of a client span, Traefik's.
@@ -23,6 +22,8 @@ pub(super) const CLIENT_SPAN: &str = "ReverseProxy";
 
 /// What a query parameter not in `safeQueryParams` reads as.
 const REDACTED: &str = "REDACTED";
+
+const ATTR: u32 = field::ATTRIBUTES;
 
 /// Which headers and query parameters the spans record.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +48,12 @@ impl Capture {
         !self.request.is_empty()
     }
 
+    /// The request headers recorded, for the tests.
+    #[cfg(test)]
+    pub(super) fn request_names(&self) -> &[HeaderName] {
+        &self.request
+    }
+
     /// Whether response headers are recorded.
     pub(super) fn has_response_headers(&self) -> bool {
         !self.response.is_empty()
@@ -62,100 +69,188 @@ fn header_names(names: &[String], key: &str) -> Result<Vec<HeaderName>, ObserveE
     Ok(names?.into_iter().filter(|n| *n != USER_AGENT).collect())
 }
 
-/// The attributes of a server span known when the request arrives.
-pub(super) fn server_request(head: &RequestHead, headers: &HeaderMap, capture: &Capture) -> Vec<KeyValue> {
-    let scheme = if head.tls { "https" } else { "http" };
-    let mut attributes = vec![
-        KeyValue::new("entry_point", head.entry_point.to_string()),
-        KeyValue::new("http.request.method", head.method.to_string()),
-        KeyValue::new("network.protocol.version", protocol_version(head.version)),
-        KeyValue::new("http.request.body.size", i64::try_from(head.size).unwrap_or(i64::MAX)),
-        KeyValue::new("url.path", head.uri.path().to_owned()),
-        KeyValue::new("url.scheme", scheme),
-    ];
-    if let Some(query) = head.uri.query() {
-        attributes.push(KeyValue::new("url.query", safe_query(query, &capture.safe_query)));
+/// What every span says of itself: its ids, its parent, its name and kind, and when it ran.
+#[derive(Debug)]
+pub(super) struct Head<'a> {
+    pub(super) trace_id: TraceId,
+    pub(super) span_id: SpanId,
+    /// The parent span, and whether it is in another process.
+    pub(super) parent: Option<(SpanId, bool)>,
+    pub(super) sampled: bool,
+    pub(super) trace_state: Option<&'a HeaderValue>,
+    pub(super) name: &'a str,
+    pub(super) kind: u64,
+    pub(super) start: SystemTime,
+    pub(super) end: SystemTime,
+}
+
+/// Writes a span's head fields.
+pub(super) fn head(buf: &mut Vec<u8>, head: &Head<'_>) {
+    proto::bytes(buf, field::TRACE_ID, &head.trace_id.to_bytes());
+    proto::bytes(buf, field::SPAN_ID, &head.span_id.to_bytes());
+    if let Some(state) = head.trace_state {
+        proto::bytes(buf, field::TRACE_STATE, state.as_bytes());
     }
-    user_agent(headers, &mut attributes);
-    if let Some(host) = head.host.as_deref() {
-        address(SERVER_KEYS, host, scheme, &mut attributes);
+    let mut flags = proto::FLAG_HAS_IS_REMOTE;
+    if let Some((parent, remote)) = head.parent {
+        proto::bytes(buf, field::PARENT_SPAN_ID, &parent.to_bytes());
+        flags |= if remote { proto::FLAG_IS_REMOTE } else { 0 };
     }
-    attributes.extend(client_address(head.client));
-    captured(headers, &capture.request, "http.request.header.", &mut attributes);
-    attributes
+    flags |= if head.sampled { proto::FLAG_SAMPLED } else { 0 };
+    proto::bytes(buf, field::NAME, head.name.as_bytes());
+    proto::varint(buf, field::KIND, head.kind);
+    proto::fixed64(buf, field::START, unix_nanos(head.start));
+    proto::fixed64(buf, field::END, unix_nanos(head.end));
+    proto::fixed32(buf, field::FLAGS, flags);
+}
+
+fn unix_nanos(time: SystemTime) -> u64 {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The attributes of a server span: the request's, then the response's.
+pub(super) fn server_attributes(buf: &mut Vec<u8>, ex: &Exchange, user_agent: Option<&HeaderValue>, capture: &Capture) {
+    let scheme = if ex.tls { "https" } else { "http" };
+    proto::attr_str(buf, ATTR, "entry_point", &ex.entry_point);
+    proto::attr_str(buf, ATTR, "http.request.method", ex.method.as_str());
+    proto::attr_str(buf, ATTR, "network.protocol.version", protocol_version(ex.version));
+    proto::attr_int(
+        buf,
+        ATTR,
+        "http.request.body.size",
+        i64::try_from(ex.request_size).unwrap_or(i64::MAX),
+    );
+    proto::attr_str(buf, ATTR, "url.path", ex.uri.path());
+    proto::attr_str(buf, ATTR, "url.scheme", scheme);
+    if let Some(query) = ex.uri.query() {
+        proto::attr_str(buf, ATTR, "url.query", &safe_query(query, &capture.safe_query));
+    }
+    if let Some(agent) = user_agent {
+        proto::attr_str(
+            buf,
+            ATTR,
+            "user_agent.original",
+            &String::from_utf8_lossy(agent.as_bytes()),
+        );
+    }
+    if let Some(host) = ex.host.as_deref() {
+        address(buf, SERVER_KEYS, split_host_port(host), scheme);
+    }
+    client_address(buf, ex.client);
+    if let Some(headers) = &ex.request_headers {
+        captured(buf, headers, &capture.request, "http.request.header.");
+    }
+    proto::attr_int(buf, ATTR, "http.response.status_code", i64::from(ex.status.as_u16()));
+    let progress = &ex.progress;
+    if let Some(router) = &progress.router {
+        proto::attr_str(buf, ATTR, "traefik.router.name", router);
+    }
+    if let Some(service) = &progress.service {
+        proto::attr_str(buf, ATTR, "traefik.service.name", service);
+    }
+    if let Some(headers) = &ex.response_headers {
+        captured(buf, headers, &capture.response, "http.response.header.");
+    }
 }
 
 /// The client's address, which is also the peer's: a proxy in front shows in `X-Forwarded-For`.
-fn client_address(client: std::net::SocketAddr) -> [KeyValue; 4] {
-    let address = client.ip().to_string();
+fn client_address(buf: &mut Vec<u8>, client: std::net::SocketAddr) {
+    let mut text = [0u8; 15];
+    let v6;
+    let address = match client.ip() {
+        std::net::IpAddr::V4(ip) => ipv4(ip, &mut text),
+        std::net::IpAddr::V6(ip) => {
+            v6 = ip.to_string();
+            &v6
+        }
+    };
     let port = i64::from(client.port());
-    [
-        KeyValue::new("client.address", address.clone()),
-        KeyValue::new("client.port", port),
-        KeyValue::new("network.peer.address", address),
-        KeyValue::new("network.peer.port", port),
-    ]
+    proto::attr_str(buf, ATTR, "client.address", address);
+    proto::attr_int(buf, ATTR, "client.port", port);
+    proto::attr_str(buf, ATTR, "network.peer.address", address);
+    proto::attr_int(buf, ATTR, "network.peer.port", port);
 }
 
-/// The attributes of a server span known when the response has ended.
-pub(super) fn server_response(exchange: &Exchange, capture: &Capture) -> Vec<KeyValue> {
-    let mut attributes = vec![KeyValue::new(
-        "http.response.status_code",
-        i64::from(exchange.status.as_u16()),
-    )];
-    let progress = &exchange.progress;
-    if let Some(router) = &progress.router {
-        attributes.push(KeyValue::new("traefik.router.name", router.to_string()));
+#[cfg(test)]
+pub(super) fn ipv4_for_tests(ip: std::net::Ipv4Addr, out: &mut [u8; 15]) -> &str {
+    ipv4(ip, out)
+}
+
+/// An IPv4 address in dotted decimal, written into `out` without the formatting machinery.
+fn ipv4(ip: std::net::Ipv4Addr, out: &mut [u8; 15]) -> &str {
+    let mut len = 0;
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out[len] = b'.';
+            len += 1;
+        }
+        let digits = [octet / 100, octet / 10 % 10, octet % 10];
+        let skip = if octet >= 100 {
+            0
+        } else if octet >= 10 {
+            1
+        } else {
+            2
+        };
+        for digit in &digits[skip..] {
+            out[len] = b'0' + digit;
+            len += 1;
+        }
     }
-    if let Some(service) = &progress.service {
-        attributes.push(KeyValue::new("traefik.service.name", service.to_string()));
-    }
-    if let Some(headers) = &exchange.response_headers {
-        captured(headers, &capture.response, "http.response.header.", &mut attributes);
-    }
-    attributes
+    std::str::from_utf8(&out[..len]).unwrap_or_default()
 }
 
 /// A server span's status: an error for a 5xx, described by the proxy's failure when it answered in the
-/// origin's stead (4xx are the client's errors, not the server's).
-pub(super) fn server_status(exchange: &Exchange) -> Status {
-    let code = exchange.status.as_u16();
-    match code {
-        500..=599 => Status::error(exchange.progress.failure.as_deref().unwrap_or_default().to_owned()),
-        100..=499 => Status::Unset,
-        _ => Status::error(format!("Invalid HTTP status code {code}")),
+/// origin's stead (4xx are the client's errors, not the server's); unset otherwise.
+pub(super) fn server_status(buf: &mut Vec<u8>, exchange: &Exchange) {
+    match exchange.status.as_u16() {
+        500..=599 => proto::error_status(buf, exchange.progress.failure.as_deref().unwrap_or_default()),
+        100..=499 => {}
+        code => proto::error_status(buf, &format!("Invalid HTTP status code {code}")),
     }
 }
 
 /// A client span's status: every 4xx and 5xx answer is an error for the caller.
-pub(super) fn client_status(code: u16) -> Status {
+pub(super) fn client_status(buf: &mut Vec<u8>, code: u16) {
     match code {
-        400..=599 => Status::error(""),
-        100..=399 => Status::Unset,
-        _ => Status::error(format!("Invalid HTTP status code {code}")),
+        400..=599 => proto::error_status(buf, ""),
+        100..=399 => {}
+        _ => proto::error_status(buf, &format!("Invalid HTTP status code {code}")),
     }
 }
 
-/// The attributes of a client span, from the upstream request's head and where it goes.
-pub(super) fn client_request(parts: &http::request::Parts, target: &Target, capture: &Capture) -> Vec<KeyValue> {
-    let mut attributes = vec![
-        KeyValue::new("http.request.method", parts.method.to_string()),
-        KeyValue::new("network.protocol.version", protocol_version(parts.version)),
-        KeyValue::new("url.full", target.safe_url(&capture.safe_query)),
-        KeyValue::new("url.scheme", target.scheme.clone()),
-    ];
-    user_agent(&parts.headers, &mut attributes);
-    if let Some(authority) = &target.authority {
-        address(SERVER_KEYS, authority.as_str(), &target.scheme, &mut attributes);
-        address(PEER_KEYS, authority.as_str(), &target.scheme, &mut attributes);
+/// The attributes of a client span known when the attempt starts, from the upstream request's head
+/// and where it goes.
+pub(super) fn client_attributes(
+    buf: &mut Vec<u8>,
+    parts: &http::request::Parts,
+    target: &Target<'_>,
+    capture: &Capture,
+) {
+    proto::attr_str(buf, ATTR, "http.request.method", parts.method.as_str());
+    proto::attr_str(buf, ATTR, "network.protocol.version", protocol_version(parts.version));
+    proto::attr_str(buf, ATTR, "url.full", &target.safe_url(&capture.safe_query));
+    proto::attr_str(buf, ATTR, "url.scheme", target.scheme);
+    if let Some(agent) = parts.headers.get(USER_AGENT) {
+        proto::attr_str(
+            buf,
+            ATTR,
+            "user_agent.original",
+            &String::from_utf8_lossy(agent.as_bytes()),
+        );
     }
-    captured(
-        &parts.headers,
-        &capture.request,
-        "http.request.header.",
-        &mut attributes,
-    );
-    attributes
+    if !target.host_port.is_empty() {
+        let host_port = split_host_port(target.host_port);
+        address(buf, SERVER_KEYS, host_port, target.scheme);
+        address(buf, PEER_KEYS, host_port, target.scheme);
+    }
+    captured(buf, &parts.headers, &capture.request, "http.request.header.");
+}
+
+/// The upstream's answer on a client span.
+pub(super) fn client_answer(buf: &mut Vec<u8>, code: u16) {
+    proto::attr_int(buf, ATTR, "http.response.status_code", i64::from(code));
 }
 
 /// The keys of the server's address and port.
@@ -163,65 +258,90 @@ const SERVER_KEYS: (&str, &str) = ("server.address", "server.port");
 /// The same as the peer's, which Jaeger's and SkyWalking's topologies draw from.
 const PEER_KEYS: (&str, &str) = ("network.peer.address", "network.peer.port");
 
-/// The `host:port` a SkyWalking `sw8` names as the target of an upstream call.
-pub(super) fn target_address(target: &Target) -> String {
-    let authority = target.authority.as_ref();
-    let host = authority.map(|a| a.host().to_owned()).unwrap_or_default();
-    let port = authority
-        .and_then(Authority::port_u16)
-        .or_else(|| default_port(&target.scheme));
-    port.map_or(host.clone(), |port| format!("{host}:{port}"))
+/// Where an attempt goes: the server's URL joined with the request's path and query, as borrowed
+/// slices of both.
+#[derive(Debug)]
+pub(super) struct Target<'a> {
+    scheme: &'a str,
+    /// Whether the authority carries user info (redacted in `url.full`).
+    userinfo: bool,
+    /// `host[:port]`, without user info.
+    host_port: &'a str,
+    /// The server URL's path, without its trailing `/`.
+    prefix: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
 }
 
-/// Where an attempt goes: the server's URL joined with the request's path and query.
-pub(super) struct Target {
-    scheme: String,
-    authority: Option<Authority>,
-    path: String,
-    query: Option<String>,
-}
-
-impl Target {
+impl<'a> Target<'a> {
     /// The upstream request's URI when it is absolute, else `server` with the URI's path and query.
-    pub(super) fn of(server: &str, uri: &Uri) -> Self {
-        let (base, path) = if uri.scheme().is_some() && uri.authority().is_some() {
-            (uri.clone(), uri.path().to_owned())
-        } else {
-            let server = server.parse::<Uri>().unwrap_or_default();
-            let path = format!("{}{}", server.path().trim_end_matches('/'), uri.path());
-            (server, path)
+    pub(super) fn of(server: &'a str, uri: &'a Uri) -> Self {
+        let (scheme, authority, prefix) = match (uri.scheme_str(), uri.authority()) {
+            (Some(scheme), Some(authority)) => (scheme, authority.as_str(), ""),
+            _ => split_url(server),
         };
+        let (userinfo, host_port) = authority
+            .rsplit_once('@')
+            .map_or((false, authority), |(_, hp)| (true, hp));
         Self {
-            scheme: base.scheme_str().unwrap_or("http").to_owned(),
-            authority: base.authority().cloned(),
-            path,
-            query: uri.query().map(str::to_owned),
+            scheme,
+            userinfo,
+            host_port,
+            prefix: prefix.trim_end_matches('/'),
+            path: uri.path(),
+            query: uri.query(),
         }
     }
 
     /// The URL with its user info and unsafe query parameters redacted.
     fn safe_url(&self, safe: &[String]) -> String {
-        let mut url = format!("{}://", self.scheme);
-        if let Some(authority) = &self.authority {
-            if authority.as_str().contains('@') {
-                url.push_str("REDACTED:REDACTED@");
-            }
-            url.push_str(&host_port(authority));
+        let query = self.query.map(|q| safe_query(q, safe));
+        let mut url = String::with_capacity(self.scheme.len() + self.host_port.len() + self.path.len() + 32);
+        url.push_str(self.scheme);
+        url.push_str("://");
+        if self.userinfo {
+            url.push_str("REDACTED:REDACTED@");
         }
-        url.push_str(&self.path);
-        if let Some(query) = &self.query {
-            let _ = write!(url, "?{}", safe_query(query, safe));
+        for part in [self.host_port, self.prefix, self.path] {
+            url.push_str(part);
+        }
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(&query);
         }
         url
     }
+
+    /// The `host:port` a SkyWalking `sw8` names as the target of an upstream call.
+    pub(super) fn address(&self) -> String {
+        let (host, port) = split_host_port(self.host_port);
+        match port.or_else(|| default_port(self.scheme)) {
+            Some(port) if host.contains(':') => format!("[{host}]:{port}"),
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
+    }
 }
 
-/// An authority without its user info.
-fn host_port(authority: &Authority) -> String {
-    let host = authority.host();
-    authority
-        .port()
-        .map_or_else(|| host.to_owned(), |port| format!("{host}:{port}"))
+/// A URL's scheme, authority and path (`http` when it has no scheme).
+fn split_url(url: &str) -> (&str, &str, &str) {
+    let colon = url.find(':').filter(|&i| url[i..].starts_with("://"));
+    let (scheme, rest) = colon.map_or(("http", url), |i| (&url[..i], &url[i + 3..]));
+    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+    let (authority, path) = rest.find('/').map_or((rest, ""), |slash| rest.split_at(slash));
+    (scheme, authority, path)
+}
+
+/// The host (without IPv6 brackets) and port of `host[:port]`.
+fn split_host_port(host_port: &str) -> (&str, Option<u16>) {
+    if let Some(bracketed) = host_port.strip_prefix('[') {
+        let (host, rest) = bracketed.split_once(']').unwrap_or((bracketed, ""));
+        return (host, rest.strip_prefix(':').and_then(|p| p.parse().ok()));
+    }
+    match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, port.parse().ok()),
+        _ => (host_port, None),
+    }
 }
 
 fn default_port(scheme: &str) -> Option<u16> {
@@ -232,37 +352,25 @@ fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
-/// `{prefix}.address` and `{prefix}.port` of a `host[:port]`, the port defaulting to the scheme's.
-fn address(keys: (&'static str, &'static str), host: &str, scheme: &str, attributes: &mut Vec<KeyValue>) {
-    let Ok(authority) = host.parse::<Authority>() else {
-        attributes.push(KeyValue::new(keys.0, host.to_owned()));
-        return;
-    };
-    let name = authority.host().trim_start_matches('[').trim_end_matches(']');
-    attributes.push(KeyValue::new(keys.0, name.to_owned()));
-    if let Some(port) = authority.port_u16().or_else(|| default_port(scheme)) {
-        attributes.push(KeyValue::new(keys.1, i64::from(port)));
-    }
-}
-
-fn user_agent(headers: &HeaderMap, attributes: &mut Vec<KeyValue>) {
-    if let Some(agent) = headers.get(USER_AGENT) {
-        let agent = String::from_utf8_lossy(agent.as_bytes()).into_owned();
-        attributes.push(KeyValue::new("user_agent.original", agent));
+/// `{keys.0}` and `{keys.1}` of a host and port, the port defaulting to the scheme's.
+fn address(buf: &mut Vec<u8>, keys: (&str, &str), (host, port): (&str, Option<u16>), scheme: &str) {
+    proto::attr_str(buf, ATTR, keys.0, host);
+    if let Some(port) = port.or_else(|| default_port(scheme)) {
+        proto::attr_int(buf, ATTR, keys.1, i64::from(port));
     }
 }
 
 /// `{prefix}{name}` with every value of each named header present.
-fn captured(headers: &HeaderMap, names: &[HeaderName], prefix: &str, attributes: &mut Vec<KeyValue>) {
+fn captured(buf: &mut Vec<u8>, headers: &HeaderMap, names: &[HeaderName], prefix: &str) {
     for name in names {
-        let values: Vec<StringValue> = headers
+        let values: Vec<Cow<'_, str>> = headers
             .get_all(name)
             .iter()
-            .map(|v| StringValue::from(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
             .collect();
         if !values.is_empty() {
-            let value = Value::Array(Array::String(values));
-            attributes.push(KeyValue::new(format!("{prefix}{name}"), value));
+            let values: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
+            proto::attr_str_array(buf, ATTR, (prefix, name.as_str()), &values);
         }
     }
 }
@@ -318,97 +426,4 @@ fn unescape(s: &str) -> Option<String> {
         });
     }
     Some(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn value<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-        attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value)
-    }
-
-    #[test]
-    fn query_parameters_are_redacted_unless_safe_as_in_traefik() {
-        let safe = vec!["page".to_owned()];
-        assert_eq!(
-            safe_query("token=s3cr%65t&page=2&page=3&q=a+b", &safe),
-            "page=2&page=3&q=REDACTED&token=REDACTED"
-        );
-        assert_eq!(safe_query("a=%zz&b;c=1&page=x y", &safe), "page=x+y");
-        assert_eq!(safe_query("", &safe), "");
-    }
-
-    fn upstream_request() -> http::request::Parts {
-        let req = http::Request::get("/api/items?id=7&key=k")
-            .header(USER_AGENT, "curl/8")
-            .header("x-tenant", "a")
-            .body(())
-            .expect("request");
-        req.into_parts().0
-    }
-
-    #[test]
-    fn client_spans_name_the_upstream_and_hide_secrets() {
-        let parts = upstream_request();
-        let capture = Capture {
-            request: vec![HeaderName::from_static("x-tenant")],
-            safe_query: vec!["id".into()],
-            ..Capture::default()
-        };
-        let target = Target::of("http://user:pw@10.0.0.5:8080/base/", &parts.uri);
-        let attributes = client_request(&parts, &target, &capture);
-        let url = value(&attributes, "url.full").map(ToString::to_string);
-        assert_eq!(
-            url.as_deref(),
-            Some("http://REDACTED:REDACTED@10.0.0.5:8080/base/api/items?id=7&key=REDACTED")
-        );
-        assert_eq!(
-            value(&attributes, "server.address").map(ToString::to_string).as_deref(),
-            Some("10.0.0.5")
-        );
-        assert_eq!(value(&attributes, "network.peer.port"), Some(&Value::I64(8080)));
-        assert_eq!(
-            value(&attributes, "user_agent.original")
-                .map(ToString::to_string)
-                .as_deref(),
-            Some("curl/8")
-        );
-        assert!(value(&attributes, "http.request.header.x-tenant").is_some());
-        assert_eq!(
-            target_address(&Target::of("https://api.internal", &parts.uri)),
-            "api.internal:443"
-        );
-    }
-
-    #[test]
-    fn statuses_follow_traefik() {
-        let mut exchange = Exchange::example();
-        assert_eq!(server_status(&exchange), Status::Unset);
-        exchange.status = http::StatusCode::BAD_GATEWAY;
-        exchange.progress.failure = Some("connection refused".into());
-        assert_eq!(server_status(&exchange), Status::error("connection refused"));
-        exchange.status = http::StatusCode::NOT_FOUND;
-        assert_eq!(server_status(&exchange), Status::Unset);
-        assert_eq!(client_status(404), Status::error(""));
-        assert_eq!(client_status(204), Status::Unset);
-    }
-
-    #[test]
-    fn user_agent_is_not_captured_twice_and_bad_names_are_errors() {
-        let tracing = Tracing {
-            captured_request_headers: vec!["User-Agent".into(), "X-Request-Id".into()],
-            ..Tracing::default()
-        };
-        let capture = Capture::new(&tracing).expect("valid names");
-        assert_eq!(capture.request, [HeaderName::from_static("x-request-id")]);
-        let bad = Tracing {
-            captured_response_headers: vec!["ok".into(), "bad header".into()],
-            ..Tracing::default()
-        };
-        assert!(matches!(
-            Capture::new(&bad),
-            Err(ObserveError::Invalid { key, .. }) if key == "tracing.capturedResponseHeaders[1]"
-        ));
-    }
 }

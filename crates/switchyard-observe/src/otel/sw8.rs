@@ -12,14 +12,9 @@
 use base64::Engine;
 use base64::alphabet::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use opentelemetry::Context;
-use opentelemetry::propagation::text_map_propagator::FieldIter;
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 
-use super::propagation::{span_id, trace_id, with_remote_parent};
-
-const SW8: &str = "sw8";
+use super::ids::{SpanId, TraceId, ascii};
+use super::propagation::SpanContext;
 
 /// Standard base64; padding optional when reading, written when sending.
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -29,14 +24,14 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 
 /// Who the proxy is to SkyWalking: the parent service and instance of the upstream calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Sw8Identity {
+pub(crate) struct Sw8Identity {
     service: String,
     instance: String,
 }
 
 impl Sw8Identity {
     /// The identity of `service` (the tracer's `serviceName`) running as `instance`.
-    pub(super) fn new(service: &str, instance: &str) -> Self {
+    pub(crate) fn new(service: &str, instance: &str) -> Self {
         Self {
             service: service.to_owned(),
             instance: instance.to_owned(),
@@ -46,84 +41,63 @@ impl Sw8Identity {
 
 /// The SkyWalking trace id a request came with, and the OpenTelemetry trace id it maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Sw8Origin {
+pub(crate) struct Sw8Origin {
     trace: String,
     trace_id: TraceId,
 }
 
 /// What SkyWalking calls the proxy's side of an upstream call: the endpoint (operation) it serves,
-/// `GET:/path`, and the address of the upstream. Put in the context of each attempt.
+/// `GET:/path`, and the address of the upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Sw8Exit {
+pub(crate) struct Sw8Exit {
     /// The entry endpoint, `{method}:{path}`.
-    pub(super) endpoint: String,
+    pub(crate) endpoint: String,
     /// The upstream's `host:port`.
-    pub(super) target: String,
+    pub(crate) target: String,
 }
 
-/// The `sw8` propagator.
-#[derive(Debug)]
-pub(super) struct Sw8Propagator {
-    identity: Sw8Identity,
-    fields: Vec<String>,
+/// The parent an `sw8` header names, and the SkyWalking trace it belongs to.
+pub(super) fn extract(value: &str) -> Option<(SpanContext, Sw8Origin)> {
+    let parsed = parse(value)?;
+    let parent = SpanContext {
+        trace_id: parsed.trace_id,
+        span_id: parsed.parent,
+        sampled: parsed.sampled,
+    };
+    let origin = Sw8Origin {
+        trace: parsed.trace,
+        trace_id: parsed.trace_id,
+    };
+    Some((parent, origin))
 }
 
-impl Sw8Propagator {
-    pub(super) fn new(identity: Sw8Identity) -> Self {
-        Self {
-            identity,
-            fields: vec![SW8.to_owned()],
-        }
-    }
-
-    fn header(&self, cx: &Context) -> Option<String> {
-        let span = cx.span();
-        let sc = span.span_context();
-        if !sc.is_valid() {
-            return None;
-        }
-        let origin = cx.get::<Sw8Origin>().filter(|o| o.trace_id == sc.trace_id());
-        let trace = origin.map_or_else(|| sc.trace_id().to_string(), |o| o.trace.clone());
-        let exit = cx.get::<Sw8Exit>();
-        let endpoint = exit.map_or("/", |e| e.endpoint.as_str());
-        let target = exit.map_or("", |e| e.target.as_str());
-        let sample = if sc.is_sampled() { "1" } else { "0" };
-        let segment = sc.span_id().to_string();
-        let encoded = [
-            trace.as_str(),
-            &segment,
-            &self.identity.service,
-            &self.identity.instance,
-            endpoint,
-            target,
-        ]
-        .map(|field| BASE64.encode(field));
-        let [trace, segment, service, instance, endpoint, target] = encoded;
-        Some([sample, &trace, &segment, "0", &service, &instance, &endpoint, &target].join("-"))
-    }
-}
-
-impl TextMapPropagator for Sw8Propagator {
-    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
-        if let Some(header) = self.header(cx) {
-            injector.set(SW8, header);
-        }
-    }
-
-    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        let Some(parsed) = extractor.get(SW8).and_then(parse) else {
-            return cx.clone();
-        };
-        let origin = Sw8Origin {
-            trace: parsed.trace,
-            trace_id: parsed.trace_id,
-        };
-        with_remote_parent(cx, parsed.trace_id, parsed.parent, parsed.sampled).with_value(origin)
-    }
-
-    fn fields(&self) -> FieldIter<'_> {
-        FieldIter::new(&self.fields)
-    }
+/// The `sw8` header of an upstream call made from `span`: the incoming SkyWalking trace id when the
+/// span continues it (`origin`), else the OpenTelemetry one; the span as the parent segment (span 0).
+pub(super) fn header(
+    identity: &Sw8Identity,
+    span: SpanContext,
+    origin: Option<&Sw8Origin>,
+    exit: Option<&Sw8Exit>,
+) -> String {
+    let hex = span.trace_id.hex();
+    let trace = origin
+        .filter(|o| o.trace_id == span.trace_id)
+        .map_or(ascii(&hex), |o| o.trace.as_str());
+    let endpoint = exit.map_or("/", |e| e.endpoint.as_str());
+    let target = exit.map_or("", |e| e.target.as_str());
+    let sample = if span.sampled { "1" } else { "0" };
+    let segment = span.span_id.hex();
+    let encoded = [
+        trace,
+        ascii(&segment),
+        &identity.service,
+        &identity.instance,
+        endpoint,
+        target,
+    ]
+    .map(|field| BASE64.encode(field));
+    let [trace, segment, service, instance, endpoint, target] = encoded;
+    [sample, &trace, &segment, "0", &service, &instance, &endpoint, &target].join("-")
 }
 
 /// An `sw8` header, read.
@@ -165,19 +139,19 @@ fn decode(field: &str) -> Option<String> {
 
 /// A SkyWalking trace id as an OpenTelemetry one: itself when it is 32 hex digits, else its hash.
 fn otel_trace_id(trace: &str) -> TraceId {
-    let direct = (trace.len() == 32).then(|| trace_id(trace)).flatten();
-    direct
-        .filter(|id| *id != TraceId::INVALID)
-        .unwrap_or_else(|| TraceId::from(fnv1a_128(trace.as_bytes()).max(1)))
+    let direct = (trace.len() == 32).then(|| TraceId::from_hex(trace)).flatten();
+    direct.unwrap_or_else(|| TraceId(fnv1a_128(trace.as_bytes()).max(1)))
 }
 
 /// The span a SkyWalking parent (segment, span) stands for: a segment of 16 hex digits with span 0 is
 /// an OpenTelemetry span id (what the proxy sends), any other pair is hashed.
 fn parent_span_id(segment: &str, span: i64) -> SpanId {
-    let direct = (segment.len() == 16 && span == 0).then(|| span_id(segment)).flatten();
-    direct.filter(|id| *id != SpanId::INVALID).unwrap_or_else(|| {
+    let direct = (segment.len() == 16 && span == 0)
+        .then(|| SpanId::from_hex(segment))
+        .flatten();
+    direct.unwrap_or_else(|| {
         let key = format!("{segment}.{span}");
-        SpanId::from(fnv1a_64(key.as_bytes()).max(1))
+        SpanId(fnv1a_64(key.as_bytes()).max(1))
     })
 }
 
@@ -200,7 +174,6 @@ fn fnv1a_64(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
 
     /// A header as a SkyWalking Java agent sends it.
     fn agent_header(trace: &str) -> String {
@@ -218,54 +191,38 @@ mod tests {
         fields.join("-")
     }
 
-    fn extract(header: &str) -> Context {
-        struct One<'a>(&'a str);
-        impl Extractor for One<'_> {
-            fn get(&self, key: &str) -> Option<&str> {
-                (key == SW8).then_some(self.0)
-            }
-            fn keys(&self) -> Vec<&str> {
-                vec![SW8]
-            }
-        }
-        Sw8Propagator::new(Sw8Identity::new("traefik", "gw")).extract_with_context(&Context::new(), &One(header))
-    }
-
-    fn inject(cx: &Context) -> Parsed {
-        let mut out = std::collections::HashMap::new();
-        Sw8Propagator::new(Sw8Identity::new("traefik", "gw")).inject_context(cx, &mut out);
-        parse(&out[SW8]).expect("a valid sw8 header")
+    fn identity() -> Sw8Identity {
+        Sw8Identity::new("traefik", "gw")
     }
 
     #[test]
     fn an_agents_trace_id_is_hashed_and_sent_back_unchanged() {
         let trace = "3e5b5c4f0a1d4c0f9a8b7c6d5e4f3a2b.62.17000000000000002";
-        let cx = extract(&agent_header(trace));
-        let parent = cx.span().span_context().clone();
-        assert!(parent.is_valid() && parent.is_sampled() && parent.is_remote());
-        assert_eq!(parent.trace_id(), otel_trace_id(trace));
-        assert_eq!(parent.span_id(), parent_span_id("a2b4c6d8e0f2.56.17000000000000001", 3));
-        let flags = TraceFlags::SAMPLED;
-        let child = SpanContext::new(parent.trace_id(), SpanId::from(7), flags, false, TraceState::default());
+        let (parent, origin) = extract(&agent_header(trace)).expect("a valid header");
+        assert!(parent.sampled);
+        assert_eq!(parent.trace_id, otel_trace_id(trace));
+        assert_eq!(parent.span_id, parent_span_id("a2b4c6d8e0f2.56.17000000000000001", 3));
+        let child = SpanContext {
+            span_id: SpanId(7),
+            ..parent
+        };
         let exit = Sw8Exit {
             endpoint: "GET:/checkout".into(),
             target: "10.0.0.9:8080".into(),
         };
-        let sent = inject(&cx.with_remote_span_context(child).with_value(exit));
+        let sent = parse(&header(&identity(), child, Some(&origin), Some(&exit))).expect("a valid sw8 header");
         assert_eq!(sent.trace, trace);
-        assert_eq!(
-            sent.parent,
-            SpanId::from(7),
-            "the proxy's span is the parent segment, span 0"
-        );
+        assert_eq!(sent.parent, SpanId(7), "the proxy's span is the parent segment, span 0");
     }
 
     #[test]
     fn hex_trace_ids_map_directly_and_bad_headers_are_ignored() {
         let hex = "4bf92f3577b34da6a3ce929d0e0e4736";
         assert_eq!(
-            extract(&agent_header(hex)).span().span_context().trace_id().to_string(),
-            hex
+            extract(&agent_header(hex))
+                .map(|(p, _)| p.trace_id.to_string())
+                .as_deref(),
+            Some(hex)
         );
         for bad in [
             "",
@@ -274,22 +231,20 @@ mod tests {
             "1--YQ==-0-YQ==-YQ==-YQ==-YQ==",
             "1-YQ==-YQ==-x-YQ==-YQ==-YQ==-YQ==",
         ] {
-            assert!(!extract(bad).span().span_context().is_valid(), "{bad:?}");
+            assert!(extract(bad).is_none(), "{bad:?}");
         }
     }
 
     #[test]
     fn without_an_origin_the_open_telemetry_trace_id_is_sent() {
-        let sc = SpanContext::new(
-            TraceId::from(0xabc_u128),
-            SpanId::from(9),
-            TraceFlags::default(),
-            false,
-            TraceState::default(),
-        );
-        let sent = inject(&Context::new().with_remote_span_context(sc));
+        let span = SpanContext {
+            trace_id: TraceId(0xabc),
+            span_id: SpanId(9),
+            sampled: false,
+        };
+        let sent = parse(&header(&identity(), span, None, None)).expect("a valid sw8 header");
         assert_eq!(sent.trace, "00000000000000000000000000000abc");
         assert!(!sent.sampled);
-        assert_eq!(sent.trace_id, TraceId::from(0xabc_u128));
+        assert_eq!(sent.trace_id, TraceId(0xabc));
     }
 }
