@@ -56,14 +56,6 @@ pub enum ObserveError {
         /// The cargo feature that provides it.
         feature: &'static str,
     },
-    /// A section switchyard does not implement yet.
-    #[error("{section} is not supported yet; remove it or use {instead}")]
-    Unsupported {
-        /// The section's key path.
-        section: &'static str,
-        /// What to use instead.
-        instead: &'static str,
-    },
     /// An option with a value that cannot be used.
     #[error("{key}: {reason}")]
     Invalid {
@@ -110,6 +102,9 @@ pub struct Observer {
     metrics: Option<Arc<Metrics>>,
     #[cfg(feature = "otel")]
     tracer: Option<Tracer>,
+    /// `metrics.otlp`'s pushing of the metrics.
+    #[cfg(all(feature = "otel", feature = "metrics"))]
+    pusher: Option<otel::push::Pusher>,
 }
 
 impl Observer {
@@ -135,7 +130,13 @@ impl Observer {
             metrics: metrics_of(config)?,
             #[cfg(feature = "otel")]
             tracer: config.tracing.as_ref().map(Tracer::new).transpose()?,
+            #[cfg(all(feature = "otel", feature = "metrics"))]
+            pusher: None,
         };
+        #[cfg(all(feature = "otel", feature = "metrics"))]
+        {
+            observer.pusher = pusher_of(config, observer.metrics.as_ref())?;
+        }
         observer.needs = observer.needs();
         Ok(Some(Arc::new(observer)))
     }
@@ -169,6 +170,33 @@ impl Observer {
         if let Some(tracer) = &self.tracer {
             tracer.flush();
         }
+        #[cfg(all(feature = "otel", feature = "metrics"))]
+        if let Some(pusher) = &self.pusher {
+            pusher.flush(std::time::Duration::from_secs(5));
+        }
+    }
+
+    /// Sets what refreshes the series read from the running gateway (servers' health, certificates)
+    /// before each `metrics.otlp` push, as the gateway does before each Prometheus scrape. Nothing
+    /// without `metrics.otlp`; the first call wins.
+    ///
+    /// ```
+    /// use switchyard_config::{Format, load_str};
+    /// use switchyard_observe::Observer;
+    ///
+    /// let yaml = "metrics:\n  otlp:\n    http:\n      endpoint: http://127.0.0.1:4318\n";
+    /// let config = load_str(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+    /// let observer = Observer::from_static(&config).unwrap().unwrap();
+    /// observer.on_metrics_push(|metrics| metrics.server_up("whoami@file", "http://10.0.0.1", true));
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn on_metrics_push(&self, refresh: impl Fn(&Metrics) + Send + Sync + 'static) {
+        #[cfg(feature = "otel")]
+        if let Some(pusher) = &self.pusher {
+            pusher.set_refresh(Box::new(refresh));
+        }
+        #[cfg(not(feature = "otel"))]
+        let _ = refresh;
     }
 
     fn needs(&self) -> Needs {
@@ -256,10 +284,39 @@ fn entry_point_signals(config: &StaticConfig) -> std::collections::HashMap<Strin
         .collect()
 }
 
+/// The series `metrics.prometheus` configures, or `metrics.otlp` when it is the only export.
 #[cfg(feature = "metrics")]
 fn metrics_of(config: &StaticConfig) -> Result<Option<Arc<Metrics>>, ObserveError> {
-    let prometheus = config.metrics.as_ref().and_then(|m| m.prometheus.as_ref());
-    Ok(prometheus.map(Metrics::new).transpose()?.map(Arc::new))
+    let Some(metrics) = &config.metrics else {
+        return Ok(None);
+    };
+    if let Some(prometheus) = &metrics.prometheus {
+        return Ok(Some(Arc::new(Metrics::new(prometheus)?)));
+    }
+    #[cfg(feature = "otel")]
+    if let Some(otlp) = &metrics.otlp {
+        let push = otel::push::PushConfig::new(otlp)?;
+        return Ok(Some(Arc::new(Metrics::new(push.series())?)));
+    }
+    Ok(None)
+}
+
+/// `metrics.otlp`'s pushing of `metrics`, which `metrics.prometheus` may have configured (then
+/// `metrics.otlp` must not ask for other labels or boundaries).
+#[cfg(all(feature = "otel", feature = "metrics"))]
+fn pusher_of(
+    config: &StaticConfig,
+    metrics: Option<&Arc<Metrics>>,
+) -> Result<Option<otel::push::Pusher>, ObserveError> {
+    let section = config.metrics.as_ref();
+    let (Some(otlp), Some(metrics)) = (section.and_then(|m| m.otlp.as_ref()), metrics) else {
+        return Ok(None);
+    };
+    let push = otel::push::PushConfig::new(otlp)?;
+    if let Some(prometheus) = section.and_then(|m| m.prometheus.as_ref()) {
+        push.check_against(prometheus)?;
+    }
+    otel::push::Pusher::start(push, Arc::clone(metrics)).map(Some)
 }
 
 /// The level of Traefik's `log.level` (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`, `PANIC`, in
@@ -311,10 +368,11 @@ fn check_built(config: &StaticConfig) -> Result<(), ObserveError> {
     if let Some((section, feature, _, _)) = sections.into_iter().find(|&(_, _, on, built)| on && !built) {
         return Err(ObserveError::MissingFeature { section, feature });
     }
-    if metrics.is_some_and(|m| m.otlp.is_some()) {
-        return Err(ObserveError::Unsupported {
+    let otlp = metrics.is_some_and(|m| m.otlp.is_some());
+    if otlp && !cfg!(all(feature = "otel", feature = "metrics")) {
+        return Err(ObserveError::MissingFeature {
             section: "metrics.otlp",
-            instead: "metrics.prometheus",
+            feature: "otel` and `metrics",
         });
     }
     Ok(())
@@ -334,10 +392,12 @@ mod tests {
     #[test]
     fn sections_this_build_lacks_are_errors_that_name_the_feature() {
         let otlp = config("metrics:\n  otlp:\n    http: {}\n");
-        assert_eq!(
-            Observer::from_static(&otlp).err().map(|e| e.to_string()).as_deref(),
-            Some("metrics.otlp is not supported yet; remove it or use metrics.prometheus")
-        );
+        if !cfg!(all(feature = "otel", feature = "metrics")) {
+            assert_eq!(
+                Observer::from_static(&otlp).err().map(|e| e.to_string()).as_deref(),
+                Some("metrics.otlp is configured, but switchyard was built without the `otel` and `metrics` feature")
+            );
+        }
         if !cfg!(feature = "otel") {
             let tracing = config("tracing:\n  otlp:\n    grpc: {}\n");
             assert_eq!(

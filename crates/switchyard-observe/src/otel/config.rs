@@ -1,5 +1,5 @@
-//! `tracing.otlp`, kept raw by the configuration crate, read as Traefik reads it: `grpc` (which wins
-//! when both are set) or `http`, each with its endpoint, headers and client TLS.
+//! `tracing.otlp` and `metrics.otlp`, kept raw by the configuration crate, read as Traefik reads them:
+//! `grpc` (which wins when both are set) or `http`, each with its endpoint, headers and client TLS.
 
 use std::collections::BTreeMap;
 
@@ -14,8 +14,61 @@ use crate::ObserveError;
 const DEFAULT_HTTP_ENDPOINT: &str = "https://localhost:4318";
 /// The gRPC collector of `tracing.otlp.grpc` without an endpoint.
 const DEFAULT_GRPC_ENDPOINT: &str = "localhost:4317";
-/// The path an HTTP endpoint without one posts to.
-const TRACES_PATH: &str = "/v1/traces";
+
+/// What a collector receives: spans (`tracing.otlp`) or metrics (`metrics.otlp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    Traces,
+    Metrics,
+}
+
+impl Signal {
+    /// The section's key path.
+    fn section(self) -> &'static str {
+        match self {
+            Self::Traces => "tracing.otlp",
+            Self::Metrics => "metrics.otlp",
+        }
+    }
+
+    fn grpc_key(self) -> &'static str {
+        match self {
+            Self::Traces => "tracing.otlp.grpc",
+            Self::Metrics => "metrics.otlp.grpc",
+        }
+    }
+
+    fn http_key(self) -> &'static str {
+        match self {
+            Self::Traces => "tracing.otlp.http",
+            Self::Metrics => "metrics.otlp.http",
+        }
+    }
+
+    /// The path an HTTP endpoint without one posts to.
+    fn path(self) -> &'static str {
+        match self {
+            Self::Traces => "/v1/traces",
+            Self::Metrics => "/v1/metrics",
+        }
+    }
+
+    /// The options of the section besides `grpc` and `http`.
+    fn options(self) -> &'static [&'static str] {
+        match self {
+            Self::Traces => &[],
+            Self::Metrics => &[
+                "addEntryPointsLabels",
+                "addRoutersLabels",
+                "addServicesLabels",
+                "explicitBoundaries",
+                "pushInterval",
+                "serviceName",
+                "resourceAttributes",
+            ],
+        }
+    }
+}
 
 /// Where and how spans are exported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,22 +113,24 @@ struct HttpSection {
     tls: Option<ClientTls>,
 }
 
-/// The collector `tracing.otlp` names, Traefik's default one without it.
-pub(super) fn collector(otlp: Option<&Value>) -> Result<Collector, ObserveError> {
+/// The collector `tracing.otlp` (or `metrics.otlp`, by `signal`) names, Traefik's default one
+/// without it.
+pub(crate) fn collector(otlp: Option<&Value>, signal: Signal) -> Result<Collector, ObserveError> {
     let Some(otlp) = otlp.filter(|v| !v.is_null()) else {
-        return http_collector(HttpSection::default());
+        return http_collector(HttpSection::default(), signal);
     };
     let Value::Object(map) = otlp else {
-        return Err(invalid("tracing.otlp", "expected a `grpc` or `http` section"));
+        return Err(invalid(signal.section(), "expected a `grpc` or `http` section"));
     };
-    if let Some(unknown) = map.keys().find(|k| !matches!(k.as_str(), "grpc" | "http")) {
-        return Err(invalid("tracing.otlp", format!("unknown option `{unknown}`")));
+    let known = |k: &str| matches!(k, "grpc" | "http") || signal.options().contains(&k);
+    if let Some(unknown) = map.keys().find(|k| !known(k)) {
+        return Err(invalid(signal.section(), format!("unknown option `{unknown}`")));
     }
-    if let Some(grpc) = section::<GrpcSection>(map.get("grpc"), "tracing.otlp.grpc")? {
-        return grpc_collector(grpc);
+    if let Some(grpc) = section::<GrpcSection>(map.get("grpc"), signal.grpc_key())? {
+        return grpc_collector(grpc, signal);
     }
-    let http = section::<HttpSection>(map.get("http"), "tracing.otlp.http")?;
-    http_collector(http.unwrap_or_default())
+    let http = section::<HttpSection>(map.get("http"), signal.http_key())?;
+    http_collector(http.unwrap_or_default(), signal)
 }
 
 /// A section that may be written empty (`grpc: {}`, `grpc:`, `--tracing.otlp.grpc=true`).
@@ -92,11 +147,11 @@ fn section<T: Default + for<'de> Deserialize<'de>>(
     }
 }
 
-fn grpc_collector(grpc: GrpcSection) -> Result<Collector, ObserveError> {
-    let key = "tracing.otlp.grpc";
+fn grpc_collector(grpc: GrpcSection, signal: Signal) -> Result<Collector, ObserveError> {
+    let key = signal.grpc_key();
     let endpoint = grpc.endpoint.filter(|e| !e.is_empty());
     let address = endpoint.as_deref().unwrap_or(DEFAULT_GRPC_ENDPOINT);
-    check_host_port(address).map_err(|reason| invalid("tracing.otlp.grpc.endpoint", reason))?;
+    check_host_port(address).map_err(|reason| invalid(&format!("{key}.endpoint"), reason))?;
     // As in Traefik, TLS settings win over `insecure`; without either the connection is TLS.
     let plain = grpc.insecure && grpc.tls.is_none();
     let scheme = if plain { "http" } else { "https" };
@@ -109,16 +164,17 @@ fn grpc_collector(grpc: GrpcSection) -> Result<Collector, ObserveError> {
     })
 }
 
-fn http_collector(http: HttpSection) -> Result<Collector, ObserveError> {
+fn http_collector(http: HttpSection, signal: Signal) -> Result<Collector, ObserveError> {
+    let key = signal.http_key();
     let endpoint = http.endpoint.filter(|e| !e.is_empty());
     let url = endpoint.as_deref().unwrap_or(DEFAULT_HTTP_ENDPOINT);
-    let endpoint = http_url(url).map_err(|reason| invalid("tracing.otlp.http.endpoint", reason))?;
+    let endpoint = http_url(url, signal.path()).map_err(|reason| invalid(&format!("{key}.endpoint"), reason))?;
     Ok(Collector {
         transport: Transport::Http,
         endpoint,
         headers: http.headers,
         tls: http.tls,
-        key: "tracing.otlp.http",
+        key,
     })
 }
 
@@ -135,8 +191,9 @@ fn check_host_port(address: &str) -> Result<(), String> {
     port.parse::<u16>().map(drop).map_err(|_| bad())
 }
 
-/// An HTTP endpoint `scheme://host:port[/path]`; without a path, the exporter posts to `/v1/traces`.
-fn http_url(url: &str) -> Result<String, String> {
+/// An HTTP endpoint `scheme://host:port[/path]`; without a path, the exporter posts to
+/// `default_path` (`/v1/traces`, `/v1/metrics`).
+fn http_url(url: &str, default_path: &str) -> Result<String, String> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| format!("expected scheme://host:port/path, got {url:?}"))?;
@@ -149,7 +206,7 @@ fn http_url(url: &str) -> Result<String, String> {
         return Err(format!("no host in {url:?}"));
     }
     let path = tail.split(['?', '#']).next().unwrap_or_default();
-    let path = if path.is_empty() { TRACES_PATH } else { path };
+    let path = if path.is_empty() { default_path } else { path };
     let full = format!("{scheme}://{authority}{path}");
     full.parse::<http::Uri>().map_err(|e| format!("{url:?}: {e}"))?;
     Ok(full)
@@ -169,7 +226,7 @@ mod tests {
 
     fn read(json: &str) -> Result<Collector, ObserveError> {
         let value: Value = serde_json::from_str(json).expect("test JSON");
-        collector(Some(&value))
+        collector(Some(&value), Signal::Traces)
     }
 
     fn error_key(json: &str) -> String {
@@ -181,7 +238,7 @@ mod tests {
 
     #[test]
     fn without_otlp_spans_go_to_traefiks_default_http_collector() {
-        let default = collector(None).expect("the default collector");
+        let default = collector(None, Signal::Traces).expect("the default collector");
         assert_eq!(default.transport, Transport::Http);
         assert_eq!(default.endpoint, "https://localhost:4318/v1/traces");
         assert_eq!(read(r#"{"http": {}}"#).expect("http").endpoint, default.endpoint);
@@ -232,5 +289,24 @@ mod tests {
         assert_eq!(error_key(r#"{"grpc": {"endpoit": "c:1"}}"#), "tracing.otlp.grpc");
         assert_eq!(error_key(r#"{"zipkin": {}}"#), "tracing.otlp");
         assert_eq!(error_key(r#"{"grpc": {"insecure": "yes"}}"#), "tracing.otlp.grpc");
+        assert_eq!(
+            error_key(r#"{"pushInterval": "10s"}"#),
+            "tracing.otlp",
+            "a metrics option"
+        );
+    }
+
+    #[test]
+    fn metrics_collectors_post_to_the_metrics_path_and_name_their_section() {
+        let value: Value = serde_json::from_str(r#"{"http": {"endpoint": "http://c:4318"}, "pushInterval": "1s"}"#)
+            .expect("test JSON");
+        let metrics = collector(Some(&value), Signal::Metrics).expect("metrics collector");
+        assert_eq!(metrics.endpoint, "http://c:4318/v1/metrics");
+        assert_eq!(metrics.key, "metrics.otlp.http");
+        let bad: Value = serde_json::from_str(r#"{"grpc": {"endpoint": "c"}}"#).expect("test JSON");
+        assert!(matches!(
+            collector(Some(&bad), Signal::Metrics),
+            Err(ObserveError::Invalid { key, .. }) if key == "metrics.otlp.grpc.endpoint"
+        ));
     }
 }

@@ -37,9 +37,9 @@ const BATCH: usize = 512;
 /// How long spans wait for a batch to fill (the SDK's schedule delay).
 const DELAY: Duration = Duration::from_secs(5);
 /// How long one export (and a connection to the collector) may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(10);
 /// Lost spans are reported at most this often.
-const WARN_EVERY: Duration = Duration::from_secs(60);
+pub(super) const WARN_EVERY: Duration = Duration::from_secs(60);
 /// A request's span buffer keeps at most this much room between spans.
 const SCRATCH_KEEP: usize = 64 * 1024;
 /// The gRPC method of OTLP trace export.
@@ -157,7 +157,7 @@ impl Exporter {
         let sender = {
             // tonic's lazy channel spawns its worker onto the runtime it is built in.
             let _entered = runtime.enter();
-            Sender::new(collector)?
+            Sender::new(collector, GRPC_EXPORT)?
         };
         let (control, requests) = mpsc::unbounded_channel();
         let export = Export {
@@ -225,10 +225,12 @@ impl Export {
 }
 
 /// How export requests reach the collector.
-enum Sender {
+pub(super) enum Sender {
     Grpc {
         channel: Channel,
         metadata: tonic::metadata::MetadataMap,
+        /// The export method (traces' or metrics').
+        path: &'static str,
     },
     Http {
         client: Box<HttpClient>,
@@ -238,19 +240,22 @@ enum Sender {
 }
 
 /// The HTTP/protobuf client, with TLS for an `https` collector.
-enum HttpClient {
+pub(super) enum HttpClient {
     Plain(Client<HttpConnector, Full<Bytes>>),
     Tls(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
 }
 
 impl Sender {
-    fn new(collector: &Collector) -> Result<Self, ObserveError> {
+    /// The sender to `collector`; over gRPC, export requests call the method `grpc_path`. Call it
+    /// inside the Tokio runtime that will send (tonic's channel spawns its worker there).
+    pub(super) fn new(collector: &Collector, grpc_path: &'static str) -> Result<Self, ObserveError> {
         let tls = tls_config(collector)?;
         let headers = headers(collector)?;
         Ok(match collector.transport {
             Transport::Grpc => Self::Grpc {
                 channel: grpc_channel(collector, tls)?,
                 metadata: tonic::metadata::MetadataMap::from_headers(headers),
+                path: grpc_path,
             },
             Transport::Http => {
                 let uri = collector
@@ -266,14 +271,18 @@ impl Sender {
         })
     }
 
-    /// Sends one `ExportTraceServiceRequest`.
-    async fn send(&self, body: Bytes) -> Result<(), String> {
+    /// Sends one export request (`ExportTraceServiceRequest`, `ExportMetricsServiceRequest`).
+    pub(super) async fn send(&self, body: Bytes) -> Result<(), String> {
         match self {
-            Self::Grpc { channel, metadata } => {
+            Self::Grpc {
+                channel,
+                metadata,
+                path,
+            } => {
                 let mut grpc = tonic::client::Grpc::new(channel.clone());
                 grpc.ready().await.map_err(|e| e.to_string())?;
                 let request = tonic::Request::from_parts(metadata.clone(), tonic::Extensions::default(), body);
-                let path = PathAndQuery::from_static(GRPC_EXPORT);
+                let path = PathAndQuery::from_static(path);
                 let answer = grpc.unary(request, path, RawCodec).await;
                 answer
                     .map(drop)
@@ -503,7 +512,8 @@ mod tests {
 
     #[test]
     fn bad_headers_and_tls_name_their_option() {
-        let mut collector = super::super::config::collector(None).expect("default collector");
+        let mut collector =
+            super::super::config::collector(None, super::super::config::Signal::Traces).expect("default collector");
         collector.headers.insert("bad header".into(), "x".into());
         assert!(matches!(
             headers(&collector),

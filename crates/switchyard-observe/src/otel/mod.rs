@@ -21,9 +21,13 @@
 
 mod config;
 mod export;
+#[cfg(feature = "metrics")]
+mod exposition;
 mod ids;
 mod propagation;
 mod proto;
+#[cfg(feature = "metrics")]
+pub(crate) mod push;
 mod span;
 mod sw8;
 
@@ -66,6 +70,8 @@ struct Shared {
     propagation: Arc<Propagation>,
     capture: Capture,
     sw8: Sw8Identity,
+    /// `addInternals`: trace requests to the gateway's own services (`api@internal`…).
+    add_internals: bool,
 }
 
 impl Tracer {
@@ -73,7 +79,7 @@ impl Tracer {
     pub(crate) fn new(tracing: &Tracing) -> Result<Self, ObserveError> {
         let sampler = Sampler::new(tracing.sample_rate)?;
         let capture = Capture::new(tracing)?;
-        let collector = config::collector(tracing.otlp.as_ref())?;
+        let collector = config::collector(tracing.otlp.as_ref(), config::Signal::Traces)?;
         let resource = resource(tracing);
         let sw8 = Sw8Identity::new(&tracing.service_name, &instance(&resource));
         let queue = Arc::new(Queue::default());
@@ -88,6 +94,7 @@ impl Tracer {
             propagation: Arc::new(Propagation::from_env(&sw8)),
             capture,
             sw8,
+            add_internals: tracing.add_internals,
         };
         Ok(Self {
             exporter,
@@ -192,17 +199,26 @@ impl Sampler {
 /// (the deprecated name) then `resourceAttributes`, then `OTEL_RESOURCE_ATTRIBUTES` and
 /// `OTEL_SERVICE_NAME` over them, in Traefik's order. A later key replaces an earlier one.
 fn resource(tracing: &Tracing) -> Vec<(String, String)> {
-    let mut attributes = Vec::new();
-    let mut set = |key: &str, value: &str| match attributes.iter_mut().find(|(k, _): &&mut (String, String)| k == key) {
+    let attributes = tracing.global_attributes.iter().chain(&tracing.resource_attributes);
+    resource_of(&tracing.service_name, attributes)
+}
+
+/// The resource of `service` with `attributes`, as [`resource`] orders them.
+fn resource_of<'a>(
+    service: &str,
+    attributes: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Vec<(String, String)> {
+    let mut resource = Vec::new();
+    let mut set = |key: &str, value: &str| match resource.iter_mut().find(|(k, _): &&mut (String, String)| k == key) {
         Some((_, old)) => *old = value.to_owned(),
-        None => attributes.push((key.to_owned(), value.to_owned())),
+        None => resource.push((key.to_owned(), value.to_owned())),
     };
     set("telemetry.sdk.name", SCOPE);
     set("telemetry.sdk.language", "rust");
     set("telemetry.sdk.version", VERSION);
-    set("service.name", &tracing.service_name);
+    set("service.name", service);
     set("service.version", VERSION);
-    for (key, value) in tracing.global_attributes.iter().chain(&tracing.resource_attributes) {
+    for (key, value) in attributes {
         set(key, value);
     }
     let env = std::env::var("OTEL_RESOURCE_ATTRIBUTES").unwrap_or_default();
@@ -214,7 +230,7 @@ fn resource(tracing: &Tracing) -> Vec<(String, String)> {
             set("service.name", &name);
         }
     }
-    attributes
+    resource
 }
 
 /// `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs separated by commas, values percent-encoded; pairs
@@ -288,10 +304,10 @@ impl ServerSpan {
     pub(crate) fn end(self, exchange: &Exchange) {
         let attempts = &*self.attempts;
         let span = attempts.server;
-        if !span.sampled {
+        let shared = &attempts.shared;
+        if !span.sampled || (!shared.add_internals && is_internal(&exchange.progress)) {
             return;
         }
-        let shared = &attempts.shared;
         let name = exchange.method.as_str();
         let head = Head {
             trace_id: span.trace_id,
@@ -310,6 +326,13 @@ impl ServerSpan {
             span::server_status(buf, exchange);
         });
     }
+}
+
+/// Whether the request went to one of the gateway's own services (`api@internal`,
+/// `prometheus@internal`…), which Traefik traces only with `tracing.addInternals`.
+fn is_internal(progress: &switchyard_middleware::Progress) -> bool {
+    let internal = |name: &Option<Arc<str>>| name.as_deref().is_some_and(|n| n.ends_with("@internal"));
+    internal(&progress.router) || internal(&progress.service)
 }
 
 /// The attempts of one request: each gets a client span, child of the server span.

@@ -124,6 +124,19 @@ pub(super) fn len_field(field: u32, len: usize) -> usize {
     key_len(field) + encoded_len_varint(len as u64) + len
 }
 
+/// A `double` field.
+pub(super) fn double(buf: &mut Vec<u8>, field: u32, value: f64) {
+    fixed64(buf, field, value.to_bits());
+}
+
+/// A packed `repeated fixed64` (or, with `f64::to_bits`, `repeated double`) field.
+pub(super) fn packed_fixed64(buf: &mut Vec<u8>, field: u32, values: impl ExactSizeIterator<Item = u64>) {
+    open(buf, field, values.len() * 8);
+    for value in values {
+        buf.extend_from_slice(&value.to_le_bytes());
+    }
+}
+
 /// A `KeyValue` (in field `field`) whose value is a string.
 pub(super) fn attr_str(buf: &mut Vec<u8>, field: u32, key: &str, value: &str) {
     let any = len_field(1, value.len());

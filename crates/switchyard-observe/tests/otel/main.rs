@@ -4,6 +4,7 @@
 
 mod delivery;
 mod harness;
+mod metrics;
 mod propagation;
 mod receiver;
 

@@ -13,13 +13,16 @@ use crate::snapshot::SnapshotHandle;
 pub const PROMETHEUS_SERVICE: &str = "prometheus@internal";
 
 /// The gateway's own services the observer brings: `prometheus@internal` when `metrics.prometheus`
-/// is configured.
+/// is configured. The live snapshot's servers and certificates are read into the metrics at each
+/// scrape, and before each `metrics.otlp` push.
 pub(super) fn internal_services(
     observer: Option<&Arc<Observer>>,
     snapshots: &SnapshotHandle,
 ) -> HashMap<String, HttpService> {
     #[cfg(feature = "metrics")]
-    if let Some(metrics) = observer.and_then(|o| o.metrics()) {
+    if let Some((observer, metrics)) = observer.and_then(|o| Some((o, o.metrics()?))) {
+        let live = snapshots.clone();
+        observer.on_metrics_push(move |metrics| prometheus::refresh(metrics, &live));
         let service = prometheus::service(Arc::clone(metrics), snapshots.clone());
         return HashMap::from([(PROMETHEUS_SERVICE.to_owned(), service)]);
     }
@@ -52,15 +55,20 @@ mod prometheus {
     /// the certificates as the live snapshot sees them at scrape time.
     pub(super) fn service(metrics: Arc<Metrics>, snapshots: SnapshotHandle) -> HttpService {
         HttpService::new(tower::service_fn(move |_req: Request<RequestBody>| {
-            refresh_servers(&metrics, &snapshots);
-            #[cfg(feature = "tls")]
-            refresh_certificates(&metrics, &snapshots);
+            refresh(&metrics, &snapshots);
             let mut response = Response::new(ResponseBody::from(bytes::Bytes::from(metrics.encode())));
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static(Metrics::content_type()));
             std::future::ready(Ok::<_, Infallible>(response))
         }))
+    }
+
+    /// The series read from the live snapshot: servers' health and, with TLS, certificates.
+    pub(super) fn refresh(metrics: &Metrics, snapshots: &SnapshotHandle) {
+        refresh_servers(metrics, snapshots);
+        #[cfg(feature = "tls")]
+        refresh_certificates(metrics, snapshots);
     }
 
     /// `traefik_tls_certs_not_after` for every certificate the live snapshot serves.
