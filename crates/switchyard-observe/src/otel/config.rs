@@ -19,6 +19,10 @@ const DEFAULT_GRPC_ENDPOINT: &str = "localhost:4317";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Signal {
     Traces,
+    #[cfg_attr(
+        not(feature = "metrics"),
+        expect(dead_code, reason = "metrics.otlp needs the `metrics` feature")
+    )]
     Metrics,
 }
 

@@ -125,11 +125,13 @@ pub(super) fn len_field(field: u32, len: usize) -> usize {
 }
 
 /// A `double` field.
+#[cfg_attr(not(feature = "metrics"), expect(dead_code, reason = "metrics.otlp's"))]
 pub(super) fn double(buf: &mut Vec<u8>, field: u32, value: f64) {
     fixed64(buf, field, value.to_bits());
 }
 
 /// A packed `repeated fixed64` (or, with `f64::to_bits`, `repeated double`) field.
+#[cfg_attr(not(feature = "metrics"), expect(dead_code, reason = "metrics.otlp's"))]
 pub(super) fn packed_fixed64(buf: &mut Vec<u8>, field: u32, values: impl ExactSizeIterator<Item = u64>) {
     open(buf, field, values.len() * 8);
     for value in values {
