@@ -55,6 +55,20 @@ async fn a_router_without_tracing_exports_no_span_and_leaves_the_headers_alone()
     assert!(spans.iter().all(|s| s.trace_id() != TRACE));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_services_are_traced_only_with_add_internals() {
+    for (extra, expected) in [("", 0), ("  addInternals: true\n", 1)] {
+        let receiver = Receiver::grpc(None).await;
+        let observer = observer(&grpc_yaml(&receiver, extra), "tracecontext");
+        let mut api = Upstream::new(&[]);
+        api.service = "api@internal";
+        let (status, _) = send(&observer, &api, get("/api/rawdata", &[])).await;
+        assert_eq!(status, StatusCode::OK);
+        flush(&observer).await;
+        assert_eq!(receiver.spans().len(), expected, "with {extra:?}");
+    }
+}
+
 /// A port nothing listens on.
 async fn closed_port() -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

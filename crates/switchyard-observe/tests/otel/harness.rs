@@ -64,6 +64,8 @@ pub enum Outcome {
 pub struct Upstream {
     /// The matched router's tracing switch.
     pub tracing: bool,
+    /// The service the router leads to.
+    pub service: &'static str,
     /// The attempts, in order; after the first, each is a retry.
     pub outcomes: Vec<Outcome>,
     /// The headers each attempt was sent upstream with.
@@ -74,6 +76,7 @@ impl Upstream {
     pub fn new(outcomes: &[Outcome]) -> Self {
         Self {
             tracing: true,
+            service: "whoami@file",
             outcomes: outcomes.to_vec(),
             sent: Arc::default(),
         }
@@ -95,7 +98,7 @@ impl Upstream {
     fn handle(&self, req: Request<RequestBody>) -> Response<ResponseBody> {
         let record = Arc::clone(RequestRecord::of(req.extensions()).expect("the observer's record"));
         record.set_router("web@file".into(), Some(Signals::new(true, true, self.tracing)));
-        record.set_service("whoami@file".into());
+        record.set_service(self.service.into());
         let (mut parts, _body) = req.into_parts();
         let mut status = StatusCode::OK;
         for (i, outcome) in self.outcomes.iter().enumerate() {
