@@ -25,6 +25,8 @@
 #[cfg(feature = "access-log")]
 mod access_log;
 mod exchange;
+#[cfg(any(feature = "access-log", feature = "otel"))]
+mod ip;
 mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;

@@ -1,11 +1,14 @@
 //! Writing a line: Traefik's `common` and `genericCLF` layouts and its JSON objects, byte for byte.
 
-use std::fmt::{self, Write as _};
+use std::cell::RefCell;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderMap, HeaderName, REFERER, USER_AGENT};
+use jiff::tz::TimeZone;
 
 use super::options::{Mode, Modes};
 use super::record::{Field, Moment, Record, Value};
+use super::text::{Escape, push_decimal, push_padded, push_signed_padded, push_two_digits};
 
 /// What a redacted field or header reads.
 const REDACTED: &str = "REDACTED";
@@ -22,7 +25,9 @@ pub(super) struct View<'r, 'a> {
 }
 
 impl<'a> View<'_, 'a> {
-    /// `field` as configured: left out when dropped or absent, `REDACTED` when redacted.
+    /// `field` as configured: left out when dropped or absent, `REDACTED` when redacted. (Inlined,
+    /// as [`Record::value`] is.)
+    #[inline(always)]
     fn field(&self, field: Field) -> Option<Value<'a>> {
         match self.modes.field(field) {
             Mode::Drop => None,
@@ -89,41 +94,103 @@ fn clf_tail(view: &View<'_, '_>, out: &mut String) {
         _ => 0,
     };
     out.push(' ');
-    let _ = decimal(out, millis);
+    push_decimal(out, millis);
     out.push_str("ms");
 }
 
 /// The start in CLF time (`02/Jan/2006:15:04:05 -0700`): `StartUTC`, else `StartLocal`, else `-`.
 fn clf_start(view: &View<'_, '_>, out: &mut String) {
+    if view.modes.field(Field::StartUtc) == Mode::Keep {
+        return clf_utc(out, view.record.exchange().start);
+    }
     let start = view.field(Field::StartUtc).or_else(|| view.field(Field::StartLocal));
-    let _ = match start {
+    match start {
         Some(Value::Moment(m)) => clf_time(out, m),
-        Some(other) => other.write_text(out),
-        None => out.write_str("-"),
+        Some(other) => other.write(out, Escape::None),
+        None => out.push('-'),
+    }
+}
+
+/// The CLF time in UTC of one second.
+#[derive(Debug)]
+struct UtcSecond {
+    /// The second's start (included) and end (excluded); empty before the first line.
+    from: SystemTime,
+    to: SystemTime,
+    text: String,
+}
+
+thread_local! {
+    /// The CLF time of the second the last line of the thread started in.
+    static CLF_UTC: RefCell<UtcSecond> = const {
+        RefCell::new(UtcSecond { from: UNIX_EPOCH, to: UNIX_EPOCH, text: String::new() })
     };
 }
 
-/// One CLF item as Traefik's `toLog`: numbers bare, empty or absent text as `default`, text quoted
-/// (inner quotes escaped) when `quote`.
-fn item(out: &mut String, value: Option<Value<'_>>, default: &str, quote: bool) {
-    let mark = out.len();
-    let _ = match value {
-        None => Ok(()),
-        Some(v @ Value::Num(_)) => v.write_text(out),
-        Some(v) if quote => {
-            out.push('"');
-            let written = v.write_text(&mut Quoted(out));
-            out.push('"');
-            written
+/// `start` in CLF time in UTC; the date is worked out once a second (per thread), not per request.
+fn clf_utc(out: &mut String, start: SystemTime) {
+    let cached = CLF_UTC.try_with(|cache| {
+        let Ok(mut cache) = cache.try_borrow_mut() else {
+            return false;
+        };
+        if !(cache.from..cache.to).contains(&start) && !cache.cover(start) {
+            return false;
         }
-        Some(v) => v.write_text(out),
-    };
-    let empty = if quote && !matches!(value, Some(Value::Num(_))) {
-        mark + 2
+        out.push_str(&cache.text);
+        true
+    });
+    if cached != Ok(true) {
+        clf_time(out, Moment::new(start, &TimeZone::UTC));
+    }
+}
+
+impl UtcSecond {
+    /// Holds the second of `start` from now on; false for a time before 1970 (never held).
+    fn cover(&mut self, start: SystemTime) -> bool {
+        let Ok(since_epoch) = start.duration_since(UNIX_EPOCH) else {
+            return false;
+        };
+        let from = UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs());
+        let Some(to) = from.checked_add(Duration::from_secs(1)) else {
+            return false;
+        };
+        (self.from, self.to) = (from, to);
+        self.text.clear();
+        clf_time(&mut self.text, Moment::new(start, &TimeZone::UTC));
+        true
+    }
+}
+
+/// One CLF item as Traefik's `toLog`: numbers bare, empty or absent text as `default`, text quoted
+/// (inner quotes escaped) when `quote`. (Inlined in each item of the line, where `value`'s kind is
+/// known.)
+#[inline(always)]
+fn item(out: &mut String, value: Option<Value<'_>>, default: &str, quote: bool) {
+    match value {
+        None => out.push_str(default),
+        Some(Value::Num(n)) => push_decimal(out, n),
+        Some(Value::Str("")) => out.push_str(default),
+        Some(Value::Str(text)) if quote => {
+            out.push('"');
+            Escape::Clf.push(out, text);
+            out.push('"');
+        }
+        Some(Value::Str(text)) => out.push_str(text),
+        Some(other) => other_item(out, other, default, quote),
+    }
+}
+
+/// An item that is neither a number nor plain text (an address, a moment, a header's values).
+fn other_item(out: &mut String, value: Value<'_>, default: &str, quote: bool) {
+    let mark = out.len();
+    if quote {
+        out.push('"');
+        value.write(out, Escape::Clf);
+        out.push('"');
     } else {
-        mark
-    };
-    if out.len() <= empty {
+        value.write(out, Escape::None);
+    }
+    if out.len() <= mark + if quote { 2 } else { 0 } {
         out.truncate(mark);
         out.push_str(default);
     }
@@ -145,7 +212,7 @@ pub(super) fn json(view: &View<'_, '_>, out: &mut String) {
     object.headers(view, ex.request_headers.as_ref(), "request_");
     object.field(view, Field::OtelSpanId);
     object.key("time");
-    let _ = rfc3339_quoted(object.out, view.record.end(), false);
+    rfc3339_quoted(object.out, view.record.end(), false);
     object.field(view, Field::OtelTraceId);
     object.out.push_str("}\n");
 }
@@ -162,7 +229,7 @@ impl Object<'_> {
             self.out.push(',');
         }
         self.out.push('"');
-        let _ = JsonText(self.out).write_str(key);
+        Escape::Json.push(self.out, key);
         self.out.push_str("\":");
     }
 
@@ -179,16 +246,15 @@ impl Object<'_> {
 
     fn value(&mut self, key: &str, value: Value<'_>) {
         self.key(key);
-        let _ = match value {
-            Value::Num(n) => write!(self.out, "{n}"),
+        match value {
+            Value::Num(n) => push_decimal(self.out, n),
             Value::Moment(m) => rfc3339_quoted(self.out, m, true),
             text => {
                 self.out.push('"');
-                let written = text.write_text(&mut JsonText(self.out));
+                text.write(self.out, Escape::Json);
                 self.out.push('"');
-                written
             }
-        };
+        }
     }
 
     /// The headers of `headers` the modes let through, as `<prefix><Canonical-Name>`, sorted.
@@ -221,125 +287,75 @@ fn canonical(prefix: &str, name: &HeaderName) -> String {
     key
 }
 
-/// Text escaped for a CLF quoted item: `"` as `\"`.
-struct Quoted<'o>(&'o mut String);
-
-impl fmt::Write for Quoted<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for (i, part) in s.split('"').enumerate() {
-            if i > 0 {
-                self.0.push_str("\\\"");
-            }
-            self.0.push_str(part);
-        }
-        Ok(())
-    }
-}
-
-/// Text escaped for a JSON string as Go's `encoding/json` does, HTML characters included.
-struct JsonText<'o>(&'o mut String);
-
-impl fmt::Write for JsonText<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            match c {
-                '"' => self.0.push_str("\\\""),
-                '\\' => self.0.push_str("\\\\"),
-                '\n' => self.0.push_str("\\n"),
-                '\r' => self.0.push_str("\\r"),
-                '\t' => self.0.push_str("\\t"),
-                '\u{8}' => self.0.push_str("\\b"),
-                '\u{c}' => self.0.push_str("\\f"),
-                '\0'..='\u{1f}' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                    write!(self.0, "\\u{:04x}", u32::from(c))?;
-                }
-                c => self.0.push(c),
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Go's `02/Jan/2006:15:04:05 -0700`.
-fn clf_time(out: &mut dyn fmt::Write, m: Moment) -> fmt::Result {
+fn clf_time(out: &mut String, m: Moment) {
     let t = m.offset.to_datetime(m.at);
     let month = MONTHS[usize::try_from(t.month() - 1).unwrap_or(0)];
-    two_digits(out, t.day())?;
-    out.write_char('/')?;
-    out.write_str(month)?;
-    out.write_char('/')?;
-    decimal(out, u64::try_from(t.year()).unwrap_or(0))?;
+    push_two_digits(out, t.day().unsigned_abs());
+    out.push('/');
+    out.push_str(month);
+    out.push('/');
+    push_decimal(out, u64::try_from(t.year()).unwrap_or(0));
     for part in [t.hour(), t.minute(), t.second()] {
-        out.write_char(':')?;
-        two_digits(out, part)?;
+        out.push(':');
+        push_two_digits(out, part.unsigned_abs());
     }
-    out.write_char(' ')?;
-    offset(out, m, false)
+    out.push(' ');
+    offset(out, m, false);
 }
 
-/// `value` in two digits (`07`), without the formatting machinery: lines are written per request.
-fn two_digits(out: &mut dyn fmt::Write, value: i8) -> fmt::Result {
-    let value = value.unsigned_abs();
-    out.write_char(char::from(b'0' + value / 10 % 10))?;
-    out.write_char(char::from(b'0' + value % 10))
-}
-
-/// `value` in decimal, without the formatting machinery.
-pub(super) fn decimal(out: &mut dyn fmt::Write, mut value: u64) -> fmt::Result {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + u8::try_from(value % 10).unwrap_or(0);
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.write_str(std::str::from_utf8(&digits[start..]).unwrap_or("0"))
-}
-
-fn rfc3339_quoted(out: &mut String, m: Moment, nanos: bool) -> fmt::Result {
+fn rfc3339_quoted(out: &mut String, m: Moment, nanos: bool) {
     out.push('"');
-    rfc3339(out, m, nanos)?;
+    rfc3339(out, m, nanos);
     out.push('"');
-    Ok(())
 }
 
 /// Go's RFC 3339 (`2006-01-02T15:04:05Z07:00`); with `nanos`, its `RFC3339Nano` (the fraction's
 /// trailing zeros cut, none when whole), as Go writes a `time.Time` in JSON.
-pub(super) fn rfc3339(out: &mut dyn fmt::Write, m: Moment, nanos: bool) -> fmt::Result {
+pub(super) fn rfc3339(out: &mut String, m: Moment, nanos: bool) {
     let t = m.offset.to_datetime(m.at);
-    write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )?;
-    let mut fraction = t.subsec_nanosecond();
-    if nanos && fraction > 0 {
-        let mut digits = 9;
-        while fraction % 10 == 0 {
-            fraction /= 10;
-            digits -= 1;
-        }
-        write!(out, ".{fraction:0digits$}")?;
+    push_signed_padded(out, t.year().into(), 4);
+    for (separator, part) in [
+        ('-', t.month()),
+        ('-', t.day()),
+        ('T', t.hour()),
+        (':', t.minute()),
+        (':', t.second()),
+    ] {
+        out.push(separator);
+        push_two_digits(out, part.unsigned_abs());
     }
-    offset(out, m, true)
+    let fraction = t.subsec_nanosecond();
+    if nanos && fraction > 0 {
+        push_fraction(out, fraction.unsigned_abs());
+    }
+    offset(out, m, true);
 }
 
-/// `Z07:00` (`Z` for UTC) in RFC 3339, `-0700` in CLF.
-fn offset(out: &mut dyn fmt::Write, m: Moment, rfc3339: bool) -> fmt::Result {
+/// Appends `.` and the nanoseconds `fraction` (not 0) as a decimal fraction of a second, its
+/// trailing zeros cut (`.5` for 500 000 000).
+fn push_fraction(out: &mut String, mut fraction: u32) {
+    let mut digits = 9;
+    while fraction % 10 == 0 {
+        fraction /= 10;
+        digits -= 1;
+    }
+    out.push('.');
+    push_padded(out, fraction.into(), digits);
+}
+
+/// `Z07:00` (`Z` for UTC) in RFC 3339, `-0700` in CLF. (An offset is under 26 hours: two digits.)
+fn offset(out: &mut String, m: Moment, rfc3339: bool) {
     let seconds = m.offset.seconds();
     if rfc3339 && seconds == 0 {
-        return out.write_char('Z');
+        out.push('Z');
+        return;
     }
-    let sign = if seconds < 0 { '-' } else { '+' };
+    out.push(if seconds < 0 { '-' } else { '+' });
     let minutes = seconds.unsigned_abs() / 60;
-    let colon = if rfc3339 { ":" } else { "" };
-    write!(out, "{sign}{:02}{colon}{:02}", minutes / 60, minutes % 60)
+    push_two_digits(out, u8::try_from(minutes / 60).unwrap_or(99));
+    if rfc3339 {
+        out.push(':');
+    }
+    push_two_digits(out, u8::try_from(minutes % 60).unwrap_or(99));
 }

@@ -2,14 +2,16 @@
 //! `json` layout, filtered by status, retries and duration, with fields and headers kept, dropped or
 //! redacted, written to a file (reopened on SIGUSR1, for log rotation) or to standard output.
 //!
-//! [`AccessLog::log`] runs on the request path: it filters, formats the line and hands it to a
-//! bounded channel without waiting. A writer thread owns the output; when it falls behind and the
-//! channel is full, lines are dropped and counted, and a warning says how many (at most once a
-//! minute). [`AccessLog::flush`] waits until what was logged so far is written.
+//! [`AccessLog::log`] runs on the request path: it filters, formats the line (in a buffer its thread
+//! keeps) and appends it to a bounded buffer shared with a writer thread, without waiting for it. The
+//! writer owns the output; when it falls behind and the buffer is full, lines are dropped and counted,
+//! and a warning says how many (at most once a minute). [`AccessLog::flush`] waits until what was
+//! logged so far is written.
 //!
 //! Where switchyard differs from Traefik:
-//! - lines are always written off the request path; `bufferingSize` is the channel's room (Traefik's
-//!   meaning when it is set), 4096 lines when it is 0 (where Traefik writes on the request path);
+//! - lines are always written off the request path; `bufferingSize` is the buffer's room, in lines
+//!   (Traefik's meaning when it is set), 4096 lines when it is 0 (where Traefik writes on the request
+//!   path);
 //! - an unknown format, mode or status range is an error, not a fallback to the default;
 //! - `redact` also applies to fields (Traefik knows it for headers only);
 //! - the file's directory must exist (Traefik creates it);
@@ -23,8 +25,10 @@ mod options;
 mod record;
 #[cfg(test)]
 mod tests;
+mod text;
 mod writer;
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -36,10 +40,17 @@ use options::{Filter, Format, Modes};
 use record::Record;
 use writer::{Queue, Target};
 
-/// Lines the channel holds when `bufferingSize` is 0 (Traefik then writes on the request path).
+/// Lines the buffer holds when `bufferingSize` is 0 (Traefik then writes on the request path).
 const DEFAULT_CAPACITY: usize = 4096;
-/// The most lines the channel holds, whatever `bufferingSize` asks.
+/// The most lines the buffer holds, whatever `bufferingSize` asks.
 const MAX_CAPACITY: usize = 1 << 20;
+/// The most room a thread keeps for writing its next line (a longer line's is let go).
+const SCRATCH_KEPT: usize = 16 * 1024;
+
+thread_local! {
+    /// The line a thread is writing, its room kept from one request to the next.
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+}
 
 /// A configured access log: see the [module](self).
 #[derive(Debug)]
@@ -97,22 +108,47 @@ impl AccessLog {
         if self.filter.as_ref().is_some_and(|filter| !filter.keeps(exchange)) {
             return;
         }
-        self.queue.push(self.line(exchange, count));
+        let sent = SCRATCH.try_with(|scratch| {
+            let Ok(mut line) = scratch.try_borrow_mut() else {
+                return false;
+            };
+            self.send(&mut line, exchange, count);
+            if line.capacity() > SCRATCH_KEPT {
+                *line = String::new();
+            }
+            true
+        });
+        if sent != Ok(true) {
+            self.send(&mut String::new(), exchange, count);
+        }
     }
 
-    /// The line of `exchange`, the `count`th request seen.
-    fn line(&self, exchange: &Exchange, count: u64) -> String {
+    /// Writes the line of `exchange` into `line` (emptied first) and hands it to the writer.
+    fn send(&self, line: &mut String, exchange: &Exchange, count: u64) {
+        line.clear();
+        self.write_line(exchange, count, line);
+        self.queue.push(line);
+    }
+
+    /// Appends the line of `exchange`, the `count`th request seen, to `out`.
+    fn write_line(&self, exchange: &Exchange, count: u64, out: &mut String) {
         let record = Record::new(exchange, count, &self.zone);
         let view = View {
             record: &record,
             modes: &self.modes,
         };
-        let mut out = String::with_capacity(if self.format == Format::Json { 1024 } else { 256 });
         match self.format {
-            Format::Common => line::clf(&view, true, &mut out),
-            Format::GenericClf => line::clf(&view, false, &mut out),
-            Format::Json => line::json(&view, &mut out),
+            Format::Common => line::clf(&view, true, out),
+            Format::GenericClf => line::clf(&view, false, out),
+            Format::Json => line::json(&view, out),
         }
+    }
+
+    /// The line of `exchange`, the `count`th request seen.
+    #[cfg(test)]
+    fn line(&self, exchange: &Exchange, count: u64) -> String {
+        let mut out = String::new();
+        self.write_line(exchange, count, &mut out);
         out
     }
 
@@ -145,7 +181,7 @@ impl AccessLog {
     }
 }
 
-/// The channel's room: `bufferingSize` lines, or [`DEFAULT_CAPACITY`] when it is 0.
+/// The buffer's room: `bufferingSize` lines, or [`DEFAULT_CAPACITY`] when it is 0.
 fn capacity(buffering_size: u64) -> usize {
     match usize::try_from(buffering_size) {
         Ok(0) => DEFAULT_CAPACITY,

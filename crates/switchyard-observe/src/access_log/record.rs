@@ -8,6 +8,7 @@ use http::{HeaderValue, Version};
 use jiff::Timestamp;
 use jiff::tz::{Offset, TimeZone};
 
+use super::text::{self, Escape};
 use crate::Exchange;
 
 /// A field of Traefik's access log. The order is the JSON line's (Go sorts a map's keys bytewise);
@@ -172,35 +173,20 @@ impl Moment {
     }
 }
 
-/// What a request's line says, before the configured modes pick and redact its fields.
+/// What a request's line says, before the configured modes pick and redact its fields. The fields
+/// that take some parsing (the host's parts, the user, the server's address) are worked out only
+/// when a line writes them.
 #[derive(Debug)]
 pub(super) struct Record<'a> {
     ex: &'a Exchange,
     count: u64,
     zone: &'a TimeZone,
-    forwarded_for: Option<&'a str>,
-    host: Option<(&'a str, &'a str)>,
-    username: &'a str,
-    service_addr: Option<&'a str>,
 }
 
 impl<'a> Record<'a> {
     /// The record of `ex`, the `count`th request logged, with local times in `zone`.
     pub(super) fn new(ex: &'a Exchange, count: u64, zone: &'a TimeZone) -> Self {
-        let forwarded_for = ex
-            .request_headers
-            .as_ref()
-            .and_then(|h| h.get("x-forwarded-for")?.to_str().ok())
-            .filter(|v| !v.is_empty());
-        Self {
-            ex,
-            count,
-            zone,
-            forwarded_for,
-            host: ex.host.as_deref().filter(|h| !h.is_empty()).map(split_host_port),
-            username: username(ex),
-            service_addr: ex.progress.server.as_deref().map(url_host),
-        }
+        Self { ex, count, zone }
     }
 
     /// The exchange the record is of.
@@ -214,6 +200,10 @@ impl<'a> Record<'a> {
     }
 
     /// `field`'s value; `None` when the request has none (no router matched, not traced…).
+    ///
+    /// Inlined (with the functions it calls) where it is called: a CLF line names each of its fields,
+    /// which then costs no match at run time.
+    #[inline(always)]
     pub(super) fn value(&self, field: Field) -> Option<Value<'a>> {
         match field {
             Field::ClientAddr | Field::ClientHost | Field::ClientPort | Field::ClientUsername => {
@@ -236,17 +226,34 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// A client field (`ClientAddr`, `ClientHost`, `ClientPort`, `ClientUsername`).
+    #[inline(always)]
     fn client(&self, field: Field) -> Value<'a> {
         let client = self.ex.client;
-        match (field, self.forwarded_for) {
-            (Field::ClientAddr, _) => Value::Addr(client),
-            (Field::ClientHost, Some(forwarded)) => Value::Str(forwarded),
-            (Field::ClientHost, None) => Value::Ip(client.ip()),
-            (Field::ClientPort, _) => Value::Port(client.port()),
-            _ => Value::Str(self.username),
+        match field {
+            Field::ClientAddr => Value::Addr(client),
+            Field::ClientHost => self.forwarded_for().map_or(Value::Ip(client.ip()), Value::Str),
+            Field::ClientPort => Value::Port(client.port()),
+            _ => Value::Str(username(self.ex)),
         }
     }
 
+    /// The request's `X-Forwarded-For`, when the exchange kept the headers and it is not empty.
+    fn forwarded_for(&self) -> Option<&'a str> {
+        let headers = self.ex.request_headers.as_ref()?;
+        headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The host and port of the request's `Host`, when it has one.
+    fn host(&self) -> Option<(&'a str, &'a str)> {
+        self.ex.host.as_deref().filter(|h| !h.is_empty()).map(split_host_port)
+    }
+
+    /// A field that is a number (sizes, statuses, durations, counts).
+    #[inline(always)]
     fn number(&self, field: Field) -> u64 {
         let ex = self.ex;
         let origin = ex.progress.origin_duration.unwrap_or_default();
@@ -265,23 +272,27 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// A routing field (`RouterName`, `ServiceAddr`, `ServiceName`, `ServiceURL`).
+    #[inline(always)]
     fn routing(&self, field: Field) -> Option<&'a str> {
         let progress = &self.ex.progress;
         match field {
             Field::RouterName => progress.router.as_deref(),
-            Field::ServiceAddr => self.service_addr,
+            Field::ServiceAddr => progress.server.as_deref().map(url_host),
             Field::ServiceName => progress.service.as_deref(),
             _ => progress.server.as_deref(),
         }
     }
 
+    /// A field of the request itself (its host, method, path, protocol, TLS, trace, start…).
+    #[inline(always)]
     fn request(&self, field: Field) -> Option<Value<'a>> {
         let ex = self.ex;
         let trace = ex.trace.as_ref();
         let text = match field {
             Field::RequestAddr => ex.host.as_deref().filter(|h| !h.is_empty())?,
-            Field::RequestHost => self.host?.0,
-            Field::RequestPort => self.host?.1,
+            Field::RequestHost => self.host()?.0,
+            Field::RequestPort => self.host()?.1,
             Field::RequestMethod => ex.method.as_str(),
             Field::RequestPath => ex.uri.path_and_query().map_or("", |p| p.as_str()),
             Field::RequestProtocol => protocol(ex.version),
@@ -305,29 +316,30 @@ impl<'a> Record<'a> {
 }
 
 impl Value<'_> {
-    /// Writes the value as plain text (a moment in RFC 3339 with nanoseconds).
-    pub(super) fn write_text(&self, out: &mut dyn std::fmt::Write) -> std::fmt::Result {
+    /// Appends the value as text (a moment in RFC 3339 with nanoseconds), its text escaped by
+    /// `escape` (numbers, addresses and moments need none).
+    #[inline]
+    pub(super) fn write(&self, out: &mut String, escape: Escape) {
         match *self {
-            Self::Str(s) => out.write_str(s),
-            Self::Num(n) => super::line::decimal(out, n),
-            Self::Ip(ip) => write!(out, "{ip}"),
-            Self::Port(port) => super::line::decimal(out, port.into()),
-            Self::Addr(addr) => write!(out, "{addr}"),
+            Self::Str(s) => escape.push(out, s),
+            Self::Num(n) => text::push_decimal(out, n),
+            Self::Ip(ip) => text::push_ip(out, ip),
+            Self::Port(port) => text::push_decimal(out, port),
+            Self::Addr(addr) => text::push_addr(out, addr),
             Self::Moment(m) => super::line::rfc3339(out, m, true),
-            Self::Header(map, name) => write_joined(out, map.get_all(name).iter()),
+            Self::Header(map, name) => write_joined(out, map.get_all(name).iter(), escape),
         }
     }
 }
 
-/// A header's values joined by commas, as Go's `strings.Join(h.Values(k), ",")`.
-fn write_joined<'v>(out: &mut dyn std::fmt::Write, values: impl Iterator<Item = &'v HeaderValue>) -> std::fmt::Result {
+/// A header's values joined by commas, as Go's `strings.Join(h.Values(k), ",")`, escaped by `escape`.
+fn write_joined<'v>(out: &mut String, values: impl Iterator<Item = &'v HeaderValue>, escape: Escape) {
     for (i, value) in values.enumerate() {
         if i > 0 {
-            out.write_char(',')?;
+            out.push(',');
         }
-        out.write_str(&String::from_utf8_lossy(value.as_bytes()))?;
+        escape.push(out, &String::from_utf8_lossy(value.as_bytes()));
     }
-    Ok(())
 }
 
 fn nanos(d: Duration) -> u64 {

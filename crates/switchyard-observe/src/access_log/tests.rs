@@ -1,7 +1,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE, REFERER, USER_AGENT};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
@@ -264,6 +264,90 @@ fn dropped_start_utc_falls_back_to_start_local_in_common_lines() {
     assert!(
         line.starts_with("192.0.2.10 - - [07/Dec/2025:10:33:20 +0100] "),
         "{line}"
+    );
+}
+
+/// The example, started at `seconds` and `nanos` after (or before, when negative) 1970.
+fn started_at(seconds: i64, nanos: u32) -> Exchange {
+    let mut ex = Exchange::example();
+    let offset = Duration::new(seconds.unsigned_abs(), 0);
+    let whole = if seconds < 0 {
+        SystemTime::UNIX_EPOCH - offset
+    } else {
+        SystemTime::UNIX_EPOCH + offset
+    };
+    ex.start = whole + Duration::from_nanos(nanos.into());
+    ex
+}
+
+/// The `[…]` of a CLF line.
+fn clf_time_of(line: &str) -> &str {
+    let start = line.find('[').expect("a CLF time");
+    let end = line.find(']').expect("a CLF time");
+    &line[start + 1..end]
+}
+
+#[test]
+fn clf_times_follow_the_second_of_each_start() {
+    let (log, _) = memory("");
+    let starts = [
+        (1_765_100_000, 0, "07/Dec/2025:09:33:20 +0000"),
+        (1_765_100_000, 999_999_999, "07/Dec/2025:09:33:20 +0000"),
+        (1_765_100_001, 0, "07/Dec/2025:09:33:21 +0000"),
+        (1_765_100_000, 500, "07/Dec/2025:09:33:20 +0000"),
+        (1_767_225_599, 999_999_999, "31/Dec/2025:23:59:59 +0000"),
+        (1_767_225_600, 0, "01/Jan/2026:00:00:00 +0000"),
+        (0, 0, "01/Jan/1970:00:00:00 +0000"),
+        (-1, 999_999_999, "31/Dec/1969:23:59:59 +0000"),
+        (-1, 0, "31/Dec/1969:23:59:59 +0000"),
+        (-50_000_000_000, 0, "25/Jul/385:07:06:40 +0000"),
+    ];
+    for (seconds, nanos, expected) in starts {
+        let line = log.line(&started_at(seconds, nanos), 1);
+        assert_eq!(clf_time_of(&line), expected, "{seconds}s {nanos}ns");
+    }
+}
+
+#[test]
+fn offsets_and_fractions_as_go_writes_them() {
+    let (mut log, _) = memory("  format: json\n  fields:\n    names:\n      StartUTC: drop\n");
+    let cases = [
+        (Offset::MAX, 123_000_000, "1970-01-02T01:59:59.123+25:59"),
+        (Offset::MIN, 1, "1969-12-30T22:00:01.000000001-25:59"),
+        (
+            Offset::from_seconds(-1830).expect("an offset"),
+            100,
+            "1969-12-31T23:29:30.0000001-00:30",
+        ),
+        (Offset::UTC, 999_999_999, "1970-01-01T00:00:00.999999999Z"),
+    ];
+    for (offset, nanos, expected) in cases {
+        log.zone = TimeZone::fixed(offset);
+        let line = log.line(&started_at(0, nanos), 1);
+        assert!(line.contains(&format!(r#""StartLocal":"{expected}""#)), "{line}");
+    }
+    let (mut log, _) = memory("  fields:\n    names:\n      StartUTC: drop\n");
+    log.zone = TimeZone::fixed(Offset::MIN);
+    assert_eq!(
+        clf_time_of(&log.line(&started_at(0, 0), 1)),
+        "30/Dec/1969:22:00:01 -2559"
+    );
+}
+
+#[test]
+fn a_line_longer_than_the_kept_room_is_written_whole() {
+    let yaml = "  format: json\n  fields:\n    headers:\n      defaultMode: keep\n";
+    let mut long = Exchange::example();
+    let value = "x".repeat(40_000);
+    let mut headers = HeaderMap::new();
+    headers.insert(USER_AGENT, HeaderValue::from_str(&value).expect("a header value"));
+    long.request_headers = Some(headers);
+    let lines = lines_of(yaml, &[long, Exchange::example(), Exchange::example()]);
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].contains(&value));
+    assert_eq!(
+        format!("{}\n", lines[2]),
+        EXAMPLE_JSON.replace("\"RequestCount\":1", "\"RequestCount\":3")
     );
 }
 

@@ -1,17 +1,18 @@
-//! The writing, off the request path: lines go through a bounded channel to a thread that owns the
-//! file (or standard output), writes them, and reopens the file on SIGUSR1 or when asked.
+//! The writing, off the request path: lines are appended to a buffer shared with a thread that owns
+//! the file (or standard output), takes what was appended in one piece and writes it, and reopens the
+//! file on SIGUSR1 or when asked.
 //!
 //! Under load the writer gathers lines instead of waking for each: once a line wakes it, it sleeps
-//! [`GATHER`] and takes what came meanwhile, so that requests send without waking anyone and the file
-//! gets one write per buffer ([`BUFFER`]) rather than one per line. What it holds reaches the file as
-//! soon as the lines stop coming, and at least every [`FLUSH_EVERY`] while they keep coming.
+//! [`GATHER`] and takes what came meanwhile, so that requests append without waking anyone, no line
+//! is allocated or handed over on its own, and the file gets one write per buffer ([`BUFFER`]) rather
+//! than one per line. What it holds reaches the file as soon as the lines stop coming, and at least
+//! every [`FLUSH_EVERY`] while they keep coming.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,8 @@ const GATHER: Duration = Duration::from_millis(5);
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// The writer's buffer.
 const BUFFER: usize = 64 * 1024;
+/// The most room a batch keeps for the next one (what a burst needed above it is let go).
+const KEPT: usize = 1024 * 1024;
 /// The least time between two warnings of the same kind.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
@@ -41,16 +44,78 @@ pub(super) enum Target {
     Sink(Box<dyn Write + Send>),
 }
 
-enum Message {
-    Line(String),
-    Flush(mpsc::Sender<()>),
-    Reopen,
+/// What the requests handed to the writer and it has not taken yet.
+#[derive(Debug, Default)]
+struct Batch {
+    /// The lines, one after the other.
+    text: String,
+    /// How many lines `text` holds.
+    lines: usize,
+    /// Where in `text` the file is to be reopened, when it was asked to be.
+    reopen_at: Option<usize>,
+    /// Who waits for the lines before them to be written and flushed.
+    flushes: Vec<mpsc::Sender<()>>,
 }
 
-/// The request side of the writer: a bounded channel that never blocks a request.
+impl Batch {
+    /// Empties the batch, keeping its room (up to [`KEPT`]).
+    fn clear(&mut self) {
+        if self.text.capacity() > KEPT {
+            self.text = String::new();
+        }
+        self.text.clear();
+        self.lines = 0;
+        self.reopen_at = None;
+        self.flushes.clear();
+    }
+
+    /// Whether there is nothing for the writer to do.
+    fn is_empty(&self) -> bool {
+        self.lines == 0 && self.reopen_at.is_none() && self.flushes.is_empty()
+    }
+}
+
+/// The state the requests and the writer share, behind [`Shared::state`].
+#[derive(Debug, Default)]
+struct State {
+    batch: Batch,
+    /// The writer waits for work: whoever gives it some must wake it.
+    idle: bool,
+    /// The queue is gone: the writer writes what is left and ends.
+    closed: bool,
+    /// The writer has ended (after the queue, or it panicked): nothing will be written any more.
+    gone: bool,
+}
+
+/// The buffer between the requests and the writer, and what wakes the writer.
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes the state with `change` and wakes the writer, whether it was idle or not.
+    fn ask(&self, change: impl FnOnce(&mut State)) {
+        let mut state = self.lock();
+        change(&mut state);
+        state.idle = false;
+        drop(state);
+        self.wake.notify_one();
+    }
+}
+
+/// The request side of the writer: a bounded buffer that never blocks a request for long (only while
+/// another appends its line or the writer takes them).
 #[derive(Debug)]
 pub(super) struct Queue {
-    sender: SyncSender<Message>,
+    shared: Arc<Shared>,
+    /// The most lines the buffer holds.
+    capacity: usize,
     drops: Arc<Drops>,
     signal: Option<SigId>,
 }
@@ -61,7 +126,7 @@ impl Queue {
         let (out, path) = target.open()?;
         let rotate = Arc::new(AtomicBool::new(false));
         let signal = path.as_ref().map(|_| watch_sigusr1(&rotate)).transpose()?;
-        let (sender, receiver) = mpsc::sync_channel(capacity);
+        let shared = Arc::new(Shared::default());
         let drops = Arc::new(Drops::default());
         let writer = Writer {
             out: BufWriter::with_capacity(BUFFER, out),
@@ -70,31 +135,54 @@ impl Queue {
             rotate,
             drops: Arc::clone(&drops),
             errors: Throttle::default(),
+            shared: Arc::clone(&shared),
+            taken: Batch::default(),
         };
-        let queue = Self { sender, drops, signal };
+        let queue = Self {
+            shared,
+            capacity,
+            drops,
+            signal,
+        };
         // On failure, dropping the queue lets go of the signal.
-        writer.spawn(receiver)?;
+        writer.spawn()?;
         Ok(queue)
     }
 
-    /// Hands `line` to the writer; drops (and counts) it when the channel is full.
-    pub(super) fn push(&self, line: String) {
-        if self.sender.try_send(Message::Line(line)).is_err() {
+    /// Hands `line` to the writer; drops (and counts) it when the buffer is full.
+    pub(super) fn push(&self, line: &str) {
+        let mut state = self.shared.lock();
+        if state.batch.lines >= self.capacity || state.gone {
+            drop(state);
             self.drops.count();
+            return;
+        }
+        state.batch.text.push_str(line);
+        state.batch.lines += 1;
+        let wake = std::mem::take(&mut state.idle);
+        drop(state);
+        if wake {
+            self.shared.wake.notify_one();
         }
     }
 
     /// Waits until every line pushed so far is written and flushed.
     pub(super) fn flush(&self) {
         let (done, wait) = mpsc::channel();
-        if self.sender.send(Message::Flush(done)).is_ok() {
-            let _ = wait.recv();
-        }
+        self.shared.ask(|state| {
+            if !state.gone {
+                state.batch.flushes.push(done);
+            }
+        });
+        let _ = wait.recv();
     }
 
     /// Has the writer reopen the file after the lines pushed so far.
     pub(super) fn reopen(&self) {
-        let _ = self.sender.send(Message::Reopen);
+        self.shared.ask(|state| {
+            let batch = &mut state.batch;
+            batch.reopen_at = batch.reopen_at.or(Some(batch.text.len()));
+        });
     }
 
     /// How many lines were dropped so far.
@@ -106,10 +194,11 @@ impl Queue {
 
 impl Drop for Queue {
     fn drop(&mut self) {
-        // The writer thread writes what is left and ends once the channel closes.
         if let Some(id) = self.signal {
             signal_hook::low_level::unregister(id);
         }
+        // The writer thread writes what is left and ends.
+        self.shared.ask(|state| state.closed = true);
     }
 }
 
@@ -213,47 +302,68 @@ struct Writer {
     rotate: Arc<AtomicBool>,
     drops: Arc<Drops>,
     errors: Throttle,
+    shared: Arc<Shared>,
+    /// The batch last taken from the requests (kept, emptied, for its room).
+    taken: Batch,
 }
 
 impl Writer {
-    fn spawn(self, receiver: Receiver<Message>) -> Result<(), ObserveError> {
+    fn spawn(self) -> Result<(), ObserveError> {
         let spawned = thread::Builder::new()
             .name("access-log".into())
-            .spawn(move || self.run(&receiver));
+            .spawn(move || self.run());
         spawned.map(drop).map_err(|e| ObserveError::Invalid {
             key: "accessLog".into(),
             reason: format!("cannot start the writer thread: {e}"),
         })
     }
 
-    fn run(mut self, receiver: &Receiver<Message>) {
+    fn run(mut self) {
         loop {
-            match receiver.recv_timeout(TICK) {
-                Ok(message) => {
-                    self.handle(message);
-                    self.gather(receiver);
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+            let closed = self.wait();
+            if self.write_taken() > 0 {
+                self.gather();
             }
             self.rotate_if_asked();
             self.flush();
             self.drops.report();
+            if closed {
+                break;
+            }
         }
         self.flush();
     }
 
+    /// Waits, [`TICK`] at most, for something to do, and takes it; whether the queue is gone.
+    fn wait(&mut self) -> bool {
+        let mut state = self.shared.lock();
+        if state.batch.is_empty() && !state.closed {
+            state.idle = true;
+            let waited = self
+                .shared
+                .wake
+                .wait_timeout_while(state, TICK, |s| s.idle && !s.closed);
+            state = waited.unwrap_or_else(PoisonError::into_inner).0;
+            state.idle = false;
+        }
+        std::mem::swap(&mut state.batch, &mut self.taken);
+        state.closed
+    }
+
+    /// Takes what the requests handed over since the last time, without waiting.
+    fn take(&mut self) {
+        let mut state = self.shared.lock();
+        std::mem::swap(&mut state.batch, &mut self.taken);
+    }
+
     /// Takes the lines that keep coming, [`GATHER`] at a time, until a pause; flushes at least every
     /// [`FLUSH_EVERY`] meanwhile.
-    fn gather(&mut self, receiver: &Receiver<Message>) {
+    fn gather(&mut self) {
         let mut flushed = Instant::now();
         while self.dirty {
             thread::sleep(GATHER);
-            let mut taken = 0;
-            for message in receiver.try_iter() {
-                self.handle(message);
-                taken += 1;
-            }
+            self.take();
+            let taken = self.write_taken();
             self.rotate_if_asked();
             if taken == 0 {
                 return;
@@ -265,25 +375,45 @@ impl Writer {
         }
     }
 
-    fn rotate_if_asked(&mut self) {
-        if self.rotate.swap(false, Ordering::SeqCst) {
-            self.reopen();
+    /// Writes the batch taken (reopening the file where it was asked), then answers those waiting for
+    /// a flush; returns how many lines it held.
+    fn write_taken(&mut self) -> usize {
+        let mut batch = std::mem::take(&mut self.taken);
+        let text = batch.text.as_bytes();
+        match batch.reopen_at {
+            Some(at) => {
+                let (before, after) = text.split_at(at.min(text.len()));
+                self.write(before);
+                self.reopen();
+                self.write(after);
+            }
+            None => self.write(text),
+        }
+        if !batch.flushes.is_empty() {
+            self.flush();
+            for done in batch.flushes.drain(..) {
+                let _ = done.send(());
+            }
+        }
+        let lines = batch.lines;
+        batch.clear();
+        self.taken = batch;
+        lines
+    }
+
+    fn write(&mut self, lines: &[u8]) {
+        if lines.is_empty() {
+            return;
+        }
+        self.dirty = true;
+        if let Err(e) = self.out.write_all(lines) {
+            self.failed("write", &e);
         }
     }
 
-    fn handle(&mut self, message: Message) {
-        match message {
-            Message::Line(line) => {
-                self.dirty = true;
-                if let Err(e) = self.out.write_all(line.as_bytes()) {
-                    self.failed("write", &e);
-                }
-            }
-            Message::Flush(done) => {
-                self.flush();
-                let _ = done.send(());
-            }
-            Message::Reopen => self.reopen(),
+    fn rotate_if_asked(&mut self) {
+        if self.rotate.swap(false, Ordering::SeqCst) {
+            self.reopen();
         }
     }
 
@@ -316,5 +446,15 @@ impl Writer {
                 .map_or("standard output".into(), |p| p.display().to_string());
             tracing::warn!(%error, "access log: cannot {what} {path}");
         }
+    }
+}
+
+impl Drop for Writer {
+    /// Whether it ended or panicked, nothing will be written any more: those waiting for a flush stop
+    /// waiting, and lines are dropped.
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.gone = true;
+        state.batch.flushes.clear();
     }
 }

@@ -1,10 +1,9 @@
 //! The request families of one measured level (entrypoints, routers or services) and how a finished
 //! exchange is added to them.
 
-use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -13,7 +12,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use super::labels::{Code, HeaderLabelValues, RequestLabels, ServiceScope, TlsLabels};
+use super::labels::{HeaderLabelValues, RequestLabels, ServiceScope, TlsLabels};
+use super::series::{Labels, Series};
 
 /// What is measured at a level: an entrypoint, a router or a service, as labels.
 pub(super) trait Scope: EncodeLabelSet + Clone + Hash + Eq + Debug + Send + Sync + 'static {}
@@ -31,23 +31,18 @@ impl MetricConstructor<Histogram> for Buckets {
 }
 
 /// The TLS version and cipher of a request, as Traefik names them (`1.3`, `TLS_AES_128_GCM_SHA256`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct TlsDetails {
     pub(super) version: &'static str,
     pub(super) cipher: &'static str,
 }
 
-/// What one finished exchange adds to each level.
+/// What one finished exchange adds to the series its labels lead to.
 #[derive(Debug)]
 pub(super) struct Sample {
-    pub(super) code: Code,
-    pub(super) method: &'static str,
-    pub(super) protocol: &'static str,
     pub(super) seconds: f64,
     pub(super) request_bytes: u64,
     pub(super) response_bytes: u64,
-    pub(super) tls: Option<TlsDetails>,
-    pub(super) headers: HeaderLabelValues,
 }
 
 /// The five request families of a level: `requests_total` (with the header labels),
@@ -60,29 +55,6 @@ pub(super) struct Level<S> {
     durations: Family<RequestLabels<S>, Histogram, Buckets>,
     request_bytes: Family<RequestLabels<S>, Counter>,
     response_bytes: Family<RequestLabels<S>, Counter>,
-    /// The series of each label set seen, found in the families once: a request then costs one
-    /// lookup with a fast hash instead of four with the families' SipHash.
-    series: RwLock<HashMap<SeriesKey<S>, Series, foldhash::fast::RandomState>>,
-}
-
-type SeriesKey<S> = (RequestLabels<S>, HeaderLabelValues);
-
-/// The metrics of one label set (they share their values with the families' entries).
-#[derive(Debug, Clone)]
-struct Series {
-    requests: Counter,
-    duration: Histogram,
-    request_bytes: Counter,
-    response_bytes: Counter,
-}
-
-impl Series {
-    fn add(&self, sample: &Sample) {
-        self.duration.observe(sample.seconds);
-        self.request_bytes.inc_by(sample.request_bytes);
-        self.response_bytes.inc_by(sample.response_bytes);
-        self.requests.inc();
-    }
 }
 
 impl<S: Scope> Level<S> {
@@ -95,7 +67,6 @@ impl<S: Scope> Level<S> {
             durations: Family::new_with_constructor(buckets.clone()),
             request_bytes: Family::default(),
             response_bytes: Family::default(),
-            series: RwLock::default(),
         };
         // The encoder adds the help texts' final period and the counters' `_total`.
         let by = "by status code, method and protocol";
@@ -113,40 +84,31 @@ impl<S: Scope> Level<S> {
         this
     }
 
-    /// Adds a finished exchange to the series of `scope`.
-    pub(super) fn record(&self, scope: S, sample: &Sample) {
-        if let Some(tls) = &sample.tls {
-            let labels = TlsLabels {
+    /// The series of `scope` for requests with `labels` and the header label values `headers`, from
+    /// the families (which create them the first time).
+    pub(super) fn series(&self, scope: S, labels: &Labels<'_>, headers: &HeaderLabelValues) -> Series {
+        let tls = labels.tls.map(|tls| {
+            let tls = TlsLabels {
                 version: tls.version,
                 cipher: tls.cipher,
                 scope: scope.clone(),
             };
-            self.tls.get_or_create(&labels).inc();
-        }
-        let labels = RequestLabels {
-            code: sample.code,
-            method: sample.method,
-            protocol: sample.protocol,
+            self.tls.get_or_create(&tls).clone()
+        });
+        let key = RequestLabels {
+            code: labels.code,
+            method: labels.method,
+            protocol: labels.protocol,
             scope,
         };
-        let key = (labels, sample.headers.clone());
-        if let Some(series) = self.series.read().unwrap_or_else(PoisonError::into_inner).get(&key) {
-            series.add(sample);
-            return;
-        }
-        self.series_of(key).add(sample);
-    }
-
-    /// The series of a label set not seen before, from the families (which create them).
-    fn series_of(&self, key: SeriesKey<S>) -> Series {
-        let series = Series {
+        let key = (key, headers.clone());
+        Series {
             requests: self.requests.get_or_create(&key).clone(),
             duration: self.durations.get_or_create(&key.0).clone(),
             request_bytes: self.request_bytes.get_or_create(&key.0).clone(),
             response_bytes: self.response_bytes.get_or_create(&key.0).clone(),
-        };
-        let mut known = self.series.write().unwrap_or_else(PoisonError::into_inner);
-        known.entry(key).or_insert(series).clone()
+            tls,
+        }
     }
 }
 
@@ -175,15 +137,20 @@ impl ServiceLevel {
         this
     }
 
-    /// Adds a finished exchange to `service`'s series, with the times it was retried.
-    pub(super) fn record(&self, service: &Arc<str>, sample: &Sample, retries: u32) {
+    /// The series of `service` for requests with `labels` and the header label values `headers`.
+    pub(super) fn series(&self, service: &Arc<str>, labels: &Labels<'_>, headers: &HeaderLabelValues) -> Series {
         let scope = ServiceScope {
             service: Arc::clone(service),
         };
-        if retries > 0 {
-            self.retries.get_or_create(&scope).inc_by(u64::from(retries));
-        }
-        self.requests.record(scope, sample);
+        self.requests.series(scope, labels, headers)
+    }
+
+    /// Counts the times a request to `service` was retried.
+    pub(super) fn retried(&self, service: &Arc<str>, retries: u32) {
+        let scope = ServiceScope {
+            service: Arc::clone(service),
+        };
+        self.retries.get_or_create(&scope).inc_by(u64::from(retries));
     }
 
     /// Sets whether `url`, a server of `service`, is up.

@@ -43,6 +43,9 @@ impl EncodeLabelValue for Code {
 /// The `method` label: the method when it is a common one, `EXTENSION_METHOD` otherwise, so that
 /// clients cannot grow the series without bound.
 pub(super) fn method(method: &Method) -> &'static str {
+    if *method == Method::GET {
+        return "GET";
+    }
     KNOWN_METHODS
         .into_iter()
         .find(|known| *known == method.as_str())
@@ -148,7 +151,7 @@ pub(super) struct HeaderLabel {
     pub(super) header: HeaderName,
 }
 
-/// The `headerLabels` values of one request, in the configuration's order; a missing header is an
+/// The `headerLabels` values of one label set, in the configuration's order; a missing header is an
 /// empty value, as in Traefik. Without `headerLabels` it is empty and costs no allocation.
 #[derive(Debug, Clone)]
 pub(super) struct HeaderLabelValues {
@@ -157,16 +160,20 @@ pub(super) struct HeaderLabelValues {
 }
 
 impl HeaderLabelValues {
-    /// The values `headers` give the `labels`.
-    pub(super) fn of(labels: &Arc<[HeaderLabel]>, headers: Option<&HeaderMap>) -> Self {
-        let values = labels
-            .iter()
-            .map(|l| headers.and_then(|h| h.get(&l.header)).cloned())
-            .collect();
+    /// The `values` of the `labels`.
+    pub(super) fn new(labels: &Arc<[HeaderLabel]>, values: &[Option<HeaderValue>]) -> Self {
         Self {
             labels: Arc::clone(labels),
-            values,
+            values: values.into(),
         }
+    }
+
+    /// The values `headers` give the `labels`.
+    pub(super) fn values_of(labels: &[HeaderLabel], headers: Option<&HeaderMap>) -> Box<[Option<HeaderValue>]> {
+        labels
+            .iter()
+            .map(|l| headers.and_then(|h| h.get(&l.header)).cloned())
+            .collect()
     }
 }
 

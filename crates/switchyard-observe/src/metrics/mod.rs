@@ -9,6 +9,7 @@ mod families;
 mod gateway;
 mod labels;
 mod options;
+mod series;
 #[cfg(test)]
 mod tests;
 
@@ -24,6 +25,7 @@ pub use gateway::OpenConnection;
 use crate::{Exchange, ObserveError};
 use families::{Buckets, Level, Sample, ServiceLevel, TlsDetails};
 use labels::{EntryPointScope, HeaderLabel, HeaderLabelValues, RouterScope};
+use series::{Labels, Levels, Names, SeriesTable};
 
 /// The Prometheus series of a running gateway, as `metrics.prometheus` configures them.
 ///
@@ -61,6 +63,8 @@ pub struct Metrics {
     services: Option<ServiceLevel>,
     gateway: gateway::Gateway,
     header_labels: Arc<[HeaderLabel]>,
+    /// The series of every level for each label set seen.
+    series: SeriesTable,
 }
 
 impl Metrics {
@@ -93,6 +97,7 @@ impl Metrics {
             services,
             gateway,
             header_labels,
+            series: SeriesTable::default(),
         })
     }
 
@@ -109,18 +114,47 @@ impl Metrics {
         if is_internal(progress) {
             return;
         }
-        let sample = self.sample(exchange);
-        if let Some(level) = &self.entry_points {
+        let headers = (!self.header_labels.is_empty())
+            .then(|| HeaderLabelValues::values_of(&self.header_labels, exchange.request_headers.as_ref()));
+        let labels = labels_of(exchange, headers.as_deref().unwrap_or_default());
+        let sample = Sample {
+            seconds: exchange.duration.as_secs_f64(),
+            request_bytes: exchange.request_size,
+            response_bytes: exchange.response_size,
+        };
+        let names = || Names::of(exchange);
+        self.series
+            .add(&labels, &sample, names, || self.levels(exchange, &labels));
+        if let (Some(services), Some(service)) = (&self.services, &progress.service) {
+            if progress.retries > 0 {
+                services.retried(service, progress.retries);
+            }
+        }
+    }
+
+    /// The series of each level `labels` (those of `exchange`) lead to, from the families.
+    fn levels(&self, exchange: &Exchange, labels: &Labels<'_>) -> Levels {
+        let progress = &exchange.progress;
+        let headers = HeaderLabelValues::new(&self.header_labels, labels.headers);
+        let entry_point = self.entry_points.as_ref().map(|level| {
             let entrypoint = Arc::clone(&exchange.entry_point);
-            level.record(EntryPointScope { entrypoint }, &sample);
-        }
-        if let (Some(level), Some(router)) = (&self.routers, &progress.router) {
-            let router = Arc::clone(router);
-            let service = progress.service.clone().unwrap_or_else(|| Arc::from(""));
-            level.record(RouterScope { router, service }, &sample);
-        }
-        if let (Some(level), Some(service)) = (&self.services, &progress.service) {
-            level.record(service, &sample, progress.retries);
+            level.series(EntryPointScope { entrypoint }, labels, &headers)
+        });
+        let router = self
+            .routers
+            .as_ref()
+            .zip(progress.router.as_ref())
+            .map(|(level, router)| {
+                let router = Arc::clone(router);
+                let service = progress.service.clone().unwrap_or_else(|| Arc::from(""));
+                level.series(RouterScope { router, service }, labels, &headers)
+            });
+        let service = self.services.as_ref().zip(progress.service.as_ref());
+        let service = service.map(|(level, service)| level.series(service, labels, &headers));
+        Levels {
+            entry_point,
+            router,
+            service,
         }
     }
 
@@ -138,21 +172,6 @@ impl Metrics {
     pub fn content_type() -> &'static str {
         prometheus_text::CONTENT_TYPE
     }
-
-    fn sample(&self, exchange: &Exchange) -> Sample {
-        let headers = exchange.request_headers.as_ref();
-        let protocol = exchange.protocol;
-        Sample {
-            code: labels::code(exchange, protocol),
-            method: labels::method(&exchange.method),
-            protocol,
-            seconds: exchange.duration.as_secs_f64(),
-            request_bytes: exchange.request_size,
-            response_bytes: exchange.response_size,
-            tls: tls_details(exchange),
-            headers: HeaderLabelValues::of(&self.header_labels, headers),
-        }
-    }
 }
 
 /// Whether the request went to one of the gateway's own services (`api@internal`,
@@ -160,6 +179,22 @@ impl Metrics {
 fn is_internal(progress: &Progress) -> bool {
     let internal = |name: &Option<Arc<str>>| name.as_deref().is_some_and(|n| n.ends_with("@internal"));
     internal(&progress.service) || internal(&progress.router)
+}
+
+/// The labels of `exchange`'s series, with the values `headers` of the `headerLabels`.
+fn labels_of<'a>(exchange: &'a Exchange, headers: &'a [Option<http::HeaderValue>]) -> Labels<'a> {
+    let protocol = exchange.protocol;
+    let progress = &exchange.progress;
+    Labels {
+        code: labels::code(exchange, protocol),
+        method: labels::method(&exchange.method),
+        protocol,
+        tls: tls_details(exchange),
+        entry_point: &exchange.entry_point,
+        router: progress.router.as_deref(),
+        service: progress.service.as_deref(),
+        headers,
+    }
 }
 
 /// The TLS version and cipher of the exchange, for the `requests_tls_total` series; `None` for a

@@ -520,6 +520,39 @@ fn metrics_can_be_shared_between_threads() {
 }
 
 #[test]
+fn each_method_has_its_series() {
+    let metrics = metrics(|_| {});
+    let pri = Method::from_bytes(b"PRI").expect("a method");
+    for method in [Method::PUT, pri, Method::GET, Method::PUT] {
+        metrics.record(&exchange(method, 200, "whoami@file", 3));
+    }
+    let scrape = Scrape::of(&metrics);
+    assert_eq!(scrape.get(SVC, &on_service("200", "PUT", "whoami@file")), 2.0);
+    assert_eq!(scrape.get(SVC, &on_service("200", "PRI", "whoami@file")), 1.0);
+    assert_eq!(scrape.get(SVC, &on_service("200", "GET", "whoami@file")), 1.0);
+}
+
+#[test]
+fn names_allocated_apart_share_their_series() {
+    let metrics = metrics(|p| p.add_routers_labels = true);
+    for _ in 0..3 {
+        // Each exchange has its own allocations of the same names.
+        metrics.record(&exchange(Method::GET, 200, "whoami@file", 3));
+    }
+    let scrape = Scrape::of(&metrics);
+    assert_eq!(scrape.get(SVC, &on_service("200", "GET", "whoami@file")), 3.0);
+    assert_eq!(scrape.get(EP, &on_web("200", "GET", "http")), 3.0);
+    let router = [
+        ("code", "200"),
+        ("method", "GET"),
+        ("protocol", "http"),
+        ("router", "whoami-router"),
+        ("service", "whoami@file"),
+    ];
+    assert_eq!(scrape.get("traefik_router_requests_total", &router), 3.0);
+}
+
+#[test]
 fn tls_requests_are_counted_by_version_and_cipher() {
     let metrics = metrics(|_| {});
     let mut tls = exchange(Method::GET, 200, "whoami@file", 3);

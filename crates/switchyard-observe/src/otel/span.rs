@@ -156,49 +156,13 @@ pub(super) fn server_attributes(buf: &mut Vec<u8>, ex: &Exchange, user_agent: Op
 
 /// The client's address, which is also the peer's: a proxy in front shows in `X-Forwarded-For`.
 fn client_address(buf: &mut Vec<u8>, client: std::net::SocketAddr) {
-    let mut text = [0u8; 15];
-    let v6;
-    let address = match client.ip() {
-        std::net::IpAddr::V4(ip) => ipv4(ip, &mut text),
-        std::net::IpAddr::V6(ip) => {
-            v6 = ip.to_string();
-            &v6
-        }
-    };
+    let mut address = String::with_capacity(39);
+    crate::ip::push_ip(&mut address, client.ip());
     let port = i64::from(client.port());
-    proto::attr_str(buf, ATTR, "client.address", address);
+    proto::attr_str(buf, ATTR, "client.address", &address);
     proto::attr_int(buf, ATTR, "client.port", port);
-    proto::attr_str(buf, ATTR, "network.peer.address", address);
+    proto::attr_str(buf, ATTR, "network.peer.address", &address);
     proto::attr_int(buf, ATTR, "network.peer.port", port);
-}
-
-#[cfg(test)]
-pub(super) fn ipv4_for_tests(ip: std::net::Ipv4Addr, out: &mut [u8; 15]) -> &str {
-    ipv4(ip, out)
-}
-
-/// An IPv4 address in dotted decimal, written into `out` without the formatting machinery.
-fn ipv4(ip: std::net::Ipv4Addr, out: &mut [u8; 15]) -> &str {
-    let mut len = 0;
-    for (i, octet) in ip.octets().into_iter().enumerate() {
-        if i > 0 {
-            out[len] = b'.';
-            len += 1;
-        }
-        let digits = [octet / 100, octet / 10 % 10, octet % 10];
-        let skip = if octet >= 100 {
-            0
-        } else if octet >= 10 {
-            1
-        } else {
-            2
-        };
-        for digit in &digits[skip..] {
-            out[len] = b'0' + digit;
-            len += 1;
-        }
-    }
-    std::str::from_utf8(&out[..len]).unwrap_or_default()
 }
 
 /// A server span's status: an error for a 5xx, described by the proxy's failure when it answered in the
