@@ -149,26 +149,19 @@ pub(super) struct Envelope {
 impl Exporter {
     /// Starts the export thread for `collector`, sending `queue`'s spans.
     pub(super) fn start(collector: &Collector, queue: Arc<Queue>, envelope: Envelope) -> Result<Self, ObserveError> {
-        let cannot = |e: std::io::Error| invalid("tracing", format!("cannot start the span export thread: {e}"));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(cannot)?;
-        let sender = {
-            // tonic's lazy channel spawns its worker onto the runtime it is built in.
-            let _entered = runtime.enter();
-            Sender::new(collector, GRPC_EXPORT)?
-        };
         let (control, requests) = mpsc::unbounded_channel();
-        let export = Export {
-            queue,
-            sender,
-            envelope,
+        let thread = Thread {
+            name: "switchyard-otlp",
+            key: "tracing",
         };
-        std::thread::Builder::new()
-            .name("switchyard-otlp".into())
-            .spawn(move || runtime.block_on(export.run(requests)))
-            .map_err(cannot)?;
+        thread.spawn(collector, GRPC_EXPORT, move |sender| {
+            let export = Export {
+                queue,
+                sender,
+                envelope,
+            };
+            export.run(requests)
+        })?;
         Ok(Self { control })
     }
 
@@ -178,6 +171,43 @@ impl Exporter {
         if self.control.send(Control::Flush(done)).is_ok() && wait.recv_timeout(timeout).is_err() {
             tracing::warn!("tracing: spans were still being exported after {timeout:?}");
         }
+    }
+}
+
+/// A thread of its own running a current-thread Tokio runtime, for a collector's I/O.
+pub(super) struct Thread {
+    /// The thread's name.
+    pub(super) name: &'static str,
+    /// The option path errors name.
+    pub(super) key: &'static str,
+}
+
+impl Thread {
+    /// Builds the [`Sender`] to `collector` on the thread's runtime (tonic's lazy channel spawns its
+    /// worker onto the runtime it is built in), and runs there what `run` makes of it.
+    pub(super) fn spawn<F>(
+        self,
+        collector: &Collector,
+        grpc_path: &'static str,
+        run: impl FnOnce(Sender) -> F + Send + 'static,
+    ) -> Result<(), ObserveError>
+    where
+        F: std::future::Future<Output = ()>,
+    {
+        let cannot = |e: std::io::Error| invalid(self.key, format!("cannot start the {} thread: {e}", self.name));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(cannot)?;
+        let sender = {
+            let _entered = runtime.enter();
+            Sender::new(collector, grpc_path)?
+        };
+        std::thread::Builder::new()
+            .name(self.name.into())
+            .spawn(move || runtime.block_on(run(sender)))
+            .map_err(cannot)?;
+        Ok(())
     }
 }
 

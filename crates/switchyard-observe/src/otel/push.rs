@@ -18,7 +18,7 @@ use switchyard_config::Prometheus;
 use tokio::sync::mpsc;
 
 use super::config::{Collector, Signal, collector, invalid};
-use super::export::{Sender, TIMEOUT, WARN_EVERY};
+use super::export::{Sender, TIMEOUT, Thread, WARN_EVERY};
 use super::proto;
 use crate::{Metrics, ObserveError};
 
@@ -187,31 +187,26 @@ impl std::fmt::Debug for Pusher {
 impl Pusher {
     /// Starts pushing `metrics` as `config` says.
     pub(crate) fn start(config: PushConfig, metrics: Arc<Metrics>) -> Result<Self, ObserveError> {
-        let cannot = |e: std::io::Error| invalid("metrics.otlp", format!("cannot start the metrics push thread: {e}"));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(cannot)?;
-        let sender = {
-            let _entered = runtime.enter();
-            Sender::new(&config.collector, GRPC_EXPORT)?
-        };
         let refresh = Arc::new(OnceLock::new());
-        let push = Push {
-            metrics,
-            sender,
-            interval: config.interval,
-            resource: proto::resource(&config.resource),
-            scope: proto::scope(SCOPE, super::VERSION),
-            start: unix_nanos(SystemTime::now()),
-            refresh: Arc::clone(&refresh),
-            warned: Mutex::new(None),
-        };
+        let shared = Arc::clone(&refresh);
         let (control, requests) = mpsc::unbounded_channel();
-        std::thread::Builder::new()
-            .name("switchyard-otlp-metrics".into())
-            .spawn(move || runtime.block_on(push.run(requests)))
-            .map_err(cannot)?;
+        let thread = Thread {
+            name: "switchyard-otlp-metrics",
+            key: "metrics.otlp",
+        };
+        thread.spawn(&config.collector, GRPC_EXPORT, move |sender| {
+            let push = Push {
+                metrics,
+                sender,
+                interval: config.interval,
+                resource: proto::resource(&config.resource),
+                scope: proto::scope(SCOPE, super::VERSION),
+                start: unix_nanos(SystemTime::now()),
+                refresh: shared,
+                warned: Mutex::new(None),
+            };
+            push.run(requests)
+        })?;
         Ok(Self { control, refresh })
     }
 
