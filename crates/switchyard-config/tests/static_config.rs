@@ -190,7 +190,7 @@ fn effective_and_default_entry_points_follow_traefik() {
                 manual_routing: true,
                 ..Prometheus::default()
             }),
-            otlp: None,
+            ..Metrics::default()
         }),
         ..StaticConfig::default()
     };

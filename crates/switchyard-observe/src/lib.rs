@@ -292,13 +292,14 @@ fn metrics_of(config: &StaticConfig) -> Result<Option<Arc<Metrics>>, ObserveErro
     let Some(metrics) = &config.metrics else {
         return Ok(None);
     };
+    let internals = metrics.add_internals;
     if let Some(prometheus) = &metrics.prometheus {
-        return Ok(Some(Arc::new(Metrics::new(prometheus)?)));
+        return Ok(Some(Arc::new(Metrics::new(prometheus)?.with_internals(internals))));
     }
     #[cfg(feature = "otel")]
     if let Some(otlp) = &metrics.otlp {
         let push = otel::push::PushConfig::new(otlp)?;
-        return Ok(Some(Arc::new(Metrics::new(push.series())?)));
+        return Ok(Some(Arc::new(Metrics::new(push.series())?.with_internals(internals))));
     }
     Ok(None)
 }
@@ -389,6 +390,24 @@ mod tests {
         load_str(yaml, Format::Yaml, "traefik.yml")
             .expect("a valid static configuration")
             .value
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn metrics_add_internals_counts_the_gateways_own_services() {
+        let mut exchange = Exchange::example();
+        exchange.progress.service = Some(Arc::from("api@internal"));
+        for (yaml, counted) in [
+            ("metrics:\n  prometheus: {}\n", false),
+            ("metrics:\n  addInternals: true\n  prometheus: {}\n", true),
+        ] {
+            let observer = Observer::from_static(&config(yaml))
+                .expect("valid")
+                .expect("an observer");
+            let metrics = observer.metrics().expect("metrics");
+            metrics.record(&exchange);
+            assert_eq!(metrics.encode().contains("api@internal"), counted, "{yaml}");
+        }
     }
 
     #[test]

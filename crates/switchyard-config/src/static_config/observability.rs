@@ -33,6 +33,8 @@ impl Default for Api {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Metrics {
+    /// Also measure requests to the gateway's own services (`api@internal`, `prometheus@internal`…).
+    pub add_internals: bool,
     /// Prometheus exposition.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<Prometheus>,

@@ -65,6 +65,8 @@ pub struct Metrics {
     header_labels: Arc<[HeaderLabel]>,
     /// The series of every level for each label set seen.
     series: SeriesTable,
+    /// `metrics.addInternals`: measure requests to `…@internal` services too.
+    add_internals: bool,
 }
 
 impl Metrics {
@@ -98,7 +100,30 @@ impl Metrics {
             gateway,
             header_labels,
             series: SeriesTable::default(),
+            add_internals: false,
         })
+    }
+
+    /// Measures requests to the gateway's own services (`api@internal`, `prometheus@internal`…) too,
+    /// as Traefik's `metrics.addInternals` does; they are left out by default.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use switchyard_observe::{Exchange, Metrics};
+    ///
+    /// let mut exchange = Exchange::example();
+    /// exchange.progress.service = Some(Arc::from("api@internal"));
+    /// let metrics = Metrics::new(&Default::default()).unwrap();
+    /// metrics.record(&exchange);
+    /// assert!(!metrics.encode().contains("api@internal"));
+    /// let metrics = Metrics::new(&Default::default()).unwrap().with_internals(true);
+    /// metrics.record(&exchange);
+    /// assert!(metrics.encode().contains(r#"service="api@internal""#));
+    /// ```
+    #[must_use]
+    pub fn with_internals(mut self, add_internals: bool) -> Self {
+        self.add_internals = add_internals;
+        self
     }
 
     /// Whether [`record`](Self::record) reads the request's headers: when `headerLabels` take
@@ -111,7 +136,7 @@ impl Metrics {
     /// Adds a finished exchange to the series of its entrypoint, router and service.
     pub fn record(&self, exchange: &Exchange) {
         let progress = &exchange.progress;
-        if is_internal(progress) {
+        if !self.add_internals && is_internal(progress) {
             return;
         }
         let headers = (!self.header_labels.is_empty())
