@@ -117,11 +117,7 @@ impl Propagator {
                 parent
             }
             Self::Baggage => {
-                into.baggage = headers
-                    .get(BAGGAGE)
-                    .filter(|v| !v.is_empty())
-                    .cloned()
-                    .or(into.baggage.take());
+                into.baggage = headers.get(BAGGAGE).filter(|v| !v.is_empty()).cloned();
                 None
             }
             Self::B3 { .. } => text(&B3).map_or_else(|| b3_multiple(&text), b3_single),

@@ -203,7 +203,8 @@ pub(super) fn error_status(buf: &mut Vec<u8>, message: &str) {
 
 /// An `ExportTraceServiceRequest` of one resource and one scope: `resource` is the encoded `Resource`,
 /// `scope` the encoded `InstrumentationScope`, `spans` the scope's `spans` fields, each with its key
-/// and length.
+/// and length. With `metrics` fields in the place of `spans`, it is an `ExportMetricsServiceRequest`
+/// (the two nest alike, with the same field numbers).
 pub(super) fn export_request(resource: &[u8], scope: &[u8], spans: &[u8]) -> Vec<u8> {
     let scope_spans = len_field(1, scope.len()) + spans.len();
     let resource_spans = len_field(1, resource.len()) + len_field(2, scope_spans);

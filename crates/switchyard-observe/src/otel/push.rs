@@ -282,20 +282,12 @@ fn unix_nanos(time: SystemTime) -> u64 {
 }
 
 /// An `ExportMetricsServiceRequest` of one resource and scope with every family of `text`, the
-/// Prometheus text exposition; `times` are the cumulative series' start and now.
+/// Prometheus text exposition; `times` are the cumulative series' start and now. Its nesting and field
+/// numbers are those of a traces request, with metrics in the place of spans.
 fn export_request(resource: &[u8], scope: &[u8], text: &str, times: (u64, u64)) -> Vec<u8> {
     let mut metrics = Vec::new();
     for family in super::exposition::parse(text) {
         proto::bytes(&mut metrics, 2, &family.encode(times));
     }
-    let scope_metrics = proto::len_field(1, scope.len()) + metrics.len();
-    let mut resource_metrics =
-        Vec::with_capacity(proto::len_field(1, resource.len()) + proto::len_field(2, scope_metrics));
-    proto::bytes(&mut resource_metrics, 1, resource);
-    proto::open(&mut resource_metrics, 2, scope_metrics);
-    proto::bytes(&mut resource_metrics, 1, scope);
-    resource_metrics.extend_from_slice(&metrics);
-    let mut out = Vec::with_capacity(proto::len_field(1, resource_metrics.len()));
-    proto::bytes(&mut out, 1, &resource_metrics);
-    out
+    proto::export_request(resource, scope, &metrics)
 }
