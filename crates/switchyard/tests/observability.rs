@@ -10,10 +10,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use support::{backend, start};
 
 /// An address nothing listens on.
@@ -23,16 +19,8 @@ async fn closed_port() -> SocketAddr {
 }
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let request = http::Request::get(format!("http://{addr}{path}"))
-        .header("host", "app.example")
-        .header("user-agent", "observability-test")
-        .body(Empty::new())
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    let headers = [("host", "app.example"), ("user-agent", "observability-test")];
+    support::get(addr, path, &headers).await
 }
 
 fn write_files(dir: &Path, app: SocketAddr, dead: SocketAddr) -> std::path::PathBuf {

@@ -14,18 +14,10 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::{PATIENCE, backend};
-use switchyard::config::{StaticConfig, load_file};
+use switchyard::config::StaticConfig;
 
 async fn get(addr: SocketAddr, host: &str, path: &str) -> (u16, String) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let request = http::Request::get(format!("http://{addr}{path}"))
-        .header("host", host)
-        .body(Empty::new())
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    support::get(addr, path, &[("host", host)]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,16 +43,7 @@ async fn traefik_static_and_dynamic_files_route_and_reload() {
     )
     .unwrap();
 
-    let config = load_file::<StaticConfig>(&static_file).unwrap();
-    assert!(config.unknown_keys.is_empty(), "{:?}", config.unknown_keys);
-    let gateway = switchyard::gateway_from_static(&config.value)
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    tokio::time::timeout(PATIENCE, gateway.wait_for(|s| s.route_count("web").plain == 1))
-        .await
-        .expect("the configuration goes live");
+    let gateway = support::start(&static_file, 1).await;
     let addr = gateway.local_addr("web").unwrap();
 
     assert_eq!(get(addr, "app.example", "/v1/users").await, (200, "blue".into()));
@@ -190,15 +173,7 @@ async fn middlewares_and_weighted_services_from_a_traefik_dynamic_file() {
         dynamic.display()
     );
     std::fs::write(&static_file, static_yaml).unwrap();
-    let config = load_file::<StaticConfig>(&static_file).unwrap();
-    let gateway = switchyard::gateway_from_static(&config.value)
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    tokio::time::timeout(PATIENCE, gateway.wait_for(|s| s.route_count("web").plain == 1))
-        .await
-        .expect("the configuration goes live");
+    let gateway = support::start(&static_file, 1).await;
     let snapshot = gateway.snapshot();
     assert!(snapshot.report().errors().next().is_none(), "{:?}", snapshot.report());
     let addr = gateway.local_addr("web").unwrap();

@@ -2,45 +2,18 @@
 //! from the file's settings and routes what the API server holds.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
-use std::convert::Infallible;
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
+use support::backend;
 use switchyard::config::{Format, StaticConfig, load_str};
 use switchyard_test_apiserver::ApiServer;
 
-async fn backend(name: &'static str) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let service = hyper::service::service_fn(move |_req| async move {
-                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(name.as_bytes()))))
-            });
-            tokio::spawn(async move {
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
-    });
-    addr
-}
-
 async fn get(addr: SocketAddr, host: &str) -> (u16, String) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let request = http::Request::get(format!("http://{addr}/"))
-        .header("host", host)
-        .body(Empty::new())
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    support::get(addr, "/", &[("host", host)]).await
 }
 
 /// An Ingress for `{namespace}.example` to the Service `app`, its Service, and an EndpointSlice with

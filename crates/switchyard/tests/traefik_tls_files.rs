@@ -3,6 +3,8 @@
 #![cfg(all(feature = "file", feature = "tls"))]
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,10 +14,6 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
-use switchyard::config::{StaticConfig, load_file};
-
-/// How long something that must happen may take on a loaded machine: a bound for failing.
-const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn backend() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -103,16 +101,7 @@ providers:
         dynamic.display()
     );
     std::fs::write(&static_file, static_yaml).unwrap();
-    let config = load_file::<StaticConfig>(&static_file).unwrap();
-    assert!(config.unknown_keys.is_empty(), "{:?}", config.unknown_keys);
-    let gateway = switchyard::gateway_from_static(&config.value)
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    tokio::time::timeout(PATIENCE, gateway.wait_for(|s| s.route_count("websecure").tls == 1))
-        .await
-        .expect("the configuration goes live");
+    let gateway = support::start_when(&static_file, |s| s.route_count("websecure").tls == 1).await;
     let snapshot = gateway.snapshot();
     assert!(snapshot.report().errors().next().is_none(), "{:?}", snapshot.report());
     let (web, websecure) = (
