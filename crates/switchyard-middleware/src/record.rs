@@ -107,18 +107,21 @@ impl Signals {
 
 /// Watches the attempts a request makes at its servers (a tracer starting a client span per attempt,
 /// say). Set on a record by [`RequestRecord::with_attempts`].
+///
+/// The record reads the clock once at each attempt's start and end, and hands the readings on, so
+/// that an observer's times and the record's agree and cost no further reading.
 pub trait AttemptObserver: Send + Sync + std::fmt::Debug {
-    /// An attempt at `server` is about to be sent with the head `parts`; the observer may add headers
-    /// (trace propagation). What it returns hears how the attempt ended.
-    fn attempt(&self, parts: &mut http::request::Parts, server: &str) -> Box<dyn AttemptEnd>;
+    /// An attempt at `server`, starting `at`, is about to be sent with the head `parts`; the observer
+    /// may add headers (trace propagation). What it returns hears how the attempt ended.
+    fn attempt(&self, parts: &mut http::request::Parts, server: &str, at: Instant) -> Box<dyn AttemptEnd>;
 }
 
 /// How one attempt ended: see [`AttemptObserver`].
 pub trait AttemptEnd: Send {
-    /// The origin answered with `status`.
-    fn answered(self: Box<Self>, status: StatusCode);
-    /// The attempt failed before an answer, for `cause`.
-    fn failed(self: Box<Self>, cause: &str);
+    /// The origin answered with `status`, `at` (when its head arrived).
+    fn answered(self: Box<Self>, status: StatusCode, at: Instant);
+    /// The attempt failed before an answer, for `cause`, `at`.
+    fn failed(self: Box<Self>, cause: &str, at: Instant);
 }
 
 impl RequestRecord {
@@ -204,10 +207,11 @@ impl RequestRecord {
     /// observer (if any) add its headers, and returns what records the attempt's end.
     pub fn attempt(&self, parts: &mut http::request::Parts, server: &Arc<str>) -> Attempt<'_> {
         self.lock().server = Some(Arc::clone(server));
-        let end = self.attempts.as_ref().map(|observer| observer.attempt(parts, server));
+        let started = Instant::now();
+        let end = (self.attempts.as_ref()).map(|observer| observer.attempt(parts, server, started));
         Attempt {
             record: self,
-            started: Instant::now(),
+            started,
             end,
         }
     }
@@ -237,25 +241,27 @@ impl std::fmt::Debug for Attempt<'_> {
 impl Attempt<'_> {
     /// The origin answered with `status`.
     pub fn answered(self, status: StatusCode) {
+        let now = Instant::now();
         let mut progress = self.record.lock();
         progress.origin_status = Some(status);
-        progress.origin_duration = Some(self.started.elapsed());
+        progress.origin_duration = Some(now.saturating_duration_since(self.started));
         progress.failure = None;
         drop(progress);
         if let Some(end) = self.end {
-            end.answered(status);
+            end.answered(status, now);
         }
     }
 
     /// The attempt failed before an answer, for `cause`.
     pub fn failed(self, cause: &str) {
+        let now = Instant::now();
         let mut progress = self.record.lock();
         progress.origin_status = None;
-        progress.origin_duration = Some(self.started.elapsed());
+        progress.origin_duration = Some(now.saturating_duration_since(self.started));
         progress.failure = Some(cause.into());
         drop(progress);
         if let Some(end) = self.end {
-            end.failed(cause);
+            end.failed(cause, now);
         }
     }
 }
@@ -270,7 +276,8 @@ mod tests {
     struct End(Arc<Count>);
 
     impl AttemptObserver for Arc<Count> {
-        fn attempt(&self, parts: &mut http::request::Parts, server: &str) -> Box<dyn AttemptEnd> {
+        fn attempt(&self, parts: &mut http::request::Parts, server: &str, at: Instant) -> Box<dyn AttemptEnd> {
+            assert!(at <= Instant::now());
             parts.headers.insert("x-attempt", http::HeaderValue::from_static("1"));
             self.0.lock().expect("lock").push(format!("start {server}"));
             Box::new(End(Arc::clone(self)))
@@ -278,10 +285,10 @@ mod tests {
     }
 
     impl AttemptEnd for End {
-        fn answered(self: Box<Self>, status: StatusCode) {
+        fn answered(self: Box<Self>, status: StatusCode, _at: Instant) {
             self.0.0.lock().expect("lock").push(format!("answered {status}"));
         }
-        fn failed(self: Box<Self>, cause: &str) {
+        fn failed(self: Box<Self>, cause: &str, _at: Instant) {
             self.0.0.lock().expect("lock").push(format!("failed {cause}"));
         }
     }

@@ -6,14 +6,14 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::HOST;
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use switchyard_middleware::{BoxError, ClientInfo, HttpService, RequestBody, RequestRecord, ResponseBody};
+use switchyard_middleware::{BoxError, ClientInfo, HttpService, Progress, RequestBody, RequestRecord, ResponseBody};
 use tower::{Layer, Service, ServiceExt};
 
 use crate::{Exchange, Observer, Signals};
@@ -103,20 +103,20 @@ impl EntryObserver {
     /// ```
     pub fn begin(&self, req: &mut Request<RequestBody>, client: ClientInfo) -> Observation {
         let started = Instant::now();
-        let head = RequestHead::of(req, &self.observer, client, Arc::clone(&self.entry_point), self.signals);
-        let span = self.observer.start_span(req, &head);
+        let observer = &self.observer;
+        let exchange = arrived(req, observer, client, Arc::clone(&self.entry_point));
+        let span = observer.start_span(req, &exchange, self.signals, started);
         let record = Arc::new(span.as_ref().map_or_else(RequestRecord::default, |span| {
             RequestRecord::with_attempts(span.attempts())
         }));
         req.extensions_mut().insert(Arc::clone(&record));
         Observation(Box::new(Pending {
-            observer: Arc::clone(&self.observer),
-            head,
+            observer: Arc::clone(observer),
+            exchange,
+            signals: self.signals,
             record,
             span,
             started,
-            status: StatusCode::OK,
-            response_headers: None,
         }))
     }
 }
@@ -134,14 +134,13 @@ impl Observation {
     /// returned response's body ends (or is dropped, for a client that went away).
     pub fn answered(self, response: Response<ResponseBody>) -> Response<ResponseBody> {
         let mut pending = self.0;
-        pending.status = response.status();
+        pending.exchange.status = response.status();
         if pending.observer.needs.response_headers {
-            pending.response_headers = Some(response.headers().clone());
+            pending.exchange.response_headers = Some(response.headers().clone());
         }
         response.map(|body| {
             ResponseBody::new(Observed {
                 body,
-                sent: 0,
                 ended: false,
                 pending: Some(pending),
             })
@@ -196,53 +195,38 @@ impl Service<Request<RequestBody>> for ObserveService {
     }
 }
 
-/// What is known of a request when it arrives.
-#[derive(Debug)]
-pub(crate) struct RequestHead {
-    pub(crate) entry_point: Arc<str>,
-    pub(crate) start: SystemTime,
-    pub(crate) client: SocketAddr,
-    pub(crate) tls: bool,
-    pub(crate) tls_version: Option<&'static str>,
-    pub(crate) tls_cipher: Option<&'static str>,
-    pub(crate) method: Method,
-    pub(crate) uri: Uri,
-    pub(crate) version: Version,
-    pub(crate) protocol: &'static str,
-    pub(crate) host: Option<String>,
-    pub(crate) headers: Option<HeaderMap>,
-    pub(crate) size: u64,
-    /// The entrypoint's `observability` switches.
-    pub(crate) signals: Signals,
-}
-
-impl RequestHead {
-    fn of(
-        req: &Request<RequestBody>,
-        observer: &Observer,
-        client: ClientInfo,
-        entry_point: Arc<str>,
-        signals: Signals,
-    ) -> Self {
-        let host = observer.needs.host.then(|| host_of(req)).flatten();
-        // hyper reads the body's length from `Content-Length` (`None` for a chunked body).
-        let size = req.body().size_hint().exact().unwrap_or(0);
-        Self {
-            entry_point,
-            start: SystemTime::now(),
-            client: SocketAddr::new(client.ip, client.port),
-            tls: client.tls,
-            tls_version: client.tls_version,
-            tls_cipher: client.tls_cipher,
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            version: req.version(),
-            protocol: crate::exchange::protocol_of(req.headers()),
-            host,
-            headers: observer.needs.request_headers.then(|| req.headers().clone()),
-            size,
-            signals,
-        }
+/// The exchange as far as it is known when the request arrives: what the client asked. The rest is
+/// filled in as the response goes out.
+fn arrived(req: &Request<RequestBody>, observer: &Observer, client: ClientInfo, entry_point: Arc<str>) -> Exchange {
+    let needs = observer.needs;
+    // hyper reads the body's length from `Content-Length` (`None` for a chunked body).
+    let request_size = req.body().size_hint().exact().unwrap_or(0);
+    Exchange {
+        entry_point,
+        // The wall clock only for the exporters that write it (metrics alone do not).
+        start: if needs.wall_clock {
+            SystemTime::now()
+        } else {
+            SystemTime::UNIX_EPOCH
+        },
+        duration: Duration::ZERO,
+        client: SocketAddr::new(client.ip, client.port),
+        tls: client.tls,
+        tls_version: client.tls_version,
+        tls_cipher: client.tls_cipher,
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        version: req.version(),
+        protocol: crate::exchange::protocol_of(req.headers()),
+        host: needs.host.then(|| host_of(req)).flatten(),
+        request_headers: needs.request_headers.then(|| req.headers().clone()),
+        request_size,
+        status: StatusCode::OK,
+        response_headers: None,
+        response_size: 0,
+        aborted: false,
+        progress: Progress::default(),
+        trace: None,
     }
 }
 
@@ -253,46 +237,29 @@ fn host_of(req: &Request<RequestBody>) -> Option<String> {
     host.or_else(authority).map(str::to_owned)
 }
 
-/// A request whose response head is out, waiting for the end of the response body.
+/// A request being observed: its exchange, filled in as it goes, until the end of the response body.
 #[derive(Debug)]
 struct Pending {
     observer: Arc<Observer>,
-    head: RequestHead,
+    exchange: Exchange,
+    /// The entrypoint's `observability` switches.
+    signals: Signals,
     record: Arc<RequestRecord>,
     span: Option<crate::ServerSpan>,
     started: Instant,
-    status: StatusCode,
-    response_headers: Option<HeaderMap>,
 }
 
 impl Pending {
-    fn finish(self, sent: u64, aborted: bool) {
-        let entry = self.head.signals;
-        let exchange = Exchange {
-            entry_point: self.head.entry_point,
-            start: self.head.start,
-            duration: self.started.elapsed(),
-            client: self.head.client,
-            tls: self.head.tls,
-            tls_version: self.head.tls_version,
-            tls_cipher: self.head.tls_cipher,
-            method: self.head.method,
-            uri: self.head.uri,
-            version: self.head.version,
-            protocol: self.head.protocol,
-            host: self.head.host,
-            request_headers: self.head.headers,
-            request_size: self.head.size,
-            status: self.status,
-            response_headers: self.response_headers,
-            response_size: sent,
-            aborted,
-            progress: self.record.take_progress(),
-            trace: (self.span.as_ref())
-                .filter(|_| self.observer.needs.trace_ids)
-                .map(crate::ServerSpan::ids),
-        };
-        self.observer.finish(&exchange, self.span, entry);
+    fn finish(mut self: Box<Self>, aborted: bool) {
+        let exchange = &mut self.exchange;
+        exchange.duration = self.started.elapsed();
+        exchange.aborted = aborted;
+        exchange.progress = self.record.take_progress();
+        exchange.trace = (self.span.as_ref())
+            .filter(|_| self.observer.needs.trace_ids)
+            .map(crate::ServerSpan::ids);
+        let span = self.span.take();
+        self.observer.finish(&self.exchange, span, self.signals);
     }
 }
 
@@ -301,8 +268,8 @@ pin_project! {
     struct Observed {
         #[pin]
         body: ResponseBody,
-        sent: u64,
         ended: bool,
+        // Counts the bytes sent in its exchange's `response_size`.
         pending: Option<Box<Pending>>,
     }
 
@@ -311,7 +278,7 @@ pin_project! {
             let this = this.project();
             if let Some(pending) = this.pending.take() {
                 let complete = *this.ended || this.body.is_end_stream();
-                pending.finish(*this.sent, !complete);
+                pending.finish(!complete);
             }
         }
     }
@@ -326,14 +293,14 @@ impl Body for Observed {
         let polled = this.body.poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    *this.sent += data.len() as u64;
+                if let (Some(data), Some(pending)) = (frame.data_ref(), this.pending.as_mut()) {
+                    pending.exchange.response_size += data.len() as u64;
                 }
             }
             Poll::Ready(None) => {
                 *this.ended = true;
                 if let Some(pending) = this.pending.take() {
-                    pending.finish(*this.sent, false);
+                    pending.finish(false);
                 }
             }
             Poll::Ready(Some(Err(_))) | Poll::Pending => {}

@@ -87,6 +87,8 @@ struct Needs {
     trace_ids: bool,
     /// The request's `Host`, for the access log and the server span.
     host: bool,
+    /// When the request arrived by the wall clock, for the access log and the spans.
+    wall_clock: bool,
 }
 
 /// The observability of a running gateway: its access log, metrics and tracer, as configured.
@@ -210,6 +212,7 @@ impl Observer {
             needs.response_headers |= log.needs_response_headers();
             needs.trace_ids = true;
             needs.host = true;
+            needs.wall_clock = true;
         }
         #[cfg(feature = "metrics")]
         if let Some(metrics) = &self.metrics {
@@ -220,6 +223,7 @@ impl Observer {
             needs.request_headers |= tracer.needs_request_headers();
             needs.response_headers |= tracer.needs_response_headers();
             needs.host = true;
+            needs.wall_clock = true;
         }
         needs
     }
@@ -229,13 +233,15 @@ impl Observer {
     fn start_span(
         &self,
         req: &http::Request<switchyard_middleware::RequestBody>,
-        head: &layer::RequestHead,
+        arrived: &Exchange,
+        entry: Signals,
+        started: std::time::Instant,
     ) -> Option<ServerSpan> {
         #[cfg(feature = "otel")]
-        return self.tracer.as_ref().and_then(|tracer| tracer.start(req, head));
+        return (self.tracer.as_ref()).map(|tracer| tracer.start(req, arrived, entry, started));
         #[cfg(not(feature = "otel"))]
         {
-            let _ = (req, head);
+            let _ = (req, arrived, entry, started);
             None
         }
     }

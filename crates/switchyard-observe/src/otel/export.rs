@@ -45,28 +45,79 @@ const SCRATCH_KEEP: usize = 64 * 1024;
 /// The gRPC method of OTLP trace export.
 const GRPC_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
+/// Buffers a thread keeps for reuse at most (see [`buffer`]).
+const BUFFERS_KEPT: usize = 64;
+
 thread_local! {
     /// Where a span is encoded before it joins the queue, reused by every span of the thread.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Buffers of spans in flight, returned by [`recycle`].
+    static BUFFERS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The spans waiting for export, each already a `ScopeSpans.spans` field.
-#[derive(Debug, Default)]
+/// An empty buffer for what a span in flight has encoded so far (a client span's attributes, from
+/// the start of its attempt to its end): one the thread reuses, or a new one.
+pub(super) fn buffer() -> Vec<u8> {
+    BUFFERS
+        .with_borrow_mut(Vec::pop)
+        .unwrap_or_else(|| Vec::with_capacity(256))
+}
+
+/// Gives a [`buffer`] back for reuse, unless it grew large or the thread keeps enough.
+pub(super) fn recycle(mut buf: Vec<u8>) {
+    if buf.capacity() > SCRATCH_KEEP / 16 {
+        return;
+    }
+    buf.clear();
+    BUFFERS.with_borrow_mut(|kept| {
+        if kept.len() < BUFFERS_KEPT {
+            kept.push(buf);
+        }
+    });
+}
+
+/// The spans waiting for export, each already a `ScopeSpans.spans` field, after room for the
+/// framing of their export request (see [`proto::export_request`]).
+#[derive(Debug)]
 struct Batch {
     spans: Vec<u8>,
     count: usize,
 }
 
+impl Batch {
+    fn new(room: usize, capacity: usize) -> Self {
+        let mut spans = Vec::with_capacity(room + capacity);
+        spans.resize(room, 0);
+        Self { spans, count: 0 }
+    }
+}
+
 /// The queue between the requests and the exporter.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Queue {
     batch: Mutex<Batch>,
+    /// What every export request carries besides the spans.
+    envelope: Envelope,
+    /// The room before the spans of a batch.
+    room: usize,
     /// Wakes the exporter when a batch is full.
     full: Notify,
     losses: Losses,
 }
 
 impl Queue {
+    /// A queue of spans for export requests with `envelope`.
+    pub(super) fn new(envelope: Envelope) -> Self {
+        let room = proto::export_room(&envelope.resource, &envelope.scope);
+        Self {
+            batch: Mutex::new(Batch::new(room, 0)),
+            envelope,
+            room,
+            full: Notify::new(),
+            losses: Losses::default(),
+        }
+    }
+
     /// Encodes a span with `write` and queues it; drops (and counts) it when the queue is full.
     pub(super) fn submit(&self, write: impl FnOnce(&mut Vec<u8>)) {
         SCRATCH.with_borrow_mut(|scratch| {
@@ -99,21 +150,24 @@ impl Queue {
     fn take(&self) -> Batch {
         let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
         let capacity = batch.spans.capacity().min(BATCH * 1024);
-        std::mem::replace(
-            &mut *batch,
-            Batch {
-                spans: Vec::with_capacity(capacity),
-                count: 0,
-            },
-        )
+        std::mem::replace(&mut *batch, Batch::new(self.room, capacity))
+    }
+
+    /// Takes every queued span as an export request, and how many spans it carries (`None` when
+    /// none are queued).
+    fn take_request(&self) -> Option<(Bytes, usize)> {
+        let batch = self.take();
+        let envelope = &self.envelope;
+        let request = proto::export_request(&envelope.resource, &envelope.scope, batch.spans, self.room);
+        (batch.count > 0).then_some((request, batch.count))
     }
 }
 
 #[cfg(test)]
 impl Queue {
-    /// The queued spans' fields, taken.
-    pub(super) fn take_for_tests(&self) -> Vec<u8> {
-        self.take().spans
+    /// The queued spans as an export request.
+    pub(super) fn request_for_tests(&self) -> Bytes {
+        self.take_request().map(|(request, _)| request).unwrap_or_default()
     }
 
     pub(super) fn count_for_tests(&self) -> usize {
@@ -148,18 +202,14 @@ pub(super) struct Envelope {
 
 impl Exporter {
     /// Starts the export thread for `collector`, sending `queue`'s spans.
-    pub(super) fn start(collector: &Collector, queue: Arc<Queue>, envelope: Envelope) -> Result<Self, ObserveError> {
+    pub(super) fn start(collector: &Collector, queue: Arc<Queue>) -> Result<Self, ObserveError> {
         let (control, requests) = mpsc::unbounded_channel();
         let thread = Thread {
             name: "switchyard-otlp",
             key: "tracing",
         };
         thread.spawn(collector, GRPC_EXPORT, move |sender| {
-            let export = Export {
-                queue,
-                sender,
-                envelope,
-            };
+            let export = Export { queue, sender };
             export.run(requests)
         })?;
         Ok(Self { control })
@@ -215,7 +265,6 @@ impl Thread {
 struct Export {
     queue: Arc<Queue>,
     sender: Sender,
-    envelope: Envelope,
 }
 
 impl Export {
@@ -238,19 +287,16 @@ impl Export {
     }
 
     async fn export(&self) {
-        let batch = self.queue.take();
-        if batch.count == 0 {
+        let Some((request, count)) = self.queue.take_request() else {
             return;
-        }
-        let envelope = &self.envelope;
-        let body = proto::export_request(&envelope.resource, &envelope.scope, &batch.spans);
-        let sent = tokio::time::timeout(TIMEOUT, self.sender.send(Bytes::from(body))).await;
+        };
+        let sent = tokio::time::timeout(TIMEOUT, self.sender.send(request)).await;
         let failure = match sent {
             Ok(Ok(())) => return,
             Ok(Err(error)) => error,
             Err(_) => format!("no answer from the collector within {TIMEOUT:?}"),
         };
-        self.queue.losses.failed(batch.count, &failure);
+        self.queue.losses.failed(count, &failure);
     }
 }
 

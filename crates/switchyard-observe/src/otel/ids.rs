@@ -13,7 +13,13 @@ pub(crate) struct SpanId(pub(crate) u64);
 impl TraceId {
     /// A random, valid trace id.
     pub(crate) fn random() -> Self {
-        Self(fastrand::u128(1..))
+        // Drawing again on zero (one chance in 2^128) is cheaper than drawing from a range.
+        loop {
+            let id = fastrand::u128(..);
+            if id != 0 {
+                return Self(id);
+            }
+        }
     }
 
     /// A trace id of 1 to 32 hex digits, zero-padded on the left (Zipkin's and Jaeger's 64-bit ids);
@@ -30,7 +36,10 @@ impl TraceId {
     /// The 32 lower-case hex digits.
     pub(crate) fn hex(self) -> [u8; 32] {
         let mut out = [0; 32];
-        write_hex(&self.to_bytes(), &mut out);
+        #[expect(clippy::cast_possible_truncation, reason = "the id's two halves")]
+        let (high, low) = ((self.0 >> 64) as u64, self.0 as u64);
+        out[..16].copy_from_slice(&hex_u64(high));
+        out[16..].copy_from_slice(&hex_u64(low));
         out
     }
 }
@@ -38,7 +47,12 @@ impl TraceId {
 impl SpanId {
     /// A random, valid span id.
     pub(crate) fn random() -> Self {
-        Self(fastrand::u64(1..))
+        loop {
+            let id = fastrand::u64(..);
+            if id != 0 {
+                return Self(id);
+            }
+        }
     }
 
     /// A span id of 1 to 16 hex digits; `None` for anything else or zero.
@@ -54,9 +68,7 @@ impl SpanId {
 
     /// The 16 lower-case hex digits.
     pub(crate) fn hex(self) -> [u8; 16] {
-        let mut out = [0; 16];
-        write_hex(&self.to_bytes(), &mut out);
-        out
+        hex_u64(self.0)
     }
 }
 
@@ -88,12 +100,26 @@ fn parse_hex(hex: &str, max: usize) -> Option<u128> {
     })
 }
 
-fn write_hex(bytes: &[u8], out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0xf)];
-    }
+/// The 16 lower-case hex digits of `value`, computed eight at a time in a word (every id that goes
+/// upstream is written out so).
+fn hex_u64(value: u64) -> [u8; 16] {
+    let (high, low) = (hex_u32(value >> 32), hex_u32(value & 0xffff_ffff));
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&high.to_be_bytes());
+    out[8..].copy_from_slice(&low.to_be_bytes());
+    out
+}
+
+/// The eight hex digits of `value` (below 2^32) as the bytes of a word, most significant first.
+fn hex_u32(value: u64) -> u64 {
+    // Spread the nibbles one to a byte, the most significant in the top byte.
+    let mut x = value;
+    x = (x | x << 16) & 0x0000_ffff_0000_ffff;
+    x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
+    x = (x | x << 4) & 0x0f0f_0f0f_0f0f_0f0f;
+    // 1 in each byte whose nibble is 10 or more, which read `a`-`f` rather than `0`-`9`.
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    x + 0x3030_3030_3030_3030 + letters * u64::from(b'a' - b'0' - 10)
 }
 
 #[cfg(test)]
@@ -119,6 +145,11 @@ mod tests {
         assert_eq!(TraceId::from_hex(&"1".repeat(33)), None);
         assert_eq!(SpanId::from_hex(&"1".repeat(17)), None);
         assert_ne!(TraceId::random(), TraceId::random());
+        for value in [0, 9, 10, 0xf, 0x0123_4567_89ab_cdef, u64::MAX, 0xa0b0_c0d0_e0f0_0909] {
+            assert_eq!(ascii(&SpanId(value).hex()), format!("{value:016x}"));
+            let trace = u128::from(value) << 64 | u128::from(!value);
+            assert_eq!(ascii(&TraceId(trace).hex()), format!("{trace:032x}"));
+        }
         assert_ne!(SpanId::random().0, 0);
     }
 }

@@ -30,9 +30,10 @@ mod proto;
 pub(crate) mod push;
 mod span;
 mod sw8;
+mod upstream;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::header::USER_AGENT;
 use http::{Extensions, HeaderValue, Request, StatusCode};
@@ -45,8 +46,8 @@ use self::ids::{SpanId, TraceId};
 use self::propagation::{Incoming, Outgoing, Propagation, SpanContext};
 use self::span::{Capture, Head};
 use self::sw8::{Sw8Exit, Sw8Identity};
-use crate::layer::RequestHead;
-use crate::{Exchange, ObserveError, Observer, TraceIds};
+use self::upstream::Upstream;
+use crate::{Exchange, ObserveError, Observer, Signals, TraceIds};
 
 /// The instrumentation scope of switchyard's spans, and the `telemetry.sdk.name` of its resource.
 const SCOPE: &str = "switchyard";
@@ -82,12 +83,11 @@ impl Tracer {
         let collector = config::collector(tracing.otlp.as_ref(), config::Signal::Traces)?;
         let resource = resource(tracing);
         let sw8 = Sw8Identity::new(&tracing.service_name, &instance(&resource));
-        let queue = Arc::new(Queue::default());
-        let envelope = Envelope {
+        let queue = Arc::new(Queue::new(Envelope {
             resource: proto::resource(&resource),
             scope: proto::scope(SCOPE, VERSION),
-        };
-        let exporter = Exporter::start(&collector, Arc::clone(&queue), envelope)?;
+        }));
+        let exporter = Exporter::start(&collector, Arc::clone(&queue))?;
         let shared = Shared {
             queue,
             sampler,
@@ -128,7 +128,16 @@ impl Tracer {
 
     /// The server span of a request that just arrived, child of the context its headers carry. Every
     /// request gets one, sampled or not, so that the sampling decision travels upstream.
-    pub(crate) fn start(&self, req: &Request<RequestBody>, head: &RequestHead) -> Option<ServerSpan> {
+    ///
+    /// `started` is when the request arrived by the monotonic clock, as `arrived.start` says by the
+    /// wall clock: the client spans' times are read from the monotonic clock from there.
+    pub(crate) fn start(
+        &self,
+        req: &Request<RequestBody>,
+        arrived: &Exchange,
+        entry: Signals,
+        started: Instant,
+    ) -> ServerSpan {
         let shared = &self.shared;
         let incoming = shared.propagation.extract(req.headers());
         let trace_id = incoming.parent.map_or_else(TraceId::random, |p| p.trace_id);
@@ -143,19 +152,20 @@ impl Tracer {
         let endpoint = shared
             .propagation
             .has_sw8()
-            .then(|| format!("{}:{}", head.method, head.uri.path()));
+            .then(|| format!("{}:{}", arrived.method, arrived.uri.path()));
         let user_agent = sampled.then(|| req.headers().get(USER_AGENT).cloned()).flatten();
         let attempts = Attempts {
             shared: Arc::clone(shared),
             server: span,
             incoming,
             endpoint,
-            entry_tracing: head.signals.tracing,
+            entry_tracing: entry.tracing,
+            arrival: (arrived.start, started),
         };
-        Some(ServerSpan {
+        ServerSpan {
             user_agent,
             attempts: Arc::new(attempts),
-        })
+        }
     }
 }
 
@@ -347,10 +357,20 @@ struct Attempts {
     endpoint: Option<String>,
     /// Whether the entrypoint traces requests whose router says nothing.
     entry_tracing: bool,
+    /// When the request arrived, by the wall clock and by the monotonic clock.
+    arrival: (SystemTime, Instant),
+}
+
+impl Attempts {
+    /// The wall-clock time of `at`, a reading of the monotonic clock during the request.
+    fn wall_clock(&self, at: Instant) -> SystemTime {
+        let (wall, monotonic) = self.arrival;
+        wall + at.saturating_duration_since(monotonic)
+    }
 }
 
 impl AttemptObserver for Attempts {
-    fn attempt(&self, parts: &mut http::request::Parts, server: &str) -> Box<dyn AttemptEnd> {
+    fn attempt(&self, parts: &mut http::request::Parts, server: &str, at: Instant) -> Box<dyn AttemptEnd> {
         if !traced(&parts.extensions, self.entry_tracing) {
             return Box::new(Untraced);
         }
@@ -359,15 +379,16 @@ impl AttemptObserver for Attempts {
             span_id: SpanId::random(),
             ..self.server
         };
-        let target = span::Target::of(server, &parts.uri);
-        let exit = self.endpoint.as_ref().map(|endpoint| Sw8Exit {
-            endpoint: endpoint.clone(),
-            target: target.address(),
+        let mut attributes = if client.sampled { export::buffer() } else { Vec::new() };
+        let exit = Upstream::with(server, &parts.uri, |upstream| {
+            if client.sampled {
+                span::client_attributes(&mut attributes, parts, upstream, &shared.capture);
+            }
+            (self.endpoint.as_ref()).map(|endpoint| Sw8Exit {
+                endpoint: endpoint.clone(),
+                target: upstream.address(),
+            })
         });
-        let mut attributes = Vec::with_capacity(if client.sampled { 256 } else { 0 });
-        if client.sampled {
-            span::client_attributes(&mut attributes, parts, &target, &shared.capture);
-        }
         let out = Outgoing {
             span: client,
             incoming: &self.incoming,
@@ -382,7 +403,8 @@ impl AttemptObserver for Attempts {
             span: client.span_id,
             server: self.server,
             trace_state: self.incoming.trace_state.clone(),
-            start: SystemTime::now(),
+            start: self.wall_clock(at),
+            started: at,
             attributes,
         })
     }
@@ -399,8 +421,8 @@ fn traced(extensions: &Extensions, entry: bool) -> bool {
 struct Untraced;
 
 impl AttemptEnd for Untraced {
-    fn answered(self: Box<Self>, _status: StatusCode) {}
-    fn failed(self: Box<Self>, _cause: &str) {}
+    fn answered(self: Box<Self>, _status: StatusCode, _at: Instant) {}
+    fn failed(self: Box<Self>, _cause: &str, _at: Instant) {}
 }
 
 /// The client span of an attempt, written when the attempt ends.
@@ -410,13 +432,15 @@ struct ClientSpan {
     /// The server span: the parent.
     server: SpanContext,
     trace_state: Option<HeaderValue>,
+    /// When the attempt started, by the wall clock and by the monotonic clock.
     start: SystemTime,
+    started: Instant,
     /// The attributes known when the attempt started, encoded.
     attributes: Vec<u8>,
 }
 
 impl ClientSpan {
-    fn end(&self, answer: Result<u16, &str>) {
+    fn end(self, answer: Result<u16, &str>, at: Instant) {
         let head = Head {
             trace_id: self.server.trace_id,
             span_id: self.span,
@@ -426,7 +450,7 @@ impl ClientSpan {
             name: span::CLIENT_SPAN,
             kind: proto::KIND_CLIENT,
             start: self.start,
-            end: SystemTime::now(),
+            end: self.start + at.saturating_duration_since(self.started),
         };
         self.shared.queue.submit(|buf| {
             span::head(buf, &head);
@@ -439,16 +463,17 @@ impl ClientSpan {
                 Err(cause) => proto::error_status(buf, cause),
             }
         });
+        export::recycle(self.attributes);
     }
 }
 
 impl AttemptEnd for ClientSpan {
-    fn answered(self: Box<Self>, status: StatusCode) {
-        self.end(Ok(status.as_u16()));
+    fn answered(self: Box<Self>, status: StatusCode, at: Instant) {
+        self.end(Ok(status.as_u16()), at);
     }
 
-    fn failed(self: Box<Self>, cause: &str) {
-        self.end(Err(cause));
+    fn failed(self: Box<Self>, cause: &str, at: Instant) {
+        self.end(Err(cause), at);
     }
 }
 

@@ -106,6 +106,23 @@ impl Propagator {
         }
     }
 
+    /// The headers [`inject`](Self::inject) always sets, replacing whatever the request had: those need
+    /// no removing first.
+    fn always_written(&self) -> &'static [HeaderName] {
+        static TRACE_CONTEXT: [HeaderName; 1] = [TRACEPARENT];
+        static B3_SINGLE: [HeaderName; 1] = [B3];
+        static B3_MULTI: [HeaderName; 3] = [B3_TRACE_ID, B3_SPAN_ID, B3_SAMPLED];
+        static JAEGER_FIELDS: [HeaderName; 1] = [JAEGER];
+        match self {
+            Self::TraceContext => &TRACE_CONTEXT,
+            Self::B3 { single: true } => &B3_SINGLE,
+            Self::B3 { single: false } => &B3_MULTI,
+            Self::Jaeger => &JAEGER_FIELDS,
+            // `sw8` is written only when its value is valid header text.
+            Self::Baggage | Self::Sw8(_) => &[],
+        }
+    }
+
     fn extract(&self, headers: &HeaderMap, into: &mut Incoming) {
         let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
         let parent = match self {
@@ -183,9 +200,10 @@ fn insert(headers: &mut HeaderMap, name: HeaderName, parts: &[&[u8]]) {
 #[derive(Debug)]
 pub(super) struct Propagation {
     propagators: Vec<Propagator>,
-    /// Every header a propagator reads or writes: removed from an upstream request before injecting,
-    /// so that no client's span id reaches the upstream as if it were the proxy's.
-    fields: Vec<HeaderName>,
+    /// Every header a propagator reads or writes but does not always set: removed from an upstream
+    /// request before injecting, so that no client's span id reaches the upstream as if it were the
+    /// proxy's. (The headers always set replace the client's.)
+    stale: Vec<HeaderName>,
 }
 
 impl Propagation {
@@ -202,10 +220,14 @@ impl Propagation {
                 }
             }
         }
-        let mut fields: Vec<HeaderName> = propagators.iter().flat_map(|p| p.fields().iter().cloned()).collect();
-        fields.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        fields.dedup();
-        Ok(Self { propagators, fields })
+        let written: Vec<&HeaderName> = propagators.iter().flat_map(|p| p.always_written()).collect();
+        let mut stale: Vec<HeaderName> = (propagators.iter().flat_map(|p| p.fields().iter()))
+            .filter(|field| !written.contains(field))
+            .cloned()
+            .collect();
+        stale.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        stale.dedup();
+        Ok(Self { propagators, stale })
     }
 
     /// The propagators of `OTEL_PROPAGATORS`, the default ones when it is unset or unusable (with a
@@ -217,7 +239,7 @@ impl Propagation {
             tracing::warn!("{ENV}: {reason}; propagating {DEFAULT} instead");
             Self::parse(DEFAULT, sw8).unwrap_or_else(|_| Self {
                 propagators: Vec::new(),
-                fields: Vec::new(),
+                stale: Vec::new(),
             })
         })
     }
@@ -238,7 +260,7 @@ impl Propagation {
 
     /// Replaces the propagation headers of an upstream request with those of `out`.
     pub(super) fn inject(&self, out: &Outgoing<'_>, headers: &mut HeaderMap) {
-        for field in &self.fields {
+        for field in &self.stale {
             headers.remove(field);
         }
         for propagator in &self.propagators {

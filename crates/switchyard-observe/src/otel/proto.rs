@@ -24,6 +24,10 @@ fn encode_varint(value: u64, buf: &mut Vec<u8>) {
         // Keys and most lengths: one byte.
         #[expect(clippy::cast_possible_truncation, reason = "below 0x80")]
         buf.push(value as u8);
+    } else if value < 0x4000 {
+        // Ports and span lengths: two bytes.
+        #[expect(clippy::cast_possible_truncation, reason = "below 0x4000")]
+        buf.extend_from_slice(&[value as u8 | 0x80, (value >> 7) as u8]);
     } else {
         encode_long_varint(value, buf);
     }
@@ -140,36 +144,74 @@ pub(super) fn packed_fixed64(buf: &mut Vec<u8>, field: u32, values: impl ExactSi
 }
 
 /// A `KeyValue` (in field `field`) whose value is a string.
+///
+/// Inlined, so that the copy of a constant key compiles to a few moves.
+#[inline(always)]
 pub(super) fn attr_str(buf: &mut Vec<u8>, field: u32, key: &str, value: &str) {
-    let any = len_field(1, value.len());
+    attr_str_parts(buf, field, key, &[value]);
+}
+
+/// A `KeyValue` (in field `field`) whose value is the string `parts` make end to end.
+#[inline(always)]
+pub(super) fn attr_str_parts(buf: &mut Vec<u8>, field: u32, key: &str, parts: &[&str]) {
+    let value_len: usize = parts.iter().map(|p| p.len()).sum();
+    let any = len_field(1, value_len);
     let pair = len_field(1, key.len()) + len_field(2, any);
     if let (Ok(tag), Ok(short)) = (u8::try_from(field << 3 | 2), u8::try_from(pair)) {
         if short < 0x80 {
             // Every length fits in one byte (the usual attribute): four bytes of framing, the key,
             // four more, the value.
             #[expect(clippy::cast_possible_truncation, reason = "smaller than `pair`")]
-            let (key_len, any_len, value_len) = (key.len() as u8, any as u8, value.len() as u8);
+            let (key_len, any_len, value_len) = (key.len() as u8, any as u8, value_len as u8);
             buf.reserve(usize::from(short) + 2);
             buf.extend_from_slice(&[tag, short, 0x0a, key_len]);
             buf.extend_from_slice(key.as_bytes());
             buf.extend_from_slice(&[0x12, any_len, 0x0a, value_len]);
-            buf.extend_from_slice(value.as_bytes());
+            for part in parts {
+                buf.extend_from_slice(part.as_bytes());
+            }
             return;
         }
     }
+    long_attr_str(buf, field, key, parts, value_len);
+}
+
+/// [`attr_str_parts`] with a length that takes more than a byte.
+#[cold]
+fn long_attr_str(buf: &mut Vec<u8>, field: u32, key: &str, parts: &[&str], value_len: usize) {
+    let any = len_field(1, value_len);
+    let pair = len_field(1, key.len()) + len_field(2, any);
     buf.reserve(len_field(field, pair));
     open(buf, field, pair);
     bytes(buf, 1, key.as_bytes());
     open(buf, 2, any);
-    bytes(buf, 1, value.as_bytes());
+    open(buf, 1, value_len);
+    for part in parts {
+        buf.extend_from_slice(part.as_bytes());
+    }
 }
 
 /// A `KeyValue` (in field `field`) whose value is an integer.
+#[inline(always)]
 pub(super) fn attr_int(buf: &mut Vec<u8>, field: u32, key: &str, value: i64) {
     #[expect(clippy::cast_sign_loss, reason = "protobuf writes an int64 as its two's complement")]
     let value = value as u64;
     let any = key_len(3) + encoded_len_varint(value);
-    open(buf, field, len_field(1, key.len()) + len_field(2, any));
+    let pair = len_field(1, key.len()) + len_field(2, any);
+    if let (Ok(tag), Ok(short)) = (u8::try_from(field << 3 | 2), u8::try_from(pair)) {
+        if short < 0x80 {
+            // The usual attribute: four bytes of framing, the key, three more, the varint.
+            #[expect(clippy::cast_possible_truncation, reason = "smaller than `pair`")]
+            let (key_len, any_len) = (key.len() as u8, any as u8);
+            buf.reserve(usize::from(short) + 2);
+            buf.extend_from_slice(&[tag, short, 0x0a, key_len]);
+            buf.extend_from_slice(key.as_bytes());
+            buf.extend_from_slice(&[0x12, any_len, 3 << 3]);
+            encode_varint(value, buf);
+            return;
+        }
+    }
+    open(buf, field, pair);
     bytes(buf, 1, key.as_bytes());
     open(buf, 2, any);
     varint(buf, 3, value);
@@ -201,20 +243,30 @@ pub(super) fn error_status(buf: &mut Vec<u8>, message: &str) {
     varint(buf, 3, STATUS_ERROR);
 }
 
+/// The room [`export_request`] needs before the scope's fields for the framing of a request of
+/// `resource` and `scope`: two keys and two lengths (of at most ten bytes each) around them.
+pub(super) fn export_room(resource: &[u8], scope: &[u8]) -> usize {
+    2 * (1 + 10) + len_field(1, resource.len()) + len_field(1, scope.len())
+}
+
 /// An `ExportTraceServiceRequest` of one resource and one scope: `resource` is the encoded `Resource`,
-/// `scope` the encoded `InstrumentationScope`, `spans` the scope's `spans` fields, each with its key
-/// and length. With `metrics` fields in the place of `spans`, it is an `ExportMetricsServiceRequest`
-/// (the two nest alike, with the same field numbers).
-pub(super) fn export_request(resource: &[u8], scope: &[u8], spans: &[u8]) -> Vec<u8> {
-    let scope_spans = len_field(1, scope.len()) + spans.len();
+/// `scope` the encoded `InstrumentationScope`, and `buf` holds `room` bytes (at least
+/// [`export_room`]) then the scope's `spans` fields, each with its key and length. The framing is
+/// written at the end of the room, so that the fields are not copied. With `metrics` fields in the
+/// place of `spans`, it is an `ExportMetricsServiceRequest` (the two nest alike, with the same field
+/// numbers).
+pub(super) fn export_request(resource: &[u8], scope: &[u8], mut buf: Vec<u8>, room: usize) -> bytes::Bytes {
+    let fields = buf.len().saturating_sub(room);
+    let scope_spans = len_field(1, scope.len()) + fields;
     let resource_spans = len_field(1, resource.len()) + len_field(2, scope_spans);
-    let mut out = Vec::with_capacity(len_field(1, resource_spans));
-    open(&mut out, 1, resource_spans);
-    bytes(&mut out, 1, resource);
-    open(&mut out, 2, scope_spans);
-    bytes(&mut out, 1, scope);
-    out.extend_from_slice(spans);
-    out
+    let mut framing = Vec::with_capacity(room);
+    open(&mut framing, 1, resource_spans);
+    bytes(&mut framing, 1, resource);
+    open(&mut framing, 2, scope_spans);
+    bytes(&mut framing, 1, scope);
+    let start = room.saturating_sub(framing.len());
+    buf[start..room].copy_from_slice(&framing);
+    bytes::Bytes::from(buf).slice(start..)
 }
 
 /// A `Resource` with string attributes.
@@ -248,6 +300,10 @@ mod tests {
         ] {
             let mut buf = Vec::new();
             attr_str(&mut buf, 1, key, &value);
+            let mut parts = Vec::new();
+            let (head, tail) = value.split_at(value.len() / 2);
+            attr_str_parts(&mut parts, 1, key, &[head, "", tail]);
+            assert_eq!(parts, buf, "{key}: one string or its parts encode alike");
             let resource = opentelemetry_proto::tonic::resource::v1::Resource::decode(buf.as_slice()).expect("valid");
             let attribute = &resource.attributes[0];
             assert_eq!(attribute.key, key);
@@ -258,6 +314,28 @@ mod tests {
                     value
                 ))
             );
+        }
+    }
+
+    #[test]
+    fn integer_attributes_decode_whatever_their_size() {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        use prost::Message as _;
+        let long_key = "k".repeat(130);
+        for (key, value) in [
+            ("k", 0),
+            ("http.response.status_code", 503),
+            ("client.port", 65_535),
+            ("negative", -1),
+            (&*long_key, 7),
+        ] {
+            let mut buf = Vec::new();
+            attr_int(&mut buf, 1, key, value);
+            let resource = opentelemetry_proto::tonic::resource::v1::Resource::decode(buf.as_slice()).expect("valid");
+            let attribute = &resource.attributes[0];
+            assert_eq!(attribute.key, key);
+            let decoded = attribute.value.as_ref().and_then(|v| v.value.clone());
+            assert_eq!(decoded, Some(Value::IntValue(value)), "{key}");
         }
     }
 

@@ -262,7 +262,7 @@ impl Push {
         let text = self.metrics.encode();
         let now = unix_nanos(SystemTime::now());
         let body = export_request(&self.resource, &self.scope, &text, (self.start, now));
-        let sent = tokio::time::timeout(TIMEOUT, self.sender.send(Bytes::from(body))).await;
+        let sent = tokio::time::timeout(TIMEOUT, self.sender.send(body)).await;
         let failure = match sent {
             Ok(Ok(())) => return,
             Ok(Err(error)) => error,
@@ -284,10 +284,11 @@ fn unix_nanos(time: SystemTime) -> u64 {
 /// An `ExportMetricsServiceRequest` of one resource and scope with every family of `text`, the
 /// Prometheus text exposition; `times` are the cumulative series' start and now. Its nesting and field
 /// numbers are those of a traces request, with metrics in the place of spans.
-fn export_request(resource: &[u8], scope: &[u8], text: &str, times: (u64, u64)) -> Vec<u8> {
-    let mut metrics = Vec::new();
+fn export_request(resource: &[u8], scope: &[u8], text: &str, times: (u64, u64)) -> Bytes {
+    let room = proto::export_room(resource, scope);
+    let mut metrics = vec![0; room];
     for family in super::exposition::parse(text) {
         proto::bytes(&mut metrics, 2, &family.encode(times));
     }
-    proto::export_request(resource, scope, &metrics)
+    proto::export_request(resource, scope, metrics, room)
 }

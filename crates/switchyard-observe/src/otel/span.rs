@@ -8,13 +8,15 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::USER_AGENT;
-use http::{HeaderMap, HeaderName, HeaderValue, Uri, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Version};
 use switchyard_config::Tracing;
 use switchyard_middleware::query_escape;
 
 use super::config::invalid;
 use super::ids::{SpanId, TraceId};
 use super::proto::{self, span as field};
+use super::upstream::{Upstream, default_port, split_host_port};
+use crate::ip::IpText;
 use crate::{Exchange, ObserveError};
 
 /// The name of a client span, Traefik's.
@@ -23,7 +25,8 @@ pub(super) const CLIENT_SPAN: &str = "ReverseProxy";
 /// What a query parameter not in `safeQueryParams` reads as.
 const REDACTED: &str = "REDACTED";
 
-const ATTR: u32 = field::ATTRIBUTES;
+/// The field of a span's attributes.
+pub(super) const ATTR: u32 = field::ATTRIBUTES;
 
 /// Which headers and query parameters the spans record.
 #[derive(Debug, Clone, Default)]
@@ -135,7 +138,7 @@ pub(super) fn server_attributes(buf: &mut Vec<u8>, ex: &Exchange, user_agent: Op
         );
     }
     if let Some(host) = ex.host.as_deref() {
-        address(buf, SERVER_KEYS, split_host_port(host), scheme);
+        server_address(buf, split_host_port(host), scheme);
     }
     client_address(buf, ex.client);
     if let Some(headers) = &ex.request_headers {
@@ -156,12 +159,11 @@ pub(super) fn server_attributes(buf: &mut Vec<u8>, ex: &Exchange, user_agent: Op
 
 /// The client's address, which is also the peer's: a proxy in front shows in `X-Forwarded-For`.
 fn client_address(buf: &mut Vec<u8>, client: std::net::SocketAddr) {
-    let mut address = String::with_capacity(39);
-    crate::ip::push_ip(&mut address, client.ip());
+    let address = IpText::of(client.ip());
     let port = i64::from(client.port());
-    proto::attr_str(buf, ATTR, "client.address", &address);
+    proto::attr_str(buf, ATTR, "client.address", address.as_str());
     proto::attr_int(buf, ATTR, "client.port", port);
-    proto::attr_str(buf, ATTR, "network.peer.address", &address);
+    proto::attr_str(buf, ATTR, "network.peer.address", address.as_str());
     proto::attr_int(buf, ATTR, "network.peer.port", port);
 }
 
@@ -189,13 +191,28 @@ pub(super) fn client_status(buf: &mut Vec<u8>, code: u16) {
 pub(super) fn client_attributes(
     buf: &mut Vec<u8>,
     parts: &http::request::Parts,
-    target: &Target<'_>,
+    upstream: &Upstream,
     capture: &Capture,
 ) {
     proto::attr_str(buf, ATTR, "http.request.method", parts.method.as_str());
     proto::attr_str(buf, ATTR, "network.protocol.version", protocol_version(parts.version));
-    proto::attr_str(buf, ATTR, "url.full", &target.safe_url(&capture.safe_query));
-    proto::attr_str(buf, ATTR, "url.scheme", target.scheme);
+    // `url.full`: the server's URL joined with the request's path and query, user info and unsafe
+    // query parameters redacted.
+    let userinfo = if upstream.userinfo { "REDACTED:REDACTED@" } else { "" };
+    let query = parts.uri.query().map(|q| safe_query(q, &capture.safe_query));
+    let (mark, query) = query.as_deref().map_or(("", ""), |q| ("?", q));
+    let url = [
+        &*upstream.scheme,
+        "://",
+        userinfo,
+        &upstream.host_port,
+        &upstream.prefix,
+        parts.uri.path(),
+        mark,
+        query,
+    ];
+    proto::attr_str_parts(buf, ATTR, "url.full", &url);
+    buf.extend_from_slice(&upstream.attributes);
     if let Some(agent) = parts.headers.get(USER_AGENT) {
         proto::attr_str(
             buf,
@@ -203,11 +220,6 @@ pub(super) fn client_attributes(
             "user_agent.original",
             &String::from_utf8_lossy(agent.as_bytes()),
         );
-    }
-    if !target.host_port.is_empty() {
-        let host_port = split_host_port(target.host_port);
-        address(buf, SERVER_KEYS, host_port, target.scheme);
-        address(buf, PEER_KEYS, host_port, target.scheme);
     }
     captured(buf, &parts.headers, &capture.request, "http.request.header.");
 }
@@ -217,110 +229,11 @@ pub(super) fn client_answer(buf: &mut Vec<u8>, code: u16) {
     proto::attr_int(buf, ATTR, "http.response.status_code", i64::from(code));
 }
 
-/// The keys of the server's address and port.
-const SERVER_KEYS: (&str, &str) = ("server.address", "server.port");
-/// The same as the peer's, which Jaeger's and SkyWalking's topologies draw from.
-const PEER_KEYS: (&str, &str) = ("network.peer.address", "network.peer.port");
-
-/// Where an attempt goes: the server's URL joined with the request's path and query, as borrowed
-/// slices of both.
-#[derive(Debug)]
-pub(super) struct Target<'a> {
-    scheme: &'a str,
-    /// Whether the authority carries user info (redacted in `url.full`).
-    userinfo: bool,
-    /// `host[:port]`, without user info.
-    host_port: &'a str,
-    /// The server URL's path, without its trailing `/`.
-    prefix: &'a str,
-    path: &'a str,
-    query: Option<&'a str>,
-}
-
-impl<'a> Target<'a> {
-    /// The upstream request's URI when it is absolute, else `server` with the URI's path and query.
-    pub(super) fn of(server: &'a str, uri: &'a Uri) -> Self {
-        let (scheme, authority, prefix) = match (uri.scheme_str(), uri.authority()) {
-            (Some(scheme), Some(authority)) => (scheme, authority.as_str(), ""),
-            _ => split_url(server),
-        };
-        let (userinfo, host_port) = authority
-            .rsplit_once('@')
-            .map_or((false, authority), |(_, hp)| (true, hp));
-        Self {
-            scheme,
-            userinfo,
-            host_port,
-            prefix: prefix.trim_end_matches('/'),
-            path: uri.path(),
-            query: uri.query(),
-        }
-    }
-
-    /// The URL with its user info and unsafe query parameters redacted.
-    fn safe_url(&self, safe: &[String]) -> String {
-        let query = self.query.map(|q| safe_query(q, safe));
-        let mut url = String::with_capacity(self.scheme.len() + self.host_port.len() + self.path.len() + 32);
-        url.push_str(self.scheme);
-        url.push_str("://");
-        if self.userinfo {
-            url.push_str("REDACTED:REDACTED@");
-        }
-        for part in [self.host_port, self.prefix, self.path] {
-            url.push_str(part);
-        }
-        if let Some(query) = query {
-            url.push('?');
-            url.push_str(&query);
-        }
-        url
-    }
-
-    /// The `host:port` a SkyWalking `sw8` names as the target of an upstream call.
-    pub(super) fn address(&self) -> String {
-        let (host, port) = split_host_port(self.host_port);
-        match port.or_else(|| default_port(self.scheme)) {
-            Some(port) if host.contains(':') => format!("[{host}]:{port}"),
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        }
-    }
-}
-
-/// A URL's scheme, authority and path (`http` when it has no scheme).
-fn split_url(url: &str) -> (&str, &str, &str) {
-    let colon = url.find(':').filter(|&i| url[i..].starts_with("://"));
-    let (scheme, rest) = colon.map_or(("http", url), |i| (&url[..i], &url[i + 3..]));
-    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
-    let (authority, path) = rest.find('/').map_or((rest, ""), |slash| rest.split_at(slash));
-    (scheme, authority, path)
-}
-
-/// The host (without IPv6 brackets) and port of `host[:port]`.
-fn split_host_port(host_port: &str) -> (&str, Option<u16>) {
-    if let Some(bracketed) = host_port.strip_prefix('[') {
-        let (host, rest) = bracketed.split_once(']').unwrap_or((bracketed, ""));
-        return (host, rest.strip_prefix(':').and_then(|p| p.parse().ok()));
-    }
-    match host_port.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => (host, port.parse().ok()),
-        _ => (host_port, None),
-    }
-}
-
-fn default_port(scheme: &str) -> Option<u16> {
-    match scheme {
-        "http" | "ws" => Some(80),
-        "https" | "wss" => Some(443),
-        _ => None,
-    }
-}
-
-/// `{keys.0}` and `{keys.1}` of a host and port, the port defaulting to the scheme's.
-fn address(buf: &mut Vec<u8>, keys: (&str, &str), (host, port): (&str, Option<u16>), scheme: &str) {
-    proto::attr_str(buf, ATTR, keys.0, host);
+/// `server.address` and `server.port` of a host and port, the port defaulting to the scheme's.
+fn server_address(buf: &mut Vec<u8>, (host, port): (&str, Option<u16>), scheme: &str) {
+    proto::attr_str(buf, ATTR, "server.address", host);
     if let Some(port) = port.or_else(|| default_port(scheme)) {
-        proto::attr_int(buf, ATTR, keys.1, i64::from(port));
+        proto::attr_int(buf, ATTR, "server.port", i64::from(port));
     }
 }
 

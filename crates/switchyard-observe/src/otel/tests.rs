@@ -69,14 +69,10 @@ fn the_resource_names_the_service_and_resource_attributes_win_over_global_ones()
 
 /// Decodes the spans `write` queues, through a whole export request as the collector gets it.
 fn written(write: impl FnOnce(&mut Vec<u8>)) -> Span {
-    let queue = Queue::default();
+    let queue = queue();
     queue.submit(write);
-    let request = proto::export_request(
-        &proto::resource(&[("service.name".into(), "edge".into())]),
-        &proto::scope(SCOPE, VERSION),
-        &queue_spans(&queue),
-    );
-    let decoded = ExportTraceServiceRequest::decode(request.as_slice()).expect("a valid OTLP request");
+    let request = queue.request_for_tests();
+    let decoded = ExportTraceServiceRequest::decode(request).expect("a valid OTLP request");
     let resource_spans = &decoded.resource_spans[0];
     let resource = resource_spans.resource.as_ref().expect("a resource");
     assert_eq!(resource.attributes[0].key, "service.name");
@@ -86,8 +82,12 @@ fn written(write: impl FnOnce(&mut Vec<u8>)) -> Span {
     scope_spans.spans[0].clone()
 }
 
-fn queue_spans(queue: &Queue) -> Vec<u8> {
-    queue.take_for_tests()
+/// A queue for export requests of the resource `service.name: edge`.
+fn queue() -> Queue {
+    Queue::new(Envelope {
+        resource: proto::resource(&[("service.name".into(), "edge".into())]),
+        scope: proto::scope(SCOPE, VERSION),
+    })
 }
 
 fn attr<'s>(span: &'s Span, key: &str) -> Option<&'s any_value::Value> {
@@ -198,9 +198,10 @@ fn client_spans_name_the_upstream_and_hide_secrets() {
         ..Tracing::default()
     })
     .expect("valid capture");
-    let target = span::Target::of("http://user:pw@10.0.0.5:8080/base/", &parts.uri);
     let span = written(|buf| {
-        span::client_attributes(buf, &parts, &target, &capture);
+        Upstream::with("http://user:pw@10.0.0.5:8080/base/", &parts.uri, |upstream| {
+            span::client_attributes(buf, &parts, upstream, &capture);
+        });
         span::client_answer(buf, 200);
     });
     assert_eq!(
@@ -212,15 +213,20 @@ fn client_spans_name_the_upstream_and_hide_secrets() {
     assert_eq!(text(&span, "user_agent.original").as_deref(), Some("curl/8"));
     assert_eq!(text(&span, "http.response.status_code").as_deref(), Some("200"));
     assert!(attr(&span, "http.request.header.x-tenant").is_some());
-    let https = span::Target::of("https://api.internal", &parts.uri);
-    assert_eq!(https.address(), "api.internal:443");
-    let v6 = span::Target::of("http://[::1]:9000", &parts.uri);
-    assert_eq!(v6.address(), "[::1]:9000");
-    let v6_span = written(|buf| span::client_attributes(buf, &parts, &v6, &capture));
+    assert_eq!(text(&span, "url.scheme").as_deref(), Some("http"));
+    let https = Upstream::with("https://api.internal", &parts.uri, Upstream::address);
+    assert_eq!(https, "api.internal:443");
+    let v6 = Upstream::with("http://[::1]:9000", &parts.uri, Upstream::address);
+    assert_eq!(v6, "[::1]:9000");
+    let v6_span = written(|buf| {
+        Upstream::with("http://[::1]:9000", &parts.uri, |upstream| {
+            span::client_attributes(buf, &parts, upstream, &capture);
+        });
+    });
     assert_eq!(text(&v6_span, "server.address").as_deref(), Some("::1"));
     let absolute: Uri = "https://other.example/x".parse().expect("uri");
     assert_eq!(
-        span::Target::of("http://10.0.0.5", &absolute).address(),
+        Upstream::with("http://10.0.0.5", &absolute, Upstream::address),
         "other.example:443"
     );
 }
@@ -257,7 +263,7 @@ fn query_parameters_are_redacted_unless_safe_as_in_traefik() {
 
 #[test]
 fn a_full_queue_drops_spans_and_counts_them() {
-    let queue = Queue::default();
+    let queue = queue();
     for _ in 0..export::MAX_QUEUE + 3 {
         queue.submit(|buf| buf.push(0));
     }
