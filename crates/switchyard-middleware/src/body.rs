@@ -49,7 +49,26 @@ pin_project! {
     pub struct ResponseBody {
         #[pin]
         inner: Inner,
+        // What hears how the body ended, with the data bytes sent so far (see `on_end`).
+        end: Option<(Box<dyn BodyEnd>, u64)>,
     }
+
+    impl PinnedDrop for ResponseBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some((end, sent)) = this.end.take() {
+                // hyper stops polling once `is_end_stream` holds: such a body was sent whole.
+                end.ended(sent, this.inner.is_end_stream());
+            }
+        }
+    }
+}
+
+/// Hears how a response body ended: see [`ResponseBody::on_end`].
+pub trait BodyEnd: Send {
+    /// The body ended after `sent` bytes of data: `complete`, or dropped before its end (the client
+    /// went away, or the body failed).
+    fn ended(self: Box<Self>, sent: u64, complete: bool);
 }
 
 pin_project! {
@@ -136,9 +155,7 @@ macro_rules! body_type {
         impl $name {
             /// An empty body.
             pub fn empty() -> Self {
-                Self {
-                    inner: Inner::Full { data: None },
-                }
+                Self::from_inner(Inner::Full { data: None })
             }
 
             /// Wraps any body whose data is `Bytes`.
@@ -147,9 +164,7 @@ macro_rules! body_type {
                 B: Body<Data = Bytes> + Send + 'static,
                 B::Error: Into<BoxError>,
             {
-                Self {
-                    inner: Inner::boxed(body),
-                }
+                Self::from_inner(Inner::boxed(body))
             }
         }
 
@@ -161,9 +176,7 @@ macro_rules! body_type {
 
         impl From<Bytes> for $name {
             fn from(data: Bytes) -> Self {
-                Self {
-                    inner: Inner::full(data),
-                }
+                Self::from_inner(Inner::full(data))
             }
         }
 
@@ -184,7 +197,7 @@ macro_rules! body_type {
             type Error = BoxError;
 
             fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-                self.project().inner.poll_frame(cx)
+                self.poll_inner(cx)
             }
 
             fn is_end_stream(&self) -> bool {
@@ -209,20 +222,81 @@ macro_rules! body_type {
 body_type!(RequestBody);
 body_type!(ResponseBody);
 
+impl RequestBody {
+    fn from_inner(inner: Inner) -> Self {
+        Self { inner }
+    }
+
+    fn poll_inner(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.project().inner.poll_frame(cx)
+    }
+}
+
 impl From<Incoming> for RequestBody {
     fn from(body: Incoming) -> Self {
-        Self {
-            inner: Inner::Streamed { body, release: None },
-        }
+        Self::from_inner(Inner::Streamed { body, release: None })
     }
 }
 
 impl ResponseBody {
+    fn from_inner(inner: Inner) -> Self {
+        Self { inner, end: None }
+    }
+
     /// A backend's body; `release` returns its connection to the pool once the body has ended.
     pub fn upstream(body: Incoming, release: Option<Release>) -> Self {
-        Self {
-            inner: Inner::streamed(body, release),
+        Self::from_inner(Inner::streamed(body, release))
+    }
+
+    /// The same body, which tells `end` how it ended and how many bytes of data it sent: when its last
+    /// frame is polled, or when it is dropped. An observer of requests hears of the end of each
+    /// response this way, for no allocation of the body's (a body already watched is wrapped once).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use http_body_util::BodyExt;
+    /// use switchyard_middleware::{BodyEnd, ResponseBody};
+    ///
+    /// struct Heard(Arc<Mutex<Option<(u64, bool)>>>);
+    /// impl BodyEnd for Heard {
+    ///     fn ended(self: Box<Self>, sent: u64, complete: bool) {
+    ///         *self.0.lock().unwrap() = Some((sent, complete));
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let heard = Arc::new(Mutex::new(None));
+    /// let body = ResponseBody::from("hello").on_end(Box::new(Heard(Arc::clone(&heard))));
+    /// body.collect().await.unwrap();
+    /// assert_eq!(*heard.lock().unwrap(), Some((5, true)));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn on_end(self, end: Box<dyn BodyEnd>) -> Self {
+        let mut body = if self.end.is_some() { Self::new(self) } else { self };
+        body.end = Some((end, 0));
+        body
+    }
+
+    fn poll_inner(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        if let Some((_, sent)) = this.end.as_mut() {
+            match &polled {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        *sent += data.len() as u64;
+                    }
+                }
+                Poll::Ready(None) => {
+                    if let Some((end, sent)) = this.end.take() {
+                        end.ended(sent, true);
+                    }
+                }
+                Poll::Ready(Some(Err(_))) | Poll::Pending => {}
+            }
         }
+        polled
     }
 }
 
@@ -317,5 +391,75 @@ impl<B> std::fmt::Debug for Resumed<B> {
             .field("read", &self.read.len())
             .field("rest", &self.rest.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    /// A watcher's name, the bytes it heard were sent, and whether the body was complete.
+    type End = (&'static str, u64, bool);
+
+    /// Every end heard, in order.
+    #[derive(Clone, Default)]
+    struct Ends(Arc<Mutex<Vec<End>>>);
+
+    struct Heard(&'static str, Ends);
+
+    impl BodyEnd for Heard {
+        fn ended(self: Box<Self>, sent: u64, complete: bool) {
+            self.1.0.lock().expect("lock").push((self.0, sent, complete));
+        }
+    }
+
+    impl Ends {
+        fn watch(&self, name: &'static str) -> Box<dyn BodyEnd> {
+            Box::new(Heard(name, self.clone()))
+        }
+
+        fn heard(&self) -> Vec<End> {
+            self.0.lock().expect("lock").clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_watched_body_reports_its_end_once_and_a_dropped_one_its_abort() {
+        let ends = Ends::default();
+        let chunks = [
+            Ok::<_, BoxError>(Frame::data(Bytes::from("abc"))),
+            Ok(Frame::data(Bytes::from("de"))),
+        ];
+        let stream = http_body_util::StreamBody::new(futures_util::stream::iter(chunks));
+        let mut body = ResponseBody::new(stream).on_end(ends.watch("whole"));
+        while body.frame().await.is_some() {}
+        drop(body);
+        assert_eq!(ends.heard(), [("whole", 5, true)]);
+
+        let chunks = [
+            Ok::<_, BoxError>(Frame::data(Bytes::from("abc"))),
+            Ok(Frame::data(Bytes::from("de"))),
+        ];
+        let stream = http_body_util::StreamBody::new(futures_util::stream::iter(chunks));
+        let mut body = ResponseBody::new(stream).on_end(ends.watch("cut"));
+        body.frame().await;
+        drop(body);
+        assert_eq!(ends.heard()[1], ("cut", 3, false));
+    }
+
+    #[tokio::test]
+    async fn two_watchers_both_hear_the_end() {
+        let ends = Ends::default();
+        let body = ResponseBody::from("hello")
+            .on_end(ends.watch("inner"))
+            .on_end(ends.watch("outer"));
+        assert_eq!(body.collect().await.expect("a body").to_bytes(), "hello");
+        let mut heard = ends.heard();
+        heard.sort_unstable();
+        assert_eq!(heard, [("inner", 5, true), ("outer", 5, true)]);
     }
 }

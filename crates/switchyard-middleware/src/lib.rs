@@ -88,7 +88,7 @@ mod upstream_failure;
 mod uri;
 
 pub use auth::ClientUsername;
-pub use body::{BoxError, RequestBody, ResponseBody, Resumed};
+pub use body::{BodyEnd, BoxError, RequestBody, ResponseBody, Resumed};
 pub use build::{BuildContext, Resolve, build};
 pub use encoded_characters::EncodedSet;
 pub use error::MiddlewareError;

@@ -8,12 +8,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use http::header::HOST;
 use http::{Request, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
-use pin_project_lite::pin_project;
-use switchyard_middleware::{BoxError, ClientInfo, HttpService, Progress, RequestBody, RequestRecord, ResponseBody};
+use http_body::Body;
+use switchyard_middleware::{BodyEnd, ClientInfo, HttpService, Progress, RequestBody, RequestRecord, ResponseBody};
 use tower::{Layer, Service, ServiceExt};
 
 use crate::{Exchange, Observer, Signals};
@@ -138,13 +136,7 @@ impl Observation {
         if pending.observer.needs.response_headers {
             pending.exchange.response_headers = Some(response.headers().clone());
         }
-        response.map(|body| {
-            ResponseBody::new(Observed {
-                body,
-                ended: false,
-                pending: Some(pending),
-            })
-        })
+        response.map(|body| body.on_end(pending))
     }
 }
 
@@ -249,70 +241,18 @@ struct Pending {
     started: Instant,
 }
 
-impl Pending {
-    fn finish(mut self: Box<Self>, aborted: bool) {
+impl BodyEnd for Pending {
+    /// The response's body ended (or was dropped, for a client that went away).
+    fn ended(mut self: Box<Self>, sent: u64, complete: bool) {
         let exchange = &mut self.exchange;
         exchange.duration = self.started.elapsed();
-        exchange.aborted = aborted;
+        exchange.response_size = sent;
+        exchange.aborted = !complete;
         exchange.progress = self.record.take_progress();
         exchange.trace = (self.span.as_ref())
             .filter(|_| self.observer.needs.trace_ids)
             .map(crate::ServerSpan::ids);
         let span = self.span.take();
         self.observer.finish(&self.exchange, span, self.signals);
-    }
-}
-
-pin_project! {
-    /// A response body that counts what it sends and reports the exchange when it ends or is dropped.
-    struct Observed {
-        #[pin]
-        body: ResponseBody,
-        ended: bool,
-        // Counts the bytes sent in its exchange's `response_size`.
-        pending: Option<Box<Pending>>,
-    }
-
-    impl PinnedDrop for Observed {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if let Some(pending) = this.pending.take() {
-                let complete = *this.ended || this.body.is_end_stream();
-                pending.finish(!complete);
-            }
-        }
-    }
-}
-
-impl Body for Observed {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        let polled = this.body.poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(data), Some(pending)) = (frame.data_ref(), this.pending.as_mut()) {
-                    pending.exchange.response_size += data.len() as u64;
-                }
-            }
-            Poll::Ready(None) => {
-                *this.ended = true;
-                if let Some(pending) = this.pending.take() {
-                    pending.finish(false);
-                }
-            }
-            Poll::Ready(Some(Err(_))) | Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }

@@ -211,7 +211,7 @@ impl Observer {
             needs.request_headers |= log.needs_request_headers();
             needs.response_headers |= log.needs_response_headers();
             needs.trace_ids = true;
-            needs.host = true;
+            needs.host |= log.needs_host();
             needs.wall_clock = true;
         }
         #[cfg(feature = "metrics")]

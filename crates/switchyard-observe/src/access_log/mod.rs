@@ -36,7 +36,8 @@ use jiff::tz::TimeZone;
 
 use crate::{Exchange, ObserveError};
 use line::View;
-use options::{Filter, Format, Modes};
+use options::{Filter, Format, Mode, Modes};
+use record::Field;
 use record::Record;
 use writer::{Queue, Target};
 
@@ -173,6 +174,13 @@ impl AccessLog {
     /// Whether exchanges must keep their request headers (some header is logged).
     pub(crate) fn needs_request_headers(&self) -> bool {
         self.modes.logs_headers()
+    }
+
+    /// Whether exchanges must keep their `Host`: only JSON lines write it (`RequestAddr`,
+    /// `RequestHost`, `RequestPort`), and only when those fields are not dropped.
+    pub(crate) fn needs_host(&self) -> bool {
+        let fields = [Field::RequestAddr, Field::RequestHost, Field::RequestPort];
+        self.format == Format::Json && fields.iter().any(|&f| self.modes.field(f) != Mode::Drop)
     }
 
     /// Whether exchanges must keep their response headers (some header is logged).

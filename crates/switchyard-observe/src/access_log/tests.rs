@@ -656,3 +656,14 @@ fn buffering_size_sets_the_channel_room() {
     assert_eq!(capacity(10), 10);
     assert_eq!(capacity(u64::MAX), MAX_CAPACITY);
 }
+
+#[test]
+fn only_json_lines_that_write_the_host_make_requests_keep_it() {
+    let needs_host = |yaml: &str| memory(yaml).0.needs_host();
+    assert!(!needs_host(""), "a common line writes no host");
+    assert!(needs_host("  format: json\n"));
+    let dropped = "  format: json\n  fields:\n    names:\n      RequestAddr: drop\n      RequestHost: drop\n      RequestPort: drop\n";
+    assert!(!needs_host(dropped));
+    let redacted = "  format: json\n  fields:\n    defaultMode: drop\n    names:\n      RequestHost: redact\n";
+    assert!(needs_host(redacted));
+}
