@@ -33,7 +33,7 @@ mod sw8;
 mod upstream;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use http::header::USER_AGENT;
 use http::{Extensions, HeaderValue, Request, StatusCode};
@@ -160,7 +160,7 @@ impl Tracer {
             incoming,
             endpoint,
             entry_tracing: entry.tracing,
-            arrival: (arrived.start, started),
+            arrival: (span::unix_nanos(arrived.start), started),
         };
         ServerSpan {
             user_agent,
@@ -327,8 +327,8 @@ impl ServerSpan {
             trace_state: attempts.incoming.trace_state.as_ref(),
             name,
             kind: proto::KIND_SERVER,
-            start: exchange.start,
-            end: exchange.start + exchange.duration,
+            start: attempts.arrival.0,
+            end: attempts.arrival.0.saturating_add(span::nanos(exchange.duration)),
         };
         shared.queue.submit(|buf| {
             span::head(buf, &head);
@@ -357,15 +357,17 @@ struct Attempts {
     endpoint: Option<String>,
     /// Whether the entrypoint traces requests whose router says nothing.
     entry_tracing: bool,
-    /// When the request arrived, by the wall clock and by the monotonic clock.
-    arrival: (SystemTime, Instant),
+    /// When the request arrived, by the wall clock (in nanoseconds since the Unix epoch) and by the
+    /// monotonic clock: the spans' times are worked out from there, with no other wall-clock reading.
+    arrival: (u64, Instant),
 }
 
 impl Attempts {
-    /// The wall-clock time of `at`, a reading of the monotonic clock during the request.
-    fn wall_clock(&self, at: Instant) -> SystemTime {
+    /// The wall-clock time of `at`, a reading of the monotonic clock during the request, in
+    /// nanoseconds since the Unix epoch.
+    fn wall_clock(&self, at: Instant) -> u64 {
         let (wall, monotonic) = self.arrival;
-        wall + at.saturating_duration_since(monotonic)
+        wall.saturating_add(span::nanos(at.saturating_duration_since(monotonic)))
     }
 }
 
@@ -432,8 +434,9 @@ struct ClientSpan {
     /// The server span: the parent.
     server: SpanContext,
     trace_state: Option<HeaderValue>,
-    /// When the attempt started, by the wall clock and by the monotonic clock.
-    start: SystemTime,
+    /// When the attempt started, by the wall clock (in nanoseconds since the Unix epoch) and by the
+    /// monotonic clock.
+    start: u64,
     started: Instant,
     /// The attributes known when the attempt started, encoded.
     attributes: Vec<u8>,
@@ -450,7 +453,7 @@ impl ClientSpan {
             name: span::CLIENT_SPAN,
             kind: proto::KIND_CLIENT,
             start: self.start,
-            end: self.start + at.saturating_duration_since(self.started),
+            end: (self.start).saturating_add(span::nanos(at.saturating_duration_since(self.started))),
         };
         self.shared.queue.submit(|buf| {
             span::head(buf, &head);

@@ -83,8 +83,9 @@ pub(super) struct Head<'a> {
     pub(super) trace_state: Option<&'a HeaderValue>,
     pub(super) name: &'a str,
     pub(super) kind: u64,
-    pub(super) start: SystemTime,
-    pub(super) end: SystemTime,
+    /// When the span started and ended, in nanoseconds since the Unix epoch.
+    pub(super) start: u64,
+    pub(super) end: u64,
 }
 
 /// Writes a span's head fields.
@@ -102,12 +103,13 @@ pub(super) fn head(buf: &mut Vec<u8>, head: &Head<'_>) {
     flags |= if head.sampled { proto::FLAG_SAMPLED } else { 0 };
     proto::bytes(buf, field::NAME, head.name.as_bytes());
     proto::varint(buf, field::KIND, head.kind);
-    proto::fixed64(buf, field::START, unix_nanos(head.start));
-    proto::fixed64(buf, field::END, unix_nanos(head.end));
+    proto::fixed64(buf, field::START, head.start);
+    proto::fixed64(buf, field::END, head.end);
     proto::fixed32(buf, field::FLAGS, flags);
 }
 
-fn unix_nanos(time: SystemTime) -> u64 {
+/// `time` in nanoseconds since the Unix epoch (0 before it, saturating after 2554).
+pub(super) fn unix_nanos(time: SystemTime) -> u64 {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -159,12 +161,17 @@ pub(super) fn server_attributes(buf: &mut Vec<u8>, ex: &Exchange, user_agent: Op
 
 /// The client's address, which is also the peer's: a proxy in front shows in `X-Forwarded-For`.
 fn client_address(buf: &mut Vec<u8>, client: std::net::SocketAddr) {
-    let address = IpText::of(client.ip());
-    let port = i64::from(client.port());
-    proto::attr_str(buf, ATTR, "client.address", address.as_str());
+    let text = IpText::of(client.ip());
+    let (address, port) = (text.as_str(), i64::from(client.port()));
+    proto::attr_str(buf, ATTR, "client.address", address);
     proto::attr_int(buf, ATTR, "client.port", port);
-    proto::attr_str(buf, ATTR, "network.peer.address", address.as_str());
+    proto::attr_str(buf, ATTR, "network.peer.address", address);
     proto::attr_int(buf, ATTR, "network.peer.port", port);
+}
+
+/// A duration in nanoseconds, saturating (after 584 years).
+pub(super) fn nanos(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A server span's status: an error for a 5xx, described by the proxy's failure when it answered in the

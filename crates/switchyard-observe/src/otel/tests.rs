@@ -126,8 +126,8 @@ fn a_server_span_says_what_the_exchange_says() {
         trace_state: None,
         name: "GET",
         kind: proto::KIND_SERVER,
-        start: exchange.start,
-        end: exchange.start + exchange.duration,
+        start: span::unix_nanos(exchange.start),
+        end: span::unix_nanos(exchange.start + exchange.duration),
     };
     let agent = http::HeaderValue::from_static("curl/8.5");
     let span = written(|buf| {

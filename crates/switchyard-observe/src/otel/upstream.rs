@@ -112,10 +112,23 @@ pub(super) fn split_host_port(host_port: &str) -> (&str, Option<u16>) {
         let (host, rest) = bracketed.split_once(']').unwrap_or((bracketed, ""));
         return (host, rest.strip_prefix(':').and_then(|p| p.parse().ok()));
     }
-    match host_port.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => (host, port.parse().ok()),
+    // Every server span splits its request's `Host`: bytes, not the generic pattern search.
+    let bytes = host_port.as_bytes();
+    match bytes.iter().rposition(|&b| b == b':') {
+        Some(colon) if !bytes[..colon].contains(&b':') => (&host_port[..colon], port(&bytes[colon + 1..])),
         _ => (host_port, None),
     }
+}
+
+/// A port number: one to five decimal digits, at most 65535.
+fn port(digits: &[u8]) -> Option<u16> {
+    if !(1..=5).contains(&digits.len()) {
+        return None;
+    }
+    let value = digits
+        .iter()
+        .try_fold(0u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))?;
+    u16::try_from(value).ok()
 }
 
 /// The port a scheme implies.
@@ -152,6 +165,18 @@ mod tests {
         let absolute = Uri::from_static("http://example.com/x");
         assert_eq!(Upstream::with(server, &absolute, Upstream::address), "example.com:80");
         assert_eq!(Upstream::with("10.0.0.1", &uri, |u| u.scheme.to_string()), "http");
+    }
+
+    #[test]
+    fn hosts_and_ports_split_as_urls_write_them() {
+        assert_eq!(split_host_port("example.com:8443"), ("example.com", Some(8443)));
+        assert_eq!(split_host_port("example.com"), ("example.com", None));
+        assert_eq!(split_host_port("[::1]:80"), ("::1", Some(80)));
+        assert_eq!(split_host_port("::1"), ("::1", None));
+        assert_eq!(split_host_port("a:65536"), ("a", None));
+        assert_eq!(split_host_port("a:"), ("a", None));
+        assert_eq!(split_host_port("a:8x"), ("a", None));
+        assert_eq!(split_host_port("a:000080"), ("a", None));
     }
 
     #[test]

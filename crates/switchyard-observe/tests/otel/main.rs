@@ -119,6 +119,28 @@ fn check_client_span(client: &Exported, server: &Exported) {
         assert_eq!(client.attr(key).as_deref(), Some(value), "client span attribute {key}");
     }
     assert_eq!(client.resource["service.name"], "edge");
+    check_times(client, server);
+}
+
+/// The client span ran within the server span, which started moments ago by the wall clock.
+fn check_times(client: &Exported, server: &Exported) {
+    let (s, c) = (&server.span, &client.span);
+    assert!(
+        s.start_time_unix_nano <= c.start_time_unix_nano
+            && c.start_time_unix_nano <= c.end_time_unix_nano
+            && c.end_time_unix_nano <= s.end_time_unix_nano,
+        "client {}..{} within server {}..{}",
+        c.start_time_unix_nano,
+        c.end_time_unix_nano,
+        s.start_time_unix_nano,
+        s.end_time_unix_nano
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos();
+    let age = now.saturating_sub(u128::from(s.start_time_unix_nano));
+    assert!(age < 60_000_000_000, "the server span started {age} ns ago");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,6 +180,11 @@ async fn a_retried_request_has_a_client_span_per_attempt() {
     assert_eq!(clients.len(), 2);
     assert!(clients.iter().all(|c| c.parent_span_id() == server.span_id()));
     assert_ne!(clients[0].span_id(), clients[1].span_id());
+    clients.iter().for_each(|client| check_times(client, &server));
+    assert!(
+        clients[0].span.end_time_unix_nano <= clients[1].span.start_time_unix_nano,
+        "the second attempt starts after the first ends"
+    );
     assert_eq!(clients[0].status(), (2, "connection refused".to_owned()));
     assert_eq!(clients[0].attr("http.response.status_code"), None);
     assert_eq!(clients[1].attr("http.response.status_code").as_deref(), Some("200"));
