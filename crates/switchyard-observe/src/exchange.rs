@@ -25,7 +25,8 @@ use switchyard_middleware::Progress;
 pub struct Exchange {
     /// The entrypoint the request came in through.
     pub entry_point: Arc<str>,
-    /// When the request's head was received.
+    /// When the request's head was received, when an exporter reads it (the access log, the spans),
+    /// else the Unix epoch.
     pub start: SystemTime,
     /// From the request's head to the end of the response's body.
     pub duration: Duration,
@@ -39,14 +40,14 @@ pub struct Exchange {
     pub tls_cipher: Option<&'static str>,
     /// The request method.
     pub method: Method,
-    /// The request target as the client sent it.
+    /// The request target as the client sent it, when an exporter reads it (the access log), else `/`.
     pub uri: Uri,
     /// The request's HTTP version.
     pub version: Version,
     /// What the request speaks over HTTP, as Traefik's metrics label it: `websocket`, `sse`,
     /// `grpc-web`, `grpc` or `http`.
     pub protocol: &'static str,
-    /// The request's `Host` (or `:authority`), when an exporter reads it (the access log, the spans).
+    /// The request's `Host` (or `:authority`), when an exporter reads it (JSON access-log lines).
     pub host: Option<String>,
     /// The request's headers, when an exporter asked to keep them (access-log header fields, captured
     /// span headers, Prometheus header labels).

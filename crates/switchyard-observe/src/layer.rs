@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::header::HOST;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response, StatusCode, Uri};
 use http_body::Body;
 use switchyard_middleware::{BodyEnd, ClientInfo, HttpService, Progress, RequestBody, RequestRecord, ResponseBody};
 use tower::{Layer, Service, ServiceExt};
@@ -207,7 +207,8 @@ fn arrived(req: &Request<RequestBody>, observer: &Observer, client: ClientInfo, 
         tls_version: client.tls_version,
         tls_cipher: client.tls_cipher,
         method: req.method().clone(),
-        uri: req.uri().clone(),
+        // Cloning the target may allocate (hyper's bytes are shared on their first clone).
+        uri: if needs.uri { req.uri().clone() } else { Uri::default() },
         version: req.version(),
         protocol: crate::exchange::protocol_of(req.headers()),
         host: needs.host.then(|| host_of(req)).flatten(),

@@ -85,10 +85,12 @@ struct Needs {
     response_headers: bool,
     /// The trace and span ids as text, for the access log.
     trace_ids: bool,
-    /// The request's `Host`, for the access log and the server span.
+    /// The request's `Host`, for JSON access-log lines.
     host: bool,
     /// When the request arrived by the wall clock, for the access log and the spans.
     wall_clock: bool,
+    /// The request's target, for the access log.
+    uri: bool,
 }
 
 /// The observability of a running gateway: its access log, metrics and tracer, as configured.
@@ -213,6 +215,7 @@ impl Observer {
             needs.trace_ids = true;
             needs.host |= log.needs_host();
             needs.wall_clock = true;
+            needs.uri = true;
         }
         #[cfg(feature = "metrics")]
         if let Some(metrics) = &self.metrics {
@@ -220,9 +223,8 @@ impl Observer {
         }
         #[cfg(feature = "otel")]
         if let Some(tracer) = &self.tracer {
-            needs.request_headers |= tracer.needs_request_headers();
+            // The server span reads the request itself when it arrives.
             needs.response_headers |= tracer.needs_response_headers();
-            needs.host = true;
             needs.wall_clock = true;
         }
         needs

@@ -85,10 +85,34 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(room: usize, capacity: usize) -> Self {
-        let mut spans = Vec::with_capacity(room + capacity);
+    /// An empty batch in `spans`, whose first `room` bytes are kept for the framing.
+    fn new(room: usize, mut spans: Vec<u8>) -> Self {
+        spans.clear();
         spans.resize(room, 0);
         Self { spans, count: 0 }
+    }
+}
+
+/// The buffer of the batch being sent, until the collector's client is done with it: then it goes
+/// back to its queue for a later batch, so that a busy tracer allocates no new batch buffers (each
+/// of them hundreds of kilobytes, which the allocator would map and unmap anew).
+struct Sending {
+    buf: Vec<u8>,
+    /// Where the export request starts in `buf`.
+    start: usize,
+    home: Arc<Mutex<Option<Vec<u8>>>>,
+}
+
+impl AsRef<[u8]> for Sending {
+    fn as_ref(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or_default()
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        *self.home.lock().unwrap_or_else(PoisonError::into_inner) = Some(buf);
     }
 }
 
@@ -100,6 +124,8 @@ pub(super) struct Queue {
     envelope: Envelope,
     /// The room before the spans of a batch.
     room: usize,
+    /// The buffer of the last batch sent, back from the collector's client.
+    spare: Arc<Mutex<Option<Vec<u8>>>>,
     /// Wakes the exporter when a batch is full.
     full: Notify,
     losses: Losses,
@@ -110,9 +136,10 @@ impl Queue {
     pub(super) fn new(envelope: Envelope) -> Self {
         let room = proto::export_room(&envelope.resource, &envelope.scope);
         Self {
-            batch: Mutex::new(Batch::new(room, 0)),
+            batch: Mutex::new(Batch::new(room, Vec::new())),
             envelope,
             room,
+            spare: Arc::default(),
             full: Notify::new(),
             losses: Losses::default(),
         }
@@ -146,20 +173,32 @@ impl Queue {
         }
     }
 
-    /// Takes every queued span.
+    /// Takes every queued span, leaving the spare buffer (or a new one) to the next batch.
     fn take(&self) -> Batch {
         let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
-        let capacity = batch.spans.capacity().min(BATCH * 1024);
-        std::mem::replace(&mut *batch, Batch::new(self.room, capacity))
+        if batch.count == 0 {
+            return Batch::new(self.room, Vec::new());
+        }
+        let spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let next = spare.unwrap_or_else(|| Vec::with_capacity(batch.spans.capacity().min(BATCH * 1024)));
+        std::mem::replace(&mut *batch, Batch::new(self.room, next))
     }
 
     /// Takes every queued span as an export request, and how many spans it carries (`None` when
-    /// none are queued).
+    /// none are queued). The request's buffer comes back to the queue once sent.
     fn take_request(&self) -> Option<(Bytes, usize)> {
-        let batch = self.take();
+        let mut batch = self.take();
+        if batch.count == 0 {
+            return None;
+        }
         let envelope = &self.envelope;
-        let request = proto::export_request(&envelope.resource, &envelope.scope, batch.spans, self.room);
-        (batch.count > 0).then_some((request, batch.count))
+        let start = proto::frame_export_request(&envelope.resource, &envelope.scope, &mut batch.spans, self.room);
+        let sending = Sending {
+            buf: batch.spans,
+            start,
+            home: Arc::clone(&self.spare),
+        };
+        Some((Bytes::from_owner(sending), batch.count))
     }
 }
 
@@ -566,6 +605,29 @@ impl LossState {
 mod tests {
     use super::*;
     use switchyard_config::ClientTls;
+
+    #[test]
+    fn a_sent_batchs_buffer_comes_back_for_the_batch_after_next() {
+        let queue = Queue::new(Envelope {
+            resource: proto::resource(&[("service.name".into(), "edge".into())]),
+            scope: proto::scope("switchyard", "0"),
+        });
+        let span = |buf: &mut Vec<u8>| proto::bytes(buf, proto::span::NAME, b"GET");
+        assert!(queue.take_request().is_none(), "nothing queued");
+        queue.submit(span);
+        let (first, count) = queue.take_request().expect("one span");
+        assert_eq!(count, 1);
+        let sent = first.as_ptr();
+        drop(first);
+        // The next batch was given a new buffer when the first left; the one after gets the first's.
+        queue.submit(span);
+        let (second, _) = queue.take_request().expect("one span");
+        assert_ne!(second.as_ptr(), sent);
+        queue.submit(span);
+        let (third, _) = queue.take_request().expect("one span");
+        assert_eq!(third.as_ptr(), sent, "the first request's buffer is used again");
+        assert_eq!(second, third);
+    }
 
     #[test]
     fn losses_are_reported_at_most_once_a_minute_with_what_accumulated() {

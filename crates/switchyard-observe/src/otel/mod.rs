@@ -35,7 +35,6 @@ mod upstream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::USER_AGENT;
 use http::{Extensions, HeaderValue, Request, StatusCode};
 use switchyard_config::Tracing;
 use switchyard_middleware::{AttemptEnd, AttemptObserver, RequestBody, RequestRecord};
@@ -111,11 +110,6 @@ impl Tracer {
         Ok(())
     }
 
-    /// Whether spans record request headers (`capturedRequestHeaders`).
-    pub(crate) fn needs_request_headers(&self) -> bool {
-        self.shared.capture.has_request_headers()
-    }
-
     /// Whether spans record response headers (`capturedResponseHeaders`).
     pub(crate) fn needs_response_headers(&self) -> bool {
         self.shared.capture.has_response_headers()
@@ -152,8 +146,18 @@ impl Tracer {
         let endpoint = shared
             .propagation
             .has_sw8()
-            .then(|| format!("{}:{}", arrived.method, arrived.uri.path()));
-        let user_agent = sampled.then(|| req.headers().get(USER_AGENT).cloned()).flatten();
+            .then(|| format!("{}:{}", arrived.method, req.uri().path()));
+        let mut request_attributes = Vec::new();
+        if sampled {
+            request_attributes = export::buffer();
+            span::server_request_attributes(
+                &mut request_attributes,
+                req.uri(),
+                req.headers(),
+                arrived,
+                &shared.capture,
+            );
+        }
         let attempts = Attempts {
             shared: Arc::clone(shared),
             server: span,
@@ -163,7 +167,7 @@ impl Tracer {
             arrival: (span::unix_nanos(arrived.start), started),
         };
         ServerSpan {
-            user_agent,
+            request_attributes,
             attempts: Arc::new(attempts),
         }
     }
@@ -290,8 +294,8 @@ fn instance(resource: &[(String, String)]) -> String {
 /// A request's server span; see the [module](self) for when it is exported.
 #[derive(Debug)]
 pub(crate) struct ServerSpan {
-    /// The request's `User-Agent`, kept when the span is sampled.
-    user_agent: Option<HeaderValue>,
+    /// The request's attributes, written when it arrived (when the span is sampled).
+    request_attributes: Vec<u8>,
     attempts: Arc<Attempts>,
 }
 
@@ -316,6 +320,7 @@ impl ServerSpan {
         let span = attempts.server;
         let shared = &attempts.shared;
         if !span.sampled || (!shared.add_internals && is_internal(&exchange.progress)) {
+            export::recycle(self.request_attributes);
             return;
         }
         let name = exchange.method.as_str();
@@ -332,9 +337,11 @@ impl ServerSpan {
         };
         shared.queue.submit(|buf| {
             span::head(buf, &head);
-            span::server_attributes(buf, exchange, self.user_agent.as_ref(), &shared.capture);
+            buf.extend_from_slice(&self.request_attributes);
+            span::server_response_attributes(buf, exchange, &shared.capture);
             span::server_status(buf, exchange);
         });
+        export::recycle(self.request_attributes);
     }
 }
 

@@ -252,10 +252,10 @@ pub(super) fn export_room(resource: &[u8], scope: &[u8]) -> usize {
 /// An `ExportTraceServiceRequest` of one resource and one scope: `resource` is the encoded `Resource`,
 /// `scope` the encoded `InstrumentationScope`, and `buf` holds `room` bytes (at least
 /// [`export_room`]) then the scope's `spans` fields, each with its key and length. The framing is
-/// written at the end of the room, so that the fields are not copied. With `metrics` fields in the
-/// place of `spans`, it is an `ExportMetricsServiceRequest` (the two nest alike, with the same field
-/// numbers).
-pub(super) fn export_request(resource: &[u8], scope: &[u8], mut buf: Vec<u8>, room: usize) -> bytes::Bytes {
+/// written at the end of the room, so that the fields are not copied; the request is `buf` from the
+/// offset returned. With `metrics` fields in the place of `spans`, it is an
+/// `ExportMetricsServiceRequest` (the two nest alike, with the same field numbers).
+pub(super) fn frame_export_request(resource: &[u8], scope: &[u8], buf: &mut [u8], room: usize) -> usize {
     let fields = buf.len().saturating_sub(room);
     let scope_spans = len_field(1, scope.len()) + fields;
     let resource_spans = len_field(1, resource.len()) + len_field(2, scope_spans);
@@ -266,6 +266,12 @@ pub(super) fn export_request(resource: &[u8], scope: &[u8], mut buf: Vec<u8>, ro
     bytes(&mut framing, 1, scope);
     let start = room.saturating_sub(framing.len());
     buf[start..room].copy_from_slice(&framing);
+    start
+}
+
+/// [`frame_export_request`]'s request, as the bytes to send.
+pub(super) fn export_request(resource: &[u8], scope: &[u8], mut buf: Vec<u8>, room: usize) -> bytes::Bytes {
+    let start = frame_export_request(resource, scope, &mut buf, room);
     bytes::Bytes::from(buf).slice(start..)
 }
 

@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::header::USER_AGENT;
-use http::{HeaderMap, HeaderName, HeaderValue, Version};
+use http::header::{HOST, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri, Version};
 use switchyard_config::Tracing;
 use switchyard_middleware::query_escape;
 
@@ -44,11 +44,6 @@ impl Capture {
             response: header_names(&tracing.captured_response_headers, "tracing.capturedResponseHeaders")?,
             safe_query: tracing.safe_query_params.clone(),
         })
-    }
-
-    /// Whether request headers are recorded.
-    pub(super) fn has_request_headers(&self) -> bool {
-        !self.request.is_empty()
     }
 
     /// The request headers recorded, for the tests.
@@ -114,24 +109,32 @@ pub(super) fn unix_nanos(time: SystemTime) -> u64 {
     u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// The attributes of a server span: the request's, then the response's.
-pub(super) fn server_attributes(buf: &mut Vec<u8>, ex: &Exchange, user_agent: Option<&HeaderValue>, capture: &Capture) {
-    let scheme = if ex.tls { "https" } else { "http" };
-    proto::attr_str(buf, ATTR, "entry_point", &ex.entry_point);
-    proto::attr_str(buf, ATTR, "http.request.method", ex.method.as_str());
-    proto::attr_str(buf, ATTR, "network.protocol.version", protocol_version(ex.version));
+/// The attributes of a server span known when its request arrives: the request's (`uri` and
+/// `headers` are the request's; `arrived` says the rest), written then, so that nothing of the request
+/// need be kept for the span until its response ends.
+pub(super) fn server_request_attributes(
+    buf: &mut Vec<u8>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    arrived: &Exchange,
+    capture: &Capture,
+) {
+    let scheme = if arrived.tls { "https" } else { "http" };
+    proto::attr_str(buf, ATTR, "entry_point", &arrived.entry_point);
+    proto::attr_str(buf, ATTR, "http.request.method", arrived.method.as_str());
+    proto::attr_str(buf, ATTR, "network.protocol.version", protocol_version(arrived.version));
     proto::attr_int(
         buf,
         ATTR,
         "http.request.body.size",
-        i64::try_from(ex.request_size).unwrap_or(i64::MAX),
+        i64::try_from(arrived.request_size).unwrap_or(i64::MAX),
     );
-    proto::attr_str(buf, ATTR, "url.path", ex.uri.path());
+    proto::attr_str(buf, ATTR, "url.path", uri.path());
     proto::attr_str(buf, ATTR, "url.scheme", scheme);
-    if let Some(query) = ex.uri.query() {
+    if let Some(query) = uri.query() {
         proto::attr_str(buf, ATTR, "url.query", &safe_query(query, &capture.safe_query));
     }
-    if let Some(agent) = user_agent {
+    if let Some(agent) = headers.get(USER_AGENT) {
         proto::attr_str(
             buf,
             ATTR,
@@ -139,13 +142,16 @@ pub(super) fn server_attributes(buf: &mut Vec<u8>, ex: &Exchange, user_agent: Op
             &String::from_utf8_lossy(agent.as_bytes()),
         );
     }
-    if let Some(host) = ex.host.as_deref() {
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+    if let Some(host) = host.or_else(|| uri.authority().map(http::uri::Authority::as_str)) {
         server_address(buf, split_host_port(host), scheme);
     }
-    client_address(buf, ex.client);
-    if let Some(headers) = &ex.request_headers {
-        captured(buf, headers, &capture.request, "http.request.header.");
-    }
+    client_address(buf, arrived.client);
+    captured(buf, headers, &capture.request, "http.request.header.");
+}
+
+/// The attributes of a server span known when its response ends.
+pub(super) fn server_response_attributes(buf: &mut Vec<u8>, ex: &Exchange, capture: &Capture) {
     proto::attr_int(buf, ATTR, "http.response.status_code", i64::from(ex.status.as_u16()));
     let progress = &ex.progress;
     if let Some(router) = &progress.router {
