@@ -155,23 +155,21 @@ pub(super) fn attr_str(buf: &mut Vec<u8>, field: u32, key: &str, value: &str) {
 #[inline(always)]
 pub(super) fn attr_str_parts(buf: &mut Vec<u8>, field: u32, key: &str, parts: &[&str]) {
     let value_len: usize = parts.iter().map(|p| p.len()).sum();
-    let any = len_field(1, value_len);
-    let pair = len_field(1, key.len()) + len_field(2, any);
-    if let (Ok(tag), Ok(short)) = (u8::try_from(field << 3 | 2), u8::try_from(pair)) {
-        if short < 0x80 {
-            // Every length fits in one byte (the usual attribute): four bytes of framing, the key,
-            // four more, the value.
-            #[expect(clippy::cast_possible_truncation, reason = "smaller than `pair`")]
-            let (key_len, any_len, value_len) = (key.len() as u8, any as u8, value_len as u8);
-            buf.reserve(usize::from(short) + 2);
-            buf.extend_from_slice(&[tag, short, 0x0a, key_len]);
-            buf.extend_from_slice(key.as_bytes());
-            buf.extend_from_slice(&[0x12, any_len, 0x0a, value_len]);
-            for part in parts {
-                buf.extend_from_slice(part.as_bytes());
-            }
-            return;
+    // The usual attribute: the pair's length (the key, the value and six bytes of framing) fits in
+    // one byte, so every length does: four bytes of framing, the key, four more, the value.
+    if let (Ok(tag), true) = (u8::try_from(field << 3 | 2), key.len() + value_len < 0x80 - 6) {
+        #[expect(clippy::cast_possible_truncation, reason = "below 0x80")]
+        let (key_len, value_len) = (key.len() as u8, value_len as u8);
+        let any_len = value_len + 2;
+        let pair = key_len + any_len + 4;
+        buf.reserve(usize::from(pair) + 2);
+        buf.extend_from_slice(&[tag, pair, 0x0a, key_len]);
+        buf.extend_from_slice(key.as_bytes());
+        buf.extend_from_slice(&[0x12, any_len, 0x0a, value_len]);
+        for part in parts {
+            buf.extend_from_slice(part.as_bytes());
         }
+        return;
     }
     long_attr_str(buf, field, key, parts, value_len);
 }
@@ -303,6 +301,9 @@ mod tests {
             ("k", "v".to_owned()),
             ("url.full", "x".repeat(200)),
             (&*"k".repeat(130), String::new()),
+            // The last pair that fits a one-byte length, and the first that does not.
+            ("k", "x".repeat(120)),
+            ("k", "x".repeat(121)),
         ] {
             let mut buf = Vec::new();
             attr_str(&mut buf, 1, key, &value);
