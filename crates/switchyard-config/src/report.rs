@@ -117,6 +117,20 @@ pub struct Report {
     pub middlewares: BTreeMap<String, ElementReport>,
     /// Problems of the configuration as a whole (conflicts between providers, unsupported sections).
     pub general: Vec<ConfigError>,
+    /// The `tcp` section's routers, services and middlewares.
+    pub tcp: TcpReport,
+}
+
+/// The status of every TCP router, service and middleware, by qualified name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TcpReport {
+    /// TCP routers.
+    pub routers: BTreeMap<String, ElementReport>,
+    /// TCP services.
+    pub services: BTreeMap<String, ElementReport>,
+    /// TCP middlewares.
+    pub middlewares: BTreeMap<String, ElementReport>,
 }
 
 impl Report {
@@ -126,6 +140,9 @@ impl Report {
             .values()
             .chain(self.services.values())
             .chain(self.middlewares.values())
+            .chain(self.tcp.routers.values())
+            .chain(self.tcp.services.values())
+            .chain(self.tcp.middlewares.values())
             .flat_map(|element| &element.errors)
             .chain(&self.general)
     }

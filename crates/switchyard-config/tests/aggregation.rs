@@ -301,9 +301,9 @@ async fn provider_names_must_be_unique_and_plain() {
 }
 
 #[tokio::test]
-async fn tcp_and_udp_sections_are_reported_as_unsupported() {
+async fn udp_section_is_reported_as_unsupported() {
     let cfg = DynamicConfig {
-        tcp: Some(serde_json::json!({"routers": {"db": {"rule": "HostSNI(`*`)", "service": "db"}}})),
+        udp: Some(serde_json::json!({"routers": {"dns": {"service": "dns"}}})),
         ..DynamicConfig::default()
     };
     let (provider, _handle) = MemoryProvider::new("p", cfg);
@@ -311,10 +311,10 @@ async fn tcp_and_udp_sections_are_reported_as_unsupported() {
     let published = wait(&mut updates, |p| p.generation > 0).await;
     let general = &published.runtime.report.general;
     assert_eq!(general.len(), 1);
-    assert_eq!(general[0].key_path, "tcp");
+    assert_eq!(general[0].key_path, "udp");
     assert_eq!(
         general[0].problem,
-        Problem::Unsupported("TCP routing is not supported yet; this section is ignored".into())
+        Problem::Unsupported("UDP routing is not supported yet; this section is ignored".into())
     );
     running.shutdown().await;
 }

@@ -8,6 +8,7 @@ mod middleware;
 mod references;
 mod router;
 mod service;
+mod tcp;
 mod tls;
 mod transport;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use middleware::*;
 pub use router::*;
 pub use service::*;
+pub use tcp::*;
 pub use tls::*;
 pub use transport::*;
 
@@ -36,9 +38,9 @@ pub use transport::*;
 pub struct DynamicConfig {
     /// HTTP routers, services, middlewares and servers transports.
     pub http: HttpConfig,
-    /// TCP routing: read so that it can be reported as not supported yet, never silently dropped.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tcp: Option<serde_json::Value>,
+    /// TCP routers, services, middlewares and servers transports.
+    #[serde(skip_serializing_if = "TcpConfig::is_empty")]
+    pub tcp: TcpConfig,
     /// UDP routing: read so that it can be reported as not supported yet, never silently dropped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub udp: Option<serde_json::Value>,
