@@ -85,6 +85,7 @@ mod respond;
 mod router_service;
 mod service;
 mod snapshot;
+mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
 mod trusted_peers;

@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub(crate) generation: u64,
     pub(crate) tables: Vec<EntryPointTables>,
     pub(crate) targets: Vec<Target>,
+    /// The TCP routes of each entrypoint, by entrypoint index (empty when no entrypoint has any).
+    pub(crate) tcp: Vec<crate::tcp::TcpRoutes>,
     pub(crate) published: Arc<Published>,
     pub(crate) report: Report,
     pub(crate) entry_points: Arc<[EntryPointInfo]>,
@@ -95,6 +97,7 @@ impl Snapshot {
                 })
                 .collect(),
             targets: Vec::new(),
+            tcp: Vec::new(),
             published: Arc::new(Published::default()),
             report: Report::default(),
             entry_points,
@@ -138,6 +141,26 @@ impl Snapshot {
         tables.map_or(RouteCount::default(), |t| RouteCount {
             plain: t.plain.len(),
             tls: t.tls.len(),
+        })
+    }
+
+    /// How many TCP routers an entrypoint serves, on plain and on TLS connections.
+    ///
+    /// ```
+    /// # async fn run(gateway: switchyard_proxy::RunningGateway) {
+    /// let routes = gateway.snapshot().tcp_route_count("web");
+    /// println!("{} plain and {} TLS TCP routes", routes.plain, routes.tls);
+    /// # }
+    /// ```
+    pub fn tcp_route_count(&self, entry_point: &str) -> RouteCount {
+        let routes = self
+            .entry_points
+            .iter()
+            .position(|ep| ep.name == entry_point)
+            .and_then(|i| self.tcp.get(i));
+        routes.map_or(RouteCount::default(), |r| RouteCount {
+            plain: r.plain.len(),
+            tls: r.tls.len(),
         })
     }
 
