@@ -35,7 +35,7 @@ pub(crate) fn merge(snapshots: &BTreeMap<Arc<str>, Arc<ProviderConfig>>, default
         let provider: &str = provider;
         merge_http(&mut merged, provider, snapshot, default_entry_points);
         merge_tcp(&mut merged, provider, snapshot, default_entry_points);
-        report_unsupported_sections(&mut merged.errors, provider, &snapshot.config);
+        merge_udp(&mut merged, provider, snapshot);
         shared.merge_tls(&mut merged.config.tls, &snapshot.config.tls, provider);
     }
     shared.drop_conflicts(&mut merged.config.tls, &mut merged.errors);
@@ -92,21 +92,22 @@ fn merge_tcp(merged: &mut Merged, provider: &str, snapshot: &ProviderConfig, def
     );
 }
 
-/// Reports the `udp` section of a provider's configuration, which is ignored.
-fn report_unsupported_sections(errors: &mut Vec<ConfigError>, provider: &str, config: &DynamicConfig) {
-    for (section, present) in [("udp", &config.udp)] {
-        if present.is_some() {
-            errors.push(ConfigError {
-                provider: provider.to_owned(),
-                origin: None,
-                key_path: section.to_owned(),
-                problem: Problem::Unsupported(format!(
-                    "{} routing is not supported yet; this section is ignored",
-                    section.to_uppercase()
-                )),
-            });
-        }
-    }
+/// Adds a provider's `udp` elements under qualified names, with the names they refer to qualified.
+/// Routers without entrypoints keep none: they serve every UDP entrypoint.
+fn merge_udp(merged: &mut Merged, provider: &str, snapshot: &ProviderConfig) {
+    let udp = &snapshot.config.udp;
+    let out = &mut merged.config.udp;
+    let mut section = Section {
+        provider,
+        origins: &snapshot.origins,
+        merged_origins: &mut merged.origins,
+    };
+    section.add("udp.routers", &mut out.routers, &udp.routers, |router| {
+        router.qualify_references(provider);
+    });
+    section.add("udp.services", &mut out.services, &udp.services, |service| {
+        service.qualify_references(provider);
+    });
 }
 
 /// Who defined the `default` TLS options and store, which every provider shares: when several

@@ -119,6 +119,18 @@ pub struct Report {
     pub general: Vec<ConfigError>,
     /// The `tcp` section's routers, services and middlewares.
     pub tcp: TcpReport,
+    /// The `udp` section's routers and services.
+    pub udp: UdpReport,
+}
+
+/// The status of every UDP router and service, by qualified name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UdpReport {
+    /// UDP routers.
+    pub routers: BTreeMap<String, ElementReport>,
+    /// UDP services.
+    pub services: BTreeMap<String, ElementReport>,
 }
 
 /// The status of every TCP router, service and middleware, by qualified name.
@@ -143,6 +155,8 @@ impl Report {
             .chain(self.tcp.routers.values())
             .chain(self.tcp.services.values())
             .chain(self.tcp.middlewares.values())
+            .chain(self.udp.routers.values())
+            .chain(self.udp.services.values())
             .flat_map(|element| &element.errors)
             .chain(&self.general)
     }

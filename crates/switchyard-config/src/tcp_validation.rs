@@ -350,7 +350,7 @@ impl TcpCheck<'_> {
 }
 
 /// A `host:port` address, as servers of TCP services have.
-fn check_address(address: &str) -> Result<(), String> {
+pub(crate) fn check_address(address: &str) -> Result<(), String> {
     let port = address
         .rsplit_once(':')
         .filter(|(host, _)| !host.is_empty())

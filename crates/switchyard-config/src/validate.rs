@@ -46,6 +46,8 @@ pub struct RuntimeConfig {
     pub tcp_service_order: Vec<String>,
     /// The TCP definitions left out (disabled).
     pub disabled_tcp: crate::TcpConfig,
+    /// The live UDP services, each after the services it refers to.
+    pub udp_service_order: Vec<String>,
 }
 
 impl RuntimeConfig {
@@ -85,6 +87,9 @@ pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeCo
     let tcp = crate::tcp_validation::validate_tcp(&merged, options);
     checker.report.tcp = tcp.report;
     live.tcp = tcp.live;
+    let udp = crate::udp_validation::validate_udp(&merged, options);
+    checker.report.udp = udp.report;
+    live.udp = udp.live;
     for error in checker.report.errors() {
         tracing::warn!(target: "switchyard::config", "{error}");
     }
@@ -93,6 +98,7 @@ pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeCo
     RuntimeConfig {
         tcp_rules: tcp.rules,
         tcp_service_order: tcp.service_order,
+        udp_service_order: udp.service_order,
         disabled_tcp: tcp.disabled,
         config: live,
         rules,

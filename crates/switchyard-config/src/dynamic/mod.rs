@@ -11,6 +11,7 @@ mod service;
 mod tcp;
 mod tls;
 mod transport;
+mod udp;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,7 @@ pub use service::*;
 pub use tcp::*;
 pub use tls::*;
 pub use transport::*;
+pub use udp::*;
 
 /// One provider's dynamic configuration, or the merged configuration of all providers.
 ///
@@ -41,9 +43,9 @@ pub struct DynamicConfig {
     /// TCP routers, services, middlewares and servers transports.
     #[serde(skip_serializing_if = "TcpConfig::is_empty")]
     pub tcp: TcpConfig,
-    /// UDP routing: read so that it can be reported as not supported yet, never silently dropped.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub udp: Option<serde_json::Value>,
+    /// UDP routers and services.
+    #[serde(skip_serializing_if = "UdpConfig::is_empty")]
+    pub udp: UdpConfig,
     /// Certificates, TLS options and certificate stores.
     pub tls: TlsConfig,
 }
