@@ -89,6 +89,7 @@ mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
 mod trusted_peers;
+mod udp;
 mod upstream;
 
 pub use compile::API_SERVICE;

@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub(crate) targets: Vec<Target>,
     /// The TCP routes of each entrypoint, by entrypoint index (empty when no entrypoint has any).
     pub(crate) tcp: Vec<crate::tcp::TcpRoutes>,
+    /// The service of each UDP entrypoint's router, by entrypoint index.
+    pub(crate) udp: Vec<Option<crate::udp::UdpService>>,
     pub(crate) published: Arc<Published>,
     pub(crate) report: Report,
     pub(crate) entry_points: Arc<[EntryPointInfo]>,
@@ -39,6 +41,9 @@ pub(crate) struct EntryPointInfo {
     pub(crate) name: String,
     /// The address it listens on, as bound (port 0 resolved).
     pub(crate) address: String,
+    /// Whether it listens for UDP.
+    #[serde(skip)]
+    pub(crate) udp: bool,
 }
 
 /// The routes of one entrypoint: routers with a `tls` section serve TLS connections only, the others
@@ -98,6 +103,7 @@ impl Snapshot {
                 .collect(),
             targets: Vec::new(),
             tcp: Vec::new(),
+            udp: Vec::new(),
             published: Arc::new(Published::default()),
             report: Report::default(),
             entry_points,
@@ -162,6 +168,21 @@ impl Snapshot {
             plain: r.plain.len(),
             tls: r.tls.len(),
         })
+    }
+
+    /// Whether a UDP entrypoint has a router whose service can take sessions.
+    ///
+    /// ```
+    /// # async fn run(gateway: switchyard_proxy::RunningGateway) {
+    /// assert!(gateway.snapshot().has_udp_route("dns"));
+    /// # }
+    /// ```
+    pub fn has_udp_route(&self, entry_point: &str) -> bool {
+        self.entry_points
+            .iter()
+            .position(|ep| ep.name == entry_point)
+            .and_then(|i| self.udp.get(i))
+            .is_some_and(Option::is_some)
     }
 
     pub(crate) fn table(&self, entry_point: usize, tls: bool) -> Option<&RouteTable<RouteTarget>> {

@@ -100,6 +100,23 @@ impl Findings<'_> {
         );
     }
 
+    /// A UDP router's problem.
+    pub(crate) fn udp_router(&mut self, name: &str, field: &str, problem: Problem, fatal: bool) {
+        Self::record(&mut self.report.udp.routers, "udp.routers", name, field, problem, fatal);
+    }
+
+    /// A UDP service's problem, which keeps it from serving.
+    pub(crate) fn udp_service(&mut self, name: &str, field: &str, problem: Problem) {
+        Self::record(
+            &mut self.report.udp.services,
+            "udp.services",
+            name,
+            field,
+            problem,
+            true,
+        );
+    }
+
     /// A problem outside routers, services and middlewares (`tls.certificates[2]`).
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) fn general(&mut self, key_path: String, problem: Problem) {

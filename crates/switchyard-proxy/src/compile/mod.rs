@@ -7,7 +7,8 @@
 //! 2. middlewares, chains after their members ([`middlewares`]);
 //! 3. TLS certificates and options per server name ([`tls`], with the `tls` feature);
 //! 4. route tables and targets per entrypoint ([`routes`]);
-//! 5. TCP services, middlewares and routes per entrypoint ([`tcp`]).
+//! 5. TCP services, middlewares and routes per entrypoint ([`tcp`]);
+//! 6. UDP services and the router of each UDP entrypoint ([`udp`]).
 //!
 //! What cannot be compiled is recorded in the snapshot's report ([`findings`]) and left out; the rest
 //! goes live.
@@ -21,6 +22,7 @@ mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
 mod transports;
+mod udp;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -145,7 +147,9 @@ impl Compiler {
             tls: &tls,
         };
         let tcp = tcp::build(&tcp_sources, &mut self.tcp, &mut findings);
+        let udp = udp::build(&published, &self.entry_points, &mut findings);
         Snapshot {
+            udp,
             generation: published.generation,
             tables,
             targets,
