@@ -10,6 +10,7 @@ use crate::{UdpConfig, UdpReport, UdpRouter, ValidationOptions};
 #[derive(Debug, Default)]
 pub(crate) struct CheckedUdp {
     pub(crate) live: UdpConfig,
+    pub(crate) disabled: UdpConfig,
     pub(crate) service_order: Vec<String>,
     pub(crate) report: UdpReport,
 }
@@ -151,7 +152,9 @@ impl UdpCheck<'_> {
             fatal |= !router.entry_points.is_empty() && live.entry_points.is_empty();
         }
         let report = self.report(&element, errors, fatal);
-        if !fatal {
+        if fatal {
+            self.out.disabled.routers.insert(name.to_owned(), router.clone());
+        } else {
             self.out.live.routers.insert(name.to_owned(), live);
         }
         self.out.report.routers.insert(name.to_owned(), report);

@@ -48,6 +48,8 @@ pub struct RuntimeConfig {
     pub disabled_tcp: crate::TcpConfig,
     /// The live UDP services, each after the services it refers to.
     pub udp_service_order: Vec<String>,
+    /// The UDP definitions left out (disabled).
+    pub disabled_udp: crate::UdpConfig,
 }
 
 impl RuntimeConfig {
@@ -99,6 +101,7 @@ pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeCo
         tcp_rules: tcp.rules,
         tcp_service_order: tcp.service_order,
         udp_service_order: udp.service_order,
+        disabled_udp: udp.disabled,
         disabled_tcp: tcp.disabled,
         config: live,
         rules,

@@ -672,3 +672,46 @@ async fn a_reload_moves_new_connections_and_keeps_established_ones() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_api_lists_tcp_routers_with_their_status_and_errors() {
+    let backend = echo_backend("db").await;
+    let mut config = DynamicConfig::default();
+    support::with_api(&mut config);
+    // Not the loopback: the API's HTTP requests stay HTTP's.
+    tcp_router(
+        &mut config,
+        "db",
+        "HostSNI(`*`) && ClientIP(`10.0.0.0/8`)",
+        None,
+        &[backend],
+    );
+    config
+        .tcp
+        .routers
+        .insert("broken".into(), TcpRouter::new("HostSNI(`a.example`)", "db"));
+    let gateway = TestGateway::start(config).await;
+    let client = support::client();
+    let (status, _, body) = support::get(&client, &gateway.url("/api/tcp/routers/broken@test"), None).await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    let broken: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(broken["status"], "disabled");
+    assert!(
+        broken["error"][0]
+            .as_str()
+            .unwrap()
+            .contains("needs the router's `tls` section"),
+        "{body}"
+    );
+    let (_, _, body) = support::get(&client, &gateway.url("/api/tcp/services"), None).await;
+    let services: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(services[0]["name"], "db@test");
+    assert_eq!(
+        services[0]["loadBalancer"]["servers"][0]["address"],
+        backend.to_string()
+    );
+    let (_, _, body) = support::get(&client, &gateway.url("/api/overview"), None).await;
+    let overview: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(overview["tcp"]["routers"]["total"], 2);
+    assert_eq!(overview["tcp"]["routers"]["errors"], 1);
+}
