@@ -12,7 +12,8 @@ use tokio::net::TcpStream;
 pub(crate) const HANDSHAKE_RECORD: u8 = 0x16;
 /// The handshake message type of a ClientHello.
 const CLIENT_HELLO: u8 = 1;
-/// The largest plaintext record TLS allows; a ClientHello split over several records is refused.
+/// The largest plaintext record TLS allows. A ClientHello split over several records does not parse
+/// here and is left to the HTTPS side, whose handshake reads it whole.
 const MAX_RECORD: usize = 16 * 1024;
 /// The record header: type, version, length.
 const RECORD_HEADER: usize = 5;
