@@ -715,3 +715,37 @@ async fn the_api_lists_tcp_routers_with_their_status_and_errors() {
     assert_eq!(overview["tcp"]["routers"]["total"], 2);
     assert_eq!(overview["tcp"]["routers"]["errors"], 1);
 }
+
+#[tokio::test]
+async fn shutdown_lets_open_tcp_connections_finish_within_the_grace_period() {
+    let backend = echo_backend("db").await;
+    let static_config = static_config_with(|web| {
+        web.transport.life_cycle.grace_time_out = switchyard_config::Duration::from_secs(20);
+    });
+    let mut config = DynamicConfig::default();
+    tcp_router(&mut config, "db", "HostSNI(`*`)", None, &[backend]);
+    let gateway = TestGateway::start_with(static_config, config).await;
+    wait_for_tcp_routes(&gateway, 1, 0).await;
+    let addr = gateway.addr;
+    let mut open = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(exchange(&mut open, "before").await, "db:before");
+    let started = std::time::Instant::now();
+    let stopping = tokio::spawn(gateway.gateway.shutdown());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        exchange(&mut open, "during").await,
+        "db:during",
+        "the open connection still works"
+    );
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "no new connections while draining"
+    );
+    assert!(!stopping.is_finished(), "shutdown waits for the open connection");
+    drop(open);
+    tokio::time::timeout(PATIENCE, stopping).await.unwrap().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "it ends when the connection does, before the grace period"
+    );
+}
