@@ -31,12 +31,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_rules::TcpConnection;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::connection::EntryPointContext;
 use crate::snapshot::Snapshot;
 use client_hello::Opening;
+use forward::IntoHalves;
 pub(crate) use middleware::{InFlightConn, TcpMiddleware};
 pub(crate) use round_robin::WeightedTurns;
 pub(crate) use routes::{TargetTls, TcpRoute, TcpRoutes, TcpTarget};
@@ -162,10 +162,7 @@ async fn serve(stream: TcpStream, target: Arc<TcpTarget>, client: SocketAddr, wa
 }
 
 /// Connects to a server of the target's service and forwards the connection to it.
-async fn to_backend<S>(stream: S, target: &TcpTarget, client: SocketAddr, local: SocketAddr)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+async fn to_backend<S: IntoHalves>(stream: S, target: &TcpTarget, client: SocketAddr, local: SocketAddr) {
     let (backend, delay) = match target.service.connect(client, local).await {
         Ok(connected) => connected,
         Err(error) => {
