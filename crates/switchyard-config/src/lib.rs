@@ -36,4 +36,5 @@ pub use provider::{MemoryHandle, MemoryProvider, Provider, ProviderConfig, Provi
 pub use report::{ConfigError, ElementReport, Problem, Report, Status, TcpReport, UdpReport};
 pub use server_url::{ServerScheme, ServerUrl, ServerUrlError};
 pub use static_config::*;
+pub use tcp_validation::MAX_HEALTH_PAYLOAD;
 pub use validate::{RuntimeConfig, ValidationOptions};

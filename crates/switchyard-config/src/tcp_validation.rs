@@ -11,6 +11,9 @@ use crate::merge::{DEFAULT_TLS_NAME, Merged};
 use crate::report::{ConfigError, ElementReport, Problem, Status};
 use crate::{TcpConfig, TcpLoadBalancer, TcpMiddleware, TcpRouter, TcpService, ValidationOptions};
 
+/// The longest `send` and `expect` of a TCP health check.
+pub const MAX_HEALTH_PAYLOAD: usize = 65_535;
+
 /// The checked `tcp` section.
 #[derive(Debug, Default)]
 pub(crate) struct CheckedTcp {
@@ -171,10 +174,35 @@ impl TcpCheck<'_> {
             let problem = Problem::MissingServersTransport(lb.servers_transport.clone());
             found.push((self.error(element, "loadBalancer.serversTransport", problem), true));
         }
-        if lb.health_check.is_some() {
-            let problem =
-                Problem::Unsupported("health checks of TCP services are not performed; every server is used".into());
-            found.push((self.error(element, "loadBalancer.healthCheck", problem), false));
+        if let Some(check) = &lb.health_check {
+            self.health_check(element, check, found);
+        }
+    }
+
+    /// Values Traefik replaces by its defaults (with an error in its log) are reported the same way.
+    fn health_check(&self, element: &str, check: &crate::TcpServerHealthCheck, found: &mut Vec<Found>) {
+        let durations = [
+            ("interval", Some(check.interval)),
+            ("unhealthyInterval", check.unhealthy_interval),
+            ("timeout", Some(check.timeout)),
+        ];
+        for (field, value) in durations {
+            if value.is_some_and(|d| d.is_negative() || d.is_zero()) {
+                let problem = Problem::Invalid("must be positive; the default applies".into());
+                found.push((
+                    self.error(element, &format!("loadBalancer.healthCheck.{field}"), problem),
+                    false,
+                ));
+            }
+        }
+        for (field, value) in [("send", &check.send), ("expect", &check.expect)] {
+            if value.len() > MAX_HEALTH_PAYLOAD {
+                let problem = Problem::Invalid(format!("longer than {MAX_HEALTH_PAYLOAD} bytes; it is not used"));
+                found.push((
+                    self.error(element, &format!("loadBalancer.healthCheck.{field}"), problem),
+                    false,
+                ));
+            }
         }
     }
 

@@ -137,7 +137,7 @@ tcp:
     s:
       loadBalancer:
         servers: [{address: "127.0.0.1:1"}]
-        healthCheck: {interval: 5s}
+        healthCheck: {interval: 5s, timeout: 0s, send: PING, expect: PONG}
 "#,
     )]);
     let router = &runtime.report.tcp.routers["r@file"];
@@ -151,14 +151,27 @@ tcp:
             "tcp.routers.r@file.entryPoints"
         ]
     );
+    assert!(matches!(router.errors[0].problem, Problem::Unsupported(_)));
     assert_eq!(runtime.config.tcp.routers["r@file"].entry_points, ["db"]);
     let service = &runtime.report.tcp.services["s@file"];
-    assert_eq!(service.status, Status::Warning);
-    assert!(matches!(service.errors[0].problem, Problem::Unsupported(_)));
+    assert_eq!(
+        service.status,
+        Status::Warning,
+        "health checks run; a zero timeout takes the default"
+    );
+    assert_eq!(service.errors.len(), 1);
     assert_eq!(
         service.errors[0].key_path,
-        "tcp.services.s@file.loadBalancer.healthCheck"
+        "tcp.services.s@file.loadBalancer.healthCheck.timeout"
     );
+    let check = runtime.config.tcp.services["s@file"]
+        .load_balancer
+        .as_ref()
+        .unwrap()
+        .health_check
+        .clone()
+        .unwrap();
+    assert_eq!((check.send.as_str(), check.expect.as_str()), ("PING", "PONG"));
 }
 
 #[test]

@@ -586,6 +586,7 @@ async fn weighted_services_split_connections_as_traefik_does() {
                 weight: 1,
             },
         ],
+        health_check: None,
     };
     config.tcp.services.insert(
         "split".into(),
@@ -748,4 +749,82 @@ async fn shutdown_lets_open_tcp_connections_finish_within_the_grace_period() {
         started.elapsed() < Duration::from_secs(15),
         "it ends when the connection does, before the grace period"
     );
+}
+
+/// A free port on loopback: bound, then released.
+async fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+#[tokio::test]
+async fn health_checks_take_servers_out_and_back() {
+    let a = echo_backend("a").await;
+    let b = free_port().await;
+    let fussy = echo_backend("fussy").await;
+    let mut config = DynamicConfig::default();
+    tcp_router(
+        &mut config,
+        "pair",
+        "HostSNI(`*`) && ClientIP(`127.0.0.1`)",
+        None,
+        &[a, b],
+    );
+    tcp_router(
+        &mut config,
+        "fussy",
+        "HostSNI(`*`) && ClientIP(`127.0.0.2`)",
+        None,
+        &[fussy],
+    );
+    let quick = |send: &str, expect: &str| switchyard_config::TcpServerHealthCheck {
+        send: send.into(),
+        expect: expect.into(),
+        interval: switchyard_config::Duration::from_millis(100),
+        timeout: switchyard_config::Duration::from_millis(500),
+        ..switchyard_config::TcpServerHealthCheck::default()
+    };
+    for (name, check) in [("pair", quick("", "")), ("fussy", quick("PING", "PONG"))] {
+        let service = config.tcp.services.get_mut(name).unwrap();
+        service.load_balancer.as_mut().unwrap().health_check = Some(check);
+    }
+    let gateway = TestGateway::start(config).await;
+    wait_for_tcp_routes(&gateway, 2, 0).await;
+    let ask = async |from: &str| {
+        let mut stream = connect_from(from, gateway.addr).await;
+        let _ = stream.write_all(b"x").await;
+        let mut buf = [0u8; 32];
+        match tokio::time::timeout(PATIENCE, stream.read(&mut buf)).await {
+            Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            _ => String::new(),
+        }
+    };
+    support::eventually("the dead server is taken out", async || {
+        let mut answers = Vec::new();
+        for _ in 0..4 {
+            answers.push(ask("127.0.0.1").await);
+        }
+        answers.iter().all(|a| a == "a:x")
+    })
+    .await;
+    // The server comes to life on its port: the next check of unhealthy servers takes it back.
+    let listener = TcpListener::bind(b).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(echo(stream, "b"));
+        }
+    });
+    support::eventually("the revived server takes connections again", async || {
+        let mut answers = Vec::new();
+        for _ in 0..4 {
+            answers.push(ask("127.0.0.1").await);
+        }
+        answers.iter().any(|a| a == "b:x") && answers.iter().any(|a| a == "a:x")
+    })
+    .await;
+    // A server that does not answer PONG to PING is down, and with no server up a connection closes.
+    support::eventually("the wrong answer takes the server out", async || {
+        ask("127.0.0.2").await.is_empty()
+    })
+    .await;
 }

@@ -1,5 +1,5 @@
 //! A Traefik dynamic file's `tcp` section, unchanged, runs through the facade: TCP routers beside an
-//! HTTP router on one entrypoint, and what switchyard does not provide reported with file and key path.
+//! HTTP router on one entrypoint, and a value replaced by its default reported with file and key path.
 #![cfg(feature = "file")]
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
@@ -58,7 +58,7 @@ tcp:
       loadBalancer:
         servers: [{{address: "{echo}"}}]
         serversTransport: quick
-        healthCheck: {{interval: 10s}}
+        healthCheck: {{interval: 10s, timeout: 0s}}
   middlewares:
     lan: {{ipAllowList: {{sourceRange: ["127.0.0.1/32"]}}}}
   serversTransports:

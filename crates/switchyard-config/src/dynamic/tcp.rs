@@ -267,9 +267,50 @@ pub struct TcpLoadBalancer {
     /// other side after one side closed; negative waits without limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub termination_delay: Option<i64>,
-    /// Health checks of the servers; read so they can be reported, not performed.
+    /// Active health checks of the servers: a server failing one gets no new connection until it
+    /// passes one again.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub health_check: Option<serde_json::Value>,
+    pub health_check: Option<TcpServerHealthCheck>,
+}
+
+/// `healthCheck` of a TCP load balancer: connect (with the servers transport, TLS included), optionally
+/// send `send` and expect `expect` back, within `timeout`, every `interval`.
+///
+/// ```
+/// use switchyard_config::{Duration, TcpServerHealthCheck};
+///
+/// let check = TcpServerHealthCheck::default();
+/// assert_eq!((check.interval, check.timeout), (Duration::from_secs(30), Duration::from_secs(5)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TcpServerHealthCheck {
+    /// The port to check instead of the server's; 0 for the server's.
+    pub port: u16,
+    /// Bytes to send once connected.
+    pub send: String,
+    /// Bytes the server must answer with.
+    pub expect: String,
+    /// How often healthy servers are checked. Default: 30 s.
+    pub interval: Duration,
+    /// How often unhealthy servers are checked; default: `interval`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unhealthy_interval: Option<Duration>,
+    /// How long a check may take. Default: 5 s.
+    pub timeout: Duration,
+}
+
+impl Default for TcpServerHealthCheck {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            send: String::new(),
+            expect: String::new(),
+            interval: Duration::from_secs(30),
+            unhealthy_interval: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 /// A TCP server.
@@ -302,6 +343,9 @@ impl Default for TcpProxyProtocol {
 pub struct TcpWeighted {
     /// The services and their weights.
     pub services: Vec<super::WeightedService>,
+    /// When present (`healthCheck: {}`), services whose servers are all unhealthy get no connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<super::ParentHealthCheck>,
 }
 
 /// A TCP middleware: exactly one type key.

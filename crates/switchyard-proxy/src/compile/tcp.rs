@@ -4,28 +4,40 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use ipnet::IpNet;
 use switchyard_config::{
-    Problem, Published, TcpLoadBalancer, TcpMiddleware as Definition, TcpRouter, TcpServersTransport,
+    Problem, Published, TcpLoadBalancer, TcpMiddleware as Definition, TcpRouter, TcpServerHealthCheck,
+    TcpServersTransport,
 };
 
 use super::findings::Findings;
 use crate::snapshot::EntryPointInfo;
 use crate::tcp::{
-    BackendTls, DialSettings, InFlightConn, TargetTls, TcpBalancer, TcpMiddleware, TcpRoute, TcpRoutes, TcpServer,
-    TcpService, TcpTarget, TcpWeighted, WeightedTurns,
+    BackendTls, DialSettings, HealthCheck, InFlightConn, TargetTls, TcpBalancer, TcpMiddleware, TcpRoute, TcpRoutes,
+    TcpServer, TcpService, TcpTarget, TcpWeighted, WeightedTurns, spawn_health_check,
 };
 
 /// The default of `dialKeepAlive` when it is 0, as Go's dialer has it.
 const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// What TCP compilation keeps from one snapshot to the next: the `inFlightConn` counters of
-/// middlewares whose definition did not change, so a reload does not reset their limits.
+/// What TCP compilation keeps from one snapshot to the next for elements whose definition did not
+/// change: `inFlightConn` counters (a reload does not reset their limits) and load balancers (their
+/// servers' health, their turn, their health-check task).
 #[derive(Debug, Default)]
 pub(crate) struct TcpState {
     in_flight: HashMap<String, (i64, Arc<InFlightConn>)>,
+    balancers: HashMap<String, KeptBalancer>,
+}
+
+/// A load balancer with the definitions it was built from.
+#[derive(Debug)]
+struct KeptBalancer {
+    definition: TcpLoadBalancer,
+    transport: TcpServersTransport,
+    balancer: Arc<TcpBalancer>,
 }
 
 /// What the TCP routes are built from.
@@ -42,9 +54,10 @@ pub(crate) fn build(sources: &TcpSources<'_>, state: &mut TcpState, findings: &m
     let tcp = &sources.published.runtime.config.tcp;
     if tcp.routers.is_empty() {
         state.in_flight.clear();
+        state.balancers.clear();
         return Vec::new();
     }
-    let services = services(sources.published, findings);
+    let services = state.services(sources.published, findings);
     let middlewares = state.middlewares(sources.published);
     let mut routes: Vec<TcpRoutes> = sources.entry_points.iter().map(|_| TcpRoutes::default()).collect();
     for (name, router) in &tcp.routers {
@@ -183,26 +196,92 @@ fn parse_range(range: &str) -> Option<IpNet> {
     }
 }
 
-/// Every live TCP service, children before parents; those that cannot be built are reported.
-fn services(published: &Published, findings: &mut Findings<'_>) -> HashMap<String, TcpService> {
-    let tcp = &published.runtime.config.tcp;
-    let mut built: HashMap<String, TcpService> = HashMap::new();
-    for name in &published.runtime.tcp_service_order {
-        let Some(definition) = tcp.services.get(name) else {
-            continue;
-        };
-        let service = if let Some(lb) = &definition.load_balancer {
-            balancer(published, name, lb, findings)
-        } else if let Some(weighted) = &definition.weighted {
-            weighted_service(name, weighted, &built, findings)
-        } else {
-            None
-        };
-        if let Some(service) = service {
-            built.insert(name.clone(), service);
+impl TcpState {
+    /// Every live TCP service, children before parents; those that cannot be built are reported.
+    fn services(&mut self, published: &Published, findings: &mut Findings<'_>) -> HashMap<String, TcpService> {
+        let tcp = &published.runtime.config.tcp;
+        let mut built: HashMap<String, TcpService> = HashMap::new();
+        let mut kept = HashMap::new();
+        for name in &published.runtime.tcp_service_order {
+            let Some(definition) = tcp.services.get(name) else {
+                continue;
+            };
+            let service = if let Some(lb) = &definition.load_balancer {
+                self.balancer(published, name, lb, &mut kept, findings)
+            } else if let Some(weighted) = &definition.weighted {
+                weighted_service(name, weighted, &built, findings)
+            } else {
+                None
+            };
+            if let Some(service) = service {
+                built.insert(name.clone(), service);
+            }
         }
+        self.balancers = kept;
+        built
     }
-    built
+
+    /// A load balancer: the previous one while its definition and transport are unchanged, else a new
+    /// one (with its health-check task).
+    fn balancer(
+        &mut self,
+        published: &Published,
+        name: &str,
+        lb: &TcpLoadBalancer,
+        kept: &mut HashMap<String, KeptBalancer>,
+        findings: &mut Findings<'_>,
+    ) -> Option<TcpService> {
+        let transports = &published.runtime.config.tcp.servers_transports;
+        let named = (!lb.servers_transport.is_empty())
+            .then(|| transports.get(&lb.servers_transport))
+            .flatten();
+        let transport = named.cloned().unwrap_or_default();
+        let balancer = match self.balancers.remove(name) {
+            Some(previous) if previous.definition == *lb && previous.transport == transport => previous.balancer,
+            _ => {
+                let balancer = Arc::new(balancer(name, lb, &transport, named.is_some(), findings)?);
+                if let Some(check) = &lb.health_check {
+                    spawn_health_check(&balancer, compiled_health_check(check));
+                }
+                balancer
+            }
+        };
+        kept.insert(
+            name.to_owned(),
+            KeptBalancer {
+                definition: lb.clone(),
+                transport,
+                balancer: Arc::clone(&balancer),
+            },
+        );
+        Some(TcpService::Balancer(balancer))
+    }
+}
+
+/// A health check's settings, Traefik's defaults in place of values that are not positive.
+fn compiled_health_check(check: &TcpServerHealthCheck) -> HealthCheck {
+    let defaults = TcpServerHealthCheck::default();
+    let positive = |d: switchyard_config::Duration| d.to_std().filter(|d| !d.is_zero());
+    let interval = positive(check.interval)
+        .or(positive(defaults.interval))
+        .unwrap_or(Duration::from_secs(30));
+    let payload = |text: &str| -> Box<[u8]> {
+        if text.len() > switchyard_config::MAX_HEALTH_PAYLOAD {
+            Box::default()
+        } else {
+            text.as_bytes().into()
+        }
+    };
+    HealthCheck {
+        port: (check.port != 0).then_some(check.port),
+        send: payload(&check.send),
+        expect: payload(&check.expect),
+        interval,
+        unhealthy_interval: check.unhealthy_interval.and_then(positive).unwrap_or(interval),
+        timeout: positive(check.timeout)
+            .or(positive(defaults.timeout))
+            .unwrap_or(Duration::from_secs(5)),
+    }
 }
 
 fn weighted_service(
@@ -225,23 +304,22 @@ fn weighted_service(
         services.push(service.clone());
     }
     let turns = WeightedTurns::new(weighted.services.iter().map(|s| s.weight).collect());
-    Some(TcpService::Weighted(Arc::new(TcpWeighted { services, turns })))
+    Some(TcpService::Weighted(Arc::new(TcpWeighted {
+        services,
+        turns,
+        follows_health: weighted.health_check.is_some(),
+    })))
 }
 
 /// A load balancer with its dial settings and, for servers with `tls: true`, the backend TLS.
 fn balancer(
-    published: &Published,
     name: &str,
     lb: &TcpLoadBalancer,
+    transport: &TcpServersTransport,
+    named: bool,
     findings: &mut Findings<'_>,
-) -> Option<TcpService> {
-    let transports = &published.runtime.config.tcp.servers_transports;
-    let named = (!lb.servers_transport.is_empty())
-        .then(|| transports.get(&lb.servers_transport))
-        .flatten();
-    let default_transport = TcpServersTransport::default();
-    let transport = named.unwrap_or(&default_transport);
-    let dial = dial_settings(name, lb, transport, named.is_some(), findings);
+) -> Option<TcpBalancer> {
+    let dial = dial_settings(name, lb, transport, named, findings);
     let mut servers = Vec::with_capacity(lb.servers.len());
     for (index, server) in lb.servers.iter().enumerate() {
         let tls = if server.tls {
@@ -260,11 +338,12 @@ fn balancer(
         });
     }
     let turns = WeightedTurns::new(vec![1; servers.len()]);
-    Some(TcpService::Balancer(Arc::new(TcpBalancer {
+    Some(TcpBalancer {
+        up: servers.iter().map(|_| AtomicBool::new(true)).collect(),
         servers,
         turns,
         dial: Arc::new(dial),
-    })))
+    })
 }
 
 /// The transport's settings; a load balancer without a transport uses the default one with its own

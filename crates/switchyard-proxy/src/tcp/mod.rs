@@ -20,6 +20,7 @@
 
 mod client_hello;
 mod forward;
+mod health_check;
 mod middleware;
 mod proxy_header;
 mod round_robin;
@@ -37,6 +38,7 @@ use crate::connection::EntryPointContext;
 use crate::snapshot::Snapshot;
 use client_hello::Opening;
 use forward::IntoHalves;
+pub(crate) use health_check::{HealthCheck, spawn as spawn_health_check};
 pub(crate) use middleware::{InFlightConn, TcpMiddleware};
 pub(crate) use round_robin::WeightedTurns;
 pub(crate) use routes::{TargetTls, TcpRoute, TcpRoutes, TcpTarget};

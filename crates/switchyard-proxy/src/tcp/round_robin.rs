@@ -39,11 +39,19 @@ impl WeightedTurns {
 
     /// The index of the next member; `None` without members or when every weight is 0.
     pub(crate) fn next(&self) -> Option<usize> {
+        self.next_where(|_| true)
+    }
+
+    /// The index of the next member that `usable` accepts (an unhealthy one is passed over, as
+    /// Traefik does); `None` when none is.
+    pub(crate) fn next_where(&self, usable: impl Fn(usize) -> bool) -> Option<usize> {
         if self.max == 0 {
             return None;
         }
+        // One full cycle visits every member with a weight at least once.
+        let cycle = self.weights.len() * usize::try_from(self.max / self.gcd.max(1)).unwrap_or(usize::MAX).max(1);
         let mut at = self.position.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        loop {
+        for _ in 0..=cycle {
             at.index = at.index.wrapping_add(1) % self.weights.len();
             if at.index == 0 {
                 at.threshold = at.threshold.saturating_sub(self.gcd);
@@ -51,10 +59,11 @@ impl WeightedTurns {
                     at.threshold = self.max;
                 }
             }
-            if self.weights[at.index] >= at.threshold {
+            if self.weights[at.index] >= at.threshold && usable(at.index) {
                 return Some(at.index);
             }
         }
+        None
     }
 }
 
@@ -82,6 +91,14 @@ mod tests {
         assert_eq!(sequence(&[3, 1], 8), [0, 0, 0, 1, 0, 0, 0, 1]);
         assert_eq!(sequence(&[2, 4], 6), [1, 0, 1, 1, 0, 1]);
         assert_eq!(sequence(&[0, 2], 3), [1, 1, 1]);
+    }
+
+    #[test]
+    fn unusable_members_are_passed_over() {
+        let turns = WeightedTurns::new(vec![3, 1, 1]);
+        let picked: Vec<_> = (0..6).map(|_| turns.next_where(|i| i != 0).unwrap()).collect();
+        assert_eq!(picked, [1, 2, 1, 2, 1, 2]);
+        assert_eq!(turns.next_where(|_| false), None);
     }
 
     #[test]

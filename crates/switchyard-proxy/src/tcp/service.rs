@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -21,19 +22,22 @@ pub(crate) enum TcpService {
     Weighted(Arc<TcpWeighted>),
 }
 
-/// `loadBalancer`: servers in turn.
+/// `loadBalancer`: servers in turn, passing over those a health check found down.
 #[derive(Debug)]
 pub(crate) struct TcpBalancer {
     pub(crate) servers: Vec<TcpServer>,
+    /// Per server: whether it may take connections (all are until a health check says otherwise).
+    pub(crate) up: Vec<AtomicBool>,
     pub(crate) turns: WeightedTurns,
     pub(crate) dial: Arc<DialSettings>,
 }
 
-/// `weighted`: services by weight.
+/// `weighted`: services by weight; with `healthCheck`, services with no server up are passed over.
 #[derive(Debug)]
 pub(crate) struct TcpWeighted {
     pub(crate) services: Vec<TcpService>,
     pub(crate) turns: WeightedTurns,
+    pub(crate) follows_health: bool,
 }
 
 /// A server of a load balancer.
@@ -116,10 +120,21 @@ impl TcpService {
     pub(crate) fn pick(&self) -> Option<(&TcpServer, &DialSettings)> {
         match self {
             TcpService::Balancer(lb) => {
-                let index = lb.turns.next()?;
+                let index = lb.turns.next_where(|i| lb.up[i].load(Ordering::Relaxed))?;
                 Some((&lb.servers[index], &lb.dial))
             }
+            TcpService::Weighted(w) if w.follows_health => {
+                w.services[w.turns.next_where(|i| w.services[i].is_up())?].pick()
+            }
             TcpService::Weighted(w) => w.services[w.turns.next()?].pick(),
+        }
+    }
+
+    /// Whether some server of the service may take connections.
+    pub(crate) fn is_up(&self) -> bool {
+        match self {
+            TcpService::Balancer(lb) => lb.up.iter().any(|up| up.load(Ordering::Relaxed)),
+            TcpService::Weighted(w) => w.services.iter().any(TcpService::is_up),
         }
     }
 
@@ -130,15 +145,29 @@ impl TcpService {
         local: SocketAddr,
     ) -> Result<(Backend, Option<Duration>), DialError> {
         let (server, dial) = self.pick().ok_or(DialError::NoServer)?;
+        let backend = server.connect(&server.address, dial, Some((client, local))).await?;
+        Ok((backend, dial.termination_delay))
+    }
+}
+
+impl TcpServer {
+    /// Connects to `address` (the server's, or its health-check port) as `dial` says, writing a PROXY
+    /// header for `proxied` (client and local address) when the transport sends one.
+    pub(crate) async fn connect(
+        &self,
+        address: &str,
+        dial: &DialSettings,
+        proxied: Option<(SocketAddr, SocketAddr)>,
+    ) -> Result<Backend, DialError> {
         let io = |source| DialError::Io {
-            address: server.address.clone(),
+            address: address.to_owned(),
             source,
         };
-        let connecting = TcpStream::connect(server.address.as_str());
+        let connecting = TcpStream::connect(address);
         let mut stream = match dial.timeout {
             Some(limit) => tokio::time::timeout(limit, connecting)
                 .await
-                .map_err(|_| DialError::Timeout(server.address.clone()))?,
+                .map_err(|_| DialError::Timeout(address.to_owned()))?,
             None => connecting.await,
         }
         .map_err(io)?;
@@ -147,24 +176,24 @@ impl TcpService {
             let keep_alive = socket2::TcpKeepalive::new().with_time(period).with_interval(period);
             let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keep_alive);
         }
-        if let Some(version) = dial.proxy_protocol {
+        if let (Some(version), Some((client, local))) = (dial.proxy_protocol, proxied) {
             let header = ProxyHeader::new(version, client, local);
             stream.write_all(header.as_bytes()).await.map_err(io)?;
         }
-        let backend = match &server.tls {
+        let backend = match &self.tls {
             None => Backend::Plain(stream),
             #[cfg(feature = "tls")]
             Some(tls) => {
                 let handshake = tls.connector.connect(tls.server_name.clone(), stream);
                 let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
                     .await
-                    .map_err(|_| DialError::Timeout(server.address.clone()))?
+                    .map_err(|_| DialError::Timeout(address.to_owned()))?
                     .map_err(io)?;
                 Backend::Tls(Box::new(stream))
             }
             #[cfg(not(feature = "tls"))]
             Some(never) => match *never {},
         };
-        Ok((backend, dial.termination_delay))
+        Ok(backend)
     }
 }
