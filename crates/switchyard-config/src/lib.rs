@@ -19,6 +19,8 @@ mod provider;
 mod report;
 mod server_url;
 mod static_config;
+mod tcp_validation;
+mod udp_validation;
 mod validate;
 
 pub use aggregator::{
@@ -31,7 +33,8 @@ pub use load::{Format, Loaded, load_file, load_str};
 pub use merge::DEFAULT_TLS_NAME;
 pub use names::{PROVIDER_SEPARATOR, qualify, split_qualified};
 pub use provider::{MemoryHandle, MemoryProvider, Provider, ProviderConfig, ProviderError, ProviderSink};
-pub use report::{ConfigError, ElementReport, Problem, Report, Status};
+pub use report::{ConfigError, ElementReport, Problem, Report, Status, TcpReport, UdpReport};
 pub use server_url::{ServerScheme, ServerUrl, ServerUrlError};
 pub use static_config::*;
+pub use tcp_validation::MAX_HEALTH_PAYLOAD;
 pub use validate::{RuntimeConfig, ValidationOptions};

@@ -34,7 +34,8 @@ pub(crate) fn merge(snapshots: &BTreeMap<Arc<str>, Arc<ProviderConfig>>, default
     for (provider, snapshot) in snapshots {
         let provider: &str = provider;
         merge_http(&mut merged, provider, snapshot, default_entry_points);
-        report_unsupported_sections(&mut merged.errors, provider, &snapshot.config);
+        merge_tcp(&mut merged, provider, snapshot, default_entry_points);
+        merge_udp(&mut merged, provider, snapshot);
         shared.merge_tls(&mut merged.config.tls, &snapshot.config.tls, provider);
     }
     shared.drop_conflicts(&mut merged.config.tls, &mut merged.errors);
@@ -67,21 +68,46 @@ fn merge_http(merged: &mut Merged, provider: &str, snapshot: &ProviderConfig, de
     );
 }
 
-/// Reports the `tcp` and `udp` sections of a provider's configuration, which are ignored.
-fn report_unsupported_sections(errors: &mut Vec<ConfigError>, provider: &str, config: &DynamicConfig) {
-    for (section, present) in [("tcp", &config.tcp), ("udp", &config.udp)] {
-        if present.is_some() {
-            errors.push(ConfigError {
-                provider: provider.to_owned(),
-                origin: None,
-                key_path: section.to_owned(),
-                problem: Problem::Unsupported(format!(
-                    "{} routing is not supported yet; this section is ignored",
-                    section.to_uppercase()
-                )),
-            });
-        }
-    }
+/// Adds a provider's `tcp` elements under qualified names, with the names they refer to qualified.
+fn merge_tcp(merged: &mut Merged, provider: &str, snapshot: &ProviderConfig, default_entry_points: &[String]) {
+    let tcp = &snapshot.config.tcp;
+    let out = &mut merged.config.tcp;
+    let mut section = Section {
+        provider,
+        origins: &snapshot.origins,
+        merged_origins: &mut merged.origins,
+    };
+    section.add("tcp.routers", &mut out.routers, &tcp.routers, |router| {
+        router.qualify_references(provider, default_entry_points);
+    });
+    section.add("tcp.services", &mut out.services, &tcp.services, |service| {
+        service.qualify_references(provider);
+    });
+    section.add("tcp.middlewares", &mut out.middlewares, &tcp.middlewares, |_| {});
+    section.add(
+        "tcp.serversTransports",
+        &mut out.servers_transports,
+        &tcp.servers_transports,
+        |_| {},
+    );
+}
+
+/// Adds a provider's `udp` elements under qualified names, with the names they refer to qualified.
+/// Routers without entrypoints keep none: they serve every UDP entrypoint.
+fn merge_udp(merged: &mut Merged, provider: &str, snapshot: &ProviderConfig) {
+    let udp = &snapshot.config.udp;
+    let out = &mut merged.config.udp;
+    let mut section = Section {
+        provider,
+        origins: &snapshot.origins,
+        merged_origins: &mut merged.origins,
+    };
+    section.add("udp.routers", &mut out.routers, &udp.routers, |router| {
+        router.qualify_references(provider);
+    });
+    section.add("udp.services", &mut out.services, &udp.services, |service| {
+        service.qualify_references(provider);
+    });
 }
 
 /// Who defined the `default` TLS options and store, which every provider shares: when several

@@ -117,6 +117,32 @@ pub struct Report {
     pub middlewares: BTreeMap<String, ElementReport>,
     /// Problems of the configuration as a whole (conflicts between providers, unsupported sections).
     pub general: Vec<ConfigError>,
+    /// The `tcp` section's routers, services and middlewares.
+    pub tcp: TcpReport,
+    /// The `udp` section's routers and services.
+    pub udp: UdpReport,
+}
+
+/// The status of every UDP router and service, by qualified name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UdpReport {
+    /// UDP routers.
+    pub routers: BTreeMap<String, ElementReport>,
+    /// UDP services.
+    pub services: BTreeMap<String, ElementReport>,
+}
+
+/// The status of every TCP router, service and middleware, by qualified name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TcpReport {
+    /// TCP routers.
+    pub routers: BTreeMap<String, ElementReport>,
+    /// TCP services.
+    pub services: BTreeMap<String, ElementReport>,
+    /// TCP middlewares.
+    pub middlewares: BTreeMap<String, ElementReport>,
 }
 
 impl Report {
@@ -126,6 +152,11 @@ impl Report {
             .values()
             .chain(self.services.values())
             .chain(self.middlewares.values())
+            .chain(self.tcp.routers.values())
+            .chain(self.tcp.services.values())
+            .chain(self.tcp.middlewares.values())
+            .chain(self.udp.routers.values())
+            .chain(self.udp.services.values())
             .flat_map(|element| &element.errors)
             .chain(&self.general)
     }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use switchyard_rules::Rule;
+use switchyard_rules::{Rule, TcpRule};
 
 use std::sync::Arc;
 
@@ -40,6 +40,16 @@ pub struct RuntimeConfig {
     pub middleware_order: Vec<String>,
     /// The parsed server URLs of each live service, in `servers` order.
     pub server_urls: BTreeMap<String, Vec<ServerUrl>>,
+    /// The parsed rule of every live TCP router.
+    pub tcp_rules: BTreeMap<String, TcpRule>,
+    /// The live TCP services, each after the services it refers to.
+    pub tcp_service_order: Vec<String>,
+    /// The TCP definitions left out (disabled).
+    pub disabled_tcp: crate::TcpConfig,
+    /// The live UDP services, each after the services it refers to.
+    pub udp_service_order: Vec<String>,
+    /// The UDP definitions left out (disabled).
+    pub disabled_udp: crate::UdpConfig,
 }
 
 impl RuntimeConfig {
@@ -75,13 +85,24 @@ pub(crate) fn validate(merged: Merged, options: &ValidationOptions) -> RuntimeCo
     let services = checker.walk(ElementKind::Service, http.services.keys());
     let middlewares = checker.walk(ElementKind::Middleware, http.middlewares.keys());
     checker.propagate_disabled();
-    let (live, disabled, rules) = checker.live_and_disabled(options);
+    let (mut live, disabled, rules) = checker.live_and_disabled(options);
+    let tcp = crate::tcp_validation::validate_tcp(&merged, options);
+    checker.report.tcp = tcp.report;
+    live.tcp = tcp.live;
+    let udp = crate::udp_validation::validate_udp(&merged, options);
+    checker.report.udp = udp.report;
+    live.udp = udp.live;
     for error in checker.report.errors() {
         tracing::warn!(target: "switchyard::config", "{error}");
     }
     let mut server_urls = std::mem::take(&mut checker.server_urls);
     server_urls.retain(|name, _| live.http.services.contains_key(name));
     RuntimeConfig {
+        tcp_rules: tcp.rules,
+        tcp_service_order: tcp.service_order,
+        udp_service_order: udp.service_order,
+        disabled_udp: udp.disabled,
+        disabled_tcp: tcp.disabled,
         config: live,
         rules,
         server_urls,

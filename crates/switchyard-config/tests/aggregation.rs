@@ -301,21 +301,46 @@ async fn provider_names_must_be_unique_and_plain() {
 }
 
 #[tokio::test]
-async fn tcp_and_udp_sections_are_reported_as_unsupported() {
+async fn udp_sections_merge_with_qualified_names_and_broken_ones_are_reported() {
     let cfg = DynamicConfig {
-        tcp: Some(serde_json::json!({"routers": {"db": {"rule": "HostSNI(`*`)", "service": "db"}}})),
+        udp: serde_json::from_value(serde_json::json!({
+            "routers": {"dns": {"service": "dns"}, "lost": {"service": "nowhere"}},
+            "services": {
+                "dns": {"weighted": {"services": [{"name": "a", "weight": 2}, {"name": "b@other"}]}},
+                "a": {"loadBalancer": {"servers": [{"address": "10.0.0.53:53"}]}}
+            }
+        }))
+        .unwrap(),
+        ..DynamicConfig::default()
+    };
+    let other = DynamicConfig {
+        udp: serde_json::from_value(serde_json::json!({
+            "services": {"b": {"loadBalancer": {"servers": [{"address": "no-port"}]}}}
+        }))
+        .unwrap(),
         ..DynamicConfig::default()
     };
     let (provider, _handle) = MemoryProvider::new("p", cfg);
-    let (running, mut updates) = start(Aggregator::new().provider(provider));
-    let published = wait(&mut updates, |p| p.generation > 0).await;
-    let general = &published.runtime.report.general;
-    assert_eq!(general.len(), 1);
-    assert_eq!(general[0].key_path, "tcp");
+    let (second, _other) = MemoryProvider::new("other", other);
+    let (running, mut updates) = start(Aggregator::new().provider(provider).provider(second));
+    let published = wait(&mut updates, |p| p.runtime.report.udp.routers.len() == 2).await;
+    let report = &published.runtime.report.udp;
     assert_eq!(
-        general[0].problem,
-        Problem::Unsupported("TCP routing is not supported yet; this section is ignored".into())
+        report.services["b@other"].errors[0].key_path,
+        "udp.services.b@other.loadBalancer.servers[0].address"
     );
+    assert_eq!(report.services["dns@p"].status, Status::Disabled);
+    assert_eq!(
+        report.routers["dns@p"].errors[0].problem,
+        Problem::DisabledService("dns@p".into())
+    );
+    assert_eq!(
+        report.routers["lost@p"].errors[0].problem,
+        Problem::MissingService("nowhere@p".into())
+    );
+    assert!(published.runtime.config.udp.services.contains_key("a@p"));
+    assert!(published.runtime.config.udp.routers.is_empty());
+    assert!(published.runtime.report.general.is_empty());
     running.shutdown().await;
 }
 

@@ -187,11 +187,14 @@ fn durations_read_as_traefik_writes_them() {
 }
 
 #[test]
-fn tcp_and_udp_sections_are_kept_for_reporting() {
+fn tcp_and_udp_sections_are_read() {
     let yaml = "tcp:\n  routers:\n    db: {rule: 'HostSNI(`*`)', service: db}\nudp:\n  services:\n    dns: {loadBalancer: {servers: [{address: '10.0.0.53:53'}]}}\n";
     let config = load(yaml, Format::Yaml).unwrap();
-    assert_eq!(config.tcp.unwrap()["routers"]["db"]["service"], "db");
-    assert!(config.udp.is_some());
+    assert_eq!(config.tcp.routers["db"].service, "db");
+    assert_eq!(
+        config.udp.services["dns"].load_balancer.as_ref().unwrap().servers[0].address,
+        "10.0.0.53:53"
+    );
 }
 
 #[test]

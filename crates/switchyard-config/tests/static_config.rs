@@ -41,7 +41,8 @@ fn every_static_option_loads_and_yaml_equals_toml() {
     assert!(!web.http.sanitize_path && web.http.encode_query_semicolons);
     assert_eq!(web.http.max_header_bytes, 65536);
     assert_eq!(web.http2.max_concurrent_streams, 100);
-    assert!(web.http3.is_some() && web.udp.is_some());
+    assert!(web.http3.is_some());
+    assert_eq!(web.udp.unwrap().timeout, switchyard_config::Duration::from_secs(10));
 
     let providers = &config.providers;
     assert_eq!(providers.providers_throttle_duration, Duration::from_millis(500));

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use switchyard_config::{DynamicConfig, HttpConfig, ProviderConfig, TlsConfig};
+use switchyard_config::{DynamicConfig, HttpConfig, ProviderConfig, TcpConfig, TlsConfig, UdpConfig};
 
 /// Merges per-file configurations (in path order); returns the snapshot and one message per skipped
 /// duplicate.
@@ -20,8 +20,8 @@ pub(crate) fn merge_files(files: &BTreeMap<PathBuf, DynamicConfig>) -> (Provider
         };
         add.http(&mut merged.config.http, &config.http);
         add.tls(&mut merged.config.tls, &config.tls);
-        add.whole_section("tcp", &mut merged.config.tcp, &config.tcp);
-        add.whole_section("udp", &mut merged.config.udp, &config.udp);
+        add.tcp(&mut merged.config.tcp, &config.tcp);
+        add.udp(&mut merged.config.udp, &config.udp);
     }
     (merged, skipped)
 }
@@ -51,6 +51,23 @@ impl Adder<'_> {
         );
     }
 
+    fn tcp(&mut self, into: &mut TcpConfig, from: &TcpConfig) {
+        self.map("tcp.routers", "TCP router", &mut into.routers, &from.routers);
+        self.map("tcp.services", "TCP service", &mut into.services, &from.services);
+        self.map(
+            "tcp.middlewares",
+            "TCP middleware",
+            &mut into.middlewares,
+            &from.middlewares,
+        );
+        self.map(
+            "tcp.serversTransports",
+            "TCP servers transport",
+            &mut into.servers_transports,
+            &from.servers_transports,
+        );
+    }
+
     fn tls(&mut self, into: &mut TlsConfig, from: &TlsConfig) {
         self.map("tls.options", "TLS options", &mut into.options, &from.options);
         self.map("tls.stores", "TLS store", &mut into.stores, &from.stores);
@@ -66,16 +83,9 @@ impl Adder<'_> {
         }
     }
 
-    /// A section (`tcp`, `udp`) taken whole from the first file that defines it.
-    fn whole_section<T: Clone>(&mut self, section: &str, mine: &mut Option<T>, theirs: &Option<T>) {
-        match (mine.is_some(), theirs) {
-            (false, Some(value)) => *mine = Some(value.clone()),
-            (true, Some(_)) => self.skipped.push(format!(
-                "{}: the `{section}` section is already defined in another file; this one is skipped",
-                self.file
-            )),
-            _ => {}
-        }
+    fn udp(&mut self, into: &mut UdpConfig, from: &UdpConfig) {
+        self.map("udp.routers", "UDP router", &mut into.routers, &from.routers);
+        self.map("udp.services", "UDP service", &mut into.services, &from.services);
     }
 
     fn map<T: Clone>(&mut self, section: &str, what: &str, into: &mut BTreeMap<String, T>, from: &BTreeMap<String, T>) {

@@ -195,8 +195,10 @@ pub enum TranslateError {
         /// Which rule refuses it.
         reason: String,
     },
-    /// A resource kind switchyard watches but does not route yet (TCP and UDP).
-    #[error("{kind} is not supported yet (TCP and UDP routing do not exist yet); the object is ignored")]
+    /// A resource kind the provider watches but does not translate yet (TCP and UDP).
+    #[error(
+        "{kind} is not supported yet (the kubernetesCRD provider does not translate TCP and UDP kinds yet; the file provider routes them); the object is ignored"
+    )]
     UnsupportedKind {
         /// The kind.
         kind: String,

@@ -1,6 +1,7 @@
 //! The internal API (`api@internal`): read-only JSON of the live configuration, in the shape of Traefik's
 //! `/api/http/routers`, `/api/http/services`, `/api/http/middlewares`, `/api/entrypoints`,
-//! `/api/overview`, `/api/rawdata` and `/api/version`, with Traefik's `search`, `status`, `page` and
+//! `/api/tcp/routers|services|middlewares`, `/api/udp/routers|services`, `/api/overview`, `/api/rawdata`
+//! and `/api/version`, with Traefik's `search`, `status`, `page` and
 //! `per_page` query parameters and `X-Next-Page` header on lists.
 
 use std::collections::BTreeMap;
@@ -44,6 +45,14 @@ pub(crate) fn respond(snapshot: &Snapshot, parts: &Parts) -> Response<ResponseBo
             None => status_response(StatusCode::NOT_FOUND),
         },
         ["api", "http", kind, name] => one_response(view.elements(kind).and_then(|mut all| all.remove(*name))),
+        ["api", protocol @ ("tcp" | "udp"), kind] => match view.stream_elements(protocol, kind) {
+            Some(elements) => list_response(&query, elements.into_values().collect()),
+            None => status_response(StatusCode::NOT_FOUND),
+        },
+        ["api", protocol @ ("tcp" | "udp"), kind, name] => one_response(
+            view.stream_elements(protocol, kind)
+                .and_then(|mut all| all.remove(*name)),
+        ),
         _ => status_response(StatusCode::NOT_FOUND),
     }
 }
@@ -79,6 +88,30 @@ impl View<'_> {
                 value["type"] = json!(middleware.kind().to_ascii_lowercase());
                 value["usedBy"] = json!(self.used_by(|r| r.middlewares.iter().any(|m| m == name)));
                 Some(value)
+            }),
+            _ => return None,
+        };
+        Some(out)
+    }
+
+    /// Every TCP or UDP element of a kind, as Traefik's API shows it: its definition with name,
+    /// provider, status and errors.
+    fn stream_elements(&self, protocol: &str, kind: &str) -> Option<BTreeMap<String, Value>> {
+        let runtime = &self.snapshot.published.runtime;
+        let report = &self.snapshot.report;
+        let (tcp, off_tcp) = (&runtime.config.tcp, &runtime.disabled_tcp);
+        let (udp, off_udp) = (&runtime.config.udp, &runtime.disabled_udp);
+        let out = match (protocol, kind) {
+            ("tcp", "routers") => describe(&report.tcp.routers, |n| definition(&tcp.routers, &off_tcp.routers, n)),
+            ("tcp", "services") => describe(&report.tcp.services, |n| {
+                definition(&tcp.services, &off_tcp.services, n)
+            }),
+            ("tcp", "middlewares") => describe(&report.tcp.middlewares, |n| {
+                definition(&tcp.middlewares, &off_tcp.middlewares, n)
+            }),
+            ("udp", "routers") => describe(&report.udp.routers, |n| definition(&udp.routers, &off_udp.routers, n)),
+            ("udp", "services") => describe(&report.udp.services, |n| {
+                definition(&udp.services, &off_udp.services, n)
             }),
             _ => return None,
         };
@@ -136,6 +169,15 @@ impl View<'_> {
                 "services": count(&report.services),
                 "middlewares": count(&report.middlewares),
             },
+            "tcp": {
+                "routers": count(&report.tcp.routers),
+                "services": count(&report.tcp.services),
+                "middlewares": count(&report.tcp.middlewares),
+            },
+            "udp": {
+                "routers": count(&report.udp.routers),
+                "services": count(&report.udp.services),
+            },
             "providers": self.snapshot.published.providers.keys().collect::<Vec<_>>(),
             "generation": self.snapshot.generation,
             "errors": report.general.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -146,6 +188,15 @@ impl View<'_> {
         let section = |kind| Value::Object(self.elements(kind).unwrap_or_default().into_iter().collect());
         json!({ "routers": section("routers"), "services": section("services"), "middlewares": section("middlewares") })
     }
+}
+
+/// The definition of `name`, live or disabled, as JSON.
+fn definition<T: serde::Serialize>(
+    live: &BTreeMap<String, T>,
+    disabled: &BTreeMap<String, T>,
+    name: &str,
+) -> Option<Value> {
+    serde_json::to_value(live.get(name).or_else(|| disabled.get(name))?).ok()
 }
 
 /// Adds Traefik's `name`, `provider`, `status` and `error` fields to each element's definition.

@@ -62,6 +62,14 @@
 //!   answers; each is logged with router, service, server and cause. Informational answers (`103 Early
 //!   Hints`) of HTTP/1.1 backends are passed on to HTTP/1.1 and HTTP/2 clients.
 //!
+//! # TCP and UDP
+//! Entrypoints with `tcp` routers look at each connection before HTTP does: the TLS ClientHello is
+//! peeked for its server name and ALPN, and TCP routers (`HostSNI`, `HostSNIRegexp`, `ClientIP`,
+//! `ALPN`) take the connections that are theirs, passed through or TLS-terminated, beside HTTP and
+//! HTTPS routers on the same port; plain ``HostSNI(`*`)`` routers serve protocols where the server
+//! speaks first. Entrypoints whose address ends in `/udp` serve their `udp` router, with sessions per
+//! client address. See [`Snapshot::tcp_route_count`] and [`Snapshot::has_udp_route`].
+//!
 //! # Differences from Traefik, on purpose
 //! - hyper's request-head timer also covers the wait between keep-alive requests, so it enforces both
 //!   `readTimeout` (for request heads) and `idleTimeout`, whichever is shorter. Request bodies are not
@@ -85,9 +93,11 @@ mod respond;
 mod router_service;
 mod service;
 mod snapshot;
+mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
 mod trusted_peers;
+mod udp;
 mod upstream;
 
 pub use compile::API_SERVICE;

@@ -20,6 +20,10 @@ pub struct Snapshot {
     pub(crate) generation: u64,
     pub(crate) tables: Vec<EntryPointTables>,
     pub(crate) targets: Vec<Target>,
+    /// The TCP routes of each entrypoint, by entrypoint index (empty when no entrypoint has any).
+    pub(crate) tcp: Vec<crate::tcp::TcpRoutes>,
+    /// The service of each UDP entrypoint's router, by entrypoint index.
+    pub(crate) udp: Vec<Option<crate::udp::UdpService>>,
     pub(crate) published: Arc<Published>,
     pub(crate) report: Report,
     pub(crate) entry_points: Arc<[EntryPointInfo]>,
@@ -37,6 +41,9 @@ pub(crate) struct EntryPointInfo {
     pub(crate) name: String,
     /// The address it listens on, as bound (port 0 resolved).
     pub(crate) address: String,
+    /// Whether it listens for UDP.
+    #[serde(skip)]
+    pub(crate) udp: bool,
 }
 
 /// The routes of one entrypoint: routers with a `tls` section serve TLS connections only, the others
@@ -95,6 +102,8 @@ impl Snapshot {
                 })
                 .collect(),
             targets: Vec::new(),
+            tcp: Vec::new(),
+            udp: Vec::new(),
             published: Arc::new(Published::default()),
             report: Report::default(),
             entry_points,
@@ -139,6 +148,41 @@ impl Snapshot {
             plain: t.plain.len(),
             tls: t.tls.len(),
         })
+    }
+
+    /// How many TCP routers an entrypoint serves, on plain and on TLS connections.
+    ///
+    /// ```
+    /// # async fn run(gateway: switchyard_proxy::RunningGateway) {
+    /// let routes = gateway.snapshot().tcp_route_count("web");
+    /// println!("{} plain and {} TLS TCP routes", routes.plain, routes.tls);
+    /// # }
+    /// ```
+    pub fn tcp_route_count(&self, entry_point: &str) -> RouteCount {
+        let routes = self
+            .entry_points
+            .iter()
+            .position(|ep| ep.name == entry_point)
+            .and_then(|i| self.tcp.get(i));
+        routes.map_or(RouteCount::default(), |r| RouteCount {
+            plain: r.plain.len(),
+            tls: r.tls.len(),
+        })
+    }
+
+    /// Whether a UDP entrypoint has a router whose service can take sessions.
+    ///
+    /// ```
+    /// # async fn run(gateway: switchyard_proxy::RunningGateway) {
+    /// assert!(gateway.snapshot().has_udp_route("dns"));
+    /// # }
+    /// ```
+    pub fn has_udp_route(&self, entry_point: &str) -> bool {
+        self.entry_points
+            .iter()
+            .position(|ep| ep.name == entry_point)
+            .and_then(|i| self.udp.get(i))
+            .is_some_and(Option::is_some)
     }
 
     pub(crate) fn table(&self, entry_point: usize, tls: bool) -> Option<&RouteTable<RouteTarget>> {

@@ -46,6 +46,14 @@ pub enum RuleError {
         /// The known matcher the name most resembles, if any.
         suggestion: Option<&'static str>,
     },
+    /// A TCP rule calls a matcher that TCP rules do not have.
+    #[error("unknown TCP matcher `{name}` at column {column}; known TCP matchers: {}", crate::tcp::KNOWN_TCP_MATCHERS.join(", "))]
+    UnknownTcpMatcher {
+        /// Where the name starts.
+        column: usize,
+        /// The name as written.
+        name: String,
+    },
     /// A matcher got the wrong number of arguments.
     #[error("`{matcher}` at column {column} takes {expected} argument(s), got {got}")]
     Arity {
@@ -92,6 +100,7 @@ impl RuleError {
             Self::Syntax { column, .. }
             | Self::Literal { column, .. }
             | Self::UnknownMatcher { column, .. }
+            | Self::UnknownTcpMatcher { column, .. }
             | Self::Arity { column, .. }
             | Self::Argument { column, .. }
             | Self::TooDeep { column, .. } => *column,

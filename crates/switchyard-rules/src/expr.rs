@@ -19,16 +19,19 @@ use crate::request::RequestView;
 /// let expr = api.and(get).and(!health);
 /// assert_eq!(expr.to_string(), "PathPrefix(`/api`) && Method(`GET`) && !Path(`/api/health`)");
 /// ```
+///
+/// The matchers are HTTP ones by default; TCP rules use the same structure over
+/// [`TcpMatcher`](crate::TcpMatcher)s.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Expr {
+pub enum Expr<M = Matcher> {
     /// A single matcher call.
-    Matcher(Matcher),
+    Matcher(M),
     /// `!expr`
-    Not(Box<Expr>),
+    Not(Box<Expr<M>>),
     /// `a && b && …` (two or more operands).
-    And(Vec<Expr>),
+    And(Vec<Expr<M>>),
     /// `a || b || …` (two or more operands).
-    Or(Vec<Expr>),
+    Or(Vec<Expr<M>>),
 }
 
 impl Expr {
@@ -41,10 +44,30 @@ impl Expr {
             Expr::Or(any) => any.iter().any(|e| e.matches(req)),
         }
     }
+}
+
+impl<M> Expr<M> {
+    /// Evaluates the expression with `leaf` deciding each matcher, left to right with
+    /// short-circuiting.
+    ///
+    /// ```
+    /// use switchyard_rules::TcpRule;
+    ///
+    /// let rule = TcpRule::parse("ALPN(`h2`) || !ClientIP(`10.0.0.0/8`)").unwrap();
+    /// assert!(rule.expr().evaluate(&mut |m| m.name() == "ALPN"));
+    /// ```
+    pub fn evaluate(&self, leaf: &mut impl FnMut(&M) -> bool) -> bool {
+        match self {
+            Expr::Matcher(m) => leaf(m),
+            Expr::Not(inner) => !inner.evaluate(leaf),
+            Expr::And(all) => all.iter().all(|e| e.evaluate(leaf)),
+            Expr::Or(any) => any.iter().any(|e| e.evaluate(leaf)),
+        }
+    }
 
     /// `self && other`, flattening nested `And`s.
     #[must_use]
-    pub fn and(self, other: Expr) -> Expr {
+    pub fn and(self, other: Expr<M>) -> Expr<M> {
         match self {
             Expr::And(mut all) => {
                 all.push(other);
@@ -56,7 +79,7 @@ impl Expr {
 
     /// `self || other`, flattening nested `Or`s.
     #[must_use]
-    pub fn or(self, other: Expr) -> Expr {
+    pub fn or(self, other: Expr<M>) -> Expr<M> {
         match self {
             Expr::Or(mut any) => {
                 any.push(other);
@@ -82,7 +105,7 @@ impl Expr {
     /// });
     /// assert_eq!(hosts, ["a.example", "b.example"]);
     /// ```
-    pub fn find_matcher<'a, R>(&'a self, f: &mut impl FnMut(&'a Matcher) -> Option<R>) -> Option<R> {
+    pub fn find_matcher<'a, R>(&'a self, f: &mut impl FnMut(&'a M) -> Option<R>) -> Option<R> {
         match self {
             Expr::Matcher(m) => f(m),
             Expr::Not(inner) => inner.find_matcher(f),
@@ -97,15 +120,21 @@ impl From<Matcher> for Expr {
     }
 }
 
-impl std::ops::Not for Expr {
-    type Output = Expr;
+impl From<crate::TcpMatcher> for Expr<crate::TcpMatcher> {
+    fn from(m: crate::TcpMatcher) -> Self {
+        Expr::Matcher(m)
+    }
+}
 
-    fn not(self) -> Expr {
+impl<M> std::ops::Not for Expr<M> {
+    type Output = Expr<M>;
+
+    fn not(self) -> Expr<M> {
         Expr::Not(Box::new(self))
     }
 }
 
-impl fmt::Display for Expr {
+impl<M: fmt::Display> fmt::Display for Expr<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Matcher(m) => m.fmt(f),
@@ -119,7 +148,12 @@ impl fmt::Display for Expr {
     }
 }
 
-fn join(f: &mut fmt::Formatter<'_>, items: &[Expr], sep: &str, needs_parens: impl Fn(&Expr) -> bool) -> fmt::Result {
+fn join<M: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    items: &[Expr<M>],
+    sep: &str,
+    needs_parens: impl Fn(&Expr<M>) -> bool,
+) -> fmt::Result {
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             f.write_str(sep)?;

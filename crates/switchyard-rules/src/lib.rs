@@ -40,6 +40,12 @@
 //! Paths are matched against the *routing path* (see [`RequestView`]): unreserved percent-escapes
 //! decoded, reserved ones kept.
 //!
+//! # TCP rules
+//!
+//! [`TcpRule`] parses Traefik's TCP rules (`HostSNI`, `HostSNIRegexp`, `ClientIP`, `ALPN`) with the
+//! same grammar, and matches them against a [`TcpConnection`]: what a connection shows before any byte
+//! is forwarded.
+//!
 //! # Where switchyard differs from Traefik, on purpose
 //!
 //! - Routes of equal priority are ordered by provider rank, then name (see [`RouteTable`]); Traefik
@@ -64,6 +70,7 @@ mod query;
 mod request;
 mod rule;
 mod table;
+mod tcp;
 mod template;
 
 pub use error::{KNOWN_MATCHERS, RequestError, RuleError};
@@ -74,6 +81,7 @@ pub use parser::MAX_DEPTH;
 pub use request::RequestView;
 pub use rule::Rule;
 pub use table::{Route, RouteMatch, RouteTable};
+pub use tcp::{KNOWN_TCP_MATCHERS, TcpConnection, TcpMatcher, TcpRule};
 pub use template::PathTemplate;
 
 /// Parameters captured by a [`PathTemplate`], re-exported from `matchit`.

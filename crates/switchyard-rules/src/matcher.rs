@@ -55,6 +55,11 @@ pub struct ClientIp {
 }
 
 impl ClientIp {
+    /// The address or network as written in the rule.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
     /// The network; a single address is a network of one.
     pub fn net(&self) -> IpNet {
         self.net
@@ -311,7 +316,7 @@ pub(crate) fn host_matches(host: &[u8], expr: &[u8]) -> bool {
         || host.strip_suffix(b".").is_some_and(|h| domain_matches(h, expr))
 }
 
-fn domain_matches(domain: &[u8], expr: &[u8]) -> bool {
+pub(crate) fn domain_matches(domain: &[u8], expr: &[u8]) -> bool {
     match expr.strip_prefix(b"*") {
         Some(suffix) => after_first_label(domain) == suffix,
         None => domain == expr,
@@ -346,7 +351,7 @@ fn header_name(name: &str) -> Result<HeaderName, ArgumentError> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| (0, format!("`{name}` is not a valid header name")))
 }
 
-fn client_ip(text: &str) -> Result<ClientIp, ArgumentError> {
+pub(crate) fn client_ip(text: &str) -> Result<ClientIp, ArgumentError> {
     let net = match text.parse::<std::net::IpAddr>() {
         Ok(ip) => IpNet::from(ip.to_canonical()),
         Err(_) => text
@@ -394,7 +399,7 @@ impl fmt::Display for Matcher {
 }
 
 /// Writes a string as a rule literal: backquoted when possible, else a Go interpreted literal.
-struct Literal<'a>(&'a str);
+pub(crate) struct Literal<'a>(pub(crate) &'a str);
 
 impl fmt::Display for Literal<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -47,13 +47,37 @@ impl Token {
     }
 }
 
-/// Parses rule text into an expression.
+/// One matcher call as written: its name, where the name starts, and its string arguments with the
+/// column each starts at (all columns 1-based, in characters).
+pub(crate) struct Call<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) column: usize,
+    pub(crate) args: &'a [(String, usize)],
+}
+
+/// The matchers of one rule language (HTTP or TCP): the grammar is shared, the matchers differ.
+pub(crate) trait Matchers {
+    /// A compiled matcher.
+    type Matcher;
+    /// Checks a matcher name (at `column`) as soon as it is read, before its arguments.
+    fn check_name(&self, name: &str, column: usize) -> Result<(), RuleError>;
+    /// Builds a matcher from a call whose name passed [`Matchers::check_name`].
+    fn build(&self, call: &Call<'_>) -> Result<Self::Matcher, RuleError>;
+}
+
+/// Parses HTTP rule text into an expression.
 pub(crate) fn parse(src: &str) -> Result<Expr, RuleError> {
+    parse_with(src, &HttpMatchers)
+}
+
+/// Parses rule text with `matchers` checking and building each call.
+pub(crate) fn parse_with<L: Matchers>(src: &str, matchers: &L) -> Result<Expr<L::Matcher>, RuleError> {
     let mut parser = Parser {
         src,
         tokens: tokenize(src)?,
         at: 0,
         depth: 0,
+        matchers,
     };
     let expr = parser.or()?;
     match parser.peek() {
@@ -171,14 +195,15 @@ fn closing_quote(body: &[u8]) -> Option<usize> {
     None
 }
 
-struct Parser<'s> {
+struct Parser<'s, L> {
     src: &'s str,
     tokens: Vec<(Token, usize)>,
     at: usize,
     depth: usize,
+    matchers: &'s L,
 }
 
-impl Parser<'_> {
+impl<L: Matchers> Parser<'_, L> {
     fn peek(&self) -> &Token {
         &self.tokens[self.at].0
     }
@@ -223,7 +248,7 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn or(&mut self) -> Result<Expr, RuleError> {
+    fn or(&mut self) -> Result<Expr<L::Matcher>, RuleError> {
         let mut expr = self.and()?;
         while *self.peek() == Token::Or {
             self.bump();
@@ -232,7 +257,7 @@ impl Parser<'_> {
         Ok(expr)
     }
 
-    fn and(&mut self) -> Result<Expr, RuleError> {
+    fn and(&mut self) -> Result<Expr<L::Matcher>, RuleError> {
         let mut expr = self.unary()?;
         while *self.peek() == Token::And {
             self.bump();
@@ -241,7 +266,7 @@ impl Parser<'_> {
         Ok(expr)
     }
 
-    fn unary(&mut self) -> Result<Expr, RuleError> {
+    fn unary(&mut self) -> Result<Expr<L::Matcher>, RuleError> {
         self.descend()?;
         let expr = match self.peek() {
             Token::Not => {
@@ -261,19 +286,24 @@ impl Parser<'_> {
         expr
     }
 
-    fn call(&mut self) -> Result<Expr, RuleError> {
+    fn call(&mut self) -> Result<Expr<L::Matcher>, RuleError> {
         let name_offset = self.offset();
         let Token::Name(name) = self.bump() else {
             unreachable!("call() is only entered on a name token")
         };
-        let kind = Kind::lookup(&name).ok_or_else(|| RuleError::UnknownMatcher {
-            column: column(self.src, name_offset),
-            suggestion: Kind::suggest(&name),
-            name: name.clone(),
-        })?;
+        self.matchers.check_name(&name, column(self.src, name_offset))?;
         self.expect(Token::Open, "'('")?;
-        let args = self.arguments()?;
-        self.matcher(kind, name_offset, &args)
+        let args: Vec<(String, usize)> = self
+            .arguments()?
+            .into_iter()
+            .map(|(value, offset)| (value, column(self.src, offset)))
+            .collect();
+        let call = Call {
+            name: &name,
+            column: column(self.src, name_offset),
+            args: &args,
+        };
+        self.matchers.build(&call).map(Expr::Matcher)
     }
 
     /// A call's string arguments with their offsets, up to and including its `)`; a trailing comma is
@@ -303,28 +333,53 @@ impl Parser<'_> {
         self.bump();
         Ok(args)
     }
+}
 
-    /// The matcher `kind` called (at `name_offset`) with `args`, checked for their number and values.
-    fn matcher(&self, kind: Kind, name_offset: usize, args: &[(String, usize)]) -> Result<Expr, RuleError> {
-        let (min, max, expected) = kind.arity();
-        if args.len() < min || args.len() > max {
-            return Err(RuleError::Arity {
-                column: column(self.src, name_offset),
-                matcher: kind.name(),
-                expected,
-                got: args.len(),
-            });
+/// The HTTP matchers.
+struct HttpMatchers;
+
+impl Matchers for HttpMatchers {
+    type Matcher = Matcher;
+
+    fn check_name(&self, name: &str, column: usize) -> Result<(), RuleError> {
+        match Kind::lookup(name) {
+            Some(_) => Ok(()),
+            None => Err(RuleError::UnknownMatcher {
+                column,
+                suggestion: Kind::suggest(name),
+                name: name.to_owned(),
+            }),
         }
-        let values: Vec<&str> = args.iter().map(|(value, _)| value.as_str()).collect();
-        Matcher::build(kind, &values)
-            .map(Expr::Matcher)
-            .map_err(|(index, reason)| RuleError::Argument {
-                column: column(self.src, args[index].1),
-                matcher: kind.name(),
-                index: index + 1,
-                reason,
-            })
     }
+
+    fn build(&self, call: &Call<'_>) -> Result<Matcher, RuleError> {
+        http_matcher(call)
+    }
+}
+
+/// An HTTP matcher from its call, checked for the number of its arguments and their values.
+fn http_matcher(call: &Call<'_>) -> Result<Matcher, RuleError> {
+    let kind = Kind::lookup(call.name).ok_or_else(|| RuleError::UnknownMatcher {
+        column: call.column,
+        suggestion: Kind::suggest(call.name),
+        name: call.name.to_owned(),
+    })?;
+    let (min, max, expected) = kind.arity();
+    if call.args.len() < min || call.args.len() > max {
+        return Err(RuleError::Arity {
+            column: call.column,
+            matcher: kind.name(),
+            expected,
+            got: call.args.len(),
+        });
+    }
+    let values: Vec<&str> = call.args.iter().map(|(value, _)| value.as_str()).collect();
+    Matcher::build(kind, &values).map_err(|(index, reason)| RuleError::Argument {
+        column: call.args[index].1,
+        matcher: kind.name(),
+        index: index + 1,
+        reason,
+    })
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@ mod middleware;
 mod references;
 mod router;
 mod service;
+mod tcp;
 mod tls;
 mod transport;
+mod udp;
 
 use std::collections::BTreeMap;
 
@@ -18,8 +20,10 @@ use serde::{Deserialize, Serialize};
 pub use middleware::*;
 pub use router::*;
 pub use service::*;
+pub use tcp::*;
 pub use tls::*;
 pub use transport::*;
+pub use udp::*;
 
 /// One provider's dynamic configuration, or the merged configuration of all providers.
 ///
@@ -36,12 +40,12 @@ pub use transport::*;
 pub struct DynamicConfig {
     /// HTTP routers, services, middlewares and servers transports.
     pub http: HttpConfig,
-    /// TCP routing: read so that it can be reported as not supported yet, never silently dropped.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tcp: Option<serde_json::Value>,
-    /// UDP routing: read so that it can be reported as not supported yet, never silently dropped.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub udp: Option<serde_json::Value>,
+    /// TCP routers, services, middlewares and servers transports.
+    #[serde(skip_serializing_if = "TcpConfig::is_empty")]
+    pub tcp: TcpConfig,
+    /// UDP routers and services.
+    #[serde(skip_serializing_if = "UdpConfig::is_empty")]
+    pub udp: UdpConfig,
     /// Certificates, TLS options and certificate stores.
     pub tls: TlsConfig,
 }

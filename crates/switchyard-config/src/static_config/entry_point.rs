@@ -42,9 +42,9 @@ pub struct EntryPoint {
     /// HTTP/3: read so files load; switchyard does not serve HTTP/3 yet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http3: Option<serde_json::Value>,
-    /// UDP sessions: read so files load; UDP routing is not provided yet.
+    /// UDP sessions, for an entrypoint whose address ends in `/udp`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub udp: Option<serde_json::Value>,
+    pub udp: Option<EntryPointUdp>,
     /// Which signals (access logs, metrics, traces) the entrypoint's requests produce, for routers
     /// without an `observability` section of their own. All on by default.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -140,6 +140,28 @@ fn host_ip(host: &str) -> Result<IpAddr, &'static str> {
         plain => plain
             .parse()
             .map_err(|_| "the host must be an IP address (host names are not resolved)"),
+    }
+}
+
+/// `udp` of an entrypoint.
+///
+/// ```
+/// use switchyard_config::{Duration, EntryPointUdp};
+///
+/// assert_eq!(EntryPointUdp::default().timeout, Duration::from_secs(3));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EntryPointUdp {
+    /// How long a session lives without a datagram either way. Default: 3 s.
+    pub timeout: Duration,
+}
+
+impl Default for EntryPointUdp {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(3),
+        }
     }
 }
 

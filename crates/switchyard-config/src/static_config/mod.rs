@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub use entry_point::{
     AddressError, EntryPoint, EntryPointAddress, EntryPointHttp, EntryPointHttp2, EntryPointTls, EntryPointTransport,
-    ForwardedHeaders, LifeCycle, ProxyProtocol, RedirectEntryPoint, Redirections, RespondingTimeouts,
+    EntryPointUdp, ForwardedHeaders, LifeCycle, ProxyProtocol, RedirectEntryPoint, Redirections, RespondingTimeouts,
 };
 pub use observability::{
     AccessLog, AccessLogFields, AccessLogFilters, AccessLogHeaders, Api, Log, Metrics, Otlp, Prometheus, Tracing,

@@ -78,13 +78,13 @@ traefik_kind! {
     TLSOption => "tlsoptions",
     /// `TLSStore`: a certificate store.
     TLSStore => "tlsstores",
-    /// `IngressRouteTCP`: watched to be reported (no TCP routing yet).
+    /// `IngressRouteTCP`: watched to be reported (not translated yet).
     IngressRouteTCP => "ingressroutetcps",
-    /// `IngressRouteUDP`: watched to be reported (no UDP routing yet).
+    /// `IngressRouteUDP`: watched to be reported (not translated yet).
     IngressRouteUDP => "ingressrouteudps",
-    /// `MiddlewareTCP`: watched to be reported (no TCP routing yet).
+    /// `MiddlewareTCP`: watched to be reported (not translated yet).
     MiddlewareTCP => "middlewaretcps",
-    /// `ServersTransportTCP`: watched to be reported (no TCP routing yet).
+    /// `ServersTransportTCP`: watched to be reported (not translated yet).
     ServersTransportTCP => "serverstransporttcps",
 }
 

@@ -23,8 +23,8 @@ impl Findings<'_> {
     ) {
         let Some(element) = section.get_mut(name) else { return };
         let key_path = match field {
-            "" => format!("http.{kind}.{name}"),
-            field => format!("http.{kind}.{name}.{field}"),
+            "" => format!("{kind}.{name}"),
+            field => format!("{kind}.{name}.{field}"),
         };
         let (provider, origin) = (element.provider.clone(), element.origin.clone());
         let error = ConfigError {
@@ -42,11 +42,18 @@ impl Findings<'_> {
     }
 
     pub(crate) fn service(&mut self, name: &str, field: &str, problem: Problem, fatal: bool) {
-        Self::record(&mut self.report.services, "services", name, field, problem, fatal);
+        Self::record(&mut self.report.services, "http.services", name, field, problem, fatal);
     }
 
     pub(crate) fn middleware(&mut self, name: &str, field: &str, problem: Problem) {
-        Self::record(&mut self.report.middlewares, "middlewares", name, field, problem, true);
+        Self::record(
+            &mut self.report.middlewares,
+            "http.middlewares",
+            name,
+            field,
+            problem,
+            true,
+        );
     }
 
     /// A servers transport's own problem, among the general ones (the report has no section for
@@ -73,7 +80,41 @@ impl Findings<'_> {
     }
 
     pub(crate) fn router(&mut self, name: &str, field: &str, problem: Problem, fatal: bool) {
-        Self::record(&mut self.report.routers, "routers", name, field, problem, fatal);
+        Self::record(&mut self.report.routers, "http.routers", name, field, problem, fatal);
+    }
+
+    /// A TCP router's problem.
+    pub(crate) fn tcp_router(&mut self, name: &str, field: &str, problem: Problem, fatal: bool) {
+        Self::record(&mut self.report.tcp.routers, "tcp.routers", name, field, problem, fatal);
+    }
+
+    /// A TCP service's problem.
+    pub(crate) fn tcp_service(&mut self, name: &str, field: &str, problem: Problem, fatal: bool) {
+        Self::record(
+            &mut self.report.tcp.services,
+            "tcp.services",
+            name,
+            field,
+            problem,
+            fatal,
+        );
+    }
+
+    /// A UDP router's problem.
+    pub(crate) fn udp_router(&mut self, name: &str, field: &str, problem: Problem, fatal: bool) {
+        Self::record(&mut self.report.udp.routers, "udp.routers", name, field, problem, fatal);
+    }
+
+    /// A UDP service's problem, which keeps it from serving.
+    pub(crate) fn udp_service(&mut self, name: &str, field: &str, problem: Problem) {
+        Self::record(
+            &mut self.report.udp.services,
+            "udp.services",
+            name,
+            field,
+            problem,
+            true,
+        );
     }
 
     /// A problem outside routers, services and middlewares (`tls.certificates[2]`).

@@ -6,7 +6,9 @@
 //!    ([`parents`]);
 //! 2. middlewares, chains after their members ([`middlewares`]);
 //! 3. TLS certificates and options per server name ([`tls`], with the `tls` feature);
-//! 4. route tables and targets per entrypoint ([`routes`]).
+//! 4. route tables and targets per entrypoint ([`routes`]);
+//! 5. TCP services, middlewares and routes per entrypoint ([`tcp`]);
+//! 6. UDP services and the router of each UDP entrypoint ([`udp`]).
 //!
 //! What cannot be compiled is recorded in the snapshot's report ([`findings`]) and left out; the rest
 //! goes live.
@@ -16,9 +18,11 @@ mod findings;
 mod middlewares;
 mod parents;
 mod routes;
+mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
 mod transports;
+mod udp;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -69,6 +73,8 @@ pub(crate) struct Compiler {
     balancers: Balancers,
     parents: Parents,
     middlewares: Middlewares,
+    /// What TCP compilation keeps between snapshots.
+    tcp: tcp::TcpState,
     /// The gateway's own services besides the API and `noop@internal` (`prometheus@internal`).
     internal: HashMap<String, switchyard_middleware::HttpService>,
     /// The last TLS state, whose certificates serve on when their files are caught half-written.
@@ -103,6 +109,7 @@ impl Compiler {
             balancers: Balancers::default().with_custom(options.balancers),
             parents: Parents::default(),
             middlewares: Middlewares::new(options.plugins),
+            tcp: tcp::TcpState::default(),
             internal: options.internal,
             #[cfg(feature = "tls")]
             server_tls: None,
@@ -133,10 +140,20 @@ impl Compiler {
             tls_options: &tls_options,
         };
         let (tables, targets) = routes::build(&sources, &mut findings);
+        let tcp_sources = tcp::TcpSources {
+            published: &published,
+            entry_points: &self.entry_points,
+            #[cfg(feature = "tls")]
+            tls: &tls,
+        };
+        let tcp = tcp::build(&tcp_sources, &mut self.tcp, &mut findings);
+        let udp = udp::build(&published, &self.entry_points, &mut findings);
         Snapshot {
+            udp,
             generation: published.generation,
             tables,
             targets,
+            tcp,
             balancers: balancers_of(&nodes),
             report,
             entry_points: Arc::clone(&self.entry_points),

@@ -186,8 +186,11 @@ struct ServedBy<'a> {
 }
 
 impl ServedBy<'_> {
-    /// Sorts a new connection out (TLS or plain, HTTP/2 or HTTP/1.1) and serves it.
+    /// Sorts a new connection out (a TCP router's, else TLS or plain, HTTP/2 or HTTP/1.1) and serves it.
     async fn accept(self, stream: TcpStream, context: Arc<EntryPointContext>, client: SocketAddr) {
+        let Some(stream) = crate::tcp::route(stream, &context, client, self.header_timeout).await else {
+            return;
+        };
         #[cfg(feature = "tls")]
         match tls::starts_handshake(&stream, self.header_timeout).await {
             Some(true) => {

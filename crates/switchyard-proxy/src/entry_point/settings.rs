@@ -34,12 +34,6 @@ pub enum EntryPointError {
         /// The parse error.
         source: AddressError,
     },
-    /// A UDP entrypoint: switchyard does not route UDP.
-    #[error("entryPoints.{name}.address: UDP entrypoints are not supported")]
-    Udp {
-        /// The entrypoint.
-        name: String,
-    },
     /// The socket could not be bound.
     #[error("entryPoints.{name}: cannot listen on {address}: {source}")]
     Bind {
@@ -94,6 +88,16 @@ pub(crate) struct EntryPointSettings {
     pub(crate) underscores: UnderscoreHeaders,
     /// The encoded characters `http.encodedCharacters` does not allow (all of them by default).
     pub(crate) denied_encoded: EncodedSet,
+    /// For a UDP entrypoint (`address` ending in `/udp`): how long a session lives without datagrams.
+    pub(crate) udp: Option<Duration>,
+}
+
+/// `udp.timeout`, 3 s when unset or not positive, as in Traefik.
+fn udp_timeout(config: &EntryPoint) -> Duration {
+    let default = switchyard_config::EntryPointUdp::default().timeout;
+    positive(config.udp.unwrap_or_default().timeout)
+        .or_else(|| default.to_std())
+        .unwrap_or(Duration::from_secs(3))
 }
 
 fn positive(d: switchyard_config::Duration) -> Option<Duration> {
@@ -147,11 +151,10 @@ impl EntryPointSettings {
             name: name.to_owned(),
             source,
         })?;
-        if address.is_udp() {
-            return Err(EntryPointError::Udp { name: name.to_owned() });
-        }
+        let udp = address.is_udp().then(|| udp_timeout(config));
         let transport = &config.transport;
         Ok(Self {
+            udp,
             address: address.socket_addr(),
             reuse_port: config.reuse_port,
             accept_grace: positive(transport.life_cycle.request_accept_grace_timeout).unwrap_or_default(),

@@ -21,6 +21,7 @@ use crate::balancing::{Balancer, BalancerFactory, ServerSet};
 use crate::compile::{API_SERVICE, Compiler, CompilerOptions, EntryPointDefaults, NOOP_SERVICE};
 use crate::entry_point::{EntryPointError, EntryPointServer};
 use crate::snapshot::{EntryPointInfo, Snapshot, SnapshotHandle};
+use crate::udp::UdpEntryPoint;
 use crate::upstream::TransportSettings;
 use entry_points::{Planned, system_hostname};
 pub use observe::PROMETHEUS_SERVICE;
@@ -240,10 +241,16 @@ impl Gateway {
         let stopped = CancellationToken::new();
         let observer = Observer::from_static(&self.static_config)?;
         let (contexts, servers) = self.bind(&planned, &handle, &stopped, observer.as_ref())?;
-        let addresses: Vec<(String, SocketAddr)> = servers
+        let udp_servers = bind_udp(&planned, &handle)?;
+        let mut addresses: Vec<(String, SocketAddr)> = servers
             .iter()
             .filter_map(|s| Some((contexts[s.context().index].0.clone(), s.local_addr().ok()?)))
             .collect();
+        addresses.extend(
+            udp_servers
+                .iter()
+                .filter_map(|(name, s)| Some((name.clone(), s.local_addr().ok()?))),
+        );
         let infos = entry_point_infos(&planned, &addresses);
         handle.store(Arc::new(Snapshot::empty(Arc::clone(&infos))));
         let internal = observe::internal_services(observer.as_ref(), &handle);
@@ -259,10 +266,15 @@ impl Gateway {
                 observer: observer.clone(),
             },
         ));
-        let entry_point_tasks = servers
+        let mut entry_point_tasks: Vec<_> = servers
             .into_iter()
             .map(|s| tokio::spawn(s.run(stopped.clone())))
             .collect();
+        entry_point_tasks.extend(
+            udp_servers
+                .into_iter()
+                .map(|(_, s)| tokio::spawn(s.run(stopped.clone()))),
+        );
         Ok(RunningGateway {
             addresses,
             contexts,
@@ -288,7 +300,7 @@ impl Gateway {
         let mut servers = Vec::new();
         for (index, plan) in planned.iter().enumerate() {
             let context = plan.context(index, handle, self.layers_of(&plan.name), stopped, observer);
-            if plan.listens {
+            if plan.listens && plan.settings.udp.is_none() {
                 servers.push(EntryPointServer::bind(
                     &plan.name,
                     plan.settings.clone(),
@@ -367,12 +379,33 @@ impl Gateway {
     }
 }
 
+/// Binds every UDP entrypoint that listens.
+fn bind_udp(planned: &[Planned], handle: &SnapshotHandle) -> Result<Vec<(String, UdpEntryPoint)>, EntryPointError> {
+    let mut bound = Vec::new();
+    for (index, plan) in planned.iter().enumerate() {
+        let Some(timeout) = plan.settings.udp.filter(|_| plan.listens) else {
+            continue;
+        };
+        let address = plan.settings.address;
+        let server = UdpEntryPoint::bind(&plan.name, index, address, timeout, handle.clone()).map_err(|source| {
+            EntryPointError::Bind {
+                name: plan.name.clone(),
+                address,
+                source,
+            }
+        })?;
+        bound.push((plan.name.clone(), server));
+    }
+    Ok(bound)
+}
+
 /// The entrypoints as the internal API describes them: bound addresses, with port 0 resolved.
 fn entry_point_infos(planned: &[Planned], addresses: &[(String, SocketAddr)]) -> Arc<[EntryPointInfo]> {
     planned
         .iter()
         .map(|plan| EntryPointInfo {
             name: plan.name.clone(),
+            udp: plan.settings.udp.is_some(),
             address: addresses
                 .iter()
                 .find(|(n, _)| *n == plan.name)
