@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use http::header::{CONNECTION, HOST, TE, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, FORWARDED, HOST, TE, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use switchyard_config::ForwardedHeaders;
 
@@ -141,8 +141,11 @@ pub(crate) fn set_forwarded(
     }
 }
 
-/// Drops the headers only a trusted peer may set (`X-Forwarded-*`, `X-Real-Ip`, ...).
+/// Drops the headers only a trusted peer may set (`X-Forwarded-*`, `X-Real-Ip`, ...), and RFC 7239's
+/// `Forwarded`, which Traefik's entrypoint lets through: a backend that reads it would take the
+/// client's word for its address, scheme and host.
 fn drop_managed(headers: &mut HeaderMap) {
+    headers.remove(FORWARDED);
     if headers.keys().any(is_managed_header) {
         let managed: Vec<HeaderName> = headers.keys().filter(|n| is_managed_header(n)).cloned().collect();
         for name in managed {
