@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use http::header::{CONNECTION, FORWARDED, HOST, TE, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, CONTENT_LENGTH, FORWARDED, HOST, TE, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use switchyard_config::ForwardedHeaders;
 
@@ -259,6 +259,12 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderV
         headers.remove(name);
     }
     let te_trailers = headers.get_all(TE).iter().any(|v| has_token(v, "trailers"));
+    if headers.contains_key(TRANSFER_ENCODING) {
+        // hyper read the body by its transfer coding and keeps a Content-Length sent beside it, which
+        // would frame that body anew for the next hop: cut to its length, a complete-looking lie
+        // (RFC 9112 §6.3 has an intermediary drop it).
+        headers.remove(CONTENT_LENGTH);
+    }
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
