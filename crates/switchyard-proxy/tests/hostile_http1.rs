@@ -10,7 +10,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Backend, TestGateway, parse_raw, route};
+use support::{Backend, TestGateway, parse_raw, raw_exchange, route};
+use switchyard_config::{PassiveHealthCheck, ServiceKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -274,4 +275,23 @@ async fn bare_lf_line_ends_are_read_as_line_ends_and_forwarded_as_crlf() {
     let seen = backend.last();
     assert_eq!(seen.headers["x-a"], "1");
     assert_eq!(paths(&backend), ["/echo"]);
+}
+
+#[tokio::test]
+async fn a_broken_chunked_body_does_not_bench_the_server() {
+    let backend = Backend::start("b").await;
+    let mut config = route("PathPrefix(`/`)", &[backend.url()]);
+    if let ServiceKind::LoadBalancer(lb) = &mut config.http.services.get_mut("s").unwrap().kind {
+        lb.passive_health_check = Some(PassiveHealthCheck {
+            failure_window: switchyard_config::Duration::from_secs(60),
+            max_failed_attempts: 1,
+        });
+    }
+    let gateway = TestGateway::start(config).await;
+    let broken = post("Transfer-Encoding: chunked\r\n", "0x5\r\nhello\r\n0\r\n\r\n");
+    assert_eq!(exchange(gateway.addr, broken.as_bytes()).await.statuses(), [400]);
+    // Had the client's fault counted against the only server, the service would answer 503 now.
+    let sound = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let response = raw_exchange(gateway.addr, sound.as_bytes()).await;
+    assert_eq!((response.status, response.body.as_slice()), (200, &b"b"[..]));
 }
