@@ -106,7 +106,7 @@ async fn gateway(backend: SocketAddr) -> TestGateway {
     let mut config = route("PathPrefix(`/`)", &[format!("http://{backend}")]);
     let transport = ServersTransport {
         forwarding_timeouts: Some(ForwardingTimeouts {
-            response_header_timeout: switchyard_config::Duration::from_millis(300),
+            response_header_timeout: switchyard_config::Duration::from(HEADER_TIMEOUT),
             ..ForwardingTimeouts::default()
         }),
         ..ServersTransport::default()
