@@ -79,8 +79,17 @@ impl UnderscoreHeaders {
     }
 
     /// Applies the strategy; `Err` when the request must be refused.
+    ///
+    /// `keep` still drops `transfer_encoding` and `content_length`: hyper framed the request without
+    /// them, and a backend that reads `_` as `-` would frame it by them, finding in the body a request
+    /// of the client's making on a pooled connection other clients share.
     pub(crate) fn apply(self, headers: &mut HeaderMap) -> Result<(), ()> {
-        if self == Self::Keep || !headers.keys().any(|name| name.as_str().contains('_')) {
+        if !headers.keys().any(|name| name.as_str().contains('_')) {
+            return Ok(());
+        }
+        if self == Self::Keep {
+            headers.remove("transfer_encoding");
+            headers.remove("content_length");
             return Ok(());
         }
         if self == Self::Reject {
@@ -174,6 +183,11 @@ mod tests {
         assert!(UnderscoreHeaders::Delete.apply(&mut deleted).is_ok());
         assert_eq!(deleted.keys().collect::<Vec<_>>(), ["x-real"]);
         assert!(UnderscoreHeaders::Reject.apply(&mut headers()).is_err());
+        let mut framing = headers();
+        framing.insert("transfer_encoding", "chunked".parse().unwrap());
+        framing.insert("content_length", "5".parse().unwrap());
+        assert!(UnderscoreHeaders::Keep.apply(&mut framing).is_ok());
+        assert_eq!(framing.keys().collect::<Vec<_>>(), ["x_forwarded_for", "x-real"]);
         assert_eq!(UnderscoreHeaders::parse("sideways"), None);
     }
 

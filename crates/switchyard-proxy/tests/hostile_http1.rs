@@ -295,3 +295,33 @@ async fn a_broken_chunked_body_does_not_bench_the_server() {
     let response = raw_exchange(gateway.addr, sound.as_bytes()).await;
     assert_eq!((response.status, response.body.as_slice()), (200, &b"b"[..]));
 }
+
+#[tokio::test]
+async fn framing_headers_spelled_with_underscores_never_reach_the_backend() {
+    // Under the default `underscoreHeadersStrategy: keep`, other underscore headers pass.
+    let (backend, gateway) = gateway().await;
+    let hidden = format!("0\r\n\r\n{SMUGGLED}");
+    let request = post(
+        &format!(
+            "Content-Length: {}\r\nTransfer_Encoding: chunked\r\nX_Kept: 1\r\nConnection: close\r\n",
+            hidden.len()
+        ),
+        &hidden,
+    );
+    let answer = exchange(gateway.addr, request.as_bytes()).await;
+    assert_eq!(answer.statuses(), [200], "{}", answer.text());
+    let request = post(
+        "Transfer-Encoding: chunked\r\nContent_Length: 1\r\nConnection: close\r\n",
+        "5\r\nhello\r\n0\r\n\r\n",
+    );
+    let answer = exchange(gateway.addr, request.as_bytes()).await;
+    assert_eq!(answer.statuses(), [200], "{}", answer.text());
+    let seen = backend.seen();
+    assert_eq!(paths(&backend), ["/echo", "/echo"]);
+    for head in &seen {
+        assert!(!head.headers.contains_key("transfer_encoding"), "{:?}", head.headers);
+        assert!(!head.headers.contains_key("content_length"), "{:?}", head.headers);
+    }
+    assert_eq!(seen[0].headers["x_kept"], "1");
+    assert_eq!(seen[0].headers["content-length"], hidden.len().to_string().as_str());
+}
