@@ -124,6 +124,10 @@ async fn serve_stream(
 }
 
 /// What happened first while a stream's request was handled.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "short-lived on the stack; boxing would allocate once per request"
+)]
 enum Handling {
     Done(Response<ResponseBody>),
     Interim,

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use http::header::{CONNECTION, HOST, TE, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, CONTENT_LENGTH, FORWARDED, HOST, TE, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use switchyard_config::ForwardedHeaders;
 
@@ -141,9 +141,13 @@ pub(crate) fn set_forwarded(
     }
 }
 
-/// Drops the headers only a trusted peer may set (`X-Forwarded-*`, `X-Real-Ip`, ...).
+/// Drops the headers only a trusted peer may set (`X-Forwarded-*`, `X-Real-Ip`, ...), and RFC 7239's
+/// `Forwarded`, which Traefik's entrypoint lets through: a backend that reads it would take the
+/// client's word for its address, scheme and host.
 fn drop_managed(headers: &mut HeaderMap) {
-    if headers.keys().any(is_managed_header) {
+    // Looked for in the pass over the names that runs anyway: a `remove` that misses costs 11-17 ns.
+    if headers.keys().any(|n| *n == FORWARDED || is_managed_header(n)) {
+        headers.remove(FORWARDED);
         let managed: Vec<HeaderName> = headers.keys().filter(|n| is_managed_header(n)).cloned().collect();
         for name in managed {
             headers.remove(name);
@@ -256,6 +260,12 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderV
         headers.remove(name);
     }
     let te_trailers = headers.get_all(TE).iter().any(|v| has_token(v, "trailers"));
+    if headers.contains_key(TRANSFER_ENCODING) {
+        // hyper read the body by its transfer coding and keeps a Content-Length sent beside it, which
+        // would frame that body anew for the next hop: cut to its length, a complete-looking lie
+        // (RFC 9112 §6.3 has an intermediary drop it).
+        headers.remove(CONTENT_LENGTH);
+    }
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }

@@ -161,6 +161,8 @@ impl BalancedService {
         if let Some(passive) = &self.passive {
             match &outcome {
                 Ok(response) if response.status().as_u16() < 500 => passive.succeeded(&server.stats),
+                // The client's own fault (its body failed to stream) tells nothing of the server.
+                Err(cause) if cause.status().is_client_error() => {}
                 _ => passive.failed(&Watched::new(
                     Arc::clone(&self.name),
                     &server.url,

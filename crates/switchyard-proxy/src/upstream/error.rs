@@ -59,6 +59,18 @@ pub(crate) enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// The error of an exchange hyper gave up on. When the request body failed to stream (a client
+    /// that sent a malformed chunked body, or left mid-upload), the client is at fault, not the
+    /// backend: 400, never retried, and no mark against the server. hyper reports that as a user
+    /// error carrying the body's error; its other user errors carry no cause.
+    pub(crate) fn exchange(error: hyper::Error) -> Self {
+        if error.is_user() && std::error::Error::source(&error).is_some() {
+            Self::RequestBody(Box::new(error))
+        } else {
+            Self::Request(error)
+        }
+    }
+
     /// The status the client receives: 504 for timeouts, 503 without a server, 413 for a body too
     /// large to replay, 400 for an unreadable request body, 502 otherwise.
     pub(crate) fn status(&self) -> StatusCode {

@@ -180,7 +180,7 @@ impl Pool {
                         req = head;
                         replayed = true;
                     }
-                    _ => return Err(UpstreamError::Request(failed.into_error())),
+                    _ => return Err(UpstreamError::exchange(failed.into_error())),
                 },
             }
         }
@@ -228,7 +228,7 @@ impl Pool {
                 .map_err(|_| UpstreamError::ResponseTimeout(limit))?,
             None => sent.await,
         }
-        .map_err(UpstreamError::Request)?;
+        .map_err(UpstreamError::exchange)?;
         Ok(response.map(|body| ResponseBody::upstream(body, None)))
     }
 
