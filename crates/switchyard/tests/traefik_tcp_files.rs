@@ -97,10 +97,10 @@ tcp:
 
     let snapshot = gateway.snapshot();
     let service = &snapshot.report().tcp.services["db@file"];
-    let unsupported = &service.errors[0];
-    assert_eq!(unsupported.key_path, "tcp.services.db@file.loadBalancer.healthCheck");
+    let invalid = &service.errors[0];
     assert_eq!(
-        unsupported.origin.as_deref(),
-        Some(dynamic.display().to_string().as_str())
+        invalid.key_path,
+        "tcp.services.db@file.loadBalancer.healthCheck.timeout"
     );
+    assert_eq!(invalid.origin.as_deref(), Some(dynamic.display().to_string().as_str()));
 }
