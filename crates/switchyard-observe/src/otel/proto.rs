@@ -268,6 +268,7 @@ pub(super) fn frame_export_request(resource: &[u8], scope: &[u8], buf: &mut [u8]
 }
 
 /// [`frame_export_request`]'s request, as the bytes to send.
+#[cfg_attr(not(feature = "metrics"), expect(dead_code, reason = "metrics.otlp's"))]
 pub(super) fn export_request(resource: &[u8], scope: &[u8], mut buf: Vec<u8>, room: usize) -> bytes::Bytes {
     let start = frame_export_request(resource, scope, &mut buf, room);
     bytes::Bytes::from(buf).slice(start..)
