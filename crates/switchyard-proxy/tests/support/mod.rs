@@ -20,6 +20,9 @@ use switchyard_config::{
 use switchyard_proxy::{Gateway, RunningGateway};
 use tokio::net::TcpListener;
 
+#[cfg(feature = "tls")]
+pub mod any_server;
+
 /// Bodies of test requests and backend responses; errors pass through (a client that leaves mid-upload
 /// ends the echo's body with an error, which must not panic the backend).
 pub type TestBody = BoxBody<Bytes, switchyard_proxy::BoxError>;
