@@ -173,24 +173,22 @@ impl Queue {
         }
     }
 
-    /// Takes every queued span, leaving the spare buffer (or a new one) to the next batch.
-    fn take(&self) -> Batch {
+    /// Takes every queued span (`None` when none are), leaving the spare buffer (or a new one) to
+    /// the next batch.
+    fn take(&self) -> Option<Batch> {
         let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
         if batch.count == 0 {
-            return Batch::new(self.room, Vec::new());
+            return None;
         }
         let spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner).take();
         let next = spare.unwrap_or_else(|| Vec::with_capacity(batch.spans.capacity().min(BATCH * 1024)));
-        std::mem::replace(&mut *batch, Batch::new(self.room, next))
+        Some(std::mem::replace(&mut *batch, Batch::new(self.room, next)))
     }
 
     /// Takes every queued span as an export request, and how many spans it carries (`None` when
     /// none are queued). The request's buffer comes back to the queue once sent.
     fn take_request(&self) -> Option<(Bytes, usize)> {
-        let mut batch = self.take();
-        if batch.count == 0 {
-            return None;
-        }
+        let mut batch = self.take()?;
         let envelope = &self.envelope;
         let start = proto::frame_export_request(&envelope.resource, &envelope.scope, &mut batch.spans, self.room);
         let sending = Sending {
