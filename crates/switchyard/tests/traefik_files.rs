@@ -65,6 +65,7 @@ async fn traefik_static_and_dynamic_files_route_and_reload() {
     gateway.shutdown().await;
 }
 
+#[cfg(feature = "kubernetes")]
 #[test]
 fn the_kubernetes_crd_provider_is_built_from_the_static_configuration() {
     let yaml = "providers:\n  kubernetesCRD:\n    endpoint: http://127.0.0.1:9\n    allowCrossNamespace: true\n";
