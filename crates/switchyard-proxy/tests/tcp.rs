@@ -156,6 +156,15 @@ fn tcp_router(config: &mut DynamicConfig, name: &str, rule: &str, tls: Option<Tc
         .insert(name.to_owned(), TcpService::with_addresses(addresses));
 }
 
+/// Adds the HTTP `router` named `name`, to a service of the same name at `url`.
+fn http_router(config: &mut DynamicConfig, name: &str, router: Router, url: String) {
+    config.http.routers.insert(name.to_owned(), router);
+    config
+        .http
+        .services
+        .insert(name.to_owned(), Service::from(LoadBalancer::with_urls([url])));
+}
+
 async fn wait_for_tcp_routes(gateway: &TestGateway, plain: usize, tls: usize) {
     let ready = gateway
         .gateway
@@ -224,19 +233,8 @@ async fn termination_and_passthrough_share_a_port_with_http_routers() {
     );
     let mut https = Router::new("Host(`web.example`)", "web");
     https.tls = Some(RouterTls::default());
-    config.http.routers.insert("web".into(), https);
-    config
-        .http
-        .services
-        .insert("web".into(), Service::from(LoadBalancer::with_urls([web.url()])));
-    config
-        .http
-        .routers
-        .insert("site".into(), Router::new("PathPrefix(`/`)", "site"));
-    config
-        .http
-        .services
-        .insert("site".into(), Service::from(LoadBalancer::with_urls([site.url()])));
+    http_router(&mut config, "web", https, web.url());
+    http_router(&mut config, "site", Router::new("PathPrefix(`/`)", "site"), site.url());
     let gateway = TestGateway::start(config).await;
     wait_for_tcp_routes(&gateway, 0, 2).await;
 
@@ -300,14 +298,7 @@ async fn server_first_protocols_reach_a_catch_all_router_at_once() {
     let mut config = DynamicConfig::default();
     tcp_router(&mut config, "db", "HostSNI(`*`)", None, &[db]);
     // Plain HTTP routers stay behind a plain catch-all TCP router, as in Traefik.
-    config
-        .http
-        .routers
-        .insert("site".into(), Router::new("PathPrefix(`/`)", "site"));
-    config
-        .http
-        .services
-        .insert("site".into(), Service::from(LoadBalancer::with_urls([site.url()])));
+    http_router(&mut config, "site", Router::new("PathPrefix(`/`)", "site"), site.url());
     let gateway = TestGateway::start(config).await;
     wait_for_tcp_routes(&gateway, 1, 0).await;
     let started = std::time::Instant::now();
@@ -452,14 +443,8 @@ async fn proxy_protocol_headers_are_read_by_the_backend_entrypoint() {
         .insert("tcp".into(), EntryPoint::new("127.0.0.1:0"));
     let http = Backend::start("http").await;
     let mut config = DynamicConfig::default();
-    config.http.routers.insert(
-        "r".into(),
-        Router::new("PathPrefix(`/`)", "s").with_entry_points(["web"]),
-    );
-    config
-        .http
-        .services
-        .insert("s".into(), Service::from(LoadBalancer::with_urls([http.url()])));
+    let router = Router::new("PathPrefix(`/`)", "s").with_entry_points(["web"]);
+    http_router(&mut config, "s", router, http.url());
     let gateway = TestGateway::start_with(static_config, config).await;
     let tcp_addr = gateway.gateway.local_addr("tcp").unwrap();
     let web = gateway.addr.to_string();
