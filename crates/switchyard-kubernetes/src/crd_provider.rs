@@ -20,7 +20,7 @@ use crate::mirror::Slim;
 use crate::options::CrdOptions;
 use crate::publish::PublishLoop;
 use crate::translate::crd::{CrdView, PROVIDER, translate};
-use crate::translate::{ClusterView, Key, object_key};
+use crate::translate::{ClusterView, object_key};
 use crate::watch::{SharedMirror, Watches, lock, watched_namespaces};
 
 /// Traefik's `providers.kubernetesCRD`: the `traefik.io/v1alpha1` resources as routers, services,
@@ -85,10 +85,6 @@ fn objects<K: Slim>(mirrors: &[SharedMirror<K>]) -> Vec<Arc<K>> {
         .collect()
 }
 
-fn keys<K: Slim>(kind: &'static str, mirrors: &[SharedMirror<K>]) -> Vec<(&'static str, Key)> {
-    objects(mirrors).iter().map(|o| (kind, object_key(o.meta()))).collect()
-}
-
 impl Mirrors {
     fn listed(&self) -> bool {
         listed(&self.ingress_routes)
@@ -109,7 +105,6 @@ impl Mirrors {
 
     fn view(&self) -> CrdView {
         let core = self.core_view();
-        let unsupported = self.unsupported();
         CrdView {
             core,
             secrets: objects(&self.secrets)
@@ -122,7 +117,10 @@ impl Mirrors {
             servers_transports: objects(&self.servers_transports),
             tls_options: objects(&self.tls_options),
             tls_stores: objects(&self.tls_stores),
-            unsupported,
+            ingress_route_tcps: objects(&self.routes_tcp),
+            ingress_route_udps: objects(&self.routes_udp),
+            middleware_tcps: objects(&self.middlewares_tcp),
+            servers_transport_tcps: objects(&self.transports_tcp),
         }
     }
 
@@ -137,15 +135,6 @@ impl Mirrors {
         }
         core.nodes = objects(&self.nodes);
         core
-    }
-
-    /// The TCP and UDP resources, reported as not supported yet.
-    fn unsupported(&self) -> Vec<(&'static str, Key)> {
-        let mut unsupported = keys("IngressRouteTCP", &self.routes_tcp);
-        unsupported.extend(keys("IngressRouteUDP", &self.routes_udp));
-        unsupported.extend(keys("MiddlewareTCP", &self.middlewares_tcp));
-        unsupported.extend(keys("ServersTransportTCP", &self.transports_tcp));
-        unsupported
     }
 }
 

@@ -195,14 +195,6 @@ pub enum TranslateError {
         /// Which rule refuses it.
         reason: String,
     },
-    /// A resource kind the provider watches but does not translate yet (TCP and UDP).
-    #[error(
-        "{kind} is not supported yet (the kubernetesCRD provider does not translate TCP and UDP kinds yet; the file provider routes them); the object is ignored"
-    )]
-    UnsupportedKind {
-        /// The kind.
-        kind: String,
-    },
     /// The published Service for the Ingress status cannot give an address.
     #[error("cannot publish an address from Service `{service}`: {reason}")]
     PublishedService {

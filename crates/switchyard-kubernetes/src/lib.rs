@@ -100,8 +100,17 @@
 //! - **ServersTransport** (CAs from `rootCAsSecrets` or `rootCAs[].secret`, client certificates from
 //!   `certificatesSecrets`, timeouts, pools), **TLSOption** (`clientAuth.secretNames`), **TLSStore**
 //!   (`defaultCertificate` and `certificates` from Secrets).
-//! - **IngressRouteTCP, IngressRouteUDP, MiddlewareTCP, ServersTransportTCP** are watched and each
-//!   object is reported as unsupported until TCP and UDP routing exist.
+//! - **IngressRouteTCP**: `entryPoints`, `routes[]` (`match` in the TCP rule language, `priority`,
+//!   `syntax`, `middlewares` naming MiddlewareTCPs, `services[]`) and `tls` (`passthrough`, else
+//!   termination with `secretName`; `options`, `store`, `certResolver`, `domains`). A service names a
+//!   Service (`port`, `weight`, `tls` to the pods, `proxyProtocol`, `terminationDelay`,
+//!   `serversTransport` naming a ServersTransportTCP, `nativeLB`, `nodePortLB`); several make a weighted
+//!   service.
+//! - **IngressRouteUDP**: `entryPoints` and `routes[].services[]` (`port`, `weight`, `nativeLB`,
+//!   `nodePortLB`).
+//! - **MiddlewareTCP** (`ipAllowList`, `ipWhiteList`, `inFlightConn`) and **ServersTransportTCP**
+//!   (`dialTimeout`, `dialKeepAlive`, `terminationDelay`, `proxyProtocol`, and `tls` with CAs and client
+//!   certificates from Secrets as for ServersTransports).
 //! - **Safety**: references to other namespaces are refused (reported with their key path, the route
 //!   or object left out) unless `allowCrossNamespace`; `name@kubernetescrd` references need it too;
 //!   `crossProviderNamespaces` limits which namespaces may name other providers' elements;

@@ -13,62 +13,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{Empty, Full};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde_json::json;
+use support::tls::{Ca, Issued, chain_and_key, provider};
 use support::{Cluster, Pods, ready, secret, service, slice, traefik, within};
-
-/// A certificate authority issuing certificates for tests.
-struct Ca {
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-    pem: String,
-    roots: rustls::RootCertStore,
-}
-
-/// A certificate and key as PEM, and the leaf as DER.
-struct Issued {
-    cert: String,
-    key: String,
-    der: Vec<u8>,
-}
-
-impl Ca {
-    fn new() -> Self {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let cert = params.self_signed(&key).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from(cert.der().to_vec())).unwrap();
-        Self {
-            issuer: rcgen::Issuer::new(params, key),
-            pem: cert.pem(),
-            roots,
-        }
-    }
-
-    fn issue(&self, names: &[&str]) -> Issued {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let params = rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        Issued {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-            der: cert.der().to_vec(),
-        }
-    }
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn chain_and_key(issued: &Issued) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-    use rustls::pki_types::pem::PemObject;
-    let chain = CertificateDer::pem_slice_iter(issued.cert.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    (chain, PrivateKeyDer::from_pem_slice(issued.key.as_bytes()).unwrap())
-}
 
 /// One GET over a fresh TLS connection for `host` (SNI), trusting `roots`, with a client certificate
 /// if given: the leaf the gateway served and the status.

@@ -420,7 +420,7 @@ async fn broken_objects_are_reported_by_name_and_key_while_the_rest_serves() {
         "IngressRoute default/bad-port: `spec.routes[0].services[0]`: Service `good`: has no port grpc",
         "Middleware default/typo: unknown key `spec.headers.customRequestHeaderz` ignored",
         "Middleware default/two: `spec`: a Middleware has exactly one type",
-        "IngressRouteTCP default/db: IngressRouteTCP is not supported yet",
+        "IngressRouteTCP default/db: `spec.routes[0].services`: a route needs at least one service",
     ])
     .await;
     for host in [

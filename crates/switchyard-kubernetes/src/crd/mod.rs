@@ -31,9 +31,8 @@ macro_rules! traefik_kind {
         pub(crate) struct $kind {
             /// The object's metadata.
             pub(crate) metadata: ObjectMeta,
-            /// The spec, read at translation (the TCP and UDP kinds are only reported).
+            /// The spec, read at translation.
             #[serde(default)]
-            #[allow(dead_code, reason = "the TCP and UDP kinds are reported without being read")]
             pub(crate) spec: serde_json::Value,
         }
 
@@ -78,13 +77,13 @@ traefik_kind! {
     TLSOption => "tlsoptions",
     /// `TLSStore`: a certificate store.
     TLSStore => "tlsstores",
-    /// `IngressRouteTCP`: watched to be reported (not translated yet).
+    /// `IngressRouteTCP`: TCP routes (by SNI, client IP or ALPN), TLS passthrough or termination.
     IngressRouteTCP => "ingressroutetcps",
-    /// `IngressRouteUDP`: watched to be reported (not translated yet).
+    /// `IngressRouteUDP`: UDP routes.
     IngressRouteUDP => "ingressrouteudps",
-    /// `MiddlewareTCP`: watched to be reported (not translated yet).
+    /// `MiddlewareTCP`: a TCP middleware (`ipAllowList`, `inFlightConn`).
     MiddlewareTCP => "middlewaretcps",
-    /// `ServersTransportTCP`: watched to be reported (not translated yet).
+    /// `ServersTransportTCP`: how to reach TCP backends.
     ServersTransportTCP => "serverstransporttcps",
 }
 

@@ -23,6 +23,7 @@ use switchyard_proxy::{Gateway, RunningGateway};
 use switchyard_test_apiserver::{ApiServer, ResourceType};
 
 pub mod schema;
+pub mod tls;
 use tokio::net::TcpListener;
 
 /// How long a functional test waits for a change to reach live routing: generous, so that a loaded
@@ -282,11 +283,28 @@ impl Cluster {
         self.server.apply(object)
     }
 
+    /// Starts the API server with Traefik's kinds registered, then the gateway with the CRD provider and
+    /// these entrypoints besides `web` (`(name, address)`, such as `("dns", "127.0.0.1:0/udp")`).
+    pub async fn start_crd_on(entry_points: &[(&str, &str)]) -> Self {
+        let server = ApiServer::start().await;
+        register_traefik_kinds(&server);
+        let provider = CrdProvider::endpoint(server.url(), "", None);
+        Self::start_provider_on(server, provider, entry_points).await
+    }
+
     /// Starts the gateway with a provider the test built.
     pub async fn start_provider(server: ApiServer, provider: impl Provider) -> Self {
+        Self::start_provider_on(server, provider, &[]).await
+    }
+
+    /// Starts the gateway with a provider the test built, on `web` and these entrypoints.
+    pub async fn start_provider_on(server: ApiServer, provider: impl Provider, entry_points: &[(&str, &str)]) -> Self {
         let name = provider.name().to_owned();
         let mut config = StaticConfig::default();
         config.entry_points.insert("web".into(), EntryPoint::new("127.0.0.1:0"));
+        for (name, address) in entry_points {
+            config.entry_points.insert((*name).into(), EntryPoint::new(*address));
+        }
         let gateway = Gateway::new(&config)
             .provider(provider)
             .throttle(Duration::ZERO)

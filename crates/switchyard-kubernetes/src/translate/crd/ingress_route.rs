@@ -128,7 +128,7 @@ impl Crd<'_> {
     }
 
     /// The routers' `tls`, and the certificate of `secretName` (in `store` when one is named).
-    fn route_tls(&mut self, object: Object<'_>, tls: &RouteTls) -> Result<RouterTls, TranslateError> {
+    pub(crate) fn route_tls(&mut self, object: Object<'_>, tls: &RouteTls) -> Result<RouterTls, TranslateError> {
         let mut options = String::new();
         if let Some(reference) = tls.options.as_ref().filter(|r| !r.name.is_empty()) {
             options = self.tls_reference(object, &reference.namespace, &reference.name, "spec.tls.options")?;

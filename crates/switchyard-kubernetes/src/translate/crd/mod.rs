@@ -5,7 +5,8 @@
 //! hexadecimal digits of the SHA-256 of its `match`), a Service reference the load balancer
 //! `<namespace>-<service>-<port>`, a Middleware, TraefikService, ServersTransport, TLSOption or TLSStore
 //! `<namespace>-<name>` (TLS options and stores named `default` keep that name), all under the provider
-//! name `kubernetescrd`.
+//! name `kubernetescrd`. The TCP and UDP kinds are named as Traefik names them too (see [`tcp`] and
+//! [`udp`]).
 
 mod ingress_route;
 mod middleware;
@@ -15,8 +16,10 @@ mod secrets;
 mod servers;
 mod service;
 mod spec;
+mod tcp;
 mod tls;
 mod transport;
+mod udp;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,7 +28,10 @@ use serde::de::DeserializeOwned;
 use switchyard_config::CertificateAndStores;
 
 use super::{ClusterView, Key, Translation};
-use crate::crd::{CrdSecret, IngressRoute, Middleware, ServersTransport, TLSOption, TLSStore, TraefikService};
+use crate::crd::{
+    CrdSecret, IngressRoute, IngressRouteTCP, IngressRouteUDP, Middleware, MiddlewareTCP, ServersTransport,
+    ServersTransportTCP, TLSOption, TLSStore, TraefikService,
+};
 use crate::error::{ObjectError, TranslateError};
 use crate::options::CrdOptions;
 pub(crate) use reference::PROVIDER;
@@ -42,8 +48,10 @@ pub(crate) struct CrdView {
     pub(crate) servers_transports: Vec<Arc<ServersTransport>>,
     pub(crate) tls_options: Vec<Arc<TLSOption>>,
     pub(crate) tls_stores: Vec<Arc<TLSStore>>,
-    /// Objects of the TCP and UDP kinds, to be reported: (kind, namespace, name).
-    pub(crate) unsupported: Vec<(&'static str, Key)>,
+    pub(crate) ingress_route_tcps: Vec<Arc<IngressRouteTCP>>,
+    pub(crate) ingress_route_udps: Vec<Arc<IngressRouteUDP>>,
+    pub(crate) middleware_tcps: Vec<Arc<MiddlewareTCP>>,
+    pub(crate) servers_transport_tcps: Vec<Arc<ServersTransportTCP>>,
 }
 
 /// One object being translated, for reports.
@@ -93,12 +101,10 @@ pub(crate) fn translate(view: &CrdView, options: &CrdOptions) -> Translation {
     crd.traefik_services();
     crd.servers_transports();
     crd.ingress_routes();
-    for (kind, (namespace, name)) in &view.unsupported {
-        let reason = TranslateError::UnsupportedKind {
-            kind: (*kind).to_owned(),
-        };
-        crd.out.problems.push(ObjectError::new(kind, namespace, name, reason));
-    }
+    crd.middleware_tcps();
+    crd.servers_transport_tcps();
+    crd.ingress_route_tcps();
+    crd.ingress_route_udps();
     let certificates = std::mem::take(&mut crd.certificates);
     crd.out.snapshot.config.tls.certificates = certificates.into_values().collect();
     crd.out

@@ -182,3 +182,74 @@ pub(crate) struct AuthSecret {
 pub(crate) struct Chain {
     pub(crate) middlewares: Vec<Reference>,
 }
+
+/// `IngressRouteTCP.spec`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct IngressRouteTcpSpec {
+    pub(crate) ingress_class_name: Option<String>,
+    pub(crate) entry_points: Vec<String>,
+    pub(crate) routes: Vec<RouteTcp>,
+    /// Read separately: `passthrough` beside the keys of [`RouteTls`].
+    pub(crate) tls: Option<serde_json::Value>,
+}
+
+/// One of `IngressRouteTCP.spec.routes`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct RouteTcp {
+    #[serde(rename = "match")]
+    pub(crate) rule: String,
+    pub(crate) priority: i64,
+    pub(crate) syntax: Option<String>,
+    pub(crate) services: Vec<ServiceTcp>,
+    pub(crate) middlewares: Vec<Reference>,
+}
+
+/// A Kubernetes Service behind a TCP route: Traefik's `ServiceTCP`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct ServiceTcp {
+    pub(crate) name: String,
+    pub(crate) namespace: String,
+    pub(crate) port: Option<Port>,
+    pub(crate) weight: Option<u32>,
+    pub(crate) termination_delay: Option<i64>,
+    pub(crate) proxy_protocol: Option<switchyard_config::TcpProxyProtocol>,
+    pub(crate) servers_transport: String,
+    pub(crate) tls: bool,
+    #[serde(rename = "nativeLB")]
+    pub(crate) native_lb: Option<bool>,
+    #[serde(rename = "nodePortLB")]
+    pub(crate) node_port_lb: bool,
+}
+
+/// `IngressRouteUDP.spec`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct IngressRouteUdpSpec {
+    pub(crate) ingress_class_name: Option<String>,
+    pub(crate) entry_points: Vec<String>,
+    pub(crate) routes: Vec<RouteUdp>,
+}
+
+/// One of `IngressRouteUDP.spec.routes`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct RouteUdp {
+    pub(crate) services: Vec<ServiceUdp>,
+}
+
+/// A Kubernetes Service behind a UDP route: Traefik's `ServiceUDP`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct ServiceUdp {
+    pub(crate) name: String,
+    pub(crate) namespace: String,
+    pub(crate) port: Option<Port>,
+    pub(crate) weight: Option<u32>,
+    #[serde(rename = "nativeLB")]
+    pub(crate) native_lb: Option<bool>,
+    #[serde(rename = "nodePortLB")]
+    pub(crate) node_port_lb: bool,
+}

@@ -39,7 +39,7 @@ impl Crd<'_> {
                 .collect(),
         );
         let secrets: TransportSecrets = self.read(object, &only_secrets, "spec")?;
-        transport.root_cas = self.root_cas(object, &secrets)?;
+        transport.root_cas = self.root_cas_at(object, &secrets, "spec")?;
         for (i, name) in secrets.certificates_secrets.iter().enumerate() {
             let path = format!("spec.certificatesSecrets[{i}]");
             let (cert, key) = self.secrets(&object).certificate(name, &path)?;
@@ -48,14 +48,20 @@ impl Crd<'_> {
         Ok(transport)
     }
 
-    /// The CAs of `rootCAsSecrets` and `rootCAs` (Secrets only: ConfigMaps are not watched).
-    fn root_cas(&self, object: Object<'_>, secrets: &TransportSecrets) -> Result<Vec<String>, TranslateError> {
+    /// The CAs of `rootCAsSecrets` and `rootCAs` found under `at` (Secrets only: ConfigMaps are not
+    /// watched).
+    pub(crate) fn root_cas_at(
+        &self,
+        object: Object<'_>,
+        secrets: &TransportSecrets,
+        at: &str,
+    ) -> Result<Vec<String>, TranslateError> {
         let mut cas = Vec::new();
         for (i, name) in secrets.root_cas_secrets.iter().enumerate() {
-            cas.push(self.secrets(&object).ca(name, &format!("spec.rootCAsSecrets[{i}]"))?);
+            cas.push(self.secrets(&object).ca(name, &format!("{at}.rootCAsSecrets[{i}]"))?);
         }
         for (i, root) in secrets.root_cas.iter().enumerate() {
-            let path = format!("spec.rootCAs[{i}]");
+            let path = format!("{at}.rootCAs[{i}]");
             let (Some(secret), None) = (&root.secret, &root.config_map) else {
                 let reason = "give a `secret` (ConfigMaps are not watched by switchyard; put the CA in a Secret)";
                 return Err(TranslateError::Spec {
