@@ -194,12 +194,12 @@ impl ServedBy<'_> {
         #[cfg(feature = "tls")]
         match tls::starts_handshake(&stream, self.header_timeout).await {
             Some(true) => {
-                let Some((stream, session, h2)) = tls::accept(stream, &context, self.peer, self.header_timeout).await
-                else {
+                let accepting = Box::pin(tls::accept(stream, &context, self.peer, self.header_timeout));
+                let Some((stream, session, h2)) = accepting.await else {
                     return;
                 };
                 let connection = Connection::new(context, client, true).with_session(session);
-                return self.serve(stream, connection, h2).await;
+                return Box::pin(self.serve(stream, connection, h2)).await;
             }
             Some(false) => {}
             None => return,
@@ -207,7 +207,9 @@ impl ServedBy<'_> {
         let Some(h2) = starts_with_h2_preface(&stream, self.header_timeout).await else {
             return;
         };
-        self.serve(stream, Connection::new(context, client, false), h2).await;
+        // Boxed, as the TLS branch's: HTTP's large connection state is allocated only for connections
+        // that reach it, so a connection a TCP router takes spawns and moves a small future.
+        Box::pin(self.serve(stream, Connection::new(context, client, false), h2)).await;
     }
 
     /// Serves HTTP/2 or HTTP/1.1 on a connection until it closes or the gateway drains it.

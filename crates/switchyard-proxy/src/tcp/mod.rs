@@ -142,14 +142,20 @@ async fn serve(stream: TcpStream, target: Arc<TcpTarget>, client: SocketAddr, wa
             return;
         }
     };
-    let local = stream.local_addr().unwrap_or(client);
+    // The address the client reached, for a PROXY protocol header; asked of the system only then.
+    let local = if target.service.writes_proxy_header() {
+        Some(stream.local_addr().unwrap_or(client))
+    } else {
+        None
+    };
     match &target.tls {
         TargetTls::Plain | TargetTls::Passthrough => to_backend(stream, &target, client, local).await,
         #[cfg(feature = "tls")]
         TargetTls::Terminate(config) => {
+            // Boxed, as the other TLS states below: a plain connection's task stays small.
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(config));
-            match tokio::time::timeout(wait, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => to_backend(tls, &target, client, local).await,
+            match tokio::time::timeout(wait, Box::pin(acceptor.accept(stream))).await {
+                Ok(Ok(tls)) => Box::pin(to_backend(tls, &target, client, local)).await,
                 Ok(Err(error)) => {
                     tracing::debug!(target: "switchyard::tcp", router = %target.router, %client, %error, "TLS handshake failed");
                 }
@@ -164,7 +170,7 @@ async fn serve(stream: TcpStream, target: Arc<TcpTarget>, client: SocketAddr, wa
 }
 
 /// Connects to a server of the target's service and forwards the connection to it.
-async fn to_backend<S: IntoHalves>(stream: S, target: &TcpTarget, client: SocketAddr, local: SocketAddr) {
+async fn to_backend<S: IntoHalves>(stream: S, target: &TcpTarget, client: SocketAddr, local: Option<SocketAddr>) {
     let (backend, delay) = match target.service.connect(client, local).await {
         Ok(connected) => connected,
         Err(error) => {
@@ -175,7 +181,7 @@ async fn to_backend<S: IntoHalves>(stream: S, target: &TcpTarget, client: Socket
     let forwarded = match backend {
         service::Backend::Plain(backend) => forward::forward(stream, backend, delay).await,
         #[cfg(feature = "tls")]
-        service::Backend::Tls(backend) => forward::forward(stream, *backend, delay).await,
+        service::Backend::Tls(backend) => Box::pin(forward::forward(stream, *backend, delay)).await,
     };
     tracing::trace!(target: "switchyard::tcp", router = %target.router, %client, up = forwarded.up, down = forwarded.down, "connection closed");
 }

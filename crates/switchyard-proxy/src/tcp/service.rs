@@ -138,14 +138,24 @@ impl TcpService {
         }
     }
 
-    /// Picks a server and connects to it for a client connection from `client` to `local`.
+    /// Whether some server of the service is reached with a PROXY protocol header.
+    pub(crate) fn writes_proxy_header(&self) -> bool {
+        match self {
+            TcpService::Balancer(lb) => lb.dial.proxy_protocol.is_some(),
+            TcpService::Weighted(w) => w.services.iter().any(TcpService::writes_proxy_header),
+        }
+    }
+
+    /// Picks a server and connects to it for a client connection from `client` (to `local`, the
+    /// address it reached, when a PROXY protocol header is written: see [`Self::writes_proxy_header`]).
     pub(crate) async fn connect(
         &self,
         client: SocketAddr,
-        local: SocketAddr,
+        local: Option<SocketAddr>,
     ) -> Result<(Backend, Option<Duration>), DialError> {
         let (server, dial) = self.pick().ok_or(DialError::NoServer)?;
-        let backend = server.connect(&server.address, dial, Some((client, local))).await?;
+        let proxied = local.map(|local| (client, local));
+        let backend = server.connect(&server.address, dial, proxied).await?;
         Ok((backend, dial.termination_delay))
     }
 }
@@ -184,7 +194,8 @@ impl TcpServer {
             None => Backend::Plain(stream),
             #[cfg(feature = "tls")]
             Some(tls) => {
-                let handshake = tls.connector.connect(tls.server_name.clone(), stream);
+                // Boxed: the handshake's state would otherwise size every connection's task.
+                let handshake = Box::pin(tls.connector.connect(tls.server_name.clone(), stream));
                 let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
                     .await
                     .map_err(|_| DialError::Timeout(address.to_owned()))?
