@@ -6,7 +6,7 @@
 mod support;
 
 use support::{Backend, TestGateway, middleware_route, raw_exchange, route, static_config_with};
-use switchyard_config::{IpAllowList, IpStrategy, Middleware};
+use switchyard_config::{InFlightReq, IpAllowList, IpStrategy, Middleware, RateLimit, SourceCriterion};
 
 /// Every header that would tell a backend who the client is or how it came, as a liar sends them: in
 /// odd case, with `_` for `-`, repeated.
@@ -108,4 +108,98 @@ async fn ip_allow_list_keeps_a_denied_client_out_whatever_it_claims() {
         gateway.gateway.shutdown().await;
     }
     assert!(backend.seen().is_empty(), "a denied client reached the backend");
+}
+
+/// A request claiming, in every forwarding header, to come from `claimed`.
+fn claiming(path: &str, claimed: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: app.example\r\nX-Forwarded-For: {claimed}\r\nX-Real-Ip: {claimed}\r\n\
+         Forwarded: for={claimed}\r\nConnection: close\r\n\r\n"
+    )
+}
+
+/// The client-address criteria a limit may be configured with: the peer, or `X-Forwarded-For` by
+/// depth or by excluded networks, which an untrusted client must not be able to feed.
+fn by_address() -> Vec<(&'static str, SourceCriterion)> {
+    let strategy = |ip_strategy| SourceCriterion {
+        ip_strategy: Some(ip_strategy),
+        ..SourceCriterion::default()
+    };
+    vec![
+        ("peer", strategy(IpStrategy::default())),
+        (
+            "depth",
+            strategy(IpStrategy {
+                depth: 1,
+                ..IpStrategy::default()
+            }),
+        ),
+        (
+            "excluded",
+            strategy(IpStrategy {
+                excluded_ips: vec!["192.0.2.0/24".into()],
+                ..IpStrategy::default()
+            }),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn rate_limit_counts_an_untrusted_client_as_one_source_whatever_it_claims() {
+    let backend = Backend::start("b").await;
+    for (name, criterion) in by_address() {
+        let limit = RateLimit {
+            average: 1,
+            period: switchyard_config::Duration::from_secs(60),
+            burst: 2,
+            source_criterion: Some(criterion),
+            ..RateLimit::default()
+        };
+        let config = middleware_route(
+            "PathPrefix(`/`)",
+            &[backend.url()],
+            vec![("limit", Middleware::RateLimit(limit))],
+        );
+        let gateway = TestGateway::start(config).await;
+        let mut statuses = Vec::new();
+        for i in 0..5 {
+            let response = raw_exchange(gateway.addr, claiming("/", &format!("10.0.0.{}", i + 1)).as_bytes()).await;
+            statuses.push(response.status);
+        }
+        assert_eq!(
+            statuses,
+            [200, 200, 429, 429, 429],
+            "{name}: a new claimed address is not a new bucket"
+        );
+        gateway.gateway.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn in_flight_requests_count_an_untrusted_client_as_one_source_whatever_it_claims() {
+    let backend = Backend::start("b").await;
+    for (name, criterion) in by_address() {
+        let limit = InFlightReq {
+            amount: 1,
+            source_criterion: Some(criterion),
+        };
+        let config = middleware_route(
+            "PathPrefix(`/`)",
+            &[backend.url()],
+            vec![("flight", Middleware::InFlightReq(limit))],
+        );
+        let gateway = TestGateway::start(config).await;
+        let before = backend.seen().len();
+        let addr = gateway.addr;
+        let held = tokio::spawn(async move { raw_exchange(addr, claiming("/held", "10.0.0.1").as_bytes()).await });
+        backend.wait_for_requests(before + 1).await;
+        let second = raw_exchange(gateway.addr, claiming("/", "10.0.0.2").as_bytes()).await;
+        assert_eq!(
+            second.status, 429,
+            "{name}: another claimed address is not another source"
+        );
+        backend.release(1);
+        assert_eq!(held.await.unwrap().status, 200);
+        gateway.gateway.shutdown().await;
+    }
 }
