@@ -42,6 +42,8 @@ pub(crate) struct EntryPointContext {
     pub(crate) target: TargetPolicy,
     /// `http.underscoreHeadersStrategy`.
     pub(crate) underscores: UnderscoreHeaders,
+    /// `respondingTimeouts.readTimeout` over request bodies.
+    pub(crate) body_timeout: Option<Duration>,
     /// The embedder's layers around every request (`Gateway::layer`), outermost first.
     pub(crate) layers: Vec<MiddlewareLayer>,
     /// Cancelled when the gateway shuts down.

@@ -72,8 +72,8 @@
 //!
 //! # Differences from Traefik, on purpose
 //! - hyper's request-head timer also covers the wait between keep-alive requests, so it enforces both
-//!   `readTimeout` (for request heads) and `idleTimeout`, whichever is shorter. Request bodies are not
-//!   cut after `readTimeout`: uploads slower than a minute keep working.
+//!   `readTimeout` (for request heads) and `idleTimeout`, whichever is shorter. A request body gets
+//!   its own `readTimeout`, counted from its head, and is answered 408 when it is late.
 //! - Response bodies are streamed frame by frame as they arrive, which is never later than any
 //!   `responseForwarding.flushInterval` would flush them.
 

@@ -24,6 +24,7 @@ use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
+use super::body_deadline::client_body;
 use crate::connection::Connection;
 use crate::interim::{Http1Interim, InterimSink};
 use switchyard_middleware::RequestBody;
@@ -45,13 +46,15 @@ where
 {
     let queue = Arc::new(Http1Interim::default());
     let io = InterimIo::new(stream, Arc::clone(&queue));
+    let body_timeout = connection.entry.body_timeout;
     let connection = Arc::new(connection);
     let service = service_fn(move |req: hyper::Request<Incoming>| {
         let connection = Arc::clone(&connection);
         let sink = (req.version() == http::Version::HTTP_11).then(|| InterimSink::Http1(Arc::clone(&queue)));
         let queue = Arc::clone(&queue);
         async move {
-            let response = connection.serve(req.map(RequestBody::from), sink).await;
+            let req = req.map(|body| client_body(body, body_timeout, RequestBody::from));
+            let response = connection.serve(req, sink).await;
             queue.final_answer();
             Ok::<_, Infallible>(response)
         }

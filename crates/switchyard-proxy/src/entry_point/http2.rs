@@ -18,6 +18,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
+use super::body_deadline::client_body;
 use crate::connection::Connection;
 use crate::interim::{Http2Interim, InterimSink};
 use switchyard_middleware::{RequestBody, ResponseBody};
@@ -95,7 +96,12 @@ async fn serve_stream(
 ) {
     let (parts, body) = request.into_parts();
     let length = content_length(&parts.headers);
-    let request = Request::from_parts(parts, RequestBody::new(RecvBody::new(body, length)));
+    let body = client_body(
+        RecvBody::new(body, length),
+        connection.entry.body_timeout,
+        RequestBody::new,
+    );
+    let request = Request::from_parts(parts, body);
     let interim = Arc::new(Http2Interim::default());
     let handling = connection.serve(request, Some(InterimSink::Http2(Arc::clone(&interim))));
     tokio::pin!(handling);

@@ -5,8 +5,10 @@
 //! plain text. HTTP/1.1 is served by hyper ([`http1`]), HTTP/2 on the `h2` crate ([`http2`]), both able
 //! to pass a backend's informational answers on.
 
+mod body_deadline;
 mod http1;
 pub(crate) mod http2;
+pub(crate) use body_deadline::BodyReadTimeout;
 mod proxy_protocol;
 mod settings;
 #[cfg(feature = "tls")]

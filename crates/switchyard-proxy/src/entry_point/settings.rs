@@ -73,6 +73,8 @@ pub(crate) struct EntryPointSettings {
     pub(crate) grace: Duration,
     /// Bounds the wait for a request head, including the idle wait between keep-alive requests.
     pub(crate) header_timeout: Option<Duration>,
+    /// `readTimeout`, which bounds a request's body too (counted from its head), as Go's server does.
+    pub(crate) body_timeout: Option<Duration>,
     max_header_bytes: usize,
     max_concurrent_streams: u32,
     header_table_size: u32,
@@ -160,6 +162,7 @@ impl EntryPointSettings {
             accept_grace: positive(transport.life_cycle.request_accept_grace_timeout).unwrap_or_default(),
             grace: positive(transport.life_cycle.grace_time_out).unwrap_or_default(),
             header_timeout: header_timeout(&transport.responding_timeouts),
+            body_timeout: positive(transport.responding_timeouts.read_timeout),
             max_header_bytes: config.http.max_header_bytes,
             max_concurrent_streams: config.http2.max_concurrent_streams,
             header_table_size: config.http2.max_decoder_header_table_size,

@@ -54,6 +54,7 @@ impl Planned {
             keep_alive: settings.keep_alive,
             target: settings.target,
             underscores: settings.underscores,
+            body_timeout: settings.body_timeout,
             layers,
             stopped: stopped.clone(),
             observer: observer.cloned(),

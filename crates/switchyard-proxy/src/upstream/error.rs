@@ -72,13 +72,17 @@ impl UpstreamError {
     }
 
     /// The status the client receives: 504 for timeouts, 503 without a server, 413 for a body too
-    /// large to replay, 400 for an unreadable request body, 502 otherwise.
+    /// large to replay, 408 for a request body slower than `readTimeout`, 400 for another unreadable
+    /// request body, 502 otherwise.
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::ConnectTimeout { .. } | Self::ResponseTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Request(err) if err.is_timeout() => StatusCode::GATEWAY_TIMEOUT,
             Self::NoServer => StatusCode::SERVICE_UNAVAILABLE,
             Self::RequestBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestBody(cause) if crate::entry_point::BodyReadTimeout::caused(cause.as_ref()) => {
+                StatusCode::REQUEST_TIMEOUT
+            }
             Self::RequestBody(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::BAD_GATEWAY,
         }

@@ -54,7 +54,7 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 }
 
 /// A backend on 127.0.0.1 speaking HTTP/1.1 and h2c. Paths:
-/// `/echo` streams the request body back; `/bytes/N` sends N bytes; `/slow/MS` waits before answering;
+/// `/echo` streams the request body back; `/collect` reads the whole body, then answers its length; `/bytes/N` sends N bytes; `/slow/MS` waits before answering;
 /// `/held` waits until the test [releases](Backend::release) it; `/status/N` answers N; `/trailers`
 /// sends a body with gRPC-style trailers; `/ws` accepts a WebSocket and echoes its messages; anything
 /// else answers 200 with the backend's name.
@@ -151,6 +151,14 @@ async fn answer(
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     match (parts.next().unwrap_or(""), parts.next()) {
         ("echo", _) => Response::new(req.into_body().map_err(Into::into).boxed()),
+        ("collect", _) => match req.into_body().collect().await {
+            Ok(body) => Response::new(
+                Full::new(Bytes::from(body.to_bytes().len().to_string()))
+                    .map_err(|never| match never {})
+                    .boxed(),
+            ),
+            Err(_) => Response::new(full("body failed")),
+        },
         ("bytes", Some(n)) => Response::new(bytes_body(n.parse().unwrap())),
         ("slow", Some(ms)) => {
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
