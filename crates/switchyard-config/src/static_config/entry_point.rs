@@ -177,6 +177,9 @@ pub struct EntryPointTransport {
     pub keep_alive_max_time: Duration,
     /// Close keep-alive connections after this many requests; 0 for no limit.
     pub keep_alive_max_requests: u64,
+    /// The most client connections open at once; a connection past it is closed as soon as it is
+    /// accepted. 0 (the default) for no limit. A switchyard extension: Traefik has no such option.
+    pub max_connections: u32,
 }
 
 /// `transport.lifeCycle`.

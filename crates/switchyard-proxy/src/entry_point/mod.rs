@@ -47,6 +47,8 @@ pub(crate) struct EntryPointServer {
     header_timeout: Duration,
     accept_grace: Duration,
     grace: Duration,
+    /// `transport.maxConnections`.
+    max_connections: Option<usize>,
 }
 
 /// How connections speak HTTP.
@@ -78,6 +80,7 @@ impl EntryPointServer {
             header_timeout: settings.header_timeout.unwrap_or(DEFAULT_HEADER_TIMEOUT),
             accept_grace: settings.accept_grace,
             grace: settings.grace,
+            max_connections: settings.max_connections,
         })
     }
 
@@ -131,6 +134,15 @@ impl EntryPointServer {
     }
 
     fn serve(&self, mut stream: TcpStream, peer: SocketAddr, drain: &CancellationToken, connections: &mut JoinSet<()>) {
+        if let Some(max) = self.max_connections {
+            while connections.try_join_next().is_some() {}
+            if connections.len() >= max {
+                // Closed at once: the client sees the connection end before any byte, and nothing of
+                // it is kept.
+                tracing::debug!(target: "switchyard::entrypoint", entry_point = %self.name, %peer, max, "maxConnections reached: connection closed");
+                return;
+            }
+        }
         let _ = stream.set_nodelay(true);
         let context = Arc::clone(&self.context);
         let protocols = Arc::clone(&self.protocols);

@@ -75,6 +75,8 @@ pub(crate) struct EntryPointSettings {
     pub(crate) header_timeout: Option<Duration>,
     /// `readTimeout`, which bounds a request's body too (counted from its head), as Go's server does.
     pub(crate) body_timeout: Option<Duration>,
+    /// `transport.maxConnections`: how many client connections may be open at once.
+    pub(crate) max_connections: Option<usize>,
     max_header_bytes: usize,
     max_concurrent_streams: u32,
     header_table_size: u32,
@@ -163,6 +165,7 @@ impl EntryPointSettings {
             grace: positive(transport.life_cycle.grace_time_out).unwrap_or_default(),
             header_timeout: header_timeout(&transport.responding_timeouts),
             body_timeout: positive(transport.responding_timeouts.read_timeout),
+            max_connections: (transport.max_connections > 0).then_some(transport.max_connections as usize),
             max_header_bytes: config.http.max_header_bytes,
             max_concurrent_streams: config.http2.max_concurrent_streams,
             header_table_size: config.http2.max_decoder_header_table_size,
