@@ -897,3 +897,86 @@ async fn options_without_a_host_are_reported_once_whatever_the_entrypoints() {
         2
     );
 }
+
+/// The process's CPU time so far, from `/proc/self/stat` (user + system ticks of 10 ms).
+fn cpu_time() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat is readable");
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    std::time::Duration::from_millis(ticks * 10)
+}
+
+fn rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status is readable");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status");
+    kib / 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_handshakes_end_at_the_read_timeout_and_a_handshake_flood_stays_bounded() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = Backend::start("app").await;
+    let mut config = route("PathPrefix(`/`)", &[backend.url()]);
+    tls_router(&mut config, "secure", "PathPrefix(`/`)", "", &backend);
+    let static_config = static_config_with(|web| {
+        web.transport.responding_timeouts.read_timeout = switchyard_config::Duration::from_secs(1);
+    });
+    let gw = TestGateway::start_with(static_config, config).await;
+
+    // 400 connections that begin a handshake and stop: half say nothing after connecting, half send a
+    // record header announcing a ClientHello that never comes whole.
+    let started = Instant::now();
+    let mut stalled = Vec::new();
+    for i in 0..400 {
+        let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+        if i % 2 == 1 {
+            stream
+                .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00])
+                .await
+                .unwrap();
+        }
+        stalled.push(stream);
+    }
+    // A real client is served meanwhile.
+    let answer = request(gw.addr, &Dial::to("any.test"), "any.test", "/").await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+    for mut stream in stalled {
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(support::PATIENCE, stream.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "a half-open handshake was left open");
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "closed before the read timeout: {took:?}"
+    );
+    println!("400 half-open handshakes closed {took:?} after the first opened (readTimeout 1 s)");
+
+    // 300 full handshakes, 30 at a time: CPU per handshake and memory.
+    let (cpu_before, rss_before, flood_started) = (cpu_time(), rss_mib(), Instant::now());
+    for _ in 0..10 {
+        let handshakes = (0..30).map(|_| {
+            let addr = gw.addr;
+            tokio::spawn(async move { request(addr, &Dial::to("any.test"), "any.test", "/").await.is_ok() })
+        });
+        for handshake in handshakes.collect::<Vec<_>>() {
+            assert!(handshake.await.unwrap());
+        }
+    }
+    let cpu = cpu_time() - cpu_before;
+    let rss_after = rss_mib();
+    println!(
+        "300 TLS handshakes and requests: {:.1} ms of CPU each (client and gateway together), {:?} in all, RSS {rss_before} -> {rss_after} MiB",
+        cpu.as_secs_f64() * 1000.0 / 300.0,
+        flood_started.elapsed()
+    );
+    assert!(
+        rss_after < rss_before + 64,
+        "RSS grew from {rss_before} to {rss_after} MiB"
+    );
+}
