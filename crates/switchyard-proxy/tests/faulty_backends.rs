@@ -16,6 +16,12 @@ use tokio::net::{TcpListener, TcpStream};
 /// The backend's answer timeout in these tests.
 const HEADER_TIMEOUT: Duration = Duration::from_millis(300);
 
+/// The size of `/slow-large`'s answer.
+const SLOW_LARGE: usize = 64 << 20;
+
+/// How many requests for `/posted-then-reset` the backend received.
+static POSTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// A backend that reads a request head and misbehaves as its path says; `/ok` answers properly and
 /// keeps the connection.
 async fn faulty_backend() -> SocketAddr {
@@ -87,6 +93,39 @@ async fn serve(mut stream: TcpStream) {
             "/silent" => {
                 // Holds the connection open, answering nothing, until the proxy gives up.
                 let _ = stream.read(&mut buf).await;
+            }
+            "/early-answer" => {
+                // Refuses the upload from its head alone, without reading the body, and closes.
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 8\r\nconnection: close\r\n\r\ntoo much",
+                    )
+                    .await;
+                let _ = stream.flush().await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            "/posted-then-reset" => {
+                POSTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Reads the body that follows the head, then resets without answering.
+                let _ = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await;
+                let _ = stream.set_zero_linger();
+            }
+            "/slow-large" => {
+                // 64 MiB in 256 KiB writes with a pause after each MiB: a long, slow, complete answer.
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {SLOW_LARGE}\r\n\r\n");
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b'x'; 256 << 10];
+                for i in 0..SLOW_LARGE / chunk.len() {
+                    if stream.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                    if i % 4 == 3 {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+                continue;
             }
             "/length-and-chunked" => {
                 let _ = stream
@@ -249,4 +288,116 @@ async fn a_response_with_length_and_chunked_is_read_as_chunked_and_sent_with_one
     };
     assert_eq!(body, b"hello", "{answer:?}");
     next_request_is_served(gateway.addr, "/length-and-chunked").await;
+}
+
+/// Sends `POST path` with a body of `size` bytes on its own connection (the body written while the
+/// answer is read, as a client does), and returns the status.
+async fn post(addr: SocketAddr, path: &str, size: usize) -> u16 {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: a\r\ncontent-length: {size}\r\nConnection: close\r\n\r\n");
+    // The writing half is handed back, not dropped, when the body is written: dropping it would
+    // half-close the connection, which the gateway (as Go's server) takes for a client gone.
+    let writing = tokio::spawn(async move {
+        let _ = write.write_all(head.as_bytes()).await;
+        let chunk = vec![b'u'; 64 << 10];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            if write.write_all(&chunk[..n]).await.is_err() {
+                break;
+            }
+            left -= n;
+        }
+        write
+    });
+    let mut bytes = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, read.read_to_end(&mut bytes))
+        .await
+        .unwrap_or_else(|_| panic!("{path}: the gateway neither answered nor closed"));
+    writing.abort();
+    support::parse_raw(&bytes).status
+}
+
+#[tokio::test]
+async fn a_backend_answering_before_reading_the_body_is_passed_on() {
+    let gateway = gateway(faulty_backend().await).await;
+    // 8 MiB: more than the socket buffers hold, so the backend's close comes mid-upload.
+    let status = post(gateway.addr, "/early-answer", 8 << 20).await;
+    assert!(
+        status == 413 || status == 502,
+        "the backend's refusal, or a clean 502 when the upload broke first: {status}"
+    );
+    next_request_is_served(gateway.addr, "/early-answer").await;
+}
+
+#[tokio::test]
+async fn a_posted_request_whose_body_was_sent_is_never_replayed_by_retry() {
+    let backend = faulty_backend().await;
+    let retry = switchyard_config::Retry {
+        attempts: 4,
+        initial_interval: switchyard_config::Duration::from_millis(10),
+        ..switchyard_config::Retry::default()
+    };
+    let config = support::middleware_route(
+        "PathPrefix(`/`)",
+        &[format!("http://{backend}")],
+        vec![("retry", switchyard_config::Middleware::Retry(retry))],
+    );
+    let gateway = TestGateway::start(config).await;
+    let before = POSTED.load(std::sync::atomic::Ordering::SeqCst);
+    let status = post(gateway.addr, "/posted-then-reset", 1024).await;
+    assert_eq!(status, 502);
+    let received = POSTED.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert_eq!(received, 1, "the POST reached the backend {received} times");
+    next_request_is_served(gateway.addr, "/posted-then-reset").await;
+}
+
+#[tokio::test]
+async fn a_slow_large_answer_streams_whole_to_a_slow_client_in_bounded_memory() {
+    let gateway = gateway(faulty_backend().await).await;
+    let rss = || -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    };
+    let before = rss();
+    let mut stream = TcpStream::connect(gateway.addr).await.unwrap();
+    stream
+        .write_all(b"GET /slow-large HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = 0usize;
+    let mut peak = before;
+    let mut buf = vec![0u8; 64 << 10];
+    let started = Instant::now();
+    loop {
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        received += n;
+        if received % (4 << 20) < n {
+            // A slow reader: the gateway must wait for it rather than buffer the backend's answer.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            peak = peak.max(rss());
+        }
+    }
+    let head_len = buf.len().min(0);
+    let grown = (peak.saturating_sub(before)) / 1024;
+    println!(
+        "64 MiB slow answer to a slow reader: {:?}, RSS grew by {grown} MiB at most",
+        started.elapsed()
+    );
+    assert!(
+        received - head_len > SLOW_LARGE,
+        "the whole body arrived: {received} bytes"
+    );
+    assert!(grown < 32, "RSS grew by {grown} MiB");
 }
