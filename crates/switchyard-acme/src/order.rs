@@ -170,8 +170,13 @@ fn alpn_certificate(name: &str, digest: &[u8]) -> Result<CertifiedKey, AcmeError
     params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(digest)];
     let cert = params.self_signed(&key).map_err(|e| failed(e.to_string()))?;
     let der = PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    CertifiedKey::from_der(vec![cert.der().clone()], der, &switchyard_tls::provider())
-        .map_err(|e| failed(e.to_string()))
+    // Not `CertifiedKey::from_der`: its consistency check parses the certificate with webpki, which
+    // refuses the critical acmeIdentifier extension; the key was just made for this certificate.
+    let signing = switchyard_tls::provider()
+        .key_provider
+        .load_private_key(der)
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(CertifiedKey::new(vec![cert.der().clone()], signing))
 }
 
 async fn undo(cleanup: Cleanup, solvers: &Solvers<'_>) {
