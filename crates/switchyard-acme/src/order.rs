@@ -184,10 +184,10 @@ async fn undo(cleanup: Cleanup, solvers: &Solvers<'_>) {
         Cleanup::Http01(token) => solvers.http01.remove(&token),
         Cleanup::TlsAlpn01(name) => solvers.issued.clear_challenge(&name),
         Cleanup::Dns01 { fqdn, value } => {
-            if let Some(provider) = &solvers.dns {
-                if let Err(error) = provider.cleanup(&fqdn, &value).await {
-                    tracing::warn!(target: "switchyard::acme", %error, "removing the DNS-01 record failed");
-                }
+            if let Some(provider) = &solvers.dns
+                && let Err(error) = provider.cleanup(&fqdn, &value).await
+            {
+                tracing::warn!(target: "switchyard::acme", %error, "removing the DNS-01 record failed");
             }
         }
     }

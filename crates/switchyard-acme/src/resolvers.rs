@@ -293,6 +293,7 @@ impl CertResolvers {
         }
         match self.order(name, domain, resolver, &mut data).await {
             Ok(()) => {
+                self.succeeded(&id);
                 self.serve_stored(&id, name, domain, &data, resolver);
             }
             Err(error) => self.failed(&id, name, domain, &error),
@@ -441,6 +442,15 @@ impl CertResolvers {
         });
         accounts.insert(name.to_owned(), account.clone());
         Ok(account)
+    }
+
+    /// Forgets the failures of `id` after an order succeeded.
+    fn succeeded(&self, id: &str) {
+        if let Some(held) = self.held.lock().unwrap_or_else(PoisonError::into_inner).get_mut(id) {
+            held.backoff = Duration::ZERO;
+            held.retry_at = None;
+        }
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
     }
 
     fn failed(&self, id: &str, name: &str, domain: &Domain, error: &AcmeError) {

@@ -14,6 +14,9 @@ use crate::{HostMap, TlsError, certificates, private_key, provider};
 /// The ALPN protocol of TLS-ALPN-01 challenges (RFC 8737).
 pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 
+/// Issued certificates by id, with the names each serves.
+type ById = BTreeMap<String, (Vec<String>, Arc<CertifiedKey>)>;
+
 /// Certificates issued while the gateway runs, by the names they cover, shared by every snapshot: a
 /// certificate set here serves from the next handshake. Names configured in `tls.certificates` win
 /// over these; these win over the default certificate.
@@ -38,7 +41,7 @@ pub struct IssuedCertificates {
     names: ArcSwap<HostMap<Arc<CertifiedKey>>>,
     challenges: ArcSwap<HashMap<String, Arc<CertifiedKey>>>,
     /// Every certificate by its id (its domain set), in the order ids sort; rebuilt into `names`.
-    by_id: Mutex<BTreeMap<String, (Vec<String>, Arc<CertifiedKey>)>>,
+    by_id: Mutex<ById>,
 }
 
 impl IssuedCertificates {
@@ -105,7 +108,7 @@ impl IssuedCertificates {
         Some(Arc::new(config))
     }
 
-    fn publish(&self, by_id: &BTreeMap<String, (Vec<String>, Arc<CertifiedKey>)>) {
+    fn publish(&self, by_id: &ById) {
         let mut map = HostMap::default();
         for (names, key) in by_id.values() {
             for name in names {

@@ -307,7 +307,7 @@ impl ResolvesServerCert for StoreResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let name = hello.server_name();
         let configured = name.and_then(|name| self.store.find(name)).cloned();
-        let issued = || Some(self.store.issued.as_ref()?.find(name?)?);
+        let issued = || self.store.issued.as_ref()?.find(name?);
         match configured.or_else(issued) {
             Some(key) => Some(key),
             None if self.strict => {

@@ -19,7 +19,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use pebble::{ChallTestSrv, Pebble, PebbleOptions, PebblePlan, client_config, https_request, served_leaf};
 use switchyard::RunningGateway;
 use switchyard::acme::{HttpReq, StoredData};
-use switchyard::config::{DynamicConfig, Format, MemoryHandle, MemoryProvider, StaticConfig, Status, load_str};
+use switchyard::config::{
+    DynamicConfig, EntryPointTls, Format, MemoryHandle, MemoryProvider, StaticConfig, Status, TlsDomain, load_str,
+};
 
 /// Orders on a loaded machine: a bound for failing.
 const ORDER_PATIENCE: Duration = Duration::from_secs(60);
@@ -64,7 +66,7 @@ impl Lab {
     }
 
     /// The static configuration: `web` redirecting to `websecure`, and the resolver `le`.
-    fn static_config(&self, challenge: Challenge, extra: &str) -> StaticConfig {
+    fn static_config(&self, challenge: Challenge) -> StaticConfig {
         let challenge = match challenge {
             Challenge::Http => "httpChallenge: {entryPoint: web}",
             Challenge::Tls => "tlsChallenge: {}",
@@ -89,7 +91,6 @@ certificatesResolvers:
       storage: {storage}
       keyType: EC384
       {challenge}
-{extra}
 "#,
             directory = self.directory,
             api_ca = self.api_ca,
@@ -128,13 +129,16 @@ certificatesResolvers:
         self.pebble.as_ref().unwrap()
     }
 
-    /// Routers on `websecure` for `le`: `(name, rule, tls)`.
+    /// Routers on `websecure`: `(name, rule, tls)` (no `tls` section when empty).
     fn routes(&self, routers: &[(&str, &str, &str)]) -> DynamicConfig {
         let mut yaml = String::from("http:\n  routers:\n");
         for (name, rule, tls) in routers {
             yaml.push_str(&format!(
-                "    {name}:\n      rule: \"{rule}\"\n      entryPoints: [websecure]\n      service: app\n      tls: {tls}\n"
+                "    {name}:\n      rule: \"{rule}\"\n      entryPoints: [websecure]\n      service: app\n"
             ));
+            if !tls.is_empty() {
+                yaml.push_str(&format!("      tls: {tls}\n"));
+            }
         }
         yaml.push_str(&format!(
             "  services:\n    app:\n      loadBalancer:\n        servers: [{{url: 'http://{}'}}]\n",
@@ -216,7 +220,7 @@ fn orders(gateway: &RunningGateway) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http01_is_answered_ahead_of_the_redirection_and_the_certificate_verifies_against_pebbles_root() {
     let mut lab = Lab::new().await;
-    let (gateway, routes) = lab.gateway(&lab.static_config(Challenge::Http, "")).await;
+    let (gateway, routes) = lab.gateway(&lab.static_config(Challenge::Http)).await;
     lab.start_pebble(&gateway, &PebbleOptions::default());
     // Before any order, the name gets the generated default certificate, which Pebble's root does not sign.
     let client = lab.client().await;
@@ -267,7 +271,7 @@ async fn http01_is_answered_ahead_of_the_redirection_and_the_certificate_verifie
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_alpn01_is_answered_in_the_handshake_and_other_connections_are_served() {
     let mut lab = Lab::new().await;
-    let (gateway, routes) = lab.gateway(&lab.static_config(Challenge::Tls, "")).await;
+    let (gateway, routes) = lab.gateway(&lab.static_config(Challenge::Tls)).await;
     lab.start_pebble(&gateway, &PebbleOptions::default());
     routes.set(lab.routes(&[(
         "app",
@@ -296,7 +300,7 @@ async fn tls_alpn01_is_answered_in_the_handshake_and_other_connections_are_serve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dns01_through_the_httpreq_webhook_orders_a_wildcard() {
     let mut lab = Lab::new().await;
-    let (gateway, routes) = lab.gateway(&lab.static_config(Challenge::Dns, "")).await;
+    let (gateway, routes) = lab.gateway(&lab.static_config(Challenge::Dns)).await;
     lab.start_pebble(&gateway, &PebbleOptions::default());
     routes.set(lab.routes(&[(
         "app",
@@ -312,7 +316,7 @@ async fn dns01_through_the_httpreq_webhook_orders_a_wildcard() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_with_the_same_storage_serves_the_stored_certificate_without_ordering() {
     let mut lab = Lab::new().await;
-    let config = lab.static_config(Challenge::Tls, "");
+    let config = lab.static_config(Challenge::Tls);
     let (first, routes) = lab.gateway(&config).await;
     lab.start_pebble(&first, &PebbleOptions::default());
     let dynamic = lab.routes(&[("app", "Host(`again.example`)", "{certResolver: le}")]);
@@ -334,7 +338,7 @@ async fn a_short_certificates_duration_renews_and_the_new_certificate_serves_fro
     let mut lab = Lab::new().await;
     // Pebble's certificates last 5 minutes; with certificatesDuration 1h renewal starts 20 minutes
     // before expiry, so each certificate is due as soon as it is issued.
-    let mut config = lab.static_config(Challenge::Tls, "");
+    let mut config = lab.static_config(Challenge::Tls);
     config
         .certificates_resolvers
         .get_mut("le")
@@ -372,7 +376,7 @@ async fn a_short_certificates_duration_renews_and_the_new_certificate_serves_fro
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_order_is_reported_with_the_cas_problem_while_other_routers_serve() {
     let mut lab = Lab::new().await;
-    let (gateway, routes) = lab.gateway(&lab.static_config(Challenge::Http, "")).await;
+    let (gateway, routes) = lab.gateway(&lab.static_config(Challenge::Http)).await;
     let options = PebbleOptions {
         blocked: vec!["blocked.example".into()],
         ..PebbleOptions::default()
@@ -427,7 +431,7 @@ async fn a_refused_order_is_reported_with_the_cas_problem_while_other_routers_se
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_sharing_one_file_store_order_each_certificate_once() {
     let mut lab = Lab::new().await;
-    let config = lab.static_config(Challenge::Dns, "");
+    let config = lab.static_config(Challenge::Dns);
     let (one, routes_one) = lab.gateway(&config).await;
     let (two, routes_two) = lab.gateway(&config).await;
     lab.start_pebble(&one, &PebbleOptions::default());
@@ -453,4 +457,69 @@ async fn two_gateways_sharing_one_file_store_order_each_certificate_once() {
     assert_eq!(stored(&lab.storage())["le"].certificates.len(), 2);
     one.shutdown().await;
     two.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_entrypoints_cert_resolver_and_domains_apply_to_routers_without_tls_of_their_own() {
+    let mut lab = Lab::new().await;
+    let mut config = lab.static_config(Challenge::Tls);
+    config.entry_points.get_mut("websecure").unwrap().http.tls = Some(EntryPointTls {
+        cert_resolver: "le".into(),
+        domains: vec![TlsDomain {
+            main: "entry.example".into(),
+            sans: vec!["www.entry.example".into()],
+        }],
+        ..EntryPointTls::default()
+    });
+    let (gateway, routes) = lab.gateway(&config).await;
+    lab.start_pebble(&gateway, &PebbleOptions::default());
+    routes.set(lab.routes(&[("app", "PathPrefix(`/`)", "")]));
+    let leaf = lab.served(&gateway, "www.entry.example").await;
+    assert_eq!(lab.served(&gateway, "entry.example").await, leaf);
+    let (status, body) = https_request(
+        gateway.local_addr("websecure").unwrap(),
+        "entry.example",
+        "/",
+        lab.client().await,
+    )
+    .await
+    .unwrap();
+    assert_eq!((status, body.as_str()), (200, "served by the app"));
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_renewal_keeps_the_current_certificate_serving_and_is_reported() {
+    let mut lab = Lab::new().await;
+    let mut config = lab.static_config(Challenge::Http);
+    config
+        .certificates_resolvers
+        .get_mut("le")
+        .unwrap()
+        .acme
+        .as_mut()
+        .unwrap()
+        .certificates_duration = 1;
+    let (gateway, routes) = lab.gateway(&config).await;
+    let options = PebbleOptions {
+        validity: 300,
+        ..PebbleOptions::default()
+    };
+    lab.start_pebble(&gateway, &options);
+    routes.set(lab.routes(&[("app", "Host(`keep.example`)", "{certResolver: le}")]));
+    lab.served(&gateway, "keep.example").await;
+    let client = lab.client().await;
+    // The CA goes away: every renewal (due at once) fails.
+    lab.pebble = None;
+    let resolvers = gateway.cert_resolvers().unwrap();
+    let deadline = tokio::time::Instant::now() + ORDER_PATIENCE;
+    while resolvers.failures().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the failed renewal is reported");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(resolvers.failures()[0].domain.main, "keep.example");
+    let websecure = gateway.local_addr("websecure").unwrap();
+    let (status, body) = https_request(websecure, "keep.example", "/", client).await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "served by the app"));
+    gateway.shutdown().await;
 }
