@@ -7,7 +7,8 @@
 //! - Challenges: HTTP-01 ([`Http01Tokens`], answered by the gateway's `httpChallenge.entryPoint`
 //!   ahead of every router), TLS-ALPN-01 (answered in the handshake for ALPN `acme-tls/1`), DNS-01
 //!   through a [`DnsProvider`] ([`HttpReq`] built in). Wildcards need DNS-01.
-//! - [`Storage`]: Traefik's `acme.json` ([`FileStore`]) or your own; replicas sharing one storage
+//! - [`Storage`]: Traefik's `acme.json` ([`FileStore`]), a Kubernetes Secret (`SecretStore`, feature
+//!   `kubernetes`) or your own; replicas sharing one storage
 //!   order each certificate once (the storage lock), the others pick it up from the storage.
 //!
 //! The `switchyard` facade wires this in with its `acme` cargo feature.
@@ -26,6 +27,8 @@ mod file_store;
 mod http01;
 mod order;
 mod resolvers;
+#[cfg(feature = "kubernetes")]
+mod secret_store;
 mod settings;
 mod storage;
 
@@ -34,6 +37,11 @@ pub use error::AcmeError;
 pub use file_store::FileStore;
 pub use http01::{HTTP01_PREFIX, Http01Tokens};
 pub use resolvers::{CertResolvers, OrderFailure};
+/// The Kubernetes client [`SecretStore`] takes (kube-rs), re-exported so that versions match.
+#[cfg(feature = "kubernetes")]
+pub use kube;
+#[cfg(feature = "kubernetes")]
+pub use secret_store::{SECRET_DATA_KEY, SecretStore};
 pub use storage::{
     Domain, Registration, ResolverData, Storage, StorageLock, StoredAccount, StoredCertificate, StoredData,
 };

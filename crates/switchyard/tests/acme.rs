@@ -9,6 +9,8 @@ mod support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+#[cfg(feature = "kubernetes")]
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +20,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use pebble::{ChallTestSrv, Pebble, PebbleOptions, PebblePlan, client_config, https_request, served_leaf};
 use switchyard::RunningGateway;
-use switchyard::acme::{HttpReq, StoredData};
+use switchyard::acme::{CertResolvers, HttpReq, Storage, StoredData};
 use switchyard::config::{
     DynamicConfig, EntryPointTls, Format, MemoryHandle, MemoryProvider, StaticConfig, Status, TlsDomain, load_str,
 };
@@ -103,11 +105,24 @@ certificatesResolvers:
 
     /// A started gateway with no routers yet, its DNS-01 provider pointed at challtestsrv.
     async fn gateway(&self, config: &StaticConfig) -> (RunningGateway, MemoryHandle) {
+        self.gateway_with_storage(config, None).await
+    }
+
+    /// Like [`gateway`](Self::gateway), with the resolver `le` keeping its state in `storage`.
+    async fn gateway_with_storage(
+        &self,
+        config: &StaticConfig,
+        storage: Option<Arc<dyn Storage>>,
+    ) -> (RunningGateway, MemoryHandle) {
         let (provider, handle) = MemoryProvider::new("test", DynamicConfig::default());
-        let gateway = switchyard::gateway_from_static(config)
+        let mut gateway = switchyard::gateway_from_static(config)
             .unwrap()
             .provider(provider)
             .throttle(Duration::ZERO);
+        if let Some(storage) = storage {
+            let resolvers = CertResolvers::from_static(config, Arc::default()).unwrap();
+            gateway = gateway.with_cert_resolvers(resolvers.with_storage("le", storage));
+        }
         let resolvers = gateway
             .cert_resolvers()
             .expect("the static configuration has resolvers");
@@ -522,4 +537,38 @@ async fn a_failed_renewal_keeps_the_current_certificate_serving_and_is_reported(
     let (status, body) = https_request(websecure, "keep.example", "/", client).await.unwrap();
     assert_eq!((status, body.as_str()), (200, "served by the app"));
     gateway.shutdown().await;
+}
+
+#[cfg(feature = "kubernetes")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_sharing_one_kubernetes_secret_order_each_certificate_once() {
+    use switchyard::acme::{SecretStore, kube};
+    use switchyard_test_apiserver::ApiServer;
+
+    let server = ApiServer::start().await;
+    let secret = || -> Arc<dyn Storage> {
+        let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
+        Arc::new(SecretStore::new(client, "edge", "switchyard-acme"))
+    };
+    let mut lab = Lab::new().await;
+    let config = lab.static_config(Challenge::Dns);
+    let (one, routes_one) = lab.gateway_with_storage(&config, Some(secret())).await;
+    let (two, routes_two) = lab.gateway_with_storage(&config, Some(secret())).await;
+    lab.start_pebble(&one, &PebbleOptions::default());
+    let dynamic = lab.routes(&[
+        ("a", "Host(`a.secret.example`)", "{certResolver: le}"),
+        ("b", "Host(`b.secret.example`)", "{certResolver: le}"),
+    ]);
+    routes_one.set(dynamic.clone());
+    routes_two.set(dynamic);
+    for name in ["a.secret.example", "b.secret.example"] {
+        let leaf = lab.served(&one, name).await;
+        assert_eq!(lab.served(&two, name).await, leaf, "both replicas serve the one certificate");
+    }
+    assert_eq!(orders(&one) + orders(&two), 2, "one order per domain across the replicas");
+    let stored = server.get("Secret", "edge", "switchyard-acme").expect("the Secret is written");
+    assert!(stored["data"]["acme.json"].is_string());
+    assert!(!Path::new(&lab.storage()).exists(), "the file storage is not used");
+    one.shutdown().await;
+    two.shutdown().await;
 }
