@@ -36,10 +36,10 @@ pub use dns::{DnsFuture, DnsProvider, HttpReq};
 pub use error::AcmeError;
 pub use file_store::FileStore;
 pub use http01::{HTTP01_PREFIX, Http01Tokens};
-pub use resolvers::{CertResolvers, OrderFailure};
 /// The Kubernetes client [`SecretStore`] takes (kube-rs), re-exported so that versions match.
 #[cfg(feature = "kubernetes")]
 pub use kube;
+pub use resolvers::{CertResolvers, OrderFailure};
 #[cfg(feature = "kubernetes")]
 pub use secret_store::{SECRET_DATA_KEY, SecretStore};
 pub use storage::{

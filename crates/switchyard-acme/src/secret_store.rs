@@ -10,8 +10,8 @@ use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
 use tokio::runtime::Handle;
 
-use crate::storage::{Storage, StorageLock, StoredData};
 use crate::AcmeError;
+use crate::storage::{Storage, StorageLock, StoredData};
 
 /// The Secret's data key holding Traefik's `acme.json` document.
 pub const SECRET_DATA_KEY: &str = "acme.json";
@@ -84,14 +84,18 @@ impl SecretStore {
     }
 
     fn get(&self) -> Result<Option<Secret>, AcmeError> {
-        self.runtime.block_on(self.api.get_opt(&self.name)).map_err(|e| self.error(e))
+        self.runtime
+            .block_on(self.api.get_opt(&self.name))
+            .map_err(|e| self.error(e))
     }
 
     /// Creates or replaces the Secret; `Ok(false)` when another writer came first (409).
     fn write(&self, secret: &Secret, exists: bool) -> Result<bool, AcmeError> {
         let params = PostParams::default();
         let result = if exists {
-            self.runtime.block_on(self.api.replace(&self.name, &params, secret)).map(drop)
+            self.runtime
+                .block_on(self.api.replace(&self.name, &params, secret))
+                .map(drop)
         } else {
             self.runtime.block_on(self.api.create(&params, secret)).map(drop)
         };

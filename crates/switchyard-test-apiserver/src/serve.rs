@@ -179,7 +179,13 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> Result<Response
             let object = store.get(&key).ok_or_else(|| not_found(&key))?;
             Ok(ok(object))
         }
-        (Method::POST, Target::Collection { resource, namespace: Some(namespace) }) => {
+        (
+            Method::POST,
+            Target::Collection {
+                resource,
+                namespace: Some(namespace),
+            },
+        ) => {
             let body = json_body(request).await?;
             create(shared, resource, namespace, body)
         }
@@ -318,7 +324,12 @@ async fn json_body(request: Request<Incoming>) -> Result<Value, ApiError> {
 }
 
 /// `POST` to a namespaced collection: a new object (409 `AlreadyExists` when the name is taken).
-fn create(shared: &Shared, resource: TypeKey, namespace: String, body: Value) -> Result<Response<ResponseBody>, ApiError> {
+fn create(
+    shared: &Shared,
+    resource: TypeKey,
+    namespace: String,
+    body: Value,
+) -> Result<Response<ResponseBody>, ApiError> {
     let name = body
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -348,7 +359,8 @@ fn replace(shared: &Shared, key: ObjectKey, body: Value) -> Result<Response<Resp
     let mut store = shared.store();
     let current = store.get(&key).ok_or_else(|| not_found(&key))?;
     let sent = body.pointer("/metadata/resourceVersion").and_then(Value::as_str);
-    if sent.is_some_and(|version| Some(version) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str)) {
+    if sent.is_some_and(|version| Some(version) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str))
+    {
         return Err(ApiError::Conflict);
     }
     let stored = store.put(key, body);

@@ -563,10 +563,20 @@ async fn two_gateways_sharing_one_kubernetes_secret_order_each_certificate_once(
     routes_two.set(dynamic);
     for name in ["a.secret.example", "b.secret.example"] {
         let leaf = lab.served(&one, name).await;
-        assert_eq!(lab.served(&two, name).await, leaf, "both replicas serve the one certificate");
+        assert_eq!(
+            lab.served(&two, name).await,
+            leaf,
+            "both replicas serve the one certificate"
+        );
     }
-    assert_eq!(orders(&one) + orders(&two), 2, "one order per domain across the replicas");
-    let stored = server.get("Secret", "edge", "switchyard-acme").expect("the Secret is written");
+    assert_eq!(
+        orders(&one) + orders(&two),
+        2,
+        "one order per domain across the replicas"
+    );
+    let stored = server
+        .get("Secret", "edge", "switchyard-acme")
+        .expect("the Secret is written");
     assert!(stored["data"]["acme.json"].is_string());
     assert!(!Path::new(&lab.storage()).exists(), "the file storage is not used");
     one.shutdown().await;
