@@ -22,7 +22,7 @@ use pebble::{ChallTestSrv, Pebble, PebbleOptions, PebblePlan, client_config, htt
 use switchyard::RunningGateway;
 use switchyard::acme::{CertResolvers, HttpReq, Storage, StoredData};
 use switchyard::config::{
-    DynamicConfig, EntryPointTls, Format, MemoryHandle, MemoryProvider, StaticConfig, Status, TlsDomain, load_str,
+    DynamicConfig, Eab, EntryPointTls, Format, MemoryHandle, MemoryProvider, StaticConfig, Status, TlsDomain, load_str,
 };
 
 /// Orders on a loaded machine: a bound for failing.
@@ -581,4 +581,59 @@ async fn two_gateways_sharing_one_kubernetes_secret_order_each_certificate_once(
     assert!(!Path::new(&lab.storage()).exists(), "the file storage is not used");
     one.shutdown().await;
     two.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_is_bound_with_eab_when_the_ca_requires_it() {
+    let mut lab = Lab::new().await;
+    let hmac = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let mut config = lab.static_config(Challenge::Tls);
+    config
+        .certificates_resolvers
+        .get_mut("le")
+        .unwrap()
+        .acme
+        .as_mut()
+        .unwrap()
+        .eab = Some(Eab {
+        kid: "kid-1".into(),
+        hmac_encoded: hmac.into(),
+    });
+    let (gateway, routes) = lab.gateway(&config).await;
+    let options = PebbleOptions {
+        eab: Some(("kid-1".into(), hmac.into())),
+        ..PebbleOptions::default()
+    };
+    lab.start_pebble(&gateway, &options);
+    routes.set(lab.routes(&[("app", "Host(`bound.example`)", "{certResolver: le}")]));
+    lab.served(&gateway, "bound.example").await;
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_eab_the_ca_refuses_the_account_and_says_why() {
+    let mut lab = Lab::new().await;
+    let (gateway, routes) = lab.gateway(&lab.static_config(Challenge::Tls)).await;
+    let options = PebbleOptions {
+        eab: Some((
+            "kid-1".into(),
+            "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W".into(),
+        )),
+        ..PebbleOptions::default()
+    };
+    lab.start_pebble(&gateway, &options);
+    routes.set(lab.routes(&[("app", "Host(`unbound.example`)", "{certResolver: le}")]));
+    let resolvers = gateway.cert_resolvers().unwrap();
+    let deadline = tokio::time::Instant::now() + ORDER_PATIENCE;
+    while resolvers.failures().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the refusal is reported");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failure = &resolvers.failures()[0];
+    assert_eq!(
+        failure.kind, "urn:ietf:params:acme:error:externalAccountRequired",
+        "{failure:?}"
+    );
+    assert_eq!(resolvers.orders_placed(), 0, "no account, no order");
+    gateway.shutdown().await;
 }

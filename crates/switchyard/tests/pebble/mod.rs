@@ -61,6 +61,8 @@ pub struct PebbleOptions {
     pub blocked: Vec<String>,
     /// How long certificates last, in seconds (`certificateValidityPeriod`); Pebble's default when 0.
     pub validity: u64,
+    /// External account binding required, with this key id and base64url HMAC key.
+    pub eab: Option<(String, String)>,
 }
 
 /// challtestsrv: the DNS Pebble asks (every A query answers 127.0.0.1), with its management API.
@@ -138,6 +140,10 @@ impl PebblePlan {
         }});
         if options.validity > 0 {
             config["pebble"]["certificateValidityPeriod"] = options.validity.into();
+        }
+        if let Some((kid, hmac)) = &options.eab {
+            config["pebble"]["externalAccountBindingRequired"] = true.into();
+            config["pebble"]["externalAccountMACKeys"] = serde_json::json!({ kid: hmac });
         }
         let config_path = self.dir.join("pebble.json");
         std::fs::write(&config_path, config.to_string()).unwrap();
