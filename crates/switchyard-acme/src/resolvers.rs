@@ -398,7 +398,7 @@ impl CertResolvers {
         }
         let settings = &resolver.settings;
         let http = || Box::new(SharedHttp(Arc::clone(&resolver.http)));
-        let stored = data.get(name).and_then(|r| r.account.clone());
+        let stored = data.get(name).and_then(|r| r.switchyard_account.clone());
         if let Some(stored) = stored.filter(|a| a.email == settings.email) {
             let uri = stored.registration.as_ref().map(|r| r.uri.clone()).unwrap_or_default();
             let key = PrivatePkcs8KeyDer::from(stored.private_key.clone());
@@ -412,7 +412,7 @@ impl CertResolvers {
                 }
                 Ok(_) => {}
                 Err(error) => {
-                    tracing::warn!(target: "switchyard::acme", resolver = name, %error, "the stored account cannot be used (not an ECDSA P-256 PKCS#8 key?); registering a new one");
+                    tracing::warn!(target: "switchyard::acme", resolver = name, %error, "the stored account cannot be used; registering a new one");
                 }
             }
         }
@@ -431,7 +431,7 @@ impl CertResolvers {
             .create(&new, settings.directory.clone(), eab.as_ref())
             .await?;
         let entry = data.entry(name.to_owned()).or_default();
-        entry.account = Some(StoredAccount {
+        entry.switchyard_account = Some(StoredAccount {
             email: settings.email.clone(),
             registration: Some(Registration {
                 body: serde_json::json!({ "status": "valid", "contact": contacts }),

@@ -14,11 +14,19 @@ use crate::AcmeError;
 pub type StoredData = BTreeMap<String, ResolverData>;
 
 /// One resolver's account and certificates.
+///
+/// Traefik's account (`Account`) holds an RSA key, which ring cannot sign with, and Traefik cannot
+/// use switchyard's ECDSA key: so switchyard keeps its account beside Traefik's, as
+/// `SwitchyardAccount` in the same shape, and leaves `Account` as it found it. Each reads the other's
+/// certificates; each registers its own account once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ResolverData {
-    /// The ACME account, once registered.
+    /// Traefik's ACME account, kept as read.
     pub account: Option<StoredAccount>,
+    /// switchyard's ACME account, once registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switchyard_account: Option<StoredAccount>,
     /// The certificates obtained.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub certificates: Vec<StoredCertificate>,
@@ -215,7 +223,12 @@ mod tests {
         assert_eq!(le.certificates[0].certificate, b"CERT");
         assert_eq!(le.certificates[0].domain.sans, ["b.example.com"]);
         assert!(data["empty"].certificates.is_empty());
+        assert!(le.switchyard_account.is_none());
         let written = serde_json::to_value(&data).unwrap();
+        assert!(
+            written["le"].get("SwitchyardAccount").is_none(),
+            "only written when there is one"
+        );
         assert_eq!(written["le"]["Certificates"][0]["key"], "S0VZ");
         assert_eq!(written["le"]["Certificates"][0]["Store"], "default");
         assert_eq!(written["le"]["Account"]["Registration"]["uri"], "https://ca/acct/1");

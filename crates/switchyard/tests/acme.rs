@@ -263,16 +263,12 @@ async fn http01_is_answered_ahead_of_the_redirection_and_the_certificate_verifie
     let certificate = &data["le"].certificates[0];
     assert_eq!(certificate.domain.main, "http01.example");
     assert!(String::from_utf8_lossy(&certificate.certificate).starts_with("-----BEGIN CERTIFICATE-----"));
+    let account = data["le"].switchyard_account.as_ref().unwrap();
+    assert!(account.registration.as_ref().unwrap().uri.starts_with("https://"));
+    assert_eq!(account.email, "ops@example.com");
     assert!(
-        data["le"]
-            .account
-            .as_ref()
-            .unwrap()
-            .registration
-            .as_ref()
-            .unwrap()
-            .uri
-            .starts_with("https://")
+        data["le"].account.is_none(),
+        "Traefik's own account field is left to Traefik"
     );
     #[cfg(unix)]
     {
@@ -331,7 +327,8 @@ async fn dns01_through_the_httpreq_webhook_orders_a_wildcard() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_with_the_same_storage_serves_the_stored_certificate_without_ordering() {
     let mut lab = Lab::new().await;
-    let config = lab.static_config(Challenge::Tls);
+    // DNS-01, so that the restarted gateway (on other ports) can order too.
+    let config = lab.static_config(Challenge::Dns);
     let (first, routes) = lab.gateway(&config).await;
     lab.start_pebble(&first, &PebbleOptions::default());
     let dynamic = lab.routes(&[("app", "Host(`again.example`)", "{certResolver: le}")]);
@@ -345,6 +342,16 @@ async fn a_restart_with_the_same_storage_serves_the_stored_certificate_without_o
     assert_eq!(lab.served(&second, "again.example").await, leaf);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(orders(&second), 0, "the stored certificate serves: no new order");
+    // A new name is ordered with the stored account, not a new registration.
+    let account = |data: &StoredData| data["le"].switchyard_account.clone().unwrap();
+    let registered = account(&stored(&lab.storage()));
+    routes.set(lab.routes(&[
+        ("app", "Host(`again.example`)", "{certResolver: le}"),
+        ("new", "Host(`new.example`)", "{certResolver: le}"),
+    ]));
+    lab.served(&second, "new.example").await;
+    assert_eq!(orders(&second), 1);
+    assert_eq!(account(&stored(&lab.storage())), registered);
     second.shutdown().await;
 }
 
