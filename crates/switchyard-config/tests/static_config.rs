@@ -134,10 +134,10 @@ fn defaults_are_traefiks() {
 
 #[test]
 fn unknown_providers_and_sections_are_reported_and_the_rest_loads() {
-    let text = "providers:\n  docker: {exposedByDefault: false}\n  file: {filename: dynamic.yml}\ncertificatesResolvers:\n  le: {acme: {email: a@b.c}}\n";
+    let text = "providers:\n  docker: {exposedByDefault: false}\n  file: {filename: dynamic.yml}\nexperimental:\n  plugins: {}\n";
     let loaded = load_str::<StaticConfig>(text, Format::Yaml, "traefik.yml").unwrap();
     let keys: Vec<_> = loaded.unknown_keys.iter().map(|k| k.key_path.as_str()).collect();
-    assert_eq!(keys, ["providers.docker", "certificatesResolvers"]);
+    assert_eq!(keys, ["providers.docker", "experimental"]);
     assert_eq!(
         loaded.value.providers.file.unwrap().filename.unwrap().to_str(),
         Some("dynamic.yml")
@@ -237,4 +237,48 @@ fn a_wrong_value_names_its_key_path_and_position() {
         Some("entryPoints.web.transport.respondingTimeouts.readTimeout")
     );
     assert_eq!(err.position, Some((6, 22)));
+}
+
+#[test]
+fn acme_resolvers_load_with_traefik_option_names_and_misspellings_are_reported() {
+    let text = r#"
+certificatesResolvers:
+  le:
+    acme:
+      email: ops@example.com
+      caServer: https://127.0.0.1:14000/dir
+      storage: /var/lib/acme.json
+      keyType: EC384
+      certificatesDuration: 72
+      preferredChain: ISRG Root X1
+      eab: {kid: k1, hmacEncoded: aGVsbG8}
+      httpChallenge: {entryPoint: web}
+      tlsChallenge: {}
+      dnsChallenge:
+        provider: httpreq
+        resolvers: ["1.1.1.1:53"]
+        propagation: {delayBeforeChecks: 2s, disableChecks: true}
+      emial: typo@example.com
+"#;
+    let loaded = load_str::<StaticConfig>(text, Format::Yaml, "traefik.yml").unwrap();
+    let keys: Vec<_> = loaded.unknown_keys.iter().map(|k| k.key_path.as_str()).collect();
+    assert_eq!(keys, ["certificatesResolvers.le.acme.emial"]);
+    let resolver = &loaded.value.certificates_resolvers["le"];
+    let acme = resolver.acme.as_ref().unwrap();
+    assert_eq!((acme.key_type.as_str(), acme.certificates_duration), ("EC384", 72));
+    assert_eq!(acme.eab.as_ref().unwrap().kid, "k1");
+    let dns = acme.dns_challenge.as_ref().unwrap();
+    assert_eq!(
+        dns.propagation.as_ref().unwrap().delay_before_checks,
+        switchyard_config::Duration::from_secs(2)
+    );
+    assert!(acme.tls_challenge.is_some());
+    let unsupported: Vec<_> = resolver.unsupported("le").into_iter().map(|u| u.key_path).collect();
+    assert_eq!(
+        unsupported,
+        [
+            "certificatesResolvers.le.acme.preferredChain",
+            "certificatesResolvers.le.acme.dnsChallenge.resolvers"
+        ]
+    );
 }

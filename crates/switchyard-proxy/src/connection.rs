@@ -53,6 +53,10 @@ pub(crate) struct EntryPointContext {
     pub(crate) observer: Option<Arc<switchyard_observe::Observer>>,
     /// The observing of this entrypoint's requests, when the gateway observes them.
     pub(crate) observing: Option<switchyard_observe::EntryObserver>,
+    /// The HTTP-01 challenges this entrypoint answers ahead of every router (it is an ACME
+    /// resolver's `httpChallenge.entryPoint`).
+    #[cfg(feature = "acme")]
+    pub(crate) http01: Option<Arc<switchyard_acme::Http01Tokens>>,
 }
 
 /// `transport.keepAliveMaxRequests` / `keepAliveMaxTime`: when a connection has served enough, its
@@ -185,6 +189,10 @@ impl Connection {
         req: Request<RequestBody>,
         interim: Option<InterimSink>,
     ) -> Response<ResponseBody> {
+        #[cfg(feature = "acme")]
+        if let Some(answer) = self.http01_answer(&req) {
+            return answer;
+        }
         let (mut parts, body) = req.into_parts();
         let snapshot = self.entry.snapshots.load();
         let mut response = match self.select(&snapshot, &mut parts) {
@@ -218,6 +226,21 @@ impl Connection {
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         response
+    }
+
+    /// The answer to an ACME HTTP-01 challenge, ahead of every router and redirection.
+    #[cfg(feature = "acme")]
+    fn http01_answer(&self, req: &Request<RequestBody>) -> Option<Response<ResponseBody>> {
+        let tokens = self.entry.http01.as_ref()?;
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return None;
+        }
+        let answer = tokens.answer(req.uri().path())?;
+        let mut response = Response::new(ResponseBody::from(bytes::Bytes::copy_from_slice(answer.as_bytes())));
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        Some(response)
     }
 
     /// The target a request goes to, after the entrypoint's checks and rewrites (`Host`, `OPTIONS *`,

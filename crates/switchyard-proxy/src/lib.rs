@@ -32,8 +32,8 @@
 //!   `http2.maxConcurrentStreams`, `transport.keepAliveMaxRequests`/`keepAliveMaxTime`, the PROXY
 //!   protocol (v1 and v2) from `proxyProtocol.trustedIPs`, and graceful shutdown by
 //!   `transport.lifeCycle` (`requestAcceptGraceTimeout`, `graceTimeOut`). Options not acted on
-//!   (`writeTimeout`, `http3`, ACME's `certResolver`, `allowACMEByPass` and `http.tls.domains`) are
-//!   logged as warnings at start.
+//!   (`writeTimeout`, `http3`, `allowACMEByPass`, and without the `acme` feature `http.tls.certResolver`
+//!   and `http.tls.domains`) are logged as warnings at start.
 //! - **Before routing**: the `Host` checked and aligned with an absolute-form target, headers with
 //!   underscores handled by `http.underscoreHeadersStrategy`, and the path cleaned in Traefik's three
 //!   stages (encoded characters, normalization, `http.sanitizePath`); the cleaned path is what routers

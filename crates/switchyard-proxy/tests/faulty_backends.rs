@@ -389,7 +389,6 @@ async fn a_slow_large_answer_streams_whole_to_a_slow_client_in_bounded_memory() 
             peak = peak.max(rss());
         }
     }
-    let head_len = buf.len().min(0);
     let grown = (peak.saturating_sub(before)) / 1024;
     println!(
         "64 MiB slow answer to a slow reader: {:?}, RSS grew by {grown} MiB at most",

@@ -10,7 +10,9 @@
 //! - watch (`?watch=true&resourceVersion=N`): newline-delimited `ADDED`, `MODIFIED`, `DELETED`
 //!   events, `BOOKMARK`s when `allowWatchBookmarks=true`, an in-stream `ERROR` with a `410 Gone`
 //!   `Status` for a version older than the kept history, and streams that end after `timeoutSeconds`;
-//! - `PUT` and `PATCH` of the `/status` subresource (409 on a stale `resourceVersion`).
+//! - `PUT` and `PATCH` of the `/status` subresource (409 on a stale `resourceVersion`);
+//! - create (`POST` to a namespaced collection; 409 `AlreadyExists`) and replace (`PUT`; 409 on a stale
+//!   `resourceVersion`), for clients that keep state in objects (the ACME Secret store).
 //!
 //! The test changes objects while clients watch ([`ApiServer::apply`], [`ApiServer::delete`]), ends
 //! watches ([`ApiServer::drop_watches`]), forgets history so resumed watches get `410 Gone`

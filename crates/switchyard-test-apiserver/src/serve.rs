@@ -42,7 +42,11 @@ impl Target {
     fn access(&self, method: &Method, watch: bool) -> Option<Access> {
         let (verb, (group, plural), namespace, status) = match self {
             Target::Collection { resource, namespace } => {
-                let verb = if watch { "watch" } else { "list" };
+                let verb = match (*method == Method::POST, watch) {
+                    (true, _) => "create",
+                    (false, true) => "watch",
+                    (false, false) => "list",
+                };
                 (verb, resource, namespace.clone().unwrap_or_default(), false)
             }
             Target::Object { key, status } => {
@@ -175,6 +179,20 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> Result<Response
             let object = store.get(&key).ok_or_else(|| not_found(&key))?;
             Ok(ok(object))
         }
+        (
+            Method::POST,
+            Target::Collection {
+                resource,
+                namespace: Some(namespace),
+            },
+        ) => {
+            let body = json_body(request).await?;
+            create(shared, resource, namespace, body)
+        }
+        (Method::PUT, Target::Object { key, status: false }) => {
+            let body = json_body(request).await?;
+            replace(shared, key, body)
+        }
         (Method::PUT | Method::PATCH, Target::Object { key, status: true }) => {
             let patch = request.method() == Method::PATCH;
             let body = request
@@ -291,6 +309,61 @@ fn update_status(
     };
     object["status"] = status.unwrap_or(Value::Null);
     let stored = store.put(key, object);
+    Ok(ok(&stored))
+}
+
+/// A request's JSON body.
+async fn json_body(request: Request<Incoming>) -> Result<Value, ApiError> {
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|err| ApiError::BadRequest(err.to_string()))
+}
+
+/// `POST` to a namespaced collection: a new object (409 `AlreadyExists` when the name is taken).
+fn create(
+    shared: &Shared,
+    resource: TypeKey,
+    namespace: String,
+    body: Value,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let name = body
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::BadRequest("metadata.name is required".into()))?
+        .to_owned();
+    let mut store = shared.store();
+    store.resource(&resource).ok_or(ApiError::UnknownPath)?;
+    let key = ObjectKey {
+        resource,
+        namespace: namespace.clone(),
+        name,
+    };
+    if store.get(&key).is_some() {
+        return Err(ApiError::AlreadyExists {
+            plural: key.resource.1.clone(),
+            name: key.name.clone(),
+        });
+    }
+    let mut object = body;
+    object["metadata"]["namespace"] = Value::String(namespace);
+    let stored = store.put(key, object);
+    Ok(json_response(StatusCode::CREATED, &stored))
+}
+
+/// `PUT` of an object: replaced, unless the body names a stale `resourceVersion` (409 `Conflict`).
+fn replace(shared: &Shared, key: ObjectKey, body: Value) -> Result<Response<ResponseBody>, ApiError> {
+    let mut store = shared.store();
+    let current = store.get(&key).ok_or_else(|| not_found(&key))?;
+    let sent = body.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+    if sent.is_some_and(|version| Some(version) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str))
+    {
+        return Err(ApiError::Conflict);
+    }
+    let stored = store.put(key, body);
     Ok(ok(&stored))
 }
 

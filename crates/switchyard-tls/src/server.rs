@@ -9,7 +9,7 @@ use rustls::ServerConfig;
 use switchyard_config::{TlsConfig, TlsOptions};
 
 use crate::pem::source_is_inline;
-use crate::{CertificateStore, TlsError, TlsFinding, server_config};
+use crate::{CertificateStore, IssuedCertificates, TlsError, TlsFinding, server_config};
 
 /// The name of the options every TLS router uses unless it names others.
 pub const DEFAULT_OPTIONS: &str = "default";
@@ -49,7 +49,20 @@ impl ServerTls {
     /// Like [`build`](Self::build), keeping certificates of `previous` that no longer load (see
     /// [`CertificateStore::rebuild`]).
     pub fn rebuild(tls: &TlsConfig, previous: Option<&ServerTls>) -> (Self, Vec<TlsFinding>) {
-        let (store, mut findings) = CertificateStore::rebuild(tls, previous.map(|p| p.store.as_ref()));
+        Self::rebuild_with_issued(tls, previous, None)
+    }
+
+    /// Like [`rebuild`](Self::rebuild), also serving the certificates of `issued` (ACME) for names no
+    /// configured certificate covers.
+    pub fn rebuild_with_issued(
+        tls: &TlsConfig,
+        previous: Option<&ServerTls>,
+        issued: Option<Arc<IssuedCertificates>>,
+    ) -> (Self, Vec<TlsFinding>) {
+        let (mut store, mut findings) = CertificateStore::rebuild(tls, previous.map(|p| p.store.as_ref()));
+        if let Some(issued) = issued {
+            store = store.with_issued(issued);
+        }
         let store = Arc::new(store);
         let mut options = Vec::with_capacity(tls.options.len() + 1);
         let configured_default = tls.options.get(DEFAULT_OPTIONS);

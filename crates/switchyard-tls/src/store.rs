@@ -8,7 +8,7 @@ use rustls::sign::CertifiedKey;
 use switchyard_config::TlsConfig;
 use x509_parser::extensions::GeneralName;
 
-use crate::{HostMap, TlsError, certificates, private_key, provider};
+use crate::{HostMap, IssuedCertificates, TlsError, certificates, private_key, provider};
 
 /// The common name of the certificate generated when no default is configured, as Traefik names it.
 pub const GENERATED_COMMON_NAME: &str = "TRAEFIK DEFAULT CERT";
@@ -47,6 +47,8 @@ pub struct CertificateStore {
     /// What each `(certFile, keyFile)` loaded to, so that a later build can keep serving it when the
     /// files are caught half-rewritten or broken.
     loaded: HashMap<(String, String), Loaded>,
+    /// Certificates issued at run time (ACME), consulted after the configured ones.
+    issued: Option<Arc<IssuedCertificates>>,
 }
 
 type Loaded = (Arc<CertifiedKey>, Vec<String>);
@@ -78,6 +80,7 @@ impl CertificateStore {
                 default,
                 generated,
                 loaded: loader.loaded,
+                issued: None,
             },
             loader.findings,
         )
@@ -86,6 +89,17 @@ impl CertificateStore {
     /// The configured certificate covering `server_name`, exactly or by wildcard.
     pub fn find(&self, server_name: &str) -> Option<&Arc<CertifiedKey>> {
         self.names.get(server_name)
+    }
+
+    /// Serves the certificates of `issued` too, for names no configured certificate covers.
+    pub fn with_issued(mut self, issued: Arc<IssuedCertificates>) -> Self {
+        self.issued = Some(issued);
+        self
+    }
+
+    /// The certificates issued at run time this store consults, if any.
+    pub fn issued(&self) -> Option<&Arc<IssuedCertificates>> {
+        self.issued.as_ref()
     }
 
     /// The certificate served when none covers the name.
@@ -291,8 +305,11 @@ pub(crate) struct StoreResolver {
 
 impl ResolvesServerCert for StoreResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        match hello.server_name().and_then(|name| self.store.find(name)) {
-            Some(key) => Some(Arc::clone(key)),
+        let name = hello.server_name();
+        let configured = name.and_then(|name| self.store.find(name)).cloned();
+        let issued = || self.store.issued.as_ref()?.find(name?);
+        match configured.or_else(issued) {
+            Some(key) => Some(key),
             None if self.strict => {
                 tracing::debug!(target: "switchyard::tls", server_name = ?hello.server_name(), "sniStrict: no certificate for the name; handshake refused");
                 None

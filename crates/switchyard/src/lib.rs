@@ -98,6 +98,7 @@
 //! | feature | what it adds |
 //! | --- | --- |
 //! | `tls` (default) | TLS termination on entrypoints (SNI, `tls.certificates`, stores, `tls.options`, mutual TLS) and HTTPS towards backends (`serversTransports`), with rustls; the `tls` module |
+//! | `acme` | ACME certificate resolvers, Traefik's `certificatesResolvers` (HTTP-01, TLS-ALPN-01, DNS-01; `acme.json` storage shared by replicas); the `acme` module |
 //! | `file` | the file provider, Traefik's `providers.file` (YAML, TOML, JSON; watched); the `file` module |
 //! | `kubernetes` | the Kubernetes providers, Traefik's `providers.kubernetesIngress` and `providers.kubernetesCRD` (needs Rust 1.89); the `kubernetes` module |
 
@@ -133,6 +134,11 @@ pub use switchyard_middleware as middleware;
 /// `switchyard-tls` crate; cargo feature `tls`, on by default).
 #[cfg(feature = "tls")]
 pub use switchyard_tls as tls;
+
+/// ACME certificate resolvers: orders, storage, DNS providers (the `switchyard-acme` crate; cargo
+/// feature `acme`).
+#[cfg(feature = "acme")]
+pub use switchyard_acme as acme;
 
 pub use switchyard_proxy::{Gateway, RunningGateway};
 

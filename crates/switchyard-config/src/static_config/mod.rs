@@ -1,6 +1,7 @@
 //! The static configuration: what is fixed for the life of the process (entrypoints, providers, API,
 //! observability), in Traefik's schema.
 
+mod certificates_resolvers;
 mod entry_point;
 mod observability;
 mod providers;
@@ -9,6 +10,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use certificates_resolvers::{
+    Acme, CertificateResolver, DnsChallenge, Eab, HttpChallenge, LETS_ENCRYPT_DIRECTORY, Propagation, TlsChallenge,
+    UnsupportedOption,
+};
 pub use entry_point::{
     AddressError, EntryPoint, EntryPointAddress, EntryPointHttp, EntryPointHttp2, EntryPointTls, EntryPointTransport,
     EntryPointUdp, ForwardedHeaders, LifeCycle, ProxyProtocol, RedirectEntryPoint, Redirections, RespondingTimeouts,
@@ -28,7 +33,7 @@ pub const INTERNAL_ENTRY_POINT: &str = "traefik";
 
 /// Traefik's static configuration, for the parts switchyard provides.
 ///
-/// Sections switchyard does not provide (`certificatesResolvers`, `experimental`, `hostResolver`, other
+/// Sections switchyard does not provide (`experimental`, `hostResolver`, other
 /// providers such as `docker`) load as unknown keys: reported, not fatal.
 ///
 /// ```
@@ -70,6 +75,9 @@ pub struct StaticConfig {
     /// Core settings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub core: Option<Core>,
+    /// ACME certificate resolvers by name, which routers name with `tls.certResolver`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub certificates_resolvers: BTreeMap<String, CertificateResolver>,
 }
 
 impl StaticConfig {

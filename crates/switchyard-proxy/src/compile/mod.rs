@@ -13,6 +13,8 @@
 //! What cannot be compiled is recorded in the snapshot's report ([`findings`]) and left out; the rest
 //! goes live.
 
+#[cfg(feature = "acme")]
+mod acme;
 mod balancers;
 mod findings;
 mod middlewares;
@@ -59,6 +61,10 @@ pub(crate) struct EntryPointDefaults {
     /// `http.encodedCharacters`: the encoded characters refused in paths of routers that do not filter
     /// with an `encodedCharacters` middleware of their own.
     pub(crate) denied_encoded: EncodedSet,
+    /// `http.tls.certResolver` and `http.tls.domains`: what routers without a `tls` section of their
+    /// own order certificates with.
+    #[cfg(feature = "acme")]
+    pub(crate) acme: Option<(String, Vec<switchyard_config::TlsDomain>)>,
 }
 
 /// Compiles snapshots, keeping between them what is worth carrying over: connection pools, load
@@ -80,6 +86,8 @@ pub(crate) struct Compiler {
     /// The last TLS state, whose certificates serve on when their files are caught half-written.
     #[cfg(feature = "tls")]
     server_tls: Option<Arc<crate::tls::TlsState>>,
+    #[cfg(feature = "acme")]
+    acme: Option<Arc<switchyard_acme::CertResolvers>>,
 }
 
 /// How a compiler is set up, besides the entrypoints.
@@ -94,6 +102,9 @@ pub(crate) struct CompilerOptions {
     pub(crate) balancers: HashMap<String, BalancerFactory>,
     /// The gateway's own services besides the API and `noop@internal`, by qualified name.
     pub(crate) internal: HashMap<String, switchyard_middleware::HttpService>,
+    /// The ACME certificate resolvers, told which names routers need on each compile.
+    #[cfg(feature = "acme")]
+    pub(crate) acme: Option<Arc<switchyard_acme::CertResolvers>>,
 }
 
 impl Compiler {
@@ -113,6 +124,8 @@ impl Compiler {
             internal: options.internal,
             #[cfg(feature = "tls")]
             server_tls: None,
+            #[cfg(feature = "acme")]
+            acme: options.acme,
         }
     }
 
@@ -171,6 +184,8 @@ impl Compiler {
             &self.entry_points,
             &self.entry_defaults,
             self.server_tls.as_deref(),
+            #[cfg(feature = "acme")]
+            self.acme.as_deref(),
             findings,
         ));
         self.server_tls = Some(Arc::clone(&tls));

@@ -27,11 +27,20 @@ pub(crate) fn build(
     entry_points: &[EntryPointInfo],
     defaults: &[EntryPointDefaults],
     previous: Option<&TlsState>,
+    #[cfg(feature = "acme")] acme: Option<&switchyard_acme::CertResolvers>,
     findings: &mut Findings<'_>,
 ) -> TlsState {
-    let (server, problems) = ServerTls::rebuild(&published.runtime.config.tls, previous.map(|p| &p.server));
+    #[cfg(feature = "acme")]
+    let issued = acme.map(|a| std::sync::Arc::clone(a.issued()));
+    #[cfg(not(feature = "acme"))]
+    let issued = None;
+    let (server, problems) =
+        ServerTls::rebuild_with_issued(&published.runtime.config.tls, previous.map(|p| &p.server), issued);
     report_tls_problems(problems, findings);
+    #[cfg(not(feature = "acme"))]
     report_cert_resolvers(published, findings);
+    #[cfg(feature = "acme")]
+    let refused = super::acme::order_certificates(published, entry_points, defaults, acme, findings);
     let mut state = TlsState {
         server,
         sni: Vec::with_capacity(entry_points.len()),
@@ -43,6 +52,10 @@ pub(crate) fn build(
         let on_entry_point = tls_routers(published, info, ep_default, &mut hosts, findings);
         let (map, conflicted) = choose_by_server_name(&state.server, &on_entry_point);
         for router in &on_entry_point {
+            #[cfg(feature = "acme")]
+            if refused.contains(router.name) {
+                continue;
+            }
             if let Some(id) = resolve(&state.server, router, &conflicted, &info.name, findings) {
                 state.routers.insert((router.name.to_owned(), ep), id);
             }
@@ -64,12 +77,13 @@ fn report_tls_problems(problems: Vec<switchyard_tls::TlsFinding>, findings: &mut
     }
 }
 
-/// ACME is not supported: routers asking for a certificate resolver are told so.
+/// ACME is not in this build: routers asking for a certificate resolver are told so.
+#[cfg(not(feature = "acme"))]
 fn report_cert_resolvers(published: &Published, findings: &mut Findings<'_>) {
     for (name, router) in &published.runtime.config.http.routers {
         if router.tls.as_ref().is_some_and(|t| !t.cert_resolver.is_empty()) {
             let problem = Problem::Unsupported(
-                "certificate resolvers (ACME) are not supported: the router is served with the certificates of tls.certificates and the default store".into(),
+                "certificate resolvers (ACME) need the `acme` feature: the router is served with the certificates of tls.certificates and the default store".into(),
             );
             findings.router(name, "tls.certResolver", problem, false);
         }
@@ -185,7 +199,7 @@ fn options_name<'a>(router: &'a Router, entry_point: Option<&'a str>) -> Option<
 }
 
 /// The host names a rule's `Host` matchers name (`*` alone names none).
-fn hosts(rule: &switchyard_rules::Rule) -> Vec<String> {
+pub(super) fn hosts(rule: &switchyard_rules::Rule) -> Vec<String> {
     let mut hosts = Vec::new();
     rule.expr().find_matcher(&mut |m| {
         if let Matcher::Host(host) = m {

@@ -58,6 +58,13 @@ async fn handshake(stream: TcpStream, context: &EntryPointContext) -> Result<(Tl
     let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
         .await
         .map_err(|e| format!("reading the ClientHello: {e}"))?;
+    #[cfg(feature = "acme")]
+    if let Some(config) = acme_challenge(&start, context) {
+        // The validation server only checks the certificate; nothing is served on this connection.
+        let mut stream = start.into_stream(config).await.map_err(|e| e.to_string())?;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+        return Err("answered an ACME TLS-ALPN-01 challenge".into());
+    }
     let (options, config) = {
         let snapshot = context.snapshots.load();
         let hello = start.client_hello();
@@ -67,6 +74,22 @@ async fn handshake(stream: TcpStream, context: &EntryPointContext) -> Result<(Tl
     };
     let stream = start.into_stream(config).await.map_err(|e| e.to_string())?;
     Ok((stream, options))
+}
+
+/// The configuration answering a pending TLS-ALPN-01 challenge, when the client offers `acme-tls/1`
+/// for a name being validated; other handshakes never get it.
+#[cfg(feature = "acme")]
+fn acme_challenge(
+    start: &tokio_rustls::StartHandshake<TcpStream>,
+    context: &EntryPointContext,
+) -> Option<Arc<rustls::ServerConfig>> {
+    let hello = start.client_hello();
+    if !hello.alpn()?.any(|p| p == switchyard_tls::ACME_TLS_ALPN) {
+        return None;
+    }
+    let name = hello.server_name()?;
+    let snapshot = context.snapshots.load();
+    snapshot.tls.as_ref()?.server.store().issued()?.challenge_config(name)
 }
 
 /// What requests learn of the connection's TLS session.

@@ -45,6 +45,7 @@ impl Planned {
         layers: Vec<MiddlewareLayer>,
         stopped: &CancellationToken,
         observer: Option<&Arc<switchyard_observe::Observer>>,
+        #[cfg(feature = "acme")] http01: Option<Arc<switchyard_acme::Http01Tokens>>,
     ) -> Arc<EntryPointContext> {
         let settings = &self.settings;
         Arc::new(EntryPointContext {
@@ -59,6 +60,8 @@ impl Planned {
             stopped: stopped.clone(),
             observer: observer.cloned(),
             observing: observer.map(|o| o.entry_point(&self.name)),
+            #[cfg(feature = "acme")]
+            http01,
         })
     }
 }
@@ -68,6 +71,7 @@ pub(super) fn not_yet_honoured(config: &switchyard_config::EntryPoint) -> Vec<&'
     let options = [
         #[cfg(not(feature = "tls"))]
         ("http.tls", config.http.tls.is_some()),
+        #[cfg(not(feature = "acme"))]
         (
             "http.tls.certResolver (ACME)",
             config.http.tls.as_ref().is_some_and(|t| !t.cert_resolver.is_empty()),
@@ -78,6 +82,7 @@ pub(super) fn not_yet_honoured(config: &switchyard_config::EntryPoint) -> Vec<&'
         ),
         ("http3", config.http3.is_some()),
         ("allowACMEByPass (ACME)", config.allow_acme_bypass),
+        #[cfg(not(feature = "acme"))]
         (
             "http.tls.domains (ACME)",
             config.http.tls.as_ref().is_some_and(|t| !t.domains.is_empty()),

@@ -40,6 +40,10 @@ pub enum GatewayError {
     /// The access log, metrics or tracing cannot be set up as configured.
     #[error(transparent)]
     Observe(#[from] switchyard_observe::ObserveError),
+    /// A certificate resolver (`certificatesResolvers`) cannot be set up as configured.
+    #[cfg(feature = "acme")]
+    #[error(transparent)]
+    Acme(#[from] switchyard_acme::AcmeError),
 }
 
 /// Builds a gateway from a Traefik static configuration and any number of providers.
@@ -74,6 +78,9 @@ pub struct Gateway {
     embedded: BTreeSet<String>,
     /// Layers around every request, by entrypoint (`None`: every entrypoint), outermost first.
     layers: Vec<(Option<String>, MiddlewareLayer)>,
+    /// The ACME certificate resolvers, or why they cannot be set up (reported by `start`).
+    #[cfg(feature = "acme")]
+    acme: Result<Option<Arc<switchyard_acme::CertResolvers>>, switchyard_acme::AcmeError>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -94,7 +101,13 @@ impl Gateway {
             internal.push(PROMETHEUS_SERVICE.to_owned());
         }
         let aggregator = Aggregator::for_static(static_config).internal_services(internal);
+        #[cfg(not(feature = "acme"))]
+        if !static_config.certificates_resolvers.is_empty() {
+            tracing::warn!(target: "switchyard::acme", "certificatesResolvers need the `acme` feature; routers naming them are served without ordered certificates");
+        }
         Self {
+            #[cfg(feature = "acme")]
+            acme: cert_resolvers(static_config),
             static_config: static_config.clone(),
             aggregator,
             hostname: system_hostname(),
@@ -229,9 +242,41 @@ impl Gateway {
         self
     }
 
+    /// The ACME certificate resolvers of the static configuration (`certificatesResolvers`), to
+    /// register DNS providers or a storage of your own before starting, or to read how orders went.
+    ///
+    /// ```
+    /// use switchyard_config::StaticConfig;
+    /// use switchyard_proxy::Gateway;
+    ///
+    /// let gateway = Gateway::new(&StaticConfig::default());
+    /// assert!(gateway.cert_resolvers().is_none(), "none configured");
+    /// ```
+    #[cfg(feature = "acme")]
+    pub fn cert_resolvers(&self) -> Option<&Arc<switchyard_acme::CertResolvers>> {
+        self.acme.as_ref().ok().and_then(Option::as_ref)
+    }
+
+    /// Replaces the certificate resolvers (say, one built with
+    /// [`CertResolvers::with_storage`](switchyard_acme::CertResolvers::with_storage)); they must
+    /// serve into their own [`IssuedCertificates`](switchyard_tls::IssuedCertificates).
+    #[cfg(feature = "acme")]
+    pub fn with_cert_resolvers(mut self, resolvers: switchyard_acme::CertResolvers) -> Self {
+        self.acme = Ok(Some(Arc::new(resolvers)));
+        self
+    }
+
     /// Binds every entrypoint that listens, starts the providers and serves. Fails before serving
     /// anything if an entrypoint cannot be bound.
-    pub async fn start(self) -> Result<RunningGateway, GatewayError> {
+    #[cfg_attr(
+        not(feature = "acme"),
+        allow(unused_mut, reason = "the acme feature takes the resolvers out")
+    )]
+    pub async fn start(mut self) -> Result<RunningGateway, GatewayError> {
+        #[cfg(feature = "acme")]
+        let acme = std::mem::replace(&mut self.acme, Ok(None))?;
+        #[cfg(feature = "acme")]
+        self.check_http_challenge_entry_points(acme.as_deref())?;
         let entry_points = self.static_config.effective_entry_points();
         let planned = entry_points
             .iter()
@@ -240,7 +285,15 @@ impl Gateway {
         let handle = SnapshotHandle::default();
         let stopped = CancellationToken::new();
         let observer = Observer::from_static(&self.static_config)?;
-        let (contexts, servers) = self.bind(&planned, &handle, &stopped, observer.as_ref())?;
+        #[cfg(feature = "acme")]
+        let http01 = |name: &str| {
+            acme.as_ref()
+                .filter(|a| a.http_challenge_entry_points().contains(name))
+                .map(|a| Arc::clone(a.http01()))
+        };
+        #[cfg(not(feature = "acme"))]
+        let http01 = |_: &str| None::<()>;
+        let (contexts, servers) = self.bind(&planned, &handle, &stopped, observer.as_ref(), &http01)?;
         let udp_servers = bind_udp(&planned, &handle)?;
         let mut addresses: Vec<(String, SocketAddr)> = servers
             .iter()
@@ -254,7 +307,15 @@ impl Gateway {
         let infos = entry_point_infos(&planned, &addresses);
         handle.store(Arc::new(Snapshot::empty(Arc::clone(&infos))));
         let internal = observe::internal_services(observer.as_ref(), &handle);
-        let compiler = self.compiler(infos, &planned, internal);
+        let compiler = self.compiler(
+            infos,
+            &planned,
+            internal,
+            #[cfg(feature = "acme")]
+            acme.clone(),
+        );
+        #[cfg(feature = "acme")]
+        let acme_task = acme.clone().map(|a| tokio::spawn(a.run(stopped.child_token())));
         let aggregator = self.aggregator(&entry_points, &addresses).start()?;
         let (live_tx, live_rx) = watch::channel(handle.load());
         let compile_task = tokio::spawn(running::compile_loop(
@@ -285,7 +346,29 @@ impl Gateway {
             compile_task,
             aggregator,
             observer,
+            #[cfg(feature = "acme")]
+            acme,
+            #[cfg(feature = "acme")]
+            acme_task,
         })
+    }
+
+    /// Every `httpChallenge.entryPoint` must be an entrypoint of the gateway.
+    #[cfg(feature = "acme")]
+    fn check_http_challenge_entry_points(
+        &self,
+        acme: Option<&switchyard_acme::CertResolvers>,
+    ) -> Result<(), switchyard_acme::AcmeError> {
+        let known = self.static_config.effective_entry_points();
+        for entry_point in acme.map(|a| a.http_challenge_entry_points()).unwrap_or_default() {
+            if !known.contains_key(&entry_point) {
+                return Err(switchyard_acme::AcmeError::Config {
+                    key_path: "certificatesResolvers.*.acme.httpChallenge.entryPoint".into(),
+                    reason: format!("no entrypoint `{entry_point}`"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The context of every planned entrypoint, and a bound server for each that listens.
@@ -295,11 +378,25 @@ impl Gateway {
         handle: &SnapshotHandle,
         stopped: &CancellationToken,
         observer: Option<&Arc<Observer>>,
+        http01: &dyn Fn(&str) -> Http01,
     ) -> Result<(running::Contexts, Vec<EntryPointServer>), GatewayError> {
         let mut contexts = Vec::with_capacity(planned.len());
         let mut servers = Vec::new();
         for (index, plan) in planned.iter().enumerate() {
-            let context = plan.context(index, handle, self.layers_of(&plan.name), stopped, observer);
+            #[cfg(feature = "acme")]
+            let context = plan.context(
+                index,
+                handle,
+                self.layers_of(&plan.name),
+                stopped,
+                observer,
+                http01(&plan.name),
+            );
+            #[cfg(not(feature = "acme"))]
+            let context = {
+                let _ = http01(&plan.name);
+                plan.context(index, handle, self.layers_of(&plan.name), stopped, observer)
+            };
             if plan.listens && plan.settings.udp.is_none() {
                 servers.push(EntryPointServer::bind(
                     &plan.name,
@@ -328,10 +425,19 @@ impl Gateway {
         infos: Arc<[EntryPointInfo]>,
         planned: &[Planned],
         internal: HashMap<String, switchyard_middleware::HttpService>,
+        #[cfg(feature = "acme")] acme: Option<Arc<switchyard_acme::CertResolvers>>,
     ) -> Compiler {
+        #[cfg(feature = "acme")]
+        let static_entry_points = self.static_config.effective_entry_points();
         let defaults = planned
             .iter()
             .map(|p| EntryPointDefaults {
+                #[cfg(feature = "acme")]
+                acme: static_entry_points
+                    .get(&p.name)
+                    .and_then(|ep| ep.http.tls.as_ref())
+                    .filter(|tls| !tls.cert_resolver.is_empty())
+                    .map(|tls| (tls.cert_resolver.clone(), tls.domains.clone())),
                 tls: p.settings.tls.clone(),
                 middlewares: p.settings.middlewares.clone(),
                 denied_encoded: p.settings.denied_encoded,
@@ -343,6 +449,8 @@ impl Gateway {
             plugins: self.plugins.clone(),
             balancers: self.balancers.clone(),
             internal,
+            #[cfg(feature = "acme")]
+            acme,
         };
         Compiler::new(infos, defaults, options)
     }
@@ -377,6 +485,24 @@ impl Gateway {
             ..switchyard_config::ServersTransport::default()
         }
     }
+}
+
+/// What an entrypoint answers of ACME's HTTP-01 challenges.
+#[cfg(feature = "acme")]
+type Http01 = Option<Arc<switchyard_acme::Http01Tokens>>;
+#[cfg(not(feature = "acme"))]
+type Http01 = Option<()>;
+
+/// The certificate resolvers of a static configuration, if it has any.
+#[cfg(feature = "acme")]
+fn cert_resolvers(
+    static_config: &StaticConfig,
+) -> Result<Option<Arc<switchyard_acme::CertResolvers>>, switchyard_acme::AcmeError> {
+    if static_config.certificates_resolvers.is_empty() {
+        return Ok(None);
+    }
+    let issued = Arc::new(switchyard_tls::IssuedCertificates::default());
+    switchyard_acme::CertResolvers::from_static(static_config, issued).map(|r| Some(Arc::new(r)))
 }
 
 /// Binds every UDP entrypoint that listens.

@@ -37,6 +37,10 @@ pub struct RunningGateway {
     pub(super) compile_task: JoinHandle<()>,
     pub(super) aggregator: RunningAggregator,
     pub(super) observer: Option<Arc<Observer>>,
+    #[cfg(feature = "acme")]
+    pub(super) acme: Option<Arc<switchyard_acme::CertResolvers>>,
+    #[cfg(feature = "acme")]
+    pub(super) acme_task: Option<JoinHandle<()>>,
 }
 
 impl RunningGateway {
@@ -82,6 +86,13 @@ impl RunningGateway {
         self.observer.as_ref()
     }
 
+    /// The ACME certificate resolvers, when the static configuration has any: how many orders they
+    /// placed, which failed and why (the CA's problem document).
+    #[cfg(feature = "acme")]
+    pub fn cert_resolvers(&self) -> Option<&Arc<switchyard_acme::CertResolvers>> {
+        self.acme.as_ref()
+    }
+
     /// Stops accepting connections, lets in-flight requests finish within each entrypoint's grace
     /// period, stops the providers, and flushes the access log and the spans not exported yet.
     pub async fn shutdown(self) {
@@ -91,6 +102,10 @@ impl RunningGateway {
         }
         self.aggregator.shutdown().await;
         self.compile_task.abort();
+        #[cfg(feature = "acme")]
+        if let Some(task) = self.acme_task {
+            task.abort();
+        }
         if let Some(observer) = self.observer {
             tokio::task::spawn_blocking(move || observer.flush()).await.ok();
         }

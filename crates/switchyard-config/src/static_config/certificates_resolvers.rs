@@ -1,0 +1,263 @@
+//! `certificatesResolvers`: ACME (RFC 8555) certificate resolvers that routers name with
+//! `tls.certResolver`, in Traefik's schema.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Duration;
+
+/// Let's Encrypt's production directory, Traefik's default `caServer`.
+pub const LETS_ENCRYPT_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// One entry of `certificatesResolvers`.
+///
+/// ```
+/// use switchyard_config::{Format, StaticConfig, load_str};
+///
+/// let yaml = "certificatesResolvers:\n  le:\n    acme:\n      email: ops@example.com\n      httpChallenge:\n        entryPoint: web\n";
+/// let config = load_str::<StaticConfig>(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+/// let acme = config.certificates_resolvers["le"].acme.as_ref().unwrap();
+/// assert_eq!(acme.storage, "acme.json");
+/// assert_eq!(acme.http_challenge.as_ref().unwrap().entry_point, "web");
+/// assert!(config.certificates_resolvers["le"].unsupported("le").is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CertificateResolver {
+    /// The ACME resolver (Traefik's `tailscale` resolvers are not provided: unknown key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acme: Option<Acme>,
+}
+
+/// `certificatesResolvers.<name>.acme`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Acme {
+    /// The contact address of the ACME account.
+    pub email: String,
+    /// The ACME directory URL (default: Let's Encrypt's production directory).
+    pub ca_server: String,
+    /// Which chain to keep when the CA offers alternates (not supported: reported).
+    pub preferred_chain: String,
+    /// The ACME profile to ask for (not supported: reported).
+    pub profile: String,
+    /// Email addresses put in the CSR (not supported: reported).
+    pub email_addresses: Vec<String>,
+    /// Leave the common name out of the CSR (switchyard's CSRs carry no common name, only SANs).
+    pub disable_common_name: bool,
+    /// Where accounts and certificates are kept: a file in Traefik's `acme.json` format.
+    pub storage: String,
+    /// The certificates' key type: `EC256` and `EC384` are supported; the `RSA*` types are reported
+    /// and replaced by `EC256`.
+    pub key_type: String,
+    /// External account binding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eab: Option<Eab>,
+    /// How long the CA's certificates last, in hours: renewal starts 30 days before expiry, or a third
+    /// of this duration before when that is shorter.
+    pub certificates_duration: i64,
+    /// Timeout of one exchange with the CA.
+    pub client_timeout: Duration,
+    /// Timeout for the CA's response headers (not supported apart from `clientTimeout`: reported).
+    pub client_response_header_timeout: Duration,
+    /// How long to wait for the certificate after finalizing the order.
+    pub certificate_timeout: Duration,
+    /// PEM files of the authorities that sign the CA server's own HTTPS certificate.
+    pub ca_certificates: Vec<String>,
+    /// Trust the system's roots as well as `caCertificates`.
+    pub ca_system_cert_pool: bool,
+    /// The server name to verify the CA server's certificate against (not supported: reported).
+    pub ca_server_name: String,
+    /// DNS-01.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_challenge: Option<DnsChallenge>,
+    /// HTTP-01.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_challenge: Option<HttpChallenge>,
+    /// TLS-ALPN-01.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_challenge: Option<TlsChallenge>,
+}
+
+impl Default for Acme {
+    fn default() -> Self {
+        Self {
+            email: String::new(),
+            ca_server: LETS_ENCRYPT_DIRECTORY.into(),
+            preferred_chain: String::new(),
+            profile: String::new(),
+            email_addresses: Vec::new(),
+            disable_common_name: false,
+            storage: "acme.json".into(),
+            key_type: String::new(),
+            eab: None,
+            certificates_duration: 90 * 24,
+            client_timeout: Duration::from_secs(120),
+            client_response_header_timeout: Duration::from_secs(30),
+            certificate_timeout: Duration::from_secs(30),
+            ca_certificates: Vec::new(),
+            ca_system_cert_pool: false,
+            ca_server_name: String::new(),
+            dns_challenge: None,
+            http_challenge: None,
+            tls_challenge: None,
+        }
+    }
+}
+
+/// `eab`: external account binding.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Eab {
+    /// The key identifier the CA gave.
+    pub kid: String,
+    /// The HMAC key the CA gave, base64url.
+    pub hmac_encoded: String,
+}
+
+/// `dnsChallenge`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DnsChallenge {
+    /// The DNS provider, by lego's name: `httpreq` is built in; others are registered from Rust.
+    pub provider: String,
+    /// DNS servers for propagation checks (not supported: reported).
+    pub resolvers: Vec<String>,
+    /// Propagation checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<Propagation>,
+    /// Deprecated spelling of `propagation.delayBeforeChecks`.
+    pub delay_before_check: Duration,
+    /// Deprecated spelling of `propagation.disableChecks`.
+    pub disable_propagation_check: bool,
+}
+
+/// `dnsChallenge.propagation`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Propagation {
+    /// No propagation checks (switchyard makes none: only `delayBeforeChecks` is waited).
+    pub disable_checks: bool,
+    /// No checks against authoritative servers (not supported: reported).
+    #[serde(rename = "disableANSChecks")]
+    pub disable_ans_checks: bool,
+    /// Checks against every recursive server (not supported: reported).
+    #[serde(rename = "requireAllRNS")]
+    pub require_all_rns: bool,
+    /// How long to wait after the TXT record is set before telling the CA to check.
+    pub delay_before_checks: Duration,
+}
+
+/// `httpChallenge`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct HttpChallenge {
+    /// The entrypoint that answers `/.well-known/acme-challenge/` (it must listen on port 80 for real CAs).
+    pub entry_point: String,
+    /// Wait between setting up the challenge and telling the CA to check.
+    pub delay: Duration,
+}
+
+/// `tlsChallenge`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TlsChallenge {
+    /// Wait between setting up the challenge and telling the CA to check.
+    pub delay: Duration,
+}
+
+/// An option of a resolver that is read but has no effect, by key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsupportedOption {
+    /// `certificatesResolvers.le.acme.preferredChain`.
+    pub key_path: String,
+    /// Why, and what happens instead.
+    pub reason: &'static str,
+}
+
+impl CertificateResolver {
+    /// The options of this resolver (named `name`) that switchyard reads but does not apply, each with
+    /// its key path; the gateway logs them when it starts.
+    ///
+    /// ```
+    /// use switchyard_config::{Acme, CertificateResolver};
+    ///
+    /// let resolver = CertificateResolver {
+    ///     acme: Some(Acme { preferred_chain: "ISRG Root X1".into(), key_type: "RSA4096".into(), ..Acme::default() }),
+    /// };
+    /// let paths: Vec<_> = resolver.unsupported("le").into_iter().map(|u| u.key_path).collect();
+    /// assert_eq!(paths, ["certificatesResolvers.le.acme.preferredChain", "certificatesResolvers.le.acme.keyType"]);
+    /// ```
+    pub fn unsupported(&self, name: &str) -> Vec<UnsupportedOption> {
+        let Some(acme) = &self.acme else {
+            return vec![UnsupportedOption {
+                key_path: format!("certificatesResolvers.{name}"),
+                reason: "only `acme` resolvers are provided; routers naming this resolver are refused",
+            }];
+        };
+        let defaults = Acme::default();
+        let dns = acme.dns_challenge.clone().unwrap_or_default();
+        let propagation = dns.propagation.clone().unwrap_or_default();
+        let checks = [
+            (
+                "preferredChain",
+                !acme.preferred_chain.is_empty(),
+                "alternate chains are not fetched: the CA's default chain serves",
+            ),
+            (
+                "profile",
+                !acme.profile.is_empty(),
+                "ACME profiles are not requested: the CA's default profile applies",
+            ),
+            (
+                "emailAddresses",
+                !acme.email_addresses.is_empty(),
+                "CSRs carry only the domains",
+            ),
+            (
+                "keyType",
+                acme.key_type.starts_with("RSA"),
+                "RSA keys are not generated (ring): EC256 keys are used",
+            ),
+            (
+                "clientResponseHeaderTimeout",
+                acme.client_response_header_timeout != defaults.client_response_header_timeout,
+                "only clientTimeout bounds exchanges with the CA",
+            ),
+            (
+                "caServerName",
+                !acme.ca_server_name.is_empty(),
+                "the CA server's certificate is verified against the caServer host",
+            ),
+            (
+                "dnsChallenge.resolvers",
+                !dns.resolvers.is_empty(),
+                "no propagation checks are made: only delayBeforeChecks is waited",
+            ),
+            (
+                "dnsChallenge.propagation.disableANSChecks",
+                propagation.disable_ans_checks,
+                "no propagation checks are made",
+            ),
+            (
+                "dnsChallenge.propagation.requireAllRNS",
+                propagation.require_all_rns,
+                "no propagation checks are made",
+            ),
+        ];
+        let mut found: Vec<UnsupportedOption> = checks
+            .into_iter()
+            .filter(|(_, set, _)| *set)
+            .map(|(key, _, reason)| UnsupportedOption {
+                key_path: format!("certificatesResolvers.{name}.acme.{key}"),
+                reason,
+            })
+            .collect();
+        if !matches!(acme.key_type.as_str(), "" | "EC256" | "EC384") && !acme.key_type.starts_with("RSA") {
+            found.push(UnsupportedOption {
+                key_path: format!("certificatesResolvers.{name}.acme.keyType"),
+                reason: "unknown key type (EC256, EC384): EC256 keys are used",
+            });
+        }
+        found
+    }
+}
