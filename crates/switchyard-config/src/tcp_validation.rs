@@ -363,17 +363,8 @@ impl TcpCheck<'_> {
                 true,
             ));
         }
-        if !tls.cert_resolver.is_empty() {
-            let problem = Problem::Unsupported(
-                "certificate resolvers (ACME) are not provided; the entrypoint's certificates are used".into(),
-            );
-            found.push((self.error(element, "tls.certResolver", problem), false));
-        }
-        if !tls.domains.is_empty() {
-            let problem =
-                Problem::Unsupported("tls.domains only serves certificate resolvers, which are not provided".into());
-            found.push((self.error(element, "tls.domains", problem), false));
-        }
+        // `certResolver` and `domains` are checked where certificates are ordered (the proxy, with the
+        // static certificate resolvers at hand).
     }
 }
 

@@ -1,6 +1,8 @@
 //! Which certificates routers need from ACME resolvers: a router's `tls.certResolver` (or its
 //! entrypoint's `http.tls.certResolver`) orders its `tls.domains`, else the hosts of its `Host` rule
-//! as one certificate. A router naming an unknown resolver is refused; the others serve on.
+//! as one certificate. A router naming an unknown resolver is refused; the others serve on. A TCP
+//! router that terminates TLS orders the same way, from its `tls.domains` or its `HostSNI` names;
+//! naming an unknown resolver, it is reported and serves with the certificates it has.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -49,23 +51,74 @@ pub(super) fn order_certificates<'a>(
                 }
             }
         };
-        let wildcards = acme.is_some_and(|a| a.supports_wildcards(&resolver));
-        for domain in domains {
-            if domain.has_wildcard() && !wildcards {
-                let problem = Problem::Invalid(format!(
-                    "`{domain}` has a wildcard, which only a dnsChallenge resolver can order; `{resolver}` does not order it"
-                ));
-                findings.router(name, "tls.domains", problem, false);
-                continue;
+        for refused_wildcard in want(&mut wanted, acme, &resolver, domains) {
+            findings.router(name, "tls.domains", refused_wildcard, false);
+        }
+    }
+    for (name, router) in &published.runtime.config.tcp.routers {
+        let Some(tls) = router.tls.as_ref().filter(|t| !t.cert_resolver.is_empty()) else {
+            continue;
+        };
+        let resolver = &tls.cert_resolver;
+        if tls.passthrough {
+            let problem = Problem::Invalid(
+                "a passthrough router does not terminate TLS: its backend presents its own certificate".into(),
+            );
+            findings.tcp_router(name, "tls.certResolver", problem, false);
+            continue;
+        }
+        if !acme.is_some_and(|a| a.contains(resolver)) {
+            let problem = Problem::Invalid(format!(
+                "no certificate resolver `{resolver}` in the static certificatesResolvers; the router serves with the certificates it has"
+            ));
+            findings.tcp_router(name, "tls.certResolver", problem, false);
+            continue;
+        }
+        let domains: Vec<Domain> = if tls.domains.is_empty() {
+            let rule = switchyard_rules::TcpRule::parse(&router.rule).ok();
+            let names = rule.as_ref().map(|r| r.sni_domains()).unwrap_or_default();
+            match names.split_first() {
+                Some((main, sans)) => vec![Domain::new(main, sans)],
+                None => {
+                    let problem =
+                        Problem::Invalid("no tls.domains and no HostSNI name in the rule: no certificate to order".into());
+                    findings.tcp_router(name, "tls.certResolver", problem, false);
+                    continue;
+                }
             }
-            let list = wanted.entry(resolver.clone()).or_default();
-            if !list.contains(&domain) {
-                list.push(domain);
-            }
+        } else {
+            tls.domains.iter().map(to_domain).collect()
+        };
+        for refused_wildcard in want(&mut wanted, acme, resolver, domains) {
+            findings.tcp_router(name, "tls.domains", refused_wildcard, false);
         }
     }
     if let Some(acme) = acme {
         acme.want(wanted);
+    }
+    refused
+}
+
+/// Adds `domains` to what `resolver` orders; returns the problems of the wildcards it cannot order.
+fn want(
+    wanted: &mut BTreeMap<String, Vec<Domain>>,
+    acme: Option<&CertResolvers>,
+    resolver: &str,
+    domains: Vec<Domain>,
+) -> Vec<Problem> {
+    let wildcards = acme.is_some_and(|a| a.supports_wildcards(resolver));
+    let mut refused = Vec::new();
+    for domain in domains {
+        if domain.has_wildcard() && !wildcards {
+            refused.push(Problem::Invalid(format!(
+                "`{domain}` has a wildcard, which only a dnsChallenge resolver can order; `{resolver}` does not order it"
+            )));
+            continue;
+        }
+        let list = wanted.entry(resolver.to_owned()).or_default();
+        if !list.contains(&domain) {
+            list.push(domain);
+        }
     }
     refused
 }

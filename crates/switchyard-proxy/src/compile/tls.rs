@@ -80,12 +80,19 @@ fn report_tls_problems(problems: Vec<switchyard_tls::TlsFinding>, findings: &mut
 /// ACME is not in this build: routers asking for a certificate resolver are told so.
 #[cfg(not(feature = "acme"))]
 fn report_cert_resolvers(published: &Published, findings: &mut Findings<'_>) {
+    let problem = || {
+        Problem::Unsupported(
+            "certificate resolvers (ACME) need the `acme` feature: the router is served with the certificates of tls.certificates and the default store".into(),
+        )
+    };
     for (name, router) in &published.runtime.config.http.routers {
         if router.tls.as_ref().is_some_and(|t| !t.cert_resolver.is_empty()) {
-            let problem = Problem::Unsupported(
-                "certificate resolvers (ACME) need the `acme` feature: the router is served with the certificates of tls.certificates and the default store".into(),
-            );
-            findings.router(name, "tls.certResolver", problem, false);
+            findings.router(name, "tls.certResolver", problem(), false);
+        }
+    }
+    for (name, router) in &published.runtime.config.tcp.routers {
+        if router.tls.as_ref().is_some_and(|t| !t.cert_resolver.is_empty()) {
+            findings.tcp_router(name, "tls.certResolver", problem(), false);
         }
     }
 }
