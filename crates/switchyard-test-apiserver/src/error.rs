@@ -22,6 +22,14 @@ pub enum ApiError {
     /// A path the server does not serve (404).
     #[error("the server could not find the requested resource")]
     UnknownPath,
+    /// A create named an object that exists (409, reason `AlreadyExists`).
+    #[error("{plural} \"{name}\" already exists")]
+    AlreadyExists {
+        /// The resource's plural name.
+        plural: String,
+        /// The object's name.
+        name: String,
+    },
     /// An update named a stale `resourceVersion` (409, reason `Conflict`).
     #[error("the object has been modified; please apply your changes to the latest version and try again")]
     Conflict,
@@ -56,6 +64,7 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } | ApiError::UnknownPath => (404, "NotFound"),
             ApiError::Conflict => (409, "Conflict"),
+            ApiError::AlreadyExists { .. } => (409, "AlreadyExists"),
             ApiError::Expired { .. } => (410, "Expired"),
             ApiError::BadRequest(_) | ApiError::BadSelector(_) => (400, "BadRequest"),
             ApiError::Unauthorized => (401, "Unauthorized"),

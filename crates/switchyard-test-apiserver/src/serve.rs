@@ -1,4 +1,4 @@
-//! Answers HTTP requests: discovery, get, list, watch and status updates.
+//! Answers HTTP requests: discovery, get, list, watch, create and replace, and status updates.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ const DEFAULT_WATCH: Duration = Duration::from_secs(1800);
 /// One kind of access a client made, as RBAC rules see it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Access {
-    /// `get`, `list`, `watch`, `patch` or `update`.
+    /// `get`, `list`, `watch`, `create`, `patch` or `update`.
     pub verb: &'static str,
     /// The API group; empty for the core group.
     pub group: String,
@@ -42,7 +42,11 @@ impl Target {
     fn access(&self, method: &Method, watch: bool) -> Option<Access> {
         let (verb, (group, plural), namespace, status) = match self {
             Target::Collection { resource, namespace } => {
-                let verb = if watch { "watch" } else { "list" };
+                let verb = match (*method == Method::POST, watch) {
+                    (true, _) => "create",
+                    (false, true) => "watch",
+                    (false, false) => "list",
+                };
                 (verb, resource, namespace.clone().unwrap_or_default(), false)
             }
             Target::Object { key, status } => {
@@ -177,14 +181,31 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> Result<Response
         }
         (Method::PUT | Method::PATCH, Target::Object { key, status: true }) => {
             let patch = request.method() == Method::PATCH;
-            let body = request
-                .into_body()
-                .collect()
-                .await
-                .map_err(|err| ApiError::BadRequest(err.to_string()))?
-                .to_bytes();
-            let body: Value = serde_json::from_slice(&body).map_err(|err| ApiError::BadRequest(err.to_string()))?;
-            update_status(shared, key, body, patch)
+            let body = json_body(request).await?;
+            let response = update_status(shared, &key, body, patch)?;
+            shared.wrote(&key);
+            Ok(response)
+        }
+        (Method::PUT, Target::Object { key, status: false }) => {
+            let body = json_body(request).await?;
+            let response = replace(shared, &key, body)?;
+            shared.wrote(&key);
+            Ok(response)
+        }
+        (Method::POST, Target::Collection { resource, namespace }) => {
+            let body = json_body(request).await?;
+            let name = body
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::BadRequest("metadata.name is required".to_owned()))?;
+            let key = ObjectKey {
+                resource,
+                namespace: namespace.unwrap_or_default(),
+                name: name.to_owned(),
+            };
+            let response = create(shared, &key, body)?;
+            shared.wrote(&key);
+            Ok(response)
         }
         _ => Err(ApiError::MethodNotAllowed),
     }
@@ -266,14 +287,63 @@ fn watch(
     Ok(response)
 }
 
+async fn json_body(request: Request<Incoming>) -> Result<Value, ApiError> {
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|err| ApiError::BadRequest(err.to_string()))
+}
+
+/// `POST`: stores a new object, 409 `AlreadyExists` when one has its name.
+fn create(shared: &Shared, key: &ObjectKey, mut object: Value) -> Result<Response<ResponseBody>, ApiError> {
+    let mut store = shared.store();
+    if store.resource(&key.resource).is_none() {
+        return Err(ApiError::UnknownPath);
+    }
+    if store.get(key).is_some() {
+        return Err(ApiError::AlreadyExists {
+            plural: key.resource.1.clone(),
+            name: key.name.clone(),
+        });
+    }
+    if !key.namespace.is_empty() {
+        object["metadata"]["namespace"] = json!(key.namespace);
+    }
+    let stored = store.put(key.clone(), object);
+    Ok(json_response(StatusCode::CREATED, &stored))
+}
+
+/// `PUT` of a whole object: replaces it (its status kept), 409 `Conflict` when the body names a stale
+/// `resourceVersion`.
+fn replace(shared: &Shared, key: &ObjectKey, mut object: Value) -> Result<Response<ResponseBody>, ApiError> {
+    let mut store = shared.store();
+    let current = store.get(key).ok_or_else(|| not_found(key))?;
+    let sent = object.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+    if sent.is_some_and(|version| Some(version) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str))
+    {
+        return Err(ApiError::Conflict);
+    }
+    object["status"] = current.get("status").cloned().unwrap_or(Value::Null);
+    if object["status"].is_null()
+        && let Some(fields) = object.as_object_mut()
+    {
+        fields.remove("status");
+    }
+    let stored = store.put(key.clone(), object);
+    Ok(ok(&stored))
+}
+
 fn update_status(
     shared: &Shared,
-    key: ObjectKey,
+    key: &ObjectKey,
     body: Value,
     patch: bool,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let mut store = shared.store();
-    let mut object = store.get(&key).ok_or_else(|| not_found(&key))?.clone();
+    let mut object = store.get(key).ok_or_else(|| not_found(key))?.clone();
     let status = if patch {
         // Merge, strategic-merge and apply patches are all applied as JSON merge patches: exact for the
         // status fields providers write.
@@ -290,7 +360,7 @@ fn update_status(
         body.get("status").cloned()
     };
     object["status"] = status.unwrap_or(Value::Null);
-    let stored = store.put(key, object);
+    let stored = store.put(key.clone(), object);
     Ok(ok(&stored))
 }
 
