@@ -8,6 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::schema::{RBAC, documents};
 use support::{ingress, rule, service, within};
 use switchyard_config::{Aggregator, IngressEndpoint, RunningAggregator};
 use switchyard_kubernetes::{IngressProvider, LeaderElection};
@@ -148,6 +149,28 @@ async fn one_of_three_replicas_writes_status_and_another_takes_over_when_it_dies
         "the new leader writes b once"
     );
     assert_eq!(server.writes("Ingress", "default", "a"), 1, "a is not written again");
+
+    // deploy/rbac.yaml's leader-election Role grants exactly the Lease verbs the replicas used.
+    let mut used: Vec<&str> = server
+        .accesses()
+        .iter()
+        .filter(|a| a.resource == "leases")
+        .map(|a| a.verb)
+        .collect();
+    used.sort_unstable();
+    let docs = documents(RBAC);
+    let role = docs
+        .iter()
+        .find(|d| d["kind"] == "Role" && d["metadata"]["name"] == "switchyard-leader-election")
+        .unwrap();
+    let mut granted: Vec<&str> = role["rules"][0]["verbs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    granted.sort_unstable();
+    assert_eq!(used, granted);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,26 +31,45 @@ impl RedisServer {
     }
 
     fn start_on(port: u16) -> Self {
+        let server = Self::spawn(port, &["--port", &port.to_string()]);
+        server.wait_until_ready();
+        server
+    }
+
+    /// A server speaking TLS only, with this certificate and key (files), on a free port; ready once it
+    /// accepts connections.
+    #[cfg(feature = "tls")]
+    fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port_text = port.to_string();
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        let tls = ["--tls-port", &port_text, "--tls-cert-file", cert, "--tls-key-file", key];
+        let server = Self::spawn(
+            port,
+            &[&["--port", "0"][..], &tls, &["--tls-auth-clients", "no"]].concat(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server with TLS did not listen within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server
+    }
+
+    fn spawn(port: u16, args: &[&str]) -> Self {
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(args)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot run `redis-server` ({e}): install it (Debian: apt-get install -y redis-server)")
             });
-        let server = Self { port, child };
-        server.wait_until_ready();
-        server
+        Self { port, child }
     }
 
     /// Until it answers `PING`.
@@ -361,4 +380,49 @@ async fn options_redis_cannot_use_are_reported_at_load_with_their_key_path() {
     let element = &snapshot.report().middlewares["cluster@test"];
     let paths: Vec<_> = element.errors.iter().map(|e| e.key_path.as_str()).collect();
     assert_eq!(paths, ["http.middlewares.cluster@test.rateLimit.redis.endpoints"]);
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_towards_redis_uses_the_configured_authority() {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_file, key_file) = (dir.path().join("redis.crt"), dir.path().join("redis.key"));
+    std::fs::write(&cert_file, leaf.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let redis = RedisServer::start_tls(&cert_file, &key_file);
+    let backend = Backend::start("b").await;
+
+    let mut trusting = limit(&redis, false);
+    if let Some(options) = trusting.redis.as_mut() {
+        options.tls = Some(switchyard_config::ClientTls {
+            ca: ca_cert.pem(),
+            ..switchyard_config::ClientTls::default()
+        });
+    }
+    let gateways = replicas(1, &backend, trusting.clone()).await;
+    let outcomes = run_load(&gateways, 2, Duration::from_millis(1_500)).await;
+    assert_eq!(count(&outcomes, 500), 0, "Redis over TLS answers");
+    assert!(count(&outcomes, 429) > 0, "and limits");
+
+    // Without the authority, the system roots do not know Redis's certificate: no answer, 500.
+    if let Some(options) = trusting.redis.as_mut() {
+        options.tls = Some(switchyard_config::ClientTls::default());
+    }
+    let gateways = replicas(1, &backend, trusting).await;
+    let outcomes = run_load(&gateways, 1, Duration::from_millis(300)).await;
+    assert_eq!(
+        count(&outcomes, 500),
+        outcomes.len(),
+        "an unknown certificate is refused"
+    );
 }

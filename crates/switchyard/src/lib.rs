@@ -100,6 +100,7 @@
 //! | `tls` (default) | TLS termination on entrypoints (SNI, `tls.certificates`, stores, `tls.options`, mutual TLS) and HTTPS towards backends (`serversTransports`), with rustls; the `tls` module |
 //! | `file` | the file provider, Traefik's `providers.file` (YAML, TOML, JSON; watched); the `file` module |
 //! | `kubernetes` | the Kubernetes providers, Traefik's `providers.kubernetesIngress` and `providers.kubernetesCRD` (needs Rust 1.89); the `kubernetes` module |
+//! | `redis` | `rateLimit.redis`: rate limits shared by every replica through Redis |
 
 /// Traefik v3 routing rules and the indexed route table (the `switchyard-rules` crate).
 pub use switchyard_rules as rules;

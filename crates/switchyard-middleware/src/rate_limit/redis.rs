@@ -59,7 +59,7 @@ end
 if wait > max_delay then
   return {0, wait}
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(left), 'last', tostring(now))
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', left), 'last', string.format('%.0f', now))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return {1, wait}
 ";
@@ -216,6 +216,12 @@ impl Endpoint {
             }
         };
         let (host, port) = host_port(address)?;
+        if redis.db < 0 {
+            return Err(MiddlewareError::invalid(
+                "redis.db",
+                format!("a database number cannot be negative (got {})", redis.db),
+            ));
+        }
         let mut info = addr(host, port, redis)?
             .into_connection_info()
             .map_err(|e| MiddlewareError::invalid("redis.endpoints[0]", e.to_string()))?;
@@ -524,6 +530,8 @@ mod tests {
         assert_eq!(Endpoint::new(&two).unwrap_err().field(), "redis.endpoints");
         let none = redis(|r| r.endpoints.clear());
         assert_eq!(Endpoint::new(&none).unwrap_err().field(), "redis.endpoints");
+        let db = redis(|r| r.db = -1);
+        assert_eq!(Endpoint::new(&db).unwrap_err().field(), "redis.db");
     }
 
     #[test]
