@@ -92,6 +92,32 @@ impl LeaderElection {
         self
     }
 
+    /// The election `providers.kubernetesIngress.leaderElection` describes; durations of 0 or below
+    /// keep the defaults.
+    ///
+    /// ```
+    /// use switchyard_config::{Duration, LeaderElectionOptions};
+    /// use switchyard_kubernetes::LeaderElection;
+    ///
+    /// let options = LeaderElectionOptions { identity: "a".into(), lease_duration: Duration::ZERO, ..Default::default() };
+    /// let election = LeaderElection::from_static(&options);
+    /// assert_eq!((election.lease_name(), election.holder()), ("switchyard-ingress-status", "a"));
+    /// ```
+    pub fn from_static(options: &switchyard_config::LeaderElectionOptions) -> Self {
+        let positive = |d: switchyard_config::Duration| d.to_std().filter(|d| !d.is_zero());
+        let mut election = Self::new(&options.namespace, &options.lease_name);
+        if !options.identity.is_empty() {
+            election = election.identity(&options.identity);
+        }
+        if let Some(duration) = positive(options.lease_duration) {
+            election = election.lease_duration(duration);
+        }
+        if let Some(period) = positive(options.retry_period) {
+            election = election.retry_period(period);
+        }
+        election
+    }
+
     /// The Lease's name.
     ///
     /// ```

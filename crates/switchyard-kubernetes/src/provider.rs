@@ -201,6 +201,9 @@ impl IngressProvider {
         if let Some(endpoint) = &options.ingress_endpoint {
             provider = provider.ingress_endpoint(endpoint.clone());
         }
+        if let Some(election) = &options.leader_election {
+            provider = provider.leader_election(LeaderElection::from_static(election));
+        }
         provider
     }
 

@@ -10,15 +10,19 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::schema::{RBAC, documents};
 use support::{ingress, rule, service, within};
-use switchyard_config::{Aggregator, IngressEndpoint, RunningAggregator};
-use switchyard_kubernetes::{IngressProvider, LeaderElection};
+use switchyard_config::{
+    Aggregator, Duration as ConfigDuration, IngressEndpoint, KubernetesIngressOptions, LeaderElectionOptions,
+    RunningAggregator,
+};
+use switchyard_kubernetes::IngressProvider;
 use switchyard_test_apiserver::ApiServer;
 use tokio::runtime::Runtime;
 
 const LEASE: Duration = Duration::from_secs(2);
 const RETRY: Duration = Duration::from_millis(200);
 
-/// A replica: the Ingress provider with leader election, on a runtime of its own.
+/// A replica: the Ingress provider with leader election (from the static configuration's options), on a
+/// runtime of its own.
 struct Replica {
     runtime: Option<Runtime>,
     running: Option<RunningAggregator>,
@@ -31,18 +35,24 @@ impl Replica {
             .enable_all()
             .build()
             .unwrap();
-        let election = LeaderElection::new("default", "switchyard-status")
-            .identity(format!("replica-{index}"))
-            .lease_duration(LEASE)
-            .retry_period(RETRY);
-        let endpoint = IngressEndpoint {
-            ip: "192.0.2.10".into(),
-            ..IngressEndpoint::default()
+        // As `providers.kubernetesIngress` in a static file would say it.
+        let options = KubernetesIngressOptions {
+            endpoint: server.url(),
+            ingress_endpoint: Some(IngressEndpoint {
+                ip: "192.0.2.10".into(),
+                ..IngressEndpoint::default()
+            }),
+            allow_empty_services: true,
+            leader_election: Some(LeaderElectionOptions {
+                namespace: "default".into(),
+                lease_name: "switchyard-status".into(),
+                identity: format!("replica-{index}"),
+                lease_duration: ConfigDuration::from_secs(LEASE.as_secs() as i64),
+                retry_period: ConfigDuration::from_millis(RETRY.as_millis() as i64),
+            }),
+            ..KubernetesIngressOptions::default()
         };
-        let provider = IngressProvider::endpoint(server.url(), "", None)
-            .ingress_endpoint(endpoint)
-            .allow_empty_services(true)
-            .leader_election(election);
+        let provider = IngressProvider::from_static(&options);
         let running = {
             let _inside = runtime.enter();
             Aggregator::new().provider(provider).start().unwrap()
