@@ -287,6 +287,11 @@ async fn redis_down_or_frozen_answers_500_within_the_timeout_then_limiting_resum
     redis.signal("-CONT");
     assert!(count(&frozen, 500) > 0, "frozen Redis: 500s");
     let slowest = frozen.iter().map(|o| o.took).max().unwrap();
+    let refused = count(&frozen, 500);
+    println!(
+        "frozen Redis: {} requests, {refused} answered 500, slowest {slowest:?}",
+        frozen.len()
+    );
     assert!(
         slowest < BOUND + SLACK,
         "a request waited {slowest:?} on a frozen Redis"

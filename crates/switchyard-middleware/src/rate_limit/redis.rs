@@ -111,8 +111,8 @@ impl RedisLimitError {
 }
 
 /// After Redis was out of reach, requests fail at once for this long instead of each waiting on a
-/// connection attempt or a timeout; then one request tries again. Short enough that limiting resumes well
-/// within a second of Redis coming back.
+/// connection attempt or a timeout; then requests try again (sharing one connection attempt). Short
+/// enough that limiting resumes well within a second of Redis coming back.
 const HOLD_OFF: Duration = Duration::from_millis(100);
 
 /// The failures of one limiter, logged at most once per [`LOG_INTERVAL`].
@@ -148,9 +148,10 @@ impl Failures {
     }
 
     /// Redis answered: requests go to it again.
-    fn reached(&self) {
-        if self.held_until.load(Ordering::Relaxed) != 0 {
-            self.held_until.store(0, Ordering::Relaxed);
+    fn reached(&self, name: &str) {
+        // A load first: the usual case writes nothing to the shared line.
+        if self.held_until.load(Ordering::Relaxed) != 0 && self.held_until.swap(0, Ordering::Relaxed) != 0 {
+            tracing::info!(target: "switchyard::middleware", middleware = name, "rateLimit.redis: Redis answers again");
         }
     }
 
@@ -419,7 +420,7 @@ impl RedisLimiter {
         }
         let result = self.ask(key).await;
         match &result {
-            Ok(_) => self.failures.reached(),
+            Ok(_) => self.failures.reached(&self.name),
             Err(e) if e.unreachable() => self.failures.unreachable(),
             Err(_) => {}
         }
