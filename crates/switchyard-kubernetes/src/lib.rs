@@ -52,7 +52,8 @@
 //!   `tls.crt` and `tls.key` PEM inlined.
 //! - **Status**: with an `ingressEndpoint` (IP, hostname, or the address of a published LoadBalancer,
 //!   ClusterIP, NodePort or ExternalName Service) or `reportNodeInternalIPs`, handled Ingresses get it
-//!   in `status.loadBalancer.ingress`.
+//!   in `status.loadBalancer.ingress`. With several replicas, [`LeaderElection`] on a
+//!   `coordination.k8s.io/v1` Lease lets exactly one of them write it, and hands over when it dies.
 //!
 //! # Resilience
 //!
@@ -141,6 +142,7 @@ mod client;
 mod crd;
 mod crd_provider;
 mod error;
+mod leader;
 mod mirror;
 mod options;
 mod provider;
@@ -152,5 +154,6 @@ mod watch;
 pub use crd::{GROUP as TRAEFIK_GROUP, TRAEFIK_KINDS, VERSION as TRAEFIK_VERSION};
 pub use crd_provider::CrdProvider;
 pub use error::{KubernetesError, ObjectError, TranslateError};
+pub use leader::LeaderElection;
 pub use options::DEFAULT_CONTROLLER;
 pub use provider::IngressProvider;

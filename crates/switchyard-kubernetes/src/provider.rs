@@ -14,6 +14,7 @@ use switchyard_config::{IngressEndpoint, KubernetesIngressOptions, Provider, Pro
 use tokio::sync::mpsc;
 
 use crate::client::Connection;
+use crate::leader::{Elector, LeaderElection};
 use crate::mirror::Slim;
 use crate::options::TranslateOptions;
 use crate::publish::PublishLoop;
@@ -45,6 +46,7 @@ pub struct IngressProvider {
     class_lookup: bool,
     cluster_scope: bool,
     translate: TranslateOptions,
+    leader_election: Option<LeaderElection>,
 }
 
 impl Default for IngressProvider {
@@ -120,6 +122,7 @@ impl IngressProvider {
             class_lookup: true,
             cluster_scope: true,
             translate: TranslateOptions::default(),
+            leader_election: None,
         }
     }
 
@@ -197,6 +200,9 @@ impl IngressProvider {
         provider.translate.cross_provider_namespaces = options.cross_provider_namespaces.clone();
         if let Some(endpoint) = &options.ingress_endpoint {
             provider = provider.ingress_endpoint(endpoint.clone());
+        }
+        if let Some(election) = &options.leader_election {
+            provider = provider.leader_election(LeaderElection::from_static(election));
         }
         provider
     }
@@ -285,6 +291,21 @@ impl IngressProvider {
         self
     }
 
+    /// Elects one replica among those sharing this Lease to write Ingress status, so that several
+    /// replicas do not fight over it (a switchyard extension; without it, every replica writes). Only
+    /// matters when statuses are written ([`ingress_endpoint`](Self::ingress_endpoint),
+    /// [`report_node_internal_ips`](Self::report_node_internal_ips)).
+    ///
+    /// ```
+    /// use switchyard_kubernetes::{IngressProvider, LeaderElection};
+    ///
+    /// let provider = IngressProvider::new().leader_election(LeaderElection::new("kube-system", "switchyard"));
+    /// ```
+    pub fn leader_election(mut self, election: LeaderElection) -> Self {
+        self.leader_election = Some(election);
+        self
+    }
+
     /// Keeps routers whose Service has no ready endpoint (they answer 503) instead of leaving them out.
     pub fn allow_empty_services(mut self, allow: bool) -> Self {
         self.translate.allow_empty_services = allow;
@@ -348,9 +369,17 @@ impl Provider for IngressProvider {
         let mirrors = self.watch_all(&mut watches);
         let changed = watches.changed();
         let recovered = watches.recovered();
+        let mut election = None;
         let statuses = self.translate.writes_status().then(|| {
             let (updates, pending) = mpsc::unbounded_channel();
-            watches.spawn(StatusWriter::new(client.clone(), sink.clone()).run(pending));
+            let leading = self.leader_election.clone().map(|settings| {
+                let (leading, follow) = tokio::sync::watch::channel(false);
+                let elector = Elector::new(client.clone(), settings).run(leading, sink.clone());
+                election = Some(AbortOnDrop(tokio::spawn(elector)));
+                follow
+            });
+            let writer = StatusWriter::new(client.clone(), sink.clone(), leading, Arc::clone(&changed));
+            watches.spawn(writer.run(pending));
             updates
         });
         PublishLoop {
@@ -364,7 +393,21 @@ impl Provider for IngressProvider {
         }
         .run()
         .await;
+        if let Some(mut election) = election {
+            // Shutting down: let the elector free the Lease, so that another replica takes over now
+            // rather than when the Lease expires.
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut election.0).await;
+        }
         watches.shutdown().await;
         Ok(())
+    }
+}
+
+/// A task that ends with the provider run, also when the run is dropped rather than shut down.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

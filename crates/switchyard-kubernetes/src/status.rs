@@ -5,18 +5,48 @@ use k8s_openapi::api::networking::v1::Ingress;
 
 /// Writes Ingress statuses one at a time. An update is written once per version of the Ingress: until
 /// the write comes back through the watch, translations keep asking for it.
+///
+/// With leader election, only the leader writes: a follower drops the updates, and a replica that
+/// becomes the leader asks for a new translation, which asks for every status still to write.
 pub(crate) struct StatusWriter {
     client: kube::Client,
     sink: switchyard_config::ProviderSink,
     written: std::collections::BTreeMap<(String, String), Option<String>>,
+    /// Whether this replica leads; `None` without leader election (it always writes).
+    leading: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Signalled to have the watches' content translated again.
+    retranslate: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl StatusWriter {
-    pub(crate) fn new(client: kube::Client, sink: switchyard_config::ProviderSink) -> Self {
+    pub(crate) fn new(
+        client: kube::Client,
+        sink: switchyard_config::ProviderSink,
+        leading: Option<tokio::sync::watch::Receiver<bool>>,
+        retranslate: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Self {
         Self {
             client,
             sink,
             written: std::collections::BTreeMap::new(),
+            leading,
+            retranslate,
+        }
+    }
+
+    fn leads(&self) -> bool {
+        self.leading.as_ref().is_none_or(|leading| *leading.borrow())
+    }
+
+    /// Until leadership changes; never without leader election (or once the election is over).
+    async fn leadership_changed(leading: Option<&mut tokio::sync::watch::Receiver<bool>>) {
+        match leading {
+            Some(leading) => {
+                if leading.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending::<()>().await,
         }
     }
 
@@ -28,10 +58,18 @@ impl StatusWriter {
         loop {
             let update = tokio::select! {
                 update = updates.recv() => update,
+                () = Self::leadership_changed(self.leading.as_mut()) => {
+                    if self.leads() {
+                        self.retranslate.notify_one();
+                    }
+                    continue;
+                }
                 () = self.sink.shutdown() => return,
             };
             let Some(update) = update else { return };
-            self.write(update).await;
+            if self.leads() {
+                self.write(update).await;
+            }
         }
     }
 

@@ -51,7 +51,8 @@
 //!
 //! | feature | what it adds |
 //! | --- | --- |
-//! | `tls` | `forwardAuth` to `https://` authentication servers, with `forwardAuth.tls` (rustls) |
+//! | `tls` | `forwardAuth` to `https://` authentication servers, with `forwardAuth.tls` (rustls); with `redis`, `rateLimit.redis.tls` |
+//! | `redis` | `rateLimit.redis`: token buckets shared by every replica through Redis ([`redis_errors`] counts its failures) |
 
 // A middleware that answers a request itself returns the answer as the `Err` of its request step; that
 // is its ordinary control flow, and boxing it would allocate on every refusal.
@@ -95,6 +96,8 @@ pub use error::MiddlewareError;
 pub use errors::CodeRanges;
 pub use forwarded::{MANAGED_HEADERS, is_managed_header};
 pub use pass_tls_client_cert::PeerCertificates;
+#[cfg(feature = "redis")]
+pub use rate_limit::redis::redis_errors;
 pub use record::{Attempt, AttemptEnd, AttemptObserver, Progress, RequestRecord, Signals};
 pub use registry::{PluginFactory, Plugins};
 pub use release::{ConnectionPool, Release};

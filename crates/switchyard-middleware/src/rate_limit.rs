@@ -21,7 +21,10 @@
 //!   reloads while the definition is unchanged (Traefik keeps them per router and starts over at each
 //!   reload).
 //! - Negative `average` or `burst` are configuration errors (Traefik reads them as "no limit" and 1).
-//! - `redis` (buckets shared between instances) is not available: a configuration with it is refused.
+//!
+//! With `redis` (cargo feature `redis`), the buckets live in Redis and are shared by every replica: see
+//! [`redis`]'s options and failure handling. Without the feature, a configuration with `redis` is refused,
+//! naming the feature.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -40,6 +43,9 @@ use tower::{Layer, Service, ServiceExt};
 use crate::layers::builtin_layer;
 use crate::source::{IpStrategy, Source, refusal};
 use crate::{BuildContext, HttpService, MiddlewareError, MiddlewareLayer, RequestBody, ResponseBody};
+
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 
 const X_RETRY_IN: HeaderName = HeaderName::from_static("x-retry-in");
 
@@ -257,7 +263,7 @@ struct LimiterService {
     inner: HttpService,
 }
 
-type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
 
 impl Service<Request<RequestBody>> for LimiterService {
     type Response = Response<ResponseBody>;
@@ -307,25 +313,49 @@ fn ttl(rate: f64, burst: f64) -> Duration {
 }
 
 /// `rateLimit`.
-pub(crate) fn rate_limit(config: &RateLimit, _ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
-    if config.redis.is_some() {
-        return Err(MiddlewareError::invalid(
-            "redis",
-            "a Redis-backed (distributed) rate limiter is not supported by switchyard: remove `redis` to limit \
-             in memory, per instance",
-        ));
-    }
+pub(crate) fn rate_limit(config: &RateLimit, ctx: &BuildContext<'_>) -> Result<MiddlewareLayer, MiddlewareError> {
     let source = Source::build(
         config.source_criterion.as_ref(),
         Source::Ip(IpStrategy::RemoteAddr { ipv6_subnet: None }),
     )?;
     check_limits(config)?;
+    if let Some(redis) = &config.redis {
+        return redis_layer(config, redis, source, ctx);
+    }
     if config.average == 0 {
         return Ok(MiddlewareLayer::new(tower::layer::layer_fn(|inner: HttpService| inner)));
     }
     Ok(MiddlewareLayer::new(LimiterLayer(Arc::new(Limiter::new(
         config, source,
     )))))
+}
+
+#[cfg(feature = "redis")]
+fn redis_layer(
+    config: &RateLimit,
+    redis: &switchyard_config::Redis,
+    source: Source,
+    ctx: &BuildContext<'_>,
+) -> Result<MiddlewareLayer, MiddlewareError> {
+    let limiter = redis::RedisLimiter::new(config, redis, source, ctx.name())?;
+    if config.average == 0 {
+        return Ok(MiddlewareLayer::new(tower::layer::layer_fn(|inner: HttpService| inner)));
+    }
+    Ok(MiddlewareLayer::new(redis::RedisLimiterLayer(Arc::new(limiter))))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_layer(
+    _config: &RateLimit,
+    _redis: &switchyard_config::Redis,
+    _source: Source,
+    _ctx: &BuildContext<'_>,
+) -> Result<MiddlewareLayer, MiddlewareError> {
+    Err(MiddlewareError::invalid(
+        "redis",
+        "a Redis-backed (distributed) rate limiter needs switchyard built with the `redis` feature; remove \
+         `redis` to limit in memory, per instance",
+    ))
 }
 
 /// `burst`, `period` and `average` cannot be negative.
@@ -351,10 +381,20 @@ fn check_limits(config: &RateLimit) -> Result<(), MiddlewareError> {
     Ok(())
 }
 
-impl Limiter {
-    /// The limiter of a checked configuration with a limit: `average` per `period` (a second when 0),
-    /// bursts of `burst` (at least one).
-    fn new(config: &RateLimit, source: Source) -> Self {
+/// The numbers of a checked configuration with a limit: `average` per `period` (a second when 0), bursts
+/// of `burst` (at least one).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Tokens per second.
+    pub(crate) rate: f64,
+    pub(crate) burst: f64,
+    pub(crate) max_delay: Duration,
+    /// How long an idle bucket is kept.
+    pub(crate) ttl: Duration,
+}
+
+impl Limits {
+    pub(crate) fn of(config: &RateLimit) -> Self {
         let period = if config.period.is_zero() {
             1e9
         } else {
@@ -367,6 +407,19 @@ impl Limiter {
             burst,
             max_delay: max_delay(rate),
             ttl: ttl(rate, burst),
+        }
+    }
+}
+
+impl Limiter {
+    /// The in-memory limiter of a checked configuration with a limit.
+    fn new(config: &RateLimit, source: Source) -> Self {
+        let limits = Limits::of(config);
+        Self {
+            rate: limits.rate,
+            burst: limits.burst,
+            max_delay: limits.max_delay,
+            ttl: limits.ttl,
             capacity: MAX_SOURCES,
             source,
             buckets: Mutex::new(Buckets::default()),
@@ -521,7 +574,12 @@ mod tests {
             redis: Some(Redis::default()),
             ..base.clone()
         };
-        assert_eq!(field(redis).as_deref(), Some("redis"));
+        let expected = if cfg!(feature = "redis") { None } else { Some("redis") };
+        assert_eq!(
+            field(redis).as_deref(),
+            expected,
+            "refused only without the `redis` feature"
+        );
         let period = RateLimit {
             period: ConfigDuration::from_secs(-1),
             ..base.clone()

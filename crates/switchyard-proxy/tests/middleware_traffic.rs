@@ -10,7 +10,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use support::{Backend, TestGateway, client, full, get, middleware_route, send, static_config_with};
 use switchyard_config::{
-    DynamicConfig, Headers, InFlightReq, IpAllowList, IpStrategy, Middleware, RateLimit, Redis, Router, Status,
+    DynamicConfig, Headers, InFlightReq, IpAllowList, IpStrategy, Middleware, RateLimit, Router, Status,
 };
 
 /// Routers by path prefix, each with its own middlewares, all to `backend`.
@@ -287,9 +287,9 @@ async fn depth_reads_x_forwarded_for_only_from_trusted_peers() {
 #[tokio::test]
 async fn invalid_options_disable_the_middleware_with_their_key_path() {
     let backend = Backend::start("b").await;
-    let with_redis = RateLimit {
+    let negative = RateLimit {
         average: 10,
-        redis: Some(Redis::default()),
+        burst: -1,
         ..RateLimit::default()
     };
     let config = paths(
@@ -299,7 +299,7 @@ async fn invalid_options_disable_the_middleware_with_their_key_path() {
                 "/allow",
                 vec![("allow", Middleware::IpAllowList(allow(&["127.0.0.1", "10.0.0.0/99"])))],
             ),
-            ("/limit", vec![("limit", Middleware::RateLimit(with_redis))]),
+            ("/limit", vec![("limit", Middleware::RateLimit(negative))]),
             (
                 "/flight",
                 vec![("flight", Middleware::InFlightReq(InFlightReq::default()))],
@@ -312,7 +312,7 @@ async fn invalid_options_disable_the_middleware_with_their_key_path() {
     let report = snapshot.report();
     for (name, path) in [
         ("allow@test", "http.middlewares.allow@test.ipAllowList.sourceRange[1]"),
-        ("limit@test", "http.middlewares.limit@test.rateLimit.redis"),
+        ("limit@test", "http.middlewares.limit@test.rateLimit.burst"),
         ("flight@test", "http.middlewares.flight@test.inFlightReq.amount"),
         ("empty@test", "http.middlewares.empty@test.headers"),
     ] {

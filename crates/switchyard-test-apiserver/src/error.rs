@@ -22,10 +22,7 @@ pub enum ApiError {
     /// A path the server does not serve (404).
     #[error("the server could not find the requested resource")]
     UnknownPath,
-    /// An update named a stale `resourceVersion` (409, reason `Conflict`).
-    #[error("the object has been modified; please apply your changes to the latest version and try again")]
-    Conflict,
-    /// A create for a name that exists (409, reason `AlreadyExists`).
+    /// A create named an object that exists (409, reason `AlreadyExists`).
     #[error("{plural} \"{name}\" already exists")]
     AlreadyExists {
         /// The resource's plural name.
@@ -33,6 +30,9 @@ pub enum ApiError {
         /// The object's name.
         name: String,
     },
+    /// An update named a stale `resourceVersion` (409, reason `Conflict`).
+    #[error("the object has been modified; please apply your changes to the latest version and try again")]
+    Conflict,
     /// A watch from a compacted `resourceVersion` (410, reason `Expired`).
     #[error("too old resource version: {requested} ({oldest})")]
     Expired {

@@ -11,8 +11,9 @@
 //!   events, `BOOKMARK`s when `allowWatchBookmarks=true`, an in-stream `ERROR` with a `410 Gone`
 //!   `Status` for a version older than the kept history, and streams that end after `timeoutSeconds`;
 //! - `PUT` and `PATCH` of the `/status` subresource (409 on a stale `resourceVersion`);
-//! - create (`POST` to a namespaced collection; 409 `AlreadyExists`) and replace (`PUT`; 409 on a stale
-//!   `resourceVersion`), for clients that keep state in objects (the ACME Secret store).
+//! - `POST` (create; 409 `AlreadyExists`) and `PUT` (replace; 409 `Conflict` on a stale
+//!   `resourceVersion`) of whole objects, as `coordination.k8s.io/v1` Leases for leader election and
+//!   the ACME Secret store need; [`ApiServer::writes`] counts the writes clients made to an object.
 //!
 //! The test changes objects while clients watch ([`ApiServer::apply`], [`ApiServer::delete`]), ends
 //! watches ([`ApiServer::drop_watches`]), forgets history so resumed watches get `410 Gone`
@@ -37,8 +38,8 @@
 //! # }
 //! ```
 //!
-//! Every list is answered in one page (the API lets a server ignore `limit`); field selectors and
-//! creating objects over HTTP are not served. Authentication is a bearer token, when required
+//! Every list is answered in one page (the API lets a server ignore `limit`); field selectors,
+//! deleting objects over HTTP and patching anything but `/status` are not served. Authentication is a bearer token, when required
 //! ([`ApiServer::require_token`]).
 
 mod error;
@@ -78,6 +79,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("discovery.k8s.io/v1", "EndpointSlice"),
     ("networking.k8s.io/v1", "Ingress"),
     ("networking.k8s.io/v1", "IngressClass"),
+    ("coordination.k8s.io/v1", "Lease"),
 ];
 
 /// State shared by the connections.
@@ -87,6 +89,8 @@ pub(crate) struct Shared {
     watch_limit: Mutex<Option<Duration>>,
     token: Mutex<Option<String>>,
     accesses: Mutex<Vec<Access>>,
+    /// Writes clients made over HTTP, by object (any subresource).
+    writes: Mutex<std::collections::BTreeMap<ObjectKey, usize>>,
 }
 
 impl Shared {
@@ -107,6 +111,12 @@ impl Shared {
         token
             .as_ref()
             .is_none_or(|token| authorization == Some(format!("Bearer {token}").as_bytes()))
+    }
+
+    /// Counts a write a client made to the object at `key`.
+    pub(crate) fn wrote(&self, key: &ObjectKey) {
+        let mut writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *writes.entry(key.clone()).or_default() += 1;
     }
 
     pub(crate) fn record(&self, access: Access) {
@@ -245,6 +255,7 @@ impl ApiServer {
             watch_limit: Mutex::new(None),
             token: None.into(),
             accesses: Mutex::default(),
+            writes: Mutex::default(),
         });
         let server = Self {
             addr,
@@ -265,6 +276,38 @@ impl ApiServer {
     pub fn url(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
+    }
+
+    /// How many writes (create, replace, status update or patch) clients made over HTTP to the object
+    /// of this kind, namespace (empty for cluster-wide kinds) and name; changes the test made with
+    /// [`apply`](Self::apply) do not count.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchyard_test_apiserver::ApiServer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = ApiServer::start().await;
+    /// server.apply(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}}));
+    /// assert_eq!(server.writes("Service", "default", "web"), 0);
+    /// # }
+    /// ```
+    pub fn writes(&self, kind: &str, namespace: &str, name: &str) -> usize {
+        let resource = match self.shared.store().resource_of_kind(kind) {
+            Some(resource) => (resource.group.clone(), resource.plural.clone()),
+            None => return 0,
+        };
+        let key = ObjectKey {
+            resource,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
+        let writes = self
+            .shared
+            .writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        writes.get(&key).copied().unwrap_or(0)
     }
 
     /// The current resource version (the number of changes so far).

@@ -1,4 +1,4 @@
-//! Answers HTTP requests: discovery, get, list, watch and status updates.
+//! Answers HTTP requests: discovery, get, list, watch, create and replace, and status updates.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ const DEFAULT_WATCH: Duration = Duration::from_secs(1800);
 /// One kind of access a client made, as RBAC rules see it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Access {
-    /// `get`, `list`, `watch`, `patch` or `update`.
+    /// `get`, `list`, `watch`, `create`, `patch` or `update`.
     pub verb: &'static str,
     /// The API group; empty for the core group.
     pub group: String,
@@ -179,30 +179,33 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> Result<Response
             let object = store.get(&key).ok_or_else(|| not_found(&key))?;
             Ok(ok(object))
         }
-        (
-            Method::POST,
-            Target::Collection {
-                resource,
-                namespace: Some(namespace),
-            },
-        ) => {
+        (Method::PUT | Method::PATCH, Target::Object { key, status: true }) => {
+            let patch = request.method() == Method::PATCH;
             let body = json_body(request).await?;
-            create(shared, resource, namespace, body)
+            let response = update_status(shared, &key, body, patch)?;
+            shared.wrote(&key);
+            Ok(response)
         }
         (Method::PUT, Target::Object { key, status: false }) => {
             let body = json_body(request).await?;
-            replace(shared, key, body)
+            let response = replace(shared, &key, body)?;
+            shared.wrote(&key);
+            Ok(response)
         }
-        (Method::PUT | Method::PATCH, Target::Object { key, status: true }) => {
-            let patch = request.method() == Method::PATCH;
-            let body = request
-                .into_body()
-                .collect()
-                .await
-                .map_err(|err| ApiError::BadRequest(err.to_string()))?
-                .to_bytes();
-            let body: Value = serde_json::from_slice(&body).map_err(|err| ApiError::BadRequest(err.to_string()))?;
-            update_status(shared, key, body, patch)
+        (Method::POST, Target::Collection { resource, namespace }) => {
+            let body = json_body(request).await?;
+            let name = body
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::BadRequest("metadata.name is required".to_owned()))?;
+            let key = ObjectKey {
+                resource,
+                namespace: namespace.unwrap_or_default(),
+                name: name.to_owned(),
+            };
+            let response = create(shared, &key, body)?;
+            shared.wrote(&key);
+            Ok(response)
         }
         _ => Err(ApiError::MethodNotAllowed),
     }
@@ -284,14 +287,63 @@ fn watch(
     Ok(response)
 }
 
+async fn json_body(request: Request<Incoming>) -> Result<Value, ApiError> {
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|err| ApiError::BadRequest(err.to_string()))
+}
+
+/// `POST`: stores a new object, 409 `AlreadyExists` when one has its name.
+fn create(shared: &Shared, key: &ObjectKey, mut object: Value) -> Result<Response<ResponseBody>, ApiError> {
+    let mut store = shared.store();
+    if store.resource(&key.resource).is_none() {
+        return Err(ApiError::UnknownPath);
+    }
+    if store.get(key).is_some() {
+        return Err(ApiError::AlreadyExists {
+            plural: key.resource.1.clone(),
+            name: key.name.clone(),
+        });
+    }
+    if !key.namespace.is_empty() {
+        object["metadata"]["namespace"] = json!(key.namespace);
+    }
+    let stored = store.put(key.clone(), object);
+    Ok(json_response(StatusCode::CREATED, &stored))
+}
+
+/// `PUT` of a whole object: replaces it (its status kept), 409 `Conflict` when the body names a stale
+/// `resourceVersion`.
+fn replace(shared: &Shared, key: &ObjectKey, mut object: Value) -> Result<Response<ResponseBody>, ApiError> {
+    let mut store = shared.store();
+    let current = store.get(key).ok_or_else(|| not_found(key))?;
+    let sent = object.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+    if sent.is_some_and(|version| Some(version) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str))
+    {
+        return Err(ApiError::Conflict);
+    }
+    object["status"] = current.get("status").cloned().unwrap_or(Value::Null);
+    if object["status"].is_null()
+        && let Some(fields) = object.as_object_mut()
+    {
+        fields.remove("status");
+    }
+    let stored = store.put(key.clone(), object);
+    Ok(ok(&stored))
+}
+
 fn update_status(
     shared: &Shared,
-    key: ObjectKey,
+    key: &ObjectKey,
     body: Value,
     patch: bool,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let mut store = shared.store();
-    let mut object = store.get(&key).ok_or_else(|| not_found(&key))?.clone();
+    let mut object = store.get(key).ok_or_else(|| not_found(key))?.clone();
     let status = if patch {
         // Merge, strategic-merge and apply patches are all applied as JSON merge patches: exact for the
         // status fields providers write.
@@ -308,62 +360,7 @@ fn update_status(
         body.get("status").cloned()
     };
     object["status"] = status.unwrap_or(Value::Null);
-    let stored = store.put(key, object);
-    Ok(ok(&stored))
-}
-
-/// A request's JSON body.
-async fn json_body(request: Request<Incoming>) -> Result<Value, ApiError> {
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map_err(|err| ApiError::BadRequest(err.to_string()))?
-        .to_bytes();
-    serde_json::from_slice(&body).map_err(|err| ApiError::BadRequest(err.to_string()))
-}
-
-/// `POST` to a namespaced collection: a new object (409 `AlreadyExists` when the name is taken).
-fn create(
-    shared: &Shared,
-    resource: TypeKey,
-    namespace: String,
-    body: Value,
-) -> Result<Response<ResponseBody>, ApiError> {
-    let name = body
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::BadRequest("metadata.name is required".into()))?
-        .to_owned();
-    let mut store = shared.store();
-    store.resource(&resource).ok_or(ApiError::UnknownPath)?;
-    let key = ObjectKey {
-        resource,
-        namespace: namespace.clone(),
-        name,
-    };
-    if store.get(&key).is_some() {
-        return Err(ApiError::AlreadyExists {
-            plural: key.resource.1.clone(),
-            name: key.name.clone(),
-        });
-    }
-    let mut object = body;
-    object["metadata"]["namespace"] = Value::String(namespace);
-    let stored = store.put(key, object);
-    Ok(json_response(StatusCode::CREATED, &stored))
-}
-
-/// `PUT` of an object: replaced, unless the body names a stale `resourceVersion` (409 `Conflict`).
-fn replace(shared: &Shared, key: ObjectKey, body: Value) -> Result<Response<ResponseBody>, ApiError> {
-    let mut store = shared.store();
-    let current = store.get(&key).ok_or_else(|| not_found(&key))?;
-    let sent = body.pointer("/metadata/resourceVersion").and_then(Value::as_str);
-    if sent.is_some_and(|version| Some(version) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str))
-    {
-        return Err(ApiError::Conflict);
-    }
-    let stored = store.put(key, body);
+    let stored = store.put(key.clone(), object);
     Ok(ok(&stored))
 }
 

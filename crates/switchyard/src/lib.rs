@@ -101,6 +101,7 @@
 //! | `acme` | ACME certificate resolvers, Traefik's `certificatesResolvers` (HTTP-01, TLS-ALPN-01, DNS-01; `acme.json` storage shared by replicas); the `acme` module |
 //! | `file` | the file provider, Traefik's `providers.file` (YAML, TOML, JSON; watched); the `file` module |
 //! | `kubernetes` | the Kubernetes providers, Traefik's `providers.kubernetesIngress` and `providers.kubernetesCRD` (needs Rust 1.89); the `kubernetes` module |
+//! | `redis` | `rateLimit.redis`: rate limits shared by every replica through Redis |
 
 /// Traefik v3 routing rules and the indexed route table (the `switchyard-rules` crate).
 pub use switchyard_rules as rules;

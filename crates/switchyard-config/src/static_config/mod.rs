@@ -23,7 +23,7 @@ pub use observability::{
 };
 pub use providers::{
     FileProviderOptions, IngressEndpoint, KubernetesCrdOptions, KubernetesGatewayOptions, KubernetesIngressOptions,
-    Providers, ServiceRef, StatusAddress,
+    LeaderElectionOptions, Providers, ServiceRef, StatusAddress,
 };
 
 use crate::{ForwardingTimeouts, Spiffe};

@@ -107,6 +107,48 @@ pub struct KubernetesIngressOptions {
     pub native_lb_by_default: bool,
     /// `Prefix` path matching element-wise only.
     pub strict_prefix_matching: bool,
+    /// Elect one replica on a Lease to write Ingress status (a switchyard extension, not in Traefik).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_election: Option<LeaderElectionOptions>,
+}
+
+/// `providers.kubernetesIngress.leaderElection`, a switchyard extension: of the replicas sharing the
+/// Lease, only the one holding it writes Ingress status; another takes over when it expires.
+///
+/// ```
+/// use switchyard_config::{Duration, LeaderElectionOptions};
+///
+/// let election = LeaderElectionOptions { namespace: "switchyard".into(), ..Default::default() };
+/// assert_eq!(election.lease_name, "switchyard-ingress-status");
+/// assert_eq!((election.lease_duration, election.retry_period), (Duration::from_secs(15), Duration::from_secs(2)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct LeaderElectionOptions {
+    /// The Lease's namespace. Default: `default`.
+    pub namespace: String,
+    /// The Lease's name. Default: `switchyard-ingress-status`.
+    pub lease_name: String,
+    /// This replica's `holderIdentity`, unique among replicas; empty for `$POD_NAME` (else
+    /// `$HOSTNAME`) with a random suffix.
+    pub identity: String,
+    /// How long the Lease holds after its last renewal (whole seconds). Default: 15 s; 0 or negative
+    /// means the default.
+    pub lease_duration: Duration,
+    /// How often it is renewed and read. Default: 2 s; 0 or negative means the default.
+    pub retry_period: Duration,
+}
+
+impl Default for LeaderElectionOptions {
+    fn default() -> Self {
+        Self {
+            namespace: "default".into(),
+            lease_name: "switchyard-ingress-status".into(),
+            identity: String::new(),
+            lease_duration: Duration::from_secs(15),
+            retry_period: Duration::from_secs(2),
+        }
+    }
 }
 
 /// `ingressEndpoint`.

@@ -122,6 +122,9 @@ pub struct Redis {
     pub write_timeout: Duration,
     /// Dial timeout. Default: 5 s.
     pub dial_timeout: Duration,
+    /// Forward requests unlimited while Redis cannot answer, instead of answering `500` to every request
+    /// of the router (Traefik's behaviour, the default). A switchyard extension, not in Traefik.
+    pub allow_on_error: bool,
 }
 
 impl Default for Redis {
@@ -138,6 +141,7 @@ impl Default for Redis {
             read_timeout: Duration::from_secs(3),
             write_timeout: Duration::from_secs(3),
             dial_timeout: Duration::from_secs(5),
+            allow_on_error: false,
         }
     }
 }

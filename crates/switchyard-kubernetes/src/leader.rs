@@ -1,0 +1,329 @@
+//! Leader election on a `coordination.k8s.io/v1` Lease, so that of several replicas exactly one writes
+//! Ingress status.
+//!
+//! The algorithm is client-go's `leaderelection` with a Lease lock: every `retry_period`, each replica
+//! reads the Lease. The holder renews it (`renewTime`); another replica takes it over only when it is
+//! free or when the holder has not renewed it for `lease_duration`, and it judges that by the time
+//! *it* saw the Lease change last (its own clock), so replicas with skewed clocks still agree. Every
+//! write carries the `resourceVersion` read, so of two replicas racing for a free Lease one wins and
+//! the other gets `409 Conflict`. A leader that cannot renew for two thirds of the lease duration stops
+//! leading before anyone may take over; one that shuts down cleanly frees the Lease at once.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{Api, PostParams};
+use tokio::sync::watch;
+
+/// Leader election among replicas through a Lease: only the replica holding it writes Ingress status.
+/// A switchyard extension (Traefik writes status from every replica).
+///
+/// The identity defaults to `$POD_NAME`, else `$HOSTNAME`, followed by a random suffix so that two
+/// processes on one host differ. The replica needs `get`, `create` and `update` on `leases` in the
+/// Lease's namespace.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchyard_kubernetes::{IngressProvider, LeaderElection};
+///
+/// let election = LeaderElection::new("kube-system", "switchyard-status")
+///     .lease_duration(Duration::from_secs(15))
+///     .retry_period(Duration::from_secs(2));
+/// assert_eq!(election.lease_name(), "switchyard-status");
+/// let provider = IngressProvider::new().leader_election(election);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderElection {
+    namespace: String,
+    name: String,
+    identity: String,
+    lease_duration: Duration,
+    retry_period: Duration,
+}
+
+impl LeaderElection {
+    /// Elects a leader through the Lease `name` in `namespace`, held for 15 s and tried every 2 s
+    /// (client-go's defaults).
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+            identity: default_identity(),
+            lease_duration: Duration::from_secs(15),
+            retry_period: Duration::from_secs(2),
+        }
+    }
+
+    /// This replica's name in the Lease's `holderIdentity`; unique among the replicas.
+    ///
+    /// ```
+    /// let election = switchyard_kubernetes::LeaderElection::new("default", "l").identity("replica-1");
+    /// assert_eq!(election.holder(), "replica-1");
+    /// ```
+    #[must_use]
+    pub fn identity(mut self, identity: impl Into<String>) -> Self {
+        self.identity = identity.into();
+        self
+    }
+
+    /// How long the Lease is valid after its holder last renewed it: a dead leader is replaced about
+    /// this long (plus up to two retry periods) after its last renewal. Whole seconds, at least one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let election = switchyard_kubernetes::LeaderElection::new("default", "l").lease_duration(Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn lease_duration(mut self, duration: Duration) -> Self {
+        self.lease_duration = Duration::from_secs(duration.as_secs().max(1));
+        self
+    }
+
+    /// How often the Lease is renewed by its holder and read by the others.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let election = switchyard_kubernetes::LeaderElection::new("default", "l").retry_period(Duration::from_millis(500));
+    /// ```
+    #[must_use]
+    pub fn retry_period(mut self, period: Duration) -> Self {
+        self.retry_period = period.max(Duration::from_millis(10));
+        self
+    }
+
+    /// The election `providers.kubernetesIngress.leaderElection` describes; durations of 0 or below
+    /// keep the defaults.
+    ///
+    /// ```
+    /// use switchyard_config::{Duration, LeaderElectionOptions};
+    /// use switchyard_kubernetes::LeaderElection;
+    ///
+    /// let options = LeaderElectionOptions { identity: "a".into(), lease_duration: Duration::ZERO, ..Default::default() };
+    /// let election = LeaderElection::from_static(&options);
+    /// assert_eq!((election.lease_name(), election.holder()), ("switchyard-ingress-status", "a"));
+    /// ```
+    pub fn from_static(options: &switchyard_config::LeaderElectionOptions) -> Self {
+        let positive = |d: switchyard_config::Duration| d.to_std().filter(|d| !d.is_zero());
+        let mut election = Self::new(&options.namespace, &options.lease_name);
+        if !options.identity.is_empty() {
+            election = election.identity(&options.identity);
+        }
+        if let Some(duration) = positive(options.lease_duration) {
+            election = election.lease_duration(duration);
+        }
+        if let Some(period) = positive(options.retry_period) {
+            election = election.retry_period(period);
+        }
+        election
+    }
+
+    /// The Lease's name.
+    ///
+    /// ```
+    /// assert_eq!(switchyard_kubernetes::LeaderElection::new("default", "l").lease_name(), "l");
+    /// ```
+    pub fn lease_name(&self) -> &str {
+        &self.name
+    }
+
+    /// This replica's identity.
+    ///
+    /// ```
+    /// assert!(!switchyard_kubernetes::LeaderElection::new("default", "l").holder().is_empty());
+    /// ```
+    pub fn holder(&self) -> &str {
+        &self.identity
+    }
+
+    /// A leader that has not renewed for this long stops leading, before another replica may take over.
+    fn renew_deadline(&self) -> Duration {
+        self.lease_duration * 2 / 3
+    }
+}
+
+/// `$POD_NAME` or `$HOSTNAME` (else `switchyard`), `_`, and 16 random hex digits.
+fn default_identity() -> String {
+    use std::hash::BuildHasher;
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "switchyard".to_owned());
+    let random = std::collections::hash_map::RandomState::new().hash_one((std::process::id(), Instant::now()));
+    format!("{host}_{random:016x}")
+}
+
+/// One replica's side of the election.
+pub(crate) struct Elector {
+    api: Api<Lease>,
+    settings: LeaderElection,
+    /// The Lease's `resourceVersion` last seen, and when this replica first saw it.
+    observed: Option<(String, Instant)>,
+    /// When this replica last renewed the Lease while leading.
+    renewed: Option<Instant>,
+}
+
+/// What one round of the election found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    Leading,
+    Following,
+}
+
+impl Elector {
+    pub(crate) fn new(client: kube::Client, settings: LeaderElection) -> Self {
+        Self {
+            api: Api::namespaced(client, &settings.namespace),
+            settings,
+            observed: None,
+            renewed: None,
+        }
+    }
+
+    /// Runs rounds every retry period, telling `leading` whether this replica leads, until shutdown;
+    /// then frees the Lease if it held it.
+    pub(crate) async fn run(mut self, leading: watch::Sender<bool>, sink: switchyard_config::ProviderSink) {
+        loop {
+            let now = self.round().await;
+            let was = *leading.borrow();
+            if now != was {
+                tracing::info!(
+                    lease = %self.settings.name,
+                    identity = %self.settings.identity,
+                    "{} Ingress status writer",
+                    if now { "became the" } else { "is no longer the" },
+                );
+                leading.send_replace(now);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.settings.retry_period) => {}
+                () = sink.shutdown() => break,
+            }
+        }
+        if *leading.borrow() {
+            leading.send_replace(false);
+            self.release().await;
+        }
+    }
+
+    /// One round: whether this replica leads after it.
+    async fn round(&mut self) -> bool {
+        match self.try_acquire_or_renew().await {
+            Ok(Round::Leading) => {
+                self.renewed = Some(Instant::now());
+                true
+            }
+            Ok(Round::Following) => {
+                self.renewed = None;
+                false
+            }
+            Err(error) => {
+                tracing::warn!(lease = %self.settings.name, "leader election: {error}");
+                // Keep leading through a short failure, never past the renew deadline.
+                self.renewed
+                    .is_some_and(|at| at.elapsed() < self.settings.renew_deadline())
+            }
+        }
+    }
+
+    async fn try_acquire_or_renew(&mut self) -> Result<Round, kube::Error> {
+        let now = Instant::now();
+        let Some(mut lease) = self.api.get_opt(&self.settings.name).await? else {
+            return self.create().await;
+        };
+        let version = lease.metadata.resource_version.clone().unwrap_or_default();
+        let seen_at = match &self.observed {
+            Some((seen, at)) if *seen == version => *at,
+            _ => now,
+        };
+        self.observed = Some((version, seen_at));
+        let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+        let holder = spec.holder_identity.as_deref().unwrap_or("");
+        let ours = holder == self.settings.identity;
+        let duration = spec
+            .lease_duration_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .map_or(self.settings.lease_duration, Duration::from_secs);
+        let expired = holder.is_empty() || now.saturating_duration_since(seen_at) >= duration;
+        if !ours && !expired {
+            return Ok(Round::Following);
+        }
+        let stamp = MicroTime(k8s_openapi::jiff::Timestamp::now());
+        if !ours {
+            spec.acquire_time = Some(stamp.clone());
+            spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+            spec.holder_identity = Some(self.settings.identity.clone());
+        }
+        spec.renew_time = Some(stamp);
+        spec.lease_duration_seconds = Some(self.lease_seconds());
+        // The read `resourceVersion` goes with the write: a replica that raced us gets 409.
+        match self
+            .api
+            .replace(&self.settings.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(written) => {
+                self.saw(&written);
+                Ok(Round::Leading)
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(Round::Following),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn create(&mut self) -> Result<Round, kube::Error> {
+        let stamp = MicroTime(k8s_openapi::jiff::Timestamp::now());
+        let lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(self.settings.name.clone()),
+                namespace: Some(self.settings.namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some(self.settings.identity.clone()),
+                lease_duration_seconds: Some(self.lease_seconds()),
+                acquire_time: Some(stamp.clone()),
+                renew_time: Some(stamp),
+                lease_transitions: Some(0),
+                ..LeaseSpec::default()
+            }),
+        };
+        match self.api.create(&PostParams::default(), &lease).await {
+            Ok(written) => {
+                self.saw(&written);
+                Ok(Round::Leading)
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(Round::Following),
+            Err(other) => Err(other),
+        }
+    }
+
+    fn saw(&mut self, lease: &Lease) {
+        let version = lease.metadata.resource_version.clone().unwrap_or_default();
+        self.observed = Some((version, Instant::now()));
+    }
+
+    fn lease_seconds(&self) -> i32 {
+        i32::try_from(self.settings.lease_duration.as_secs()).unwrap_or(i32::MAX)
+    }
+
+    /// Frees the Lease (no holder) so that another replica takes over at its next round, if we still
+    /// hold it.
+    async fn release(&mut self) {
+        let Ok(Some(mut lease)) = self.api.get_opt(&self.settings.name).await else {
+            return;
+        };
+        let Some(spec) = lease.spec.as_mut() else { return };
+        if spec.holder_identity.as_deref() != Some(self.settings.identity.as_str()) {
+            return;
+        }
+        spec.holder_identity = None;
+        spec.renew_time = Some(MicroTime(k8s_openapi::jiff::Timestamp::now()));
+        if let Err(error) = self
+            .api
+            .replace(&self.settings.name, &PostParams::default(), &lease)
+            .await
+        {
+            tracing::warn!(lease = %self.settings.name, "leader election: freeing the Lease: {error}");
+        }
+    }
+}
