@@ -394,9 +394,6 @@ async fn a_slow_large_answer_streams_whole_to_a_slow_client_in_bounded_memory() 
         "64 MiB slow answer to a slow reader: {:?}, RSS grew by {grown} MiB at most",
         started.elapsed()
     );
-    assert!(
-        received > SLOW_LARGE,
-        "the whole body arrived: {received} bytes"
-    );
+    assert!(received > SLOW_LARGE, "the whole body arrived: {received} bytes");
     assert!(grown < 32, "RSS grew by {grown} MiB");
 }

@@ -644,3 +644,37 @@ async fn without_the_eab_the_ca_refuses_the_account_and_says_why() {
     assert_eq!(resolvers.orders_placed(), 0, "no account, no order");
     gateway.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_router_terminating_tls_orders_its_host_sni_name() {
+    let mut lab = Lab::new().await;
+    let (gateway, routes) = lab.gateway(&lab.static_config(Challenge::Http)).await;
+    lab.start_pebble(&gateway, &PebbleOptions::default());
+    // The TCP router terminates TLS and forwards the plaintext to the app (which speaks HTTP/1.1).
+    let yaml = format!(
+        "tcp:\n  routers:\n    db:\n      rule: \"HostSNI(`tcp.example`)\"\n      entryPoints: [websecure]\n      service: app\n      tls: {{certResolver: le}}\n    \
+         pass:\n      rule: \"HostSNI(`pass.example`)\"\n      entryPoints: [websecure]\n      service: app\n      tls: {{passthrough: true, certResolver: le}}\n  \
+         services:\n    app:\n      loadBalancer:\n        servers: [{{address: '{}'}}]\n",
+        lab.backend
+    );
+    let tcp = load_str::<DynamicConfig>(&yaml, Format::Yaml, "dynamic.yml")
+        .unwrap()
+        .value;
+    routes.set(tcp);
+    let leaf = lab.served(&gateway, "tcp.example").await;
+    assert!(!leaf.is_empty());
+    let websecure = gateway.local_addr("websecure").unwrap();
+    let (status, body) = https_request(websecure, "tcp.example", "/", lab.client().await)
+        .await
+        .unwrap();
+    assert_eq!((status, body.as_str()), (200, "served by the app"));
+    assert_eq!(orders(&gateway), 1, "the passthrough router orders nothing");
+    let report = gateway.snapshot().report().clone();
+    let pass = &report.tcp.routers["pass@test"].errors;
+    assert!(
+        pass.iter()
+            .any(|e| e.to_string().contains("passthrough router does not terminate TLS")),
+        "{pass:?}"
+    );
+    gateway.shutdown().await;
+}

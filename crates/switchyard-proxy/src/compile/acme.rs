@@ -80,8 +80,9 @@ pub(super) fn order_certificates<'a>(
             match names.split_first() {
                 Some((main, sans)) => vec![Domain::new(main, sans)],
                 None => {
-                    let problem =
-                        Problem::Invalid("no tls.domains and no HostSNI name in the rule: no certificate to order".into());
+                    let problem = Problem::Invalid(
+                        "no tls.domains and no HostSNI name in the rule: no certificate to order".into(),
+                    );
                     findings.tcp_router(name, "tls.certResolver", problem, false);
                     continue;
                 }
