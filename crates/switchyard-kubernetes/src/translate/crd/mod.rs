@@ -12,6 +12,7 @@ mod ingress_route;
 mod middleware;
 mod read;
 mod reference;
+mod route_services;
 mod secrets;
 mod servers;
 mod service;

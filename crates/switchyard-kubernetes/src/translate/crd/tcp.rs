@@ -14,8 +14,9 @@ use switchyard_config::{
 
 use super::read::without;
 use super::reference;
+use super::route_services::RouteService;
 use super::servers::{Backend, addresses};
-use super::spec::{IngressRouteTcpSpec, RouteTcp, RouteTls, ServiceTcp, TransportSecrets};
+use super::spec::{IngressRouteTcpSpec, Port, RouteTcp, RouteTls, ServiceTcp, TransportSecrets};
 use super::{Crd, Object, handles_class};
 use crate::crd::IngressRouteTCP;
 use crate::error::TranslateError;
@@ -111,7 +112,7 @@ impl Crd<'_> {
         }
         let key = tcp_router_name(object.namespace, object.name, &route.rule);
         let middlewares = self.middleware_references(object, &route.middlewares, &format!("{path}.middlewares"))?;
-        self.tcp_route_service(object, &route.services, &key, &format!("{path}.services"))?;
+        self.route_services(object, &route.services, &key, &format!("{path}.services"))?;
         let router = TcpRouter {
             entry_points: spec.entry_points.clone(),
             rule: route.rule.clone(),
@@ -124,64 +125,8 @@ impl Crd<'_> {
         Ok((key, router))
     }
 
-    /// The service `key` of a TCP route: the load balancer of its only Service, or a weighted service
-    /// over the load balancers of its Services. A Service that cannot be used is reported and left out
-    /// of the weighted service; the route fails when none is left.
-    fn tcp_route_service(
-        &mut self,
-        object: Object<'_>,
-        services: &[ServiceTcp],
-        key: &str,
-        path: &str,
-    ) -> Result<(), TranslateError> {
-        match services {
-            [] => Err(spec_error(path, "a route needs at least one service")),
-            [one] => {
-                let service = self.tcp_load_balancer(object, one, &format!("{path}[0]"))?;
-                self.insert_tcp_service(object, key, service, path);
-                Ok(())
-            }
-            many => {
-                let mut children = Vec::new();
-                for (i, one) in many.iter().enumerate() {
-                    let at = format!("{path}[{i}]");
-                    match self.tcp_load_balancer(object, one, &at) {
-                        Ok(service) => {
-                            let port = one.port.as_ref().map(|p| p.text()).unwrap_or_default();
-                            let name = format!("{key}-{}-{port}", one.name);
-                            self.insert_tcp_service(object, &name, service, &at);
-                            children.push(WeightedService {
-                                name,
-                                weight: one.weight.unwrap_or(1),
-                            });
-                        }
-                        Err(problem) => self.problem(object, problem),
-                    }
-                }
-                if children.is_empty() {
-                    return Err(spec_error(path, "none of the route's services can be used"));
-                }
-                let weighted = TcpWeighted {
-                    services: children,
-                    health_check: None,
-                };
-                let service = TcpService {
-                    weighted: Some(weighted),
-                    ..TcpService::default()
-                };
-                self.insert_tcp_service(object, key, service, path);
-                Ok(())
-            }
-        }
-    }
-
-    fn insert_tcp_service(&mut self, object: Object<'_>, key: &str, service: TcpService, path: &str) {
-        self.out.snapshot.config.tcp.services.insert(key.to_owned(), service);
-        self.origin(format!("tcp.services.{key}"), object, path);
-    }
-
     /// The load balancer over the servers of the Kubernetes Service a TCP route names.
-    fn tcp_load_balancer(
+    pub(crate) fn tcp_load_balancer(
         &mut self,
         object: Object<'_>,
         service: &ServiceTcp,
@@ -300,6 +245,37 @@ impl Crd<'_> {
         }
         transport.tls = Some(client);
         Ok(transport)
+    }
+}
+
+impl RouteService for ServiceTcp {
+    type Built = TcpService;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn port(&self) -> Option<&Port> {
+        self.port.as_ref()
+    }
+    fn weight(&self) -> Option<u32> {
+        self.weight
+    }
+    fn load_balancer(&self, crd: &mut Crd<'_>, object: Object<'_>, path: &str) -> Result<TcpService, TranslateError> {
+        crd.tcp_load_balancer(object, self, path)
+    }
+    fn weighted(children: Vec<WeightedService>) -> TcpService {
+        let weighted = TcpWeighted {
+            services: children,
+            health_check: None,
+        };
+        TcpService {
+            weighted: Some(weighted),
+            ..TcpService::default()
+        }
+    }
+    fn insert(crd: &mut Crd<'_>, object: Object<'_>, key: &str, built: TcpService, path: &str) {
+        crd.out.snapshot.config.tcp.services.insert(key.to_owned(), built);
+        crd.origin(format!("tcp.services.{key}"), object, path);
     }
 }
 

@@ -7,8 +7,9 @@
 use switchyard_config::{UdpLoadBalancer, UdpRouter, UdpServer, UdpService, UdpWeighted, WeightedService};
 
 use super::reference;
+use super::route_services::RouteService;
 use super::servers::{Backend, addresses};
-use super::spec::{IngressRouteUdpSpec, ServiceUdp};
+use super::spec::{IngressRouteUdpSpec, Port, ServiceUdp};
 use super::{Crd, Object, handles_class};
 use crate::crd::IngressRouteUDP;
 use crate::error::TranslateError;
@@ -44,7 +45,7 @@ impl Crd<'_> {
         for (i, one) in spec.routes.iter().enumerate() {
             let path = format!("spec.routes[{i}]");
             let key = format!("{}-{}-{i}", object.namespace, object.name);
-            match self.udp_route_service(object, &one.services, &key, &format!("{path}.services")) {
+            match self.route_services(object, &one.services, &key, &format!("{path}.services")) {
                 Ok(()) => {
                     let router = UdpRouter {
                         entry_points: spec.entry_points.clone(),
@@ -59,60 +60,8 @@ impl Crd<'_> {
         Ok(())
     }
 
-    /// The service `key` of a UDP route: the load balancer of its only Service, or a weighted service
-    /// over the load balancers of its Services (a Service that cannot be used is reported and left out;
-    /// the route fails when none is left).
-    fn udp_route_service(
-        &mut self,
-        object: Object<'_>,
-        services: &[ServiceUdp],
-        key: &str,
-        path: &str,
-    ) -> Result<(), TranslateError> {
-        match services {
-            [] => Err(spec_error(path, "a route needs at least one service")),
-            [one] => {
-                let service = self.udp_load_balancer(object, one, &format!("{path}[0]"))?;
-                self.insert_udp_service(object, key, service, path);
-                Ok(())
-            }
-            many => {
-                let mut children = Vec::new();
-                for (i, one) in many.iter().enumerate() {
-                    let at = format!("{path}[{i}]");
-                    match self.udp_load_balancer(object, one, &at) {
-                        Ok(service) => {
-                            let port = one.port.as_ref().map(|p| p.text()).unwrap_or_default();
-                            let name = format!("{key}-{}-{port}", one.name);
-                            self.insert_udp_service(object, &name, service, &at);
-                            children.push(WeightedService {
-                                name,
-                                weight: one.weight.unwrap_or(1),
-                            });
-                        }
-                        Err(problem) => self.problem(object, problem),
-                    }
-                }
-                if children.is_empty() {
-                    return Err(spec_error(path, "none of the route's services can be used"));
-                }
-                let service = UdpService {
-                    weighted: Some(UdpWeighted { services: children }),
-                    ..UdpService::default()
-                };
-                self.insert_udp_service(object, key, service, path);
-                Ok(())
-            }
-        }
-    }
-
-    fn insert_udp_service(&mut self, object: Object<'_>, key: &str, service: UdpService, path: &str) {
-        self.out.snapshot.config.udp.services.insert(key.to_owned(), service);
-        self.origin(format!("udp.services.{key}"), object, path);
-    }
-
     /// The load balancer over the servers of the Kubernetes Service a UDP route names.
-    fn udp_load_balancer(
+    pub(crate) fn udp_load_balancer(
         &mut self,
         object: Object<'_>,
         service: &ServiceUdp,
@@ -137,5 +86,32 @@ impl Crd<'_> {
             load_balancer: Some(UdpLoadBalancer { servers }),
             ..UdpService::default()
         })
+    }
+}
+
+impl RouteService for ServiceUdp {
+    type Built = UdpService;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn port(&self) -> Option<&Port> {
+        self.port.as_ref()
+    }
+    fn weight(&self) -> Option<u32> {
+        self.weight
+    }
+    fn load_balancer(&self, crd: &mut Crd<'_>, object: Object<'_>, path: &str) -> Result<UdpService, TranslateError> {
+        crd.udp_load_balancer(object, self, path)
+    }
+    fn weighted(children: Vec<WeightedService>) -> UdpService {
+        UdpService {
+            weighted: Some(UdpWeighted { services: children }),
+            ..UdpService::default()
+        }
+    }
+    fn insert(crd: &mut Crd<'_>, object: Object<'_>, key: &str, built: UdpService, path: &str) {
+        crd.out.snapshot.config.udp.services.insert(key.to_owned(), built);
+        crd.origin(format!("udp.services.{key}"), object, path);
     }
 }

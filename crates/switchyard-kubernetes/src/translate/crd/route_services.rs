@@ -1,0 +1,69 @@
+//! The services of a TCP or UDP route, as Traefik builds them: the load balancer of its only Service
+//! under the route's key, or, for several, each Service's load balancer under
+//! `<key>-<service>-<port>` and a weighted service over them under the key.
+
+use switchyard_config::WeightedService;
+
+use super::spec::Port;
+use super::{Crd, Object};
+use crate::error::TranslateError;
+
+/// A Service a TCP or UDP route names, and how its section of the configuration keeps services.
+pub(crate) trait RouteService {
+    /// The service built for the configuration (`TcpService`, `UdpService`).
+    type Built;
+
+    fn name(&self) -> &str;
+    fn port(&self) -> Option<&Port>;
+    fn weight(&self) -> Option<u32>;
+    /// The load balancer over the Service's servers.
+    fn load_balancer(&self, crd: &mut Crd<'_>, object: Object<'_>, path: &str) -> Result<Self::Built, TranslateError>;
+    /// A weighted service over `children`.
+    fn weighted(children: Vec<WeightedService>) -> Self::Built;
+    /// Adds `built` to the configuration under `key`, with its origin.
+    fn insert(crd: &mut Crd<'_>, object: Object<'_>, key: &str, built: Self::Built, path: &str);
+}
+
+impl Crd<'_> {
+    /// Adds the service `key` of a route over `services`, found at `path`. A Service that cannot be
+    /// used is reported and left out of the weighted service; the route fails when none is left.
+    pub(crate) fn route_services<S: RouteService>(
+        &mut self,
+        object: Object<'_>,
+        services: &[S],
+        key: &str,
+        path: &str,
+    ) -> Result<(), TranslateError> {
+        let spec_error = |reason: &str| TranslateError::Spec {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if let [one] = services {
+            let built = one.load_balancer(self, object, &format!("{path}[0]"))?;
+            S::insert(self, object, key, built, path);
+            return Ok(());
+        }
+        if services.is_empty() {
+            return Err(spec_error("a route needs at least one service"));
+        }
+        let mut children = Vec::new();
+        for (i, one) in services.iter().enumerate() {
+            let at = format!("{path}[{i}]");
+            match one.load_balancer(self, object, &at) {
+                Ok(built) => {
+                    let port = one.port().map(Port::text).unwrap_or_default();
+                    let name = format!("{key}-{}-{port}", one.name());
+                    S::insert(self, object, &name, built, &at);
+                    let weight = one.weight().unwrap_or(1);
+                    children.push(WeightedService { name, weight });
+                }
+                Err(problem) => self.problem(object, problem),
+            }
+        }
+        if children.is_empty() {
+            return Err(spec_error("none of the route's services can be used"));
+        }
+        S::insert(self, object, key, S::weighted(children), path);
+        Ok(())
+    }
+}
