@@ -6,7 +6,7 @@ use switchyard_config::{Router, RouterObservability, RouterTls};
 use super::reference;
 use super::spec::{IngressRouteSpec, Observability, Route, RouteTls};
 use super::tls::{DEFAULT, tls_id};
-use super::{Crd, Object, handles_class};
+use super::{Crd, Object};
 use crate::crd::IngressRoute;
 use crate::error::TranslateError;
 use crate::translate::normalize;
@@ -49,15 +49,10 @@ impl Crd<'_> {
     }
 
     fn ingress_route(&mut self, object: Object<'_>, route: &IngressRoute) -> Result<(), TranslateError> {
-        let spec: IngressRouteSpec = self.read(object, &route.spec, "spec")?;
         let annotations = route.metadata.annotations.as_ref();
-        if !handles_class(
-            &self.options.ingress_class,
-            spec.ingress_class_name.as_deref(),
-            annotations,
-        ) {
+        let Some(spec) = self.handled_spec::<IngressRouteSpec>(object, &route.spec, annotations)? else {
             return Ok(());
-        }
+        };
         let tls = match &spec.tls {
             Some(tls) => Some(self.route_tls(object, tls)?),
             None => None,

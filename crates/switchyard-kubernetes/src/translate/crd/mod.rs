@@ -132,6 +132,18 @@ impl Crd<'_> {
         Ok(read.value)
     }
 
+    /// Reads a route object's spec, or `None` when its class is not the one handled.
+    pub(crate) fn handled_spec<S: DeserializeOwned + spec::Classed>(
+        &mut self,
+        object: Object<'_>,
+        value: &serde_json::Value,
+        annotations: Option<&BTreeMap<String, String>>,
+    ) -> Result<Option<S>, TranslateError> {
+        let spec: S = self.read(object, value, "spec")?;
+        let handled = handles_class(&self.options.ingress_class, spec.ingress_class_name(), annotations);
+        Ok(handled.then_some(spec))
+    }
+
     /// Records where an element of the configuration came from.
     pub(crate) fn origin(&mut self, key: String, object: Object<'_>, at: &str) {
         let origin = if at.is_empty() {

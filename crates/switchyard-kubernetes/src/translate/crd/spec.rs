@@ -4,6 +4,24 @@
 use serde::Deserialize;
 use switchyard_config::{PassiveHealthCheck, ServerHealthCheck, Sticky, TlsDomain};
 
+/// A route kind's spec, which names the class of provider that handles it.
+pub(crate) trait Classed {
+    /// `spec.ingressClassName`.
+    fn ingress_class_name(&self) -> Option<&str>;
+}
+
+macro_rules! classed {
+    ($($spec:ty),*) => {$(
+        impl Classed for $spec {
+            fn ingress_class_name(&self) -> Option<&str> {
+                self.ingress_class_name.as_deref()
+            }
+        }
+    )*};
+}
+
+classed!(IngressRouteSpec, IngressRouteTcpSpec, IngressRouteUdpSpec);
+
 /// A reference to another object by name, in the referrer's namespace unless one is given.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]

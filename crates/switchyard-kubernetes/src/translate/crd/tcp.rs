@@ -17,7 +17,7 @@ use super::reference;
 use super::route_services::RouteService;
 use super::servers::{Backend, addresses};
 use super::spec::{IngressRouteTcpSpec, Port, RouteTcp, RouteTls, ServiceTcp, TransportSecrets};
-use super::{Crd, Object, handles_class};
+use super::{Crd, Object};
 use crate::crd::IngressRouteTCP;
 use crate::error::TranslateError;
 
@@ -51,15 +51,10 @@ impl Crd<'_> {
     }
 
     fn ingress_route_tcp(&mut self, object: Object<'_>, route: &IngressRouteTCP) -> Result<(), TranslateError> {
-        let spec: IngressRouteTcpSpec = self.read(object, &route.spec, "spec")?;
         let annotations = route.metadata.annotations.as_ref();
-        if !handles_class(
-            &self.options.ingress_class,
-            spec.ingress_class_name.as_deref(),
-            annotations,
-        ) {
+        let Some(spec) = self.handled_spec::<IngressRouteTcpSpec>(object, &route.spec, annotations)? else {
             return Ok(());
-        }
+        };
         let tls = match &spec.tls {
             Some(tls) => Some(self.route_tls_tcp(object, tls)?),
             None => None,

@@ -10,7 +10,7 @@ use super::reference;
 use super::route_services::RouteService;
 use super::servers::{Backend, addresses};
 use super::spec::{IngressRouteUdpSpec, Port, ServiceUdp};
-use super::{Crd, Object, handles_class};
+use super::{Crd, Object};
 use crate::crd::IngressRouteUDP;
 use crate::error::TranslateError;
 
@@ -33,15 +33,10 @@ impl Crd<'_> {
     }
 
     fn ingress_route_udp(&mut self, object: Object<'_>, route: &IngressRouteUDP) -> Result<(), TranslateError> {
-        let spec: IngressRouteUdpSpec = self.read(object, &route.spec, "spec")?;
         let annotations = route.metadata.annotations.as_ref();
-        if !handles_class(
-            &self.options.ingress_class,
-            spec.ingress_class_name.as_deref(),
-            annotations,
-        ) {
+        let Some(spec) = self.handled_spec::<IngressRouteUdpSpec>(object, &route.spec, annotations)? else {
             return Ok(());
-        }
+        };
         for (i, one) in spec.routes.iter().enumerate() {
             let path = format!("spec.routes[{i}]");
             let key = format!("{}-{}-{i}", object.namespace, object.name);
