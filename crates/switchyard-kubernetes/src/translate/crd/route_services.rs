@@ -4,6 +4,8 @@
 
 use switchyard_config::WeightedService;
 
+use super::reference;
+use super::servers::{Backend, addresses};
 use super::spec::Port;
 use super::{Crd, Object};
 use crate::error::TranslateError;
@@ -13,8 +15,10 @@ pub(crate) trait RouteService {
     /// The service built for the configuration (`TcpService`, `UdpService`).
     type Built;
 
-    fn name(&self) -> &str;
-    fn port(&self) -> Option<&Port>;
+    /// The Service and how its servers are picked.
+    fn backend(&self) -> Backend<'_>;
+    /// The Service's namespace; the route's when empty.
+    fn namespace(&self) -> &str;
     fn weight(&self) -> Option<u32>;
     /// The load balancer over the Service's servers.
     fn load_balancer(&self, crd: &mut Crd<'_>, object: Object<'_>, path: &str) -> Result<Self::Built, TranslateError>;
@@ -51,8 +55,9 @@ impl Crd<'_> {
             let at = format!("{path}[{i}]");
             match one.load_balancer(self, object, &at) {
                 Ok(built) => {
-                    let port = one.port().map(Port::text).unwrap_or_default();
-                    let name = format!("{key}-{}-{port}", one.name());
+                    let backend = one.backend();
+                    let port = backend.port.map(Port::text).unwrap_or_default();
+                    let name = format!("{key}-{}-{port}", backend.name);
                     S::insert(self, object, &name, built, &at);
                     let weight = one.weight().unwrap_or(1);
                     children.push(WeightedService { name, weight });
@@ -65,5 +70,25 @@ impl Crd<'_> {
         }
         S::insert(self, object, key, S::weighted(children), path);
         Ok(())
+    }
+
+    /// The `host:port` addresses of the Service a route names at `path`, in the route's namespace
+    /// unless it names another (which must be allowed).
+    pub(crate) fn route_addresses<S: RouteService>(
+        &self,
+        object: Object<'_>,
+        service: &S,
+        path: &str,
+    ) -> Result<Vec<String>, TranslateError> {
+        let namespace = match service.namespace() {
+            "" => object.namespace,
+            named => named,
+        };
+        reference::same_provider(self.options, object.namespace, namespace, &format!("{path}.namespace"))?;
+        let backend = service.backend();
+        addresses(&self.view.core, self.options, namespace, &backend).map_err(|reason| TranslateError::Spec {
+            path: path.to_owned(),
+            reason: format!("Service `{}`: {reason}", backend.name),
+        })
     }
 }

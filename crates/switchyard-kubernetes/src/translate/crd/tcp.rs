@@ -15,8 +15,8 @@ use switchyard_config::{
 use super::read::without;
 use super::reference;
 use super::route_services::RouteService;
-use super::servers::{Backend, addresses};
-use super::spec::{IngressRouteTcpSpec, Port, RouteTcp, RouteTls, ServiceTcp, TransportSecrets};
+use super::servers::Backend;
+use super::spec::{IngressRouteTcpSpec, RouteTcp, RouteTls, ServiceTcp, TransportSecrets};
 use super::{Crd, Object};
 use crate::crd::IngressRouteTCP;
 use crate::error::TranslateError;
@@ -127,21 +127,8 @@ impl Crd<'_> {
         service: &ServiceTcp,
         path: &str,
     ) -> Result<TcpService, TranslateError> {
-        let namespace = if service.namespace.is_empty() {
-            object.namespace
-        } else {
-            &service.namespace
-        };
-        reference::same_provider(self.options, object.namespace, namespace, &format!("{path}.namespace"))?;
-        let backend = Backend {
-            name: &service.name,
-            port: service.port.as_ref(),
-            native_lb: service.native_lb,
-            node_port_lb: service.node_port_lb,
-        };
-        let found = addresses(&self.view.core, self.options, namespace, &backend)
-            .map_err(|reason| spec_error(path, format!("Service `{}`: {reason}", service.name)))?;
-        let servers = found
+        let servers = self
+            .route_addresses(object, service, path)?
             .into_iter()
             .map(|address| TcpServer {
                 address,
@@ -246,11 +233,16 @@ impl Crd<'_> {
 impl RouteService for ServiceTcp {
     type Built = TcpService;
 
-    fn name(&self) -> &str {
-        &self.name
+    fn backend(&self) -> Backend<'_> {
+        Backend {
+            name: &self.name,
+            port: self.port.as_ref(),
+            native_lb: self.native_lb,
+            node_port_lb: self.node_port_lb,
+        }
     }
-    fn port(&self) -> Option<&Port> {
-        self.port.as_ref()
+    fn namespace(&self) -> &str {
+        &self.namespace
     }
     fn weight(&self) -> Option<u32> {
         self.weight

@@ -6,20 +6,12 @@
 
 use switchyard_config::{UdpLoadBalancer, UdpRouter, UdpServer, UdpService, UdpWeighted, WeightedService};
 
-use super::reference;
 use super::route_services::RouteService;
-use super::servers::{Backend, addresses};
-use super::spec::{IngressRouteUdpSpec, Port, ServiceUdp};
+use super::servers::Backend;
+use super::spec::{IngressRouteUdpSpec, ServiceUdp};
 use super::{Crd, Object};
 use crate::crd::IngressRouteUDP;
 use crate::error::TranslateError;
-
-fn spec_error(path: &str, reason: impl Into<String>) -> TranslateError {
-    TranslateError::Spec {
-        path: path.to_owned(),
-        reason: reason.into(),
-    }
-}
 
 impl Crd<'_> {
     /// Every IngressRouteUDP of the handled class.
@@ -62,21 +54,11 @@ impl Crd<'_> {
         service: &ServiceUdp,
         path: &str,
     ) -> Result<UdpService, TranslateError> {
-        let namespace = if service.namespace.is_empty() {
-            object.namespace
-        } else {
-            &service.namespace
-        };
-        reference::same_provider(self.options, object.namespace, namespace, &format!("{path}.namespace"))?;
-        let backend = Backend {
-            name: &service.name,
-            port: service.port.as_ref(),
-            native_lb: service.native_lb,
-            node_port_lb: service.node_port_lb,
-        };
-        let found = addresses(&self.view.core, self.options, namespace, &backend)
-            .map_err(|reason| spec_error(path, format!("Service `{}`: {reason}", service.name)))?;
-        let servers = found.into_iter().map(|address| UdpServer { address }).collect();
+        let servers = self
+            .route_addresses(object, service, path)?
+            .into_iter()
+            .map(|address| UdpServer { address })
+            .collect();
         Ok(UdpService {
             load_balancer: Some(UdpLoadBalancer { servers }),
             ..UdpService::default()
@@ -87,11 +69,16 @@ impl Crd<'_> {
 impl RouteService for ServiceUdp {
     type Built = UdpService;
 
-    fn name(&self) -> &str {
-        &self.name
+    fn backend(&self) -> Backend<'_> {
+        Backend {
+            name: &self.name,
+            port: self.port.as_ref(),
+            native_lb: self.native_lb,
+            node_port_lb: self.node_port_lb,
+        }
     }
-    fn port(&self) -> Option<&Port> {
-        self.port.as_ref()
+    fn namespace(&self) -> &str {
+        &self.namespace
     }
     fn weight(&self) -> Option<u32> {
         self.weight
