@@ -16,9 +16,9 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
 use support::tls::{Ca, Issued, chain_and_key, provider};
-use support::{Cluster, LIVE_TIMEOUT, ready, secret, service, slice, traefik, within};
+use support::{Cluster, LIVE_TIMEOUT, pod_listeners, ready, secret, service, slice, traefik, within};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpStream, UdpSocket};
 
 const Q: &str = "@kubernetescrd";
 
@@ -44,53 +44,43 @@ struct LinePods {
 
 impl LinePods {
     async fn start(name: &str, count: usize, tls: Option<&Issued>) -> Self {
-        'attempt: loop {
-            let first = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = first.local_addr().unwrap().port();
-            let mut listeners = vec![first];
-            for i in 1..count {
-                match TcpListener::bind(format!("127.0.0.{}:{port}", i + 1)).await {
-                    Ok(listener) => listeners.push(listener),
-                    Err(_) => continue 'attempt,
-                }
-            }
-            let acceptor = tls.map(|issued| {
-                let (chain, key) = chain_and_key(issued);
-                let config = rustls::ServerConfig::builder_with_provider(provider())
-                    .with_safe_default_protocol_versions()
-                    .unwrap()
-                    .with_no_client_auth()
-                    .with_single_cert(chain, key)
-                    .unwrap();
-                tokio_rustls::TlsAcceptor::from(Arc::new(config))
-            });
-            let mut pods = Self {
-                port,
-                addresses: Vec::new(),
-                tasks: Vec::new(),
-            };
-            for (i, listener) in listeners.into_iter().enumerate() {
-                pods.addresses.push(listener.local_addr().unwrap().ip().to_string());
-                let name: Arc<str> = format!("{name}-{i}").into();
-                let acceptor = acceptor.clone();
-                pods.tasks.push(tokio::spawn(async move {
-                    while let Ok((stream, _)) = listener.accept().await {
-                        let (name, acceptor) = (Arc::clone(&name), acceptor.clone());
-                        tokio::spawn(async move {
-                            match acceptor {
-                                Some(acceptor) => {
-                                    if let Ok(stream) = acceptor.accept(stream).await {
-                                        answer_lines(stream, &name).await;
-                                    }
+        let (port, listeners) = pod_listeners(count).await;
+        let acceptor = tls.map(|issued| {
+            let (chain, key) = chain_and_key(issued);
+            let config = rustls::ServerConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .unwrap();
+            tokio_rustls::TlsAcceptor::from(Arc::new(config))
+        });
+        let mut pods = Self {
+            port,
+            addresses: Vec::new(),
+            tasks: Vec::new(),
+        };
+        for (i, listener) in listeners.into_iter().enumerate() {
+            pods.addresses.push(listener.local_addr().unwrap().ip().to_string());
+            let name: Arc<str> = format!("{name}-{i}").into();
+            let acceptor = acceptor.clone();
+            pods.tasks.push(tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let (name, acceptor) = (Arc::clone(&name), acceptor.clone());
+                    tokio::spawn(async move {
+                        match acceptor {
+                            Some(acceptor) => {
+                                if let Ok(stream) = acceptor.accept(stream).await {
+                                    answer_lines(stream, &name).await;
                                 }
-                                None => answer_lines(stream, &name).await,
                             }
-                        });
-                    }
-                }));
-            }
-            return pods;
+                            None => answer_lines(stream, &name).await,
+                        }
+                    });
+                }
+            }));
         }
+        pods
     }
 
     fn addresses(&self) -> Vec<&str> {

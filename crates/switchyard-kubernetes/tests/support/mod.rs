@@ -155,35 +155,42 @@ impl Pods {
     }
 
     async fn start_with(name: &str, count: usize, echo: bool) -> Self {
-        'attempt: loop {
-            let first = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = first.local_addr().unwrap().port();
-            let mut listeners = vec![first];
-            for i in 1..count {
-                // The port was free on 127.0.0.1; on another loopback address it almost always is too.
-                match TcpListener::bind(format!("127.0.0.{}:{port}", i + 1)).await {
-                    Ok(listener) => listeners.push(listener),
-                    Err(_) => continue 'attempt,
-                }
-            }
-            let mut pods = Self {
-                port,
-                addresses: Vec::new(),
-                hits: Arc::default(),
-                tasks: Vec::new(),
-            };
-            for (i, listener) in listeners.into_iter().enumerate() {
-                pods.addresses.push(listener.local_addr().unwrap().ip().to_string());
-                let hits = Arc::clone(&pods.hits);
-                pods.tasks.push(serve(listener, format!("{name}-{i}"), echo, hits));
-            }
-            return pods;
+        let (port, listeners) = pod_listeners(count).await;
+        let mut pods = Self {
+            port,
+            addresses: Vec::new(),
+            hits: Arc::default(),
+            tasks: Vec::new(),
+        };
+        for (i, listener) in listeners.into_iter().enumerate() {
+            pods.addresses.push(listener.local_addr().unwrap().ip().to_string());
+            let hits = Arc::clone(&pods.hits);
+            pods.tasks.push(serve(listener, format!("{name}-{i}"), echo, hits));
         }
+        pods
     }
 
     /// The first `n` addresses.
     pub fn first(&self, n: usize) -> Vec<&str> {
         self.addresses.iter().take(n).map(String::as_str).collect()
+    }
+}
+
+/// `count` listeners on one port, one loopback address each (127.0.0.1, 127.0.0.2, ...), as the pods
+/// of a Deployment behind one Service port: the port, and the listeners.
+pub async fn pod_listeners(count: usize) -> (u16, Vec<TcpListener>) {
+    'attempt: loop {
+        let first = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = first.local_addr().unwrap().port();
+        let mut listeners = vec![first];
+        for i in 1..count {
+            // The port was free on 127.0.0.1; on another loopback address it almost always is too.
+            match TcpListener::bind(format!("127.0.0.{}:{port}", i + 1)).await {
+                Ok(listener) => listeners.push(listener),
+                Err(_) => continue 'attempt,
+            }
+        }
+        return (port, listeners);
     }
 }
 
