@@ -152,7 +152,10 @@ impl Storage for SecretStore {
         let annotations = secret.metadata.annotations.get_or_insert_with(BTreeMap::new);
         let holder = annotations.get(HOLDER).cloned().unwrap_or_default();
         let until = annotations.get(UNTIL).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0);
-        if !holder.is_empty() && holder != self.holder && until > unix_now() {
+        // Held, by another replica or by this one: the lock is not re-entrant. A replica that took it
+        // again before its own release (which runs in the background) landed would otherwise have
+        // that release end the lock it holds anew, letting another replica order the same domain.
+        if !holder.is_empty() && until > unix_now() {
             return Ok(None);
         }
         annotations.insert(HOLDER.to_owned(), self.holder.clone());

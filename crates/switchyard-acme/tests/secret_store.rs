@@ -21,6 +21,10 @@ async fn replicas_share_one_secret_and_one_lock() {
         assert!(one.load().unwrap().is_empty(), "no Secret yet");
         let lock = one.try_lock().unwrap().expect("free");
         assert!(two.try_lock().unwrap().is_none(), "held by the other replica");
+        assert!(
+            one.try_lock().unwrap().is_none(),
+            "not re-entrant: held by this replica already"
+        );
         let mut data = StoredData::new();
         data.insert("le".into(), ResolverData::default());
         one.save(&data).unwrap();
