@@ -24,7 +24,11 @@ fuzz_target!(|input: Input<'_>| {
     for rule in &parsed {
         // What renders must parse again.
         let rendered = rule.expr().to_string();
-        assert!(Rule::parse(&rendered).is_ok(), "rendering of {:?} does not parse: {rendered}", rule.source());
+        assert!(
+            Rule::parse(&rendered).is_ok(),
+            "rendering of {:?} does not parse: {rendered}",
+            rule.source()
+        );
     }
     let mut builder = http::Request::builder().method(input.method).uri(input.uri);
     if let Some(host) = input.host_header {
@@ -42,8 +46,15 @@ fuzz_target!(|input: Input<'_>| {
             IpAddr::from(octets)
         }
     });
-    let Ok(view) = RequestView::new(&parts, client) else { return };
-    let table = RouteTable::new(parsed.into_iter().enumerate().map(|(i, rule)| Route::new(format!("r{}", i % 3), rule, i)));
+    let Ok(view) = RequestView::new(&parts, client) else {
+        return;
+    };
+    let table = RouteTable::new(
+        parsed
+            .into_iter()
+            .enumerate()
+            .map(|(i, rule)| Route::new(format!("r{}", i % 3), rule, i)),
+    );
     let indexed = table.route(&view).map(|m| *m.value());
     let scanned = table.route_by_scan(&view).map(|m| *m.value());
     assert_eq!(indexed, scanned);

@@ -142,6 +142,8 @@ mod client;
 mod crd;
 mod crd_provider;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod leader;
 mod mirror;
 mod options;

@@ -85,6 +85,8 @@ mod date;
 mod endpoint;
 mod entry_point;
 mod forward;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod gateway;
 mod interim;
 mod request_head;

@@ -376,6 +376,45 @@ async fn connection_specific_headers_and_pseudo_header_abuse_are_refused_before_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_field_that_disagrees_with_the_authority_is_neither_routed_by_nor_forwarded() {
+    // `Host(a.test)` and `Host(b.test)` go to different backends; a request says `a.test` in
+    // `:authority` and `b.test` in `host`. The host it is routed by and the host the backend reads
+    // must be the same one.
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let mut config = route("Host(`a.test`)", &[a.url()]);
+    let other = route("Host(`b.test`)", &[b.url()]);
+    config
+        .http
+        .routers
+        .insert("rb".into(), switchyard_config::Router::new("Host(`b.test`)", "sb"));
+    config
+        .http
+        .services
+        .insert("sb".into(), other.http.services["s"].clone());
+    let gateway = TestGateway::start(config).await;
+    let mut raw = RawH2::connect(gateway.addr, &[]).await;
+    let fields = get_fields(b"/which", &[(b"host", b"b.test")]);
+    raw.send(&[Frame::new(HEADERS, END_HEADERS | END_STREAM, 1, block(&fields))])
+        .await;
+    let seen = raw.read(Duration::from_millis(500)).await;
+    // As Go's server does for Traefik: `:authority` is the request's host, the `host` field goes.
+    let answer = seen.frames.iter().find(|f| f.kind == HEADERS && f.stream == 1);
+    assert_eq!(
+        answer.and_then(|f| f.payload.first()),
+        Some(&0x88),
+        "answered 200 (HPACK's indexed `:status 200`): {seen:?}"
+    );
+    assert!(b.seen().is_empty(), "routed or forwarded by the `host` field");
+    let served = a.seen();
+    assert_eq!(served.len(), 1);
+    assert_eq!(
+        served[0].headers["host"], "a.test",
+        "the backend reads the host that was routed by"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rapid_reset_ends_the_connection_with_bounded_cost_and_others_are_served() {
     let (backend, gateway) = gateway().await;
     let mut raw = RawH2::connect(gateway.addr, &[]).await;
@@ -502,6 +541,64 @@ async fn settings_and_ping_floods_from_a_client_that_never_reads_stay_bounded() 
         assert_eq!(h2_get(gateway.addr, "/other").await, Ok(StatusCode::OK), "{what}");
         drop(raw);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_and_ping_floods_from_a_client_that_reads_end_with_enhance_your_calm() {
+    let (backend, gateway) = gateway().await;
+    for (what, frame) in [
+        ("SETTINGS flood, answers read", Frame::new(SETTINGS, 0, 0, Vec::new())),
+        ("PING flood, answers read", Frame::new(PING, 0, 0, vec![7; 8])),
+    ] {
+        let mut raw = RawH2::connect(gateway.addr, &[]).await;
+        let (mut sent, mut acks, mut goaway, mut closed) = (0, 0, None, false);
+        measured(what, Duration::from_secs(8), 64, async {
+            let batch: Vec<Frame> = (0..1000).map(|_| frame.clone()).collect();
+            // Up to 50,000 frames, reading the acknowledgements after each thousand.
+            for _ in 0..50 {
+                if !raw.send(&batch).await {
+                    closed = true;
+                    break;
+                }
+                sent += 1000;
+                let seen = raw.read(Duration::from_millis(50)).await;
+                acks += seen
+                    .frames
+                    .iter()
+                    .filter(|f| f.kind == frame.kind && f.flags & 1 == 1)
+                    .count();
+                goaway = goaway.or(seen.goaway());
+                if seen.closed {
+                    closed = true;
+                    break;
+                }
+            }
+        })
+        .await;
+        println!("{what}: {sent} frames sent, {acks} acknowledged, GOAWAY {goaway:?}, closed {closed}");
+        assert_eq!(
+            goaway,
+            Some(ENHANCE_YOUR_CALM),
+            "{what}: the flood is ended with GOAWAY 0xb"
+        );
+        assert!(closed, "{what}: the connection is closed");
+        assert!(sent <= 15_000, "{what}: {sent} frames were taken before the end");
+        assert!(
+            acks >= 5_000,
+            "{what}: the frames below the budget are answered ({acks})"
+        );
+        assert_eq!(h2_get(gateway.addr, "/other").await, Ok(StatusCode::OK), "{what}");
+    }
+    // A client within the budget keeps its connection: 2,000 pings among its requests.
+    let mut raw = RawH2::connect(gateway.addr, &[]).await;
+    let pings: Vec<Frame> = (0..2000).map(|_| Frame::new(PING, 0, 0, vec![1; 8])).collect();
+    assert!(raw.send(&pings).await);
+    let request = Frame::new(HEADERS, END_HEADERS | END_STREAM, 1, block(&get_fields(b"/calm", &[])));
+    assert!(raw.send(&[request]).await);
+    let seen = raw.read(Duration::from_millis(500)).await;
+    assert_eq!(seen.goaway(), None, "a few thousand pings are not a flood");
+    assert!(!seen.closed);
+    assert!(paths(&backend).contains(&"/calm".to_owned()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -980,3 +980,65 @@ async fn half_open_handshakes_end_at_the_read_timeout_and_a_handshake_flood_stay
         "RSS grew from {rss_before} to {rss_after} MiB"
     );
 }
+
+/// TLS 1.2 renegotiation (the client asks for a new handshake inside the session) is refused:
+/// `openssl s_client`'s `R` command sends a new ClientHello, and the gateway never answers it with a
+/// second ServerHello. rustls has no renegotiation; this shows it from the outside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renegotiation_is_refused() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let backend = Backend::start("app").await;
+    let mut config = DynamicConfig::default();
+    tls_router(&mut config, "app", "PathPrefix(`/`)", "", &backend);
+    let gw = TestGateway::start(config).await;
+    let addr = gw.addr.to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &addr,
+                "-servername",
+                "any.test",
+                "-tls1_2",
+                "-msg",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("openssl is installed (.ci/run installs it)");
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        stdin.write_all(b"R\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let client_hellos = text
+        .lines()
+        .filter(|l| l.starts_with(">>>") && l.ends_with(", ClientHello"))
+        .count();
+    let server_hellos = text
+        .lines()
+        .filter(|l| l.starts_with("<<<") && l.ends_with(", ServerHello"))
+        .count();
+    assert!(text.contains("RENEGOTIATING"), "openssl asked to renegotiate: {text}");
+    assert_eq!(client_hellos, 2, "a second ClientHello was sent: {text}");
+    assert_eq!(server_hellos, 1, "the gateway answered a renegotiation: {text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("<<<") && l.ends_with("no_renegotiation")),
+        "the gateway said no: {text}"
+    );
+    let answer = request(gw.addr, &Dial::to("any.test"), "any.test", "/").await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+}

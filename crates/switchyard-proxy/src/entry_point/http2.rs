@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 use super::body_deadline::client_body;
+use super::control_frames::{ControlFrameBudget, Flood};
 use crate::connection::Connection;
 use crate::interim::{Http2Interim, InterimSink};
 use switchyard_middleware::{RequestBody, ResponseBody};
@@ -59,6 +60,8 @@ pub(super) async fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let flood = Arc::new(Flood::default());
+    let stream = ControlFrameBudget::new(stream, Arc::clone(&flood));
     let handshake = settings.builder().handshake::<_, Bytes>(stream);
     let Ok(handshaken) = tokio::time::timeout(handshake_timeout, handshake).await else {
         return Ok(());
@@ -69,6 +72,7 @@ where
     // (`keepAliveMaxRequests`), which HTTP/2 says with GOAWAY, as Go's server does.
     let drain = drain.child_token();
     let mut draining = false;
+    let mut flooded = false;
     loop {
         tokio::select! {
             accepted = h2.accept() => match accepted {
@@ -81,6 +85,14 @@ where
             () = drain.cancelled(), if !draining => {
                 h2.graceful_shutdown();
                 draining = true;
+            }
+            () = flood.detected(), if !flooded => {
+                tracing::debug!(
+                    target: "switchyard::entrypoint",
+                    "HTTP/2 PING/SETTINGS flood: GOAWAY ENHANCE_YOUR_CALM"
+                );
+                h2.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                flooded = true;
             }
         }
     }

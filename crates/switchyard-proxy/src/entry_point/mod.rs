@@ -6,6 +6,7 @@
 //! to pass a backend's informational answers on.
 
 mod body_deadline;
+mod control_frames;
 mod http1;
 pub(crate) mod http2;
 pub(crate) use body_deadline::BodyReadTimeout;
