@@ -37,7 +37,7 @@ http:
       service: admin
       priority: 1000
     api:
-      rule: "Host(`api.example.com`) && (Path(`/v1/users`) || PathRegexp(`^/v1/items/[0-9]+$`)) && Method(`GET`, `HEAD`)"
+      rule: "Host(`api.example.com`) && (Path(`/v1/users`) || PathRegexp(`^/v1/items/[0-9]+$`)) && (Method(`GET`) || Method(`HEAD`))"
       service: public
       middlewares: [strip]
   middlewares:

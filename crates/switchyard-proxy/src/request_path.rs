@@ -322,6 +322,17 @@ mod tests {
         cleaned(target, true).unwrap().0
     }
 
+    /// Found by the `request_path` fuzz target: an encoded character in a segment that `..` removes
+    /// is still refused, as Traefik judges encoded characters on the path as it came. Cleaning twice
+    /// finds none, and that is the only way the two passes may differ.
+    #[test]
+    fn encoded_characters_are_judged_before_dot_segments_go() {
+        let (once, found) = cleaned("/%23/../f", true).unwrap();
+        assert_eq!(once, "/f");
+        assert_eq!(found, EncodedSet::of_byte(b'#'));
+        assert_eq!(cleaned(&once, true).unwrap(), ("/f".to_owned(), EncodedSet::NONE));
+    }
+
     #[test]
     fn ordinary_paths_are_left_alone() {
         for target in ["/", "/a/b", "/a/b/", "/.well-known/x", "/a.b/..c/...", "/a;b=c/d", "*"] {
