@@ -365,6 +365,57 @@ async fn allow_on_error_forwards_unlimited_while_redis_is_down() {
     assert!(slowest < BOUND + SLACK, "a request waited {slowest:?}");
 }
 
+/// The value of `series` (a whole `name{labels}`) in a Prometheus exposition.
+#[cfg(feature = "metrics")]
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `/metrics` counts, per middleware, the requests Redis could not decide: none while it answers, each
+/// one answered 500 once it is gone.
+#[cfg(feature = "metrics")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_errors_are_counted_on_the_metrics_endpoint() {
+    let mut redis = RedisServer::start();
+    let backend = Backend::start("b").await;
+    let mut static_config = support::static_config();
+    static_config
+        .entry_points
+        .insert("traefik".into(), switchyard_config::EntryPoint::new("127.0.0.1:0"));
+    static_config.metrics = Some(switchyard_config::Metrics {
+        prometheus: Some(switchyard_config::Prometheus::default()),
+        ..switchyard_config::Metrics::default()
+    });
+    // A name of its own: the counts are the process's, and other tests here fail Redis too.
+    let dynamic = middleware_route(
+        "PathPrefix(`/`)",
+        &[backend.url()],
+        vec![("metered", Middleware::RateLimit(limit(&redis, false)))],
+    );
+    let gateway = support::TestGateway::start_with(static_config, dynamic).await;
+    let metrics = format!("http://{}/metrics", gateway.gateway.local_addr("traefik").unwrap());
+    let series = r#"switchyard_ratelimit_redis_errors_total{middleware="metered@test"}"#;
+    let client = client();
+    let scrape = || async {
+        let (status, _, text) = get(&client, &metrics, None).await;
+        assert_eq!(status, StatusCode::OK);
+        sample(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+
+    let up = run_load(std::slice::from_ref(&gateway), 1, Duration::from_millis(200)).await;
+    assert_eq!(count(&up, 500), 0);
+    assert_eq!(scrape().await, 0.0, "Redis answers: no error");
+
+    redis.kill();
+    let down = run_load(std::slice::from_ref(&gateway), 2, Duration::from_millis(300)).await;
+    let failed = count(&down, 500);
+    assert!(failed > 0 && failed == down.len(), "Redis down: every request 500");
+    let counted = scrape().await;
+    println!("{failed} requests answered 500 with Redis down; /metrics: {series} {counted}");
+    assert_eq!(counted, failed as f64, "each failed request counted once");
+}
+
 #[tokio::test]
 async fn options_redis_cannot_use_are_reported_at_load_with_their_key_path() {
     let backend = Backend::start("b").await;

@@ -1,7 +1,9 @@
 //! `rateLimit.redis`: the token buckets live in Redis, so every replica of the gateway draws from the same
 //! bucket. One server-side script per request reads the bucket, refills it by Redis's own clock, takes a
 //! token and writes it back, atomically and in one round trip (`EVALSHA`, loaded again by itself after a
-//! Redis restart). The bucket semantics are the in-memory limiter's (see [`super`]).
+//! Redis restart). The bucket semantics are the in-memory limiter's (see [`super`]). The bucket's key is
+//! `rate:{middleware}:{source}` with the whole source (as Traefik), so that every replica names it alike;
+//! the command is written in one buffer, key included, as the request arrives.
 //!
 //! Options, as Traefik reads them:
 //! - `endpoints`: one `host:port` (port 6379 when absent); several (a cluster) are refused at load.
@@ -19,7 +21,8 @@
 //!
 //! Deviations from Traefik: time is Redis's (`TIME` in the script), not each replica's clock, so replicas
 //! with skewed clocks still share one bucket fairly; the failure is logged once per ten seconds with the
-//! count since the last line (Traefik logs each request), and counted by [`redis_errors`].
+//! count since the last line (Traefik logs each request), and counted by [`redis_errors`] and, per
+//! middleware, by [`redis_errors_by_middleware`](crate::redis_errors_by_middleware) (on `/metrics`).
 
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, ConnectionAddr, IntoConnectionInfo, Script};
+use redis::{Client, Cmd, ConnectionAddr, IntoConnectionInfo, RedisWrite, Script};
 use switchyard_config::{RateLimit, Redis};
 use tower::{Layer, Service, ServiceExt};
 
@@ -125,15 +128,18 @@ struct Failures {
     /// Until when (ms since `epoch`) requests fail at once; 0 while Redis answers.
     held_until: AtomicU64,
     epoch: Instant,
+    /// Every failure of this middleware, as `/metrics` serves it.
+    total: Arc<AtomicU64>,
 }
 
 impl Failures {
-    fn new() -> Self {
+    fn new(name: &str) -> Self {
         Self {
             unlogged: AtomicU64::new(0),
             logged_at: AtomicU64::new(u64::MAX),
             held_until: AtomicU64::new(0),
             epoch: Instant::now(),
+            total: super::redis_error_counter(name),
         }
     }
 
@@ -162,6 +168,7 @@ impl Failures {
 
     fn record(&self, name: &str, error: &dyn Display, allow: bool) {
         ERRORS.fetch_add(1, Ordering::Relaxed);
+        self.total.fetch_add(1, Ordering::Relaxed);
         let unlogged = self.unlogged.fetch_add(1, Ordering::Relaxed) + 1;
         let now = self.now();
         let last = self.logged_at.load(Ordering::Relaxed);
@@ -363,6 +370,8 @@ pub(super) struct RedisLimiter {
     prefix: Box<[u8]>,
     /// The script's arguments, formatted once.
     args: [String; 4],
+    /// The length of a command without the source.
+    command_len: usize,
     source: Source,
     allow_on_error: bool,
     failures: Failures,
@@ -375,21 +384,27 @@ impl RedisLimiter {
         let limits = Limits::of(config);
         let ttl = limits.ttl.as_secs().max(1);
         let max_delay = u64::try_from(limits.max_delay.as_nanos()).unwrap_or(u64::MAX);
+        let script = Script::new(TOKEN_BUCKET);
+        let prefix: Box<[u8]> = format!("rate:{name}:").into_bytes().into();
+        let args = [
+            format!("{:e}", limits.rate / 1e6),
+            limits.burst.to_string(),
+            ttl.to_string(),
+            max_delay.to_string(),
+        ];
+        let command_len =
+            "EVALSHA".len() + script.get_hash().len() + 1 + prefix.len() + args.iter().map(String::len).sum::<usize>();
         Ok(Self {
             endpoint: Endpoint::new(redis)?,
             pool: OnceLock::new(),
             next: AtomicUsize::new(0),
-            script: Script::new(TOKEN_BUCKET),
-            prefix: format!("rate:{name}:").into_bytes().into(),
-            args: [
-                format!("{:e}", limits.rate / 1e6),
-                limits.burst.to_string(),
-                ttl.to_string(),
-                max_delay.to_string(),
-            ],
+            script,
+            prefix,
+            args,
+            command_len,
             source,
             allow_on_error: redis.allow_on_error,
-            failures: Failures::new(),
+            failures: Failures::new(name),
             name: name.into(),
         })
     }
@@ -413,12 +428,31 @@ impl RedisLimiter {
         })
     }
 
-    /// Takes a token from `key`'s bucket in Redis, or says why Redis could not decide.
-    async fn decide(&self, key: &[u8]) -> Result<Decision, RedisLimitError> {
+    /// The script's invocation for `req`'s bucket (`EVALSHA`, the hash, one key, the arguments), the
+    /// source written straight into the key: one buffer for the bytes and one for where each argument
+    /// ends.
+    fn command<B>(&self, req: &Request<B>) -> Cmd {
+        // Room for a long source (an IPv6 address, a host, a token in a header) before growing.
+        let mut command = Cmd::with_capacity(8, self.command_len + 64);
+        command.arg("EVALSHA").arg(self.script.get_hash()).arg("1");
+        let mut key = command.writer_for_next_arg();
+        // Writing to memory does not fail.
+        let written =
+            std::io::Write::write_all(&mut key, &self.prefix).and_then(|()| self.source.write_full_key(req, &mut key));
+        debug_assert!(written.is_ok(), "{written:?}");
+        drop(key);
+        for arg in &self.args {
+            command.arg(arg.as_str());
+        }
+        command
+    }
+
+    /// Runs `command` (see [`command`](Self::command)) in Redis, or says why Redis could not decide.
+    async fn decide(&self, command: &Cmd) -> Result<Decision, RedisLimitError> {
         if self.failures.held_off() {
             return Err(RedisLimitError::HeldOff);
         }
-        let result = self.ask(key).await;
+        let result = self.ask(command).await;
         match &result {
             Ok(_) => self.failures.reached(&self.name),
             Err(e) if e.unreachable() => self.failures.unreachable(),
@@ -427,16 +461,18 @@ impl RedisLimiter {
         result
     }
 
-    async fn ask(&self, key: &[u8]) -> Result<Decision, RedisLimitError> {
+    async fn ask(&self, command: &Cmd) -> Result<Decision, RedisLimitError> {
         let mut connection = self.connection()?;
-        let mut bucket = Vec::with_capacity(self.prefix.len() + key.len());
-        bucket.extend_from_slice(&self.prefix);
-        bucket.extend_from_slice(key);
-        let mut invocation = self.script.key(bucket);
-        for arg in &self.args {
-            invocation.arg(arg.as_str());
-        }
-        let round_trip = invocation.invoke_async::<(i64, i64)>(&mut connection);
+        let round_trip = async {
+            match command.query_async::<(i64, i64)>(&mut connection).await {
+                // A Redis that restarted has lost the script: load it, then run the command again.
+                Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                    self.script.load_async(&mut connection).await?;
+                    command.query_async(&mut connection).await
+                }
+                other => other,
+            }
+        };
         let (taken, wait) = match self.endpoint.bound {
             Some(bound) => tokio::time::timeout(bound, round_trip)
                 .await
@@ -482,13 +518,13 @@ impl Service<Request<RequestBody>> for RedisLimiterService {
     }
 
     fn call(&mut self, req: Request<RequestBody>) -> BoxFuture {
-        let key = self.limiter.source.key(&req);
+        let command = self.limiter.command(&req);
         let limiter = Arc::clone(&self.limiter);
         // The ready service goes with the request; this one gets a clone to be made ready next time.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            match limiter.decide(&key).await {
+            match limiter.decide(&command).await {
                 Ok(Decision::Now) => inner.oneshot(req).await,
                 Ok(Decision::After(wait)) => {
                     tokio::time::sleep(wait).await;
@@ -535,6 +571,40 @@ mod tests {
         assert_eq!(Endpoint::new(&db).unwrap_err().field(), "redis.db");
     }
 
+    /// The bucket's key holds the whole source, even past the in-memory limiter's hashed bound, so that
+    /// every replica names the same bucket; the command fits its first buffer.
+    #[test]
+    fn the_command_names_the_bucket_by_the_whole_source() {
+        let config = RateLimit {
+            average: 10,
+            ..RateLimit::default()
+        };
+        let source = Source::Header(http::HeaderName::from_static("x-token"));
+        let limiter = RedisLimiter::new(&config, &Redis::default(), source, "m@file").unwrap();
+        let token = "t".repeat(crate::source::MAX_KEY_LEN * 2);
+        let req = Request::builder().header("x-token", &token).body(()).unwrap();
+        let command = limiter.command(&req);
+        let args: Vec<&[u8]> = command
+            .args_iter()
+            .map(|arg| match arg {
+                redis::Arg::Simple(bytes) => bytes,
+                _ => &[][..],
+            })
+            .collect();
+        let key = format!("rate:m@file:{token}");
+        let expected: [&[u8]; 8] = [
+            b"EVALSHA",
+            limiter.script.get_hash().as_bytes(),
+            b"1",
+            key.as_bytes(),
+            limiter.args[0].as_bytes(),
+            limiter.args[1].as_bytes(),
+            limiter.args[2].as_bytes(),
+            limiter.args[3].as_bytes(),
+        ];
+        assert_eq!(args, expected);
+    }
+
     #[test]
     fn pool_and_timeouts() {
         assert_eq!(connections(&Redis::default()), 1);
@@ -568,12 +638,16 @@ mod tests {
 
     #[test]
     fn failures_are_counted_and_logged_once_per_interval() {
-        let failures = Failures::new();
+        let failures = Failures::new("failures-test@file");
         let before = redis_errors();
         for _ in 0..3 {
-            failures.record("m", &"down", false);
+            failures.record("failures-test@file", &"down", false);
         }
         assert!(redis_errors() >= before + 3);
+        let mine = crate::redis_errors_by_middleware()
+            .into_iter()
+            .find(|(name, _)| &**name == "failures-test@file");
+        assert_eq!(mine.map(|(_, n)| n), Some(3), "counted for the middleware");
         assert_eq!(
             failures.unlogged.load(Ordering::Relaxed),
             2,
