@@ -426,6 +426,7 @@ async fn options_redis_cannot_use_are_reported_at_load_with_their_key_path() {
     };
     if let Some(redis) = cluster.redis.as_mut() {
         redis.endpoints = vec!["a:6379".into(), "b:6379".into()];
+        redis.db = 2;
     }
     let config = middleware_route(
         "PathPrefix(`/`)",
@@ -436,7 +437,174 @@ async fn options_redis_cannot_use_are_reported_at_load_with_their_key_path() {
     let snapshot = gateway.gateway.snapshot();
     let element = &snapshot.report().middlewares["cluster@test"];
     let paths: Vec<_> = element.errors.iter().map(|e| e.key_path.as_str()).collect();
-    assert_eq!(paths, ["http.middlewares.cluster@test.rateLimit.redis.endpoints"]);
+    assert_eq!(
+        paths,
+        ["http.middlewares.cluster@test.rateLimit.redis.db"],
+        "a cluster has only database 0"
+    );
+}
+
+/// A Redis Cluster of three masters, each on free ports (client and bus), made by `redis-cli --cluster
+/// create`.
+struct RedisCluster {
+    nodes: Vec<RedisServer>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let free = || TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                let (port, bus) = (free(), free());
+                let config = dir.path().join(format!("nodes-{port}.conf"));
+                let node = RedisServer::spawn(
+                    port,
+                    &[
+                        "--port",
+                        &port.to_string(),
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-port",
+                        &bus.to_string(),
+                        "--cluster-config-file",
+                        config.to_str().unwrap(),
+                        "--dir",
+                        dir.path().to_str().unwrap(),
+                    ],
+                );
+                node.wait_until_ready();
+                node
+            })
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(nodes.iter().map(RedisServer::endpoint))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run `redis-cli` ({e}): it comes with the Debian package redis-server"));
+        assert!(created.success(), "redis-cli --cluster create");
+        let cluster = Self { nodes, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster
+            .nodes
+            .iter()
+            .all(|node| cluster.cli(node, &["cluster", "info"]).contains("cluster_state:ok"))
+        {
+            assert!(Instant::now() < deadline, "the cluster did not become ok within 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    fn cli(&self, node: &RedisServer, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &node.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::endpoint).collect()
+    }
+}
+
+/// With several endpoints, the buckets live in a Redis Cluster: each bucket's key on the node of its
+/// slot, spread over the masters, and the limit holds for each source across three replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_endpoints_share_the_buckets_through_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let backend = Backend::start("b").await;
+    let limit = RateLimit {
+        average: 100,
+        period: ConfigDuration::from_secs(1),
+        burst: BURST,
+        source_criterion: Some(switchyard_config::SourceCriterion {
+            request_header_name: "X-Client".into(),
+            ..switchyard_config::SourceCriterion::default()
+        }),
+        redis: Some(Redis {
+            endpoints: cluster.endpoints(),
+            read_timeout: ConfigDuration::from_millis(100),
+            write_timeout: ConfigDuration::from_millis(100),
+            dial_timeout: ConfigDuration::from_millis(200),
+            ..Redis::default()
+        }),
+    };
+    let gateways = replicas(3, &backend, limit).await;
+    const CLIENTS: [&str; 4] = ["client-a", "client-b", "client-c", "client-d"];
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut loops = Vec::new();
+    let started = Instant::now();
+    for gateway in &gateways {
+        for name in CLIENTS {
+            let (url, stop) = (gateway.url("/"), Arc::clone(&stop));
+            loops.push(tokio::spawn(async move {
+                let client = client();
+                let mut statuses = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let request = http::Request::get(&url)
+                        .header("x-client", name)
+                        .body(support::full(""))
+                        .unwrap();
+                    statuses.push((name, support::send(&client, request).await.0));
+                }
+                statuses
+            }));
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut statuses = Vec::new();
+    for one in loops {
+        statuses.extend(one.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        statuses.iter().all(|(_, s)| *s == 200 || *s == 429),
+        "only 200 and 429 (the cluster answers)"
+    );
+    let expected = BURST as f64 + 100.0 * elapsed;
+    for name in CLIENTS {
+        let served = statuses.iter().filter(|(n, s)| *n == name && *s == 200).count();
+        let refused = statuses.iter().filter(|(n, s)| *n == name && *s == 429).count();
+        let off = (served as f64 - expected).abs() / expected;
+        println!(
+            "{name}: {served} served, {refused} refused in {elapsed:.2} s, expected {expected:.0}, off by {:.1}%",
+            off * 100.0
+        );
+        assert!(refused > served, "{name}: the load is over the limit");
+        assert!(off < 0.05, "{name}: {served} served, expected {expected:.0} within 5%");
+    }
+    let keys: Vec<usize> = cluster
+        .nodes
+        .iter()
+        .map(|node| cluster.cli(node, &["dbsize"]).trim().parse().unwrap())
+        .collect();
+    println!("bucket keys per node: {keys:?}");
+    assert_eq!(keys.iter().sum::<usize>(), CLIENTS.len(), "one key per bucket");
+    assert!(
+        keys.iter().filter(|k| **k > 0).count() > 1,
+        "the buckets are spread over the nodes: {keys:?}"
+    );
+
+    // The whole cluster gone: 500 within the bound, as with one server.
+    drop(cluster);
+    let down = run_load(&gateways, 1, Duration::from_millis(500)).await;
+    assert!(
+        !down.is_empty() && count(&down, 500) == down.len(),
+        "cluster down: every request 500"
+    );
+    let slowest = down.iter().map(|o| o.took).max().unwrap();
+    assert!(
+        slowest < BOUND + SLACK,
+        "a request waited {slowest:?} on a dead cluster"
+    );
 }
 
 #[cfg(feature = "tls")]

@@ -6,7 +6,10 @@
 //! the command is written in one buffer, key included, as the request arrives.
 //!
 //! Options, as Traefik reads them:
-//! - `endpoints`: one `host:port` (port 6379 when absent); several (a cluster) are refused at load.
+//! - `endpoints`: one `host:port` (port 6379 when absent), or several: the seed nodes of a Redis Cluster,
+//!   as in Traefik. Each bucket is one key, so its script runs on the node of the key's slot; the
+//!   cluster client follows the slot map (`MOVED`, `ASK`). A cluster has only database 0 (`db` is refused
+//!   otherwise), and `tls` towards a cluster is refused at load.
 //! - `username`, `password`, `db`: sent when connecting.
 //! - `poolSize`: how many connections requests are spread over (0 means one); each is multiplexed, so one
 //!   carries many requests at once. `maxActiveConns` caps it, `minIdleConns` raises it: every connection
@@ -32,7 +35,9 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Cmd, ConnectionAddr, IntoConnectionInfo, RedisWrite, Script};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{Client, Cmd, ConnectionAddr, IntoConnectionInfo, RedisResult, RedisWrite, Script};
 use switchyard_config::{RateLimit, Redis};
 use tower::{Layer, Service, ServiceExt};
 
@@ -194,11 +199,44 @@ impl Failures {
 /// How to reach Redis, checked at load.
 #[derive(Debug, Clone)]
 struct Endpoint {
-    client: Client,
+    target: Target,
     connections: usize,
-    manager: ConnectionManagerConfig,
     /// The longest a request waits on Redis.
     bound: Option<Duration>,
+}
+
+/// Where the buckets live.
+#[derive(Debug, Clone)]
+enum Target {
+    /// One Redis server, through connections that reconnect by themselves.
+    One {
+        client: Client,
+        manager: ConnectionManagerConfig,
+    },
+    /// A Redis Cluster, found from its seed nodes.
+    Cluster(ClusterClient),
+}
+
+/// One connection of the pool.
+enum Slot {
+    One(ConnectionManager),
+    /// Opened by the first request that needs it (tried again by the next one if that failed).
+    Cluster(tokio::sync::OnceCell<ClusterConnection>),
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::One(_) => f.write_str("Slot::One"),
+            Self::Cluster(connection) => write!(f, "Slot::Cluster(open: {})", connection.initialized()),
+        }
+    }
+}
+
+/// A connection taken from the pool for one request.
+enum Connection {
+    One(ConnectionManager),
+    Cluster(ClusterConnection),
 }
 
 /// A duration option as a bound: 0 or negative means none.
@@ -208,56 +246,112 @@ fn positive(d: switchyard_config::Duration) -> Option<Duration> {
 
 impl Endpoint {
     fn new(redis: &Redis) -> Result<Self, MiddlewareError> {
-        let address = match redis.endpoints.as_slice() {
-            [one] => one,
-            [] => {
-                return Err(MiddlewareError::invalid(
-                    "redis.endpoints",
-                    "give one Redis endpoint (host:port)",
-                ));
-            }
-            _ => {
-                return Err(MiddlewareError::invalid(
-                    "redis.endpoints",
-                    "several endpoints (Redis Cluster) are not supported by switchyard: give one host:port",
-                ));
-            }
-        };
-        let (host, port) = host_port(address)?;
+        if redis.endpoints.is_empty() {
+            return Err(MiddlewareError::invalid(
+                "redis.endpoints",
+                "give one Redis endpoint (host:port), or the nodes of a Redis Cluster",
+            ));
+        }
         if redis.db < 0 {
             return Err(MiddlewareError::invalid(
                 "redis.db",
                 format!("a database number cannot be negative (got {})", redis.db),
             ));
         }
-        let mut info = addr(host, port, redis)?
-            .into_connection_info()
-            .map_err(|e| MiddlewareError::invalid("redis.endpoints[0]", e.to_string()))?;
-        let mut settings = info.redis_settings().clone().set_db(redis.db);
-        if !redis.username.is_empty() {
-            settings = settings.set_username(&redis.username);
-        }
-        if !redis.password.is_empty() {
-            settings = settings.set_password(&redis.password);
-        }
-        info = info.set_redis_settings(settings);
-        let client = client(info, redis)?;
         let bound = positive(redis.read_timeout)
             .zip(positive(redis.write_timeout))
             .map(|(r, w)| r + w);
-        // One connection attempt at a time, no retry loop inside the client: while Redis is out of reach,
-        // requests fail at once (see `HOLD_OFF`) and one of them tries again every `HOLD_OFF`.
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(positive(redis.dial_timeout))
-            .set_response_timeout(bound)
-            .set_number_of_retries(0);
+        let target = match redis.endpoints.as_slice() {
+            [one] => single(one, redis, bound)?,
+            _ => Target::Cluster(cluster(redis, bound)?),
+        };
         Ok(Self {
-            client,
+            target,
             connections: connections(redis),
-            manager,
             bound,
         })
     }
+
+    /// The pool's connections, not opened yet.
+    fn pool(&self) -> Box<[Slot]> {
+        match &self.target {
+            Target::One { client, manager } => (0..self.connections)
+                .filter_map(|_| ConnectionManager::new_lazy_with_config(client.clone(), manager.clone()).ok())
+                .map(Slot::One)
+                .collect(),
+            Target::Cluster(_) => (0..self.connections)
+                .map(|_| Slot::Cluster(tokio::sync::OnceCell::new()))
+                .collect(),
+        }
+    }
+}
+
+/// The seed nodes of a Redis Cluster, with the credentials and timeouts.
+fn cluster(redis: &Redis, bound: Option<Duration>) -> Result<ClusterClient, MiddlewareError> {
+    if redis.db != 0 {
+        return Err(MiddlewareError::invalid(
+            "redis.db",
+            "a Redis Cluster (several endpoints) has only database 0",
+        ));
+    }
+    if redis.tls.is_some() {
+        return Err(MiddlewareError::invalid(
+            "redis.tls",
+            "TLS towards a Redis Cluster (several endpoints) is not supported by switchyard",
+        ));
+    }
+    let nodes = redis
+        .endpoints
+        .iter()
+        .enumerate()
+        .map(|(index, endpoint)| {
+            let (host, port) = host_port(endpoint, index)?;
+            ConnectionAddr::Tcp(host, port)
+                .into_connection_info()
+                .map_err(|e| MiddlewareError::invalid(format!("redis.endpoints[{index}]"), e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // A redirection (`MOVED`, `ASK`) is followed; the whole wait stays bounded by `bound`.
+    let mut builder = ClusterClientBuilder::new(nodes).retries(2);
+    if !redis.username.is_empty() {
+        builder = builder.username(&redis.username);
+    }
+    if !redis.password.is_empty() {
+        builder = builder.password(&redis.password);
+    }
+    if let Some(dial) = positive(redis.dial_timeout) {
+        builder = builder.connection_timeout(dial);
+    }
+    if let Some(bound) = bound {
+        builder = builder.response_timeout(bound);
+    }
+    builder
+        .build()
+        .map_err(|e| MiddlewareError::invalid("redis.endpoints", e.to_string()))
+}
+
+/// One Redis server.
+fn single(address: &str, redis: &Redis, bound: Option<Duration>) -> Result<Target, MiddlewareError> {
+    let (host, port) = host_port(address, 0)?;
+    let mut info = addr(host, port, redis)?
+        .into_connection_info()
+        .map_err(|e| MiddlewareError::invalid("redis.endpoints[0]", e.to_string()))?;
+    let mut settings = info.redis_settings().clone().set_db(redis.db);
+    if !redis.username.is_empty() {
+        settings = settings.set_username(&redis.username);
+    }
+    if !redis.password.is_empty() {
+        settings = settings.set_password(&redis.password);
+    }
+    info = info.set_redis_settings(settings);
+    let client = client(info, redis)?;
+    // One connection attempt at a time, no retry loop inside the client: while Redis is out of reach,
+    // requests fail at once (see `HOLD_OFF`) and one of them tries again every `HOLD_OFF`.
+    let manager = ConnectionManagerConfig::new()
+        .set_connection_timeout(positive(redis.dial_timeout))
+        .set_response_timeout(bound)
+        .set_number_of_retries(0);
+    Ok(Target::One { client, manager })
 }
 
 /// `poolSize` raised to `minIdleConns`, capped by `maxActiveConns`, at least one.
@@ -269,9 +363,9 @@ fn connections(redis: &Redis) -> usize {
     n as usize
 }
 
-/// `host:port`, `[v6]:port`, or a host alone (port 6379).
-fn host_port(endpoint: &str) -> Result<(String, u16), MiddlewareError> {
-    let bad = |why: &str| MiddlewareError::invalid("redis.endpoints[0]", format!("`{endpoint}`: {why}"));
+/// `host:port`, `[v6]:port`, or a host alone (port 6379); `index` is its place in `endpoints`.
+fn host_port(endpoint: &str, index: usize) -> Result<(String, u16), MiddlewareError> {
+    let bad = |why: &str| MiddlewareError::invalid(format!("redis.endpoints[{index}]"), format!("`{endpoint}`: {why}"));
     let (host, port) = match endpoint.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') || host.ends_with(']') => (
             host,
@@ -362,8 +456,8 @@ fn client(info: redis::ConnectionInfo, _redis: &Redis) -> Result<Client, Middlew
 #[derive(Debug)]
 pub(super) struct RedisLimiter {
     endpoint: Endpoint,
-    /// Opened on the first request (a tokio runtime is needed), then kept; each reconnects by itself.
-    pool: OnceLock<Box<[ConnectionManager]>>,
+    /// Made on the first request (a tokio runtime is needed), then kept; each reconnects by itself.
+    pool: OnceLock<Box<[Slot]>>,
     next: AtomicUsize,
     script: Script,
     /// `rate:{middleware}:`, Traefik's key layout; the source follows.
@@ -410,22 +504,36 @@ impl RedisLimiter {
     }
 
     /// A connection of the pool, in turn.
-    fn connection(&self) -> Result<ConnectionManager, RedisLimitError> {
-        let pool = self.pool.get_or_init(|| {
-            (0..self.endpoint.connections)
-                .filter_map(|_| {
-                    ConnectionManager::new_lazy_with_config(self.endpoint.client.clone(), self.endpoint.manager.clone())
-                        .ok()
-                })
-                .collect()
-        });
+    async fn connection(&self) -> RedisResult<Connection> {
+        let pool = self.pool.get_or_init(|| self.endpoint.pool());
         let at = self.next.fetch_add(1, Ordering::Relaxed);
-        pool.get(at % pool.len().max(1)).cloned().ok_or_else(|| {
-            RedisLimitError::Redis(redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "no Redis connection could be set up",
-            )))
+        let slot = pool.get(at % pool.len().max(1)).ok_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::Client, "no Redis connection could be set up"))
+        })?;
+        Ok(match (slot, &self.endpoint.target) {
+            (Slot::One(connection), _) => Connection::One(connection.clone()),
+            (Slot::Cluster(connection), Target::Cluster(client)) => Connection::Cluster(
+                connection
+                    .get_or_try_init(|| client.get_async_connection())
+                    .await?
+                    .clone(),
+            ),
+            (Slot::Cluster(_), Target::One { .. }) => {
+                return Err(redis::RedisError::from((redis::ErrorKind::Client, "not a cluster")));
+            }
         })
+    }
+
+    /// Runs the script's `command` on `connection`, loading the script first if Redis lost it.
+    async fn run(&self, connection: &mut impl redis::aio::ConnectionLike, command: &Cmd) -> RedisResult<(i64, i64)> {
+        match command.query_async(connection).await {
+            // A Redis that restarted has lost the script: load it, then run the command again.
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                self.script.load_async(connection).await?;
+                command.query_async(connection).await
+            }
+            other => other,
+        }
     }
 
     /// The script's invocation for `req`'s bucket (`EVALSHA`, the hash, one key, the arguments), the
@@ -462,15 +570,11 @@ impl RedisLimiter {
     }
 
     async fn ask(&self, command: &Cmd) -> Result<Decision, RedisLimitError> {
-        let mut connection = self.connection()?;
+        // Opening a cluster connection is part of the wait, and bounded with it.
         let round_trip = async {
-            match command.query_async::<(i64, i64)>(&mut connection).await {
-                // A Redis that restarted has lost the script: load it, then run the command again.
-                Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                    self.script.load_async(&mut connection).await?;
-                    command.query_async(&mut connection).await
-                }
-                other => other,
+            match self.connection().await? {
+                Connection::One(mut connection) => self.run(&mut connection, command).await,
+                Connection::Cluster(mut connection) => self.run(&mut connection, command).await,
             }
         };
         let (taken, wait) = match self.endpoint.bound {
@@ -559,12 +663,27 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        assert_eq!(host_port("r:7000").unwrap(), ("r".to_owned(), 7000));
-        assert_eq!(host_port("r").unwrap(), ("r".to_owned(), 6379));
-        assert_eq!(host_port("[::1]:7000").unwrap(), ("::1".to_owned(), 7000));
-        assert_eq!(host_port("r:x").unwrap_err().field(), "redis.endpoints[0]");
+        assert_eq!(host_port("r:7000", 0).unwrap(), ("r".to_owned(), 7000));
+        assert_eq!(host_port("r", 0).unwrap(), ("r".to_owned(), 6379));
+        assert_eq!(host_port("[::1]:7000", 0).unwrap(), ("::1".to_owned(), 7000));
+        assert_eq!(host_port("r:x", 0).unwrap_err().field(), "redis.endpoints[0]");
         let two = redis(|r| r.endpoints.push("b:6379".into()));
-        assert_eq!(Endpoint::new(&two).unwrap_err().field(), "redis.endpoints");
+        assert!(
+            matches!(Endpoint::new(&two).unwrap().target, Target::Cluster(_)),
+            "several: a cluster"
+        );
+        let bad_second = redis(|r| r.endpoints.push("b:x".into()));
+        assert_eq!(Endpoint::new(&bad_second).unwrap_err().field(), "redis.endpoints[1]");
+        let cluster_db = redis(|r| {
+            r.endpoints.push("b:6379".into());
+            r.db = 1;
+        });
+        assert_eq!(Endpoint::new(&cluster_db).unwrap_err().field(), "redis.db");
+        let cluster_tls = redis(|r| {
+            r.endpoints.push("b:6379".into());
+            r.tls = Some(switchyard_config::ClientTls::default());
+        });
+        assert_eq!(Endpoint::new(&cluster_tls).unwrap_err().field(), "redis.tls");
         let none = redis(|r| r.endpoints.clear());
         assert_eq!(Endpoint::new(&none).unwrap_err().field(), "redis.endpoints");
         let db = redis(|r| r.db = -1);
