@@ -301,15 +301,28 @@ async fn redis_down_or_frozen_answers_500_within_the_timeout_then_limiting_resum
         "only requests Redis answered succeed"
     );
 
-    // Killed: connections are refused.
+    // Killed in the middle of the load: requests in flight and after get 500, none hangs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = load(&gateways, 2, Arc::clone(&stop));
+    tokio::time::sleep(Duration::from_millis(300)).await;
     redis.kill();
-    let down = run_load(&gateways, 2, Duration::from_millis(500)).await;
+    let killed = Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let outcomes = running.await.unwrap();
+    let (before_kill, after_kill): (Vec<Outcome>, Vec<Outcome>) = outcomes.into_iter().partition(|o| o.at < killed);
+    assert!(count(&before_kill, 429) > 0, "limited before the kill");
+    // Those answered once a request in flight at the kill has had its bound.
+    let down: Vec<Outcome> = after_kill.iter().copied().filter(|o| o.at > killed + BOUND).collect();
     assert!(
         !down.is_empty() && count(&down, 500) == down.len(),
         "Redis down: every request 500"
     );
-    let slowest = down.iter().map(|o| o.took).max().unwrap();
-    println!("dead Redis: {} requests, all 500, slowest {slowest:?}", down.len());
+    let slowest = after_kill.iter().map(|o| o.took).max().unwrap();
+    println!(
+        "Redis killed mid-load: {} requests after, all 500 from {BOUND:?} on, slowest {slowest:?}",
+        after_kill.len()
+    );
     assert!(slowest < BOUND + SLACK, "a request waited {slowest:?} on a dead Redis");
     assert!(switchyard_middleware::redis_errors() > before, "failures are counted");
 
