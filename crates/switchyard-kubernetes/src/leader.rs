@@ -1,13 +1,17 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease, so that of several replicas exactly one writes
 //! Ingress status.
 //!
-//! The algorithm is client-go's `leaderelection` with a Lease lock: every `retry_period`, each replica
-//! reads the Lease. The holder renews it (`renewTime`); another replica takes it over only when it is
-//! free or when the holder has not renewed it for `lease_duration`, and it judges that by the time
-//! *it* saw the Lease change last (its own clock), so replicas with skewed clocks still agree. Every
-//! write carries the `resourceVersion` read, so of two replicas racing for a free Lease one wins and
-//! the other gets `409 Conflict`. A leader that cannot renew for two thirds of the lease duration stops
-//! leading before anyone may take over; one that shuts down cleanly frees the Lease at once.
+//! The algorithm follows client-go's `leaderelection` with a Lease lock. The holder renews the Lease
+//! (`renewTime`) every third of the lease duration. The others read it every retry period; another
+//! replica takes it over only when it is free or when the holder has not renewed it for
+//! `lease_duration`, and it judges that by the time *it* saw the Lease change last (its own clock), so
+//! replicas with skewed clocks still agree. A follower does not wait for its next read to act on an
+//! expiry: it reads again at the expiry itself, so a dead leader is replaced as soon as its Lease
+//! expires. Every write carries the `resourceVersion` read, so of two replicas racing for a free Lease
+//! one wins and the other gets `409 Conflict`. A leader that could not renew for two thirds of the lease
+//! duration (counted from when it *sent* its last successful renewal) stops leading, also while a
+//! request hangs, a third of the duration before anyone may take over; one that shuts down cleanly frees
+//! the Lease at once.
 
 use std::time::{Duration, Instant};
 
@@ -67,8 +71,10 @@ impl LeaderElection {
         self
     }
 
-    /// How long the Lease is valid after its holder last renewed it: a dead leader is replaced about
-    /// this long (plus up to two retry periods) after its last renewal. Whole seconds, at least one.
+    /// How long the Lease is valid after its holder last renewed it: a dead leader is replaced as soon as
+    /// this long has passed since its last renewal (as the follower saw it, so up to a retry period
+    /// later), which is within this long of its death when it died a retry period or more after
+    /// renewing. The leader renews every third of it. Whole seconds, at least one.
     ///
     /// ```
     /// use std::time::Duration;
@@ -80,7 +86,8 @@ impl LeaderElection {
         self
     }
 
-    /// How often the Lease is renewed by its holder and read by the others.
+    /// How often the others read the Lease, and how soon a leader tries again after a failed renewal; at
+    /// most a quarter of the lease duration is used.
     ///
     /// ```
     /// use std::time::Duration;
@@ -140,6 +147,16 @@ impl LeaderElection {
     fn renew_deadline(&self) -> Duration {
         self.lease_duration * 2 / 3
     }
+
+    /// How often the leader renews the Lease.
+    fn renew_period(&self) -> Duration {
+        self.lease_duration / 3
+    }
+
+    /// How often a follower reads the Lease, and how soon a failed renewal is tried again.
+    fn poll_period(&self) -> Duration {
+        self.retry_period.min(self.lease_duration / 4)
+    }
 }
 
 /// `$POD_NAME` or `$HOSTNAME` (else `switchyard`), `_`, and 16 random hex digits.
@@ -158,8 +175,10 @@ pub(crate) struct Elector {
     settings: LeaderElection,
     /// The Lease's `resourceVersion` last seen, and when this replica first saw it.
     observed: Option<(String, Instant)>,
-    /// When this replica last renewed the Lease while leading.
+    /// When this replica sent its last successful renewal (or acquisition) while leading.
     renewed: Option<Instant>,
+    /// While another replica holds the Lease: when it expires, by this replica's clock.
+    expiry: Option<Instant>,
 }
 
 /// What one round of the election found.
@@ -176,11 +195,12 @@ impl Elector {
             settings,
             observed: None,
             renewed: None,
+            expiry: None,
         }
     }
 
-    /// Runs rounds every retry period, telling `leading` whether this replica leads, until shutdown;
-    /// then frees the Lease if it held it.
+    /// Runs rounds (see [`next_round`](Self::next_round)), telling `leading` whether this replica leads,
+    /// until shutdown; then frees the Lease if it held it.
     pub(crate) async fn run(mut self, leading: watch::Sender<bool>, sink: switchyard_config::ProviderSink) {
         loop {
             let now = self.round().await;
@@ -194,8 +214,9 @@ impl Elector {
                 );
                 leading.send_replace(now);
             }
+            let next = self.next_round(now);
             tokio::select! {
-                () = tokio::time::sleep(self.settings.retry_period) => {}
+                () = tokio::time::sleep_until(next.into()) => {}
                 () = sink.shutdown() => break,
             }
         }
@@ -205,11 +226,47 @@ impl Elector {
         }
     }
 
-    /// One round: whether this replica leads after it.
+    /// When the next round is due: a leader renews a third of the lease duration after its last renewal
+    /// (a poll period after a failed one, and at the latest at its renew deadline, where it stops
+    /// leading); a follower reads the Lease every poll period, and at the Lease's expiry if that comes
+    /// first.
+    fn next_round(&self, leading: bool) -> Instant {
+        let now = Instant::now();
+        let poll = now + self.settings.poll_period();
+        match (leading, self.renewed) {
+            (true, Some(renewed)) => {
+                let due = renewed + self.settings.renew_period();
+                if due > now {
+                    due
+                } else {
+                    poll.min(renewed + self.settings.renew_deadline())
+                }
+            }
+            _ => match self.expiry {
+                Some(expiry) if expiry > now => poll.min(expiry),
+                _ => poll,
+            },
+        }
+    }
+
+    /// One round: whether this replica leads after it. A leader's round ends at its renew deadline at
+    /// the latest (it then no longer leads), whatever the API server does; a follower's after a lease
+    /// duration.
     async fn round(&mut self) -> bool {
-        match self.try_acquire_or_renew().await {
+        let sent = Instant::now();
+        let deadline = self.renewed.map_or(sent + self.settings.lease_duration, |renewed| {
+            renewed + self.settings.renew_deadline()
+        });
+        let outcome = match tokio::time::timeout_at(deadline.into(), self.try_acquire_or_renew()).await {
+            Ok(outcome) => outcome.map_err(|e| e.to_string()),
+            Err(_) => Err("the API server did not answer in time".to_owned()),
+        };
+        match outcome {
             Ok(Round::Leading) => {
-                self.renewed = Some(Instant::now());
+                // From when the request was sent: the followers count the Lease's validity from a later
+                // moment, when they see the renewal.
+                self.renewed = Some(sent);
+                self.expiry = None;
                 true
             }
             Ok(Round::Following) => {
@@ -219,17 +276,23 @@ impl Elector {
             Err(error) => {
                 tracing::warn!(lease = %self.settings.name, "leader election: {error}");
                 // Keep leading through a short failure, never past the renew deadline.
-                self.renewed
-                    .is_some_and(|at| at.elapsed() < self.settings.renew_deadline())
+                if self
+                    .renewed
+                    .is_some_and(|at| at.elapsed() >= self.settings.renew_deadline())
+                {
+                    self.renewed = None;
+                }
+                self.renewed.is_some()
             }
         }
     }
 
     async fn try_acquire_or_renew(&mut self) -> Result<Round, kube::Error> {
-        let now = Instant::now();
         let Some(mut lease) = self.api.get_opt(&self.settings.name).await? else {
             return self.create().await;
         };
+        // After the read: a renewal seen now may have been written just before.
+        let now = Instant::now();
         let version = lease.metadata.resource_version.clone().unwrap_or_default();
         let seen_at = match &self.observed {
             Some((seen, at)) if *seen == version => *at,
@@ -245,6 +308,7 @@ impl Elector {
             .map_or(self.settings.lease_duration, Duration::from_secs);
         let expired = holder.is_empty() || now.saturating_duration_since(seen_at) >= duration;
         if !ours && !expired {
+            self.expiry = Some(seen_at + duration);
             return Ok(Round::Following);
         }
         let stamp = MicroTime(k8s_openapi::jiff::Timestamp::now());
@@ -325,5 +389,73 @@ impl Elector {
         {
             tracing::warn!(lease = %self.settings.name, "leader election: freeing the Lease: {error}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use super::*;
+    use switchyard_test_apiserver::ApiServer;
+
+    fn elector(url: &str, settings: &LeaderElection) -> Elector {
+        let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        Elector::new(client, settings.clone())
+    }
+
+    fn settings() -> LeaderElection {
+        LeaderElection::new("default", "l")
+            .identity("a")
+            .lease_duration(Duration::from_secs(1))
+            .retry_period(Duration::from_millis(50))
+    }
+
+    /// A leader that can no longer reach the API server keeps leading through a short failure, and stops
+    /// at its renew deadline, a third of the Lease duration before the others may take over.
+    #[tokio::test]
+    async fn a_leader_that_cannot_renew_stops_before_its_lease_expires() {
+        let server = ApiServer::start().await;
+        let settings = settings();
+        let mut elector = elector(&server.url(), &settings);
+        assert!(elector.round().await, "the free Lease is taken");
+        let renewed = elector.renewed.unwrap();
+        server.stop().await;
+        let mut failed_rounds = 0;
+        while elector.round().await {
+            failed_rounds += 1;
+            tokio::time::sleep_until(elector.next_round(true).into()).await;
+        }
+        let stopped = renewed.elapsed();
+        assert!(failed_rounds >= 2, "failed renewals are retried: {failed_rounds}");
+        assert!(stopped >= settings.renew_deadline(), "stopped early: {stopped:?}");
+        assert!(
+            stopped < settings.lease_duration,
+            "stopped after the Lease expired: {stopped:?}"
+        );
+    }
+
+    /// The same when the API server accepts the connection and never answers.
+    #[tokio::test]
+    async fn a_leader_whose_renewal_hangs_stops_at_its_renew_deadline() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", silent.local_addr().unwrap());
+        let _held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((connection, _)) = silent.accept().await {
+                open.push(connection);
+            }
+        });
+        let settings = settings();
+        let mut elector = elector(&url, &settings);
+        let renewed = Instant::now();
+        elector.renewed = Some(renewed);
+        assert!(!elector.round().await, "no longer leading");
+        let stopped = renewed.elapsed();
+        assert!(stopped >= settings.renew_deadline(), "stopped early: {stopped:?}");
+        assert!(
+            stopped < settings.lease_duration,
+            "stopped after the Lease expired: {stopped:?}"
+        );
     }
 }

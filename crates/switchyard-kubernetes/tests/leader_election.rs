@@ -19,7 +19,7 @@ use switchyard_test_apiserver::ApiServer;
 use tokio::runtime::Runtime;
 
 const LEASE: Duration = Duration::from_secs(2);
-const RETRY: Duration = Duration::from_millis(200);
+const RETRY: Duration = Duration::from_millis(100);
 
 /// A replica: the Ingress provider with leader election (from the static configuration's options), on a
 /// runtime of its own.
@@ -90,11 +90,28 @@ fn status(server: &ApiServer, name: &str) -> Value {
     server.get("Ingress", "default", name).unwrap()["status"]["loadBalancer"]["ingress"].clone()
 }
 
-fn holder(server: &ApiServer) -> String {
+fn lease_field(server: &ApiServer, field: &str) -> Value {
     server
         .get("Lease", "default", "switchyard-status")
-        .and_then(|lease| lease["spec"]["holderIdentity"].as_str().map(str::to_owned))
+        .map(|lease| lease["spec"][field].clone())
         .unwrap_or_default()
+}
+
+fn holder(server: &ApiServer) -> String {
+    lease_field(server, "holderIdentity")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Reads the Lease every millisecond until `check` holds (panics after `limit`); when it did.
+async fn watch_lease(what: &str, limit: Duration, check: impl Fn() -> bool) -> Instant {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Instant::now()
 }
 
 async fn eventually(what: &str, limit: Duration, check: impl Fn() -> bool) -> Duration {
@@ -133,19 +150,47 @@ async fn one_of_three_replicas_writes_status_and_another_takes_over_when_it_dies
     assert_eq!(server.writes("Ingress", "default", "a"), 1, "status written once");
     assert_eq!(holder(&server), leader, "the leader keeps the Lease");
 
+    // The leader renews every third of the Lease duration. It is killed half-way between two renewals
+    // (where a crash falls on average), so that its Lease expires a sixth of the duration before
+    // `LEASE` has passed since its death.
     let index: usize = leader.trim_start_matches("replica-").parse().unwrap();
+    let before = lease_field(&server, "renewTime");
+    let renewed = watch_lease("a renewal", LEASE, || lease_field(&server, "renewTime") != before).await;
+    let last_renewal = lease_field(&server, "renewTime");
+    tokio::time::sleep_until((renewed + LEASE / 6).into()).await;
+    assert_eq!(holder(&server), leader);
+    assert_eq!(
+        lease_field(&server, "renewTime"),
+        last_renewal,
+        "renewed every third of the Lease duration"
+    );
     replicas[index].kill();
     let killed = Instant::now();
-    eventually("hand-over", LEASE * 5, || {
+    let taken = watch_lease("hand-over", LEASE * 5, || {
         let now = holder(&server);
         !now.is_empty() && now != leader
     })
     .await;
-    let handover = killed.elapsed();
-    println!("hand-over {handover:?} after the leader died (Lease {LEASE:?}, retry {RETRY:?})");
-    // The Lease is valid `LEASE` after the last renewal, which came at most one retry period before the
-    // kill; a follower notices at its next round.
-    assert!(handover <= LEASE + RETRY * 3, "hand-over took {handover:?}");
+    let (since_death, since_renewal) = (taken - killed, taken - renewed);
+    println!(
+        "hand-over {since_death:?} after the leader died, {since_renewal:?} after its last renewal \
+         (Lease {LEASE:?}, retry {RETRY:?})"
+    );
+    // Never before the Lease expired (two writers), and as soon as it did: within a retry period (the
+    // follower saw the last renewal at its next read) and some scheduling slack.
+    assert!(
+        since_renewal >= LEASE - Duration::from_millis(10),
+        "taken over early: {since_renewal:?}"
+    );
+    assert!(
+        since_renewal < LEASE + RETRY + Duration::from_millis(100),
+        "taken over late: {since_renewal:?}"
+    );
+    assert!(
+        since_death < LEASE,
+        "hand-over took {since_death:?}, not within the Lease duration"
+    );
+    assert_eq!(lease_field(&server, "leaseTransitions"), json!(1), "one hand-over");
 
     app(&server, "b");
     eventually("status of b", Duration::from_secs(15), || {

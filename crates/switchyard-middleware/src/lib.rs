@@ -98,6 +98,7 @@ pub use forwarded::{MANAGED_HEADERS, is_managed_header};
 pub use pass_tls_client_cert::PeerCertificates;
 #[cfg(feature = "redis")]
 pub use rate_limit::redis::redis_errors;
+pub use rate_limit::redis_errors_by_middleware;
 pub use record::{Attempt, AttemptEnd, AttemptObserver, Progress, RequestRecord, Signals};
 pub use registry::{PluginFactory, Plugins};
 pub use release::{ConnectionPool, Release};

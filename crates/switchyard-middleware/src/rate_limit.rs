@@ -358,6 +358,39 @@ fn redis_layer(
     ))
 }
 
+/// Per `rateLimit` middleware with `redis`: how many requests found Redis unable to answer. Kept for the
+/// life of the process, so that a reload does not set a count back.
+static REDIS_ERRORS: Mutex<BTreeMap<Arc<str>, Arc<std::sync::atomic::AtomicU64>>> = Mutex::new(BTreeMap::new());
+
+/// The failure count of the Redis limiter `middleware`, listed (at zero) from now on.
+#[cfg(feature = "redis")]
+fn redis_error_counter(middleware: &str) -> Arc<std::sync::atomic::AtomicU64> {
+    let mut counts = REDIS_ERRORS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(count) = counts.get(middleware) {
+        return Arc::clone(count);
+    }
+    let count = Arc::default();
+    counts.insert(middleware.into(), Arc::clone(&count));
+    count
+}
+
+/// For each `rateLimit` middleware with `redis` built in this process (by qualified name, sorted), how many
+/// requests found Redis unable to answer (an error, or no answer within `readTimeout` + `writeTimeout`):
+/// each was answered `500` or, with `allowOnError`, forwarded unlimited. Empty without the `redis`
+/// feature. The Prometheus endpoint serves it as `switchyard_ratelimit_redis_errors_total{middleware}`.
+///
+/// ```
+/// let counts = switchyard_middleware::redis_errors_by_middleware();
+/// assert!(counts.windows(2).all(|pair| pair[0].0 < pair[1].0));
+/// ```
+pub fn redis_errors_by_middleware() -> Vec<(Arc<str>, u64)> {
+    let counts = REDIS_ERRORS.lock().unwrap_or_else(PoisonError::into_inner);
+    counts
+        .iter()
+        .map(|(name, count)| (Arc::clone(name), count.load(std::sync::atomic::Ordering::Relaxed)))
+        .collect()
+}
+
 /// `burst`, `period` and `average` cannot be negative.
 fn check_limits(config: &RateLimit) -> Result<(), MiddlewareError> {
     if config.burst < 0 {

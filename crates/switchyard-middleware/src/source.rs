@@ -260,6 +260,27 @@ impl Source {
         Ok(default)
     }
 
+    /// The source `req` belongs to, in full (as Traefik keys its buckets), written to `out`: what names a
+    /// bucket shared by replicas, so the same in every process (a [`key`](Self::key) longer than
+    /// [`MAX_KEY_LEN`] is hashed with keys of this process).
+    ///
+    /// # Errors
+    /// Those of `out`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn write_full_key<B>(&self, req: &Request<B>, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        match self {
+            Self::Ip(strategy) => match strategy.select(req) {
+                Ok(ip) => write!(out, "{ip}"),
+                Err(text) => out.write_all(text.as_bytes()),
+            },
+            Self::Header(name) => out.write_all(req.headers().get(name).map_or(&[][..], HeaderValue::as_bytes)),
+            Self::Host => out.write_all(match req.headers().get(HOST) {
+                Some(host) => host.as_bytes(),
+                None => req.uri().authority().map_or(&[][..], |a| a.as_str().as_bytes()),
+            }),
+        }
+    }
+
     /// The source `req` belongs to, as a key of at most [`MAX_KEY_LEN`] bytes.
     pub(crate) fn key<B>(&self, req: &Request<B>) -> Box<[u8]> {
         match self {

@@ -301,15 +301,28 @@ async fn redis_down_or_frozen_answers_500_within_the_timeout_then_limiting_resum
         "only requests Redis answered succeed"
     );
 
-    // Killed: connections are refused.
+    // Killed in the middle of the load: requests in flight and after get 500, none hangs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = load(&gateways, 2, Arc::clone(&stop));
+    tokio::time::sleep(Duration::from_millis(300)).await;
     redis.kill();
-    let down = run_load(&gateways, 2, Duration::from_millis(500)).await;
+    let killed = Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let outcomes = running.await.unwrap();
+    let (before_kill, after_kill): (Vec<Outcome>, Vec<Outcome>) = outcomes.into_iter().partition(|o| o.at < killed);
+    assert!(count(&before_kill, 429) > 0, "limited before the kill");
+    // Those answered once a request in flight at the kill has had its bound.
+    let down: Vec<Outcome> = after_kill.iter().copied().filter(|o| o.at > killed + BOUND).collect();
     assert!(
         !down.is_empty() && count(&down, 500) == down.len(),
         "Redis down: every request 500"
     );
-    let slowest = down.iter().map(|o| o.took).max().unwrap();
-    println!("dead Redis: {} requests, all 500, slowest {slowest:?}", down.len());
+    let slowest = after_kill.iter().map(|o| o.took).max().unwrap();
+    println!(
+        "Redis killed mid-load: {} requests after, all 500 from {BOUND:?} on, slowest {slowest:?}",
+        after_kill.len()
+    );
     assert!(slowest < BOUND + SLACK, "a request waited {slowest:?} on a dead Redis");
     assert!(switchyard_middleware::redis_errors() > before, "failures are counted");
 
@@ -365,6 +378,57 @@ async fn allow_on_error_forwards_unlimited_while_redis_is_down() {
     assert!(slowest < BOUND + SLACK, "a request waited {slowest:?}");
 }
 
+/// The value of `series` (a whole `name{labels}`) in a Prometheus exposition.
+#[cfg(feature = "metrics")]
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `/metrics` counts, per middleware, the requests Redis could not decide: none while it answers, each
+/// one answered 500 once it is gone.
+#[cfg(feature = "metrics")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_errors_are_counted_on_the_metrics_endpoint() {
+    let mut redis = RedisServer::start();
+    let backend = Backend::start("b").await;
+    let mut static_config = support::static_config();
+    static_config
+        .entry_points
+        .insert("traefik".into(), switchyard_config::EntryPoint::new("127.0.0.1:0"));
+    static_config.metrics = Some(switchyard_config::Metrics {
+        prometheus: Some(switchyard_config::Prometheus::default()),
+        ..switchyard_config::Metrics::default()
+    });
+    // A name of its own: the counts are the process's, and other tests here fail Redis too.
+    let dynamic = middleware_route(
+        "PathPrefix(`/`)",
+        &[backend.url()],
+        vec![("metered", Middleware::RateLimit(limit(&redis, false)))],
+    );
+    let gateway = support::TestGateway::start_with(static_config, dynamic).await;
+    let metrics = format!("http://{}/metrics", gateway.gateway.local_addr("traefik").unwrap());
+    let series = r#"switchyard_ratelimit_redis_errors_total{middleware="metered@test"}"#;
+    let client = client();
+    let scrape = || async {
+        let (status, _, text) = get(&client, &metrics, None).await;
+        assert_eq!(status, StatusCode::OK);
+        sample(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+
+    let up = run_load(std::slice::from_ref(&gateway), 1, Duration::from_millis(200)).await;
+    assert_eq!(count(&up, 500), 0);
+    assert_eq!(scrape().await, 0.0, "Redis answers: no error");
+
+    redis.kill();
+    let down = run_load(std::slice::from_ref(&gateway), 2, Duration::from_millis(300)).await;
+    let failed = count(&down, 500);
+    assert!(failed > 0 && failed == down.len(), "Redis down: every request 500");
+    let counted = scrape().await;
+    println!("{failed} requests answered 500 with Redis down; /metrics: {series} {counted}");
+    assert_eq!(counted, failed as f64, "each failed request counted once");
+}
+
 #[tokio::test]
 async fn options_redis_cannot_use_are_reported_at_load_with_their_key_path() {
     let backend = Backend::start("b").await;
@@ -375,6 +439,7 @@ async fn options_redis_cannot_use_are_reported_at_load_with_their_key_path() {
     };
     if let Some(redis) = cluster.redis.as_mut() {
         redis.endpoints = vec!["a:6379".into(), "b:6379".into()];
+        redis.db = 2;
     }
     let config = middleware_route(
         "PathPrefix(`/`)",
@@ -385,7 +450,174 @@ async fn options_redis_cannot_use_are_reported_at_load_with_their_key_path() {
     let snapshot = gateway.gateway.snapshot();
     let element = &snapshot.report().middlewares["cluster@test"];
     let paths: Vec<_> = element.errors.iter().map(|e| e.key_path.as_str()).collect();
-    assert_eq!(paths, ["http.middlewares.cluster@test.rateLimit.redis.endpoints"]);
+    assert_eq!(
+        paths,
+        ["http.middlewares.cluster@test.rateLimit.redis.db"],
+        "a cluster has only database 0"
+    );
+}
+
+/// A Redis Cluster of three masters, each on free ports (client and bus), made by `redis-cli --cluster
+/// create`.
+struct RedisCluster {
+    nodes: Vec<RedisServer>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let free = || TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                let (port, bus) = (free(), free());
+                let config = dir.path().join(format!("nodes-{port}.conf"));
+                let node = RedisServer::spawn(
+                    port,
+                    &[
+                        "--port",
+                        &port.to_string(),
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-port",
+                        &bus.to_string(),
+                        "--cluster-config-file",
+                        config.to_str().unwrap(),
+                        "--dir",
+                        dir.path().to_str().unwrap(),
+                    ],
+                );
+                node.wait_until_ready();
+                node
+            })
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(nodes.iter().map(RedisServer::endpoint))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run `redis-cli` ({e}): it comes with the Debian package redis-server"));
+        assert!(created.success(), "redis-cli --cluster create");
+        let cluster = Self { nodes, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster
+            .nodes
+            .iter()
+            .all(|node| cluster.cli(node, &["cluster", "info"]).contains("cluster_state:ok"))
+        {
+            assert!(Instant::now() < deadline, "the cluster did not become ok within 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    fn cli(&self, node: &RedisServer, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &node.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::endpoint).collect()
+    }
+}
+
+/// With several endpoints, the buckets live in a Redis Cluster: each bucket's key on the node of its
+/// slot, spread over the masters, and the limit holds for each source across three replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_endpoints_share_the_buckets_through_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let backend = Backend::start("b").await;
+    let limit = RateLimit {
+        average: 100,
+        period: ConfigDuration::from_secs(1),
+        burst: BURST,
+        source_criterion: Some(switchyard_config::SourceCriterion {
+            request_header_name: "X-Client".into(),
+            ..switchyard_config::SourceCriterion::default()
+        }),
+        redis: Some(Redis {
+            endpoints: cluster.endpoints(),
+            read_timeout: ConfigDuration::from_millis(100),
+            write_timeout: ConfigDuration::from_millis(100),
+            dial_timeout: ConfigDuration::from_millis(200),
+            ..Redis::default()
+        }),
+    };
+    let gateways = replicas(3, &backend, limit).await;
+    const CLIENTS: [&str; 4] = ["client-a", "client-b", "client-c", "client-d"];
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut loops = Vec::new();
+    let started = Instant::now();
+    for gateway in &gateways {
+        for name in CLIENTS {
+            let (url, stop) = (gateway.url("/"), Arc::clone(&stop));
+            loops.push(tokio::spawn(async move {
+                let client = client();
+                let mut statuses = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let request = http::Request::get(&url)
+                        .header("x-client", name)
+                        .body(support::full(""))
+                        .unwrap();
+                    statuses.push((name, support::send(&client, request).await.0));
+                }
+                statuses
+            }));
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut statuses = Vec::new();
+    for one in loops {
+        statuses.extend(one.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        statuses.iter().all(|(_, s)| *s == 200 || *s == 429),
+        "only 200 and 429 (the cluster answers)"
+    );
+    let expected = BURST as f64 + 100.0 * elapsed;
+    for name in CLIENTS {
+        let served = statuses.iter().filter(|(n, s)| *n == name && *s == 200).count();
+        let refused = statuses.iter().filter(|(n, s)| *n == name && *s == 429).count();
+        let off = (served as f64 - expected).abs() / expected;
+        println!(
+            "{name}: {served} served, {refused} refused in {elapsed:.2} s, expected {expected:.0}, off by {:.1}%",
+            off * 100.0
+        );
+        assert!(refused > served, "{name}: the load is over the limit");
+        assert!(off < 0.05, "{name}: {served} served, expected {expected:.0} within 5%");
+    }
+    let keys: Vec<usize> = cluster
+        .nodes
+        .iter()
+        .map(|node| cluster.cli(node, &["dbsize"]).trim().parse().unwrap())
+        .collect();
+    println!("bucket keys per node: {keys:?}");
+    assert_eq!(keys.iter().sum::<usize>(), CLIENTS.len(), "one key per bucket");
+    assert!(
+        keys.iter().filter(|k| **k > 0).count() > 1,
+        "the buckets are spread over the nodes: {keys:?}"
+    );
+
+    // The whole cluster gone: 500 within the bound, as with one server.
+    drop(cluster);
+    let down = run_load(&gateways, 1, Duration::from_millis(500)).await;
+    assert!(
+        !down.is_empty() && count(&down, 500) == down.len(),
+        "cluster down: every request 500"
+    );
+    let slowest = down.iter().map(|o| o.took).max().unwrap();
+    assert!(
+        slowest < BOUND + SLACK,
+        "a request waited {slowest:?} on a dead cluster"
+    );
 }
 
 #[cfg(feature = "tls")]

@@ -135,7 +135,9 @@ pub struct LeaderElectionOptions {
     /// How long the Lease holds after its last renewal (whole seconds). Default: 15 s; 0 or negative
     /// means the default.
     pub lease_duration: Duration,
-    /// How often it is renewed and read. Default: 2 s; 0 or negative means the default.
+    /// How often the other replicas read it, and how soon a failed renewal is tried again (at most a
+    /// quarter of `leaseDuration` is used; the holder renews every third of it). Default: 2 s; 0 or
+    /// negative means the default.
     pub retry_period: Duration,
 }
 

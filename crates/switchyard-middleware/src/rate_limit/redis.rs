@@ -1,10 +1,15 @@
 //! `rateLimit.redis`: the token buckets live in Redis, so every replica of the gateway draws from the same
 //! bucket. One server-side script per request reads the bucket, refills it by Redis's own clock, takes a
 //! token and writes it back, atomically and in one round trip (`EVALSHA`, loaded again by itself after a
-//! Redis restart). The bucket semantics are the in-memory limiter's (see [`super`]).
+//! Redis restart). The bucket semantics are the in-memory limiter's (see [`super`]). The bucket's key is
+//! `rate:{middleware}:{source}` with the whole source (as Traefik), so that every replica names it alike;
+//! the command is written in one buffer, key included, as the request arrives.
 //!
 //! Options, as Traefik reads them:
-//! - `endpoints`: one `host:port` (port 6379 when absent); several (a cluster) are refused at load.
+//! - `endpoints`: one `host:port` (port 6379 when absent), or several: the seed nodes of a Redis Cluster,
+//!   as in Traefik. Each bucket is one key, so its script runs on the node of the key's slot; the
+//!   cluster client follows the slot map (`MOVED`, `ASK`). A cluster has only database 0 (`db` is refused
+//!   otherwise), and `tls` towards a cluster is refused at load.
 //! - `username`, `password`, `db`: sent when connecting.
 //! - `poolSize`: how many connections requests are spread over (0 means one); each is multiplexed, so one
 //!   carries many requests at once. `maxActiveConns` caps it, `minIdleConns` raises it: every connection
@@ -19,7 +24,8 @@
 //!
 //! Deviations from Traefik: time is Redis's (`TIME` in the script), not each replica's clock, so replicas
 //! with skewed clocks still share one bucket fairly; the failure is logged once per ten seconds with the
-//! count since the last line (Traefik logs each request), and counted by [`redis_errors`].
+//! count since the last line (Traefik logs each request), and counted by [`redis_errors`] and, per
+//! middleware, by [`redis_errors_by_middleware`](crate::redis_errors_by_middleware) (on `/metrics`).
 
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -29,7 +35,9 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, ConnectionAddr, IntoConnectionInfo, Script};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{Client, Cmd, ConnectionAddr, IntoConnectionInfo, RedisResult, RedisWrite, Script};
 use switchyard_config::{RateLimit, Redis};
 use tower::{Layer, Service, ServiceExt};
 
@@ -125,15 +133,18 @@ struct Failures {
     /// Until when (ms since `epoch`) requests fail at once; 0 while Redis answers.
     held_until: AtomicU64,
     epoch: Instant,
+    /// Every failure of this middleware, as `/metrics` serves it.
+    total: Arc<AtomicU64>,
 }
 
 impl Failures {
-    fn new() -> Self {
+    fn new(name: &str) -> Self {
         Self {
             unlogged: AtomicU64::new(0),
             logged_at: AtomicU64::new(u64::MAX),
             held_until: AtomicU64::new(0),
             epoch: Instant::now(),
+            total: super::redis_error_counter(name),
         }
     }
 
@@ -162,6 +173,7 @@ impl Failures {
 
     fn record(&self, name: &str, error: &dyn Display, allow: bool) {
         ERRORS.fetch_add(1, Ordering::Relaxed);
+        self.total.fetch_add(1, Ordering::Relaxed);
         let unlogged = self.unlogged.fetch_add(1, Ordering::Relaxed) + 1;
         let now = self.now();
         let last = self.logged_at.load(Ordering::Relaxed);
@@ -187,11 +199,44 @@ impl Failures {
 /// How to reach Redis, checked at load.
 #[derive(Debug, Clone)]
 struct Endpoint {
-    client: Client,
+    target: Target,
     connections: usize,
-    manager: ConnectionManagerConfig,
     /// The longest a request waits on Redis.
     bound: Option<Duration>,
+}
+
+/// Where the buckets live.
+#[derive(Debug, Clone)]
+enum Target {
+    /// One Redis server, through connections that reconnect by themselves.
+    One {
+        client: Client,
+        manager: ConnectionManagerConfig,
+    },
+    /// A Redis Cluster, found from its seed nodes.
+    Cluster(ClusterClient),
+}
+
+/// One connection of the pool.
+enum Slot {
+    One(ConnectionManager),
+    /// Opened by the first request that needs it (tried again by the next one if that failed).
+    Cluster(tokio::sync::OnceCell<ClusterConnection>),
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::One(_) => f.write_str("Slot::One"),
+            Self::Cluster(connection) => write!(f, "Slot::Cluster(open: {})", connection.initialized()),
+        }
+    }
+}
+
+/// A connection taken from the pool for one request.
+enum Connection {
+    One(ConnectionManager),
+    Cluster(ClusterConnection),
 }
 
 /// A duration option as a bound: 0 or negative means none.
@@ -201,56 +246,112 @@ fn positive(d: switchyard_config::Duration) -> Option<Duration> {
 
 impl Endpoint {
     fn new(redis: &Redis) -> Result<Self, MiddlewareError> {
-        let address = match redis.endpoints.as_slice() {
-            [one] => one,
-            [] => {
-                return Err(MiddlewareError::invalid(
-                    "redis.endpoints",
-                    "give one Redis endpoint (host:port)",
-                ));
-            }
-            _ => {
-                return Err(MiddlewareError::invalid(
-                    "redis.endpoints",
-                    "several endpoints (Redis Cluster) are not supported by switchyard: give one host:port",
-                ));
-            }
-        };
-        let (host, port) = host_port(address)?;
+        if redis.endpoints.is_empty() {
+            return Err(MiddlewareError::invalid(
+                "redis.endpoints",
+                "give one Redis endpoint (host:port), or the nodes of a Redis Cluster",
+            ));
+        }
         if redis.db < 0 {
             return Err(MiddlewareError::invalid(
                 "redis.db",
                 format!("a database number cannot be negative (got {})", redis.db),
             ));
         }
-        let mut info = addr(host, port, redis)?
-            .into_connection_info()
-            .map_err(|e| MiddlewareError::invalid("redis.endpoints[0]", e.to_string()))?;
-        let mut settings = info.redis_settings().clone().set_db(redis.db);
-        if !redis.username.is_empty() {
-            settings = settings.set_username(&redis.username);
-        }
-        if !redis.password.is_empty() {
-            settings = settings.set_password(&redis.password);
-        }
-        info = info.set_redis_settings(settings);
-        let client = client(info, redis)?;
         let bound = positive(redis.read_timeout)
             .zip(positive(redis.write_timeout))
             .map(|(r, w)| r + w);
-        // One connection attempt at a time, no retry loop inside the client: while Redis is out of reach,
-        // requests fail at once (see `HOLD_OFF`) and one of them tries again every `HOLD_OFF`.
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(positive(redis.dial_timeout))
-            .set_response_timeout(bound)
-            .set_number_of_retries(0);
+        let target = match redis.endpoints.as_slice() {
+            [one] => single(one, redis, bound)?,
+            _ => Target::Cluster(cluster(redis, bound)?),
+        };
         Ok(Self {
-            client,
+            target,
             connections: connections(redis),
-            manager,
             bound,
         })
     }
+
+    /// The pool's connections, not opened yet.
+    fn pool(&self) -> Box<[Slot]> {
+        match &self.target {
+            Target::One { client, manager } => (0..self.connections)
+                .filter_map(|_| ConnectionManager::new_lazy_with_config(client.clone(), manager.clone()).ok())
+                .map(Slot::One)
+                .collect(),
+            Target::Cluster(_) => (0..self.connections)
+                .map(|_| Slot::Cluster(tokio::sync::OnceCell::new()))
+                .collect(),
+        }
+    }
+}
+
+/// The seed nodes of a Redis Cluster, with the credentials and timeouts.
+fn cluster(redis: &Redis, bound: Option<Duration>) -> Result<ClusterClient, MiddlewareError> {
+    if redis.db != 0 {
+        return Err(MiddlewareError::invalid(
+            "redis.db",
+            "a Redis Cluster (several endpoints) has only database 0",
+        ));
+    }
+    if redis.tls.is_some() {
+        return Err(MiddlewareError::invalid(
+            "redis.tls",
+            "TLS towards a Redis Cluster (several endpoints) is not supported by switchyard",
+        ));
+    }
+    let nodes = redis
+        .endpoints
+        .iter()
+        .enumerate()
+        .map(|(index, endpoint)| {
+            let (host, port) = host_port(endpoint, index)?;
+            ConnectionAddr::Tcp(host, port)
+                .into_connection_info()
+                .map_err(|e| MiddlewareError::invalid(format!("redis.endpoints[{index}]"), e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // A redirection (`MOVED`, `ASK`) is followed; the whole wait stays bounded by `bound`.
+    let mut builder = ClusterClientBuilder::new(nodes).retries(2);
+    if !redis.username.is_empty() {
+        builder = builder.username(&redis.username);
+    }
+    if !redis.password.is_empty() {
+        builder = builder.password(&redis.password);
+    }
+    if let Some(dial) = positive(redis.dial_timeout) {
+        builder = builder.connection_timeout(dial);
+    }
+    if let Some(bound) = bound {
+        builder = builder.response_timeout(bound);
+    }
+    builder
+        .build()
+        .map_err(|e| MiddlewareError::invalid("redis.endpoints", e.to_string()))
+}
+
+/// One Redis server.
+fn single(address: &str, redis: &Redis, bound: Option<Duration>) -> Result<Target, MiddlewareError> {
+    let (host, port) = host_port(address, 0)?;
+    let mut info = addr(host, port, redis)?
+        .into_connection_info()
+        .map_err(|e| MiddlewareError::invalid("redis.endpoints[0]", e.to_string()))?;
+    let mut settings = info.redis_settings().clone().set_db(redis.db);
+    if !redis.username.is_empty() {
+        settings = settings.set_username(&redis.username);
+    }
+    if !redis.password.is_empty() {
+        settings = settings.set_password(&redis.password);
+    }
+    info = info.set_redis_settings(settings);
+    let client = client(info, redis)?;
+    // One connection attempt at a time, no retry loop inside the client: while Redis is out of reach,
+    // requests fail at once (see `HOLD_OFF`) and one of them tries again every `HOLD_OFF`.
+    let manager = ConnectionManagerConfig::new()
+        .set_connection_timeout(positive(redis.dial_timeout))
+        .set_response_timeout(bound)
+        .set_number_of_retries(0);
+    Ok(Target::One { client, manager })
 }
 
 /// `poolSize` raised to `minIdleConns`, capped by `maxActiveConns`, at least one.
@@ -262,9 +363,9 @@ fn connections(redis: &Redis) -> usize {
     n as usize
 }
 
-/// `host:port`, `[v6]:port`, or a host alone (port 6379).
-fn host_port(endpoint: &str) -> Result<(String, u16), MiddlewareError> {
-    let bad = |why: &str| MiddlewareError::invalid("redis.endpoints[0]", format!("`{endpoint}`: {why}"));
+/// `host:port`, `[v6]:port`, or a host alone (port 6379); `index` is its place in `endpoints`.
+fn host_port(endpoint: &str, index: usize) -> Result<(String, u16), MiddlewareError> {
+    let bad = |why: &str| MiddlewareError::invalid(format!("redis.endpoints[{index}]"), format!("`{endpoint}`: {why}"));
     let (host, port) = match endpoint.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') || host.ends_with(']') => (
             host,
@@ -355,14 +456,16 @@ fn client(info: redis::ConnectionInfo, _redis: &Redis) -> Result<Client, Middlew
 #[derive(Debug)]
 pub(super) struct RedisLimiter {
     endpoint: Endpoint,
-    /// Opened on the first request (a tokio runtime is needed), then kept; each reconnects by itself.
-    pool: OnceLock<Box<[ConnectionManager]>>,
+    /// Made on the first request (a tokio runtime is needed), then kept; each reconnects by itself.
+    pool: OnceLock<Box<[Slot]>>,
     next: AtomicUsize,
     script: Script,
     /// `rate:{middleware}:`, Traefik's key layout; the source follows.
     prefix: Box<[u8]>,
     /// The script's arguments, formatted once.
     args: [String; 4],
+    /// The length of a command without the source.
+    command_len: usize,
     source: Source,
     allow_on_error: bool,
     failures: Failures,
@@ -375,50 +478,89 @@ impl RedisLimiter {
         let limits = Limits::of(config);
         let ttl = limits.ttl.as_secs().max(1);
         let max_delay = u64::try_from(limits.max_delay.as_nanos()).unwrap_or(u64::MAX);
+        let script = Script::new(TOKEN_BUCKET);
+        let prefix: Box<[u8]> = format!("rate:{name}:").into_bytes().into();
+        let args = [
+            format!("{:e}", limits.rate / 1e6),
+            limits.burst.to_string(),
+            ttl.to_string(),
+            max_delay.to_string(),
+        ];
+        let command_len =
+            "EVALSHA".len() + script.get_hash().len() + 1 + prefix.len() + args.iter().map(String::len).sum::<usize>();
         Ok(Self {
             endpoint: Endpoint::new(redis)?,
             pool: OnceLock::new(),
             next: AtomicUsize::new(0),
-            script: Script::new(TOKEN_BUCKET),
-            prefix: format!("rate:{name}:").into_bytes().into(),
-            args: [
-                format!("{:e}", limits.rate / 1e6),
-                limits.burst.to_string(),
-                ttl.to_string(),
-                max_delay.to_string(),
-            ],
+            script,
+            prefix,
+            args,
+            command_len,
             source,
             allow_on_error: redis.allow_on_error,
-            failures: Failures::new(),
+            failures: Failures::new(name),
             name: name.into(),
         })
     }
 
     /// A connection of the pool, in turn.
-    fn connection(&self) -> Result<ConnectionManager, RedisLimitError> {
-        let pool = self.pool.get_or_init(|| {
-            (0..self.endpoint.connections)
-                .filter_map(|_| {
-                    ConnectionManager::new_lazy_with_config(self.endpoint.client.clone(), self.endpoint.manager.clone())
-                        .ok()
-                })
-                .collect()
-        });
+    async fn connection(&self) -> RedisResult<Connection> {
+        let pool = self.pool.get_or_init(|| self.endpoint.pool());
         let at = self.next.fetch_add(1, Ordering::Relaxed);
-        pool.get(at % pool.len().max(1)).cloned().ok_or_else(|| {
-            RedisLimitError::Redis(redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "no Redis connection could be set up",
-            )))
+        let slot = pool.get(at % pool.len().max(1)).ok_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::Client, "no Redis connection could be set up"))
+        })?;
+        Ok(match (slot, &self.endpoint.target) {
+            (Slot::One(connection), _) => Connection::One(connection.clone()),
+            (Slot::Cluster(connection), Target::Cluster(client)) => Connection::Cluster(
+                connection
+                    .get_or_try_init(|| client.get_async_connection())
+                    .await?
+                    .clone(),
+            ),
+            (Slot::Cluster(_), Target::One { .. }) => {
+                return Err(redis::RedisError::from((redis::ErrorKind::Client, "not a cluster")));
+            }
         })
     }
 
-    /// Takes a token from `key`'s bucket in Redis, or says why Redis could not decide.
-    async fn decide(&self, key: &[u8]) -> Result<Decision, RedisLimitError> {
+    /// Runs the script's `command` on `connection`, loading the script first if Redis lost it.
+    async fn run(&self, connection: &mut impl redis::aio::ConnectionLike, command: &Cmd) -> RedisResult<(i64, i64)> {
+        match command.query_async(connection).await {
+            // A Redis that restarted has lost the script: load it, then run the command again.
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                self.script.load_async(connection).await?;
+                command.query_async(connection).await
+            }
+            other => other,
+        }
+    }
+
+    /// The script's invocation for `req`'s bucket (`EVALSHA`, the hash, one key, the arguments), the
+    /// source written straight into the key: one buffer for the bytes and one for where each argument
+    /// ends.
+    fn command<B>(&self, req: &Request<B>) -> Cmd {
+        // Room for a long source (an IPv6 address, a host, a token in a header) before growing.
+        let mut command = Cmd::with_capacity(8, self.command_len + 64);
+        command.arg("EVALSHA").arg(self.script.get_hash()).arg("1");
+        let mut key = command.writer_for_next_arg();
+        // Writing to memory does not fail.
+        let written =
+            std::io::Write::write_all(&mut key, &self.prefix).and_then(|()| self.source.write_full_key(req, &mut key));
+        debug_assert!(written.is_ok(), "{written:?}");
+        drop(key);
+        for arg in &self.args {
+            command.arg(arg.as_str());
+        }
+        command
+    }
+
+    /// Runs `command` (see [`command`](Self::command)) in Redis, or says why Redis could not decide.
+    async fn decide(&self, command: &Cmd) -> Result<Decision, RedisLimitError> {
         if self.failures.held_off() {
             return Err(RedisLimitError::HeldOff);
         }
-        let result = self.ask(key).await;
+        let result = self.ask(command).await;
         match &result {
             Ok(_) => self.failures.reached(&self.name),
             Err(e) if e.unreachable() => self.failures.unreachable(),
@@ -427,16 +569,14 @@ impl RedisLimiter {
         result
     }
 
-    async fn ask(&self, key: &[u8]) -> Result<Decision, RedisLimitError> {
-        let mut connection = self.connection()?;
-        let mut bucket = Vec::with_capacity(self.prefix.len() + key.len());
-        bucket.extend_from_slice(&self.prefix);
-        bucket.extend_from_slice(key);
-        let mut invocation = self.script.key(bucket);
-        for arg in &self.args {
-            invocation.arg(arg.as_str());
-        }
-        let round_trip = invocation.invoke_async::<(i64, i64)>(&mut connection);
+    async fn ask(&self, command: &Cmd) -> Result<Decision, RedisLimitError> {
+        // Opening a cluster connection is part of the wait, and bounded with it.
+        let round_trip = async {
+            match self.connection().await? {
+                Connection::One(mut connection) => self.run(&mut connection, command).await,
+                Connection::Cluster(mut connection) => self.run(&mut connection, command).await,
+            }
+        };
         let (taken, wait) = match self.endpoint.bound {
             Some(bound) => tokio::time::timeout(bound, round_trip)
                 .await
@@ -482,13 +622,13 @@ impl Service<Request<RequestBody>> for RedisLimiterService {
     }
 
     fn call(&mut self, req: Request<RequestBody>) -> BoxFuture {
-        let key = self.limiter.source.key(&req);
+        let command = self.limiter.command(&req);
         let limiter = Arc::clone(&self.limiter);
         // The ready service goes with the request; this one gets a clone to be made ready next time.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            match limiter.decide(&key).await {
+            match limiter.decide(&command).await {
                 Ok(Decision::Now) => inner.oneshot(req).await,
                 Ok(Decision::After(wait)) => {
                     tokio::time::sleep(wait).await;
@@ -523,16 +663,65 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        assert_eq!(host_port("r:7000").unwrap(), ("r".to_owned(), 7000));
-        assert_eq!(host_port("r").unwrap(), ("r".to_owned(), 6379));
-        assert_eq!(host_port("[::1]:7000").unwrap(), ("::1".to_owned(), 7000));
-        assert_eq!(host_port("r:x").unwrap_err().field(), "redis.endpoints[0]");
+        assert_eq!(host_port("r:7000", 0).unwrap(), ("r".to_owned(), 7000));
+        assert_eq!(host_port("r", 0).unwrap(), ("r".to_owned(), 6379));
+        assert_eq!(host_port("[::1]:7000", 0).unwrap(), ("::1".to_owned(), 7000));
+        assert_eq!(host_port("r:x", 0).unwrap_err().field(), "redis.endpoints[0]");
         let two = redis(|r| r.endpoints.push("b:6379".into()));
-        assert_eq!(Endpoint::new(&two).unwrap_err().field(), "redis.endpoints");
+        assert!(
+            matches!(Endpoint::new(&two).unwrap().target, Target::Cluster(_)),
+            "several: a cluster"
+        );
+        let bad_second = redis(|r| r.endpoints.push("b:x".into()));
+        assert_eq!(Endpoint::new(&bad_second).unwrap_err().field(), "redis.endpoints[1]");
+        let cluster_db = redis(|r| {
+            r.endpoints.push("b:6379".into());
+            r.db = 1;
+        });
+        assert_eq!(Endpoint::new(&cluster_db).unwrap_err().field(), "redis.db");
+        let cluster_tls = redis(|r| {
+            r.endpoints.push("b:6379".into());
+            r.tls = Some(switchyard_config::ClientTls::default());
+        });
+        assert_eq!(Endpoint::new(&cluster_tls).unwrap_err().field(), "redis.tls");
         let none = redis(|r| r.endpoints.clear());
         assert_eq!(Endpoint::new(&none).unwrap_err().field(), "redis.endpoints");
         let db = redis(|r| r.db = -1);
         assert_eq!(Endpoint::new(&db).unwrap_err().field(), "redis.db");
+    }
+
+    /// The bucket's key holds the whole source, even past the in-memory limiter's hashed bound, so that
+    /// every replica names the same bucket; the command fits its first buffer.
+    #[test]
+    fn the_command_names_the_bucket_by_the_whole_source() {
+        let config = RateLimit {
+            average: 10,
+            ..RateLimit::default()
+        };
+        let source = Source::Header(http::HeaderName::from_static("x-token"));
+        let limiter = RedisLimiter::new(&config, &Redis::default(), source, "m@file").unwrap();
+        let token = "t".repeat(crate::source::MAX_KEY_LEN * 2);
+        let req = Request::builder().header("x-token", &token).body(()).unwrap();
+        let command = limiter.command(&req);
+        let args: Vec<&[u8]> = command
+            .args_iter()
+            .map(|arg| match arg {
+                redis::Arg::Simple(bytes) => bytes,
+                _ => &[][..],
+            })
+            .collect();
+        let key = format!("rate:m@file:{token}");
+        let expected: [&[u8]; 8] = [
+            b"EVALSHA",
+            limiter.script.get_hash().as_bytes(),
+            b"1",
+            key.as_bytes(),
+            limiter.args[0].as_bytes(),
+            limiter.args[1].as_bytes(),
+            limiter.args[2].as_bytes(),
+            limiter.args[3].as_bytes(),
+        ];
+        assert_eq!(args, expected);
     }
 
     #[test]
@@ -568,12 +757,16 @@ mod tests {
 
     #[test]
     fn failures_are_counted_and_logged_once_per_interval() {
-        let failures = Failures::new();
+        let failures = Failures::new("failures-test@file");
         let before = redis_errors();
         for _ in 0..3 {
-            failures.record("m", &"down", false);
+            failures.record("failures-test@file", &"down", false);
         }
         assert!(redis_errors() >= before + 3);
+        let mine = crate::redis_errors_by_middleware()
+            .into_iter()
+            .find(|(name, _)| &**name == "failures-test@file");
+        assert_eq!(mine.map(|(_, n)| n), Some(3), "counted for the middleware");
         assert_eq!(
             failures.unlogged.load(Ordering::Relaxed),
             2,

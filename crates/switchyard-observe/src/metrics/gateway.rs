@@ -3,7 +3,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -52,6 +54,34 @@ impl Gateway {
         self.reloads.inc();
         let seconds = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         self.last_reload_success.set(i64::try_from(seconds).unwrap_or(i64::MAX));
+    }
+}
+
+/// `switchyard_ratelimit_redis_errors_total{middleware}` (a switchyard series, so not `traefik_`): the
+/// requests each `rateLimit.redis` middleware of the process could not have Redis decide, read at each
+/// scrape from [`switchyard_middleware::redis_errors_by_middleware`]. Nothing while there is none.
+#[derive(Debug)]
+pub(super) struct RedisErrors;
+
+impl Collector for RedisErrors {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counts = switchyard_middleware::redis_errors_by_middleware();
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let help = "Requests a rateLimit.redis middleware could not have decided by Redis (answered 500, or \
+                    forwarded with allowOnError)";
+        let mut family = encoder.encode_descriptor(
+            "ratelimit_redis_errors",
+            help,
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (middleware, count) in counts {
+            let labels = [("middleware", &*middleware)];
+            ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
 }
 

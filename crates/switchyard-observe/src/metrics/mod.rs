@@ -41,6 +41,11 @@ use series::{Labels, Levels, Names, SeriesTable};
 /// [`certificate_expiry`](Self::certificate_expiry). [`encode`](Self::encode) is what `/metrics`
 /// serves, with [`content_type`](Self::content_type).
 ///
+/// One series of switchyard's own follows Traefik's: `switchyard_ratelimit_redis_errors_total{middleware}`,
+/// the requests each `rateLimit.redis` middleware could not have Redis decide (counted for the whole
+/// process, as [`switchyard_middleware::redis_errors_by_middleware`] says; absent until such a middleware
+/// is built).
+///
 /// The `requests_tls_total` series are registered but stay empty until the proxy reports each
 /// request's TLS version and cipher (an [`Exchange`] only says whether it came over TLS).
 ///
@@ -58,6 +63,8 @@ use series::{Labels, Levels, Names, SeriesTable};
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// switchyard's own series (`switchyard_…`), after Traefik's.
+    own: Registry,
     entry_points: Option<Level<EntryPointScope>>,
     routers: Option<Level<RouterScope>>,
     services: Option<ServiceLevel>,
@@ -82,6 +89,8 @@ impl Metrics {
         let buckets = Buckets(options::buckets(&prometheus.buckets)?);
         let header_labels = options::header_labels(&prometheus.header_labels)?;
         let mut registry = Registry::with_prefix("traefik");
+        let mut own = Registry::with_prefix("switchyard");
+        own.register_collector(Box::new(gateway::RedisErrors));
         let gateway = gateway::Gateway::register(&mut registry);
         let entry_points = prometheus
             .add_entry_points_labels
@@ -94,6 +103,7 @@ impl Metrics {
             .then(|| ServiceLevel::register(&mut registry, &buckets));
         Ok(Self {
             registry,
+            own,
             entry_points,
             routers,
             services,
@@ -189,6 +199,7 @@ impl Metrics {
     pub fn encode(&self) -> String {
         let mut text = String::new();
         prometheus_text::encode(&mut text, &self.registry).expect("encoding into a String cannot fail");
+        prometheus_text::encode(&mut text, &self.own).expect("encoding into a String cannot fail");
         text
     }
 
