@@ -250,10 +250,16 @@ impl IngressTranslation<'_> {
             router.priority = explicit.unwrap_or(rules::DEFAULT_BACKEND_PRIORITY);
             self.insert_router(key, router);
         }
-        for rule in spec.rules.iter().flatten() {
+        for (i, rule) in spec.rules.iter().flatten().enumerate() {
             let host = rule.host.as_deref().unwrap_or("");
-            for path in rule.http.iter().flat_map(|http| &http.paths) {
-                self.path_router(&annotations, explicit, host, path);
+            for (j, path) in rule.http.iter().flat_map(|http| &http.paths).enumerate() {
+                self.path_router(
+                    &annotations,
+                    explicit,
+                    host,
+                    path,
+                    &format!("spec.rules[{i}].http.paths[{j}]"),
+                );
             }
         }
     }
@@ -279,6 +285,7 @@ impl IngressTranslation<'_> {
         explicit: Option<i64>,
         host: &str,
         path: &k8s_openapi::api::networking::v1::HTTPIngressPath,
+        at: &str,
     ) {
         let text = path.path.as_deref().unwrap_or("");
         let path_type = match PathType::parse(&path.path_type, text) {
@@ -289,6 +296,15 @@ impl IngressTranslation<'_> {
             return;
         };
         let rule_text = path_rule_text(host, path_type, text, annotations.path_matcher.as_deref());
+        // The API server refuses hosts that are not DNS names, but objects can come from elsewhere (a
+        // fuzzer found `*.b܋est`): a host or path that no rule can express is this Ingress's problem,
+        // named where it is, rather than a broken rule on a router the user never wrote.
+        if let Err(error) = switchyard_rules::Rule::parse(&rule_text) {
+            return self.problem(TranslateError::Spec {
+                path: format!("{at} (host `{host}`, path `{text}`)"),
+                reason: format!("cannot be written as a rule: {error}"),
+            });
+        }
         let mut router = self.router(annotations, rule_text, service);
         router.priority = explicit.unwrap_or_else(|| rules::priority(host, path_type, text));
         let key = normalize(&format!("{}-{}-{}{}", self.namespace, self.name, host, text));
@@ -401,5 +417,40 @@ mod tests {
         assert!(handles(&ingress(None, Some("edge")), &ours, &edge));
         assert!(!handles(&ingress(None, None), &ours, &edge));
         assert!(!handles(&ingress(None, Some("traefik")), &ours, &edge));
+    }
+
+    /// Found by the `kubernetes` fuzz target: a host no rule can hold made a router with a broken rule.
+    #[test]
+    fn a_host_no_rule_can_express_is_the_ingress_problem_and_makes_no_router() {
+        fn json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+            serde_json::from_value(value).unwrap()
+        }
+        let backend = serde_json::json!({"service": {"name": "app", "port": {"number": 80}}});
+        let ingress: Ingress = json(serde_json::json!({
+            "metadata": {"namespace": "default", "name": "web"},
+            "spec": {"rules": [
+                {"host": "ok.test", "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}},
+                {"host": "*.b\u{70b}est", "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}},
+            ]},
+        }));
+        let service: Service = json(serde_json::json!({
+            "metadata": {"namespace": "default", "name": "app"},
+            "spec": {"ports": [{"port": 80}]},
+        }));
+        let mut view = ClusterView::default();
+        view.ingresses.push(Arc::new(ingress));
+        view.services
+            .insert(("default".into(), "app".into()), Arc::new(service));
+        let options = TranslateOptions {
+            allow_empty_services: true,
+            ..TranslateOptions::default()
+        };
+        let out = translate(&view, &options);
+        let routers: Vec<&String> = out.snapshot.config.http.routers.keys().collect();
+        assert_eq!(routers, ["default-web-ok-test"]);
+        let problems: Vec<String> = out.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("spec.rules[1].http.paths[0]"), "{problems:?}");
+        assert!(problems[0].contains("cannot be written as a rule"), "{problems:?}");
     }
 }
