@@ -20,6 +20,7 @@
 //! assert!(domain.has_wildcard());
 //! ```
 
+mod chains;
 mod client;
 mod dns;
 mod error;

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use instant_acme::{Account, ExternalAccountKey, NewAccount};
 use rustls_pki_types::PrivatePkcs8KeyDer;
-use switchyard_config::StaticConfig;
+use switchyard_config::{StaticConfig, UnsupportedOption};
 use switchyard_tls::IssuedCertificates;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{AcmeHttp, SharedHttp};
-use crate::order::{Solvers, obtain};
+use crate::order::{Chains, Solvers, obtain};
 use crate::settings::{ChallengeKind, ResolverSettings};
 use crate::storage::{Registration, StoredAccount, StoredCertificate, StoredData};
 use crate::{AcmeError, DnsProvider, Domain, FileStore, Http01Tokens, HttpReq, Storage};
@@ -83,6 +83,7 @@ struct Held {
 /// ```
 pub struct CertResolvers {
     resolvers: BTreeMap<String, Resolver>,
+    unsupported: Vec<UnsupportedOption>,
     issued: Arc<IssuedCertificates>,
     http01: Arc<Http01Tokens>,
     dns: Mutex<HashMap<String, Arc<dyn DnsProvider>>>,
@@ -104,15 +105,14 @@ impl std::fmt::Debug for CertResolvers {
 
 impl CertResolvers {
     /// The resolvers of a static configuration, serving into `issued`. Options without effect are
-    /// logged with their key paths; a resolver that cannot work (no challenge, unreadable
-    /// `caCertificates`, ...) is an error.
+    /// kept with their key paths ([`unsupported`](Self::unsupported)); a resolver that cannot work
+    /// (no challenge, unreadable `caCertificates`, ...) is an error.
     pub fn from_static(config: &StaticConfig, issued: Arc<IssuedCertificates>) -> Result<Self, AcmeError> {
         let mut stores: HashMap<String, Arc<dyn Storage>> = HashMap::new();
         let mut resolvers = BTreeMap::new();
+        let mut unsupported = Vec::new();
         for (name, resolver) in &config.certificates_resolvers {
-            for unsupported in resolver.unsupported(name) {
-                tracing::warn!(target: "switchyard::acme", key_path = %unsupported.key_path, "{}", unsupported.reason);
-            }
+            unsupported.extend(resolver.unsupported(name));
             let Some(acme) = &resolver.acme else { continue };
             let settings = ResolverSettings::new(name, acme)?;
             let storage = Arc::clone(
@@ -132,6 +132,7 @@ impl CertResolvers {
         }
         Ok(Self {
             resolvers,
+            unsupported,
             issued,
             http01: Arc::default(),
             dns: Mutex::new(HashMap::new()),
@@ -142,6 +143,23 @@ impl CertResolvers {
             failures: Mutex::new(BTreeMap::new()),
             poll: Mutex::new(Duration::from_secs(60)),
         })
+    }
+
+    /// The options of the resolvers that are read but have no effect, with their key paths; the
+    /// gateway puts them in every snapshot's report (`general`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use switchyard_acme::CertResolvers;
+    /// use switchyard_config::{Format, StaticConfig, load_str};
+    ///
+    /// let yaml = "certificatesResolvers:\n  le:\n    acme:\n      profile: shortlived\n      tlsChallenge: {}\n";
+    /// let config: StaticConfig = load_str(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+    /// let resolvers = CertResolvers::from_static(&config, Arc::default()).unwrap();
+    /// assert_eq!(resolvers.unsupported()[0].key_path, "certificatesResolvers.le.acme.profile");
+    /// ```
+    pub fn unsupported(&self) -> &[UnsupportedOption] {
+        &self.unsupported
     }
 
     /// Uses `storage` instead of the `storage` file for the resolver `name` (a store of your own:
@@ -358,7 +376,16 @@ impl CertResolvers {
         };
         self.orders.fetch_add(1, Ordering::Relaxed);
         tracing::info!(target: "switchyard::acme", resolver = name, domain = %domain, "ordering a certificate");
-        let issued = obtain(&account, domain, &resolver.settings, &solvers).await?;
+        let key = data
+            .get(name)
+            .and_then(|r| r.switchyard_account.as_ref())
+            .map(|a| a.private_key.clone())
+            .unwrap_or_default();
+        let chains = Chains {
+            http: &resolver.http,
+            key: &key,
+        };
+        let issued = obtain(&account, domain, &resolver.settings, &solvers, &chains).await?;
         let certificates = &mut data.entry(name.to_owned()).or_default().certificates;
         certificates.retain(|c| Domain::new(&c.domain.main, &c.domain.sans) != *domain);
         certificates.push(StoredCertificate {

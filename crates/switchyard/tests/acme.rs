@@ -678,3 +678,130 @@ async fn a_tcp_router_terminating_tls_orders_its_host_sni_name() {
     );
     gateway.shutdown().await;
 }
+
+/// The resolver `le` of a static configuration, to adjust.
+fn resolver(config: &mut StaticConfig) -> &mut switchyard::config::Acme {
+    config
+        .certificates_resolvers
+        .get_mut("le")
+        .unwrap()
+        .acme
+        .as_mut()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rsa2048_key_type_serves_a_certificate_with_an_rsa_2048_key() {
+    let mut lab = Lab::new().await;
+    let mut config = lab.static_config(Challenge::Tls);
+    resolver(&mut config).key_type = "RSA2048".into();
+    let (gateway, routes) = lab.gateway(&config).await;
+    lab.start_pebble(&gateway, &PebbleOptions::default());
+    routes.set(lab.routes(&[("app", "Host(`rsa.example`)", "{certResolver: le}")]));
+    let leaf = lab.served(&gateway, "rsa.example").await;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).unwrap();
+    match parsed.public_key().parsed().unwrap() {
+        x509_parser::public_key::PublicKey::RSA(key) => assert_eq!(key.key_size(), 2048),
+        other => panic!("the served key is not RSA: {other:?}"),
+    }
+    let stored = stored(&lab.storage());
+    let key = String::from_utf8_lossy(&stored["le"].certificates[0].key).into_owned();
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "{key}");
+    let report = gateway.snapshot().report().clone();
+    assert!(
+        !report.general.iter().any(|e| e.key_path.ends_with(".keyType")),
+        "{:?}",
+        report.general
+    );
+    gateway.shutdown().await;
+}
+
+/// The Common Name of a certificate's subject.
+fn common_name(certificate: &[u8]) -> String {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate).unwrap();
+    let name = parsed.subject().iter_common_name().next().unwrap();
+    name.as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preferred_chain_is_fetched_from_the_cas_alternates_and_served() {
+    let mut lab = Lab::new().await;
+    // DNS-01, so that Pebble can start first: the preferred chain is named after one of its roots.
+    let plan = lab.plan.take().unwrap();
+    let options = PebbleOptions {
+        alternate_roots: 2,
+        ..PebbleOptions::default()
+    };
+    lab.pebble = Some(plan.start(lab.dns.dns, pebble::free_port(), pebble::free_port(), &options));
+    let default_root = lab.pebble().root_at(0).await;
+    let preferred_root = lab.pebble().root_at(2).await;
+    let preferred = common_name(&preferred_root);
+    assert_ne!(preferred, common_name(&default_root));
+    let mut config = lab.static_config(Challenge::Dns);
+    resolver(&mut config).preferred_chain = preferred.clone();
+    let (gateway, routes) = lab.gateway(&config).await;
+    routes.set(lab.routes(&[("app", "Host(`chain.example`)", "{certResolver: le}")]));
+
+    let websecure = gateway.local_addr("websecure").unwrap();
+    let preferring = client_config([preferred_root]);
+    let deadline = tokio::time::Instant::now() + ORDER_PATIENCE;
+    while let Err(error) = served_leaf(websecure, "chain.example", Arc::clone(&preferring)).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no chain to the preferred root: {error}\nfailures: {:?}",
+            gateway.cert_resolvers().unwrap().failures()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The default chain is not what serves: a client trusting only the default root refuses it.
+    let error = served_leaf(websecure, "chain.example", client_config([default_root]))
+        .await
+        .unwrap_err();
+    assert!(error.contains("UnknownIssuer"), "{error}");
+    let data = stored(&lab.storage());
+    let chain = String::from_utf8_lossy(&data["le"].certificates[0].certificate).into_owned();
+    use rustls::pki_types::pem::PemObject;
+    let top = rustls::pki_types::CertificateDer::pem_slice_iter(chain.as_bytes())
+        .last()
+        .unwrap()
+        .unwrap();
+    let (_, top) = x509_parser::parse_x509_certificate(top.as_ref()).unwrap();
+    assert_eq!(
+        top.issuer().iter_common_name().next().unwrap().as_str().unwrap(),
+        preferred
+    );
+    assert_eq!(orders(&gateway), 1);
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_a_resolver_does_not_apply_are_in_the_snapshots_report() {
+    let lab = Lab::new().await;
+    let mut config = lab.static_config(Challenge::Tls);
+    resolver(&mut config).profile = "shortlived".into();
+    resolver(&mut config).ca_server_name = "ca.example".into();
+    let (gateway, routes) = lab.gateway(&config).await;
+    routes.set(lab.routes(&[("app", "Host(`report.example`)", "{certResolver: le}")]));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gateway.snapshot().published().runtime.config.http.routers.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the routes are published");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = gateway.snapshot().report().clone();
+    let unsupported: Vec<&str> = report
+        .general
+        .iter()
+        .filter(|e| matches!(e.problem, switchyard::config::Problem::Unsupported(_)))
+        .map(|e| e.key_path.as_str())
+        .collect();
+    assert_eq!(
+        unsupported,
+        [
+            "certificatesResolvers.le.acme.profile",
+            "certificatesResolvers.le.acme.caServerName"
+        ],
+        "{:?}",
+        report.general
+    );
+    gateway.shutdown().await;
+}

@@ -36,7 +36,8 @@ pub struct Acme {
     pub email: String,
     /// The ACME directory URL (default: Let's Encrypt's production directory).
     pub ca_server: String,
-    /// Which chain to keep when the CA offers alternates (not supported: reported).
+    /// Which chain to serve when the CA offers alternates: the one whose topmost certificate's issuer
+    /// has this Common Name (the CA's default chain when none has).
     pub preferred_chain: String,
     /// The ACME profile to ask for (not supported: reported).
     pub profile: String,
@@ -46,8 +47,8 @@ pub struct Acme {
     pub disable_common_name: bool,
     /// Where accounts and certificates are kept: a file in Traefik's `acme.json` format.
     pub storage: String,
-    /// The certificates' key type: `EC256` and `EC384` are supported; the `RSA*` types are reported
-    /// and replaced by `EC256`.
+    /// The certificates' key type: `EC256` (when empty), `EC384`, `RSA2048`, `RSA3072`, `RSA4096` or
+    /// `RSA8192`; another value is reported and replaced by `EC256`.
     pub key_type: String,
     /// External account binding.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,6 +166,9 @@ pub struct TlsChallenge {
     pub delay: Duration,
 }
 
+/// The `keyType` values switchyard orders with (empty: `EC256`).
+const KEY_TYPES: [&str; 7] = ["", "EC256", "EC384", "RSA2048", "RSA3072", "RSA4096", "RSA8192"];
+
 /// An option of a resolver that is read but has no effect, by key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsupportedOption {
@@ -182,10 +186,10 @@ impl CertificateResolver {
     /// use switchyard_config::{Acme, CertificateResolver};
     ///
     /// let resolver = CertificateResolver {
-    ///     acme: Some(Acme { preferred_chain: "ISRG Root X1".into(), key_type: "RSA4096".into(), ..Acme::default() }),
+    ///     acme: Some(Acme { profile: "shortlived".into(), key_type: "RSA1024".into(), ..Acme::default() }),
     /// };
     /// let paths: Vec<_> = resolver.unsupported("le").into_iter().map(|u| u.key_path).collect();
-    /// assert_eq!(paths, ["certificatesResolvers.le.acme.preferredChain", "certificatesResolvers.le.acme.keyType"]);
+    /// assert_eq!(paths, ["certificatesResolvers.le.acme.profile", "certificatesResolvers.le.acme.keyType"]);
     /// ```
     pub fn unsupported(&self, name: &str) -> Vec<UnsupportedOption> {
         let Some(acme) = &self.acme else {
@@ -199,11 +203,6 @@ impl CertificateResolver {
         let propagation = dns.propagation.clone().unwrap_or_default();
         let checks = [
             (
-                "preferredChain",
-                !acme.preferred_chain.is_empty(),
-                "alternate chains are not fetched: the CA's default chain serves",
-            ),
-            (
                 "profile",
                 !acme.profile.is_empty(),
                 "ACME profiles are not requested: the CA's default profile applies",
@@ -212,11 +211,6 @@ impl CertificateResolver {
                 "emailAddresses",
                 !acme.email_addresses.is_empty(),
                 "CSRs carry only the domains",
-            ),
-            (
-                "keyType",
-                acme.key_type.starts_with("RSA"),
-                "RSA keys are not generated (ring): EC256 keys are used",
             ),
             (
                 "clientResponseHeaderTimeout",
@@ -252,10 +246,10 @@ impl CertificateResolver {
                 reason,
             })
             .collect();
-        if !matches!(acme.key_type.as_str(), "" | "EC256" | "EC384") && !acme.key_type.starts_with("RSA") {
+        if !KEY_TYPES.contains(&acme.key_type.as_str()) {
             found.push(UnsupportedOption {
                 key_path: format!("certificatesResolvers.{name}.acme.keyType"),
-                reason: "unknown key type (EC256, EC384): EC256 keys are used",
+                reason: "unknown key type (EC256, EC384, RSA2048, RSA3072, RSA4096, RSA8192): EC256 keys are used",
             });
         }
         found
