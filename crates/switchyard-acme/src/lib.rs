@@ -27,6 +27,7 @@ mod error;
 mod file_store;
 mod http01;
 mod order;
+mod propagation;
 mod resolvers;
 #[cfg(feature = "kubernetes")]
 mod secret_store;

@@ -21,6 +21,8 @@ pub(crate) struct Solvers<'a> {
     pub(crate) http01: &'a Http01Tokens,
     pub(crate) issued: &'a IssuedCertificates,
     pub(crate) dns: Option<Arc<dyn DnsProvider>>,
+    /// How long a DNS-01 record may take to be seen by the propagation check.
+    pub(crate) propagation_timeout: Duration,
 }
 
 /// A challenge set up for an order, to undo.
@@ -104,6 +106,7 @@ async fn prove(
                 reason: "the CA does not offer this challenge".into(),
             })?;
         let key_authorization = challenge.key_authorization();
+        let mut record = None;
         match kind {
             ChallengeType::Http01 => {
                 solvers.http01.insert(&challenge.token, key_authorization.as_str());
@@ -123,12 +126,25 @@ async fn prove(
                 let fqdn = format!("_acme-challenge.{name}.");
                 let value = key_authorization.dns_value();
                 provider.present(&fqdn, &value).await?;
+                record = Some((fqdn.clone(), value.clone()));
                 cleanups.push(Cleanup::Dns01 { fqdn, value });
             }
         }
         let delay = settings.challenge.delay();
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
+        }
+        if let (
+            ChallengeKind::Dns01 {
+                propagation: Some(check),
+                ..
+            },
+            Some((fqdn, value)),
+        ) = (&settings.challenge, &record)
+        {
+            let timeout = solvers.propagation_timeout;
+            let interval = (timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(2));
+            check.wait(fqdn, value, timeout, interval).await?;
         }
         challenge.set_ready().await?;
     }

@@ -24,6 +24,8 @@ const BACKOFF_MIN: Duration = Duration::from_secs(30);
 const BACKOFF_MAX: Duration = Duration::from_secs(24 * 3600);
 /// The least wait after the CA says `rateLimited`.
 const RATE_LIMITED: Duration = Duration::from_secs(3600);
+/// How long a DNS-01 record may take to reach the resolvers checked (lego's default).
+const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often a replica waiting for another one's order looks at the storage again.
 const WAITING_POLL: Duration = Duration::from_millis(500);
 
@@ -93,6 +95,7 @@ pub struct CertResolvers {
     orders: AtomicU64,
     failures: Mutex<BTreeMap<String, OrderFailure>>,
     poll: Mutex<Duration>,
+    propagation_timeout: Mutex<Duration>,
 }
 
 impl std::fmt::Debug for CertResolvers {
@@ -142,6 +145,7 @@ impl CertResolvers {
             orders: AtomicU64::new(0),
             failures: Mutex::new(BTreeMap::new()),
             poll: Mutex::new(Duration::from_secs(60)),
+            propagation_timeout: Mutex::new(PROPAGATION_TIMEOUT),
         })
     }
 
@@ -183,6 +187,12 @@ impl CertResolvers {
     /// How often certificates are checked for renewal (default: every minute).
     pub fn renewal_check_interval(&self, every: Duration) {
         *self.poll.lock().unwrap_or_else(PoisonError::into_inner) = every;
+    }
+
+    /// How long a DNS-01 record may take to be seen by the resolvers checked before the CA is told
+    /// to validate (default: a minute); the order fails after that.
+    pub fn dns_propagation_timeout(&self, timeout: Duration) {
+        *self.propagation_timeout.lock().unwrap_or_else(PoisonError::into_inner) = timeout;
     }
 
     /// Whether a resolver of this name exists.
@@ -373,6 +383,7 @@ impl CertResolvers {
             http01: &self.http01,
             issued: &self.issued,
             dns,
+            propagation_timeout: *self.propagation_timeout.lock().unwrap_or_else(PoisonError::into_inner),
         };
         self.orders.fetch_add(1, Ordering::Relaxed);
         tracing::info!(target: "switchyard::acme", resolver = name, domain = %domain, "ordering a certificate");

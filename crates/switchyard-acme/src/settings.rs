@@ -7,6 +7,7 @@ use base64::Engine;
 use switchyard_config::Acme;
 
 use crate::AcmeError;
+use crate::propagation::PropagationCheck;
 
 /// Renewal starts this long before expiry at most (Let's Encrypt's advice for 90-day certificates).
 const RENEW_BEFORE_MAX: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -55,9 +56,19 @@ impl KeyKind {
 /// How a resolver proves control of names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ChallengeKind {
-    Http01 { entry_point: String, delay: Duration },
-    TlsAlpn01 { delay: Duration },
-    Dns01 { provider: String, delay: Duration },
+    Http01 {
+        entry_point: String,
+        delay: Duration,
+    },
+    TlsAlpn01 {
+        delay: Duration,
+    },
+    Dns01 {
+        provider: String,
+        delay: Duration,
+        /// `None` with `propagation.disableChecks` (or `disablePropagationCheck`).
+        propagation: Option<PropagationCheck>,
+    },
 }
 
 impl ChallengeKind {
@@ -116,9 +127,13 @@ impl ResolverSettings {
             }
             let propagation = dns.propagation.clone().unwrap_or_default();
             let delay = std(propagation.delay_before_checks).max(std(dns.delay_before_check));
+            let check = PropagationCheck::new(&dns.resolvers, propagation.require_all_rns)
+                .map_err(|(i, reason)| config(&format!("dnsChallenge.resolvers[{i}]"), reason))?;
+            let disabled = propagation.disable_checks || dns.disable_propagation_check;
             ChallengeKind::Dns01 {
                 provider: dns.provider.clone(),
                 delay,
+                propagation: (!disabled).then_some(check),
             }
         } else if let Some(http) = &acme.http_challenge {
             if http.entry_point.is_empty() {

@@ -72,7 +72,7 @@ impl Lab {
         let challenge = match challenge {
             Challenge::Http => "httpChallenge: {entryPoint: web}",
             Challenge::Tls => "tlsChallenge: {}",
-            Challenge::Dns => "dnsChallenge: {provider: httpreq}",
+            Challenge::Dns => &format!("dnsChallenge: {{provider: httpreq, resolvers: ['{}']}}", self.dns.dns),
         };
         let yaml = format!(
             r#"
@@ -802,6 +802,90 @@ async fn options_a_resolver_does_not_apply_are_in_the_snapshots_report() {
         ],
         "{:?}",
         report.general
+    );
+    gateway.shutdown().await;
+}
+
+/// A DNS provider that says it set the record and sets nothing.
+#[derive(Debug)]
+struct Forgetful;
+
+impl switchyard::acme::DnsProvider for Forgetful {
+    fn present<'a>(&'a self, _fqdn: &'a str, _value: &'a str) -> switchyard::acme::DnsFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+    fn cleanup<'a>(&'a self, _fqdn: &'a str, _value: &'a str) -> switchyard::acme::DnsFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Waits for the first failed order of `gateway` and returns its detail.
+async fn first_failure(gateway: &RunningGateway) -> switchyard::acme::OrderFailure {
+    let resolvers = gateway.cert_resolvers().unwrap();
+    let deadline = tokio::time::Instant::now() + ORDER_PATIENCE;
+    while resolvers.failures().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the order fails");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    resolvers.failures().remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns01_record_the_resolvers_do_not_see_fails_the_order_before_the_ca_validates() {
+    let mut lab = Lab::new().await;
+    let (gateway, routes) = lab.gateway(&lab.static_config(Challenge::Dns)).await;
+    let resolvers = gateway.cert_resolvers().unwrap();
+    resolvers.dns_provider("httpreq", Arc::new(Forgetful));
+    resolvers.dns_propagation_timeout(Duration::from_secs(2));
+    lab.start_pebble(&gateway, &PebbleOptions::default());
+    routes.set(lab.routes(&[("app", "Host(`unseen.example`)", "{certResolver: le}")]));
+    let failure = first_failure(&gateway).await;
+    assert_eq!(failure.kind, "", "not the CA's refusal: {failure:?}");
+    assert!(
+        failure
+            .detail
+            .contains("_acme-challenge.unseen.example. was not seen by")
+            && failure.detail.contains(&lab.dns.dns.to_string()),
+        "{failure:?}"
+    );
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_require_all_rns_every_resolver_must_see_the_record() {
+    let mut lab = Lab::new().await;
+    // A resolver that never answers, beside challtestsrv.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut config = lab.static_config(Challenge::Dns);
+    let dns = resolver(&mut config).dns_challenge.as_mut().unwrap();
+    dns.resolvers.insert(0, silent.local_addr().unwrap().to_string());
+    let mut strict = config.clone();
+    let strict_dns = resolver(&mut strict).dns_challenge.as_mut().unwrap();
+    strict_dns.propagation = Some(switchyard::config::Propagation {
+        require_all_rns: true,
+        ..Default::default()
+    });
+
+    // One resolver seeing the record is enough by default.
+    let (gateway, routes) = lab.gateway(&config).await;
+    lab.start_pebble(&gateway, &PebbleOptions::default());
+    routes.set(lab.routes(&[("app", "Host(`one.example`)", "{certResolver: le}")]));
+    lab.served(&gateway, "one.example").await;
+    gateway.shutdown().await;
+
+    let other = lab.dir.path().join("strict.json").display().to_string();
+    resolver(&mut strict).storage = other;
+    let (gateway, routes) = lab.gateway(&strict).await;
+    gateway
+        .cert_resolvers()
+        .unwrap()
+        .dns_propagation_timeout(Duration::from_secs(3));
+    routes.set(lab.routes(&[("app", "Host(`all.example`)", "{certResolver: le}")]));
+    let failure = first_failure(&gateway).await;
+    assert!(failure.detail.contains("was not seen by"), "{failure:?}");
+    assert!(
+        failure.detail.contains(&silent.local_addr().unwrap().to_string()),
+        "{failure:?}"
     );
     gateway.shutdown().await;
 }

@@ -121,7 +121,8 @@ pub struct Eab {
 pub struct DnsChallenge {
     /// The DNS provider, by lego's name: `httpreq` is built in; others are registered from Rust.
     pub provider: String,
-    /// DNS servers for propagation checks (not supported: reported).
+    /// The recursive resolvers the propagation check asks (`ip:port`, or an IP for port 53); the
+    /// system's when empty.
     pub resolvers: Vec<String>,
     /// Propagation checks.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,12 +137,13 @@ pub struct DnsChallenge {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Propagation {
-    /// No propagation checks (switchyard makes none: only `delayBeforeChecks` is waited).
+    /// No propagation checks: the CA is told to validate once `delayBeforeChecks` has passed.
     pub disable_checks: bool,
-    /// No checks against authoritative servers (not supported: reported).
+    /// No checks against authoritative servers (switchyard asks recursive resolvers only, so this
+    /// is always so).
     #[serde(rename = "disableANSChecks")]
     pub disable_ans_checks: bool,
-    /// Checks against every recursive server (not supported: reported).
+    /// The record must be seen by every resolver of `dnsChallenge.resolvers`, not only one.
     #[serde(rename = "requireAllRNS")]
     pub require_all_rns: bool,
     /// How long to wait after the TXT record is set before telling the CA to check.
@@ -199,8 +201,6 @@ impl CertificateResolver {
             }];
         };
         let defaults = Acme::default();
-        let dns = acme.dns_challenge.clone().unwrap_or_default();
-        let propagation = dns.propagation.clone().unwrap_or_default();
         let checks = [
             (
                 "profile",
@@ -221,21 +221,6 @@ impl CertificateResolver {
                 "caServerName",
                 !acme.ca_server_name.is_empty(),
                 "the CA server's certificate is verified against the caServer host",
-            ),
-            (
-                "dnsChallenge.resolvers",
-                !dns.resolvers.is_empty(),
-                "no propagation checks are made: only delayBeforeChecks is waited",
-            ),
-            (
-                "dnsChallenge.propagation.disableANSChecks",
-                propagation.disable_ans_checks,
-                "no propagation checks are made",
-            ),
-            (
-                "dnsChallenge.propagation.requireAllRNS",
-                propagation.require_all_rns,
-                "no propagation checks are made",
             ),
         ];
         let mut found: Vec<UnsupportedOption> = checks
