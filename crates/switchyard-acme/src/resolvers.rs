@@ -191,6 +191,19 @@ impl CertResolvers {
 
     /// How long a DNS-01 record may take to be seen by the resolvers checked before the CA is told
     /// to validate (default: a minute); the order fails after that.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use switchyard_acme::CertResolvers;
+    /// use switchyard_config::{Format, StaticConfig, load_str};
+    ///
+    /// let yaml = "certificatesResolvers:\n  le:\n    acme:\n      dnsChallenge: {provider: httpreq, resolvers: ['192.0.2.53:53']}\n";
+    /// let config: StaticConfig = load_str(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+    /// let resolvers = CertResolvers::from_static(&config, Arc::default()).unwrap();
+    /// resolvers.dns_propagation_timeout(Duration::from_secs(300));
+    /// assert!(resolvers.supports_wildcards("le"));
+    /// ```
     pub fn dns_propagation_timeout(&self, timeout: Duration) {
         *self.propagation_timeout.lock().unwrap_or_else(PoisonError::into_inner) = timeout;
     }
