@@ -118,11 +118,18 @@ impl CertResolvers {
             unsupported.extend(resolver.unsupported(name));
             let Some(acme) = &resolver.acme else { continue };
             let settings = ResolverSettings::new(name, acme)?;
-            let storage = Arc::clone(
-                stores
-                    .entry(settings.storage.clone())
-                    .or_insert_with(|| Arc::new(FileStore::new(&settings.storage))),
-            );
+            let storage = match &acme.kubernetes_secret {
+                Some(secret) => secret_store(name, secret, &mut stores, &mut unsupported)?,
+                None => None,
+            };
+            let storage = match storage {
+                Some(storage) => storage,
+                None => Arc::clone(
+                    stores
+                        .entry(settings.storage.clone())
+                        .or_insert_with(|| Arc::new(FileStore::new(&settings.storage))),
+                ),
+            };
             let http = AcmeHttp::new(settings.roots.clone(), settings.timeout);
             resolvers.insert(
                 name.clone(),
@@ -531,6 +538,37 @@ impl CertResolvers {
     }
 }
 
+/// The store of `kubernetesSecret`, one per Secret; with no `kubernetes` feature, reported (the file
+/// serves).
+fn secret_store(
+    name: &str,
+    secret: &switchyard_config::KubernetesSecret,
+    stores: &mut HashMap<String, Arc<dyn Storage>>,
+    unsupported: &mut Vec<UnsupportedOption>,
+) -> Result<Option<Arc<dyn Storage>>, AcmeError> {
+    let key_path = format!("certificatesResolvers.{name}.acme.kubernetesSecret");
+    #[cfg(feature = "kubernetes")]
+    {
+        let _ = unsupported;
+        let id = format!("secret:{}/{}", secret.namespace, secret.name);
+        if let Some(store) = stores.get(&id) {
+            return Ok(Some(Arc::clone(store)));
+        }
+        let store: Arc<dyn Storage> = Arc::new(crate::SecretStore::from_static(secret, &key_path)?);
+        stores.insert(id, Arc::clone(&store));
+        Ok(Some(store))
+    }
+    #[cfg(not(feature = "kubernetes"))]
+    {
+        let _ = (secret, stores);
+        unsupported.push(UnsupportedOption {
+            key_path,
+            reason: "a Secret store needs switchyard's `kubernetes` feature: the `storage` file is used",
+        });
+        Ok(None)
+    }
+}
+
 /// Whether a certificate expiring at `not_after` is due for renewal.
 fn due(not_after: SystemTime, renew_before: Duration) -> bool {
     SystemTime::now() + renew_before >= not_after
@@ -554,4 +592,35 @@ async fn blocking<T: Send + 'static>(
             reason: format!("the storage task failed: {e}"),
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_config::{Format, load_str};
+
+    #[cfg(not(feature = "kubernetes"))]
+    #[test]
+    fn a_kubernetes_secret_without_the_feature_is_reported_and_the_file_serves() {
+        let yaml = "certificatesResolvers:\n  le:\n    acme:\n      tlsChallenge: {}\n      kubernetesSecret: {namespace: edge, name: acme}\n";
+        let config: StaticConfig = load_str(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+        let resolvers = CertResolvers::from_static(&config, Arc::default()).unwrap();
+        let paths: Vec<&str> = resolvers.unsupported().iter().map(|u| u.key_path.as_str()).collect();
+        assert_eq!(paths, ["certificatesResolvers.le.acme.kubernetesSecret"]);
+        assert!(resolvers.contains("le"));
+    }
+
+    #[cfg(feature = "kubernetes")]
+    #[tokio::test]
+    async fn a_kubernetes_secret_needs_a_namespace_and_a_name() {
+        let yaml = "certificatesResolvers:\n  le:\n    acme:\n      tlsChallenge: {}\n      kubernetesSecret: {name: acme, endpoint: 'http://127.0.0.1:1'}\n";
+        let config: StaticConfig = load_str(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+        let error = CertResolvers::from_static(&config, Arc::default()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("certificatesResolvers.le.acme.kubernetesSecret.name:"),
+            "{error}"
+        );
+    }
 }

@@ -889,3 +889,39 @@ async fn with_require_all_rns_every_resolver_must_see_the_record() {
     );
     gateway.shutdown().await;
 }
+
+#[cfg(feature = "kubernetes")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubernetes_secret_named_in_the_static_configuration_is_the_storage() {
+    use switchyard::acme::{SecretStore, kube};
+    use switchyard_test_apiserver::ApiServer;
+
+    let server = ApiServer::start().await;
+    let mut lab = Lab::new().await;
+    let mut config = lab.static_config(Challenge::Tls);
+    resolver(&mut config).kubernetes_secret = Some(switchyard::config::KubernetesSecret {
+        namespace: "edge".into(),
+        name: "from-static".into(),
+        endpoint: server.url(),
+        ..Default::default()
+    });
+    let (gateway, routes) = lab.gateway(&config).await;
+    lab.start_pebble(&gateway, &PebbleOptions::default());
+    routes.set(lab.routes(&[("app", "Host(`static-secret.example`)", "{certResolver: le}")]));
+    let leaf = lab.served(&gateway, "static-secret.example").await;
+    let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
+    let store = SecretStore::new(client, "edge", "from-static");
+    let data = tokio::task::spawn_blocking(move || store.load())
+        .await
+        .unwrap()
+        .unwrap();
+    let chain = String::from_utf8_lossy(&data["le"].certificates[0].certificate).into_owned();
+    use rustls::pki_types::pem::PemObject;
+    let first = rustls::pki_types::CertificateDer::pem_slice_iter(chain.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, leaf, "the served certificate is the Secret's");
+    assert!(!Path::new(&lab.storage()).exists(), "the file storage is not used");
+    gateway.shutdown().await;
+}

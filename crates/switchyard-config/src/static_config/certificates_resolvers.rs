@@ -77,6 +77,38 @@ pub struct Acme {
     /// TLS-ALPN-01.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_challenge: Option<TlsChallenge>,
+    /// A Kubernetes Secret as the storage, instead of the `storage` file (a switchyard extension,
+    /// not in Traefik; it needs switchyard's `kubernetes` feature, and is reported without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes_secret: Option<KubernetesSecret>,
+}
+
+/// `certificatesResolvers.<name>.acme.kubernetesSecret`, a switchyard extension: the Secret replicas
+/// share their certificates in (key `acme.json`, a lease in its annotations), and how to reach the
+/// API server (as Traefik's Kubernetes providers say it; the pod's service account when `endpoint`
+/// is empty).
+///
+/// ```
+/// use switchyard_config::{Format, StaticConfig, load_str};
+///
+/// let yaml = "certificatesResolvers:\n  le:\n    acme:\n      tlsChallenge: {}\n      kubernetesSecret: {namespace: edge, name: switchyard-acme}\n";
+/// let config = load_str::<StaticConfig>(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+/// let secret = config.certificates_resolvers["le"].acme.as_ref().unwrap().kubernetes_secret.clone().unwrap();
+/// assert_eq!((secret.namespace.as_str(), secret.name.as_str()), ("edge", "switchyard-acme"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct KubernetesSecret {
+    /// The Secret's namespace.
+    pub namespace: String,
+    /// The Secret's name (created on the first write).
+    pub name: String,
+    /// The API server's URL; in the cluster, the pod's service account when empty.
+    pub endpoint: String,
+    /// The bearer token for `endpoint` (the token itself, or a file holding it).
+    pub token: String,
+    /// A PEM file of the authority that signs the API server's certificate.
+    pub cert_auth_file_path: String,
 }
 
 impl Default for Acme {
@@ -101,6 +133,7 @@ impl Default for Acme {
             dns_challenge: None,
             http_challenge: None,
             tls_challenge: None,
+            kubernetes_secret: None,
         }
     }
 }
