@@ -1,8 +1,9 @@
 //! The HTTPS client towards the CA (and webhook DNS providers), over the workspace's rustls with ring.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -63,10 +64,13 @@ pub(crate) fn ca_roots(files: &[String], system: bool, key_path: &str) -> Result
     Ok(roots)
 }
 
-/// instant-acme's HTTP client: hyper with our rustls configuration and a timeout per exchange.
+/// instant-acme's HTTP client: hyper with our rustls configuration and a timeout per exchange. It
+/// keeps the alternate chains (`Link: <…>;rel="alternate"`) the CA names when it serves a
+/// certificate, which instant-acme does not read.
 pub(crate) struct AcmeHttp {
     client: Client<Https, BodyWrapper<Bytes>>,
     timeout: Duration,
+    alternates: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl AcmeHttp {
@@ -74,7 +78,47 @@ impl AcmeHttp {
         Arc::new(Self {
             client: hyper_client(roots),
             timeout,
+            alternates: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The alternate chains named when `url` (a certificate) was fetched, forgotten once taken.
+    pub(crate) fn take_alternates(&self, url: &str) -> Vec<String> {
+        let mut alternates = self.alternates.lock().unwrap_or_else(PoisonError::into_inner);
+        alternates.remove(url).unwrap_or_default()
+    }
+
+    /// Sends `request` within `clientTimeout` and reads the whole answer.
+    pub(crate) async fn send(
+        &self,
+        request: http::Request<BodyWrapper<Bytes>>,
+    ) -> Result<(http::response::Parts, Bytes), AcmeError> {
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| AcmeError::Protocol(e.to_string()))?;
+            let (parts, body) = response.into_parts();
+            Ok((parts, crate::chains::collect(body).await?))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .unwrap_or_else(|_| Err(AcmeError::Protocol("the CA did not answer within clientTimeout".into())))
+    }
+
+    /// Keeps the alternate chains a response to `url` names.
+    fn record_alternates(&self, url: String, headers: &http::HeaderMap) {
+        let links: Vec<String> = headers
+            .get_all(http::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(crate::chains::alternate_links)
+            .collect();
+        if !links.is_empty() {
+            let mut alternates = self.alternates.lock().unwrap_or_else(PoisonError::into_inner);
+            alternates.insert(url, links);
+        }
     }
 }
 
@@ -86,11 +130,15 @@ impl HttpClient for SharedHttp {
         &self,
         req: http::Request<BodyWrapper<Bytes>>,
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+        let url = req.uri().to_string();
         let response = self.0.client.request(req);
-        let timeout = self.0.timeout;
+        let http = Arc::clone(&self.0);
         Box::pin(async move {
-            match tokio::time::timeout(timeout, response).await {
-                Ok(Ok(response)) => Ok(BytesResponse::from(response)),
+            match tokio::time::timeout(http.timeout, response).await {
+                Ok(Ok(response)) => {
+                    http.record_alternates(url, response.headers());
+                    Ok(BytesResponse::from(response))
+                }
                 Ok(Err(e)) => Err(instant_acme::Error::Other(Box::new(e))),
                 Err(_) => Err(instant_acme::Error::Str("the CA did not answer within clientTimeout")),
             }

@@ -20,12 +20,14 @@
 //! assert!(domain.has_wildcard());
 //! ```
 
+mod chains;
 mod client;
 mod dns;
 mod error;
 mod file_store;
 mod http01;
 mod order;
+mod propagation;
 mod resolvers;
 #[cfg(feature = "kubernetes")]
 mod secret_store;

@@ -11,6 +11,8 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::PrivateKeyDer;
 use switchyard_tls::IssuedCertificates;
 
+use crate::chains::{AccountSigner, top_issuer};
+use crate::client::AcmeHttp;
 use crate::settings::{ChallengeKind, ResolverSettings};
 use crate::{AcmeError, DnsProvider, Domain, Http01Tokens};
 
@@ -19,6 +21,8 @@ pub(crate) struct Solvers<'a> {
     pub(crate) http01: &'a Http01Tokens,
     pub(crate) issued: &'a IssuedCertificates,
     pub(crate) dns: Option<Arc<dyn DnsProvider>>,
+    /// How long a DNS-01 record may take to be seen by the propagation check.
+    pub(crate) propagation_timeout: Duration,
 }
 
 /// A challenge set up for an order, to undo.
@@ -26,6 +30,14 @@ enum Cleanup {
     Http01(String),
     TlsAlpn01(String),
     Dns01 { fqdn: String, value: String },
+}
+
+/// What fetches the alternate chains of a certificate (`preferredChain`): the resolver's HTTP
+/// client and its account's key.
+pub(crate) struct Chains<'a> {
+    pub(crate) http: &'a AcmeHttp,
+    /// The account's PKCS#8 key.
+    pub(crate) key: &'a [u8],
 }
 
 /// The PEM chain and PEM key of a certificate just issued.
@@ -39,13 +51,14 @@ pub(crate) async fn obtain(
     domain: &Domain,
     settings: &ResolverSettings,
     solvers: &Solvers<'_>,
+    chains: &Chains<'_>,
 ) -> Result<Issued, AcmeError> {
     let identifiers: Vec<Identifier> = domain.names().into_iter().map(Identifier::Dns).collect();
     let mut order = account.new_order(&NewOrder::new(&identifiers)).await?;
     let mut cleanups = Vec::new();
     let proved = prove(&mut order, settings, solvers, &mut cleanups).await;
     let finished = match proved {
-        Ok(()) => finish(&mut order, domain, settings).await,
+        Ok(()) => finish(&mut order, domain, settings, chains, account.id()).await,
         Err(error) => Err(error),
     };
     for cleanup in cleanups {
@@ -93,6 +106,7 @@ async fn prove(
                 reason: "the CA does not offer this challenge".into(),
             })?;
         let key_authorization = challenge.key_authorization();
+        let mut record = None;
         match kind {
             ChallengeType::Http01 => {
                 solvers.http01.insert(&challenge.token, key_authorization.as_str());
@@ -112,6 +126,7 @@ async fn prove(
                 let fqdn = format!("_acme-challenge.{name}.");
                 let value = key_authorization.dns_value();
                 provider.present(&fqdn, &value).await?;
+                record = Some((fqdn.clone(), value.clone()));
                 cleanups.push(Cleanup::Dns01 { fqdn, value });
             }
         }
@@ -119,12 +134,30 @@ async fn prove(
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
+        if let (
+            ChallengeKind::Dns01 {
+                propagation: Some(check),
+                ..
+            },
+            Some((fqdn, value)),
+        ) = (&settings.challenge, &record)
+        {
+            let timeout = solvers.propagation_timeout;
+            let interval = (timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(2));
+            check.wait(fqdn, value, timeout, interval).await?;
+        }
         challenge.set_ready().await?;
     }
     Ok(())
 }
 
-async fn finish(order: &mut Order, domain: &Domain, settings: &ResolverSettings) -> Result<Issued, AcmeError> {
+async fn finish(
+    order: &mut Order,
+    domain: &Domain,
+    settings: &ResolverSettings,
+    chains: &Chains<'_>,
+    account: &str,
+) -> Result<Issued, AcmeError> {
     let polling = RetryPolicy::new()
         .initial_delay(Duration::from_millis(200))
         .backoff(1.5)
@@ -133,7 +166,10 @@ async fn finish(order: &mut Order, domain: &Domain, settings: &ResolverSettings)
     if status != OrderStatus::Ready {
         return Err(invalid_order(order).await);
     }
-    let key = rcgen::KeyPair::generate_for(settings.key.algorithm()).map_err(certificate)?;
+    let kind = settings.key;
+    let key = tokio::task::spawn_blocking(move || kind.generate())
+        .await
+        .map_err(|e| AcmeError::Certificate(format!("generating the key failed: {e}")))??;
     let mut params = rcgen::CertificateParams::new(domain.names()).map_err(certificate)?;
     params.distinguished_name = rcgen::DistinguishedName::new();
     let csr = params.serialize_request(&key).map_err(certificate)?;
@@ -141,10 +177,52 @@ async fn finish(order: &mut Order, domain: &Domain, settings: &ResolverSettings)
     let chain = order
         .poll_certificate(&polling.timeout(settings.certificate_timeout))
         .await?;
+    let url = order.state().certificate.clone().unwrap_or_default();
+    let alternates = chains.http.take_alternates(&url);
+    let chain = preferred_chain(chain, alternates, settings, chains, account).await;
     Ok(Issued {
         chain,
         key: key.serialize_pem(),
     })
+}
+
+/// The chain whose topmost issuer has the Common Name `preferredChain` (as lego chooses), among the
+/// default one and the alternates the CA named; the default one when none has it, or when an
+/// alternate cannot be fetched.
+async fn preferred_chain(
+    default: String,
+    alternates: Vec<String>,
+    settings: &ResolverSettings,
+    chains: &Chains<'_>,
+    account: &str,
+) -> String {
+    let preferred = settings.preferred_chain.as_str();
+    if preferred.is_empty() || alternates.is_empty() || top_issuer(&default).as_deref() == Some(preferred) {
+        return default;
+    }
+    let signer = match AccountSigner::new(chains.key, account, &settings.directory) {
+        Ok(signer) => signer,
+        Err(error) => {
+            tracing::warn!(target: "switchyard::acme", %error, "the alternate chains cannot be fetched; the default chain serves");
+            return default;
+        }
+    };
+    for url in alternates {
+        match signer.fetch(chains.http, &url).await {
+            Ok(body) => {
+                let chain = String::from_utf8_lossy(&body).into_owned();
+                if top_issuer(&chain).as_deref() == Some(preferred) {
+                    tracing::info!(target: "switchyard::acme", %url, preferred, "serving the preferred alternate chain");
+                    return chain;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(target: "switchyard::acme", %url, %error, "an alternate chain cannot be fetched");
+            }
+        }
+    }
+    tracing::info!(target: "switchyard::acme", preferred, "no chain leads to the preferred issuer; the default chain serves");
+    default
 }
 
 /// The problem of the first failed challenge of an invalid order.

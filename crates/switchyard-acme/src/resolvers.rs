@@ -8,13 +8,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use instant_acme::{Account, ExternalAccountKey, NewAccount};
 use rustls_pki_types::PrivatePkcs8KeyDer;
-use switchyard_config::StaticConfig;
+use switchyard_config::{StaticConfig, UnsupportedOption};
 use switchyard_tls::IssuedCertificates;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{AcmeHttp, SharedHttp};
-use crate::order::{Solvers, obtain};
+use crate::order::{Chains, Solvers, obtain};
 use crate::settings::{ChallengeKind, ResolverSettings};
 use crate::storage::{Registration, StoredAccount, StoredCertificate, StoredData};
 use crate::{AcmeError, DnsProvider, Domain, FileStore, Http01Tokens, HttpReq, Storage};
@@ -24,6 +24,8 @@ const BACKOFF_MIN: Duration = Duration::from_secs(30);
 const BACKOFF_MAX: Duration = Duration::from_secs(24 * 3600);
 /// The least wait after the CA says `rateLimited`.
 const RATE_LIMITED: Duration = Duration::from_secs(3600);
+/// How long a DNS-01 record may take to reach the resolvers checked (lego's default).
+const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often a replica waiting for another one's order looks at the storage again.
 const WAITING_POLL: Duration = Duration::from_millis(500);
 
@@ -83,6 +85,7 @@ struct Held {
 /// ```
 pub struct CertResolvers {
     resolvers: BTreeMap<String, Resolver>,
+    unsupported: Vec<UnsupportedOption>,
     issued: Arc<IssuedCertificates>,
     http01: Arc<Http01Tokens>,
     dns: Mutex<HashMap<String, Arc<dyn DnsProvider>>>,
@@ -92,6 +95,7 @@ pub struct CertResolvers {
     orders: AtomicU64,
     failures: Mutex<BTreeMap<String, OrderFailure>>,
     poll: Mutex<Duration>,
+    propagation_timeout: Mutex<Duration>,
 }
 
 impl std::fmt::Debug for CertResolvers {
@@ -104,22 +108,28 @@ impl std::fmt::Debug for CertResolvers {
 
 impl CertResolvers {
     /// The resolvers of a static configuration, serving into `issued`. Options without effect are
-    /// logged with their key paths; a resolver that cannot work (no challenge, unreadable
-    /// `caCertificates`, ...) is an error.
+    /// kept with their key paths ([`unsupported`](Self::unsupported)); a resolver that cannot work
+    /// (no challenge, unreadable `caCertificates`, ...) is an error.
     pub fn from_static(config: &StaticConfig, issued: Arc<IssuedCertificates>) -> Result<Self, AcmeError> {
         let mut stores: HashMap<String, Arc<dyn Storage>> = HashMap::new();
         let mut resolvers = BTreeMap::new();
+        let mut unsupported = Vec::new();
         for (name, resolver) in &config.certificates_resolvers {
-            for unsupported in resolver.unsupported(name) {
-                tracing::warn!(target: "switchyard::acme", key_path = %unsupported.key_path, "{}", unsupported.reason);
-            }
+            unsupported.extend(resolver.unsupported(name));
             let Some(acme) = &resolver.acme else { continue };
             let settings = ResolverSettings::new(name, acme)?;
-            let storage = Arc::clone(
-                stores
-                    .entry(settings.storage.clone())
-                    .or_insert_with(|| Arc::new(FileStore::new(&settings.storage))),
-            );
+            let storage = match &acme.kubernetes_secret {
+                Some(secret) => secret_store(name, secret, &mut stores, &mut unsupported)?,
+                None => None,
+            };
+            let storage = match storage {
+                Some(storage) => storage,
+                None => Arc::clone(
+                    stores
+                        .entry(settings.storage.clone())
+                        .or_insert_with(|| Arc::new(FileStore::new(&settings.storage))),
+                ),
+            };
             let http = AcmeHttp::new(settings.roots.clone(), settings.timeout);
             resolvers.insert(
                 name.clone(),
@@ -132,6 +142,7 @@ impl CertResolvers {
         }
         Ok(Self {
             resolvers,
+            unsupported,
             issued,
             http01: Arc::default(),
             dns: Mutex::new(HashMap::new()),
@@ -141,7 +152,25 @@ impl CertResolvers {
             orders: AtomicU64::new(0),
             failures: Mutex::new(BTreeMap::new()),
             poll: Mutex::new(Duration::from_secs(60)),
+            propagation_timeout: Mutex::new(PROPAGATION_TIMEOUT),
         })
+    }
+
+    /// The options of the resolvers that are read but have no effect, with their key paths; the
+    /// gateway puts them in every snapshot's report (`general`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use switchyard_acme::CertResolvers;
+    /// use switchyard_config::{Format, StaticConfig, load_str};
+    ///
+    /// let yaml = "certificatesResolvers:\n  le:\n    acme:\n      profile: shortlived\n      tlsChallenge: {}\n";
+    /// let config: StaticConfig = load_str(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+    /// let resolvers = CertResolvers::from_static(&config, Arc::default()).unwrap();
+    /// assert_eq!(resolvers.unsupported()[0].key_path, "certificatesResolvers.le.acme.profile");
+    /// ```
+    pub fn unsupported(&self) -> &[UnsupportedOption] {
+        &self.unsupported
     }
 
     /// Uses `storage` instead of the `storage` file for the resolver `name` (a store of your own:
@@ -165,6 +194,25 @@ impl CertResolvers {
     /// How often certificates are checked for renewal (default: every minute).
     pub fn renewal_check_interval(&self, every: Duration) {
         *self.poll.lock().unwrap_or_else(PoisonError::into_inner) = every;
+    }
+
+    /// How long a DNS-01 record may take to be seen by the resolvers checked before the CA is told
+    /// to validate (default: a minute); the order fails after that.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use switchyard_acme::CertResolvers;
+    /// use switchyard_config::{Format, StaticConfig, load_str};
+    ///
+    /// let yaml = "certificatesResolvers:\n  le:\n    acme:\n      dnsChallenge: {provider: httpreq, resolvers: ['192.0.2.53:53']}\n";
+    /// let config: StaticConfig = load_str(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+    /// let resolvers = CertResolvers::from_static(&config, Arc::default()).unwrap();
+    /// resolvers.dns_propagation_timeout(Duration::from_secs(300));
+    /// assert!(resolvers.supports_wildcards("le"));
+    /// ```
+    pub fn dns_propagation_timeout(&self, timeout: Duration) {
+        *self.propagation_timeout.lock().unwrap_or_else(PoisonError::into_inner) = timeout;
     }
 
     /// Whether a resolver of this name exists.
@@ -355,10 +403,20 @@ impl CertResolvers {
             http01: &self.http01,
             issued: &self.issued,
             dns,
+            propagation_timeout: *self.propagation_timeout.lock().unwrap_or_else(PoisonError::into_inner),
         };
         self.orders.fetch_add(1, Ordering::Relaxed);
         tracing::info!(target: "switchyard::acme", resolver = name, domain = %domain, "ordering a certificate");
-        let issued = obtain(&account, domain, &resolver.settings, &solvers).await?;
+        let key = data
+            .get(name)
+            .and_then(|r| r.switchyard_account.as_ref())
+            .map(|a| a.private_key.clone())
+            .unwrap_or_default();
+        let chains = Chains {
+            http: &resolver.http,
+            key: &key,
+        };
+        let issued = obtain(&account, domain, &resolver.settings, &solvers, &chains).await?;
         let certificates = &mut data.entry(name.to_owned()).or_default().certificates;
         certificates.retain(|c| Domain::new(&c.domain.main, &c.domain.sans) != *domain);
         certificates.push(StoredCertificate {
@@ -480,6 +538,37 @@ impl CertResolvers {
     }
 }
 
+/// The store of `kubernetesSecret`, one per Secret; with no `kubernetes` feature, reported (the file
+/// serves).
+fn secret_store(
+    name: &str,
+    secret: &switchyard_config::KubernetesSecret,
+    stores: &mut HashMap<String, Arc<dyn Storage>>,
+    unsupported: &mut Vec<UnsupportedOption>,
+) -> Result<Option<Arc<dyn Storage>>, AcmeError> {
+    let key_path = format!("certificatesResolvers.{name}.acme.kubernetesSecret");
+    #[cfg(feature = "kubernetes")]
+    {
+        let _ = unsupported;
+        let id = format!("secret:{}/{}", secret.namespace, secret.name);
+        if let Some(store) = stores.get(&id) {
+            return Ok(Some(Arc::clone(store)));
+        }
+        let store: Arc<dyn Storage> = Arc::new(crate::SecretStore::from_static(secret, &key_path)?);
+        stores.insert(id, Arc::clone(&store));
+        Ok(Some(store))
+    }
+    #[cfg(not(feature = "kubernetes"))]
+    {
+        let _ = (secret, stores);
+        unsupported.push(UnsupportedOption {
+            key_path,
+            reason: "a Secret store needs switchyard's `kubernetes` feature: the `storage` file is used",
+        });
+        Ok(None)
+    }
+}
+
 /// Whether a certificate expiring at `not_after` is due for renewal.
 fn due(not_after: SystemTime, renew_before: Duration) -> bool {
     SystemTime::now() + renew_before >= not_after
@@ -503,4 +592,35 @@ async fn blocking<T: Send + 'static>(
             reason: format!("the storage task failed: {e}"),
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_config::{Format, load_str};
+
+    #[cfg(not(feature = "kubernetes"))]
+    #[test]
+    fn a_kubernetes_secret_without_the_feature_is_reported_and_the_file_serves() {
+        let yaml = "certificatesResolvers:\n  le:\n    acme:\n      tlsChallenge: {}\n      kubernetesSecret: {namespace: edge, name: acme}\n";
+        let config: StaticConfig = load_str(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+        let resolvers = CertResolvers::from_static(&config, Arc::default()).unwrap();
+        let paths: Vec<&str> = resolvers.unsupported().iter().map(|u| u.key_path.as_str()).collect();
+        assert_eq!(paths, ["certificatesResolvers.le.acme.kubernetesSecret"]);
+        assert!(resolvers.contains("le"));
+    }
+
+    #[cfg(feature = "kubernetes")]
+    #[tokio::test]
+    async fn a_kubernetes_secret_needs_a_namespace_and_a_name() {
+        let yaml = "certificatesResolvers:\n  le:\n    acme:\n      tlsChallenge: {}\n      kubernetesSecret: {name: acme, endpoint: 'http://127.0.0.1:1'}\n";
+        let config: StaticConfig = load_str(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+        let error = CertResolvers::from_static(&config, Arc::default()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("certificatesResolvers.le.acme.kubernetesSecret.name:"),
+            "{error}"
+        );
+    }
 }

@@ -69,6 +69,57 @@ impl SecretStore {
         }
     }
 
+    /// The Secret a static configuration names (`kubernetesSecret`), reached through its `endpoint`
+    /// (with `token` and `certAuthFilePath`), else through the pod's service account. Must be called
+    /// within a tokio runtime. `key_path` names the option in errors.
+    pub(crate) fn from_static(
+        settings: &switchyard_config::KubernetesSecret,
+        key_path: &str,
+    ) -> Result<Self, AcmeError> {
+        let config = |key: &str, reason: String| AcmeError::Config {
+            key_path: format!("{key_path}.{key}"),
+            reason,
+        };
+        if settings.namespace.is_empty() || settings.name.is_empty() {
+            return Err(config("name", "the Secret's namespace and name are required".into()));
+        }
+        if Handle::try_current().is_err() {
+            return Err(config(
+                "name",
+                "the gateway must be built within a tokio runtime".into(),
+            ));
+        }
+        let mut client_config = if settings.endpoint.is_empty() {
+            kube::Config::incluster().map_err(|e| {
+                config(
+                    "endpoint",
+                    format!("no endpoint, and the pod's service account cannot be used: {e}"),
+                )
+            })?
+        } else {
+            let uri = settings
+                .endpoint
+                .parse()
+                .map_err(|e: http::uri::InvalidUri| config("endpoint", e.to_string()))?;
+            kube::Config::new(uri)
+        };
+        let token = match std::fs::read_to_string(&settings.token) {
+            Ok(content) if !settings.token.is_empty() => content.trim().to_owned(),
+            _ => settings.token.clone(),
+        };
+        if !token.is_empty() {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| config("token", "not a valid header value".into()))?;
+            client_config.headers.push((http::header::AUTHORIZATION, value));
+        }
+        if !settings.cert_auth_file_path.is_empty() {
+            client_config.root_cert_file = Some(settings.cert_auth_file_path.clone().into());
+        }
+        let client = kube::Client::try_from(client_config).map_err(|e| config("endpoint", e.to_string()))?;
+        Ok(Self::new(client, &settings.namespace, &settings.name))
+    }
+
     /// How long a lock holds unless released (default 10 minutes): a replica that dies while
     /// ordering blocks the others this long at most.
     pub fn lease(mut self, lease: Duration) -> Self {

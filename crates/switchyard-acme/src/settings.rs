@@ -7,22 +7,48 @@ use base64::Engine;
 use switchyard_config::Acme;
 
 use crate::AcmeError;
+use crate::propagation::PropagationCheck;
 
 /// Renewal starts this long before expiry at most (Let's Encrypt's advice for 90-day certificates).
 const RENEW_BEFORE_MAX: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// The key type of ordered certificates.
+/// The key type of ordered certificates (`keyType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeyKind {
     Ec256,
     Ec384,
+    /// An RSA key of this many bits.
+    Rsa(usize),
 }
 
 impl KeyKind {
-    pub(crate) fn algorithm(self) -> &'static rcgen::SignatureAlgorithm {
+    /// Traefik's names: `EC256`, `EC384`, `RSA2048`, `RSA3072`, `RSA4096`, `RSA8192`; anything else
+    /// (reported by the configuration) is `EC256`.
+    pub(crate) fn from_traefik(name: &str) -> Self {
+        match name {
+            "EC384" => Self::Ec384,
+            "RSA2048" => Self::Rsa(2048),
+            "RSA3072" => Self::Rsa(3072),
+            "RSA4096" => Self::Rsa(4096),
+            "RSA8192" => Self::Rsa(8192),
+            _ => Self::Ec256,
+        }
+    }
+
+    /// A new key of this kind for a certificate's CSR. RSA keys come from the `rsa` crate (ring
+    /// signs with RSA keys but does not make them); this takes a while, so run it off the runtime.
+    pub(crate) fn generate(self) -> Result<rcgen::KeyPair, AcmeError> {
+        let failed = |e: &dyn std::fmt::Display| AcmeError::Certificate(format!("generating the {self:?} key: {e}"));
         match self {
-            Self::Ec256 => &rcgen::PKCS_ECDSA_P256_SHA256,
-            Self::Ec384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            Self::Ec256 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| failed(&e)),
+            Self::Ec384 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).map_err(|e| failed(&e)),
+            Self::Rsa(bits) => {
+                use rsa::pkcs8::EncodePrivateKey;
+                let key = rsa::PrivateKey::new(&mut getrandom::SysRng, bits).map_err(|e| failed(&e))?;
+                let der = key.to_pkcs8_der().map_err(|e| failed(&e))?;
+                let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(der.as_bytes());
+                rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256).map_err(|e| failed(&e))
+            }
         }
     }
 }
@@ -30,9 +56,19 @@ impl KeyKind {
 /// How a resolver proves control of names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ChallengeKind {
-    Http01 { entry_point: String, delay: Duration },
-    TlsAlpn01 { delay: Duration },
-    Dns01 { provider: String, delay: Duration },
+    Http01 {
+        entry_point: String,
+        delay: Duration,
+    },
+    TlsAlpn01 {
+        delay: Duration,
+    },
+    Dns01 {
+        provider: String,
+        delay: Duration,
+        /// `None` with `propagation.disableChecks` (or `disablePropagationCheck`).
+        propagation: Option<PropagationCheck>,
+    },
 }
 
 impl ChallengeKind {
@@ -50,6 +86,8 @@ pub(crate) struct ResolverSettings {
     pub(crate) email: String,
     pub(crate) eab: Option<(String, Vec<u8>)>,
     pub(crate) key: KeyKind,
+    /// `preferredChain`: the Common Name of the issuer the served chain should lead to.
+    pub(crate) preferred_chain: String,
     pub(crate) renew_before: Duration,
     pub(crate) challenge: ChallengeKind,
     pub(crate) storage: String,
@@ -89,9 +127,13 @@ impl ResolverSettings {
             }
             let propagation = dns.propagation.clone().unwrap_or_default();
             let delay = std(propagation.delay_before_checks).max(std(dns.delay_before_check));
+            let check = PropagationCheck::new(&dns.resolvers, propagation.require_all_rns)
+                .map_err(|(i, reason)| config(&format!("dnsChallenge.resolvers[{i}]"), reason))?;
+            let disabled = propagation.disable_checks || dns.disable_propagation_check;
             ChallengeKind::Dns01 {
                 provider: dns.provider.clone(),
                 delay,
+                propagation: (!disabled).then_some(check),
             }
         } else if let Some(http) = &acme.http_challenge {
             if http.entry_point.is_empty() {
@@ -114,11 +156,8 @@ impl ResolverSettings {
             directory: acme.ca_server.clone(),
             email: acme.email.clone(),
             eab,
-            key: if acme.key_type == "EC384" {
-                KeyKind::Ec384
-            } else {
-                KeyKind::Ec256
-            },
+            key: KeyKind::from_traefik(&acme.key_type),
+            preferred_chain: acme.preferred_chain.clone(),
             renew_before,
             challenge,
             storage: acme.storage.clone(),
@@ -149,6 +188,29 @@ mod tests {
         assert_eq!(
             ResolverSettings::new("le", &short).unwrap().renew_before,
             Duration::from_secs(8 * 3600)
+        );
+    }
+
+    #[test]
+    fn rsa_key_types_make_rsa_keys_of_their_size() {
+        use rcgen::PublicKeyData;
+        use x509_parser::prelude::FromDer;
+        use x509_parser::public_key::PublicKey;
+        let key = KeyKind::from_traefik("RSA2048").generate().unwrap();
+        assert!(key.is_compatible(&rcgen::PKCS_RSA_SHA256));
+        let der = key.subject_public_key_info();
+        let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&der).unwrap();
+        match spki.parsed().unwrap() {
+            PublicKey::RSA(rsa) => assert_eq!(rsa.key_size(), 2048),
+            other => panic!("not RSA: {other:?}"),
+        }
+        assert_eq!(KeyKind::from_traefik("EC384"), KeyKind::Ec384);
+        assert_eq!(KeyKind::from_traefik(""), KeyKind::Ec256);
+        assert!(
+            KeyKind::Ec384
+                .generate()
+                .unwrap()
+                .is_compatible(&rcgen::PKCS_ECDSA_P384_SHA384)
         );
     }
 

@@ -251,6 +251,7 @@ certificatesResolvers:
       keyType: EC384
       certificatesDuration: 72
       preferredChain: ISRG Root X1
+      profile: shortlived
       eab: {kid: k1, hmacEncoded: aGVsbG8}
       httpChallenge: {entryPoint: web}
       tlsChallenge: {}
@@ -274,11 +275,5 @@ certificatesResolvers:
     );
     assert!(acme.tls_challenge.is_some());
     let unsupported: Vec<_> = resolver.unsupported("le").into_iter().map(|u| u.key_path).collect();
-    assert_eq!(
-        unsupported,
-        [
-            "certificatesResolvers.le.acme.preferredChain",
-            "certificatesResolvers.le.acme.dnsChallenge.resolvers"
-        ]
-    );
+    assert_eq!(unsupported, ["certificatesResolvers.le.acme.profile"]);
 }

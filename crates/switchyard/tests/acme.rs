@@ -72,7 +72,7 @@ impl Lab {
         let challenge = match challenge {
             Challenge::Http => "httpChallenge: {entryPoint: web}",
             Challenge::Tls => "tlsChallenge: {}",
-            Challenge::Dns => "dnsChallenge: {provider: httpreq}",
+            Challenge::Dns => &format!("dnsChallenge: {{provider: httpreq, resolvers: ['{}']}}", self.dns.dns),
         };
         let yaml = format!(
             r#"
@@ -676,5 +676,252 @@ async fn a_tcp_router_terminating_tls_orders_its_host_sni_name() {
             .any(|e| e.to_string().contains("passthrough router does not terminate TLS")),
         "{pass:?}"
     );
+    gateway.shutdown().await;
+}
+
+/// The resolver `le` of a static configuration, to adjust.
+fn resolver(config: &mut StaticConfig) -> &mut switchyard::config::Acme {
+    config
+        .certificates_resolvers
+        .get_mut("le")
+        .unwrap()
+        .acme
+        .as_mut()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rsa2048_key_type_serves_a_certificate_with_an_rsa_2048_key() {
+    let mut lab = Lab::new().await;
+    let mut config = lab.static_config(Challenge::Tls);
+    resolver(&mut config).key_type = "RSA2048".into();
+    let (gateway, routes) = lab.gateway(&config).await;
+    lab.start_pebble(&gateway, &PebbleOptions::default());
+    routes.set(lab.routes(&[("app", "Host(`rsa.example`)", "{certResolver: le}")]));
+    let leaf = lab.served(&gateway, "rsa.example").await;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).unwrap();
+    match parsed.public_key().parsed().unwrap() {
+        x509_parser::public_key::PublicKey::RSA(key) => assert_eq!(key.key_size(), 2048),
+        other => panic!("the served key is not RSA: {other:?}"),
+    }
+    let stored = stored(&lab.storage());
+    let key = String::from_utf8_lossy(&stored["le"].certificates[0].key).into_owned();
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "{key}");
+    let report = gateway.snapshot().report().clone();
+    assert!(
+        !report.general.iter().any(|e| e.key_path.ends_with(".keyType")),
+        "{:?}",
+        report.general
+    );
+    gateway.shutdown().await;
+}
+
+/// The Common Name of a certificate's subject.
+fn common_name(certificate: &[u8]) -> String {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate).unwrap();
+    let name = parsed.subject().iter_common_name().next().unwrap();
+    name.as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preferred_chain_is_fetched_from_the_cas_alternates_and_served() {
+    let mut lab = Lab::new().await;
+    // DNS-01, so that Pebble can start first: the preferred chain is named after one of its roots.
+    let plan = lab.plan.take().unwrap();
+    let options = PebbleOptions {
+        alternate_roots: 2,
+        ..PebbleOptions::default()
+    };
+    lab.pebble = Some(plan.start(lab.dns.dns, pebble::free_port(), pebble::free_port(), &options));
+    let default_root = lab.pebble().root_at(0).await;
+    let preferred_root = lab.pebble().root_at(2).await;
+    let preferred = common_name(&preferred_root);
+    assert_ne!(preferred, common_name(&default_root));
+    let mut config = lab.static_config(Challenge::Dns);
+    resolver(&mut config).preferred_chain = preferred.clone();
+    let (gateway, routes) = lab.gateway(&config).await;
+    routes.set(lab.routes(&[("app", "Host(`chain.example`)", "{certResolver: le}")]));
+
+    let websecure = gateway.local_addr("websecure").unwrap();
+    let preferring = client_config([preferred_root]);
+    let deadline = tokio::time::Instant::now() + ORDER_PATIENCE;
+    while let Err(error) = served_leaf(websecure, "chain.example", Arc::clone(&preferring)).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no chain to the preferred root: {error}\nfailures: {:?}",
+            gateway.cert_resolvers().unwrap().failures()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The default chain is not what serves: a client trusting only the default root refuses it.
+    let error = served_leaf(websecure, "chain.example", client_config([default_root]))
+        .await
+        .unwrap_err();
+    assert!(error.contains("UnknownIssuer"), "{error}");
+    let data = stored(&lab.storage());
+    let chain = String::from_utf8_lossy(&data["le"].certificates[0].certificate).into_owned();
+    use rustls::pki_types::pem::PemObject;
+    let top = rustls::pki_types::CertificateDer::pem_slice_iter(chain.as_bytes())
+        .last()
+        .unwrap()
+        .unwrap();
+    let (_, top) = x509_parser::parse_x509_certificate(top.as_ref()).unwrap();
+    assert_eq!(
+        top.issuer().iter_common_name().next().unwrap().as_str().unwrap(),
+        preferred
+    );
+    assert_eq!(orders(&gateway), 1);
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_a_resolver_does_not_apply_are_in_the_snapshots_report() {
+    let lab = Lab::new().await;
+    let mut config = lab.static_config(Challenge::Tls);
+    resolver(&mut config).profile = "shortlived".into();
+    resolver(&mut config).ca_server_name = "ca.example".into();
+    let (gateway, routes) = lab.gateway(&config).await;
+    routes.set(lab.routes(&[("app", "Host(`report.example`)", "{certResolver: le}")]));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gateway.snapshot().published().runtime.config.http.routers.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the routes are published");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = gateway.snapshot().report().clone();
+    let unsupported: Vec<&str> = report
+        .general
+        .iter()
+        .filter(|e| matches!(e.problem, switchyard::config::Problem::Unsupported(_)))
+        .map(|e| e.key_path.as_str())
+        .collect();
+    assert_eq!(
+        unsupported,
+        [
+            "certificatesResolvers.le.acme.profile",
+            "certificatesResolvers.le.acme.caServerName"
+        ],
+        "{:?}",
+        report.general
+    );
+    gateway.shutdown().await;
+}
+
+/// A DNS provider that says it set the record and sets nothing.
+#[derive(Debug)]
+struct Forgetful;
+
+impl switchyard::acme::DnsProvider for Forgetful {
+    fn present<'a>(&'a self, _fqdn: &'a str, _value: &'a str) -> switchyard::acme::DnsFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+    fn cleanup<'a>(&'a self, _fqdn: &'a str, _value: &'a str) -> switchyard::acme::DnsFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Waits for the first failed order of `gateway` and returns its detail.
+async fn first_failure(gateway: &RunningGateway) -> switchyard::acme::OrderFailure {
+    let resolvers = gateway.cert_resolvers().unwrap();
+    let deadline = tokio::time::Instant::now() + ORDER_PATIENCE;
+    while resolvers.failures().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the order fails");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    resolvers.failures().remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns01_record_the_resolvers_do_not_see_fails_the_order_before_the_ca_validates() {
+    let mut lab = Lab::new().await;
+    let (gateway, routes) = lab.gateway(&lab.static_config(Challenge::Dns)).await;
+    let resolvers = gateway.cert_resolvers().unwrap();
+    resolvers.dns_provider("httpreq", Arc::new(Forgetful));
+    resolvers.dns_propagation_timeout(Duration::from_secs(2));
+    lab.start_pebble(&gateway, &PebbleOptions::default());
+    routes.set(lab.routes(&[("app", "Host(`unseen.example`)", "{certResolver: le}")]));
+    let failure = first_failure(&gateway).await;
+    assert_eq!(failure.kind, "", "not the CA's refusal: {failure:?}");
+    assert!(
+        failure
+            .detail
+            .contains("_acme-challenge.unseen.example. was not seen by")
+            && failure.detail.contains(&lab.dns.dns.to_string()),
+        "{failure:?}"
+    );
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_require_all_rns_every_resolver_must_see_the_record() {
+    let mut lab = Lab::new().await;
+    // A resolver that never answers, beside challtestsrv.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut config = lab.static_config(Challenge::Dns);
+    let dns = resolver(&mut config).dns_challenge.as_mut().unwrap();
+    dns.resolvers.insert(0, silent.local_addr().unwrap().to_string());
+    let mut strict = config.clone();
+    let strict_dns = resolver(&mut strict).dns_challenge.as_mut().unwrap();
+    strict_dns.propagation = Some(switchyard::config::Propagation {
+        require_all_rns: true,
+        ..Default::default()
+    });
+
+    // One resolver seeing the record is enough by default.
+    let (gateway, routes) = lab.gateway(&config).await;
+    lab.start_pebble(&gateway, &PebbleOptions::default());
+    routes.set(lab.routes(&[("app", "Host(`one.example`)", "{certResolver: le}")]));
+    lab.served(&gateway, "one.example").await;
+    gateway.shutdown().await;
+
+    let other = lab.dir.path().join("strict.json").display().to_string();
+    resolver(&mut strict).storage = other;
+    let (gateway, routes) = lab.gateway(&strict).await;
+    gateway
+        .cert_resolvers()
+        .unwrap()
+        .dns_propagation_timeout(Duration::from_secs(3));
+    routes.set(lab.routes(&[("app", "Host(`all.example`)", "{certResolver: le}")]));
+    let failure = first_failure(&gateway).await;
+    assert!(failure.detail.contains("was not seen by"), "{failure:?}");
+    assert!(
+        failure.detail.contains(&silent.local_addr().unwrap().to_string()),
+        "{failure:?}"
+    );
+    gateway.shutdown().await;
+}
+
+#[cfg(feature = "kubernetes")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubernetes_secret_named_in_the_static_configuration_is_the_storage() {
+    use switchyard::acme::{SecretStore, kube};
+    use switchyard_test_apiserver::ApiServer;
+
+    let server = ApiServer::start().await;
+    let mut lab = Lab::new().await;
+    let mut config = lab.static_config(Challenge::Tls);
+    resolver(&mut config).kubernetes_secret = Some(switchyard::config::KubernetesSecret {
+        namespace: "edge".into(),
+        name: "from-static".into(),
+        endpoint: server.url(),
+        ..Default::default()
+    });
+    let (gateway, routes) = lab.gateway(&config).await;
+    lab.start_pebble(&gateway, &PebbleOptions::default());
+    routes.set(lab.routes(&[("app", "Host(`static-secret.example`)", "{certResolver: le}")]));
+    let leaf = lab.served(&gateway, "static-secret.example").await;
+    let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
+    let store = SecretStore::new(client, "edge", "from-static");
+    let data = tokio::task::spawn_blocking(move || store.load())
+        .await
+        .unwrap()
+        .unwrap();
+    let chain = String::from_utf8_lossy(&data["le"].certificates[0].certificate).into_owned();
+    use rustls::pki_types::pem::PemObject;
+    let first = rustls::pki_types::CertificateDer::pem_slice_iter(chain.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, leaf, "the served certificate is the Secret's");
+    assert!(!Path::new(&lab.storage()).exists(), "the file storage is not used");
     gateway.shutdown().await;
 }

@@ -36,7 +36,8 @@ pub struct Acme {
     pub email: String,
     /// The ACME directory URL (default: Let's Encrypt's production directory).
     pub ca_server: String,
-    /// Which chain to keep when the CA offers alternates (not supported: reported).
+    /// Which chain to serve when the CA offers alternates: the one whose topmost certificate's issuer
+    /// has this Common Name (the CA's default chain when none has).
     pub preferred_chain: String,
     /// The ACME profile to ask for (not supported: reported).
     pub profile: String,
@@ -46,8 +47,8 @@ pub struct Acme {
     pub disable_common_name: bool,
     /// Where accounts and certificates are kept: a file in Traefik's `acme.json` format.
     pub storage: String,
-    /// The certificates' key type: `EC256` and `EC384` are supported; the `RSA*` types are reported
-    /// and replaced by `EC256`.
+    /// The certificates' key type: `EC256` (when empty), `EC384`, `RSA2048`, `RSA3072`, `RSA4096` or
+    /// `RSA8192`; another value is reported and replaced by `EC256`.
     pub key_type: String,
     /// External account binding.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,6 +77,38 @@ pub struct Acme {
     /// TLS-ALPN-01.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_challenge: Option<TlsChallenge>,
+    /// A Kubernetes Secret as the storage, instead of the `storage` file (a switchyard extension,
+    /// not in Traefik; it needs switchyard's `kubernetes` feature, and is reported without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes_secret: Option<KubernetesSecret>,
+}
+
+/// `certificatesResolvers.<name>.acme.kubernetesSecret`, a switchyard extension: the Secret replicas
+/// share their certificates in (key `acme.json`, a lease in its annotations), and how to reach the
+/// API server (as Traefik's Kubernetes providers say it; the pod's service account when `endpoint`
+/// is empty).
+///
+/// ```
+/// use switchyard_config::{Format, StaticConfig, load_str};
+///
+/// let yaml = "certificatesResolvers:\n  le:\n    acme:\n      tlsChallenge: {}\n      kubernetesSecret: {namespace: edge, name: switchyard-acme}\n";
+/// let config = load_str::<StaticConfig>(yaml, Format::Yaml, "traefik.yml").unwrap().value;
+/// let secret = config.certificates_resolvers["le"].acme.as_ref().unwrap().kubernetes_secret.clone().unwrap();
+/// assert_eq!((secret.namespace.as_str(), secret.name.as_str()), ("edge", "switchyard-acme"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct KubernetesSecret {
+    /// The Secret's namespace.
+    pub namespace: String,
+    /// The Secret's name (created on the first write).
+    pub name: String,
+    /// The API server's URL; in the cluster, the pod's service account when empty.
+    pub endpoint: String,
+    /// The bearer token for `endpoint` (the token itself, or a file holding it).
+    pub token: String,
+    /// A PEM file of the authority that signs the API server's certificate.
+    pub cert_auth_file_path: String,
 }
 
 impl Default for Acme {
@@ -100,6 +133,7 @@ impl Default for Acme {
             dns_challenge: None,
             http_challenge: None,
             tls_challenge: None,
+            kubernetes_secret: None,
         }
     }
 }
@@ -120,7 +154,8 @@ pub struct Eab {
 pub struct DnsChallenge {
     /// The DNS provider, by lego's name: `httpreq` is built in; others are registered from Rust.
     pub provider: String,
-    /// DNS servers for propagation checks (not supported: reported).
+    /// The recursive resolvers the propagation check asks (`ip:port`, or an IP for port 53); the
+    /// system's when empty.
     pub resolvers: Vec<String>,
     /// Propagation checks.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,12 +170,13 @@ pub struct DnsChallenge {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Propagation {
-    /// No propagation checks (switchyard makes none: only `delayBeforeChecks` is waited).
+    /// No propagation checks: the CA is told to validate once `delayBeforeChecks` has passed.
     pub disable_checks: bool,
-    /// No checks against authoritative servers (not supported: reported).
+    /// No checks against authoritative servers (switchyard asks recursive resolvers only, so this
+    /// is always so).
     #[serde(rename = "disableANSChecks")]
     pub disable_ans_checks: bool,
-    /// Checks against every recursive server (not supported: reported).
+    /// The record must be seen by every resolver of `dnsChallenge.resolvers`, not only one.
     #[serde(rename = "requireAllRNS")]
     pub require_all_rns: bool,
     /// How long to wait after the TXT record is set before telling the CA to check.
@@ -165,6 +201,9 @@ pub struct TlsChallenge {
     pub delay: Duration,
 }
 
+/// The `keyType` values switchyard orders with (empty: `EC256`).
+const KEY_TYPES: [&str; 7] = ["", "EC256", "EC384", "RSA2048", "RSA3072", "RSA4096", "RSA8192"];
+
 /// An option of a resolver that is read but has no effect, by key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsupportedOption {
@@ -182,10 +221,10 @@ impl CertificateResolver {
     /// use switchyard_config::{Acme, CertificateResolver};
     ///
     /// let resolver = CertificateResolver {
-    ///     acme: Some(Acme { preferred_chain: "ISRG Root X1".into(), key_type: "RSA4096".into(), ..Acme::default() }),
+    ///     acme: Some(Acme { profile: "shortlived".into(), key_type: "RSA1024".into(), ..Acme::default() }),
     /// };
     /// let paths: Vec<_> = resolver.unsupported("le").into_iter().map(|u| u.key_path).collect();
-    /// assert_eq!(paths, ["certificatesResolvers.le.acme.preferredChain", "certificatesResolvers.le.acme.keyType"]);
+    /// assert_eq!(paths, ["certificatesResolvers.le.acme.profile", "certificatesResolvers.le.acme.keyType"]);
     /// ```
     pub fn unsupported(&self, name: &str) -> Vec<UnsupportedOption> {
         let Some(acme) = &self.acme else {
@@ -195,14 +234,7 @@ impl CertificateResolver {
             }];
         };
         let defaults = Acme::default();
-        let dns = acme.dns_challenge.clone().unwrap_or_default();
-        let propagation = dns.propagation.clone().unwrap_or_default();
         let checks = [
-            (
-                "preferredChain",
-                !acme.preferred_chain.is_empty(),
-                "alternate chains are not fetched: the CA's default chain serves",
-            ),
             (
                 "profile",
                 !acme.profile.is_empty(),
@@ -214,11 +246,6 @@ impl CertificateResolver {
                 "CSRs carry only the domains",
             ),
             (
-                "keyType",
-                acme.key_type.starts_with("RSA"),
-                "RSA keys are not generated (ring): EC256 keys are used",
-            ),
-            (
                 "clientResponseHeaderTimeout",
                 acme.client_response_header_timeout != defaults.client_response_header_timeout,
                 "only clientTimeout bounds exchanges with the CA",
@@ -227,21 +254,6 @@ impl CertificateResolver {
                 "caServerName",
                 !acme.ca_server_name.is_empty(),
                 "the CA server's certificate is verified against the caServer host",
-            ),
-            (
-                "dnsChallenge.resolvers",
-                !dns.resolvers.is_empty(),
-                "no propagation checks are made: only delayBeforeChecks is waited",
-            ),
-            (
-                "dnsChallenge.propagation.disableANSChecks",
-                propagation.disable_ans_checks,
-                "no propagation checks are made",
-            ),
-            (
-                "dnsChallenge.propagation.requireAllRNS",
-                propagation.require_all_rns,
-                "no propagation checks are made",
             ),
         ];
         let mut found: Vec<UnsupportedOption> = checks
@@ -252,10 +264,10 @@ impl CertificateResolver {
                 reason,
             })
             .collect();
-        if !matches!(acme.key_type.as_str(), "" | "EC256" | "EC384") && !acme.key_type.starts_with("RSA") {
+        if !KEY_TYPES.contains(&acme.key_type.as_str()) {
             found.push(UnsupportedOption {
                 key_path: format!("certificatesResolvers.{name}.acme.keyType"),
-                reason: "unknown key type (EC256, EC384): EC256 keys are used",
+                reason: "unknown key type (EC256, EC384, RSA2048, RSA3072, RSA4096, RSA8192): EC256 keys are used",
             });
         }
         found

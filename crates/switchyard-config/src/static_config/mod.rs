@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use certificates_resolvers::{
-    Acme, CertificateResolver, DnsChallenge, Eab, HttpChallenge, LETS_ENCRYPT_DIRECTORY, Propagation, TlsChallenge,
-    UnsupportedOption,
+    Acme, CertificateResolver, DnsChallenge, Eab, HttpChallenge, KubernetesSecret, LETS_ENCRYPT_DIRECTORY, Propagation,
+    TlsChallenge, UnsupportedOption,
 };
 pub use entry_point::{
     AddressError, EntryPoint, EntryPointAddress, EntryPointHttp, EntryPointHttp2, EntryPointTls, EntryPointTransport,

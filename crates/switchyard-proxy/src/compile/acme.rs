@@ -1,4 +1,5 @@
-//! Which certificates routers need from ACME resolvers: a router's `tls.certResolver` (or its
+//! The resolvers' options without effect, reported with the configuration's general problems, and
+//! which certificates routers need from ACME resolvers: a router's `tls.certResolver` (or its
 //! entrypoint's `http.tls.certResolver`) orders its `tls.domains`, else the hosts of its `Host` rule
 //! as one certificate. A router naming an unknown resolver is refused; the others serve on. A TCP
 //! router that terminates TLS orders the same way, from its `tls.domains` or its `HostSNI` names;
@@ -22,6 +23,10 @@ pub(super) fn order_certificates<'a>(
     acme: Option<&CertResolvers>,
     findings: &mut Findings<'_>,
 ) -> HashSet<&'a str> {
+    for unsupported in acme.map(CertResolvers::unsupported).unwrap_or_default() {
+        let problem = Problem::Unsupported(unsupported.reason.to_owned());
+        findings.general(unsupported.key_path.clone(), problem);
+    }
     let mut wanted: BTreeMap<String, Vec<Domain>> = BTreeMap::new();
     let mut refused = HashSet::new();
     for (name, router) in &published.runtime.config.http.routers {

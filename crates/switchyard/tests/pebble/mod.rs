@@ -63,6 +63,9 @@ pub struct PebbleOptions {
     pub validity: u64,
     /// External account binding required, with this key id and base64url HMAC key.
     pub eab: Option<(String, String)>,
+    /// How many alternate chains (each to a root of its own) Pebble offers besides the default one
+    /// (`PEBBLE_ALTERNATE_ROOTS`).
+    pub alternate_roots: u32,
 }
 
 /// challtestsrv: the DNS Pebble asks (every A query answers 127.0.0.1), with its management API.
@@ -156,6 +159,7 @@ impl PebblePlan {
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", "0")
             .env("PEBBLE_AUTHZREUSE", "0")
+            .env("PEBBLE_ALTERNATE_ROOTS", options.alternate_roots.to_string())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .stdin(Stdio::null())
@@ -189,7 +193,12 @@ impl Pebble {
 
     /// The root that signs the certificates Pebble issues (`/roots/0` of its management API).
     pub async fn root(&self) -> CertificateDer<'static> {
-        let pem = https_get(self.management, "localhost", "/roots/0", &self.api_ca).await;
+        self.root_at(0).await
+    }
+
+    /// The root of chain `index`: 0 for the default chain, then the alternates'.
+    pub async fn root_at(&self, index: u32) -> CertificateDer<'static> {
+        let pem = https_get(self.management, "localhost", &format!("/roots/{index}"), &self.api_ca).await;
         CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
     }
 }
