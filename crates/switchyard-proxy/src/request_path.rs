@@ -76,6 +76,10 @@ pub(crate) fn clean(uri: &mut Uri, policy: TargetPolicy) -> Result<EncodedSet, P
         return Ok(EncodedSet::NONE);
     }
     let (mut normalized, found) = normalize(path)?;
+    // `needs_work` stops at the first escape, before a backslash further on.
+    if !policy.sanitize && normalized.contains(&b'\\') {
+        return Err(PathError::Backslash);
+    }
     if policy.sanitize && path.starts_with(b"/") {
         for byte in normalized.iter_mut().filter(|b| **b == b'\\') {
             *byte = b'/';
@@ -320,6 +324,15 @@ mod tests {
 
     fn path(target: &str) -> String {
         cleaned(target, true).unwrap().0
+    }
+
+    /// Found by the `request_path` fuzz target: with `sanitizePath` off, a raw backslash after an
+    /// escape (`/%61/\\x`) passed, where one alone is refused.
+    #[test]
+    fn a_backslash_after_an_escape_is_refused_without_sanitizing() {
+        assert_eq!(cleaned("/x\\y", false), Err(PathError::Backslash));
+        assert_eq!(cleaned("/%61/\\x", false), Err(PathError::Backslash));
+        assert_eq!(cleaned("/%61/x", false).unwrap().0, "/a/x");
     }
 
     /// Found by the `request_path` fuzz target: an encoded character in a segment that `..` removes
