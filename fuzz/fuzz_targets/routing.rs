@@ -150,7 +150,11 @@ fn send(world: &World, method: &str, target: &str, host: Option<&[u8]>, headers:
     world.runtime.block_on(async move {
         let response = router.call(request).await.unwrap();
         let status = response.status();
-        let seen = response.headers().get("x-seen").map(|v| v.to_str().unwrap().to_owned());
+        // The target came from a `&str` (a path may hold raw UTF-8, which `http` accepts).
+        let seen = response
+            .headers()
+            .get("x-seen")
+            .map(|v| String::from_utf8(v.as_bytes().to_vec()).unwrap());
         let body = response
             .into_body()
             .collect()
