@@ -7,10 +7,10 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use support::{PATIENCE, TestGateway, static_config};
+use support::{PATIENCE, TestGateway, client as http_client, get, static_config, with_api};
 use switchyard_config::{
-    Duration as ConfigDuration, DynamicConfig, EntryPoint, EntryPointUdp, StaticConfig, UdpRouter, UdpService,
-    UdpWeighted, WeightedService,
+    Duration as ConfigDuration, DynamicConfig, EntryPoint, EntryPointUdp, LoadBalancer, Router, Service, StaticConfig,
+    Status, TcpRouter, TcpService, UdpRouter, UdpService, UdpWeighted, WeightedService,
 };
 use tokio::net::UdpSocket;
 
@@ -201,4 +201,130 @@ async fn one_router_per_entrypoint_the_others_are_reported() {
             .contains("`second@test` already serves entryPoint `dns`"),
         "{conflict}"
     );
+}
+
+#[tokio::test]
+async fn reloads_under_many_clients_lose_no_datagram_and_move_no_session() {
+    const CLIENTS: usize = 32;
+    const ROUNDS: usize = 20;
+    let old = echo("old").await;
+    let new = echo("new").await;
+    let mut config = DynamicConfig::default();
+    config
+        .udp
+        .services
+        .insert("dns".into(), UdpService::with_addresses([old.to_string()]));
+    config.udp.routers.insert("dns".into(), UdpRouter::new("dns"));
+    let (gateway, addr) = start(config, ConfigDuration::from_secs(30)).await;
+    // Every client opens its session on `old` before the reloads start.
+    let mut clients = Vec::with_capacity(CLIENTS);
+    for index in 0..CLIENTS {
+        let socket = client().await;
+        assert_eq!(ask(&socket, addr, &format!("{index}")).await, format!("old:{index}"));
+        clients.push(socket);
+    }
+    let talking: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(index, socket)| {
+            tokio::spawn(async move {
+                for round in 0..ROUNDS {
+                    let message = format!("{index}.{round}");
+                    assert_eq!(ask(&socket, addr, &message).await, format!("old:{message}"));
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        })
+        .collect();
+    // Reloads alternate the service's server while the sessions talk.
+    for reload in 0..6 {
+        let server = if reload % 2 == 0 { new } else { old };
+        gateway
+            .reconfigure(|config| {
+                config
+                    .udp
+                    .services
+                    .insert("dns".into(), UdpService::with_addresses([server.to_string()]));
+            })
+            .await;
+    }
+    for client in talking {
+        client
+            .await
+            .expect("every datagram of every session is answered by its first server");
+    }
+    // The last reload pointed the service back at `old`; one before it at `new`: a fresh session
+    // follows the live configuration.
+    gateway
+        .reconfigure(|config| {
+            config
+                .udp
+                .services
+                .insert("dns".into(), UdpService::with_addresses([new.to_string()]));
+        })
+        .await;
+    assert_eq!(ask(&client().await, addr, "fresh").await, "new:fresh");
+}
+
+#[tokio::test]
+async fn http_and_tcp_routers_on_a_udp_entrypoint_are_reported_and_the_api_says_udp() {
+    let a = echo("a").await;
+    let mut config = DynamicConfig::default();
+    with_api(&mut config);
+    config
+        .udp
+        .services
+        .insert("a".into(), UdpService::with_addresses([a.to_string()]));
+    config.udp.routers.insert("dns".into(), UdpRouter::new("a"));
+    config.http.services.insert(
+        "site".into(),
+        Service::from(LoadBalancer::with_urls(["http://127.0.0.1:9"])),
+    );
+    // Only the UDP entrypoint: the router cannot serve anywhere.
+    config.http.routers.insert(
+        "only-udp".into(),
+        Router::new("PathPrefix(`/`)", "site").with_entry_points(["dns"]),
+    );
+    // The UDP entrypoint beside a TCP one: it serves on `web`, and the UDP one is reported.
+    config.http.routers.insert(
+        "both".into(),
+        Router::new("PathPrefix(`/both`)", "site").with_entry_points(["web", "dns"]),
+    );
+    config
+        .tcp
+        .services
+        .insert("db".into(), TcpService::with_addresses(["127.0.0.1:9"]));
+    config.tcp.routers.insert(
+        "db".into(),
+        TcpRouter::new("HostSNI(`*`)", "db").with_entry_points(["dns"]),
+    );
+    let (gateway, _) = start(config, ConfigDuration::from_secs(3)).await;
+    let snapshot = gateway.gateway.snapshot();
+    let report = snapshot.report();
+    let only = &report.routers["only-udp@test"];
+    assert_eq!(only.status, Status::Disabled, "{only:?}");
+    assert_eq!(only.errors[0].key_path, "http.routers.only-udp@test.entryPoints");
+    assert!(
+        only.errors[0].to_string().contains("entryPoint `dns` listens for UDP"),
+        "{}",
+        only.errors[0]
+    );
+    let both = &report.routers["both@test"];
+    assert_eq!(both.status, Status::Warning, "{both:?}");
+    assert_eq!(both.errors.len(), 1, "{both:?}");
+    let tcp = &report.tcp.routers["db@test"];
+    assert_eq!(tcp.status, Status::Disabled, "{tcp:?}");
+    assert!(
+        tcp.errors[0].to_string().contains("listens for UDP"),
+        "{}",
+        tcp.errors[0]
+    );
+
+    let (_, _, body) = get(&http_client(), &gateway.url("/api/entrypoints/dns"), None).await;
+    let dns: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let address = dns["address"].as_str().unwrap();
+    assert!(address.starts_with("127.0.0.1:") && address.ends_with("/udp"), "{dns}");
+    let (_, _, body) = get(&http_client(), &gateway.url("/api/entrypoints/web"), None).await;
+    let web: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(!web["address"].as_str().unwrap().ends_with("/udp"), "{web}");
 }

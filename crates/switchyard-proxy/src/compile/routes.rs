@@ -45,10 +45,12 @@ pub(crate) fn build(sources: &Sources<'_>, findings: &mut Findings<'_>) -> (Vec<
             provider: provider_of(findings, name),
             shared: None,
         };
-        for entry_point in &router.entry_points {
-            let Some(ep) = sources.entry_points.iter().position(|e| &e.name == entry_point) else {
-                continue;
-            };
+        let Some(serving) = stream_entry_points(sources.entry_points, &router.entry_points, |field, problem, fatal| {
+            findings.router(name, field, problem, fatal);
+        }) else {
+            continue;
+        };
+        for ep in serving {
             if let Some((over_tls, target)) = router_routes.on(sources, ep, &mut targets, findings) {
                 let mut route = Route::new(name.as_str(), rule.clone(), target);
                 if router.priority != 0 {
@@ -66,6 +68,33 @@ pub(crate) fn build(sources: &Sources<'_>, findings: &mut Findings<'_>) -> (Vec<
         })
         .collect();
     (tables, targets)
+}
+
+/// The indexes of the named entrypoints an HTTP or TCP router can serve on: those that listen for
+/// TCP. Each UDP entrypoint named is reported; a router naming only UDP entrypoints is disabled
+/// (`None`). Entrypoints that do not exist were reported and dropped by validation.
+pub(crate) fn stream_entry_points(
+    entry_points: &[EntryPointInfo],
+    named: &[String],
+    mut report: impl FnMut(&str, Problem, bool),
+) -> Option<Vec<usize>> {
+    let mut serving = Vec::with_capacity(named.len());
+    let mut udp = Vec::new();
+    for entry_point in named {
+        match entry_points.iter().position(|e| &e.name == entry_point) {
+            Some(ep) if entry_points[ep].udp => udp.push(entry_point),
+            Some(ep) => serving.push(ep),
+            None => {}
+        }
+    }
+    let only_udp = serving.is_empty() && !udp.is_empty();
+    for entry_point in udp {
+        let problem = Problem::Invalid(format!(
+            "entryPoint `{entry_point}` listens for UDP; only UDP routers serve there"
+        ));
+        report("entryPoints", problem, only_udp);
+    }
+    (!only_udp).then_some(serving)
 }
 
 /// The provider a router came from, to qualify the entrypoint's middleware names with.

@@ -64,19 +64,23 @@ pub(crate) fn build(sources: &TcpSources<'_>, state: &mut TcpState, findings: &m
         let Some(rule) = sources.published.runtime.tcp_rules.get(name) else {
             continue;
         };
-        let Some(target) = target(sources, name, router, &services, &middlewares, findings) else {
-            continue;
-        };
-        let target = Arc::new(target);
         let priority = if router.priority == 0 {
             rule.default_priority()
         } else {
             router.priority
         };
-        for entry_point in &router.entry_points {
-            let Some(ep) = sources.entry_points.iter().position(|e| &e.name == entry_point) else {
-                continue;
-            };
+        let Some(serving) =
+            super::routes::stream_entry_points(sources.entry_points, &router.entry_points, |field, problem, fatal| {
+                findings.tcp_router(name, field, problem, fatal);
+            })
+        else {
+            continue;
+        };
+        let Some(target) = target(sources, name, router, &services, &middlewares, findings) else {
+            continue;
+        };
+        let target = Arc::new(target);
+        for ep in serving {
             let route = TcpRoute {
                 rule: rule.clone(),
                 priority,

@@ -529,13 +529,16 @@ fn bind_udp(planned: &[Planned], handle: &SnapshotHandle) -> Result<Vec<(String,
 fn entry_point_infos(planned: &[Planned], addresses: &[(String, SocketAddr)]) -> Arc<[EntryPointInfo]> {
     planned
         .iter()
-        .map(|plan| EntryPointInfo {
-            name: plan.name.clone(),
-            udp: plan.settings.udp.is_some(),
-            address: addresses
-                .iter()
-                .find(|(n, _)| *n == plan.name)
-                .map_or_else(|| plan.settings.address.to_string(), |(_, a)| a.to_string()),
+        .map(|plan| {
+            let udp = plan.settings.udp.is_some();
+            let bound = addresses.iter().find(|(n, _)| *n == plan.name);
+            let address = bound.map_or_else(|| plan.settings.address.to_string(), |(_, a)| a.to_string());
+            EntryPointInfo {
+                name: plan.name.clone(),
+                udp,
+                // Traefik writes a UDP entrypoint's address with its `/udp` suffix.
+                address: if udp { format!("{address}/udp") } else { address },
+            }
         })
         .collect()
 }
