@@ -477,6 +477,93 @@ async fn proxy_protocol_headers_are_read_by_the_backend_entrypoint() {
     }
 }
 
+/// A backend that reads a PROXY header with the `ppp` crate (an implementation independent of the
+/// gateway's) and answers `client=ADDR local=ADDR then=BYTES` for what followed it.
+async fn proxy_protocol_backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 512];
+                let answer = loop {
+                    let n = stream.read(&mut chunk).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let parsed = match ppp::HeaderResult::parse(&buf) {
+                        ppp::HeaderResult::V1(Ok(header)) => match header.addresses {
+                            ppp::v1::Addresses::Tcp4(a) => Some((
+                                header.header.len(),
+                                SocketAddr::from((a.source_address, a.source_port)),
+                                SocketAddr::from((a.destination_address, a.destination_port)),
+                                1,
+                            )),
+                            other => panic!("unexpected v1 addresses {other:?}"),
+                        },
+                        ppp::HeaderResult::V2(Ok(header)) => match header.addresses {
+                            ppp::v2::Addresses::IPv4(a) => Some((
+                                header.len(),
+                                SocketAddr::from((a.source_address, a.source_port)),
+                                SocketAddr::from((a.destination_address, a.destination_port)),
+                                2,
+                            )),
+                            other => panic!("unexpected v2 addresses {other:?}"),
+                        },
+                        result if !ppp::PartialResult::is_complete(&result) => None,
+                        result => panic!("not a PROXY header: {result:?}"),
+                    };
+                    let Some((len, client, local, version)) = parsed else {
+                        continue;
+                    };
+                    if buf.len() > len {
+                        let rest = String::from_utf8_lossy(&buf[len..]).into_owned();
+                        break format!("v{version} client={client} local={local} then={rest}");
+                    }
+                };
+                stream.write_all(answer.as_bytes()).await.unwrap();
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn proxy_protocol_headers_are_read_by_an_independent_parser() {
+    let mut static_config = static_config();
+    static_config
+        .entry_points
+        .insert("tcp".into(), EntryPoint::new("127.0.0.1:0"));
+    let backend = proxy_protocol_backend().await;
+    let gateway = TestGateway::start_with(static_config, DynamicConfig::default()).await;
+    let tcp_addr = gateway.gateway.local_addr("tcp").unwrap();
+    gateway
+        .reconfigure(|config| {
+            for (name, version, source) in [("v1", 1, "127.0.0.2"), ("v2", 2, "127.0.0.3")] {
+                let rule = format!("ClientIP(`{source}`)");
+                let router = TcpRouter::new(rule, name).with_entry_points(["tcp"]);
+                config.tcp.routers.insert(name.into(), router);
+                let mut service = TcpService::with_addresses([backend.to_string()]);
+                service.load_balancer.as_mut().unwrap().servers_transport = name.into();
+                config.tcp.services.insert(name.into(), service);
+                let transport = TcpServersTransport {
+                    proxy_protocol: Some(TcpProxyProtocol { version }),
+                    ..TcpServersTransport::default()
+                };
+                config.tcp.servers_transports.insert(name.into(), transport);
+            }
+        })
+        .await;
+    for (version, source) in [(1, "127.0.0.2"), (2, "127.0.0.3")] {
+        let mut client = connect_from(source, tcp_addr).await;
+        let from = client.local_addr().unwrap();
+        let answer = exchange(&mut client, "hello").await;
+        assert_eq!(answer, format!("v{version} client={from} local={tcp_addr} then=hello"));
+    }
+}
+
 #[tokio::test]
 async fn ip_allow_list_refuses_and_in_flight_conn_limits() {
     let backend = echo_backend("db").await;
