@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use switchyard::Gateway;
 use switchyard::config::{
-    DynamicConfig, EntryPoint, LoadBalancer, MemoryProvider, Router, RouterTls, Service, StaticConfig,
+    DynamicConfig, EntryPoint, LoadBalancer, MemoryProvider, Middleware, RedirectRegex, Router, RouterTls, Service,
+    StaticConfig,
 };
 use switchyard_examples::demo_backend;
 
@@ -51,7 +52,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gateway = start(provider).await?;
     let addr = gateway.local_addr("web").ok_or("the web entrypoint did not start")?;
     gateway.wait_for(|s| s.generation() > 0).await;
-    println!("switchyard is routing on http://{addr} to two demo backends ({demo_a}, {demo_b}). Try:");
+    println!("switchyard is routing on http://{addr} to two demo backends ({demo_a}, {demo_b}).");
+    println!("Open http://{addr}/ in a browser for the dashboard, or try:");
     println!("  curl http://{addr}/whoami            # alternates demo-a / demo-b");
     println!("  curl -H 'Host: whoami.localhost' http://{addr}/");
     println!("  curl -k https://{addr}/whoami        # TLS on the same port, generated certificate");
@@ -70,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Service::from(LoadBalancer::with_urls([format!("http://{demo_b}")])),
             );
         });
-        let live = gateway.wait_for(|s| s.route_count("web").plain == 4).await;
+        let live = gateway.wait_for(|s| s.route_count("web").plain == 5).await;
         println!(
             "reloaded without a restart (generation {}): `curl http://{addr}/b` now reaches demo-b",
             live.generation()
@@ -95,12 +97,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Starts the gateway with entrypoint `web` on 127.0.0.1:8000, or on a free port when 8000 is taken,
-/// and the internal API on the same entrypoint through an `api@internal` router.
+/// and the internal API and dashboard on the same entrypoint through an `api@internal` router, with
+/// `/` redirected to the dashboard.
 async fn start(provider: MemoryProvider) -> Result<switchyard::RunningGateway, Box<dyn std::error::Error>> {
     let mut api = DynamicConfig::default();
     api.http.routers.insert(
         "api".into(),
-        Router::new("PathPrefix(`/api`)", switchyard::proxy::API_SERVICE),
+        Router::new(
+            "PathPrefix(`/api`) || PathPrefix(`/dashboard`)",
+            switchyard::proxy::API_SERVICE,
+        ),
+    );
+    let mut home = Router::new("Path(`/`)", switchyard::proxy::NOOP_SERVICE);
+    home.middlewares = vec!["to-dashboard".into()];
+    api.http.routers.insert("home".into(), home);
+    api.http.middlewares.insert(
+        "to-dashboard".into(),
+        Middleware::RedirectRegex(RedirectRegex {
+            regex: "^(https?://[^/]+)/$".into(),
+            replacement: "${1}/dashboard/".into(),
+            permanent: false,
+        }),
     );
     let (api, _) = MemoryProvider::new("dashboard", api);
     let address = match std::net::TcpListener::bind("127.0.0.1:8000") {

@@ -2,7 +2,8 @@
 //! `/api/http/routers`, `/api/http/services`, `/api/http/middlewares`, `/api/entrypoints`,
 //! `/api/tcp/routers|services|middlewares`, `/api/udp/routers|services`, `/api/overview`, `/api/rawdata`
 //! and `/api/version`, with Traefik's `search`, `status`, `page` and
-//! `per_page` query parameters and `X-Next-Page` header on lists.
+//! `per_page` query parameters and `X-Next-Page` header on lists; and the dashboard's page (see
+//! [`crate::dashboard`]).
 
 use std::collections::BTreeMap;
 
@@ -23,7 +24,13 @@ pub(crate) fn respond(snapshot: &Snapshot, parts: &Parts) -> Response<ResponseBo
     if parts.method != Method::GET && parts.method != Method::HEAD {
         return status_response(StatusCode::METHOD_NOT_ALLOWED);
     }
-    let path = parts.uri.path();
+    // Under `api.basePath`, the API's paths follow the base; other paths are not the API's.
+    let Some(path) = parts.uri.path().strip_prefix(snapshot.api.base_path.as_str()) else {
+        return status_response(StatusCode::NOT_FOUND);
+    };
+    if let Some(response) = crate::dashboard::respond(path).filter(|_| snapshot.api.dashboard) {
+        return response;
+    }
     let segments: Vec<String> = path
         .trim_matches('/')
         .split('/')

@@ -81,6 +81,7 @@ mod api;
 pub mod balancing;
 mod compile;
 mod connection;
+mod dashboard;
 mod date;
 mod endpoint;
 mod entry_point;
@@ -102,7 +103,7 @@ mod trusted_peers;
 mod udp;
 mod upstream;
 
-pub use compile::API_SERVICE;
+pub use compile::{API_SERVICE, NOOP_SERVICE};
 
 pub use entry_point::EntryPointError;
 pub use gateway::{Gateway, GatewayError, PROMETHEUS_SERVICE, RunningGateway};

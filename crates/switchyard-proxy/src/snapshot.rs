@@ -27,11 +27,34 @@ pub struct Snapshot {
     pub(crate) published: Arc<Published>,
     pub(crate) report: Report,
     pub(crate) entry_points: Arc<[EntryPointInfo]>,
+    /// How `api@internal` answers (static `api`).
+    pub(crate) api: Arc<ApiSettings>,
     /// The compiled load balancers by service name, for the servers' health in the API.
     pub(crate) balancers: std::collections::HashMap<String, Arc<BalancedService>>,
     /// Certificates and TLS options; `None` before the first configuration.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Arc<crate::tls::TlsState>>,
+}
+
+/// The static `api` options that shape `api@internal`'s answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ApiSettings {
+    /// Whether the dashboard's page is served (`api.dashboard`).
+    pub(crate) dashboard: bool,
+    /// `api.basePath` without its trailing `/`: empty for the root.
+    pub(crate) base_path: String,
+}
+
+impl ApiSettings {
+    /// The settings of a static `api` section; without one, what Traefik's defaults give.
+    pub(crate) fn of(api: Option<&switchyard_config::Api>) -> Self {
+        let defaults = switchyard_config::Api::default();
+        let api = api.unwrap_or(&defaults);
+        Self {
+            dashboard: api.dashboard,
+            base_path: api.base_path.trim_end_matches('/').to_owned(),
+        }
+    }
 }
 
 /// An entrypoint as the internal API describes it.
@@ -107,6 +130,7 @@ impl Snapshot {
             published: Arc::new(Published::default()),
             report: Report::default(),
             entry_points,
+            api: Arc::default(),
             balancers: std::collections::HashMap::new(),
             #[cfg(feature = "tls")]
             tls: None,

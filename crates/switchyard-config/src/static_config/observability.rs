@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub struct Api {
     /// Serve the API on the `traefik` entrypoint without a router.
     pub insecure: bool,
-    /// Traefik's dashboard switch; accepted, switchyard serves no dashboard. Default: `true`.
+    /// Serve the dashboard's page at `/dashboard/` wherever `api@internal` is routed. Default: `true`.
     pub dashboard: bool,
     /// Also serve debug endpoints.
     pub debug: bool,

@@ -83,6 +83,8 @@ pub(crate) struct Compiler {
     tcp: tcp::TcpState,
     /// The gateway's own services besides the API and `noop@internal` (`prometheus@internal`).
     internal: HashMap<String, switchyard_middleware::HttpService>,
+    /// How the API answers.
+    api: Arc<crate::snapshot::ApiSettings>,
     /// The last TLS state, whose certificates serve on when their files are caught half-written.
     #[cfg(feature = "tls")]
     server_tls: Option<Arc<crate::tls::TlsState>>,
@@ -102,6 +104,8 @@ pub(crate) struct CompilerOptions {
     pub(crate) balancers: HashMap<String, BalancerFactory>,
     /// The gateway's own services besides the API and `noop@internal`, by qualified name.
     pub(crate) internal: HashMap<String, switchyard_middleware::HttpService>,
+    /// How the API answers (static `api`).
+    pub(crate) api: crate::snapshot::ApiSettings,
     /// The ACME certificate resolvers, told which names routers need on each compile.
     #[cfg(feature = "acme")]
     pub(crate) acme: Option<Arc<switchyard_acme::CertResolvers>>,
@@ -122,6 +126,7 @@ impl Compiler {
             middlewares: Middlewares::new(options.plugins),
             tcp: tcp::TcpState::default(),
             internal: options.internal,
+            api: Arc::new(options.api),
             #[cfg(feature = "tls")]
             server_tls: None,
             #[cfg(feature = "acme")]
@@ -170,6 +175,7 @@ impl Compiler {
             balancers: balancers_of(&nodes),
             report,
             entry_points: Arc::clone(&self.entry_points),
+            api: Arc::clone(&self.api),
             #[cfg(feature = "tls")]
             tls: Some(tls),
             published,

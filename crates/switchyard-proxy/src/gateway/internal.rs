@@ -20,8 +20,16 @@ pub(super) fn internal_config(
     bound: &dyn Fn(&str) -> Option<SocketAddr>,
 ) -> DynamicConfig {
     let mut internal = DynamicConfig::default();
-    if static_config.api.as_ref().is_some_and(|api| api.insecure) {
-        let mut router = Router::new("PathPrefix(`/api`) || PathPrefix(`/dashboard`)", API_SERVICE);
+    if static_config.api.as_ref().is_some_and(|api| api.debug) {
+        tracing::warn!(
+            target: "switchyard::api",
+            "api.debug is not supported and is ignored: switchyard has no Go runtime endpoints (/debug/vars, pprof); profile with perf"
+        );
+    }
+    if let Some(api) = static_config.api.as_ref().filter(|api| api.insecure) {
+        let base = api.base_path.trim_end_matches('/');
+        let rule = format!("PathPrefix(`{base}/api`) || PathPrefix(`{base}/dashboard`)");
+        let mut router = Router::new(&rule, API_SERVICE);
         router.priority = i64::MAX - 1;
         router.entry_points = vec![API_ENTRY_POINT.to_owned()];
         internal.http.routers.insert("api".into(), router);

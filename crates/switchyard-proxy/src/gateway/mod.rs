@@ -449,6 +449,9 @@ impl Gateway {
             plugins: self.plugins.clone(),
             balancers: self.balancers.clone(),
             internal,
+            // Without an `api` section, a gateway that routes `api@internal` from its own
+            // configuration gets Traefik's defaults (dashboard on, at the root).
+            api: crate::snapshot::ApiSettings::of(self.static_config.api.as_ref()),
             #[cfg(feature = "acme")]
             acme,
         };
