@@ -31,7 +31,18 @@ pub const MANAGED_HEADERS: [&str; 13] = [
 /// assert!(!is_managed_header(&HeaderName::from_static("x-request-id")));
 /// ```
 pub fn is_managed_header(name: &HeaderName) -> bool {
-    let name = name.as_str();
+    is_managed_header_name(name.as_str())
+}
+
+/// [`is_managed_header`] for a lower-cased name that is not (yet) a [`HeaderName`].
+///
+/// ```
+/// use switchyard_middleware::is_managed_header_name;
+///
+/// assert!(is_managed_header_name("x-forwarded-for"));
+/// assert!(!is_managed_header_name("keep-alive"));
+/// ```
+pub fn is_managed_header_name(name: &str) -> bool {
     if !name.starts_with('x') {
         return false;
     }

@@ -94,7 +94,7 @@ pub use build::{BuildContext, Resolve, build};
 pub use encoded_characters::EncodedSet;
 pub use error::MiddlewareError;
 pub use errors::CodeRanges;
-pub use forwarded::{MANAGED_HEADERS, is_managed_header};
+pub use forwarded::{MANAGED_HEADERS, is_managed_header, is_managed_header_name};
 pub use pass_tls_client_cert::PeerCertificates;
 #[cfg(feature = "redis")]
 pub use rate_limit::redis::redis_errors;

@@ -32,7 +32,7 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     TRANSFER_ENCODING,
 ];
 
-use switchyard_middleware::is_managed_header;
+use switchyard_middleware::{is_managed_header, is_managed_header_name};
 
 /// An entrypoint's `forwardedHeaders` settings, parsed.
 #[derive(Debug, Clone)]
@@ -224,15 +224,39 @@ fn has_token(value: &HeaderValue, token: &str) -> bool {
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
-/// The headers a request's `Connection` header names, but for `X-Forwarded-*` ones and `Host`.
-fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
-        .filter(|n| !is_managed_header(n) && *n != HOST)
-        .collect()
+/// Calls `each` with the map and every header name its `Connection` header lists, lower-cased, but for
+/// `X-Forwarded-*` ones, `Host` and `Connection` itself (removed with the hop-by-hop headers).
+///
+/// It runs for every message that has the header (HTTP/1.1 browsers send `Connection: keep-alive`), so
+/// it allocates nothing: a received value is cloned by sharing its bytes, and names of up to 64 bytes
+/// are lower-cased on the stack.
+fn for_each_listed(headers: &mut HeaderMap, mut each: impl FnMut(&mut HeaderMap, &str)) {
+    let values = headers.get_all(CONNECTION).iter().count();
+    for index in 0..values {
+        let Some(value) = headers.get_all(CONNECTION).iter().nth(index).cloned() else {
+            break;
+        };
+        for token in value.as_bytes().split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            let mut stack = [0u8; 64];
+            let heap;
+            let lower = if let Some(lower) = stack.get_mut(..token.len()) {
+                lower.copy_from_slice(token);
+                lower.make_ascii_lowercase();
+                &*lower
+            } else {
+                heap = token.to_ascii_lowercase();
+                &heap[..]
+            };
+            let Ok(name) = std::str::from_utf8(lower) else {
+                continue;
+            };
+            if name.is_empty() || name == HOST || name == CONNECTION || is_managed_header_name(name) {
+                continue;
+            }
+            each(headers, name);
+        }
+    }
 }
 
 /// Removes, before the middlewares see the request, the headers its `Connection` header names, but for
@@ -242,11 +266,11 @@ pub(crate) fn remove_connection_listed(headers: &mut HeaderMap, policy: &Forward
     if !headers.contains_key(CONNECTION) {
         return;
     }
-    for name in connection_listed(headers) {
-        if !policy.connection.contains(&name) && name != UPGRADE {
+    for_each_listed(headers, |headers, name| {
+        if name != UPGRADE && !policy.connection.iter().any(|kept| kept == name) {
             headers.remove(name);
         }
-    }
+    });
 }
 
 /// Removes hop-by-hop headers and those the `Connection` header names, except `X-Forwarded-*` ones (a
@@ -256,9 +280,9 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderV
     if !headers.keys().any(|n| HOP_BY_HOP.contains(n) || *n == UPGRADE) {
         return;
     }
-    for name in connection_listed(headers) {
+    for_each_listed(headers, |headers, name| {
         headers.remove(name);
-    }
+    });
     let te_trailers = headers.get_all(TE).iter().any(|v| has_token(v, "trailers"));
     if headers.contains_key(TRANSFER_ENCODING) {
         // hyper read the body by its transfer coding and keeps a Content-Length sent beside it, which
@@ -354,6 +378,41 @@ mod tests {
         assert_eq!(headers["te"], "trailers");
         assert_eq!(headers["connection"], "Upgrade");
         assert_eq!(headers["upgrade"], "websocket");
+    }
+
+    #[test]
+    fn every_connection_header_lists_names_in_any_case_and_length() {
+        let long = format!("x-{}", "a".repeat(80));
+        let mut headers = HeaderMap::new();
+        headers.append("connection", HeaderValue::from_static("X-One , host"));
+        headers.append(
+            "connection",
+            HeaderValue::from_str(&format!("{}, x-two,,x_real_ip", long.to_uppercase())).unwrap(),
+        );
+        for name in ["x-one", "x-two", long.as_str(), "host", "x-real-ip", "x-kept"] {
+            headers.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("v"),
+            );
+        }
+        remove_hop_by_hop(&mut headers, None);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["host", "x-kept", "x-real-ip"]);
+
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", HeaderValue::from_static("x-one, X-Allowed, upgrade"));
+        for name in ["x-one", "x-allowed", "upgrade"] {
+            headers.insert(name, HeaderValue::from_static("v"));
+        }
+        let config = ForwardedHeaders {
+            connection: vec!["X-Allowed".into()],
+            ..Default::default()
+        };
+        let policy = ForwardedPolicy::new(&config, None).unwrap();
+        remove_connection_listed(&mut headers, &policy);
+        assert!(!headers.contains_key("x-one"));
+        assert!(headers.contains_key("x-allowed") && headers.contains_key("upgrade"));
     }
 
     #[test]
