@@ -190,7 +190,9 @@ impl Observer {
     /// use switchyard_config::{Format, load_str};
     /// use switchyard_observe::Observer;
     ///
-    /// let yaml = "metrics:\n  otlp:\n    http:\n      endpoint: http://127.0.0.1:4318\n";
+    /// // With `metrics.otlp` (feature `otel`) the closure runs before each push; here, with
+    /// // Prometheus alone, the call is accepted and does nothing.
+    /// let yaml = "metrics:\n  prometheus: {}\n";
     /// let config = load_str(yaml, Format::Yaml, "traefik.yml").unwrap().value;
     /// let observer = Observer::from_static(&config).unwrap().unwrap();
     /// observer.on_metrics_push(|metrics| metrics.server_up("whoami@file", "http://10.0.0.1", true));
