@@ -62,7 +62,7 @@ done
 # the target (p99 growth < round trip + 200 µs) is read against the gateway's.
 rtt() {
   taskset -c "$1" redis-benchmark -p "$REDIS_PORT" -c 1 -n 20000 -t ping_mbulk --precision 3 2>/dev/null |
-    awk '/latency summary/ { getline; getline; printf "%.0f %.0f", $3 * 1000, $5 * 1000 }'
+    awk '/latency summary/ { getline; getline; printf "%.0f %.0f\n", $3 * 1000, $5 * 1000 }'
 }
 read -r near50 near99 < <(rtt 0)
 read -r rtt50 rtt99 < <(rtt 1)
