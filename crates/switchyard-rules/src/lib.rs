@@ -69,6 +69,7 @@ mod parser;
 mod query;
 mod request;
 mod rule;
+mod shadow;
 mod table;
 mod tcp;
 mod template;
@@ -80,7 +81,8 @@ pub use matcher::{ClientIp, Matcher};
 pub use parser::MAX_DEPTH;
 pub use request::RequestView;
 pub use rule::Rule;
-pub use table::{Route, RouteMatch, RouteTable};
+pub use shadow::Shadowed;
+pub use table::{Explanation, MatchingRoute, Route, RouteMatch, RouteTable};
 pub use tcp::{KNOWN_TCP_MATCHERS, TcpConnection, TcpMatcher, TcpRule};
 pub use template::PathTemplate;
 
