@@ -84,6 +84,7 @@ mod connection;
 mod date;
 mod endpoint;
 mod entry_point;
+mod explain;
 mod forward;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -93,6 +94,7 @@ mod request_head;
 mod request_path;
 mod respond;
 mod router_service;
+mod routing;
 mod service;
 mod snapshot;
 mod tcp;
@@ -105,6 +107,9 @@ mod upstream;
 pub use compile::API_SERVICE;
 
 pub use entry_point::EntryPointError;
+pub use explain::{
+    ChildService, ExplainError, ExplainRequest, Explanation, Refused, RouterMatch, ServerState, ServiceTree,
+};
 pub use gateway::{Gateway, GatewayError, PROMETHEUS_SERVICE, RunningGateway};
 pub use router_service::{PeerAddr, RouterService};
 pub use snapshot::{RouteCount, Snapshot};

@@ -6,7 +6,8 @@
 //!    ([`parents`]);
 //! 2. middlewares, chains after their members ([`middlewares`]);
 //! 3. TLS certificates and options per server name ([`tls`], with the `tls` feature);
-//! 4. route tables and targets per entrypoint ([`routes`]);
+//! 4. route tables and targets per entrypoint ([`routes`]), and the routers no request can reach
+//!    there ([`shadows`]);
 //! 5. TCP services, middlewares and routes per entrypoint ([`tcp`]);
 //! 6. UDP services and the router of each UDP entrypoint ([`udp`]).
 //!
@@ -20,6 +21,7 @@ mod findings;
 mod middlewares;
 mod parents;
 mod routes;
+mod shadows;
 mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
@@ -153,6 +155,7 @@ impl Compiler {
             tls_options: &tls_options,
         };
         let (tables, targets) = routes::build(&sources, &mut findings);
+        shadows::report(&tables, &self.entry_points, &mut findings);
         let tcp_sources = tcp::TcpSources {
             published: &published,
             entry_points: &self.entry_points,

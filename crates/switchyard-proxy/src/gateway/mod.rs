@@ -532,6 +532,8 @@ fn entry_point_infos(planned: &[Planned], addresses: &[(String, SocketAddr)]) ->
         .map(|plan| EntryPointInfo {
             name: plan.name.clone(),
             udp: plan.settings.udp.is_some(),
+            target: plan.settings.target,
+            underscores: plan.settings.underscores,
             address: addresses
                 .iter()
                 .find(|(n, _)| *n == plan.name)
