@@ -246,7 +246,9 @@ fn explain_request(query: &str) -> Result<ExplainRequest, ExplainError> {
         request = request.tls(tls, sni);
     }
     for (_, header) in params.iter().filter(|(k, _)| *k == "header") {
-        let (name, value) = header.split_once(':').ok_or_else(|| ExplainError::Header(header.clone()))?;
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| ExplainError::Header(header.clone()))?;
         request = request.header(name.trim(), value.trim())?;
     }
     Ok(request)

@@ -93,7 +93,9 @@ impl ExplainRequest {
             method,
             sni: host.clone().filter(|_| tls),
             host: uri.authority().map(|a| a.as_str().to_owned()).or(host),
-            uri: uri.path_and_query().map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone())),
+            uri: uri
+                .path_and_query()
+                .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone())),
             headers: HeaderMap::new(),
             client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             tls,
@@ -318,7 +320,10 @@ impl Snapshot {
                 match all.as_slice() {
                     [(i, _)] => Ok(*i),
                     _ => Err(ExplainError::AmbiguousEntryPoint(
-                        all.iter().map(|(_, ep)| format!("`{}`", ep.name)).collect::<Vec<_>>().join(", "),
+                        all.iter()
+                            .map(|(_, ep)| format!("`{}`", ep.name))
+                            .collect::<Vec<_>>()
+                            .join(", "),
                     )),
                 }
             }
@@ -329,7 +334,8 @@ impl Snapshot {
     #[cfg(feature = "tls")]
     fn handshake_options(&self, entry_point: usize, request: &ExplainRequest) -> Option<u32> {
         let tls = self.tls.as_ref().filter(|_| request.tls)?;
-        tls.for_server_name(entry_point, request.sni.as_deref(), None).map(|(id, _)| id)
+        tls.for_server_name(entry_point, request.sni.as_deref(), None)
+            .map(|(id, _)| id)
     }
 
     #[cfg(not(feature = "tls"))]
@@ -339,8 +345,12 @@ impl Snapshot {
 
     /// The winner and the losers, from the head as the entrypoint left it for routing.
     fn add_routers(&self, input: &RouteInput, parts: &http::request::Parts, out: &mut Explanation) {
-        let Some(table) = self.table(input.entry_point, input.tls) else { return };
-        let Ok(view) = RequestView::new(parts, Some(input.client_ip)) else { return };
+        let Some(table) = self.table(input.entry_point, input.tls) else {
+            return;
+        };
+        let Ok(view) = RequestView::new(parts, Some(input.client_ip)) else {
+            return;
+        };
         let explained = table.explain(&view);
         let mut matching = explained.matching().iter().map(router_match);
         if explained.winner().is_some() {
@@ -353,7 +363,10 @@ impl Snapshot {
     fn add_target(&self, target: &Target, out: &mut Explanation) {
         out.middlewares = target.middlewares.to_vec();
         let routers = &self.published.runtime.config.http.routers;
-        let service = routers.get(&*target.router).map(|r| r.service.as_str()).unwrap_or_default();
+        let service = routers
+            .get(&*target.router)
+            .map(|r| r.service.as_str())
+            .unwrap_or_default();
         let trees = Trees {
             services: &self.published.runtime.config.http.services,
         };
@@ -508,12 +521,18 @@ impl std::fmt::Display for Refusal {
             Self::Host(error) => write!(f, "the Host is refused: {error}"),
             Self::Path(error) => write!(f, "the path is refused: {error}"),
             Self::Undecodable => f.write_str("the path cannot be decoded for routing"),
-            Self::UnderscoreHeader => f.write_str("a header name has an underscore (underscoreHeadersStrategy: reject)"),
+            Self::UnderscoreHeader => {
+                f.write_str("a header name has an underscore (underscoreHeadersStrategy: reject)")
+            }
             Self::OptionsStar => f.write_str("`OPTIONS *` is answered by the entrypoint"),
             Self::NotFound => f.write_str("no router matches"),
             Self::EncodedCharacter => f.write_str("an encoded character in the path is not allowed on this route"),
-            Self::SplitView => f.write_str("allowed encoded separators would take the request to another router once decoded"),
-            Self::Misdirected => f.write_str("the router's TLS options differ from those of the handshake for this server name"),
+            Self::SplitView => {
+                f.write_str("allowed encoded separators would take the request to another router once decoded")
+            }
+            Self::Misdirected => {
+                f.write_str("the router's TLS options differ from those of the handshake for this server name")
+            }
             Self::ShutDown => f.write_str("the gateway is shut down"),
             Self::OutsideRoute => f.write_str("a middleware lost the request's route"),
         }

@@ -115,3 +115,4 @@ pub use router_service::{PeerAddr, RouterService};
 pub use snapshot::{RouteCount, Snapshot};
 pub use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
 pub use trusted_peers::TrustedIpError;
+pub use upstream::BackendServer;

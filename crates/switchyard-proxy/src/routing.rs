@@ -70,7 +70,13 @@ pub(crate) fn select<'s>(
 /// Whether a path with allowed encoded slashes or backslashes would go to another router once a
 /// backend decoded them: such a path could reach, through this router, what a higher-priority
 /// router guards (`/%2Fadmin` past `PathPrefix(`/admin`)`), so it is refused.
-fn splits_view(snapshot: &Snapshot, input: &RouteInput, parts: &Parts, route: RouteTarget, encoded: EncodedSet) -> bool {
+fn splits_view(
+    snapshot: &Snapshot,
+    input: &RouteInput,
+    parts: &Parts,
+    route: RouteTarget,
+    encoded: EncodedSet,
+) -> bool {
     if !encoded.intersects(request_path::SEPARATORS) {
         return false;
     }

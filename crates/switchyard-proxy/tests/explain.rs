@@ -15,7 +15,9 @@ use switchyard_proxy::ExplainRequest;
 /// `web` and the API's `traefik` entrypoint; an API router, a site, a shadowed router and a regexp.
 async fn gateway(backend: &Backend) -> TestGateway {
     let mut config = static_config();
-    config.entry_points.insert("traefik".into(), EntryPoint::new("127.0.0.1:0"));
+    config
+        .entry_points
+        .insert("traefik".into(), EntryPoint::new("127.0.0.1:0"));
     config.api = Some(Api {
         insecure: true,
         ..Api::default()
@@ -48,7 +50,10 @@ async fn gateway(backend: &Backend) -> TestGateway {
         prefixes: vec!["/api".into()],
         ..StripPrefix::default()
     };
-    dynamic.http.middlewares.insert("strip".into(), Middleware::StripPrefix(strip));
+    dynamic
+        .http
+        .middlewares
+        .insert("strip".into(), Middleware::StripPrefix(strip));
     TestGateway::start_with(config, dynamic).await
 }
 
@@ -63,7 +68,11 @@ async fn explains_the_winner_the_losers_the_chain_and_the_server_without_sending
     let backend = Backend::start("b").await;
     let gateway = gateway(&backend).await;
 
-    let (status, answer) = explain(&gateway, "entryPoint=web&url=http://example.com/a/../api/users%3Fpage%3D2&method=GET").await;
+    let (status, answer) = explain(
+        &gateway,
+        "entryPoint=web&url=http://example.com/a/../api/users%3Fpage%3D2&method=GET",
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["entryPoint"], "web");
     // The entrypoint's cleaning happened first: routers matched the sanitized path.
@@ -74,12 +83,20 @@ async fn explains_the_winner_the_losers_the_chain_and_the_server_without_sending
         answer["router"]["matched"],
         json!(["Host(`example.com`)", "PathPrefix(`/api`)"])
     );
-    let losers: Vec<&str> = answer["losers"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    let losers: Vec<&str> = answer["losers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
     assert_eq!(losers, ["site@test"]);
     assert_eq!(answer["middlewares"], json!(["strip@test"]));
     assert_eq!(answer["service"]["name"], "s@test");
     assert_eq!(answer["service"]["kind"], "loadBalancer");
-    assert_eq!(answer["service"]["servers"], json!([{ "url": backend.url(), "up": true }]));
+    assert_eq!(
+        answer["service"]["servers"],
+        json!([{ "url": backend.url(), "up": true }])
+    );
     assert_eq!(answer["server"], backend.url());
     assert_eq!(answer["refused"], Value::Null);
     assert!(backend.seen().is_empty(), "explaining sends nothing");
@@ -90,7 +107,9 @@ async fn explains_the_winner_the_losers_the_chain_and_the_server_without_sending
     assert_eq!(backend.last().uri.path(), "/users");
 
     // The library call gives the same answer.
-    let request = ExplainRequest::new("GET", "http://example.com/a/../api/users?page=2").unwrap().entry_point("web");
+    let request = ExplainRequest::new("GET", "http://example.com/a/../api/users?page=2")
+        .unwrap()
+        .entry_point("web");
     let explanation = gateway.gateway.snapshot().explain(&request).unwrap();
     assert_eq!(serde_json::to_value(&explanation).unwrap(), answer);
 }
@@ -103,14 +122,31 @@ async fn explains_refusals_and_bad_descriptions() {
     let (status, answer) = explain(&gateway, "entryPoint=web&host=other.org&path=/nothing").await;
     assert_eq!(status, 200);
     assert_eq!(answer["router"], Value::Null);
-    assert_eq!(answer["refused"], json!({ "status": 404, "reason": "no router matches" }));
+    assert_eq!(
+        answer["refused"],
+        json!({ "status": 404, "reason": "no router matches" })
+    );
 
     // Routers limited to a method lose on the others: `shadowed` matches a GET, never a POST.
     let (_, answer) = explain(&gateway, "entryPoint=web&method=POST&url=http://example.com/api/v1").await;
-    let losers: Vec<&str> = answer["losers"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    let losers: Vec<&str> = answer["losers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
     assert_eq!(losers, ["site@test"]);
-    let (_, answer) = explain(&gateway, "entryPoint=web&url=http://example.com/api/v1&header=X-Env:%20prod").await;
-    let losers: Vec<&str> = answer["losers"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    let (_, answer) = explain(
+        &gateway,
+        "entryPoint=web&url=http://example.com/api/v1&header=X-Env:%20prod",
+    )
+    .await;
+    let losers: Vec<&str> = answer["losers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
     assert_eq!(losers, ["site@test", "shadowed@test"]);
 
     let (status, answer) = explain(&gateway, "entryPoint=nope&path=/").await;
@@ -137,7 +173,9 @@ async fn unreachable_routers_are_warned_about_in_the_report_and_the_api() {
     );
     assert_eq!(report["images@test"].status, Status::Warning);
     assert!(
-        report["images@test"].errors[0].to_string().contains("may be shadowed on entrypoint `web`: `regexp@test` (priority 50)"),
+        report["images@test"].errors[0]
+            .to_string()
+            .contains("may be shadowed on entrypoint `web`: `regexp@test` (priority 50)"),
         "{}",
         report["images@test"].errors[0]
     );
@@ -149,7 +187,12 @@ async fn unreachable_routers_are_warned_about_in_the_report_and_the_api() {
     let (_, _, body) = get(&client(), &format!("http://{api}/api/http/routers/shadowed@test"), None).await;
     let router: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(router["status"], "warning");
-    assert!(router["error"][0].as_str().unwrap().contains("unreachable on entrypoint `web`"));
+    assert!(
+        router["error"][0]
+            .as_str()
+            .unwrap()
+            .contains("unreachable on entrypoint `web`")
+    );
     // A warning only: the router is still live (its requests go to the router before it).
     assert_eq!(gateway.gateway.snapshot().route_count("web").plain, 5);
 }

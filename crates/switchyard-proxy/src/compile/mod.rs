@@ -104,6 +104,8 @@ pub(crate) struct CompilerOptions {
     pub(crate) balancers: HashMap<String, BalancerFactory>,
     /// The gateway's own services besides the API and `noop@internal`, by qualified name.
     pub(crate) internal: HashMap<String, switchyard_middleware::HttpService>,
+    /// What answers every server in process instead of the network (tests).
+    pub(crate) in_process: Option<switchyard_middleware::HttpService>,
     /// The ACME certificate resolvers, told which names routers need on each compile.
     #[cfg(feature = "acme")]
     pub(crate) acme: Option<Arc<switchyard_acme::CertResolvers>>,
@@ -119,7 +121,9 @@ impl Compiler {
             entry_points,
             entry_defaults,
             transports: Transports::new(options.default_transport, options.default_servers_transport),
-            balancers: Balancers::default().with_custom(options.balancers),
+            balancers: Balancers::default()
+                .with_custom(options.balancers)
+                .with_in_process(options.in_process),
             parents: Parents::default(),
             middlewares: Middlewares::new(options.plugins),
             tcp: tcp::TcpState::default(),

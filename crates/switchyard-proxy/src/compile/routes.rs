@@ -183,7 +183,9 @@ impl Stack<'_> {
 
     /// The middlewares' qualified names, outermost first.
     fn names(&self) -> Box<[String]> {
-        [self.entry_point, self.router, self.service].concat().into_boxed_slice()
+        [self.entry_point, self.router, self.service]
+            .concat()
+            .into_boxed_slice()
     }
 
     /// Whether an `encodedCharacters` middleware filters this route (directly or in a chain), which then

@@ -15,7 +15,12 @@ pub(crate) fn report(tables: &[EntryPointTables], entry_points: &[EntryPointInfo
             for shadowed in table.shadowed() {
                 let on = format!("entrypoint `{}`{tls}", entry_point.name);
                 let route = &table.routes()[shadowed.route()];
-                findings.router(route.name(), "rule", Problem::Shadowed(message(table, &shadowed, &on)), false);
+                findings.router(
+                    route.name(),
+                    "rule",
+                    Problem::Shadowed(message(table, &shadowed, &on)),
+                    false,
+                );
             }
         }
     }
