@@ -205,6 +205,9 @@ impl View<'_> {
 /// | `header` | a request header, `Name: value`; repeat for more | |
 /// | `clientIP` | the client's address, for `ClientIP` rules | `0.0.0.0` |
 /// | `tls`, `sni` | whether the request comes over TLS, and the server name of its handshake | `false`, the host |
+///
+/// Values are percent-decoded; escape `&`, `;` (which the entrypoint reads as `&`, as Go does), `+`
+/// and `%` inside them.
 fn explain_response(snapshot: &Snapshot, query: &str) -> Response<ResponseBody> {
     let answer = explain_request(query).and_then(|request| snapshot.explain(&request));
     match answer {

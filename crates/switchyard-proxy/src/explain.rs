@@ -294,7 +294,14 @@ impl Snapshot {
             service: None,
             server: None,
         };
-        self.add_routers(&input, &parts, &mut explanation);
+        // A head the entrypoint refuses before routing reaches no router at all.
+        let refused_before_routing = matches!(
+            selected,
+            Err(Refusal::Host(_) | Refusal::Path(_) | Refusal::UnderscoreHeader | Refusal::OptionsStar)
+        );
+        if !refused_before_routing {
+            self.add_routers(&input, &parts, &mut explanation);
+        }
         match selected {
             Ok((target, _)) => self.add_target(target, &mut explanation),
             Err(refusal) => {

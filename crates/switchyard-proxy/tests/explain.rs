@@ -149,6 +149,12 @@ async fn explains_refusals_and_bad_descriptions() {
         .collect();
     assert_eq!(losers, ["site@test", "shadowed@test"]);
 
+    // Refused before routing: no router is named.
+    let (_, answer) = explain(&gateway, "entryPoint=web&url=http://example.com/..%3B/api/x").await;
+    assert_eq!(answer["refused"]["status"], 400, "{answer}");
+    assert_eq!(answer["router"], Value::Null);
+    assert_eq!(answer["losers"], json!([]));
+
     let (status, answer) = explain(&gateway, "entryPoint=nope&path=/").await;
     assert_eq!(status, 400);
     assert_eq!(answer["error"], "no HTTP entrypoint is named `nope`");
