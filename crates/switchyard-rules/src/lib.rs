@@ -40,6 +40,13 @@
 //! Paths are matched against the *routing path* (see [`RequestView`]): unreserved percent-escapes
 //! decoded, reserved ones kept.
 //!
+//! # Explaining and checking a table
+//!
+//! [`RouteTable::explain`] tells why a request goes to its route: the parts of the rule that matched
+//! ([`Expr::matched_parts`]) and the routes that match too but come later. [`RouteTable::shadowed`]
+//! finds the routes no request can reach, because routes tried before them take every request they
+//! match.
+//!
 //! # TCP rules
 //!
 //! [`TcpRule`] parses Traefik's TCP rules (`HostSNI`, `HostSNIRegexp`, `ClientIP`, `ALPN`) with the
