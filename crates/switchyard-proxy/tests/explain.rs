@@ -202,3 +202,34 @@ async fn unreachable_routers_are_warned_about_in_the_report_and_the_api() {
     // A warning only: the router is still live (its requests go to the router before it).
     assert_eq!(gateway.gateway.snapshot().route_count("web").plain, 5);
 }
+
+#[tokio::test]
+async fn routers_behind_an_entrypoint_redirection_are_not_warned_about() {
+    let backend = Backend::start("b").await;
+    let mut config = support::static_config_with(|web| {
+        web.http.redirections = Some(switchyard_config::Redirections {
+            entry_point: Some(switchyard_config::RedirectEntryPoint {
+                to: "websecure".into(),
+                ..switchyard_config::RedirectEntryPoint::default()
+            }),
+        });
+    });
+    config
+        .entry_points
+        .insert("websecure".into(), EntryPoint::new("127.0.0.1:0"));
+    // On both entrypoints: on `web` the redirection takes all its requests, as asked.
+    let gateway = TestGateway::start_with(config, support::route("Host(`site.test`)", &[backend.url()])).await;
+    let snapshot = gateway.gateway.snapshot();
+    let router = &snapshot.report().routers["r@test"];
+    assert_eq!(router.status, Status::Enabled, "{router:?}");
+    let explanation = snapshot
+        .explain(
+            &ExplainRequest::new("GET", "http://site.test/")
+                .unwrap()
+                .entry_point("web"),
+        )
+        .unwrap();
+    assert_eq!(explanation.router.unwrap().name, "web-to-websecure@internal");
+    assert_eq!(explanation.losers[0].name, "r@test");
+    assert_eq!(explanation.middlewares, ["redirect-web-to-websecure@internal"]);
+}

@@ -159,7 +159,7 @@ impl Compiler {
             tls_options: &tls_options,
         };
         let (tables, targets) = routes::build(&sources, &mut findings);
-        shadows::report(&tables, &self.entry_points, &mut findings);
+        shadows::report(&tables, &self.entry_points, &published, &mut findings);
         let tcp_sources = tcp::TcpSources {
             published: &published,
             entry_points: &self.entry_points,

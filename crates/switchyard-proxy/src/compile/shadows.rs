@@ -1,18 +1,35 @@
 //! Routers no request can reach: on each entrypoint, every request their rule matches goes to routers
 //! tried before them ([`RouteTable::shadowed`](switchyard_rules::RouteTable::shadowed)). Reported as
 //! warnings, once per entrypoint where it happens; the routers stay live.
+//!
+//! Routers shadowed only by an entrypoint's `http.redirections` router are not reported: redirecting
+//! every request of the entrypoint is what that option asks for, and Traefik users commonly leave
+//! routers on every entrypoint beside it.
 
-use switchyard_config::Problem;
+use switchyard_config::{Problem, Published};
 use switchyard_rules::{RouteTable, Shadowed};
 
+use super::NOOP_SERVICE;
 use super::findings::Findings;
 use crate::snapshot::{EntryPointInfo, EntryPointTables, RouteTarget};
 
 /// Reports the shadowed routers of every entrypoint's tables.
-pub(crate) fn report(tables: &[EntryPointTables], entry_points: &[EntryPointInfo], findings: &mut Findings<'_>) {
+pub(crate) fn report(
+    tables: &[EntryPointTables],
+    entry_points: &[EntryPointInfo],
+    published: &Published,
+    findings: &mut Findings<'_>,
+) {
+    let redirection = |name: &str| {
+        name.ends_with("@internal")
+            && (published.runtime.config.http.routers.get(name)).is_some_and(|r| r.service == NOOP_SERVICE)
+    };
     for (entry_point, tables) in entry_points.iter().zip(tables) {
         for (table, tls) in [(&tables.plain, ""), (&tables.tls, " (TLS)")] {
             for shadowed in table.shadowed() {
+                if shadowed.by().iter().all(|&i| redirection(table.routes()[i].name())) {
+                    continue;
+                }
                 let on = format!("entrypoint `{}`{tls}", entry_point.name);
                 let route = &table.routes()[shadowed.route()];
                 findings.router(
