@@ -118,3 +118,29 @@ async fn text_sources_and_their_errors() {
         .unwrap_err();
     assert!(matches!(error, TestKitError::Load(_)), "{error}");
 }
+
+#[tokio::test]
+async fn json_and_a_static_configuration_with_entrypoint_middlewares() {
+    let json = r#"{"http": {
+        "routers": {"r": {"rule": "PathPrefix(`/app`)", "service": "s"}},
+        "middlewares": {"tag": {"headers": {"customRequestHeaders": {"X-Edge": "yes"}}}},
+        "services": {"s": {"loadBalancer": {"servers": [{"url": "http://app:3000"}]}}}
+    }}"#;
+    let mut edge = switchyard_config::EntryPoint::new("127.0.0.1:0");
+    edge.http.middlewares = vec!["tag@file".into()];
+    let mut static_config = switchyard_config::StaticConfig::default();
+    static_config.entry_points.insert("edge".into(), edge);
+    let test = RoutingTest::builder()
+        .text(json, Format::Json)
+        .static_config(static_config)
+        .start()
+        .await
+        .unwrap();
+    let exchange = test.get("http://any.example/app/x").await.unwrap();
+    assert_eq!(exchange.router(), Some("r@file"));
+    // The entrypoint's middlewares come first.
+    assert_eq!(exchange.middlewares(), ["tag@file"]);
+    assert_eq!(exchange.received().unwrap().header("x-edge"), Some("yes"));
+    assert_eq!(exchange.received().unwrap().server, "http://app:3000");
+    test.shutdown().await;
+}
