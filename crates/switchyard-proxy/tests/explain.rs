@@ -233,3 +233,25 @@ async fn routers_behind_an_entrypoint_redirection_are_not_warned_about() {
     assert_eq!(explanation.losers[0].name, "r@test");
     assert_eq!(explanation.middlewares, ["redirect-web-to-websecure@internal"]);
 }
+
+#[tokio::test]
+async fn tls_requests_are_explained_against_the_tls_routers() {
+    let backend = Backend::start("b").await;
+    let mut dynamic = support::route("Host(`secure.test`)", &[backend.url()]);
+    dynamic.http.routers.get_mut("r").unwrap().tls = Some(switchyard_config::RouterTls::default());
+    let gateway = TestGateway::start(dynamic).await;
+    let snapshot = gateway.gateway.snapshot();
+
+    let over_tls = snapshot
+        .explain(&ExplainRequest::new("GET", "https://secure.test/").unwrap())
+        .unwrap();
+    assert!(over_tls.tls);
+    assert_eq!(over_tls.router.unwrap().name, "r@test");
+    assert_eq!(over_tls.refused, None);
+    // The same request in plain HTTP: the router serves TLS connections only.
+    let plain = snapshot
+        .explain(&ExplainRequest::new("GET", "http://secure.test/").unwrap())
+        .unwrap();
+    assert!(plain.router.is_none());
+    assert_eq!(plain.refused.unwrap().status, 404);
+}
