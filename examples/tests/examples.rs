@@ -18,6 +18,46 @@ mod extend_gateway;
 #[path = "../embed_axum.rs"]
 mod embed_axum;
 
+#[allow(dead_code)]
+#[path = "../explain_rule.rs"]
+mod explain_rule;
+
+#[tokio::test]
+async fn explain_rule_tells_winners_losers_servers_and_shadowed_routers() {
+    let demo = explain_rule::run().await.unwrap();
+    assert_eq!(demo.warnings.len(), 2, "{:?}", demo.warnings);
+    assert_eq!(
+        demo.warnings[0],
+        "http.routers.images@demo.rule: may be shadowed on entrypoint `web`: `assets@demo` (priority 40) may take every request the rule matches (its regexp or path template could only be compared by its literal prefix)"
+    );
+    assert_eq!(
+        demo.warnings[1],
+        "http.routers.orders@demo.rule: unreachable on entrypoint `web`: every request the rule matches goes first to `api@demo` (priority 100)"
+    );
+
+    let [orders, cart, logo, other] = &demo.explanations[..] else {
+        panic!("four explanations, got {:?}", demo.explanations);
+    };
+    let router = orders.router.as_ref().unwrap();
+    assert_eq!((router.name.as_str(), router.priority), ("api@demo", 100));
+    assert_eq!(router.matched, ["Host(`shop.example`)", "PathPrefix(`/api`)"]);
+    let losers: Vec<&str> = orders.losers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(losers, ["orders@demo", "site@demo"]);
+    assert_eq!(orders.middlewares, ["strip-api@demo"]);
+    assert_eq!(orders.server.as_deref(), Some("http://10.0.0.1:8080"));
+
+    assert_eq!(cart.router.as_ref().unwrap().name, "site@demo");
+    assert_eq!(cart.service.as_ref().unwrap().servers.len(), 2);
+    assert_eq!(cart.server, None);
+
+    assert_eq!(logo.router.as_ref().unwrap().name, "assets@demo");
+    assert_eq!(logo.losers[0].name, "images@demo");
+    assert_eq!(logo.server.as_deref(), Some("http://10.0.0.9:80"));
+
+    assert!(other.router.is_none());
+    assert_eq!(other.refused.as_ref().unwrap().status, 404);
+}
+
 #[tokio::test]
 async fn middleware_layers_shape_and_refuse_requests_as_their_configuration_says() {
     let exchanges = middleware_layers::run().await.unwrap();

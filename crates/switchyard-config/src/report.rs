@@ -78,6 +78,10 @@ pub enum Problem {
     /// A feature switchyard does not provide yet.
     #[error("{0}")]
     Unsupported(String),
+    /// Every request the router's rule matches goes to routers tried before it on the same entrypoint
+    /// (or may, where regexps leave it open): a warning, the router stays live.
+    #[error("{0}")]
+    Shadowed(String),
 }
 
 /// Whether an element went live.

@@ -2,7 +2,8 @@
 //! `/api/http/routers`, `/api/http/services`, `/api/http/middlewares`, `/api/entrypoints`,
 //! `/api/tcp/routers|services|middlewares`, `/api/udp/routers|services`, `/api/overview`, `/api/rawdata`
 //! and `/api/version`, with Traefik's `search`, `status`, `page` and
-//! `per_page` query parameters and `X-Next-Page` header on lists; and the dashboard's page (see
+//! `per_page` query parameters and `X-Next-Page` header on lists; `/api/explain`, which tells how the
+//! live configuration routes a request (see [`explain_response`]); and the dashboard's page (see
 //! [`crate::dashboard`]).
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use serde_json::{Map, Value, json};
 use switchyard_config::{ElementReport, HttpConfig, Status};
 
+use crate::explain::{ExplainError, ExplainRequest};
 use crate::respond::status_response;
 use crate::snapshot::Snapshot;
 use switchyard_middleware::ResponseBody;
@@ -42,6 +44,7 @@ pub(crate) fn respond(snapshot: &Snapshot, parts: &Parts) -> Response<ResponseBo
     match segments.as_slice() {
         ["api", "version"] => json_response(&json!({ "Version": env!("CARGO_PKG_VERSION"), "Codename": "switchyard" })),
         ["api", "overview"] => json_response(&view.overview()),
+        ["api", "explain"] => explain_response(snapshot, parts.uri.query().unwrap_or("")),
         ["api", "rawdata"] => json_response(&view.rawdata()),
         ["api", "entrypoints"] => list_response(&query, snapshot.entry_points.iter().map(|e| json!(e)).collect()),
         ["api", "entrypoints", name] => {
@@ -195,6 +198,70 @@ impl View<'_> {
         let section = |kind| Value::Object(self.elements(kind).unwrap_or_default().into_iter().collect());
         json!({ "routers": section("routers"), "services": section("services"), "middlewares": section("middlewares") })
     }
+}
+
+/// `/api/explain`: how the live configuration routes the request the query parameters describe, as
+/// [`Snapshot::explain`] answers (400 with `{"error": …}` when the description is invalid).
+///
+/// | parameter | meaning | default |
+/// | --- | --- | --- |
+/// | `entryPoint` | the entrypoint the request arrives on | the only HTTP entrypoint |
+/// | `method` | the method | `GET` |
+/// | `url` | an absolute URL (`https://host/path?query`; `https` means TLS with the host as server name) | |
+/// | `host`, `path` | instead of `url`: the `Host` and the path with its query | none, `/` |
+/// | `header` | a request header, `Name: value`; repeat for more | |
+/// | `clientIP` | the client's address, for `ClientIP` rules | `0.0.0.0` |
+/// | `tls`, `sni` | whether the request comes over TLS, and the server name of its handshake | `false`, the host |
+///
+/// Values are percent-decoded; escape `&`, `;` (which the entrypoint reads as `&`, as Go does), `+`
+/// and `%` inside them.
+fn explain_response(snapshot: &Snapshot, query: &str) -> Response<ResponseBody> {
+    let answer = explain_request(query).and_then(|request| snapshot.explain(&request));
+    match answer {
+        Ok(explanation) => json_response(&json!(explanation)),
+        Err(error) => {
+            let mut response = json_response(&json!({ "error": error.to_string() }));
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response
+        }
+    }
+}
+
+/// The request `/api/explain`'s query parameters describe.
+fn explain_request(query: &str) -> Result<ExplainRequest, ExplainError> {
+    let mut params: Vec<(&str, String)> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(&value.replace('+', " ")).ok_or_else(|| ExplainError::Uri(value.to_owned()))?;
+        params.push((key, value));
+    }
+    let param = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str());
+    let method = param("method").unwrap_or("GET");
+    let mut request = match param("url") {
+        Some(url) => ExplainRequest::new(method, url)?,
+        None => ExplainRequest::new(method, param("path").unwrap_or("/"))?,
+    };
+    if let Some(host) = param("host") {
+        request = request.host(host);
+    }
+    if let Some(name) = param("entryPoint") {
+        request = request.entry_point(name);
+    }
+    if let Some(ip) = param("clientIP") {
+        request = request.client_ip(ip.parse().map_err(|_| ExplainError::ClientIp(ip.to_owned()))?);
+    }
+    if param("tls").is_some() || param("sni").is_some() {
+        let tls = param("tls").is_none_or(|t| t == "true" || t == "1");
+        let sni = param("sni").or_else(|| param("host").map(|h| h.split(':').next().unwrap_or(h)));
+        request = request.tls(tls, sni);
+    }
+    for (_, header) in params.iter().filter(|(k, _)| *k == "header") {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| ExplainError::Header(header.clone()))?;
+        request = request.header(name.trim(), value.trim())?;
+    }
+    Ok(request)
 }
 
 /// The definition of `name`, live or disabled, as JSON.

@@ -14,19 +14,19 @@ use std::time::{Duration, Instant};
 
 use http::header::CONNECTION;
 use http::request::Parts;
-use http::{HeaderValue, Method, Request, Response};
-use switchyard_rules::RequestView;
+use http::{HeaderValue, Request, Response};
 
 use crate::api;
 use crate::endpoint::{self, RouteContext};
 use crate::forward::{Client, EntryHeaders, ForwardedPolicy, Forwarding};
 use crate::interim::InterimSink;
-use crate::request_head::{self, UnderscoreHeaders};
-use crate::request_path::{self, TargetPolicy};
+use crate::request_head::UnderscoreHeaders;
+use crate::request_path::TargetPolicy;
 use crate::respond::Refusal;
-use crate::snapshot::{Handler, RouteTarget, Snapshot, SnapshotHandle, Target};
+use crate::routing::{self, RouteInput};
+use crate::snapshot::{Handler, Snapshot, SnapshotHandle, Target};
 use switchyard_middleware::{
-    ClientInfo, EncodedSet, HttpService, MiddlewareLayer, PeerCertificates, RequestBody, RequestRecord, ResponseBody,
+    ClientInfo, HttpService, MiddlewareLayer, PeerCertificates, RequestBody, RequestRecord, ResponseBody,
 };
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -232,7 +232,7 @@ impl Connection {
     #[cfg(feature = "acme")]
     fn http01_answer(&self, req: &Request<RequestBody>) -> Option<Response<ResponseBody>> {
         let tokens = self.entry.http01.as_ref()?;
-        if req.method() != Method::GET && req.method() != Method::HEAD {
+        if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
             return None;
         }
         let answer = tokens.answer(req.uri().path())?;
@@ -243,33 +243,18 @@ impl Connection {
         Some(response)
     }
 
-    /// The target a request goes to, after the entrypoint's checks and rewrites (`Host`, `OPTIONS *`,
-    /// underscore headers, the path and query: see [`request_head`] and [`request_path`]) and the
-    /// route's own (encoded characters, TLS options).
+    /// The target a request goes to: [`routing::select`] with this connection's entrypoint and client.
     fn select<'s>(&self, snapshot: &'s Snapshot, parts: &mut Parts) -> Result<&'s Target, Refusal> {
-        if self.from_wire {
-            request_head::check_http1(parts).map_err(Refusal::Host)?;
-        }
-        request_head::align_with_target(parts).map_err(Refusal::Host)?;
-        if parts.method == Method::OPTIONS && parts.uri.path() == "*" {
-            return Err(Refusal::OptionsStar);
-        }
-        self.entry
-            .underscores
-            .apply(&mut parts.headers)
-            .map_err(|()| Refusal::UnderscoreHeader)?;
-        let encoded = request_path::clean(&mut parts.uri, self.entry.target).map_err(Refusal::Path)?;
-        let route = self.route(snapshot, parts)?;
-        if route.denied_encoded.intersects(encoded) {
-            return Err(Refusal::EncodedCharacter);
-        }
-        if self.splits_view(snapshot, parts, route, encoded) {
-            return Err(Refusal::SplitView);
-        }
-        if self.session.as_ref().is_some_and(|s| s.options != route.tls_options) {
-            return Err(Refusal::Misdirected);
-        }
-        snapshot.targets.get(route.target as usize).ok_or(Refusal::NotFound)
+        let input = RouteInput {
+            entry_point: self.entry.index,
+            target: self.entry.target,
+            underscores: self.entry.underscores,
+            client_ip: self.client.ip,
+            tls: self.client.tls,
+            tls_options: self.session.as_ref().map(|s| s.options),
+            from_wire: self.from_wire,
+        };
+        routing::select(snapshot, &input, parts).map(|(target, _)| target)
     }
 
     /// Prepares a request for a middleware stack: what the end of the stack needs to know, and the
@@ -286,35 +271,6 @@ impl Connection {
             interim,
         };
         context.attach(parts);
-    }
-
-    /// Whether a path with allowed encoded slashes or backslashes would go to another router once a
-    /// backend decoded them: such a path could reach, through this router, what a higher-priority
-    /// router guards (`/%2Fadmin` past `PathPrefix(`/admin`)`), so it is refused.
-    fn splits_view(&self, snapshot: &Snapshot, parts: &Parts, route: RouteTarget, encoded: EncodedSet) -> bool {
-        if !encoded.intersects(request_path::SEPARATORS) {
-            return false;
-        }
-        let Some(reading) = request_path::separator_reading(&parts.uri) else {
-            return true;
-        };
-        let mut head = Request::new(());
-        *head.method_mut() = parts.method.clone();
-        *head.uri_mut() = reading;
-        *head.version_mut() = parts.version;
-        *head.headers_mut() = parts.headers.clone();
-        let (decoded, ()) = head.into_parts();
-        self.route(snapshot, &decoded)
-            .is_ok_and(|other| other.target != route.target)
-    }
-
-    fn route(&self, snapshot: &Snapshot, parts: &Parts) -> Result<RouteTarget, Refusal> {
-        let view = RequestView::new(parts, Some(self.client.ip)).map_err(|_| Refusal::Undecodable)?;
-        let table = snapshot.table(self.entry.index, self.client.tls);
-        table
-            .and_then(|t| t.route(&view))
-            .map(|found| *found.value())
-            .ok_or(Refusal::NotFound)
     }
 }
 

@@ -62,6 +62,15 @@
 //!   answers; each is logged with router, service, server and cause. Informational answers (`103 Early
 //!   Hints`) of HTTP/1.1 backends are passed on to HTTP/1.1 and HTTP/2 clients.
 //!
+//! # Why a request goes where it goes
+//! [`Snapshot::explain`] (and `/api/explain` on the API entrypoint) runs a described request through
+//! the steps above without sending it, and answers the router that wins with the parts of its rule
+//! that matched, the routers that lose, the middlewares, the service and the server
+//! ([`Explanation`]). Each compilation also reports, as warnings in [`Snapshot::report`], the routers
+//! no request can reach because routers tried before them on the same entrypoint take all their
+//! requests. [`Gateway::in_process_backend`] answers every server in process, for tests of a
+//! configuration (the `switchyard-testing` crate).
+//!
 //! # TCP and UDP
 //! Entrypoints with `tcp` routers look at each connection before HTTP does: the TLS ClientHello is
 //! peeked for its server name and ALPN, and TCP routers (`HostSNI`, `HostSNIRegexp`, `ClientIP`,
@@ -85,6 +94,7 @@ mod dashboard;
 mod date;
 mod endpoint;
 mod entry_point;
+mod explain;
 mod forward;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -94,6 +104,7 @@ mod request_head;
 mod request_path;
 mod respond;
 mod router_service;
+mod routing;
 mod service;
 mod snapshot;
 mod tcp;
@@ -106,8 +117,12 @@ mod upstream;
 pub use compile::{API_SERVICE, NOOP_SERVICE};
 
 pub use entry_point::EntryPointError;
+pub use explain::{
+    ChildService, ExplainError, ExplainRequest, Explanation, Refused, RouterMatch, ServerState, ServiceTree,
+};
 pub use gateway::{Gateway, GatewayError, PROMETHEUS_SERVICE, RunningGateway};
 pub use router_service::{PeerAddr, RouterService};
 pub use snapshot::{RouteCount, Snapshot};
 pub use switchyard_middleware::{BoxError, RequestBody, ResponseBody};
 pub use trusted_peers::TrustedIpError;
+pub use upstream::BackendServer;

@@ -67,6 +67,13 @@ pub(crate) struct EntryPointInfo {
     /// Whether it listens for UDP.
     #[serde(skip)]
     pub(crate) udp: bool,
+    /// What its requests go through before routing (`http.sanitizePath`, `http.encodeQuerySemicolons`),
+    /// for explaining a routing decision as the entrypoint makes it.
+    #[serde(skip)]
+    pub(crate) target: crate::request_path::TargetPolicy,
+    /// `http.underscoreHeadersStrategy`, for the same.
+    #[serde(skip)]
+    pub(crate) underscores: crate::request_head::UnderscoreHeaders,
 }
 
 /// The routes of one entrypoint: routers with a `tls` section serve TLS connections only, the others
@@ -96,6 +103,11 @@ pub(crate) struct Target {
     pub(crate) router: Arc<str>,
     /// The router's `observability` switches, when it has the section.
     pub(crate) signals: Option<switchyard_middleware::Signals>,
+    /// The qualified names of the middlewares in front of the service, outermost first (the
+    /// entrypoint's, the router's, the service's), for explaining a routing decision.
+    pub(crate) middlewares: Box<[String]>,
+    /// The router's service, when it is a compiled one (also when middlewares wrap it), for the same.
+    pub(crate) service: Option<Node>,
 }
 
 #[derive(Debug)]

@@ -46,6 +46,59 @@ impl Expr {
     }
 }
 
+impl Expr {
+    /// The parts of the expression that made it match the request, or `None` when it does not match.
+    ///
+    /// Evaluation is the one [`matches`](Self::matches) does, left to right with short-circuiting: an
+    /// `&&` contributes the parts of all its operands, an `||` those of the first operand that holds,
+    /// and a `!` whose operand fails contributes itself. Each part is a matcher call or a negation, as
+    /// written in the rule.
+    ///
+    /// ```
+    /// use switchyard_rules::{RequestView, Rule};
+    ///
+    /// let rule = Rule::parse("Host(`a.example`) && (Path(`/x`) || PathPrefix(`/api`)) && !Method(`DELETE`)").unwrap();
+    /// let (parts, _) = http::Request::get("http://a.example/api/users").body(()).unwrap().into_parts();
+    /// let view = RequestView::new(&parts, None).unwrap();
+    /// let matched: Vec<String> = rule.expr().matched_parts(&view).unwrap().iter().map(|p| p.to_string()).collect();
+    /// assert_eq!(matched, ["Host(`a.example`)", "PathPrefix(`/api`)", "!Method(`DELETE`)"]);
+    /// ```
+    pub fn matched_parts(&self, req: &RequestView<'_>) -> Option<Vec<&Expr>> {
+        let mut parts = Vec::new();
+        self.collect_matched(req, &mut parts).then_some(parts)
+    }
+
+    /// Evaluates like [`matches`](Self::matches), pushing the parts that decided a match onto `parts`
+    /// (what a failed operand pushed is taken back).
+    fn collect_matched<'a>(&'a self, req: &RequestView<'_>, parts: &mut Vec<&'a Expr>) -> bool {
+        match self {
+            Expr::Matcher(m) => {
+                let matched = m.matches(req);
+                if matched {
+                    parts.push(self);
+                }
+                matched
+            }
+            Expr::Not(inner) => {
+                let matched = !inner.matches(req);
+                if matched {
+                    parts.push(self);
+                }
+                matched
+            }
+            Expr::And(all) => {
+                let start = parts.len();
+                let matched = all.iter().all(|e| e.collect_matched(req, parts));
+                if !matched {
+                    parts.truncate(start);
+                }
+                matched
+            }
+            Expr::Or(any) => any.iter().any(|e| e.collect_matched(req, parts)),
+        }
+    }
+}
+
 impl<M> Expr<M> {
     /// Evaluates the expression with `leaf` deciding each matcher, left to right with
     /// short-circuiting.

@@ -40,6 +40,13 @@
 //! Paths are matched against the *routing path* (see [`RequestView`]): unreserved percent-escapes
 //! decoded, reserved ones kept.
 //!
+//! # Explaining and checking a table
+//!
+//! [`RouteTable::explain`] tells why a request goes to its route: the parts of the rule that matched
+//! ([`Expr::matched_parts`]) and the routes that match too but come later. [`RouteTable::shadowed`]
+//! finds the routes no request can reach, because routes tried before them take every request they
+//! match.
+//!
 //! # TCP rules
 //!
 //! [`TcpRule`] parses Traefik's TCP rules (`HostSNI`, `HostSNIRegexp`, `ClientIP`, `ALPN`) with the
@@ -69,6 +76,7 @@ mod parser;
 mod query;
 mod request;
 mod rule;
+mod shadow;
 mod table;
 mod tcp;
 mod template;
@@ -80,7 +88,8 @@ pub use matcher::{ClientIp, Matcher};
 pub use parser::MAX_DEPTH;
 pub use request::RequestView;
 pub use rule::Rule;
-pub use table::{Route, RouteMatch, RouteTable};
+pub use shadow::Shadowed;
+pub use table::{Explanation, MatchingRoute, Route, RouteMatch, RouteTable};
 pub use tcp::{KNOWN_TCP_MATCHERS, TcpConnection, TcpMatcher, TcpRule};
 pub use template::PathTemplate;
 

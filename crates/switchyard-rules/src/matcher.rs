@@ -260,6 +260,25 @@ impl Matcher {
         }
     }
 
+    /// For a `PathRegexp` or `PathTemplate`: whether it accepts this routing path (as
+    /// [`matches`](Self::matches) decides for a request with that path).
+    pub(crate) fn path_matches(&self, path: &[u8]) -> bool {
+        match self {
+            Matcher::PathRegexp(re) => re.is_match(path),
+            Matcher::PathTemplate(template) => template.matches(path),
+            _ => false,
+        }
+    }
+
+    /// For a `PathRegexp` or `PathTemplate`: literal prefixes one of which starts every path it accepts.
+    pub(crate) fn path_prefixes(&self) -> Option<Vec<Vec<u8>>> {
+        match self {
+            Matcher::PathRegexp(re) => re.required_prefixes(),
+            Matcher::PathTemplate(template) => Some(vec![template.literal_prefix().as_bytes().to_vec()]),
+            _ => None,
+        }
+    }
+
     /// The matcher's canonical name.
     pub fn name(&self) -> &'static str {
         self.kind().name()

@@ -135,6 +135,40 @@ proptest! {
     }
 
     #[test]
+    fn explanations_agree_with_routing(routes in routes(), requests in prop::collection::vec(request(), 1..8)) {
+        let table = RouteTable::new(routes.iter().enumerate().map(|(i, (rule, priority, rank, name))| {
+            let route = Route::new(*name, Rule::parse(rule).unwrap(), i).with_provider_rank(*rank);
+            match priority {
+                Some(p) => route.with_priority(*p),
+                None => route,
+            }
+        }));
+        for r in &requests {
+            let mut builder = http::Request::builder().method(r.method).uri(&r.uri);
+            if let Some(value) = r.header {
+                builder = builder.header("x-a", value);
+            }
+            let (parts, _) = builder.body(()).unwrap().into_parts();
+            let view = RequestView::new(&parts, Some(r.client)).unwrap();
+            let explanation = table.explain(&view);
+            // The winner is the route the table picks, and the first that matches.
+            let winner = explanation.winner().map(|m| *m.value());
+            prop_assert_eq!(winner, table.route(&view).map(|m| *m.value()));
+            prop_assert_eq!(winner, explanation.matching().first().map(|m| *m.route().value()));
+            // Exactly the matching routes are listed, and each part that matched holds on its own.
+            let matching: Vec<usize> = explanation.matching().iter().map(|m| *m.route().value()).collect();
+            let expected: Vec<usize> = table.routes().iter().filter(|rt| rt.rule().matches(&view)).map(|rt| *rt.value()).collect();
+            prop_assert_eq!(matching, expected);
+            for m in explanation.matching() {
+                prop_assert!(!m.parts().is_empty());
+                for part in m.parts() {
+                    prop_assert!(part.matches(&view), "{} does not hold for {:?}", part, r);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn parser_never_panics(text in "\\PC{0,64}") {
         let _ = Rule::parse(&text);
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use switchyard_config::{LoadBalancer as LoadBalancerConfig, Problem, ServerScheme, ServerUrl, Strategy};
+use switchyard_middleware::HttpService;
 
 use super::findings::Findings;
 use crate::balancing::{BalancerFactory, Picker, ServerStats};
@@ -38,6 +39,8 @@ pub(crate) struct Balancers {
     services: HashMap<String, Compiled>,
     /// Strategies of the embedder's own, by name.
     custom: HashMap<String, BalancerFactory>,
+    /// What answers every server in process, for tests; `None` connects to the servers.
+    in_process: Option<HttpService>,
 }
 
 /// What one compilation built, to keep for the next one.
@@ -64,6 +67,12 @@ impl Balancers {
     /// Registers strategies of the embedder's own, by the name configurations give as `strategy`.
     pub(crate) fn with_custom(mut self, custom: HashMap<String, BalancerFactory>) -> Self {
         self.custom = custom;
+        self
+    }
+
+    /// Answers every server with `service`, in process.
+    pub(crate) fn with_in_process(mut self, service: Option<HttpService>) -> Self {
+        self.in_process = service;
         self
     }
 
@@ -202,6 +211,9 @@ impl Balancers {
         let key = pool_key(definition, configured, url);
         let pool = round.pools.entry(key.clone()).or_insert_with(|| {
             self.pools.get(&key).cloned().unwrap_or_else(|| {
+                if let Some(service) = &self.in_process {
+                    return Pool::in_process(Origin::from(url), service.clone(), Arc::from(configured));
+                }
                 let tls = target.clone().filter(|_| is_https(url));
                 Pool::new(Origin::from(url), definition.settings.clone(), tls)
             })

@@ -6,7 +6,8 @@
 //!    ([`parents`]);
 //! 2. middlewares, chains after their members ([`middlewares`]);
 //! 3. TLS certificates and options per server name ([`tls`], with the `tls` feature);
-//! 4. route tables and targets per entrypoint ([`routes`]);
+//! 4. route tables and targets per entrypoint ([`routes`]), and the routers no request can reach
+//!    there ([`shadows`]);
 //! 5. TCP services, middlewares and routes per entrypoint ([`tcp`]);
 //! 6. UDP services and the router of each UDP entrypoint ([`udp`]).
 //!
@@ -20,6 +21,7 @@ mod findings;
 mod middlewares;
 mod parents;
 mod routes;
+mod shadows;
 mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
@@ -106,6 +108,8 @@ pub(crate) struct CompilerOptions {
     pub(crate) internal: HashMap<String, switchyard_middleware::HttpService>,
     /// How the API answers (static `api`).
     pub(crate) api: crate::snapshot::ApiSettings,
+    /// What answers every server in process instead of the network (tests).
+    pub(crate) in_process: Option<switchyard_middleware::HttpService>,
     /// The ACME certificate resolvers, told which names routers need on each compile.
     #[cfg(feature = "acme")]
     pub(crate) acme: Option<Arc<switchyard_acme::CertResolvers>>,
@@ -121,7 +125,9 @@ impl Compiler {
             entry_points,
             entry_defaults,
             transports: Transports::new(options.default_transport, options.default_servers_transport),
-            balancers: Balancers::default().with_custom(options.balancers),
+            balancers: Balancers::default()
+                .with_custom(options.balancers)
+                .with_in_process(options.in_process),
             parents: Parents::default(),
             middlewares: Middlewares::new(options.plugins),
             tcp: tcp::TcpState::default(),
@@ -158,6 +164,7 @@ impl Compiler {
             tls_options: &tls_options,
         };
         let (tables, targets) = routes::build(&sources, &mut findings);
+        shadows::report(&tables, &self.entry_points, &published, &mut findings);
         let tcp_sources = tcp::TcpSources {
             published: &published,
             entry_points: &self.entry_points,

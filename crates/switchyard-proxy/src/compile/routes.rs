@@ -185,6 +185,8 @@ impl RouterRoutes<'_> {
                 handler,
                 router: Arc::from(name),
                 signals: signals(router),
+                middlewares: stack.names(),
+                service: sources.services.get(&router.service).cloned(),
             });
             Some(u32::try_from(targets.len() - 1).unwrap_or(u32::MAX))
         };
@@ -206,6 +208,13 @@ struct Stack<'a> {
 impl Stack<'_> {
     fn is_empty(&self) -> bool {
         self.entry_point.is_empty() && self.router.is_empty() && self.service.is_empty()
+    }
+
+    /// The middlewares' qualified names, outermost first.
+    fn names(&self) -> Box<[String]> {
+        [self.entry_point, self.router, self.service]
+            .concat()
+            .into_boxed_slice()
     }
 
     /// Whether an `encodedCharacters` middleware filters this route (directly or in a chain), which then

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_config::{Aggregator, AggregatorError, EntryPoint, MemoryProvider, Provider, StaticConfig};
-use switchyard_middleware::{MiddlewareLayer, Plugins};
+use switchyard_middleware::{HttpService, MiddlewareLayer, Plugins};
 use switchyard_observe::Observer;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -78,6 +78,8 @@ pub struct Gateway {
     embedded: BTreeSet<String>,
     /// Layers around every request, by entrypoint (`None`: every entrypoint), outermost first.
     layers: Vec<(Option<String>, MiddlewareLayer)>,
+    /// What answers every server in process instead of the network ([`Self::in_process_backend`]).
+    in_process: Option<HttpService>,
     /// The ACME certificate resolvers, or why they cannot be set up (reported by `start`).
     #[cfg(feature = "acme")]
     acme: Result<Option<Arc<switchyard_acme::CertResolvers>>, switchyard_acme::AcmeError>,
@@ -115,7 +117,31 @@ impl Gateway {
             balancers: HashMap::new(),
             embedded: BTreeSet::new(),
             layers: Vec::new(),
+            in_process: None,
         }
+    }
+
+    /// Answers the requests for every server of every load balancer with `backend`, in process,
+    /// instead of connecting to the server: routing, middlewares and load balancing run as configured,
+    /// and the request the backend gets carries the [`BackendServer`](crate::BackendServer) it was
+    /// meant for. Meant for tests of a configuration (the `switchyard-testing` crate); health checks
+    /// still probe the servers' real addresses.
+    ///
+    /// ```
+    /// use switchyard_config::StaticConfig;
+    /// use switchyard_middleware::{HttpService, RequestBody, ResponseBody};
+    /// use switchyard_proxy::Gateway;
+    ///
+    /// let backend = HttpService::new(tower::service_fn(|_req: http::Request<RequestBody>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(ResponseBody::empty()))
+    /// }));
+    /// let gateway = Gateway::new(&StaticConfig::default()).in_process_backend(backend);
+    /// # let _ = gateway;
+    /// ```
+    #[must_use]
+    pub fn in_process_backend(mut self, backend: HttpService) -> Self {
+        self.in_process = Some(backend);
+        self
     }
 
     /// Middlewares of your own, which configuration refers to as `plugin: { <name>: {...} }`.
@@ -452,6 +478,7 @@ impl Gateway {
             // Without an `api` section, a gateway that routes `api@internal` from its own
             // configuration gets Traefik's defaults (dashboard on, at the root).
             api: crate::snapshot::ApiSettings::of(self.static_config.api.as_ref()),
+            in_process: self.in_process.clone(),
             #[cfg(feature = "acme")]
             acme,
         };
@@ -539,6 +566,8 @@ fn entry_point_infos(planned: &[Planned], addresses: &[(String, SocketAddr)]) ->
             EntryPointInfo {
                 name: plan.name.clone(),
                 udp,
+                target: plan.settings.target,
+                underscores: plan.settings.underscores,
                 // Traefik writes a UDP entrypoint's address with its `/udp` suffix.
                 address: if udp { format!("{address}/udp") } else { address },
             }

@@ -10,5 +10,5 @@ mod sticky;
 pub(crate) use balanced::{BalancedService, Options, Server};
 pub(crate) use error::ForwardError;
 pub(crate) use health::{ActiveChecks, Passive, Probe, Watched, spawn_active};
-pub(crate) use node::{Child, Failover, Mirror, Mirroring, Node, Weighted};
+pub(crate) use node::{Child, ChildPick, Failover, Mirror, Mirroring, Node, Weighted};
 pub(crate) use sticky::Sticky;

@@ -9,6 +9,7 @@ mod transport;
 
 pub(crate) use error::UpstreamError;
 pub(crate) use origin::{Origin, Protocol};
+pub use pool::BackendServer;
 pub(crate) use pool::Pool;
 #[cfg(feature = "tls")]
 pub(crate) use tls::negotiated_h2;

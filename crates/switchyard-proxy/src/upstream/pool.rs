@@ -23,7 +23,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
 use super::{Origin, Protocol, TlsTarget, TransportSettings, UpstreamError};
-use switchyard_middleware::{ConnectionPool, Release, RequestBody, ResponseBody};
+use switchyard_middleware::{ConnectionPool, HttpService, Release, RequestBody, ResponseBody};
+use tower::ServiceExt;
 
 /// The connections to one server, under one transport's settings.
 pub(crate) struct Pool {
@@ -37,6 +38,9 @@ pub(crate) struct Pool {
     http1_only: AtomicBool,
     idle: Mutex<Vec<Idle>>,
     shared: tokio::sync::Mutex<Option<http2::SendRequest<RequestBody>>>,
+    /// The service that answers this server's requests in process instead of the network
+    /// ([`Gateway::in_process_backend`](crate::Gateway::in_process_backend)), with the server's URL.
+    in_process: Option<(HttpService, Arc<str>)>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -46,6 +50,30 @@ impl std::fmt::Debug for Pool {
             .field("idle", &self.idle_len())
             .finish_non_exhaustive()
     }
+}
+
+/// The server URL a request handed to an in-process backend was meant for, in the request's
+/// extensions ([`Gateway::in_process_backend`](crate::Gateway::in_process_backend)).
+///
+/// ```
+/// use switchyard_proxy::BackendServer;
+///
+/// let mut req = http::Request::new(());
+/// req.extensions_mut().insert(BackendServer("http://10.0.0.5:8080".into()));
+/// assert_eq!(&*req.extensions().get::<BackendServer>().unwrap().0, "http://10.0.0.5:8080");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendServer(pub Arc<str>);
+
+/// Hands a request to an in-process backend, telling it which server it was meant for.
+async fn send_in_process(
+    service: &HttpService,
+    url: &Arc<str>,
+    mut req: Request<RequestBody>,
+) -> Response<ResponseBody> {
+    req.extensions_mut().insert(BackendServer(Arc::clone(url)));
+    let Ok(response) = service.clone().oneshot(req).await;
+    response
 }
 
 struct Idle {
@@ -62,6 +90,21 @@ impl Pool {
             http1_only: AtomicBool::new(false),
             idle: Mutex::new(Vec::new()),
             shared: tokio::sync::Mutex::new(None),
+            in_process: None,
+        })
+    }
+
+    /// A pool whose requests `service` answers in process, each carrying the [`BackendServer`] it was
+    /// meant for; nothing connects anywhere.
+    pub(crate) fn in_process(origin: Origin, service: HttpService, url: Arc<str>) -> Arc<Self> {
+        Arc::new(Self {
+            origin,
+            settings: TransportSettings::default(),
+            tls: None,
+            http1_only: AtomicBool::new(false),
+            idle: Mutex::new(Vec::new()),
+            shared: tokio::sync::Mutex::new(None),
+            in_process: Some((service, url)),
         })
     }
 
@@ -80,6 +123,9 @@ impl Pool {
         self: &Arc<Self>,
         req: Request<RequestBody>,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
+        if let Some((service, url)) = &self.in_process {
+            return Ok(send_in_process(service, url, req).await);
+        }
         match self.origin.protocol() {
             Protocol::Http1 => self.send_http1(req, None).await,
             Protocol::H2c => self.send_http2(req).await,

@@ -1,11 +1,13 @@
 //! A compiled set of routes that finds the first match without trying the routes that cannot match.
 
+mod explain;
 mod gate;
 mod index;
 mod keys;
 mod radix;
 mod route;
 
+pub use explain::{Explanation, MatchingRoute};
 pub use route::Route;
 
 use std::cmp::Ordering;
