@@ -42,6 +42,19 @@ pub enum KubernetesError {
         /// How many attempts failed in a row.
         failures: u32,
     },
+    /// A Gateway API status (of a GatewayClass, Gateway or route) could not be written.
+    #[error("cannot update the status of {kind} {namespace}/{name}: {source}")]
+    GatewayStatus {
+        /// The object's kind.
+        kind: String,
+        /// Its namespace (empty for GatewayClasses).
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
     /// An Ingress status could not be written.
     #[error("cannot update the status of Ingress {namespace}/{name}: {source}")]
     Status {

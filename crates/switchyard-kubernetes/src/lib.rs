@@ -144,6 +144,9 @@ mod crd_provider;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod gateway_api;
+mod gateway_provider;
+mod gateway_status;
 mod leader;
 mod mirror;
 mod options;
@@ -156,6 +159,8 @@ mod watch;
 pub use crd::{GROUP as TRAEFIK_GROUP, TRAEFIK_KINDS, VERSION as TRAEFIK_VERSION};
 pub use crd_provider::CrdProvider;
 pub use error::{KubernetesError, ObjectError, TranslateError};
+pub use gateway_api::{GATEWAY_KINDS, GROUP as GATEWAY_GROUP};
+pub use gateway_provider::{DEFAULT_GATEWAY_CONTROLLER, GatewayProvider};
 pub use leader::LeaderElection;
 pub use options::DEFAULT_CONTROLLER;
 pub use provider::IngressProvider;

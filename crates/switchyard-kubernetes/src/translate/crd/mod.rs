@@ -10,7 +10,7 @@
 
 mod ingress_route;
 mod middleware;
-mod read;
+pub(crate) mod read;
 mod reference;
 mod route_services;
 mod secrets;
@@ -64,7 +64,7 @@ pub(crate) struct Object<'a> {
 }
 
 impl<'a> Object<'a> {
-    fn of<K: kube::Resource>(kind: &'static str, object: &'a K) -> Self {
+    pub(crate) fn of<K: kube::Resource>(kind: &'static str, object: &'a K) -> Self {
         let meta = object.meta();
         Self {
             kind,
