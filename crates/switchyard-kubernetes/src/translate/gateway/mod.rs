@@ -229,8 +229,10 @@ impl GatewayTranslation<'_> {
             .listeners
             .iter()
             .all(|l| l.conditions.iter().any(|c| c.type_ == "Accepted" && c.status));
-        let accepted = if all_accepted || any_ready {
+        let accepted = if all_accepted {
             Condition::holds("Accepted")
+        } else if any_ready {
+            Condition::new("Accepted", true, "ListenersNotValid", "some listeners are not valid")
         } else {
             Condition::new("Accepted", false, "ListenersNotValid", "no listener is valid")
         };
