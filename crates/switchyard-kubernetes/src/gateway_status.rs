@@ -13,16 +13,17 @@ use crate::error::KubernetesError;
 use crate::translate::gateway::StatusWrite;
 
 /// Writes statuses one at a time. Translation asks only for statuses that differ from the objects'
-/// (so nothing is written when nothing changed); until a write comes back through the watch, the same
-/// version of an object is not written twice.
+/// (so nothing is written when nothing changed); each version of an object is written at most once,
+/// since until a write comes back through the watch, translations keep asking for it (with fresh
+/// transition times).
 ///
 /// With leader election only the leader writes; a replica that becomes the leader asks for a new
 /// translation, which asks for every status still to write.
 pub(crate) struct GatewayStatusWriter {
     client: Client,
     sink: ProviderSink,
-    /// By `(plural, namespace, name)`: the version written at and the status written.
-    written: BTreeMap<(String, String, String), (Option<String>, serde_json::Value)>,
+    /// By `(plural, namespace, name)`: the version written at.
+    written: BTreeMap<(String, String, String), Option<String>>,
     leading: Option<watch::Receiver<bool>>,
     retranslate: Arc<Notify>,
 }
@@ -84,7 +85,7 @@ impl GatewayStatusWriter {
             update.namespace.clone(),
             update.name.clone(),
         );
-        if self.written.get(&key) == Some(&(update.version.clone(), update.status.clone())) {
+        if self.written.get(&key) == Some(&update.version) {
             return;
         }
         let api: Api<DynamicObject> = if update.namespace.is_empty() {
@@ -98,7 +99,7 @@ impl GatewayStatusWriter {
             .await
         {
             Ok(_) => {
-                self.written.insert(key, (update.version, update.status));
+                self.written.insert(key, update.version);
             }
             Err(source) => {
                 let error = KubernetesError::GatewayStatus {
