@@ -404,15 +404,15 @@ impl Provider for GatewayProvider {
     async fn run(self, sink: ProviderSink) -> Result<(), ProviderError> {
         for problem in &self.unsupported {
             tracing::warn!("{problem}");
-            sink.warn(problem.clone());
         }
+        let mut notes = self.unsupported.clone();
         let client = self.connection.client().await.map_err(ProviderError::other)?;
         let grants = Self::grant_version(&client).await;
         if matches!(grants, GrantVersion::None) {
             let problem =
                 "the API server serves no ReferenceGrant (v1 or v1beta1): references across namespaces are refused";
             tracing::warn!("{problem}");
-            sink.warn(problem.to_owned());
+            notes.push(problem.to_owned());
         }
         let mut watches = Watches::new(client.clone(), sink.clone());
         let mirrors = self.watch_all(&mut watches, &grants);
@@ -435,6 +435,7 @@ impl Provider for GatewayProvider {
             listed: || mirrors.listed(),
             translate: || translate(&mirrors.view(), &self.options),
             statuses: Some(updates),
+            notes,
         }
         .run()
         .await;

@@ -27,6 +27,9 @@ pub(crate) struct PublishLoop<L, T, S = StatusUpdate> {
     pub(crate) translate: T,
     /// Where status updates go, when statuses are written.
     pub(crate) statuses: Option<UnboundedSender<S>>,
+    /// Warnings about the provider's own settings (options it does not apply), repeated with every
+    /// snapshot since publishing clears a provider's warnings.
+    pub(crate) notes: Vec<String>,
 }
 
 impl<L: Fn() -> bool, T: Fn() -> Translation<S>, S> PublishLoop<L, T, S> {
@@ -83,6 +86,9 @@ impl<L: Fn() -> bool, T: Fn() -> Translation<S>, S> PublishLoop<L, T, S> {
             "publishing a new snapshot"
         );
         self.sink.publish(current.0.clone());
+        for note in &self.notes {
+            self.sink.warn(note.clone());
+        }
         for problem in &current.1 {
             tracing::warn!("{problem}");
             self.sink.warn(problem.to_string());
