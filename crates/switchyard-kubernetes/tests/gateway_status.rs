@@ -384,3 +384,37 @@ async fn only_the_leader_writes_statuses() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_grants_are_read_in_v1beta1_where_v1_is_not_served() {
+    let server = switchyard_test_apiserver::ApiServer::start().await;
+    for (api_version, kind) in switchyard_kubernetes::GATEWAY_KINDS {
+        if *kind != "ReferenceGrant" {
+            server.register(switchyard_test_apiserver::ResourceType::of(api_version, kind));
+        }
+    }
+    server.register(switchyard_test_apiserver::ResourceType::of(
+        "gateway.networking.k8s.io/v1beta1",
+        "ReferenceGrant",
+    ));
+    server.apply(support::gateway::gateway_class(
+        "switchyard",
+        support::gateway::CONTROLLER,
+    ));
+    let provider = GatewayProvider::endpoint(server.url(), "", None).entry_point("web", 80);
+    let cluster = Cluster::start_provider(server, provider).await;
+    let _db = app(&cluster, "data", "db").await;
+    cluster
+        .server
+        .apply(gateway("default", "edge", json!([http_listener("web", "")])));
+    cluster.server.apply(http_route(
+        "default",
+        "cross",
+        json!({"parentRefs": [{"name": "edge"}], "hostnames": ["cross.test"],
+               "rules": [{"backendRefs": [{"name": "db", "namespace": "data", "port": 80}]}]}),
+    ));
+    let mut older = grant("data", "for-default", "default");
+    older["apiVersion"] = json!("gateway.networking.k8s.io/v1beta1");
+    cluster.server.apply(older);
+    cluster.routes_to("cross.test", "/", "db-").await;
+}
