@@ -13,7 +13,7 @@ use switchyard_config::{KubernetesGatewayOptions, Provider, ProviderError, Provi
 use tokio::sync::mpsc;
 
 use crate::client::Connection;
-use crate::gateway_api::{Gateway, GatewayClass, HttpRoute, ReferenceGrant, ReferenceGrantV1beta1};
+use crate::gateway_api::{Gateway, GatewayClass, GrpcRoute, HttpRoute, ReferenceGrant, ReferenceGrantV1beta1};
 use crate::gateway_status::GatewayStatusWriter;
 use crate::leader::{Elector, LeaderElection};
 use crate::mirror::Slim;
@@ -31,8 +31,8 @@ use crate::watch::{SharedMirror, Watches, lock, watched_namespaces};
 /// ```
 pub const DEFAULT_GATEWAY_CONTROLLER: &str = "traefik.io/gateway-controller";
 
-/// Traefik's `providers.kubernetesGateway`: the Gateways of our GatewayClasses and the HTTPRoutes
-/// attached to them as routers, services, middlewares and certificates, with their statuses written
+/// Traefik's `providers.kubernetesGateway`: the Gateways of our GatewayClasses and the HTTPRoutes and
+/// GRPCRoutes attached to them as routers, services, middlewares and certificates, with their statuses written
 /// back, kept up to date by watches. Elements are published under the provider name
 /// `kubernetesgateway`.
 ///
@@ -76,6 +76,7 @@ struct Mirrors {
     classes: Vec<SharedMirror<GatewayClass>>,
     gateways: Vec<SharedMirror<Gateway>>,
     http_routes: Vec<SharedMirror<HttpRoute>>,
+    grpc_routes: Vec<SharedMirror<GrpcRoute>>,
     grants: Vec<SharedMirror<ReferenceGrant>>,
     grants_v1beta1: Vec<SharedMirror<ReferenceGrantV1beta1>>,
     services: Vec<SharedMirror<Service>>,
@@ -100,6 +101,7 @@ impl Mirrors {
         listed(&self.classes)
             && listed(&self.gateways)
             && listed(&self.http_routes)
+            && listed(&self.grpc_routes)
             && listed(&self.grants)
             && listed(&self.grants_v1beta1)
             && listed(&self.services)
@@ -126,6 +128,7 @@ impl Mirrors {
         view.classes = objects(&self.classes);
         view.gateways = objects(&self.gateways);
         view.http_routes = objects(&self.http_routes);
+        view.grpc_routes = objects(&self.grpc_routes);
         view.grants = objects(&self.grants);
         let older = objects(&self.grants_v1beta1);
         view.grants
@@ -253,7 +256,7 @@ impl GatewayProvider {
         self
     }
 
-    /// Handles only GatewayClasses, Gateways and HTTPRoutes with these labels (`app=web`).
+    /// Handles only GatewayClasses, Gateways, HTTPRoutes and GRPCRoutes with these labels (`app=web`).
     pub fn label_selector(mut self, selector: impl Into<String>) -> Self {
         self.label_selector = selector.into();
         self
@@ -344,6 +347,7 @@ impl GatewayProvider {
         for ns in watched_namespaces(&self.namespaces) {
             m.gateways.push(watches.namespaced(ns, labelled.clone()));
             m.http_routes.push(watches.namespaced(ns, labelled.clone()));
+            m.grpc_routes.push(watches.namespaced(ns, labelled.clone()));
             match grants {
                 GrantVersion::V1 => m.grants.push(watches.namespaced(ns, all.clone())),
                 GrantVersion::V1beta1 => m.grants_v1beta1.push(watches.namespaced(ns, all.clone())),

@@ -94,7 +94,10 @@ async fn statuses_report_acceptance_and_follow_the_generation() {
     );
     assert_eq!(
         web["supportedKinds"],
-        json!([{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}])
+        json!([
+            {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"},
+            {"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"},
+        ])
     );
     let elsewhere = listener(&gw, "elsewhere");
     assert!(

@@ -31,6 +31,7 @@ pub const GATEWAY_KINDS: &[(&str, &str)] = &[
     ("gateway.networking.k8s.io/v1", "GatewayClass"),
     ("gateway.networking.k8s.io/v1", "Gateway"),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ("gateway.networking.k8s.io/v1", "GRPCRoute"),
     ("gateway.networking.k8s.io/v1", "ReferenceGrant"),
 ];
 
@@ -103,6 +104,8 @@ gateway_kind! {
     Gateway("Gateway", "v1", "gateways", NamespaceResourceScope, status),
     /// `HTTPRoute`: HTTP routing rules attached to Gateways.
     HttpRoute("HTTPRoute", "v1", "httproutes", NamespaceResourceScope, status),
+    /// `GRPCRoute`: gRPC routing rules attached to Gateways.
+    GrpcRoute("GRPCRoute", "v1", "grpcroutes", NamespaceResourceScope, status),
     /// `ReferenceGrant` (`v1`): lets objects of other namespaces refer to objects of this one.
     ReferenceGrant("ReferenceGrant", "v1", "referencegrants", NamespaceResourceScope, spec),
     /// `ReferenceGrant` as clusters before Gateway API 1.5 serve it (`v1beta1`).

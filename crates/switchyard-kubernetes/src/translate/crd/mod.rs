@@ -74,7 +74,7 @@ impl<'a> Object<'a> {
     }
 
     /// `Kind namespace/name`, as origins read.
-    fn origin(&self) -> String {
+    pub(crate) fn origin(&self) -> String {
         format!("{} {}/{}", self.kind, self.namespace, self.name)
     }
 }

@@ -5,8 +5,8 @@ use switchyard_config::{
     LoadBalancer, MirrorService, Mirroring, Service as ServiceConfig, ServiceKind, Weighted, WeightedService,
 };
 
+use super::GatewayTranslation;
 use super::spec::{HttpBackendRef, RequestMirror};
-use super::{GatewayTranslation, ROUTE_KIND};
 use crate::translate::crd::Object;
 
 /// The service of the backends that cannot be resolved: no servers, so requests it receives fail.
@@ -116,7 +116,7 @@ impl GatewayTranslation<'_> {
         self.out.snapshot.config.http.services.insert(key.to_owned(), config);
         self.out.snapshot.origins.insert(
             format!("http.services.{key}"),
-            format!("HTTPRoute {}/{}", object.namespace, object.name),
+            format!("{} {}/{}", object.kind, object.namespace, object.name),
         );
     }
 
@@ -142,13 +142,13 @@ impl GatewayTranslation<'_> {
         let namespace = backend.namespace.as_deref().unwrap_or(object.namespace);
         if namespace != object.namespace
             && !self.grants.permits(
-                (ROUTE_KIND, object.namespace),
+                (object.kind, object.namespace),
                 ("", "Service", namespace, &backend.name),
             )
         {
             let message = format!(
-                "no ReferenceGrant in {namespace} lets HTTPRoutes of {} refer to Service {}",
-                object.namespace, backend.name
+                "no ReferenceGrant in {namespace} lets {}s of {} refer to Service {}",
+                object.kind, object.namespace, backend.name
             );
             return Err(("RefNotPermitted", message));
         }
@@ -158,7 +158,10 @@ impl GatewayTranslation<'_> {
                 format!("backend Service {} names no port", backend.name),
             ));
         };
-        let key = crate::translate::normalize(&format!("{namespace}-{}-{port}", backend.name));
+        // GRPCRoutes reach their pods over HTTP/2 without TLS (h2c), as gRPC servers listen.
+        let grpc = object.kind == "GRPCRoute";
+        let suffix = if grpc { "-h2c" } else { "" };
+        let key = crate::translate::normalize(&format!("{namespace}-{}-{port}{suffix}", backend.name));
         if self.out.snapshot.config.http.services.contains_key(&key) {
             return Ok(key);
         }
@@ -174,6 +177,14 @@ impl GatewayTranslation<'_> {
             Some(&port_ref),
         )
         .map_err(|problem| ("BackendNotFound", problem.to_string()))?;
+        let mut lb = lb;
+        if grpc {
+            for server in &mut lb.servers {
+                if let Some(rest) = server.url.strip_prefix("http://") {
+                    server.url = format!("h2c://{rest}");
+                }
+            }
+        }
         self.out
             .snapshot
             .config

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::conditions::Condition;
 use super::spec::{AllowedRoutes, Listener};
-use super::{GROUP, GatewayTranslation, ROUTE_KIND};
+use super::{GROUP, GatewayTranslation, ROUTE_KINDS};
 
 /// Which namespaces' routes a listener accepts.
 #[derive(Debug, Clone)]
@@ -30,8 +30,8 @@ pub(crate) struct ListenerState {
     /// Accepted, references resolved and not conflicted: routes attached to it are served.
     pub(crate) ready: bool,
     pub(crate) from: From,
-    /// Whether its allowed kinds include HTTPRoute.
-    pub(crate) allows_http_routes: bool,
+    /// The route kinds it allows.
+    pub(crate) kinds: Vec<String>,
     pub(crate) supported_kinds: Vec<Value>,
     pub(crate) conditions: Vec<Condition>,
     pub(crate) attached: u32,
@@ -57,10 +57,16 @@ impl ListenerState {
         })
     }
 
-    /// Whether a route in `namespace` (whose labels are `labels`) may attach, for a Gateway in
-    /// `gateway_namespace`.
-    pub(crate) fn admits(&self, namespace: &str, gateway_namespace: &str, labels: &BTreeMap<String, String>) -> bool {
-        self.allows_http_routes
+    /// Whether a route of `kind` in `namespace` (whose labels are `labels`) may attach, for a Gateway
+    /// in `gateway_namespace`.
+    pub(crate) fn admits(
+        &self,
+        kind: &str,
+        namespace: &str,
+        gateway_namespace: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> bool {
+        self.kinds.iter().any(|k| k == kind)
             && match &self.from {
                 From::Same => namespace == gateway_namespace,
                 From::All => true,
@@ -123,7 +129,7 @@ impl GatewayTranslation<'_> {
             https,
             ready: false,
             from: From::Same,
-            allows_http_routes: false,
+            kinds: Vec::new(),
             supported_kinds: Vec::new(),
             conditions: Vec::new(),
             attached: 0,
@@ -131,7 +137,10 @@ impl GatewayTranslation<'_> {
         };
         let accepted = self.accepted(listener, &state);
         let (kinds_ok, kinds) = kinds(listener.allowed_routes.as_ref());
-        state.allows_http_routes = kinds.iter().any(|k| k["kind"] == ROUTE_KIND);
+        state.kinds = kinds
+            .iter()
+            .filter_map(|k| k["kind"].as_str().map(str::to_owned))
+            .collect();
         state.supported_kinds = kinds;
         state.from = from(listener.allowed_routes.as_ref());
         let resolved = if !kinds_ok {
@@ -139,7 +148,7 @@ impl GatewayTranslation<'_> {
                 "ResolvedRefs",
                 false,
                 "InvalidRouteKinds",
-                "allowedRoutes.kinds names a kind other than HTTPRoute",
+                "allowedRoutes.kinds names a kind other than HTTPRoute and GRPCRoute",
             )
         } else if https {
             self.certificates(namespace, listener, &mut state)
@@ -223,22 +232,20 @@ impl GatewayTranslation<'_> {
     }
 }
 
-/// The kinds a listener allows (HTTPRoute when none are given) as `supportedKinds`, and whether every
-/// kind given is supported.
+/// The kinds a listener allows (HTTPRoute and GRPCRoute when none are given) as `supportedKinds`,
+/// and whether every kind given is supported.
 fn kinds(allowed: Option<&AllowedRoutes>) -> (bool, Vec<Value>) {
-    let http_route = json!({"group": GROUP, "kind": ROUTE_KIND});
+    let listed = |kinds: &[&str]| -> Vec<Value> { kinds.iter().map(|k| json!({"group": GROUP, "kind": k})).collect() };
     let Some(kinds) = allowed.and_then(|a| a.kinds.as_ref()).filter(|k| !k.is_empty()) else {
-        return (true, vec![http_route]);
+        return (true, listed(&ROUTE_KINDS));
     };
-    let supported =
-        |k: &super::spec::RouteGroupKind| k.kind == ROUTE_KIND && k.group.as_deref().unwrap_or(GROUP) == GROUP;
-    let all = kinds.iter().all(supported);
-    let listed = if kinds.iter().any(supported) {
-        vec![http_route]
-    } else {
-        Vec::new()
+    let supported = |k: &&super::spec::RouteGroupKind| {
+        ROUTE_KINDS.contains(&k.kind.as_str()) && k.group.as_deref().unwrap_or(GROUP) == GROUP
     };
-    (all, listed)
+    let all = kinds.iter().all(|k| supported(&k));
+    let mut names: Vec<&str> = kinds.iter().filter(supported).map(|k| k.kind.as_str()).collect();
+    names.dedup();
+    (all, listed(&names))
 }
 
 fn from(allowed: Option<&AllowedRoutes>) -> From {

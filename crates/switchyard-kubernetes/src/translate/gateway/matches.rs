@@ -82,13 +82,13 @@ fn absolute(path: &str) -> Result<(), Unsupported> {
 }
 
 /// A regular expression that must match the whole path, as the conformance tests expect.
-fn anchored(pattern: &str) -> String {
+pub(crate) fn anchored(pattern: &str) -> String {
     format!("^(?:{pattern})$")
 }
 
 /// The first match of each name, as the specification says when a name repeats (header names
 /// compared without case, query parameter names exactly).
-fn first_of_each_name(matches: &[ValueMatch], fold_case: bool) -> Vec<&ValueMatch> {
+pub(crate) fn first_of_each_name(matches: &[ValueMatch], fold_case: bool) -> Vec<&ValueMatch> {
     let mut kept: Vec<&ValueMatch> = Vec::new();
     for m in matches {
         let seen = kept.iter().any(|k| {
@@ -106,7 +106,7 @@ fn first_of_each_name(matches: &[ValueMatch], fold_case: bool) -> Vec<&ValueMatc
 }
 
 /// `Header(...)`/`HeaderRegexp(...)` or `Query(...)`/`QueryRegexp(...)`.
-fn value_condition(matcher: &str, m: &ValueMatch) -> Result<String, Unsupported> {
+pub(crate) fn value_condition(matcher: &str, m: &ValueMatch) -> Result<String, Unsupported> {
     match m.type_.as_deref().unwrap_or("Exact") {
         "Exact" => Ok(format!("{matcher}({}, {})", quote(&m.name), quote(&m.value))),
         "RegularExpression" => Ok(format!(

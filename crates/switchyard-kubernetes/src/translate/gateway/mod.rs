@@ -12,6 +12,7 @@ mod backends;
 mod conditions;
 mod filters;
 mod grants;
+mod grpc_matches;
 mod hostname;
 mod listeners;
 mod matches;
@@ -31,7 +32,7 @@ use switchyard_config::{CertificateAndStores, Router};
 use super::crd::Object;
 use super::{ClusterView, Key, Translation};
 use crate::error::{ObjectError, TranslateError};
-use crate::gateway_api::{Gateway, GatewayClass, HttpRoute, ReferenceGrant};
+use crate::gateway_api::{Gateway, GatewayClass, GrpcRoute, HttpRoute, ReferenceGrant};
 use crate::options::TranslateOptions;
 use conditions::Condition;
 use grants::Grants;
@@ -40,8 +41,8 @@ use precedence::Precedence;
 use spec::{GatewayClassSpec, GatewaySpec, ReferenceGrantSpec};
 
 pub(crate) use crate::gateway_api::GROUP;
-/// The only route kind served.
-pub(crate) const ROUTE_KIND: &str = "HTTPRoute";
+/// The route kinds served, as listeners list them.
+pub(crate) const ROUTE_KINDS: [&str; 2] = ["HTTPRoute", "GRPCRoute"];
 
 /// What the Gateway provider's watches hold at one moment.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +54,7 @@ pub(crate) struct GatewayView {
     pub(crate) classes: Vec<Arc<GatewayClass>>,
     pub(crate) gateways: Vec<Arc<Gateway>>,
     pub(crate) http_routes: Vec<Arc<HttpRoute>>,
+    pub(crate) grpc_routes: Vec<Arc<GrpcRoute>>,
     pub(crate) grants: Vec<Arc<ReferenceGrant>>,
 }
 
@@ -83,6 +85,8 @@ pub(crate) struct StatusWrite {
 
 /// A router waiting for its priority, which depends on every other one.
 struct PendingRouter {
+    /// Of a GRPCRoute: ranked among those only.
+    grpc: bool,
     key: String,
     router: Router,
     precedence: Precedence,
@@ -121,7 +125,22 @@ pub(crate) fn translate(view: &GatewayView, options: &GatewayOptions) -> Transla
     let classes = t.classes();
     let mut gateways = t.gateways(&classes);
     for route in &view.http_routes {
-        t.http_route(route, &mut gateways);
+        t.route(
+            routes::RouteKind::Http,
+            route.as_ref(),
+            &route.spec,
+            &route.status,
+            &mut gateways,
+        );
+    }
+    for route in &view.grpc_routes {
+        t.route(
+            routes::RouteKind::Grpc,
+            route.as_ref(),
+            &route.spec,
+            &route.status,
+            &mut gateways,
+        );
     }
     for gateway in &gateways {
         t.gateway_status(gateway);
@@ -256,18 +275,23 @@ impl GatewayTranslation<'_> {
         self.write_status(object, &object.status, status);
     }
 
-    /// Gives every pending router its priority and adds the certificates.
+    /// Gives every pending router its priority (HTTPRoutes' from 1, GRPCRoutes' above them, each in
+    /// their own order) and adds the certificates.
     fn finish(mut self) -> Translation<StatusWrite> {
-        let all: Vec<Precedence> = self.pending.iter().map(|p| p.precedence.clone()).collect();
-        let priorities = precedence::priorities(&all);
-        for (mut pending, priority) in std::mem::take(&mut self.pending).into_iter().zip(priorities) {
-            pending.router.priority = priority;
-            let key = pending.key;
-            self.out
-                .snapshot
-                .origins
-                .insert(format!("http.routers.{key}"), pending.origin);
-            self.out.snapshot.config.http.routers.insert(key, pending.router);
+        let pending = std::mem::take(&mut self.pending);
+        let (grpc, http): (Vec<PendingRouter>, Vec<PendingRouter>) = pending.into_iter().partition(|p| p.grpc);
+        let base = i64::try_from(http.len()).unwrap_or(i64::MAX / 2);
+        for (band, base) in [(http, 0), (grpc, base)] {
+            let all: Vec<Precedence> = band.iter().map(|p| p.precedence.clone()).collect();
+            for (mut pending, priority) in band.into_iter().zip(precedence::priorities(&all, base)) {
+                pending.router.priority = priority;
+                let key = pending.key;
+                self.out
+                    .snapshot
+                    .origins
+                    .insert(format!("http.routers.{key}"), pending.origin);
+                self.out.snapshot.config.http.routers.insert(key, pending.router);
+            }
         }
         self.out.snapshot.config.tls.certificates = std::mem::take(&mut self.certificates).into_values().collect();
         self.out

@@ -5,17 +5,23 @@
 
 use std::cmp::Ordering;
 
+use super::grpc_matches::GrpcRank;
 use super::matches::MatchRank;
 
-/// Where routers of HTTPRoutes start: their priorities are `BASE + 1 ..= BASE + n`.
-pub(crate) const BASE: i64 = 0;
+/// What precedence reads from a match: HTTPRoutes and GRPCRoutes each have their own order, and are
+/// never ranked against each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Rank {
+    Http(MatchRank),
+    Grpc(GrpcRank),
+}
 
 /// What orders one router among all those of the provider's HTTPRoutes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Precedence {
     /// [`hostname::specificity`](super::hostname::specificity) of the router's hostname.
     pub(crate) hostname: (usize, usize),
-    pub(crate) rank: MatchRank,
+    pub(crate) rank: Rank,
     /// The route's `creationTimestamp` (RFC 3339 in UTC sorts as text).
     pub(crate) created: String,
     /// `{namespace}/{name}` of the route.
@@ -38,14 +44,15 @@ impl Precedence {
     }
 }
 
-/// The priority of each element of `all`, in its order: the first in precedence gets the highest.
-pub(crate) fn priorities(all: &[Precedence]) -> Vec<i64> {
+/// The priority of each element of `all`, in its order: the first in precedence gets the highest,
+/// counting from `base`.
+pub(crate) fn priorities(all: &[Precedence], base: i64) -> Vec<i64> {
     let mut order: Vec<usize> = (0..all.len()).collect();
     order.sort_by(|&a, &b| all[a].order(&all[b]));
     let mut priorities = vec![0; all.len()];
     let n = i64::try_from(all.len()).unwrap_or(i64::MAX);
     for (place, index) in order.into_iter().enumerate() {
-        priorities[index] = BASE + n - i64::try_from(place).unwrap_or(n);
+        priorities[index] = base + n - i64::try_from(place).unwrap_or(n);
     }
     priorities
 }
@@ -57,7 +64,7 @@ mod tests {
     fn at(hostname: &str, rank: MatchRank, created: &str, route: &str, rule: usize) -> Precedence {
         Precedence {
             hostname: super::super::hostname::specificity(hostname),
-            rank,
+            rank: Rank::Http(rank),
             created: created.into(),
             route: route.into(),
             rule,
@@ -162,7 +169,7 @@ mod tests {
         // Shuffled, so that the input order cannot produce the expectation.
         let mut shuffled: Vec<Precedence> = rows.iter().rev().cloned().collect();
         shuffled.rotate_left(5);
-        let priorities = priorities(&shuffled);
+        let priorities = priorities(&shuffled, 0);
         let mut ranked: Vec<(i64, &Precedence)> = priorities.into_iter().zip(&shuffled).collect();
         ranked.sort_by(|a, b| b.0.cmp(&a.0));
         let order: Vec<&Precedence> = ranked.into_iter().map(|(_, p)| p).collect();
@@ -172,7 +179,7 @@ mod tests {
     #[test]
     fn priorities_are_distinct_and_positive() {
         let all: Vec<Precedence> = (0..50).map(|i| at("", prefix(i % 3), "t", "n/n", i)).collect();
-        let mut p = priorities(&all);
+        let mut p = priorities(&all, 0);
         p.sort_unstable();
         p.dedup();
         assert_eq!(p.len(), 50);

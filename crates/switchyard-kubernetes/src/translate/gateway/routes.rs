@@ -1,23 +1,48 @@
-//! HTTPRoutes: which listeners each attaches to, the routers of its rules there, and its status.
+//! HTTPRoutes and GRPCRoutes: which listeners each attaches to, the routers of its rules there, and
+//! its status.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
+use kube::Resource;
 use serde_json::{Value, json};
 use switchyard_config::{Router, RouterTls};
 
 use super::backends::Unresolved;
 use super::conditions::{self, Condition};
-use super::matches::{self, MatchRank};
-use super::precedence::Precedence;
-use super::spec::{HttpRouteRule, HttpRouteSpec, ParentReference};
+use super::grpc_matches::{self, GRPC_CONTENT_TYPE};
+use super::matches;
+use super::precedence::{Precedence, Rank};
+use super::spec::{GrpcRouteRule, HttpRouteRule, HttpRouteSpec, ParentReference};
 use super::{GROUP, GatewayState, GatewayTranslation, PendingRouter, generation, hostname};
-use crate::gateway_api::HttpRoute;
 use crate::translate::crd::Object;
+
+/// The kinds of route served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RouteKind {
+    Http,
+    Grpc,
+}
+
+impl RouteKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            RouteKind::Http => "HTTPRoute",
+            RouteKind::Grpc => "GRPCRoute",
+        }
+    }
+
+    /// The prefix of its elements' names.
+    fn prefix(self) -> &'static str {
+        match self {
+            RouteKind::Http => "httproute",
+            RouteKind::Grpc => "grpcroute",
+        }
+    }
+}
 
 /// A rule that can be served: its conditions, service and middlewares.
 struct ServedRule {
-    matches: Vec<(Option<String>, MatchRank)>,
+    matches: Vec<(Option<String>, Rank)>,
     service: String,
     middlewares: Vec<String>,
 }
@@ -37,12 +62,43 @@ enum Attachment {
     Refused(&'static str, String),
 }
 
+/// Where a route attaches: the listener's Gateway, and the route's hostnames and age.
+struct Placement<'a> {
+    kind: RouteKind,
+    object: Object<'a>,
+    created: &'a str,
+    hostnames: &'a [String],
+    labels: &'a BTreeMap<String, String>,
+}
+
 impl GatewayTranslation<'_> {
-    /// Attaches an HTTPRoute to the listeners its parent references select, and asks for its status.
-    pub(crate) fn http_route(&mut self, route: &Arc<HttpRoute>, gateways: &mut [GatewayState]) {
-        let object = Object::of("HTTPRoute", route.as_ref());
-        let Some(spec) = self.read::<HttpRouteSpec>(object, &route.spec, "spec") else {
+    /// Attaches a route to the listeners its parent references select, and asks for its status.
+    pub(crate) fn route<K: Resource<DynamicType = ()>>(
+        &mut self,
+        kind: RouteKind,
+        resource: &K,
+        spec: &Value,
+        status: &Value,
+        gateways: &mut [GatewayState],
+    ) {
+        let object = Object::of(kind.name(), resource);
+        let Some(spec) = self.read::<HttpRouteSpec>(object, spec, "spec") else {
             return;
+        };
+        let labels = namespace_labels(self.view, object.namespace);
+        let created = resource
+            .meta()
+            .creation_timestamp
+            .as_ref()
+            .and_then(|t| serde_json::to_value(t).ok())
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let placement = Placement {
+            kind,
+            object,
+            created: &created,
+            hostnames: &spec.hostnames,
+            labels: &labels,
         };
         let mut rules: Option<Rules> = None;
         let mut parents = Vec::new();
@@ -58,11 +114,11 @@ impl GatewayTranslation<'_> {
                 .position(|g| g.namespace == gateway_namespace && g.name == parent.name);
             let attachment = match found {
                 Some(index) => {
-                    let rules = rules.get_or_insert_with(|| self.rules(object, &spec));
+                    let rules = rules.get_or_insert_with(|| self.rules(kind, object, &spec));
                     let gateway = &mut gateways[index];
-                    let attachment = attach(route, &spec, parent, gateway, self.view);
+                    let attachment = attach(kind, object.namespace, &labels, &spec, parent, gateway);
                     if matches!(attachment, Attachment::Attached) {
-                        self.routers(object, route, &spec, parent, gateway, rules);
+                        self.routers(&placement, parent, gateway, rules);
                     }
                     attachment
                 }
@@ -72,10 +128,10 @@ impl GatewayTranslation<'_> {
                     format!("Gateway {gateway_namespace}/{} not found", parent.name),
                 ),
             };
-            let rules = rules.get_or_insert_with(|| self.rules(object, &spec));
+            let rules = rules.get_or_insert_with(|| self.rules(kind, object, &spec));
             parents.push((parent.clone(), attachment_conditions(attachment, rules)));
         }
-        self.route_status(route, parents);
+        self.route_status(resource, status, parents);
     }
 
     /// Whether a Gateway exists at all (one of another class is left to its controller).
@@ -87,7 +143,7 @@ impl GatewayTranslation<'_> {
     }
 
     /// Translates each rule: its matches, filters and backends.
-    fn rules(&mut self, object: Object<'_>, spec: &HttpRouteSpec) -> Rules {
+    fn rules(&mut self, kind: RouteKind, object: Object<'_>, spec: &HttpRouteSpec) -> Rules {
         let mut out = Rules {
             served: Vec::new(),
             invalid: Vec::new(),
@@ -95,24 +151,31 @@ impl GatewayTranslation<'_> {
         };
         for (i, value) in spec.rules.iter().enumerate() {
             let at = format!("spec.rules[{i}]");
-            let served =
-                self.read::<HttpRouteRule>(object, value, &at)
-                    .and_then(|rule| match self.rule(object, &rule, i) {
-                        Ok((served, unresolved)) => {
-                            out.unresolved.extend(unresolved);
-                            Some(served)
-                        }
-                        Err(reason) => {
-                            out.invalid.push(format!("{at}: {reason}"));
-                            None
-                        }
-                    });
+            let translated = match kind {
+                RouteKind::Http => self
+                    .read::<HttpRouteRule>(object, value, &at)
+                    .map(|rule| self.http_rule(object, &rule, i)),
+                RouteKind::Grpc => self
+                    .read::<GrpcRouteRule>(object, value, &at)
+                    .map(|rule| self.grpc_rule(object, &rule, i)),
+            };
+            let served = match translated {
+                None => None,
+                Some(Ok((served, unresolved))) => {
+                    out.unresolved.extend(unresolved);
+                    Some(served)
+                }
+                Some(Err(reason)) => {
+                    out.invalid.push(format!("{at}: {reason}"));
+                    None
+                }
+            };
             out.served.push(served);
         }
         out
     }
 
-    fn rule(
+    fn http_rule(
         &mut self,
         object: Object<'_>,
         rule: &HttpRouteRule,
@@ -126,7 +189,7 @@ impl GatewayTranslation<'_> {
             .unwrap_or(&default_match);
         let matches = given
             .iter()
-            .map(matches::condition)
+            .map(|m| matches::condition(m).map(|(text, rank)| (text, Rank::Http(rank))))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|unsupported| format!("{} is not supported", unsupported.0))?;
         if let Some(timeouts) = &rule.timeouts
@@ -139,44 +202,71 @@ impl GatewayTranslation<'_> {
         let filtered = self.filters(object, &rule.filters, &route_key, prefix)?;
         let (service, mut unresolved) = self.rule_service(object, &route_key, &rule.backend_refs, prefix)?;
         let service = self.mirrored(object, &route_key, service, &filtered.mirrors, &mut unresolved);
+        let middlewares = filtered.middlewares;
         Ok((
             ServedRule {
                 matches,
                 service,
-                middlewares: filtered.middlewares,
+                middlewares,
+            },
+            unresolved,
+        ))
+    }
+
+    fn grpc_rule(
+        &mut self,
+        object: Object<'_>,
+        rule: &GrpcRouteRule,
+        index: usize,
+    ) -> Result<(ServedRule, Vec<Unresolved>), String> {
+        let default_match = [super::spec::GrpcRouteMatch::default()];
+        let given = rule
+            .matches
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .unwrap_or(&default_match);
+        let matches = given
+            .iter()
+            .map(|m| grpc_matches::condition(m).map(|(text, rank)| (text, Rank::Grpc(rank))))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|unsupported| format!("{} is not supported", unsupported.0))?;
+        let supported = [
+            "RequestHeaderModifier",
+            "ResponseHeaderModifier",
+            "RequestMirror",
+            "ExtensionRef",
+        ];
+        let filters = rule
+            .filters
+            .iter()
+            .chain(rule.backend_refs.iter().flat_map(|b| &b.filters));
+        if let Some(filter) = filters.map(|f| f.type_.as_str()).find(|t| !supported.contains(t)) {
+            return Err(format!("filter {filter} is not supported on a GRPCRoute"));
+        }
+        let route_key = format!("grpcroute-{}-{}-{index}", object.namespace, object.name);
+        let filtered = self.filters(object, &rule.filters, &route_key, None)?;
+        let (service, mut unresolved) = self.rule_service(object, &route_key, &rule.backend_refs, None)?;
+        let service = self.mirrored(object, &route_key, service, &filtered.mirrors, &mut unresolved);
+        let middlewares = filtered.middlewares;
+        Ok((
+            ServedRule {
+                matches,
+                service,
+                middlewares,
             },
             unresolved,
         ))
     }
 
     /// One router per served rule, match and hostname on a listener the route attached to.
-    fn routers(
-        &mut self,
-        object: Object<'_>,
-        route: &HttpRoute,
-        spec: &HttpRouteSpec,
-        parent: &ParentReference,
-        gateway: &GatewayState,
-        rules: &Rules,
-    ) {
-        let created = route
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .and_then(|t| serde_json::to_value(t).ok())
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+    fn routers(&mut self, placement: &Placement<'_>, parent: &ParentReference, gateway: &GatewayState, rules: &Rules) {
+        let Placement { kind, object, .. } = *placement;
         for listener in gateway.listeners.iter().filter(|l| selected(parent, l)) {
-            if !listener.ready
-                || !listener.admits(
-                    object.namespace,
-                    &gateway.namespace,
-                    &namespace_labels(self.view, object.namespace),
-                )
+            if !listener.ready || !listener.admits(kind.name(), object.namespace, &gateway.namespace, placement.labels)
             {
                 continue;
             }
-            let Some(hosts) = hostname::intersect(listener.hostname.as_deref(), &spec.hostnames) else {
+            let Some(hosts) = hostname::intersect(listener.hostname.as_deref(), placement.hostnames) else {
                 continue;
             };
             let hosts = if hosts.is_empty() { vec![String::new()] } else { hosts };
@@ -184,15 +274,25 @@ impl GatewayTranslation<'_> {
                 let Some(rule) = rule else { continue };
                 for (m, (condition, rank)) in rule.matches.iter().enumerate() {
                     for (h, host) in hosts.iter().enumerate() {
-                        let parts: Vec<String> = hostname::rule(host).into_iter().chain(condition.clone()).collect();
+                        let grpc = (kind == RouteKind::Grpc).then(|| GRPC_CONTENT_TYPE.to_owned());
+                        let parts: Vec<String> = hostname::rule(host)
+                            .into_iter()
+                            .chain(grpc)
+                            .chain(condition.clone())
+                            .collect();
                         let text = if parts.is_empty() {
                             "PathPrefix(`/`)".to_owned()
                         } else {
                             parts.join(" && ")
                         };
                         let key = crate::translate::normalize(&format!(
-                            "httproute-{}-{}-{}-{}-{}-{r}-{m}-{h}",
-                            object.namespace, object.name, gateway.namespace, gateway.name, listener.name
+                            "{}-{}-{}-{}-{}-{}-{r}-{m}-{h}",
+                            kind.prefix(),
+                            object.namespace,
+                            object.name,
+                            gateway.namespace,
+                            gateway.name,
+                            listener.name
                         ));
                         let router = Router {
                             rule: text,
@@ -205,16 +305,15 @@ impl GatewayTranslation<'_> {
                         let precedence = Precedence {
                             hostname: hostname::specificity(host),
                             rank: *rank,
-                            created: created.clone(),
+                            created: placement.created.to_owned(),
                             route: format!("{}/{}", object.namespace, object.name),
                             rule: r,
                             matched: m,
                         };
-                        let origin = format!(
-                            "HTTPRoute {}/{} spec.rules[{r}].matches[{m}]",
-                            object.namespace, object.name
-                        );
+                        let origin = format!("{} spec.rules[{r}].matches[{m}]", object.origin());
+                        let grpc = kind == RouteKind::Grpc;
                         self.pending.push(PendingRouter {
+                            grpc,
                             key,
                             router,
                             precedence,
@@ -227,10 +326,15 @@ impl GatewayTranslation<'_> {
     }
 
     /// Writes the route's entries for our parents, keeping other controllers' entries.
-    fn route_status(&mut self, route: &Arc<HttpRoute>, parents: Vec<(ParentReference, Vec<Condition>)>) {
+    fn route_status<K: Resource<DynamicType = ()>>(
+        &mut self,
+        route: &K,
+        current: &Value,
+        parents: Vec<(ParentReference, Vec<Condition>)>,
+    ) {
         let controller = self.options.controller.clone();
-        let previous = route.status["parents"].as_array().cloned().unwrap_or_default();
-        let generation = generation(route.as_ref());
+        let previous = current["parents"].as_array().cloned().unwrap_or_default();
+        let generation = generation(route);
         let mut entries: Vec<Value> = previous
             .iter()
             .filter(|p| p["controllerName"] != controller.as_str())
@@ -250,10 +354,10 @@ impl GatewayTranslation<'_> {
             }));
         }
         let status = json!({"parents": entries});
-        if route.status.is_null() && entries_empty(&status) {
+        if current.is_null() && entries_empty(&status) {
             return;
         }
-        self.write_status(route.as_ref(), &route.status, status);
+        self.write_status(route, current, status);
     }
 }
 
@@ -287,16 +391,16 @@ fn selected(parent: &ParentReference, listener: &super::listeners::ListenerState
     parent.section_name.as_deref().is_none_or(|s| s == listener.name) && parent.port.is_none_or(|p| p == listener.port)
 }
 
-/// Whether the route attaches to some listener the reference selects, and why not.
+/// Whether a route of `kind` in `namespace` attaches to some listener the reference selects, and why
+/// not.
 fn attach(
-    route: &HttpRoute,
+    kind: RouteKind,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
     spec: &HttpRouteSpec,
     parent: &ParentReference,
     gateway: &mut GatewayState,
-    view: &super::GatewayView,
 ) -> Attachment {
-    let namespace = route.metadata.namespace.as_deref().unwrap_or_default();
-    let labels = namespace_labels(view, namespace);
     let selected: Vec<&mut super::listeners::ListenerState> =
         gateway.listeners.iter_mut().filter(|l| selected(parent, l)).collect();
     if selected.is_empty() {
@@ -309,7 +413,7 @@ fn attach(
     }
     let (mut allowed, mut attached) = (false, false);
     for listener in selected {
-        if !listener.ready || !listener.admits(namespace, &gateway.namespace, &labels) {
+        if !listener.ready || !listener.admits(kind.name(), namespace, &gateway.namespace, labels) {
             continue;
         }
         allowed = true;

@@ -90,7 +90,7 @@ pub(crate) struct RouteGroupKind {
     pub(crate) kind: String,
 }
 
-/// `HTTPRoute.spec`.
+/// `HTTPRoute.spec` and `GRPCRoute.spec`, whose rules are read by kind.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct HttpRouteSpec {
@@ -134,6 +134,43 @@ pub(crate) struct HttpRouteRule {
     pub(crate) backend_refs: Vec<HttpBackendRef>,
     #[serde(default)]
     pub(crate) timeouts: Option<HttpRouteTimeouts>,
+}
+
+/// One rule of a GRPCRoute.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GrpcRouteRule {
+    /// A rule's name only names it; here so as not to be reported.
+    #[serde(default, rename = "name")]
+    pub(crate) _name: Option<String>,
+    #[serde(default)]
+    pub(crate) matches: Option<Vec<GrpcRouteMatch>>,
+    #[serde(default)]
+    pub(crate) filters: Vec<HttpRouteFilter>,
+    #[serde(default)]
+    pub(crate) backend_refs: Vec<HttpBackendRef>,
+}
+
+/// One way a GRPCRoute rule matches requests.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GrpcRouteMatch {
+    #[serde(default)]
+    pub(crate) method: Option<GrpcMethodMatch>,
+    #[serde(default)]
+    pub(crate) headers: Vec<ValueMatch>,
+}
+
+/// `matches[].method` of a GRPCRoute.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GrpcMethodMatch {
+    #[serde(default, rename = "type")]
+    pub(crate) type_: Option<String>,
+    #[serde(default)]
+    pub(crate) service: Option<String>,
+    #[serde(default)]
+    pub(crate) method: Option<String>,
 }
 
 /// `rules[].timeouts`.
