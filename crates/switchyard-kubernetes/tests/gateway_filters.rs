@@ -120,3 +120,56 @@ async fn filters_change_requests_and_answers() {
     .await;
     assert!(headers.get("access-control-allow-origin").is_none(), "{headers:?}");
 }
+
+/// A pod that answers `slow` after `delay`.
+async fn slow_pod(cluster: &Cluster, delay: std::time::Duration) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_request| async move {
+                    tokio::time::sleep(delay).await;
+                    Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                        bytes::Bytes::from_static(b"slow"),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    cluster.server.apply(service("default", "slow", &[("http", 80)]));
+    cluster
+        .server
+        .apply(slice("default", "slow", "slow-x", "http", port, &ready(&["127.0.0.1"])));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_timeouts_bound_the_backend_answer() {
+    let cluster = start(|p| p).await;
+    slow_pod(&cluster, std::time::Duration::from_millis(700)).await;
+    cluster
+        .server
+        .apply(gateway("default", "edge", json!([http_listener("web", "")])));
+    let slow = |path: &str, timeouts: Value| json!({"matches": [{"path": {"value": path}}], "timeouts": timeouts, "backendRefs": [backend("slow", 80, 1)]});
+    cluster.server.apply(http_route(
+        "default",
+        "timeouts",
+        json!({"parentRefs": [{"name": "edge"}], "hostnames": ["t.test"], "rules": [
+            slow("/patient", json!({"request": "5s"})),
+            slow("/hasty", json!({"request": "2s", "backendRequest": "200ms"})),
+            slow("/unbounded", json!({"request": "0s"})),
+        ]}),
+    ));
+    cluster.routes_to("t.test", "/patient", "slow").await;
+    assert_eq!(cluster.get("t.test", "/hasty").await.0, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(
+        cluster.get("t.test", "/unbounded").await,
+        (StatusCode::OK, "slow".to_owned())
+    );
+}

@@ -120,6 +120,31 @@ impl GatewayTranslation<'_> {
         );
     }
 
+    /// A servers transport `<route key>-timeout` whose response header timeout is `timeout`: the
+    /// time a rule's backends have to answer (their requests time out with 504).
+    pub(crate) fn timeout_transport(
+        &mut self,
+        object: Object<'_>,
+        route_key: &str,
+        timeout: switchyard_config::Duration,
+    ) -> String {
+        let key = crate::translate::normalize(&format!("{route_key}-timeout"));
+        let transport = switchyard_config::ServersTransport {
+            forwarding_timeouts: Some(switchyard_config::ForwardingTimeouts {
+                response_header_timeout: timeout,
+                ..switchyard_config::ForwardingTimeouts::default()
+            }),
+            ..switchyard_config::ServersTransport::default()
+        };
+        let config = &mut self.out.snapshot.config.http;
+        config.servers_transports.insert(key.clone(), transport);
+        self.out.snapshot.origins.insert(
+            format!("http.serversTransports.{key}"),
+            format!("{} {}/{}", object.kind, object.namespace, object.name),
+        );
+        key
+    }
+
     /// The service with no servers that unresolved backends stand for.
     fn unresolved(&mut self) -> String {
         let services = &mut self.out.snapshot.config.http.services;
@@ -161,7 +186,11 @@ impl GatewayTranslation<'_> {
         // GRPCRoutes reach their pods over HTTP/2 without TLS (h2c), as gRPC servers listen.
         let grpc = object.kind == "GRPCRoute";
         let suffix = if grpc { "-h2c" } else { "" };
-        let key = crate::translate::normalize(&format!("{namespace}-{}-{port}{suffix}", backend.name));
+        let mut key = crate::translate::normalize(&format!("{namespace}-{}-{port}{suffix}", backend.name));
+        // A rule with timeouts has load balancers of its own, with its servers transport.
+        if let Some(transport) = &self.transport {
+            key = format!("{key}-{transport}");
+        }
         if self.out.snapshot.config.http.services.contains_key(&key) {
             return Ok(key);
         }
@@ -178,6 +207,9 @@ impl GatewayTranslation<'_> {
         )
         .map_err(|problem| ("BackendNotFound", problem.to_string()))?;
         let mut lb = lb;
+        if let Some(transport) = &self.transport {
+            lb.servers_transport.clone_from(transport);
+        }
         if grpc {
             for server in &mut lb.servers {
                 if let Some(rest) = server.url.strip_prefix("http://") {

@@ -109,6 +109,9 @@ pub(crate) struct GatewayTranslation<'a> {
     grants: Grants,
     certificates: BTreeMap<Key, CertificateAndStores>,
     pending: Vec<PendingRouter>,
+    /// The servers transport of the rule being translated, when it has timeouts: its backends get
+    /// load balancers of their own that use it.
+    transport: Option<String>,
 }
 
 /// Translates every Gateway of our classes and the HTTPRoutes attached to them.
@@ -120,6 +123,7 @@ pub(crate) fn translate(view: &GatewayView, options: &GatewayOptions) -> Transla
         grants: Grants::default(),
         certificates: BTreeMap::new(),
         pending: Vec::new(),
+        transport: None,
     };
     t.read_grants();
     let classes = t.classes();

@@ -192,15 +192,14 @@ impl GatewayTranslation<'_> {
             .map(|m| matches::condition(m).map(|(text, rank)| (text, Rank::Http(rank))))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|unsupported| format!("{} is not supported", unsupported.0))?;
-        if let Some(timeouts) = &rule.timeouts
-            && (timeouts.request.is_some() || timeouts.backend_request.is_some())
-        {
-            return Err("timeouts are not supported".to_owned());
-        }
         let route_key = format!("httproute-{}-{}-{index}", object.namespace, object.name);
+        let timeout = rule.timeouts.as_ref().map(timeout).transpose()?.flatten();
         let prefix = shared_prefix(given);
         let filtered = self.filters(object, &rule.filters, &route_key, prefix)?;
-        let (service, mut unresolved) = self.rule_service(object, &route_key, &rule.backend_refs, prefix)?;
+        self.transport = timeout.map(|t| self.timeout_transport(object, &route_key, t));
+        let service = self.rule_service(object, &route_key, &rule.backend_refs, prefix);
+        self.transport = None;
+        let (service, mut unresolved) = service?;
         let service = self.mirrored(object, &route_key, service, &filtered.mirrors, &mut unresolved);
         let middlewares = filtered.middlewares;
         Ok((
@@ -359,6 +358,28 @@ impl GatewayTranslation<'_> {
         }
         self.write_status(route, current, status);
     }
+}
+
+/// The time a rule's backends have to answer: the shorter of `timeouts.request` and
+/// `timeouts.backendRequest` (`0s` is no limit); `None` when neither limits it.
+fn timeout(timeouts: &super::spec::HttpRouteTimeouts) -> Result<Option<switchyard_config::Duration>, String> {
+    let mut shortest: Option<switchyard_config::Duration> = None;
+    for (key, value) in [
+        ("request", &timeouts.request),
+        ("backendRequest", &timeouts.backend_request),
+    ] {
+        let Some(value) = value else { continue };
+        let parsed: switchyard_config::Duration = value
+            .parse()
+            .map_err(|error| format!("timeouts.{key} `{value}`: {error}"))?;
+        if parsed.to_std().is_some_and(|d| !d.is_zero()) {
+            shortest = Some(match shortest {
+                Some(s) if s.to_std() <= parsed.to_std() => s,
+                _ => parsed,
+            });
+        }
+    }
+    Ok(shortest)
 }
 
 /// The `PathPrefix` value every match of a rule has, if they share one.
