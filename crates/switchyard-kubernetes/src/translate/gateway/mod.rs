@@ -306,3 +306,89 @@ impl GatewayTranslation<'_> {
 fn generation<K: Resource>(object: &K) -> i64 {
     object.meta().generation.unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object<K: serde::de::DeserializeOwned>(value: Value) -> Arc<K> {
+        Arc::new(serde_json::from_value(value).unwrap())
+    }
+
+    fn options() -> GatewayOptions {
+        GatewayOptions {
+            controller: "example.com/edge".into(),
+            entry_points: vec![("web".into(), 80)],
+            addresses: Vec::new(),
+            backends: TranslateOptions {
+                allow_empty_services: true,
+                ..TranslateOptions::default()
+            },
+        }
+    }
+
+    /// A view with our class, a Gateway `edge` with one HTTP listener, a Service `app` and a route
+    /// whose one rule has these filters.
+    fn view(filters: Value) -> GatewayView {
+        let mut view = GatewayView::default();
+        view.classes.push(object(json!({
+            "metadata": {"name": "edge"}, "spec": {"controllerName": "example.com/edge"},
+        })));
+        view.gateways.push(object(json!({
+            "metadata": {"namespace": "shop", "name": "edge"},
+            "spec": {"gatewayClassName": "edge", "listeners": [{"name": "web", "port": 80, "protocol": "HTTP"}]},
+        })));
+        let service = json!({"metadata": {"namespace": "shop", "name": "app"}, "spec": {"ports": [{"port": 80}]}});
+        view.core
+            .services
+            .insert(("shop".into(), "app".into()), object(service));
+        view.http_routes.push(object(json!({
+            "metadata": {"namespace": "shop", "name": "web"},
+            "spec": {"parentRefs": [{"name": "edge"}], "rules": [
+                {"filters": filters, "backendRefs": [{"name": "app", "port": 80}]},
+            ]},
+        })));
+        view
+    }
+
+    #[test]
+    fn an_extension_ref_names_a_traefik_middleware_of_the_route_namespace() {
+        let filters = json!([{"type": "ExtensionRef",
+            "extensionRef": {"group": "traefik.io", "kind": "Middleware", "name": "auth"}}]);
+        let out = translate(&view(filters), &options());
+        let routers: Vec<&Router> = out.snapshot.config.http.routers.values().collect();
+        assert_eq!(routers.len(), 1, "{:?}", out.problems);
+        assert_eq!(routers[0].middlewares, ["shop-auth@kubernetescrd"]);
+        assert_eq!(routers[0].entry_points, ["web"]);
+    }
+
+    #[test]
+    fn an_extension_ref_to_another_kind_fails_the_rule() {
+        let filters = json!([{"type": "ExtensionRef",
+            "extensionRef": {"group": "example.com", "kind": "Filter", "name": "x"}}]);
+        let out = translate(&view(filters), &options());
+        assert!(out.snapshot.config.http.routers.is_empty());
+        let route = out.statuses.iter().find(|s| s.name == "web").unwrap();
+        let accepted = &route.status["parents"][0]["conditions"][0];
+        assert_eq!(
+            (accepted["type"].as_str(), accepted["reason"].as_str()),
+            (Some("Accepted"), Some("UnsupportedValue"))
+        );
+        assert!(
+            accepted["message"].as_str().unwrap().contains("example.com/Filter"),
+            "{accepted}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_their_path() {
+        let filters = json!([{"type": "RequestHeaderModifier",
+            "requestHeaderModifier": {"set": [{"name": "a", "value": "b"}], "colour": "blue"}}]);
+        let out = translate(&view(filters), &options());
+        let problems: Vec<String> = out.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            ["HTTPRoute shop/web: unknown key `spec.rules[0].filters[0].requestHeaderModifier.colour` ignored"]
+        );
+    }
+}
