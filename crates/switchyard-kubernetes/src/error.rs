@@ -43,14 +43,10 @@ pub enum KubernetesError {
         failures: u32,
     },
     /// A Gateway API status (of a GatewayClass, Gateway or route) could not be written.
-    #[error("cannot update the status of {kind} {namespace}/{name}: {source}")]
+    #[error("cannot update the status of {object}: {source}")]
     GatewayStatus {
-        /// The object's kind.
-        kind: String,
-        /// Its namespace (empty for GatewayClasses).
-        namespace: String,
-        /// Its name.
-        name: String,
+        /// The object: `HTTPRoute default/web`, `GatewayClass switchyard`.
+        object: String,
         /// The API error.
         #[source]
         source: kube::Error,

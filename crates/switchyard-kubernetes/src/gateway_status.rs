@@ -102,12 +102,12 @@ impl GatewayStatusWriter {
                 self.written.insert(key, update.version);
             }
             Err(source) => {
-                let error = KubernetesError::GatewayStatus {
-                    kind: update.resource.kind,
-                    namespace: update.namespace,
-                    name: update.name,
-                    source,
+                let object = if update.namespace.is_empty() {
+                    format!("{} {}", update.resource.kind, update.name)
+                } else {
+                    format!("{} {}/{}", update.resource.kind, update.namespace, update.name)
                 };
+                let error = KubernetesError::GatewayStatus { object, source };
                 tracing::warn!("{error}");
                 self.sink.report(&error);
             }

@@ -74,6 +74,9 @@ async fn call(cluster: &Cluster, host: &str, path: &str, headers: &[(&str, &str)
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// A call (path, headers) and the answer expected.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
 fn grpc_route(name: &str, rules: Value) -> Value {
     let mut route = http_route(
         "default",
@@ -128,7 +131,7 @@ async fn grpc_routes_reach_h2c_pods_in_their_own_precedence() {
     .await
     .unwrap_or_else(|_| panic!("the GRPCRoute never routed: {:?}", cluster.warnings()));
 
-    let table: &[(&str, &[(&str, &str)], &str)] = &[
+    let table: &[Case] = &[
         ("/echo.Echo/Say", &[], "say HTTP/2.0 /echo.Echo/Say"),
         ("/echo.Echo/Other", &[], "echo HTTP/2.0 /echo.Echo/Other"),
         // A longer service or method outranks header matches.

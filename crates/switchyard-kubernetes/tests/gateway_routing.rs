@@ -26,6 +26,9 @@ async fn app(cluster: &Cluster, namespace: &str, name: &str, count: usize) -> Po
     pods
 }
 
+/// A request (method, path, headers) and the Service expected to answer it.
+type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+
 /// A rule sending `matches` to Service `to`.
 fn rule(matches: Value, to: &str) -> Value {
     json!({"matches": matches, "backendRefs": [backend(to, 80, 1)]})
@@ -77,7 +80,7 @@ async fn matches_follow_the_specification_precedence() {
     ));
     routes_to(&cluster, "match.test", "/api/exact", "exact").await;
     let canary = [("x-env", "canary")];
-    let table: &[(&str, &str, &[(&str, &str)], &str)] = &[
+    let table: &[Case] = &[
         ("GET", "/x", &[], "root"),
         ("GET", "/api", &[], "api"),
         ("GET", "/api/", &[], "api"),

@@ -171,7 +171,7 @@ mod tests {
         shuffled.rotate_left(5);
         let priorities = priorities(&shuffled, 0);
         let mut ranked: Vec<(i64, &Precedence)> = priorities.into_iter().zip(&shuffled).collect();
-        ranked.sort_by(|a, b| b.0.cmp(&a.0));
+        ranked.sort_by_key(|b| std::cmp::Reverse(b.0));
         let order: Vec<&Precedence> = ranked.into_iter().map(|(_, p)| p).collect();
         assert_eq!(order, rows.iter().collect::<Vec<_>>());
     }
