@@ -1,5 +1,5 @@
-//! The Kubernetes providers for switchyard: Traefik's `providers.kubernetesIngress` ([`IngressProvider`])
-//! and `providers.kubernetesCRD` ([`CrdProvider`]).
+//! The Kubernetes providers for switchyard: Traefik's `providers.kubernetesIngress` ([`IngressProvider`]),
+//! `providers.kubernetesCRD` ([`CrdProvider`]) and `providers.kubernetesGateway` ([`GatewayProvider`]).
 //!
 //! [`IngressProvider`] watches `networking.k8s.io/v1` Ingresses and IngressClasses, Services,
 //! `discovery.k8s.io/v1` EndpointSlices and TLS Secrets with kube-rs watchers, and publishes their
@@ -123,6 +123,26 @@
 //!
 //! The CRD definitions (`deploy/crds.yaml`), the ClusterRoles with exactly the verbs each provider uses
 //! (`deploy/rbac.yaml`) and an example Deployment (`deploy/deployment.yaml`) ship with the repository.
+//!
+//! # The Gateway API
+//!
+//! [`GatewayProvider`] watches the Standard channel's kinds ([`GATEWAY_KINDS`]; ReferenceGrants in
+//! `v1`, or `v1beta1` where only that is served) with the Services, EndpointSlices, Secrets and
+//! Namespaces they refer to. The listeners of Gateways of our GatewayClasses serve on the entrypoints
+//! with their port; each match of an attached HTTPRoute or GRPCRoute rule becomes a router per
+//! hostname left once the route's and the listener's hostnames are intersected, with priorities that
+//! encode the specification's precedence over every route. Statuses are written back with
+//! `observedGeneration`, only when they differ from the objects' own.
+//!
+//! ```no_run
+//! use switchyard_config::Aggregator;
+//! use switchyard_kubernetes::GatewayProvider;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let provider = GatewayProvider::new().entry_point("web", 80).entry_point("websecure", 443);
+//! let running = Aggregator::new().provider(provider).start()?;
+//! # Ok(()) }
+//! ```
 //!
 //! # Where it differs from Traefik
 //!

@@ -46,6 +46,7 @@ async fn filters_change_requests_and_answers() {
             "responseHeaderModifier": {"add": [{"name": "X-Answer", "value": "yes"}]}}])),
         rule("/moved", json!([{"type": "RequestRedirect",
             "requestRedirect": {"scheme": "https", "hostname": "new.test", "statusCode": 301}}])),
+        rule("/port", json!([{"type": "RequestRedirect", "requestRedirect": {"port": 8443}}])),
         rule("/old", json!([{"type": "RequestRedirect",
             "requestRedirect": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/new"}}}])),
         rule("/prefix/one", json!([{"type": "URLRewrite",
@@ -79,6 +80,9 @@ async fn filters_change_requests_and_answers() {
     let (status, _, headers) = request("GET", "/moved/x?q=1", &[]).await;
     assert_eq!(status, StatusCode::MOVED_PERMANENTLY);
     assert_eq!(headers["location"], "https://new.test/moved/x?q=1");
+    let (status, _, headers) = request("GET", "/port/x", &[]).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(headers["location"], "http://f.test:8443/port/x");
     let (status, _, headers) = request("GET", "/old/page", &[]).await;
     assert_eq!(status, StatusCode::FOUND);
     let location = headers["location"].to_str().unwrap();

@@ -217,6 +217,18 @@ async fn refused_routes_carry_the_reasons_the_specification_names() {
             "NoMatchingParent",
         ),
         (
+            "default",
+            "by-port",
+            spec(
+                json!({"name": "edge", "sectionName": "same", "port": 80}),
+                json!([]),
+                app_backend.clone(),
+            ),
+            "Accepted",
+            "True",
+            "Accepted",
+        ),
+        (
             "shop",
             "other-namespace",
             spec(
@@ -269,9 +281,10 @@ async fn refused_routes_carry_the_reasons_the_specification_names() {
     let ghost = status(&cluster.server, "HTTPRoute", "default", "ghost");
     assert_eq!(parent_condition(&ghost, "Accepted"), ("True".into(), "Accepted".into()));
 
-    // Those two would answer every path of a.test (with no server): out of the way.
-    cluster.server.delete("HTTPRoute", "default", "ghost");
-    cluster.server.delete("HTTPRoute", "default", "bad-kind");
+    // Those would answer every path of a.test: out of the way.
+    for name in ["ghost", "bad-kind", "by-port"] {
+        cluster.server.delete("HTTPRoute", "default", name);
+    }
 
     // An unsupported filter fails its rule: the route stays accepted but partially invalid, and a route
     // with no other rule is not accepted.
@@ -301,8 +314,14 @@ async fn refused_routes_carry_the_reasons_the_specification_names() {
     })
     .await;
     cluster.routes_to("a.test", "/good", "app-").await;
-    assert_eq!(cluster.get("a.test", "/bad").await.0, http::StatusCode::NOT_FOUND);
-    assert_eq!(cluster.get("a.test", "/worse").await.0, http::StatusCode::NOT_FOUND);
+    // The failed rules serve nothing (once the catch-all routes deleted above are gone too).
+    for path in ["/bad", "/worse"] {
+        support::within(support::LIVE_TIMEOUT, || async {
+            cluster.get("a.test", path).await.0 == http::StatusCode::NOT_FOUND
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{path} is still served"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
