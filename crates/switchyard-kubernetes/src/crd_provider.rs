@@ -348,6 +348,7 @@ impl Provider for CrdProvider {
             listed: || mirrors.listed(),
             translate: || translate(&mirrors.view(), &self.options),
             statuses: None,
+            notes: Vec::new(),
         }
         .run()
         .await;

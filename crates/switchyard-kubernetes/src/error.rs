@@ -42,6 +42,15 @@ pub enum KubernetesError {
         /// How many attempts failed in a row.
         failures: u32,
     },
+    /// A Gateway API status (of a GatewayClass, Gateway or route) could not be written.
+    #[error("cannot update the status of {object}: {source}")]
+    GatewayStatus {
+        /// The object: `HTTPRoute default/web`, `GatewayClass switchyard`.
+        object: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
     /// An Ingress status could not be written.
     #[error("cannot update the status of Ingress {namespace}/{name}: {source}")]
     Status {

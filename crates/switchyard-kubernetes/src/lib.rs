@@ -1,5 +1,5 @@
-//! The Kubernetes providers for switchyard: Traefik's `providers.kubernetesIngress` ([`IngressProvider`])
-//! and `providers.kubernetesCRD` ([`CrdProvider`]).
+//! The Kubernetes providers for switchyard: Traefik's `providers.kubernetesIngress` ([`IngressProvider`]),
+//! `providers.kubernetesCRD` ([`CrdProvider`]) and `providers.kubernetesGateway` ([`GatewayProvider`]).
 //!
 //! [`IngressProvider`] watches `networking.k8s.io/v1` Ingresses and IngressClasses, Services,
 //! `discovery.k8s.io/v1` EndpointSlices and TLS Secrets with kube-rs watchers, and publishes their
@@ -124,6 +124,26 @@
 //! The CRD definitions (`deploy/crds.yaml`), the ClusterRoles with exactly the verbs each provider uses
 //! (`deploy/rbac.yaml`) and an example Deployment (`deploy/deployment.yaml`) ship with the repository.
 //!
+//! # The Gateway API
+//!
+//! [`GatewayProvider`] watches the Standard channel's kinds ([`GATEWAY_KINDS`]; ReferenceGrants in
+//! `v1`, or `v1beta1` where only that is served) with the Services, EndpointSlices, Secrets and
+//! Namespaces they refer to. The listeners of Gateways of our GatewayClasses serve on the entrypoints
+//! with their port; each match of an attached HTTPRoute or GRPCRoute rule becomes a router per
+//! hostname left once the route's and the listener's hostnames are intersected, with priorities that
+//! encode the specification's precedence over every route. Statuses are written back with
+//! `observedGeneration`, only when they differ from the objects' own.
+//!
+//! ```no_run
+//! use switchyard_config::Aggregator;
+//! use switchyard_kubernetes::GatewayProvider;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let provider = GatewayProvider::new().entry_point("web", 80).entry_point("websecure", 443);
+//! let running = Aggregator::new().provider(provider).start()?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Where it differs from Traefik
 //!
 //! - `Prefix` paths always match whole path elements, as the specification says (Traefik does so only
@@ -144,6 +164,9 @@ mod crd_provider;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod gateway_api;
+mod gateway_provider;
+mod gateway_status;
 mod leader;
 mod mirror;
 mod options;
@@ -156,6 +179,8 @@ mod watch;
 pub use crd::{GROUP as TRAEFIK_GROUP, TRAEFIK_KINDS, VERSION as TRAEFIK_VERSION};
 pub use crd_provider::CrdProvider;
 pub use error::{KubernetesError, ObjectError, TranslateError};
+pub use gateway_api::{GATEWAY_KINDS, GROUP as GATEWAY_GROUP};
+pub use gateway_provider::{DEFAULT_GATEWAY_CONTROLLER, GatewayProvider};
 pub use leader::LeaderElection;
 pub use options::DEFAULT_CONTROLLER;
 pub use provider::IngressProvider;

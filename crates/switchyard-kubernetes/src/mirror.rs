@@ -39,6 +39,12 @@ pub(crate) trait Slim: Resource {
     /// Drops the fields of this kind that translation does not read.
     fn slim_kind(&mut self) {}
 
+    /// Whether `newer`, a later version of this object, translates as this one does, so that
+    /// receiving it need not trigger a translation (the newer version is kept all the same).
+    fn translates_as(&self, _newer: &Self) -> bool {
+        false
+    }
+
     /// Drops managed fields, kubectl's copy of the object, and what [`slim_kind`](Self::slim_kind)
     /// drops.
     fn slim(mut self) -> Self
@@ -88,8 +94,11 @@ impl<K: Slim> Mirror<K> {
     pub(crate) fn apply(&mut self, event: Event<K>) -> bool {
         match event {
             Event::Apply(object) => {
-                self.objects.insert(key(&object), Arc::new(object.slim()));
-                self.listed
+                let object = object.slim();
+                let key = key(&object);
+                let same = self.objects.get(&key).is_some_and(|old| old.translates_as(&object));
+                self.objects.insert(key, Arc::new(object));
+                self.listed && !same
             }
             Event::Delete(object) => self.objects.remove(&key(&object)).is_some() && self.listed,
             Event::Init => {

@@ -390,6 +390,7 @@ impl Provider for IngressProvider {
             listed: || mirrors.listed(),
             translate: || translate(&mirrors.view(), &self.translate),
             statuses,
+            notes: Vec::new(),
         }
         .run()
         .await;

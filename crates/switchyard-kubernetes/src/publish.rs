@@ -13,7 +13,7 @@ use crate::error::ObjectError;
 use crate::translate::{StatusUpdate, Translation};
 
 /// What the loop needs from a provider run.
-pub(crate) struct PublishLoop<L, T> {
+pub(crate) struct PublishLoop<L, T, S = StatusUpdate> {
     pub(crate) sink: ProviderSink,
     /// Signalled on every change of any watch.
     pub(crate) changed: Arc<Notify>,
@@ -25,11 +25,14 @@ pub(crate) struct PublishLoop<L, T> {
     pub(crate) listed: L,
     /// The translation of what the watches hold now.
     pub(crate) translate: T,
-    /// Where Ingress status updates go, when statuses are written.
-    pub(crate) statuses: Option<UnboundedSender<StatusUpdate>>,
+    /// Where status updates go, when statuses are written.
+    pub(crate) statuses: Option<UnboundedSender<S>>,
+    /// Warnings about the provider's own settings (options it does not apply), repeated with every
+    /// snapshot since publishing clears a provider's warnings.
+    pub(crate) notes: Vec<String>,
 }
 
-impl<L: Fn() -> bool, T: Fn() -> Translation> PublishLoop<L, T> {
+impl<L: Fn() -> bool, T: Fn() -> Translation<S>, S> PublishLoop<L, T, S> {
     /// Runs until shutdown.
     pub(crate) async fn run(self) {
         let mut published: Option<(ProviderConfig, Vec<ObjectError>)> = None;
@@ -55,8 +58,8 @@ impl<L: Fn() -> bool, T: Fn() -> Translation> PublishLoop<L, T> {
         }
     }
 
-    /// Hands the Ingress status updates to the status writer, when statuses are written.
-    fn send_statuses(&self, statuses: Vec<StatusUpdate>) {
+    /// Hands the status updates to the status writer, when statuses are written.
+    fn send_statuses(&self, statuses: Vec<S>) {
         if let Some(updates) = &self.statuses {
             for update in statuses {
                 let _ = updates.send(update);
@@ -83,6 +86,9 @@ impl<L: Fn() -> bool, T: Fn() -> Translation> PublishLoop<L, T> {
             "publishing a new snapshot"
         );
         self.sink.publish(current.0.clone());
+        for note in &self.notes {
+            self.sink.warn(note.clone());
+        }
         for problem in &current.1 {
             tracing::warn!("{problem}");
             self.sink.warn(problem.to_string());

@@ -11,6 +11,9 @@
 //!   events, `BOOKMARK`s when `allowWatchBookmarks=true`, an in-stream `ERROR` with a `410 Gone`
 //!   `Status` for a version older than the kept history, and streams that end after `timeoutSeconds`;
 //! - `PUT` and `PATCH` of the `/status` subresource (409 on a stale `resourceVersion`);
+//! - `metadata.generation`, 1 at creation and bumped by changes to anything but the metadata and the
+//!   status (so a status write leaves it), and `creationTimestamp`s one second apart in creation
+//!   order, as the Gateway API's `observedGeneration` and route precedence need;
 //! - `POST` (create; 409 `AlreadyExists`) and `PUT` (replace; 409 `Conflict` on a stale
 //!   `resourceVersion`) of whole objects, as `coordination.k8s.io/v1` Leases for leader election and
 //!   the ACME Secret store need; [`ApiServer::writes`] counts the writes clients made to an object.

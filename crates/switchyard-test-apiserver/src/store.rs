@@ -69,6 +69,38 @@ impl WatchFilter {
     }
 }
 
+/// Whether an update changes what `metadata.generation` counts: everything but the metadata and the
+/// status, as for custom resources with a status subresource.
+fn spec_changed(before: &Value, after: &Value) -> bool {
+    let desired = |object: &Value| -> Vec<(String, Value)> {
+        let Some(fields) = object.as_object() else {
+            return Vec::new();
+        };
+        let mut kept: Vec<(String, Value)> = fields
+            .iter()
+            .filter(|(key, _)| !matches!(key.as_str(), "metadata" | "status" | "apiVersion" | "kind"))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+        kept
+    };
+    desired(before) != desired(after)
+}
+
+/// The creation time of the `n`-th object created: one second after the one before, from
+/// 2026-01-01T00:00:00Z, so that objects created one after another sort by age as in a cluster.
+fn creation_timestamp(n: u64) -> String {
+    let seconds = n.saturating_sub(1);
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    let (month, day) = (1 + days / 28, 1 + days % 28);
+    format!(
+        "2026-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        (rest % 3600) / 60,
+        rest % 60
+    )
+}
+
 /// One line of a watch stream.
 pub(crate) fn event_line(kind: &str, object: &Value) -> Bytes {
     let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
@@ -144,11 +176,14 @@ impl Store {
             Some(old) => {
                 meta["uid"] = old["metadata"]["uid"].clone();
                 meta["creationTimestamp"] = old["metadata"]["creationTimestamp"].clone();
+                let generation = old["metadata"]["generation"].as_u64().unwrap_or(1);
                 if object.get("status").is_none()
                     && let Some(status) = old.get("status")
                 {
                     object["status"] = status.clone();
                 }
+                let bumped = generation + u64::from(spec_changed(old, &object));
+                object["metadata"]["generation"] = json!(bumped);
             }
             None => {
                 self.uids += 1;
@@ -156,8 +191,9 @@ impl Store {
                     meta["uid"] = json!(format!("00000000-0000-0000-0000-{:012}", self.uids));
                 }
                 if meta.get("creationTimestamp").is_none() {
-                    meta["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
+                    meta["creationTimestamp"] = json!(creation_timestamp(self.uids));
                 }
+                meta["generation"] = json!(1);
             }
         }
         self.objects.insert(key.clone(), object.clone());
@@ -266,5 +302,48 @@ impl Store {
     pub(crate) fn compact(&mut self) {
         self.history.clear();
         self.oldest = self.revision;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey {
+            resource: ("gateway.networking.k8s.io".into(), "httproutes".into()),
+            namespace: "default".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn generation_counts_spec_changes_only() {
+        let mut store = Store::default();
+        let route = json!({"metadata": {"name": "a"}, "spec": {"hostnames": ["a.test"]}});
+        let stored = store.put(key("a"), route.clone());
+        assert_eq!(stored["metadata"]["generation"], 1);
+        let mut with_status = stored.clone();
+        with_status["status"] = json!({"parents": []});
+        assert_eq!(store.put(key("a"), with_status)["metadata"]["generation"], 1);
+        let mut relabelled = route.clone();
+        relabelled["metadata"]["labels"] = json!({"team": "x"});
+        assert_eq!(store.put(key("a"), relabelled)["metadata"]["generation"], 1);
+        let changed = json!({"metadata": {"name": "a"}, "spec": {"hostnames": ["b.test"]}});
+        let stored = store.put(key("a"), changed);
+        assert_eq!(stored["metadata"]["generation"], 2);
+        assert_eq!(stored["status"], json!({"parents": []}), "the status is kept");
+    }
+
+    #[test]
+    fn objects_are_created_one_second_apart() {
+        let mut store = Store::default();
+        let first = store.put(key("a"), json!({"metadata": {"name": "a"}}));
+        let second = store.put(key("b"), json!({"metadata": {"name": "b"}}));
+        assert_eq!(first["metadata"]["creationTimestamp"], "2026-01-01T00:00:00Z");
+        assert_eq!(second["metadata"]["creationTimestamp"], "2026-01-01T00:00:01Z");
+        assert_eq!(creation_timestamp(86_401), "2026-01-02T00:00:00Z");
+        let again = store.put(key("a"), json!({"metadata": {"name": "a"}, "spec": {}}));
+        assert_eq!(again["metadata"]["creationTimestamp"], "2026-01-01T00:00:00Z");
     }
 }

@@ -149,8 +149,7 @@ pub use switchyard_proxy::{Gateway, RunningGateway};
 pub struct MissingFeature {
     /// The provider's key in the static configuration.
     pub provider: &'static str,
-    /// The cargo feature that provides it; empty when no version of switchyard provides it yet
-    /// (`kubernetesGateway`).
+    /// The cargo feature that provides it; empty when no version of switchyard provides it yet.
     pub feature: &'static str,
 }
 
@@ -168,9 +167,9 @@ impl std::fmt::Display for Missing<'_> {
 }
 
 /// A [`Gateway`] for a static configuration, with the providers it configures (`providers.file`,
-/// `providers.kubernetesIngress` and `providers.kubernetesCRD`; the Gateway API provider is not
-/// implemented yet). A provider this build was compiled without is an error rather than silently
-/// missing routes.
+/// `providers.kubernetesIngress`, `providers.kubernetesCRD` and `providers.kubernetesGateway`, whose
+/// listeners serve on the entrypoints with their port). A provider this build was compiled without is
+/// an error rather than silently missing routes.
 ///
 /// ```
 /// use switchyard::config::{Format, StaticConfig, load_str};
@@ -200,7 +199,29 @@ pub fn gateway_from_static(config: &config::StaticConfig) -> Result<Gateway, Mis
     if let Some(options) = &providers.kubernetes_crd {
         gateway = gateway.provider(kubernetes::CrdProvider::from_static(options));
     }
+    #[cfg(feature = "kubernetes")]
+    if let Some(options) = &providers.kubernetes_gateway {
+        gateway = gateway.provider(gateway_api_provider(config, options));
+    }
     Ok(gateway)
+}
+
+/// The Gateway API provider of `providers.kubernetesGateway`, its listeners mapped to the TCP
+/// entrypoints by port.
+#[cfg(feature = "kubernetes")]
+fn gateway_api_provider(
+    config: &config::StaticConfig,
+    options: &config::KubernetesGatewayOptions,
+) -> kubernetes::GatewayProvider {
+    let mut provider = kubernetes::GatewayProvider::from_static(options);
+    for (name, entry_point) in &config.entry_points {
+        if let Ok(address) = entry_point.address()
+            && !address.is_udp()
+        {
+            provider = provider.entry_point(name.clone(), address.port());
+        }
+    }
+    provider
 }
 
 /// The optional providers a build includes.
@@ -233,7 +254,12 @@ fn missing_provider(providers: &config::Providers, built: Built) -> Option<Missi
             providers.kubernetes_crd.is_some(),
             built.kubernetes,
         ),
-        ("kubernetesGateway", "", providers.kubernetes_gateway.is_some(), false),
+        (
+            "kubernetesGateway",
+            "kubernetes",
+            providers.kubernetes_gateway.is_some(),
+            built.kubernetes,
+        ),
     ];
     configured
         .into_iter()
@@ -279,16 +305,13 @@ mod tests {
     }
 
     #[test]
-    fn the_gateway_api_is_missing_from_every_build_and_crds_need_kubernetes() {
+    fn crds_and_the_gateway_api_need_kubernetes() {
         let crd = providers("providers:\n  kubernetesCRD: {}\n  kubernetesGateway: {}\n");
         let all = Built {
             file: true,
             kubernetes: true,
         };
-        assert_eq!(
-            missing_provider(&crd, all).map(|m| m.to_string()).as_deref(),
-            Some("providers.kubernetesGateway is configured, but switchyard does not implement it yet")
-        );
+        assert!(missing_provider(&crd, all).is_none());
         let without = Built {
             file: true,
             kubernetes: false,
@@ -296,6 +319,15 @@ mod tests {
         assert_eq!(
             missing_provider(&crd, without).map(|m| m.to_string()).as_deref(),
             Some("providers.kubernetesCRD is configured, but switchyard was built without the `kubernetes` feature")
+        );
+        let gateway_api = providers("providers:\n  kubernetesGateway: {}\n");
+        assert_eq!(
+            missing_provider(&gateway_api, without)
+                .map(|m| m.to_string())
+                .as_deref(),
+            Some(
+                "providers.kubernetesGateway is configured, but switchyard was built without the `kubernetes` feature"
+            )
         );
     }
 }

@@ -90,16 +90,22 @@ fn the_kubernetes_crd_provider_needs_the_kubernetes_feature() {
 }
 
 #[test]
-fn providers_not_implemented_yet_are_an_error() {
+fn the_gateway_api_provider_needs_the_kubernetes_feature() {
     let yaml = "providers:\n  kubernetesGateway: {}\n";
     let config: StaticConfig = switchyard::config::load_str(yaml, switchyard::config::Format::Yaml, "traefik.yml")
         .unwrap()
         .value;
-    let error = switchyard::gateway_from_static(&config).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "providers.kubernetesGateway is configured, but switchyard does not implement it yet"
-    );
+    let built = switchyard::gateway_from_static(&config);
+    if cfg!(feature = "kubernetes") {
+        assert!(built.is_ok());
+    } else {
+        assert_eq!(
+            built.err().map(|e| e.to_string()).as_deref(),
+            Some(
+                "providers.kubernetesGateway is configured, but switchyard was built without the `kubernetes` feature"
+            )
+        );
+    }
 }
 
 /// A backend answering with its name and the path it received.

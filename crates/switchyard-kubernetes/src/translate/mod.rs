@@ -4,8 +4,9 @@ mod address;
 mod annotations;
 pub(crate) mod backend;
 pub(crate) mod crd;
-mod rules;
-mod tls;
+pub(crate) mod gateway;
+pub(crate) mod rules;
+pub(crate) mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -79,12 +80,22 @@ pub(crate) struct StatusUpdate {
     pub(crate) ingress: Vec<IngressLoadBalancerIngress>,
 }
 
-/// The outcome of one translation.
-#[derive(Debug, Default)]
-pub(crate) struct Translation {
+/// The outcome of one translation, with the statuses to write (Ingress statuses unless said).
+#[derive(Debug)]
+pub(crate) struct Translation<S = StatusUpdate> {
     pub(crate) snapshot: ProviderConfig,
     pub(crate) problems: Vec<ObjectError>,
-    pub(crate) statuses: Vec<StatusUpdate>,
+    pub(crate) statuses: Vec<S>,
+}
+
+impl<S> Default for Translation<S> {
+    fn default() -> Self {
+        Self {
+            snapshot: ProviderConfig::default(),
+            problems: Vec::new(),
+            statuses: Vec::new(),
+        }
+    }
 }
 
 /// Translates every Ingress this provider handles.

@@ -10,7 +10,7 @@
 
 mod ingress_route;
 mod middleware;
-mod read;
+pub(crate) mod read;
 mod reference;
 mod route_services;
 mod secrets;
@@ -64,7 +64,7 @@ pub(crate) struct Object<'a> {
 }
 
 impl<'a> Object<'a> {
-    fn of<K: kube::Resource>(kind: &'static str, object: &'a K) -> Self {
+    pub(crate) fn of<K: kube::Resource>(kind: &'static str, object: &'a K) -> Self {
         let meta = object.meta();
         Self {
             kind,
@@ -74,7 +74,7 @@ impl<'a> Object<'a> {
     }
 
     /// `Kind namespace/name`, as origins read.
-    fn origin(&self) -> String {
+    pub(crate) fn origin(&self) -> String {
         format!("{} {}/{}", self.kind, self.namespace, self.name)
     }
 }
