@@ -422,6 +422,24 @@ async fn half_close_reaches_each_side() {
 }
 
 /// A connection to `to` from the loopback address `from` (127.0.0.0/8 all reach this host).
+/// On entrypoint `tcp`: connections from 127.0.0.2 go to `server` with a PROXY v1 header, those from
+/// 127.0.0.3 with a v2 one.
+fn proxy_protocol_routes(config: &mut DynamicConfig, server: &str) {
+    for (name, version, source) in [("v1", 1, "127.0.0.2"), ("v2", 2, "127.0.0.3")] {
+        let rule = format!("ClientIP(`{source}`)");
+        let router = TcpRouter::new(rule, name).with_entry_points(["tcp"]);
+        config.tcp.routers.insert(name.into(), router);
+        let mut service = TcpService::with_addresses([server.to_owned()]);
+        service.load_balancer.as_mut().unwrap().servers_transport = name.into();
+        config.tcp.services.insert(name.into(), service);
+        let transport = TcpServersTransport {
+            proxy_protocol: Some(TcpProxyProtocol { version }),
+            ..TcpServersTransport::default()
+        };
+        config.tcp.servers_transports.insert(name.into(), transport);
+    }
+}
+
 async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
@@ -448,23 +466,7 @@ async fn proxy_protocol_headers_are_read_by_the_backend_entrypoint() {
     let gateway = TestGateway::start_with(static_config, config).await;
     let tcp_addr = gateway.gateway.local_addr("tcp").unwrap();
     let web = gateway.addr.to_string();
-    gateway
-        .reconfigure(|config| {
-            for (name, version, source) in [("v1", 1, "127.0.0.2"), ("v2", 2, "127.0.0.3")] {
-                let rule = format!("ClientIP(`{source}`)");
-                let router = TcpRouter::new(rule, name).with_entry_points(["tcp"]);
-                config.tcp.routers.insert(name.into(), router);
-                let mut service = TcpService::with_addresses([web.clone()]);
-                service.load_balancer.as_mut().unwrap().servers_transport = name.into();
-                config.tcp.services.insert(name.into(), service);
-                let transport = TcpServersTransport {
-                    proxy_protocol: Some(TcpProxyProtocol { version }),
-                    ..TcpServersTransport::default()
-                };
-                config.tcp.servers_transports.insert(name.into(), transport);
-            }
-        })
-        .await;
+    gateway.reconfigure(|config| proxy_protocol_routes(config, &web)).await;
     for source in ["127.0.0.2", "127.0.0.3"] {
         let mut client = connect_from(source, tcp_addr).await;
         let answer = exchange(&mut client, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
@@ -540,21 +542,7 @@ async fn proxy_protocol_headers_are_read_by_an_independent_parser() {
     let gateway = TestGateway::start_with(static_config, DynamicConfig::default()).await;
     let tcp_addr = gateway.gateway.local_addr("tcp").unwrap();
     gateway
-        .reconfigure(|config| {
-            for (name, version, source) in [("v1", 1, "127.0.0.2"), ("v2", 2, "127.0.0.3")] {
-                let rule = format!("ClientIP(`{source}`)");
-                let router = TcpRouter::new(rule, name).with_entry_points(["tcp"]);
-                config.tcp.routers.insert(name.into(), router);
-                let mut service = TcpService::with_addresses([backend.to_string()]);
-                service.load_balancer.as_mut().unwrap().servers_transport = name.into();
-                config.tcp.services.insert(name.into(), service);
-                let transport = TcpServersTransport {
-                    proxy_protocol: Some(TcpProxyProtocol { version }),
-                    ..TcpServersTransport::default()
-                };
-                config.tcp.servers_transports.insert(name.into(), transport);
-            }
-        })
+        .reconfigure(|config| proxy_protocol_routes(config, &backend.to_string()))
         .await;
     for (version, source) in [(1, "127.0.0.2"), (2, "127.0.0.3")] {
         let mut client = connect_from(source, tcp_addr).await;

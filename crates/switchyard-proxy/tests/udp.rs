@@ -68,6 +68,15 @@ fn weighted(services: &[(&str, u32)]) -> UdpService {
     }
 }
 
+/// Router `dns` to service `dns`, whose one server is `server`.
+fn serve_dns(config: &mut DynamicConfig, server: SocketAddr) {
+    config
+        .udp
+        .services
+        .insert("dns".into(), UdpService::with_addresses([server.to_string()]));
+    config.udp.routers.insert("dns".into(), UdpRouter::new("dns"));
+}
+
 async fn start(config: DynamicConfig, timeout: ConfigDuration) -> (TestGateway, SocketAddr) {
     let gateway = TestGateway::start_with(with_udp(timeout), config).await;
     let ready = gateway.gateway.wait_for(|s| s.has_udp_route("dns"));
@@ -154,22 +163,11 @@ async fn a_reload_moves_new_sessions_and_keeps_open_ones() {
     let old = echo("old").await;
     let new = echo("new").await;
     let mut config = DynamicConfig::default();
-    config
-        .udp
-        .services
-        .insert("dns".into(), UdpService::with_addresses([old.to_string()]));
-    config.udp.routers.insert("dns".into(), UdpRouter::new("dns"));
+    serve_dns(&mut config, old);
     let (gateway, addr) = start(config, ConfigDuration::from_secs(10)).await;
     let established = client().await;
     assert_eq!(ask(&established, addr, "x").await, "old:x");
-    gateway
-        .reconfigure(|config| {
-            config
-                .udp
-                .services
-                .insert("dns".into(), UdpService::with_addresses([new.to_string()]));
-        })
-        .await;
+    gateway.reconfigure(|config| serve_dns(config, new)).await;
     let fresh = client().await;
     assert_eq!(ask(&fresh, addr, "y").await, "new:y");
     assert_eq!(ask(&established, addr, "z").await, "old:z");
@@ -210,11 +208,7 @@ async fn reloads_under_many_clients_lose_no_datagram_and_move_no_session() {
     let old = echo("old").await;
     let new = echo("new").await;
     let mut config = DynamicConfig::default();
-    config
-        .udp
-        .services
-        .insert("dns".into(), UdpService::with_addresses([old.to_string()]));
-    config.udp.routers.insert("dns".into(), UdpRouter::new("dns"));
+    serve_dns(&mut config, old);
     let (gateway, addr) = start(config, ConfigDuration::from_secs(30)).await;
     // Every client opens its session on `old` before the reloads start.
     let mut clients = Vec::with_capacity(CLIENTS);
@@ -239,14 +233,7 @@ async fn reloads_under_many_clients_lose_no_datagram_and_move_no_session() {
     // Reloads alternate the service's server while the sessions talk.
     for reload in 0..6 {
         let server = if reload % 2 == 0 { new } else { old };
-        gateway
-            .reconfigure(|config| {
-                config
-                    .udp
-                    .services
-                    .insert("dns".into(), UdpService::with_addresses([server.to_string()]));
-            })
-            .await;
+        gateway.reconfigure(|config| serve_dns(config, server)).await;
     }
     for client in talking {
         client
@@ -255,14 +242,7 @@ async fn reloads_under_many_clients_lose_no_datagram_and_move_no_session() {
     }
     // The last reload pointed the service back at `old`; one before it at `new`: a fresh session
     // follows the live configuration.
-    gateway
-        .reconfigure(|config| {
-            config
-                .udp
-                .services
-                .insert("dns".into(), UdpService::with_addresses([new.to_string()]));
-        })
-        .await;
+    gateway.reconfigure(|config| serve_dns(config, new)).await;
     assert_eq!(ask(&client().await, addr, "fresh").await, "new:fresh");
 }
 
