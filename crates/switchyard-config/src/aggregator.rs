@@ -322,11 +322,14 @@ impl LoopState {
     fn apply(&mut self, name: Arc<str>, event: ProviderEvent) -> bool {
         let status = self.statuses.entry(name.to_string()).or_default();
         match event {
-            ProviderEvent::Published(snapshot) => {
+            ProviderEvent::Published(snapshot, warnings) => {
                 status.published = true;
                 status.last_error = None;
                 status.warnings.clear();
-                let changed = self.snapshots.get(&name) != Some(&snapshot);
+                let mut changed = self.snapshots.get(&name) != Some(&snapshot);
+                for warning in warnings {
+                    changed |= add_warning(status, &name, warning);
+                }
                 self.snapshots.insert(name, snapshot);
                 changed || self.generation == 0
             }

@@ -107,7 +107,9 @@ impl ProviderError {
 /// What a provider tells the aggregator.
 #[derive(Debug)]
 pub(crate) enum ProviderEvent {
-    Published(Arc<ProviderConfig>),
+    /// A snapshot, with the warnings about it (taken in the same step, so that no configuration is
+    /// ever published without them).
+    Published(Arc<ProviderConfig>, Vec<String>),
     Problem(Problem),
     Warning(String),
     Ended(Option<Problem>),
@@ -140,7 +142,21 @@ impl ProviderSink {
 
     /// Publishes a complete snapshot, replacing the provider's previous one.
     pub fn publish(&self, snapshot: impl Into<ProviderConfig>) {
-        self.send(ProviderEvent::Published(Arc::new(snapshot.into())));
+        self.publish_with_warnings(snapshot, Vec::new());
+    }
+
+    /// Publishes a snapshot together with the warnings about it: the aggregator takes both in one
+    /// step, where [`publish`](Self::publish) then [`warn`](Self::warn) may let a configuration go
+    /// live before its warnings arrive.
+    ///
+    /// ```
+    /// # async fn run(sink: switchyard_config::ProviderSink) {
+    /// let snapshot = switchyard_config::DynamicConfig::default();
+    /// sink.publish_with_warnings(snapshot, vec!["providers.mine.qps is not supported".into()]);
+    /// # }
+    /// ```
+    pub fn publish_with_warnings(&self, snapshot: impl Into<ProviderConfig>, warnings: Vec<String>) {
+        self.send(ProviderEvent::Published(Arc::new(snapshot.into()), warnings));
     }
 
     /// Reports a problem the provider recovers from; its last published snapshot stays live.
@@ -234,7 +250,7 @@ impl Provider for MemoryProvider {
     async fn run(mut self, sink: ProviderSink) -> Result<(), ProviderError> {
         loop {
             let snapshot = Arc::clone(&self.config.borrow_and_update());
-            sink.send(ProviderEvent::Published(snapshot));
+            sink.send(ProviderEvent::Published(snapshot, Vec::new()));
             tokio::select! {
                 changed = self.config.changed() => {
                     if changed.is_err() {

@@ -135,13 +135,16 @@ impl Runner {
     /// Reads everything, reports what failed, and publishes when the result differs from the last one.
     fn reload(&mut self) {
         let reload = self.files.reload(&self.target);
-        // Publish first: warnings and problems describe the snapshot in force.
-        if self.published.as_ref() != Some(&reload.snapshot) {
-            self.sink.publish(reload.snapshot.clone());
+        // A new snapshot goes with its warnings in one step (no configuration is live without them);
+        // an unchanged one keeps its own, and the warnings are only repeated.
+        if self.published.as_ref() == Some(&reload.snapshot) {
+            for warning in reload.warnings {
+                self.sink.warn(warning);
+            }
+        } else {
+            self.sink
+                .publish_with_warnings(reload.snapshot.clone(), reload.warnings);
             self.published = Some(reload.snapshot);
-        }
-        for warning in reload.warnings {
-            self.sink.warn(warning);
         }
         for problem in &reload.problems {
             self.sink.report(problem);

@@ -85,14 +85,12 @@ impl<L: Fn() -> bool, T: Fn() -> Translation<S>, S> PublishLoop<L, T, S> {
             elapsed = ?started.elapsed(),
             "publishing a new snapshot"
         );
-        self.sink.publish(current.0.clone());
-        for note in &self.notes {
-            self.sink.warn(note.clone());
-        }
+        let mut warnings = self.notes.clone();
         for problem in &current.1 {
             tracing::warn!("{problem}");
-            self.sink.warn(problem.to_string());
+            warnings.push(problem.to_string());
         }
+        self.sink.publish_with_warnings(current.0.clone(), warnings);
         *published = Some(current);
     }
 }
