@@ -13,17 +13,20 @@ use crate::error::KubernetesError;
 use crate::translate::gateway::StatusWrite;
 
 /// Writes statuses one at a time. Translation asks only for statuses that differ from the objects'
-/// (so nothing is written when nothing changed); each version of an object is written at most once,
-/// since until a write comes back through the watch, translations keep asking for it (with fresh
-/// transition times).
+/// (so nothing is written when nothing changed); a status is written at most once per version of an
+/// object, since until a write comes back through the watch, translations keep asking for it (with
+/// fresh transition times). A different status for the same version (a ReferenceGrant changed before
+/// the last write came back) is written: the write's return through the watch does not translate
+/// again, so skipping it would leave the object's status stale.
 ///
 /// With leader election only the leader writes; a replica that becomes the leader asks for a new
 /// translation, which asks for every status still to write.
 pub(crate) struct GatewayStatusWriter {
     client: Client,
     sink: ProviderSink,
-    /// By `(plural, namespace, name)`: the version written at.
-    written: BTreeMap<(String, String, String), Option<String>>,
+    /// By `(plural, namespace, name)`: the version written at, and the status written without its
+    /// transition times.
+    written: BTreeMap<(String, String, String), (Option<String>, serde_json::Value)>,
     leading: Option<watch::Receiver<bool>>,
     retranslate: Arc<Notify>,
 }
@@ -85,7 +88,12 @@ impl GatewayStatusWriter {
             update.namespace.clone(),
             update.name.clone(),
         );
-        if self.written.get(&key) == Some(&update.version) {
+        let timeless = without_transition_times(&update.status);
+        if self
+            .written
+            .get(&key)
+            .is_some_and(|(version, status)| *version == update.version && *status == timeless)
+        {
             return;
         }
         let api: Api<DynamicObject> = if update.namespace.is_empty() {
@@ -99,7 +107,7 @@ impl GatewayStatusWriter {
             .await
         {
             Ok(_) => {
-                self.written.insert(key, update.version);
+                self.written.insert(key, (update.version, timeless));
             }
             Err(source) => {
                 let object = if update.namespace.is_empty() {
@@ -112,5 +120,32 @@ impl GatewayStatusWriter {
                 self.sink.report(&error);
             }
         }
+    }
+}
+
+/// `status` without its conditions' `lastTransitionTime`s, which each translation sets anew.
+fn without_transition_times(status: &serde_json::Value) -> serde_json::Value {
+    match status {
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .filter(|(key, _)| key.as_str() != "lastTransitionTime")
+            .map(|(key, value)| (key.clone(), without_transition_times(value)))
+            .collect(),
+        serde_json::Value::Array(items) => items.iter().map(without_transition_times).collect(),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_times_are_left_out_at_every_depth() {
+        let status = serde_json::json!({"parents": [{"conditions": [
+            {"type": "Accepted", "status": "True", "lastTransitionTime": "2026-12-08T02:38:11Z"}
+        ]}]});
+        let expected = serde_json::json!({"parents": [{"conditions": [{"type": "Accepted", "status": "True"}]}]});
+        assert_eq!(without_transition_times(&status), expected);
     }
 }
