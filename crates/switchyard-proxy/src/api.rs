@@ -23,13 +23,16 @@ const DEFAULT_PER_PAGE: usize = 100;
 
 /// Answers one API request from a snapshot.
 pub(crate) fn respond(snapshot: &Snapshot, parts: &Parts) -> Response<ResponseBody> {
-    if parts.method != Method::GET && parts.method != Method::HEAD {
-        return status_response(StatusCode::METHOD_NOT_ALLOWED);
-    }
     // Under `api.basePath`, the API's paths follow the base; other paths are not the API's.
     let Some(path) = parts.uri.path().strip_prefix(snapshot.api.base_path.as_str()) else {
         return status_response(StatusCode::NOT_FOUND);
     };
+    if let Some(action) = path.strip_prefix("/api/canary") {
+        return canary_response(snapshot, action, parts);
+    }
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        return status_response(StatusCode::METHOD_NOT_ALLOWED);
+    }
     if let Some(response) = crate::dashboard::respond(path).filter(|_| snapshot.api.dashboard) {
         return response;
     }
@@ -222,6 +225,55 @@ fn explain_response(snapshot: &Snapshot, query: &str) -> Response<ResponseBody> 
         Err(error) => {
             let mut response = json_response(&json!({ "error": error.to_string() }));
             *response.status_mut() = StatusCode::BAD_REQUEST;
+            response
+        }
+    }
+}
+
+/// `/api/canary` (GET: the canary's state and last report) and `/api/canary/confirm` or
+/// `/api/canary/discard` (POST, optionally `?generation=N`: the decision on a held configuration;
+/// 409 when none is held or another one is).
+fn canary_response(snapshot: &Snapshot, action: &str, parts: &Parts) -> Response<ResponseBody> {
+    let Some(canary) = &snapshot.canary else {
+        let mut response =
+            json_response(&json!({ "error": "the canary is off: the static configuration has no `canary` section" }));
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        return response;
+    };
+    let reading = parts.method == Method::GET || parts.method == Method::HEAD;
+    let decide = match action.trim_end_matches('/') {
+        "" if reading => {
+            return json_response(&json!({
+                "hold": canary.holds(),
+                "recorded": canary.recorded(),
+                "report": canary.report().as_deref(),
+            }));
+        }
+        "/confirm" if parts.method == Method::POST => crate::canary::Canary::confirm,
+        "/discard" if parts.method == Method::POST => crate::canary::Canary::discard,
+        "" | "/confirm" | "/discard" => return status_response(StatusCode::METHOD_NOT_ALLOWED),
+        _ => return status_response(StatusCode::NOT_FOUND),
+    };
+    let generation = parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("generation="));
+    let generation = match generation.map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(generation)) => Some(generation),
+        Some(Err(_)) => {
+            let mut response = json_response(&json!({ "error": "`generation` is not a number" }));
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            return response;
+        }
+    };
+    match decide(canary, generation) {
+        Ok(generation) => json_response(&json!({ "generation": generation })),
+        Err(error) => {
+            let mut response = json_response(&json!({ "error": error.to_string() }));
+            *response.status_mut() = StatusCode::CONFLICT;
             response
         }
     }

@@ -17,6 +17,7 @@ use http::request::Parts;
 use http::{HeaderValue, Request, Response};
 
 use crate::api;
+use crate::canary::Recorded;
 use crate::endpoint::{self, RouteContext};
 use crate::forward::{Client, EntryHeaders, ForwardedPolicy, Forwarding};
 use crate::interim::InterimSink;
@@ -95,6 +96,8 @@ pub(crate) struct TlsSession {
     pub(crate) version: Option<&'static str>,
     /// The cipher suite's IANA name, for the observer.
     pub(crate) cipher: Option<&'static str>,
+    /// The server name the client sent (SNI), for the canary's replay of its requests.
+    pub(crate) server_name: Option<Box<str>>,
 }
 
 impl Connection {
@@ -195,6 +198,15 @@ impl Connection {
         }
         let (mut parts, body) = req.into_parts();
         let snapshot = self.entry.snapshots.load();
+        if let Some(canary) = &snapshot.canary {
+            canary.record(&Recorded {
+                entry_point: self.entry.index,
+                parts: &parts,
+                client_ip: self.client.ip,
+                tls: self.client.tls,
+                server_name: self.session.as_ref().and_then(|s| s.server_name.as_deref()),
+            });
+        }
         let mut response = match self.select(&snapshot, &mut parts) {
             Err(answer) => answer.into_response(),
             Ok(target) => match note_route(&parts, target) {

@@ -146,6 +146,51 @@ impl ExplainRequest {
         self.tls
     }
 
+    /// A request read back from the canary's ring: already parsed, with its host apart.
+    #[allow(clippy::too_many_arguments, reason = "each is one recorded part of the request")]
+    pub(crate) fn recorded(
+        entry_point: String,
+        method: Method,
+        uri: Uri,
+        host: Option<String>,
+        headers: HeaderMap,
+        client_ip: IpAddr,
+        tls: bool,
+        sni: Option<String>,
+    ) -> Self {
+        Self {
+            entry_point: Some(entry_point),
+            method,
+            uri,
+            host,
+            headers,
+            client_ip,
+            tls,
+            sni,
+        }
+    }
+
+    pub(crate) fn method(&self) -> &Method {
+        &self.method
+    }
+
+    pub(crate) fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    pub(crate) fn host_header(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    pub(crate) fn client(&self) -> IpAddr {
+        self.client_ip
+    }
+
     /// The request head as an entrypoint would receive it.
     fn parts(&self) -> Result<http::request::Parts, ExplainError> {
         let mut head = Request::new(());
@@ -271,17 +316,8 @@ impl Snapshot {
     /// # Ok(()) }
     /// ```
     pub fn explain(&self, request: &ExplainRequest) -> Result<Explanation, ExplainError> {
-        let entry_point = self.explained_entry_point(request.entry_point.as_deref())?;
-        let input = RouteInput {
-            entry_point,
-            target: self.entry_points[entry_point].target,
-            underscores: self.entry_points[entry_point].underscores,
-            client_ip: request.client_ip.to_canonical(),
-            tls: request.tls,
-            tls_options: self.handshake_options(entry_point, request),
-            from_wire: true,
-        };
-        let mut parts = request.parts()?;
+        let (input, mut parts) = self.route_input(request)?;
+        let entry_point = input.entry_point;
         let selected = routing::select(self, &input, &mut parts);
         let mut explanation = Explanation {
             entry_point: self.entry_points[entry_point].name.clone(),
@@ -312,6 +348,49 @@ impl Snapshot {
             }
         }
         Ok(explanation)
+    }
+
+    /// Where a request goes, in short: what the canary compares between two configurations.
+    pub(crate) fn routing_of(&self, request: &ExplainRequest) -> Result<crate::canary::RoutedTo, ExplainError> {
+        let (input, mut parts) = self.route_input(request)?;
+        Ok(match routing::select(self, &input, &mut parts) {
+            Ok((target, _)) => crate::canary::RoutedTo {
+                router: Some(target.router.to_string()),
+                service: Some(self.service_of(target).to_owned()),
+                middlewares: target.middlewares.to_vec(),
+                status: None,
+            },
+            Err(refusal) => crate::canary::RoutedTo {
+                router: None,
+                service: None,
+                middlewares: Vec::new(),
+                status: Some(refusal.status().as_u16()),
+            },
+        })
+    }
+
+    /// What routing needs besides the head, and the head as the entrypoint receives it.
+    fn route_input(&self, request: &ExplainRequest) -> Result<(RouteInput, http::request::Parts), ExplainError> {
+        let entry_point = self.explained_entry_point(request.entry_point.as_deref())?;
+        let input = RouteInput {
+            entry_point,
+            target: self.entry_points[entry_point].target,
+            underscores: self.entry_points[entry_point].underscores,
+            client_ip: request.client_ip.to_canonical(),
+            tls: request.tls,
+            tls_options: self.handshake_options(entry_point, request),
+            from_wire: true,
+        };
+        Ok((input, request.parts()?))
+    }
+
+    /// The name of a target's service, as its router names it.
+    fn service_of(&self, target: &Target) -> &str {
+        let routers = &self.published.runtime.config.http.routers;
+        routers
+            .get(&*target.router)
+            .map(|r| r.service.as_str())
+            .unwrap_or_default()
     }
 
     /// The index of the entrypoint to explain on.
@@ -369,11 +448,7 @@ impl Snapshot {
     /// The middlewares, service and server of the route taken.
     fn add_target(&self, target: &Target, out: &mut Explanation) {
         out.middlewares = target.middlewares.to_vec();
-        let routers = &self.published.runtime.config.http.routers;
-        let service = routers
-            .get(&*target.router)
-            .map(|r| r.service.as_str())
-            .unwrap_or_default();
+        let service = self.service_of(target);
         let trees = Trees {
             services: &self.published.runtime.config.http.services,
         };

@@ -88,6 +88,7 @@
 
 mod api;
 pub mod balancing;
+mod canary;
 mod compile;
 mod connection;
 mod dashboard;
@@ -114,6 +115,7 @@ mod trusted_peers;
 mod udp;
 mod upstream;
 
+pub use canary::{Canary, CanaryError, CanaryReport, CanaryState, MovedRequest, ReplayedRequest, RoutedTo};
 pub use compile::{API_SERVICE, NOOP_SERVICE};
 
 pub use entry_point::EntryPointError;

@@ -31,6 +31,8 @@ pub struct Snapshot {
     pub(crate) api: Arc<ApiSettings>,
     /// The compiled load balancers by service name, for the servers' health in the API.
     pub(crate) balancers: std::collections::HashMap<String, Arc<BalancedService>>,
+    /// The canary that records requests and checks new configurations (static `canary`).
+    pub(crate) canary: Option<Arc<crate::canary::Canary>>,
     /// Certificates and TLS options; `None` before the first configuration.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Arc<crate::tls::TlsState>>,
@@ -144,6 +146,7 @@ impl Snapshot {
             entry_points,
             api: Arc::default(),
             balancers: std::collections::HashMap::new(),
+            canary: None,
             #[cfg(feature = "tls")]
             tls: None,
         }

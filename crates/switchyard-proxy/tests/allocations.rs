@@ -264,3 +264,23 @@ fn observed_requests_add_a_bounded_number_of_allocations() {
         "the access log was written"
     );
 }
+
+/// The canary's ring of recent requests, once every slot has been written, copies each request into
+/// a slot's own buffers: no allocation.
+#[test]
+fn recording_requests_for_the_canary_allocates_nothing() {
+    let plain = per_request(&static_config());
+    let mut config = static_config();
+    config.canary = Some(switchyard_config::Canary {
+        requests: 100,
+        hold: false,
+    });
+    let recorded = per_request(&config);
+    println!("allocations per request: {plain:.2} plain, {recorded:.2} with the canary recording");
+    // A tenth of slack for the timer noted above.
+    assert!(
+        recorded - plain <= 0.1,
+        "the canary adds {:.2} allocations per request",
+        recorded - plain
+    );
+}

@@ -1,6 +1,7 @@
 //! The static configuration: what is fixed for the life of the process (entrypoints, providers, API,
 //! observability), in Traefik's schema.
 
+mod canary;
 mod certificates_resolvers;
 mod entry_point;
 mod observability;
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use canary::{Canary, MAX_CANARY_REQUESTS};
 pub use certificates_resolvers::{
     Acme, CertificateResolver, DnsChallenge, Eab, HttpChallenge, KubernetesSecret, LETS_ENCRYPT_DIRECTORY, Propagation,
     TlsChallenge, UnsupportedOption,
@@ -78,6 +80,10 @@ pub struct StaticConfig {
     /// ACME certificate resolvers by name, which routers name with `tls.certResolver`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub certificates_resolvers: BTreeMap<String, CertificateResolver>,
+    /// Replaying recent requests through each new configuration before it goes live (a switchyard
+    /// extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
 }
 
 impl StaticConfig {

@@ -87,6 +87,7 @@ pub(crate) struct Compiler {
     internal: HashMap<String, switchyard_middleware::HttpService>,
     /// How the API answers.
     api: Arc<crate::snapshot::ApiSettings>,
+    canary: Option<Arc<crate::canary::Canary>>,
     /// The last TLS state, whose certificates serve on when their files are caught half-written.
     #[cfg(feature = "tls")]
     server_tls: Option<Arc<crate::tls::TlsState>>,
@@ -110,6 +111,8 @@ pub(crate) struct CompilerOptions {
     pub(crate) api: crate::snapshot::ApiSettings,
     /// What answers every server in process instead of the network (tests).
     pub(crate) in_process: Option<switchyard_middleware::HttpService>,
+    /// The canary, which every snapshot hands to the connections that record requests.
+    pub(crate) canary: Option<Arc<crate::canary::Canary>>,
     /// The ACME certificate resolvers, told which names routers need on each compile.
     #[cfg(feature = "acme")]
     pub(crate) acme: Option<Arc<switchyard_acme::CertResolvers>>,
@@ -133,6 +136,7 @@ impl Compiler {
             tcp: tcp::TcpState::default(),
             internal: options.internal,
             api: Arc::new(options.api),
+            canary: options.canary,
             #[cfg(feature = "tls")]
             server_tls: None,
             #[cfg(feature = "acme")]
@@ -183,6 +187,7 @@ impl Compiler {
             report,
             entry_points: Arc::clone(&self.entry_points),
             api: Arc::clone(&self.api),
+            canary: self.canary.clone(),
             #[cfg(feature = "tls")]
             tls: Some(tls),
             published,

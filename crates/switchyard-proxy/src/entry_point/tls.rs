@@ -107,6 +107,7 @@ fn session_of(stream: &TlsStream<TcpStream>, options: u32) -> TlsSession {
         cipher: connection
             .negotiated_cipher_suite()
             .and_then(|s| cipher_name(s.suite())),
+        server_name: connection.server_name().map(Into::into),
     }
 }
 

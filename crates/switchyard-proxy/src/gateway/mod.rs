@@ -331,12 +331,18 @@ impl Gateway {
                 .filter_map(|(name, s)| Some((name.clone(), s.local_addr().ok()?))),
         );
         let infos = entry_point_infos(&planned, &addresses);
+        let canary = self
+            .static_config
+            .canary
+            .as_ref()
+            .map(|settings| Arc::new(crate::canary::Canary::new(settings)));
         handle.store(Arc::new(Snapshot::empty(Arc::clone(&infos))));
         let internal = observe::internal_services(observer.as_ref(), &handle);
         let compiler = self.compiler(
             infos,
             &planned,
             internal,
+            canary.clone(),
             #[cfg(feature = "acme")]
             acme.clone(),
         );
@@ -351,6 +357,7 @@ impl Gateway {
                 handle: handle.clone(),
                 sender: live_tx,
                 observer: observer.clone(),
+                canary: canary.clone(),
             },
         ));
         let mut entry_point_tasks: Vec<_> = servers
@@ -372,6 +379,7 @@ impl Gateway {
             compile_task,
             aggregator,
             observer,
+            canary,
             #[cfg(feature = "acme")]
             acme,
             #[cfg(feature = "acme")]
@@ -451,6 +459,7 @@ impl Gateway {
         infos: Arc<[EntryPointInfo]>,
         planned: &[Planned],
         internal: HashMap<String, switchyard_middleware::HttpService>,
+        canary: Option<Arc<crate::canary::Canary>>,
         #[cfg(feature = "acme")] acme: Option<Arc<switchyard_acme::CertResolvers>>,
     ) -> Compiler {
         #[cfg(feature = "acme")]
@@ -479,6 +488,7 @@ impl Gateway {
             // configuration gets Traefik's defaults (dashboard on, at the root).
             api: crate::snapshot::ApiSettings::of(self.static_config.api.as_ref()),
             in_process: self.in_process.clone(),
+            canary,
             #[cfg(feature = "acme")]
             acme,
         };

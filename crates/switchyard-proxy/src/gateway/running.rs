@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use switchyard_observe::Observer;
 
+use crate::canary::{Canary, Verdict};
 use crate::compile::Compiler;
 use crate::connection::EntryPointContext;
 use crate::router_service::RouterService;
@@ -37,6 +38,7 @@ pub struct RunningGateway {
     pub(super) compile_task: JoinHandle<()>,
     pub(super) aggregator: RunningAggregator,
     pub(super) observer: Option<Arc<Observer>>,
+    pub(super) canary: Option<Arc<Canary>>,
     #[cfg(feature = "acme")]
     pub(super) acme: Option<Arc<switchyard_acme::CertResolvers>>,
     #[cfg(feature = "acme")]
@@ -86,6 +88,20 @@ impl RunningGateway {
         self.observer.as_ref()
     }
 
+    /// The canary of configuration changes, when the static configuration has a `canary` section:
+    /// its reports, and the decision on a held configuration.
+    ///
+    /// ```no_run
+    /// # fn run(gateway: switchyard_proxy::RunningGateway) {
+    /// if let Some(report) = gateway.canary().and_then(|c| c.report()) {
+    ///     println!("{} of {} recent requests moved", report.moved, report.replayed);
+    /// }
+    /// # }
+    /// ```
+    pub fn canary(&self) -> Option<&Arc<Canary>> {
+        self.canary.as_ref()
+    }
+
     /// The ACME certificate resolvers, when the static configuration has any: how many orders they
     /// placed, which failed and why (the CA's problem document).
     #[cfg(feature = "acme")]
@@ -118,23 +134,42 @@ pub(super) struct Live {
     pub(super) handle: SnapshotHandle,
     pub(super) sender: watch::Sender<Arc<Snapshot>>,
     pub(super) observer: Option<Arc<Observer>>,
+    pub(super) canary: Option<Arc<Canary>>,
 }
 
-/// Compiles every new configuration off the serving threads and swaps it in.
+/// Compiles every new configuration off the serving threads and swaps it in (once the canary, when
+/// there is one, has let it through).
 pub(super) async fn compile_loop(
     mut compiler: Compiler,
     mut updates: watch::Receiver<Arc<switchyard_config::Published>>,
     live: Live,
 ) {
     let handle = &live.handle;
+    // A configuration an operator discarded stays out until the providers publish a newer one.
+    let mut discarded = None;
     loop {
         let published = Arc::clone(&updates.borrow_and_update());
-        if published.generation > 0 {
+        if published.generation > 0 && discarded != Some(published.generation) {
+            let generation = published.generation;
             // Compiling 10k routes takes tens of milliseconds: keep it off the threads serving requests.
             let compiled = tokio::task::spawn_blocking(move || (compiler.compile(published), compiler)).await;
             let Ok((snapshot, returned)) = compiled else { return };
             compiler = returned;
             let snapshot = Arc::new(snapshot);
+            if let Some(canary) = &live.canary {
+                match canary.vet(handle.load(), Arc::clone(&snapshot), &mut updates).await {
+                    Verdict::Swap => {}
+                    Verdict::Superseded => continue,
+                    Verdict::Closed => return,
+                    Verdict::Keep => {
+                        discarded = Some(generation);
+                        if !next_change(&mut updates, handle).await {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
             handle.store(Arc::clone(&snapshot));
             live.sender.send_replace(snapshot);
             super::observe::reloaded(live.observer.as_ref());
