@@ -7,9 +7,10 @@
 mod support;
 
 use std::process::Command;
+use std::sync::Arc;
 
 use support::{Backend, TestGateway, client, get, route, static_config};
-use switchyard_config::{Api, EntryPoint, Router, StaticConfig};
+use switchyard_config::{Api, Canary, EntryPoint, Router, StaticConfig};
 
 /// A static configuration with the API on its own `traefik` entrypoint (`api.insecure`).
 fn with_insecure_api(api: Api) -> StaticConfig {
@@ -88,6 +89,12 @@ async fn api_base_path_moves_the_api_and_the_page() {
 
 /// Headless Chromium: the DOM after the page's scripts ran, and a screenshot.
 fn chromium(args: &[&str]) -> String {
+    chromium_for(8_000, args)
+}
+
+/// Headless Chromium with `budget_ms` of virtual time: timers run as fast as the page's requests
+/// allow, so a page that polls every 2 s polls hundreds of times in a few seconds.
+fn chromium_for(budget_ms: u32, args: &[&str]) -> String {
     let binary = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|b| {
@@ -107,8 +114,8 @@ fn chromium(args: &[&str]) -> String {
             "--no-first-run",
             "--hide-scrollbars",
             "--window-size=1400,1600",
-            "--virtual-time-budget=8000",
         ])
+        .arg(format!("--virtual-time-budget={budget_ms}"))
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(args)
         .output()
@@ -161,4 +168,56 @@ async fn a_browser_shows_the_routers_and_a_broken_routers_error() {
         "a screenshot of the page"
     );
     eprintln!("dashboard screenshot: {}", screenshot.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_redraws_a_change_without_reloading_and_shows_the_canarys_report() {
+    let backend = Backend::start("b").await;
+    let mut dynamic = route("PathPrefix(`/`)", &[backend.url()]);
+    dynamic.http.routers.get_mut("r").unwrap().entry_points = vec!["web".into()];
+    let mut config = with_insecure_api(Api::default());
+    config.canary = Some(Canary {
+        requests: 64,
+        hold: false,
+    });
+    let gateway = TestGateway::start_with(config, dynamic).await;
+    let api = format!("http://{}", gateway.gateway.local_addr("traefik").unwrap());
+    let client = client();
+    for _ in 0..3 {
+        assert_eq!(get(&client, &gateway.url("/x"), Some("shop.example")).await.0, 200);
+    }
+    let url = format!("{api}/dashboard/");
+    let browser = tokio::task::spawn_blocking(move || chromium_for(600_000, &["--dump-dom", &url]));
+    // Once the page has asked the API for something (the canary records its requests too), the
+    // configuration changes under it: a new router, and `r` no longer takes /x.
+    let canary = Arc::clone(gateway.gateway.canary().unwrap());
+    support::eventually("the page's first request", async || canary.recorded() > 3).await;
+    let before = gateway.gateway.snapshot().generation();
+    gateway
+        .reconfigure(|config| {
+            config
+                .http
+                .routers
+                .insert("late".into(), Router::new("Host(`late.example`)", "s"));
+            config.http.routers.get_mut("r").unwrap().rule = "PathPrefix(`/shop`)".into();
+        })
+        .await;
+    assert!(gateway.gateway.snapshot().generation() > before);
+    let dom = browser.await.unwrap();
+    assert!(
+        dom.contains(r#"data-name="late@test""#),
+        "the router added after the page loaded is drawn:\n{dom}"
+    );
+    assert!(
+        dom.contains(r#"data-name="GET shop.example/x""#) && dom.contains("the entrypoint's 404"),
+        "the canary's moved request is drawn:\n{dom}"
+    );
+    // The page's own requests to the API were recorded too, and stay where they were.
+    let summary = dom.split(r#"<p id="canary-summary">"#).nth(1).unwrap_or_default();
+    assert!(
+        summary.contains("applied")
+            && summary.contains(": 3 of ")
+            && summary.contains("(1 distinct) route differently"),
+        "the canary's summary:\n{dom}"
+    );
 }

@@ -141,6 +141,42 @@ async function drawEntryPoints() {
   fill($("entrypoint-rows"), entryPoints, (e) => [e.name, el("code", {}, e.address)], 2);
 }
 
+/** Where a configuration sends a request, in a few words. */
+function destination(routing) {
+  if (routing.router) return `${routing.router} → ${routing.service || "?"}`;
+  return routing.status ? `the entrypoint's ${routing.status}` : "nowhere";
+}
+
+/** The canary's last report (static `canary`); the section stays hidden when the canary is off. */
+async function drawCanary() {
+  const response = await fetch(`${API}canary`, { headers: { accept: "application/json" } });
+  const section = $("canary");
+  if (response.status === 404) {
+    section.hidden = true;
+    return;
+  }
+  if (!response.ok) throw new Error(`canary: ${response.status}`);
+  const canary = await response.json();
+  section.hidden = false;
+  const report = canary.report;
+  const summary = $("canary-summary");
+  if (!report) {
+    summary.textContent = `${canary.recorded} recent requests recorded; no configuration change checked yet.`;
+    fill($("canary-rows"), [], () => [], 4);
+    return;
+  }
+  const held = report.state === "held"
+    ? " It is held: the live configuration serves until POST /api/canary/confirm or /api/canary/discard."
+    : "";
+  summary.replaceChildren(
+    status(report.state),
+    ` generation ${report.liveGeneration} → ${report.candidateGeneration}: ${report.moved} of ${report.replayed} recent requests (${report.distinctMoved} distinct) route differently.${held}`,
+  );
+  fill($("canary-rows"), report.differences.map((d) => ({ ...d, name: `${d.request.method} ${d.request.host}${d.request.path}` })), (d) => [
+    el("code", {}, d.name), d.times, destination(d.before), destination(d.after),
+  ], 4);
+}
+
 let version = null;
 
 async function refresh() {
@@ -152,7 +188,7 @@ async function refresh() {
     }
     const overview = await get("overview");
     drawOverview(overview);
-    await Promise.all([drawProblems(overview), drawHttp(overview), drawStreams(overview), drawEntryPoints()]);
+    await Promise.all([drawProblems(overview), drawHttp(overview), drawStreams(overview), drawEntryPoints(), drawCanary()]);
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
     document.body.dataset.loaded = "true";
   } catch (error) {
