@@ -22,7 +22,13 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 /// Hop-by-hop headers (RFC 9110 §7.6.1 and the legacy ones Go's proxy also drops).
 // `Trailer` is not among them: it announces the trailer fields end to end (RFC 9110 §6.6.2), and an
 // HTTP/1.1 client gets a chunked body's trailers only when the response announces them.
-const HOP_BY_HOP: [HeaderName; 7] = [
+/// Positions in [`HOP_BY_HOP`].
+const HOP_CONNECTION: usize = 0;
+const HOP_TE: usize = 5;
+const HOP_TRANSFER_ENCODING: usize = 6;
+
+// A `static`, not a `const`: a `const` array of header names is built and dropped at every use.
+static HOP_BY_HOP: [HeaderName; 7] = [
     CONNECTION,
     PROXY_CONNECTION,
     KEEP_ALIVE,
@@ -111,15 +117,21 @@ pub(crate) fn set_forwarded(
     client: &Client,
     policy: &ForwardedPolicy,
     websocket: bool,
-) {
-    if !client.trusted {
+) -> Managed {
+    // Whether any managed header is left: from an untrusted peer none is, and the lookups of each
+    // below (which hash its name even when it is absent) are skipped.
+    let managed = if client.trusted {
+        Managed::of(headers)
+    } else {
         drop_managed(headers);
-    }
-    if !headers.contains_key(X_REAL_IP) {
+        Managed::None
+    };
+    let kept = managed == Managed::Some;
+    if !kept || !headers.contains_key(X_REAL_IP) {
         headers.insert(X_REAL_IP, client.ip_value.clone());
     }
-    let proto = forwarded_proto(headers, client, websocket);
-    if !headers.contains_key(X_FORWARDED_PORT) {
+    let proto = forwarded_proto(headers, client, websocket, kept);
+    if !kept || !headers.contains_key(X_FORWARDED_PORT) {
         let secure = matches!(proto.as_bytes(), b"https" | b"wss");
         let value = match host.and_then(|h| host_port(h.as_bytes())) {
             Some(port) => client.port_value(port),
@@ -132,12 +144,32 @@ pub(crate) fn set_forwarded(
         headers.insert(X_SCHEME, proto);
     }
     if let Some(host) = host.filter(|h| !h.is_empty()) {
-        if !headers.contains_key(X_FORWARDED_HOST) {
+        if !kept || !headers.contains_key(X_FORWARDED_HOST) {
             headers.insert(X_FORWARDED_HOST, host.clone());
         }
     }
     if let Some(server) = &policy.server {
         headers.insert(X_FORWARDED_SERVER, server.clone());
+    }
+    managed
+}
+
+/// Whether a request has managed headers (`X-Forwarded-*`, `X-Real-Ip`, ...) of the client's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Managed {
+    /// None: an untrusted client's were dropped, or it sent none.
+    None,
+    /// Some, from a trusted peer.
+    Some,
+}
+
+impl Managed {
+    fn of(headers: &HeaderMap) -> Self {
+        if headers.keys().any(is_managed_header) {
+            Self::Some
+        } else {
+            Self::None
+        }
     }
 }
 
@@ -157,8 +189,8 @@ fn drop_managed(headers: &mut HeaderMap) {
 
 /// `X-Forwarded-Proto` as the request has it, or set from the connection (and whether it upgrades to
 /// WebSocket).
-fn forwarded_proto(headers: &mut HeaderMap, client: &Client, websocket: bool) -> HeaderValue {
-    if let Some(value) = headers.get(X_FORWARDED_PROTO) {
+fn forwarded_proto(headers: &mut HeaderMap, client: &Client, websocket: bool, kept: bool) -> HeaderValue {
+    if let Some(value) = headers.get(X_FORWARDED_PROTO).filter(|_| kept) {
         return value.clone();
     }
     let proto = HeaderValue::from_static(match (websocket, client.tls) {
@@ -176,6 +208,14 @@ fn forwarded_proto(headers: &mut HeaderMap, client: &Client, websocket: bool) ->
 pub(crate) fn set_forwarded_for(headers: &mut HeaderMap, client: &Client, policy: &ForwardedPolicy) {
     if !policy.not_append_x_forwarded_for {
         append_forwarded_for(headers, client);
+    }
+}
+
+/// [`set_forwarded_for`] for a request known to have no `X-Forwarded-For` (its managed headers were
+/// just dropped, and no middleware ran since): the client address, without looking for prior values.
+pub(crate) fn set_fresh_forwarded_for(headers: &mut HeaderMap, client: &Client, policy: &ForwardedPolicy) {
+    if !policy.not_append_x_forwarded_for {
+        headers.insert(X_FORWARDED_FOR, client.ip_value.clone());
     }
 }
 
@@ -228,34 +268,62 @@ fn has_token(value: &HeaderValue, token: &str) -> bool {
 /// `X-Forwarded-*` ones, `Host` and `Connection` itself (removed with the hop-by-hop headers).
 ///
 /// It runs for every message that has the header (HTTP/1.1 browsers send `Connection: keep-alive`), so
-/// it allocates nothing: a received value is cloned by sharing its bytes, and names of up to 64 bytes
-/// are lower-cased on the stack.
+/// it allocates nothing: a received value is cloned by sharing its bytes.
 fn for_each_listed(headers: &mut HeaderMap, mut each: impl FnMut(&mut HeaderMap, &str)) {
     let values = headers.get_all(CONNECTION).iter().count();
     for index in 0..values {
         let Some(value) = headers.get_all(CONNECTION).iter().nth(index).cloned() else {
             break;
         };
-        for token in value.as_bytes().split(|&b| b == b',') {
-            let token = token.trim_ascii();
-            let mut stack = [0u8; 64];
-            let heap;
-            let lower = if let Some(lower) = stack.get_mut(..token.len()) {
-                lower.copy_from_slice(token);
-                lower.make_ascii_lowercase();
-                &*lower
-            } else {
-                heap = token.to_ascii_lowercase();
-                &heap[..]
-            };
-            let Ok(name) = std::str::from_utf8(lower) else {
-                continue;
-            };
-            if name.is_empty() || name == HOST || name == CONNECTION || is_managed_header_name(name) {
-                continue;
-            }
-            each(headers, name);
+        for_each_token(&value, |name| each(headers, name));
+    }
+}
+
+/// Calls `each` with every header name a `Connection` value lists, lower-cased (on the stack for names
+/// of up to 64 bytes), but for `X-Forwarded-*` ones, `Host` and `Connection` itself.
+fn for_each_token(value: &HeaderValue, mut each: impl FnMut(&str)) {
+    for token in value.as_bytes().split(|&b| b == b',') {
+        let token = token.trim_ascii();
+        let mut stack = [0u8; 64];
+        let heap;
+        let lower = if let Some(lower) = stack.get_mut(..token.len()) {
+            lower.copy_from_slice(token);
+            lower.make_ascii_lowercase();
+            &*lower
+        } else {
+            heap = token.to_ascii_lowercase();
+            &heap[..]
+        };
+        let Ok(name) = std::str::from_utf8(lower) else {
+            continue;
+        };
+        if name.is_empty() || name == HOST || name == CONNECTION || is_managed_header_name(name) {
+            continue;
         }
+        each(name);
+    }
+}
+
+/// Takes the `Connection` header out of a message and removes the headers it lists (a listed
+/// `keep-alive`, the usual value, is a hop-by-hop header the caller removes if present). One lookup
+/// takes out every value; a message with more than four `Connection` lines is read in a second pass.
+fn remove_connection_and_listed(headers: &mut HeaderMap) {
+    let mut taken: [Option<HeaderValue>; 4] = Default::default();
+    let mut more = Vec::new();
+    if let http::header::Entry::Occupied(entry) = headers.entry(CONNECTION) {
+        for (index, value) in entry.remove_entry_mult().1.enumerate() {
+            match taken.get_mut(index) {
+                Some(slot) => *slot = Some(value),
+                None => more.push(value),
+            }
+        }
+    }
+    for value in taken.iter().flatten().chain(&more) {
+        for_each_token(value, |name| {
+            if name != "keep-alive" {
+                headers.remove(name);
+            }
+        });
     }
 }
 
@@ -277,23 +345,39 @@ pub(crate) fn remove_connection_listed(headers: &mut HeaderMap, policy: &Forward
 /// client must not be able to strip them by listing them). `TE: trailers` survives, as gRPC needs it.
 /// With `upgrade`, the `Connection: Upgrade` / `Upgrade` pair is kept.
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
-    if !headers.keys().any(|n| HOP_BY_HOP.contains(n) || *n == UPGRADE) {
+    // Which of them the message has, in one pass over its names: most have none, or only a
+    // `Connection: keep-alive`, and every lookup of an absent name still hashes it.
+    let mut present = 0u8;
+    let mut has_upgrade = false;
+    for name in headers.keys() {
+        match HOP_BY_HOP.iter().position(|hop| hop == name) {
+            Some(index) => present |= 1 << index,
+            None => has_upgrade |= *name == UPGRADE,
+        }
+    }
+    if present == 0 && !has_upgrade {
         return;
     }
-    for_each_listed(headers, |headers, name| {
-        headers.remove(name);
-    });
-    let te_trailers = headers.get_all(TE).iter().any(|v| has_token(v, "trailers"));
-    if headers.contains_key(TRANSFER_ENCODING) {
+    let has = |present: u8, name: usize| present & (1 << name) != 0;
+    if has(present, HOP_CONNECTION) {
+        remove_connection_and_listed(headers);
+        present &= !(1 << HOP_CONNECTION);
+    }
+    let te_trailers = has(present, HOP_TE) && headers.get_all(TE).iter().any(|v| has_token(v, "trailers"));
+    if has(present, HOP_TRANSFER_ENCODING) {
         // hyper read the body by its transfer coding and keeps a Content-Length sent beside it, which
         // would frame that body anew for the next hop: cut to its length, a complete-looking lie
         // (RFC 9112 §6.3 has an intermediary drop it).
         headers.remove(CONTENT_LENGTH);
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    for (index, name) in HOP_BY_HOP.iter().enumerate() {
+        if has(present, index) {
+            headers.remove(name);
+        }
     }
-    headers.remove(UPGRADE);
+    if has_upgrade {
+        headers.remove(UPGRADE);
+    }
     if te_trailers {
         headers.insert(TE, HeaderValue::from_static("trailers"));
     }
@@ -378,6 +462,39 @@ mod tests {
         assert_eq!(headers["te"], "trailers");
         assert_eq!(headers["connection"], "Upgrade");
         assert_eq!(headers["upgrade"], "websocket");
+    }
+
+    #[test]
+    fn names_listed_on_many_connection_lines_all_go() {
+        let mut headers = HeaderMap::new();
+        for i in 0..6 {
+            headers.append(
+                "connection",
+                HeaderValue::from_str(&format!("keep-alive, x-l{i}")).unwrap(),
+            );
+            headers.insert(
+                HeaderName::from_bytes(format!("x-l{i}").as_bytes()).unwrap(),
+                HeaderValue::from_static("v"),
+            );
+        }
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        headers.insert("content-length", HeaderValue::from_static("5"));
+        headers.insert("x-kept", HeaderValue::from_static("v"));
+        remove_hop_by_hop(&mut headers, None);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(
+            left,
+            ["x-kept"],
+            "listed, hop-by-hop, and a length beside a transfer coding go"
+        );
+
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", HeaderValue::from_static("Keep-Alive"));
+        headers.insert("content-length", HeaderValue::from_static("13"));
+        remove_hop_by_hop(&mut headers, None);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["content-length"]);
     }
 
     #[test]

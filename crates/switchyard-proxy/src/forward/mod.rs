@@ -105,16 +105,27 @@ fn pass_informational(request: &mut Request<RequestBody>, sink: InterimSink) {
 fn set_forwarding_headers(parts: &mut Parts, how: Forwarding<'_>, host: Option<&HeaderValue>, websocket: bool) {
     // hyper sizes a request's header map to the headers it parsed; grow it once for the up to seven
     // forwarding headers rather than rehashing on the way.
+    let mut managed = None;
     if how.entry_headers == EntryHeaders::Pending {
         parts.headers.reserve(7);
-        headers::set_forwarded(&mut parts.headers, host, how.client, how.policy, websocket);
+        managed = Some(headers::set_forwarded(
+            &mut parts.headers,
+            host,
+            how.client,
+            how.policy,
+            websocket,
+        ));
     }
     if parts
         .extensions
         .get::<switchyard_middleware::OmitForwardedFor>()
         .is_none()
     {
-        headers::set_forwarded_for(&mut parts.headers, how.client, how.policy);
+        if managed == Some(headers::Managed::None) {
+            headers::set_fresh_forwarded_for(&mut parts.headers, how.client, how.policy);
+        } else {
+            headers::set_forwarded_for(&mut parts.headers, how.client, how.policy);
+        }
     }
 }
 
