@@ -351,6 +351,7 @@ impl Gateway {
                 handle: handle.clone(),
                 sender: live_tx,
                 observer: observer.clone(),
+                feedback: aggregator.report_feedback(),
             },
         ));
         let mut entry_point_tasks: Vec<_> = servers
