@@ -287,8 +287,11 @@ fn spawn_providers(
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ReportFeedback {
-    providers: Arc<[(Arc<str>, Arc<watch::Sender<Arc<ProviderReport>>>)]>,
+    providers: Arc<[(Arc<str>, ReportSender)]>,
 }
+
+/// Where one provider's reports go.
+type ReportSender = Arc<watch::Sender<Arc<ProviderReport>>>;
 
 impl ReportFeedback {
     /// Whether any provider holds a receiver of its reports: when none does, there is nothing to
