@@ -162,6 +162,7 @@ mod client;
 mod crd;
 mod crd_provider;
 mod error;
+mod events;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod gateway_api;
