@@ -144,8 +144,9 @@ pub(super) async fn compile_loop(
                 let feedback = live.feedback.clone();
                 let delivered =
                     tokio::task::spawn_blocking(move || feedback.deliver(snapshot.published(), snapshot.report()));
-                if delivered.await.is_err() {
-                    return;
+                if let Err(error) = delivered.await {
+                    // The providers miss this report, not the next one; serving is not concerned.
+                    tracing::error!(target: "switchyard::config", "delivering the report to the providers failed: {error}");
                 }
             }
         }
