@@ -12,7 +12,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::provider::{Provider, ProviderConfig, ProviderEvent, ProviderSink};
+use crate::provider::{Provider, ProviderConfig, ProviderEvent, ProviderReport, ProviderSink};
+use crate::report::{ConfigError, ElementReport, Report};
 use crate::validate::{RuntimeConfig, ValidationOptions};
 
 /// How many warnings a provider's status keeps.
@@ -47,6 +48,8 @@ pub struct ProviderStatus {
     pub warnings: Vec<String>,
     /// Whether its task has ended.
     pub ended: bool,
+    /// How many snapshots it has published so far (what [`ProviderReport::snapshots`] carries).
+    pub snapshots: u64,
 }
 
 /// A published configuration: the checked configuration and the state of every provider.
@@ -203,7 +206,7 @@ impl Aggregator {
         }
         let shutdown = CancellationToken::new();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let (statuses, tasks) = spawn_providers(self.providers, events_tx, &shutdown.child_token());
+        let (statuses, tasks, feedback) = spawn_providers(self.providers, events_tx, &shutdown.child_token());
         let (published_tx, published_rx) = watch::channel(Arc::new(Published::initial(statuses.clone())));
         let state = LoopState {
             throttle: self.throttle,
@@ -216,6 +219,7 @@ impl Aggregator {
         let main = tokio::spawn(state.run(events_rx, published_tx, shutdown.clone()));
         Ok(RunningAggregator {
             updates: published_rx,
+            feedback,
             shutdown,
             main,
             providers: tasks,
@@ -223,26 +227,130 @@ impl Aggregator {
     }
 }
 
-/// Spawns every provider with a sink sending to `events`; returns their first statuses and their tasks.
+/// Spawns every provider with a sink sending to `events`; returns their first statuses, their tasks
+/// and the way back of the reports to them.
 fn spawn_providers(
     providers: Vec<(Arc<str>, ProviderTask)>,
     events: mpsc::UnboundedSender<(Arc<str>, ProviderEvent)>,
     shutdown: &CancellationToken,
-) -> (BTreeMap<String, ProviderStatus>, Vec<JoinHandle<()>>) {
+) -> (BTreeMap<String, ProviderStatus>, Vec<JoinHandle<()>>, ReportFeedback) {
     let mut statuses = BTreeMap::new();
     let mut tasks = Vec::new();
+    let mut channels = Vec::new();
     for (name, task) in providers {
         statuses.insert(name.to_string(), ProviderStatus::default());
-        let sink = ProviderSink::new(Arc::clone(&name), events.clone(), shutdown.clone());
+        let (reports, _) = watch::channel(Arc::new(ProviderReport::default()));
+        let reports = Arc::new(reports);
+        channels.push((Arc::clone(&name), Arc::clone(&reports)));
+        let sink = ProviderSink::new(Arc::clone(&name), events.clone(), shutdown.clone(), reports);
         tasks.push(tokio::spawn(task(sink)));
     }
-    (statuses, tasks)
+    let feedback = ReportFeedback {
+        providers: channels.into(),
+    };
+    (statuses, tasks, feedback)
+}
+
+/// Hands what the report of each compiled configuration says about a provider's elements back to that
+/// provider ([`ProviderSink::reports`]). Whoever compiles the aggregator's configurations calls
+/// [`deliver`](Self::deliver) after each one goes live; the gateway of `switchyard-proxy` does.
+///
+/// Delivering never blocks (each provider's receiver keeps only the latest report) and costs nothing
+/// for providers that hold no receiver: their part of the report is not even worked out.
+///
+/// ```
+/// use switchyard_config::{
+///     Aggregator, ConfigError, DynamicConfig, ElementReport, MemoryProvider, Problem, Report, Router, Status,
+/// };
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (provider, _handle) = MemoryProvider::new("memory", DynamicConfig::default());
+/// let running = Aggregator::new().provider(provider).start().unwrap();
+/// let feedback = running.report_feedback();
+/// assert!(!feedback.is_listened()); // MemoryProvider never asks for its reports
+///
+/// // What a compiler found, delivered after the configuration went live:
+/// let mut report = Report::default();
+/// let error = ConfigError {
+///     provider: "memory".into(),
+///     origin: None,
+///     key_path: "http.routers.api@memory.rule".into(),
+///     problem: Problem::EmptyRule,
+/// };
+/// report.routers.insert(
+///     "api@memory".into(),
+///     ElementReport { provider: "memory".into(), origin: None, status: Status::Disabled, errors: vec![error] },
+/// );
+/// feedback.deliver(&running.current(), &report); // nobody listens: nothing is worked out
+/// running.shutdown().await;
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ReportFeedback {
+    providers: Arc<[(Arc<str>, ReportSender)]>,
+}
+
+/// Where one provider's reports go.
+type ReportSender = Arc<watch::Sender<Arc<ProviderReport>>>;
+
+impl ReportFeedback {
+    /// Whether any provider holds a receiver of its reports: when none does, there is nothing to
+    /// deliver.
+    pub fn is_listened(&self) -> bool {
+        self.providers.iter().any(|(_, sender)| sender.receiver_count() > 0)
+    }
+
+    /// Sends each listening provider the errors of `report` about its elements (and the general ones
+    /// naming it), with the generation and the provider's snapshot count of `published`, the
+    /// configuration `report` was compiled from.
+    pub fn deliver(&self, published: &Published, report: &Report) {
+        for (name, sender) in self.providers.iter() {
+            if sender.receiver_count() == 0 {
+                continue;
+            }
+            let snapshots = published.providers.get(&**name).map_or(0, |status| status.snapshots);
+            let errors = provider_errors(report, name);
+            sender.send_replace(Arc::new(ProviderReport {
+                generation: published.generation,
+                snapshots,
+                errors,
+            }));
+        }
+    }
+}
+
+/// The errors of `report` about elements of provider `name`, then the general ones naming it.
+fn provider_errors(report: &Report, name: &str) -> Vec<ConfigError> {
+    let sections = [
+        &report.routers,
+        &report.services,
+        &report.middlewares,
+        &report.tcp.routers,
+        &report.tcp.services,
+        &report.tcp.middlewares,
+        &report.udp.routers,
+        &report.udp.services,
+    ];
+    let ours = |element: &&ElementReport| element.provider == name;
+    sections
+        .into_iter()
+        .flat_map(|section| section.values().filter(ours))
+        .flat_map(|element| element.errors.iter().cloned())
+        .chain(
+            report
+                .general
+                .iter()
+                .filter(|error| error.provider.split(',').any(|p| p.trim() == name))
+                .cloned(),
+        )
+        .collect()
 }
 
 /// A started aggregator: subscribe to its configurations, and shut it down.
 #[derive(Debug)]
 pub struct RunningAggregator {
     updates: watch::Receiver<Arc<Published>>,
+    feedback: ReportFeedback,
     shutdown: CancellationToken,
     main: JoinHandle<()>,
     providers: Vec<JoinHandle<()>>,
@@ -257,6 +365,11 @@ impl RunningAggregator {
     /// The configuration published last.
     pub fn current(&self) -> Arc<Published> {
         Arc::clone(&self.updates.borrow())
+    }
+
+    /// The way back from compiled reports to the providers ([`ProviderSink::reports`]).
+    pub fn report_feedback(&self) -> ReportFeedback {
+        self.feedback.clone()
     }
 
     /// Tells every provider to stop and waits for them and the aggregation loop to end.
@@ -324,6 +437,7 @@ impl LoopState {
         match event {
             ProviderEvent::Published(snapshot, warnings) => {
                 status.published = true;
+                status.snapshots += 1;
                 status.last_error = None;
                 status.warnings.clear();
                 let mut changed = self.snapshots.get(&name) != Some(&snapshot);
@@ -383,4 +497,103 @@ fn add_warning(status: &mut ProviderStatus, name: &str, warning: String) -> bool
     tracing::warn!(target: "switchyard::config", provider = %name, "{warning}");
     status.warnings.push(warning);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Problem, Status};
+
+    fn element(provider: &str, key_path: &str) -> ElementReport {
+        ElementReport {
+            provider: provider.into(),
+            origin: Some(format!("origin of {key_path}")),
+            status: Status::Disabled,
+            errors: vec![ConfigError {
+                provider: provider.into(),
+                origin: Some(format!("origin of {key_path}")),
+                key_path: key_path.into(),
+                problem: Problem::EmptyRule,
+            }],
+        }
+    }
+
+    #[test]
+    fn each_listening_provider_gets_its_own_errors_and_the_general_ones_naming_it() {
+        let channel = || Arc::new(watch::channel(Arc::new(ProviderReport::default())).0);
+        let (a, b) = (channel(), channel());
+        let feedback = ReportFeedback {
+            providers: vec![(Arc::from("a"), Arc::clone(&a)), (Arc::from("b"), Arc::clone(&b))].into(),
+        };
+        assert!(!feedback.is_listened());
+        let mut reports = a.subscribe();
+        assert!(feedback.is_listened());
+
+        let mut report = Report::default();
+        report
+            .routers
+            .insert("x@a".into(), element("a", "http.routers.x@a.rule"));
+        report
+            .routers
+            .insert("y@b".into(), element("b", "http.routers.y@b.rule"));
+        report
+            .tcp
+            .services
+            .insert("s@a".into(), element("a", "tcp.services.s@a"));
+        report.general.push(ConfigError {
+            provider: "a,b".into(),
+            origin: None,
+            key_path: "http.routers.z".into(),
+            problem: Problem::Conflict("defined twice".into()),
+        });
+        report.general.push(ConfigError {
+            provider: "b".into(),
+            origin: None,
+            key_path: "http.routers.w".into(),
+            problem: Problem::Conflict("defined twice".into()),
+        });
+        let mut published = Published {
+            generation: 7,
+            ..Published::default()
+        };
+        published.providers.insert(
+            "a".into(),
+            ProviderStatus {
+                snapshots: 3,
+                ..ProviderStatus::default()
+            },
+        );
+        feedback.deliver(&published, &report);
+
+        assert!(reports.has_changed().unwrap());
+        let delivered = reports.borrow_and_update().clone();
+        assert_eq!((delivered.generation, delivered.snapshots), (7, 3));
+        let paths: Vec<&str> = delivered.errors.iter().map(|e| e.key_path.as_str()).collect();
+        assert_eq!(paths, ["http.routers.x@a.rule", "tcp.services.s@a", "http.routers.z"]);
+        // Nobody listens to b: its part was not worked out.
+        assert_eq!(**b.borrow(), ProviderReport::default());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_aggregator_counts_every_snapshot_a_provider_publishes() {
+        let (provider, handle) = crate::MemoryProvider::new("memory", crate::DynamicConfig::default());
+        let running = Aggregator::new()
+            .throttle(Duration::ZERO)
+            .provider(provider)
+            .start()
+            .unwrap();
+        let mut updates = running.subscribe();
+        updates
+            .wait_for(|p| p.providers["memory"].snapshots == 1)
+            .await
+            .unwrap();
+        handle.update(|c| {
+            c.http.routers.insert("r".into(), crate::Router::new("Path(`/`)", "s"));
+        });
+        updates
+            .wait_for(|p| p.providers["memory"].snapshots == 2)
+            .await
+            .unwrap();
+        running.shutdown().await;
+    }
 }

@@ -24,7 +24,8 @@ mod udp_validation;
 mod validate;
 
 pub use aggregator::{
-    Aggregator, AggregatorError, DEFAULT_THROTTLE, MAX_WARNINGS, ProviderStatus, Published, RunningAggregator,
+    Aggregator, AggregatorError, DEFAULT_THROTTLE, MAX_WARNINGS, ProviderStatus, Published, ReportFeedback,
+    RunningAggregator,
 };
 pub use duration::{Duration, DurationError};
 pub use dynamic::*;
@@ -32,7 +33,9 @@ pub use error::{LoadError, ParseError, UnknownKey};
 pub use load::{Format, Loaded, load_file, load_str};
 pub use merge::DEFAULT_TLS_NAME;
 pub use names::{PROVIDER_SEPARATOR, qualify, split_qualified};
-pub use provider::{MemoryHandle, MemoryProvider, Provider, ProviderConfig, ProviderError, ProviderSink};
+pub use provider::{
+    MemoryHandle, MemoryProvider, Provider, ProviderConfig, ProviderError, ProviderReport, ProviderSink,
+};
 pub use report::{ConfigError, ElementReport, Problem, Report, Status, TcpReport, UdpReport};
 pub use server_url::{ServerScheme, ServerUrl, ServerUrlError};
 pub use static_config::*;

@@ -3,12 +3,14 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::DynamicConfig;
 use crate::error::LoadError;
+use crate::report::ConfigError;
 
 /// A named source of dynamic configuration: a directory of files, a Kubernetes cluster, or your own
 /// service registry.
@@ -118,12 +120,42 @@ pub(crate) enum ProviderEvent {
 /// A reported problem, kept as text so it can be shown and cloned.
 pub(crate) type Problem = String;
 
+/// What the report of a compiled configuration says about one provider's elements: the way back from
+/// the compiled configuration to the provider that defined it (a Kubernetes provider turns it into
+/// Events on its objects).
+///
+/// A provider gets them from [`ProviderSink::reports`]; whoever compiles the aggregator's
+/// configurations (the proxy's gateway) hands each report to [`ReportFeedback::deliver`](crate::ReportFeedback::deliver).
+///
+/// ```
+/// use switchyard_config::ProviderReport;
+///
+/// let report = ProviderReport::default();
+/// assert!(report.errors.is_empty());
+/// assert_eq!((report.generation, report.snapshots), (0, 0));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderReport {
+    /// The aggregator generation the report was compiled from ([`Published::generation`](crate::Published::generation)).
+    pub generation: u64,
+    /// How many snapshots the provider had published when that configuration was merged
+    /// ([`ProviderStatus::snapshots`](crate::ProviderStatus::snapshots)): compare it with
+    /// [`ProviderSink::snapshots_published`] to tell whether the report covers the latest one.
+    pub snapshots: u64,
+    /// Every error and warning about an element the provider defined (routers, services and
+    /// middlewares of every section, in the report's order), then the general ones naming it. Each
+    /// carries the element's origin, as the provider gave it in [`ProviderConfig::origins`].
+    pub errors: Vec<ConfigError>,
+}
+
 /// A provider's handle to the aggregator: publish snapshots, report problems, learn of shutdown.
 #[derive(Debug, Clone)]
 pub struct ProviderSink {
     name: Arc<str>,
     events: mpsc::UnboundedSender<(Arc<str>, ProviderEvent)>,
     shutdown: CancellationToken,
+    reports: Arc<watch::Sender<Arc<ProviderReport>>>,
+    published: Arc<AtomicU64>,
 }
 
 impl ProviderSink {
@@ -131,8 +163,53 @@ impl ProviderSink {
         name: Arc<str>,
         events: mpsc::UnboundedSender<(Arc<str>, ProviderEvent)>,
         shutdown: CancellationToken,
+        reports: Arc<watch::Sender<Arc<ProviderReport>>>,
     ) -> Self {
-        Self { name, events, shutdown }
+        Self {
+            name,
+            events,
+            shutdown,
+            reports,
+            published: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// A receiver of what the report of each compiled configuration says about this provider's
+    /// elements, the latest one always available (an empty [`ProviderReport`] until the first). Reports
+    /// are only worked out for providers holding a receiver, so a provider that never asks costs
+    /// nothing; they are delivered by whoever compiles the configuration (the gateway does), and never
+    /// without one.
+    ///
+    /// ```
+    /// # async fn run(sink: switchyard_config::ProviderSink) {
+    /// let mut reports = sink.reports();
+    /// while reports.changed().await.is_ok() {
+    ///     let report = reports.borrow_and_update().clone();
+    ///     if report.snapshots < sink.snapshots_published() {
+    ///         continue; // about an older snapshot of ours: the next report covers the latest
+    ///     }
+    ///     for error in &report.errors {
+    ///         eprintln!("{error}");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn reports(&self) -> watch::Receiver<Arc<ProviderReport>> {
+        self.reports.subscribe()
+    }
+
+    /// How many snapshots this provider has published through its sinks (the count
+    /// [`ProviderReport::snapshots`] is compared with).
+    ///
+    /// ```
+    /// # fn check(sink: switchyard_config::ProviderSink) {
+    /// let before = sink.snapshots_published();
+    /// sink.publish(switchyard_config::DynamicConfig::default());
+    /// assert_eq!(sink.snapshots_published(), before + 1);
+    /// # }
+    /// ```
+    pub fn snapshots_published(&self) -> u64 {
+        self.published.load(Ordering::Acquire)
     }
 
     /// The provider's name.
@@ -186,6 +263,9 @@ impl ProviderSink {
     }
 
     fn send(&self, event: ProviderEvent) {
+        if matches!(event, ProviderEvent::Published(..)) {
+            self.published.fetch_add(1, Ordering::AcqRel);
+        }
         // The aggregator is gone only after shutdown; nothing is left to tell then.
         let _ = self.events.send((Arc::clone(&self.name), event));
     }

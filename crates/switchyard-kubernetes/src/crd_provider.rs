@@ -16,6 +16,7 @@ use crate::crd::{
     CrdSecret, IngressRoute, IngressRouteTCP, IngressRouteUDP, Middleware, MiddlewareTCP, ServersTransport,
     ServersTransportTCP, TLSOption, TLSStore, TraefikService,
 };
+use crate::events::{self, EventWriter, Lookup};
 use crate::mirror::Slim;
 use crate::options::CrdOptions;
 use crate::publish::PublishLoop;
@@ -47,6 +48,7 @@ pub struct CrdProvider {
     label_selector: String,
     throttle: Duration,
     options: CrdOptions,
+    events: bool,
 }
 
 impl Default for CrdProvider {
@@ -124,6 +126,36 @@ impl Mirrors {
         }
     }
 
+    /// Finds the Traefik objects watched, for the Events about them.
+    fn lookup(&self) -> Lookup {
+        let m = Self {
+            ingress_routes: self.ingress_routes.clone(),
+            middlewares: self.middlewares.clone(),
+            traefik_services: self.traefik_services.clone(),
+            servers_transports: self.servers_transports.clone(),
+            tls_options: self.tls_options.clone(),
+            tls_stores: self.tls_stores.clone(),
+            routes_tcp: self.routes_tcp.clone(),
+            routes_udp: self.routes_udp.clone(),
+            middlewares_tcp: self.middlewares_tcp.clone(),
+            transports_tcp: self.transports_tcp.clone(),
+            ..Self::default()
+        };
+        Arc::new(move |kind, ns, name| match kind {
+            "IngressRoute" => events::find(&m.ingress_routes, ns, name),
+            "Middleware" => events::find(&m.middlewares, ns, name),
+            "TraefikService" => events::find(&m.traefik_services, ns, name),
+            "ServersTransport" => events::find(&m.servers_transports, ns, name),
+            "TLSOption" => events::find(&m.tls_options, ns, name),
+            "TLSStore" => events::find(&m.tls_stores, ns, name),
+            "IngressRouteTCP" => events::find(&m.routes_tcp, ns, name),
+            "IngressRouteUDP" => events::find(&m.routes_udp, ns, name),
+            "MiddlewareTCP" => events::find(&m.middlewares_tcp, ns, name),
+            "ServersTransportTCP" => events::find(&m.transports_tcp, ns, name),
+            _ => None,
+        })
+    }
+
     /// The Services, EndpointSlices and Nodes the custom resources refer to.
     fn core_view(&self) -> ClusterView {
         let mut core = ClusterView::default();
@@ -149,6 +181,7 @@ impl CrdProvider {
             label_selector: String::new(),
             throttle: Duration::ZERO,
             options: CrdOptions::default(),
+            events: true,
         }
     }
 
@@ -222,7 +255,8 @@ impl CrdProvider {
             .allow_empty_services(options.allow_empty_services)
             .allow_external_name_services(options.allow_external_name_services)
             .native_lb_by_default(options.native_lb_by_default)
-            .disable_cluster_scope_resources(options.disable_cluster_scope_resources);
+            .disable_cluster_scope_resources(options.disable_cluster_scope_resources)
+            .object_events(!options.disable_object_events);
         provider.options.cross_provider_namespaces = options.cross_provider_namespaces.clone();
         provider
     }
@@ -303,6 +337,21 @@ impl CrdProvider {
         self
     }
 
+    /// Writes a Kubernetes Event (`events.k8s.io/v1`, type `Warning`, reason `InvalidConfiguration`) on
+    /// each IngressRoute, Middleware or other Traefik object the configuration has a problem with,
+    /// naming the key path and the problem, once per problem; and a `Normal` one (reason
+    /// `ConfigurationValid`) once its problems are fixed. On by default (it needs `create` on
+    /// `events.k8s.io` `events`); `disableObjectEvents` in the static configuration, a switchyard
+    /// extension, turns it off.
+    ///
+    /// ```
+    /// let provider = switchyard_kubernetes::CrdProvider::new().object_events(false);
+    /// ```
+    pub fn object_events(mut self, on: bool) -> Self {
+        self.events = on;
+        self
+    }
+
     fn watch_all(&self, watches: &mut Watches) -> Mirrors {
         let mut m = Mirrors::default();
         let crd = watcher::Config::default().labels(&self.label_selector);
@@ -338,15 +387,25 @@ impl Provider for CrdProvider {
         if self.options.allow_cross_namespace {
             tracing::warn!("allowCrossNamespace is on: IngressRoutes may refer to objects of other namespaces");
         }
-        let mut watches = Watches::new(client, sink.clone());
+        let mut watches = Watches::new(client.clone(), sink.clone());
         let mirrors = self.watch_all(&mut watches);
+        let problems = self.events.then(|| {
+            let (problems, translated) = tokio::sync::watch::channel(Arc::default());
+            let writer = EventWriter::new(client, sink.clone(), mirrors.lookup(), None);
+            watches.spawn(writer.run(translated));
+            problems
+        });
         PublishLoop {
             sink,
             changed: watches.changed(),
             recovered: watches.recovered(),
             throttle: self.throttle,
             listed: || mirrors.listed(),
-            translate: || translate(&mirrors.view(), &self.options),
+            translate: || {
+                let translation = translate(&mirrors.view(), &self.options);
+                events::offer(problems.as_ref(), &translation.problems);
+                translation
+            },
             statuses: None,
             notes: Vec::new(),
         }

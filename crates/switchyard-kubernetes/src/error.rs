@@ -51,6 +51,16 @@ pub enum KubernetesError {
         #[source]
         source: kube::Error,
     },
+    /// An Event about an object's configuration could not be written (is `create` on
+    /// `events.k8s.io` `events` granted?); it is not retried.
+    #[error("cannot write an Event about {object}: {source}")]
+    Event {
+        /// The object: `IngressRoute default/web`.
+        object: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
     /// An Ingress status could not be written.
     #[error("cannot update the status of Ingress {namespace}/{name}: {source}")]
     Status {

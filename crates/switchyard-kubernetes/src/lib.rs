@@ -121,6 +121,18 @@
 //!   (``IngressRoute shop/web: `spec.routes[0].services[0]`: Service `api`: has no port grpc``),
 //!   and the aggregator's report gives each router the origin `IngressRoute ns/name spec.routes[i]`.
 //!
+//! # Events on the objects
+//!
+//! Both providers write what is wrong with an object back to it as an `events.k8s.io/v1` Event: a
+//! `Warning` (reason `InvalidConfiguration`, reporting controller `switchyard`) per problem their
+//! translation finds or the gateway's report finds (matched by origin, through
+//! [`ProviderSink::reports`](switchyard_config::ProviderSink::reports)), naming the key path and the
+//! problem, once per problem and object whatever the number of reloads; a `Normal` one (reason
+//! `ConfigurationValid`) once its problems are fixed; at most 20 at once and 5 a second overall; only
+//! the leader with [`IngressProvider::leader_election`]. [`IngressProvider::object_events`] and
+//! [`CrdProvider::object_events`] (`disableObjectEvents`) turn them off. They need `create` on
+//! `events.k8s.io` `events`.
+//!
 //! The CRD definitions (`deploy/crds.yaml`), the ClusterRoles with exactly the verbs each provider uses
 //! (`deploy/rbac.yaml`) and an example Deployment (`deploy/deployment.yaml`) ship with the repository.
 //!
@@ -162,6 +174,7 @@ mod client;
 mod crd;
 mod crd_provider;
 mod error;
+mod events;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod gateway_api;

@@ -128,6 +128,11 @@ impl<K: Slim> Mirror<K> {
     pub(crate) fn objects(&self) -> impl Iterator<Item = &Arc<K>> {
         self.objects.values()
     }
+
+    /// The object in use named `namespace/name` (empty namespace for cluster-scoped kinds).
+    pub(crate) fn get(&self, namespace: &str, name: &str) -> Option<&Arc<K>> {
+        self.objects.get(&(namespace.to_owned(), name.to_owned()))
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use switchyard_config::{IngressEndpoint, KubernetesIngressOptions, Provider, Pro
 use tokio::sync::mpsc;
 
 use crate::client::Connection;
+use crate::events::{self, EventWriter, Lookup};
 use crate::leader::{Elector, LeaderElection};
 use crate::mirror::Slim;
 use crate::options::TranslateOptions;
@@ -47,6 +48,7 @@ pub struct IngressProvider {
     cluster_scope: bool,
     translate: TranslateOptions,
     leader_election: Option<LeaderElection>,
+    events: bool,
 }
 
 impl Default for IngressProvider {
@@ -123,6 +125,7 @@ impl IngressProvider {
             cluster_scope: true,
             translate: TranslateOptions::default(),
             leader_election: None,
+            events: true,
         }
     }
 
@@ -193,7 +196,8 @@ impl IngressProvider {
             .throttle(options.throttle_duration.to_std().unwrap_or_default())
             .allow_empty_services(options.allow_empty_services)
             .allow_external_name_services(options.allow_external_name_services)
-            .native_lb_by_default(options.native_lb_by_default);
+            .native_lb_by_default(options.native_lb_by_default)
+            .object_events(!options.disable_object_events);
         provider.class_lookup = !(options.disable_ingress_class_lookup || options.disable_cluster_scope_resources);
         provider.cluster_scope = !options.disable_cluster_scope_resources;
         provider.translate.report_node_internal_ips = options.report_node_internal_ips;
@@ -291,10 +295,12 @@ impl IngressProvider {
         self
     }
 
-    /// Elects one replica among those sharing this Lease to write Ingress status, so that several
-    /// replicas do not fight over it (a switchyard extension; without it, every replica writes). Only
-    /// matters when statuses are written ([`ingress_endpoint`](Self::ingress_endpoint),
-    /// [`report_node_internal_ips`](Self::report_node_internal_ips)).
+    /// Elects one replica among those sharing this Lease to write Ingress status and Events, so that
+    /// several replicas do not fight over it or repeat each other (a switchyard extension; without it,
+    /// every replica writes). Only matters when statuses are written
+    /// ([`ingress_endpoint`](Self::ingress_endpoint),
+    /// [`report_node_internal_ips`](Self::report_node_internal_ips)) or Events are
+    /// ([`object_events`](Self::object_events)).
     ///
     /// ```
     /// use switchyard_kubernetes::{IngressProvider, LeaderElection};
@@ -303,6 +309,20 @@ impl IngressProvider {
     /// ```
     pub fn leader_election(mut self, election: LeaderElection) -> Self {
         self.leader_election = Some(election);
+        self
+    }
+
+    /// Writes a Kubernetes Event (`events.k8s.io/v1`, type `Warning`, reason `InvalidConfiguration`) on
+    /// each Ingress the configuration has a problem with, naming the key path and the problem, once
+    /// per problem; and a `Normal` one (reason `ConfigurationValid`) once its problems are fixed. On by
+    /// default (it needs `create` on `events.k8s.io` `events`); `disableObjectEvents` in the static
+    /// configuration, a switchyard extension, turns it off.
+    ///
+    /// ```
+    /// let provider = switchyard_kubernetes::IngressProvider::new().object_events(false);
+    /// ```
+    pub fn object_events(mut self, on: bool) -> Self {
+        self.events = on;
         self
     }
 
@@ -370,17 +390,30 @@ impl Provider for IngressProvider {
         let changed = watches.changed();
         let recovered = watches.recovered();
         let mut election = None;
+        let writes = self.translate.writes_status() || self.events;
+        let leading = self.leader_election.clone().filter(|_| writes).map(|settings| {
+            let (leading, follow) = tokio::sync::watch::channel(false);
+            let elector = Elector::new(client.clone(), settings).run(leading, sink.clone());
+            election = Some(AbortOnDrop(tokio::spawn(elector)));
+            follow
+        });
         let statuses = self.translate.writes_status().then(|| {
             let (updates, pending) = mpsc::unbounded_channel();
-            let leading = self.leader_election.clone().map(|settings| {
-                let (leading, follow) = tokio::sync::watch::channel(false);
-                let elector = Elector::new(client.clone(), settings).run(leading, sink.clone());
-                election = Some(AbortOnDrop(tokio::spawn(elector)));
-                follow
-            });
-            let writer = StatusWriter::new(client.clone(), sink.clone(), leading, Arc::clone(&changed));
+            let writer = StatusWriter::new(client.clone(), sink.clone(), leading.clone(), Arc::clone(&changed));
             watches.spawn(writer.run(pending));
             updates
+        });
+        let problems = self.events.then(|| {
+            let ingresses = mirrors.ingresses.clone();
+            let lookup: Lookup = Arc::new(move |kind, namespace, name| {
+                (kind == "Ingress")
+                    .then(|| events::find(&ingresses, namespace, name))
+                    .flatten()
+            });
+            let (problems, translated) = tokio::sync::watch::channel(Arc::default());
+            let writer = EventWriter::new(client.clone(), sink.clone(), lookup, leading);
+            watches.spawn(writer.run(translated));
+            problems
         });
         PublishLoop {
             sink,
@@ -388,7 +421,11 @@ impl Provider for IngressProvider {
             recovered,
             throttle: self.throttle,
             listed: || mirrors.listed(),
-            translate: || translate(&mirrors.view(), &self.translate),
+            translate: || {
+                let translation = translate(&mirrors.view(), &self.translate);
+                events::offer(problems.as_ref(), &translation.problems);
+                translation
+            },
             statuses,
             notes: Vec::new(),
         }

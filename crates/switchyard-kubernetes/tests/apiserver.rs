@@ -214,3 +214,45 @@ async fn a_restarted_server_keeps_its_port_and_objects() {
     server.resume().await;
     assert_eq!(api.list(&ListParams::default()).await.unwrap().items.len(), 1);
 }
+
+#[tokio::test]
+async fn events_are_created_then_patched_as_kube_runtimes_recorder_writes_a_series() {
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use kube::runtime::events::{Event as Note, EventType, Recorder, Reporter};
+
+    let server = ApiServer::start().await;
+    let stored = server.apply(ingress(
+        "default",
+        "web",
+        json!({"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}),
+    ));
+    let reporter = Reporter {
+        controller: "test".into(),
+        instance: None,
+    };
+    let recorder = Recorder::new(client(&server), reporter);
+    let reference = ObjectReference {
+        api_version: Some("networking.k8s.io/v1".into()),
+        kind: Some("Ingress".into()),
+        namespace: Some("default".into()),
+        name: Some("web".into()),
+        uid: stored["metadata"]["uid"].as_str().map(str::to_owned),
+        ..ObjectReference::default()
+    };
+    let note = Note {
+        type_: EventType::Warning,
+        reason: "Broken".into(),
+        note: Some("the rule is empty".into()),
+        action: "Check".into(),
+        secondary: None,
+    };
+    recorder.publish(&note, &reference).await.unwrap();
+    assert_eq!(server.list("Event", Some("default")).len(), 1);
+    recorder.publish(&note, &reference).await.unwrap();
+    let events = server.list("Event", Some("default"));
+    assert_eq!(events.len(), 1, "the second one patches the first: {events:#?}");
+    assert_eq!(events[0]["series"]["count"], 2);
+    assert_eq!(events[0]["reason"], "Broken");
+    assert_eq!(events[0]["regarding"]["uid"], stored["metadata"]["uid"]);
+    assert!(server.list("Event", Some("other")).is_empty());
+}

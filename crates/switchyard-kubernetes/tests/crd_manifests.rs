@@ -165,6 +165,13 @@ async fn settled_accesses(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_crd_cluster_role_grants_exactly_what_the_provider_uses() {
     let cluster = Cluster::start_crd(|p| p).await;
+    // A route whose rule does not parse: the provider writes an Event about it.
+    cluster.apply(traefik(
+        "IngressRoute",
+        "default",
+        "broken",
+        json!({"routes": [{"match": "Host(`broken.test`", "services": [{"name": "app", "port": 80}]}]}),
+    ));
     cluster.published().await;
     assert_eq!(
         settled_accesses(&cluster, &granted("switchyard-crd")).await,
@@ -180,6 +187,12 @@ async fn the_ingress_cluster_role_grants_exactly_what_the_provider_uses() {
         "default",
         "app",
         json!({"rules": [rule("app.test", &[("Prefix", "/", "app", "http")])]}),
+    ));
+    // An Ingress naming a Service that does not exist: the provider writes an Event about it.
+    server.apply(ingress(
+        "default",
+        "orphan",
+        json!({"rules": [rule("orphan.test", &[("Prefix", "/", "missing", "http")])]}),
     ));
     server.apply(json!({
         "apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"},

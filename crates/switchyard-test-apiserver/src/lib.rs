@@ -16,7 +16,9 @@
 //!   order, as the Gateway API's `observedGeneration` and route precedence need;
 //! - `POST` (create; 409 `AlreadyExists`) and `PUT` (replace; 409 `Conflict` on a stale
 //!   `resourceVersion`) of whole objects, as `coordination.k8s.io/v1` Leases for leader election and
-//!   the ACME Secret store need; [`ApiServer::writes`] counts the writes clients made to an object.
+//!   the ACME Secret store need; [`ApiServer::writes`] counts the writes clients made to an object;
+//! - `PATCH` of whole objects (as JSON merge patches), as `events.k8s.io/v1` Event series need;
+//!   [`ApiServer::list`] returns the Events (or any kind) clients created, for assertions.
 //!
 //! The test changes objects while clients watch ([`ApiServer::apply`], [`ApiServer::delete`]), ends
 //! watches ([`ApiServer::drop_watches`]), forgets history so resumed watches get `410 Gone`
@@ -42,7 +44,7 @@
 //! ```
 //!
 //! Every list is answered in one page (the API lets a server ignore `limit`); field selectors,
-//! deleting objects over HTTP and patching anything but `/status` are not served. Authentication is a bearer token, when required
+//! and deleting objects over HTTP are not served. Authentication is a bearer token, when required
 //! ([`ApiServer::require_token`]).
 
 mod error;
@@ -83,6 +85,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("networking.k8s.io/v1", "Ingress"),
     ("networking.k8s.io/v1", "IngressClass"),
     ("coordination.k8s.io/v1", "Lease"),
+    ("events.k8s.io/v1", "Event"),
 ];
 
 /// State shared by the connections.
@@ -387,6 +390,33 @@ impl ApiServer {
         let store = self.shared.store();
         let key = Self::key(&store, kind, namespace, name)?;
         store.get(&key).cloned()
+    }
+
+    /// Every object of a kind applied, registered or built in (`Event`, `Ingress`), in one namespace
+    /// or in all (`None`), by namespace and name: what clients created, for assertions.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchyard_test_apiserver::ApiServer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = ApiServer::start().await;
+    /// assert!(server.list("Event", None).is_empty());
+    /// server.apply(json!({
+    ///     "apiVersion": "events.k8s.io/v1", "kind": "Event",
+    ///     "metadata": {"namespace": "default", "name": "web.1"},
+    ///     "type": "Warning", "reason": "InvalidConfiguration", "note": "the rule is empty",
+    /// }));
+    /// assert_eq!(server.list("Event", Some("default"))[0]["reason"], "InvalidConfiguration");
+    /// # }
+    /// ```
+    pub fn list(&self, kind: &str, namespace: Option<&str>) -> Vec<Value> {
+        let store = self.shared.store();
+        let Some(resource) = store.resource_of_kind(kind) else {
+            return Vec::new();
+        };
+        let key = (resource.group.clone(), resource.plural.clone());
+        store.list(&key, namespace, &selector::Selector::default())
     }
 
     fn key(store: &Store, kind: &str, namespace: &str, name: &str) -> Option<ObjectKey> {

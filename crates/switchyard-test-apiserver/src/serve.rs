@@ -192,6 +192,12 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> Result<Response
             shared.wrote(&key);
             Ok(response)
         }
+        (Method::PATCH, Target::Object { key, status: false }) => {
+            let body = json_body(request).await?;
+            let response = patch(shared, &key, &body)?;
+            shared.wrote(&key);
+            Ok(response)
+        }
         (Method::POST, Target::Collection { resource, namespace }) => {
             let body = json_body(request).await?;
             let name = body
@@ -331,6 +337,25 @@ fn replace(shared: &Shared, key: &ObjectKey, mut object: Value) -> Result<Respon
         && let Some(fields) = object.as_object_mut()
     {
         fields.remove("status");
+    }
+    let stored = store.put(key.clone(), object);
+    Ok(ok(&stored))
+}
+
+/// `PATCH` of a whole object, applied as a JSON merge patch (exact for the Event series and the
+/// metadata clients patch); its status is kept, as the main resource's patches keep it.
+fn patch(shared: &Shared, key: &ObjectKey, body: &Value) -> Result<Response<ResponseBody>, ApiError> {
+    let mut store = shared.store();
+    let mut object = store.get(key).ok_or_else(|| not_found(key))?.clone();
+    let status = object.get("status").cloned();
+    merge_patch(&mut object, body);
+    match status {
+        Some(status) => object["status"] = status,
+        None => {
+            if let Some(fields) = object.as_object_mut() {
+                fields.remove("status");
+            }
+        }
     }
     let stored = store.put(key.clone(), object);
     Ok(ok(&stored))

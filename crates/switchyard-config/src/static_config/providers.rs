@@ -107,9 +107,14 @@ pub struct KubernetesIngressOptions {
     pub native_lb_by_default: bool,
     /// `Prefix` path matching element-wise only.
     pub strict_prefix_matching: bool,
-    /// Elect one replica on a Lease to write Ingress status (a switchyard extension, not in Traefik).
+    /// Elect one replica on a Lease to write Ingress status and Events (a switchyard extension, not in
+    /// Traefik).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leader_election: Option<LeaderElectionOptions>,
+    /// Do not write Kubernetes Events on the Ingresses the configuration has problems with (a
+    /// switchyard extension, not in Traefik; Events are written by default and need `create` on
+    /// `events.k8s.io` `events`).
+    pub disable_object_events: bool,
 }
 
 /// `providers.kubernetesIngress.leaderElection`, a switchyard extension: of the replicas sharing the
@@ -198,6 +203,10 @@ pub struct KubernetesCrdOptions {
     pub native_lb_by_default: bool,
     /// Do not watch cluster-scoped resources.
     pub disable_cluster_scope_resources: bool,
+    /// Do not write Kubernetes Events on the IngressRoutes, Middlewares and other objects the
+    /// configuration has problems with (a switchyard extension, not in Traefik; Events are written by
+    /// default and need `create` on `events.k8s.io` `events`).
+    pub disable_object_events: bool,
 }
 
 /// `providers.kubernetesGateway`.

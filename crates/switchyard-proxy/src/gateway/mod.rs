@@ -358,6 +358,7 @@ impl Gateway {
                 sender: live_tx,
                 observer: observer.clone(),
                 canary: canary.clone(),
+                feedback: aggregator.report_feedback(),
             },
         ));
         let mut entry_point_tasks: Vec<_> = servers

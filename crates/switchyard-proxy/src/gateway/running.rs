@@ -129,12 +129,13 @@ impl RunningGateway {
 }
 
 /// Where compiled snapshots go: the handle requests load them from, the subscribers, the observer
-/// counting reloads.
+/// counting reloads, and the providers that asked for their part of each report.
 pub(super) struct Live {
     pub(super) handle: SnapshotHandle,
     pub(super) sender: watch::Sender<Arc<Snapshot>>,
     pub(super) observer: Option<Arc<Observer>>,
     pub(super) canary: Option<Arc<Canary>>,
+    pub(super) feedback: switchyard_config::ReportFeedback,
 }
 
 /// Compiles every new configuration off the serving threads and swaps it in (once the canary, when
@@ -171,8 +172,18 @@ pub(super) async fn compile_loop(
                 }
             }
             handle.store(Arc::clone(&snapshot));
-            live.sender.send_replace(snapshot);
+            live.sender.send_replace(Arc::clone(&snapshot));
             super::observe::reloaded(live.observer.as_ref());
+            if live.feedback.is_listened() {
+                // Splitting the report by provider walks every element: off the serving threads too.
+                let feedback = live.feedback.clone();
+                let delivered =
+                    tokio::task::spawn_blocking(move || feedback.deliver(snapshot.published(), snapshot.report()));
+                if let Err(error) = delivered.await {
+                    // The providers miss this report, not the next one; serving is not concerned.
+                    tracing::error!(target: "switchyard::config", "delivering the report to the providers failed: {error}");
+                }
+            }
         }
         if !next_change(&mut updates, handle).await {
             return;
