@@ -70,6 +70,7 @@ mod error;
 mod errors;
 mod forwarded;
 mod grpc_web;
+mod header_modifier;
 mod headers;
 mod in_flight;
 mod ip_allow_list;

@@ -1,0 +1,239 @@
+//! Ports of core GATEWAY-HTTP conformance tests (kubernetes-sigs/gateway-api `conformance/tests`),
+//! in switchyard's own code: the same objects and requests against the test API server, real
+//! requests through the gateway to echo backends that report what they received.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+mod support;
+
+use http::StatusCode;
+use serde_json::{Value, json};
+use support::conformance::EchoBackend;
+use support::gateway::{gateway, http_listener, http_route, start};
+
+/// The suite's infrastructure namespace.
+const NS: &str = "gateway-conformance-infra";
+
+/// A rule on path prefix `path` with `filters`, to `infra-backend-v1`.
+fn filtered(path: &str, filters: Value) -> Value {
+    json!({"matches": [{"path": {"type": "PathPrefix", "value": path}}], "filters": filters,
+           "backendRefs": [{"name": "infra-backend-v1", "port": 8080}]})
+}
+
+fn request_modifier(modifier: Value) -> Value {
+    json!([{"type": "RequestHeaderModifier", "requestHeaderModifier": modifier}])
+}
+
+/// HTTPRouteRequestHeaderModifier: `set` overwrites, `add` appends to the client's value, `remove`
+/// removes, whatever the case of the names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_route_request_header_modifier() {
+    let cluster = start(|p| p).await;
+    let _v1 = EchoBackend::start(&cluster, NS, "infra-backend-v1").await;
+    cluster
+        .server
+        .apply(gateway(NS, "same-namespace", json!([http_listener("http", "")])));
+    cluster.server.apply(http_route(
+        NS,
+        "request-header-modifier",
+        json!({"parentRefs": [{"name": "same-namespace"}], "rules": [
+            filtered("/set", request_modifier(json!({"set": [{"name": "X-Header-Set", "value": "set-overwrites-values"}]}))),
+            filtered("/add", request_modifier(json!({"add": [{"name": "X-Header-Add", "value": "add-appends-values"}]}))),
+            filtered("/remove", request_modifier(json!({"remove": ["X-Header-Remove"]}))),
+            filtered("/multiple", request_modifier(json!({
+                "set": [{"name": "X-Header-Set-1", "value": "header-set-1"}, {"name": "X-Header-Set-2", "value": "header-set-2"}],
+                "add": [{"name": "X-Header-Add-1", "value": "header-add-1"}, {"name": "X-Header-Add-2", "value": "header-add-2"},
+                        {"name": "X-Header-Add-3", "value": "header-add-3"}],
+                "remove": ["X-Header-Remove-1", "X-Header-Remove-2"],
+            }))),
+            filtered("/case-insensitivity", request_modifier(json!({
+                "set": [{"name": "X-Header-Set", "value": "header-set"}],
+                "add": [{"name": "X-Header-Add", "value": "header-add"}],
+                "remove": ["X-Header-Remove"],
+            }))),
+        ]}),
+    ));
+    cluster.echoes_from("any.test", "/set", "infra-backend-v1-0").await;
+    // (path, request headers, expected header values, absent headers)
+    type Case<'a> = (
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        &'a [(&'a str, &'a [&'a str])],
+        &'a [&'a str],
+    );
+    let cases: &[Case] = &[
+        (
+            "/set",
+            &[("some-other-header", "val")],
+            &[
+                ("some-other-header", &["val"]),
+                ("x-header-set", &["set-overwrites-values"]),
+            ],
+            &[],
+        ),
+        (
+            "/set",
+            &[("some-other-header", "val"), ("x-header-set", "some-other-value")],
+            &[("x-header-set", &["set-overwrites-values"])],
+            &[],
+        ),
+        (
+            "/add",
+            &[("some-other-header", "val")],
+            &[("x-header-add", &["add-appends-values"])],
+            &[],
+        ),
+        (
+            "/add",
+            &[("some-other-header", "val"), ("x-header-add", "some-other-value")],
+            &[("x-header-add", &["some-other-value", "add-appends-values"])],
+            &[],
+        ),
+        ("/remove", &[("x-header-remove", "val")], &[], &["x-header-remove"]),
+        (
+            "/multiple",
+            &[
+                ("x-header-set-2", "set-val-2"),
+                ("x-header-add-2", "add-val-2"),
+                ("x-header-remove-2", "remove-val-2"),
+                ("another-header", "another-header-val"),
+            ],
+            &[
+                ("x-header-set-1", &["header-set-1"]),
+                ("x-header-set-2", &["header-set-2"]),
+                ("x-header-add-1", &["header-add-1"]),
+                ("x-header-add-2", &["add-val-2", "header-add-2"]),
+                ("x-header-add-3", &["header-add-3"]),
+                ("another-header", &["another-header-val"]),
+            ],
+            &["x-header-remove-1", "x-header-remove-2"],
+        ),
+        (
+            "/case-insensitivity",
+            &[
+                ("x-header-set", "original-val-set"),
+                ("x-header-add", "original-val-add"),
+                ("x-header-remove", "original-val-remove"),
+                ("another-header", "another-header-val"),
+            ],
+            &[
+                ("x-header-set", &["header-set"]),
+                ("x-header-add", &["original-val-add", "header-add"]),
+                ("another-header", &["another-header-val"]),
+            ],
+            &["x-header-remove"],
+        ),
+    ];
+    for (path, sent, expected, absent) in cases {
+        let answer = cluster.request("GET", "any.test", path, sent).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        let echoed = answer.echoed.unwrap();
+        assert_eq!(echoed.path, *path);
+        for (name, values) in *expected {
+            assert_eq!(echoed.header(name), *values, "{path} {sent:?}: {name}");
+        }
+        for name in *absent {
+            assert!(echoed.header(name).is_empty(), "{path}: {name} is still there");
+        }
+    }
+}
+
+fn response_modifier(modifier: Value) -> Value {
+    json!([{"type": "ResponseHeaderModifier", "responseHeaderModifier": modifier}])
+}
+
+/// HTTPRouteResponseHeaderModifier (extended): the same on the backend's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_route_response_header_modifier() {
+    let cluster = start(|p| p).await;
+    let _v1 = EchoBackend::start(&cluster, NS, "infra-backend-v1").await;
+    cluster
+        .server
+        .apply(gateway(NS, "same-namespace", json!([http_listener("http", "")])));
+    cluster.server.apply(http_route(
+        NS,
+        "response-header-modifier",
+        json!({"parentRefs": [{"name": "same-namespace"}], "rules": [
+            filtered("/set", response_modifier(json!({"set": [{"name": "X-Header-Set", "value": "set-overwrites-values"}]}))),
+            filtered("/add", response_modifier(json!({"add": [{"name": "X-Header-Add", "value": "add-appends-values"}]}))),
+            filtered("/remove", response_modifier(json!({"remove": ["X-Header-Remove"]}))),
+        ]}),
+    ));
+    cluster.echoes_from("any.test", "/set", "infra-backend-v1-0").await;
+    let values = |answer: &support::conformance::Answer, name: &str| {
+        answer
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let set = cluster
+        .request(
+            "GET",
+            "any.test",
+            "/set",
+            &[("x-echo-set-header", "X-Header-Set:some-other-value")],
+        )
+        .await;
+    assert_eq!(values(&set, "x-header-set"), ["set-overwrites-values"]);
+    let add = cluster
+        .request(
+            "GET",
+            "any.test",
+            "/add",
+            &[("x-echo-set-header", "X-Header-Add:some-other-value")],
+        )
+        .await;
+    assert_eq!(values(&add, "x-header-add"), ["some-other-value", "add-appends-values"]);
+    let remove = cluster
+        .request(
+            "GET",
+            "any.test",
+            "/remove",
+            &[("x-echo-set-header", "X-Header-Remove:val")],
+        )
+        .await;
+    assert!(values(&remove, "x-header-remove").is_empty());
+}
+
+/// HTTPRouteRedirectHostAndStatus, with every method: the status given is the one answered (the
+/// `redirectRegex` middleware would turn 301 and 302 into 308 and 307 for a `POST`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_route_redirect_keeps_its_status_for_every_method() {
+    let cluster = start(|p| p).await;
+    let _v1 = EchoBackend::start(&cluster, NS, "infra-backend-v1").await;
+    cluster
+        .server
+        .apply(gateway(NS, "same-namespace", json!([http_listener("http", "")])));
+    let redirect = |status: u16| json!([{"type": "RequestRedirect", "requestRedirect": {"hostname": "example.org", "statusCode": status}}]);
+    cluster.server.apply(http_route(
+        NS,
+        "redirect-host-and-status",
+        json!({"parentRefs": [{"name": "same-namespace"}], "rules": [
+            filtered("/hostname-redirect", json!([{"type": "RequestRedirect", "requestRedirect": {"hostname": "example.org"}}])),
+            filtered("/host-and-status", redirect(301)),
+            filtered("/see-other", redirect(303)),
+            filtered("/temporary", redirect(307)),
+            filtered("/permanent", redirect(308)),
+            filtered("/echo", json!([])),
+        ]}),
+    ));
+    cluster.echoes_from("any.test", "/echo", "infra-backend-v1-0").await;
+    for (path, status) in [
+        ("/hostname-redirect", 302),
+        ("/host-and-status", 301),
+        ("/see-other", 303),
+        ("/temporary", 307),
+        ("/permanent", 308),
+    ] {
+        for method in ["GET", "POST", "PUT", "HEAD"] {
+            let answer = cluster.request(method, "any.test", path, &[]).await;
+            assert_eq!(answer.status.as_u16(), status, "{method} {path}");
+            assert_eq!(
+                answer.headers["location"].to_str().unwrap(),
+                format!("http://example.org{path}"),
+                "{method} {path}"
+            );
+        }
+    }
+}
