@@ -10,6 +10,7 @@
 
 mod backends;
 mod conditions;
+mod conflicts;
 mod filters;
 mod grants;
 mod grpc_matches;
@@ -112,6 +113,8 @@ pub(crate) struct GatewayTranslation<'a> {
     /// The servers transport of the rule being translated, when it has timeouts: its backends get
     /// load balancers of their own that use it.
     transport: Option<String>,
+    /// The listeners routes lost to a route of the other kind with an intersecting hostname.
+    conflicts: conflicts::Conflicts,
 }
 
 /// Translates every Gateway of our classes and the HTTPRoutes attached to them.
@@ -124,10 +127,12 @@ pub(crate) fn translate(view: &GatewayView, options: &GatewayOptions) -> Transla
         certificates: BTreeMap::new(),
         pending: Vec::new(),
         transport: None,
+        conflicts: conflicts::Conflicts::default(),
     };
     t.read_grants();
     let classes = t.classes();
     let mut gateways = t.gateways(&classes);
+    t.conflicts = conflicts::Conflicts::find(view, &gateways);
     for route in &view.http_routes {
         t.route(
             routes::RouteKind::Http,
