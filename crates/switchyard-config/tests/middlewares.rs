@@ -315,7 +315,11 @@ fn middlewares_round_trip_through_json() {
 #[test]
 fn internal_middlewares_cannot_be_declared_in_a_file() {
     // The Gateway API provider's own middlewares have a name for the API's raw data, never read.
-    for key in ["internalHeaderModifier", "internalStatusRedirect"] {
+    for key in [
+        "internalHeaderModifier",
+        "internalStatusRedirect",
+        "internalRequestTimeout",
+    ] {
         let text = format!("http:\n  middlewares:\n    m:\n      {key}: {{}}\n");
         let err = load_str::<DynamicConfig>(&text, Format::Yaml, "t.yml").unwrap_err();
         assert_eq!(err.message, format!("unknown middleware type `{key}`"), "{err}");

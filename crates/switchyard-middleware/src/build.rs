@@ -131,6 +131,7 @@ pub fn build(middleware: &Middleware, ctx: &BuildContext<'_>) -> Result<Middlewa
         Middleware::RedirectRegex(c) => crate::redirect::redirect_regex(c, ctx),
         Middleware::HeaderModifier(c) => crate::header_modifier::header_modifier(c),
         Middleware::StatusRedirect(c) => crate::redirect::status_redirect(c),
+        Middleware::RequestTimeout(c) => crate::request_timeout::request_timeout(c),
     }
 }
 

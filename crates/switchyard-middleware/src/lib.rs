@@ -82,6 +82,7 @@ mod record;
 mod redirect;
 mod registry;
 mod release;
+mod request_timeout;
 mod response;
 mod retry;
 mod source;

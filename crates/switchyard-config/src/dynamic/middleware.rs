@@ -22,7 +22,7 @@ pub use content::{
     CertificateIssuerInfo, CertificateSubjectInfo, ClientCertificateInfo, Compress, ContentType, EncodedCharacters,
     GrpcWeb, PassTlsClientCert,
 };
-pub use gateway::{HeaderModifier, HeaderSide, StatusRedirect};
+pub use gateway::{HeaderModifier, HeaderSide, RequestTimeout, StatusRedirect};
 pub use headers::Headers;
 pub use path::{AddPrefix, ReplacePath, ReplacePathRegex, StripPrefix, StripPrefixRegex};
 pub use plugin::PluginOptionsError;
@@ -105,6 +105,9 @@ pub enum Middleware {
     /// Internal (providers only): a redirect with one status whatever the method.
     #[serde(rename = "internalStatusRedirect")]
     StatusRedirect(StatusRedirect),
+    /// Internal (providers only): a deadline for the whole response.
+    #[serde(rename = "internalRequestTimeout")]
+    RequestTimeout(RequestTimeout),
 }
 
 /// Lists every middleware type once, as (variant, Traefik key), and derives from the list the type's
@@ -168,6 +171,7 @@ middleware_types! {
     ;
     HeaderModifier => "internalHeaderModifier",
     StatusRedirect => "internalStatusRedirect",
+    RequestTimeout => "internalRequestTimeout",
 }
 
 impl<'de> Deserialize<'de> for Middleware {

@@ -76,3 +76,20 @@ pub struct StatusRedirect {
     /// The redirect status: 301, 302, 303, 307 or 308.
     pub status: u16,
 }
+
+/// Answers 504 when the response headers do not come within `timeout` of the request, and cuts the
+/// response off when its body has not ended by then: the Gateway API's `timeouts.request`, which
+/// covers the whole response. Internal: only providers build it.
+///
+/// ```
+/// use switchyard_config::{Duration, Middleware, RequestTimeout};
+///
+/// let bounded = Middleware::RequestTimeout(RequestTimeout { timeout: Duration::from_secs(10) });
+/// assert_eq!(bounded.kind(), "internalRequestTimeout");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestTimeout {
+    /// The time from the request to the end of the response; zero or negative: no limit.
+    pub timeout: crate::Duration,
+}

@@ -153,6 +153,29 @@ impl GatewayTranslation<'_> {
         key
     }
 
+    /// An internal `RequestTimeout` middleware `<route key>-timeout`: `timeout` from the request to
+    /// the end of the response (504 before the headers, the response cut off after).
+    pub(crate) fn timeout_middleware(
+        &mut self,
+        object: Object<'_>,
+        route_key: &str,
+        timeout: switchyard_config::Duration,
+    ) -> String {
+        let key = crate::translate::normalize(&format!("{route_key}-timeout"));
+        let middleware = switchyard_config::Middleware::RequestTimeout(switchyard_config::RequestTimeout { timeout });
+        self.out
+            .snapshot
+            .config
+            .http
+            .middlewares
+            .insert(key.clone(), middleware);
+        self.out.snapshot.origins.insert(
+            format!("http.middlewares.{key}"),
+            format!("{} {}/{}", object.kind, object.namespace, object.name),
+        );
+        key
+    }
+
     /// The service that answers for the backends of `object` that cannot be resolved.
     fn unresolved(&mut self, object: Object<'_>) -> String {
         let (key, answer) = if object.kind == "GRPCRoute" {

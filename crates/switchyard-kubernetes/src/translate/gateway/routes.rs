@@ -205,7 +205,11 @@ impl GatewayTranslation<'_> {
         self.transport = None;
         let (service, mut unresolved) = service?;
         let service = self.mirrored(object, &route_key, service, &filtered.mirrors, &mut unresolved);
-        let middlewares = filtered.middlewares;
+        let mut middlewares = filtered.middlewares;
+        if let Some(timeout) = timeout {
+            // Outermost, so that the deadline covers the filters and the whole response.
+            middlewares.insert(0, self.timeout_middleware(object, &route_key, timeout));
+        }
         Ok((
             ServedRule {
                 matches,
