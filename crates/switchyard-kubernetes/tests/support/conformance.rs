@@ -184,3 +184,109 @@ impl Cluster {
         request(&self.client, self.addr, method, host, path, headers).await
     }
 }
+
+/// A gRPC echo backend over h2c: a Service `name` (port 8080) in `namespace` with one ready pod
+/// `{name}-0`, answering each call with `grpc-status: 0`, the pod's name as `x-pod`, and the
+/// request's headers as `x-echo-<name>` response headers.
+pub struct GrpcEcho {
+    task: tokio::task::JoinHandle<()>,
+    /// Calls received.
+    pub calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for GrpcEcho {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl GrpcEcho {
+    pub async fn start(cluster: &Cluster, namespace: &str, name: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let pod: std::sync::Arc<str> = format!("{name}-0").into();
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&calls);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (pod, counted) = (std::sync::Arc::clone(&pod), std::sync::Arc::clone(&counted));
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let mut response = Response::new(Full::new(Bytes::new()));
+                        let headers = response.headers_mut();
+                        headers.insert("content-type", "application/grpc".parse().unwrap());
+                        headers.insert("grpc-status", "0".parse().unwrap());
+                        headers.insert("x-pod", pod.parse().unwrap());
+                        for (name, value) in request.headers() {
+                            if let Ok(echo) = http::HeaderName::from_bytes(format!("x-echo-{name}").as_bytes()) {
+                                headers.append(echo, value.clone());
+                            }
+                        }
+                        async move { Ok::<_, Infallible>(response) }
+                    });
+                    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        cluster.server.apply(service(namespace, name, &[("grpc", 8080)]));
+        cluster.server.apply(slice(
+            namespace,
+            name,
+            &format!("{name}-x"),
+            "grpc",
+            port,
+            &ready(&["127.0.0.1"]),
+        ));
+        Self { task, calls }
+    }
+}
+
+/// An h2c connection to the gateway, for gRPC calls.
+pub async fn grpc_connection(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+/// A unary gRPC call `path` to `authority` with `headers`: the HTTP status and response headers.
+pub async fn grpc_call(
+    sender: &mut hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    authority: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap) {
+    let mut request = Request::post(format!("http://{authority}{path}"))
+        .version(http::Version::HTTP_2)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    sender.ready().await.unwrap();
+    let response = sender
+        .send_request(request.body(Full::new(Bytes::from_static(b"\0\0\0\0\0"))).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let _ = response.into_body().collect().await;
+    (status, headers)
+}
+
+/// The pod that answered a call, when one did with `grpc-status: 0`.
+pub fn grpc_pod(headers: &HeaderMap) -> Option<&str> {
+    (headers.get("grpc-status")? == "0")
+        .then(|| headers.get("x-pod")?.to_str().ok())
+        .flatten()
+}
