@@ -237,3 +237,193 @@ async fn http_route_redirect_keeps_its_status_for_every_method() {
         }
     }
 }
+
+fn listener(name: &str, port: u16, hostname: &str, from: &str) -> Value {
+    let mut listener =
+        json!({"name": name, "port": port, "protocol": "HTTP", "allowedRoutes": {"namespaces": {"from": from}}});
+    if !hostname.is_empty() {
+        listener["hostname"] = json!(hostname);
+    }
+    listener
+}
+
+fn to(backend: &str) -> Value {
+    json!([{"backendRefs": [{"name": backend, "port": 8080}]}])
+}
+
+/// Waits until `route` in `namespace` is accepted by its first parent.
+async fn accepted(cluster: &support::Cluster, namespace: &str, route: &str) {
+    support::gateway::eventually(&cluster.server, "HTTPRoute", namespace, route, |s| {
+        support::gateway::parent_condition(s, "Accepted") == ("True".into(), "Accepted".into())
+            && support::gateway::parent_condition(s, "ResolvedRefs") == ("True".into(), "ResolvedRefs".into())
+    })
+    .await;
+}
+
+/// HTTPRouteListenerHostnameMatching: listeners on one port told apart by hostname, each route on
+/// the listeners its `sectionName` names; a host no listener serves gets 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_route_listener_hostname_matching() {
+    let cluster = start(|p| p).await;
+    let _v1 = EchoBackend::start(&cluster, NS, "infra-backend-v1").await;
+    let _v2 = EchoBackend::start(&cluster, NS, "infra-backend-v2").await;
+    let _v3 = EchoBackend::start(&cluster, NS, "infra-backend-v3").await;
+    let name = "httproute-listener-hostname-matching";
+    cluster.server.apply(gateway(
+        NS,
+        name,
+        json!([
+            listener("listener-1", 80, "bar.com", "Same"),
+            listener("listener-2", 80, "foo.bar.com", "Same"),
+            listener("listener-3", 80, "*.bar.com", "Same"),
+            listener("listener-4", 80, "*.foo.com", "Same"),
+        ]),
+    ));
+    let parent = |section: &str| json!({"name": name, "namespace": NS, "sectionName": section});
+    let route = |route: &str, parents: Value, backend: &str| {
+        http_route(NS, route, json!({"parentRefs": parents, "rules": to(backend)}))
+    };
+    cluster
+        .server
+        .apply(route("backend-v1", json!([parent("listener-1")]), "infra-backend-v1"));
+    cluster
+        .server
+        .apply(route("backend-v2", json!([parent("listener-2")]), "infra-backend-v2"));
+    cluster.server.apply(route(
+        "backend-v3",
+        json!([parent("listener-3"), parent("listener-4")]),
+        "infra-backend-v3",
+    ));
+    for route in ["backend-v1", "backend-v2", "backend-v3"] {
+        accepted(&cluster, NS, route).await;
+    }
+    cluster
+        .echoes_from("multiple.prefixes.foo.com", "/", "infra-backend-v3-0")
+        .await;
+    for (host, pod) in [
+        ("bar.com", Some("infra-backend-v1-0")),
+        ("foo.bar.com", Some("infra-backend-v2-0")),
+        ("baz.bar.com", Some("infra-backend-v3-0")),
+        ("boo.bar.com", Some("infra-backend-v3-0")),
+        ("multiple.prefixes.bar.com", Some("infra-backend-v3-0")),
+        ("multiple.prefixes.foo.com", Some("infra-backend-v3-0")),
+        ("foo.com", None),
+        ("no.matching.host", None),
+    ] {
+        let answer = cluster.request("GET", host, "/", &[]).await;
+        match pod {
+            Some(pod) => {
+                assert_eq!(answer.status, StatusCode::OK, "{host}");
+                assert_eq!(answer.echoed.unwrap().pod, pod, "{host}");
+            }
+            None => assert_eq!(answer.status, StatusCode::NOT_FOUND, "{host}"),
+        }
+    }
+}
+
+/// HTTPRouteCrossNamespace: a route in the backends' namespace attaches to a Gateway of another
+/// namespace that allows routes from all namespaces, and reaches its own namespace's Service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_route_cross_namespace() {
+    let cluster = start(|p| p).await;
+    let web_ns = "gateway-conformance-web-backend";
+    let _web = EchoBackend::start(&cluster, web_ns, "web-backend").await;
+    cluster.server.apply(gateway(
+        NS,
+        "backend-namespaces",
+        json!([listener("http", 80, "", "All")]),
+    ));
+    cluster.server.apply(http_route(
+        web_ns,
+        "cross-namespace",
+        json!({"parentRefs": [{"name": "backend-namespaces", "namespace": NS}], "rules": to("web-backend")}),
+    ));
+    accepted(&cluster, web_ns, "cross-namespace").await;
+    cluster.echoes_from("any.test", "/", "web-backend-0").await;
+    let echoed = cluster.request("GET", "any.test", "/", &[]).await.echoed.unwrap();
+    assert_eq!(
+        (echoed.pod.as_str(), echoed.namespace.as_str()),
+        ("web-backend-0", web_ns)
+    );
+}
+
+/// HTTPRouteMultipleGateways: one route attached to two Gateways (here on two ports, as two
+/// Gateways have two addresses upstream), beside a route of its own on each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_route_multiple_gateways() {
+    let server = switchyard_test_apiserver::ApiServer::start().await;
+    support::gateway::register_gateway_kinds(&server);
+    server.apply(support::gateway::gateway_class(
+        "switchyard",
+        support::gateway::CONTROLLER,
+    ));
+    let provider = switchyard_kubernetes::GatewayProvider::endpoint(server.url(), "", None)
+        .entry_point("web", 80)
+        .entry_point("other", 8080);
+    let cluster = support::Cluster::start_provider_on(server, provider, &[("other", "127.0.0.1:0")]).await;
+    let other = cluster.gateway.local_addr("other").unwrap();
+    let _v1 = EchoBackend::start(&cluster, NS, "infra-backend-v1").await;
+    let _v2 = EchoBackend::start(&cluster, NS, "infra-backend-v2").await;
+    let _v3 = EchoBackend::start(&cluster, NS, "infra-backend-v3").await;
+    cluster
+        .server
+        .apply(gateway(NS, "same-namespace", json!([listener("http", 80, "", "Same")])));
+    cluster.server.apply(gateway(
+        NS,
+        "all-namespaces",
+        json!([listener("http", 8080, "", "All")]),
+    ));
+    let prefixed = |path: &str, backend: &str| {
+        json!([{"matches": [{"path": {"type": "PathPrefix", "value": path}}],
+                "backendRefs": [{"name": backend, "port": 8080}]}])
+    };
+    cluster.server.apply(http_route(
+        NS,
+        "multiple-gateways-shared-route",
+        json!({"parentRefs": [{"name": "same-namespace"}, {"name": "all-namespaces"}],
+               "rules": prefixed("/shared", "infra-backend-v1")}),
+    ));
+    cluster.server.apply(http_route(
+        NS,
+        "same-namespace-dedicated-route",
+        json!({"parentRefs": [{"name": "same-namespace"}], "rules": prefixed("/", "infra-backend-v2")}),
+    ));
+    cluster.server.apply(http_route(
+        NS,
+        "all-namespaces-dedicated-route",
+        json!({"parentRefs": [{"name": "all-namespaces"}], "rules": prefixed("/", "infra-backend-v3")}),
+    ));
+    for route in [
+        "multiple-gateways-shared-route",
+        "same-namespace-dedicated-route",
+        "all-namespaces-dedicated-route",
+    ] {
+        accepted(&cluster, NS, route).await;
+    }
+    support::gateway::eventually(
+        &cluster.server,
+        "HTTPRoute",
+        NS,
+        "multiple-gateways-shared-route",
+        |s| {
+            s["parents"].as_array().is_some_and(|p| p.len() == 2)
+                && s["parents"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|p| support::gateway::condition(&p["conditions"], "Accepted")["status"] == "True")
+        },
+    )
+    .await;
+    cluster.echoes_from("any.test", "/", "infra-backend-v2-0").await;
+    for (addr, path, pod) in [
+        (cluster.addr, "/shared", "infra-backend-v1-0"),
+        (cluster.addr, "/", "infra-backend-v2-0"),
+        (other, "/shared", "infra-backend-v1-0"),
+        (other, "/", "infra-backend-v3-0"),
+    ] {
+        let answer = support::conformance::request(&cluster.client, addr, "GET", "any.test", path, &[]).await;
+        assert_eq!(answer.status, StatusCode::OK, "{addr}{path}");
+        assert_eq!(answer.echoed.unwrap().pod, pod, "{addr}{path}");
+    }
+}
