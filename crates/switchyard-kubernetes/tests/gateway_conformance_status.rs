@@ -283,3 +283,111 @@ async fn http_route_invalid_reference_grant() {
     .await
     .expect("requests for the backend no grant covers get 500");
 }
+
+fn https(certificate: Value) -> Value {
+    json!([{"name": "https", "port": 443, "protocol": "HTTPS",
+            "allowedRoutes": {"namespaces": {"from": "All"}},
+            "tls": {"certificateRefs": [certificate]}}])
+}
+
+/// GatewayInvalidTLSConfiguration: a certificate Secret that does not exist, of another group or
+/// kind, or malformed leaves the listener `ResolvedRefs` false (`InvalidCertificateRef`) with no
+/// route attached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_invalid_tls_configuration() {
+    let cluster = start(|p| p).await;
+    let issued = Ca::new().issue(&["secure.test.com"]);
+    cluster.server.apply(secret(
+        NS,
+        "tls-validity-checks-certificate",
+        "kubernetes.io/tls",
+        &[("tls.crt", &issued.cert), ("tls.key", &issued.key)],
+    ));
+    // Not PEM, and the same for the certificate and the key.
+    cluster.server.apply(secret(
+        NS,
+        "malformed-certificate",
+        "kubernetes.io/tls",
+        &[("tls.crt", "Hello world\n"), ("tls.key", "Hello world\n")],
+    ));
+    let cases = [
+        (
+            "gateway-certificate-nonexistent-secret",
+            json!({"group": "", "kind": "Secret", "name": "nonexistent-certificate"}),
+        ),
+        (
+            "gateway-certificate-unsupported-group",
+            json!({"group": "wrong.group.company.io", "kind": "Secret", "name": "tls-validity-checks-certificate"}),
+        ),
+        (
+            "gateway-certificate-unsupported-kind",
+            json!({"group": "", "kind": "WrongKind", "name": "tls-validity-checks-certificate"}),
+        ),
+        (
+            "gateway-certificate-malformed-secret",
+            json!({"group": "", "kind": "Secret", "name": "malformed-certificate"}),
+        ),
+    ];
+    for (name, certificate) in &cases {
+        cluster.server.apply(gateway(NS, name, https(certificate.clone())));
+    }
+    for (name, _) in &cases {
+        eventually(&cluster.server, "Gateway", NS, name, |s| {
+            let l = listener(s, "https");
+            has(
+                condition(&l["conditions"], "ResolvedRefs"),
+                "False",
+                "InvalidCertificateRef",
+            ) && l["attachedRoutes"] == 0
+                && l["supportedKinds"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k["kind"] == "HTTPRoute"))
+        })
+        .await;
+    }
+}
+
+/// GatewaySecretInvalidReferenceGrant and GatewaySecretReferenceGrantAllInNamespace: a
+/// certificate of another namespace needs a ReferenceGrant that covers it; one for another Secret
+/// leaves the listener `RefNotPermitted`, one for every Secret of the namespace lets it serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_secret_reference_grants() {
+    let cluster = start(|p| p).await;
+    let web_ns = "gateway-conformance-web-backend";
+    let issued = Ca::new().issue(&["secure.test.com"]);
+    cluster.server.apply(secret(
+        web_ns,
+        "certificate",
+        "kubernetes.io/tls",
+        &[("tls.crt", &issued.cert), ("tls.key", &issued.key)],
+    ));
+    let grant = |name: &str, to: Value| {
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "ReferenceGrant",
+               "metadata": {"namespace": web_ns, "name": name},
+               "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": NS}], "to": [to]}})
+    };
+    cluster.server.apply(grant(
+        "reference-grant-wrong-to-name",
+        json!({"group": "", "kind": "Secret", "name": "not-the-certificate-youre-looking-for"}),
+    ));
+    let gateway_name = "gateway-secret-reference-grant";
+    let certificate = json!({"group": "", "kind": "Secret", "name": "certificate", "namespace": web_ns});
+    cluster.server.apply(gateway(NS, gateway_name, https(certificate)));
+    eventually(&cluster.server, "Gateway", NS, gateway_name, |s| {
+        let l = listener(s, "https");
+        has(condition(&l["conditions"], "ResolvedRefs"), "False", "RefNotPermitted")
+            && condition(&l["conditions"], "Programmed")["status"] == "False"
+    })
+    .await;
+    cluster.server.apply(grant(
+        "reference-grant-all-in-namespace",
+        json!({"group": "", "kind": "Secret"}),
+    ));
+    eventually(&cluster.server, "Gateway", NS, gateway_name, |s| {
+        let l = listener(s, "https");
+        has(condition(&l["conditions"], "ResolvedRefs"), "True", "ResolvedRefs")
+            && has(condition(&l["conditions"], "Programmed"), "True", "Programmed")
+            && has(condition(&l["conditions"], "Accepted"), "True", "Accepted")
+    })
+    .await;
+}
