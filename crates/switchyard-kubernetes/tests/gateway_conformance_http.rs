@@ -427,3 +427,62 @@ async fn http_route_multiple_gateways() {
         assert_eq!(answer.echoed.unwrap().pod, pod, "{addr}{path}");
     }
 }
+
+/// HTTPRouteServiceTypes: a Service whose EndpointSlices were written by hand (its port 8080 to the
+/// pods' own port), a headless Service, and a headless one with hand-written EndpointSlices, each
+/// reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_route_service_types() {
+    let cluster = start(|p| p).await;
+    cluster
+        .server
+        .apply(gateway(NS, "same-namespace", json!([listener("http", 80, "", "Same")])));
+    let mut pods = Vec::new();
+    for (name, headless) in [
+        ("manual-endpointslices", false),
+        ("headless", true),
+        ("headless-manual-endpointslices", true),
+    ] {
+        let (pod, port) = EchoBackend::listen(NS, &format!("{name}-0")).await;
+        pods.push(pod);
+        let mut service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": NS, "name": name},
+            "spec": {"ports": [{"name": "first-port", "protocol": "TCP", "port": 8080, "targetPort": port}]}});
+        if headless {
+            service["spec"]["clusterIP"] = json!("None");
+        }
+        cluster.server.apply(service);
+        let slice = |suffix: &str, family: &str, endpoints: Value| {
+            json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                   "metadata": {"namespace": NS, "name": format!("{name}-{suffix}"), "labels": {"kubernetes.io/service-name": name}},
+                   "addressType": family, "endpoints": endpoints,
+                   "ports": [{"name": "first-port", "port": port, "protocol": "TCP"}]})
+        };
+        let ready = json!([{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}]);
+        cluster.server.apply(slice("ip4", "IPv4", ready));
+        // An IPv6 slice with no endpoint, as on a cluster without IPv6 pods.
+        cluster.server.apply(slice("ip6", "IPv6", json!([])));
+    }
+    let exact = |path: &str, backend: &str| json!({"matches": [{"path": {"type": "Exact", "value": path}}], "backendRefs": [{"name": backend, "port": 8080}]});
+    cluster.server.apply(http_route(
+        NS,
+        "service-types",
+        json!({"parentRefs": [{"name": "same-namespace"}], "rules": [
+            exact("/manual-endpointslices", "manual-endpointslices"),
+            exact("/headless", "headless"),
+            exact("/headless-manual-endpointslices", "headless-manual-endpointslices"),
+        ]}),
+    ));
+    accepted(&cluster, NS, "service-types").await;
+    cluster
+        .echoes_from(
+            "any.test",
+            "/headless-manual-endpointslices",
+            "headless-manual-endpointslices-0",
+        )
+        .await;
+    for name in ["manual-endpointslices", "headless", "headless-manual-endpointslices"] {
+        let answer = cluster.request("GET", "any.test", &format!("/{name}"), &[]).await;
+        assert_eq!(answer.status, StatusCode::OK, "{name}");
+        assert_eq!(answer.echoed.unwrap().pod, format!("{name}-0"));
+    }
+}

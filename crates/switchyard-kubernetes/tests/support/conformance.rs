@@ -53,9 +53,25 @@ impl Drop for EchoBackend {
 
 impl EchoBackend {
     pub async fn start(cluster: &Cluster, namespace: &str, name: &str) -> Self {
+        let (backend, port) = Self::listen(namespace, &format!("{name}-0")).await;
+        cluster.server.apply(service(namespace, name, &[("http", 8080)]));
+        cluster.server.apply(slice(
+            namespace,
+            name,
+            &format!("{name}-x"),
+            "http",
+            port,
+            &ready(&["127.0.0.1"]),
+        ));
+        backend
+    }
+
+    /// The pod alone, on 127.0.0.1: the backend and its port, for a test that writes the Service and
+    /// EndpointSlices itself.
+    pub async fn listen(namespace: &str, pod: &str) -> (Self, u16) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let pod = format!("{name}-0");
+        let pod = pod.to_owned();
         let namespace_owned = namespace.to_owned();
         let task = tokio::spawn(async move {
             loop {
@@ -74,16 +90,7 @@ impl EchoBackend {
                 });
             }
         });
-        cluster.server.apply(service(namespace, name, &[("http", 8080)]));
-        cluster.server.apply(slice(
-            namespace,
-            name,
-            &format!("{name}-x"),
-            "http",
-            port,
-            &ready(&["127.0.0.1"]),
-        ));
-        Self { task }
+        (Self { task }, port)
     }
 }
 
