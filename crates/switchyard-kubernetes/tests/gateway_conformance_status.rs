@@ -391,3 +391,46 @@ async fn gateway_secret_reference_grants() {
     })
     .await;
 }
+
+/// GatewayInvalidParametersRef: switchyard has no kind of Gateway parameters, so a Gateway that
+/// names some is `Accepted: False` (`InvalidParameters`) and not served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_invalid_parameters_ref() {
+    let cluster = start(|p| p).await;
+    let _v1 = EchoBackend::start(&cluster, NS, "infra-backend-v1").await;
+    let mut object = gateway(
+        NS,
+        "gateway-invalid-parameters-ref",
+        json!([{"name": "http", "port": 80, "protocol": "HTTP"}]),
+    );
+    object["spec"]["infrastructure"] =
+        json!({"parametersRef": {"group": "invalid.io", "kind": "InvalidParameters", "name": "invalid"}});
+    cluster.server.apply(object);
+    cluster.server.apply(http_route(
+        NS,
+        "route",
+        json!({"parentRefs": [{"name": "gateway-invalid-parameters-ref"}],
+               "rules": [{"backendRefs": [{"name": "infra-backend-v1", "port": 8080}]}]}),
+    ));
+    eventually(&cluster.server, "Gateway", NS, "gateway-invalid-parameters-ref", |s| {
+        let accepted = condition(&s["conditions"], "Accepted");
+        has(accepted, "False", "InvalidParameters")
+            && accepted["observedGeneration"] == 1
+            && condition(&s["conditions"], "Programmed")["status"] == "False"
+            && condition(&listener(s, "http")["conditions"], "Programmed")["status"] == "False"
+    })
+    .await;
+    eventually(&cluster.server, "HTTPRoute", NS, "route", |s| {
+        parent_condition(s, "Accepted").0 == "False"
+    })
+    .await;
+    assert_eq!(
+        cluster.request("GET", "any.test", "/", &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        cluster.warnings().iter().all(|w| !w.contains("infrastructure")),
+        "{:?}",
+        cluster.warnings()
+    );
+}
