@@ -5,6 +5,13 @@
 use serde::Serialize;
 
 /// Which headers a [`HeaderModifier`] edits.
+///
+/// ```
+/// use switchyard_config::{HeaderModifier, HeaderSide};
+///
+/// let on_answers = HeaderModifier { side: HeaderSide::Response, ..HeaderModifier::default() };
+/// assert_ne!(on_answers.side, HeaderModifier::default().side);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum HeaderSide {
