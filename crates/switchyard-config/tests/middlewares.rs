@@ -311,3 +311,27 @@ fn middlewares_round_trip_through_json() {
     assert!(back.unknown_keys.is_empty(), "{:?}", back.unknown_keys);
     assert_eq!(back.value, config);
 }
+
+#[test]
+fn internal_middlewares_cannot_be_declared_in_a_file() {
+    // The Gateway API provider's own middlewares have a name for the API's raw data, never read.
+    for key in [
+        "internalHeaderModifier",
+        "internalStatusRedirect",
+        "internalRequestTimeout",
+    ] {
+        let text = format!("http:\n  middlewares:\n    m:\n      {key}: {{}}\n");
+        let err = load_str::<DynamicConfig>(&text, Format::Yaml, "t.yml").unwrap_err();
+        assert_eq!(err.message, format!("unknown middleware type `{key}`"), "{err}");
+        assert!(!switchyard_config::MIDDLEWARE_TYPES.contains(&key));
+    }
+    let redirect = Middleware::StatusRedirect(switchyard_config::StatusRedirect {
+        regex: "^(.*)$".into(),
+        replacement: "https://x${1}".into(),
+        status: 303,
+    });
+    assert_eq!(
+        serde_json::to_value(&redirect).unwrap(),
+        serde_json::json!({"internalStatusRedirect": {"regex": "^(.*)$", "replacement": "https://x${1}", "status": 303}})
+    );
+}

@@ -296,3 +296,27 @@ fn building_in_code_matches_loading() {
     let built = Service::from(LoadBalancer::with_urls(["http://10.0.0.1"]));
     assert_eq!(loaded.http.services["s"], built);
 }
+
+#[test]
+fn the_internal_fixed_answer_cannot_be_declared_in_a_file() {
+    // The key it is printed under is not read: alone it leaves the service without a type, and next
+    // to a type it is an unknown key.
+    let alone = "http:\n  services:\n    s:\n      internalFixedAnswer:\n        http: 500\n";
+    let err = load_yaml(alone).unwrap_err();
+    assert_eq!(err.key_path.as_deref(), Some("http.services.s"), "{err}");
+    assert!(err.message.starts_with("a service needs a type"), "{err}");
+    let beside = "http:\n  services:\n    s:\n      loadBalancer: {}\n      internalFixedAnswer:\n        http: 500\n";
+    let loaded = load_str::<DynamicConfig>(beside, Format::Yaml, "t.yml").unwrap();
+    let keys: Vec<_> = loaded.unknown_keys.iter().map(|k| k.key_path.as_str()).collect();
+    assert_eq!(keys, ["http.services.s.internalFixedAnswer"]);
+    assert!(matches!(
+        loaded.value.http.services["s"].kind,
+        ServiceKind::LoadBalancer(_)
+    ));
+    // It is printed, for the API, under that key.
+    let fixed = Service::from(ServiceKind::Fixed(switchyard_config::FixedAnswer::Http(500)));
+    assert_eq!(
+        serde_json::to_value(&fixed).unwrap(),
+        serde_json::json!({"internalFixedAnswer": {"http": 500}})
+    );
+}

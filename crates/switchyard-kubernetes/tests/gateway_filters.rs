@@ -177,3 +177,90 @@ async fn rule_timeouts_bound_the_backend_answer() {
         (StatusCode::OK, "slow".to_owned())
     );
 }
+
+/// A pod that answers its headers at once, then `chunks` chunks `gap` apart.
+async fn trickling_pod(cluster: &Cluster, chunks: usize, gap: std::time::Duration) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_request| async move {
+                    let (sender, receiver) = tokio::sync::mpsc::channel::<
+                        Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>,
+                    >(1);
+                    tokio::spawn(async move {
+                        for _ in 0..chunks {
+                            tokio::time::sleep(gap).await;
+                            let chunk = hyper::body::Frame::data(bytes::Bytes::from_static(b"x"));
+                            if sender.send(Ok(chunk)).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    let body = http_body_util::StreamBody::new(ReceiverStream(receiver));
+                    Ok::<_, std::convert::Infallible>(http::Response::new(body))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    cluster.server.apply(service("default", "trickle", &[("http", 80)]));
+    cluster.server.apply(slice(
+        "default",
+        "trickle",
+        "trickle-x",
+        "http",
+        port,
+        &ready(&["127.0.0.1"]),
+    ));
+}
+
+/// An mpsc receiver as a stream of body frames.
+struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
+
+impl<T> futures_util::Stream for ReceiverStream<T> {
+    type Item = T;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_timeouts_cover_the_whole_response() {
+    use http_body_util::BodyExt;
+
+    let cluster = start(|p| p).await;
+    // Headers at once, then 12 chunks 100 ms apart: 1.2 s to the end of the body.
+    trickling_pod(&cluster, 12, std::time::Duration::from_millis(100)).await;
+    cluster
+        .server
+        .apply(gateway("default", "edge", json!([http_listener("web", "")])));
+    let rule = |path: &str, timeouts: Value| json!({"matches": [{"path": {"value": path}}], "timeouts": timeouts, "backendRefs": [backend("trickle", 80, 1)]});
+    cluster.server.apply(http_route(
+        "default",
+        "trickle",
+        json!({"parentRefs": [{"name": "edge"}], "hostnames": ["w.test"], "rules": [
+            rule("/bounded", json!({"request": "500ms"})),
+            rule("/patient", json!({"request": "10s"})),
+        ]}),
+    ));
+    cluster.routes_to("w.test", "/patient", "xxxxxxxxxxxx").await;
+    let request = http::Request::get(format!("http://{}/bounded", cluster.addr))
+        .header("host", "w.test")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let started = std::time::Instant::now();
+    let response = cluster.client.request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the headers came in time");
+    let body = response.into_body().collect().await;
+    assert!(body.is_err(), "the body was cut off at the deadline: {body:?}");
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_millis(1_100), "cut off after {took:?}");
+}

@@ -1,5 +1,5 @@
-//! GRPCRoutes: methods and headers routed in their own precedence to pods that speak h2c, beside an
-//! HTTPRoute on the same hostname that keeps the HTTP requests.
+//! GRPCRoutes: methods and headers routed in their own precedence to pods that speak h2c; an
+//! HTTPRoute with the same hostname on the listener is refused while the older GRPCRoute holds it.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod support;
@@ -117,11 +117,14 @@ async fn grpc_routes_reach_h2c_pods_in_their_own_precedence() {
              "backendRefs": to("canary")},
         ]),
     ));
-    cluster.server.apply(http_route(
-        "default",
-        "site",
-        json!({"parentRefs": [{"name": "edge"}], "hostnames": ["grpc.test"], "rules": [{"backendRefs": [backend("web", 80, 1)]}]}),
-    ));
+    let site = |host: &str| {
+        http_route(
+            "default",
+            "site",
+            json!({"parentRefs": [{"name": "edge"}], "hostnames": [host], "rules": [{"backendRefs": [backend("web", 80, 1)]}]}),
+        )
+    };
+    cluster.server.apply(site("grpc.test"));
     support::within(support::LIVE_TIMEOUT, || async {
         call(&cluster, "grpc.test", "/echo.Echo/Say", &[])
             .await
@@ -151,17 +154,94 @@ async fn grpc_routes_reach_h2c_pods_in_their_own_precedence() {
             "{path} {headers:?}"
         );
     }
-    // Plain HTTP requests of the same hostname stay with the HTTPRoute.
-    let (status, body) = cluster.get("grpc.test", "/echo.Echo/Say").await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, "web-0"));
-
+    // The HTTPRoute with the same hostname on the listener is refused: the GRPCRoute is older.
+    eventually(&cluster.server, "HTTPRoute", "default", "site", |s| {
+        parent_condition(s, "Accepted") == ("False".into(), "HostnameConflict".into())
+    })
+    .await;
+    let (status, _) = cluster.get("grpc.test", "/echo.Echo/Say").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     eventually(&cluster.server, "GRPCRoute", "default", "echo", |s| {
         parent_condition(s, "Accepted") == ("True".into(), "Accepted".into())
     })
     .await;
     eventually(&cluster.server, "Gateway", "default", "edge", |s| {
         let web = &s["listeners"][0];
-        web["attachedRoutes"] == 2 && condition(&web["conditions"], "Programmed")["status"] == "True"
+        web["attachedRoutes"] == 1 && condition(&web["conditions"], "Programmed")["status"] == "True"
     })
     .await;
+    // On another hostname it is accepted, beside the GRPCRoute.
+    cluster.server.apply(site("web.test"));
+    cluster.routes_to("web.test", "/", "web-0").await;
+    eventually(&cluster.server, "HTTPRoute", "default", "site", |s| {
+        parent_condition(s, "Accepted") == ("True".into(), "Accepted".into())
+    })
+    .await;
+    eventually(&cluster.server, "Gateway", "default", "edge", |s| {
+        s["listeners"][0]["attachedRoutes"] == 2
+    })
+    .await;
+    let (status, body) = call(&cluster, "grpc.test", "/echo.Echo/Say", &[]).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "say HTTP/2.0 /echo.Echo/Say"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_http_route_keeps_a_wildcard_hostname_from_a_grpc_route() {
+    let cluster = start(|p| p).await;
+    grpc_pod(&cluster, "say").await;
+    let web = Pods::start("web", 1).await;
+    cluster.server.apply(service("default", "web", &[("http", 80)]));
+    cluster.server.apply(slice(
+        "default",
+        "web",
+        "web-x",
+        "http",
+        web.port,
+        &ready(&web.first(1)),
+    ));
+    cluster
+        .server
+        .apply(gateway("default", "edge", json!([http_listener("web", "")])));
+    cluster.server.apply(http_route(
+        "default",
+        "shop",
+        json!({"parentRefs": [{"name": "edge"}], "hostnames": ["*.shop.test"], "rules": [{"backendRefs": [backend("web", 80, 1)]}]}),
+    ));
+    cluster.routes_to("a.shop.test", "/", "web-0").await;
+    let grpc = |name: &str, host: &str| {
+        let mut route = grpc_route(name, json!([{"backendRefs": [backend("say", 50051, 1)]}]));
+        route["spec"]["hostnames"] = json!([host]);
+        route
+    };
+    // Covered by the HTTPRoute's wildcard: refused. Another hostname: accepted.
+    cluster.server.apply(grpc("covered", "a.shop.test"));
+    cluster.server.apply(grpc("apart", "grpc.other.test"));
+    eventually(&cluster.server, "GRPCRoute", "default", "covered", |s| {
+        parent_condition(s, "Accepted") == ("False".into(), "HostnameConflict".into())
+    })
+    .await;
+    eventually(&cluster.server, "GRPCRoute", "default", "apart", |s| {
+        parent_condition(s, "Accepted") == ("True".into(), "Accepted".into())
+    })
+    .await;
+    // A status can be written before the configuration it goes with is live.
+    support::within(support::LIVE_TIMEOUT, || async {
+        call(&cluster, "grpc.other.test", "/echo.Echo/Say", &[]).await
+            == (StatusCode::OK, "say HTTP/2.0 /echo.Echo/Say".to_owned())
+    })
+    .await
+    .expect("the GRPCRoute on another hostname serves");
+    let (_, body) = call(&cluster, "a.shop.test", "/echo.Echo/Say", &[]).await;
+    assert_eq!(body, "web-0", "the HTTPRoute keeps a.shop.test");
+    // Once the HTTPRoute is gone, the GRPCRoute gets the hostname.
+    assert!(cluster.server.delete("HTTPRoute", "default", "shop"));
+    eventually(&cluster.server, "GRPCRoute", "default", "covered", |s| {
+        parent_condition(s, "Accepted") == ("True".into(), "Accepted".into())
+    })
+    .await;
+    support::within(support::LIVE_TIMEOUT, || async {
+        call(&cluster, "a.shop.test", "/echo.Echo/Say", &[]).await.1 == "say HTTP/2.0 /echo.Echo/Say"
+    })
+    .await
+    .expect("the GRPCRoute serves a.shop.test once the HTTPRoute is gone");
 }

@@ -129,6 +129,9 @@ pub fn build(middleware: &Middleware, ctx: &BuildContext<'_>) -> Result<Middlewa
         Middleware::PassTlsClientCert(c) => crate::pass_tls_client_cert::pass_tls_client_cert(c, ctx),
         Middleware::RedirectScheme(c) => crate::redirect::redirect_scheme(c, ctx),
         Middleware::RedirectRegex(c) => crate::redirect::redirect_regex(c, ctx),
+        Middleware::HeaderModifier(c) => crate::header_modifier::header_modifier(c),
+        Middleware::StatusRedirect(c) => crate::redirect::status_redirect(c),
+        Middleware::RequestTimeout(c) => crate::request_timeout::request_timeout(c),
     }
 }
 

@@ -12,7 +12,7 @@
 use http::header::{HOST, LOCATION};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use regex::Regex;
-use switchyard_config::{RedirectRegex, RedirectScheme};
+use switchyard_config::{RedirectRegex, RedirectScheme, StatusRedirect};
 
 use crate::layers::builtin_layer;
 use crate::stack::{OnRequest, on_request};
@@ -77,12 +77,13 @@ fn split_host_port(host: &str) -> Option<(&str, &str)> {
 }
 
 /// The redirect answer for `location`.
-fn redirect(method: &Method, permanent: bool, location: &str) -> Response<ResponseBody> {
-    let status = match (permanent, method == Method::GET) {
-        (false, true) => StatusCode::FOUND,
-        (false, false) => StatusCode::TEMPORARY_REDIRECT,
-        (true, true) => StatusCode::MOVED_PERMANENTLY,
-        (true, false) => StatusCode::PERMANENT_REDIRECT,
+fn redirect(method: &Method, status: RedirectStatus, location: &str) -> Response<ResponseBody> {
+    let status = match (status, method == Method::GET) {
+        (RedirectStatus::Fixed(status), _) => status,
+        (RedirectStatus::ByMethod { permanent: false }, true) => StatusCode::FOUND,
+        (RedirectStatus::ByMethod { permanent: false }, false) => StatusCode::TEMPORARY_REDIRECT,
+        (RedirectStatus::ByMethod { permanent: true }, true) => StatusCode::MOVED_PERMANENTLY,
+        (RedirectStatus::ByMethod { permanent: true }, false) => StatusCode::PERMANENT_REDIRECT,
     };
     let Ok(value) = HeaderValue::from_str(location) else {
         return response::error_response(StatusCode::INTERNAL_SERVER_ERROR);
@@ -155,13 +156,22 @@ fn forwarded_scheme(req: &Request<RequestBody>) -> Option<&'static str> {
     }
 }
 
+/// The status of a redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RedirectStatus {
+    /// Traefik's: 302 (301 when permanent) for `GET`, 307 (308) for other methods.
+    ByMethod { permanent: bool },
+    /// This one whatever the method (the internal `StatusRedirect`).
+    Fixed(StatusCode),
+}
+
 /// A redirect step: the request's URL, rewritten by `pattern` and `replacement`, is the target when it
 /// changed.
 struct Redirect {
     view: UrlView,
     pattern: Regex,
     replacement: String,
-    permanent: bool,
+    status: RedirectStatus,
 }
 
 impl OnRequest for Redirect {
@@ -177,7 +187,7 @@ impl OnRequest for Redirect {
         if new == old {
             return Ok(());
         }
-        Err(redirect(req.method(), self.permanent, &new))
+        Err(redirect(req.method(), self.status, &new))
     }
 }
 
@@ -202,7 +212,9 @@ pub(crate) fn redirect_scheme(
         view: UrlView::Client,
         pattern,
         replacement: format!("{}://${{2}}{port}${{4}}", config.scheme),
-        permanent: config.permanent,
+        status: RedirectStatus::ByMethod {
+            permanent: config.permanent,
+        },
     }))
 }
 
@@ -229,7 +241,29 @@ pub(crate) fn redirect_regex(
         view: UrlView::Raw,
         pattern: regex,
         replacement: config.replacement.clone(),
-        permanent: config.permanent,
+        status: RedirectStatus::ByMethod {
+            permanent: config.permanent,
+        },
+    }))
+}
+
+/// The internal `StatusRedirect`: `redirectRegex` with one status (301, 302, 303, 307 or 308)
+/// whatever the method.
+pub(crate) fn status_redirect(config: &StatusRedirect) -> Result<MiddlewareLayer, MiddlewareError> {
+    let regex = Regex::new(&config.regex)
+        .map_err(|e| MiddlewareError::invalid("regex", format!("invalid regular expression: {e}")))?;
+    if !matches!(config.status, 301 | 302 | 303 | 307 | 308) {
+        return Err(MiddlewareError::invalid(
+            "status",
+            format!("{} is not a redirect status (301, 302, 303, 307, 308)", config.status),
+        ));
+    }
+    let status = StatusCode::from_u16(config.status).map_err(|e| MiddlewareError::invalid("status", e.to_string()))?;
+    Ok(on_request(Redirect {
+        view: UrlView::Raw,
+        pattern: regex,
+        replacement: config.replacement.clone(),
+        status: RedirectStatus::Fixed(status),
     }))
 }
 
@@ -282,7 +316,7 @@ mod tests {
             view: UrlView::Client,
             pattern: Regex::new(URL_PATTERN).unwrap(),
             replacement: format!("{scheme}://${{2}}{port}${{4}}"),
-            permanent,
+            status: RedirectStatus::ByMethod { permanent },
         }
     }
 
@@ -351,7 +385,7 @@ mod tests {
             view: UrlView::Raw,
             pattern: Regex::new("^http://localhost/(.*)").unwrap(),
             replacement: "http://mydomain/${1}".into(),
-            permanent: false,
+            status: RedirectStatus::ByMethod { permanent: false },
         };
         assert_eq!(
             outcome(&step, request("GET", "/docs?x=1", "localhost", None)),
@@ -362,8 +396,34 @@ mod tests {
             view: UrlView::Raw,
             pattern: Regex::new(".*").unwrap(),
             replacement: "http://bad host/".into(),
-            permanent: false,
+            status: RedirectStatus::ByMethod { permanent: false },
         };
         assert_eq!(outcome(&broken, request("GET", "/", "x", None)).map(|o| o.0), Some(500));
+    }
+
+    #[test]
+    fn status_redirects_keep_their_status_for_every_method() {
+        let pattern = Regex::new("^http://a/(.*)").unwrap();
+        for status in [301, 302, 303, 307, 308] {
+            let step = Redirect {
+                view: UrlView::Raw,
+                pattern: pattern.clone(),
+                replacement: "http://b/${1}".into(),
+                status: RedirectStatus::Fixed(StatusCode::from_u16(status).unwrap()),
+            };
+            for method in ["GET", "POST", "HEAD", "DELETE"] {
+                assert_eq!(
+                    outcome(&step, request(method, "/x", "a", None)),
+                    Some((status, "http://b/x".into())),
+                    "{method} {status}"
+                );
+            }
+        }
+        let teapot = StatusRedirect {
+            regex: ".*".into(),
+            replacement: "/".into(),
+            status: 418,
+        };
+        assert_eq!(status_redirect(&teapot).err().unwrap().field(), "status");
     }
 }

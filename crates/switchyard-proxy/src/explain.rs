@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use http::header::HOST;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use serde::Serialize;
-use switchyard_config::ServiceKind;
+use switchyard_config::{FixedAnswer, ServiceKind};
 use switchyard_rules::{MatchingRoute, RequestView};
 
 use crate::respond::Refusal;
@@ -525,6 +525,7 @@ impl Trees<'_> {
                 ];
                 ("failover", Vec::new(), children)
             }
+            Node::Fixed(_) => (FixedAnswer::KEY, Vec::new(), Vec::new()),
         };
         ServiceTree {
             name: name.to_owned(),
@@ -574,6 +575,8 @@ fn decided_server(node: &Node) -> Option<String> {
         Node::Mirroring(m) => decided_server(&m.main),
         Node::Failover(f) if f.main.is_up() => decided_server(&f.main),
         Node::Failover(f) => decided_server(&f.fallback),
+        // Answers itself: no server.
+        Node::Fixed(_) => None,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod auth;
 mod content;
+mod gateway;
 mod headers;
 mod path;
 mod plugin;
@@ -21,6 +22,7 @@ pub use content::{
     CertificateIssuerInfo, CertificateSubjectInfo, ClientCertificateInfo, Compress, ContentType, EncodedCharacters,
     GrpcWeb, PassTlsClientCert,
 };
+pub use gateway::{HeaderModifier, HeaderSide, RequestTimeout, StatusRedirect};
 pub use headers::Headers;
 pub use path::{AddPrefix, ReplacePath, ReplacePathRegex, StripPrefix, StripPrefixRegex};
 pub use plugin::PluginOptionsError;
@@ -97,20 +99,33 @@ pub enum Middleware {
     /// A plugin by name with its configuration. In switchyard, plugins are middlewares registered from
     /// Rust code under that name; [`Middleware::plugin`] makes one from options of any serializable type.
     Plugin(BTreeMap<String, serde_json::Value>),
+    /// Internal (providers only): sets, appends and removes request or response headers.
+    #[serde(rename = "internalHeaderModifier")]
+    HeaderModifier(HeaderModifier),
+    /// Internal (providers only): a redirect with one status whatever the method.
+    #[serde(rename = "internalStatusRedirect")]
+    StatusRedirect(StatusRedirect),
+    /// Internal (providers only): a deadline for the whole response.
+    #[serde(rename = "internalRequestTimeout")]
+    RequestTimeout(RequestTimeout),
 }
 
 /// Lists every middleware type once, as (variant, Traefik key), and derives from the list the type's
 /// name and its reading from a map with exactly one type key.
+/// The internal types, which only providers build, come after `;`: they have a name but are never
+/// read.
 macro_rules! middleware_types {
-    ($($variant:ident => $key:literal,)*) => {
+    ($($variant:ident => $key:literal,)* ; $($internal:ident => $internal_key:literal,)*) => {
         /// Every middleware type key Traefik's file provider accepts.
         pub const MIDDLEWARE_TYPES: &[&str] = &[$($key),*];
 
         impl Middleware {
-            /// The Traefik key of this middleware type (`stripPrefix`, `basicAuth`, ...).
+            /// The Traefik key of this middleware type (`stripPrefix`, `basicAuth`, ...); internal
+            /// types have keys of their own (`internalHeaderModifier`), which no file can use.
             pub fn kind(&self) -> &'static str {
                 match self {
                     $(Middleware::$variant(_) => $key,)*
+                    $(Middleware::$internal(_) => $internal_key,)*
                 }
             }
         }
@@ -153,6 +168,10 @@ middleware_types! {
     Retry => "retry",
     GrpcWeb => "grpcWeb",
     Plugin => "plugin",
+    ;
+    HeaderModifier => "internalHeaderModifier",
+    StatusRedirect => "internalStatusRedirect",
+    RequestTimeout => "internalRequestTimeout",
 }
 
 impl<'de> Deserialize<'de> for Middleware {

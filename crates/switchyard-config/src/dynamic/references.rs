@@ -8,7 +8,7 @@ impl Service {
     /// highest-random-weight services), in configuration order.
     pub fn referenced_services(&self) -> Vec<&str> {
         match &self.kind {
-            ServiceKind::LoadBalancer(_) => Vec::new(),
+            ServiceKind::LoadBalancer(_) | ServiceKind::Fixed(_) => Vec::new(),
             ServiceKind::Weighted(w) => w.services.iter().map(|s| s.name.as_str()).collect(),
             ServiceKind::HighestRandomWeight(h) => h.services.iter().map(|s| s.name.as_str()).collect(),
             ServiceKind::Mirroring(m) => std::iter::once(m.service.as_str())
@@ -55,6 +55,7 @@ impl Service {
                 q(&mut f.service);
                 q(&mut f.fallback);
             }
+            ServiceKind::Fixed(_) => {}
         }
     }
 }

@@ -49,6 +49,10 @@ pub enum ServiceKind {
     Failover(Failover),
     /// `highestRandomWeight`: picks a service by rendezvous hashing of the client address.
     HighestRandomWeight(HighestRandomWeight),
+    /// Answers every request itself with a fixed status. Internal: providers emit it (the Gateway API
+    /// answers requests for a backend that cannot be resolved with 500); files and labels cannot
+    /// declare it, its key is not read.
+    Fixed(FixedAnswer),
 }
 
 impl ServiceKind {
@@ -60,6 +64,7 @@ impl ServiceKind {
             ServiceKind::Mirroring(_) => "mirroring",
             ServiceKind::Failover(_) => "failover",
             ServiceKind::HighestRandomWeight(_) => "highestRandomWeight",
+            ServiceKind::Fixed(_) => FixedAnswer::KEY,
         }
     }
 }
@@ -77,6 +82,31 @@ impl From<ServiceKind> for Service {
             middlewares: Vec::new(),
         }
     }
+}
+
+/// The answer of a [`ServiceKind::Fixed`] service: an HTTP status, or a gRPC status (HTTP 200 with
+/// `grpc-status` and `grpc-message`, no message). Internal: only providers build it.
+///
+/// ```
+/// use switchyard_config::{FixedAnswer, Service, ServiceKind};
+///
+/// let service = Service::from(ServiceKind::Fixed(FixedAnswer::Http(500)));
+/// assert_eq!(service.kind.name(), "internalFixedAnswer");
+/// assert!(service.referenced_services().is_empty());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FixedAnswer {
+    /// An HTTP status code (100–999), with an empty body.
+    Http(u16),
+    /// A gRPC status code (`14` is `UNAVAILABLE`).
+    Grpc(u32),
+}
+
+impl FixedAnswer {
+    /// The key the service is shown under when a configuration is written out (the API's raw
+    /// data); never read back, so a file naming it gets an unknown key.
+    pub const KEY: &'static str = "internalFixedAnswer";
 }
 
 /// `weighted`: weighted round robin over services.
@@ -277,6 +307,7 @@ impl Serialize for Service {
             ServiceKind::Mirroring(v) => map.serialize_entry("mirroring", v)?,
             ServiceKind::Failover(v) => map.serialize_entry("failover", v)?,
             ServiceKind::HighestRandomWeight(v) => map.serialize_entry("highestRandomWeight", v)?,
+            ServiceKind::Fixed(v) => map.serialize_entry(FixedAnswer::KEY, v)?,
         }
         if !self.middlewares.is_empty() {
             map.serialize_entry("middlewares", &self.middlewares)?;

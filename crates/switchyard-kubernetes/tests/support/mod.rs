@@ -22,6 +22,7 @@ use switchyard_kubernetes::{CrdProvider, IngressProvider, TRAEFIK_KINDS};
 use switchyard_proxy::{Gateway, RunningGateway};
 use switchyard_test_apiserver::{ApiServer, ResourceType};
 
+pub mod conformance;
 pub mod gateway;
 pub mod schema;
 pub mod tls;

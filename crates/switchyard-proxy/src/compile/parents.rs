@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use switchyard_config::{Failover as FailoverConfig, Mirroring as MirroringConfig, Problem, ServiceKind};
+use switchyard_config::{Failover as FailoverConfig, FixedAnswer, Mirroring as MirroringConfig, Problem, ServiceKind};
 use switchyard_middleware::CodeRanges;
 
 use super::findings::Findings;
-use crate::service::{Child, Failover, Mirror, Mirroring, Node, Sticky, Weighted};
+use crate::service::{Child, Failover, Fixed, Mirror, Mirroring, Node, Sticky, Weighted};
 
 /// A service over other services, and what it was built from.
 #[derive(Debug)]
@@ -87,7 +87,7 @@ impl Parents {
 /// The children of a parent, in [`Service::referenced_services`](switchyard_config::Service) order.
 fn children(kind: &ServiceKind, nodes: &HashMap<String, Node>) -> Result<Vec<Node>, Failure> {
     let names: Vec<&str> = match kind {
-        ServiceKind::LoadBalancer(_) => Vec::new(),
+        ServiceKind::LoadBalancer(_) | ServiceKind::Fixed(_) => Vec::new(),
         ServiceKind::Weighted(w) => w.services.iter().map(|s| s.name.as_str()).collect(),
         ServiceKind::HighestRandomWeight(h) => h.services.iter().map(|s| s.name.as_str()).collect(),
         ServiceKind::Mirroring(m) => std::iter::once(m.service.as_str())
@@ -110,7 +110,7 @@ fn children(kind: &ServiceKind, nodes: &HashMap<String, Node>) -> Result<Vec<Nod
 /// The key path, below the service, of its `index`-th child reference.
 fn child_field(kind: &ServiceKind, index: usize) -> String {
     match kind {
-        ServiceKind::LoadBalancer(_) => String::new(),
+        ServiceKind::LoadBalancer(_) | ServiceKind::Fixed(_) => String::new(),
         ServiceKind::Weighted(_) => format!("weighted.services[{index}]"),
         ServiceKind::HighestRandomWeight(_) => format!("highestRandomWeight.services[{index}]"),
         ServiceKind::Mirroring(_) if index == 0 => "mirroring.service".into(),
@@ -136,6 +136,11 @@ fn parent_node(name: &str, kind: &ServiceKind, children: &[Node]) -> Result<Node
         }
         ServiceKind::Mirroring(m) => mirroring(name, m, children)?,
         ServiceKind::Failover(f) => failover(name, f, children)?,
+        ServiceKind::Fixed(answer) => {
+            let fixed =
+                Fixed::new(*answer).map_err(|e| (FixedAnswer::KEY.to_owned(), Problem::Invalid(e.to_string())))?;
+            Node::Fixed(Arc::new(fixed))
+        }
     })
 }
 

@@ -24,6 +24,7 @@ use switchyard_middleware::{CodeRanges, RequestBody, ResponseBody, Resumed};
 
 use super::ForwardError;
 use super::balanced::BalancedService;
+use super::fixed::Fixed;
 use super::sticky::Sticky;
 use crate::balancing::{EarliestDeadline, client_key, mix, name_hash, weighted_score};
 use crate::forward::{Client, Forwarding};
@@ -38,6 +39,8 @@ pub(crate) enum Node {
     Weighted(Arc<Weighted>),
     Mirroring(Arc<Mirroring>),
     Failover(Arc<Failover>),
+    /// Answers every request itself (a provider's stand-in for a backend it could not resolve).
+    Fixed(Arc<Fixed>),
 }
 
 impl Node {
@@ -48,6 +51,7 @@ impl Node {
             Self::Weighted(w) => !w.checks_health || w.children.iter().any(|c| c.weight > 0 && c.node.is_up()),
             Self::Mirroring(m) => !m.checks_health || m.main.is_up(),
             Self::Failover(f) => !f.checks_health || f.main.is_up() || f.fallback.is_up(),
+            Self::Fixed(_) => true,
         }
     }
 
@@ -59,6 +63,7 @@ impl Node {
             Self::Weighted(w) => w.checks_health,
             Self::Mirroring(m) => m.checks_health,
             Self::Failover(f) => f.checks_health,
+            Self::Fixed(_) => false,
         }
     }
 
@@ -77,6 +82,8 @@ impl Node {
             (Self::Weighted(a), Self::Weighted(b)) => Arc::ptr_eq(a, b),
             (Self::Mirroring(a), Self::Mirroring(b)) => Arc::ptr_eq(a, b),
             (Self::Failover(a), Self::Failover(b)) => Arc::ptr_eq(a, b),
+            // Stateless: the same answer is the same service, so parents over it are kept.
+            (Self::Fixed(a), Self::Fixed(b)) => a == b,
             _ => false,
         }
     }
@@ -93,6 +100,7 @@ impl Node {
             Self::Weighted(w) => w.forward(parts, body, how).await,
             Self::Mirroring(m) => m.forward(parts, body, how).await,
             Self::Failover(f) => f.forward(parts, body, how).await,
+            Self::Fixed(f) => Ok(f.respond()),
         }
     }
 

@@ -1,16 +1,24 @@
 //! A rule's `backendRefs` as one service: a load balancer per Service port, weighted when there are
-//! several. A backend that cannot be resolved keeps its share, answered by an empty load balancer.
+//! several. A backend that cannot be resolved keeps its share, answered by a fixed-answer service:
+//! 500 for an HTTPRoute, `UNAVAILABLE` for a GRPCRoute, as the specification says.
 
 use switchyard_config::{
-    LoadBalancer, MirrorService, Mirroring, Service as ServiceConfig, ServiceKind, Weighted, WeightedService,
+    FixedAnswer, MirrorService, Mirroring, Service as ServiceConfig, ServiceKind, Weighted, WeightedService,
 };
 
 use super::GatewayTranslation;
 use super::spec::{HttpBackendRef, RequestMirror};
 use crate::translate::crd::Object;
 
-/// The service of the backends that cannot be resolved: no servers, so requests it receives fail.
-pub(crate) const UNRESOLVED: &str = "httproute-unresolved-backend";
+/// The service standing for an HTTPRoute's backends that cannot be resolved: it answers 500.
+pub(crate) const UNRESOLVED_HTTP: &str = "httproute-unresolved-backend";
+
+/// The service standing for a GRPCRoute's backends that cannot be resolved: it answers gRPC status
+/// 14 (`UNAVAILABLE`).
+pub(crate) const UNRESOLVED_GRPC: &str = "grpcroute-unresolved-backend";
+
+/// gRPC's `UNAVAILABLE` status code.
+const GRPC_UNAVAILABLE: u32 = 14;
 
 /// Why a backend cannot be resolved: the `ResolvedRefs` reason and message.
 pub(crate) type Unresolved = (&'static str, String);
@@ -34,7 +42,7 @@ impl GatewayTranslation<'_> {
                 Ok(service) => service,
                 Err(problem) => {
                     problems.push(problem);
-                    self.unresolved()
+                    self.unresolved(object)
                 }
             };
             if !backend.filters.is_empty() {
@@ -64,7 +72,7 @@ impl GatewayTranslation<'_> {
             }
         }
         let service = match weighted.as_slice() {
-            [] => self.unresolved(),
+            [] => self.unresolved(object),
             [only] => only.name.clone(),
             _ => {
                 let key = crate::translate::normalize(name);
@@ -145,13 +153,41 @@ impl GatewayTranslation<'_> {
         key
     }
 
-    /// The service with no servers that unresolved backends stand for.
-    fn unresolved(&mut self) -> String {
+    /// An internal `RequestTimeout` middleware `<route key>-timeout`: `timeout` from the request to
+    /// the end of the response (504 before the headers, the response cut off after).
+    pub(crate) fn timeout_middleware(
+        &mut self,
+        object: Object<'_>,
+        route_key: &str,
+        timeout: switchyard_config::Duration,
+    ) -> String {
+        let key = crate::translate::normalize(&format!("{route_key}-timeout"));
+        let middleware = switchyard_config::Middleware::RequestTimeout(switchyard_config::RequestTimeout { timeout });
+        self.out
+            .snapshot
+            .config
+            .http
+            .middlewares
+            .insert(key.clone(), middleware);
+        self.out.snapshot.origins.insert(
+            format!("http.middlewares.{key}"),
+            format!("{} {}/{}", object.kind, object.namespace, object.name),
+        );
+        key
+    }
+
+    /// The service that answers for the backends of `object` that cannot be resolved.
+    fn unresolved(&mut self, object: Object<'_>) -> String {
+        let (key, answer) = if object.kind == "GRPCRoute" {
+            (UNRESOLVED_GRPC, FixedAnswer::Grpc(GRPC_UNAVAILABLE))
+        } else {
+            (UNRESOLVED_HTTP, FixedAnswer::Http(500))
+        };
         let services = &mut self.out.snapshot.config.http.services;
         services
-            .entry(UNRESOLVED.to_owned())
-            .or_insert_with(|| ServiceConfig::from(LoadBalancer::default()));
-        UNRESOLVED.to_owned()
+            .entry(key.to_owned())
+            .or_insert_with(|| ServiceConfig::from(ServiceKind::Fixed(answer)));
+        key.to_owned()
     }
 
     /// The load balancer of one Service port, added once.

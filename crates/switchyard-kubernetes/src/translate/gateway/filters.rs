@@ -1,12 +1,12 @@
-//! A rule's filters as middlewares and mirrors: the header modifiers, `CORS` and a `URLRewrite` of the
-//! hostname as `headers` middlewares, `RequestRedirect` as a `redirectRegex`, a `URLRewrite` of the
+//! A rule's filters as middlewares and mirrors: the header modifiers as internal `HeaderModifier`
+//! middlewares (which append for `add`), `CORS` and a `URLRewrite` of the hostname as `headers`
+//! middlewares, `RequestRedirect` as an internal `StatusRedirect` (its status whatever the method),
+//! a `URLRewrite` of the
 //! path as `replacePath` or `replacePathRegex`, `RequestMirror` as mirrors of the rule's service, and
 //! `ExtensionRef` as a reference to a Traefik Middleware (`<ns>-<name>@kubernetescrd`). A filter that
 //! cannot be applied fails its rule (`UnsupportedValue`) rather than being skipped.
 
-use std::collections::BTreeMap;
-
-use switchyard_config::{Headers, Middleware, RedirectRegex, ReplacePath, ReplacePathRegex};
+use switchyard_config::{HeaderSide, Headers, Middleware, ReplacePath, ReplacePathRegex, StatusRedirect};
 
 use super::GatewayTranslation;
 use super::spec::{Cors, HeaderModifier, HttpRouteFilter, PathModifier, RequestMirror, RequestRedirect, UrlRewrite};
@@ -98,24 +98,26 @@ impl GatewayTranslation<'_> {
     }
 }
 
-/// A `headers` middleware that sets, adds (as set: the `headers` middleware replaces a header's
-/// values) and removes (an empty value) request or response headers.
+/// A header modifier: `set` replaces a header's values, `add` appends one, `remove` removes the
+/// header, on the request or on the response.
 fn headers(modifier: Option<&HeaderModifier>, request: bool) -> Result<Middleware, String> {
     let modifier = modifier.ok_or("a header modifier without its settings")?;
-    let mut values = BTreeMap::new();
-    for header in modifier.add.iter().chain(&modifier.set) {
-        values.insert(header.name.clone(), header.value.clone());
-    }
-    for name in &modifier.remove {
-        values.insert(name.clone(), String::new());
-    }
-    let mut headers = Headers::default();
-    if request {
-        headers.custom_request_headers = values;
-    } else {
-        headers.custom_response_headers = values;
-    }
-    Ok(Middleware::Headers(headers))
+    let pairs = |headers: &[super::spec::Header]| {
+        headers
+            .iter()
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect::<Vec<_>>()
+    };
+    Ok(Middleware::HeaderModifier(switchyard_config::HeaderModifier {
+        side: if request {
+            HeaderSide::Request
+        } else {
+            HeaderSide::Response
+        },
+        set: pairs(&modifier.set),
+        add: pairs(&modifier.add),
+        remove: modifier.remove.clone(),
+    }))
 }
 
 /// `CORS` as the `headers` middleware's access-control settings; an origin with a `*` inside
@@ -161,12 +163,14 @@ fn literal(text: &str) -> String {
 /// The URL of a request as the redirect middleware sees it: scheme, host, `:port`, path, `?query`.
 const URL: &str = r"^([a-z]+)://([^/:?]+)(:[0-9]+)?";
 
-/// `RequestRedirect` as a `redirectRegex` on the request's URL. A `GET` gets the status asked for
-/// (302 by default, or 301); other methods get 307 or 308, which keep the method.
+/// `RequestRedirect` as a redirect on the request's URL with the status asked for (302 by default),
+/// whatever the method.
 fn redirect(redirect: &RequestRedirect, prefix: Option<&str>) -> Result<Middleware, String> {
     let status = redirect.status_code.unwrap_or(302);
-    if !matches!(status, 301 | 302) {
-        return Err(format!("redirect status {status} is not supported (301, 302)"));
+    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+        return Err(format!(
+            "redirect status {status} is not supported (301, 302, 303, 307, 308)"
+        ));
     }
     let scheme = redirect.scheme.as_deref().map_or("${1}".to_owned(), literal);
     let host = redirect.hostname.as_deref().map_or("${2}".to_owned(), literal);
@@ -177,10 +181,10 @@ fn redirect(redirect: &RequestRedirect, prefix: Option<&str>) -> Result<Middlewa
         (None, None) => "${3}".to_owned(),
     };
     let (path_pattern, path) = path_replacement(redirect.path.as_ref(), prefix, "[^?]*", 4)?;
-    Ok(Middleware::RedirectRegex(RedirectRegex {
+    Ok(Middleware::StatusRedirect(StatusRedirect {
         regex: format!(r"{URL}{path_pattern}(\?.*)?$"),
         replacement: format!("{scheme}://{host}{port}{path}${{5}}"),
-        permanent: status == 301,
+        status,
     }))
 }
 
@@ -249,7 +253,7 @@ mod tests {
 
     fn apply(middleware: &Middleware, input: &str) -> String {
         let (regex, replacement) = match middleware {
-            Middleware::RedirectRegex(r) => (&r.regex, &r.replacement),
+            Middleware::StatusRedirect(r) => (&r.regex, &r.replacement),
             Middleware::ReplacePathRegex(r) => (&r.regex, &r.replacement),
             other => panic!("{other:?}"),
         };

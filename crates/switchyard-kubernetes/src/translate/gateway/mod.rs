@@ -10,6 +10,7 @@
 
 mod backends;
 mod conditions;
+mod conflicts;
 mod filters;
 mod grants;
 mod grpc_matches;
@@ -99,6 +100,8 @@ pub(crate) struct GatewayState {
     namespace: String,
     name: String,
     listeners: Vec<ListenerState>,
+    /// Why `infrastructure.parametersRef` cannot be used, when the Gateway names one.
+    invalid_parameters: Option<String>,
 }
 
 /// The translation under way.
@@ -112,6 +115,8 @@ pub(crate) struct GatewayTranslation<'a> {
     /// The servers transport of the rule being translated, when it has timeouts: its backends get
     /// load balancers of their own that use it.
     transport: Option<String>,
+    /// The listeners routes lost to a route of the other kind with an intersecting hostname.
+    conflicts: conflicts::Conflicts,
 }
 
 /// Translates every Gateway of our classes and the HTTPRoutes attached to them.
@@ -124,10 +129,12 @@ pub(crate) fn translate(view: &GatewayView, options: &GatewayOptions) -> Transla
         certificates: BTreeMap::new(),
         pending: Vec::new(),
         transport: None,
+        conflicts: conflicts::Conflicts::default(),
     };
     t.read_grants();
     let classes = t.classes();
     let mut gateways = t.gateways(&classes);
+    t.conflicts = conflicts::Conflicts::find(view, &gateways);
     for route in &view.http_routes {
         t.route(
             routes::RouteKind::Http,
@@ -217,12 +224,28 @@ impl GatewayTranslation<'_> {
                 continue;
             };
             let namespace = object.namespace.to_owned();
-            let listeners = self.listeners(&namespace, &spec.listeners);
+            let mut listeners = self.listeners(&namespace, &spec.listeners);
+            // No kind of parameters is supported: a Gateway that names some is not served.
+            let invalid_parameters = spec
+                .infrastructure
+                .and_then(|i| i.parameters_ref)
+                .map(|p| format!("parameters {}/{} {} are not supported", p.group, p.kind, p.name));
+            if invalid_parameters.is_some() {
+                for listener in &mut listeners {
+                    listener.ready = false;
+                    listener.conditions.retain(|c| c.type_ != "Programmed");
+                    let message = "the Gateway is not accepted: its parametersRef cannot be used";
+                    listener
+                        .conditions
+                        .push(Condition::new("Programmed", false, "Invalid", message));
+                }
+            }
             states.push(GatewayState {
                 object: Arc::clone(gateway),
                 name: object.name.to_owned(),
                 namespace,
                 listeners,
+                invalid_parameters,
             });
         }
         states
@@ -252,7 +275,9 @@ impl GatewayTranslation<'_> {
             .listeners
             .iter()
             .all(|l| l.conditions.iter().any(|c| c.type_ == "Accepted" && c.status));
-        let accepted = if all_accepted {
+        let accepted = if let Some(invalid) = &gateway.invalid_parameters {
+            Condition::new("Accepted", false, "InvalidParameters", invalid.clone())
+        } else if all_accepted {
             Condition::holds("Accepted")
         } else if any_ready {
             Condition::new("Accepted", true, "ListenersNotValid", "some listeners are not valid")

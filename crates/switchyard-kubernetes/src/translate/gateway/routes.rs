@@ -116,7 +116,11 @@ impl GatewayTranslation<'_> {
                 Some(index) => {
                     let rules = rules.get_or_insert_with(|| self.rules(kind, object, &spec));
                     let gateway = &mut gateways[index];
-                    let attachment = attach(kind, object.namespace, &labels, &spec, parent, gateway);
+                    let lost = |listener: &str| {
+                        let at = (gateway_namespace, parent.name.as_str());
+                        self.conflicts.lost(kind, (object.namespace, object.name), at, listener)
+                    };
+                    let attachment = attach(kind, object.namespace, &labels, &spec, parent, gateway, lost);
                     if matches!(attachment, Attachment::Attached) {
                         self.routers(&placement, parent, gateway, rules);
                     }
@@ -201,7 +205,11 @@ impl GatewayTranslation<'_> {
         self.transport = None;
         let (service, mut unresolved) = service?;
         let service = self.mirrored(object, &route_key, service, &filtered.mirrors, &mut unresolved);
-        let middlewares = filtered.middlewares;
+        let mut middlewares = filtered.middlewares;
+        if let Some(timeout) = timeout {
+            // Outermost, so that the deadline covers the filters and the whole response.
+            middlewares.insert(0, self.timeout_middleware(object, &route_key, timeout));
+        }
         Ok((
             ServedRule {
                 matches,
@@ -261,7 +269,13 @@ impl GatewayTranslation<'_> {
     fn routers(&mut self, placement: &Placement<'_>, parent: &ParentReference, gateway: &GatewayState, rules: &Rules) {
         let Placement { kind, object, .. } = *placement;
         for listener in gateway.listeners.iter().filter(|l| selected(parent, l)) {
-            if !listener.ready || !listener.admits(kind.name(), object.namespace, &gateway.namespace, placement.labels)
+            if !admitted(listener, kind, object.namespace, &gateway.namespace, placement.labels)
+                || self.conflicts.lost(
+                    kind,
+                    (object.namespace, object.name),
+                    (&gateway.namespace, &gateway.name),
+                    &listener.name,
+                )
             {
                 continue;
             }
@@ -400,15 +414,26 @@ fn entries_empty(status: &Value) -> bool {
 }
 
 /// The labels of a namespace (none when it is not known).
-fn namespace_labels(view: &super::GatewayView, namespace: &str) -> BTreeMap<String, String> {
+pub(super) fn namespace_labels(view: &super::GatewayView, namespace: &str) -> BTreeMap<String, String> {
     view.namespaces
         .get(namespace)
         .and_then(|n| n.metadata.labels.clone())
         .unwrap_or_default()
 }
 
+/// Whether a listener serves and allows routes of `kind` from `namespace`.
+pub(super) fn admitted(
+    listener: &super::listeners::ListenerState,
+    kind: RouteKind,
+    namespace: &str,
+    gateway_namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    listener.ready && listener.admits(kind.name(), namespace, gateway_namespace, labels)
+}
+
 /// Whether a parent reference selects a listener by its `sectionName` and `port`.
-fn selected(parent: &ParentReference, listener: &super::listeners::ListenerState) -> bool {
+pub(super) fn selected(parent: &ParentReference, listener: &super::listeners::ListenerState) -> bool {
     parent.section_name.as_deref().is_none_or(|s| s == listener.name) && parent.port.is_none_or(|p| p == listener.port)
 }
 
@@ -421,6 +446,7 @@ fn attach(
     spec: &HttpRouteSpec,
     parent: &ParentReference,
     gateway: &mut GatewayState,
+    lost: impl Fn(&str) -> bool,
 ) -> Attachment {
     let selected: Vec<&mut super::listeners::ListenerState> =
         gateway.listeners.iter_mut().filter(|l| selected(parent, l)).collect();
@@ -432,19 +458,36 @@ fn attach(
         };
         return Attachment::Refused("NoMatchingParent", format!("the Gateway has no {what}"));
     }
-    let (mut allowed, mut attached) = (false, false);
+    let (mut allowed, mut attached, mut conflicted) = (false, false, false);
     for listener in selected {
-        if !listener.ready || !listener.admits(kind.name(), namespace, &gateway.namespace, labels) {
+        if !admitted(listener, kind, namespace, &gateway.namespace, labels) {
             continue;
         }
         allowed = true;
-        if hostname::intersect(listener.hostname.as_deref(), &spec.hostnames).is_some() {
+        if hostname::intersect(listener.hostname.as_deref(), &spec.hostnames).is_none() {
+            continue;
+        }
+        if lost(&listener.name) {
+            conflicted = true;
+        } else {
             attached = true;
             listener.attached += 1;
         }
     }
+    let other = match kind {
+        RouteKind::Http => RouteKind::Grpc,
+        RouteKind::Grpc => RouteKind::Http,
+    };
     match (allowed, attached) {
         (_, true) => Attachment::Attached,
+        (true, false) if conflicted => Attachment::Refused(
+            super::conflicts::REASON,
+            format!(
+                "a {} that comes first (older, or first by namespace/name) serves a hostname of this route \
+                 on every listener it could attach to",
+                other.name()
+            ),
+        ),
         (true, false) => Attachment::Refused(
             "NoMatchingListenerHostname",
             "no hostname of the route matches a listener's hostname".to_owned(),

@@ -21,6 +21,32 @@ pub(crate) struct GatewaySpec {
     pub(crate) _class: String,
     #[serde(default)]
     pub(crate) listeners: Vec<Listener>,
+    #[serde(default)]
+    pub(crate) infrastructure: Option<Infrastructure>,
+}
+
+/// `spec.infrastructure`: labels and annotations for generated resources (switchyard generates
+/// none), and a reference to parameters of a kind switchyard does not have.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Infrastructure {
+    #[serde(default, rename = "labels")]
+    pub(crate) _labels: Option<serde_json::Value>,
+    #[serde(default, rename = "annotations")]
+    pub(crate) _annotations: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) parameters_ref: Option<ParametersReference>,
+}
+
+/// `spec.infrastructure.parametersRef`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ParametersReference {
+    #[serde(default)]
+    pub(crate) group: String,
+    #[serde(default)]
+    pub(crate) kind: String,
+    #[serde(default)]
+    pub(crate) name: String,
 }
 
 /// One listener of a Gateway.
