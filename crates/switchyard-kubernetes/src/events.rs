@@ -218,7 +218,7 @@ impl EventWriter {
                     }
                     self.own = Arc::clone(&own.borrow_and_update());
                 }
-                () = leadership_changed(self.leading.as_mut()) => {
+                () = crate::leader::leadership_changed(self.leading.as_mut()) => {
                     if !self.leads() {
                         // The next leader announces what it finds; should this replica lead again,
                         // it does too.
@@ -377,18 +377,6 @@ async fn until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Until leadership changes; never without leader election (or once the election is over).
-async fn leadership_changed(leading: Option<&mut watch::Receiver<bool>>) {
-    match leading {
-        Some(leading) => {
-            if leading.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending::<()>().await,
     }
 }
 

@@ -51,23 +51,12 @@ impl GatewayStatusWriter {
         self.leading.as_ref().is_none_or(|leading| *leading.borrow())
     }
 
-    async fn leadership_changed(leading: Option<&mut watch::Receiver<bool>>) {
-        match leading {
-            Some(leading) => {
-                if leading.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-            None => std::future::pending::<()>().await,
-        }
-    }
-
     /// Writes the statuses it receives until the channel closes or shutdown.
     pub(crate) async fn run(mut self, mut updates: UnboundedReceiver<StatusWrite>) {
         loop {
             let update = tokio::select! {
                 update = updates.recv() => update,
-                () = Self::leadership_changed(self.leading.as_mut()) => {
+                () = crate::leader::leadership_changed(self.leading.as_mut()) => {
                     if self.leads() {
                         self.retranslate.notify_one();
                     }

@@ -392,6 +392,19 @@ impl Elector {
     }
 }
 
+/// Until leadership changes; never without leader election (or once the election is over). The
+/// status and Event writers wait on it beside their work, to start or stop writing.
+pub(crate) async fn leadership_changed(leading: Option<&mut watch::Receiver<bool>>) {
+    match leading {
+        Some(leading) => {
+            if leading.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]

@@ -38,18 +38,6 @@ impl StatusWriter {
         self.leading.as_ref().is_none_or(|leading| *leading.borrow())
     }
 
-    /// Until leadership changes; never without leader election (or once the election is over).
-    async fn leadership_changed(leading: Option<&mut tokio::sync::watch::Receiver<bool>>) {
-        match leading {
-            Some(leading) => {
-                if leading.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-            None => std::future::pending::<()>().await,
-        }
-    }
-
     /// Writes the updates it receives until the channel closes or shutdown.
     pub(crate) async fn run(
         mut self,
@@ -58,7 +46,7 @@ impl StatusWriter {
         loop {
             let update = tokio::select! {
                 update = updates.recv() => update,
-                () = Self::leadership_changed(self.leading.as_mut()) => {
+                () = crate::leader::leadership_changed(self.leading.as_mut()) => {
                     if self.leads() {
                         self.retranslate.notify_one();
                     }
