@@ -768,6 +768,57 @@ async fn rewritten_certificate_files_serve_on_the_next_handshake_without_failure
     }
 }
 
+/// With the canary holding changes (static `canary.hold`), a change an operator discarded stays out,
+/// but certificate files rewritten meanwhile still reload: the live configuration is compiled again.
+#[tokio::test]
+async fn certificate_files_reload_while_a_discarded_change_stays_out() {
+    let backend = Backend::start("app").await;
+    let ca = Ca::new("test CA");
+    let (first, second) = (ca.issue(&["rotate.test"]), ca.issue(&["rotate.test"]));
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("site.pem"), dir.path().join("site.key"));
+    std::fs::write(&cert_path, &first.cert).unwrap();
+    std::fs::write(&key_path, &first.key).unwrap();
+    let mut config = DynamicConfig::default();
+    tls_router(&mut config, "app", "Host(`rotate.test`)", "", &backend);
+    config.tls.certificates = vec![CertificateAndStores {
+        cert_file: cert_path.to_string_lossy().into_owned(),
+        key_file: key_path.to_string_lossy().into_owned(),
+        stores: Vec::new(),
+    }];
+    let mut static_config = support::static_config();
+    static_config.canary = Some(switchyard_config::Canary {
+        requests: 16,
+        hold: true,
+    });
+    let gw = TestGateway::start_with(static_config, config).await;
+    let answer = request(gw.addr, &Dial::to("rotate.test"), "rotate.test", "/")
+        .await
+        .unwrap();
+    assert_eq!((answer.status, &answer.served), (StatusCode::OK, &first.der));
+    // A change that takes the recorded request away is held, then discarded.
+    let canary = Arc::clone(gw.gateway.canary().unwrap());
+    let mut reports = canary.subscribe();
+    gw.handle.update(|config| {
+        config.http.routers.get_mut("app").unwrap().rule = "Host(`elsewhere.test`)".into();
+    });
+    let held = reports.wait_for(|r| {
+        r.as_ref()
+            .is_some_and(|r| r.state == switchyard_proxy::CanaryState::Held)
+    });
+    tokio::time::timeout(support::PATIENCE, held).await.unwrap().unwrap();
+    canary.discard(None).unwrap();
+    // The files change: the next handshakes serve the new certificate, and the route is still there.
+    std::fs::write(&key_path, &second.key).unwrap();
+    std::fs::write(&cert_path, &second.cert).unwrap();
+    support::eventually("handshakes with the new certificate", async || {
+        request(gw.addr, &Dial::to("rotate.test"), "rotate.test", "/")
+            .await
+            .is_ok_and(|a| a.status == StatusCode::OK && a.served == second.der)
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn entrypoint_redirection_and_entrypoint_tls() {
     let backend = Backend::start("app").await;

@@ -149,44 +149,49 @@ pub(super) async fn compile_loop(
     // A configuration an operator discarded stays out until the providers publish a newer one.
     let mut discarded = None;
     loop {
-        let published = Arc::clone(&updates.borrow_and_update());
-        if published.generation > 0 && discarded != Some(published.generation) {
+        let mut published = Arc::clone(&updates.borrow_and_update());
+        if discarded == Some(published.generation) {
+            // The providers' latest was discarded: what changed since is a certificate file of the
+            // live configuration, which is compiled again.
+            published = Arc::clone(&handle.load().published);
+        }
+        if published.generation > 0 {
             let generation = published.generation;
             // Compiling 10k routes takes tens of milliseconds: keep it off the threads serving requests.
             let compiled = tokio::task::spawn_blocking(move || (compiler.compile(published), compiler)).await;
             let Ok((snapshot, returned)) = compiled else { return };
             compiler = returned;
             let snapshot = Arc::new(snapshot);
-            if let Some(canary) = &live.canary {
-                match canary.vet(handle.load(), Arc::clone(&snapshot), &mut updates).await {
-                    Verdict::Swap => {}
-                    Verdict::Superseded => continue,
-                    Verdict::Closed => return,
-                    Verdict::Keep => {
-                        discarded = Some(generation);
-                        if !next_change(&mut updates, handle).await {
-                            return;
-                        }
-                        continue;
-                    }
-                }
-            }
-            handle.store(Arc::clone(&snapshot));
-            live.sender.send_replace(Arc::clone(&snapshot));
-            super::observe::reloaded(live.observer.as_ref());
-            if live.feedback.is_listened() {
-                // Splitting the report by provider walks every element: off the serving threads too.
-                let feedback = live.feedback.clone();
-                let delivered =
-                    tokio::task::spawn_blocking(move || feedback.deliver(snapshot.published(), snapshot.report()));
-                if let Err(error) = delivered.await {
-                    // The providers miss this report, not the next one; serving is not concerned.
-                    tracing::error!(target: "switchyard::config", "delivering the report to the providers failed: {error}");
-                }
+            let verdict = match &live.canary {
+                Some(canary) => canary.vet(handle.load(), Arc::clone(&snapshot), &mut updates).await,
+                None => Verdict::Swap,
+            };
+            match verdict {
+                Verdict::Swap => swap_in(&live, snapshot).await,
+                Verdict::Keep => discarded = Some(generation),
+                Verdict::Superseded => continue,
+                Verdict::Closed => return,
             }
         }
         if !next_change(&mut updates, handle).await {
             return;
+        }
+    }
+}
+
+/// Makes a compiled snapshot live: requests load it from now on, subscribers and the observer hear
+/// of it, and the providers that asked get their part of its report.
+async fn swap_in(live: &Live, snapshot: Arc<Snapshot>) {
+    live.handle.store(Arc::clone(&snapshot));
+    live.sender.send_replace(Arc::clone(&snapshot));
+    super::observe::reloaded(live.observer.as_ref());
+    if live.feedback.is_listened() {
+        // Splitting the report by provider walks every element: off the serving threads too.
+        let feedback = live.feedback.clone();
+        let delivered = tokio::task::spawn_blocking(move || feedback.deliver(snapshot.published(), snapshot.report()));
+        if let Err(error) = delivered.await {
+            // The providers miss this report, not the next one; serving is not concerned.
+            tracing::error!(target: "switchyard::config", "delivering the report to the providers failed: {error}");
         }
     }
 }
