@@ -29,25 +29,6 @@ taskset -c 1 target/release/examples/gateway --workers 1 --config "$W/static-acc
 wait_port 8081; wait_port 8090; wait_port 8096; wait_port 8097
 declare -A PID=([nginx]=$NGINX [switchyard]=$PLAIN [metrics]=$METRICS [accesslog]=$ACCESS)
 TARGETS="nginx switchyard metrics accesslog"
-for t in $TARGETS; do taskset -c 0 wrk -t1 -c64 -d1s "http://127.0.0.1:${PORT[$t]}/" >/dev/null; done
-printf '| round | target | requests | req per CPU-s |\n|---|---|---|---|\n'
-for r in $(seq "$ROUNDS"); do
-  for t in $TARGETS; do
-    read -r u0 s0 < <(ticks "${PID[$t]}")
-    n=$(taskset -c 0 wrk -t1 -c64 -d"${DUR}s" "http://127.0.0.1:${PORT[$t]}/" | awk '/requests in/ {print $1}')
-    read -r u1 s1 < <(ticks "${PID[$t]}")
-    awk -v r="$r" -v t="$t" -v n="$n" -v c=$((u1 - u0 + s1 - s0)) -v hz="$HZ" 'BEGIN {
-      printf "| %s | %s | %d | %.0f |\n", r, t, n, n / (c / hz) }' | tee -a "$W/rows"
-  done
-done
-awk -F'|' '
-  { t = $3; gsub(/ /, "", t); rate[t, $2 + 0] = $5 + 0; if ($2 + 0 > rounds) rounds = $2 + 0 }
-  function median(a, n,   i, j, x) {
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { x = a[i]; a[i] = a[j]; a[j] = x }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-  END {
-    for (r = 1; r <= rounds; r++) { n[r] = rate["nginx", r]; p[r] = rate["switchyard", r]; m[r] = rate["metrics", r]; a[r] = rate["accesslog", r]; qm[r] = m[r] / p[r]; qa[r] = a[r] / p[r] }
-    printf "\nmedians over %d rounds, req per CPU-s: nginx %.0f, switchyard %.0f, metrics %.0f, access log %.0f\n", rounds, median(n, rounds), median(p, rounds), median(m, rounds), median(a, rounds)
-    printf "paired per round, median: metrics / switchyard %.3f, access log / switchyard %.3f\n", median(qm, rounds), median(qa, rounds)
-  }' "$W/rows"
+interleaved_rounds
+paired_summary switchyard
 
