@@ -702,22 +702,41 @@ async fn broken_options_and_certificates_are_reported_while_the_rest_serves() {
     );
 }
 
+/// A certificate and its key as files on disk, to be rewritten under a running gateway.
+struct CertificateFiles {
+    _dir: tempfile::TempDir,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+impl CertificateFiles {
+    fn new(issued: &Issued) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("site.pem"), dir.path().join("site.key"));
+        std::fs::write(&cert, &issued.cert).unwrap();
+        std::fs::write(&key, &issued.key).unwrap();
+        Self { _dir: dir, cert, key }
+    }
+
+    /// The `tls.certificates` entry naming the files.
+    fn entry(&self) -> CertificateAndStores {
+        CertificateAndStores {
+            cert_file: self.cert.to_string_lossy().into_owned(),
+            key_file: self.key.to_string_lossy().into_owned(),
+            stores: Vec::new(),
+        }
+    }
+}
+
 #[tokio::test]
 async fn rewritten_certificate_files_serve_on_the_next_handshake_without_failures() {
     let backend = Backend::start("app").await;
     let ca = Ca::new("test CA");
     let (first, second) = (ca.issue(&["rotate.test"]), ca.issue(&["rotate.test"]));
-    let dir = tempfile::tempdir().unwrap();
-    let (cert_path, key_path) = (dir.path().join("site.pem"), dir.path().join("site.key"));
-    std::fs::write(&cert_path, &first.cert).unwrap();
-    std::fs::write(&key_path, &first.key).unwrap();
+    let files = CertificateFiles::new(&first);
     let mut config = DynamicConfig::default();
     tls_router(&mut config, "app", "Host(`rotate.test`)", "", &backend);
-    config.tls.certificates = vec![CertificateAndStores {
-        cert_file: cert_path.to_string_lossy().into_owned(),
-        key_file: key_path.to_string_lossy().into_owned(),
-        stores: Vec::new(),
-    }];
+    config.tls.certificates = vec![files.entry()];
     let gw = Arc::new(TestGateway::start(config).await);
     let addr = gw.addr;
 
@@ -749,7 +768,7 @@ async fn rewritten_certificate_files_serve_on_the_next_handshake_without_failure
     support::eventually("handshakes with the first certificate", async || count(0) >= 4).await;
     // Write the key first, then the certificate, with a reload in between: the mismatched pair is
     // refused and the previous certificate keeps serving (never the default one).
-    std::fs::write(&key_path, &second.key).unwrap();
+    std::fs::write(&files.key, &second.key).unwrap();
     let mismatch = gw.gateway.wait_for(|s| {
         s.report()
             .general
@@ -759,7 +778,7 @@ async fn rewritten_certificate_files_serve_on_the_next_handshake_without_failure
     tokio::time::timeout(support::PATIENCE, mismatch)
         .await
         .expect("the mismatched pair is reported");
-    std::fs::write(&cert_path, &second.cert).unwrap();
+    std::fs::write(&files.cert, &second.cert).unwrap();
     support::eventually("handshakes with the new certificate", async || count(1) >= 4).await;
     stop.store(true, Ordering::Relaxed);
     for task in loops {
@@ -775,17 +794,10 @@ async fn certificate_files_reload_while_a_discarded_change_stays_out() {
     let backend = Backend::start("app").await;
     let ca = Ca::new("test CA");
     let (first, second) = (ca.issue(&["rotate.test"]), ca.issue(&["rotate.test"]));
-    let dir = tempfile::tempdir().unwrap();
-    let (cert_path, key_path) = (dir.path().join("site.pem"), dir.path().join("site.key"));
-    std::fs::write(&cert_path, &first.cert).unwrap();
-    std::fs::write(&key_path, &first.key).unwrap();
+    let files = CertificateFiles::new(&first);
     let mut config = DynamicConfig::default();
     tls_router(&mut config, "app", "Host(`rotate.test`)", "", &backend);
-    config.tls.certificates = vec![CertificateAndStores {
-        cert_file: cert_path.to_string_lossy().into_owned(),
-        key_file: key_path.to_string_lossy().into_owned(),
-        stores: Vec::new(),
-    }];
+    config.tls.certificates = vec![files.entry()];
     let mut static_config = support::static_config();
     static_config.canary = Some(switchyard_config::Canary {
         requests: 16,
@@ -809,8 +821,8 @@ async fn certificate_files_reload_while_a_discarded_change_stays_out() {
     tokio::time::timeout(support::PATIENCE, held).await.unwrap().unwrap();
     canary.discard(None).unwrap();
     // The files change: the next handshakes serve the new certificate, and the route is still there.
-    std::fs::write(&key_path, &second.key).unwrap();
-    std::fs::write(&cert_path, &second.cert).unwrap();
+    std::fs::write(&files.key, &second.key).unwrap();
+    std::fs::write(&files.cert, &second.cert).unwrap();
     support::eventually("handshakes with the new certificate", async || {
         request(gw.addr, &Dial::to("rotate.test"), "rotate.test", "/")
             .await
