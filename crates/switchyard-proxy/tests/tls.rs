@@ -728,15 +728,26 @@ impl CertificateFiles {
     }
 }
 
+/// Two certificates for `rotate.test` from one authority: the one served first, and its successor.
+fn rotated_certificates() -> (Issued, Issued) {
+    let ca = Ca::new("test CA");
+    (ca.issue(&["rotate.test"]), ca.issue(&["rotate.test"]))
+}
+
+/// A TLS router for `rotate.test` to the backend, its certificate read from `files`.
+fn rotate_test_route(files: &CertificateFiles, backend: &Backend) -> DynamicConfig {
+    let mut config = DynamicConfig::default();
+    tls_router(&mut config, "app", "Host(`rotate.test`)", "", backend);
+    config.tls.certificates = vec![files.entry()];
+    config
+}
+
 #[tokio::test]
 async fn rewritten_certificate_files_serve_on_the_next_handshake_without_failures() {
     let backend = Backend::start("app").await;
-    let ca = Ca::new("test CA");
-    let (first, second) = (ca.issue(&["rotate.test"]), ca.issue(&["rotate.test"]));
+    let (first, second) = rotated_certificates();
     let files = CertificateFiles::new(&first);
-    let mut config = DynamicConfig::default();
-    tls_router(&mut config, "app", "Host(`rotate.test`)", "", &backend);
-    config.tls.certificates = vec![files.entry()];
+    let config = rotate_test_route(&files, &backend);
     let gw = Arc::new(TestGateway::start(config).await);
     let addr = gw.addr;
 
@@ -792,12 +803,9 @@ async fn rewritten_certificate_files_serve_on_the_next_handshake_without_failure
 #[tokio::test]
 async fn certificate_files_reload_while_a_discarded_change_stays_out() {
     let backend = Backend::start("app").await;
-    let ca = Ca::new("test CA");
-    let (first, second) = (ca.issue(&["rotate.test"]), ca.issue(&["rotate.test"]));
+    let (first, second) = rotated_certificates();
     let files = CertificateFiles::new(&first);
-    let mut config = DynamicConfig::default();
-    tls_router(&mut config, "app", "Host(`rotate.test`)", "", &backend);
-    config.tls.certificates = vec![files.entry()];
+    let config = rotate_test_route(&files, &backend);
     let mut static_config = support::static_config();
     static_config.canary = Some(switchyard_config::Canary {
         requests: 16,
