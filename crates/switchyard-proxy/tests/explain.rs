@@ -63,6 +63,16 @@ async fn explain(gateway: &TestGateway, query: &str) -> (u16, Value) {
     (status.as_u16(), serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
+/// The names of the routers an explanation lists as matching too and losing.
+fn loser_names(answer: &Value) -> Vec<&str> {
+    answer["losers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn explains_the_winner_the_losers_the_chain_and_the_server_without_sending() {
     let backend = Backend::start("b").await;
@@ -83,12 +93,7 @@ async fn explains_the_winner_the_losers_the_chain_and_the_server_without_sending
         answer["router"]["matched"],
         json!(["Host(`example.com`)", "PathPrefix(`/api`)"])
     );
-    let losers: Vec<&str> = answer["losers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["name"].as_str().unwrap())
-        .collect();
+    let losers = loser_names(&answer);
     assert_eq!(losers, ["site@test"]);
     assert_eq!(answer["middlewares"], json!(["strip@test"]));
     assert_eq!(answer["service"]["name"], "s@test");
@@ -129,24 +134,14 @@ async fn explains_refusals_and_bad_descriptions() {
 
     // Routers limited to a method lose on the others: `shadowed` matches a GET, never a POST.
     let (_, answer) = explain(&gateway, "entryPoint=web&method=POST&url=http://example.com/api/v1").await;
-    let losers: Vec<&str> = answer["losers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["name"].as_str().unwrap())
-        .collect();
+    let losers = loser_names(&answer);
     assert_eq!(losers, ["site@test"]);
     let (_, answer) = explain(
         &gateway,
         "entryPoint=web&url=http://example.com/api/v1&header=X-Env:%20prod",
     )
     .await;
-    let losers: Vec<&str> = answer["losers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["name"].as_str().unwrap())
-        .collect();
+    let losers = loser_names(&answer);
     assert_eq!(losers, ["site@test", "shadowed@test"]);
 
     // Refused before routing: no router is named.
